@@ -1,0 +1,88 @@
+//! Scoped API tokens for integrators. Only the token's hash is stored.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{Conn, Result, Sql, parse_id};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub token_hash: String,
+    /// OAuth-style space-separated scope names, e.g. "users:read users:write".
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, org_id, user_id, name, token_hash, scopes, created_at, expires_at, revoked_at";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<ApiToken> {
+    Ok(ApiToken {
+        id: parse_id(&r.try_get::<String, _>("id")?)?,
+        org_id: parse_id(&r.try_get::<String, _>("org_id")?)?,
+        user_id: parse_id(&r.try_get::<String, _>("user_id")?)?,
+        name: r.try_get("name")?,
+        token_hash: r.try_get("token_hash")?,
+        scopes: r.try_get("scopes")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+pub async fn insert(conn: &mut Conn, t: &ApiToken) -> Result<()> {
+    let mut q = Sql::new(&format!("INSERT INTO api_tokens ({COLUMNS}) VALUES ("));
+    q.bind(t.id.to_string())
+        .push(", ")
+        .bind(t.org_id.to_string())
+        .push(", ")
+        .bind(t.user_id.to_string())
+        .push(", ")
+        .bind(t.name.clone())
+        .push(", ")
+        .bind(t.token_hash.clone())
+        .push(", ")
+        .bind(t.scopes.clone())
+        .push(", ")
+        .bind(t.created_at)
+        .push(", ")
+        .bind(t.expires_at)
+        .push(", ")
+        .bind(t.revoked_at)
+        .push(")");
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn by_hash(conn: &mut Conn, token_hash: &str) -> Result<Option<ApiToken>> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = "));
+    q.bind(token_hash.to_string());
+    q.fetch_optional(&mut *conn).await?.as_ref().map(from_row).transpose()
+}
+
+pub async fn list(conn: &mut Conn, org_id: Uuid) -> Result<Vec<ApiToken>> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM api_tokens WHERE org_id = "));
+    q.bind(org_id.to_string()).push(" ORDER BY created_at DESC");
+    q.fetch_all(&mut *conn).await?.iter().map(from_row).collect()
+}
+
+pub async fn revoke(conn: &mut Conn, org_id: Uuid, id: Uuid, now: i64) -> Result<u64> {
+    let mut q = Sql::new("UPDATE api_tokens SET revoked_at = ");
+    q.bind(now)
+        .push(" WHERE revoked_at IS NULL AND org_id = ")
+        .bind(org_id.to_string())
+        .push(" AND id = ")
+        .bind(id.to_string());
+    Ok(q.execute(&mut *conn).await?)
+}
+
+pub async fn revoke_for_user(conn: &mut Conn, user_id: Uuid, now: i64) -> Result<u64> {
+    let mut q = Sql::new("UPDATE api_tokens SET revoked_at = ");
+    q.bind(now).push(" WHERE revoked_at IS NULL AND user_id = ").bind(user_id.to_string());
+    Ok(q.execute(&mut *conn).await?)
+}

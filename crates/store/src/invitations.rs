@@ -1,0 +1,101 @@
+//! Invitations: one live registration link per pending user, stored as the token's hash.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{Conn, Result, Sql, parse_id};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invitation {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub user_id: Uuid,
+    pub token_hash: String,
+    pub send_at: i64,
+    pub sent_at: Option<i64>,
+    pub expires_at: i64,
+    pub accepted_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub delivery_state: String,
+    pub created_at: i64,
+    pub created_by: Option<Uuid>,
+}
+
+const COLUMNS: &str = "id, org_id, user_id, token_hash, send_at, sent_at, expires_at, accepted_at, revoked_at, \
+    delivery_state, created_at, created_by";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Invitation> {
+    Ok(Invitation {
+        id: parse_id(&r.try_get::<String, _>("id")?)?,
+        org_id: parse_id(&r.try_get::<String, _>("org_id")?)?,
+        user_id: parse_id(&r.try_get::<String, _>("user_id")?)?,
+        token_hash: r.try_get("token_hash")?,
+        send_at: r.try_get("send_at")?,
+        sent_at: r.try_get("sent_at")?,
+        expires_at: r.try_get("expires_at")?,
+        accepted_at: r.try_get("accepted_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+        delivery_state: r.try_get("delivery_state")?,
+        created_at: r.try_get("created_at")?,
+        created_by: crate::parse_opt_id(r.try_get("created_by")?)?,
+    })
+}
+
+pub async fn insert_many(conn: &mut Conn, invitations: &[Invitation]) -> Result<()> {
+    for chunk in invitations.chunks(500) {
+        let mut q = Sql::new(&format!("INSERT INTO invitations ({COLUMNS}) VALUES "));
+        for (i, v) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(v.id.to_string())
+                .push(", ")
+                .bind(v.org_id.to_string())
+                .push(", ")
+                .bind(v.user_id.to_string())
+                .push(", ")
+                .bind(v.token_hash.clone())
+                .push(", ")
+                .bind(v.send_at)
+                .push(", ")
+                .bind(v.sent_at)
+                .push(", ")
+                .bind(v.expires_at)
+                .push(", ")
+                .bind(v.accepted_at)
+                .push(", ")
+                .bind(v.revoked_at)
+                .push(", ")
+                .bind(v.delivery_state.clone())
+                .push(", ")
+                .bind(v.created_at)
+                .push(", ")
+                .bind(v.created_by.map(|x| x.to_string()))
+                .push(")");
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn by_token_hash(conn: &mut Conn, token_hash: &str) -> Result<Option<Invitation>> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM invitations WHERE token_hash = "));
+    q.bind(token_hash.to_string());
+    q.fetch_optional(&mut *conn).await?.as_ref().map(from_row).transpose()
+}
+
+/// Marks the invitation accepted unless it already is (or was revoked): exactly one of two
+/// concurrent registrations on one token sees `true`.
+pub async fn accept(conn: &mut Conn, id: Uuid, now: i64) -> Result<bool> {
+    let mut q = Sql::new("UPDATE invitations SET accepted_at = ");
+    q.bind(now)
+        .push(" WHERE accepted_at IS NULL AND revoked_at IS NULL AND id = ")
+        .bind(id.to_string());
+    Ok(q.execute(&mut *conn).await? == 1)
+}
+
+pub async fn revoke_for_user(conn: &mut Conn, user_id: Uuid, now: i64) -> Result<u64> {
+    let mut q = Sql::new("UPDATE invitations SET revoked_at = ");
+    q.bind(now)
+        .push(" WHERE accepted_at IS NULL AND revoked_at IS NULL AND user_id = ")
+        .bind(user_id.to_string());
+    Ok(q.execute(&mut *conn).await?)
+}

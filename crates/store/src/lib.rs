@@ -1,0 +1,76 @@
+//! Rollcall's storage: one query layer for SQLite and PostgreSQL.
+//!
+//! Functions take a connection or transaction (`&mut Conn`) so a use case composes them into one
+//! transaction. The store holds no rules: it reads and writes what the app layer decided.
+
+mod db;
+mod migrate;
+mod sql;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub mod api_tokens;
+pub mod audit;
+pub mod invitations;
+pub mod locations;
+pub mod orgs;
+pub mod roles;
+pub mod sessions;
+pub mod users;
+
+#[cfg(test)]
+mod tests;
+
+pub use db::{Conn, Db, Engine, Tx};
+pub use migrate::migrate;
+pub use sql::Sql;
+
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("{0}")]
+    Config(String),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// The name of the unique constraint a write violated, if that is why it failed.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Sqlx(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Microseconds since the Unix epoch: the one time representation in storage.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+pub fn new_id() -> Uuid {
+    Uuid::now_v7()
+}
+
+pub(crate) fn parse_id(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("bad id “{s}”")))
+}
+
+pub(crate) fn parse_opt_id(s: Option<String>) -> Result<Option<Uuid>> {
+    s.as_deref().map(parse_id).transpose()
+}
+
+/// SHA-256 in hex: tokens are stored only as their hash.
+pub fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
+}

@@ -1,0 +1,78 @@
+//! Locations: the clinics, facilities and service areas of an organization.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{Conn, Result, Sql, parse_id};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Location {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub code: String,
+    pub time_zone: Option<String>,
+    pub active: bool,
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Location> {
+    Ok(Location {
+        id: parse_id(&r.try_get::<String, _>("id")?)?,
+        org_id: parse_id(&r.try_get::<String, _>("org_id")?)?,
+        name: r.try_get("name")?,
+        code: r.try_get("code")?,
+        time_zone: r.try_get("time_zone")?,
+        active: r.try_get::<Option<i64>, _>("deactivated_at")?.is_none(),
+    })
+}
+
+pub async fn insert(conn: &mut Conn, loc: &Location, now: i64) -> Result<()> {
+    let mut q = Sql::new("INSERT INTO locations (id, org_id, name, code, time_zone, created_at) VALUES (");
+    q.bind(loc.id.to_string())
+        .push(", ")
+        .bind(loc.org_id.to_string())
+        .push(", ")
+        .bind(loc.name.clone())
+        .push(", ")
+        .bind(loc.code.clone())
+        .push(", ")
+        .bind(loc.time_zone.clone())
+        .push(", ")
+        .bind(now)
+        .push(")");
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn list(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Location>> {
+    let mut q = Sql::new("SELECT id, org_id, name, code, time_zone, deactivated_at FROM locations WHERE org_id = ");
+    q.bind(org_id.to_string()).push(" ORDER BY name, id");
+    q.fetch_all(&mut *conn).await?.iter().map(from_row).collect()
+}
+
+/// Locations of one user, by name.
+pub async fn of_user(conn: &mut Conn, user_id: Uuid) -> Result<Vec<Location>> {
+    let mut q = Sql::new(
+        "SELECT l.id, l.org_id, l.name, l.code, l.time_zone, l.deactivated_at FROM locations l \
+         JOIN user_locations ul ON ul.location_id = l.id WHERE ul.user_id = ",
+    );
+    q.bind(user_id.to_string()).push(" ORDER BY l.name, l.id");
+    q.fetch_all(&mut *conn).await?.iter().map(from_row).collect()
+}
+
+pub async fn grant(conn: &mut Conn, user_id: Uuid, location_ids: &[Uuid]) -> Result<()> {
+    if location_ids.is_empty() {
+        return Ok(());
+    }
+    let mut q = Sql::new("INSERT INTO user_locations (user_id, location_id) VALUES ");
+    for (i, l) in location_ids.iter().enumerate() {
+        q.push(if i == 0 { "(" } else { ", (" })
+            .bind(user_id.to_string())
+            .push(", ")
+            .bind(l.to_string())
+            .push(")");
+    }
+    q.push(" ON CONFLICT DO NOTHING");
+    q.execute(&mut *conn).await?;
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Roles (permission groups) and the permissions granted to users through them or directly.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{Conn, Result, Sql, parse_id};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Role {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub predefined: bool,
+    pub permissions: Vec<String>,
+}
+
+pub async fn insert(conn: &mut Conn, role: &Role, now: i64) -> Result<()> {
+    let mut q = Sql::new("INSERT INTO roles (id, org_id, name, predefined, created_at) VALUES (");
+    q.bind(role.id.to_string())
+        .push(", ")
+        .bind(role.org_id.to_string())
+        .push(", ")
+        .bind(role.name.clone())
+        .push(", ")
+        .bind(role.predefined as i64)
+        .push(", ")
+        .bind(now)
+        .push(")");
+    q.execute(&mut *conn).await?;
+    if !role.permissions.is_empty() {
+        let mut q = Sql::new("INSERT INTO role_permissions (role_id, permission) VALUES ");
+        for (i, p) in role.permissions.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(role.id.to_string())
+                .push(", ")
+                .bind(p.clone())
+                .push(")");
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn list(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Role>> {
+    let mut q = Sql::new(
+        "SELECT r.id, r.org_id, r.name, r.predefined, rp.permission FROM roles r \
+         LEFT JOIN role_permissions rp ON rp.role_id = r.id WHERE r.org_id = ",
+    );
+    q.bind(org_id.to_string()).push(" ORDER BY r.name, r.id, rp.permission");
+    let mut roles: Vec<Role> = Vec::new();
+    for r in q.fetch_all(&mut *conn).await? {
+        let id = parse_id(&r.try_get::<String, _>(0)?)?;
+        if roles.last().map(|x| x.id) != Some(id) {
+            roles.push(Role {
+                id,
+                org_id: parse_id(&r.try_get::<String, _>(1)?)?,
+                name: r.try_get(2)?,
+                predefined: r.try_get::<i64, _>(3)? != 0,
+                permissions: Vec::new(),
+            });
+        }
+        if let Some(p) = r.try_get::<Option<String>, _>(4)? {
+            roles.last_mut().expect("pushed above").permissions.push(p);
+        }
+    }
+    Ok(roles)
+}
+
+pub async fn assign(conn: &mut Conn, user_id: Uuid, role_ids: &[Uuid]) -> Result<()> {
+    if role_ids.is_empty() {
+        return Ok(());
+    }
+    let mut q = Sql::new("INSERT INTO user_roles (user_id, role_id) VALUES ");
+    for (i, r) in role_ids.iter().enumerate() {
+        q.push(if i == 0 { "(" } else { ", (" })
+            .bind(user_id.to_string())
+            .push(", ")
+            .bind(r.to_string())
+            .push(")");
+    }
+    q.push(" ON CONFLICT DO NOTHING");
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn grant_direct(conn: &mut Conn, user_id: Uuid, permissions: &[String]) -> Result<()> {
+    if permissions.is_empty() {
+        return Ok(());
+    }
+    let mut q = Sql::new("INSERT INTO user_permissions (user_id, permission) VALUES ");
+    for (i, p) in permissions.iter().enumerate() {
+        q.push(if i == 0 { "(" } else { ", (" })
+            .bind(user_id.to_string())
+            .push(", ")
+            .bind(p.clone())
+            .push(")");
+    }
+    q.push(" ON CONFLICT DO NOTHING");
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// What a user holds: role ids with names, permissions through roles, and direct permissions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Grants {
+    pub roles: BTreeMap<Uuid, String>,
+    pub role_permissions: Vec<String>,
+    pub direct: Vec<String>,
+}
+
+pub async fn grants_of(conn: &mut Conn, user_id: Uuid) -> Result<Grants> {
+    let mut g = Grants::default();
+    let mut q = Sql::new(
+        "SELECT r.id, r.name, rp.permission FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+         LEFT JOIN role_permissions rp ON rp.role_id = r.id WHERE ur.user_id = ",
+    );
+    q.bind(user_id.to_string());
+    for r in q.fetch_all(&mut *conn).await? {
+        g.roles.insert(parse_id(&r.try_get::<String, _>(0)?)?, r.try_get(1)?);
+        if let Some(p) = r.try_get::<Option<String>, _>(2)? {
+            g.role_permissions.push(p);
+        }
+    }
+    let mut q = Sql::new("SELECT permission FROM user_permissions WHERE user_id = ");
+    q.bind(user_id.to_string()).push(" ORDER BY permission");
+    for r in q.fetch_all(&mut *conn).await? {
+        g.direct.push(r.try_get(0)?);
+    }
+    g.role_permissions.sort();
+    g.role_permissions.dedup();
+    Ok(g)
+}

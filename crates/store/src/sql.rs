@@ -1,0 +1,85 @@
+//! A small builder for SQL with numbered `$n` placeholders, which both engines accept.
+//! (sqlx's `QueryBuilder` emits `?` for the `Any` driver, which PostgreSQL rejects.)
+
+use sqlx::any::{Any, AnyArguments, AnyRow};
+use sqlx::{Arguments, Encode, Type};
+
+#[derive(Default)]
+pub struct Sql {
+    text: String,
+    args: AnyArguments<'static>,
+    count: usize,
+}
+
+impl Sql {
+    pub fn new(text: &str) -> Sql {
+        Sql { text: text.to_string(), ..Default::default() }
+    }
+
+    pub fn push(&mut self, text: &str) -> &mut Sql {
+        self.text.push_str(text);
+        self
+    }
+
+    pub fn bind<T>(&mut self, value: T) -> &mut Sql
+    where
+        T: for<'q> Encode<'q, Any> + Type<Any> + Send + 'static,
+    {
+        self.count += 1;
+        self.text.push('$');
+        self.text.push_str(&self.count.to_string());
+        self.args.add(value).expect("binding a plain value cannot fail");
+        self
+    }
+
+    /// Binds each value separated by commas, e.g. inside `IN (…)` or a `VALUES` row.
+    pub fn bind_list<T, I>(&mut self, values: I) -> &mut Sql
+    where
+        I: IntoIterator<Item = T>,
+        T: for<'q> Encode<'q, Any> + Type<Any> + Send + 'static,
+    {
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.bind(v);
+        }
+        self
+    }
+
+    pub fn len_args(&self) -> usize {
+        self.count
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub async fn execute<'c, E>(self, conn: E) -> Result<u64, sqlx::Error>
+    where
+        E: sqlx::Executor<'c, Database = Any>,
+    {
+        Ok(sqlx::query_with(&self.text, self.args).execute(conn).await?.rows_affected())
+    }
+
+    pub async fn fetch_all<'c, E>(self, conn: E) -> Result<Vec<AnyRow>, sqlx::Error>
+    where
+        E: sqlx::Executor<'c, Database = Any>,
+    {
+        sqlx::query_with(&self.text, self.args).fetch_all(conn).await
+    }
+
+    pub async fn fetch_optional<'c, E>(self, conn: E) -> Result<Option<AnyRow>, sqlx::Error>
+    where
+        E: sqlx::Executor<'c, Database = Any>,
+    {
+        sqlx::query_with(&self.text, self.args).fetch_optional(conn).await
+    }
+
+    pub async fn fetch_one<'c, E>(self, conn: E) -> Result<AnyRow, sqlx::Error>
+    where
+        E: sqlx::Executor<'c, Database = Any>,
+    {
+        sqlx::query_with(&self.text, self.args).fetch_one(conn).await
+    }
+}

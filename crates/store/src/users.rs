@@ -1,0 +1,388 @@
+//! Staff accounts: writes in batches, reads always scoped to one organization.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{Conn, Engine, Result, Sql, parse_id, parse_opt_id};
+
+/// A user row as stored. `status` is the stored status; Expired is derived by the caller from
+/// `invite_expires_at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub email: String,
+    pub email_key: String,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub display_name: String,
+    pub mobile: Option<String>,
+    pub user_type: Option<String>,
+    pub status: String,
+    pub default_location_id: Option<Uuid>,
+    pub source: String,
+    pub password_hash: Option<String>,
+    pub invite_expires_at: Option<i64>,
+    pub failed_sign_ins: i64,
+    pub locked_until: Option<i64>,
+    pub created_at: i64,
+    pub created_by: Option<Uuid>,
+    pub activated_at: Option<i64>,
+    pub deactivated_at: Option<i64>,
+    pub last_sign_in_at: Option<i64>,
+}
+
+impl User {
+    /// Lower-cased text the substring search runs over.
+    pub fn search_text(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.first_name, self.last_name, self.display_name, self.email_key, self.username
+        )
+        .to_lowercase()
+    }
+
+    pub fn sort_name(&self) -> String {
+        format!("{} {}", self.last_name, self.first_name).to_lowercase()
+    }
+}
+
+const COLUMNS: &str = "id, org_id, email, email_key, username, first_name, last_name, display_name, mobile, \
+    user_type, status, default_location_id, source, password_hash, invite_expires_at, failed_sign_ins, \
+    locked_until, created_at, created_by, activated_at, deactivated_at, last_sign_in_at";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<User> {
+    Ok(User {
+        id: parse_id(&r.try_get::<String, _>("id")?)?,
+        org_id: parse_id(&r.try_get::<String, _>("org_id")?)?,
+        email: r.try_get("email")?,
+        email_key: r.try_get("email_key")?,
+        username: r.try_get("username")?,
+        first_name: r.try_get("first_name")?,
+        last_name: r.try_get("last_name")?,
+        display_name: r.try_get("display_name")?,
+        mobile: r.try_get("mobile")?,
+        user_type: r.try_get("user_type")?,
+        status: r.try_get("status")?,
+        default_location_id: parse_opt_id(r.try_get("default_location_id")?)?,
+        source: r.try_get("source")?,
+        password_hash: r.try_get("password_hash")?,
+        invite_expires_at: r.try_get("invite_expires_at")?,
+        failed_sign_ins: r.try_get("failed_sign_ins")?,
+        locked_until: r.try_get("locked_until")?,
+        created_at: r.try_get("created_at")?,
+        created_by: parse_opt_id(r.try_get("created_by")?)?,
+        activated_at: r.try_get("activated_at")?,
+        deactivated_at: r.try_get("deactivated_at")?,
+        last_sign_in_at: r.try_get("last_sign_in_at")?,
+    })
+}
+
+/// Rows per multi-row INSERT: well under both engines' bound-parameter limits.
+const BATCH: usize = 400;
+
+/// Inserts users in multi-row batches (row-by-row is far slower through the SQLite worker).
+pub async fn insert_many(conn: &mut Conn, users: &[User]) -> Result<()> {
+    for chunk in users.chunks(BATCH) {
+        let mut q = Sql::new(
+            "INSERT INTO users (id, org_id, email, email_key, username, first_name, last_name, display_name, \
+             sort_name, search, mobile, user_type, status, default_location_id, source, password_hash, \
+             invite_expires_at, created_at, created_by, activated_at) VALUES ",
+        );
+        for (i, u) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(u.id.to_string())
+                .push(", ")
+                .bind(u.org_id.to_string())
+                .push(", ")
+                .bind(u.email.clone())
+                .push(", ")
+                .bind(u.email_key.clone())
+                .push(", ")
+                .bind(u.username.clone())
+                .push(", ")
+                .bind(u.first_name.clone())
+                .push(", ")
+                .bind(u.last_name.clone())
+                .push(", ")
+                .bind(u.display_name.clone())
+                .push(", ")
+                .bind(u.sort_name())
+                .push(", ")
+                .bind(u.search_text())
+                .push(", ")
+                .bind(u.mobile.clone())
+                .push(", ")
+                .bind(u.user_type.clone())
+                .push(", ")
+                .bind(u.status.clone())
+                .push(", ")
+                .bind(u.default_location_id.map(|x| x.to_string()))
+                .push(", ")
+                .bind(u.source.clone())
+                .push(", ")
+                .bind(u.password_hash.clone())
+                .push(", ")
+                .bind(u.invite_expires_at)
+                .push(", ")
+                .bind(u.created_at)
+                .push(", ")
+                .bind(u.created_by.map(|x| x.to_string()))
+                .push(", ")
+                .bind(u.activated_at)
+                .push(")");
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<User>> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE org_id = "));
+    q.bind(org_id.to_string()).push(" AND id = ").bind(id.to_string());
+    q.fetch_optional(&mut *conn).await?.as_ref().map(from_row).transpose()
+}
+
+pub async fn get_by_email_key(conn: &mut Conn, org_id: Uuid, email_key: &str) -> Result<Option<User>> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE org_id = "));
+    q.bind(org_id.to_string()).push(" AND email_key = ").bind(email_key.to_string());
+    q.fetch_optional(&mut *conn).await?.as_ref().map(from_row).transpose()
+}
+
+/// Of the given match keys, those already taken in the organization.
+pub async fn existing_email_keys(conn: &mut Conn, org_id: Uuid, keys: &[String]) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(BATCH) {
+        let mut q = Sql::new("SELECT email_key FROM users WHERE org_id = ");
+        q.bind(org_id.to_string()).push(" AND email_key IN (").bind_list(chunk.iter().cloned()).push(")");
+        for r in q.fetch_all(&mut *conn).await? {
+            found.push(r.try_get(0)?);
+        }
+    }
+    Ok(found)
+}
+
+/// Of the given usernames, those already taken in the organization.
+pub async fn existing_usernames(conn: &mut Conn, org_id: Uuid, names: &[String]) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for chunk in names.chunks(BATCH) {
+        let mut q = Sql::new("SELECT username FROM users WHERE org_id = ");
+        q.bind(org_id.to_string()).push(" AND username IN (").bind_list(chunk.iter().cloned()).push(")");
+        for r in q.fetch_all(&mut *conn).await? {
+            found.push(r.try_get(0)?);
+        }
+    }
+    Ok(found)
+}
+
+pub async fn set_password_and_activate(conn: &mut Conn, org_id: Uuid, id: Uuid, hash: &str, now: i64) -> Result<()> {
+    let mut q = Sql::new("UPDATE users SET password_hash = ");
+    q.bind(hash.to_string())
+        .push(", status = 'active', activated_at = ")
+        .bind(now)
+        .push(", invite_expires_at = NULL, failed_sign_ins = 0, locked_until = NULL WHERE org_id = ")
+        .bind(org_id.to_string())
+        .push(" AND id = ")
+        .bind(id.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn record_failed_sign_in(conn: &mut Conn, id: Uuid, locked_until: Option<i64>) -> Result<()> {
+    let mut q = Sql::new("UPDATE users SET failed_sign_ins = failed_sign_ins + 1, locked_until = ");
+    q.bind(locked_until).push(" WHERE id = ").bind(id.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn record_sign_in(conn: &mut Conn, id: Uuid, now: i64) -> Result<()> {
+    let mut q = Sql::new("UPDATE users SET failed_sign_ins = 0, locked_until = NULL, last_sign_in_at = ");
+    q.bind(now).push(" WHERE id = ").bind(id.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn set_invite_expiry(conn: &mut Conn, id: Uuid, expires_at: Option<i64>) -> Result<()> {
+    let mut q = Sql::new("UPDATE users SET invite_expires_at = ");
+    q.bind(expires_at).push(" WHERE id = ").bind(id.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn count(conn: &mut Conn, org_id: Uuid) -> Result<i64> {
+    let mut q = Sql::new("SELECT COUNT(*) FROM users WHERE org_id = ");
+    q.bind(org_id.to_string());
+    Ok(q.fetch_one(&mut *conn).await?.try_get(0)?)
+}
+
+// ---- the user list -------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Created,
+    Name,
+    Email,
+    Username,
+}
+
+impl SortKey {
+    fn column(self) -> &'static str {
+        match self {
+            SortKey::Created => "created_at",
+            SortKey::Name => "sort_name",
+            SortKey::Email => "email_key",
+            SortKey::Username => "username",
+        }
+    }
+}
+
+/// The stored-status condition a list filter maps to (Expired and Pending split on the invitation's expiry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusFilter {
+    Stored(String),
+    PendingUnexpired,
+    Expired,
+}
+
+/// Where a keyset page starts: strictly after this (sort value, id) in the list's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    Int(i64, Uuid),
+    Text(String, Uuid),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub org_id: Uuid,
+    pub search: Option<String>,
+    pub status: Option<StatusFilter>,
+    pub user_type: Option<String>,
+    pub location: Option<Uuid>,
+    pub role: Option<Uuid>,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub after: Option<Cursor>,
+    pub limit: u32,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListRow {
+    pub user: User,
+    pub locations: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListPage {
+    pub rows: Vec<ListRow>,
+    /// Cursor for the next page, if there is one.
+    pub next: Option<Cursor>,
+}
+
+pub fn cursor_of(user: &User, sort: SortKey) -> Cursor {
+    match sort {
+        SortKey::Created => Cursor::Int(user.created_at, user.id),
+        SortKey::Name => Cursor::Text(user.sort_name(), user.id),
+        SortKey::Email => Cursor::Text(user.email_key.clone(), user.id),
+        SortKey::Username => Cursor::Text(user.username.clone(), user.id),
+    }
+}
+
+/// One page of the user list: filters, substring search, keyset pagination on (sort key, id).
+pub async fn list(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<ListPage> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE org_id = "));
+    q.bind(query.org_id.to_string());
+    if let Some(term) = query.search.as_deref().map(search_pattern).filter(|t| !t.is_empty()) {
+        // Engine-specific only in how the trigram index is reached; the meaning is the same.
+        match engine {
+            Engine::Sqlite if term.chars().count() >= 5 => {
+                q.push(" AND rowid IN (SELECT rowid FROM users_search WHERE search LIKE ").bind(term).push(")");
+            }
+            _ => {
+                q.push(" AND search LIKE ").bind(term);
+            }
+        }
+    }
+    match &query.status {
+        Some(StatusFilter::Stored(s)) => {
+            q.push(" AND status = ").bind(s.clone());
+        }
+        Some(StatusFilter::PendingUnexpired) => {
+            q.push(" AND status = 'pending' AND (invite_expires_at IS NULL OR invite_expires_at >= ")
+                .bind(query.now)
+                .push(")");
+        }
+        Some(StatusFilter::Expired) => {
+            q.push(" AND status = 'pending' AND invite_expires_at < ").bind(query.now);
+        }
+        None => {}
+    }
+    if let Some(t) = &query.user_type {
+        q.push(" AND user_type = ").bind(t.clone());
+    }
+    if let Some(l) = query.location {
+        q.push(" AND EXISTS (SELECT 1 FROM user_locations ul WHERE ul.user_id = users.id AND ul.location_id = ")
+            .bind(l.to_string())
+            .push(")");
+    }
+    if let Some(r) = query.role {
+        q.push(" AND EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = users.id AND ur.role_id = ")
+            .bind(r.to_string())
+            .push(")");
+    }
+    let col = query.sort.column();
+    let (cmp, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
+    if let Some(after) = &query.after {
+        q.push(&format!(" AND ({col}, id) {cmp} ("));
+        match after {
+            Cursor::Int(v, id) => q.bind(*v).push(", ").bind(id.to_string()),
+            Cursor::Text(v, id) => q.bind(v.clone()).push(", ").bind(id.to_string()),
+        };
+        q.push(")");
+    }
+    let limit = query.limit.clamp(1, 500);
+    q.push(&format!(" ORDER BY {col} {dir}, id {dir} LIMIT {}", limit + 1));
+    let mut users: Vec<User> = q.fetch_all(&mut *conn).await?.iter().map(from_row).collect::<Result<_>>()?;
+    let next = if users.len() > limit as usize {
+        users.truncate(limit as usize);
+        users.last().map(|u| cursor_of(u, query.sort))
+    } else {
+        None
+    };
+    let mut names = location_names(conn, users.iter().map(|u| u.id)).await?;
+    let rows = users
+        .into_iter()
+        .map(|user| ListRow { locations: names.remove(&user.id).unwrap_or_default(), user })
+        .collect();
+    Ok(ListPage { rows, next })
+}
+
+/// `%term%` with LIKE's own wildcard `%` removed from what the person typed.
+fn search_pattern(term: &str) -> String {
+    let cleaned: String = term.trim().to_lowercase().chars().filter(|c| *c != '%').collect();
+    if cleaned.is_empty() { String::new() } else { format!("%{cleaned}%") }
+}
+
+async fn location_names(
+    conn: &mut Conn,
+    user_ids: impl Iterator<Item = Uuid>,
+) -> Result<BTreeMap<Uuid, Vec<String>>> {
+    let ids: Vec<String> = user_ids.map(|u| u.to_string()).collect();
+    let mut out: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut q = Sql::new(
+        "SELECT ul.user_id, l.name FROM user_locations ul JOIN locations l ON l.id = ul.location_id \
+         WHERE ul.user_id IN (",
+    );
+    q.bind_list(ids).push(") ORDER BY l.name");
+    for r in q.fetch_all(&mut *conn).await? {
+        out.entry(parse_id(&r.try_get::<String, _>(0)?)?).or_default().push(r.try_get(1)?);
+    }
+    Ok(out)
+}

@@ -19,7 +19,8 @@ pub struct ApiToken {
     pub revoked_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, org_id, user_id, name, token_hash, scopes, created_at, expires_at, revoked_at";
+const COLUMNS: &str =
+    "id, org_id, user_id, name, token_hash, scopes, created_at, expires_at, revoked_at";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<ApiToken> {
     Ok(ApiToken {
@@ -60,15 +61,25 @@ pub async fn insert(conn: &mut Conn, t: &ApiToken) -> Result<()> {
 }
 
 pub async fn by_hash(conn: &mut Conn, token_hash: &str) -> Result<Option<ApiToken>> {
-    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = "));
+    let mut q = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM api_tokens WHERE token_hash = "
+    ));
     q.bind(token_hash.to_string());
-    q.fetch_optional(&mut *conn).await?.as_ref().map(from_row).transpose()
+    q.fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub async fn list(conn: &mut Conn, org_id: Uuid) -> Result<Vec<ApiToken>> {
     let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM api_tokens WHERE org_id = "));
     q.bind(org_id.to_string()).push(" ORDER BY created_at DESC");
-    q.fetch_all(&mut *conn).await?.iter().map(from_row).collect()
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
 pub async fn revoke(conn: &mut Conn, org_id: Uuid, id: Uuid, now: i64) -> Result<u64> {
@@ -83,6 +94,8 @@ pub async fn revoke(conn: &mut Conn, org_id: Uuid, id: Uuid, now: i64) -> Result
 
 pub async fn revoke_for_user(conn: &mut Conn, user_id: Uuid, now: i64) -> Result<u64> {
     let mut q = Sql::new("UPDATE api_tokens SET revoked_at = ");
-    q.bind(now).push(" WHERE revoked_at IS NULL AND user_id = ").bind(user_id.to_string());
+    q.bind(now)
+        .push(" WHERE revoked_at IS NULL AND user_id = ")
+        .bind(user_id.to_string());
     Ok(q.execute(&mut *conn).await?)
 }

@@ -160,7 +160,9 @@ pub struct AuditQuery {
 }
 
 pub async fn list(conn: &mut Conn, org_id: Uuid, f: &AuditQuery) -> Result<Vec<Event>> {
-    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM audit_events WHERE org_id = "));
+    let mut q = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE org_id = "
+    ));
     q.bind(org_id.to_string());
     if let Some(a) = f.actor_id {
         q.push(" AND actor_id = ").bind(a.to_string());
@@ -180,8 +182,15 @@ pub async fn list(conn: &mut Conn, org_id: Uuid, f: &AuditQuery) -> Result<Vec<E
     if let Some(s) = f.before_seq {
         q.push(" AND seq < ").bind(s);
     }
-    q.push(&format!(" ORDER BY seq DESC LIMIT {}", f.limit.clamp(1, 10_000)));
-    q.fetch_all(&mut *conn).await?.iter().map(from_row).collect()
+    q.push(&format!(
+        " ORDER BY seq DESC LIMIT {}",
+        f.limit.clamp(1, 10_000)
+    ));
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
 /// What `verify` found wrong, by sequence number.
@@ -209,12 +218,19 @@ pub async fn verify(conn: &mut Conn, org_id: Uuid) -> Result<Verification> {
     let mut breaks = Vec::new();
     let (mut expected_seq, mut prev, mut checked) = (1i64, String::new(), 0i64);
     loop {
-        let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM audit_events WHERE org_id = "));
+        let mut q = Sql::new(&format!(
+            "SELECT {COLUMNS} FROM audit_events WHERE org_id = "
+        ));
         q.bind(org_id.to_string())
             .push(" AND seq >= ")
             .bind(expected_seq)
             .push(" ORDER BY seq LIMIT 5000");
-        let page: Vec<Event> = q.fetch_all(&mut *conn).await?.iter().map(from_row).collect::<Result<_>>()?;
+        let page: Vec<Event> = q
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(from_row)
+            .collect::<Result<_>>()?;
         if page.is_empty() {
             break;
         }
@@ -226,10 +242,16 @@ pub async fn verify(conn: &mut Conn, org_id: Uuid) -> Result<Verification> {
                 });
             }
             if e.prev_hash != prev {
-                breaks.push(Break { seq: e.seq, problem: "does not follow the event before it".into() });
+                breaks.push(Break {
+                    seq: e.seq,
+                    problem: "does not follow the event before it".into(),
+                });
             }
             if chain_hash(&e.prev_hash, e.seq, e.id, e.at, &e.event) != e.hash {
-                breaks.push(Break { seq: e.seq, problem: "content was changed after it was written".into() });
+                breaks.push(Break {
+                    seq: e.seq,
+                    problem: "content was changed after it was written".into(),
+                });
             }
             prev = e.hash;
             expected_seq = e.seq + 1;

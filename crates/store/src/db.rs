@@ -82,7 +82,12 @@ impl Db {
                 (pool.clone(), pool)
             }
         };
-        Ok(Db { read, write, engine, url })
+        Ok(Db {
+            read,
+            write,
+            engine,
+            url,
+        })
     }
 
     pub fn engine(&self) -> Engine {

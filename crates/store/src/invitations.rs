@@ -77,9 +77,15 @@ pub async fn insert_many(conn: &mut Conn, invitations: &[Invitation]) -> Result<
 }
 
 pub async fn by_token_hash(conn: &mut Conn, token_hash: &str) -> Result<Option<Invitation>> {
-    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM invitations WHERE token_hash = "));
+    let mut q = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM invitations WHERE token_hash = "
+    ));
     q.bind(token_hash.to_string());
-    q.fetch_optional(&mut *conn).await?.as_ref().map(from_row).transpose()
+    q.fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 /// Marks the invitation accepted unless it already is (or was revoked): exactly one of two

@@ -27,7 +27,8 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Location> {
 }
 
 pub async fn insert(conn: &mut Conn, loc: &Location, now: i64) -> Result<()> {
-    let mut q = Sql::new("INSERT INTO locations (id, org_id, name, code, time_zone, created_at) VALUES (");
+    let mut q =
+        Sql::new("INSERT INTO locations (id, org_id, name, code, time_zone, created_at) VALUES (");
     q.bind(loc.id.to_string())
         .push(", ")
         .bind(loc.org_id.to_string())
@@ -45,9 +46,15 @@ pub async fn insert(conn: &mut Conn, loc: &Location, now: i64) -> Result<()> {
 }
 
 pub async fn list(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Location>> {
-    let mut q = Sql::new("SELECT id, org_id, name, code, time_zone, deactivated_at FROM locations WHERE org_id = ");
+    let mut q = Sql::new(
+        "SELECT id, org_id, name, code, time_zone, deactivated_at FROM locations WHERE org_id = ",
+    );
     q.bind(org_id.to_string()).push(" ORDER BY name, id");
-    q.fetch_all(&mut *conn).await?.iter().map(from_row).collect()
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
 /// Locations of one user, by name.
@@ -57,7 +64,11 @@ pub async fn of_user(conn: &mut Conn, user_id: Uuid) -> Result<Vec<Location>> {
          JOIN user_locations ul ON ul.location_id = l.id WHERE ul.user_id = ",
     );
     q.bind(user_id.to_string()).push(" ORDER BY l.name, l.id");
-    q.fetch_all(&mut *conn).await?.iter().map(from_row).collect()
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
 pub async fn grant(conn: &mut Conn, user_id: Uuid, location_ids: &[Uuid]) -> Result<()> {

@@ -20,7 +20,12 @@ const PORTABLE_INIT: &str = include_str!("../migrations/0001_init.sql");
 
 fn steps() -> Vec<Step> {
     vec![
-        Step { version: 1, name: "init", sqlite: PORTABLE_INIT, postgres: PORTABLE_INIT },
+        Step {
+            version: 1,
+            name: "init",
+            sqlite: PORTABLE_INIT,
+            postgres: PORTABLE_INIT,
+        },
         Step {
             version: 2,
             name: "user_search",
@@ -38,12 +43,13 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, StoreError> {
          checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
     .await?;
-    let applied: Vec<(i64, String)> = sqlx::query("SELECT version, checksum FROM schema_migrations")
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))
-        .collect();
+    let applied: Vec<(i64, String)> =
+        sqlx::query("SELECT version, checksum FROM schema_migrations")
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))
+            .collect();
     let mut done = Vec::new();
     for step in steps() {
         let sql = match db.engine() {
@@ -70,7 +76,11 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, StoreError> {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        tracing::info!(version = step.version, name = step.name, "migration applied");
+        tracing::info!(
+            version = step.version,
+            name = step.name,
+            "migration applied"
+        );
         done.push(step.version);
     }
     Ok(done)

@@ -58,14 +58,17 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Organization> {
         slug: r.try_get("slug")?,
         name: r.try_get("name")?,
         time_zone: r.try_get("time_zone")?,
-        settings: serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        settings: serde_json::from_str(&settings)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         policy: r.try_get("policy")?,
         created_at: r.try_get("created_at")?,
     })
 }
 
 pub async fn insert(conn: &mut Conn, org: &Organization) -> Result<()> {
-    let mut q = Sql::new("INSERT INTO organizations (id, slug, name, time_zone, settings, policy, created_at) VALUES (");
+    let mut q = Sql::new(
+        "INSERT INTO organizations (id, slug, name, time_zone, settings, policy, created_at) VALUES (",
+    );
     q.bind(org.id.to_string())
         .push(", ")
         .bind(org.slug.clone())
@@ -87,18 +90,34 @@ pub async fn insert(conn: &mut Conn, org: &Organization) -> Result<()> {
 pub async fn get(conn: &mut Conn, id: Uuid) -> Result<Option<Organization>> {
     let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM organizations WHERE id = "));
     q.bind(id.to_string());
-    q.fetch_optional(&mut *conn).await?.as_ref().map(from_row).transpose()
+    q.fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub async fn get_by_slug(conn: &mut Conn, slug: &str) -> Result<Option<Organization>> {
-    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM organizations WHERE slug = "));
+    let mut q = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM organizations WHERE slug = "
+    ));
     q.bind(slug.to_string());
-    q.fetch_optional(&mut *conn).await?.as_ref().map(from_row).transpose()
+    q.fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub async fn list(conn: &mut Conn) -> Result<Vec<Organization>> {
-    let q = Sql::new(&format!("SELECT {COLUMNS} FROM organizations ORDER BY slug"));
-    q.fetch_all(&mut *conn).await?.iter().map(from_row).collect()
+    let q = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM organizations ORDER BY slug"
+    ));
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
 pub async fn update_settings(conn: &mut Conn, id: Uuid, settings: &OrgSettings) -> Result<()> {

@@ -48,7 +48,8 @@ pub async fn list(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Role>> {
         "SELECT r.id, r.org_id, r.name, r.predefined, rp.permission FROM roles r \
          LEFT JOIN role_permissions rp ON rp.role_id = r.id WHERE r.org_id = ",
     );
-    q.bind(org_id.to_string()).push(" ORDER BY r.name, r.id, rp.permission");
+    q.bind(org_id.to_string())
+        .push(" ORDER BY r.name, r.id, rp.permission");
     let mut roles: Vec<Role> = Vec::new();
     for r in q.fetch_all(&mut *conn).await? {
         let id = parse_id(&r.try_get::<String, _>(0)?)?;
@@ -118,7 +119,8 @@ pub async fn grants_of(conn: &mut Conn, user_id: Uuid) -> Result<Grants> {
     );
     q.bind(user_id.to_string());
     for r in q.fetch_all(&mut *conn).await? {
-        g.roles.insert(parse_id(&r.try_get::<String, _>(0)?)?, r.try_get(1)?);
+        g.roles
+            .insert(parse_id(&r.try_get::<String, _>(0)?)?, r.try_get(1)?);
         if let Some(p) = r.try_get::<Option<String>, _>(2)? {
             g.role_permissions.push(p);
         }

@@ -45,7 +45,9 @@ pub async fn get(conn: &mut Conn, id_hash: &str) -> Result<Option<Session>> {
         "SELECT id_hash, org_id, user_id, csrf_token, created_at, last_seen_at, expires_at FROM sessions WHERE id_hash = ",
     );
     q.bind(id_hash.to_string());
-    let Some(r) = q.fetch_optional(&mut *conn).await? else { return Ok(None) };
+    let Some(r) = q.fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
     Ok(Some(Session {
         id_hash: r.try_get(0)?,
         org_id: parse_id(&r.try_get::<String, _>(1)?)?,
@@ -59,7 +61,9 @@ pub async fn get(conn: &mut Conn, id_hash: &str) -> Result<Option<Session>> {
 
 pub async fn touch(conn: &mut Conn, id_hash: &str, now: i64) -> Result<()> {
     let mut q = Sql::new("UPDATE sessions SET last_seen_at = ");
-    q.bind(now).push(" WHERE id_hash = ").bind(id_hash.to_string());
+    q.bind(now)
+        .push(" WHERE id_hash = ")
+        .bind(id_hash.to_string());
     q.execute(&mut *conn).await?;
     Ok(())
 }

@@ -13,7 +13,10 @@ pub struct Sql {
 
 impl Sql {
     pub fn new(text: &str) -> Sql {
-        Sql { text: text.to_string(), ..Default::default() }
+        Sql {
+            text: text.to_string(),
+            ..Default::default()
+        }
     }
 
     pub fn push(&mut self, text: &str) -> &mut Sql {
@@ -28,7 +31,9 @@ impl Sql {
         self.count += 1;
         self.text.push('$');
         self.text.push_str(&self.count.to_string());
-        self.args.add(value).expect("binding a plain value cannot fail");
+        self.args
+            .add(value)
+            .expect("binding a plain value cannot fail");
         self
     }
 
@@ -59,27 +64,36 @@ impl Sql {
     where
         E: sqlx::Executor<'c, Database = Any>,
     {
-        Ok(sqlx::query_with(&self.text, self.args).execute(conn).await?.rows_affected())
+        Ok(sqlx::query_with(&self.text, self.args)
+            .execute(conn)
+            .await?
+            .rows_affected())
     }
 
     pub async fn fetch_all<'c, E>(self, conn: E) -> Result<Vec<AnyRow>, sqlx::Error>
     where
         E: sqlx::Executor<'c, Database = Any>,
     {
-        sqlx::query_with(&self.text, self.args).fetch_all(conn).await
+        sqlx::query_with(&self.text, self.args)
+            .fetch_all(conn)
+            .await
     }
 
     pub async fn fetch_optional<'c, E>(self, conn: E) -> Result<Option<AnyRow>, sqlx::Error>
     where
         E: sqlx::Executor<'c, Database = Any>,
     {
-        sqlx::query_with(&self.text, self.args).fetch_optional(conn).await
+        sqlx::query_with(&self.text, self.args)
+            .fetch_optional(conn)
+            .await
     }
 
     pub async fn fetch_one<'c, E>(self, conn: E) -> Result<AnyRow, sqlx::Error>
     where
         E: sqlx::Executor<'c, Database = Any>,
     {
-        sqlx::query_with(&self.text, self.args).fetch_one(conn).await
+        sqlx::query_with(&self.text, self.args)
+            .fetch_one(conn)
+            .await
     }
 }

@@ -52,29 +52,62 @@ fn user(org_id: Uuid, i: usize, first: &str, last: &str, status: &str) -> User {
 }
 
 async fn migrations_are_idempotent(t: TestDb) {
-    assert!(migrate(&t.db).await.unwrap().is_empty(), "a second run applies nothing");
+    assert!(
+        migrate(&t.db).await.unwrap().is_empty(),
+        "a second run applies nothing"
+    );
 }
 
 async fn users_are_scoped_to_their_organization(t: TestDb) {
     let (a, b) = (org(&t, "a").await, org(&t, "b").await);
     let ua = user(a, 1, "Ann", "Lee", "active");
     let mut c = t.db.write_conn().await.unwrap();
-    users::insert_many(&mut c, &[ua.clone(), user(b, 1, "Ann", "Lee", "active")]).await.unwrap();
-    assert_eq!(users::get(&mut c, a, ua.id).await.unwrap().unwrap().email, ua.email);
-    assert!(users::get(&mut c, b, ua.id).await.unwrap().is_none(), "org b cannot read org a's user");
-    let dup = users::insert_many(&mut c, &[user(a, 1, "Ann", "Lee", "active")]).await.unwrap_err();
-    assert!(dup.is_unique_violation(), "same match key twice in one org is refused: {dup}");
+    users::insert_many(&mut c, &[ua.clone(), user(b, 1, "Ann", "Lee", "active")])
+        .await
+        .unwrap();
+    assert_eq!(
+        users::get(&mut c, a, ua.id).await.unwrap().unwrap().email,
+        ua.email
+    );
+    assert!(
+        users::get(&mut c, b, ua.id).await.unwrap().is_none(),
+        "org b cannot read org a's user"
+    );
+    let dup = users::insert_many(&mut c, &[user(a, 1, "Ann", "Lee", "active")])
+        .await
+        .unwrap_err();
+    assert!(
+        dup.is_unique_violation(),
+        "same match key twice in one org is refused: {dup}"
+    );
 }
 
 async fn list_searches_filters_sorts_and_pages(t: TestDb) {
     let o = org(&t, "list").await;
     let mut c = t.db.write_conn().await.unwrap();
-    let loc = Location { id: new_id(), org_id: o, name: "Downtown".into(), code: "DT".into(), time_zone: None, active: true };
+    let loc = Location {
+        id: new_id(),
+        org_id: o,
+        name: "Downtown".into(),
+        code: "DT".into(),
+        time_zone: None,
+        active: true,
+    };
     locations::insert(&mut c, &loc, 1).await.unwrap();
     let mut all = Vec::new();
     for i in 0..120 {
-        let (first, last) = if i % 3 == 0 { ("Maria", "Gonzalez") } else { ("Tom", "Baker") };
-        let mut u = user(o, i, first, last, if i % 4 == 0 { "pending" } else { "active" });
+        let (first, last) = if i % 3 == 0 {
+            ("Maria", "Gonzalez")
+        } else {
+            ("Tom", "Baker")
+        };
+        let mut u = user(
+            o,
+            i,
+            first,
+            last,
+            if i % 4 == 0 { "pending" } else { "active" },
+        );
         if i % 8 == 0 {
             u.invite_expires_at = Some(500); // already past
         } else if i % 4 == 0 {
@@ -83,31 +116,100 @@ async fn list_searches_filters_sorts_and_pages(t: TestDb) {
         all.push(u);
     }
     users::insert_many(&mut c, &all).await.unwrap();
-    locations::grant(&mut c, all[5].id, &[loc.id]).await.unwrap();
-    let base = ListQuery { org_id: o, limit: 50, now: 5_000, ..Default::default() };
+    locations::grant(&mut c, all[5].id, &[loc.id])
+        .await
+        .unwrap();
+    let base = ListQuery {
+        org_id: o,
+        limit: 50,
+        now: 5_000,
+        ..Default::default()
+    };
 
-    let page = users::list(&mut c, t.db.engine(), &ListQuery { search: Some("GONZ".into()), ..base.clone() }).await.unwrap();
-    assert_eq!(page.rows.len(), 40, "case-insensitive substring on the name");
+    let page = users::list(
+        &mut c,
+        t.db.engine(),
+        &ListQuery {
+            search: Some("GONZ".into()),
+            ..base.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        page.rows.len(),
+        40,
+        "case-insensitive substring on the name"
+    );
     assert!(page.rows.iter().all(|r| r.user.last_name == "Gonzalez"));
-    let page = users::list(&mut c, t.db.engine(), &ListQuery { search: Some("baker7@".into()), ..base.clone() }).await.unwrap();
+    let page = users::list(
+        &mut c,
+        t.db.engine(),
+        &ListQuery {
+            search: Some("baker7@".into()),
+            ..base.clone()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(page.rows.len(), 1, "substring of the email");
 
-    let expired = users::list(&mut c, t.db.engine(), &ListQuery { status: Some(StatusFilter::Expired), ..base.clone() }).await.unwrap();
+    let expired = users::list(
+        &mut c,
+        t.db.engine(),
+        &ListQuery {
+            status: Some(StatusFilter::Expired),
+            ..base.clone()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(expired.rows.len(), 15);
-    let pending = users::list(&mut c, t.db.engine(), &ListQuery { status: Some(StatusFilter::PendingUnexpired), ..base.clone() }).await.unwrap();
+    let pending = users::list(
+        &mut c,
+        t.db.engine(),
+        &ListQuery {
+            status: Some(StatusFilter::PendingUnexpired),
+            ..base.clone()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(pending.rows.len(), 15);
-    let at_loc = users::list(&mut c, t.db.engine(), &ListQuery { location: Some(loc.id), ..base.clone() }).await.unwrap();
+    let at_loc = users::list(
+        &mut c,
+        t.db.engine(),
+        &ListQuery {
+            location: Some(loc.id),
+            ..base.clone()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(at_loc.rows.len(), 1);
     assert_eq!(at_loc.rows[0].locations, vec!["Downtown".to_string()]);
 
     // Keyset pages cover everything once, in order.
-    for (sort, descending) in [(SortKey::Created, false), (SortKey::Name, true), (SortKey::Email, false)] {
+    for (sort, descending) in [
+        (SortKey::Created, false),
+        (SortKey::Name, true),
+        (SortKey::Email, false),
+    ] {
         let mut seen = Vec::new();
         let mut after: Option<Cursor> = None;
         loop {
-            let page = users::list(&mut c, t.db.engine(), &ListQuery { sort, descending, after: after.clone(), ..base.clone() })
-                .await
-                .unwrap();
+            let page = users::list(
+                &mut c,
+                t.db.engine(),
+                &ListQuery {
+                    sort,
+                    descending,
+                    after: after.clone(),
+                    ..base.clone()
+                },
+            )
+            .await
+            .unwrap();
             seen.extend(page.rows.iter().map(|r| r.user.id));
             match page.next {
                 Some(n) => after = Some(n),
@@ -126,24 +228,39 @@ async fn audit_chain_detects_edits_and_deletions(t: TestDb) {
     let o = org(&t, "audit").await;
     let mut c = t.db.write_conn().await.unwrap();
     let events: Vec<NewEvent> = (0..5)
-        .map(|i| NewEvent { actor_label: "system".into(), action: format!("test.{i}"), target_type: "user".into(), ..Default::default() })
+        .map(|i| NewEvent {
+            actor_label: "system".into(),
+            action: format!("test.{i}"),
+            target_type: "user".into(),
+            ..Default::default()
+        })
         .collect();
     audit::append(&mut c, o, 10, &events[..3]).await.unwrap();
     audit::append(&mut c, o, 11, &events[3..]).await.unwrap();
     let v = audit::verify(&mut c, o).await.unwrap();
     assert_eq!((v.checked, v.breaks.len()), (5, 0), "{v:?}");
 
-    let mut q = Sql::new("UPDATE audit_events SET action = 'test.forged' WHERE seq = 2 AND org_id = ");
+    let mut q =
+        Sql::new("UPDATE audit_events SET action = 'test.forged' WHERE seq = 2 AND org_id = ");
     q.bind(o.to_string());
     q.execute(&mut *c).await.unwrap();
     let v = audit::verify(&mut c, o).await.unwrap();
-    assert_eq!(v.breaks.iter().map(|b| b.seq).collect::<Vec<_>>(), vec![2], "{v:?}");
+    assert_eq!(
+        v.breaks.iter().map(|b| b.seq).collect::<Vec<_>>(),
+        vec![2],
+        "{v:?}"
+    );
 
     let mut q = Sql::new("DELETE FROM audit_events WHERE seq = 5 AND org_id = ");
     q.bind(o.to_string());
     q.execute(&mut *c).await.unwrap();
     let v = audit::verify(&mut c, o).await.unwrap();
-    assert!(v.breaks.iter().any(|b| b.problem.contains("newest events were deleted")), "{v:?}");
+    assert!(
+        v.breaks
+            .iter()
+            .any(|b| b.problem.contains("newest events were deleted")),
+        "{v:?}"
+    );
 }
 
 engine_tests!(

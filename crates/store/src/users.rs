@@ -142,22 +142,45 @@ pub async fn insert_many(conn: &mut Conn, users: &[User]) -> Result<()> {
 
 pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<User>> {
     let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE org_id = "));
-    q.bind(org_id.to_string()).push(" AND id = ").bind(id.to_string());
-    q.fetch_optional(&mut *conn).await?.as_ref().map(from_row).transpose()
+    q.bind(org_id.to_string())
+        .push(" AND id = ")
+        .bind(id.to_string());
+    q.fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
-pub async fn get_by_email_key(conn: &mut Conn, org_id: Uuid, email_key: &str) -> Result<Option<User>> {
+pub async fn get_by_email_key(
+    conn: &mut Conn,
+    org_id: Uuid,
+    email_key: &str,
+) -> Result<Option<User>> {
     let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE org_id = "));
-    q.bind(org_id.to_string()).push(" AND email_key = ").bind(email_key.to_string());
-    q.fetch_optional(&mut *conn).await?.as_ref().map(from_row).transpose()
+    q.bind(org_id.to_string())
+        .push(" AND email_key = ")
+        .bind(email_key.to_string());
+    q.fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 /// Of the given match keys, those already taken in the organization.
-pub async fn existing_email_keys(conn: &mut Conn, org_id: Uuid, keys: &[String]) -> Result<Vec<String>> {
+pub async fn existing_email_keys(
+    conn: &mut Conn,
+    org_id: Uuid,
+    keys: &[String],
+) -> Result<Vec<String>> {
     let mut found = Vec::new();
     for chunk in keys.chunks(BATCH) {
         let mut q = Sql::new("SELECT email_key FROM users WHERE org_id = ");
-        q.bind(org_id.to_string()).push(" AND email_key IN (").bind_list(chunk.iter().cloned()).push(")");
+        q.bind(org_id.to_string())
+            .push(" AND email_key IN (")
+            .bind_list(chunk.iter().cloned())
+            .push(")");
         for r in q.fetch_all(&mut *conn).await? {
             found.push(r.try_get(0)?);
         }
@@ -166,11 +189,18 @@ pub async fn existing_email_keys(conn: &mut Conn, org_id: Uuid, keys: &[String])
 }
 
 /// Of the given usernames, those already taken in the organization.
-pub async fn existing_usernames(conn: &mut Conn, org_id: Uuid, names: &[String]) -> Result<Vec<String>> {
+pub async fn existing_usernames(
+    conn: &mut Conn,
+    org_id: Uuid,
+    names: &[String],
+) -> Result<Vec<String>> {
     let mut found = Vec::new();
     for chunk in names.chunks(BATCH) {
         let mut q = Sql::new("SELECT username FROM users WHERE org_id = ");
-        q.bind(org_id.to_string()).push(" AND username IN (").bind_list(chunk.iter().cloned()).push(")");
+        q.bind(org_id.to_string())
+            .push(" AND username IN (")
+            .bind_list(chunk.iter().cloned())
+            .push(")");
         for r in q.fetch_all(&mut *conn).await? {
             found.push(r.try_get(0)?);
         }
@@ -178,12 +208,20 @@ pub async fn existing_usernames(conn: &mut Conn, org_id: Uuid, names: &[String])
     Ok(found)
 }
 
-pub async fn set_password_and_activate(conn: &mut Conn, org_id: Uuid, id: Uuid, hash: &str, now: i64) -> Result<()> {
+pub async fn set_password_and_activate(
+    conn: &mut Conn,
+    org_id: Uuid,
+    id: Uuid,
+    hash: &str,
+    now: i64,
+) -> Result<()> {
     let mut q = Sql::new("UPDATE users SET password_hash = ");
     q.bind(hash.to_string())
         .push(", status = 'active', activated_at = ")
         .bind(now)
-        .push(", invite_expires_at = NULL, failed_sign_ins = 0, locked_until = NULL WHERE org_id = ")
+        .push(
+            ", invite_expires_at = NULL, failed_sign_ins = 0, locked_until = NULL WHERE org_id = ",
+        )
         .bind(org_id.to_string())
         .push(" AND id = ")
         .bind(id.to_string());
@@ -191,15 +229,22 @@ pub async fn set_password_and_activate(conn: &mut Conn, org_id: Uuid, id: Uuid, 
     Ok(())
 }
 
-pub async fn record_failed_sign_in(conn: &mut Conn, id: Uuid, locked_until: Option<i64>) -> Result<()> {
+pub async fn record_failed_sign_in(
+    conn: &mut Conn,
+    id: Uuid,
+    locked_until: Option<i64>,
+) -> Result<()> {
     let mut q = Sql::new("UPDATE users SET failed_sign_ins = failed_sign_ins + 1, locked_until = ");
-    q.bind(locked_until).push(" WHERE id = ").bind(id.to_string());
+    q.bind(locked_until)
+        .push(" WHERE id = ")
+        .bind(id.to_string());
     q.execute(&mut *conn).await?;
     Ok(())
 }
 
 pub async fn record_sign_in(conn: &mut Conn, id: Uuid, now: i64) -> Result<()> {
-    let mut q = Sql::new("UPDATE users SET failed_sign_ins = 0, locked_until = NULL, last_sign_in_at = ");
+    let mut q =
+        Sql::new("UPDATE users SET failed_sign_ins = 0, locked_until = NULL, last_sign_in_at = ");
     q.bind(now).push(" WHERE id = ").bind(id.to_string());
     q.execute(&mut *conn).await?;
     Ok(())
@@ -296,11 +341,18 @@ pub fn cursor_of(user: &User, sort: SortKey) -> Cursor {
 pub async fn list(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<ListPage> {
     let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE org_id = "));
     q.bind(query.org_id.to_string());
-    if let Some(term) = query.search.as_deref().map(search_pattern).filter(|t| !t.is_empty()) {
+    if let Some(term) = query
+        .search
+        .as_deref()
+        .map(search_pattern)
+        .filter(|t| !t.is_empty())
+    {
         // Engine-specific only in how the trigram index is reached; the meaning is the same.
         match engine {
             Engine::Sqlite if term.chars().count() >= 5 => {
-                q.push(" AND rowid IN (SELECT rowid FROM users_search WHERE search LIKE ").bind(term).push(")");
+                q.push(" AND rowid IN (SELECT rowid FROM users_search WHERE search LIKE ")
+                    .bind(term)
+                    .push(")");
             }
             _ => {
                 q.push(" AND search LIKE ").bind(term);
@@ -312,12 +364,15 @@ pub async fn list(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<
             q.push(" AND status = ").bind(s.clone());
         }
         Some(StatusFilter::PendingUnexpired) => {
-            q.push(" AND status = 'pending' AND (invite_expires_at IS NULL OR invite_expires_at >= ")
-                .bind(query.now)
-                .push(")");
+            q.push(
+                " AND status = 'pending' AND (invite_expires_at IS NULL OR invite_expires_at >= ",
+            )
+            .bind(query.now)
+            .push(")");
         }
         Some(StatusFilter::Expired) => {
-            q.push(" AND status = 'pending' AND invite_expires_at < ").bind(query.now);
+            q.push(" AND status = 'pending' AND invite_expires_at < ")
+                .bind(query.now);
         }
         None => {}
     }
@@ -335,7 +390,11 @@ pub async fn list(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<
             .push(")");
     }
     let col = query.sort.column();
-    let (cmp, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
+    let (cmp, dir) = if query.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
     if let Some(after) = &query.after {
         q.push(&format!(" AND ({col}, id) {cmp} ("));
         match after {
@@ -345,8 +404,16 @@ pub async fn list(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<
         q.push(")");
     }
     let limit = query.limit.clamp(1, 500);
-    q.push(&format!(" ORDER BY {col} {dir}, id {dir} LIMIT {}", limit + 1));
-    let mut users: Vec<User> = q.fetch_all(&mut *conn).await?.iter().map(from_row).collect::<Result<_>>()?;
+    q.push(&format!(
+        " ORDER BY {col} {dir}, id {dir} LIMIT {}",
+        limit + 1
+    ));
+    let mut users: Vec<User> = q
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect::<Result<_>>()?;
     let next = if users.len() > limit as usize {
         users.truncate(limit as usize);
         users.last().map(|u| cursor_of(u, query.sort))
@@ -356,15 +423,27 @@ pub async fn list(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<
     let mut names = location_names(conn, users.iter().map(|u| u.id)).await?;
     let rows = users
         .into_iter()
-        .map(|user| ListRow { locations: names.remove(&user.id).unwrap_or_default(), user })
+        .map(|user| ListRow {
+            locations: names.remove(&user.id).unwrap_or_default(),
+            user,
+        })
         .collect();
     Ok(ListPage { rows, next })
 }
 
 /// `%term%` with LIKE's own wildcard `%` removed from what the person typed.
 fn search_pattern(term: &str) -> String {
-    let cleaned: String = term.trim().to_lowercase().chars().filter(|c| *c != '%').collect();
-    if cleaned.is_empty() { String::new() } else { format!("%{cleaned}%") }
+    let cleaned: String = term
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| *c != '%')
+        .collect();
+    if cleaned.is_empty() {
+        String::new()
+    } else {
+        format!("%{cleaned}%")
+    }
 }
 
 async fn location_names(
@@ -382,7 +461,9 @@ async fn location_names(
     );
     q.bind_list(ids).push(") ORDER BY l.name");
     for r in q.fetch_all(&mut *conn).await? {
-        out.entry(parse_id(&r.try_get::<String, _>(0)?)?).or_default().push(r.try_get(1)?);
+        out.entry(parse_id(&r.try_get::<String, _>(0)?)?)
+            .or_default()
+            .push(r.try_get(1)?);
     }
     Ok(out)
 }

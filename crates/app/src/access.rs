@@ -1,0 +1,167 @@
+//! Who is acting, and what their access profile lets them do.
+//!
+//! A principal's permissions are the user's effective permissions (roles and direct grants,
+//! filtered by the rule engine); an API token narrows them further to its scopes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rollcall_domain::{Actor, Permission, Policy, Subject};
+use rollcall_store::{Conn, locations, orgs, roles, users};
+use uuid::Uuid;
+
+use crate::AppError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub org_id: Uuid,
+    pub user_id: Uuid,
+    /// "Dana Lee <dana@clinic.org>", as audit events name the actor.
+    pub label: String,
+    pub display_name: String,
+    pub org_name: String,
+    pub permissions: BTreeSet<Permission>,
+    pub locations: BTreeSet<Uuid>,
+    /// Scopes of the API token in use; `None` in a console session.
+    pub scopes: Option<BTreeSet<String>>,
+}
+
+/// API token scopes and the permissions each one lets through.
+pub const SCOPES: &[(&str, &str)] = &[
+    (
+        "users:read",
+        "read users, roles, locations and the audit log",
+    ),
+    ("users:write", "invite, import, change and deactivate users"),
+];
+
+impl Principal {
+    /// Loads a signed-in user's principal; `None` if the user cannot act (not active).
+    pub async fn load(
+        conn: &mut Conn,
+        policy: &Policy,
+        org_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<Principal>, AppError> {
+        let Some(user) = users::get(conn, org_id, user_id).await? else {
+            return Ok(None);
+        };
+        if user.status != "active" {
+            return Ok(None);
+        }
+        let grants = roles::grants_of(conn, user_id).await?;
+        let locs: BTreeSet<Uuid> = locations::of_user(conn, user_id)
+            .await?
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
+        let subject = Subject {
+            user_id,
+            display_name: user.display_name.clone(),
+            user_type: user.user_type.clone(),
+            active: true,
+            default_location: user.default_location_id,
+            locations: locs.clone(),
+            direct: parse_permissions(&grants.direct),
+            role_permissions: parse_permissions(&grants.role_permissions),
+        };
+        let (permissions, _filtered) = policy.effective(&subject, &BTreeMap::<Uuid, String>::new());
+        // A company admin reaches every location of the organization.
+        let locations = if permissions.contains(&Permission::AdminCompany) {
+            locations::list(conn, org_id)
+                .await?
+                .into_iter()
+                .map(|l| l.id)
+                .collect()
+        } else {
+            locs
+        };
+        let org_name = orgs::get(conn, org_id)
+            .await?
+            .map(|o| o.name)
+            .unwrap_or_default();
+        Ok(Some(Principal {
+            org_id,
+            org_name,
+            user_id,
+            label: format!("{} <{}>", user.display_name, user.email),
+            display_name: user.display_name,
+            permissions,
+            locations,
+            scopes: None,
+        }))
+    }
+
+    pub fn with_scopes(mut self, scopes: BTreeSet<String>) -> Principal {
+        self.scopes = Some(scopes);
+        self
+    }
+
+    fn scope_allows(&self, scope: &str) -> bool {
+        self.scopes.as_ref().is_none_or(|s| s.contains(scope))
+    }
+
+    /// The viewer profile and every admin profile may read user management.
+    pub fn can_view_users(&self) -> bool {
+        self.scope_allows("users:read")
+            && [
+                Permission::UsersView,
+                Permission::UsersManage,
+                Permission::AdminClinic,
+                Permission::AdminCompany,
+            ]
+            .iter()
+            .any(|p| self.permissions.contains(p))
+    }
+
+    pub fn can_manage_users(&self) -> bool {
+        self.scope_allows("users:write")
+            && [
+                Permission::UsersManage,
+                Permission::AdminClinic,
+                Permission::AdminCompany,
+            ]
+            .iter()
+            .any(|p| self.permissions.contains(p))
+    }
+
+    pub fn is_company_admin(&self) -> bool {
+        self.permissions.contains(&Permission::AdminCompany)
+    }
+
+    pub fn require_view(&self) -> Result<(), AppError> {
+        if self.can_view_users() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "Your access profile does not include user management. Ask a company admin for the User-management viewer or admin role.".into(),
+            ))
+        }
+    }
+
+    /// The rule engine's view of this actor.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: self.user_id,
+            permissions: self.permissions.clone(),
+            locations: self.locations.clone(),
+        }
+    }
+}
+
+pub fn parse_permissions(keys: &[String]) -> BTreeSet<Permission> {
+    keys.iter()
+        .filter_map(|k| Permission::parse(k).ok())
+        .collect()
+}
+
+/// The organization's rule data.
+pub async fn policy_of(conn: &mut Conn, org_id: Uuid) -> Result<Policy, AppError> {
+    let org = orgs::get(conn, org_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    Ok(parse_policy(&org.policy))
+}
+
+pub fn parse_policy(json: &str) -> Policy {
+    serde_json::from_str(json).unwrap_or_else(|_| Policy::standard())
+}

@@ -1,0 +1,323 @@
+//! Sign-in, sessions, lockout and the one-time set-up link.
+//!
+//! Failed sign-ins answer the same way whether or not the address has an account, and an address
+//! is paused after repeated failures whether or not it exists, so neither reveals who has one.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rollcall_domain::Email;
+use rollcall_store::audit;
+use rollcall_store::invitations;
+use rollcall_store::sessions::{self, Session};
+use rollcall_store::users;
+use uuid::Uuid;
+
+use crate::access::policy_of;
+use crate::audit::Meta;
+use crate::clock::{HOUR, MINUTE};
+use crate::orgs::find_org;
+use crate::{App, AppError, Principal, password, secret};
+
+const WRONG: &str = "The email address or password is not right. Check both and try again.";
+
+/// In-memory attempt counters: per source address and per (organization, email).
+#[derive(Default)]
+pub struct Limiter {
+    hits: Mutex<HashMap<String, (u32, i64)>>,
+}
+
+impl Limiter {
+    /// Counts one attempt under `key`; refuses once `max` attempts fall in `window`.
+    /// Returns the minutes to wait when refused.
+    pub fn hit(&self, key: &str, now: i64, max: u32, window: i64) -> Result<(), i64> {
+        let mut hits = self.hits.lock().expect("limiter lock");
+        if hits.len() > 100_000 {
+            hits.retain(|_, (_, start)| now - *start < window);
+        }
+        let entry = hits.entry(key.to_string()).or_insert((0, now));
+        if now - entry.1 >= window {
+            *entry = (0, now);
+        }
+        if entry.0 >= max {
+            return Err(((entry.1 + window - now) / MINUTE).max(1));
+        }
+        entry.0 += 1;
+        Ok(())
+    }
+
+    pub fn clear(&self, key: &str) {
+        self.hits.lock().expect("limiter lock").remove(key);
+    }
+}
+
+pub struct SignedIn {
+    /// The raw session token, for the cookie; only its hash is stored.
+    pub token: String,
+    pub session: Session,
+    pub principal: Principal,
+}
+
+/// Minutes an account stays paused after `failures` failed attempts (`threshold` allowed).
+pub fn lock_minutes(failures: i64, threshold: i64) -> Option<i64> {
+    (failures >= threshold).then(|| 1i64 << (failures - threshold).min(6))
+}
+
+pub async fn sign_in(
+    app: &App,
+    org_slug: &str,
+    email: &str,
+    password_text: &str,
+    source_ip: Option<String>,
+) -> Result<SignedIn, AppError> {
+    let now = app.clock.now();
+    if let Some(ip) = &source_ip {
+        app.limits
+            .hit(&format!("ip:{ip}"), now, 30, 5 * MINUTE)
+            .map_err(|m| {
+                AppError::RateLimited(format!(
+                    "Too many sign-in attempts from this address. Try again in {m} minutes."
+                ))
+            })?;
+    }
+    let mut conn = app.db.read_conn().await?;
+    let org = find_org(&mut conn, org_slug.trim())
+        .await
+        .map_err(|_| AppError::Unauthenticated(WRONG.into()))?;
+    let key = Email::parse(email)
+        .map(|e| e.match_key().to_string())
+        .unwrap_or_else(|_| email.trim().to_lowercase());
+    let attempt_key = format!("email:{}:{key}", org.id);
+    let threshold = org.settings.lockout_threshold.max(1);
+    let paused = |m: i64| {
+        AppError::RateLimited(format!(
+            "Sign-in for this address is paused after repeated failures. Try again in {m} minutes."
+        ))
+    };
+    app.limits
+        .hit(&attempt_key, now, threshold, 15 * MINUTE)
+        .map_err(paused)?;
+    let user = users::get_by_email_key(&mut conn, org.id, &key).await?;
+    drop(conn);
+    if let Some(until) = user
+        .as_ref()
+        .and_then(|u| u.locked_until)
+        .filter(|t| *t > now)
+    {
+        return Err(paused(((until - now) / MINUTE).max(1)));
+    }
+    let ok = password::verify(
+        password_text.to_string(),
+        user.as_ref().and_then(|u| u.password_hash.clone()),
+    )
+    .await;
+    let user = match user {
+        Some(u) if ok && u.status == "active" => u,
+        other => {
+            if let Some(u) = other {
+                let failures = u.failed_sign_ins + 1;
+                let lock = lock_minutes(failures, threshold as i64).map(|m| now + m * MINUTE);
+                let mut tx = app.db.begin().await?;
+                users::record_failed_sign_in(&mut tx, u.id, lock).await?;
+                let meta = Meta {
+                    source_ip: source_ip.clone(),
+                    ..Meta::system(&u.email)
+                };
+                audit::append(
+                    &mut tx,
+                    org.id,
+                    now,
+                    &[meta.event("auth.sign_in_failed", "user", Some(u.id))],
+                )
+                .await?;
+                tx.commit().await?;
+            }
+            return Err(AppError::Unauthenticated(WRONG.into()));
+        }
+    };
+    app.limits.clear(&attempt_key);
+    let token = secret::new_token();
+    let session = Session {
+        id_hash: secret::hash(&token),
+        org_id: org.id,
+        user_id: user.id,
+        csrf_token: secret::new_token(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + org.settings.absolute_timeout_hours as i64 * HOUR,
+    };
+    let mut tx = app.db.begin().await?;
+    let policy = policy_of(&mut tx, org.id).await?;
+    let principal = Principal::load(&mut tx, &policy, org.id, user.id)
+        .await?
+        .ok_or_else(|| AppError::Unauthenticated(WRONG.into()))?;
+    sessions::insert(&mut tx, &session, source_ip.clone()).await?;
+    users::record_sign_in(&mut tx, user.id, now).await?;
+    let meta = Meta::of(&principal, None, source_ip);
+    audit::append(
+        &mut tx,
+        org.id,
+        now,
+        &[meta.event("auth.signed_in", "user", Some(user.id))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(SignedIn {
+        token,
+        session,
+        principal,
+    })
+}
+
+/// Resolves a session cookie; expired sessions (idle or absolute) are removed.
+pub async fn session(app: &App, token: &str) -> Result<Option<(Session, Principal)>, AppError> {
+    let now = app.clock.now();
+    let hash = secret::hash(token);
+    let mut conn = app.db.read_conn().await?;
+    let Some(s) = sessions::get(&mut conn, &hash).await? else {
+        return Ok(None);
+    };
+    let org = rollcall_store::orgs::get(&mut conn, s.org_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    let idle_limit = s.last_seen_at + org.settings.idle_timeout_minutes as i64 * MINUTE;
+    if now >= s.expires_at || now >= idle_limit {
+        drop(conn);
+        let mut tx = app.db.begin().await?;
+        sessions::delete(&mut tx, &hash).await?;
+        tx.commit().await?;
+        return Ok(None);
+    }
+    let policy = crate::access::parse_policy(&org.policy);
+    let Some(principal) = Principal::load(&mut conn, &policy, s.org_id, s.user_id).await? else {
+        return Ok(None);
+    };
+    drop(conn);
+    // Refresh the idle clock at most every 30 s: one write per request would serialize reads.
+    if now - s.last_seen_at > 30_000_000 {
+        let mut tx = app.db.begin().await?;
+        sessions::touch(&mut tx, &hash, now).await?;
+        tx.commit().await?;
+    }
+    Ok(Some((s, principal)))
+}
+
+pub async fn sign_out(
+    app: &App,
+    token: &str,
+    principal: &Principal,
+    everywhere: bool,
+) -> Result<(), AppError> {
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    if everywhere {
+        sessions::delete_for_user(&mut tx, principal.user_id).await?;
+    } else {
+        sessions::delete(&mut tx, &secret::hash(token)).await?;
+    }
+    let action = if everywhere {
+        "auth.signed_out_everywhere"
+    } else {
+        "auth.signed_out"
+    };
+    audit::append(
+        &mut tx,
+        principal.org_id,
+        now,
+        &[Meta::of(principal, None, None).event(action, "user", Some(principal.user_id))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What a set-up or invitation link leads to, without consuming it.
+pub enum LinkState {
+    Usable {
+        org_name: String,
+        email: String,
+        user_id: Uuid,
+        org_id: Uuid,
+        min_length: u32,
+    },
+    Expired,
+    Used,
+    Revoked,
+    Unknown,
+}
+
+pub async fn inspect_link(app: &App, token: &str) -> Result<LinkState, AppError> {
+    let mut conn = app.db.read_conn().await?;
+    let Some(inv) = invitations::by_token_hash(&mut conn, &secret::hash(token)).await? else {
+        return Ok(LinkState::Unknown);
+    };
+    if inv.accepted_at.is_some() {
+        return Ok(LinkState::Used);
+    }
+    if inv.revoked_at.is_some() {
+        return Ok(LinkState::Revoked);
+    }
+    if inv.expires_at <= app.clock.now() {
+        return Ok(LinkState::Expired);
+    }
+    let org = rollcall_store::orgs::get(&mut conn, inv.org_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    let user = users::get(&mut conn, inv.org_id, inv.user_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    Ok(LinkState::Usable {
+        org_name: org.name,
+        email: user.email,
+        user_id: user.id,
+        org_id: org.id,
+        min_length: org.settings.password_min_length,
+    })
+}
+
+/// Completes a set-up link: sets the password and activates the account. The link works once.
+pub async fn complete_setup(
+    app: &App,
+    token: &str,
+    new_password: &str,
+    source_ip: Option<String>,
+) -> Result<Uuid, AppError> {
+    let LinkState::Usable {
+        user_id,
+        org_id,
+        min_length,
+        email,
+        ..
+    } = inspect_link(app, token).await?
+    else {
+        return Err(AppError::Conflict(
+            "This link can no longer be used. Ask your organization's admin for a new one.".into(),
+        ));
+    };
+    password::check_policy(new_password, min_length as usize)?;
+    let hash = password::hash(new_password.to_string()).await?;
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    let inv = invitations::by_token_hash(&mut tx, &secret::hash(token))
+        .await?
+        .ok_or_else(|| AppError::not_found("invitation"))?;
+    if !invitations::accept(&mut tx, inv.id, now).await? {
+        return Err(AppError::Conflict(
+            "This link has just been used. Sign in, or ask your admin for a new link.".into(),
+        ));
+    }
+    users::set_password_and_activate(&mut tx, org_id, user_id, &hash, now).await?;
+    let meta = Meta {
+        source_ip,
+        ..Meta::system(&email)
+    };
+    audit::append(
+        &mut tx,
+        org_id,
+        now,
+        &[meta.event("user.setup_completed", "user", Some(user_id))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user_id)
+}

@@ -1,0 +1,45 @@
+//! Errors of the use cases. Each variant maps to one kind of answer for a person or a client.
+
+use rollcall_domain::{Refusal, ValueError};
+use rollcall_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Input that does not parse: says what is wrong and how to fix it.
+    #[error("{0}")]
+    Invalid(#[from] ValueError),
+    /// A rule of the rule engine refused the change.
+    #[error("{}", .0.message)]
+    Refused(Refusal),
+    /// Not signed in, or the credentials are wrong (never says which part).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Signed in, but the access profile does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Nothing with that id in this organization (the same answer whether it exists elsewhere or not).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with what is stored (already exists, already used).
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many attempts: try again later.
+    #[error("{0}")]
+    RateLimited(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn not_found(what: &str) -> AppError {
+        AppError::NotFound(format!("No {what} with that id in this organization."))
+    }
+}
+
+impl From<rollcall_store::SqlxError> for AppError {
+    fn from(e: rollcall_store::SqlxError) -> Self {
+        AppError::Store(e.into())
+    }
+}

@@ -1,0 +1,54 @@
+//! Rollcall's use cases. Each change runs in one transaction and records its audit events in it;
+//! handlers and commands call these functions and hold no SQL and no rules themselves.
+
+pub mod access;
+pub mod api_tokens;
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod export;
+pub mod orgs;
+pub mod password;
+pub mod secret;
+pub mod user_list;
+
+use std::sync::Arc;
+
+pub use access::Principal;
+pub use clock::Clock;
+pub use config::Config;
+pub use error::AppError;
+pub use rollcall_domain as domain;
+pub use rollcall_store as store;
+
+use rollcall_store::Db;
+
+/// Everything a use case needs, cheap to clone into each request.
+#[derive(Clone)]
+pub struct App {
+    pub db: Db,
+    pub clock: Clock,
+    pub config: Arc<Config>,
+    pub limits: Arc<auth::Limiter>,
+}
+
+impl App {
+    /// Connects, migrates and returns a ready application.
+    pub async fn start(config: Config) -> Result<App, AppError> {
+        let db = Db::connect(&config.database_url()).await?;
+        rollcall_store::migrate(&db).await?;
+        Ok(App::with_db(db, config, Clock::system()))
+    }
+
+    pub fn with_db(db: Db, config: Config, clock: Clock) -> App {
+        App {
+            db,
+            clock,
+            config: Arc::new(config),
+            limits: Arc::new(auth::Limiter::default()),
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Setting up organizations, locations and their first admin.
+
+use rollcall_domain::{Email, Permission, Policy, Username, ValueError};
+use rollcall_store::audit;
+use rollcall_store::invitations::{self, Invitation};
+use rollcall_store::locations::{self, Location};
+use rollcall_store::orgs::{self, OrgSettings, Organization};
+use rollcall_store::roles::{self, Role};
+use rollcall_store::users::{self, User};
+use rollcall_store::{Conn, new_id};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::audit::Meta;
+use crate::clock::DAY;
+use crate::{App, AppError, secret};
+
+/// The roles every new organization starts with (editable afterwards).
+pub fn predefined_roles() -> Vec<(&'static str, Vec<Permission>)> {
+    use Permission::*;
+    vec![
+        (
+            "Front Desk",
+            vec![
+                CalendarView,
+                CalendarCreate,
+                CalendarDelete,
+                BillingPayments,
+            ],
+        ),
+        (
+            "Provider",
+            vec![
+                CalendarView,
+                CalendarCreate,
+                ClinicalCharts,
+                ClinicalNotes,
+                ClinicalMedications,
+                SoapStart,
+                SoapForward,
+                SoapFinish,
+            ],
+        ),
+        (
+            "Billing Manager",
+            vec![
+                CalendarView,
+                BillingPayments,
+                BillingRefunds,
+                BillingRevenueReports,
+            ],
+        ),
+        (
+            "Clinic Admin",
+            vec![
+                AdminClinic,
+                UsersManage,
+                UsersView,
+                UsersInvite,
+                UsersBulkAdd,
+                CalendarView,
+                CalendarCreate,
+                CalendarDelete,
+            ],
+        ),
+        (
+            "User Manager",
+            vec![UsersManage, UsersView, UsersInvite, UsersBulkAdd],
+        ),
+        ("Read-only", vec![UsersView, CalendarView]),
+    ]
+}
+
+#[derive(Debug, Serialize)]
+struct OrgAudit<'a> {
+    slug: &'a str,
+    name: &'a str,
+    time_zone: &'a str,
+}
+
+fn parse_slug(slug: &str) -> Result<String, ValueError> {
+    let s = slug.trim().to_lowercase();
+    let ok = (2..=40).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-');
+    if ok {
+        Ok(s)
+    } else {
+        Err(ValueError::new(
+            "slug",
+            "slug_invalid",
+            format!(
+                "“{slug}” is not a usable organization code: use 2–40 lower-case letters, digits and hyphens, e.g. “riverside-therapy”."
+            ),
+        ))
+    }
+}
+
+fn parse_zone(zone: &str) -> Result<String, ValueError> {
+    jiff::tz::TimeZone::get(zone).map(|_| zone.to_string()).map_err(|_| {
+        ValueError::new(
+            "time_zone",
+            "time_zone_unknown",
+            format!("“{zone}” is not an IANA time zone: use a name such as America/Chicago or Europe/London."),
+        )
+    })
+}
+
+/// Creates an organization with its predefined roles and rule data.
+pub async fn create_org(
+    app: &App,
+    slug: &str,
+    name: &str,
+    time_zone: &str,
+    meta: &Meta,
+) -> Result<Organization, AppError> {
+    let org = Organization {
+        id: new_id(),
+        slug: parse_slug(slug)?,
+        name: name.trim().to_string(),
+        time_zone: parse_zone(time_zone)?,
+        settings: OrgSettings::default(),
+        policy: serde_json::to_string(&Policy::standard()).expect("policy serializes"),
+        created_at: app.clock.now(),
+    };
+    if org.name.is_empty() {
+        return Err(
+            ValueError::new("name", "name_missing", "The organization needs a name.").into(),
+        );
+    }
+    let mut tx = app.db.begin().await?;
+    if orgs::get_by_slug(&mut tx, &org.slug).await?.is_some() {
+        return Err(AppError::Conflict(format!(
+            "An organization with the code “{}” already exists.",
+            org.slug
+        )));
+    }
+    orgs::insert(&mut tx, &org).await?;
+    orgs::set_seats(&mut tx, org.id, "portal", 50).await?;
+    let mut events = vec![meta.change(
+        "org.created",
+        "organization",
+        Some(org.id),
+        None::<&()>,
+        Some(&OrgAudit {
+            slug: &org.slug,
+            name: &org.name,
+            time_zone: &org.time_zone,
+        }),
+    )];
+    for (name, perms) in predefined_roles() {
+        let role = Role {
+            id: new_id(),
+            org_id: org.id,
+            name: name.into(),
+            predefined: true,
+            permissions: perms.iter().map(|p| p.key().to_string()).collect(),
+        };
+        roles::insert(&mut tx, &role, org.created_at).await?;
+        events.push(meta.change(
+            "role.created",
+            "role",
+            Some(role.id),
+            None::<&()>,
+            Some(&(name, &role.permissions)),
+        ));
+    }
+    audit::append(&mut tx, org.id, org.created_at, &events).await?;
+    tx.commit().await?;
+    Ok(org)
+}
+
+pub async fn find_org(conn: &mut Conn, slug: &str) -> Result<Organization, AppError> {
+    orgs::get_by_slug(conn, slug).await?.ok_or_else(|| {
+        AppError::NotFound(format!(
+            "No organization “{slug}”. `rollcall org list` shows them."
+        ))
+    })
+}
+
+pub async fn create_location(
+    app: &App,
+    org_id: Uuid,
+    name: &str,
+    code: &str,
+    meta: &Meta,
+) -> Result<Location, AppError> {
+    let loc = Location {
+        id: new_id(),
+        org_id,
+        name: name.trim().to_string(),
+        code: code.trim().to_uppercase(),
+        time_zone: None,
+        active: true,
+    };
+    if loc.name.is_empty() || loc.code.is_empty() {
+        return Err(ValueError::new(
+            "location",
+            "location_incomplete",
+            "A location needs a name and a short code, e.g. “Downtown Clinic” and “DT”.",
+        )
+        .into());
+    }
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    locations::insert(&mut tx, &loc, now).await.map_err(|e| {
+        if e.is_unique_violation() {
+            AppError::Conflict(format!(
+                "A location with the code “{}” already exists.",
+                loc.code
+            ))
+        } else {
+            e.into()
+        }
+    })?;
+    audit::append(
+        &mut tx,
+        org_id,
+        now,
+        &[meta.change(
+            "location.created",
+            "location",
+            Some(loc.id),
+            None::<&()>,
+            Some(&(&loc.name, &loc.code)),
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(loc)
+}
+
+/// A company admin with every permission and a one-time set-up link (returned as the raw token).
+pub async fn create_admin(
+    app: &App,
+    org: &Organization,
+    email: &str,
+    first_name: &str,
+    last_name: &str,
+    meta: &Meta,
+) -> Result<(User, String), AppError> {
+    let email = Email::parse(email)?;
+    let now = app.clock.now();
+    let token = secret::new_token();
+    let expires_at = now + org.settings.invitation_days as i64 * DAY;
+    let user = User {
+        id: new_id(),
+        org_id: org.id,
+        email: email.as_str().to_string(),
+        email_key: email.match_key().to_string(),
+        username: Username::from_email(&email).as_str().to_string(),
+        first_name: first_name.trim().to_string(),
+        last_name: last_name.trim().to_string(),
+        display_name: format!("{} {}", first_name.trim(), last_name.trim()),
+        mobile: None,
+        user_type: Some("administrator".into()),
+        status: "pending".into(),
+        default_location_id: None,
+        source: "cli".into(),
+        password_hash: None,
+        invite_expires_at: Some(expires_at),
+        failed_sign_ins: 0,
+        locked_until: None,
+        created_at: now,
+        created_by: meta.actor_id,
+        activated_at: None,
+        deactivated_at: None,
+        last_sign_in_at: None,
+    };
+    let mut tx = app.db.begin().await?;
+    if users::get_by_email_key(&mut tx, org.id, &user.email_key)
+        .await?
+        .is_some()
+    {
+        return Err(AppError::Conflict(format!(
+            "{} already has an account in {}.",
+            user.email, org.name
+        )));
+    }
+    users::insert_many(&mut tx, std::slice::from_ref(&user)).await?;
+    let all: Vec<String> = Permission::ALL
+        .iter()
+        .map(|p| p.key().to_string())
+        .collect();
+    roles::grant_direct(&mut tx, user.id, &all).await?;
+    let locs: Vec<Uuid> = locations::list(&mut tx, org.id)
+        .await?
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    locations::grant(&mut tx, user.id, &locs).await?;
+    invitations::insert_many(
+        &mut tx,
+        &[Invitation {
+            id: new_id(),
+            org_id: org.id,
+            user_id: user.id,
+            token_hash: secret::hash(&token),
+            send_at: now,
+            sent_at: Some(now),
+            expires_at,
+            accepted_at: None,
+            revoked_at: None,
+            delivery_state: "printed".into(),
+            created_at: now,
+            created_by: meta.actor_id,
+        }],
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        org.id,
+        now,
+        &[meta.change(
+            "user.admin_created",
+            "user",
+            Some(user.id),
+            None::<&()>,
+            Some(&(&user.email, "all permissions")),
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((user, token))
+}

@@ -1,0 +1,200 @@
+//! The user list: what the console page, the API and the CSV export share.
+
+use rollcall_domain::{UserStatus, ValueError, status};
+use rollcall_store::users::{self, Cursor, ListQuery, SortKey, StatusFilter};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::clock::rfc3339;
+use crate::{App, AppError, Principal};
+
+/// Query parameters as people and clients send them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListParams {
+    pub q: Option<String>,
+    pub status: Option<String>,
+    pub user_type: Option<String>,
+    pub location: Option<String>,
+    pub role: Option<String>,
+    /// created (default), name, email, username; prefix "-" for descending.
+    pub sort: Option<String>,
+    pub after: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub username: String,
+    pub created_at: String,
+    pub created_micros: i64,
+    pub status: UserStatus,
+    pub user_type: Option<String>,
+    pub locations: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserPage {
+    pub users: Vec<UserRow>,
+    /// Pass as `after` for the next page.
+    pub next: Option<String>,
+}
+
+fn blank(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn parse_uuid(field: &'static str, s: &str) -> Result<Uuid, ValueError> {
+    Uuid::parse_str(s).map_err(|_| {
+        ValueError::new(
+            field,
+            "id_invalid",
+            format!("“{s}” is not a {field} id; pick one from the list."),
+        )
+    })
+}
+
+impl ListParams {
+    pub fn to_query(&self, org_id: Uuid, now: i64) -> Result<ListQuery, ValueError> {
+        let (descending, sort_name) = match blank(&self.sort) {
+            Some(s) => s.strip_prefix('-').map(|s| (true, s)).unwrap_or((false, s)),
+            None => (true, "created"),
+        };
+        let sort = match sort_name {
+            "created" => SortKey::Created,
+            "name" => SortKey::Name,
+            "email" => SortKey::Email,
+            "username" => SortKey::Username,
+            other => {
+                return Err(ValueError::new(
+                    "sort",
+                    "sort_unknown",
+                    format!(
+                        "Cannot sort by “{other}”: use created, name, email or username, with “-” in front for descending."
+                    ),
+                ));
+            }
+        };
+        let status = match blank(&self.status) {
+            None => None,
+            Some(s) => Some(match UserStatus::parse(s)? {
+                UserStatus::Expired => StatusFilter::Expired,
+                UserStatus::Pending => StatusFilter::PendingUnexpired,
+                other => StatusFilter::Stored(other.as_str().to_string()),
+            }),
+        };
+        Ok(ListQuery {
+            org_id,
+            search: blank(&self.q).map(|s| s.chars().take(100).collect()),
+            status,
+            user_type: blank(&self.user_type).map(str::to_string),
+            location: blank(&self.location)
+                .map(|s| parse_uuid("location", s))
+                .transpose()?,
+            role: blank(&self.role)
+                .map(|s| parse_uuid("role", s))
+                .transpose()?,
+            sort,
+            descending,
+            after: blank(&self.after)
+                .map(|s| decode_cursor(s, sort))
+                .transpose()?,
+            limit: self.limit.unwrap_or(50).clamp(1, 200),
+            now,
+        })
+    }
+}
+
+/// Cursors are opaque to clients: hex of "value\u{1f}id".
+fn encode_cursor(c: &Cursor) -> String {
+    let raw = match c {
+        Cursor::Int(v, id) => format!("{v}\u{1f}{id}"),
+        Cursor::Text(v, id) => format!("{v}\u{1f}{id}"),
+    };
+    hex::encode(raw)
+}
+
+fn decode_cursor(s: &str, sort: SortKey) -> Result<Cursor, ValueError> {
+    let bad = || {
+        ValueError::new(
+            "after",
+            "cursor_invalid",
+            "The page cursor is not valid for this sort; start again from the first page.",
+        )
+    };
+    let raw = String::from_utf8(hex::decode(s).map_err(|_| bad())?).map_err(|_| bad())?;
+    let (v, id) = raw.split_once('\u{1f}').ok_or_else(bad)?;
+    let id = Uuid::parse_str(id).map_err(|_| bad())?;
+    Ok(match sort {
+        SortKey::Created => Cursor::Int(v.parse().map_err(|_| bad())?, id),
+        _ => Cursor::Text(v.to_string(), id),
+    })
+}
+
+pub async fn list(app: &App, who: &Principal, params: &ListParams) -> Result<UserPage, AppError> {
+    who.require_view()?;
+    let now = app.clock.now();
+    let query = params.to_query(who.org_id, now)?;
+    let mut conn = app.db.read_conn().await?;
+    let page = users::list(&mut conn, app.db.engine(), &query).await?;
+    Ok(UserPage {
+        users: page
+            .rows
+            .into_iter()
+            .map(|r| {
+                let stored = UserStatus::parse(&r.user.status).unwrap_or(UserStatus::Inactive);
+                UserRow {
+                    id: r.user.id,
+                    name: r.user.display_name,
+                    email: r.user.email,
+                    username: r.user.username,
+                    created_at: rfc3339(r.user.created_at),
+                    created_micros: r.user.created_at,
+                    status: status::derive(stored, r.user.invite_expires_at, now),
+                    user_type: r.user.user_type,
+                    locations: r.locations,
+                }
+            })
+            .collect(),
+        next: page.next.as_ref().map(encode_cursor),
+    })
+}
+
+/// The choices the list's filters offer: (value, label) pairs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FilterOptions {
+    pub statuses: Vec<(String, String)>,
+    pub user_types: Vec<(String, String)>,
+    pub locations: Vec<(String, String)>,
+    pub roles: Vec<(String, String)>,
+}
+
+pub async fn filter_options(app: &App, who: &Principal) -> Result<FilterOptions, AppError> {
+    who.require_view()?;
+    let mut conn = app.db.read_conn().await?;
+    let policy = crate::access::policy_of(&mut conn, who.org_id).await?;
+    Ok(FilterOptions {
+        statuses: UserStatus::ALL
+            .iter()
+            .map(|s| (s.as_str().to_string(), s.label().to_string()))
+            .collect(),
+        user_types: policy
+            .user_types
+            .iter()
+            .map(|t| (t.code.clone(), t.label.clone()))
+            .collect(),
+        locations: rollcall_store::locations::list(&mut conn, who.org_id)
+            .await?
+            .into_iter()
+            .map(|l| (l.id.to_string(), l.name))
+            .collect(),
+        roles: rollcall_store::roles::list(&mut conn, who.org_id)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.to_string(), r.name))
+            .collect(),
+    })
+}

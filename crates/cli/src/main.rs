@@ -1,0 +1,291 @@
+//! `rollcall`: the server and the operator's commands.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use rollcall_app::audit::Meta;
+use rollcall_app::{App, Config};
+
+#[derive(Parser)]
+#[command(
+    name = "rollcall",
+    version,
+    about = "Bulk onboarding and access management for clinic staff accounts"
+)]
+struct Cli {
+    /// Directory for the SQLite database (and, later, the local mailbox).
+    #[arg(
+        long,
+        env = "ROLLCALL_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    /// sqlite://PATH or postgres://USER@HOST/DB (default: sqlite in the data directory).
+    #[arg(long, env = "ROLLCALL_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// The address people use to reach the console, for links printed and sent.
+    #[arg(long, env = "ROLLCALL_PUBLIC_URL", global = true)]
+    public_url: Option<String>,
+    /// Mark cookies Secure (set this when the console is served over HTTPS).
+    #[arg(long, env = "ROLLCALL_SECURE_COOKIES", global = true)]
+    secure_cookies: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        #[arg(long, env = "ROLLCALL_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Create the demo organization (once) and run the server.
+    Demo {
+        #[arg(long, env = "ROLLCALL_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Organizations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Locations (clinics) of an organization.
+    Location {
+        #[command(subcommand)]
+        command: LocationCommand,
+    },
+    /// Company admins.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization with the predefined roles.
+    Create {
+        /// Short code used at sign-in, e.g. riverside-therapy.
+        slug: String,
+        #[arg(long)]
+        name: String,
+        /// IANA time zone.
+        #[arg(long, default_value = "America/Chicago")]
+        time_zone: String,
+    },
+    /// List organizations.
+    List,
+}
+
+#[derive(Subcommand)]
+enum LocationCommand {
+    /// Add a location.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        code: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a company admin and print a one-time set-up link.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        first_name: String,
+        #[arg(long)]
+        last_name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; exits non-zero if any event was edited or deleted.
+    Verify {
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ROLLCALL_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    std::fs::create_dir_all(&cli.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            cli.data_dir.display()
+        )
+    })?;
+    let listen = match &cli.command {
+        Command::Serve { listen } | Command::Demo { listen } => Some(*listen),
+        _ => None,
+    };
+    let config = Config {
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        public_url: cli.public_url.clone().unwrap_or_else(|| {
+            format!("http://{}", listen.unwrap_or(([127, 0, 0, 1], 8080).into()))
+        }),
+        secure_cookies: cli.secure_cookies,
+    };
+    let app = App::start(config)
+        .await
+        .context("cannot open the database")?;
+    let operator = Meta::system(&format!("operator ({})", whoami()));
+    match cli.command {
+        Command::Migrate => println!("Database is up to date."),
+        Command::Serve { listen } => serve(app, listen).await?,
+        Command::Demo { listen } => {
+            let demo = rollcall_app::demo::ensure(&app).await?;
+            println!();
+            if demo.created {
+                println!("Created the demo organization “{}”.", demo.org.name);
+            } else {
+                println!(
+                    "Using the demo organization “{}” from {}.",
+                    demo.org.name,
+                    app.config.data_dir.display()
+                );
+            }
+            println!("Open {}/ and sign in:", app.config.public_url);
+            println!(
+                "  company admin:  {}  /  {}",
+                rollcall_app::demo::ADMIN_EMAIL,
+                rollcall_app::demo::PASSWORD
+            );
+            println!(
+                "  viewer:         {}  /  {}",
+                rollcall_app::demo::VIEWER_EMAIL,
+                rollcall_app::demo::PASSWORD
+            );
+            println!();
+            serve(app, listen).await?;
+        }
+        Command::Org {
+            command:
+                OrgCommand::Create {
+                    slug,
+                    name,
+                    time_zone,
+                },
+        } => {
+            let org =
+                rollcall_app::orgs::create_org(&app, &slug, &name, &time_zone, &operator).await?;
+            println!(
+                "Created organization “{}” (code {}). Next: rollcall location create --org {} --name … --code …",
+                org.name, org.slug, org.slug
+            );
+        }
+        Command::Org {
+            command: OrgCommand::List,
+        } => {
+            let mut conn = app.db.read_conn().await?;
+            for o in rollcall_app::store::orgs::list(&mut conn).await? {
+                println!("{}\t{}\t{}", o.slug, o.name, o.time_zone);
+            }
+        }
+        Command::Location {
+            command: LocationCommand::Create { org, name, code },
+        } => {
+            let mut conn = app.db.read_conn().await?;
+            let org = rollcall_app::orgs::find_org(&mut conn, &org).await?;
+            drop(conn);
+            let loc =
+                rollcall_app::orgs::create_location(&app, org.id, &name, &code, &operator).await?;
+            println!(
+                "Added location “{}” ({}) to {}.",
+                loc.name, loc.code, org.name
+            );
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    org,
+                    email,
+                    first_name,
+                    last_name,
+                },
+        } => {
+            let mut conn = app.db.read_conn().await?;
+            let org = rollcall_app::orgs::find_org(&mut conn, &org).await?;
+            drop(conn);
+            let (user, token) = rollcall_app::orgs::create_admin(
+                &app,
+                &org,
+                &email,
+                &first_name,
+                &last_name,
+                &operator,
+            )
+            .await?;
+            println!("Created company admin {} in {}.", user.email, org.name);
+            println!(
+                "One-time set-up link (valid {} days):",
+                org.settings.invitation_days
+            );
+            println!("  {}/setup/{token}", app.config.public_url);
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { org },
+        } => {
+            let results = rollcall_app::audit::verify(&app, org.as_deref()).await?;
+            let mut broken = false;
+            for (slug, v) in results {
+                if v.breaks.is_empty() {
+                    println!("{slug}: {} events, chain intact", v.checked);
+                } else {
+                    broken = true;
+                    println!(
+                        "{slug}: {} events checked, {} problems:",
+                        v.checked,
+                        v.breaks.len()
+                    );
+                    for b in v.breaks {
+                        println!("  event {}: {}", b.seq, b.problem);
+                    }
+                }
+            }
+            if broken {
+                bail!("the audit trail was tampered with");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(address = %listen, database = ?app.db.engine(), "serving");
+    rollcall_web::serve(app, listener).await?;
+    Ok(())
+}
+
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+}

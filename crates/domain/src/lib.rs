@@ -1,0 +1,32 @@
+//! Rollcall's domain: value types that parse their input, the user status machine, the
+//! permission catalogue, user types and the one rule engine every access change goes through.
+//! Pure Rust: no I/O, no async, no SQL.
+
+#[macro_use]
+mod macros;
+
+pub mod email;
+pub mod error;
+pub mod mobile;
+pub mod npi;
+pub mod permission;
+pub mod provider;
+pub mod rules;
+pub mod status;
+pub mod taxonomy;
+pub mod user_type;
+pub mod username;
+
+pub use email::Email;
+pub use error::ValueError;
+pub use mobile::Mobile;
+pub use npi::Npi;
+pub use permission::{CATALOGUE_VERSION, Module, Permission};
+pub use provider::{Capacity, SchedulingStep};
+pub use rules::{
+    Actor, AdminCensus, Change, Forbidden, Names, Path, Plan, Policy, Refusal, RuleId, Subject,
+};
+pub use status::{Transition, UserStatus};
+pub use taxonomy::{DEMO_TAXONOMY, TaxonomyCode};
+pub use user_type::UserTypeDef;
+pub use username::Username;

@@ -1,0 +1,51 @@
+//! The JSON API under /api/v1, authenticated by scoped bearer tokens.
+
+mod openapi;
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use rollcall_app::App;
+use rollcall_app::user_list::{self, ListParams, UserPage};
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::session::ApiCaller;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/openapi.json", get(openapi::document))
+        .route("/me", get(me))
+        .route("/users", get(list_users))
+        .fallback(|| async {
+            ApiError(rollcall_app::AppError::NotFound(
+                "No such API endpoint. The OpenAPI document at /api/v1/openapi.json lists them."
+                    .into(),
+            ))
+        })
+}
+
+/// The caller's identity and access profile.
+async fn me(caller: ApiCaller) -> Json<Value> {
+    let p = caller.principal;
+    Json(json!({
+        "user_id": p.user_id,
+        "organization": p.org_name,
+        "name": p.display_name,
+        "permissions": p.permissions.iter().map(|x| x.key()).collect::<Vec<_>>(),
+        "scopes": p.scopes,
+        "can_view_users": p.can_view_users(),
+        "can_manage_users": p.can_manage_users(),
+    }))
+}
+
+/// One page of the user list (scope users:read).
+async fn list_users(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Query(params): Query<ListParams>,
+) -> Result<Json<UserPage>, ApiError> {
+    Ok(Json(
+        user_list::list(&app, &caller.principal, &params).await?,
+    ))
+}

@@ -1,0 +1,77 @@
+//! The web console: server-rendered pages; htmx swaps parts of them without full reloads.
+
+mod audit;
+mod setup;
+mod sign_in;
+mod tokens;
+mod users;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use rollcall_app::{App, Principal};
+
+use crate::session::ConsoleUser;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/users") }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/sign-in", get(sign_in::page).post(sign_in::submit))
+        .route("/sign-out", post(sign_in::sign_out))
+        .route("/setup/{token}", get(setup::page).post(setup::submit))
+        .route("/users", get(users::page))
+        .route("/users/rows", get(users::rows))
+        .route("/users/export.csv", get(users::export))
+        .route(
+            "/settings/api-tokens",
+            get(tokens::page).post(tokens::create),
+        )
+        .route("/audit", get(audit::page))
+        .route(
+            "/static/app.css",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/css"),
+                        (header::CACHE_CONTROL, "max-age=3600"),
+                    ],
+                    include_str!("../../static/app.css"),
+                )
+            }),
+        )
+        .route(
+            "/static/htmx.min.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript"),
+                        (header::CACHE_CONTROL, "max-age=86400"),
+                    ],
+                    include_str!("../../static/htmx.min.js"),
+                )
+                    .into_response()
+            }),
+        )
+}
+
+/// What the navigation bar shows.
+pub struct Nav {
+    pub org_name: String,
+    pub user_name: String,
+    pub can_manage: bool,
+    pub csrf: String,
+}
+
+impl Nav {
+    pub fn of(user: &ConsoleUser) -> Nav {
+        let p: &Principal = &user.principal;
+        Nav {
+            org_name: p.org_name.clone(),
+            user_name: p.display_name.clone(),
+            can_manage: p.can_manage_users(),
+            csrf: user.csrf.clone(),
+        }
+    }
+}

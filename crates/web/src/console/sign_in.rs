@@ -1,0 +1,177 @@
+//! Sign-in and sign-out.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use rollcall_app::{App, AppError};
+use serde::Deserialize;
+
+use crate::cookies;
+use crate::error::{PageError, render};
+use crate::session::{ConsoleUser, Origin};
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    csrf: String,
+    organization: String,
+    single_org: bool,
+    email: String,
+    message: Option<String>,
+    message_kind: &'static str,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SignInQuery {
+    expired: Option<String>,
+    signed_out: Option<String>,
+}
+
+async fn single_org(app: &App) -> Option<String> {
+    let mut conn = app.db.read_conn().await.ok()?;
+    let orgs = rollcall_app::store::orgs::list(&mut conn).await.ok()?;
+    (orgs.len() == 1).then(|| orgs[0].slug.clone())
+}
+
+async fn show(
+    app: &App,
+    email: String,
+    organization: Option<String>,
+    message: Option<(String, &'static str)>,
+    status: StatusCode,
+) -> Response {
+    let csrf = rollcall_app::secret::new_token();
+    let single = single_org(app).await;
+    let page = SignInPage {
+        csrf: csrf.clone(),
+        single_org: single.is_some(),
+        organization: organization.or(single).unwrap_or_default(),
+        email,
+        message_kind: message.as_ref().map(|m| m.1).unwrap_or("info"),
+        message: message.map(|m| m.0),
+    };
+    let cookie = cookies::set(
+        cookies::PRE_SESSION,
+        &csrf,
+        app.config.secure_cookies,
+        Some(3600),
+    );
+    (status, [(header::SET_COOKIE, cookie)], render(&page)).into_response()
+}
+
+pub async fn page(State(app): State<App>, Query(q): Query<SignInQuery>) -> Response {
+    let message = if q.expired.is_some() {
+        Some((
+            "Your session ended. Sign in again to continue.".to_string(),
+            "info",
+        ))
+    } else if q.signed_out.is_some() {
+        Some(("You are signed out.".to_string(), "ok"))
+    } else {
+        None
+    };
+    show(&app, String::new(), None, message, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    csrf: String,
+    organization: String,
+    email: String,
+    password: String,
+}
+
+pub async fn submit(
+    State(app): State<App>,
+    origin: Origin,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let expected = cookies::get(&headers, cookies::PRE_SESSION).unwrap_or_default();
+    if expected.is_empty() || !rollcall_app::secret::same(&expected, &form.csrf) {
+        let msg =
+            "The sign-in form expired. It has been reloaded: please sign in again.".to_string();
+        return show(
+            &app,
+            form.email,
+            Some(form.organization),
+            Some((msg, "error")),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    match rollcall_app::auth::sign_in(
+        &app,
+        &form.organization,
+        &form.email,
+        &form.password,
+        origin.source_ip,
+    )
+    .await
+    {
+        Ok(signed) => {
+            let cookie = cookies::set(
+                cookies::SESSION,
+                &signed.token,
+                app.config.secure_cookies,
+                None,
+            );
+            let clear = cookies::clear(cookies::PRE_SESSION, app.config.secure_cookies);
+            let mut res = Redirect::to("/users").into_response();
+            res.headers_mut()
+                .append(header::SET_COOKIE, cookie.parse().expect("cookie header"));
+            res.headers_mut()
+                .append(header::SET_COOKIE, clear.parse().expect("cookie header"));
+            res
+        }
+        Err(
+            e @ (AppError::Unauthenticated(_) | AppError::RateLimited(_) | AppError::Invalid(_)),
+        ) => {
+            let status = if matches!(e, AppError::RateLimited(_)) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            show(
+                &app,
+                form.email,
+                Some(form.organization),
+                Some((e.to_string(), "error")),
+                status,
+            )
+            .await
+        }
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SignOutForm {
+    csrf: String,
+    everywhere: Option<String>,
+}
+
+pub async fn sign_out(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Form(form): Form<SignOutForm>,
+) -> Result<Response, PageError> {
+    user.verify_csrf(&form.csrf)?;
+    rollcall_app::auth::sign_out(
+        &app,
+        &user.token,
+        &user.principal,
+        form.everywhere.is_some(),
+    )
+    .await?;
+    let mut res = Redirect::to("/sign-in?signed_out=1").into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::clear(cookies::SESSION, app.config.secure_cookies)
+            .parse()
+            .expect("cookie"),
+    );
+    Ok(res)
+}

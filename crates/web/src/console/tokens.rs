@@ -1,0 +1,89 @@
+//! API tokens page: an admin creates a scoped token for an integration and sees it once.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::response::Response;
+use rollcall_app::access::SCOPES;
+use rollcall_app::clock::local_date;
+use rollcall_app::{App, AppError};
+
+use super::Nav;
+use crate::error::{PageError, render};
+use crate::session::ConsoleUser;
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+struct TokensPage {
+    nav: Nav,
+    scopes: Vec<(&'static str, &'static str)>,
+    tokens: Vec<(String, String, String, String)>,
+    created: Option<String>,
+    error: Option<String>,
+}
+
+async fn show(
+    app: &App,
+    user: &ConsoleUser,
+    created: Option<String>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    if !user.principal.can_manage_users() {
+        return Err(AppError::Forbidden(
+            "Only a user-management admin can manage API tokens.".into(),
+        )
+        .into());
+    }
+    let mut conn = app.db.read_conn().await?;
+    let tokens = rollcall_app::store::api_tokens::list(&mut conn, user.principal.org_id)
+        .await?
+        .into_iter()
+        .map(|t| {
+            (
+                t.name,
+                t.scopes,
+                local_date(t.created_at, "UTC"),
+                if t.revoked_at.is_some() {
+                    "revoked".into()
+                } else {
+                    "active".into()
+                },
+            )
+        })
+        .collect();
+    Ok(render(&TokensPage {
+        nav: Nav::of(user),
+        scopes: SCOPES.to_vec(),
+        tokens,
+        created,
+        error,
+    }))
+}
+
+pub async fn page(State(app): State<App>, user: ConsoleUser) -> Result<Response, PageError> {
+    show(&app, &user, None, None).await
+}
+
+/// Repeated checkbox fields arrive as pairs; plain form structs cannot hold them.
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> impl Iterator<Item = &'a str> {
+    pairs
+        .iter()
+        .filter(move |(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+pub async fn create(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    let name = field(&pairs, "name").next().unwrap_or_default();
+    let scopes = field(&pairs, "scope").collect::<Vec<_>>().join(" ");
+    match rollcall_app::api_tokens::create(&app, &user.principal, name, &scopes, &user.meta()).await
+    {
+        Ok((_, raw)) => show(&app, &user, Some(raw), None).await,
+        Err(AppError::Invalid(v)) => show(&app, &user, None, Some(v.message)).await,
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,200 @@
+//! The user list page, its htmx-swapped rows and the CSV export.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use rollcall_app::App;
+use rollcall_app::clock::local_date;
+use rollcall_app::user_list::{self, ListParams, UserPage};
+
+use super::Nav;
+use crate::error::{PageError, render};
+use crate::session::ConsoleUser;
+
+pub struct Row {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub username: String,
+    pub created: String,
+    pub status_key: &'static str,
+    pub status_label: &'static str,
+    pub user_type: String,
+    pub locations: String,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    nav: Nav,
+    params: ListParams,
+    query_string: String,
+    statuses: Vec<(String, String)>,
+    user_types: Vec<(String, String)>,
+    locations: Vec<(String, String)>,
+    roles: Vec<(String, String)>,
+    sorts: Vec<(String, String)>,
+    rows: Vec<Row>,
+    next_query: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "user_rows.html")]
+struct RowsPartial {
+    rows: Vec<Row>,
+    next_query: Option<String>,
+    error: Option<String>,
+}
+
+fn query_string(p: &ListParams) -> String {
+    serde_urlencoded_like(p)
+}
+
+/// The filters as a query string (without the cursor), for links that keep them.
+fn serde_urlencoded_like(p: &ListParams) -> String {
+    let pairs = [
+        ("q", &p.q),
+        ("status", &p.status),
+        ("user_type", &p.user_type),
+        ("location", &p.location),
+        ("role", &p.role),
+        ("sort", &p.sort),
+    ];
+    pairs
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_deref()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k}={}", urlencode(v)))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn load(
+    app: &App,
+    user: &ConsoleUser,
+    params: &ListParams,
+) -> Result<(Vec<Row>, Option<String>, Option<String>), PageError> {
+    let zone = "UTC";
+    match user_list::list(app, &user.principal, params).await {
+        Ok(UserPage { users, next }) => {
+            let labels = user_list::filter_options(app, &user.principal)
+                .await?
+                .user_types;
+            let rows = users
+                .into_iter()
+                .map(|u| Row {
+                    id: u.id.to_string(),
+                    name: u.name,
+                    email: u.email,
+                    username: u.username,
+                    created: local_date(u.created_micros, zone),
+                    status_key: u.status.as_str(),
+                    status_label: u.status.label(),
+                    user_type: u
+                        .user_type
+                        .map(|t| {
+                            labels
+                                .iter()
+                                .find(|(c, _)| *c == t)
+                                .map(|(_, l)| l.clone())
+                                .unwrap_or(t)
+                        })
+                        .unwrap_or_default(),
+                    locations: u.locations.join(", "),
+                })
+                .collect();
+            let base = query_string(params);
+            let next_query = next.map(|n| {
+                if base.is_empty() {
+                    format!("after={n}")
+                } else {
+                    format!("{base}&after={n}")
+                }
+            });
+            Ok((rows, next_query, None))
+        }
+        Err(rollcall_app::AppError::Invalid(v)) => Ok((Vec::new(), None, Some(v.message))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn page(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Query(params): Query<ListParams>,
+) -> Result<Response, PageError> {
+    let options = user_list::filter_options(&app, &user.principal).await?;
+    let (rows, next_query, error) = load(&app, &user, &params).await?;
+    let sorts = [
+        ("-created", "Newest first"),
+        ("created", "Oldest first"),
+        ("name", "Name A–Z"),
+        ("-name", "Name Z–A"),
+        ("email", "Email A–Z"),
+        ("username", "Username A–Z"),
+    ]
+    .iter()
+    .map(|(v, l)| (v.to_string(), l.to_string()))
+    .collect();
+    let page = UsersPage {
+        nav: Nav::of(&user),
+        query_string: query_string(&params),
+        params,
+        statuses: options.statuses,
+        user_types: options.user_types,
+        locations: options.locations,
+        roles: options.roles,
+        sorts,
+        rows,
+        next_query,
+        error,
+    };
+    Ok(render(&page))
+}
+
+pub async fn rows(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Query(params): Query<ListParams>,
+) -> Result<Response, PageError> {
+    let (rows, next_query, error) = load(&app, &user, &params).await?;
+    Ok(render(&RowsPartial {
+        rows,
+        next_query,
+        error,
+    }))
+}
+
+pub async fn export(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Query(params): Query<ListParams>,
+) -> Result<Response, PageError> {
+    let csv = rollcall_app::export::users_csv(&app, &user.principal, &params).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"users.csv\"",
+            ),
+        ],
+        csv,
+    )
+        .into_response())
+}

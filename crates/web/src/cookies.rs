@@ -1,0 +1,34 @@
+//! The two cookies: the session, and the pre-session CSRF token of the sign-in form.
+
+use axum::http::HeaderMap;
+use axum::http::header::COOKIE;
+
+pub const SESSION: &str = "rc_session";
+pub const PRE_SESSION: &str = "rc_presession";
+
+pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// HttpOnly, SameSite=Lax, Path=/; Secure when the service is reached over HTTPS.
+pub fn set(name: &str, value: &str, secure: bool, max_age_seconds: Option<i64>) -> String {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age_seconds {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    c
+}
+
+pub fn clear(name: &str, secure: bool) -> String {
+    set(name, "", secure, Some(0))
+}

@@ -1,0 +1,56 @@
+//! Rollcall's HTTP face: the console (server-rendered HTML with htmx) and the JSON API.
+//! Handlers authorize, parse and call one use case; they hold no SQL and no rules.
+
+mod api;
+mod console;
+mod cookies;
+mod error;
+mod headers;
+mod session;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use rollcall_app::App;
+
+pub use error::{ApiError, PageError};
+
+/// Largest request body accepted anywhere (forms and JSON); larger ones get a 413 that says so.
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// The whole application as a `Router`, for `serve` and for tests.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .merge(console::routes())
+        .nest("/api/v1", api::routes())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(headers::security_headers))
+        .with_state(app)
+}
+
+/// Serves until ctrl-c / SIGTERM.
+pub async fn serve(app: App, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

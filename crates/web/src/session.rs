@@ -1,0 +1,138 @@
+//! Request extractors: the signed-in console user (session cookie), the API caller (bearer
+//! token), and the request's id and source address for audit events.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use rollcall_app::audit::Meta;
+use rollcall_app::{App, AppError, Principal};
+
+use crate::cookies;
+use crate::error::{ApiError, PageError};
+use crate::headers::RequestId;
+
+/// Request id and source address, for audit events.
+pub struct Origin {
+    pub request_id: Option<String>,
+    pub source_ip: Option<String>,
+}
+
+impl Origin {
+    pub fn from_parts(parts: &Parts) -> Origin {
+        Origin {
+            request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
+            source_ip: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        }
+    }
+
+    pub fn meta(&self, p: &Principal) -> Meta {
+        Meta::of(p, self.request_id.clone(), self.source_ip.clone())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Origin::from_parts(parts))
+    }
+}
+
+/// A signed-in console user. Missing or expired sessions go to the sign-in page.
+pub struct ConsoleUser {
+    pub principal: Principal,
+    pub csrf: String,
+    pub token: String,
+    pub origin: Origin,
+}
+
+impl ConsoleUser {
+    /// Every state-changing form carries the session's CSRF token.
+    pub fn verify_csrf(&self, submitted: &str) -> Result<(), PageError> {
+        if rollcall_app::secret::same(&self.csrf, submitted) {
+            Ok(())
+        } else {
+            Err(PageError(AppError::Forbidden(
+                "This form has expired or did not come from this site. Reload the page and try again.".into(),
+            )))
+        }
+    }
+
+    pub fn meta(&self) -> Meta {
+        self.origin.meta(&self.principal)
+    }
+}
+
+pub struct SignInRequired {
+    htmx: bool,
+}
+
+impl IntoResponse for SignInRequired {
+    fn into_response(self) -> Response {
+        if self.htmx {
+            // htmx follows HX-Redirect with a full page load.
+            let mut r = StatusCode::UNAUTHORIZED.into_response();
+            r.headers_mut().insert(
+                "hx-redirect",
+                HeaderValue::from_static("/sign-in?expired=1"),
+            );
+            r
+        } else {
+            Redirect::to("/sign-in?expired=1").into_response()
+        }
+    }
+}
+
+impl FromRequestParts<App> for ConsoleUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let htmx = parts.headers.contains_key("hx-request");
+        let Some(token) = cookies::get(&parts.headers, cookies::SESSION) else {
+            return Err(SignInRequired { htmx }.into_response());
+        };
+        match rollcall_app::auth::session(app, &token).await {
+            Ok(Some((session, principal))) => Ok(ConsoleUser {
+                principal,
+                csrf: session.csrf_token,
+                token,
+                origin: Origin::from_parts(parts),
+            }),
+            Ok(None) => Err(SignInRequired { htmx }.into_response()),
+            Err(e) => Err(PageError(e).into_response()),
+        }
+    }
+}
+
+/// An API caller, authenticated by `Authorization: Bearer rc_…`.
+pub struct ApiCaller {
+    pub principal: Principal,
+    pub origin: Origin,
+}
+
+impl FromRequestParts<App> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let raw = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError(AppError::Unauthenticated(
+                    "Send an API token as `Authorization: Bearer rc_…`; an admin creates one under Settings → API tokens.".into(),
+                ))
+            })?;
+        let principal = rollcall_app::api_tokens::authenticate(app, raw).await?;
+        Ok(ApiCaller {
+            principal,
+            origin: Origin::from_parts(parts),
+        })
+    }
+}

@@ -126,7 +126,25 @@ enum AuditCommand {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line a person can act on: each cause once.
+            let mut parts: Vec<String> = Vec::new();
+            for cause in e.chain() {
+                let text = cause.to_string();
+                if parts.last() != Some(&text) {
+                    parts.push(text);
+                }
+            }
+            eprintln!("error: {}", parts.join(": "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ROLLCALL_LOG")

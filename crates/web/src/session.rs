@@ -112,6 +112,8 @@ impl FromRequestParts<App> for ConsoleUser {
 /// An API caller, authenticated by `Authorization: Bearer rc_…`.
 pub struct ApiCaller {
     pub principal: Principal,
+    /// For audit events of API writes.
+    #[allow(dead_code)]
     pub origin: Origin,
 }
 

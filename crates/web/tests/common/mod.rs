@@ -1,0 +1,224 @@
+//! `spawn_app`: a real server on a random port over a fresh database, and a client with a
+//! cookie jar that signs in the way a browser does.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use rollcall_app::audit::Meta;
+use rollcall_app::store::orgs::Organization;
+use rollcall_app::{App, Clock, Config};
+use rollcall_store::testing::TestDb;
+
+pub const PASSWORD: &str = "a long and quiet river";
+
+pub struct TestApp {
+    pub app: App,
+    pub addr: SocketAddr,
+    pub org: Organization,
+    pub admin_email: String,
+    _db: TestDb,
+}
+
+pub async fn spawn_app(t: TestDb) -> TestApp {
+    let app = App::with_db(t.db.clone(), Config::for_tests(t.url()), Clock::system());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = app.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            rollcall_web::router(served).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let (org, admin_email) = org_with_admin(&app, "alpha").await;
+    TestApp {
+        app,
+        addr,
+        org,
+        admin_email,
+        _db: t,
+    }
+}
+
+/// An organization with two locations and an active company admin whose password is PASSWORD.
+pub async fn org_with_admin(app: &App, slug: &str) -> (Organization, String) {
+    let meta = Meta::system("test");
+    let org = rollcall_app::orgs::create_org(
+        app,
+        slug,
+        &format!("{slug} Therapy"),
+        "America/Chicago",
+        &meta,
+    )
+    .await
+    .unwrap();
+    rollcall_app::orgs::create_location(app, org.id, &format!("{slug} Downtown"), "DT", &meta)
+        .await
+        .unwrap();
+    rollcall_app::orgs::create_location(app, org.id, &format!("{slug} Northside"), "NS", &meta)
+        .await
+        .unwrap();
+    let email = format!("admin@{slug}.example");
+    let (_, token) = rollcall_app::orgs::create_admin(app, &org, &email, "Ada", slug, &meta)
+        .await
+        .unwrap();
+    rollcall_app::auth::complete_setup(app, &token, PASSWORD, None)
+        .await
+        .unwrap();
+    (org, email)
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A browser-like client: cookies kept, redirects not followed (tests look at them).
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// The CSRF token of the form on a page.
+    pub async fn csrf_of(&self, client: &reqwest::Client, path: &str) -> String {
+        let html = client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        csrf_in(&html)
+    }
+
+    pub async fn sign_in(
+        &self,
+        client: &reqwest::Client,
+        org: &str,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let csrf = self.csrf_of(client, "/sign-in").await;
+        client
+            .post(self.url("/sign-in"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("organization", org),
+                ("email", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn signed_in_admin(&self) -> reqwest::Client {
+        let c = self.browser();
+        let r = self
+            .sign_in(&c, &self.org.slug, &self.admin_email, PASSWORD)
+            .await;
+        assert_eq!(r.status(), 303, "admin signs in");
+        c
+    }
+
+    /// Creates an API token through the console and returns it.
+    pub async fn api_token(&self, client: &reqwest::Client, scopes: &[&str]) -> String {
+        let csrf = self.csrf_of(client, "/settings/api-tokens").await;
+        let mut form = vec![("csrf", csrf.as_str()), ("name", "integration")];
+        form.extend(scopes.iter().map(|s| ("scope", *s)));
+        let html = client
+            .post(self.url("/settings/api-tokens"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let start =
+            html.find("id=\"new-token\">").expect("token shown once") + "id=\"new-token\">".len();
+        html[start..].split('<').next().unwrap().to_string()
+    }
+}
+
+pub fn csrf_in(html: &str) -> String {
+    let start = html
+        .find("name=\"csrf\" value=\"")
+        .expect("form has a csrf field")
+        + "name=\"csrf\" value=\"".len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// Writes an active user with one predefined role (arrangement only; the invite flow has its own tests).
+pub async fn add_user(
+    app: &App,
+    org: &Organization,
+    email: &str,
+    name: (&str, &str),
+    role: &str,
+    password: Option<&str>,
+) -> uuid::Uuid {
+    use rollcall_app::store::{locations, roles, users};
+    let email = rollcall_domain::Email::parse(email).unwrap();
+    let hash = match password {
+        Some(p) => Some(rollcall_app::password::hash(p.to_string()).await.unwrap()),
+        None => None,
+    };
+    let now = app.clock.now();
+    let user = users::User {
+        id: rollcall_store::new_id(),
+        org_id: org.id,
+        email: email.as_str().into(),
+        email_key: email.match_key().into(),
+        username: rollcall_domain::Username::from_email(&email)
+            .as_str()
+            .into(),
+        first_name: name.0.into(),
+        last_name: name.1.into(),
+        display_name: format!("{} {}", name.0, name.1),
+        mobile: None,
+        user_type: Some("clerical".into()),
+        status: "active".into(),
+        default_location_id: None,
+        source: "test".into(),
+        password_hash: hash,
+        invite_expires_at: None,
+        failed_sign_ins: 0,
+        locked_until: None,
+        created_at: now,
+        created_by: None,
+        activated_at: Some(now),
+        deactivated_at: None,
+        last_sign_in_at: None,
+    };
+    let mut tx = app.db.begin().await.unwrap();
+    users::insert_many(&mut tx, std::slice::from_ref(&user))
+        .await
+        .unwrap();
+    let role_id = roles::list(&mut tx, org.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == role)
+        .unwrap()
+        .id;
+    roles::assign(&mut tx, user.id, &[role_id]).await.unwrap();
+    let locs: Vec<_> = locations::list(&mut tx, org.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    locations::grant(&mut tx, user.id, &locs[..1])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    user.id
+}

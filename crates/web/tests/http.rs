@@ -1,0 +1,575 @@
+//! The console and API over a real socket, on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::{PASSWORD, TestApp, add_user, csrf_in, org_with_admin, spawn_app};
+use rollcall_store::engine_tests;
+use rollcall_store::testing::TestDb;
+use serde_json::Value;
+
+async fn sign_in_needs_the_right_password_and_a_fresh_form(t: TestDb) {
+    let app = spawn_app(t).await;
+    let c = app.browser();
+    let r = c.get(app.url("/users")).send().await.unwrap();
+    assert_eq!(r.status(), 303, "signed-out visitors are sent to sign-in");
+    assert_eq!(r.headers()["location"], "/sign-in?expired=1");
+
+    let r = app
+        .sign_in(
+            &c,
+            &app.org.slug,
+            &app.admin_email,
+            "not the password at all",
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("The email address or password is not right"),
+        "{html}"
+    );
+
+    // A form posted without the token the page handed out is refused.
+    let r = c
+        .post(app.url("/sign-in"))
+        .form(&[
+            ("csrf", "forged"),
+            ("organization", app.org.slug.as_str()),
+            ("email", app.admin_email.as_str()),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let r = app
+        .sign_in(&c, &app.org.slug, &app.admin_email, PASSWORD)
+        .await;
+    assert_eq!(r.status(), 303);
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("rc_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let r = c.get(app.url("/users")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    for h in [
+        "content-security-policy",
+        "x-content-type-options",
+        "x-frame-options",
+        "referrer-policy",
+    ] {
+        assert!(r.headers().contains_key(h), "security header {h}");
+    }
+    assert!(r.text().await.unwrap().contains(&app.admin_email));
+
+    // Sign-out needs the session's CSRF token, then ends the session.
+    let r = c
+        .post(app.url("/sign-out"))
+        .form(&[("csrf", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let csrf = app.csrf_of(&c, "/users").await;
+    let r = c
+        .post(app.url("/sign-out"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(c.get(app.url("/users")).send().await.unwrap().status(), 303);
+}
+
+async fn repeated_failures_pause_an_address_whether_or_not_it_exists(t: TestDb) {
+    let app = spawn_app(t).await;
+    for email in [app.admin_email.clone(), "nobody@alpha.example".to_string()] {
+        let c = app.browser();
+        for _ in 0..5 {
+            let r = app
+                .sign_in(&c, &app.org.slug, &email, "wrong password here")
+                .await;
+            assert_eq!(r.status(), 401, "{email}");
+        }
+        let r = app.sign_in(&c, &app.org.slug, &email, PASSWORD).await;
+        assert_eq!(
+            r.status(),
+            429,
+            "{email}: paused, even with the right password"
+        );
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("paused after repeated failures")
+        );
+    }
+    // The pause ends.
+    app.app.clock.advance_minutes(20);
+    let c = app.browser();
+    assert_eq!(
+        app.sign_in(&c, &app.org.slug, &app.admin_email, PASSWORD)
+            .await
+            .status(),
+        303
+    );
+}
+
+async fn idle_sessions_end(t: TestDb) {
+    let app = spawn_app(t).await;
+    let c = app.signed_in_admin().await;
+    app.app.clock.advance_minutes(10);
+    assert_eq!(
+        c.get(app.url("/users")).send().await.unwrap().status(),
+        200,
+        "10 minutes idle is within the 15-minute default"
+    );
+    app.app.clock.advance_minutes(16);
+    let r = c.get(app.url("/users")).send().await.unwrap();
+    assert_eq!(r.status(), 303, "16 minutes idle signs out");
+}
+
+async fn one_organization_never_sees_another(t: TestDb) {
+    let app = spawn_app(t).await;
+    let (beta, _) = org_with_admin(&app.app, "beta").await;
+    add_user(
+        &app.app,
+        &beta,
+        "secret.person@beta.example",
+        ("Secret", "Person"),
+        "Provider",
+        None,
+    )
+    .await;
+    add_user(
+        &app.app,
+        &app.org,
+        "own.person@alpha.example",
+        ("Own", "Person"),
+        "Provider",
+        None,
+    )
+    .await;
+    let c = app.signed_in_admin().await;
+
+    let html = c
+        .get(app.url("/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("own.person@alpha.example"));
+    assert!(
+        !html.contains("beta.example"),
+        "console list shows only this organization"
+    );
+    let html = c
+        .get(app.url("/users?q=secret"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("secret.person"));
+    let html = c
+        .get(app.url("/audit"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !html.contains("beta"),
+        "audit log shows only this organization"
+    );
+
+    // Filters by the other organization's ids find nothing.
+    let mut conn = app.app.db.read_conn().await.unwrap();
+    let beta_loc = rollcall_app::store::locations::list(&mut conn, beta.id)
+        .await
+        .unwrap()[0]
+        .id;
+    let beta_role = rollcall_app::store::roles::list(&mut conn, beta.id)
+        .await
+        .unwrap()[0]
+        .id;
+    drop(conn);
+    let token = app.api_token(&c, &["users:read"]).await;
+    let api = reqwest::Client::new();
+    for q in [
+        String::new(),
+        format!("?location={beta_loc}"),
+        format!("?role={beta_role}"),
+        "?q=beta.example".into(),
+    ] {
+        let body: Value = api
+            .get(app.url(&format!("/api/v1/users{q}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let emails: Vec<&str> = body["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["email"].as_str().unwrap())
+            .collect();
+        assert!(
+            emails.iter().all(|e| e.ends_with("alpha.example")),
+            "{q}: {emails:?}"
+        );
+    }
+    let csv = c
+        .get(app.url("/users/export.csv"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!csv.contains("beta.example"));
+}
+
+async fn viewers_read_and_change_nothing(t: TestDb) {
+    let app = spawn_app(t).await;
+    add_user(
+        &app.app,
+        &app.org,
+        "viewer@alpha.example",
+        ("Vera", "Viewer"),
+        "Read-only",
+        Some(PASSWORD),
+    )
+    .await;
+    let c = app.browser();
+    assert_eq!(
+        app.sign_in(&c, &app.org.slug, "viewer@alpha.example", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let html = c
+        .get(app.url("/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&app.admin_email), "the viewer sees the list");
+    assert!(!html.contains("API tokens"), "no admin links for a viewer");
+    assert_eq!(
+        c.get(app.url("/settings/api-tokens"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let csrf = csrf_in(&html);
+    let r = c
+        .post(app.url("/settings/api-tokens"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "x"),
+            ("scope", "users:read"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a viewer cannot create tokens");
+    assert_eq!(
+        c.get(app.url("/users/export.csv"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "a viewer may export"
+    );
+
+    // A provider without user-management permissions sees nothing.
+    add_user(
+        &app.app,
+        &app.org,
+        "pat@alpha.example",
+        ("Pat", "Provider"),
+        "Provider",
+        Some(PASSWORD),
+    )
+    .await;
+    let c = app.browser();
+    assert_eq!(
+        app.sign_in(&c, &app.org.slug, "pat@alpha.example", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(c.get(app.url("/users")).send().await.unwrap().status(), 403);
+}
+
+async fn api_tokens_are_scoped_and_the_list_pages(t: TestDb) {
+    let app = spawn_app(t).await;
+    for i in 0..120 {
+        add_user(
+            &app.app,
+            &app.org,
+            &format!("staff{i:03}@alpha.example"),
+            ("Staff", &format!("Member{i:03}")),
+            "Front Desk",
+            None,
+        )
+        .await;
+    }
+    let c = app.signed_in_admin().await;
+    let api = reqwest::Client::new();
+    let r = api.get(app.url("/api/v1/users")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthenticated");
+    assert_eq!(
+        api.get(app.url("/api/v1/users"))
+            .bearer_auth("rc_forged")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    let write_only = app.api_token(&c, &["users:write"]).await;
+    let r = api
+        .get(app.url("/api/v1/users"))
+        .bearer_auth(&write_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a token without users:read cannot list");
+
+    let token = app.api_token(&c, &["users:read"]).await;
+    let mut after: Option<String> = None;
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        let url = match &after {
+            Some(a) => app.url(&format!("/api/v1/users?sort=email&limit=50&after={a}")),
+            None => app.url("/api/v1/users?sort=email&limit=50"),
+        };
+        let body: Value = api
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for u in body["users"].as_array().unwrap() {
+            assert!(
+                seen.insert(u["email"].as_str().unwrap().to_string()),
+                "no user twice"
+            );
+        }
+        match body["next"].as_str() {
+            Some(n) => after = Some(n.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 121, "every user once across the pages");
+    let sorted: Vec<_> = seen.iter().cloned().collect();
+    assert_eq!(sorted.first().unwrap(), "admin@alpha.example");
+
+    let r = api
+        .get(app.url("/api/v1/users?status=sleeping"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sleeping"),
+        "{body}"
+    );
+
+    let doc: Value = api
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in doc["paths"].as_object().unwrap().keys() {
+        let r = api
+            .get(app.url(&format!("/api/v1{path}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "documented path {path} answers");
+    }
+}
+
+async fn export_neutralises_formulas(t: TestDb) {
+    let app = spawn_app(t).await;
+    add_user(
+        &app.app,
+        &app.org,
+        "formula@alpha.example",
+        ("=HYPERLINK(\"http://evil\")", "+Sum"),
+        "Front Desk",
+        None,
+    )
+    .await;
+    let c = app.signed_in_admin().await;
+    let csv = c
+        .get(app.url("/users/export.csv?q=formula"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains("'=HYPERLINK"), "{csv}");
+    assert!(!csv.contains(",=HYPERLINK"), "{csv}");
+}
+
+async fn oversized_bodies_are_refused(t: TestDb) {
+    let app = spawn_app(t).await;
+    let c = app.browser();
+    let big = "x".repeat(rollcall_web::BODY_LIMIT + 1);
+    let r = c
+        .post(app.url("/sign-in"))
+        .form(&[
+            ("csrf", "x"),
+            ("organization", "alpha"),
+            ("email", big.as_str()),
+            ("password", "y"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+}
+
+async fn every_change_is_audited_and_the_chain_verifies(t: TestDb) {
+    let app = spawn_app(t).await;
+    let c = app.signed_in_admin().await;
+    app.api_token(&c, &["users:read"]).await;
+    let html = c
+        .get(app.url("/audit"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for action in [
+        "org.created",
+        "location.created",
+        "user.admin_created",
+        "user.setup_completed",
+        "auth.signed_in",
+        "api_token.created",
+    ] {
+        assert!(html.contains(action), "audit log shows {action}");
+    }
+    let results = rollcall_app::audit::verify(&app.app, Some("alpha"))
+        .await
+        .unwrap();
+    assert!(results[0].1.breaks.is_empty());
+    assert!(results[0].1.checked >= 10);
+}
+
+async fn setup_links_survive_a_look_and_work_once(t: TestDb) {
+    let app = spawn_app(t).await;
+    let (_, token) = rollcall_app::orgs::create_admin(
+        &app.app,
+        &app.org,
+        "second@alpha.example",
+        "Sam",
+        "Second",
+        &rollcall_app::audit::Meta::system("test"),
+    )
+    .await
+    .unwrap();
+    let c = app.browser();
+    let path = format!("/setup/{token}");
+    for _ in 0..2 {
+        assert_eq!(
+            c.get(app.url(&path)).send().await.unwrap().status(),
+            200,
+            "opening the link (as a mail scanner does) does not use it"
+        );
+    }
+    let csrf = app.csrf_of(&c, &path).await;
+    let r = c
+        .post(app.url(&path))
+        .form(&[("csrf", csrf.as_str()), ("password", "short")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("at least 12 characters"));
+    let csrf = csrf_in(&html);
+    let r = c
+        .post(app.url(&path))
+        .form(&[("csrf", csrf.as_str()), ("password", "password1234")])
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(html.contains("commonly used"));
+    let csrf = csrf_in(&html);
+    let r = c
+        .post(app.url(&path))
+        .form(&[("csrf", csrf.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = c.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    assert!(r.text().await.unwrap().contains("already used"));
+    assert_eq!(
+        app.sign_in(&app.browser(), "alpha", "second@alpha.example", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+}
+
+engine_tests!(
+    sign_in_needs_the_right_password_and_a_fresh_form,
+    repeated_failures_pause_an_address_whether_or_not_it_exists,
+    idle_sessions_end,
+    one_organization_never_sees_another,
+    viewers_read_and_change_nothing,
+    api_tokens_are_scoped_and_the_list_pages,
+    export_neutralises_formulas,
+    oversized_bodies_are_refused,
+    every_change_is_audited_and_the_chain_verifies,
+    setup_links_survive_a_look_and_work_once,
+);
+
+#[allow(dead_code)]
+fn _uses(_: &TestApp) {}

@@ -19,6 +19,8 @@ pub struct Principal {
     pub label: String,
     pub display_name: String,
     pub org_name: String,
+    /// The organization's IANA zone, for showing times.
+    pub time_zone: String,
     pub permissions: BTreeSet<Permission>,
     pub locations: BTreeSet<Uuid>,
     /// Scopes of the API token in use; `None` in a console session.
@@ -75,13 +77,14 @@ impl Principal {
         } else {
             locs
         };
-        let org_name = orgs::get(conn, org_id)
+        let (org_name, time_zone) = orgs::get(conn, org_id)
             .await?
-            .map(|o| o.name)
+            .map(|o| (o.name, o.time_zone))
             .unwrap_or_default();
         Ok(Some(Principal {
             org_id,
             org_name,
+            time_zone,
             user_id,
             label: format!("{} <{}>", user.display_name, user.email),
             display_name: user.display_name,
@@ -159,9 +162,12 @@ pub async fn policy_of(conn: &mut Conn, org_id: Uuid) -> Result<Policy, AppError
     let org = orgs::get(conn, org_id)
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
-    Ok(parse_policy(&org.policy))
+    parse_policy(&org.policy)
 }
 
-pub fn parse_policy(json: &str) -> Policy {
-    serde_json::from_str(json).unwrap_or_else(|_| Policy::standard())
+/// A stored policy that does not parse is a fault, never a reason to fall back to other rules.
+pub fn parse_policy(json: &str) -> Result<Policy, AppError> {
+    serde_json::from_str(json).map_err(|e| {
+        AppError::Internal(format!("the organization's rule data does not parse: {e}"))
+    })
 }

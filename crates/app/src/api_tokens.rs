@@ -101,7 +101,7 @@ pub async fn authenticate(app: &App, raw: &str) -> Result<Principal, AppError> {
         .ok_or_else(denied)?;
     let principal = Principal::load(
         &mut conn,
-        &parse_policy(&org.policy),
+        &parse_policy(&org.policy)?,
         token.org_id,
         token.user_id,
     )

@@ -188,7 +188,7 @@ pub async fn session(app: &App, token: &str) -> Result<Option<(Session, Principa
         tx.commit().await?;
         return Ok(None);
     }
-    let policy = crate::access::parse_policy(&org.policy);
+    let policy = crate::access::parse_policy(&org.policy)?;
     let Some(principal) = Principal::load(&mut conn, &policy, s.org_id, s.user_id).await? else {
         return Ok(None);
     };

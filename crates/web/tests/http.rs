@@ -558,7 +558,26 @@ async fn setup_links_survive_a_look_and_work_once(t: TestDb) {
     );
 }
 
+async fn sign_out_everywhere_ends_every_session(t: TestDb) {
+    let app = spawn_app(t).await;
+    let (laptop, desk) = (app.signed_in_admin().await, app.signed_in_admin().await);
+    let csrf = app.csrf_of(&laptop, "/users").await;
+    let r = laptop
+        .post(app.url("/sign-out"))
+        .form(&[("csrf", csrf.as_str()), ("everywhere", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        desk.get(app.url("/users")).send().await.unwrap().status(),
+        303,
+        "the other device is signed out too"
+    );
+}
+
 engine_tests!(
+    sign_out_everywhere_ends_every_session,
     sign_in_needs_the_right_password_and_a_fresh_form,
     repeated_failures_pause_an_address_whether_or_not_it_exists,
     idle_sessions_end,

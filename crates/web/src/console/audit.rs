@@ -40,7 +40,7 @@ pub async fn page(State(app): State<App>, user: ConsoleUser) -> Result<Response,
         };
         (
             e.seq,
-            local(e.at, "UTC"),
+            local(e.at, &user.principal.time_zone),
             e.event.actor_label,
             e.event.action,
             format!(

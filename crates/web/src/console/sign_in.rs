@@ -27,6 +27,7 @@ struct SignInPage {
 pub struct SignInQuery {
     expired: Option<String>,
     signed_out: Option<String>,
+    setup: Option<String>,
 }
 
 async fn single_org(app: &App) -> Option<String> {
@@ -69,6 +70,11 @@ pub async fn page(State(app): State<App>, Query(q): Query<SignInQuery>) -> Respo
         ))
     } else if q.signed_out.is_some() {
         Some(("You are signed out.".to_string(), "ok"))
+    } else if q.setup.is_some() {
+        Some((
+            "Your password is set. Sign in with your email address and new password.".to_string(),
+            "ok",
+        ))
     } else {
         None
     };

@@ -42,7 +42,7 @@ async fn show(
             (
                 t.name,
                 t.scopes,
-                local_date(t.created_at, "UTC"),
+                local_date(t.created_at, &user.principal.time_zone),
                 if t.revoked_at.is_some() {
                     "revoked".into()
                 } else {

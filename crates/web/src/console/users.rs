@@ -89,7 +89,7 @@ async fn load(
     user: &ConsoleUser,
     params: &ListParams,
 ) -> Result<(Vec<Row>, Option<String>, Option<String>), PageError> {
-    let zone = "UTC";
+    let zone = user.principal.time_zone.as_str();
     match user_list::list(app, &user.principal, params).await {
         Ok(UserPage { users, next }) => {
             let labels = user_list::filter_options(app, &user.principal)

@@ -12,6 +12,41 @@ pub struct Config {
     pub public_url: String,
     /// Set the `Secure` flag on cookies (on behind HTTPS; off for plain-HTTP local use).
     pub secure_cookies: bool,
+    /// Outgoing email; `None` keeps messages in the local mailbox the console shows.
+    pub smtp: Option<SmtpConfig>,
+    /// Outgoing SMS; `None` keeps them in the local mailbox.
+    pub sms: Option<SmsConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain connection, upgraded with STARTTLS (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on the same machine or in tests.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// The From address, e.g. "Rollcall <no-reply@clinic.example>".
+    pub from: String,
+    /// Connections kept open to the server.
+    pub pool_size: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmsConfig {
+    /// The provider's HTTP endpoint; each message is POSTed as JSON {to, from, body}.
+    pub url: String,
+    pub token: Option<String>,
+    pub from: String,
 }
 
 impl Config {
@@ -27,6 +62,8 @@ impl Config {
             database_url: Some(database_url),
             public_url: "http://127.0.0.1".into(),
             secure_cookies: false,
+            smtp: None,
+            sms: None,
         }
     }
 }

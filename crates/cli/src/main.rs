@@ -32,8 +32,102 @@ struct Cli {
     /// Mark cookies Secure (set this when the console is served over HTTPS).
     #[arg(long, env = "ROLLCALL_SECURE_COOKIES", global = true)]
     secure_cookies: bool,
+    #[command(flatten)]
+    delivery: DeliveryArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Outgoing messages. Without an SMTP host, email goes to the local mailbox shown at /mailbox.
+#[derive(clap::Args)]
+struct DeliveryArgs {
+    #[arg(long, env = "ROLLCALL_SMTP_HOST", global = true)]
+    smtp_host: Option<String>,
+    #[arg(long, env = "ROLLCALL_SMTP_PORT", global = true)]
+    smtp_port: Option<u16>,
+    /// starttls (default), tls or none.
+    #[arg(
+        long,
+        env = "ROLLCALL_SMTP_SECURITY",
+        default_value = "starttls",
+        global = true
+    )]
+    smtp_security: String,
+    #[arg(long, env = "ROLLCALL_SMTP_USERNAME", global = true)]
+    smtp_username: Option<String>,
+    #[arg(
+        long,
+        env = "ROLLCALL_SMTP_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    smtp_password: Option<String>,
+    #[arg(
+        long,
+        env = "ROLLCALL_SMTP_FROM",
+        default_value = "Rollcall <no-reply@localhost>",
+        global = true
+    )]
+    smtp_from: String,
+    /// SMTP connections kept open.
+    #[arg(long, env = "ROLLCALL_SMTP_POOL", default_value_t = 4, global = true)]
+    smtp_pool: u32,
+    /// HTTP endpoint of the SMS provider; without it, SMS go to the local mailbox.
+    #[arg(long, env = "ROLLCALL_SMS_URL", global = true)]
+    sms_url: Option<String>,
+    #[arg(
+        long,
+        env = "ROLLCALL_SMS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    sms_token: Option<String>,
+    #[arg(
+        long,
+        env = "ROLLCALL_SMS_FROM",
+        default_value = "Rollcall",
+        global = true
+    )]
+    sms_from: String,
+}
+
+impl DeliveryArgs {
+    fn smtp(&self) -> anyhow::Result<Option<rollcall_app::config::SmtpConfig>> {
+        use rollcall_app::config::{SmtpConfig, SmtpSecurity};
+        let Some(host) = self.smtp_host.clone() else {
+            return Ok(None);
+        };
+        let security = match self.smtp_security.as_str() {
+            "starttls" => SmtpSecurity::StartTls,
+            "tls" => SmtpSecurity::Tls,
+            "none" => SmtpSecurity::None,
+            other => bail!("--smtp-security “{other}” is not one of starttls, tls, none"),
+        };
+        let port = self.smtp_port.unwrap_or(match security {
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::None => 25,
+        });
+        Ok(Some(SmtpConfig {
+            host,
+            port,
+            security,
+            username: self.smtp_username.clone(),
+            password: self.smtp_password.clone(),
+            from: self.smtp_from.clone(),
+            pool_size: self.smtp_pool.max(1),
+        }))
+    }
+
+    fn sms(&self) -> Option<rollcall_app::config::SmsConfig> {
+        self.sms_url
+            .clone()
+            .map(|url| rollcall_app::config::SmsConfig {
+                url,
+                token: self.sms_token.clone(),
+                from: self.sms_from.clone(),
+            })
+    }
 }
 
 #[derive(Subcommand)]
@@ -169,6 +263,8 @@ async fn run() -> anyhow::Result<()> {
             format!("http://{}", listen.unwrap_or(([127, 0, 0, 1], 8080).into()))
         }),
         secure_cookies: cli.secure_cookies,
+        smtp: cli.delivery.smtp()?,
+        sms: cli.delivery.sms(),
     };
     let app = App::start(config)
         .await

@@ -9,6 +9,7 @@ pub mod email;
 pub mod error;
 pub mod mobile;
 pub mod npi;
+pub mod paste;
 pub mod permission;
 pub mod provider;
 pub mod rules;

@@ -17,6 +17,7 @@ struct Step {
 }
 
 const PORTABLE_INIT: &str = include_str!("../migrations/0001_init.sql");
+const DELIVERY: &str = include_str!("../migrations/0003_delivery_registration.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -31,6 +32,12 @@ fn steps() -> Vec<Step> {
             name: "user_search",
             sqlite: include_str!("../migrations/0002_user_search.sqlite.sql"),
             postgres: include_str!("../migrations/0002_user_search.postgres.sql"),
+        },
+        Step {
+            version: 3,
+            name: "delivery_registration",
+            sqlite: DELIVERY,
+            postgres: DELIVERY,
         },
     ]
 }

@@ -145,6 +145,7 @@ pub async fn sign_in(
         created_at: now,
         last_seen_at: now,
         expires_at: now + org.settings.absolute_timeout_hours as i64 * HOUR,
+        stage: None,
     };
     let mut tx = app.db.begin().await?;
     let policy = policy_of(&mut tx, org.id).await?;

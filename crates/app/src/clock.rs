@@ -42,7 +42,7 @@ pub fn local(micros: i64, zone: &str) -> String {
         return String::new();
     };
     match jiff::tz::TimeZone::get(zone) {
-        Ok(tz) => ts.to_zoned(tz).strftime("%Y-%m-%d %H:%M").to_string(),
+        Ok(tz) => ts.to_zoned(tz).strftime("%Y-%m-%d %H:%M %Z").to_string(),
         Err(_) => ts.strftime("%Y-%m-%d %H:%M UTC").to_string(),
     }
 }

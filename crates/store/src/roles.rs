@@ -134,3 +134,24 @@ pub async fn grants_of(conn: &mut Conn, user_id: Uuid) -> Result<Grants> {
     g.role_permissions.dedup();
     Ok(g)
 }
+
+/// Assigns many (user, role) pairs in multi-row batches.
+pub async fn assign_many(conn: &mut Conn, pairs: &[(Uuid, Uuid)]) -> Result<()> {
+    for chunk in pairs.chunks(500) {
+        let mut q = Sql::new("INSERT INTO user_roles (user_id, role_id) VALUES ");
+        for (i, (u, r)) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(u.to_string())
+                .push(", ")
+                .bind(r.to_string())
+                .push(")");
+        }
+        q.push(" ON CONFLICT DO NOTHING");
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<Role>> {
+    Ok(list(conn, org_id).await?.into_iter().find(|r| r.id == id))
+}

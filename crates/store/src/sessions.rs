@@ -14,11 +14,13 @@ pub struct Session {
     pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,
+    /// `None` for a full session; otherwise the step in progress ("mfa", "register_2fa", "register_eula").
+    pub stage: Option<String>,
 }
 
 pub async fn insert(conn: &mut Conn, s: &Session, source_ip: Option<String>) -> Result<()> {
     let mut q = Sql::new(
-        "INSERT INTO sessions (id_hash, org_id, user_id, csrf_token, created_at, last_seen_at, expires_at, source_ip) VALUES (",
+        "INSERT INTO sessions (id_hash, org_id, user_id, csrf_token, created_at, last_seen_at, expires_at, stage, source_ip) VALUES (",
     );
     q.bind(s.id_hash.clone())
         .push(", ")
@@ -34,6 +36,8 @@ pub async fn insert(conn: &mut Conn, s: &Session, source_ip: Option<String>) -> 
         .push(", ")
         .bind(s.expires_at)
         .push(", ")
+        .bind(s.stage.clone())
+        .push(", ")
         .bind(source_ip)
         .push(")");
     q.execute(&mut *conn).await?;
@@ -42,7 +46,7 @@ pub async fn insert(conn: &mut Conn, s: &Session, source_ip: Option<String>) -> 
 
 pub async fn get(conn: &mut Conn, id_hash: &str) -> Result<Option<Session>> {
     let mut q = Sql::new(
-        "SELECT id_hash, org_id, user_id, csrf_token, created_at, last_seen_at, expires_at FROM sessions WHERE id_hash = ",
+        "SELECT id_hash, org_id, user_id, csrf_token, created_at, last_seen_at, expires_at, stage FROM sessions WHERE id_hash = ",
     );
     q.bind(id_hash.to_string());
     let Some(r) = q.fetch_optional(&mut *conn).await? else {
@@ -56,6 +60,7 @@ pub async fn get(conn: &mut Conn, id_hash: &str) -> Result<Option<Session>> {
         created_at: r.try_get(4)?,
         last_seen_at: r.try_get(5)?,
         expires_at: r.try_get(6)?,
+        stage: r.try_get(7)?,
     }))
 }
 
@@ -80,4 +85,21 @@ pub async fn delete_for_user(conn: &mut Conn, user_id: Uuid) -> Result<u64> {
     let mut q = Sql::new("DELETE FROM sessions WHERE user_id = ");
     q.bind(user_id.to_string());
     Ok(q.execute(&mut *conn).await?)
+}
+
+/// Moves a part-way session to its next step (`None`: a full session).
+pub async fn set_stage(
+    conn: &mut Conn,
+    id_hash: &str,
+    stage: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    let mut q = Sql::new("UPDATE sessions SET stage = ");
+    q.bind(stage.map(str::to_string))
+        .push(", last_seen_at = ")
+        .bind(now)
+        .push(" WHERE id_hash = ")
+        .bind(id_hash.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
 }

@@ -229,6 +229,128 @@ pub async fn set_password_and_activate(
     Ok(())
 }
 
+/// What a person enters when registering; the account stays Pending until the EULA is accepted.
+pub async fn set_registration(
+    conn: &mut Conn,
+    org_id: Uuid,
+    id: Uuid,
+    first_name: &str,
+    last_name: &str,
+    mobile: &str,
+    password_hash: &str,
+) -> Result<()> {
+    let display = format!("{first_name} {last_name}");
+    let mut q = Sql::new("UPDATE users SET first_name = ");
+    q.bind(first_name.to_string())
+        .push(", last_name = ")
+        .bind(last_name.to_string())
+        .push(", display_name = ")
+        .bind(display.clone())
+        .push(", sort_name = ")
+        .bind(format!("{last_name} {first_name}").to_lowercase())
+        .push(", search = ")
+        .bind(String::new())
+        .push(", mobile = ")
+        .bind(mobile.to_string())
+        .push(", password_hash = ")
+        .bind(password_hash.to_string())
+        .push(" WHERE org_id = ")
+        .bind(org_id.to_string())
+        .push(" AND id = ")
+        .bind(id.to_string());
+    q.execute(&mut *conn).await?;
+    refresh_search(conn, id).await
+}
+
+/// Recomputes the search text from the stored row (names may have changed).
+async fn refresh_search(conn: &mut Conn, id: Uuid) -> Result<()> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE id = "));
+    q.bind(id.to_string());
+    let Some(row) = q.fetch_optional(&mut *conn).await? else {
+        return Ok(());
+    };
+    let user = from_row(&row)?;
+    let mut q = Sql::new("UPDATE users SET search = ");
+    q.bind(user.search_text())
+        .push(" WHERE id = ")
+        .bind(id.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn set_mfa(
+    conn: &mut Conn,
+    id: Uuid,
+    method: Option<&str>,
+    totp_secret: Option<&str>,
+) -> Result<()> {
+    let mut q = Sql::new("UPDATE users SET mfa_method = ");
+    q.bind(method.map(str::to_string))
+        .push(", totp_secret = ")
+        .bind(totp_secret.map(str::to_string))
+        .push(" WHERE id = ")
+        .bind(id.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// (method, TOTP secret) of a user's second factor.
+pub async fn mfa_of(conn: &mut Conn, id: Uuid) -> Result<(Option<String>, Option<String>)> {
+    let mut q = Sql::new("SELECT mfa_method, totp_secret FROM users WHERE id = ");
+    q.bind(id.to_string());
+    let r = q.fetch_one(&mut *conn).await?;
+    Ok((r.try_get(0)?, r.try_get(1)?))
+}
+
+/// Completes registration: the EULA version accepted is kept; the account becomes Active.
+pub async fn accept_eula_and_activate(
+    conn: &mut Conn,
+    id: Uuid,
+    version: i64,
+    now: i64,
+) -> Result<()> {
+    let mut q = Sql::new("UPDATE users SET status = 'active', eula_version = ");
+    q.bind(version)
+        .push(", eula_accepted_at = ")
+        .bind(now)
+        .push(", activated_at = ")
+        .bind(now)
+        .push(", invite_expires_at = NULL WHERE status = 'pending' AND id = ")
+        .bind(id.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn set_status(
+    conn: &mut Conn,
+    org_id: Uuid,
+    ids: &[Uuid],
+    status: &str,
+    by: Option<Uuid>,
+    now: i64,
+) -> Result<u64> {
+    let mut n = 0;
+    for chunk in ids.chunks(BATCH) {
+        let mut q = Sql::new("UPDATE users SET status = ");
+        q.bind(status.to_string());
+        if status == "inactive" {
+            q.push(", deactivated_at = ")
+                .bind(now)
+                .push(", deactivated_by = ")
+                .bind(by.map(|b| b.to_string()));
+        } else {
+            q.push(", deactivated_at = NULL, deactivated_by = NULL");
+        }
+        q.push(" WHERE org_id = ")
+            .bind(org_id.to_string())
+            .push(" AND id IN (")
+            .bind_list(chunk.iter().map(|i| i.to_string()))
+            .push(")");
+        n += q.execute(&mut *conn).await?;
+    }
+    Ok(n)
+}
+
 pub async fn record_failed_sign_in(
     conn: &mut Conn,
     id: Uuid,

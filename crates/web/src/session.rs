@@ -70,20 +70,25 @@ impl ConsoleUser {
 
 pub struct SignInRequired {
     htmx: bool,
+    /// A session cookie was sent but no longer works (as opposed to a first visit).
+    expired: bool,
 }
 
 impl IntoResponse for SignInRequired {
     fn into_response(self) -> Response {
+        let to = if self.expired {
+            "/sign-in?expired=1"
+        } else {
+            "/sign-in"
+        };
         if self.htmx {
             // htmx follows HX-Redirect with a full page load.
             let mut r = StatusCode::UNAUTHORIZED.into_response();
-            r.headers_mut().insert(
-                "hx-redirect",
-                HeaderValue::from_static("/sign-in?expired=1"),
-            );
+            r.headers_mut()
+                .insert("hx-redirect", HeaderValue::from_static(to));
             r
         } else {
-            Redirect::to("/sign-in?expired=1").into_response()
+            Redirect::to(to).into_response()
         }
     }
 }
@@ -94,7 +99,11 @@ impl FromRequestParts<App> for ConsoleUser {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let htmx = parts.headers.contains_key("hx-request");
         let Some(token) = cookies::get(&parts.headers, cookies::SESSION) else {
-            return Err(SignInRequired { htmx }.into_response());
+            return Err(SignInRequired {
+                htmx,
+                expired: false,
+            }
+            .into_response());
         };
         match rollcall_app::auth::session(app, &token).await {
             Ok(Some((session, principal))) => Ok(ConsoleUser {
@@ -103,7 +112,11 @@ impl FromRequestParts<App> for ConsoleUser {
                 token,
                 origin: Origin::from_parts(parts),
             }),
-            Ok(None) => Err(SignInRequired { htmx }.into_response()),
+            Ok(None) => Err(SignInRequired {
+                htmx,
+                expired: true,
+            }
+            .into_response()),
             Err(e) => Err(PageError(e).into_response()),
         }
     }

@@ -41,6 +41,8 @@ pub fn routes() -> Router<App> {
                 )
             }),
         )
+        .route("/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .route(
             "/static/htmx.min.js",
             get(|| async {
@@ -74,4 +76,14 @@ impl Nav {
             csrf: user.csrf.clone(),
         }
     }
+}
+
+async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        include_str!("../../static/favicon.svg"),
+    )
 }

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use rollcall_app::App;
 use rollcall_app::clock::local_date;
@@ -29,12 +29,12 @@ pub struct Row {
 struct UsersPage {
     nav: Nav,
     params: ListParams,
-    query_string: String,
     statuses: Vec<(String, String)>,
     user_types: Vec<(String, String)>,
     locations: Vec<(String, String)>,
     roles: Vec<(String, String)>,
     sorts: Vec<(String, String)>,
+    filters: String,
     rows: Vec<Row>,
     next_query: Option<String>,
     error: Option<String>,
@@ -43,6 +43,7 @@ struct UsersPage {
 #[derive(Template)]
 #[template(path = "user_rows.html")]
 struct RowsPartial {
+    filters: String,
     rows: Vec<Row>,
     next_query: Option<String>,
     error: Option<String>,
@@ -133,11 +134,17 @@ async fn load(
     }
 }
 
+/// The full page, or only the rows when htmx asks for them (the filters push `/users?…` to the
+/// address bar, so a reload or bookmark of a filtered list gets the whole page).
 pub async fn page(
     State(app): State<App>,
     user: ConsoleUser,
+    headers: HeaderMap,
     Query(params): Query<ListParams>,
 ) -> Result<Response, PageError> {
+    if headers.get("hx-target").is_some_and(|t| t == "rows") {
+        return rows(State(app), user, Query(params)).await;
+    }
     let options = user_list::filter_options(&app, &user.principal).await?;
     let (rows, next_query, error) = load(&app, &user, &params).await?;
     let sorts = [
@@ -153,7 +160,7 @@ pub async fn page(
     .collect();
     let page = UsersPage {
         nav: Nav::of(&user),
-        query_string: query_string(&params),
+        filters: query_string(&params),
         params,
         statuses: options.statuses,
         user_types: options.user_types,
@@ -174,6 +181,7 @@ pub async fn rows(
 ) -> Result<Response, PageError> {
     let (rows, next_query, error) = load(&app, &user, &params).await?;
     Ok(render(&RowsPartial {
+        filters: query_string(&params),
         rows,
         next_query,
         error,

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs the browser end-to-end test of the web console.
+# Installs Chromium (Debian package) and the npm dependencies when missing.
+# Environment: ROLLCALL_BIN (server binary), CHROMIUM (browser executable).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here"
+
+if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  echo "Installing Chromium..." >&2
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "node and npm are needed (Node.js 20 or newer)" >&2
+  exit 1
+fi
+
+# Install the npm dependencies unless the installed ones match the lock file.
+if ! node -e '
+  const want = require("./package-lock.json").packages["node_modules/playwright-core"].version;
+  let have;
+  try { have = require("./node_modules/playwright-core/package.json").version; } catch {}
+  process.exit(want === have ? 0 : 1);
+' 2>/dev/null; then
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+mkdir -p screenshots
+exec node --test console.test.mjs

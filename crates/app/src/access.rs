@@ -94,6 +94,38 @@ impl Principal {
         }))
     }
 
+    /// The operator at the command line: every permission and location of one organization,
+    /// acting as no user (audit events name the operator instead).
+    pub async fn operator(
+        conn: &mut Conn,
+        org_id: Uuid,
+        label: &str,
+    ) -> Result<Principal, AppError> {
+        let org = orgs::get(conn, org_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("organization"))?;
+        Ok(Principal {
+            org_id,
+            user_id: Uuid::nil(),
+            label: label.to_string(),
+            display_name: label.to_string(),
+            org_name: org.name,
+            time_zone: org.time_zone,
+            permissions: Permission::ALL.into_iter().collect(),
+            locations: locations::list(conn, org_id)
+                .await?
+                .into_iter()
+                .map(|l| l.id)
+                .collect(),
+            scopes: None,
+        })
+    }
+
+    /// The user behind this principal (`None` for the operator).
+    pub fn user_ref(&self) -> Option<Uuid> {
+        (!self.user_id.is_nil()).then_some(self.user_id)
+    }
+
     pub fn with_scopes(mut self, scopes: BTreeSet<String>) -> Principal {
         self.scopes = Some(scopes);
         self

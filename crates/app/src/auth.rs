@@ -8,10 +8,8 @@ use std::sync::Mutex;
 
 use rollcall_domain::Email;
 use rollcall_store::audit;
-use rollcall_store::invitations;
 use rollcall_store::sessions::{self, Session};
 use rollcall_store::users;
-use uuid::Uuid;
 
 use crate::access::policy_of;
 use crate::audit::Meta;
@@ -51,6 +49,14 @@ impl Limiter {
     }
 }
 
+/// After the password: either signed in, or a second factor is still to come.
+pub enum SignInStep {
+    Done(SignedIn),
+    SecondFactor { token: String, method: String },
+}
+
+pub const STAGE_MFA: &str = "mfa";
+
 pub struct SignedIn {
     /// The raw session token, for the cookie; only its hash is stored.
     pub token: String,
@@ -69,7 +75,7 @@ pub async fn sign_in(
     email: &str,
     password_text: &str,
     source_ip: Option<String>,
-) -> Result<SignedIn, AppError> {
+) -> Result<SignInStep, AppError> {
     let now = app.clock.now();
     if let Some(ip) = &source_ip {
         app.limits
@@ -136,6 +142,34 @@ pub async fn sign_in(
         }
     };
     app.limits.clear(&attempt_key);
+    let (mfa_method, _) = users::mfa_of(&mut *app.db.read_conn().await?, user.id).await?;
+    if let Some(method) = mfa_method {
+        let token = secret::new_token();
+        let mut tx = app.db.begin().await?;
+        sessions::insert(
+            &mut tx,
+            &Session {
+                id_hash: secret::hash(&token),
+                org_id: org.id,
+                user_id: user.id,
+                csrf_token: secret::new_token(),
+                created_at: now,
+                last_seen_at: now,
+                expires_at: now + 10 * MINUTE,
+                stage: Some(STAGE_MFA.into()),
+            },
+            source_ip,
+        )
+        .await?;
+        if let Ok(m @ (crate::mfa::Method::Email | crate::mfa::Method::Sms)) =
+            crate::mfa::Method::parse(&method)
+        {
+            crate::mfa::send_code(app, &mut tx, &org, &user, m, STAGE_MFA).await?;
+        }
+        tx.commit().await?;
+        crate::delivery::wake(app);
+        return Ok(SignInStep::SecondFactor { token, method });
+    }
     let token = secret::new_token();
     let session = Session {
         id_hash: secret::hash(&token),
@@ -163,11 +197,11 @@ pub async fn sign_in(
     )
     .await?;
     tx.commit().await?;
-    Ok(SignedIn {
+    Ok(SignInStep::Done(SignedIn {
         token,
         session,
         principal,
-    })
+    }))
 }
 
 /// Resolves a session cookie; expired sessions (idle or absolute) are removed.
@@ -175,7 +209,11 @@ pub async fn session(app: &App, token: &str) -> Result<Option<(Session, Principa
     let now = app.clock.now();
     let hash = secret::hash(token);
     let mut conn = app.db.read_conn().await?;
-    let Some(s) = sessions::get(&mut conn, &hash).await? else {
+    // A session part-way through a step (second factor, registration) is not signed in.
+    let Some(s) = sessions::get(&mut conn, &hash)
+        .await?
+        .filter(|s| s.stage.is_none())
+    else {
         return Ok(None);
     };
     let org = rollcall_store::orgs::get(&mut conn, s.org_id)
@@ -232,93 +270,79 @@ pub async fn sign_out(
     Ok(())
 }
 
-/// What a set-up or invitation link leads to, without consuming it.
-pub enum LinkState {
-    Usable {
-        org_name: String,
-        email: String,
-        user_id: Uuid,
-        org_id: Uuid,
-        min_length: u32,
-    },
-    Expired,
-    Used,
-    Revoked,
-    Unknown,
-}
-
-pub async fn inspect_link(app: &App, token: &str) -> Result<LinkState, AppError> {
-    let mut conn = app.db.read_conn().await?;
-    let Some(inv) = invitations::by_token_hash(&mut conn, &secret::hash(token)).await? else {
-        return Ok(LinkState::Unknown);
-    };
-    if inv.accepted_at.is_some() {
-        return Ok(LinkState::Used);
-    }
-    if inv.revoked_at.is_some() {
-        return Ok(LinkState::Revoked);
-    }
-    if inv.expires_at <= app.clock.now() {
-        return Ok(LinkState::Expired);
-    }
-    let org = rollcall_store::orgs::get(&mut conn, inv.org_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("organization"))?;
-    let user = users::get(&mut conn, inv.org_id, inv.user_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user"))?;
-    Ok(LinkState::Usable {
-        org_name: org.name,
-        email: user.email,
-        user_id: user.id,
-        org_id: org.id,
-        min_length: org.settings.password_min_length,
-    })
-}
-
-/// Completes a set-up link: sets the password and activates the account. The link works once.
-pub async fn complete_setup(
+/// Completes a sign-in with the second factor: a TOTP code, the code that was sent, or a
+/// recovery code (each recovery code works once).
+pub async fn verify_second_factor(
     app: &App,
     token: &str,
-    new_password: &str,
+    code: &str,
     source_ip: Option<String>,
-) -> Result<Uuid, AppError> {
-    let LinkState::Usable {
-        user_id,
-        org_id,
-        min_length,
-        email,
-        ..
-    } = inspect_link(app, token).await?
-    else {
-        return Err(AppError::Conflict(
-            "This link can no longer be used. Ask your organization's admin for a new one.".into(),
-        ));
-    };
-    password::check_policy(new_password, min_length as usize)?;
-    let hash = password::hash(new_password.to_string()).await?;
+) -> Result<SignedIn, AppError> {
+    let p = crate::register::at_stage(app, token, STAGE_MFA).await?;
     let now = app.clock.now();
+    app.limits
+        .hit(&format!("mfa:{}", p.user.id), now, 10, 15 * MINUTE)
+        .map_err(|m| {
+            AppError::RateLimited(format!("Too many codes tried. Try again in {m} minutes."))
+        })?;
     let mut tx = app.db.begin().await?;
-    let inv = invitations::by_token_hash(&mut tx, &secret::hash(token))
-        .await?
-        .ok_or_else(|| AppError::not_found("invitation"))?;
-    if !invitations::accept(&mut tx, inv.id, now).await? {
-        return Err(AppError::Conflict(
-            "This link has just been used. Sign in, or ask your admin for a new link.".into(),
+    let (method, secret_b32) = users::mfa_of(&mut tx, p.user.id).await?;
+    let code = code.trim();
+    let ok = match method.as_deref() {
+        Some("totp") => secret_b32.is_some_and(|s| crate::mfa::check_totp(&s, code, now)),
+        Some(_) => crate::mfa::check_sent_code(app, &mut tx, p.user.id, STAGE_MFA, code).await?,
+        None => false,
+    } || (code.contains('-')
+        && crate::mfa::use_recovery_code(app, &mut tx, p.user.id, code).await?);
+    let meta = Meta {
+        actor_id: Some(p.user.id),
+        source_ip,
+        ..Meta::system(&p.user.email)
+    };
+    if !ok {
+        audit::append(
+            &mut tx,
+            p.org.id,
+            now,
+            &[meta.event("auth.second_factor_failed", "user", Some(p.user.id))],
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(AppError::Unauthenticated(
+            "That code is not right or has expired. Try again, or use a recovery code.".into(),
         ));
     }
-    users::set_password_and_activate(&mut tx, org_id, user_id, &hash, now).await?;
-    let meta = Meta {
-        source_ip,
-        ..Meta::system(&email)
+    let policy = policy_of(&mut tx, p.org.id).await?;
+    let principal = Principal::load(&mut tx, &policy, p.org.id, p.user.id)
+        .await?
+        .ok_or_else(|| AppError::Unauthenticated(WRONG.into()))?;
+    // A fresh token for the full session: the one that carried the half-done step is dropped.
+    sessions::delete(&mut tx, &p.session.id_hash).await?;
+    let token = secret::new_token();
+    let session = Session {
+        id_hash: secret::hash(&token),
+        org_id: p.org.id,
+        user_id: p.user.id,
+        csrf_token: secret::new_token(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + p.org.settings.absolute_timeout_hours as i64 * HOUR,
+        stage: None,
     };
+    sessions::insert(&mut tx, &session, meta.source_ip.clone()).await?;
+    users::record_sign_in(&mut tx, p.user.id, now).await?;
     audit::append(
         &mut tx,
-        org_id,
+        p.org.id,
         now,
-        &[meta.event("user.setup_completed", "user", Some(user_id))],
+        &[meta.event("auth.signed_in", "user", Some(p.user.id))],
     )
     .await?;
     tx.commit().await?;
-    Ok(user_id)
+    app.limits.clear(&format!("mfa:{}", p.user.id));
+    Ok(SignedIn {
+        token,
+        session,
+        principal,
+    })
 }

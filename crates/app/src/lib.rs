@@ -7,11 +7,17 @@ pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod demo;
 pub mod error;
 pub mod export;
+pub mod idempotency;
+pub mod invite;
+pub mod messages;
+pub mod mfa;
 pub mod orgs;
 pub mod password;
+pub mod register;
 pub mod secret;
 pub mod user_list;
 

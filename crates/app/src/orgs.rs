@@ -324,3 +324,83 @@ pub async fn create_admin(
     tx.commit().await?;
     Ok((user, token))
 }
+
+/// What a company admin may change in the organization's settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SettingsChange {
+    pub require_2fa: bool,
+    pub allowed_2fa: Vec<String>,
+    pub invitation_days: u32,
+    pub idle_timeout_minutes: u32,
+}
+
+pub async fn update_settings(
+    app: &App,
+    who: &crate::Principal,
+    change: &SettingsChange,
+    meta: &Meta,
+) -> Result<OrgSettings, AppError> {
+    if !who.is_company_admin() {
+        return Err(AppError::Forbidden(
+            "Only a company admin can change the organization's settings.".into(),
+        ));
+    }
+    if !(1..=30).contains(&change.invitation_days) {
+        return Err(ValueError::new(
+            "invitation_days",
+            "invitation_days_range",
+            "Invitations can be valid for 1 to 30 days.",
+        )
+        .into());
+    }
+    if !(5..=480).contains(&change.idle_timeout_minutes) {
+        return Err(ValueError::new(
+            "idle_timeout_minutes",
+            "idle_timeout_range",
+            "The automatic sign-out after inactivity must be between 5 and 480 minutes.",
+        )
+        .into());
+    }
+    let methods: Vec<String> = ["email", "sms", "totp"]
+        .iter()
+        .filter(|m| change.allowed_2fa.iter().any(|a| a == *m))
+        .map(|m| m.to_string())
+        .collect();
+    if change.require_2fa && methods.is_empty() {
+        return Err(ValueError::new(
+            "allowed_2fa",
+            "mfa_methods_missing",
+            "To require a second sign-in step, allow at least one method.",
+        )
+        .into());
+    }
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    let org = orgs::get(&mut tx, who.org_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    let before = org.settings.clone();
+    let after = OrgSettings {
+        require_2fa: change.require_2fa,
+        allowed_2fa: methods,
+        invitation_days: change.invitation_days,
+        idle_timeout_minutes: change.idle_timeout_minutes,
+        ..before.clone()
+    };
+    orgs::update_settings(&mut tx, org.id, &after).await?;
+    audit::append(
+        &mut tx,
+        org.id,
+        now,
+        &[meta.change(
+            "org.settings_changed",
+            "organization",
+            Some(org.id),
+            Some(&before),
+            Some(&after),
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}

@@ -34,6 +34,9 @@ pub struct UserRow {
     pub status: UserStatus,
     pub user_type: Option<String>,
     pub locations: Vec<String>,
+    /// For pending and expired users: how the invitation's delivery went ("queued", "sent",
+    /// "failed: …").
+    pub invitation: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -140,6 +143,13 @@ pub async fn list(app: &App, who: &Principal, params: &ListParams) -> Result<Use
     let query = params.to_query(who.org_id, now)?;
     let mut conn = app.db.read_conn().await?;
     let page = users::list(&mut conn, app.db.engine(), &query).await?;
+    let pending: Vec<Uuid> = page
+        .rows
+        .iter()
+        .filter(|r| r.user.status == "pending")
+        .map(|r| r.user.id)
+        .collect();
+    let mut delivery = rollcall_store::invitations::delivery_of(&mut conn, &pending).await?;
     Ok(UserPage {
         users: page
             .rows
@@ -156,6 +166,12 @@ pub async fn list(app: &App, who: &Principal, params: &ListParams) -> Result<Use
                     status: status::derive(stored, r.user.invite_expires_at, now),
                     user_type: r.user.user_type,
                     locations: r.locations,
+                    invitation: delivery.remove(&r.user.id).map(|(state, error)| {
+                        match (state.as_str(), error) {
+                            ("failed", Some(e)) => format!("failed: {e}"),
+                            _ => state,
+                        }
+                    }),
                 }
             })
             .collect(),

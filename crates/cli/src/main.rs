@@ -159,6 +159,23 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Invite the addresses in a file (one per line, or separated by commas, semicolons or spaces).
+    Invite {
+        #[arg(long)]
+        org: String,
+        /// The file of addresses; `-` reads standard input.
+        #[arg(long)]
+        file: PathBuf,
+        /// Location code (e.g. DT) or name.
+        #[arg(long)]
+        location: String,
+        /// Role name (e.g. "Front Desk").
+        #[arg(long)]
+        role: String,
+        /// Makes a retried run invite nobody twice (default: derived from the file's content).
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -361,7 +378,65 @@ async fn run() -> anyhow::Result<()> {
                 "One-time set-up link (valid {} days):",
                 org.settings.invitation_days
             );
-            println!("  {}/setup/{token}", app.config.public_url);
+            println!("  {}/register/{token}", app.config.public_url);
+        }
+        Command::Invite {
+            org,
+            file,
+            location,
+            role,
+            idempotency_key,
+        } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let mut conn = app.db.read_conn().await?;
+            let org = rollcall_app::orgs::find_org(&mut conn, &org).await?;
+            let who =
+                rollcall_app::Principal::operator(&mut conn, org.id, &operator.actor_label).await?;
+            let loc = rollcall_app::store::locations::list(&mut conn, org.id)
+                .await?
+                .into_iter()
+                .find(|l| l.code.eq_ignore_ascii_case(&location) || l.name.eq_ignore_ascii_case(&location))
+                .with_context(|| format!("no location “{location}” in {}: use a code or name from the console's location list", org.name))?;
+            let role = rollcall_app::store::roles::list(&mut conn, org.id)
+                .await?
+                .into_iter()
+                .find(|r| r.name.eq_ignore_ascii_case(&role))
+                .with_context(|| format!("no role “{role}” in {}", org.name))?;
+            drop(conn);
+            let key_text = idempotency_key.unwrap_or_else(|| {
+                rollcall_app::secret::hash(&format!("{}|{}|{}", text, loc.id, role.id))
+            });
+            let request =
+                serde_json::json!({ "addresses": text, "location": loc.id, "role": role.id });
+            let key = rollcall_app::idempotency::Key::new("cli.invite", &key_text, &request)?;
+            let result = rollcall_app::invite::paste_invite(
+                &app,
+                &who,
+                &text,
+                Some(loc.id),
+                role.id,
+                Some(&key),
+                &operator,
+            )
+            .await?;
+            println!(
+                "Invited {} to {} as {}.",
+                result.invited.len(),
+                result.location,
+                result.role
+            );
+            if !result.not_invited.is_empty() {
+                println!("Not invited ({}):", result.not_invited.len());
+                for n in &result.not_invited {
+                    println!("  {}: {}", n.entry, n.reason);
+                }
+            }
+            println!("Invitations go out while `rollcall serve` runs.");
         }
         Command::Audit {
             command: AuditCommand::Verify { org },
@@ -396,7 +471,10 @@ async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listen, database = ?app.db.engine(), "serving");
+    // Outgoing messages are delivered in the background, whatever the requests are doing.
+    let dispatcher = rollcall_app::delivery::spawn_dispatcher(app.clone());
     rollcall_web::serve(app, listener).await?;
+    dispatcher.abort();
     Ok(())
 }
 

@@ -105,3 +105,53 @@ pub async fn revoke_for_user(conn: &mut Conn, user_id: Uuid, now: i64) -> Result
         .bind(user_id.to_string());
     Ok(q.execute(&mut *conn).await?)
 }
+
+/// Invitations of a user that can still be used (not accepted, not revoked).
+pub async fn live_for_user(conn: &mut Conn, user_id: Uuid) -> Result<Vec<Invitation>> {
+    let mut q = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM invitations WHERE accepted_at IS NULL AND revoked_at IS NULL AND user_id = "
+    ));
+    q.bind(user_id.to_string());
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// The newest invitation of a user, with its delivery state.
+pub async fn latest_for_user(conn: &mut Conn, user_id: Uuid) -> Result<Option<Invitation>> {
+    let mut q = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM invitations WHERE user_id = "
+    ));
+    q.bind(user_id.to_string())
+        .push(" ORDER BY created_at DESC LIMIT 1");
+    q.fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Delivery state and last error of each user's newest live invitation.
+pub async fn delivery_of(
+    conn: &mut Conn,
+    user_ids: &[Uuid],
+) -> Result<std::collections::BTreeMap<Uuid, (String, Option<String>)>> {
+    let mut out = std::collections::BTreeMap::new();
+    if user_ids.is_empty() {
+        return Ok(out);
+    }
+    let mut q = Sql::new(
+        "SELECT user_id, delivery_state, last_error FROM invitations WHERE accepted_at IS NULL AND revoked_at IS NULL AND user_id IN (",
+    );
+    q.bind_list(user_ids.iter().map(|u| u.to_string()))
+        .push(") ORDER BY created_at");
+    for r in q.fetch_all(&mut *conn).await? {
+        out.insert(
+            parse_id(&r.try_get::<String, _>(0)?)?,
+            (r.try_get(1)?, r.try_get(2)?),
+        );
+    }
+    Ok(out)
+}

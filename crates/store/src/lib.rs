@@ -11,9 +11,13 @@ pub mod testing;
 
 pub mod api_tokens;
 pub mod audit;
+pub mod codes;
+pub mod idempotency;
 pub mod invitations;
 pub mod locations;
+pub mod mailbox;
 pub mod orgs;
+pub mod outbox;
 pub mod roles;
 pub mod sessions;
 pub mod users;

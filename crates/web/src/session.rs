@@ -49,6 +49,8 @@ pub struct ConsoleUser {
     pub csrf: String,
     pub token: String,
     pub origin: Origin,
+    /// No SMTP server is configured: messages wait in the local mailbox.
+    pub local_mailbox: bool,
 }
 
 impl ConsoleUser {
@@ -111,6 +113,7 @@ impl FromRequestParts<App> for ConsoleUser {
                 csrf: session.csrf_token,
                 token,
                 origin: Origin::from_parts(parts),
+                local_mailbox: app.config.smtp.is_none(),
             }),
             Ok(None) => Err(SignInRequired {
                 htmx,
@@ -126,7 +129,6 @@ impl FromRequestParts<App> for ConsoleUser {
 pub struct ApiCaller {
     pub principal: Principal,
     /// For audit events of API writes.
-    #[allow(dead_code)]
     pub origin: Origin,
 }
 

@@ -1,9 +1,10 @@
 //! The JSON API under /api/v1, authenticated by scoped bearer tokens.
 
+mod invitations;
 mod openapi;
 
 use axum::extract::{Query, State};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use rollcall_app::App;
 use rollcall_app::user_list::{self, ListParams, UserPage};
@@ -17,6 +18,10 @@ pub fn routes() -> Router<App> {
         .route("/openapi.json", get(openapi::document))
         .route("/me", get(me))
         .route("/users", get(list_users))
+        .route("/invitations", post(invitations::create))
+        .route("/invitations/batch", post(invitations::batch))
+        .route("/users/{id}/invitation/resend", post(invitations::resend))
+        .route("/users/{id}/invitation", delete(invitations::revoke))
         .fallback(|| async {
             ApiError(rollcall_app::AppError::NotFound(
                 "No such API endpoint. The OpenAPI document at /api/v1/openapi.json lists them."

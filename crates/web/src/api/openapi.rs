@@ -38,6 +38,36 @@ pub fn spec() -> Value {
                     "403": { "description": "The token's scopes or the user's profile do not allow this", "content": { "application/json": { "schema": error } } },
                     "422": { "description": "A filter is not valid", "content": { "application/json": { "schema": error } } }
                 }
+            }},
+            "/invitations": { "post": {
+                "summary": "Invite one person (scope users:write)",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/InviteOne" } } } },
+                "responses": {
+                    "201": { "description": "Invited; the message is queued", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Invited" } } } },
+                    "409": { "description": "The address already has an account in the organization", "content": { "application/json": { "schema": error } } },
+                    "422": { "description": "Invalid input, no location yet, or a rule refused the role", "content": { "application/json": { "schema": error } } }
+                }
+            }},
+            "/invitations/batch": { "post": {
+                "summary": "Invite many pasted addresses to one location with one role (scope users:write)",
+                "parameters": [{ "name": "Idempotency-Key", "in": "header", "required": true, "schema": { "type": "string", "maxLength": 200 },
+                                 "description": "A retry with the same key and body returns the first answer and invites nobody twice" }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/BatchRequest" } } } },
+                "responses": {
+                    "200": { "description": "Who was invited and why the others were not", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/BatchResult" } } } },
+                    "409": { "description": "The key was used with a different body", "content": { "application/json": { "schema": error } } },
+                    "422": { "description": "Invalid input", "content": { "application/json": { "schema": error } } }
+                }
+            }},
+            "/users/{id}/invitation/resend": { "post": {
+                "summary": "Revoke the user's invitation link and send a new one with a fresh validity",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+                "responses": { "204": { "description": "Sent" }, "409": { "description": "The user is not pending", "content": { "application/json": { "schema": error } } } }
+            }},
+            "/users/{id}/invitation": { "delete": {
+                "summary": "Revoke the user's invitation; the pending account is deactivated",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+                "responses": { "204": { "description": "Revoked" }, "409": { "description": "The user is not pending", "content": { "application/json": { "schema": error } } } }
             }}
         },
         "components": {
@@ -51,6 +81,19 @@ pub fn spec() -> Value {
                     "created_micros": { "type": "integer" },
                     "status": { "enum": ["pending", "expired", "active", "inactive", "blocked", "disabled"] },
                     "user_type": { "type": ["string", "null"] }, "locations": { "type": "array", "items": { "type": "string" } } } },
+                "InviteOne": { "type": "object", "required": ["email", "full_name", "location_id", "role_id"], "properties": {
+                    "email": { "type": "string" }, "full_name": { "type": "string" },
+                    "location_id": { "type": "string", "format": "uuid" }, "role_id": { "type": "string", "format": "uuid" },
+                    "user_type": { "type": "string", "description": "User type code or label, e.g. pta" } } },
+                "Invited": { "type": "object", "required": ["user_id", "email"], "properties": {
+                    "user_id": { "type": "string", "format": "uuid" }, "email": { "type": "string" } } },
+                "BatchRequest": { "type": "object", "required": ["addresses", "location_id", "role_id"], "properties": {
+                    "addresses": { "type": "string" }, "location_id": { "type": "string", "format": "uuid" }, "role_id": { "type": "string", "format": "uuid" } } },
+                "BatchResult": { "type": "object", "required": ["invited", "not_invited", "location", "role"], "properties": {
+                    "invited": { "type": "array", "items": { "$ref": "#/components/schemas/Invited" } },
+                    "not_invited": { "type": "array", "items": { "type": "object", "properties": {
+                        "entry": { "type": "string" }, "code": { "type": "string" }, "reason": { "type": "string" } } } },
+                    "location": { "type": "string" }, "role": { "type": "string" } } },
                 "UserPage": { "type": "object", "required": ["users"], "properties": {
                     "users": { "type": "array", "items": { "$ref": "#/components/schemas/User" } },
                     "next": { "type": ["string", "null"] } } }

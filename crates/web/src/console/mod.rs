@@ -1,7 +1,11 @@
 //! The web console: server-rendered pages; htmx swaps parts of them without full reloads.
 
 mod audit;
-mod setup;
+mod home;
+mod invite;
+mod mailbox;
+mod register;
+mod settings;
 mod sign_in;
 mod tokens;
 mod users;
@@ -20,7 +24,38 @@ pub fn routes() -> Router<App> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/sign-in", get(sign_in::page).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
-        .route("/setup/{token}", get(setup::page).post(setup::submit))
+        .route("/home", get(home::page))
+        .route("/register/2fa", get(register::second_factor))
+        .route("/register/2fa/start", post(register::start_second_factor))
+        .route(
+            "/register/2fa/confirm",
+            post(register::confirm_second_factor),
+        )
+        .route(
+            "/register/terms",
+            get(register::terms).post(register::accept_terms),
+        )
+        .route(
+            "/register/{token}",
+            get(register::page).post(register::submit),
+        )
+        .route(
+            "/sign-in/code",
+            get(register::sign_in_code).post(register::submit_sign_in_code),
+        )
+        .route("/users/invite", get(invite::page))
+        .route("/users/invite/count", post(invite::count))
+        .route("/users/invite/paste", post(invite::paste))
+        .route("/users/invite/one", post(invite::one))
+        .route("/users/{id}/resend", post(invite::resend))
+        .route("/users/{id}/revoke", post(invite::revoke))
+        .route("/settings", get(settings::page).post(settings::save))
+        .route(
+            "/settings/locations",
+            get(|| async { Redirect::to("/settings#locations") }).post(settings::add_location),
+        )
+        .route("/mailbox", get(mailbox::list))
+        .route("/mailbox/{id}", get(mailbox::show))
         .route("/users", get(users::page))
         .route("/users/rows", get(users::rows))
         .route("/users/export.csv", get(users::export))
@@ -63,6 +98,9 @@ pub struct Nav {
     pub org_name: String,
     pub user_name: String,
     pub can_manage: bool,
+    pub can_view: bool,
+    /// Messages are kept in the local mailbox (no SMTP server configured).
+    pub mailbox: bool,
     pub csrf: String,
 }
 
@@ -73,6 +111,8 @@ impl Nav {
             org_name: p.org_name.clone(),
             user_name: p.display_name.clone(),
             can_manage: p.can_manage_users(),
+            can_view: p.can_view_users(),
+            mailbox: user.local_mailbox,
             csrf: user.csrf.clone(),
         }
     }

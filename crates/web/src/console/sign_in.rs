@@ -5,6 +5,7 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use rollcall_app::auth::SignInStep;
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
 
@@ -117,15 +118,15 @@ pub async fn submit(
     )
     .await
     {
-        Ok(signed) => {
-            let cookie = cookies::set(
-                cookies::SESSION,
-                &signed.token,
-                app.config.secure_cookies,
-                None,
-            );
+        Ok(step) => {
+            // Signed in, or half-way: the second factor comes next on its own page.
+            let (token, next) = match step {
+                SignInStep::Done(signed) => (signed.token, "/home"),
+                SignInStep::SecondFactor { token, .. } => (token, "/sign-in/code"),
+            };
+            let cookie = cookies::set(cookies::SESSION, &token, app.config.secure_cookies, None);
             let clear = cookies::clear(cookies::PRE_SESSION, app.config.secure_cookies);
-            let mut res = Redirect::to("/users").into_response();
+            let mut res = Redirect::to(next).into_response();
             res.headers_mut()
                 .append(header::SET_COOKIE, cookie.parse().expect("cookie header"));
             res.headers_mut()

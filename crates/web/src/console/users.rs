@@ -22,6 +22,9 @@ pub struct Row {
     pub status_label: &'static str,
     pub user_type: String,
     pub locations: String,
+    /// Resend and revoke apply (pending or expired).
+    pub invitation_open: bool,
+    pub invitation: Option<String>,
 }
 
 #[derive(Template)]
@@ -35,6 +38,9 @@ struct UsersPage {
     roles: Vec<(String, String)>,
     sorts: Vec<(String, String)>,
     filters: String,
+    /// The CSRF token for row actions, when this admin may resend and revoke.
+    actions: Option<String>,
+    notice: Option<&'static str>,
     rows: Vec<Row>,
     next_query: Option<String>,
     error: Option<String>,
@@ -44,6 +50,7 @@ struct UsersPage {
 #[template(path = "user_rows.html")]
 struct RowsPartial {
     filters: String,
+    actions: Option<String>,
     rows: Vec<Row>,
     next_query: Option<String>,
     error: Option<String>,
@@ -74,7 +81,7 @@ fn serde_urlencoded_like(p: &ListParams) -> String {
         .join("&")
 }
 
-fn urlencode(s: &str) -> String {
+pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -117,6 +124,12 @@ async fn load(
                         })
                         .unwrap_or_default(),
                     locations: u.locations.join(", "),
+                    invitation_open: matches!(
+                        u.status,
+                        rollcall_app::domain::UserStatus::Pending
+                            | rollcall_app::domain::UserStatus::Expired
+                    ),
+                    invitation: u.invitation,
                 })
                 .collect();
             let base = query_string(params);
@@ -141,6 +154,7 @@ pub async fn page(
     user: ConsoleUser,
     headers: HeaderMap,
     Query(params): Query<ListParams>,
+    Query(notice): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
     if headers.get("hx-target").is_some_and(|t| t == "rows") {
         return rows(State(app), user, Query(params)).await;
@@ -161,6 +175,8 @@ pub async fn page(
     let page = UsersPage {
         nav: Nav::of(&user),
         filters: query_string(&params),
+        actions: actions(&user),
+        notice: notice.notice.as_deref().and_then(notice_text),
         params,
         statuses: options.statuses,
         user_types: options.user_types,
@@ -182,6 +198,7 @@ pub async fn rows(
     let (rows, next_query, error) = load(&app, &user, &params).await?;
     Ok(render(&RowsPartial {
         filters: query_string(&params),
+        actions: actions(&user),
         rows,
         next_query,
         error,
@@ -205,4 +222,22 @@ pub async fn export(
         csv,
     )
         .into_response())
+}
+
+fn actions(user: &ConsoleUser) -> Option<String> {
+    user.principal.can_manage_users().then(|| user.csrf.clone())
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+fn notice_text(code: &str) -> Option<&'static str> {
+    match code {
+        "invited" => Some("Invitation sent."),
+        "resent" => Some("A new invitation was sent; the previous link no longer works."),
+        "revoked" => Some("The invitation was revoked and the pending account deactivated."),
+        _ => None,
+    }
 }

@@ -65,10 +65,27 @@ pub async fn org_with_admin(app: &App, slug: &str) -> (Organization, String) {
     let (_, token) = rollcall_app::orgs::create_admin(app, &org, &email, "Ada", slug, &meta)
         .await
         .unwrap();
-    rollcall_app::auth::complete_setup(app, &token, PASSWORD, None)
+    register(app, &token).await;
+    (org, email)
+}
+
+/// Completes registration from an invitation link the way the pages do (no second factor).
+pub async fn register(app: &App, link_token: &str) {
+    use rollcall_app::register;
+    let details = register::Details {
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        mobile: "+1 415 555 2671".into(),
+        password: PASSWORD.into(),
+    };
+    let staged = register::submit(app, link_token, &details, None)
         .await
         .unwrap();
-    (org, email)
+    let p = register::at_stage(app, &staged.token, staged.stage)
+        .await
+        .unwrap();
+    let version = p.org.settings.eula_version;
+    register::accept_eula(app, &p, version).await.unwrap();
 }
 
 impl TestApp {
@@ -125,6 +142,7 @@ impl TestApp {
             .sign_in(&c, &self.org.slug, &self.admin_email, PASSWORD)
             .await;
         assert_eq!(r.status(), 303, "admin signs in");
+        assert_eq!(r.headers()["location"], "/home");
         c
     }
 

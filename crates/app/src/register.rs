@@ -1,0 +1,332 @@
+//! Registration from an invitation link: details, then (if required) a second factor, then the
+//! EULA; only then is the account Active and signed in.
+//!
+//! Opening the link (GET) never uses it: mail scanners open links. The details form's POST does,
+//! once: of two concurrent submissions exactly one wins. The steps after it run in a session that
+//! is marked with the step it may do.
+
+use rollcall_domain::{Mobile, ValueError};
+use rollcall_store::orgs::Organization;
+use rollcall_store::sessions::{self, Session};
+use rollcall_store::users::{self, User};
+use rollcall_store::{audit, invitations};
+
+use crate::audit::Meta;
+use crate::clock::{HOUR, MINUTE};
+use crate::mfa::{self, Method};
+use crate::{App, AppError, Principal, password, secret};
+
+pub const STAGE_2FA: &str = "register_2fa";
+pub const STAGE_EULA: &str = "register_eula";
+
+/// What an invitation link leads to, without using it.
+pub enum LinkState {
+    Usable { org: Organization, user: User },
+    Expired,
+    Used,
+    Revoked,
+    Unknown,
+}
+
+pub async fn inspect(app: &App, token: &str) -> Result<LinkState, AppError> {
+    let mut conn = app.db.read_conn().await?;
+    let Some(inv) = invitations::by_token_hash(&mut conn, &secret::hash(token)).await? else {
+        return Ok(LinkState::Unknown);
+    };
+    if inv.accepted_at.is_some() {
+        return Ok(LinkState::Used);
+    }
+    if inv.revoked_at.is_some() {
+        return Ok(LinkState::Revoked);
+    }
+    if inv.expires_at <= app.clock.now() {
+        return Ok(LinkState::Expired);
+    }
+    let org = rollcall_store::orgs::get(&mut conn, inv.org_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    let user = users::get(&mut conn, inv.org_id, inv.user_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    Ok(LinkState::Usable { org, user })
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Details {
+    pub first_name: String,
+    pub last_name: String,
+    pub mobile: String,
+    pub password: String,
+}
+
+/// The session cookie of a registration in progress, and the step it is at.
+pub struct Staged {
+    pub token: String,
+    pub stage: &'static str,
+}
+
+fn name(field: &'static str, label: &str, value: &str) -> Result<String, ValueError> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > 100 {
+        return Err(ValueError::new(
+            field,
+            "name_invalid",
+            format!("Enter your {label} (1–100 characters)."),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// Step 1: details and password. Uses the link.
+pub async fn submit(
+    app: &App,
+    token: &str,
+    d: &Details,
+    source_ip: Option<String>,
+) -> Result<Staged, AppError> {
+    let LinkState::Usable { org, user } = inspect(app, token).await? else {
+        return Err(AppError::Conflict(
+            "This invitation link can no longer be used.".into(),
+        ));
+    };
+    let first = name("first_name", "first name", &d.first_name)?;
+    let last = name("last_name", "last name", &d.last_name)?;
+    let mobile = Mobile::parse(&d.mobile, Some("US"))?;
+    password::check_policy(&d.password, org.settings.password_min_length as usize)?;
+    let hash = password::hash(d.password.clone()).await?;
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    let inv = invitations::by_token_hash(&mut tx, &secret::hash(token))
+        .await?
+        .ok_or_else(|| AppError::not_found("invitation"))?;
+    if !invitations::accept(&mut tx, inv.id, now).await? {
+        return Err(AppError::Conflict(
+            "This invitation link has just been used.".into(),
+        ));
+    }
+    users::set_registration(
+        &mut tx,
+        org.id,
+        user.id,
+        &first,
+        &last,
+        mobile.as_str(),
+        &hash,
+    )
+    .await?;
+    let stage = if org.settings.require_2fa {
+        STAGE_2FA
+    } else {
+        STAGE_EULA
+    };
+    let session_token = secret::new_token();
+    sessions::insert(
+        &mut tx,
+        &Session {
+            id_hash: secret::hash(&session_token),
+            org_id: org.id,
+            user_id: user.id,
+            csrf_token: secret::new_token(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + HOUR,
+            stage: Some(stage.to_string()),
+        },
+        source_ip.clone(),
+    )
+    .await?;
+    let meta = Meta {
+        actor_id: Some(user.id),
+        source_ip,
+        ..Meta::system(&user.email)
+    };
+    audit::append(
+        &mut tx,
+        org.id,
+        now,
+        &[meta.change("registration.details", "user", Some(user.id), None::<&()>, Some(&serde_json::json!({ "first_name": first, "last_name": last, "mobile": mobile.as_str() })))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Staged {
+        token: session_token,
+        stage,
+    })
+}
+
+/// A registration (or second-factor sign-in) in progress.
+pub struct InProgress {
+    pub session: Session,
+    pub org: Organization,
+    pub user: User,
+}
+
+/// Loads a session that is at `stage`; anything else (expired, other step) is refused.
+pub async fn at_stage(app: &App, token: &str, stage: &str) -> Result<InProgress, AppError> {
+    let gone = || {
+        AppError::Unauthenticated("This step has timed out or was already completed. Start again from your invitation or the sign-in page.".into())
+    };
+    let mut conn = app.db.read_conn().await?;
+    let s = sessions::get(&mut conn, &secret::hash(token))
+        .await?
+        .ok_or_else(gone)?;
+    let now = app.clock.now();
+    if s.stage.as_deref() != Some(stage)
+        || now >= s.expires_at
+        || now >= s.last_seen_at + 30 * MINUTE
+    {
+        return Err(gone());
+    }
+    let org = rollcall_store::orgs::get(&mut conn, s.org_id)
+        .await?
+        .ok_or_else(gone)?;
+    let user = users::get(&mut conn, s.org_id, s.user_id)
+        .await?
+        .ok_or_else(gone)?;
+    Ok(InProgress {
+        session: s,
+        org,
+        user,
+    })
+}
+
+/// Step 2a: starts enrolment of a method. TOTP: returns (secret, otpauth URL, QR SVG) to show.
+/// Email/SMS: sends a code.
+pub async fn start_second_factor(
+    app: &App,
+    p: &InProgress,
+    method: Method,
+) -> Result<Option<(String, String, String)>, AppError> {
+    if !mfa::allowed(&p.org).contains(&method) {
+        return Err(ValueError::new(
+            "method",
+            "mfa_method_not_allowed",
+            format!("{} does not allow this method; choose another.", p.org.name),
+        )
+        .into());
+    }
+    let mut tx = app.db.begin().await?;
+    let shown = match method {
+        Method::Totp => {
+            let secret = mfa::new_totp_secret();
+            users::set_mfa(&mut tx, p.user.id, None, Some(&secret)).await?;
+            let (url, svg) = mfa::totp_enrolment(&secret, &p.org.name, &p.user.email)?;
+            Some((secret, url, svg))
+        }
+        m => {
+            mfa::send_code(app, &mut tx, &p.org, &p.user, m, "enrol").await?;
+            None
+        }
+    };
+    tx.commit().await?;
+    if shown.is_none() {
+        crate::delivery::wake(app);
+    }
+    Ok(shown)
+}
+
+/// Step 2b: confirms the method with a code; returns the recovery codes to show once.
+pub async fn confirm_second_factor(
+    app: &App,
+    p: &InProgress,
+    method: Method,
+    code: &str,
+) -> Result<Vec<String>, AppError> {
+    let wrong = || {
+        ValueError::new(
+            "code",
+            "code_wrong",
+            "That code is not right or has expired. Check it and try again, or ask for a new one.",
+        )
+    };
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    let ok = match method {
+        Method::Totp => {
+            let (_, secret) = users::mfa_of(&mut tx, p.user.id).await?;
+            secret.is_some_and(|s| mfa::check_totp(&s, code, now))
+        }
+        _ => mfa::check_sent_code(app, &mut tx, p.user.id, "enrol", code).await?,
+    };
+    if !ok {
+        tx.commit().await?; // keep the attempt count
+        return Err(wrong().into());
+    }
+    let (_, secret) = users::mfa_of(&mut tx, p.user.id).await?;
+    let secret = if method == Method::Totp { secret } else { None };
+    users::set_mfa(&mut tx, p.user.id, Some(method.as_str()), secret.as_deref()).await?;
+    let recovery = mfa::new_recovery_codes(&mut tx, p.user.id).await?;
+    sessions::set_stage(&mut tx, &p.session.id_hash, Some(STAGE_EULA), now).await?;
+    let meta = Meta {
+        actor_id: Some(p.user.id),
+        ..Meta::system(&p.user.email)
+    };
+    audit::append(
+        &mut tx,
+        p.org.id,
+        now,
+        &[meta.change(
+            "registration.second_factor",
+            "user",
+            Some(p.user.id),
+            None::<&()>,
+            Some(&method.as_str()),
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(recovery)
+}
+
+/// Step 3: accepts the organization's current EULA. The account becomes Active and the session full.
+pub async fn accept_eula(
+    app: &App,
+    p: &InProgress,
+    version_shown: u32,
+) -> Result<Principal, AppError> {
+    if version_shown != p.org.settings.eula_version {
+        return Err(AppError::Conflict("The terms changed while you were reading them. Read the current version and accept it.".into()));
+    }
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    users::accept_eula_and_activate(&mut tx, p.user.id, version_shown as i64, now).await?;
+    sessions::set_stage(&mut tx, &p.session.id_hash, None, now).await?;
+    users::record_sign_in(&mut tx, p.user.id, now).await?;
+    let meta = Meta {
+        actor_id: Some(p.user.id),
+        ..Meta::system(&p.user.email)
+    };
+    audit::append(
+        &mut tx,
+        p.org.id,
+        now,
+        &[meta.change(
+            "registration.completed",
+            "user",
+            Some(p.user.id),
+            Some(&"pending"),
+            Some(&serde_json::json!({ "status": "active", "eula_version": version_shown })),
+        )],
+    )
+    .await?;
+    let policy = crate::access::parse_policy(&p.org.policy)?;
+    let principal = Principal::load(&mut tx, &policy, p.org.id, p.user.id)
+        .await?
+        .ok_or_else(|| AppError::Internal("account did not activate".into()))?;
+    tx.commit().await?;
+    Ok(principal)
+}
+
+/// The EULA text shown at registration (the organization's, or a default).
+pub fn eula_text(org: &Organization) -> String {
+    if org.settings.eula_text.trim().is_empty() {
+        format!(
+            "By using {}'s staff accounts you agree to use them only for your work at {}, to keep your password and second factor to yourself, \
+             to access patient information only as your role requires, and to tell an administrator at once if you think your account is misused. \
+             Your sign-ins and changes are recorded in an audit trail.",
+            org.name, org.name
+        )
+    } else {
+        org.settings.eula_text.clone()
+    }
+}

@@ -1,0 +1,230 @@
+//! A real SMTP server (mailin-embedded, over TCP on a random loopback port) that keeps what it
+//! receives, and an app over a fresh database with an organization and a pending invitation.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use mailin_embedded::response::{NO_MAILBOX, OK};
+use mailin_embedded::{Handler, Response, Server};
+use rollcall_app::audit::Meta;
+use rollcall_app::config::{SmtpConfig, SmtpSecurity};
+use rollcall_app::store::invitations;
+use rollcall_app::store::orgs::Organization;
+use rollcall_app::store::outbox::OutboxMessage;
+use rollcall_app::store::{Sql, new_id};
+use rollcall_app::{App, Clock, Config};
+use rollcall_store::testing::TestDb;
+use sqlx::Row;
+use uuid::Uuid;
+
+/// One message as the server received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub from: String,
+    pub to: Vec<String>,
+    /// The DATA: headers and body, as sent.
+    pub data: String,
+}
+
+pub struct SmtpServer {
+    pub port: u16,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+#[derive(Clone)]
+struct Collect {
+    all: Arc<Mutex<Vec<Received>>>,
+    current: Option<Received>,
+    refuse: Arc<Vec<String>>,
+}
+
+impl Handler for Collect {
+    fn rcpt(&mut self, to: &str) -> Response {
+        if self.refuse.iter().any(|r| r == to) {
+            NO_MAILBOX
+        } else {
+            OK
+        }
+    }
+
+    fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.current = Some(Received {
+            from: from.to_string(),
+            to: to.to_vec(),
+            data: String::new(),
+        });
+        OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if let Some(m) = &mut self.current {
+            m.data.push_str(&String::from_utf8_lossy(buf));
+        }
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        if let Some(m) = self.current.take() {
+            self.all.lock().unwrap().push(m);
+        }
+        OK
+    }
+}
+
+impl SmtpServer {
+    /// A server on a random port.
+    pub fn start() -> SmtpServer {
+        SmtpServer::serve(TcpListener::bind("127.0.0.1:0").unwrap(), Vec::new())
+    }
+
+    /// A server on a given port (e.g. one that was refusing connections until now).
+    pub fn start_on(port: u16) -> SmtpServer {
+        SmtpServer::serve(TcpListener::bind(("127.0.0.1", port)).unwrap(), Vec::new())
+    }
+
+    /// A server that answers 550 to RCPT TO for the given addresses.
+    pub fn refusing(addresses: &[&str]) -> SmtpServer {
+        SmtpServer::serve(
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            addresses.iter().map(|a| a.to_string()).collect(),
+        )
+    }
+
+    fn serve(listener: TcpListener, refuse: Vec<String>) -> SmtpServer {
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let handler = Collect {
+            all: received.clone(),
+            current: None,
+            refuse: Arc::new(refuse),
+        };
+        let mut server = Server::new(handler);
+        server
+            .with_name("smtp.test")
+            .with_num_threads(32)
+            .with_tcp_listener(listener);
+        // The listener is bound already, so connections queue until the thread accepts them.
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        SmtpServer { port, received }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// A loopback port nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn smtp_config(port: u16) -> SmtpConfig {
+    SmtpConfig {
+        host: "127.0.0.1".into(),
+        port,
+        security: SmtpSecurity::None,
+        username: None,
+        password: None,
+        from: "Rollcall <no-reply@rollcall.test>".into(),
+        pool_size: 4,
+    }
+}
+
+pub struct Harness {
+    pub app: App,
+    pub org: Organization,
+    /// A pending invitation (the organization's admin, not yet set up) to link messages to.
+    pub invitation_id: Uuid,
+    pub db: TestDb,
+}
+
+/// An app over a fresh database, sending email to `smtp_port` (or to the local mailbox).
+pub async fn harness(t: TestDb, smtp_port: Option<u16>) -> Harness {
+    let mut config = Config::for_tests(t.url());
+    config.smtp = smtp_port.map(smtp_config);
+    let app = App::with_db(t.db.clone(), config, Clock::system());
+    let meta = Meta::system("test");
+    let org =
+        rollcall_app::orgs::create_org(&app, "alpha", "Alpha Therapy", "America/Chicago", &meta)
+            .await
+            .unwrap();
+    rollcall_app::orgs::create_location(&app, org.id, "Downtown", "DT", &meta)
+        .await
+        .unwrap();
+    let (_, token) =
+        rollcall_app::orgs::create_admin(&app, &org, "ana@alpha.example", "Ana", "Silva", &meta)
+            .await
+            .unwrap();
+    let mut conn = app.db.read_conn().await.unwrap();
+    let invitation = invitations::by_token_hash(&mut conn, &rollcall_app::secret::hash(&token))
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    Harness {
+        app,
+        org,
+        invitation_id: invitation.id,
+        db: t,
+    }
+}
+
+impl Harness {
+    /// An email for `to`, due now.
+    pub fn message(&self, to: &str, invitation: Option<Uuid>) -> OutboxMessage {
+        let now = self.app.clock.now();
+        OutboxMessage {
+            id: new_id(),
+            org_id: self.org.id,
+            kind: if invitation.is_some() {
+                "invitation"
+            } else {
+                "notice"
+            }
+            .into(),
+            medium: "email".into(),
+            recipient: to.into(),
+            subject: "You are invited to Alpha Therapy".into(),
+            body_text: "Register here: http://rollcall.test/register/abc123\n".into(),
+            body_html: Some(
+                "<p>Register <a href=\"http://rollcall.test/register/abc123\">here</a>.</p>".into(),
+            ),
+            invitation_id: invitation,
+            send_at: now,
+            created_at: now,
+        }
+    }
+
+    /// Queues messages in a transaction of their own, as a use case would.
+    pub async fn enqueue(&self, msgs: &[OutboxMessage]) {
+        let mut tx = self.app.db.begin().await.unwrap();
+        rollcall_app::store::outbox::enqueue(&mut tx, msgs)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    /// The invitation's delivery record: (delivery_state, attempts, last_error, sent_at).
+    pub async fn invitation_delivery(&self) -> (String, i64, Option<String>, Option<i64>) {
+        let mut q = Sql::new(
+            "SELECT delivery_state, attempts, last_error, sent_at FROM invitations WHERE id = ",
+        );
+        q.bind(self.invitation_id.to_string());
+        let mut conn = self.app.db.read_conn().await.unwrap();
+        let r = q.fetch_one(&mut *conn).await.unwrap();
+        (
+            r.get::<String, _>(0),
+            r.get::<i64, _>(1),
+            r.get::<Option<String>, _>(2),
+            r.get::<Option<i64>, _>(3),
+        )
+    }
+}

@@ -1,0 +1,95 @@
+//! The local mailbox: where email and SMS go when no SMTP server or SMS provider is configured,
+//! so a new install works end to end on one machine and the console can show what was sent.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{Conn, Result, Sql, parse_id, parse_opt_id};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MailboxMessage {
+    pub id: Uuid,
+    pub org_id: Option<Uuid>,
+    /// "email" or "sms".
+    pub medium: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, org_id, medium, recipient, subject, body_text, body_html, created_at";
+
+/// Rows per multi-row INSERT (8 parameters each).
+const BATCH: usize = 500;
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<MailboxMessage> {
+    Ok(MailboxMessage {
+        id: parse_id(&r.try_get::<String, _>("id")?)?,
+        org_id: parse_opt_id(r.try_get("org_id")?)?,
+        medium: r.try_get("medium")?,
+        recipient: r.try_get("recipient")?,
+        subject: r.try_get("subject")?,
+        body_text: r.try_get("body_text")?,
+        body_html: r.try_get("body_html")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+pub async fn insert(conn: &mut Conn, msgs: &[MailboxMessage]) -> Result<()> {
+    for chunk in msgs.chunks(BATCH) {
+        let mut q = Sql::new(&format!("INSERT INTO mailbox ({COLUMNS}) VALUES "));
+        for (i, m) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(m.id.to_string())
+                .push(", ")
+                .bind(m.org_id.map(|x| x.to_string()))
+                .push(", ")
+                .bind(m.medium.clone())
+                .push(", ")
+                .bind(m.recipient.clone())
+                .push(", ")
+                .bind(m.subject.clone())
+                .push(", ")
+                .bind(m.body_text.clone())
+                .push(", ")
+                .bind(m.body_html.clone())
+                .push(", ")
+                .bind(m.created_at)
+                .push(")");
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The newest `limit` messages, optionally only those to one recipient (compared without case).
+pub async fn list(
+    conn: &mut Conn,
+    recipient: Option<&str>,
+    limit: i64,
+) -> Result<Vec<MailboxMessage>> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM mailbox"));
+    if let Some(r) = recipient {
+        q.push(" WHERE LOWER(recipient) = ")
+            .bind(r.trim().to_lowercase());
+    }
+    q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .bind(limit.max(0));
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+pub async fn get(conn: &mut Conn, id: Uuid) -> Result<Option<MailboxMessage>> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM mailbox WHERE id = "));
+    q.bind(id.to_string());
+    q.fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}

@@ -1,0 +1,344 @@
+//! The transactional outbox: every outgoing message is written in the same transaction as the
+//! change that causes it, then claimed and delivered by a dispatcher.
+//!
+//! A row is `queued` until it is `sent`, `failed` (given up) or `revoked` (its invitation was
+//! withdrawn before it went out). A dispatcher claims due rows by setting `claimed_until` to a
+//! lease expiry; the value it wrote is its claim token, and every outcome it records is fenced
+//! on that token, so a dispatcher whose lease ran out (a crashed or stalled process) cannot
+//! overwrite the outcome of whoever retook the row.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{Conn, Db, Engine, Result, Sql, parse_id, parse_opt_id};
+
+/// A message to deliver, as the app layer composes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxMessage {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    /// "invitation", "otp" or "notice".
+    pub kind: String,
+    /// "email" or "sms".
+    pub medium: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub invitation_id: Option<Uuid>,
+    /// When the message is due (now, or the scheduled time). Read back, it is when the next
+    /// attempt is due, which moves on after each failure.
+    pub send_at: i64,
+    pub created_at: i64,
+}
+
+/// A stored message with its delivery record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub message: OutboxMessage,
+    /// "queued", "sent", "failed" or "revoked".
+    pub state: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    pub sent_at: Option<i64>,
+    /// The lease expiry of the dispatcher holding the row (its claim token), if any.
+    pub claimed_until: Option<i64>,
+}
+
+/// The outcome of a failed attempt, as the app layer decided it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub id: Uuid,
+    /// A reason a person can read.
+    pub error: String,
+    /// When to try again; `None` gives up and marks the message (and its invitation) failed.
+    pub retry_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, org_id, kind, medium, recipient, subject, body_text, body_html, invitation_id, \
+    next_attempt_at, created_at, state, attempts, last_error, sent_at, claimed_until";
+
+/// Rows per multi-row statement (12 parameters each for inserts: well under both engines' limits).
+const BATCH: usize = 400;
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Delivery> {
+    Ok(Delivery {
+        message: OutboxMessage {
+            id: parse_id(&r.try_get::<String, _>("id")?)?,
+            org_id: parse_id(&r.try_get::<String, _>("org_id")?)?,
+            kind: r.try_get("kind")?,
+            medium: r.try_get("medium")?,
+            recipient: r.try_get("recipient")?,
+            subject: r.try_get("subject")?,
+            body_text: r.try_get("body_text")?,
+            body_html: r.try_get("body_html")?,
+            invitation_id: parse_opt_id(r.try_get("invitation_id")?)?,
+            send_at: r.try_get("next_attempt_at")?,
+            created_at: r.try_get("created_at")?,
+        },
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        last_error: r.try_get("last_error")?,
+        sent_at: r.try_get("sent_at")?,
+        claimed_until: r.try_get("claimed_until")?,
+    })
+}
+
+/// Queues messages in the caller's transaction, in multi-row batches.
+pub async fn enqueue(conn: &mut Conn, msgs: &[OutboxMessage]) -> Result<()> {
+    for chunk in msgs.chunks(BATCH) {
+        let mut q = Sql::new(
+            "INSERT INTO outbox (id, org_id, kind, medium, recipient, subject, body_text, body_html, \
+             invitation_id, state, next_attempt_at, created_at) VALUES ",
+        );
+        for (i, m) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(m.id.to_string())
+                .push(", ")
+                .bind(m.org_id.to_string())
+                .push(", ")
+                .bind(m.kind.clone())
+                .push(", ")
+                .bind(m.medium.clone())
+                .push(", ")
+                .bind(m.recipient.clone())
+                .push(", ")
+                .bind(m.subject.clone())
+                .push(", ")
+                .bind(m.body_text.clone())
+                .push(", ")
+                .bind(m.body_html.clone())
+                .push(", ")
+                .bind(m.invitation_id.map(|x| x.to_string()))
+                .push(", 'queued', ")
+                .bind(m.send_at)
+                .push(", ")
+                .bind(m.created_at)
+                .push(")");
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Claims up to `limit` queued messages due at `now` whose lease (if any) has run out, and leases
+/// them until `lease_until`, which is also the claim token for recording their outcome.
+///
+/// Commits on its own, before anything is sent. Several processes sharing one PostgreSQL each
+/// get different rows (`FOR UPDATE SKIP LOCKED`); on SQLite the single-writer pool and the
+/// database lock serialise claims.
+pub async fn claim_due(db: &Db, now: i64, lease_until: i64, limit: usize) -> Result<Vec<Delivery>> {
+    fn due(q: &mut Sql, now: i64, limit: usize) {
+        q.push("SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ")
+            .bind(now)
+            .push(" AND (claimed_until IS NULL OR claimed_until <= ")
+            .bind(now)
+            .push(") ORDER BY next_attempt_at, id LIMIT ")
+            .bind(limit as i64);
+    }
+    let mut q = Sql::default();
+    match db.engine() {
+        // A CTE is evaluated once, so the set locked is exactly the set updated.
+        Engine::Postgres => {
+            q.push("WITH due AS (");
+            due(&mut q, now, limit);
+            q.push(" FOR UPDATE SKIP LOCKED) UPDATE outbox SET claimed_until = ")
+                .bind(lease_until)
+                .push(" FROM due WHERE outbox.id = due.id RETURNING ")
+                .push(&qualified("outbox"));
+        }
+        Engine::Sqlite => {
+            q.push("UPDATE outbox SET claimed_until = ")
+                .bind(lease_until)
+                .push(" WHERE id IN (");
+            due(&mut q, now, limit);
+            q.push(") RETURNING ").push(COLUMNS);
+        }
+    }
+    let mut conn = db.write_conn().await?;
+    let rows = q.fetch_all(&mut *conn).await?;
+    let mut claimed = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    claimed.sort_by_key(|d| (d.message.send_at, d.message.id));
+    Ok(claimed)
+}
+
+fn qualified(table: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("{table}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Records messages the far side accepted: the message is sent, and so is its invitation.
+/// Rows no longer held under `token` (lease lost, or revoked meanwhile) are left alone.
+/// Returns how many rows were recorded.
+pub async fn mark_sent(conn: &mut Conn, token: i64, now: i64, ids: &[Uuid]) -> Result<u64> {
+    let mut recorded = 0;
+    for chunk in ids.chunks(BATCH) {
+        let mut q = Sql::new("UPDATE outbox SET state = 'sent', sent_at = ");
+        q.bind(now)
+            .push(", attempts = attempts + 1, last_error = NULL, claimed_until = NULL WHERE claimed_until = ")
+            .bind(token)
+            .push(" AND state = 'queued' AND id IN (")
+            .bind_list(chunk.iter().map(|id| id.to_string()))
+            .push(") RETURNING invitation_id");
+        let rows = q.fetch_all(&mut *conn).await?;
+        recorded += rows.len() as u64;
+        let invitations: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.try_get::<Option<String>, _>(0).transpose())
+            .collect::<Result<_, _>>()?;
+        if invitations.is_empty() {
+            continue;
+        }
+        let mut q = Sql::new("UPDATE invitations SET sent_at = ");
+        q.bind(now)
+            .push(", delivery_state = 'sent', attempts = attempts + 1, last_error = NULL WHERE id IN (")
+            .bind_list(invitations)
+            .push(")");
+        q.execute(&mut *conn).await?;
+    }
+    Ok(recorded)
+}
+
+/// Records failed attempts: each row counts an attempt and keeps the reason; it is retried at
+/// `retry_at`, or given up (`failed`) when that is `None`. Linked invitations show the same:
+/// `delivery_state` 'retrying' or 'failed', `last_error`, one more attempt.
+/// Returns how many rows were recorded.
+pub async fn mark_failed(conn: &mut Conn, token: i64, failures: &[Failure]) -> Result<u64> {
+    let mut recorded = 0;
+    // Several rows may fail differently: one UPDATE joined to a VALUES list per batch
+    // (VALUES columns are named column1, column2, … on both engines).
+    for chunk in failures.chunks(BATCH) {
+        let mut q = Sql::new(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = v.column2, \
+             next_attempt_at = COALESCE(v.column3, next_attempt_at), \
+             state = CASE WHEN v.column3 IS NULL THEN 'failed' ELSE 'queued' END, \
+             claimed_until = NULL FROM (VALUES ",
+        );
+        for (i, f) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(f.id.to_string())
+                .push(", ")
+                .bind(f.error.clone())
+                .push(", ")
+                .bind(f.retry_at)
+                .push(")");
+        }
+        q.push(") AS v WHERE outbox.id = v.column1 AND outbox.state = 'queued' AND outbox.claimed_until = ")
+            .bind(token)
+            .push(" RETURNING invitation_id, state, last_error");
+        let rows = q.fetch_all(&mut *conn).await?;
+        recorded += rows.len() as u64;
+        let mut invitations = Vec::new();
+        for r in &rows {
+            if let Some(id) = r.try_get::<Option<String>, _>(0)? {
+                let state: String = r.try_get(1)?;
+                let error: Option<String> = r.try_get(2)?;
+                let state = if state == "failed" {
+                    "failed"
+                } else {
+                    "retrying"
+                };
+                invitations.push((id, error, state));
+            }
+        }
+        if invitations.is_empty() {
+            continue;
+        }
+        let mut q = Sql::new(
+            "UPDATE invitations SET attempts = attempts + 1, last_error = v.column2, \
+             delivery_state = v.column3 FROM (VALUES ",
+        );
+        for (i, (id, error, state)) in invitations.into_iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(id)
+                .push(", ")
+                .bind(error)
+                .push(", ")
+                .bind(state.to_string())
+                .push(")");
+        }
+        q.push(") AS v WHERE invitations.id = v.column1");
+        q.execute(&mut *conn).await?;
+    }
+    Ok(recorded)
+}
+
+/// Gives claimed rows back without an attempt (the dispatcher did not get to them in time), so
+/// the next claim can take them at once.
+pub async fn release(conn: &mut Conn, token: i64, ids: &[Uuid]) -> Result<u64> {
+    let mut released = 0;
+    for chunk in ids.chunks(BATCH) {
+        let mut q = Sql::new("UPDATE outbox SET claimed_until = NULL WHERE claimed_until = ");
+        q.bind(token)
+            .push(" AND id IN (")
+            .bind_list(chunk.iter().map(|id| id.to_string()))
+            .push(")");
+        released += q.execute(&mut *conn).await?;
+    }
+    Ok(released)
+}
+
+/// Every message of an invitation, oldest first: what the console shows about its delivery.
+pub async fn for_invitation(conn: &mut Conn, invitation_id: Uuid) -> Result<Vec<Delivery>> {
+    let mut q = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM outbox WHERE invitation_id = "
+    ));
+    q.bind(invitation_id.to_string())
+        .push(" ORDER BY created_at, id");
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+pub async fn get(conn: &mut Conn, id: Uuid) -> Result<Option<Delivery>> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM outbox WHERE id = "));
+    q.bind(id.to_string());
+    q.fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Cancels the unsent messages of a revoked invitation. Returns how many were cancelled.
+pub async fn revoke_for_invitation(conn: &mut Conn, invitation_id: Uuid) -> Result<u64> {
+    revoke_for_invitations(conn, &[invitation_id]).await
+}
+
+pub async fn revoke_for_invitations(conn: &mut Conn, invitation_ids: &[Uuid]) -> Result<u64> {
+    let mut revoked = 0;
+    for chunk in invitation_ids.chunks(BATCH) {
+        let mut q = Sql::new(
+            "UPDATE outbox SET state = 'revoked', claimed_until = NULL \
+             WHERE state = 'queued' AND invitation_id IN (",
+        );
+        q.bind_list(chunk.iter().map(|id| id.to_string())).push(")");
+        revoked += q.execute(&mut *conn).await?;
+    }
+    Ok(revoked)
+}
+
+/// How many messages are in each state.
+pub async fn count_by_state(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
+    let rows = Sql::new("SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Messages still to deliver (queued, due or not).
+pub async fn pending(conn: &mut Conn) -> Result<i64> {
+    let row = Sql::new("SELECT COUNT(*) FROM outbox WHERE state = 'queued'")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get(0)?)
+}

@@ -1,0 +1,122 @@
+//! The local mailbox: where messages wait when no SMTP server or SMS provider is configured, so
+//! a new install works end to end on one machine. It answers only to requests from this machine.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use rollcall_app::clock::local;
+use rollcall_app::store::mailbox;
+use rollcall_app::{App, AppError};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::error::{PageError, render};
+use crate::session::Origin;
+
+fn allowed(app: &App, origin: &Origin) -> Result<(), PageError> {
+    let local_request = origin.source_ip.as_deref().is_none_or(|ip| {
+        ip.parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
+    });
+    if app.config.smtp.is_none() && local_request {
+        Ok(())
+    } else {
+        Err(AppError::NotFound(
+            "There is no local mailbox here: messages are delivered by email.".into(),
+        )
+        .into())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "mailbox.html")]
+struct ListPage {
+    to: String,
+    messages: Vec<(String, String, Uuid, String, String)>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    to: String,
+}
+
+pub async fn list(
+    State(app): State<App>,
+    origin: Origin,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    allowed(&app, &origin)?;
+    let mut conn = app.db.read_conn().await?;
+    let to = q.to.trim().to_string();
+    let messages = mailbox::list(&mut conn, (!to.is_empty()).then_some(to.as_str()), 200)
+        .await?
+        .into_iter()
+        .map(|m| {
+            (
+                local(m.created_at, "UTC"),
+                m.recipient,
+                m.id,
+                m.subject,
+                m.medium,
+            )
+        })
+        .collect();
+    Ok(render(&ListPage { to, messages }))
+}
+
+#[derive(Template)]
+#[template(path = "mailbox_message.html")]
+struct MessagePage {
+    subject: String,
+    to: String,
+    when: String,
+    medium: String,
+    /// Each line as pieces of text, links marked.
+    lines: Vec<Vec<(String, Option<String>)>>,
+}
+
+fn linkify(line: &str) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(i) = rest
+        .find("http://")
+        .into_iter()
+        .chain(rest.find("https://"))
+        .min()
+    {
+        if i > 0 {
+            out.push((rest[..i].to_string(), None));
+        }
+        let end = rest[i..]
+            .find(char::is_whitespace)
+            .map(|e| i + e)
+            .unwrap_or(rest.len());
+        let url = rest[i..end].to_string();
+        out.push((url.clone(), Some(url)));
+        rest = &rest[end..];
+    }
+    if !rest.is_empty() {
+        out.push((rest.to_string(), None));
+    }
+    out
+}
+
+pub async fn show(
+    State(app): State<App>,
+    origin: Origin,
+    Path(id): Path<Uuid>,
+) -> Result<Response, PageError> {
+    allowed(&app, &origin)?;
+    let mut conn = app.db.read_conn().await?;
+    let m = mailbox::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("message"))?;
+    Ok(render(&MessagePage {
+        subject: m.subject,
+        to: m.recipient,
+        when: local(m.created_at, "UTC"),
+        medium: m.medium,
+        lines: m.body_text.lines().map(linkify).collect(),
+    }))
+}

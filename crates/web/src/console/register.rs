@@ -1,0 +1,460 @@
+//! Registration from an invitation: details → second factor (if required) → terms → signed in.
+//! Also the second step of signing in for people who have a second factor.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use rollcall_app::mfa::Method;
+use rollcall_app::register::{self, Details, InProgress, LinkState, STAGE_2FA, STAGE_EULA};
+use rollcall_app::{App, AppError};
+use serde::Deserialize;
+
+use crate::cookies;
+use crate::error::{MessagePage, PageError, render};
+use crate::session::Origin;
+
+#[derive(Template)]
+#[template(path = "register.html")]
+struct RegisterPage {
+    token: String,
+    csrf: String,
+    org_name: String,
+    email: String,
+    first_name: String,
+    last_name: String,
+    mobile: String,
+    min_length: u32,
+    error: Option<String>,
+}
+
+fn unusable(state: &LinkState) -> MessagePage {
+    let (heading, text) = match state {
+        LinkState::Expired => (
+            "This invitation has expired",
+            "Invitation links work for a limited time. Ask the person who invited you, or your practice's administrator, to resend the invitation.",
+        ),
+        LinkState::Used => (
+            "This invitation was already used",
+            "The account has been created: sign in with your email address and password. If you did not register, tell your practice's administrator.",
+        ),
+        LinkState::Revoked => (
+            "This invitation was withdrawn",
+            "A newer invitation may be in your inbox. Otherwise ask your practice's administrator to invite you again.",
+        ),
+        _ => (
+            "This link is not valid",
+            "Check that the whole link was copied from the message, or ask your practice's administrator for a new invitation.",
+        ),
+    };
+    MessagePage {
+        heading: heading.into(),
+        text: text.into(),
+        link: Some(("/sign-in".into(), "Go to sign-in".into())),
+    }
+}
+
+fn with_pre_session(app: &App, csrf: &str, status: StatusCode, body: Response) -> Response {
+    let cookie = cookies::set(
+        cookies::PRE_SESSION,
+        csrf,
+        app.config.secure_cookies,
+        Some(3600),
+    );
+    (status, [(header::SET_COOKIE, cookie)], body).into_response()
+}
+
+async fn show(
+    app: &App,
+    token: String,
+    typed: Option<&Details>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let state = register::inspect(app, &token).await?;
+    let LinkState::Usable { org, user } = state else {
+        return Ok((StatusCode::GONE, render(&unusable(&state))).into_response());
+    };
+    let csrf = rollcall_app::secret::new_token();
+    let page = RegisterPage {
+        token,
+        csrf: csrf.clone(),
+        org_name: org.name,
+        email: user.email,
+        first_name: typed
+            .map(|d| d.first_name.clone())
+            .unwrap_or(user.first_name),
+        last_name: typed.map(|d| d.last_name.clone()).unwrap_or(user.last_name),
+        mobile: typed
+            .map(|d| d.mobile.clone())
+            .or(user.mobile)
+            .unwrap_or_default(),
+        min_length: org.settings.password_min_length,
+        error,
+    };
+    Ok(with_pre_session(app, &csrf, status, render(&page)))
+}
+
+/// Opening the link shows the form and changes nothing.
+pub async fn page(
+    State(app): State<App>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    show(&app, token, None, None, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct DetailsForm {
+    csrf: String,
+    #[serde(flatten)]
+    details: Details,
+}
+
+pub async fn submit(
+    State(app): State<App>,
+    Path(token): Path<String>,
+    origin: Origin,
+    headers: HeaderMap,
+    Form(form): Form<DetailsForm>,
+) -> Result<Response, PageError> {
+    let expected = cookies::get(&headers, cookies::PRE_SESSION).unwrap_or_default();
+    if expected.is_empty() || !rollcall_app::secret::same(&expected, &form.csrf) {
+        let msg = "The form expired; it has been reloaded. Enter your details again.".to_string();
+        return show(
+            &app,
+            token,
+            Some(&form.details),
+            Some(msg),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    match register::submit(&app, &token, &form.details, origin.source_ip).await {
+        Ok(staged) => {
+            let next = if staged.stage == STAGE_2FA {
+                "/register/2fa"
+            } else {
+                "/register/terms"
+            };
+            let mut res = Redirect::to(next).into_response();
+            let cookie = cookies::set(
+                cookies::SESSION,
+                &staged.token,
+                app.config.secure_cookies,
+                None,
+            );
+            res.headers_mut()
+                .append(header::SET_COOKIE, cookie.parse().expect("cookie"));
+            Ok(res)
+        }
+        Err(AppError::Invalid(v)) => {
+            show(
+                &app,
+                token,
+                Some(&form.details),
+                Some(v.message),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(AppError::Conflict(_)) => show(&app, token, None, None, StatusCode::GONE).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The registration (or sign-in) step the cookie's session is at, or a page saying it ended.
+async fn in_progress(app: &App, headers: &HeaderMap, stage: &str) -> Result<InProgress, Response> {
+    let token = cookies::get(headers, cookies::SESSION).unwrap_or_default();
+    register::at_stage(app, &token, stage)
+        .await
+        .map_err(|e| match e {
+            AppError::Unauthenticated(text) => (
+                StatusCode::UNAUTHORIZED,
+                render(&MessagePage {
+                    heading: "This step has ended".into(),
+                    text,
+                    link: Some(("/sign-in".into(), "Go to sign-in".into())),
+                }),
+            )
+                .into_response(),
+            other => PageError(other).into_response(),
+        })
+}
+
+fn check_csrf(p: &InProgress, submitted: &str) -> Result<(), PageError> {
+    if rollcall_app::secret::same(&p.session.csrf_token, submitted) {
+        Ok(())
+    } else {
+        Err(PageError(AppError::Forbidden(
+            "This form has expired or did not come from this site. Reload the page and try again."
+                .into(),
+        )))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage {
+    pub heading: String,
+    pub org_name: String,
+    pub csrf: String,
+    pub choose: bool,
+    pub methods: Vec<(&'static str, &'static str)>,
+    pub method: String,
+    pub action: &'static str,
+    pub qr_svg: Option<String>,
+    pub totp_secret: String,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+impl SecondFactorPage {
+    fn new(p: &InProgress) -> SecondFactorPage {
+        SecondFactorPage {
+            heading: "Set up a second sign-in step".into(),
+            org_name: p.org.name.clone(),
+            csrf: p.session.csrf_token.clone(),
+            choose: true,
+            methods: rollcall_app::mfa::allowed(&p.org)
+                .into_iter()
+                .map(|m| (m.as_str(), m.label()))
+                .collect(),
+            method: String::new(),
+            action: "/register/2fa/confirm",
+            qr_svg: None,
+            totp_secret: String::new(),
+            notice: None,
+            error: None,
+        }
+    }
+}
+
+pub async fn second_factor(State(app): State<App>, headers: HeaderMap) -> Response {
+    match in_progress(&app, &headers, STAGE_2FA).await {
+        Ok(p) => render(&SecondFactorPage::new(&p)),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MethodForm {
+    csrf: String,
+    method: String,
+    #[serde(default)]
+    code: String,
+}
+
+pub async fn start_second_factor(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<MethodForm>,
+) -> Result<Response, PageError> {
+    let p = match in_progress(&app, &headers, STAGE_2FA).await {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    check_csrf(&p, &form.csrf)?;
+    let mut page = SecondFactorPage::new(&p);
+    let method = match Method::parse(&form.method) {
+        Ok(m) => m,
+        Err(e) => {
+            page.error = Some(e.message);
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response());
+        }
+    };
+    match register::start_second_factor(&app, &p, method).await {
+        Ok(shown) => {
+            page.choose = false;
+            page.method = method.as_str().into();
+            match shown {
+                Some((secret, _url, svg)) => {
+                    page.qr_svg = Some(svg);
+                    page.totp_secret = secret;
+                }
+                None => {
+                    let to = if method == Method::Sms {
+                        p.user.mobile.clone().unwrap_or_default()
+                    } else {
+                        p.user.email.clone()
+                    };
+                    page.notice = Some(format!(
+                        "We sent a 6-digit code to {to}. It expires in {} minutes.",
+                        rollcall_app::mfa::CODE_MINUTES
+                    ));
+                }
+            }
+            Ok(render(&page))
+        }
+        Err(e @ (AppError::Invalid(_) | AppError::RateLimited(_))) => {
+            page.error = Some(e.to_string());
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "recovery.html")]
+struct RecoveryPage {
+    codes: Vec<String>,
+}
+
+pub async fn confirm_second_factor(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<MethodForm>,
+) -> Result<Response, PageError> {
+    let p = match in_progress(&app, &headers, STAGE_2FA).await {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    check_csrf(&p, &form.csrf)?;
+    let method = Method::parse(&form.method)?;
+    match register::confirm_second_factor(&app, &p, method, &form.code).await {
+        Ok(codes) => Ok(render(&RecoveryPage { codes })),
+        Err(e @ (AppError::Invalid(_) | AppError::RateLimited(_))) => {
+            let mut page = SecondFactorPage::new(&p);
+            page.choose = false;
+            page.method = method.as_str().into();
+            page.error = Some(e.to_string());
+            if method == Method::Totp {
+                let (_, secret) =
+                    rollcall_app::store::users::mfa_of(&mut *app.db.read_conn().await?, p.user.id)
+                        .await?;
+                if let Some(secret) = secret {
+                    let (_, svg) =
+                        rollcall_app::mfa::totp_enrolment(&secret, &p.org.name, &p.user.email)?;
+                    page.qr_svg = Some(svg);
+                    page.totp_secret = secret;
+                }
+            }
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "terms.html")]
+struct TermsPage {
+    org_name: String,
+    version: u32,
+    text: String,
+    csrf: String,
+}
+
+pub async fn terms(State(app): State<App>, headers: HeaderMap) -> Response {
+    match in_progress(&app, &headers, STAGE_EULA).await {
+        Ok(p) => render(&TermsPage {
+            version: p.org.settings.eula_version,
+            text: register::eula_text(&p.org),
+            org_name: p.org.name.clone(),
+            csrf: p.session.csrf_token.clone(),
+        }),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TermsForm {
+    csrf: String,
+    version: u32,
+}
+
+pub async fn accept_terms(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<TermsForm>,
+) -> Result<Response, PageError> {
+    let p = match in_progress(&app, &headers, STAGE_EULA).await {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    check_csrf(&p, &form.csrf)?;
+    register::accept_eula(&app, &p, form.version).await?;
+    Ok(Redirect::to("/home").into_response())
+}
+
+// ---- second step of signing in ----------------------------------------------------------------
+
+pub async fn sign_in_code(State(app): State<App>, headers: HeaderMap) -> Response {
+    match in_progress(&app, &headers, rollcall_app::auth::STAGE_MFA).await {
+        Ok(p) => render(&sign_in_code_page(&app, &p, None).await),
+        Err(r) => r,
+    }
+}
+
+async fn sign_in_code_page(app: &App, p: &InProgress, error: Option<String>) -> SecondFactorPage {
+    let method = match app.db.read_conn().await {
+        Ok(mut conn) => rollcall_app::store::users::mfa_of(&mut conn, p.user.id)
+            .await
+            .ok()
+            .and_then(|m| m.0)
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let notice = match method.as_str() {
+        "totp" => {
+            "Enter the 6-digit code from your authenticator app, or one of your recovery codes."
+                .to_string()
+        }
+        "sms" => "We sent a 6-digit code to your mobile. Enter it, or one of your recovery codes."
+            .to_string(),
+        _ => format!(
+            "We sent a 6-digit code to {}. Enter it, or one of your recovery codes.",
+            p.user.email
+        ),
+    };
+    SecondFactorPage {
+        heading: "Confirm it's you".into(),
+        choose: false,
+        method,
+        action: "/sign-in/code",
+        notice: Some(notice),
+        error,
+        ..SecondFactorPage::new(p)
+    }
+}
+
+pub async fn submit_sign_in_code(
+    State(app): State<App>,
+    origin: Origin,
+    headers: HeaderMap,
+    Form(form): Form<MethodForm>,
+) -> Result<Response, PageError> {
+    let p = match in_progress(&app, &headers, rollcall_app::auth::STAGE_MFA).await {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    check_csrf(&p, &form.csrf)?;
+    let token = cookies::get(&headers, cookies::SESSION).unwrap_or_default();
+    match rollcall_app::auth::verify_second_factor(&app, &token, &form.code, origin.source_ip).await
+    {
+        Ok(signed) => {
+            let mut res = Redirect::to("/home").into_response();
+            let cookie = cookies::set(
+                cookies::SESSION,
+                &signed.token,
+                app.config.secure_cookies,
+                None,
+            );
+            res.headers_mut()
+                .append(header::SET_COOKIE, cookie.parse().expect("cookie"));
+            Ok(res)
+        }
+        Err(e @ (AppError::Unauthenticated(_) | AppError::RateLimited(_))) => {
+            let status = if matches!(e, AppError::RateLimited(_)) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            Ok((
+                status,
+                render(&sign_in_code_page(&app, &p, Some(e.to_string())).await),
+            )
+                .into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,158 @@
+//! Organization settings: locations, and the sign-in and invitation settings.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use rollcall_app::orgs::SettingsChange;
+use rollcall_app::store::orgs::OrgSettings;
+use rollcall_app::{App, AppError};
+use serde::Deserialize;
+
+use super::Nav;
+use crate::error::{PageError, render};
+use crate::session::ConsoleUser;
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    nav: Nav,
+    company_admin: bool,
+    locations: Vec<(String, String, &'static str)>,
+    settings: OrgSettings,
+    methods: Vec<(String, &'static str)>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+async fn show(
+    app: &App,
+    user: &ConsoleUser,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    user.principal.require_view()?;
+    let mut conn = app.db.read_conn().await?;
+    let org = rollcall_app::store::orgs::get(&mut conn, user.principal.org_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    let locations = rollcall_app::store::locations::list(&mut conn, org.id)
+        .await?
+        .into_iter()
+        .map(|l| {
+            (
+                l.name,
+                l.code,
+                if l.active { "active" } else { "deactivated" },
+            )
+        })
+        .collect();
+    let methods = [
+        rollcall_app::mfa::Method::Email,
+        rollcall_app::mfa::Method::Sms,
+        rollcall_app::mfa::Method::Totp,
+    ]
+    .into_iter()
+    .map(|m| (m.as_str().to_string(), m.label()))
+    .collect();
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = SettingsPage {
+        nav: Nav::of(user),
+        company_admin: user.principal.is_company_admin(),
+        locations,
+        settings: org.settings,
+        methods,
+        notice,
+        error,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct NoticeQuery {
+    saved: Option<String>,
+}
+
+pub async fn page(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    let notice = match q.saved.as_deref() {
+        Some("settings") => Some("Settings saved."),
+        Some("location") => Some("Location added."),
+        _ => None,
+    };
+    show(&app, &user, notice, None).await
+}
+
+/// Repeated checkbox fields arrive as pairs.
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> impl Iterator<Item = &'a str> {
+    pairs
+        .iter()
+        .filter(move |(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+pub async fn save(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    let number = |name: &str| {
+        field(&pairs, name)
+            .next()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    let change = SettingsChange {
+        require_2fa: field(&pairs, "require_2fa").next().is_some(),
+        allowed_2fa: field(&pairs, "allowed_2fa").map(str::to_string).collect(),
+        invitation_days: number("invitation_days"),
+        idle_timeout_minutes: number("idle_timeout_minutes"),
+    };
+    match rollcall_app::orgs::update_settings(&app, &user.principal, &change, &user.meta()).await {
+        Ok(_) => Ok(Redirect::to("/settings?saved=settings").into_response()),
+        Err(AppError::Invalid(v)) => show(&app, &user, None, Some(v.message)).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LocationForm {
+    csrf: String,
+    name: String,
+    code: String,
+}
+
+pub async fn add_location(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Form(form): Form<LocationForm>,
+) -> Result<Response, PageError> {
+    user.verify_csrf(&form.csrf)?;
+    if !user.principal.is_company_admin() {
+        return Err(AppError::Forbidden("Only a company admin can add locations.".into()).into());
+    }
+    match rollcall_app::orgs::create_location(
+        &app,
+        user.principal.org_id,
+        &form.name,
+        &form.code,
+        &user.meta(),
+    )
+    .await
+    {
+        Ok(_) => Ok(Redirect::to("/settings?saved=location").into_response()),
+        Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
+            show(&app, &user, None, Some(e.to_string())).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

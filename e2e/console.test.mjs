@@ -272,7 +272,7 @@ describe('Rollcall web console', { timeout: 120_000 }, () => {
     const headers = await page.locator('table.users thead th').allInnerTexts();
     assert.deepEqual(
       headers.map((h) => h.trim().toLowerCase()),
-      ['name', 'access email', 'username', 'created', 'status', 'user type', 'locations'],
+      ['name', 'access email', 'username', 'created', 'status', 'user type', 'locations', 'actions'],
     );
     const firstPage = await readRows(page);
     assert.ok(firstPage.length >= 40 && firstPage.length <= 50, `about 50 rows on the first page, got ${firstPage.length}`);

@@ -10,6 +10,7 @@ use rollcall_domain::Email;
 use rollcall_store::audit;
 use rollcall_store::sessions::{self, Session};
 use rollcall_store::users;
+use uuid::Uuid;
 
 use crate::access::policy_of;
 use crate::audit::Meta;
@@ -29,6 +30,12 @@ impl Limiter {
     /// Counts one attempt under `key`; refuses once `max` attempts fall in `window`.
     /// Returns the minutes to wait when refused.
     pub fn hit(&self, key: &str, now: i64, max: u32, window: i64) -> Result<(), i64> {
+        self.take(key, now, 1, max, window)
+    }
+
+    /// Counts `n` units at once (e.g. the invitations of one batch); refuses the whole batch if
+    /// it would go over `max` in `window`.
+    pub fn take(&self, key: &str, now: i64, n: u32, max: u32, window: i64) -> Result<(), i64> {
         let mut hits = self.hits.lock().expect("limiter lock");
         if hits.len() > 100_000 {
             hits.retain(|_, (_, start)| now - *start < window);
@@ -37,10 +44,10 @@ impl Limiter {
         if now - entry.1 >= window {
             *entry = (0, now);
         }
-        if entry.0 >= max {
+        if entry.0.saturating_add(n) > max {
             return Err(((entry.1 + window - now) / MINUTE).max(1));
         }
-        entry.0 += 1;
+        entry.0 += n;
         Ok(())
     }
 
@@ -56,6 +63,29 @@ pub enum SignInStep {
 }
 
 pub const STAGE_MFA: &str = "mfa";
+
+/// A new session: the raw token for the cookie, and the row holding only its hash. A `stage`
+/// marks a session part-way through a step; `None` is a full session.
+pub fn new_session(
+    org_id: Uuid,
+    user_id: Uuid,
+    now: i64,
+    lifetime: i64,
+    stage: Option<&str>,
+) -> (String, Session) {
+    let token = secret::new_token();
+    let session = Session {
+        id_hash: secret::hash(&token),
+        org_id,
+        user_id,
+        csrf_token: secret::new_token(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + lifetime,
+        stage: stage.map(str::to_string),
+    };
+    (token, session)
+}
 
 pub struct SignedIn {
     /// The raw session token, for the cookie; only its hash is stored.
@@ -144,23 +174,9 @@ pub async fn sign_in(
     app.limits.clear(&attempt_key);
     let (mfa_method, _) = users::mfa_of(&mut *app.db.read_conn().await?, user.id).await?;
     if let Some(method) = mfa_method {
-        let token = secret::new_token();
+        let (token, session) = new_session(org.id, user.id, now, 10 * MINUTE, Some(STAGE_MFA));
         let mut tx = app.db.begin().await?;
-        sessions::insert(
-            &mut tx,
-            &Session {
-                id_hash: secret::hash(&token),
-                org_id: org.id,
-                user_id: user.id,
-                csrf_token: secret::new_token(),
-                created_at: now,
-                last_seen_at: now,
-                expires_at: now + 10 * MINUTE,
-                stage: Some(STAGE_MFA.into()),
-            },
-            source_ip,
-        )
-        .await?;
+        sessions::insert(&mut tx, &session, source_ip).await?;
         if let Ok(m @ (crate::mfa::Method::Email | crate::mfa::Method::Sms)) =
             crate::mfa::Method::parse(&method)
         {
@@ -170,17 +186,13 @@ pub async fn sign_in(
         crate::delivery::wake(app);
         return Ok(SignInStep::SecondFactor { token, method });
     }
-    let token = secret::new_token();
-    let session = Session {
-        id_hash: secret::hash(&token),
-        org_id: org.id,
-        user_id: user.id,
-        csrf_token: secret::new_token(),
-        created_at: now,
-        last_seen_at: now,
-        expires_at: now + org.settings.absolute_timeout_hours as i64 * HOUR,
-        stage: None,
-    };
+    let (token, session) = new_session(
+        org.id,
+        user.id,
+        now,
+        org.settings.absolute_timeout_hours as i64 * HOUR,
+        None,
+    );
     let mut tx = app.db.begin().await?;
     let policy = policy_of(&mut tx, org.id).await?;
     let principal = Principal::load(&mut tx, &policy, org.id, user.id)
@@ -318,17 +330,13 @@ pub async fn verify_second_factor(
         .ok_or_else(|| AppError::Unauthenticated(WRONG.into()))?;
     // A fresh token for the full session: the one that carried the half-done step is dropped.
     sessions::delete(&mut tx, &p.session.id_hash).await?;
-    let token = secret::new_token();
-    let session = Session {
-        id_hash: secret::hash(&token),
-        org_id: p.org.id,
-        user_id: p.user.id,
-        csrf_token: secret::new_token(),
-        created_at: now,
-        last_seen_at: now,
-        expires_at: now + p.org.settings.absolute_timeout_hours as i64 * HOUR,
-        stage: None,
-    };
+    let (token, session) = new_session(
+        p.org.id,
+        p.user.id,
+        now,
+        p.org.settings.absolute_timeout_hours as i64 * HOUR,
+        None,
+    );
     sessions::insert(&mut tx, &session, meta.source_ip.clone()).await?;
     users::record_sign_in(&mut tx, p.user.id, now).await?;
     audit::append(

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::access::{parse_permissions, parse_policy};
 use crate::audit::Meta;
-use crate::clock::{DAY, local};
+use crate::clock::{DAY, MINUTE, local};
 use crate::{App, AppError, Principal, messages, secret};
 
 /// Where the batch goes and what it may do: checked once for the whole batch.
@@ -29,6 +29,10 @@ struct Batch {
     role: Role,
     user_type: Option<String>,
 }
+
+/// Invitations sent by one person per hour, whatever the path: a stolen session or token cannot
+/// turn the service into a mail cannon.
+const INVITES_PER_HOUR: u32 = 20_000;
 
 async fn prepare(
     conn: &mut Conn,
@@ -150,6 +154,56 @@ pub struct Invited {
     pub email: String,
 }
 
+/// A new invitation for a pending user, and its message in the outbox: a fresh 256-bit token
+/// (only its hash is kept) and a link valid until `expires_at`.
+fn invitation_for(
+    app: &App,
+    who: &Principal,
+    org: &Organization,
+    user: &User,
+    name: Option<&str>,
+    now: i64,
+    expires_at: i64,
+) -> (Invitation, OutboxMessage) {
+    let token = secret::new_token();
+    let invitation = Invitation {
+        id: new_id(),
+        org_id: org.id,
+        user_id: user.id,
+        token_hash: secret::hash(&token),
+        send_at: now,
+        sent_at: None,
+        expires_at,
+        accepted_at: None,
+        revoked_at: None,
+        delivery_state: "queued".into(),
+        created_at: now,
+        created_by: who.user_ref(),
+    };
+    let link = format!("{}/register/{token}", app.config.public_url);
+    let m = messages::invitation(
+        name,
+        &who.display_name,
+        &org.name,
+        &link,
+        &local(expires_at, &org.time_zone),
+    );
+    let message = OutboxMessage {
+        id: new_id(),
+        org_id: org.id,
+        kind: "invitation".into(),
+        medium: "email".into(),
+        recipient: user.email.clone(),
+        subject: m.subject,
+        body_text: m.text,
+        body_html: Some(m.html),
+        invitation_id: Some(invitation.id),
+        send_at: now,
+        created_at: now,
+    };
+    (invitation, message)
+}
+
 /// Writes users, access, invitations, messages and audit events for a checked batch.
 async fn write_batch(
     app: &App,
@@ -161,9 +215,11 @@ async fn write_batch(
     meta: &Meta,
 ) -> Result<Vec<Invited>, AppError> {
     let now = app.clock.now();
+    app.limits.take(&format!("invites:{}", who.label), now, people.len() as u32, INVITES_PER_HOUR, 60 * MINUTE).map_err(|m| {
+        AppError::RateLimited(format!("You have sent {INVITES_PER_HOUR} invitations in the last hour, the most allowed. Try again in {m} minutes."))
+    })?;
     let expires_at = now + batch.org.settings.invitation_days as i64 * DAY;
     let usernames = unique_usernames(conn, batch.org.id, &people).await?;
-    let expires = local(expires_at, &batch.org.time_zone);
     let mut users_rows = Vec::with_capacity(people.len());
     let mut invites = Vec::with_capacity(people.len());
     let mut messages_out = Vec::with_capacity(people.len());
@@ -197,42 +253,16 @@ async fn write_batch(
             deactivated_at: None,
             last_sign_in_at: None,
         };
-        let token = secret::new_token();
-        let invitation = Invitation {
-            id: new_id(),
-            org_id: batch.org.id,
-            user_id: user.id,
-            token_hash: secret::hash(&token),
-            send_at: now,
-            sent_at: None,
-            expires_at,
-            accepted_at: None,
-            revoked_at: None,
-            delivery_state: "queued".into(),
-            created_at: now,
-            created_by: who.user_ref(),
-        };
-        let link = format!("{}/register/{token}", app.config.public_url);
-        let m = messages::invitation(
+        let (invitation, message) = invitation_for(
+            app,
+            who,
+            &batch.org,
+            &user,
             person.name.as_deref(),
-            &who.display_name,
-            &batch.org.name,
-            &link,
-            &expires,
+            now,
+            expires_at,
         );
-        messages_out.push(OutboxMessage {
-            id: new_id(),
-            org_id: batch.org.id,
-            kind: "invitation".into(),
-            medium: "email".into(),
-            recipient: user.email.clone(),
-            subject: m.subject,
-            body_text: m.text,
-            body_html: Some(m.html),
-            invitation_id: Some(invitation.id),
-            send_at: now,
-            created_at: now,
-        });
+        messages_out.push(message);
         events.push(meta.change(
             "user.invited",
             "user",
@@ -572,49 +602,12 @@ pub async fn resend(
     }
     invitations::revoke_for_user(&mut tx, user.id, now).await?;
     let expires_at = now + org.settings.invitation_days as i64 * DAY;
-    let token = secret::new_token();
-    let invitation = Invitation {
-        id: new_id(),
-        org_id: org.id,
-        user_id: user.id,
-        token_hash: secret::hash(&token),
-        send_at: now,
-        sent_at: None,
-        expires_at,
-        accepted_at: None,
-        revoked_at: None,
-        delivery_state: "queued".into(),
-        created_at: now,
-        created_by: who.user_ref(),
-    };
+    let name = (!user.first_name.is_empty()).then_some(user.display_name.clone());
+    let (invitation, message) =
+        invitation_for(app, who, &org, &user, name.as_deref(), now, expires_at);
     invitations::insert_many(&mut tx, std::slice::from_ref(&invitation)).await?;
     users::set_invite_expiry(&mut tx, user.id, Some(expires_at)).await?;
-    let link = format!("{}/register/{token}", app.config.public_url);
-    let name = (!user.first_name.is_empty()).then_some(user.display_name.as_str());
-    let m = messages::invitation(
-        name,
-        &who.display_name,
-        &org.name,
-        &link,
-        &local(expires_at, &org.time_zone),
-    );
-    outbox::enqueue(
-        &mut tx,
-        &[OutboxMessage {
-            id: new_id(),
-            org_id: org.id,
-            kind: "invitation".into(),
-            medium: "email".into(),
-            recipient: user.email.clone(),
-            subject: m.subject,
-            body_text: m.text,
-            body_html: Some(m.html),
-            invitation_id: Some(invitation.id),
-            send_at: now,
-            created_at: now,
-        }],
-    )
-    .await?;
+    outbox::enqueue(&mut tx, &[message]).await?;
     audit::append(
         &mut tx,
         org.id,

@@ -119,22 +119,9 @@ pub async fn submit(
     } else {
         STAGE_EULA
     };
-    let session_token = secret::new_token();
-    sessions::insert(
-        &mut tx,
-        &Session {
-            id_hash: secret::hash(&session_token),
-            org_id: org.id,
-            user_id: user.id,
-            csrf_token: secret::new_token(),
-            created_at: now,
-            last_seen_at: now,
-            expires_at: now + HOUR,
-            stage: Some(stage.to_string()),
-        },
-        source_ip.clone(),
-    )
-    .await?;
+    let (session_token, session) =
+        crate::auth::new_session(org.id, user.id, now, HOUR, Some(stage));
+    sessions::insert(&mut tx, &session, source_ip.clone()).await?;
     let meta = Meta {
         actor_id: Some(user.id),
         source_ip,

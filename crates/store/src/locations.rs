@@ -72,20 +72,8 @@ pub async fn of_user(conn: &mut Conn, user_id: Uuid) -> Result<Vec<Location>> {
 }
 
 pub async fn grant(conn: &mut Conn, user_id: Uuid, location_ids: &[Uuid]) -> Result<()> {
-    if location_ids.is_empty() {
-        return Ok(());
-    }
-    let mut q = Sql::new("INSERT INTO user_locations (user_id, location_id) VALUES ");
-    for (i, l) in location_ids.iter().enumerate() {
-        q.push(if i == 0 { "(" } else { ", (" })
-            .bind(user_id.to_string())
-            .push(", ")
-            .bind(l.to_string())
-            .push(")");
-    }
-    q.push(" ON CONFLICT DO NOTHING");
-    q.execute(&mut *conn).await?;
-    Ok(())
+    let pairs: Vec<(Uuid, Uuid)> = location_ids.iter().map(|x| (user_id, *x)).collect();
+    grant_many(conn, &pairs).await
 }
 
 /// Grants many (user, location) pairs in multi-row batches.

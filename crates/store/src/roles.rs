@@ -70,20 +70,8 @@ pub async fn list(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Role>> {
 }
 
 pub async fn assign(conn: &mut Conn, user_id: Uuid, role_ids: &[Uuid]) -> Result<()> {
-    if role_ids.is_empty() {
-        return Ok(());
-    }
-    let mut q = Sql::new("INSERT INTO user_roles (user_id, role_id) VALUES ");
-    for (i, r) in role_ids.iter().enumerate() {
-        q.push(if i == 0 { "(" } else { ", (" })
-            .bind(user_id.to_string())
-            .push(", ")
-            .bind(r.to_string())
-            .push(")");
-    }
-    q.push(" ON CONFLICT DO NOTHING");
-    q.execute(&mut *conn).await?;
-    Ok(())
+    let pairs: Vec<(Uuid, Uuid)> = role_ids.iter().map(|x| (user_id, *x)).collect();
+    assign_many(conn, &pairs).await
 }
 
 pub async fn grant_direct(conn: &mut Conn, user_id: Uuid, permissions: &[String]) -> Result<()> {

@@ -12,117 +12,21 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { ADMIN, VIEWER, createHarness, shot } from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const serverBin = path.resolve(here, process.env.ROLLCALL_BIN || '../target/debug/rollcall');
-const browserBin = process.env.CHROMIUM || '/usr/bin/chromium';
-const shotDir = path.join(here, 'screenshots');
-
-const ADMIN = { email: 'admin@riverside.example', password: 'riverside-demo-2026' };
-const VIEWER = { email: 'viewer@riverside.example', password: 'riverside-demo-2026' };
 const STATUS_LABELS = ['Active', 'Pending', 'Expired', 'Inactive', 'Blocked', 'Disabled'];
 
-let server; // child process
-let serverLog = '';
-let dataDir;
-let base;
-let browser;
-const contexts = [];
+const h = createHarness();
+let base; // the server's address, once started
 // Every console error, uncaught page error and CSP violation seen on any page.
-const consoleProblems = [];
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForHealth(url, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (server.exitCode !== null || server.signalCode !== null) {
-      throw new Error(`server exited (${server.exitCode ?? server.signalCode}) before answering:\n${serverLog}`);
-    }
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`no answer from ${url} within ${timeoutMs} ms:\n${serverLog}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function killServerNow() {
-  if (server && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
-}
-
-async function stopServer() {
-  if (!server || server.exitCode !== null || server.signalCode !== null) return;
-  const exited = new Promise((r) => server.once('exit', r));
-  server.kill('SIGTERM');
-  const timer = setTimeout(killServerNow, 5000);
-  await exited;
-  clearTimeout(timer);
-}
+const consoleProblems = h.consoleProblems;
 
 /** A fresh browser context (own cookies) and page, with its console watched. */
-async function openPage(label) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  const problems = [];
-  const note = (kind, text) => {
-    const entry = `[${label}] ${kind} on ${page.url()}: ${text}`;
-    problems.push(entry);
-    consoleProblems.push(entry);
-  };
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error') return;
-    const source = msg.location().url || '';
-    note('console error', source ? `${msg.text()} (${source})` : msg.text());
-  });
-  page.on('pageerror', (err) => note('page error', err.message));
-  return { context, page, problems };
-}
-
+const openPage = (label) => h.openPage(label);
 /** Drops the expected entries (an answer the step provoked on purpose). */
-function forgive(problems, pattern) {
-  for (const list of [problems, consoleProblems]) {
-    const keep = list.filter((p) => !pattern.test(p));
-    list.splice(0, list.length, ...keep);
-  }
-}
-
-async function shot(page, name, { fullPage = true } = {}) {
-  await page.screenshot({ path: path.join(shotDir, name), fullPage });
-}
-
-async function signIn(page, who) {
-  await page.goto(`${base}/sign-in`);
-  await page.getByLabel('Email', { exact: true }).fill(who.email);
-  await page.getByLabel('Password', { exact: true }).fill(who.password);
-  await Promise.all([
-    page.waitForURL((u) => u.pathname === '/users'),
-    page.getByRole('button', { name: 'Sign in', exact: true }).click(),
-  ]);
-  await page.locator('table.users').waitFor();
-}
+const forgive = (problems, pattern) => h.forgive(problems, pattern);
+const signIn = (page, who) => h.signIn(page, who);
 
 /** What the user table shows, one object per user row. */
 function readRows(page) {
@@ -201,43 +105,11 @@ function assertStatusBadges(rows) {
 }
 
 before(async () => {
-  assert.ok(existsSync(serverBin), `server binary not found at ${serverBin} (build it or set ROLLCALL_BIN)`);
-  assert.ok(existsSync(browserBin), `Chromium not found at ${browserBin} (install it or set CHROMIUM)`);
-  mkdirSync(shotDir, { recursive: true });
-
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'rollcall-e2e-'));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(serverBin, ['--data-dir', dataDir, 'demo', '--listen', `127.0.0.1:${port}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
-  });
-  server.stdout.on('data', (d) => { serverLog += d; });
-  server.stderr.on('data', (d) => { serverLog += d; });
-  process.once('exit', killServerNow);
-  await waitForHealth(`${base}/healthz`, 30_000);
-
-  browser = await chromium.launch({
-    executablePath: browserBin,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  await h.start();
+  base = h.base;
 });
 
-after(async () => {
-  for (const c of contexts) await c.close().catch(() => {});
-  if (browser) await browser.close().catch(() => {});
-  await stopServer();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-});
+after(() => h.stop());
 
 describe('Rollcall web console', { timeout: 120_000 }, () => {
   test('admin: sign-in, user list, search, filters, paging', async () => {

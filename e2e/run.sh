@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs the browser end-to-end test of the web console.
+# Runs the browser end-to-end tests of the web console: the console itself
+# (console.test.mjs) and a new user's journey from invitation to sign-in
+# (journey.test.mjs).
 # Installs Chromium (Debian package) and the npm dependencies when missing.
 # Environment: ROLLCALL_BIN (server binary), CHROMIUM (browser executable).
 set -euo pipefail
@@ -31,4 +33,4 @@ if ! node -e '
 fi
 
 mkdir -p screenshots
-exec node --test console.test.mjs
+exec node --test console.test.mjs journey.test.mjs

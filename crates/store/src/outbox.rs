@@ -135,7 +135,7 @@ pub async fn claim_due(db: &Db, now: i64, lease_until: i64, limit: usize) -> Res
             .bind(now)
             .push(" AND (claimed_until IS NULL OR claimed_until <= ")
             .bind(now)
-            .push(") ORDER BY next_attempt_at, id LIMIT ")
+            .push(") ORDER BY next_attempt_at LIMIT ")
             .bind(limit as i64);
     }
     let mut q = Sql::default();

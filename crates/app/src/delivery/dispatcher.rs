@@ -45,6 +45,16 @@ pub struct DrainReport {
     pub released: usize,
 }
 
+impl DrainReport {
+    fn add(&mut self, other: &DrainReport) {
+        self.claimed += other.claimed;
+        self.sent += other.sent;
+        self.retrying += other.retrying;
+        self.failed += other.failed;
+        self.released += other.released;
+    }
+}
+
 /// The delay before attempt `attempts + 1`, after `attempts` failed ones: 30 s doubling up to
 /// an hour, each spread by ±20 % so a batch that failed together does not retry together.
 pub fn retry_delay(attempts: i64) -> i64 {
@@ -59,6 +69,16 @@ pub struct Dispatcher {
     email: Arc<dyn Sender>,
     sms: Arc<dyn Sender>,
     batch: usize,
+}
+
+/// A sent batch and what to record about it.
+struct Batch {
+    token: i64,
+    done: i64,
+    sent: Vec<Uuid>,
+    failures: Vec<Failure>,
+    released: Vec<Uuid>,
+    report: DrainReport,
 }
 
 enum Outcome {
@@ -114,16 +134,65 @@ impl Dispatcher {
 
     /// Claims due messages once, sends them, records the outcomes.
     pub async fn drain_once(&self) -> Result<DrainReport, AppError> {
+        let (token, claimed) = self.claim().await?;
+        if claimed.is_empty() {
+            return Ok(DrainReport::default());
+        }
+        let batch = self.send(token, claimed).await;
+        self.record(&batch).await?;
+        Ok(batch.report)
+    }
+
+    /// Delivers everything due, batch after batch, until a claim finds nothing. Each batch is
+    /// sent while the outcomes of the one before are recorded, so the database's time and the
+    /// mail server's time overlap instead of adding up.
+    pub async fn drain(&self) -> Result<DrainReport, AppError> {
+        let mut total = DrainReport::default();
+        let mut unrecorded: Option<Batch> = None;
+        loop {
+            let previous = unrecorded.take();
+            let (next, recorded) = futures::join!(
+                async {
+                    let (token, claimed) = self.claim().await?;
+                    if claimed.is_empty() {
+                        return Ok::<_, AppError>(None);
+                    }
+                    Ok(Some(self.send(token, claimed).await))
+                },
+                async {
+                    match &previous {
+                        Some(batch) => self.record(batch).await,
+                        None => Ok(()),
+                    }
+                },
+            );
+            if let Err(e) = recorded {
+                // Record what was just sent before giving up, if the database allows.
+                if let Ok(Some(batch)) = &next {
+                    let _ = self.record(batch).await;
+                }
+                return Err(e);
+            }
+            match next? {
+                Some(batch) => {
+                    total.add(&batch.report);
+                    unrecorded = Some(batch);
+                }
+                None => return Ok(total),
+            }
+        }
+    }
+
+    /// Leases due rows; the lease's end is the claim token.
+    async fn claim(&self) -> Result<(i64, Vec<Delivery>), AppError> {
         let now = self.app.clock.now();
         let token = now + LEASE;
         let claimed = outbox::claim_due(&self.app.db, now, token, self.batch).await?;
-        let mut report = DrainReport {
-            claimed: claimed.len(),
-            ..Default::default()
-        };
-        if claimed.is_empty() {
-            return Ok(report);
-        }
+        Ok((token, claimed))
+    }
+
+    /// Sends a claimed batch, each medium through its sender, and decides what to record.
+    async fn send(&self, token: i64, claimed: Vec<Delivery>) -> Batch {
         let (email, rest): (Vec<&Delivery>, Vec<&Delivery>) =
             claimed.iter().partition(|d| d.message.medium == "email");
         let (sms, unknown): (Vec<&Delivery>, Vec<&Delivery>) =
@@ -140,13 +209,21 @@ impl Dispatcher {
         }));
 
         let done = self.app.clock.now();
-        let mut sent = Vec::new();
-        let mut failures = Vec::new();
-        let mut released = Vec::new();
+        let mut batch = Batch {
+            token,
+            done,
+            sent: Vec::new(),
+            failures: Vec::new(),
+            released: Vec::new(),
+            report: DrainReport {
+                claimed: claimed.len(),
+                ..Default::default()
+            },
+        };
         for (d, outcome) in outcomes {
             match outcome {
-                Outcome::Sent => sent.push(d.message.id),
-                Outcome::Released => released.push(d.message.id),
+                Outcome::Sent => batch.sent.push(d.message.id),
+                Outcome::Released => batch.released.push(d.message.id),
                 Outcome::Failed(e) => {
                     let attempts = d.attempts + 1;
                     let give_up = e.permanent || attempts >= MAX_ATTEMPTS;
@@ -154,7 +231,7 @@ impl Dispatcher {
                         message = %d.message.id, attempts, final = give_up, reason = %e.reason,
                         "message not delivered"
                     );
-                    failures.push(Failure {
+                    batch.failures.push(Failure {
                         id: d.message.id,
                         error: e.reason,
                         retry_at: (!give_up).then(|| done + retry_delay(attempts)),
@@ -162,13 +239,16 @@ impl Dispatcher {
                 }
             }
         }
-        report.sent = sent.len();
-        report.failed = failures.iter().filter(|f| f.retry_at.is_none()).count();
-        report.retrying = failures.len() - report.failed;
-        report.released = released.len();
-        self.record(token, done, &sent, &failures, &released)
-            .await?;
-        Ok(report)
+        let report = &mut batch.report;
+        report.sent = batch.sent.len();
+        report.failed = batch
+            .failures
+            .iter()
+            .filter(|f| f.retry_at.is_none())
+            .count();
+        report.retrying = batch.failures.len() - report.failed;
+        report.released = batch.released.len();
+        batch
     }
 
     async fn send_all<'a>(
@@ -205,21 +285,14 @@ impl Dispatcher {
     /// Records a batch's outcomes in one transaction. The messages have left already, so a
     /// failure here is retried a few times: an unrecorded row would be sent again once its
     /// lease runs out.
-    async fn record(
-        &self,
-        token: i64,
-        now: i64,
-        sent: &[Uuid],
-        failures: &[Failure],
-        released: &[Uuid],
-    ) -> Result<(), AppError> {
+    async fn record(&self, batch: &Batch) -> Result<(), AppError> {
         let mut tries = 0;
         loop {
             let attempt = async {
                 let mut tx = self.app.db.begin().await?;
-                outbox::mark_sent(&mut tx, token, now, sent).await?;
-                outbox::mark_failed(&mut tx, token, failures).await?;
-                outbox::release(&mut tx, token, released).await?;
+                outbox::mark_sent(&mut tx, batch.token, batch.done, &batch.sent).await?;
+                outbox::mark_failed(&mut tx, batch.token, &batch.failures).await?;
+                outbox::release(&mut tx, batch.token, &batch.released).await?;
                 tx.commit().await?;
                 Ok::<_, AppError>(())
             };
@@ -239,15 +312,8 @@ impl Dispatcher {
     /// next poll.
     pub async fn run(self) {
         loop {
-            let claimed = match self.drain_once().await {
-                Ok(report) => report.claimed,
-                Err(e) => {
-                    tracing::warn!(error = %e, "message dispatch failed");
-                    0
-                }
-            };
-            if claimed > 0 {
-                continue;
+            if let Err(e) = self.drain().await {
+                tracing::warn!(error = %e, "message dispatch failed");
             }
             tokio::select! {
                 _ = notify().notified() => {}

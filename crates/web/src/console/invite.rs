@@ -194,6 +194,22 @@ pub async fn one(
 #[derive(Deserialize)]
 pub struct ActionForm {
     csrf: String,
+    /// The list's filters, to return to the same view.
+    #[serde(default)]
+    back: String,
+}
+
+/// Back to the list as it was filtered; only a plain query string is accepted.
+fn back_to_list(back: &str, notice: &str) -> Response {
+    let safe = back
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "%=&-_.~+".contains(c));
+    let query = if safe && !back.is_empty() {
+        format!("{back}&notice={notice}")
+    } else {
+        format!("notice={notice}")
+    };
+    Redirect::to(&format!("/users?{query}")).into_response()
 }
 
 pub async fn resend(
@@ -204,7 +220,7 @@ pub async fn resend(
 ) -> Result<Response, PageError> {
     user.verify_csrf(&form.csrf)?;
     invite::resend(&app, &user.principal, id, &user.meta()).await?;
-    Ok(Redirect::to("/users?notice=resent").into_response())
+    Ok(back_to_list(&form.back, "resent"))
 }
 
 pub async fn revoke(
@@ -215,5 +231,5 @@ pub async fn revoke(
 ) -> Result<Response, PageError> {
     user.verify_csrf(&form.csrf)?;
     invite::revoke(&app, &user.principal, id, &user.meta()).await?;
-    Ok(Redirect::to("/users?notice=revoked").into_response())
+    Ok(back_to_list(&form.back, "revoked"))
 }

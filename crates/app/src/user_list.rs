@@ -168,7 +168,7 @@ pub async fn list(app: &App, who: &Principal, params: &ListParams) -> Result<Use
                     locations: r.locations,
                     invitation: delivery.remove(&r.user.id).map(|(state, error)| {
                         match (state.as_str(), error) {
-                            ("failed", Some(e)) => format!("failed: {e}"),
+                            (state @ ("failed" | "retrying"), Some(e)) => format!("{state}: {e}"),
                             _ => state,
                         }
                     }),

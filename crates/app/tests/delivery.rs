@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Harness, SmtpServer, free_port, harness, smtp_config};
-use rollcall_app::config::SmsConfig;
+use rollcall_app::config::{SmsConfig, SmtpSecurity};
 use rollcall_app::delivery::{self, Dispatcher, MAX_ATTEMPTS, SmtpSender};
 use rollcall_app::store::{Db, mailbox, outbox};
 use rollcall_app::{App, Clock, Config};
@@ -25,6 +25,7 @@ rollcall_store::engine_tests!(
     messages_of_a_revoked_invitation_are_not_sent,
     with_no_smtp_or_sms_configured_messages_land_in_the_local_mailbox,
     sms_go_to_the_http_provider_with_its_token,
+    starttls_to_a_server_whose_certificate_is_not_trusted_sends_nothing,
 );
 
 async fn an_invitation_arrives_with_its_subject_both_parts_and_the_link(t: TestDb) {
@@ -151,6 +152,28 @@ async fn the_dispatcher_survives_the_smtp_server_being_down(t: TestDb) {
     assert!(sent_at.is_some());
 }
 
+async fn starttls_to_a_server_whose_certificate_is_not_trusted_sends_nothing(t: TestDb) {
+    let smtp = SmtpServer::with_untrusted_tls();
+    let mut h = harness(t, Some(smtp.port)).await;
+    let mut config = (*h.app.config).clone();
+    config.smtp.as_mut().unwrap().security = SmtpSecurity::StartTls;
+    h.app = App::with_db(h.app.db.clone(), config, h.app.clock.clone());
+    h.enqueue(&[h.message("ana@alpha.example", Some(h.invitation_id))])
+        .await;
+
+    let r = delivery::drain_once(&h.app).await.unwrap();
+
+    assert_eq!((r.sent, r.retrying), (0, 1));
+    assert!(smtp.received().is_empty());
+    let (state, _, error, _) = h.invitation_delivery().await;
+    assert_eq!(state, "retrying");
+    let error = error.unwrap();
+    assert!(
+        error.contains("could not connect") && error.contains("certificate"),
+        "{error}"
+    );
+}
+
 async fn a_message_that_keeps_failing_ends_failed_with_its_reason(t: TestDb) {
     let port = free_port();
     let h = harness(t, Some(port)).await;
@@ -243,7 +266,9 @@ async fn two_dispatchers_never_send_one_row_twice(t: TestDb) {
     )
     .batch_size(20);
 
-    let drain = |d: Dispatcher| async move {
+    // One drains batch after batch, overlapping sending and recording (as the running
+    // dispatcher does); the other runs single cycles.
+    let cycles = |d: Dispatcher| async move {
         let mut sent = 0;
         loop {
             let r = d.drain_once().await.unwrap();
@@ -253,7 +278,10 @@ async fn two_dispatchers_never_send_one_row_twice(t: TestDb) {
             sent += r.sent;
         }
     };
-    let (a, b) = tokio::join!(tokio::spawn(drain(first)), tokio::spawn(drain(second)));
+    let (a, b) = tokio::join!(
+        tokio::spawn(async move { first.drain().await.unwrap().sent }),
+        tokio::spawn(cycles(second))
+    );
     let (a, b) = (a.unwrap(), b.unwrap());
 
     assert_eq!(a + b, 400, "first sent {a}, second {b}");

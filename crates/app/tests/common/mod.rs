@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use mailin_embedded::response::{NO_MAILBOX, OK};
-use mailin_embedded::{Handler, Response, Server};
+use mailin_embedded::{Handler, Response, Server, SslConfig};
 use rollcall_app::audit::Meta;
 use rollcall_app::config::{SmtpConfig, SmtpSecurity};
 use rollcall_app::store::invitations;
@@ -82,6 +82,38 @@ impl SmtpServer {
     /// A server on a given port (e.g. one that was refusing connections until now).
     pub fn start_on(port: u16) -> SmtpServer {
         SmtpServer::serve(TcpListener::bind(("127.0.0.1", port)).unwrap(), Vec::new())
+    }
+
+    /// A server that offers STARTTLS with a self-signed certificate (for localhost and
+    /// 127.0.0.1) that no client trusts.
+    pub fn with_untrusted_tls() -> SmtpServer {
+        // mailin-embedded asks rustls for the process's default provider; this build has two.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = std::env::temp_dir().join(format!("rollcall-smtp-tls-{}", new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, SELF_SIGNED_CERT).unwrap();
+        std::fs::write(&key, SELF_SIGNED_KEY).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let mut server = Server::new(Collect {
+            all: received.clone(),
+            current: None,
+            refuse: Arc::new(Vec::new()),
+        });
+        server
+            .with_name("localhost")
+            .with_ssl(SslConfig::SelfSigned {
+                cert_path: cert.display().to_string(),
+                key_path: key.display().to_string(),
+            })
+            .unwrap()
+            .with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        SmtpServer { port, received }
     }
 
     /// A server that answers 550 to RCPT TO for the given addresses.
@@ -228,3 +260,53 @@ impl Harness {
         )
     }
 }
+
+/// A self-signed certificate for localhost and 127.0.0.1 (valid until 2125) and its key: test
+/// material only.
+const SELF_SIGNED_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIDJzCCAg+gAwIBAgIUfPBFrqpxmgQNpSCPY40eu9IkxUkwDQYJKoZIhvcNAQEL
+BQAwFDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyMjE4MDkxNloYDzIxMjYx
+MDI5MTgwOTE2WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwggEiMA0GCSqGSIb3DQEB
+AQUAA4IBDwAwggEKAoIBAQDJs9A2//oVUIYW/mY2ByNAQYXOAvcNEZEEVe7jzL5A
+OtwB4dzNtpp89GuuQQ7DYEPz4hFfDHEJjMSzXeDLbPWkpLuSrANtRPINmykVc1D+
+urKfrGf4aTPRkYtruXjxdHxGKgu25TlgjpddLqhO1RUezDzEEsicuGzt7T4Onzgw
+AWAiagsP4lxeW5nk2KVlUA3sYZ8d8TqbQZ7hJV6bb7txq2BUdupMgZfWuAF72Ksu
+jCuUmr3EOkGTbjIfv1G8XHVHPKsUFeygF+sgYDPYhyTuQ2EcndpIdlw6IC/37kH2
+bvsifxOp6BdD8C82qjNzqrpmA6GJU2iyY28ZIlzWmtI7AgMBAAGjbzBtMB0GA1Ud
+DgQWBBTrN0cXZ6GloJn/Cd8kh6W64jmDAjAfBgNVHSMEGDAWgBTrN0cXZ6GloJn/
+Cd8kh6W64jmDAjAPBgNVHRMBAf8EBTADAQH/MBoGA1UdEQQTMBGCCWxvY2FsaG9z
+dIcEfwAAATANBgkqhkiG9w0BAQsFAAOCAQEAh6DNXkhnreIeu2CeDPpRzloIc49g
+y5Khil8kd/3ih60ba7MsIO69v5HOq1lFQqtdxWcL9xc1GdZANb2QpcOnpSxyorDT
+0xRVHEj+16DOzM8wOxEXXS3bpnIMHh6UYqyxTelytUAYkeLD11BQ9fupTlsEugdC
+ul4fDtMfYnJEtuu6nP1kfoAEQ7mClyCXjW6dRIKC8VX7vJ+xjhEPnMA+srbzJhAv
+UVSBlLoB0/VD1GQ4TEYmjlLcaKmLoNCwovQwlox71ge3aX7/NWLUvYHZi4sQElRM
+2F0YOcdk7RWKF2iwxfTAioHvCkiXrEOysrCWl1ehnIOisQCz4USmppzQPQ==
+-----END CERTIFICATE-----\n";
+const SELF_SIGNED_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIIEuwIBADANBgkqhkiG9w0BAQEFAASCBKUwggShAgEAAoIBAQDJs9A2//oVUIYW
+/mY2ByNAQYXOAvcNEZEEVe7jzL5AOtwB4dzNtpp89GuuQQ7DYEPz4hFfDHEJjMSz
+XeDLbPWkpLuSrANtRPINmykVc1D+urKfrGf4aTPRkYtruXjxdHxGKgu25Tlgjpdd
+LqhO1RUezDzEEsicuGzt7T4OnzgwAWAiagsP4lxeW5nk2KVlUA3sYZ8d8TqbQZ7h
+JV6bb7txq2BUdupMgZfWuAF72KsujCuUmr3EOkGTbjIfv1G8XHVHPKsUFeygF+sg
+YDPYhyTuQ2EcndpIdlw6IC/37kH2bvsifxOp6BdD8C82qjNzqrpmA6GJU2iyY28Z
+IlzWmtI7AgMBAAECggEACTHQtokhsdILYsXzC9h0c2vpORRqhaZ82Vk/fBPrwkrM
+l6tfoOMHlNWhiP5/OUnMnzP5fb838esAVnrbkfpkEj7OLCf6OgNwE0206Dzq/sms
+9dlqnejRy2ZamC0Kxdr9BUfKY+p8HJozbTSAyKMvBMnjpT6D9Zz0nj3327vHWGzK
+2IImcfZB3jLxW0NsjoisZ2GfWTGhkAh7ZUQ76I2bMFk0l16y6+n0zrGOQ9QSf+lu
+tX74AmLAlZyk8XI8tGxEYPKZl/qQexJUOxzePp82/KyDGIQgAt8dYHzNQBgISK3U
+nwCPf4uWebCATRiwfja3bWqyKQ2nE236xlRrErmYNQKBgQD12YYnMk3jd/WBG6UR
+8igWzOR1B++dKfkQAvxMMkKAjK9WGFM9S3+js0OabCT7KS+IP4lFA+1K5fusThQr
+UeaSqyNuQMZfOw32pOThafvtml8kUMK3eLgS7+bjd58Ti320RAhnY/3tAcdtjryb
+CEK7wg566qWlqVUW32cRre71dQKBgQDSB64flQaVZVKN/iJTJI7temd3DTmMgSzX
+5caZQ0zfNavLzZLrdmn2e213GGnWU25+fdd1du1g5wL98vyV+JSUUC3BxG4Pwszq
+49gYE9gSMMIx/zVdmGtcDCA2yaLTWoXhjfEf3EBIOe9YP5nTTBGFYI0zqpAaFvnY
+3PSLB13C7wKBgFO15Gr2QvUgBHUYn6UzqhjRXTzIHfuKriaYjaW4O1KgFJehIr6t
+NWHdCTjMd+8ZP/kJgUkBpEurcX1i/JUfhv4Lzb2dyq3kYsXHsbNbLg/iT2EDKrnk
+HfE8xIZRVdYG2h+GRsJFltGbmHcice/r6SUbV2jc+tgkhzeJjAPGEKZ9An9aPvKS
+n3Y0u1S9rnURRKQlZnMOtKAFv3uFSTYMpN5jCqzG5Y47nqXpQx/GDLdtYGwZ7fim
+gHN/L8QZWk8uIaG2GL2QhNbF7u4d/8jaj6xIJKtM0Fwd22BGLO+qmvlb14mvYU46
+Ymk8n6g4QxvVrtnYdaQ2jxNcIoM4q7hoBMJFAoGBAORtmeRzIVc/3MYXqLW8nPA/
+Sv9Tt93W+LnGKxmUHodbq4F3hrpTdRz3xleD9NG5D0aR7c84nqSksAezpSVAMbeL
+XXnZQ75fx3PIibYVjUuc7H/aiLIe7NiM0KccT9TlYj/FRXbKofI79+exgZnOx3mf
+58KyedhLPrDv5RG743HO
+-----END PRIVATE KEY-----\n";

@@ -50,22 +50,8 @@ impl Principal {
         if user.status != "active" {
             return Ok(None);
         }
-        let grants = roles::grants_of(conn, user_id).await?;
-        let locs: BTreeSet<Uuid> = locations::of_user(conn, user_id)
-            .await?
-            .into_iter()
-            .map(|l| l.id)
-            .collect();
-        let subject = Subject {
-            user_id,
-            display_name: user.display_name.clone(),
-            user_type: user.user_type.clone(),
-            active: true,
-            default_location: user.default_location_id,
-            locations: locs.clone(),
-            direct: parse_permissions(&grants.direct),
-            role_permissions: parse_permissions(&grants.role_permissions),
-        };
+        let subject = subject_of(conn, &user).await?;
+        let locs = subject.locations.clone();
         let (permissions, _filtered) = policy.effective(&subject, &BTreeMap::<Uuid, String>::new());
         // A company admin reaches every location of the organization.
         let locations = if permissions.contains(&Permission::AdminCompany) {
@@ -202,4 +188,57 @@ pub fn parse_policy(json: &str) -> Result<Policy, AppError> {
     serde_json::from_str(json).map_err(|e| {
         AppError::Internal(format!("the organization's rule data does not parse: {e}"))
     })
+}
+
+/// The rule engine's view of a stored user: type, status, access and grants.
+pub async fn subject_of(conn: &mut Conn, user: &users::User) -> Result<Subject, AppError> {
+    let grants = roles::grants_of(conn, user.id).await?;
+    Ok(Subject {
+        user_id: user.id,
+        display_name: user.display_name.clone(),
+        user_type: user.user_type.clone(),
+        active: user.status == "active",
+        default_location: user.default_location_id,
+        locations: locations::of_user(conn, user.id)
+            .await?
+            .into_iter()
+            .map(|l| l.id)
+            .collect(),
+        direct: parse_permissions(&grants.direct),
+        role_permissions: parse_permissions(&grants.role_permissions),
+    })
+}
+
+/// How many active admins the company and each location have (rule 3).
+pub async fn admin_census(
+    conn: &mut Conn,
+    org_id: Uuid,
+    policy: &Policy,
+) -> Result<rollcall_domain::AdminCensus, AppError> {
+    let admins = users::active_holding(
+        conn,
+        org_id,
+        &[
+            Permission::AdminCompany.key(),
+            Permission::AdminClinic.key(),
+        ],
+    )
+    .await?;
+    let mut subjects = Vec::with_capacity(admins.len());
+    for u in &admins {
+        subjects.push(subject_of(conn, u).await?);
+    }
+    Ok(policy.census(subjects.iter()))
+}
+
+/// Location names for the rule engine's messages.
+pub async fn location_names(
+    conn: &mut Conn,
+    org_id: Uuid,
+) -> Result<BTreeMap<Uuid, String>, AppError> {
+    Ok(locations::list(conn, org_id)
+        .await?
+        .into_iter()
+        .map(|l| (l.id, l.name))
+        .collect())
 }

@@ -591,25 +591,40 @@ pub async fn resend(
     user_id: Uuid,
     meta: &Meta,
 ) -> Result<(), AppError> {
-    let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let user = pending_user(&mut tx, who, user_id).await?;
-    let org = rollcall_store::orgs::get(&mut tx, who.org_id)
+    reissue(app, &mut tx, who, &user, meta).await?;
+    tx.commit().await?;
+    crate::delivery::wake(app);
+    Ok(())
+}
+
+/// Revokes a pending user's live links and queues a new invitation with a fresh validity, in
+/// the caller's transaction (resend, and reactivation of someone who never registered).
+pub(crate) async fn reissue(
+    app: &App,
+    tx: &mut Conn,
+    who: &Principal,
+    user: &User,
+    meta: &Meta,
+) -> Result<(), AppError> {
+    let now = app.clock.now();
+    let org = rollcall_store::orgs::get(tx, who.org_id)
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
-    for old in invitations::live_for_user(&mut tx, user.id).await? {
-        outbox::revoke_for_invitation(&mut tx, old.id).await?;
+    for old in invitations::live_for_user(tx, user.id).await? {
+        outbox::revoke_for_invitation(tx, old.id).await?;
     }
-    invitations::revoke_for_user(&mut tx, user.id, now).await?;
+    invitations::revoke_for_user(tx, user.id, now).await?;
     let expires_at = now + org.settings.invitation_days as i64 * DAY;
     let name = (!user.first_name.is_empty()).then_some(user.display_name.clone());
     let (invitation, message) =
-        invitation_for(app, who, &org, &user, name.as_deref(), now, expires_at);
-    invitations::insert_many(&mut tx, std::slice::from_ref(&invitation)).await?;
-    users::set_invite_expiry(&mut tx, user.id, Some(expires_at)).await?;
-    outbox::enqueue(&mut tx, &[message]).await?;
+        invitation_for(app, who, &org, user, name.as_deref(), now, expires_at);
+    invitations::insert_many(tx, std::slice::from_ref(&invitation)).await?;
+    users::set_invite_expiry(tx, user.id, Some(expires_at)).await?;
+    outbox::enqueue(tx, &[message]).await?;
     audit::append(
-        &mut tx,
+        tx,
         org.id,
         now,
         &[meta.change(
@@ -621,8 +636,6 @@ pub async fn resend(
         )],
     )
     .await?;
-    tx.commit().await?;
-    crate::delivery::wake(app);
     Ok(())
 }
 

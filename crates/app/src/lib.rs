@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod idempotency;
 pub mod invite;
+pub mod lifecycle;
 pub mod messages;
 pub mod mfa;
 pub mod orgs;

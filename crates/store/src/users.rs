@@ -589,3 +589,25 @@ async fn location_names(
     }
     Ok(out)
 }
+
+/// Active users of an organization holding any of `permissions`, directly or through a role.
+pub async fn active_holding(
+    conn: &mut Conn,
+    org_id: Uuid,
+    permissions: &[&str],
+) -> Result<Vec<User>> {
+    let mut q = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM users WHERE status = 'active' AND org_id = "
+    ));
+    q.bind(org_id.to_string())
+        .push(" AND (EXISTS (SELECT 1 FROM user_permissions up WHERE up.user_id = users.id AND up.permission IN (")
+        .bind_list(permissions.iter().map(|p| p.to_string()))
+        .push(")) OR EXISTS (SELECT 1 FROM user_roles ur JOIN role_permissions rp ON rp.role_id = ur.role_id WHERE ur.user_id = users.id AND rp.permission IN (")
+        .bind_list(permissions.iter().map(|p| p.to_string()))
+        .push(")))");
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}

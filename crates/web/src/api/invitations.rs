@@ -95,3 +95,35 @@ pub async fn revoke(
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Deactivate (scope users:write): sessions, tokens and pending invitation revoked; history kept.
+pub async fn deactivate(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    rollcall_app::lifecycle::deactivate(
+        &app,
+        &caller.principal,
+        id,
+        &caller.origin.meta(&caller.principal),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Reactivate (scope users:write); answers the status the user is in now.
+pub async fn reactivate(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let status = rollcall_app::lifecycle::reactivate(
+        &app,
+        &caller.principal,
+        id,
+        &caller.origin.meta(&caller.principal),
+    )
+    .await?;
+    Ok(Json(serde_json::json!({ "status": status.as_str() })))
+}

@@ -22,6 +22,8 @@ pub fn routes() -> Router<App> {
         .route("/invitations/batch", post(invitations::batch))
         .route("/users/{id}/invitation/resend", post(invitations::resend))
         .route("/users/{id}/invitation", delete(invitations::revoke))
+        .route("/users/{id}/deactivate", post(invitations::deactivate))
+        .route("/users/{id}/reactivate", post(invitations::reactivate))
         .fallback(|| async {
             ApiError(rollcall_app::AppError::NotFound(
                 "No such API endpoint. The OpenAPI document at /api/v1/openapi.json lists them."

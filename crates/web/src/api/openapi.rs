@@ -64,6 +64,16 @@ pub fn spec() -> Value {
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
                 "responses": { "204": { "description": "Sent" }, "409": { "description": "The user is not pending", "content": { "application/json": { "schema": error } } } }
             }},
+            "/users/{id}/deactivate": { "post": {
+                "summary": "Deactivate a user (scope users:write): sessions, API tokens and any pending invitation are revoked, the seat is freed, history is kept",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+                "responses": { "204": { "description": "Deactivated" }, "422": { "description": "Already inactive, or a rule refused (e.g. the last active admin)", "content": { "application/json": { "schema": error } } } }
+            }},
+            "/users/{id}/reactivate": { "post": {
+                "summary": "Reactivate a user (scope users:write): Active again, or Pending with a new invitation if they never registered",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+                "responses": { "200": { "description": "The status now" }, "422": { "description": "Not inactive", "content": { "application/json": { "schema": error } } } }
+            }},
             "/users/{id}/invitation": { "delete": {
                 "summary": "Revoke the user's invitation; the pending account is deactivated",
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],

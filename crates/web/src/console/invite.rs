@@ -233,3 +233,25 @@ pub async fn revoke(
     invite::revoke(&app, &user.principal, id, &user.meta()).await?;
     Ok(back_to_list(&form.back, "revoked"))
 }
+
+pub async fn deactivate(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Path(id): Path<Uuid>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, PageError> {
+    user.verify_csrf(&form.csrf)?;
+    rollcall_app::lifecycle::deactivate(&app, &user.principal, id, &user.meta()).await?;
+    Ok(back_to_list(&form.back, "deactivated"))
+}
+
+pub async fn reactivate(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Path(id): Path<Uuid>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, PageError> {
+    user.verify_csrf(&form.csrf)?;
+    rollcall_app::lifecycle::reactivate(&app, &user.principal, id, &user.meta()).await?;
+    Ok(back_to_list(&form.back, "reactivated"))
+}

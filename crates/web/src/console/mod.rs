@@ -49,6 +49,8 @@ pub fn routes() -> Router<App> {
         .route("/users/invite/one", post(invite::one))
         .route("/users/{id}/resend", post(invite::resend))
         .route("/users/{id}/revoke", post(invite::revoke))
+        .route("/users/{id}/deactivate", post(invite::deactivate))
+        .route("/users/{id}/reactivate", post(invite::reactivate))
         .route("/settings", get(settings::page).post(settings::save))
         .route(
             "/settings/locations",

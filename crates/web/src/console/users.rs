@@ -24,6 +24,7 @@ pub struct Row {
     pub locations: String,
     /// Resend and revoke apply (pending or expired).
     pub invitation_open: bool,
+    pub inactive: bool,
     pub invitation: Option<String>,
 }
 
@@ -129,6 +130,7 @@ async fn load(
                         rollcall_app::domain::UserStatus::Pending
                             | rollcall_app::domain::UserStatus::Expired
                     ),
+                    inactive: u.status == rollcall_app::domain::UserStatus::Inactive,
                     invitation: u.invitation,
                 })
                 .collect();
@@ -238,6 +240,10 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "invited" => Some("Invitation sent."),
         "resent" => Some("A new invitation was sent; the previous link no longer works."),
         "revoked" => Some("The invitation was revoked and the pending account deactivated."),
+        "deactivated" => Some(
+            "Deactivated: sessions, API tokens and any pending invitation were revoked; history is kept.",
+        ),
+        "reactivated" => Some("Reactivated. Someone who never registered gets a new invitation."),
         _ => None,
     }
 }

@@ -141,6 +141,19 @@ async fn idle_sessions_end(t: TestDb) {
     assert_eq!(r.status(), 303, "16 minutes idle signs out");
 }
 
+async fn sessions_end_after_the_absolute_timeout_even_when_busy(t: TestDb) {
+    let app = spawn_app(t).await;
+    let c = app.signed_in_admin().await;
+    // Busy all day: a request every 10 minutes keeps the idle clock fresh...
+    for _ in 0..(11 * 6) {
+        app.app.clock.advance_minutes(10);
+        assert_eq!(c.get(app.url("/users")).send().await.unwrap().status(), 200);
+    }
+    // ...but after 12 hours the session ends all the same.
+    app.app.clock.advance_minutes(70);
+    assert_eq!(c.get(app.url("/users")).send().await.unwrap().status(), 303);
+}
+
 async fn one_organization_never_sees_another(t: TestDb) {
     let app = spawn_app(t).await;
     let (beta, _) = org_with_admin(&app.app, "beta").await;
@@ -525,6 +538,7 @@ async fn sign_out_everywhere_ends_every_session(t: TestDb) {
 }
 
 engine_tests!(
+    sessions_end_after_the_absolute_timeout_even_when_busy,
     sign_out_everywhere_ends_every_session,
     sign_in_needs_the_right_password_and_a_fresh_form,
     repeated_failures_pause_an_address_whether_or_not_it_exists,

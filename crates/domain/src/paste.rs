@@ -102,7 +102,7 @@ fn split(text: &str) -> Vec<(String, Option<String>, String)> {
             out.push(entry(&raw));
         }
     };
-    for c in text.chars() {
+    for (at, c) in text.char_indices() {
         match c {
             '"' if !in_angle => in_quotes = !in_quotes,
             '<' if !in_quotes => in_angle = true,
@@ -117,14 +117,10 @@ fn split(text: &str) -> Vec<(String, Option<String>, String)> {
         }
         let separator = matches!(c, '\n' | '\r' | ',' | ';') || c.is_whitespace();
         if separator && !in_quotes && !in_angle {
-            // A space inside a name (`Dana Lee <…>`) is not a separator: keep going while the
-            // text so far has no @ and an angle bracket may follow.
-            if c == ' ' || c == '\t' {
-                if !current.contains('@') && !current.trim().is_empty() && name_may_follow(&current)
-                {
-                    current.push(c);
-                    continue;
-                }
+            // A space inside a name (`Dana Lee <…>`) is not a separator.
+            if (c == ' ' || c == '\t') && !current.trim().is_empty() && name_continues(&current, &text[at..]) {
+                current.push(c);
+                continue;
             }
             flush(&mut current, &mut out);
         } else {
@@ -132,25 +128,23 @@ fn split(text: &str) -> Vec<(String, Option<String>, String)> {
         }
     }
     flush(&mut current, &mut out);
-    // Words collected as a possible name that never met an address stand on their own.
-    out.into_iter()
-        .flat_map(|(raw, name, address)| {
-            if name.is_none() && raw.contains(' ') && !raw.contains('<') {
-                raw.split_whitespace()
-                    .map(|w| (w.to_string(), None, w.to_string()))
-                    .collect::<Vec<_>>()
-            } else {
-                vec![(raw, name, address)]
-            }
-        })
-        .collect()
+    out
 }
 
-fn name_may_follow(current: &str) -> bool {
-    current.trim_start().starts_with('"')
-        || current
-            .chars()
-            .all(|c| c.is_alphabetic() || c == ' ' || c == '.' || c == '\'' || c == '-')
+/// Whether a space after `current` is inside a display name: nothing typed so far looks like an
+/// address, and a `<` comes before the next line, comma, semicolon or address.
+fn name_continues(current: &str, rest: &str) -> bool {
+    if current.contains('@') {
+        return false;
+    }
+    for c in rest.chars() {
+        match c {
+            '<' => return true,
+            '\n' | '\r' | ',' | ';' | '@' => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 fn entry(raw: &str) -> (String, Option<String>, String) {
@@ -216,6 +210,17 @@ mod tests {
             .map(|e| e.raw.as_str())
             .collect();
         assert_eq!(bad, ["not-an-address", "@x.org"]);
+    }
+
+    #[test]
+    fn names_may_hold_digits_and_follow_bare_addresses() {
+        let p = parse("a@x.org Staff Member10 <b@x.org> c@x.org; Dr. J. O'Neil-Smith 3rd <d@x.org>").unwrap();
+        let got: Vec<_> = p.valid().map(|(e, n)| (e.as_str(), n)).collect();
+        assert_eq!(
+            got,
+            [("a@x.org", None), ("b@x.org", Some("Staff Member10")), ("c@x.org", None), ("d@x.org", Some("Dr. J. O'Neil-Smith 3rd"))]
+        );
+        assert_eq!(p.invalid(), 0);
     }
 
     #[test]

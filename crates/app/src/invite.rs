@@ -375,9 +375,10 @@ pub async fn invite_one(
         )
         .into());
     }
-    let mut tx = app.db.begin().await?;
+    // Checks read on the read pool: SQLite's one writer is held only for the writes.
+    let mut conn = app.db.read_conn().await?;
     let batch = prepare(
-        &mut tx,
+        &mut conn,
         who,
         req.location_id,
         req.role_id,
@@ -385,7 +386,9 @@ pub async fn invite_one(
         Path::Console,
     )
     .await?;
-    if let Some(existing) = users::get_by_email_key(&mut tx, who.org_id, email.match_key()).await? {
+    let taken = users::get_by_email_key(&mut conn, who.org_id, email.match_key()).await?;
+    drop(conn);
+    if let Some(existing) = taken {
         return Err(AppError::Conflict(format!(
             "{} already has an account in {} (status: {}). Find them in the user list to resend or reactivate.",
             email.as_str(),
@@ -393,6 +396,7 @@ pub async fn invite_one(
             existing.status
         )));
     }
+    let mut tx = app.db.begin().await?;
     let mut invited = write_batch(
         app,
         &mut tx,
@@ -405,7 +409,13 @@ pub async fn invite_one(
         "console",
         meta,
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        AppError::Store(s) if s.is_unique_violation() => {
+            AppError::Conflict("This address was invited by someone else a moment ago. Find it in the user list.".into())
+        }
+        other => other,
+    })?;
     tx.commit().await?;
     crate::delivery::wake(app);
     Ok(invited.remove(0))

@@ -1,0 +1,129 @@
+//! Shared set-up of the invitation benchmarks: a fresh SQLite database (or PostgreSQL), an
+//! organization with a location, a registered company admin, an API token, and the server.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rollcall_app::audit::Meta;
+use rollcall_app::store::Db;
+use rollcall_app::{App, Clock, Config, Principal};
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "a long and quiet river";
+
+pub struct Setup {
+    pub app: App,
+    pub org_id: Uuid,
+    pub location_id: Uuid,
+    pub role_id: Uuid,
+    pub admin: Principal,
+    pub _dir: Option<std::path::PathBuf>,
+}
+
+/// A fresh database: SQLite in a temp directory unless a URL is given.
+pub async fn database(url: Option<&str>) -> Result<(Db, Option<std::path::PathBuf>)> {
+    match url {
+        Some(u) => Ok((Db::connect(u).await?, None)),
+        None => {
+            let dir = std::env::temp_dir().join(format!("rollcall-bench-{}", Uuid::now_v7()));
+            std::fs::create_dir_all(&dir)?;
+            let db = Db::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
+            Ok((db, Some(dir)))
+        }
+    }
+}
+
+pub async fn setup(db: Db, dir: Option<std::path::PathBuf>, slug: &str) -> Result<Setup> {
+    rollcall_app::store::migrate(&db).await?;
+    let app = App::with_db(
+        db.clone(),
+        Config::for_tests(db.url().to_string()),
+        Clock::system(),
+    );
+    let s = org(&app, slug).await?;
+    Ok(Setup { _dir: dir, ..s })
+}
+
+/// Another organization in the same database (a fresh one per measured run).
+pub async fn org(app: &App, slug: &str) -> Result<Setup> {
+    let meta = Meta::system("bench");
+    let org = rollcall_app::orgs::create_org(app, slug, "Bench Therapy", "America/Chicago", &meta)
+        .await?;
+    let loc = rollcall_app::orgs::create_location(app, org.id, "Main Clinic", "MC", &meta).await?;
+    let (_, token) = rollcall_app::orgs::create_admin(
+        app,
+        &org,
+        &format!("admin@{slug}.example"),
+        "Ben",
+        "Ch",
+        &meta,
+    )
+    .await?;
+    let details = rollcall_app::register::Details {
+        first_name: "Ben".into(),
+        last_name: "Ch".into(),
+        mobile: "+14155552671".into(),
+        password: PASSWORD.into(),
+    };
+    let staged = rollcall_app::register::submit(app, &token, &details, None).await?;
+    let p = rollcall_app::register::at_stage(app, &staged.token, staged.stage).await?;
+    let admin = rollcall_app::register::accept_eula(app, &p, 1).await?;
+    let mut conn = app.db.read_conn().await?;
+    let role_id = rollcall_app::store::roles::list(&mut conn, org.id)
+        .await?
+        .into_iter()
+        .find(|r| r.name == "Front Desk")
+        .context("Front Desk role")?
+        .id;
+    Ok(Setup {
+        app: app.clone(),
+        org_id: org.id,
+        location_id: loc.id,
+        role_id,
+        admin,
+        _dir: None,
+    })
+}
+
+pub async fn serve(app: App) -> Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            rollcall_web::router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    Ok(addr)
+}
+
+/// Median of a sample (sorted copy).
+pub fn median(xs: &[Duration]) -> Duration {
+    let mut v = xs.to_vec();
+    v.sort();
+    v[v.len() / 2]
+}
+
+pub fn percentile(xs: &[Duration], p: f64) -> Duration {
+    let mut v = xs.to_vec();
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+pub fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+pub async fn time<F, T>(f: F) -> (Duration, T)
+where
+    F: std::future::Future<Output = T>,
+{
+    let start = Instant::now();
+    let out = f.await;
+    (start.elapsed(), out)
+}

@@ -1,0 +1,628 @@
+//! P6 — invitation dispatch to a local SMTP server (SPEC §10: ≥ 1,000 messages/s; 10k
+//! invitations drained in ≤ 10 s).
+//!
+//! In one run, against one SMTP server (mailin-embedded, in this process, over TCP on
+//! 127.0.0.1):
+//! - baseline: a minimal SMTP client (no library: MAIL, RCPT, DATA, the message in one write,
+//!   TCP_NODELAY) over as many connections as the dispatcher's pool sends the same messages;
+//! - P6: N invitation messages queued in the outbox (with their users and invitations) and
+//!   drained by the dispatcher's claim-send-record loop with the SMTP sender Rollcall uses
+//!   (its own pool of TCP_NODELAY connections);
+//! - the Nagle stall: the same dispatcher with lettre's own transport and pool, whose sockets
+//!   keep Nagle's algorithm on (fewer messages: it is slow).
+//!
+//! SQLite in a temporary directory by default, or a database of its own on the PostgreSQL
+//! server named by `--database-url`. Prints one line per figure and a Markdown table row.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use clap::Parser;
+use mailin_embedded::response::OK;
+use mailin_embedded::{Handler, Response, Server};
+use rollcall_app::audit::Meta;
+use rollcall_app::clock::DAY;
+use rollcall_app::config::{SmtpConfig, SmtpSecurity};
+use rollcall_app::delivery::{Dispatcher, DrainReport, MailboxSender, SmtpSender, SmtpStrategy};
+use rollcall_app::store::invitations::{self, Invitation};
+use rollcall_app::store::orgs::Organization;
+use rollcall_app::store::outbox::{self, OutboxMessage};
+use rollcall_app::store::users::{self, User};
+use rollcall_app::store::{Db, Engine, migrate, new_id, token_hash};
+use rollcall_app::{App, Clock, Config};
+use sqlx::{Connection, Executor};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const TARGET_RATE: f64 = 1_000.0;
+const TARGET_DRAIN: Duration = Duration::from_secs(10);
+const FROM: &str = "no-reply@p6.example";
+
+#[derive(Parser, Debug)]
+#[command(about = "P6: invitation dispatch to a local SMTP server, against a minimal SMTP client")]
+struct Args {
+    /// PostgreSQL server to use instead of a temporary SQLite file, e.g.
+    /// postgres://postgres@127.0.0.1:5432/postgres. The benchmark creates (and afterwards drops)
+    /// a database of its own there, named by --pg-database.
+    #[arg(long)]
+    database_url: Option<String>,
+    #[arg(long, default_value = "rollcall_bench_p6")]
+    pg_database: String,
+    /// Invitation messages drained per measurement.
+    #[arg(long, default_value_t = 10_000)]
+    messages: usize,
+    /// SMTP connections (the dispatcher's pool size, and the baseline client's connections).
+    #[arg(long, default_value_t = 8)]
+    connections: u32,
+    /// Messages sent through lettre's own pool (Nagle on) to show the stall.
+    #[arg(long, default_value_t = 400)]
+    stall_messages: usize,
+    /// Measure the baseline and the dispatcher this many times each and report the medians.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    ensure!(
+        args.messages > 0 && args.connections > 0 && args.repeat > 0,
+        "counts must be positive"
+    );
+    ensure!(
+        args.pg_database
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+        "--pg-database: lower-case letters, digits and underscores only"
+    );
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()?;
+    println!("P6 machine: {}", machine_note(cores));
+    let store = rt.block_on(Store::create(&args))?;
+    let result = rt.block_on(run(&args, &store));
+    rt.block_on(store.dispose())?;
+    let report = result?;
+    println!();
+    println!("{report}");
+    Ok(())
+}
+
+/// The SMTP server: mailin-embedded's thread-per-session server, counting accepted messages.
+#[derive(Clone)]
+struct Sink {
+    accepted: Arc<AtomicU64>,
+}
+
+impl Handler for Sink {
+    fn data_end(&mut self) -> Response {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        OK
+    }
+}
+
+fn start_smtp_server(threads: u32) -> Result<(u16, Arc<AtomicU64>)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let mut server = Server::new(Sink {
+        accepted: accepted.clone(),
+    });
+    server
+        .with_name("p6.example")
+        .with_num_threads(threads)
+        .with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        if let Err(e) = server.serve() {
+            eprintln!("P6 SMTP server stopped: {e}");
+        }
+    });
+    Ok((port, accepted))
+}
+
+async fn run(args: &Args, store: &Store) -> Result<String> {
+    let engine_name = match store.engine {
+        Engine::Sqlite => "SQLite (WAL)",
+        Engine::Postgres => "PostgreSQL",
+    };
+    // Every connection of every phase may be open at once (pools keep theirs until closed).
+    let (port, accepted) = start_smtp_server(args.connections * 4 + 8)?;
+    let db = Db::connect(&store.url).await?;
+    migrate(&db).await?;
+    let app = App::with_db(db, Config::for_tests(store.url.clone()), Clock::system());
+    let org = rollcall_app::orgs::create_org(
+        &app,
+        "p6-bench",
+        "P6 Therapy",
+        "America/Chicago",
+        &Meta::system("bench"),
+    )
+    .await?;
+    let smtp = SmtpConfig {
+        host: "127.0.0.1".into(),
+        port,
+        security: SmtpSecurity::None,
+        username: None,
+        password: None,
+        from: format!("P6 Therapy <{FROM}>"),
+        pool_size: args.connections,
+    };
+    println!(
+        "P6 setup: {engine_name}; SMTP server mailin-embedded on 127.0.0.1:{port}; {} connections; {} messages per run",
+        args.connections, args.messages
+    );
+
+    // ---- baseline: a minimal SMTP client --------------------------------------------------
+    let payloads = Arc::new(
+        (0..args.messages)
+            .map(|i| {
+                let (subject, text, html) = compose(i, &format!("{i:064x}"));
+                raw_message(&format!("staff{i}@p6.example"), &subject, &text, &html)
+            })
+            .collect::<Vec<_>>(),
+    );
+    let mut baseline_rates = Vec::new();
+    for run in 0..args.repeat {
+        let before = accepted.load(Ordering::Relaxed);
+        let started = Instant::now();
+        raw_send(port, args.connections as usize, payloads.clone()).await?;
+        let took = started.elapsed();
+        let got = accepted.load(Ordering::Relaxed) - before;
+        ensure!(
+            got == args.messages as u64,
+            "the server accepted {got} of {} messages",
+            args.messages
+        );
+        let rate = args.messages as f64 / took.as_secs_f64();
+        println!(
+            "P6 baseline run {}: minimal SMTP client, {} connections, TCP_NODELAY: {} messages in {:.2} s = {:.0} messages/s",
+            run + 1,
+            args.connections,
+            args.messages,
+            took.as_secs_f64(),
+            rate
+        );
+        baseline_rates.push(rate);
+    }
+    let baseline = median(&mut baseline_rates);
+
+    // ---- P6: the dispatcher with Rollcall's SMTP sender -----------------------------------
+    let mut drains = Vec::new();
+    let mut next_user = 0;
+    for run in 0..args.repeat {
+        let queued = Instant::now();
+        queue_invitations(&app, &org, next_user, args.messages).await?;
+        next_user += args.messages;
+        let queue_took = queued.elapsed();
+        let sender = Arc::new(
+            SmtpSender::with_strategy(&smtp, SmtpStrategy::NoDelayPool)
+                .map_err(anyhow::Error::msg)?,
+        );
+        let dispatcher = Dispatcher::with_senders(
+            app.clone(),
+            sender.clone(),
+            Arc::new(MailboxSender::new(app.db.clone(), app.clock.clone())),
+        );
+        let before = accepted.load(Ordering::Relaxed);
+        let (took, report) = drain(&dispatcher).await?;
+        sender.close().await;
+        let got = accepted.load(Ordering::Relaxed) - before;
+        check_drained(&app, &report, got, args.messages).await?;
+        let rate = args.messages as f64 / took.as_secs_f64();
+        println!(
+            "P6 dispatch run {}: {} invitations (queued with their users and invitations in {:.2} s) drained in {:.2} s = {:.0} messages/s \
+             (Rollcall's SMTP pool, {} connections, TCP_NODELAY)",
+            run + 1,
+            args.messages,
+            queue_took.as_secs_f64(),
+            took.as_secs_f64(),
+            rate,
+            args.connections
+        );
+        drains.push(took);
+    }
+    drains.sort();
+    let drain_took = drains[drains.len() / 2];
+    let rate = args.messages as f64 / drain_took.as_secs_f64();
+
+    // ---- the Nagle stall: lettre's own transport ------------------------------------------
+    let stall_rate = if args.stall_messages > 0 {
+        queue_invitations(&app, &org, next_user, args.stall_messages).await?;
+        let sender = Arc::new(
+            SmtpSender::with_strategy(&smtp, SmtpStrategy::LettrePool)
+                .map_err(anyhow::Error::msg)?,
+        );
+        let dispatcher = Dispatcher::with_senders(
+            app.clone(),
+            sender.clone(),
+            Arc::new(MailboxSender::new(app.db.clone(), app.clock.clone())),
+        );
+        let before = accepted.load(Ordering::Relaxed);
+        let (took, report) = drain(&dispatcher).await?;
+        sender.close().await;
+        let got = accepted.load(Ordering::Relaxed) - before;
+        check_drained(&app, &report, got, args.stall_messages).await?;
+        let stall = args.stall_messages as f64 / took.as_secs_f64();
+        println!(
+            "P6 without the fix: lettre's AsyncSmtpTransport pool (Nagle on), {} connections: {} messages in {:.2} s = {:.0} messages/s \
+             ({:.1} per connection)",
+            args.connections,
+            args.stall_messages,
+            took.as_secs_f64(),
+            stall,
+            stall / args.connections as f64
+        );
+        Some(stall)
+    } else {
+        None
+    };
+
+    println!(
+        "P6 result: {} invitations drained in {:.2} s = {:.0} messages/s; baseline {:.0} messages/s (dispatch at {:.2}× the baseline){}",
+        args.messages,
+        drain_took.as_secs_f64(),
+        rate,
+        baseline,
+        rate / baseline,
+        stall_rate
+            .map(|s| format!("; TCP_NODELAY fix {:.0}× lettre's pool", rate / s))
+            .unwrap_or_default()
+    );
+    let pass = rate >= TARGET_RATE && drain_took <= TARGET_DRAIN;
+    let mut table = String::new();
+    table.push_str(
+        "| id | what | result | baseline (same run) | ratio | without the TCP_NODELAY fix | target | met |\n",
+    );
+    table.push_str("|---|---|---|---|---|---|---|---|\n");
+    table.push_str(&format!(
+        "| P6 | {} invitations drained to a local SMTP server ({engine_name}, {} connections) | {:.0} msg/s, {:.2} s | minimal SMTP client: {:.0} msg/s | {:.2} | {} | ≥ 1,000 msg/s; 10k ≤ 10 s | {} |",
+        fmt_int(args.messages),
+        args.connections,
+        rate,
+        drain_took.as_secs_f64(),
+        baseline,
+        rate / baseline,
+        stall_rate
+            .map(|s| format!("{s:.0} msg/s (lettre pool, Nagle)"))
+            .unwrap_or_else(|| "not measured".into()),
+        if pass { "yes" } else { "no" }
+    ));
+    Ok(table)
+}
+
+/// Drains the outbox the way the running dispatcher does (`Dispatcher::drain`).
+async fn drain(dispatcher: &Dispatcher) -> Result<(Duration, DrainReport)> {
+    let started = Instant::now();
+    let report = dispatcher.drain().await?;
+    Ok((started.elapsed(), report))
+}
+
+async fn check_drained(
+    app: &App,
+    report: &DrainReport,
+    accepted: u64,
+    expected: usize,
+) -> Result<()> {
+    ensure!(
+        report.sent == expected && accepted == expected as u64,
+        "expected {expected} messages sent; the dispatcher reports {report:?}, the server accepted {accepted}"
+    );
+    let mut conn = app.db.read_conn().await?;
+    let pending = outbox::pending(&mut conn).await?;
+    ensure!(pending == 0, "{pending} messages still queued");
+    Ok(())
+}
+
+/// Users, their invitations and one outbox message each, as an invite batch writes them.
+async fn queue_invitations(app: &App, org: &Organization, from: usize, n: usize) -> Result<()> {
+    let now = app.clock.now();
+    let mut users_rows = Vec::with_capacity(n);
+    let mut invites = Vec::with_capacity(n);
+    let mut msgs = Vec::with_capacity(n);
+    for i in from..from + n {
+        let email = format!("staff{i}@p6.example");
+        let user = User {
+            id: new_id(),
+            org_id: org.id,
+            email: email.clone(),
+            email_key: email.clone(),
+            username: format!("staff{i}"),
+            first_name: "Staff".into(),
+            last_name: format!("Member {i}"),
+            display_name: format!("Staff Member {i}"),
+            mobile: None,
+            user_type: Some("staff".into()),
+            status: "pending".into(),
+            default_location_id: None,
+            source: "bench".into(),
+            password_hash: None,
+            invite_expires_at: Some(now + 7 * DAY),
+            failed_sign_ins: 0,
+            locked_until: None,
+            created_at: now,
+            created_by: None,
+            activated_at: None,
+            deactivated_at: None,
+            last_sign_in_at: None,
+        };
+        let token = format!("{:064x}", i as u128 * 7919 + 1);
+        let invitation = Invitation {
+            id: new_id(),
+            org_id: org.id,
+            user_id: user.id,
+            token_hash: token_hash(&token),
+            send_at: now,
+            sent_at: None,
+            expires_at: now + 7 * DAY,
+            accepted_at: None,
+            revoked_at: None,
+            delivery_state: "queued".into(),
+            created_at: now,
+            created_by: None,
+        };
+        let (subject, text, html) = compose(i, &token);
+        msgs.push(OutboxMessage {
+            id: new_id(),
+            org_id: org.id,
+            kind: "invitation".into(),
+            medium: "email".into(),
+            recipient: email,
+            subject,
+            body_text: text,
+            body_html: Some(html),
+            invitation_id: Some(invitation.id),
+            send_at: now,
+            created_at: now,
+        });
+        users_rows.push(user);
+        invites.push(invitation);
+    }
+    let mut tx = app.db.begin().await?;
+    let started = Instant::now();
+    users::insert_many(&mut tx, &users_rows).await?;
+    let users_took = started.elapsed();
+    invitations::insert_many(&mut tx, &invites).await?;
+    let invitations_took = started.elapsed() - users_took;
+    outbox::enqueue(&mut tx, &msgs).await?;
+    let outbox_took = started.elapsed() - users_took - invitations_took;
+    tx.commit().await?;
+    println!(
+        "P6 queued {n} invitations: users {:.2} s, invitations {:.2} s, outbox {:.2} s, commit {:.2} s",
+        users_took.as_secs_f64(),
+        invitations_took.as_secs_f64(),
+        outbox_took.as_secs_f64(),
+        (started.elapsed() - users_took - invitations_took - outbox_took).as_secs_f64()
+    );
+    Ok(())
+}
+
+/// An invitation of realistic size: about 0.5 KB of text and 1.5 KB of HTML.
+fn compose(i: usize, token: &str) -> (String, String, String) {
+    let link = format!("https://rollcall.p6.example/register/{token}");
+    let subject = "Ada Admin invited you to P6 Therapy".to_string();
+    let text = format!(
+        "Hello Staff Member {i},\r\n\r\nAda Admin invited you to join P6 Therapy on Rollcall, where the \
+         practice manages\r\nstaff accounts, schedules and clinic access.\r\n\r\nRegister here (the link \
+         works once and expires in 7 days):\r\n{link}\r\n\r\nIf you did not expect this invitation, you \
+         can ignore this message:\r\nno account is created until you register.\r\n\r\nP6 Therapy\r\n"
+    );
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family: system-ui, sans-serif; color: #1f2933\">\r\n\
+         <p>Hello Staff Member {i},</p>\r\n\
+         <p>Ada Admin invited you to join <strong>P6 Therapy</strong> on Rollcall, where the practice \
+         manages staff accounts, schedules and clinic access.</p>\r\n\
+         <p><a href=\"{link}\" style=\"display: inline-block; padding: 10px 18px; background: #2563eb; \
+         color: #fff; border-radius: 6px; text-decoration: none\">Register</a></p>\r\n\
+         <p style=\"color: #52606d; font-size: 13px\">The link works once and expires in 7 days. If the \
+         button does not work, copy this address into your browser:<br>{link}</p>\r\n\
+         <p style=\"color: #52606d; font-size: 13px\">If you did not expect this invitation, you can \
+         ignore this message: no account is created until you register.</p>\r\n\
+         <p>P6 Therapy</p>\r\n</body></html>\r\n"
+    );
+    (subject, text, html)
+}
+
+/// The same message as the dispatcher sends, written out by hand, with the end-of-data marker.
+fn raw_message(to: &str, subject: &str, text: &str, html: &str) -> Vec<u8> {
+    let boundary = "p6-boundary-0123456789";
+    let mut m = Vec::with_capacity(4096);
+    write!(
+        m,
+        "From: P6 Therapy <{FROM}>\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{}@p6.example>\r\n\
+         Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n\
+         --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n{text}\r\n\
+         --{boundary}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n{html}\r\n\
+         --{boundary}--\r\n.\r\n",
+        new_id()
+    )
+    .expect("writing to a Vec");
+    m
+}
+
+/// Sends every payload over `connections` connections, each taking the next unsent one.
+async fn raw_send(port: u16, connections: usize, payloads: Arc<Vec<Vec<u8>>>) -> Result<()> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (payloads, next) = (payloads.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+            stream.set_nodelay(true)?;
+            let (read, mut write) = stream.into_split();
+            let mut read = BufReader::new(read);
+            let mut line = String::new();
+            expect(&mut read, &mut line, "220").await?;
+            write.write_all(b"EHLO client.p6.example\r\n").await?;
+            expect(&mut read, &mut line, "250").await?;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(payload) = payloads.get(i) else {
+                    break;
+                };
+                write
+                    .write_all(format!("MAIL FROM:<{FROM}>\r\n").as_bytes())
+                    .await?;
+                expect(&mut read, &mut line, "250").await?;
+                write
+                    .write_all(format!("RCPT TO:<staff{i}@p6.example>\r\n").as_bytes())
+                    .await?;
+                expect(&mut read, &mut line, "250").await?;
+                write.write_all(b"DATA\r\n").await?;
+                expect(&mut read, &mut line, "354").await?;
+                write.write_all(payload).await?;
+                expect(&mut read, &mut line, "250").await?;
+            }
+            write.write_all(b"QUIT\r\n").await?;
+            expect(&mut read, &mut line, "221").await?;
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+/// Reads one (possibly multi-line) reply and checks its code.
+async fn expect<R: tokio::io::AsyncBufRead + Unpin>(
+    read: &mut R,
+    line: &mut String,
+    code: &str,
+) -> Result<()> {
+    loop {
+        line.clear();
+        if read.read_line(line).await? == 0 {
+            bail!("the SMTP server closed the connection");
+        }
+        if !line.starts_with(code) {
+            bail!("expected {code}, got {}", line.trim_end());
+        }
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return Ok(());
+        }
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn fmt_int(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Where the benchmark's data lives, and how to get rid of it.
+struct Store {
+    url: String,
+    engine: Engine,
+    sqlite_dir: Option<PathBuf>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl Store {
+    async fn create(args: &Args) -> Result<Store> {
+        match &args.database_url {
+            None => {
+                let dir = std::env::temp_dir().join(format!(
+                    "rollcall-bench-p6-{}-{}",
+                    std::process::id(),
+                    rollcall_app::store::now_micros()
+                ));
+                std::fs::create_dir_all(&dir)?;
+                Ok(Store {
+                    url: format!("sqlite://{}", dir.join("p6.db").display()),
+                    engine: Engine::Sqlite,
+                    sqlite_dir: Some(dir),
+                    pg_admin: None,
+                })
+            }
+            Some(admin) if admin.starts_with("postgres") => {
+                let name = &args.pg_database;
+                let mut c = sqlx::PgConnection::connect(admin)
+                    .await
+                    .context("connecting to the PostgreSQL server")?;
+                c.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await?;
+                c.execute(format!("CREATE DATABASE {name}").as_str())
+                    .await?;
+                c.close().await?;
+                Ok(Store {
+                    url: with_database(admin, name),
+                    engine: Engine::Postgres,
+                    sqlite_dir: None,
+                    pg_admin: Some((admin.clone(), name.clone())),
+                })
+            }
+            Some(other) => bail!("--database-url must be postgres://…, not {other}"),
+        }
+    }
+
+    async fn dispose(&self) -> Result<()> {
+        if let Some(dir) = &self.sqlite_dir {
+            std::fs::remove_dir_all(dir)?;
+        }
+        if let Some((admin, name)) = &self.pg_admin {
+            let mut c = sqlx::PgConnection::connect(admin).await?;
+            c.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await?;
+            c.close().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The same server URL with another database name.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(base.len());
+    match query {
+        Some(q) => format!("{}/{name}?{q}", &base[..host_end]),
+        None => format!("{}/{name}", &base[..host_end]),
+    }
+}
+
+fn machine_note(cores: usize) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into());
+    format!(
+        "{cores} cores ({cpu}), {} {}, load average {load}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}

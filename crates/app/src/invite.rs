@@ -411,9 +411,10 @@ pub async fn invite_one(
     )
     .await
     .map_err(|e| match e {
-        AppError::Store(s) if s.is_unique_violation() => {
-            AppError::Conflict("This address was invited by someone else a moment ago. Find it in the user list.".into())
-        }
+        AppError::Store(s) if s.is_unique_violation() => AppError::Conflict(
+            "This address was invited by someone else a moment ago. Find it in the user list."
+                .into(),
+        ),
         other => other,
     })?;
     tx.commit().await?;

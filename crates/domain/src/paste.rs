@@ -118,7 +118,10 @@ fn split(text: &str) -> Vec<(String, Option<String>, String)> {
         let separator = matches!(c, '\n' | '\r' | ',' | ';') || c.is_whitespace();
         if separator && !in_quotes && !in_angle {
             // A space inside a name (`Dana Lee <…>`) is not a separator.
-            if (c == ' ' || c == '\t') && !current.trim().is_empty() && name_continues(&current, &text[at..]) {
+            if (c == ' ' || c == '\t')
+                && !current.trim().is_empty()
+                && name_continues(&current, &text[at..])
+            {
                 current.push(c);
                 continue;
             }
@@ -214,11 +217,18 @@ mod tests {
 
     #[test]
     fn names_may_hold_digits_and_follow_bare_addresses() {
-        let p = parse("a@x.org Staff Member10 <b@x.org> c@x.org; Dr. J. O'Neil-Smith 3rd <d@x.org>").unwrap();
+        let p =
+            parse("a@x.org Staff Member10 <b@x.org> c@x.org; Dr. J. O'Neil-Smith 3rd <d@x.org>")
+                .unwrap();
         let got: Vec<_> = p.valid().map(|(e, n)| (e.as_str(), n)).collect();
         assert_eq!(
             got,
-            [("a@x.org", None), ("b@x.org", Some("Staff Member10")), ("c@x.org", None), ("d@x.org", Some("Dr. J. O'Neil-Smith 3rd"))]
+            [
+                ("a@x.org", None),
+                ("b@x.org", Some("Staff Member10")),
+                ("c@x.org", None),
+                ("d@x.org", Some("Dr. J. O'Neil-Smith 3rd"))
+            ]
         );
         assert_eq!(p.invalid(), 0);
     }

@@ -84,7 +84,7 @@ async fn install_commands_then_audit_verify_catches_tampering() {
     );
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        text(&o).contains("/setup/"),
+        text(&o).contains("/register/"),
         "prints the one-time link: {}",
         text(&o)
     );

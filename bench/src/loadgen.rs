@@ -259,6 +259,9 @@ pub struct Open {
     pub p99: Duration,
     pub p999: Duration,
     pub max: Duration,
+    /// Longest the pacing thread released a request after its due time (a stall of the
+    /// load generator itself, e.g. when the machine is busy; it counts in the latencies).
+    pub generator_lag: Duration,
     pub faults: Faults,
 }
 
@@ -287,11 +290,14 @@ pub async fn open(target: &Target, connections: usize, rate: f64, duration: Dura
         let stop = stop.clone();
         std::thread::spawn(move || {
             let mut released = 0u64;
+            let mut lag = Duration::ZERO;
             while released < total && !stop.load(Ordering::Relaxed) {
                 let now = Instant::now();
                 if now >= t0 {
                     let due = (((now - t0).as_secs_f64() * rate) as u64 + 1).min(total);
                     if due > released {
+                        let first_due = t0 + Duration::from_secs_f64(released as f64 / rate);
+                        lag = lag.max(now.saturating_duration_since(first_due));
                         permits.add_permits((due - released) as usize);
                         released = due;
                     }
@@ -309,6 +315,7 @@ pub async fn open(target: &Target, connections: usize, rate: f64, duration: Dura
             }
             // Let every waiting worker see that the run is over.
             permits.add_permits(connections + 1);
+            lag
         })
     };
 
@@ -348,7 +355,7 @@ pub async fn open(target: &Target, connections: usize, rate: f64, duration: Dura
             faults.add(f);
         }
     }
-    let _ = pacer.join();
+    let generator_lag = pacer.join().unwrap_or_default();
     let elapsed = t0.elapsed().as_secs_f64();
     all.sort_unstable();
     let pct = |p: f64| -> Duration {
@@ -371,6 +378,7 @@ pub async fn open(target: &Target, connections: usize, rate: f64, duration: Dura
             .last()
             .map(|m| Duration::from_micros(*m as u64))
             .unwrap_or_default(),
+        generator_lag,
         faults,
     }
 }

@@ -55,8 +55,6 @@ fn chain_hash(prev: &str, seq: i64, id: Uuid, at: i64, e: &NewEvent) -> String {
     hex::encode(h.finalize())
 }
 
-const BATCH: usize = 300;
-
 /// Appends events in order, in the caller's transaction.
 pub async fn append(conn: &mut Conn, org_id: Uuid, at: i64, events: &[NewEvent]) -> Result<()> {
     if events.is_empty() {
@@ -73,7 +71,7 @@ pub async fn append(conn: &mut Conn, org_id: Uuid, at: i64, events: &[NewEvent])
     let last: i64 = r.try_get(0)?;
     let mut prev: String = r.try_get(1)?;
     let mut seq = last - events.len() as i64;
-    for chunk in events.chunks(BATCH) {
+    for chunk in events.chunks(crate::sql::rows_per_statement(15)) {
         let mut q = Sql::new(
             "INSERT INTO audit_events (org_id, seq, id, at, actor_id, actor_label, action, target_type, \
              target_id, before, after, request_id, source_ip, prev_hash, hash) VALUES ",

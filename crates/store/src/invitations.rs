@@ -42,7 +42,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Invitation> {
 }
 
 pub async fn insert_many(conn: &mut Conn, invitations: &[Invitation]) -> Result<()> {
-    for chunk in invitations.chunks(500) {
+    for chunk in invitations.chunks(crate::sql::rows_per_statement(12)) {
         let mut q = Sql::new(&format!("INSERT INTO invitations ({COLUMNS}) VALUES "));
         for (i, v) in chunk.iter().enumerate() {
             q.push(if i == 0 { "(" } else { ", (" })

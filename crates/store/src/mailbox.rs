@@ -21,9 +21,6 @@ pub struct MailboxMessage {
 
 const COLUMNS: &str = "id, org_id, medium, recipient, subject, body_text, body_html, created_at";
 
-/// Rows per multi-row INSERT (8 parameters each).
-const BATCH: usize = 500;
-
 fn from_row(r: &sqlx::any::AnyRow) -> Result<MailboxMessage> {
     Ok(MailboxMessage {
         id: parse_id(&r.try_get::<String, _>("id")?)?,
@@ -38,7 +35,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<MailboxMessage> {
 }
 
 pub async fn insert(conn: &mut Conn, msgs: &[MailboxMessage]) -> Result<()> {
-    for chunk in msgs.chunks(BATCH) {
+    for chunk in msgs.chunks(crate::sql::rows_per_statement(8)) {
         let mut q = Sql::new(&format!("INSERT INTO mailbox ({COLUMNS}) VALUES "));
         for (i, m) in chunk.iter().enumerate() {
             q.push(if i == 0 { "(" } else { ", (" })

@@ -88,7 +88,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Delivery> {
 
 /// Queues messages in the caller's transaction, in multi-row batches.
 pub async fn enqueue(conn: &mut Conn, msgs: &[OutboxMessage]) -> Result<()> {
-    for chunk in msgs.chunks(BATCH) {
+    for chunk in msgs.chunks(crate::sql::rows_per_statement(13)) {
         let mut q = Sql::new(
             "INSERT INTO outbox (id, org_id, kind, medium, recipient, subject, body_text, body_html, \
              invitation_id, state, next_attempt_at, created_at) VALUES ",

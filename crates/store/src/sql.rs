@@ -4,6 +4,17 @@
 use sqlx::any::{Any, AnyArguments, AnyRow};
 use sqlx::{Arguments, Encode, Type};
 
+/// Bound parameters per multi-row statement. sqlx-sqlite finds each `$n` by walking the
+/// statement's parameter names, so binding costs grow with the square of their number: about a
+/// thousand per statement keeps that small while still writing many rows per round trip.
+pub const MAX_PARAMS: usize = 1_000;
+
+/// Rows per multi-row `VALUES` statement for a table row of `columns` values.
+pub const fn rows_per_statement(columns: usize) -> usize {
+    let n = MAX_PARAMS / columns;
+    if n == 0 { 1 } else { n }
+}
+
 #[derive(Default)]
 pub struct Sql {
     text: String,

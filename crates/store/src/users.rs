@@ -86,7 +86,7 @@ const BATCH: usize = 400;
 
 /// Inserts users in multi-row batches (row-by-row is far slower through the SQLite worker).
 pub async fn insert_many(conn: &mut Conn, users: &[User]) -> Result<()> {
-    for chunk in users.chunks(BATCH) {
+    for chunk in users.chunks(crate::sql::rows_per_statement(20)) {
         let mut q = Sql::new(
             "INSERT INTO users (id, org_id, email, email_key, username, first_name, last_name, display_name, \
              sort_name, search, mobile, user_type, status, default_location_id, source, password_hash, \

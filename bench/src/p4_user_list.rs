@@ -499,8 +499,7 @@ async fn prepare(args: &Args, addr: SocketAddr, s: &Seeded) -> Result<Scenarios>
     let mut seen = first_ids.clone();
     let mut prev_last = rows(&first)
         .last()
-        .map(|r| r["created_micros"].as_i64())
-        .flatten();
+        .and_then(|r| r["created_micros"].as_i64());
     for page in 2..=args.page {
         let q = format!("/api/v1/users?after={cursor}");
         let t = Target::new(addr, &q, token)?;
@@ -1015,7 +1014,7 @@ fn fmt_int(x: f64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::invite::{self, InviteOne, NotInvited, PasteCount};
@@ -189,69 +189,4 @@ pub async fn one(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-#[derive(Deserialize)]
-pub struct ActionForm {
-    csrf: String,
-    /// The list's filters, to return to the same view.
-    #[serde(default)]
-    back: String,
-}
-
-/// Back to the list as it was filtered; only a plain query string is accepted.
-fn back_to_list(back: &str, notice: &str) -> Response {
-    let safe = back
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "%=&-_.~+".contains(c));
-    let query = if safe && !back.is_empty() {
-        format!("{back}&notice={notice}")
-    } else {
-        format!("notice={notice}")
-    };
-    Redirect::to(&format!("/users?{query}")).into_response()
-}
-
-pub async fn resend(
-    State(app): State<App>,
-    user: ConsoleUser,
-    Path(id): Path<Uuid>,
-    Form(form): Form<ActionForm>,
-) -> Result<Response, PageError> {
-    user.verify_csrf(&form.csrf)?;
-    invite::resend(&app, &user.principal, id, &user.meta()).await?;
-    Ok(back_to_list(&form.back, "resent"))
-}
-
-pub async fn revoke(
-    State(app): State<App>,
-    user: ConsoleUser,
-    Path(id): Path<Uuid>,
-    Form(form): Form<ActionForm>,
-) -> Result<Response, PageError> {
-    user.verify_csrf(&form.csrf)?;
-    invite::revoke(&app, &user.principal, id, &user.meta()).await?;
-    Ok(back_to_list(&form.back, "revoked"))
-}
-
-pub async fn deactivate(
-    State(app): State<App>,
-    user: ConsoleUser,
-    Path(id): Path<Uuid>,
-    Form(form): Form<ActionForm>,
-) -> Result<Response, PageError> {
-    user.verify_csrf(&form.csrf)?;
-    rollcall_app::lifecycle::deactivate(&app, &user.principal, id, &user.meta()).await?;
-    Ok(back_to_list(&form.back, "deactivated"))
-}
-
-pub async fn reactivate(
-    State(app): State<App>,
-    user: ConsoleUser,
-    Path(id): Path<Uuid>,
-    Form(form): Form<ActionForm>,
-) -> Result<Response, PageError> {
-    user.verify_csrf(&form.csrf)?;
-    rollcall_app::lifecycle::reactivate(&app, &user.principal, id, &user.meta()).await?;
-    Ok(back_to_list(&form.back, "reactivated"))
 }

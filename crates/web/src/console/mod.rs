@@ -5,6 +5,7 @@ mod home;
 mod invite;
 mod mailbox;
 mod register;
+mod row_actions;
 mod settings;
 mod sign_in;
 mod tokens;
@@ -47,10 +48,7 @@ pub fn routes() -> Router<App> {
         .route("/users/invite/count", post(invite::count))
         .route("/users/invite/paste", post(invite::paste))
         .route("/users/invite/one", post(invite::one))
-        .route("/users/{id}/resend", post(invite::resend))
-        .route("/users/{id}/revoke", post(invite::revoke))
-        .route("/users/{id}/deactivate", post(invite::deactivate))
-        .route("/users/{id}/reactivate", post(invite::reactivate))
+        .route("/users/{id}/{action}", post(row_actions::apply))
         .route("/settings", get(settings::page).post(settings::save))
         .route(
             "/settings/locations",
@@ -128,4 +126,12 @@ async fn favicon() -> impl IntoResponse {
         ],
         include_str!("../../static/favicon.svg"),
     )
+}
+
+/// Values of a repeated form field (checkboxes): plain form structs cannot hold them.
+pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> impl Iterator<Item = &'a str> {
+    pairs
+        .iter()
+        .filter(move |(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }

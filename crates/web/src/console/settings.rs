@@ -10,7 +10,7 @@ use rollcall_app::store::orgs::OrgSettings;
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
 
-use super::Nav;
+use super::{Nav, field};
 use crate::error::{PageError, render};
 use crate::session::ConsoleUser;
 
@@ -89,14 +89,6 @@ pub async fn page(
         _ => None,
     };
     show(&app, &user, notice, None).await
-}
-
-/// Repeated checkbox fields arrive as pairs.
-fn field<'a>(pairs: &'a [(String, String)], name: &str) -> impl Iterator<Item = &'a str> {
-    pairs
-        .iter()
-        .filter(move |(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 pub async fn save(

@@ -8,7 +8,7 @@ use rollcall_app::access::SCOPES;
 use rollcall_app::clock::local_date;
 use rollcall_app::{App, AppError};
 
-use super::Nav;
+use super::{Nav, field};
 use crate::error::{PageError, render};
 use crate::session::ConsoleUser;
 
@@ -62,14 +62,6 @@ async fn show(
 
 pub async fn page(State(app): State<App>, user: ConsoleUser) -> Result<Response, PageError> {
     show(&app, &user, None, None).await
-}
-
-/// Repeated checkbox fields arrive as pairs; plain form structs cannot hold them.
-fn field<'a>(pairs: &'a [(String, String)], name: &str) -> impl Iterator<Item = &'a str> {
-    pairs
-        .iter()
-        .filter(move |(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 pub async fn create(

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_domain::{Actor, Permission, Policy, Subject};
-use rollcall_store::{Conn, locations, orgs, roles, users};
+use rollcall_store::{Conn, locations, orgs, users};
 use uuid::Uuid;
 
 use crate::AppError;
@@ -192,21 +192,36 @@ pub fn parse_policy(json: &str) -> Result<Policy, AppError> {
 
 /// The rule engine's view of a stored user: type, status, access and grants.
 pub async fn subject_of(conn: &mut Conn, user: &users::User) -> Result<Subject, AppError> {
-    let grants = roles::grants_of(conn, user.id).await?;
-    Ok(Subject {
-        user_id: user.id,
-        display_name: user.display_name.clone(),
-        user_type: user.user_type.clone(),
-        active: user.status == "active",
-        default_location: user.default_location_id,
-        locations: locations::of_user(conn, user.id)
-            .await?
-            .into_iter()
-            .map(|l| l.id)
-            .collect(),
-        direct: parse_permissions(&grants.direct),
-        role_permissions: parse_permissions(&grants.role_permissions),
-    })
+    subjects(conn, user.org_id, &[user.id])
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::not_found("user"))
+}
+
+/// The rule engine's view of many users of one organization, in the order of `ids`.
+pub async fn subjects(
+    conn: &mut Conn,
+    org_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Subject>, AppError> {
+    Ok(rollcall_store::access::load(conn, org_id, ids)
+        .await?
+        .into_iter()
+        .map(to_subject)
+        .collect())
+}
+
+pub fn to_subject(row: rollcall_store::access::AccessRow) -> Subject {
+    Subject {
+        user_id: row.user_id,
+        display_name: row.display_name,
+        user_type: row.user_type,
+        active: row.status == "active",
+        default_location: row.default_location,
+        locations: row.locations.into_iter().collect(),
+        direct: parse_permissions(&row.direct),
+        role_permissions: parse_permissions(&row.role_permissions),
+    }
 }
 
 /// How many active admins the company and each location have (rule 3).
@@ -215,7 +230,7 @@ pub async fn admin_census(
     org_id: Uuid,
     policy: &Policy,
 ) -> Result<rollcall_domain::AdminCensus, AppError> {
-    let admins = users::active_holding(
+    let admins: Vec<Uuid> = users::active_holding(
         conn,
         org_id,
         &[
@@ -223,11 +238,11 @@ pub async fn admin_census(
             Permission::AdminClinic.key(),
         ],
     )
-    .await?;
-    let mut subjects = Vec::with_capacity(admins.len());
-    for u in &admins {
-        subjects.push(subject_of(conn, u).await?);
-    }
+    .await?
+    .into_iter()
+    .map(|u| u.id)
+    .collect();
+    let subjects = subjects(conn, org_id, &admins).await?;
     Ok(policy.census(subjects.iter()))
 }
 

@@ -9,7 +9,7 @@ use crate::clock::rfc3339;
 use crate::{App, AppError, Principal};
 
 /// Query parameters as people and clients send them.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ListParams {
     pub q: Option<String>,

@@ -25,7 +25,8 @@ pub use npi::Npi;
 pub use permission::{CATALOGUE_VERSION, Module, Permission};
 pub use provider::{Capacity, SchedulingStep};
 pub use rules::{
-    Actor, AdminCensus, Change, Forbidden, Names, Path, Plan, Policy, Refusal, RuleId, Subject,
+    Actor, AdminCensus, BulkChanges, Change, Forbidden, Names, Outcome, Path, Plan, Policy,
+    Refusal, RuleId, Subject, Tally,
 };
 pub use status::{Transition, UserStatus};
 pub use taxonomy::{DEMO_TAXONOMY, TaxonomyCode};

@@ -9,11 +9,13 @@ mod sql;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub mod access;
 pub mod api_tokens;
 pub mod audit;
 pub mod codes;
 pub mod idempotency;
 pub mod invitations;
+pub mod jobs;
 pub mod locations;
 pub mod mailbox;
 pub mod orgs;

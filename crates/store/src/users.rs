@@ -459,10 +459,8 @@ pub fn cursor_of(user: &User, sort: SortKey) -> Cursor {
     }
 }
 
-/// One page of the user list: filters, substring search, keyset pagination on (sort key, id).
-pub async fn list(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<ListPage> {
-    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE org_id = "));
-    q.bind(query.org_id.to_string());
+/// The search and filter conditions of a list query, shared by the page and by "all matching".
+fn push_filters(q: &mut Sql, engine: Engine, query: &ListQuery) {
     if let Some(term) = query
         .search
         .as_deref()
@@ -511,6 +509,31 @@ pub async fn list(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<
             .bind(r.to_string())
             .push(")");
     }
+}
+
+/// Every user matching a list query's search and filters (its cursor and limit are ignored), in
+/// the list's order: what "select all matching" selects.
+pub async fn ids_matching(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<Vec<Uuid>> {
+    let mut q = Sql::new("SELECT id FROM users WHERE org_id = ");
+    q.bind(query.org_id.to_string());
+    push_filters(&mut q, engine, query);
+    let (col, dir) = (
+        query.sort.column(),
+        if query.descending { "DESC" } else { "ASC" },
+    );
+    q.push(&format!(" ORDER BY {col} {dir}, id {dir}"));
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| parse_id(&r.try_get::<String, _>(0)?))
+        .collect()
+}
+
+/// One page of the user list: filters, substring search, keyset pagination on (sort key, id).
+pub async fn list(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<ListPage> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE org_id = "));
+    q.bind(query.org_id.to_string());
+    push_filters(&mut q, engine, query);
     let col = query.sort.column();
     let (cmp, dir) = if query.descending {
         ("<", "DESC")

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Rollcall's HTTP face: the console (server-rendered HTML with htmx) and the JSON API.
 //! Handlers authorize, parse and call one use case; they hold no SQL and no rules.
 

@@ -242,9 +242,11 @@ impl Policy {
     ) -> Result<(), Refusal> {
         let rule = RuleId::KeepAdmins;
         let name = &subject.display_name;
+        // Only someone who holds the right can lose it; for the others the change is moot.
         if let Change::RevokePermission(p) = change
             && path == Path::BulkUpdate
             && self.is_protected(*p)
+            && (subject.direct.contains(p) || subject.role_permissions.contains(p))
         {
             return Err(refusal(
                 rule,

@@ -3,6 +3,7 @@
 //! The rules are data — tags on user types and permissions and a list of forbidden pairings —
 //! which an organization can extend.
 
+mod bulk;
 mod census;
 mod check;
 mod names;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 use crate::permission::Permission;
 
+pub use bulk::{BulkChanges, Outcome, Tally};
 pub use census::AdminCensus;
 pub use names::Names;
 pub use policy::Policy;

@@ -778,3 +778,102 @@ proptest! {
         prop_assert!(now.clinic_admins_at(DOWNTOWN) >= 1 && now.clinic_admins_at(UPTOWN) >= 1);
     }
 }
+
+// Bulk updates: one set of changes planned for each user, tallied into an outcome.
+
+fn bulk(changes: &BulkChanges, subjects: &[Subject]) -> Tally {
+    let policy = Policy::standard();
+    let mut tally = Tally::default();
+    for s in subjects {
+        let plan = policy.plan(
+            &manager(),
+            s,
+            &changes.changes(),
+            Path::BulkUpdate,
+            None,
+            &names(),
+        );
+        tally.add(&plan, plan.after != *s);
+    }
+    tally
+}
+
+#[test]
+fn bulk_update_over_a_mixed_selection_is_partially_applied_with_reasons() {
+    let changes = BulkChanges {
+        grant_permissions: set(&[CalendarCreate, SoapFinish]),
+        revoke_permissions: set(&[AdminClinic]),
+        grant_locations: set(&[UPTOWN]),
+        ..BulkChanges::default()
+    };
+    let pt = user("Pat Chen", "pt");
+    let pta = user("Avery Stone", "pta");
+    let clerk = user("Casey Ruiz", "clerical");
+    let mut admin = user("Morgan Diaz", "administrator");
+    admin.direct = set(&[AdminClinic]);
+    let tally = bulk(&changes, &[pt, pta, clerk, admin]);
+    assert_eq!(tally.users, 4);
+    assert_eq!(tally.outcome(), Outcome::PartiallySucceeded);
+    // SOAP finish refused for the assistant (rule 2) and the clerk (rule 1); removing the
+    // admin's clinic-admin right refused (rule 3, bulk updates keep admin rights).
+    assert_eq!(tally.permission_changes_refused, 3);
+    assert_eq!(tally.location_changes_refused, 0);
+    assert_eq!(tally.location_changes_applied, 4);
+    assert_eq!(tally.users_with_refusals, 3);
+    assert_eq!(
+        tally.refused_by_rule,
+        BTreeMap::from([
+            ("rule_1_no_soap_for_non_clinical".to_owned(), 1),
+            ("rule_2_no_soap_finish_for_supervised".to_owned(), 1),
+            ("rule_3_keep_admins".to_owned(), 1),
+        ])
+    );
+    assert!(
+        tally.sentence().starts_with(
+            "3 permission changes and 0 location changes were not applied, for 3 of 4 users"
+        ),
+        "{}",
+        tally.sentence()
+    );
+}
+
+#[test]
+fn bulk_update_outcomes() {
+    let grant = BulkChanges {
+        grant_permissions: set(&[CalendarView]),
+        ..BulkChanges::default()
+    };
+    assert_eq!(
+        bulk(&grant, &[user("Pat Chen", "pt")]).outcome(),
+        Outcome::Succeeded
+    );
+    let forbidden = BulkChanges {
+        grant_permissions: set(&[SoapStart]),
+        ..BulkChanges::default()
+    };
+    let t = bulk(&forbidden, &[user("Dana Lee", "billing")]);
+    assert_eq!(t.outcome(), Outcome::Failed);
+    assert!(
+        t.sentence().contains("refused all 1 change"),
+        "{}",
+        t.sentence()
+    );
+    assert_eq!(bulk(&grant, &[]).outcome(), Outcome::Failed);
+}
+
+#[test]
+fn bulk_changes_must_ask_for_something_consistent() {
+    assert_eq!(
+        BulkChanges::default().validate().unwrap_err().code,
+        "bulk_update_empty"
+    );
+    let both = BulkChanges {
+        grant_permissions: set(&[CalendarView]),
+        revoke_permissions: set(&[CalendarView]),
+        ..BulkChanges::default()
+    };
+    assert_eq!(
+        both.validate().unwrap_err().code,
+        "bulk_update_contradiction"
+    );
+}

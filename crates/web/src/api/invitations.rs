@@ -40,16 +40,7 @@ pub async fn batch(
     headers: HeaderMap,
     Json(req): Json<BatchRequest>,
 ) -> Result<Json<PasteResult>, ApiError> {
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).ok_or_else(|| {
-        ApiError(
-            rollcall_domain::ValueError::new(
-                "Idempotency-Key",
-                "idempotency_key_missing",
-                "Bulk calls need an Idempotency-Key header (e.g. a new UUID per batch) so a retry never invites twice.",
-            )
-            .into(),
-        )
-    })?;
+    let key = super::idempotency_key(&headers)?;
     let key = Key::new("invitations.batch", key, &req)?;
     let meta = caller.origin.meta(&caller.principal);
     Ok(Json(

@@ -1,6 +1,7 @@
 //! The JSON API under /api/v1, authenticated by scoped bearer tokens.
 
 mod invitations;
+mod jobs;
 mod openapi;
 
 use axum::extract::{Query, State};
@@ -9,6 +10,8 @@ use axum::{Json, Router};
 use rollcall_app::App;
 use rollcall_app::user_list::{self, ListParams, UserPage};
 use serde_json::{Value, json};
+
+use axum::http::HeaderMap;
 
 use crate::error::ApiError;
 use crate::session::ApiCaller;
@@ -24,6 +27,9 @@ pub fn routes() -> Router<App> {
         .route("/users/{id}/invitation", delete(invitations::revoke))
         .route("/users/{id}/deactivate", post(invitations::deactivate))
         .route("/users/{id}/reactivate", post(invitations::reactivate))
+        .route("/bulk-updates", post(jobs::create))
+        .route("/jobs/{id}", get(jobs::get))
+        .route("/jobs/{id}/refused", get(jobs::refused))
         .fallback(|| async {
             ApiError(rollcall_app::AppError::NotFound(
                 "No such API endpoint. The OpenAPI document at /api/v1/openapi.json lists them."
@@ -55,4 +61,21 @@ async fn list_users(
     Ok(Json(
         user_list::list(&app, &caller.principal, &params).await?,
     ))
+}
+
+/// The `Idempotency-Key` header bulk calls require, so a retry never acts twice.
+fn idempotency_key(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError(
+                rollcall_domain::ValueError::new(
+                    "Idempotency-Key",
+                    "idempotency_key_missing",
+                    "Bulk calls need an Idempotency-Key header (e.g. a new UUID per request) so a retry never acts twice.",
+                )
+                .into(),
+            )
+        })
 }

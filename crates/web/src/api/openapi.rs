@@ -74,6 +74,35 @@ pub fn spec() -> Value {
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
                 "responses": { "200": { "description": "The status now" }, "422": { "description": "Not inactive", "content": { "application/json": { "schema": error } } } }
             }},
+            "/bulk-updates": { "post": {
+                "summary": "Add or remove permissions and locations for many users, every change checked by the rules (scope users:write)",
+                "description": "Select users by `user_ids` or by `filter` (the user list's search and filters). Small selections answer 200 when done; large ones 202 with the running job (poll `/jobs/{id}`).",
+                "parameters": [{ "name": "Idempotency-Key", "in": "header", "required": true, "schema": { "type": "string", "maxLength": 200 },
+                                 "description": "A retry with the same key and body returns the first job and changes nothing twice" }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/BulkUpdateRequest" } } } },
+                "responses": {
+                    "200": { "description": "Finished: outcome and the users not fully updated", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/BulkUpdate" } } } },
+                    "202": { "description": "Running: poll the job", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/BulkUpdate" } } } },
+                    "403": { "description": "The profile or token cannot change users (rule 6)", "content": { "application/json": { "schema": error } } },
+                    "404": { "description": "A user or location id is not in this organization", "content": { "application/json": { "schema": error } } },
+                    "409": { "description": "The key was used with a different body", "content": { "application/json": { "schema": error } } },
+                    "422": { "description": "Nothing selected, nothing asked, or a contradiction", "content": { "application/json": { "schema": error } } }
+                }
+            }},
+            "/jobs/{id}": { "get": {
+                "summary": "A bulk job's state, progress and outcome (scope users:read)",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+                "responses": { "200": { "description": "The job", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/BulkUpdate" } } } },
+                               "404": { "description": "No such job in this organization", "content": { "application/json": { "schema": error } } } }
+            }},
+            "/jobs/{id}/refused": { "get": {
+                "summary": "Every user a job did not fully update, each refused change with its rule (scope users:read)",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } },
+                               { "name": "after", "in": "query", "schema": { "type": "integer" }, "description": "The `next` of the previous page" },
+                               { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 5000, "default": 500 } }],
+                "responses": { "200": { "description": "A page of refused users" },
+                               "404": { "description": "No such job in this organization", "content": { "application/json": { "schema": error } } } }
+            }},
             "/users/{id}/invitation": { "delete": {
                 "summary": "Revoke the user's invitation; the pending account is deactivated",
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
@@ -104,6 +133,23 @@ pub fn spec() -> Value {
                     "not_invited": { "type": "array", "items": { "type": "object", "properties": {
                         "entry": { "type": "string" }, "code": { "type": "string" }, "reason": { "type": "string" } } } },
                     "location": { "type": "string" }, "role": { "type": "string" } } },
+                "BulkUpdateRequest": { "type": "object", "properties": {
+                    "user_ids": { "type": "array", "items": { "type": "string", "format": "uuid" } },
+                    "filter": { "type": "object", "description": "The user list's q, status, user_type, location and role" },
+                    "grant_permissions": { "type": "array", "items": { "type": "string" }, "description": "Permission keys, e.g. calendar.create" },
+                    "revoke_permissions": { "type": "array", "items": { "type": "string" } },
+                    "grant_locations": { "type": "array", "items": { "type": "string", "format": "uuid" } },
+                    "revoke_locations": { "type": "array", "items": { "type": "string", "format": "uuid" } } } },
+                "BulkUpdate": { "type": "object", "required": ["job", "message", "refused"], "properties": {
+                    "job": { "type": "object", "properties": { "id": { "type": "string", "format": "uuid" }, "state": { "type": "string" },
+                             "total": { "type": "integer" }, "done": { "type": "integer" }, "summary": { "type": "object" } } },
+                    "outcome": { "enum": ["succeeded", "partially_succeeded", "failed", null] },
+                    "message": { "type": "string" },
+                    "refused": { "type": "array", "items": { "type": "object", "properties": {
+                        "user_id": { "type": "string", "format": "uuid" }, "name": { "type": "string" }, "email": { "type": "string" },
+                        "changes": { "type": "array", "items": { "type": "object", "properties": {
+                            "change": { "type": "string" }, "rule": { "type": "string" }, "message": { "type": "string" } } } } } } },
+                    "refused_url": { "type": "string" } } },
                 "UserPage": { "type": "object", "required": ["users"], "properties": {
                     "users": { "type": "array", "items": { "$ref": "#/components/schemas/User" } },
                     "next": { "type": ["string", "null"] } } }

@@ -174,13 +174,27 @@ pub fn csrf_in(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_string()
 }
 
-/// Writes an active user with one predefined role (arrangement only; the invite flow has its own tests).
+/// Writes an active clerical user with one predefined role at the first location (arrangement
+/// only; the invite flow has its own tests).
 pub async fn add_user(
     app: &App,
     org: &Organization,
     email: &str,
     name: (&str, &str),
     role: &str,
+    password: Option<&str>,
+) -> uuid::Uuid {
+    add_staff(app, org, email, name, role, "clerical", password).await
+}
+
+/// Writes an active user of a given type with one predefined role at the first location.
+pub async fn add_staff(
+    app: &App,
+    org: &Organization,
+    email: &str,
+    name: (&str, &str),
+    role: &str,
+    user_type: &str,
     password: Option<&str>,
 ) -> uuid::Uuid {
     use rollcall_app::store::{locations, roles, users};
@@ -202,7 +216,7 @@ pub async fn add_user(
         last_name: name.1.into(),
         display_name: format!("{} {}", name.0, name.1),
         mobile: None,
-        user_type: Some("clerical".into()),
+        user_type: Some(user_type.into()),
         status: "active".into(),
         default_location_id: None,
         source: "test".into(),

@@ -1,0 +1,630 @@
+//! Bulk update (C7): add or remove permissions and locations for a selection of users, every
+//! change judged by the rule engine, run as a bulk job in chunks, each chunk one transaction
+//! with its audit events, its refused items and the job's progress.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rollcall_domain::{BulkChanges, Change, Outcome, Path, Permission, Plan, Subject, Tally};
+use rollcall_store::jobs::{self, Item, Job};
+use rollcall_store::{audit, locations, users};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::access::{admin_census, location_names, parse_policy, subjects};
+use crate::audit::Meta;
+use crate::idempotency::Key;
+use crate::jobs::{LEASE_MICROS, Step};
+use crate::user_list::ListParams;
+use crate::{App, AppError, Principal};
+
+pub const KIND: &str = "bulk_update";
+
+/// Users per chunk: one transaction each.
+const CHUNK: usize = 2_000;
+
+/// The largest selection one bulk update takes.
+pub const MAX_USERS: usize = 250_000;
+
+/// A bulk update as the console and the API ask for it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BulkUpdateRequest {
+    /// Users picked one by one…
+    #[serde(default)]
+    pub user_ids: Vec<Uuid>,
+    /// …or every user matching the list's search and filters at the time of the request.
+    #[serde(default)]
+    pub filter: Option<ListParams>,
+    #[serde(flatten)]
+    pub changes: BulkChanges,
+}
+
+/// What the job keeps to run (and resume): the resolved selection and the changes.
+#[derive(Debug, Serialize, Deserialize)]
+struct Params {
+    ids: Vec<Uuid>,
+    changes: BulkChanges,
+    actor_label: String,
+    request_hash: String,
+}
+
+/// A user whose update was not fully applied, as the report lists them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Refused {
+    pub user_id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub changes: Vec<RefusedChange>,
+    /// How many of the user's changes were applied.
+    pub applied: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RefusedChange {
+    pub change: String,
+    /// The rule, e.g. `rule_4_actor_scope`, and the precise reason, e.g. `rule_4_escalation`.
+    pub rule: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// Checks who may run bulk updates at all (rule 6 and the token's scope).
+fn require_manage(who: &Principal, policy: &rollcall_domain::Policy) -> Result<(), AppError> {
+    policy
+        .may_change_users(&who.actor())
+        .map_err(AppError::Refused)?;
+    if !who.can_manage_users() {
+        return Err(AppError::Forbidden(
+            "Your access profile cannot update users' access; it needs “Manage users” (and an API token with the users:write scope).".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The users a request selects, in the list's order; every explicit id must be in the organization.
+pub async fn select(
+    app: &App,
+    who: &Principal,
+    req: &BulkUpdateRequest,
+) -> Result<Vec<Uuid>, AppError> {
+    who.require_view()?;
+    let mut conn = app.db.read_conn().await?;
+    let ids = match &req.filter {
+        Some(filter) => {
+            let query = filter.to_query(who.org_id, app.clock.now())?;
+            users::ids_matching(&mut conn, app.db.engine(), &query).await?
+        }
+        None => {
+            let mut seen = BTreeSet::new();
+            let ids: Vec<Uuid> = req
+                .user_ids
+                .iter()
+                .copied()
+                .filter(|id| seen.insert(*id))
+                .collect();
+            let found: BTreeSet<Uuid> = rollcall_store::access::load(&mut conn, who.org_id, &ids)
+                .await?
+                .into_iter()
+                .map(|r| r.user_id)
+                .collect();
+            let unknown: Vec<String> = ids
+                .iter()
+                .filter(|id| !found.contains(id))
+                .take(5)
+                .map(|id| id.to_string())
+                .collect();
+            if !unknown.is_empty() {
+                return Err(AppError::NotFound(format!(
+                    "No user with id {} in this organization; nothing was changed. Take the ids from the user list.",
+                    unknown.join(", ")
+                )));
+            }
+            ids
+        }
+    };
+    if ids.is_empty() {
+        return Err(rollcall_domain::ValueError::new(
+            "user_ids",
+            "selection_empty",
+            "No user is selected: pick users in the list, or select all that match a filter.",
+        )
+        .into());
+    }
+    if ids.len() > MAX_USERS {
+        return Err(rollcall_domain::ValueError::new(
+            "user_ids",
+            "selection_too_large",
+            format!(
+                "{} users are selected; one bulk update takes at most {MAX_USERS}. Narrow the filter and run it in parts.",
+                ids.len()
+            ),
+        )
+        .into());
+    }
+    Ok(ids)
+}
+
+/// Validates the request, resolves the selection and records a queued job (nothing changes yet).
+/// With an idempotency key, a repeated request returns the first one's job.
+pub async fn start(
+    app: &App,
+    who: &Principal,
+    req: &BulkUpdateRequest,
+    idempotency_key: Option<&str>,
+    meta: &Meta,
+) -> Result<Job, AppError> {
+    let policy = {
+        let mut conn = app.db.read_conn().await?;
+        crate::access::policy_of(&mut conn, who.org_id).await?
+    };
+    require_manage(who, &policy)?;
+    req.changes.validate()?;
+    let key = idempotency_key
+        .map(|k| Key::new(KIND, k, req))
+        .transpose()?;
+    if let Some(key) = &key {
+        let mut conn = app.db.read_conn().await?;
+        if let Some(job) = jobs::find_by_key(&mut conn, who.org_id, KIND, &key.key).await? {
+            return same_request(job, key);
+        }
+    }
+    {
+        let mut conn = app.db.read_conn().await?;
+        let known: BTreeSet<Uuid> = locations::list(&mut conn, who.org_id)
+            .await?
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
+        let asked = req
+            .changes
+            .grant_locations
+            .iter()
+            .chain(&req.changes.revoke_locations);
+        if let Some(l) = asked.into_iter().find(|l| !known.contains(l)) {
+            return Err(AppError::NotFound(format!(
+                "No location with id {l} in this organization; nothing was changed. Pick locations from the list in Settings."
+            )));
+        }
+    }
+    let ids = select(app, who, req).await?;
+    let now = app.clock.now();
+    let params = Params {
+        ids,
+        changes: req.changes.clone(),
+        actor_label: who.label.clone(),
+        request_hash: key
+            .as_ref()
+            .map(|k| k.request_hash.clone())
+            .unwrap_or_default(),
+    };
+    let job = Job {
+        id: rollcall_store::new_id(),
+        org_id: who.org_id,
+        kind: KIND.to_string(),
+        actor_id: who.user_ref(),
+        idempotency_key: key.as_ref().map(|k| k.key.clone()),
+        state: "queued".into(),
+        total: params.ids.len() as i64,
+        done: 0,
+        summary: serde_json::to_string(&Tally::default()).expect("tally serializes"),
+        params: serde_json::to_string(&params).expect("params serialize"),
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = app.db.begin().await?;
+    match jobs::insert(&mut tx, &job).await {
+        Err(e) if e.is_unique_violation() => {
+            drop(tx);
+            let key = key.expect("only keyed jobs can collide");
+            let mut conn = app.db.read_conn().await?;
+            let first = jobs::find_by_key(&mut conn, who.org_id, KIND, &key.key)
+                .await?
+                .ok_or_else(|| AppError::Internal("idempotent job vanished".into()))?;
+            return same_request(first, &key);
+        }
+        other => other?,
+    }
+    audit::append(
+        &mut tx,
+        who.org_id,
+        now,
+        &[meta.change(
+            "bulk_update.started",
+            "job",
+            Some(job.id),
+            None::<&()>,
+            Some(&serde_json::json!({ "users": job.total, "changes": req.changes })),
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(job)
+}
+
+fn same_request(job: Job, key: &Key) -> Result<Job, AppError> {
+    let params: Params = serde_json::from_str(&job.params)
+        .map_err(|e| AppError::Internal(format!("stored job does not parse: {e}")))?;
+    if params.request_hash != key.request_hash {
+        return Err(AppError::Conflict(format!(
+            "The Idempotency-Key “{}” was already used with a different request. Use a new key for a new request.",
+            key.key
+        )));
+    }
+    Ok(job)
+}
+
+/// Starts a bulk update and waits up to `wait` for it: small selections come back finished.
+pub async fn run(
+    app: &App,
+    who: &Principal,
+    req: &BulkUpdateRequest,
+    idempotency_key: Option<&str>,
+    meta: &Meta,
+    wait: Duration,
+) -> Result<Job, AppError> {
+    let job = start(app, who, req, idempotency_key, meta).await?;
+    if job.is_finished() {
+        return Ok(job);
+    }
+    crate::jobs::run_for(app, who.org_id, job.id, wait).await
+}
+
+/// One chunk: plan each user, write what the rules allow, record refusals and progress.
+pub(crate) async fn step(app: &App, job: &Job) -> Result<Step, AppError> {
+    let params: Params = serde_json::from_str(&job.params)
+        .map_err(|e| AppError::Internal(format!("stored job does not parse: {e}")))?;
+    let mut tally: Tally = serde_json::from_str(&job.summary).unwrap_or_default();
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    let org = rollcall_store::orgs::get(&mut tx, job.org_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    let policy = parse_policy(&org.policy)?;
+    let from = job.done as usize;
+    if from >= params.ids.len() {
+        let outcome = tally.outcome();
+        let summary = serde_json::to_string(&tally).expect("tally serializes");
+        jobs::finish(&mut tx, job.id, outcome.as_str(), &summary, now).await?;
+        let meta = job_meta(job, &params);
+        audit::append(
+            &mut tx,
+            org.id,
+            now,
+            &[meta.change(
+                "bulk_update.finished",
+                "job",
+                Some(job.id),
+                None::<&()>,
+                Some(&serde_json::json!({ "outcome": outcome.as_str(), "tally": tally })),
+            )],
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Step::Done);
+    }
+    // The actor as they stand now: someone who lost their rights mid-job cannot finish it.
+    let actor = match job.actor_id {
+        Some(id) => crate::Principal::load(&mut tx, &policy, org.id, id)
+            .await?
+            .ok_or_else(|| {
+                AppError::Forbidden(
+                    "The person who started this update can no longer act; the rest was not applied."
+                        .into(),
+                )
+            })?,
+        None => crate::Principal::operator(&mut tx, org.id, &params.actor_label).await?,
+    };
+    let to = (from + CHUNK).min(params.ids.len());
+    let chunk = &params.ids[from..to];
+    let mut census = admin_census(&mut tx, org.id, &policy).await?;
+    let names = location_names(&mut tx, org.id).await?;
+    let changes = params.changes.changes();
+    let meta = job_meta(job, &params);
+    let mut writes = Writes::default();
+    let mut events = Vec::new();
+    let mut items = Vec::new();
+    let subjects = subjects(&mut tx, org.id, chunk).await?;
+    for (offset, subject) in subjects.iter().enumerate() {
+        let plan = policy.plan(
+            &actor.actor(),
+            subject,
+            &changes,
+            Path::BulkUpdate,
+            Some(&census),
+            &names,
+        );
+        policy.update_census(&mut census, subject, &plan.after);
+        let diff = writes.add(subject, &plan.after);
+        tally.add(&plan, diff.is_some());
+        if let Some(diff) = diff {
+            let mut after = diff.describe(&names);
+            after["job"] = serde_json::Value::String(job.id.to_string());
+            events.push(meta.change(
+                "user.access_changed",
+                "user",
+                Some(subject.user_id),
+                None::<&()>,
+                Some(&after),
+            ));
+        }
+        if !plan.refused.is_empty() {
+            items.push(refused_item((from + offset) as i64, subject, &plan, &names));
+        }
+    }
+    writes.apply(&mut tx).await?;
+    audit::append(&mut tx, org.id, now, &events).await?;
+    jobs::insert_items(&mut tx, job.id, &items).await?;
+    let summary = serde_json::to_string(&tally).expect("tally serializes");
+    if !jobs::advance(
+        &mut tx,
+        job.id,
+        job.done,
+        to as i64,
+        &summary,
+        now,
+        now + LEASE_MICROS,
+    )
+    .await?
+    {
+        return Ok(Step::Lost);
+    }
+    tx.commit().await?;
+    Ok(Step::Continue)
+}
+
+fn job_meta(job: &Job, params: &Params) -> Meta {
+    Meta {
+        actor_id: job.actor_id,
+        actor_label: params.actor_label.clone(),
+        request_id: Some(format!("job:{}", job.id)),
+        source_ip: None,
+    }
+}
+
+fn describe(change: &Change, names: &BTreeMap<Uuid, String>) -> String {
+    match change {
+        Change::GrantPermission(p) => format!("add permission “{}”", p.label()),
+        Change::RevokePermission(p) => format!("remove permission “{}”", p.label()),
+        Change::GrantLocation(l) => format!("add location {}", name_of(names, l)),
+        Change::RevokeLocation(l) => format!("remove location {}", name_of(names, l)),
+        Change::SetUserType(t) => format!("set user type {t}"),
+        Change::SetDefaultLocation(l) => format!("set default location {}", name_of(names, l)),
+        Change::Deactivate => "deactivate".into(),
+    }
+}
+
+fn name_of(names: &BTreeMap<Uuid, String>, l: &Uuid) -> String {
+    names.get(l).cloned().unwrap_or_else(|| l.to_string())
+}
+
+fn refused_item(seq: i64, subject: &Subject, plan: &Plan, names: &BTreeMap<Uuid, String>) -> Item {
+    let refused = Refused {
+        user_id: subject.user_id,
+        name: subject.display_name.clone(),
+        email: String::new(),
+        applied: plan.applied.len(),
+        changes: plan
+            .refused
+            .iter()
+            .map(|(c, why)| RefusedChange {
+                change: describe(c, names),
+                rule: why.rule.code().to_string(),
+                code: why.code.to_string(),
+                message: why.message.clone(),
+            })
+            .collect(),
+    };
+    let first = &plan.refused[0].1;
+    Item {
+        seq,
+        state: if plan.applied.is_empty() {
+            "refused".into()
+        } else {
+            "partial".into()
+        },
+        reason_code: Some(first.rule.code().to_string()),
+        message: Some(
+            plan.refused
+                .iter()
+                .map(|(_, why)| why.message.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        payload: serde_json::to_string(&refused).expect("item serializes"),
+    }
+}
+
+/// What one user's access lost and gained.
+struct Diff {
+    added_permissions: Vec<Permission>,
+    removed_permissions: Vec<Permission>,
+    added_locations: Vec<Uuid>,
+    removed_locations: Vec<Uuid>,
+}
+
+impl Diff {
+    fn describe(&self, names: &BTreeMap<Uuid, String>) -> serde_json::Value {
+        let keys = |ps: &[Permission]| ps.iter().map(|p| p.key()).collect::<Vec<_>>();
+        let locs = |ls: &[Uuid]| ls.iter().map(|l| name_of(names, l)).collect::<Vec<_>>();
+        let mut out = serde_json::json!({});
+        for (field, value) in [
+            ("added_permissions", keys(&self.added_permissions).into()),
+            (
+                "removed_permissions",
+                keys(&self.removed_permissions).into(),
+            ),
+            ("added_locations", locs(&self.added_locations).into()),
+            ("removed_locations", locs(&self.removed_locations).into()),
+        ] {
+            if value != serde_json::Value::Array(vec![]) {
+                out[field] = value;
+            }
+        }
+        out
+    }
+}
+
+/// The writes of one chunk, grouped so that each becomes a few multi-row statements.
+#[derive(Default)]
+struct Writes {
+    grant_permissions: Vec<(Uuid, String)>,
+    revoke_permissions: BTreeMap<Permission, Vec<Uuid>>,
+    grant_locations: Vec<(Uuid, Uuid)>,
+    revoke_locations: BTreeMap<Uuid, Vec<Uuid>>,
+}
+
+impl Writes {
+    /// Adds what turns `before` into `after`; `None` if nothing changes for this user.
+    fn add(&mut self, before: &Subject, after: &Subject) -> Option<Diff> {
+        let diff = Diff {
+            added_permissions: after.direct.difference(&before.direct).copied().collect(),
+            removed_permissions: before.direct.difference(&after.direct).copied().collect(),
+            added_locations: after
+                .locations
+                .difference(&before.locations)
+                .copied()
+                .collect(),
+            removed_locations: before
+                .locations
+                .difference(&after.locations)
+                .copied()
+                .collect(),
+        };
+        let u = before.user_id;
+        self.grant_permissions.extend(
+            diff.added_permissions
+                .iter()
+                .map(|p| (u, p.key().to_string())),
+        );
+        for p in &diff.removed_permissions {
+            self.revoke_permissions.entry(*p).or_default().push(u);
+        }
+        self.grant_locations
+            .extend(diff.added_locations.iter().map(|l| (u, *l)));
+        for l in &diff.removed_locations {
+            self.revoke_locations.entry(*l).or_default().push(u);
+        }
+        let empty = diff.added_permissions.is_empty()
+            && diff.removed_permissions.is_empty()
+            && diff.added_locations.is_empty()
+            && diff.removed_locations.is_empty();
+        (!empty).then_some(diff)
+    }
+
+    async fn apply(&self, conn: &mut rollcall_store::Conn) -> Result<(), AppError> {
+        use rollcall_store::access;
+        access::grant_permissions(conn, &self.grant_permissions).await?;
+        for (p, users) in &self.revoke_permissions {
+            access::revoke_permission(conn, p.key(), users).await?;
+        }
+        locations::grant_many(conn, &self.grant_locations).await?;
+        for (l, users) in &self.revoke_locations {
+            access::revoke_location(conn, *l, users).await?;
+        }
+        Ok(())
+    }
+}
+
+/// How a finished (or running) bulk update stands: its tally, outcome and banner sentence.
+pub fn outcome_of(job: &Job) -> (Tally, Outcome, String) {
+    let tally: Tally = serde_json::from_str(&job.summary).unwrap_or_default();
+    let outcome = match job.state.as_str() {
+        "failed" => Outcome::Failed,
+        _ => tally.outcome(),
+    };
+    let mut sentence = tally.sentence();
+    if job.state == "failed" {
+        let why = serde_json::from_str::<serde_json::Value>(&job.summary)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string));
+        if let Some(why) = why {
+            sentence = format!(
+                "The update stopped: {why} {} of {} users were done.",
+                job.done, job.total
+            );
+        }
+    }
+    (tally, outcome, sentence)
+}
+
+/// The users not fully updated, with each refused change and its rule, in selection order.
+pub async fn refused(
+    app: &App,
+    who: &Principal,
+    job_id: Uuid,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<(i64, Refused)>, AppError> {
+    let job = crate::jobs::get(app, who, job_id).await?;
+    let mut conn = app.db.read_conn().await?;
+    let items = jobs::items(&mut conn, job.id, after_seq, limit).await?;
+    let mut out = Vec::with_capacity(items.len());
+    for it in items {
+        let r: Refused = serde_json::from_str(&it.payload)
+            .map_err(|e| AppError::Internal(format!("stored item does not parse: {e}")))?;
+        out.push((it.seq, r));
+    }
+    let rows = rollcall_store::access::load(
+        &mut conn,
+        who.org_id,
+        &out.iter().map(|(_, r)| r.user_id).collect::<Vec<_>>(),
+    )
+    .await?;
+    let emails: BTreeMap<Uuid, String> = rows.into_iter().map(|r| (r.user_id, r.email)).collect();
+    for (_, r) in &mut out {
+        r.email = emails.get(&r.user_id).cloned().unwrap_or_default();
+    }
+    Ok(out)
+}
+
+/// The full report as CSV: one line per refused change (user, change, rule, reason).
+pub async fn report_csv(app: &App, who: &Principal, job_id: Uuid) -> Result<String, AppError> {
+    use crate::export::neutralize;
+    let job = crate::jobs::get(app, who, job_id).await?;
+    let (tally, outcome, sentence) = outcome_of(&job);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| AppError::Internal(e.to_string());
+    w.write_record([
+        "user", "email", "change", "outcome", "rule", "code", "reason",
+    ])
+    .map_err(csv_err)?;
+    let mut after = -1;
+    loop {
+        let page = refused(app, who, job.id, after, 5_000).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        for (_, r) in &page {
+            for c in &r.changes {
+                w.write_record([
+                    neutralize(&r.name),
+                    neutralize(&r.email),
+                    c.change.clone(),
+                    "not applied".to_string(),
+                    c.rule.clone(),
+                    c.code.clone(),
+                    neutralize(&c.message),
+                ])
+                .map_err(csv_err)?;
+            }
+        }
+    }
+    w.write_record([
+        format!("{} users", tally.users),
+        String::new(),
+        format!(
+            "{} changes applied, {} not applied",
+            tally.applied(),
+            tally.refused()
+        ),
+        outcome.label().to_string(),
+        String::new(),
+        String::new(),
+        sentence,
+    ])
+    .map_err(csv_err)?;
+    String::from_utf8(
+        w.into_inner()
+            .map_err(|e| AppError::Internal(e.to_string()))?,
+    )
+    .map_err(|e| AppError::Internal(e.to_string()))
+}

@@ -1,0 +1,129 @@
+//! Who can do what, for many users at once: the rows the rule engine needs to judge a change
+//! (type, status, locations, direct and role grants) and the writes that apply its decisions.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{Conn, Result, Sql, parse_id, parse_opt_id};
+
+/// Ids per `IN (…)` list: well under the parameter cap of `sql::MAX_PARAMS`.
+const IDS_PER_QUERY: usize = 900;
+
+/// A user's access as stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccessRow {
+    pub user_id: Uuid,
+    pub display_name: String,
+    pub email: String,
+    pub user_type: Option<String>,
+    pub status: String,
+    pub default_location: Option<Uuid>,
+    pub locations: Vec<Uuid>,
+    pub direct: Vec<String>,
+    pub role_permissions: Vec<String>,
+}
+
+/// The access of each listed user of the organization, in the order of `ids`; ids of other
+/// organizations or unknown ids are left out.
+pub async fn load(conn: &mut Conn, org_id: Uuid, ids: &[Uuid]) -> Result<Vec<AccessRow>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let keys: Vec<String> = chunk.iter().map(|u| u.to_string()).collect();
+        let mut rows: HashMap<Uuid, AccessRow> = HashMap::with_capacity(chunk.len());
+        let mut q = Sql::new(
+            "SELECT id, display_name, email, user_type, status, default_location_id FROM users \
+             WHERE org_id = ",
+        );
+        q.bind(org_id.to_string())
+            .push(" AND id IN (")
+            .bind_list(keys.clone())
+            .push(")");
+        for r in q.fetch_all(&mut *conn).await? {
+            let id = parse_id(&r.try_get::<String, _>(0)?)?;
+            rows.insert(
+                id,
+                AccessRow {
+                    user_id: id,
+                    display_name: r.try_get(1)?,
+                    email: r.try_get(2)?,
+                    user_type: r.try_get(3)?,
+                    status: r.try_get(4)?,
+                    default_location: parse_opt_id(r.try_get(5)?)?,
+                    ..AccessRow::default()
+                },
+            );
+        }
+        // Three reads, each over an index led by user_id.
+        let mut q = Sql::new("SELECT user_id, location_id FROM user_locations WHERE user_id IN (");
+        q.bind_list(keys.clone()).push(")");
+        for r in q.fetch_all(&mut *conn).await? {
+            if let Some(row) = rows.get_mut(&parse_id(&r.try_get::<String, _>(0)?)?) {
+                row.locations.push(parse_id(&r.try_get::<String, _>(1)?)?);
+            }
+        }
+        let mut q = Sql::new("SELECT user_id, permission FROM user_permissions WHERE user_id IN (");
+        q.bind_list(keys.clone()).push(")");
+        for r in q.fetch_all(&mut *conn).await? {
+            if let Some(row) = rows.get_mut(&parse_id(&r.try_get::<String, _>(0)?)?) {
+                row.direct.push(r.try_get(1)?);
+            }
+        }
+        let mut q = Sql::new(
+            "SELECT ur.user_id, rp.permission FROM user_roles ur \
+             JOIN role_permissions rp ON rp.role_id = ur.role_id WHERE ur.user_id IN (",
+        );
+        q.bind_list(keys).push(")");
+        for r in q.fetch_all(&mut *conn).await? {
+            if let Some(row) = rows.get_mut(&parse_id(&r.try_get::<String, _>(0)?)?) {
+                row.role_permissions.push(r.try_get(1)?);
+            }
+        }
+        out.extend(chunk.iter().filter_map(|id| rows.remove(id)));
+    }
+    Ok(out)
+}
+
+/// Grants direct permissions: (user, permission) pairs, already held ones left as they are.
+pub async fn grant_permissions(conn: &mut Conn, pairs: &[(Uuid, String)]) -> Result<()> {
+    for chunk in pairs.chunks(crate::sql::rows_per_statement(2)) {
+        let mut q = Sql::new("INSERT INTO user_permissions (user_id, permission) VALUES ");
+        for (i, (u, p)) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(u.to_string())
+                .push(", ")
+                .bind(p.clone())
+                .push(")");
+        }
+        q.push(" ON CONFLICT DO NOTHING");
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Removes one direct permission from each listed user.
+pub async fn revoke_permission(conn: &mut Conn, permission: &str, users: &[Uuid]) -> Result<()> {
+    for chunk in users.chunks(IDS_PER_QUERY) {
+        let mut q = Sql::new("DELETE FROM user_permissions WHERE permission = ");
+        q.bind(permission.to_string())
+            .push(" AND user_id IN (")
+            .bind_list(chunk.iter().map(|u| u.to_string()))
+            .push(")");
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Takes one location from each listed user's access.
+pub async fn revoke_location(conn: &mut Conn, location: Uuid, users: &[Uuid]) -> Result<()> {
+    for chunk in users.chunks(IDS_PER_QUERY) {
+        let mut q = Sql::new("DELETE FROM user_locations WHERE location_id = ");
+        q.bind(location.to_string())
+            .push(" AND user_id IN (")
+            .bind_list(chunk.iter().map(|u| u.to_string()))
+            .push(")");
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! Bulk jobs: durable records of long operations, their progress and per-item outcomes.
+//!
+//! A job is claimed for a short lease and advanced chunk by chunk; each chunk's writes, its
+//! items and the new `done` count commit together, so a job resumed after a crash or restart
+//! starts at the first chunk that did not commit and never does an item twice.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{Conn, Result, Sql, parse_id, parse_opt_id};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub kind: String,
+    pub actor_id: Option<Uuid>,
+    pub idempotency_key: Option<String>,
+    /// queued → running → succeeded | partially_succeeded | failed
+    pub state: String,
+    pub total: i64,
+    pub done: i64,
+    /// JSON counts, owned by the job's kind.
+    pub summary: String,
+    /// JSON input, owned by the job's kind.
+    pub params: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Job {
+    pub fn is_finished(&self) -> bool {
+        !matches!(self.state.as_str(), "queued" | "running")
+    }
+}
+
+/// One item's outcome; only items worth reporting are stored (e.g. refused changes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub seq: i64,
+    pub state: String,
+    pub reason_code: Option<String>,
+    pub message: Option<String>,
+    pub payload: String,
+}
+
+const COLUMNS: &str = "id, org_id, kind, actor_id, idempotency_key, state, total, done, summary, params, \
+    created_at, updated_at";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Job> {
+    Ok(Job {
+        id: parse_id(&r.try_get::<String, _>("id")?)?,
+        org_id: parse_id(&r.try_get::<String, _>("org_id")?)?,
+        kind: r.try_get("kind")?,
+        actor_id: parse_opt_id(r.try_get("actor_id")?)?,
+        idempotency_key: r.try_get("idempotency_key")?,
+        state: r.try_get("state")?,
+        total: r.try_get("total")?,
+        done: r.try_get("done")?,
+        summary: r.try_get("summary")?,
+        params: r.try_get("params")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+pub async fn insert(conn: &mut Conn, job: &Job) -> Result<()> {
+    let mut q = Sql::new(&format!("INSERT INTO jobs ({COLUMNS}) VALUES ("));
+    q.bind(job.id.to_string())
+        .push(", ")
+        .bind(job.org_id.to_string())
+        .push(", ")
+        .bind(job.kind.clone())
+        .push(", ")
+        .bind(job.actor_id.map(|x| x.to_string()))
+        .push(", ")
+        .bind(job.idempotency_key.clone())
+        .push(", ")
+        .bind(job.state.clone())
+        .push(", ")
+        .bind(job.total)
+        .push(", ")
+        .bind(job.done)
+        .push(", ")
+        .bind(job.summary.clone())
+        .push(", ")
+        .bind(job.params.clone())
+        .push(", ")
+        .bind(job.created_at)
+        .push(", ")
+        .bind(job.updated_at)
+        .push(")");
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<Job>> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM jobs WHERE org_id = "));
+    q.bind(org_id.to_string())
+        .push(" AND id = ")
+        .bind(id.to_string());
+    q.fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn find_by_key(
+    conn: &mut Conn,
+    org_id: Uuid,
+    kind: &str,
+    key: &str,
+) -> Result<Option<Job>> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM jobs WHERE org_id = "));
+    q.bind(org_id.to_string())
+        .push(" AND kind = ")
+        .bind(kind.to_string())
+        .push(" AND idempotency_key = ")
+        .bind(key.to_string());
+    q.fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Recent jobs of an organization, newest first.
+pub async fn recent(conn: &mut Conn, org_id: Uuid, limit: u32) -> Result<Vec<Job>> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM jobs WHERE org_id = "));
+    q.bind(org_id.to_string()).push(&format!(
+        " ORDER BY created_at DESC, id DESC LIMIT {}",
+        limit.clamp(1, 500)
+    ));
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// Takes the job for a lease unless another runner holds a live one; `true` if taken.
+pub async fn claim(conn: &mut Conn, id: Uuid, now: i64, until: i64) -> Result<bool> {
+    let mut q = Sql::new("UPDATE jobs SET state = 'running', claimed_until = ");
+    q.bind(until)
+        .push(", updated_at = ")
+        .bind(now)
+        .push(" WHERE id = ")
+        .bind(id.to_string())
+        .push(" AND state IN ('queued', 'running') AND (claimed_until IS NULL OR claimed_until < ")
+        .bind(now)
+        .push(")");
+    Ok(q.execute(&mut *conn).await? == 1)
+}
+
+/// Jobs left unfinished with no live lease: queued ones, and running ones whose runner stopped.
+pub async fn orphaned(conn: &mut Conn, now: i64) -> Result<Vec<(Uuid, Uuid)>> {
+    let mut q = Sql::new(
+        "SELECT org_id, id FROM jobs WHERE state IN ('queued', 'running') \
+         AND (claimed_until IS NULL OR claimed_until < ",
+    );
+    q.bind(now).push(") ORDER BY created_at");
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                parse_id(&r.try_get::<String, _>(0)?)?,
+                parse_id(&r.try_get::<String, _>(1)?)?,
+            ))
+        })
+        .collect()
+}
+
+/// Records a committed chunk and extends the lease. Returns `false` (and changes nothing) if
+/// the job is no longer at `from_done`, i.e. another runner got there first.
+pub async fn advance(
+    conn: &mut Conn,
+    id: Uuid,
+    from_done: i64,
+    to_done: i64,
+    summary: &str,
+    now: i64,
+    until: i64,
+) -> Result<bool> {
+    let mut q = Sql::new("UPDATE jobs SET done = ");
+    q.bind(to_done)
+        .push(", summary = ")
+        .bind(summary.to_string())
+        .push(", updated_at = ")
+        .bind(now)
+        .push(", claimed_until = ")
+        .bind(until)
+        .push(" WHERE id = ")
+        .bind(id.to_string())
+        .push(" AND done = ")
+        .bind(from_done);
+    Ok(q.execute(&mut *conn).await? == 1)
+}
+
+pub async fn finish(conn: &mut Conn, id: Uuid, state: &str, summary: &str, now: i64) -> Result<()> {
+    let mut q = Sql::new("UPDATE jobs SET state = ");
+    q.bind(state.to_string())
+        .push(", summary = ")
+        .bind(summary.to_string())
+        .push(", claimed_until = NULL, updated_at = ")
+        .bind(now)
+        .push(" WHERE id = ")
+        .bind(id.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn insert_items(conn: &mut Conn, job_id: Uuid, items: &[Item]) -> Result<()> {
+    for chunk in items.chunks(crate::sql::rows_per_statement(6)) {
+        let mut q = Sql::new(
+            "INSERT INTO job_items (job_id, seq, state, reason_code, message, payload) VALUES ",
+        );
+        for (i, it) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(job_id.to_string())
+                .push(", ")
+                .bind(it.seq)
+                .push(", ")
+                .bind(it.state.clone())
+                .push(", ")
+                .bind(it.reason_code.clone())
+                .push(", ")
+                .bind(it.message.clone())
+                .push(", ")
+                .bind(it.payload.clone())
+                .push(")");
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A job's stored items in order, from `after_seq` on.
+pub async fn items(conn: &mut Conn, job_id: Uuid, after_seq: i64, limit: u32) -> Result<Vec<Item>> {
+    let mut q =
+        Sql::new("SELECT seq, state, reason_code, message, payload FROM job_items WHERE job_id = ");
+    q.bind(job_id.to_string())
+        .push(" AND seq > ")
+        .bind(after_seq)
+        .push(&format!(" ORDER BY seq LIMIT {}", limit.clamp(1, 10_000)));
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Item {
+                seq: r.try_get(0)?,
+                state: r.try_get(1)?,
+                reason_code: r.try_get(2)?,
+                message: r.try_get(3)?,
+                payload: r.try_get(4)?,
+            })
+        })
+        .collect()
+}

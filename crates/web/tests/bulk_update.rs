@@ -1,0 +1,332 @@
+//! Bulk update over the JSON API, on SQLite and PostgreSQL: the rules decide per user, the
+//! outcome says what was not applied and why, retries are idempotent, jobs resume.
+
+mod common;
+
+use common::{PASSWORD, TestApp, add_staff, spawn_app};
+use rollcall_app::store::{audit, locations};
+use rollcall_store::engine_tests;
+use rollcall_store::testing::TestDb;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+struct Staff {
+    pt: Uuid,
+    pta: Uuid,
+    clerk: Uuid,
+    clinic_admin: Uuid,
+    northside: Uuid,
+}
+
+async fn staff(app: &TestApp) -> Staff {
+    let (a, o) = (&app.app, &app.org);
+    let pt = add_staff(
+        a,
+        o,
+        "pat@alpha.example",
+        ("Pat", "Chen"),
+        "Provider",
+        "pt",
+        None,
+    )
+    .await;
+    let pta = add_staff(
+        a,
+        o,
+        "avery@alpha.example",
+        ("Avery", "Stone"),
+        "Provider",
+        "pta",
+        None,
+    )
+    .await;
+    let clerk = add_staff(
+        a,
+        o,
+        "casey@alpha.example",
+        ("Casey", "Ruiz"),
+        "Front Desk",
+        "clerical",
+        None,
+    )
+    .await;
+    let clinic_admin = add_staff(
+        a,
+        o,
+        "morgan@alpha.example",
+        ("Morgan", "Diaz"),
+        "Clinic Admin",
+        "administrator",
+        Some(PASSWORD),
+    )
+    .await;
+    let mut conn = a.db.read_conn().await.unwrap();
+    let northside = locations::list(&mut conn, o.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.name.ends_with("Northside"))
+        .unwrap()
+        .id;
+    Staff {
+        pt,
+        pta,
+        clerk,
+        clinic_admin,
+        northside,
+    }
+}
+
+async fn post(app: &TestApp, token: &str, key: Option<&str>, body: &Value) -> (u16, Value) {
+    let mut r = reqwest::Client::new()
+        .post(app.url("/api/v1/bulk-updates"))
+        .bearer_auth(token)
+        .json(body);
+    if let Some(k) = key {
+        r = r.header("Idempotency-Key", k);
+    }
+    let r = r.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn events(app: &TestApp, action: &str) -> Vec<audit::Event> {
+    let mut conn = app.app.db.read_conn().await.unwrap();
+    audit::list(
+        &mut conn,
+        app.org.id,
+        &audit::AuditQuery {
+            action: Some(action.into()),
+            limit: 10_000,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn mixed_selection_is_partially_applied_with_reasons(t: TestDb) {
+    let app = spawn_app(t).await;
+    let s = staff(&app).await;
+    let admin = app.signed_in_admin().await;
+    let token = app.api_token(&admin, &["users:read", "users:write"]).await;
+    let body = json!({
+        "user_ids": [s.pt, s.pta, s.clerk, s.clinic_admin],
+        "grant_permissions": ["calendar.create", "soap.finish"],
+        "revoke_permissions": ["admin.clinic"],
+        "grant_locations": [s.northside],
+    });
+    let (status, answer) = post(&app, &token, Some("mixed-1"), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "partially_succeeded");
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "3 permission changes and 0 location changes were not applied, for 3 of 4 users"
+        ),
+        "{message}"
+    );
+    let refused: Vec<(String, String)> = answer["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|u| {
+            let name = u["name"].as_str().unwrap().to_string();
+            u["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |c| (name.clone(), c["rule"].as_str().unwrap().to_string()))
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        vec![
+            (
+                "Avery Stone".into(),
+                "rule_2_no_soap_finish_for_supervised".into()
+            ),
+            (
+                "Casey Ruiz".into(),
+                "rule_1_no_soap_for_non_clinical".into()
+            ),
+            ("Morgan Diaz".into(), "rule_3_keep_admins".into()),
+        ]
+    );
+    let clerk = &answer["refused"][1];
+    assert_eq!(clerk["email"], "casey@alpha.example");
+    assert!(
+        clerk["changes"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Casey Ruiz"),
+        "the reason names the user: {clerk}"
+    );
+
+    // Everyone now works at Northside too, as the user list shows.
+    let list: Value = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/users?location={}", s.northside)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["users"].as_array().unwrap().len(),
+        5,
+        "the four selected join the company admin there: {list}"
+    );
+    let changed = events(&app, "user.access_changed").await;
+    assert_eq!(changed.len(), 4, "one audit event per changed user");
+    let pat = changed
+        .iter()
+        .find(|e| e.event.target_id == Some(s.pt))
+        .unwrap();
+    let after: Value = serde_json::from_str(pat.event.after.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        after["added_permissions"],
+        json!(["calendar.create", "soap.finish"])
+    );
+    assert_eq!(after["added_locations"], json!(["alpha Northside"]));
+
+    // A retry with the same key returns the same job and changes nothing twice.
+    let (status, again) = post(&app, &token, Some("mixed-1"), &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["job"]["id"], answer["job"]["id"]);
+    assert_eq!(events(&app, "user.access_changed").await.len(), 4);
+    // The same key with another request is refused; no key at all is refused.
+    let other = json!({ "user_ids": [s.pt], "grant_permissions": ["calendar.view"] });
+    assert_eq!(post(&app, &token, Some("mixed-1"), &other).await.0, 409);
+    let (status, err) = post(&app, &token, None, &other).await;
+    assert_eq!(status, 422);
+    assert_eq!(err["error"]["code"], "idempotency_key_missing");
+
+    // The job and its report are there to read later.
+    let job: Value = reqwest::Client::new()
+        .get(app.url(&format!(
+            "/api/v1/jobs/{}",
+            answer["job"]["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["outcome"], "partially_succeeded");
+    assert_eq!(job["job"]["done"], 4);
+}
+
+async fn bad_requests_change_nothing(t: TestDb) {
+    let app = spawn_app(t).await;
+    let s = staff(&app).await;
+    let admin = app.signed_in_admin().await;
+    let token = app.api_token(&admin, &["users:read", "users:write"]).await;
+    let cases = [
+        (json!({ "user_ids": [s.pt] }), 422, "bulk_update_empty"),
+        (
+            json!({ "user_ids": [s.pt], "grant_permissions": ["calendar.view"], "revoke_permissions": ["calendar.view"] }),
+            422,
+            "bulk_update_contradiction",
+        ),
+        (
+            json!({ "user_ids": [], "grant_permissions": ["calendar.view"] }),
+            422,
+            "selection_empty",
+        ),
+        (
+            json!({ "user_ids": [s.pt, Uuid::now_v7()], "grant_permissions": ["calendar.view"] }),
+            404,
+            "not_found",
+        ),
+        (
+            json!({ "user_ids": [s.pt], "grant_locations": [Uuid::now_v7()] }),
+            404,
+            "not_found",
+        ),
+    ];
+    for (i, (body, status, code)) in cases.iter().enumerate() {
+        let (got, err) = post(&app, &token, Some(&format!("bad-{i}")), body).await;
+        assert_eq!(got, *status, "{body} → {err}");
+        assert_eq!(err["error"]["code"], *code, "{err}");
+        assert!(!err["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/bulk-updates"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "garbled")
+        .header("content-type", "application/json")
+        .body(r#"{"user_ids": ["#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(events(&app, "user.access_changed").await.is_empty());
+    assert!(events(&app, "bulk_update.started").await.is_empty());
+}
+
+async fn clinic_admin_cannot_escalate_or_reach_other_locations(t: TestDb) {
+    let app = spawn_app(t).await;
+    let s = staff(&app).await;
+    // Morgan is a clinic admin at Downtown only.
+    let morgan = app.browser();
+    assert_eq!(
+        app.sign_in(&morgan, "alpha", "morgan@alpha.example", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let token = app.api_token(&morgan, &["users:read", "users:write"]).await;
+    let body = json!({
+        "user_ids": [s.pt],
+        "grant_permissions": ["admin.company", "billing.refunds"],
+        "grant_locations": [s.northside],
+    });
+    let (status, answer) = post(&app, &token, Some("escalate"), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "failed", "{answer}");
+    let rules: Vec<&str> = answer["refused"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, vec!["rule_4_actor_scope"; 3]);
+    assert!(events(&app, "user.access_changed").await.is_empty());
+
+    // A viewer token cannot start one at all (rule 6).
+    let read_only = app.api_token(&morgan, &["users:read"]).await;
+    let (status, err) = post(
+        &app,
+        &read_only,
+        Some("viewer"),
+        &json!({"user_ids": [s.pt], "grant_permissions": ["calendar.view"]}),
+    )
+    .await;
+    assert_eq!(status, 403, "{err}");
+}
+
+async fn select_all_matching_a_filter(t: TestDb) {
+    let app = spawn_app(t).await;
+    let s = staff(&app).await;
+    let admin = app.signed_in_admin().await;
+    let token = app.api_token(&admin, &["users:read", "users:write"]).await;
+    let body =
+        json!({ "filter": { "user_type": "pta" }, "grant_permissions": ["calendar.delete"] });
+    let (status, answer) = post(&app, &token, Some("ptas"), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "succeeded");
+    assert_eq!(answer["job"]["total"], 1);
+    let changed = events(&app, "user.access_changed").await;
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].event.target_id, Some(s.pta));
+}
+
+engine_tests!(
+    mixed_selection_is_partially_applied_with_reasons,
+    bad_requests_change_nothing,
+    clinic_admin_cannot_escalate_or_reach_other_locations,
+    select_all_matching_a_filter,
+);

@@ -15,8 +15,9 @@ case "$which" in
   p4) exec "$bin/p4-user-list" "$@" ;;
   p5) exec "$bin/p5-paste" "$@" ;;
   p6) exec "$bin/p6-dispatch" "$@" ;;
+  p7) exec "$bin/p7-bulk-update" "$@" ;;
   p8) exec "$bin/p8-invite-api" "$@" ;;
   all)
-    for b in p4-user-list p5-paste p6-dispatch p8-invite-api; do "$bin/$b" "$@"; done ;;
-  *) echo "unknown benchmark “$which”: use p4, p5, p6, p8 or all" >&2; exit 2 ;;
+    for b in p4-user-list p5-paste p6-dispatch p7-bulk-update p8-invite-api; do "$bin/$b" "$@"; done ;;
+  *) echo "unknown benchmark “$which”: use p4, p5, p6, p7, p8 or all" >&2; exit 2 ;;
 esac

@@ -1,6 +1,7 @@
 //! The web console: server-rendered pages; htmx swaps parts of them without full reloads.
 
 mod audit;
+mod bulk;
 mod home;
 mod invite;
 mod mailbox;
@@ -48,7 +49,15 @@ pub fn routes() -> Router<App> {
         .route("/users/invite/count", post(invite::count))
         .route("/users/invite/paste", post(invite::paste))
         .route("/users/invite/one", post(invite::one))
+        .route(
+            "/users/bulk",
+            get(bulk::review_filter).post(bulk::review_selected),
+        )
+        .route("/users/bulk/apply", post(bulk::apply))
         .route("/users/{id}/{action}", post(row_actions::apply))
+        .route("/jobs", get(bulk::list))
+        .route("/jobs/{id}", get(bulk::job))
+        .route("/jobs/{id}/report.csv", get(bulk::report))
         .route("/settings", get(settings::page).post(settings::save))
         .route(
             "/settings/locations",
@@ -73,6 +82,18 @@ pub fn routes() -> Router<App> {
                         (header::CACHE_CONTROL, "max-age=3600"),
                     ],
                     include_str!("../../static/app.css"),
+                )
+            }),
+        )
+        .route(
+            "/static/select.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript"),
+                        (header::CACHE_CONTROL, "max-age=3600"),
+                    ],
+                    include_str!("../../static/select.js"),
                 )
             }),
         )

@@ -1,0 +1,192 @@
+//! P7: a bulk update (add 2 permissions, remove 1, add 1 location) over every user of an
+//! organization of 10k and of 100k staff, with every rule checked per user and one audit event
+//! per changed user. Baseline in the same run: the bare SQL statements that make the same kind
+//! of change to the same rows, with no rules and no audit.
+//!   bench/run.sh p7 [--sizes 10000,100000] [--runs 3] [--database-url URL]
+
+#[allow(dead_code)]
+mod harness;
+#[allow(dead_code)]
+mod seed_users;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use harness::median;
+use rollcall_app::audit::Meta;
+use rollcall_app::bulk_update::{self, BulkUpdateRequest};
+use rollcall_app::domain::{BulkChanges, Permission};
+use rollcall_app::store::{Db, Sql, migrate, users};
+use rollcall_app::{App, Clock, Config, Principal};
+use uuid::Uuid;
+
+fn arg(name: &str) -> Option<String> {
+    std::env::args().skip_while(|a| a != name).nth(1)
+}
+
+/// The permissions each run adds and removes: different per run so every run writes.
+const RUNS_CHANGES: [([Permission; 2], Permission); 3] = [
+    (
+        [Permission::CalendarCreate, Permission::ClinicalCharts],
+        Permission::BillingRefunds,
+    ),
+    (
+        [Permission::CalendarDelete, Permission::ClinicalNotes],
+        Permission::CalendarCreate,
+    ),
+    (
+        [Permission::BillingRevenueReports, Permission::CalendarView],
+        Permission::ClinicalCharts,
+    ),
+];
+
+/// The same kind of change in bare SQL: two INSERT … SELECT, one DELETE, one INSERT … SELECT.
+async fn bare(
+    app: &App,
+    org: Uuid,
+    add: [&str; 2],
+    remove: &str,
+    location: Uuid,
+) -> Result<Duration> {
+    let start = Instant::now();
+    let mut tx = app.db.begin().await?;
+    for p in add {
+        let mut q = Sql::new("INSERT INTO user_permissions (user_id, permission) SELECT id, ");
+        q.bind(format!("bare.{p}"))
+            .push(" FROM users WHERE org_id = ")
+            .bind(org.to_string())
+            .push(" ON CONFLICT DO NOTHING");
+        q.execute(&mut *tx).await?;
+    }
+    let mut q = Sql::new("DELETE FROM user_permissions WHERE permission = ");
+    q.bind(remove.to_string())
+        .push(" AND user_id IN (SELECT id FROM users WHERE org_id = ")
+        .bind(org.to_string())
+        .push(")");
+    q.execute(&mut *tx).await?;
+    let mut q = Sql::new("INSERT INTO user_locations (user_id, location_id) SELECT id, ");
+    q.bind(location.to_string())
+        .push(" FROM users WHERE org_id = ")
+        .bind(org.to_string())
+        .push(" ON CONFLICT DO NOTHING");
+    q.execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(start.elapsed())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let sizes: Vec<usize> = arg("--sizes")
+        .unwrap_or_else(|| "10000,100000".into())
+        .split(',')
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()?;
+    let runs: usize = arg("--runs")
+        .map(|r| r.parse())
+        .transpose()?
+        .unwrap_or(3)
+        .min(3);
+    let url = arg("--database-url");
+    let mut table = Vec::new();
+    for n in sizes {
+        let (db, _dir) = match &url {
+            Some(u) => (Db::connect(u).await?, None),
+            None => harness::database(None).await?,
+        };
+        migrate(&db).await?;
+        let app = App::with_db(
+            db.clone(),
+            Config::for_tests(db.url().to_string()),
+            Clock::system(),
+        );
+        let seeded = seed_users::seed(&app, n).await?;
+        let mut conn = app.db.read_conn().await?;
+        let admin =
+            users::get_by_email_key(&mut conn, seeded.org_id, "owner@riverside-therapy.example")
+                .await?
+                .context("the seeded admin")?;
+        let policy = rollcall_app::access::policy_of(&mut conn, seeded.org_id).await?;
+        let principal = Principal::load(&mut conn, &policy, seeded.org_id, admin.id)
+            .await?
+            .context("the admin can act")?;
+        drop(conn);
+        println!(
+            "P7 bulk update over {n} users ({:?}): add 2 permissions, remove 1, add 1 location; every rule, one audit event per changed user",
+            app.db.engine()
+        );
+        let (mut ours, mut base) = (Vec::new(), Vec::new());
+        for (run, (add, remove)) in RUNS_CHANGES.iter().take(runs).enumerate() {
+            let location = seeded.locations[run % seeded.locations.len()].1;
+            let b = bare(
+                &app,
+                seeded.org_id,
+                [add[0].key(), add[1].key()],
+                &format!("bare.{}", remove.key()),
+                location,
+            )
+            .await?;
+            let req = BulkUpdateRequest {
+                filter: Some(Default::default()),
+                changes: BulkChanges {
+                    grant_permissions: add.iter().copied().collect(),
+                    revoke_permissions: [*remove].into_iter().collect(),
+                    grant_locations: [seeded.locations[(run + 1) % seeded.locations.len()].1]
+                        .into_iter()
+                        .collect(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let start = Instant::now();
+            let job = bulk_update::run(
+                &app,
+                &principal,
+                &req,
+                Some(&format!("p7-{n}-{run}")),
+                &Meta::system("bench"),
+                Duration::from_secs(600),
+            )
+            .await?;
+            let took = start.elapsed();
+            let (tally, outcome, sentence) = bulk_update::outcome_of(&job);
+            anyhow::ensure!(job.done == job.total, "the job finished: {job:?}");
+            println!(
+                "  run {}: {:.0} ms ({} users, {} changed, {} changes applied, {} refused: {}; {}) · bare SQL {:.0} ms",
+                run + 1,
+                took.as_secs_f64() * 1e3,
+                tally.users,
+                tally.users_changed,
+                tally.applied(),
+                tally.refused(),
+                outcome.as_str(),
+                sentence,
+                b.as_secs_f64() * 1e3
+            );
+            ours.push(took);
+            base.push(b);
+        }
+        let (o, b) = (median(&ours), median(&base));
+        let target = if n <= 10_000 { "≤ 0.5 s" } else { "≤ 5 s" };
+        println!(
+            "P7 {n} users: median {:.2} s; bare SQL {:.3} s; ratio {:.1}× (target {target})",
+            o.as_secs_f64(),
+            b.as_secs_f64(),
+            o.as_secs_f64() / b.as_secs_f64()
+        );
+        table.push(format!(
+            "| P7 | bulk update, {n} users | {:.2} s | bare SQL {:.3} s | {:.1}× | {target} |",
+            o.as_secs_f64(),
+            b.as_secs_f64(),
+            o.as_secs_f64() / b.as_secs_f64()
+        ));
+        if url.is_some() {
+            // One organization per database: start the next size on a clean one.
+            app.db.close().await;
+            break;
+        }
+    }
+    for row in table {
+        println!("{row}");
+    }
+    Ok(())
+}

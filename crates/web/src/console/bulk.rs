@@ -1,0 +1,339 @@
+//! Bulk update in the console: selection → review → save → the job's outcome, and the jobs page.
+
+use std::time::Duration;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use rollcall_app::bulk_update::{self, BulkUpdateRequest, Refused};
+use rollcall_app::clock::local;
+use rollcall_app::domain::{BulkChanges, Module, Permission};
+use rollcall_app::user_list::{self, ListParams};
+use rollcall_app::{App, AppError};
+use uuid::Uuid;
+
+use super::{Nav, field};
+use crate::error::{PageError, render};
+use crate::session::ConsoleUser;
+
+/// How long saving waits for the job before showing its progress page instead.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// How the selection travels from the list to the review and on to saving.
+fn selection_of(pairs: &[(String, String)]) -> Result<BulkUpdateRequest, AppError> {
+    let one = |name: &str| field(pairs, name).next().map(str::to_string);
+    if one("all").as_deref() == Some("1") {
+        return Ok(BulkUpdateRequest {
+            filter: Some(ListParams {
+                q: one("q"),
+                status: one("status"),
+                user_type: one("user_type"),
+                location: one("location"),
+                role: one("role"),
+                sort: one("sort"),
+                ..ListParams::default()
+            }),
+            ..BulkUpdateRequest::default()
+        });
+    }
+    let user_ids = field(pairs, "ids")
+        .map(|s| s.parse::<Uuid>().map_err(|_| AppError::not_found("user")))
+        .collect::<Result<_, _>>()?;
+    Ok(BulkUpdateRequest {
+        user_ids,
+        ..BulkUpdateRequest::default()
+    })
+}
+
+/// Hidden fields that carry the selection to the next step.
+fn hidden_selection(req: &BulkUpdateRequest) -> Vec<(String, String)> {
+    match &req.filter {
+        Some(f) => {
+            let mut out = vec![("all".to_string(), "1".to_string())];
+            for (k, v) in [
+                ("q", &f.q),
+                ("status", &f.status),
+                ("user_type", &f.user_type),
+                ("location", &f.location),
+                ("role", &f.role),
+                ("sort", &f.sort),
+            ] {
+                if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+                    out.push((k.to_string(), v.clone()));
+                }
+            }
+            out
+        }
+        None => req
+            .user_ids
+            .iter()
+            .map(|id| ("ids".to_string(), id.to_string()))
+            .collect(),
+    }
+}
+
+pub struct PermissionGroup {
+    pub module: &'static str,
+    pub permissions: Vec<(&'static str, &'static str)>,
+}
+
+fn catalogue() -> Vec<PermissionGroup> {
+    Module::ALL
+        .iter()
+        .map(|m| PermissionGroup {
+            module: m.label(),
+            permissions: Permission::ALL
+                .iter()
+                .filter(|p| p.module() == *m)
+                .map(|p| (p.key(), p.label()))
+                .collect(),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "bulk_review.html")]
+struct ReviewPage {
+    nav: Nav,
+    count: usize,
+    by_filter: bool,
+    sample: Vec<(String, String, String)>,
+    hidden: Vec<(String, String)>,
+    groups: Vec<PermissionGroup>,
+    locations: Vec<(String, String)>,
+    key: String,
+    error: Option<String>,
+}
+
+async fn review_page(
+    app: &App,
+    user: &ConsoleUser,
+    pairs: &[(String, String)],
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    if !user.principal.can_manage_users() {
+        return Err(
+            AppError::Forbidden("Your access profile cannot update users' access.".into()).into(),
+        );
+    }
+    let req = selection_of(pairs)?;
+    let ids = bulk_update::select(app, &user.principal, &req).await?;
+    let options = user_list::filter_options(app, &user.principal).await?;
+    // A sample of who is selected, read back through the list so names and types match it.
+    let mut sample = Vec::new();
+    let mut conn = app.db.read_conn().await?;
+    let rows = rollcall_app::store::access::load(
+        &mut conn,
+        user.principal.org_id,
+        &ids[..ids.len().min(20)],
+    )
+    .await?;
+    for r in rows {
+        let kind = r
+            .user_type
+            .as_deref()
+            .and_then(|t| options.user_types.iter().find(|(c, _)| c == t))
+            .map(|(_, l)| l.clone())
+            .unwrap_or_default();
+        sample.push((r.display_name, r.email, kind));
+    }
+    Ok(render(&ReviewPage {
+        nav: Nav::of(user),
+        count: ids.len(),
+        by_filter: req.filter.is_some(),
+        sample,
+        hidden: hidden_selection(&req),
+        groups: catalogue(),
+        locations: options
+            .locations
+            .into_iter()
+            .filter(|(id, _)| {
+                id.parse::<Uuid>()
+                    .is_ok_and(|id| user.principal.locations.contains(&id))
+            })
+            .collect(),
+        key: Uuid::now_v7().to_string(),
+        error,
+    }))
+}
+
+/// `GET /users/bulk?all=1&<filters>`: review everyone matching the list's filters.
+pub async fn review_filter(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    review_page(&app, &user, &pairs, None).await
+}
+
+/// `POST /users/bulk`: review the rows ticked in the list.
+pub async fn review_selected(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    review_page(&app, &user, &pairs, None).await
+}
+
+fn parse_changes(pairs: &[(String, String)]) -> Result<BulkChanges, AppError> {
+    let perms = |name: &str| -> Result<_, AppError> {
+        field(pairs, name)
+            .map(|k| Permission::parse(k).map_err(AppError::from))
+            .collect()
+    };
+    let locs = |name: &str| -> Result<_, AppError> {
+        field(pairs, name)
+            .map(|s| {
+                s.parse::<Uuid>()
+                    .map_err(|_| AppError::not_found("location"))
+            })
+            .collect()
+    };
+    Ok(BulkChanges {
+        grant_permissions: perms("grant_permission")?,
+        revoke_permissions: perms("revoke_permission")?,
+        grant_locations: locs("grant_location")?,
+        revoke_locations: locs("revoke_location")?,
+    })
+}
+
+/// `POST /users/bulk/apply`: start the job; show its outcome (or its progress).
+pub async fn apply(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    let mut req = selection_of(&pairs)?;
+    let started = match parse_changes(&pairs) {
+        Ok(changes) => {
+            req.changes = changes;
+            let key = field(&pairs, "key").next();
+            bulk_update::run(&app, &user.principal, &req, key, &user.meta(), WAIT).await
+        }
+        Err(e) => Err(e),
+    };
+    match started {
+        Ok(job) => Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response()),
+        // The request itself was not acceptable: back to the review with the reason.
+        Err(e @ (AppError::Invalid(_) | AppError::NotFound(_) | AppError::Conflict(_))) => {
+            review_page(&app, &user, &pairs, Some(e.to_string())).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "job.html")]
+struct JobPage {
+    nav: Nav,
+    id: String,
+    kind: String,
+    running: bool,
+    done: i64,
+    total: i64,
+    percent: i64,
+    outcome: &'static str,
+    outcome_label: &'static str,
+    sentence: String,
+    refused: Vec<Refused>,
+    more_refused: bool,
+    started: String,
+}
+
+/// `GET /jobs/{id}`: progress while running (polled by htmx), the outcome when done.
+pub async fn job(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Path(id): Path<Uuid>,
+) -> Result<Response, PageError> {
+    let job = rollcall_app::jobs::get(&app, &user.principal, id).await?;
+    let (_, outcome, sentence) = bulk_update::outcome_of(&job);
+    let refused = bulk_update::refused(&app, &user.principal, id, -1, 201).await?;
+    let more_refused = refused.len() > 200;
+    Ok(render(&JobPage {
+        nav: Nav::of(&user),
+        id: job.id.to_string(),
+        kind: job.kind.replace('_', " "),
+        running: !job.is_finished(),
+        done: job.done,
+        total: job.total,
+        percent: if job.total > 0 {
+            job.done * 100 / job.total
+        } else {
+            100
+        },
+        outcome: outcome.as_str(),
+        outcome_label: outcome.label(),
+        sentence,
+        refused: refused.into_iter().take(200).map(|(_, r)| r).collect(),
+        more_refused,
+        started: local(job.created_at, &user.principal.time_zone),
+    }))
+}
+
+/// `GET /jobs/{id}/report.csv`: every refused change with its rule.
+pub async fn report(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Path(id): Path<Uuid>,
+) -> Result<Response, PageError> {
+    let csv = bulk_update::report_csv(&app, &user.principal, id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"bulk-update-{id}.csv\""),
+            ),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+pub struct JobRow {
+    pub id: String,
+    pub kind: String,
+    pub state: String,
+    pub outcome: &'static str,
+    pub progress: String,
+    pub started: String,
+}
+
+#[derive(Template)]
+#[template(path = "jobs.html")]
+struct JobsPage {
+    nav: Nav,
+    jobs: Vec<JobRow>,
+}
+
+/// `GET /jobs`: recent bulk jobs with their outcome and report.
+pub async fn list(State(app): State<App>, user: ConsoleUser) -> Result<Response, PageError> {
+    let jobs = rollcall_app::jobs::recent(&app, &user.principal).await?;
+    let zone = user.principal.time_zone.clone();
+    Ok(render(&JobsPage {
+        nav: Nav::of(&user),
+        jobs: jobs
+            .iter()
+            .map(|j| {
+                let (_, outcome, _) = bulk_update::outcome_of(j);
+                JobRow {
+                    id: j.id.to_string(),
+                    kind: j.kind.replace('_', " "),
+                    state: j.state.replace('_', " "),
+                    outcome: if j.is_finished() {
+                        outcome.as_str()
+                    } else {
+                        "running"
+                    },
+                    progress: format!("{} / {}", j.done, j.total),
+                    started: local(j.created_at, &zone),
+                }
+            })
+            .collect(),
+    }))
+}

@@ -329,4 +329,152 @@ engine_tests!(
     bad_requests_change_nothing,
     clinic_admin_cannot_escalate_or_reach_other_locations,
     select_all_matching_a_filter,
+    console_select_review_save_and_read_the_outcome,
 );
+
+async fn console_select_review_save_and_read_the_outcome(t: TestDb) {
+    let app = spawn_app(t).await;
+    let s = staff(&app).await;
+    let admin = app.signed_in_admin().await;
+    let list = admin
+        .get(app.url("/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("id=\"pick-page\""), "a page checkbox");
+    assert!(list.contains(&format!("name=\"ids\" value=\"{}\"", s.pta)));
+    let csrf = common::csrf_in(&list);
+
+    // Tick two rows, review them.
+    let review = admin
+        .post(app.url("/users/bulk"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("ids", &s.pta.to_string()),
+            ("ids", &s.pt.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(review.contains("2 users selected"), "{review}");
+    assert!(review.contains("Avery Stone") && review.contains("Pat Chen"));
+    let key = review
+        .split("name=\"key\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // Save: SOAP finish is refused for the assistant only.
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("key", key.as_str()),
+        ("ids", &s.pta.to_string()),
+        ("ids", &s.pt.to_string()),
+        ("grant_permission", "soap.finish"),
+        ("grant_location", &s.northside.to_string()),
+    ];
+    let r = admin
+        .post(app.url("/users/bulk/apply"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let job_url = r.headers()["location"].to_str().unwrap().to_string();
+    let page = admin
+        .get(app.url(&job_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("outcome-partially_succeeded"), "{page}");
+    assert!(
+        page.contains(
+            "1 permission change and 0 location changes were not applied, for 1 of 2 users"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("Rule 2: Avery Stone"),
+        "the reason is on the page"
+    );
+    // Saving twice (a double click) does not run it twice.
+    let again = admin
+        .post(app.url("/users/bulk/apply"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.headers()["location"].to_str().unwrap(), job_url);
+    assert_eq!(events(&app, "user.access_changed").await.len(), 2);
+
+    let report = admin
+        .get(app.url(&format!("{job_url}/report.csv")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        report.starts_with("user,email,change,outcome,rule,code,reason"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Avery Stone,avery@alpha.example,add permission “SOAP notes: finish”")
+            || report.contains("Avery Stone,avery@alpha.example,add permission"),
+        "{report}"
+    );
+    assert!(report.contains("rule_2_no_soap_finish_for_supervised"));
+    let jobs = admin
+        .get(app.url("/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(jobs.contains(&job_url), "listed on the jobs page");
+
+    // Select all matching a filter: the review counts them.
+    let review = admin
+        .get(app.url("/users/bulk?all=1&user_type=clerical"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(review.contains("1 user selected"), "{review}");
+    assert!(review.contains("Casey Ruiz"));
+    // Nothing asked: back to the review with the reason, nothing written.
+    let none = admin
+        .post(app.url("/users/bulk/apply"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("key", "k2"),
+            ("all", "1"),
+            ("user_type", "clerical"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 200);
+    assert!(
+        none.text()
+            .await
+            .unwrap()
+            .contains("Choose at least one permission or location")
+    );
+}

@@ -7,6 +7,7 @@ use axum::extract::{Query, State};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use rollcall_app::App;
+use rollcall_app::audit::{self, AuditPage, AuditParams};
 use rollcall_app::user_list::{self, ListParams, UserPage};
 use serde_json::{Value, json};
 
@@ -18,6 +19,7 @@ pub fn routes() -> Router<App> {
         .route("/openapi.json", get(openapi::document))
         .route("/me", get(me))
         .route("/users", get(list_users))
+        .route("/audit", get(list_audit))
         .route("/invitations", post(invitations::create))
         .route("/invitations/batch", post(invitations::batch))
         .route("/users/{id}/invitation/resend", post(invitations::resend))
@@ -55,4 +57,13 @@ async fn list_users(
     Ok(Json(
         user_list::list(&app, &caller.principal, &params).await?,
     ))
+}
+
+/// One page of the audit log, newest first (scope users:read).
+async fn list_audit(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Query(params): Query<AuditParams>,
+) -> Result<Json<AuditPage>, ApiError> {
+    Ok(Json(audit::list(&app, &caller.principal, &params).await?))
 }

@@ -48,6 +48,7 @@ pub fn routes() -> Router<App> {
         .route("/users/invite/count", post(invite::count))
         .route("/users/invite/paste", post(invite::paste))
         .route("/users/invite/one", post(invite::one))
+        .route("/users/{id}/history", get(audit::history))
         .route("/users/{id}/{action}", post(row_actions::apply))
         .route("/settings", get(settings::page).post(settings::save))
         .route(
@@ -64,6 +65,8 @@ pub fn routes() -> Router<App> {
             get(tokens::page).post(tokens::create),
         )
         .route("/audit", get(audit::page))
+        .route("/audit/export.csv", get(audit::export_csv))
+        .route("/audit/export.json", get(audit::export_json))
         .route(
             "/static/app.css",
             get(|| async {

@@ -1,9 +1,15 @@
-//! Who did something, from where: attached to every audit event a use case records.
+//! The audit trail: who did something, from where (attached to every event a use case records),
+//! and reading it back: the organization's log with filters, one user's history, exports.
 
-use rollcall_store::audit::{self, NewEvent, Verification};
-use serde::Serialize;
+use futures::StreamExt;
+use rollcall_domain::ValueError;
+use rollcall_store::audit::{self, ActionMatch, AuditQuery, NewEvent, Verification};
+use rollcall_store::users;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::clock::rfc3339;
+use crate::export::neutralize;
 use crate::{App, AppError, Principal};
 
 #[derive(Debug, Clone, Default)]
@@ -82,4 +88,456 @@ pub async fn verify(
         }
     }
     Ok(out)
+}
+
+/// Filters of the audit log as people and clients send them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct AuditParams {
+    /// A user id, or text found in the actor's name or email (case-insensitive).
+    pub actor: Option<String>,
+    /// An exact action such as `user.invited`, or a prefix ending in `.` or `*` such as `user.`.
+    pub action: Option<String>,
+    /// The id of the user, location, role or token an event is about.
+    pub target: Option<String>,
+    /// First day included, `YYYY-MM-DD` in the organization's time zone.
+    pub from: Option<String>,
+    /// Last day included, `YYYY-MM-DD` in the organization's time zone.
+    pub to: Option<String>,
+    /// Events older than this sequence number (the `next` of the previous page).
+    pub before_seq: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+/// One event, for the console, the API and exports.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub id: Uuid,
+    /// RFC 3339, UTC.
+    pub at: String,
+    #[serde(skip)]
+    pub at_micros: i64,
+    pub actor_id: Option<Uuid>,
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<Uuid>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub request_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub hash: String,
+}
+
+impl AuditEntry {
+    fn of(e: audit::Event) -> AuditEntry {
+        let value = |s: Option<String>| {
+            s.map(|s| serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s)))
+        };
+        AuditEntry {
+            seq: e.seq,
+            id: e.id,
+            at: rfc3339(e.at),
+            at_micros: e.at,
+            actor_id: e.event.actor_id,
+            actor: e.event.actor_label,
+            action: e.event.action,
+            target_type: e.event.target_type,
+            target_id: e.event.target_id,
+            before: value(e.event.before),
+            after: value(e.event.after),
+            request_id: e.event.request_id,
+            source_ip: e.event.source_ip,
+            hash: e.hash,
+        }
+    }
+
+    /// The change in words: changed fields as `field: old → new`, or the values recorded.
+    pub fn change_text(&self) -> String {
+        change_text(self.before.as_ref(), self.after.as_ref())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AuditPage {
+    pub events: Vec<AuditEntry>,
+    /// Pass as `before_seq` for older events; `null` on the last page.
+    pub next: Option<i64>,
+}
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
+
+fn blank(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Start of `date` (or of the day after it, for an inclusive end) in `zone`, in microseconds.
+fn day_start(
+    field: &'static str,
+    text: &str,
+    zone: &str,
+    next_day: bool,
+) -> Result<i64, ValueError> {
+    let bad = || {
+        ValueError::new(
+            field,
+            "date_invalid",
+            format!("“{text}” is not a date: use the form 2026-03-31."),
+        )
+    };
+    let mut date: jiff::civil::Date = text.parse().map_err(|_| bad())?;
+    if next_day {
+        date = date.tomorrow().map_err(|_| bad())?;
+    }
+    let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    Ok(date
+        .to_zoned(tz)
+        .map_err(|_| bad())?
+        .timestamp()
+        .as_microsecond())
+}
+
+impl AuditParams {
+    /// The store query for these filters; dates are read in `zone`.
+    pub fn to_query(&self, zone: &str) -> Result<AuditQuery, ValueError> {
+        let (actor_id, actor_text) = match blank(&self.actor) {
+            None => (None, None),
+            Some(a) => match Uuid::parse_str(a) {
+                Ok(id) => (Some(id), None),
+                Err(_) => (None, Some(a.chars().take(100).collect())),
+            },
+        };
+        let action = blank(&self.action).map(|a| {
+            if let Some(p) = a.strip_suffix('*') {
+                ActionMatch::Prefix(p.to_string())
+            } else if a.ends_with('.') {
+                ActionMatch::Prefix(a.to_string())
+            } else {
+                ActionMatch::Exact(a.to_string())
+            }
+        });
+        let target_id = blank(&self.target)
+            .map(|t| {
+                Uuid::parse_str(t).map_err(|_| {
+                    ValueError::new(
+                        "target",
+                        "id_invalid",
+                        format!(
+                            "“{}” is not an id: paste the id of a user, location, role or token, e.g. from the Target column.",
+                            t.chars().take(60).collect::<String>()
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+        let from = blank(&self.from)
+            .map(|d| day_start("from", d, zone, false))
+            .transpose()?;
+        let to = blank(&self.to)
+            .map(|d| day_start("to", d, zone, true))
+            .transpose()?;
+        if let (Some(f), Some(t)) = (from, to) {
+            if t <= f {
+                return Err(ValueError::new(
+                    "to",
+                    "date_range_invalid",
+                    "The “to” date is before the “from” date: swap them.",
+                ));
+            }
+        }
+        Ok(AuditQuery {
+            actor_id,
+            actor_text,
+            action,
+            target_id,
+            from,
+            to,
+            before_seq: self.before_seq,
+            limit: self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
+        })
+    }
+
+    /// The filters as a query string, without paging, for links that keep them.
+    pub fn query_string(&self) -> String {
+        [
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("target", &self.target),
+            ("from", &self.from),
+            ("to", &self.to),
+        ]
+        .iter()
+        .filter_map(|(k, v)| blank(v).map(|v| format!("{k}={}", urlencode(v))))
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Reads one page of `query`, newest first, and says where the next one starts.
+async fn page_of(app: &App, org_id: Uuid, query: &AuditQuery) -> Result<AuditPage, AppError> {
+    let mut conn = app.db.read_conn().await?;
+    // One more than asked tells whether an older page exists.
+    let mut events = audit::list(
+        &mut conn,
+        org_id,
+        &AuditQuery {
+            limit: query.limit + 1,
+            ..query.clone()
+        },
+    )
+    .await?;
+    let more = events.len() > query.limit as usize;
+    events.truncate(query.limit as usize);
+    let next = if more {
+        events.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok(AuditPage {
+        events: events.into_iter().map(AuditEntry::of).collect(),
+        next,
+    })
+}
+
+/// One page of the organization's audit log, newest first.
+pub async fn list(app: &App, who: &Principal, params: &AuditParams) -> Result<AuditPage, AppError> {
+    who.require_view()?;
+    let query = params.to_query(&who.time_zone)?;
+    page_of(app, who.org_id, &query).await
+}
+
+/// The actions present in the organization's log, for the console's filter.
+pub async fn actions(app: &App, who: &Principal) -> Result<Vec<String>, AppError> {
+    who.require_view()?;
+    let mut conn = app.db.read_conn().await?;
+    Ok(audit::actions(&mut conn, who.org_id).await?)
+}
+
+/// One user's history: who they are and a page of events about them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UserHistory {
+    pub user_id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub page: AuditPage,
+}
+
+/// What happened to one user (the events with the user as target), newest first; page with
+/// `before_seq` = the previous page's `next`.
+pub async fn history_of(
+    app: &App,
+    who: &Principal,
+    user_id: Uuid,
+    before_seq: Option<i64>,
+    limit: u32,
+) -> Result<UserHistory, AppError> {
+    who.require_view()?;
+    let mut conn = app.db.read_conn().await?;
+    let user = users::get(&mut conn, who.org_id, user_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    drop(conn);
+    let page = page_of(
+        app,
+        who.org_id,
+        &AuditQuery {
+            target_id: Some(user_id),
+            before_seq,
+            limit: limit.clamp(1, MAX_PAGE),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(UserHistory {
+        user_id,
+        name: user.display_name,
+        email: user.email,
+        page,
+    })
+}
+
+/// Export formats of the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+const EXPORT_PAGE: u32 = 1_000;
+
+/// Every event matching the filters, as CSV or a JSON array, in chunks read page by page so that
+/// memory stays bounded however long the trail is. Filters and access are checked before the
+/// first chunk, so a refusal is an error rather than a broken download.
+pub async fn export(
+    app: &App,
+    who: &Principal,
+    params: &AuditParams,
+    format: ExportFormat,
+) -> Result<impl futures::Stream<Item = Result<Vec<u8>, AppError>> + Send + 'static, AppError> {
+    who.require_view()?;
+    let query = AuditQuery {
+        before_seq: None,
+        limit: EXPORT_PAGE,
+        ..params.to_query(&who.time_zone)?
+    };
+    let (app, org_id) = (app.clone(), who.org_id);
+    let head = match format {
+        ExportFormat::Csv => csv_chunk(None)?,
+        ExportFormat::Json => b"[".to_vec(),
+    };
+    struct State {
+        query: AuditQuery,
+        started: bool,
+        done: bool,
+    }
+    let state = State {
+        query,
+        started: false,
+        done: false,
+    };
+    let body = futures::stream::try_unfold(state, move |mut s| {
+        let app = app.clone();
+        async move {
+            if s.done {
+                return Ok(None);
+            }
+            let page = page_of(&app, org_id, &s.query).await?;
+            let chunk = match format {
+                ExportFormat::Csv => csv_chunk(Some(&page.events))?,
+                ExportFormat::Json => {
+                    let mut out = Vec::new();
+                    for e in &page.events {
+                        out.extend_from_slice(if s.started { b",\n" } else { b"\n" });
+                        s.started = true;
+                        serde_json::to_writer(&mut out, e)
+                            .map_err(|e| AppError::Internal(e.to_string()))?;
+                    }
+                    if page.next.is_none() {
+                        out.extend_from_slice(b"\n]\n");
+                    }
+                    out
+                }
+            };
+            match page.next {
+                Some(n) => s.query.before_seq = Some(n),
+                None => s.done = true,
+            }
+            Ok(Some((chunk, s)))
+        }
+    });
+    Ok(futures::stream::once(async move { Ok(head) }).chain(body))
+}
+
+const CSV_HEADER: [&str; 12] = [
+    "seq",
+    "time_utc",
+    "actor_id",
+    "actor",
+    "action",
+    "target_type",
+    "target_id",
+    "before",
+    "after",
+    "request_id",
+    "source_ip",
+    "hash",
+];
+
+/// The header (`None`) or rows as CSV; text cells are neutralized against formula injection.
+fn csv_chunk(events: Option<&[AuditEntry]>) -> Result<Vec<u8>, AppError> {
+    let io = |e: csv::Error| AppError::Internal(e.to_string());
+    let mut w = csv::Writer::from_writer(Vec::new());
+    match events {
+        None => w.write_record(CSV_HEADER).map_err(io)?,
+        Some(events) => {
+            let json = |v: &Option<serde_json::Value>| {
+                v.as_ref().map(|v| v.to_string()).unwrap_or_default()
+            };
+            let id = |v: Option<Uuid>| v.map(|v| v.to_string()).unwrap_or_default();
+            for e in events {
+                w.write_record([
+                    e.seq.to_string(),
+                    e.at.clone(),
+                    id(e.actor_id),
+                    neutralize(&e.actor),
+                    neutralize(&e.action),
+                    neutralize(&e.target_type),
+                    id(e.target_id),
+                    neutralize(&json(&e.before)),
+                    neutralize(&json(&e.after)),
+                    neutralize(e.request_id.as_deref().unwrap_or("")),
+                    neutralize(e.source_ip.as_deref().unwrap_or("")),
+                    e.hash.clone(),
+                ])
+                .map_err(io)?;
+            }
+        }
+    }
+    w.into_inner()
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// A recorded value in words: text as is, lists joined, objects as `field: value` pairs.
+pub fn readable(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "—".into(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) => items.iter().map(readable).collect::<Vec<_>>().join(", "),
+        Value::Object(fields) => fields
+            .iter()
+            .map(|(k, v)| format!("{}: {}", k.replace('_', " "), readable(v)))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+/// Before and after in words: for two objects only the fields that changed.
+pub fn change_text(
+    before: Option<&serde_json::Value>,
+    after: Option<&serde_json::Value>,
+) -> String {
+    use serde_json::Value;
+    match (before, after) {
+        (None, None) => String::new(),
+        (None, Some(a)) => readable(a),
+        (Some(b), None) => format!("was {}", readable(b)),
+        (Some(Value::Object(b)), Some(Value::Object(a))) => {
+            let keys: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+            let changed: Vec<String> = keys
+                .into_iter()
+                .filter(|k| b.get(*k) != a.get(*k))
+                .map(|k| {
+                    let show = |v: Option<&Value>| v.map(readable).unwrap_or_else(|| "—".into());
+                    format!(
+                        "{}: {} → {}",
+                        k.replace('_', " "),
+                        show(b.get(k)),
+                        show(a.get(k))
+                    )
+                })
+                .collect();
+            if changed.is_empty() {
+                "no change".into()
+            } else {
+                changed.join("; ")
+            }
+        }
+        (Some(b), Some(a)) => format!("{} → {}", readable(b), readable(a)),
+    }
 }

@@ -58,17 +58,22 @@ pub struct Demo {
     pub created: bool,
 }
 
-/// Creates the demo organization once; later runs find it and change nothing.
+/// Creates the demo organization once; later runs find it and change nothing (beyond loading the
+/// demo taxonomy list into a demo organization that has none yet).
 pub async fn ensure(app: &App) -> Result<Demo, AppError> {
+    let meta = Meta::system("demo set-up");
     let mut conn = app.db.read_conn().await?;
     if let Some(org) = rollcall_store::orgs::get_by_slug(&mut conn, SLUG).await? {
+        drop(conn);
+        if crate::taxonomy::count(app, org.id).await? == 0 {
+            load_demo_taxonomy(app, org.id, &meta).await?;
+        }
         return Ok(Demo {
             org,
             created: false,
         });
     }
     drop(conn);
-    let meta = Meta::system("demo set-up");
     let org = create_org(
         app,
         SLUG,
@@ -240,5 +245,17 @@ pub async fn ensure(app: &App) -> Result<Demo, AppError> {
     invitations::insert_many(&mut tx, &invites).await?;
     audit::append(&mut tx, org.id, now, &events).await?;
     tx.commit().await?;
+    load_demo_taxonomy(app, org.id, &meta).await?;
     Ok(Demo { org, created: true })
+}
+
+/// The short list of common therapy codes Rollcall ships for the demo (the full NUCC list is
+/// licensed separately and loaded with `rollcall taxonomy load`).
+async fn load_demo_taxonomy(app: &App, org_id: Uuid, meta: &Meta) -> Result<(), AppError> {
+    let codes: Vec<(String, String)> = rollcall_domain::taxonomy::DEMO_TAXONOMY
+        .iter()
+        .map(|(code, name)| (code.to_string(), name.to_string()))
+        .collect();
+    crate::taxonomy::replace(app, org_id, &codes, meta).await?;
+    Ok(())
 }

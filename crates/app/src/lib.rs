@@ -22,6 +22,7 @@ pub mod orgs;
 pub mod password;
 pub mod register;
 pub mod secret;
+pub mod taxonomy;
 pub mod user_list;
 
 use std::sync::Arc;

@@ -181,6 +181,23 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The taxonomy code list that names the codes on provider profiles.
+    Taxonomy {
+        #[command(subcommand)]
+        command: TaxonomyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TaxonomyCommand {
+    /// Load the NUCC code list (the CSV file as published, or `code,name` lines), replacing the
+    /// organization's current list. A file with any bad row loads nothing.
+    Load {
+        /// The CSV file; `-` reads standard input.
+        file: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -461,6 +478,31 @@ async fn run() -> anyhow::Result<()> {
             if broken {
                 bail!("the audit trail was tampered with");
             }
+        }
+        Command::Taxonomy {
+            command: TaxonomyCommand::Load { file, org },
+        } => {
+            let mut conn = app.db.read_conn().await?;
+            let org = rollcall_app::orgs::find_org(&mut conn, &org).await?;
+            drop(conn);
+            let loaded = if file.as_os_str() == "-" {
+                rollcall_app::taxonomy::load(&app, org.id, std::io::stdin().lock(), &operator)
+                    .await?
+            } else {
+                let f = std::fs::File::open(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                rollcall_app::taxonomy::load(&app, org.id, std::io::BufReader::new(f), &operator)
+                    .await
+                    .with_context(|| file.display().to_string())?
+            };
+            let replaced = match loaded.replaced {
+                0 => String::new(),
+                n => format!(" (replacing the previous list of {n})"),
+            };
+            println!(
+                "Loaded {} taxonomy codes into {}{replaced}.",
+                loaded.count, org.name
+            );
         }
     }
     Ok(())

@@ -132,3 +132,138 @@ async fn install_commands_then_audit_verify_catches_tampering() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::test]
+async fn taxonomy_load_names_codes_and_a_bad_file_loads_nothing() {
+    let dir = std::env::temp_dir().join(format!("rollcall-cli-{}", rollcall_store::new_id()));
+    let o = rollcall(&dir, &["org", "create", "harbour", "--name", "Harbour PT"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = rollcall(
+        &dir,
+        &[
+            "taxonomy",
+            "load",
+            &fixture("nucc_sample.csv"),
+            "--org",
+            "harbour",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("Loaded 5 taxonomy codes into Harbour PT."),
+        "{}",
+        text(&o)
+    );
+
+    let o = rollcall(
+        &dir,
+        &[
+            "taxonomy",
+            "load",
+            &fixture("taxonomy_bad.csv"),
+            "--org",
+            "harbour",
+        ],
+    );
+    assert!(!o.status.success(), "a bad file fails: {}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("Nothing was loaded"), "{out}");
+    assert!(
+        out.contains("line 3: “22510000X” is not a taxonomy code"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 5: “2251S0007” is not a taxonomy code"),
+        "{out}"
+    );
+    assert!(out.contains("line 6: code 235Z00000X has no name"), "{out}");
+    assert!(
+        !out.contains("line 2") && !out.contains("line 4"),
+        "good lines are not blamed: {out}"
+    );
+
+    let o = rollcall(
+        &dir,
+        &[
+            "taxonomy",
+            "load",
+            &fixture("nucc_sample.csv"),
+            "--org",
+            "nowhere",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("nowhere"), "{}", text(&o));
+
+    // The first list is intact, with names from Display Name or Classification (Specialization).
+    let db =
+        rollcall_store::Db::connect(&format!("sqlite://{}", dir.join("rollcall.db").display()))
+            .await
+            .unwrap();
+    let mut conn = db.read_conn().await.unwrap();
+    let org = rollcall_store::orgs::get_by_slug(&mut conn, "harbour")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rollcall_store::taxonomy::count(&mut conn, org.id)
+            .await
+            .unwrap(),
+        5,
+        "the bad file changed nothing"
+    );
+    let names = rollcall_store::taxonomy::names(
+        &mut conn,
+        org.id,
+        &[
+            "2251S0007X".into(),
+            "225XP0200X".into(),
+            "225X00000X".into(),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(names["2251S0007X"], "Sports Physical Therapist");
+    assert_eq!(names["225XP0200X"], "Occupational Therapist (Pediatrics)");
+    assert_eq!(names["225X00000X"], "Occupational Therapist");
+    let loads = rollcall_store::audit::list(
+        &mut conn,
+        org.id,
+        &rollcall_store::audit::AuditQuery {
+            action: Some(rollcall_store::audit::ActionMatch::Exact(
+                "taxonomy.loaded".into(),
+            )),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(loads.len(), 1, "one load recorded; the refused one is not");
+    assert_eq!(loads[0].event.after.as_deref(), Some(r#"{"codes":5}"#));
+    drop(conn);
+    db.close().await;
+
+    // Loading again replaces the list.
+    let o = rollcall(
+        &dir,
+        &[
+            "taxonomy",
+            "load",
+            &fixture("nucc_sample.csv"),
+            "--org",
+            "harbour",
+        ],
+    );
+    assert!(
+        text(&o).contains("replacing the previous list of 5"),
+        "{}",
+        text(&o)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -145,16 +145,42 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Event> {
     })
 }
 
+/// How an action filter matches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionMatch {
+    Exact(String),
+    /// Every action that starts with this text, e.g. `user.`.
+    Prefix(String),
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub actor_id: Option<Uuid>,
-    pub action: Option<String>,
+    /// Case-insensitive substring of the actor's label (name and email as recorded).
+    pub actor_text: Option<String>,
+    pub action: Option<ActionMatch>,
     pub target_id: Option<Uuid>,
+    /// Inclusive lower bound, microseconds.
     pub from: Option<i64>,
+    /// Exclusive upper bound, microseconds.
     pub to: Option<i64>,
     /// Newest first; page with the last seen sequence number.
     pub before_seq: Option<i64>,
     pub limit: u32,
+}
+
+/// `%text%` for LIKE, with the wildcards a person typed matched literally.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 pub async fn list(conn: &mut Conn, org_id: Uuid, f: &AuditQuery) -> Result<Vec<Event>> {
@@ -165,8 +191,22 @@ pub async fn list(conn: &mut Conn, org_id: Uuid, f: &AuditQuery) -> Result<Vec<E
     if let Some(a) = f.actor_id {
         q.push(" AND actor_id = ").bind(a.to_string());
     }
-    if let Some(a) = &f.action {
-        q.push(" AND action = ").bind(a.clone());
+    if let Some(t) = f.actor_text.as_deref().filter(|t| !t.is_empty()) {
+        q.push(" AND LOWER(actor_label) LIKE ")
+            .bind(contains_pattern(t))
+            .push(" ESCAPE '\\'");
+    }
+    match &f.action {
+        Some(ActionMatch::Exact(a)) => {
+            q.push(" AND action = ").bind(a.clone());
+        }
+        Some(ActionMatch::Prefix(p)) => {
+            q.push(" AND SUBSTR(action, 1, ")
+                .bind(i32::try_from(p.chars().count()).unwrap_or(i32::MAX))
+                .push(") = ")
+                .bind(p.clone());
+        }
+        None => {}
     }
     if let Some(t) = f.target_id {
         q.push(" AND target_id = ").bind(t.to_string());
@@ -188,6 +228,17 @@ pub async fn list(conn: &mut Conn, org_id: Uuid, f: &AuditQuery) -> Result<Vec<E
         .await?
         .iter()
         .map(from_row)
+        .collect()
+}
+
+/// The distinct actions an organization's trail holds, for a filter's choices.
+pub async fn actions(conn: &mut Conn, org_id: Uuid) -> Result<Vec<String>> {
+    let mut q = Sql::new("SELECT DISTINCT action FROM audit_events WHERE org_id = ");
+    q.bind(org_id.to_string()).push(" ORDER BY action");
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get::<String, _>(0)?))
         .collect()
 }
 

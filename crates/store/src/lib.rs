@@ -22,6 +22,7 @@ pub mod orgs;
 pub mod outbox;
 pub mod roles;
 pub mod sessions;
+pub mod taxonomy;
 pub mod users;
 
 #[cfg(test)]

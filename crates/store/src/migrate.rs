@@ -18,6 +18,7 @@ struct Step {
 
 const PORTABLE_INIT: &str = include_str!("../migrations/0001_init.sql");
 const DELIVERY: &str = include_str!("../migrations/0003_delivery_registration.sql");
+const AUDIT_FILTERS: &str = include_str!("../migrations/0004_audit_filters.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -38,6 +39,12 @@ fn steps() -> Vec<Step> {
             name: "delivery_registration",
             sqlite: DELIVERY,
             postgres: DELIVERY,
+        },
+        Step {
+            version: 4,
+            name: "audit_filters",
+            sqlite: AUDIT_FILTERS,
+            postgres: AUDIT_FILTERS,
         },
     ]
 }

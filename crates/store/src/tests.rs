@@ -2,12 +2,12 @@
 
 use uuid::Uuid;
 
-use crate::audit::{self, NewEvent};
+use crate::audit::{self, ActionMatch, AuditQuery, NewEvent};
 use crate::locations::{self, Location};
 use crate::orgs::{self, OrgSettings, Organization};
 use crate::testing::TestDb;
 use crate::users::{self, Cursor, ListQuery, SortKey, StatusFilter, User};
-use crate::{Sql, engine_tests, migrate, new_id};
+use crate::{Sql, engine_tests, migrate, new_id, taxonomy};
 
 async fn org(t: &TestDb, slug: &str) -> Uuid {
     let o = Organization {
@@ -263,8 +263,246 @@ async fn audit_chain_detects_edits_and_deletions(t: TestDb) {
     );
 }
 
+async fn audit_filters_by_actor_action_target_and_time(t: TestDb) {
+    let (o, other) = (org(&t, "filters").await, org(&t, "other").await);
+    let (dana, target) = (new_id(), new_id());
+    let ev = |actor: Option<Uuid>, label: &str, action: &str, target_id: Option<Uuid>| NewEvent {
+        actor_id: actor,
+        actor_label: label.into(),
+        action: action.into(),
+        target_type: "user".into(),
+        target_id,
+        ..Default::default()
+    };
+    let mut c = t.db.write_conn().await.unwrap();
+    audit::append(
+        &mut c,
+        o,
+        100,
+        &[
+            ev(
+                Some(dana),
+                "Dana Lee <dana@x.org>",
+                "user.invited",
+                Some(target),
+            ),
+            ev(None, "operator (100%_real)", "location.created", None),
+        ],
+    )
+    .await
+    .unwrap();
+    audit::append(
+        &mut c,
+        o,
+        200,
+        &[
+            ev(
+                Some(dana),
+                "Dana Lee <dana@x.org>",
+                "user.deactivated",
+                Some(target),
+            ),
+            ev(None, "Sam Roe <sam@x.org>", "users.exported", None),
+        ],
+    )
+    .await
+    .unwrap();
+    audit::append(
+        &mut c,
+        other,
+        150,
+        &[ev(
+            Some(dana),
+            "Dana Lee <dana@x.org>",
+            "user.invited",
+            Some(target),
+        )],
+    )
+    .await
+    .unwrap();
+    let actions_of = |events: Vec<audit::Event>| -> Vec<String> {
+        events.into_iter().map(|e| e.event.action).collect()
+    };
+    let all = AuditQuery {
+        limit: 50,
+        ..Default::default()
+    };
+    let run = |q: AuditQuery| {
+        let db = t.db.clone();
+        async move {
+            let mut c = db.read_conn().await.unwrap();
+            audit::list(&mut c, o, &q).await.unwrap()
+        }
+    };
+    assert_eq!(
+        actions_of(run(all.clone()).await),
+        [
+            "users.exported",
+            "user.deactivated",
+            "location.created",
+            "user.invited"
+        ],
+        "newest first, this organization only"
+    );
+    assert_eq!(
+        actions_of(
+            run(AuditQuery {
+                action: Some(ActionMatch::Prefix("user.".into())),
+                ..all.clone()
+            })
+            .await
+        ),
+        ["user.deactivated", "user.invited"],
+        "a prefix stops at the dot: users.exported is not a user. action"
+    );
+    assert_eq!(
+        actions_of(
+            run(AuditQuery {
+                actor_text: Some("DANA@X".into()),
+                to: Some(200),
+                ..all.clone()
+            })
+            .await
+        ),
+        ["user.invited"]
+    );
+    assert_eq!(
+        actions_of(
+            run(AuditQuery {
+                actor_text: Some("100%_".into()),
+                ..all.clone()
+            })
+            .await
+        ),
+        ["location.created"],
+        "typed wildcards match themselves"
+    );
+    assert!(
+        run(AuditQuery {
+            actor_text: Some("0_r".into()),
+            ..all.clone()
+        })
+        .await
+        .is_empty()
+    );
+    let page = run(AuditQuery {
+        actor_id: Some(dana),
+        target_id: Some(target),
+        from: Some(100),
+        limit: 1,
+        ..all.clone()
+    })
+    .await;
+    assert_eq!(actions_of(page.clone()), ["user.deactivated"]);
+    assert_eq!(
+        actions_of(
+            run(AuditQuery {
+                actor_id: Some(dana),
+                before_seq: Some(page[0].seq),
+                ..all.clone()
+            })
+            .await
+        ),
+        ["user.invited"],
+        "the next page continues below the last sequence number"
+    );
+    let mut c = t.db.read_conn().await.unwrap();
+    assert_eq!(
+        audit::actions(&mut c, o).await.unwrap(),
+        [
+            "location.created",
+            "user.deactivated",
+            "user.invited",
+            "users.exported"
+        ]
+    );
+}
+
+async fn taxonomy_lists_are_replaced_whole_and_per_organization(t: TestDb) {
+    let (o, other) = (org(&t, "tax").await, org(&t, "tax-other").await);
+    let list = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(c, n)| (c.to_string(), n.to_string()))
+            .collect()
+    };
+    let mut tx = t.db.begin().await.unwrap();
+    taxonomy::replace_for_org(
+        &mut tx,
+        o,
+        &list(&[
+            ("225100000X", "Physical Therapist"),
+            ("225X00000X", "Occupational Therapist"),
+        ]),
+    )
+    .await
+    .unwrap();
+    taxonomy::replace_for_org(
+        &mut tx,
+        other,
+        &list(&[("235Z00000X", "Speech-Language Pathologist")]),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let codes = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut c = t.db.read_conn().await.unwrap();
+    let names = taxonomy::names(
+        &mut c,
+        o,
+        &codes(&["225100000X", "235Z00000X", "999999999X"]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        names.len(),
+        1,
+        "{names:?}: another organization's codes stay its own"
+    );
+    assert_eq!(names["225100000X"], "Physical Therapist");
+    assert_eq!(taxonomy::count(&mut c, o).await.unwrap(), 2);
+    drop(c);
+
+    // A reload replaces the list; a failed one leaves the old list in place.
+    let many: Vec<(String, String)> = (0..1500)
+        .map(|i| (format!("{i:09}X"), format!("Code {i}")))
+        .collect();
+    let mut tx = t.db.begin().await.unwrap();
+    taxonomy::replace_for_org(&mut tx, o, &many).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut c = t.db.read_conn().await.unwrap();
+    assert_eq!(taxonomy::count(&mut c, o).await.unwrap(), 1500);
+    assert!(
+        taxonomy::names(&mut c, o, &codes(&["225100000X"]))
+            .await
+            .unwrap()
+            .is_empty(),
+        "codes of the previous list are gone"
+    );
+    let looked_up: Vec<String> = many.iter().map(|(c, _)| c.clone()).collect();
+    assert_eq!(
+        taxonomy::names(&mut c, o, &looked_up).await.unwrap().len(),
+        1500
+    );
+    drop(c);
+    let mut tx = t.db.begin().await.unwrap();
+    taxonomy::replace_for_org(&mut tx, o, &list(&[("225100000X", "PT")]))
+        .await
+        .unwrap();
+    drop(tx);
+    let mut c = t.db.read_conn().await.unwrap();
+    assert_eq!(
+        taxonomy::count(&mut c, o).await.unwrap(),
+        1500,
+        "rolled back"
+    );
+    assert_eq!(taxonomy::count(&mut c, other).await.unwrap(), 1);
+}
+
 engine_tests!(
     migrations_are_idempotent,
+    audit_filters_by_actor_action_target_and_time,
+    taxonomy_lists_are_replaced_whole_and_per_organization,
     users_are_scoped_to_their_organization,
     list_searches_filters_sorts_and_pages,
     audit_chain_detects_edits_and_deletions,

@@ -8,6 +8,7 @@ use axum::extract::{Query, State};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use rollcall_app::App;
+use rollcall_app::audit::{self, AuditPage, AuditParams};
 use rollcall_app::user_list::{self, ListParams, UserPage};
 use serde_json::{Value, json};
 
@@ -21,6 +22,7 @@ pub fn routes() -> Router<App> {
         .route("/openapi.json", get(openapi::document))
         .route("/me", get(me))
         .route("/users", get(list_users))
+        .route("/audit", get(list_audit))
         .route("/invitations", post(invitations::create))
         .route("/invitations/batch", post(invitations::batch))
         .route("/users/{id}/invitation/resend", post(invitations::resend))
@@ -78,4 +80,13 @@ fn idempotency_key(headers: &HeaderMap) -> Result<&str, ApiError> {
                 .into(),
             )
         })
+}
+
+/// One page of the audit log, newest first (scope users:read).
+async fn list_audit(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Query(params): Query<AuditParams>,
+) -> Result<Json<AuditPage>, ApiError> {
+    Ok(Json(audit::list(&app, &caller.principal, &params).await?))
 }

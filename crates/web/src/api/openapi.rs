@@ -39,6 +39,24 @@ pub fn spec() -> Value {
                     "422": { "description": "A filter is not valid", "content": { "application/json": { "schema": error } } }
                 }
             }},
+            "/audit": { "get": {
+                "summary": "One page of the organization's audit log, newest first (scope users:read)",
+                "parameters": [
+                    { "name": "actor", "in": "query", "schema": { "type": "string" }, "description": "A user id, or text found in the actor's name or email (case-insensitive)" },
+                    { "name": "action", "in": "query", "schema": { "type": "string" }, "description": "An exact action such as `user.invited`, or a prefix ending in `.` or `*` such as `user.`" },
+                    { "name": "target", "in": "query", "schema": { "type": "string", "format": "uuid" }, "description": "The id of the user, location, role or token the events are about" },
+                    { "name": "from", "in": "query", "schema": { "type": "string", "format": "date" }, "description": "First day included, in the organization's time zone" },
+                    { "name": "to", "in": "query", "schema": { "type": "string", "format": "date" }, "description": "Last day included, in the organization's time zone" },
+                    { "name": "before_seq", "in": "query", "schema": { "type": "integer" }, "description": "The `next` of the previous page: events older than this sequence number" },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500, "default": 50 } }
+                ],
+                "responses": {
+                    "200": { "description": "A page of events", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/AuditPage" } } } },
+                    "401": { "description": "Missing or invalid token", "content": { "application/json": { "schema": error } } },
+                    "403": { "description": "The token's scopes or the user's profile do not allow this", "content": { "application/json": { "schema": error } } },
+                    "422": { "description": "A filter is not valid (a target that is not an id, a date that does not parse)", "content": { "application/json": { "schema": error } } }
+                }
+            }},
             "/invitations": { "post": {
                 "summary": "Invite one person (scope users:write)",
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/InviteOne" } } } },
@@ -150,6 +168,19 @@ pub fn spec() -> Value {
                         "changes": { "type": "array", "items": { "type": "object", "properties": {
                             "change": { "type": "string" }, "rule": { "type": "string" }, "message": { "type": "string" } } } } } } },
                     "refused_url": { "type": "string" } } },
+                "AuditEvent": { "type": "object", "required": ["seq", "id", "at", "actor", "action", "target_type", "hash"], "properties": {
+                    "seq": { "type": "integer", "description": "Position in the organization's hash chain" },
+                    "id": { "type": "string", "format": "uuid" }, "at": { "type": "string", "format": "date-time" },
+                    "actor_id": { "type": ["string", "null"], "format": "uuid" }, "actor": { "type": "string", "description": "Name and email of the actor as recorded, or the operator" },
+                    "action": { "type": "string" }, "target_type": { "type": "string" },
+                    "target_id": { "type": ["string", "null"], "format": "uuid" },
+                    "before": { "description": "The recorded value before the change, if any" },
+                    "after": { "description": "The recorded value after the change, if any" },
+                    "request_id": { "type": ["string", "null"] }, "source_ip": { "type": ["string", "null"] },
+                    "hash": { "type": "string" } } },
+                "AuditPage": { "type": "object", "required": ["events"], "properties": {
+                    "events": { "type": "array", "items": { "$ref": "#/components/schemas/AuditEvent" } },
+                    "next": { "type": ["integer", "null"], "description": "Pass as `before_seq` for older events" } } },
                 "UserPage": { "type": "object", "required": ["users"], "properties": {
                     "users": { "type": "array", "items": { "$ref": "#/components/schemas/User" } },
                     "next": { "type": ["string", "null"] } } }

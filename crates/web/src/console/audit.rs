@@ -1,59 +1,256 @@
-//! The organization-wide audit log, newest first.
+//! The organization-wide audit log (filters, paging, exports) and one user's history.
 
 use askama::Template;
-use axum::extract::State;
-use axum::response::Response;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use rollcall_app::App;
+use rollcall_app::audit::{self, AuditEntry, AuditParams, ExportFormat};
 use rollcall_app::clock::local;
-use rollcall_app::store::audit::{self, AuditQuery};
+use uuid::Uuid;
 
 use super::Nav;
 use crate::error::{PageError, render};
 use crate::session::ConsoleUser;
 
+/// One event as the console shows it.
+pub struct EventRow {
+    pub seq: i64,
+    /// Date and time in the organization's zone.
+    pub when: String,
+    pub actor: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    /// Before and after in words.
+    pub change: String,
+}
+
+impl EventRow {
+    pub fn of(e: &AuditEntry, zone: &str) -> EventRow {
+        EventRow {
+            seq: e.seq,
+            when: local(e.at_micros, zone),
+            actor: e.actor.clone(),
+            actor_id: e.actor_id.map(|a| a.to_string()),
+            action: e.action.clone(),
+            target_type: e.target_type.clone(),
+            target_id: e.target_id.map(|t| t.to_string()),
+            change: e.change_text(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "audit.html")]
 struct AuditPage {
     nav: Nav,
-    events: Vec<(i64, String, String, String, String, String)>,
+    params: AuditParams,
+    /// (value, label): each action present, and `prefix.` for every group of them.
+    actions: Vec<(String, String)>,
+    filters: String,
+    rows: Vec<EventRow>,
+    older_query: Option<String>,
+    error: Option<String>,
 }
 
-pub async fn page(State(app): State<App>, user: ConsoleUser) -> Result<Response, PageError> {
-    user.principal.require_view()?;
-    let mut conn = app.db.read_conn().await?;
-    let events = audit::list(
-        &mut conn,
-        user.principal.org_id,
-        &AuditQuery {
-            limit: 200,
-            ..Default::default()
-        },
-    )
-    .await?
-    .into_iter()
-    .map(|e| {
-        let change = match (e.event.before, e.event.after) {
-            (Some(b), Some(a)) => format!("{b} → {a}"),
-            (None, Some(a)) => a,
-            (Some(b), None) => b,
-            (None, None) => String::new(),
-        };
-        (
-            e.seq,
-            local(e.at, &user.principal.time_zone),
-            e.event.actor_label,
-            e.event.action,
-            format!(
-                "{} {}",
-                e.event.target_type,
-                e.event.target_id.map(|t| t.to_string()).unwrap_or_default()
-            ),
-            change,
-        )
-    })
-    .collect();
+#[derive(Template)]
+#[template(path = "audit_rows.html")]
+struct AuditRows {
+    filters: String,
+    rows: Vec<EventRow>,
+    older_query: Option<String>,
+    error: Option<String>,
+}
+
+type Loaded = (Vec<EventRow>, Option<String>, Option<String>);
+
+async fn load(app: &App, user: &ConsoleUser, params: &AuditParams) -> Result<Loaded, PageError> {
+    match audit::list(app, &user.principal, params).await {
+        Ok(page) => {
+            let zone = user.principal.time_zone.as_str();
+            let rows = page.events.iter().map(|e| EventRow::of(e, zone)).collect();
+            let base = params.query_string();
+            let older = page.next.map(|n| {
+                if base.is_empty() {
+                    format!("before_seq={n}")
+                } else {
+                    format!("{base}&before_seq={n}")
+                }
+            });
+            Ok((rows, older, None))
+        }
+        Err(rollcall_app::AppError::Invalid(v)) => Ok((Vec::new(), None, Some(v.message))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Action choices: every group (`user.` → “user.* (all)”) followed by its actions.
+fn action_choices(actions: Vec<String>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut group: Option<String> = None;
+    for a in actions {
+        if let Some((prefix, _)) = a.split_once('.') {
+            let prefix = format!("{prefix}.");
+            if group.as_deref() != Some(prefix.as_str()) {
+                out.push((prefix.clone(), format!("{prefix}* (all)")));
+                group = Some(prefix);
+            }
+        }
+        out.push((a.clone(), a));
+    }
+    out
+}
+
+/// The full page, or only the rows when htmx asks for them (the filters push `/audit?…` to the
+/// address bar, so a reload or bookmark of a filtered log gets the whole page).
+pub async fn page(
+    State(app): State<App>,
+    user: ConsoleUser,
+    headers: HeaderMap,
+    Query(params): Query<AuditParams>,
+) -> Result<Response, PageError> {
+    let (rows, older_query, error) = load(&app, &user, &params).await?;
+    let filters = params.query_string();
+    if headers.get("hx-target").is_some_and(|t| t == "audit-rows") {
+        return Ok(render(&AuditRows {
+            filters,
+            rows,
+            older_query,
+            error,
+        }));
+    }
+    let actions = action_choices(audit::actions(&app, &user.principal).await?);
     Ok(render(&AuditPage {
         nav: Nav::of(&user),
-        events,
+        params,
+        actions,
+        filters,
+        rows,
+        older_query,
+        error,
+    }))
+}
+
+async fn export(
+    app: &App,
+    user: &ConsoleUser,
+    params: &AuditParams,
+    format: ExportFormat,
+) -> Result<Response, PageError> {
+    let body = audit::export(app, &user.principal, params, format).await?;
+    let (content_type, name) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "audit.csv"),
+        ExportFormat::Json => ("application/json", "audit.json"),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// Every matching event as CSV (cells that a spreadsheet would run as formulas are made text).
+pub async fn export_csv(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Query(params): Query<AuditParams>,
+) -> Result<Response, PageError> {
+    export(&app, &user, &params, ExportFormat::Csv).await
+}
+
+/// Every matching event as a JSON array.
+pub async fn export_json(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Query(params): Query<AuditParams>,
+) -> Result<Response, PageError> {
+    export(&app, &user, &params, ExportFormat::Json).await
+}
+
+/// What `user_history.html` shows; embed it in another page as a field named `history`.
+pub struct HistoryView {
+    pub user_id: String,
+    pub rows: Vec<EventRow>,
+    /// `before_seq` of the next older page.
+    pub older: Option<i64>,
+}
+
+impl HistoryView {
+    /// One page of a user's history, newest first.
+    pub async fn load(
+        app: &App,
+        user: &ConsoleUser,
+        user_id: Uuid,
+        before_seq: Option<i64>,
+    ) -> Result<(HistoryView, audit::UserHistory), PageError> {
+        let h = audit::history_of(app, &user.principal, user_id, before_seq, HISTORY_PAGE).await?;
+        let zone = user.principal.time_zone.as_str();
+        Ok((
+            HistoryView {
+                user_id: user_id.to_string(),
+                rows: h
+                    .page
+                    .events
+                    .iter()
+                    .map(|e| EventRow::of(e, zone))
+                    .collect(),
+                older: h.page.next,
+            },
+            h,
+        ))
+    }
+}
+
+const HISTORY_PAGE: u32 = 25;
+
+#[derive(Template)]
+#[template(path = "user_history.html")]
+struct HistoryPartial {
+    history: HistoryView,
+}
+
+#[derive(Template)]
+#[template(path = "user_history_page.html")]
+struct HistoryPage {
+    nav: Nav,
+    name: String,
+    email: String,
+    history: HistoryView,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct HistoryQuery {
+    before_seq: Option<i64>,
+}
+
+/// `GET /users/{id}/history`: the history table as a fragment for htmx (e.g. a profile page
+/// loading it with `hx-get`), or as a page of its own when opened directly.
+pub async fn history(
+    State(app): State<App>,
+    user: ConsoleUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Response, PageError> {
+    let id = Uuid::parse_str(&id).map_err(|_| rollcall_app::AppError::not_found("user"))?;
+    let (history, h) = HistoryView::load(&app, &user, id, q.before_seq).await?;
+    if headers.contains_key("hx-request") {
+        return Ok(render(&HistoryPartial { history }));
+    }
+    Ok(render(&HistoryPage {
+        nav: Nav::of(&user),
+        name: h.name,
+        email: h.email,
+        history,
     }))
 }

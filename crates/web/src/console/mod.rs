@@ -54,6 +54,7 @@ pub fn routes() -> Router<App> {
             get(bulk::review_filter).post(bulk::review_selected),
         )
         .route("/users/bulk/apply", post(bulk::apply))
+        .route("/users/{id}/history", get(audit::history))
         .route("/users/{id}/{action}", post(row_actions::apply))
         .route("/jobs", get(bulk::list))
         .route("/jobs/{id}", get(bulk::job))
@@ -73,6 +74,8 @@ pub fn routes() -> Router<App> {
             get(tokens::page).post(tokens::create),
         )
         .route("/audit", get(audit::page))
+        .route("/audit/export.csv", get(audit::export_csv))
+        .route("/audit/export.json", get(audit::export_json))
         .route(
             "/static/app.css",
             get(|| async {

@@ -20,6 +20,7 @@ pub mod locations;
 pub mod mailbox;
 pub mod orgs;
 pub mod outbox;
+pub mod profiles;
 pub mod roles;
 pub mod sessions;
 pub mod taxonomy;

@@ -143,3 +143,58 @@ pub async fn assign_many(conn: &mut Conn, pairs: &[(Uuid, Uuid)]) -> Result<()> 
 pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<Role>> {
     Ok(list(conn, org_id).await?.into_iter().find(|r| r.id == id))
 }
+
+pub async fn rename(conn: &mut Conn, org_id: Uuid, id: Uuid, name: &str) -> Result<()> {
+    let mut q = Sql::new("UPDATE roles SET name = ");
+    q.bind(name.to_string())
+        .push(" WHERE org_id = ")
+        .bind(org_id.to_string())
+        .push(" AND id = ")
+        .bind(id.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn set_permissions(conn: &mut Conn, role_id: Uuid, permissions: &[String]) -> Result<()> {
+    let mut q = Sql::new("DELETE FROM role_permissions WHERE role_id = ");
+    q.bind(role_id.to_string());
+    q.execute(&mut *conn).await?;
+    if permissions.is_empty() {
+        return Ok(());
+    }
+    let mut q = Sql::new("INSERT INTO role_permissions (role_id, permission) VALUES ");
+    for (i, p) in permissions.iter().enumerate() {
+        q.push(if i == 0 { "(" } else { ", (" })
+            .bind(role_id.to_string())
+            .push(", ")
+            .bind(p.clone())
+            .push(")");
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Ids of a role's members.
+pub async fn members(conn: &mut Conn, role_id: Uuid) -> Result<Vec<Uuid>> {
+    let mut q = Sql::new("SELECT user_id FROM user_roles WHERE role_id = ");
+    q.bind(role_id.to_string()).push(" ORDER BY user_id");
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| parse_id(&r.try_get::<String, _>(0)?))
+        .collect()
+}
+
+/// How many members each role of an organization has.
+pub async fn member_counts(conn: &mut Conn, org_id: Uuid) -> Result<BTreeMap<Uuid, i64>> {
+    let mut q = Sql::new(
+        "SELECT ur.role_id, COUNT(*) FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+         WHERE r.org_id = ",
+    );
+    q.bind(org_id.to_string()).push(" GROUP BY ur.role_id");
+    let mut out = BTreeMap::new();
+    for r in q.fetch_all(&mut *conn).await? {
+        out.insert(parse_id(&r.try_get::<String, _>(0)?)?, r.try_get(1)?);
+    }
+    Ok(out)
+}

@@ -88,6 +88,23 @@ impl Policy {
         }
     }
 
+    /// Rule 4, for any change to a user's account (names and credentials too): the user must
+    /// work at one of the actor's locations.
+    pub fn check_reach(&self, actor: &Actor, subject: &Subject) -> Result<(), Refusal> {
+        if !subject.locations.is_empty() && subject.locations.is_disjoint(&actor.locations) {
+            return Err(refusal(
+                RuleId::ActorScope,
+                "rule_4_user_out_of_scope",
+                subject,
+                format!(
+                    "Rule 4: {} works only at locations you do not have access to, so you cannot change their account.",
+                    subject.display_name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Rule 4: the actor's own locations and permissions bound what they can hand out.
     fn check_actor_scope(
         &self,
@@ -98,16 +115,7 @@ impl Policy {
     ) -> Result<(), Refusal> {
         let rule = RuleId::ActorScope;
         let name = &subject.display_name;
-        if !subject.locations.is_empty() && subject.locations.is_disjoint(&actor.locations) {
-            return Err(refusal(
-                rule,
-                "rule_4_user_out_of_scope",
-                subject,
-                format!(
-                    "Rule 4: {name} works only at locations you do not have access to, so you cannot change their account."
-                ),
-            ));
-        }
+        self.check_reach(actor, subject)?;
         match change {
             Change::GrantLocation(l)
             | Change::RevokeLocation(l)

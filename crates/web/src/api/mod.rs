@@ -22,6 +22,7 @@ pub fn routes() -> Router<App> {
         .route("/openapi.json", get(openapi::document))
         .route("/me", get(me))
         .route("/users", get(list_users))
+        .route("/users/{id}", get(get_user).patch(update_user))
         .route("/audit", get(list_audit))
         .route("/invitations", post(invitations::create))
         .route("/invitations/batch", post(invitations::batch))
@@ -62,6 +63,39 @@ async fn list_users(
 ) -> Result<Json<UserPage>, ApiError> {
     Ok(Json(
         user_list::list(&app, &caller.principal, &params).await?,
+    ))
+}
+
+/// A user's profile: details, access with sources, filtered grants, provider credentials.
+async fn get_user(
+    State(app): State<App>,
+    caller: ApiCaller,
+    axum::extract::Path(id): axum::extract::Path<uuid::Uuid>,
+) -> Result<Json<rollcall_app::profile::Profile>, ApiError> {
+    Ok(Json(
+        rollcall_app::profile::get(&app, &caller.principal, id).await?,
+    ))
+}
+
+/// Edit a profile (scope users:write); absent fields stay as they are. Every access change is
+/// judged by the rules, and a refused one refuses the whole edit.
+async fn update_user(
+    State(app): State<App>,
+    caller: ApiCaller,
+    axum::extract::Path(id): axum::extract::Path<uuid::Uuid>,
+    Json(edit): Json<rollcall_app::profile::ProfileEdit>,
+) -> Result<Json<rollcall_app::profile::Profile>, ApiError> {
+    let meta = caller.origin.meta(&caller.principal);
+    Ok(Json(
+        rollcall_app::profile::update(
+            &app,
+            &caller.principal,
+            id,
+            &edit,
+            rollcall_app::domain::Path::Api,
+            &meta,
+        )
+        .await?,
     ))
 }
 

@@ -92,6 +92,24 @@ pub fn spec() -> Value {
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
                 "responses": { "200": { "description": "The status now" }, "422": { "description": "Not inactive", "content": { "application/json": { "schema": error } } } }
             }},
+            "/users/{id}": {
+                "get": {
+                    "summary": "A user's profile: details, roles, locations, direct and effective permissions with their sources, permissions filtered by the rules and why, provider credentials (scope users:read)",
+                    "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+                    "responses": { "200": { "description": "The profile" }, "404": { "description": "No such user in this organization", "content": { "application/json": { "schema": error } } } }
+                },
+                "patch": {
+                    "summary": "Edit a profile (scope users:write): names, mobile, user type, locations, default location, roles, direct permissions, provider credentials; absent fields stay; a change a rule refuses refuses the whole edit",
+                    "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ProfileEdit" } } } },
+                    "responses": {
+                        "200": { "description": "The profile as saved" },
+                        "403": { "description": "The token lacks users:write", "content": { "application/json": { "schema": error } } },
+                        "404": { "description": "No such user, location or role in this organization", "content": { "application/json": { "schema": error } } },
+                        "422": { "description": "A value is not valid (NPI check digit, taxonomy code format, mobile, …), or a rule refused a change (`error.rule` names it)", "content": { "application/json": { "schema": error } } }
+                    }
+                }
+            },
             "/bulk-updates": { "post": {
                 "summary": "Add or remove permissions and locations for many users, every change checked by the rules (scope users:write)",
                 "description": "Select users by `user_ids` or by `filter` (the user list's search and filters). Small selections answer 200 when done; large ones 202 with the running job (poll `/jobs/{id}`).",
@@ -101,10 +119,10 @@ pub fn spec() -> Value {
                 "responses": {
                     "200": { "description": "Finished: outcome and the users not fully updated", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/BulkUpdate" } } } },
                     "202": { "description": "Running: poll the job", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/BulkUpdate" } } } },
-                    "403": { "description": "The profile or token cannot change users (rule 6)", "content": { "application/json": { "schema": error } } },
+                    "403": { "description": "The token lacks users:write", "content": { "application/json": { "schema": error } } },
                     "404": { "description": "A user or location id is not in this organization", "content": { "application/json": { "schema": error } } },
                     "409": { "description": "The key was used with a different body", "content": { "application/json": { "schema": error } } },
-                    "422": { "description": "Nothing selected, nothing asked, or a contradiction", "content": { "application/json": { "schema": error } } }
+                    "422": { "description": "Nothing selected, nothing asked, a contradiction, or a viewer (rule 6)", "content": { "application/json": { "schema": error } } }
                 }
             }},
             "/jobs/{id}": { "get": {
@@ -151,6 +169,16 @@ pub fn spec() -> Value {
                     "not_invited": { "type": "array", "items": { "type": "object", "properties": {
                         "entry": { "type": "string" }, "code": { "type": "string" }, "reason": { "type": "string" } } } },
                     "location": { "type": "string" }, "role": { "type": "string" } } },
+                "ProfileEdit": { "type": "object", "additionalProperties": false, "properties": {
+                    "first_name": { "type": "string" }, "last_name": { "type": "string" }, "display_name": { "type": "string" },
+                    "mobile": { "type": "string" }, "user_type": { "type": "string" },
+                    "default_location": { "type": "string", "format": "uuid" },
+                    "locations": { "type": "array", "items": { "type": "string", "format": "uuid" }, "description": "The full set" },
+                    "roles": { "type": "array", "items": { "type": "string", "format": "uuid" }, "description": "The full set" },
+                    "permissions": { "type": "array", "items": { "type": "string" }, "description": "The full set of direct grants (keys)" },
+                    "npi": { "type": "string" }, "taxonomies": { "type": "string", "description": "Codes separated by commas or spaces" },
+                    "bio": { "type": "string" }, "licence_number": { "type": "string" }, "licence_state": { "type": "string" },
+                    "capacity": { "type": "string" }, "scheduling_step": { "type": "string" } } },
                 "BulkUpdateRequest": { "type": "object", "properties": {
                     "user_ids": { "type": "array", "items": { "type": "string", "format": "uuid" } },
                     "filter": { "type": "object", "description": "The user list's q, status, user_type, location and role" },

@@ -79,7 +79,7 @@ pub struct PermissionGroup {
     pub permissions: Vec<(&'static str, &'static str)>,
 }
 
-fn catalogue() -> Vec<PermissionGroup> {
+pub fn catalogue() -> Vec<PermissionGroup> {
     Module::ALL
         .iter()
         .map(|m| PermissionGroup {

@@ -5,7 +5,9 @@ mod bulk;
 mod home;
 mod invite;
 mod mailbox;
+mod profile;
 mod register;
+mod roles;
 mod row_actions;
 mod settings;
 mod sign_in;
@@ -55,7 +57,10 @@ pub fn routes() -> Router<App> {
         )
         .route("/users/bulk/apply", post(bulk::apply))
         .route("/users/{id}/history", get(audit::history))
+        .route("/users/{id}", get(profile::page).post(profile::save))
         .route("/users/{id}/{action}", post(row_actions::apply))
+        .route("/roles", get(roles::list).post(roles::create))
+        .route("/roles/{id}", get(roles::show).post(roles::save))
         .route("/jobs", get(bulk::list))
         .route("/jobs/{id}", get(bulk::job))
         .route("/jobs/{id}/report.csv", get(bulk::report))

@@ -1,0 +1,639 @@
+//! A user's profile (C8): who they are, what they can do and why (each effective permission
+//! with its source, and the role grants the rules filter out), and one edit that changes any of
+//! it — every access change judged by the rule engine, all or nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rollcall_domain::{
+    Capacity, Change, Mobile, Npi, Path, Permission, Policy, SchedulingStep, Subject, TaxonomyCode,
+    UserStatus, ValueError, status,
+};
+use rollcall_store::profiles::{self, Provider};
+use rollcall_store::{Conn, audit, locations, roles, users};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::access::{admin_census, location_names, parse_policy, subject_of};
+use crate::audit::Meta;
+use crate::clock::rfc3339;
+use crate::{App, AppError, Principal};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub id: Uuid,
+    pub email: String,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub display_name: String,
+    pub mobile: Option<String>,
+    pub user_type: Option<String>,
+    pub user_type_label: Option<String>,
+    pub status: UserStatus,
+    pub source: String,
+    pub created_at: String,
+    pub activated_at: Option<String>,
+    pub deactivated_at: Option<String>,
+    pub last_sign_in_at: Option<String>,
+    pub default_location: Option<Uuid>,
+    pub locations: Vec<LocationAccess>,
+    pub roles: Vec<RoleMembership>,
+    /// Permissions granted to the user directly (keys).
+    pub direct: Vec<String>,
+    pub effective: Vec<Effective>,
+    /// Permissions a role carries that the user's type forbids, with the rule that filters them.
+    pub filtered: Vec<Filtered>,
+    pub provider: ProviderView,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LocationAccess {
+    pub id: Uuid,
+    pub name: String,
+    pub granted: bool,
+    /// Whether the person looking may change this location for the user (rule 4).
+    pub in_reach: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleMembership {
+    pub id: Uuid,
+    pub name: String,
+    pub member: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Effective {
+    pub key: String,
+    pub label: String,
+    /// "direct" and/or the names of the roles that grant it.
+    pub sources: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Filtered {
+    pub key: String,
+    pub label: String,
+    pub sources: Vec<String>,
+    pub rule: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProviderView {
+    pub npi: Option<String>,
+    /// Code and, when the organization's code list has it, its name.
+    pub taxonomies: Vec<(String, Option<String>)>,
+    pub bio: Option<String>,
+    pub licence_number: Option<String>,
+    pub licence_state: Option<String>,
+    pub capacity: i64,
+    pub scheduling_step: i64,
+}
+
+pub async fn get(app: &App, who: &Principal, id: Uuid) -> Result<Profile, AppError> {
+    who.require_view()?;
+    let mut conn = app.db.read_conn().await?;
+    load(&mut conn, app.clock.now(), who, id).await
+}
+
+async fn load(conn: &mut Conn, now: i64, who: &Principal, id: Uuid) -> Result<Profile, AppError> {
+    let user = users::get(conn, who.org_id, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    let org = rollcall_store::orgs::get(conn, who.org_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    let policy = parse_policy(&org.policy)?;
+    let subject = subject_of(conn, &user).await?;
+    let grants = roles::grants_of(conn, user.id).await?;
+    let all_roles = roles::list(conn, who.org_id).await?;
+    // Which roles grant each permission, for the "source" column.
+    let mut sources: BTreeMap<Permission, Vec<String>> = BTreeMap::new();
+    for p in &subject.direct {
+        sources.entry(*p).or_default().push("direct".into());
+    }
+    for r in all_roles
+        .iter()
+        .filter(|r| grants.roles.contains_key(&r.id))
+    {
+        for key in &r.permissions {
+            if let Ok(p) = Permission::parse(key) {
+                sources.entry(p).or_default().push(r.name.clone());
+            }
+        }
+    }
+    let names = location_names(conn, who.org_id).await?;
+    let (kept, filtered) = policy.effective(&subject, &names);
+    let stored = UserStatus::parse(&user.status)?;
+    let provider = profiles::provider_of(conn, user.id)
+        .await?
+        .unwrap_or_default();
+    let mut known = rollcall_store::taxonomy::names(conn, who.org_id, &provider.taxonomies).await?;
+    let taxonomy_names = provider
+        .taxonomies
+        .iter()
+        .map(|c| (c.clone(), known.remove(c)))
+        .collect();
+    Ok(Profile {
+        id: user.id,
+        email: user.email.clone(),
+        username: user.username.clone(),
+        first_name: user.first_name.clone(),
+        last_name: user.last_name.clone(),
+        display_name: user.display_name.clone(),
+        mobile: user.mobile.clone(),
+        user_type_label: user
+            .user_type
+            .as_deref()
+            .and_then(|t| policy.user_type(t))
+            .map(|t| t.label.clone()),
+        user_type: user.user_type.clone(),
+        status: status::derive(stored, user.invite_expires_at, now),
+        source: user.source.clone(),
+        created_at: rfc3339(user.created_at),
+        activated_at: user.activated_at.map(rfc3339),
+        deactivated_at: user.deactivated_at.map(rfc3339),
+        last_sign_in_at: user.last_sign_in_at.map(rfc3339),
+        default_location: user.default_location_id,
+        locations: locations::list(conn, who.org_id)
+            .await?
+            .into_iter()
+            .map(|l| LocationAccess {
+                granted: subject.locations.contains(&l.id),
+                in_reach: who.locations.contains(&l.id),
+                id: l.id,
+                name: l.name,
+            })
+            .collect(),
+        roles: all_roles
+            .iter()
+            .map(|r| RoleMembership {
+                id: r.id,
+                name: r.name.clone(),
+                member: grants.roles.contains_key(&r.id),
+            })
+            .collect(),
+        direct: subject.direct.iter().map(|p| p.key().to_string()).collect(),
+        effective: kept
+            .iter()
+            .map(|p| Effective {
+                key: p.key().into(),
+                label: p.label().into(),
+                sources: sources.get(p).cloned().unwrap_or_default(),
+            })
+            .collect(),
+        filtered: filtered
+            .into_iter()
+            .map(|(p, why)| Filtered {
+                key: p.key().into(),
+                label: p.label().into(),
+                sources: sources.get(&p).cloned().unwrap_or_default(),
+                rule: why.rule.code().into(),
+                reason: why.message,
+            })
+            .collect(),
+        provider: ProviderView {
+            npi: provider.npi,
+            taxonomies: taxonomy_names,
+            bio: provider.bio,
+            licence_number: provider.licence_number,
+            licence_state: provider.licence_state,
+            capacity: provider.capacity,
+            scheduling_step: provider.scheduling_step,
+        },
+    })
+}
+
+/// An edit of a profile: every field is optional, and an absent field stays as it is. An empty
+/// string clears an optional field (mobile, user type, NPI, bio, licence).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProfileEdit {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+    pub mobile: Option<String>,
+    pub user_type: Option<String>,
+    pub default_location: Option<Uuid>,
+    /// The full set of locations the user should have.
+    pub locations: Option<BTreeSet<Uuid>>,
+    /// The full set of roles.
+    pub roles: Option<BTreeSet<Uuid>>,
+    /// The full set of direct permission grants (keys).
+    pub permissions: Option<BTreeSet<Permission>>,
+    pub npi: Option<String>,
+    /// Codes separated by commas or spaces.
+    pub taxonomies: Option<String>,
+    pub bio: Option<String>,
+    pub licence_number: Option<String>,
+    pub licence_state: Option<String>,
+    pub capacity: Option<String>,
+    pub scheduling_step: Option<String>,
+}
+
+fn required(field: &'static str, label: &str, value: &str) -> Result<String, ValueError> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > 100 {
+        return Err(ValueError::new(
+            field,
+            "name_invalid",
+            format!("{label} must be 1–100 characters."),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+fn optional(
+    field: &'static str,
+    label: &str,
+    value: &str,
+    max: usize,
+) -> Result<Option<String>, ValueError> {
+    let v = value.trim();
+    if v.chars().count() > max {
+        return Err(ValueError::new(
+            field,
+            "too_long",
+            format!("{label} is longer than {max} characters; shorten it."),
+        ));
+    }
+    Ok((!v.is_empty()).then(|| v.to_string()))
+}
+
+/// The changes to access an edit asks for, in the order the rules judge them: permissions taken
+/// first and given last, locations given before the default moves and taken after it.
+fn access_changes(
+    subject: &Subject,
+    edit: &ProfileEdit,
+    user_type: &Option<String>,
+) -> Vec<Change> {
+    let mut out = Vec::new();
+    if let Some(want) = &edit.permissions {
+        out.extend(
+            subject
+                .direct
+                .difference(want)
+                .map(|p| Change::RevokePermission(*p)),
+        );
+    }
+    if let Some(want) = &edit.locations {
+        out.extend(
+            want.difference(&subject.locations)
+                .map(|l| Change::GrantLocation(*l)),
+        );
+    }
+    if let Some(d) = edit
+        .default_location
+        .filter(|d| Some(*d) != subject.default_location)
+    {
+        out.push(Change::SetDefaultLocation(d));
+    }
+    if let Some(want) = &edit.locations {
+        out.extend(
+            subject
+                .locations
+                .difference(want)
+                .map(|l| Change::RevokeLocation(*l)),
+        );
+    }
+    if let Some(t) = user_type
+        .as_ref()
+        .filter(|t| subject.user_type.as_ref() != Some(*t))
+    {
+        out.push(Change::SetUserType(t.clone()));
+    }
+    if let Some(want) = &edit.permissions {
+        out.extend(
+            want.difference(&subject.direct)
+                .map(|p| Change::GrantPermission(*p)),
+        );
+    }
+    out
+}
+
+/// Applies an edit. Any refused change refuses the whole edit (with the rule's reason) and
+/// nothing is written.
+pub async fn update(
+    app: &App,
+    who: &Principal,
+    id: Uuid,
+    edit: &ProfileEdit,
+    path: Path,
+    meta: &Meta,
+) -> Result<Profile, AppError> {
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    let user = users::get(&mut tx, who.org_id, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    let org = rollcall_store::orgs::get(&mut tx, who.org_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    let policy = parse_policy(&org.policy)?;
+    let actor = who.actor();
+    policy.may_change_users(&actor).map_err(AppError::Refused)?;
+    if !who.can_manage_users() {
+        return Err(AppError::Forbidden(
+            "Your access profile cannot change users (it needs “Manage users”, and an API token needs the users:write scope).".into(),
+        ));
+    }
+    let subject = subject_of(&mut tx, &user).await?;
+    policy
+        .check_reach(&actor, &subject)
+        .map_err(AppError::Refused)?;
+
+    // Values first: anything that does not parse refuses the edit before any rule is asked.
+    let mut next = user.clone();
+    if let Some(v) = &edit.first_name {
+        next.first_name = required("first_name", "First name", v)?;
+    }
+    if let Some(v) = &edit.last_name {
+        next.last_name = required("last_name", "Last name", v)?;
+    }
+    if let Some(v) = &edit.display_name {
+        next.display_name = required("display_name", "Display name", v)?;
+    }
+    if let Some(v) = &edit.mobile {
+        next.mobile = match v.trim() {
+            "" => None,
+            m => Some(Mobile::parse(m, Some("US"))?.as_str().to_string()),
+        };
+    }
+    let user_type = match edit.user_type.as_deref().map(str::trim) {
+        None => user.user_type.clone(),
+        Some("") => None,
+        Some(t) => Some(user_type_code(&policy, t)?),
+    };
+    next.user_type = user_type.clone();
+    let known: BTreeSet<Uuid> = location_names(&mut tx, org.id).await?.into_keys().collect();
+    for l in edit
+        .locations
+        .iter()
+        .flatten()
+        .chain(edit.default_location.iter())
+    {
+        if !known.contains(l) {
+            return Err(AppError::NotFound(format!(
+                "No location with id {l} in this organization; nothing was changed."
+            )));
+        }
+    }
+    if let Some(d) = edit.default_location {
+        next.default_location_id = Some(d);
+    }
+    let all_roles = roles::list(&mut tx, org.id).await?;
+    for r in edit.roles.iter().flatten() {
+        if !all_roles.iter().any(|x| x.id == *r) {
+            return Err(AppError::NotFound(format!(
+                "No role with id {r} in this organization; nothing was changed."
+            )));
+        }
+    }
+    let provider = provider_edit(&mut tx, &user, edit).await?;
+
+    // Then the rules, over every access change the edit makes.
+    let census = admin_census(&mut tx, org.id, &policy).await?;
+    let names = location_names(&mut tx, org.id).await?;
+    let changes = access_changes(&subject, edit, &user_type);
+    let plan = policy.plan(&actor, &subject, &changes, path, Some(&census), &names);
+    if let Some((_, why)) = plan.refused.into_iter().next() {
+        return Err(AppError::Refused(why));
+    }
+    let mut after = plan.after;
+    let current_roles: BTreeSet<Uuid> = roles::grants_of(&mut tx, user.id)
+        .await?
+        .roles
+        .into_keys()
+        .collect();
+    if let Some(want) = edit.roles.as_ref().filter(|want| **want != current_roles) {
+        let carried = |ids: &BTreeSet<Uuid>| -> BTreeSet<Permission> {
+            all_roles
+                .iter()
+                .filter(|r| ids.contains(&r.id))
+                .flat_map(|r| {
+                    r.permissions
+                        .iter()
+                        .filter_map(|k| Permission::parse(k).ok())
+                })
+                .collect()
+        };
+        let (before, now_carried) = (carried(&current_roles), carried(want));
+        let role_changes: Vec<Change> = now_carried
+            .difference(&before)
+            .map(|p| Change::GrantPermission(*p))
+            .chain(
+                before
+                    .difference(&now_carried)
+                    .map(|p| Change::RevokePermission(*p)),
+            )
+            .collect();
+        let mut census = census.clone();
+        policy.update_census(&mut census, &subject, &after);
+        let roles_plan = policy.plan(
+            &actor,
+            &after,
+            &role_changes,
+            Path::RoleEdit,
+            Some(&census),
+            &names,
+        );
+        if let Some((_, why)) = roles_plan.refused.into_iter().next() {
+            return Err(AppError::Refused(why));
+        }
+        after = roles_plan.after;
+        profiles::set_roles(&mut tx, user.id, &want.iter().copied().collect::<Vec<_>>()).await?;
+    }
+
+    // Writes, and one audit event with what changed.
+    let mut before_json = serde_json::Map::new();
+    let mut after_json = serde_json::Map::new();
+    let mut note = |field: &str, was: serde_json::Value, now: serde_json::Value| {
+        if was != now {
+            before_json.insert(field.into(), was);
+            after_json.insert(field.into(), now);
+        }
+    };
+    note(
+        "first_name",
+        user.first_name.clone().into(),
+        next.first_name.clone().into(),
+    );
+    note(
+        "last_name",
+        user.last_name.clone().into(),
+        next.last_name.clone().into(),
+    );
+    note(
+        "display_name",
+        user.display_name.clone().into(),
+        next.display_name.clone().into(),
+    );
+    note(
+        "mobile",
+        user.mobile.clone().into(),
+        next.mobile.clone().into(),
+    );
+    note(
+        "user_type",
+        user.user_type.clone().into(),
+        next.user_type.clone().into(),
+    );
+    note(
+        "default_location",
+        user.default_location_id
+            .map(|l| names.get(&l).cloned().unwrap_or_default())
+            .into(),
+        next.default_location_id
+            .map(|l| names.get(&l).cloned().unwrap_or_default())
+            .into(),
+    );
+    let loc_names = |s: &BTreeSet<Uuid>| -> serde_json::Value {
+        s.iter()
+            .map(|l| names.get(l).cloned().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .into()
+    };
+    note(
+        "locations",
+        loc_names(&subject.locations),
+        loc_names(&after.locations),
+    );
+    let keys = |s: &BTreeSet<Permission>| -> serde_json::Value {
+        s.iter().map(|p| p.key()).collect::<Vec<_>>().into()
+    };
+    note("permissions", keys(&subject.direct), keys(&after.direct));
+    if let Some(want) = &edit.roles {
+        let role_names = |ids: &BTreeSet<Uuid>| -> serde_json::Value {
+            all_roles
+                .iter()
+                .filter(|r| ids.contains(&r.id))
+                .map(|r| r.name.clone())
+                .collect::<Vec<_>>()
+                .into()
+        };
+        note("roles", role_names(&current_roles), role_names(want));
+    }
+    if next != user {
+        profiles::update_person(&mut tx, &next).await?;
+    }
+    if after.locations != subject.locations {
+        profiles::set_locations(
+            &mut tx,
+            user.id,
+            &after.locations.iter().copied().collect::<Vec<_>>(),
+        )
+        .await?;
+    }
+    if after.direct != subject.direct {
+        let keys: Vec<String> = after.direct.iter().map(|p| p.key().to_string()).collect();
+        profiles::set_direct(&mut tx, user.id, &keys).await?;
+    }
+    if let Some((was, now_p)) = provider {
+        if was != now_p {
+            note("provider", provider_json(&was), provider_json(&now_p));
+            profiles::save_provider(&mut tx, user.id, &now_p).await?;
+        }
+    }
+    if !after_json.is_empty() {
+        audit::append(
+            &mut tx,
+            org.id,
+            now,
+            &[meta.change(
+                "user.updated",
+                "user",
+                Some(user.id),
+                Some(&serde_json::Value::Object(before_json)),
+                Some(&serde_json::Value::Object(after_json)),
+            )],
+        )
+        .await?;
+    }
+    let profile = load(&mut tx, now, who, id).await?;
+    tx.commit().await?;
+    Ok(profile)
+}
+
+fn user_type_code(policy: &Policy, input: &str) -> Result<String, ValueError> {
+    policy
+        .user_type(input)
+        .map(|t| t.code.clone())
+        .ok_or_else(|| {
+            let known: Vec<&str> = policy.user_types.iter().map(|t| t.code.as_str()).collect();
+            ValueError::new(
+                "user_type",
+                "user_type_unknown",
+                format!(
+                    "“{}” is not a user type of this organization; use one of: {}.",
+                    input.chars().take(40).collect::<String>(),
+                    known.join(", ")
+                ),
+            )
+        })
+}
+
+fn provider_json(p: &Provider) -> serde_json::Value {
+    serde_json::json!({
+        "npi": p.npi, "taxonomies": p.taxonomies, "bio": p.bio,
+        "licence_number": p.licence_number, "licence_state": p.licence_state,
+        "capacity": p.capacity, "scheduling_step": p.scheduling_step,
+    })
+}
+
+/// The provider credentials an edit asks for, validated; `None` if it touches none of them.
+async fn provider_edit(
+    conn: &mut Conn,
+    user: &users::User,
+    edit: &ProfileEdit,
+) -> Result<Option<(Provider, Provider)>, AppError> {
+    let touched = edit.npi.is_some()
+        || edit.taxonomies.is_some()
+        || edit.bio.is_some()
+        || edit.licence_number.is_some()
+        || edit.licence_state.is_some()
+        || edit.capacity.is_some()
+        || edit.scheduling_step.is_some();
+    if !touched {
+        return Ok(None);
+    }
+    let was = profiles::provider_of(conn, user.id)
+        .await?
+        .unwrap_or_default();
+    let mut p = was.clone();
+    if let Some(v) = &edit.npi {
+        p.npi = match v.trim() {
+            "" => None,
+            n => Some(Npi::parse(n)?.as_str().to_string()),
+        };
+    }
+    if let Some(v) = &edit.taxonomies {
+        let mut codes = Vec::new();
+        for part in v
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+        {
+            let code = TaxonomyCode::parse(part)?.as_str().to_string();
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+        p.taxonomies = codes;
+    }
+    if let Some(v) = &edit.bio {
+        p.bio = optional("bio", "The bio", v, 2_000)?;
+    }
+    if let Some(v) = &edit.licence_number {
+        p.licence_number = optional("licence_number", "The licence number", v, 40)?;
+    }
+    if let Some(v) = &edit.licence_state {
+        p.licence_state = optional("licence_state", "The licence state", v, 40)?;
+    }
+    if let Some(v) = &edit.capacity {
+        p.capacity = Capacity::parse(v)?.get() as i64;
+    }
+    if let Some(v) = &edit.scheduling_step {
+        p.scheduling_step = SchedulingStep::parse(v)?.minutes() as i64;
+    }
+    Ok(Some((was, p)))
+}

@@ -1,0 +1,151 @@
+//! A user's profile as one edit writes it: person fields, access sets and provider credentials.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::users::User;
+use crate::{Conn, Result, Sql};
+
+/// Writes the person fields of a user (names, mobile, type, default location) and the derived
+/// sort and search text.
+pub async fn update_person(conn: &mut Conn, user: &User) -> Result<()> {
+    let mut q = Sql::new("UPDATE users SET first_name = ");
+    q.bind(user.first_name.clone())
+        .push(", last_name = ")
+        .bind(user.last_name.clone())
+        .push(", display_name = ")
+        .bind(user.display_name.clone())
+        .push(", sort_name = ")
+        .bind(user.sort_name())
+        .push(", search = ")
+        .bind(user.search_text())
+        .push(", mobile = ")
+        .bind(user.mobile.clone())
+        .push(", user_type = ")
+        .bind(user.user_type.clone())
+        .push(", default_location_id = ")
+        .bind(user.default_location_id.map(|l| l.to_string()))
+        .push(" WHERE org_id = ")
+        .bind(user.org_id.to_string())
+        .push(" AND id = ")
+        .bind(user.id.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Replaces the rows of a (user_id, value) table for one user.
+async fn replace(
+    conn: &mut Conn,
+    table: &str,
+    column: &str,
+    user_id: Uuid,
+    values: &[String],
+) -> Result<()> {
+    let mut q = Sql::new(&format!("DELETE FROM {table} WHERE user_id = "));
+    q.bind(user_id.to_string());
+    q.execute(&mut *conn).await?;
+    if values.is_empty() {
+        return Ok(());
+    }
+    let mut q = Sql::new(&format!("INSERT INTO {table} (user_id, {column}) VALUES "));
+    for (i, v) in values.iter().enumerate() {
+        q.push(if i == 0 { "(" } else { ", (" })
+            .bind(user_id.to_string())
+            .push(", ")
+            .bind(v.clone())
+            .push(")");
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn set_locations(conn: &mut Conn, user_id: Uuid, ids: &[Uuid]) -> Result<()> {
+    let ids: Vec<String> = ids.iter().map(|l| l.to_string()).collect();
+    replace(conn, "user_locations", "location_id", user_id, &ids).await
+}
+
+pub async fn set_direct(conn: &mut Conn, user_id: Uuid, keys: &[String]) -> Result<()> {
+    replace(conn, "user_permissions", "permission", user_id, keys).await
+}
+
+pub async fn set_roles(conn: &mut Conn, user_id: Uuid, ids: &[Uuid]) -> Result<()> {
+    let ids: Vec<String> = ids.iter().map(|l| l.to_string()).collect();
+    replace(conn, "user_roles", "role_id", user_id, &ids).await
+}
+
+/// Clinical credentials; `capacity` and `scheduling_step` have defaults (1, 15 minutes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provider {
+    pub npi: Option<String>,
+    pub bio: Option<String>,
+    pub licence_number: Option<String>,
+    pub licence_state: Option<String>,
+    pub capacity: i64,
+    pub scheduling_step: i64,
+    pub taxonomies: Vec<String>,
+}
+
+impl Default for Provider {
+    fn default() -> Self {
+        Provider {
+            npi: None,
+            bio: None,
+            licence_number: None,
+            licence_state: None,
+            capacity: 1,
+            scheduling_step: 15,
+            taxonomies: Vec::new(),
+        }
+    }
+}
+
+pub async fn provider_of(conn: &mut Conn, user_id: Uuid) -> Result<Option<Provider>> {
+    let mut q = Sql::new(
+        "SELECT npi, bio, licence_number, licence_state, capacity, scheduling_step \
+         FROM provider_profiles WHERE user_id = ",
+    );
+    q.bind(user_id.to_string());
+    let Some(r) = q.fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    let mut p = Provider {
+        npi: r.try_get(0)?,
+        bio: r.try_get(1)?,
+        licence_number: r.try_get(2)?,
+        licence_state: r.try_get(3)?,
+        capacity: r.try_get(4)?,
+        scheduling_step: r.try_get(5)?,
+        taxonomies: Vec::new(),
+    };
+    let mut q = Sql::new("SELECT code FROM provider_taxonomies WHERE user_id = ");
+    q.bind(user_id.to_string()).push(" ORDER BY code");
+    for r in q.fetch_all(&mut *conn).await? {
+        p.taxonomies.push(r.try_get(0)?);
+    }
+    Ok(Some(p))
+}
+
+pub async fn save_provider(conn: &mut Conn, user_id: Uuid, p: &Provider) -> Result<()> {
+    let mut q = Sql::new("DELETE FROM provider_profiles WHERE user_id = ");
+    q.bind(user_id.to_string());
+    q.execute(&mut *conn).await?;
+    let mut q = Sql::new(
+        "INSERT INTO provider_profiles (user_id, npi, bio, licence_number, licence_state, capacity, scheduling_step) VALUES (",
+    );
+    q.bind(user_id.to_string())
+        .push(", ")
+        .bind(p.npi.clone())
+        .push(", ")
+        .bind(p.bio.clone())
+        .push(", ")
+        .bind(p.licence_number.clone())
+        .push(", ")
+        .bind(p.licence_state.clone())
+        .push(", ")
+        .bind(p.capacity)
+        .push(", ")
+        .bind(p.scheduling_step)
+        .push(")");
+    q.execute(&mut *conn).await?;
+    replace(conn, "provider_taxonomies", "code", user_id, &p.taxonomies).await
+}

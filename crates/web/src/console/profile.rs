@@ -1,0 +1,160 @@
+//! A user's profile page: details, access with its sources, provider credentials, history;
+//! one form saves an edit through the rule engine.
+
+use std::collections::BTreeSet;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use rollcall_app::domain::{Path as ChangePath, Permission, SchedulingStep};
+use rollcall_app::profile::{self, Profile, ProfileEdit};
+use rollcall_app::user_list::filter_options;
+use rollcall_app::{App, AppError};
+use uuid::Uuid;
+
+use super::bulk::{PermissionGroup, catalogue};
+use super::{Nav, field};
+use crate::error::{PageError, render};
+use crate::session::ConsoleUser;
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+struct ProfilePage {
+    nav: Nav,
+    p: Profile,
+    can_edit: bool,
+    user_types: Vec<(String, String)>,
+    groups: Vec<PermissionGroup>,
+    direct: BTreeSet<String>,
+    steps: Vec<u16>,
+    taxonomies: String,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+impl ProfilePage {
+    fn holds(&self, key: &str) -> bool {
+        self.direct.contains(key)
+    }
+
+    fn is_default(&self, id: &Uuid) -> bool {
+        self.p.default_location.as_ref() == Some(id)
+    }
+}
+
+async fn show(
+    app: &App,
+    user: &ConsoleUser,
+    id: Uuid,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let p = profile::get(app, &user.principal, id).await?;
+    let options = filter_options(app, &user.principal).await?;
+    Ok(render(&ProfilePage {
+        nav: Nav::of(user),
+        can_edit: user.principal.can_manage_users(),
+        user_types: options.user_types,
+        groups: catalogue(),
+        direct: p.direct.iter().cloned().collect(),
+        steps: SchedulingStep::ALLOWED.to_vec(),
+        taxonomies: p
+            .provider
+            .taxonomies
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        p,
+        notice,
+        error,
+    }))
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct ProfileQuery {
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+/// `GET /users/{id}`
+pub async fn page(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ProfileQuery>,
+) -> Result<Response, PageError> {
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found("user"))?;
+    let notice = q.saved.map(|_| "Saved.");
+    show(&app, &user, id, notice, None).await
+}
+
+/// The form always sends every field, so sets are complete (an unticked box means "not held").
+fn edit_of(pairs: &[(String, String)]) -> Result<ProfileEdit, AppError> {
+    let one = |name: &str| field(pairs, name).next().map(str::to_string);
+    let ids = |name: &str| -> Result<BTreeSet<Uuid>, AppError> {
+        field(pairs, name)
+            .map(|s| s.parse::<Uuid>().map_err(|_| AppError::not_found(name)))
+            .collect()
+    };
+    Ok(ProfileEdit {
+        first_name: one("first_name"),
+        last_name: one("last_name"),
+        display_name: one("display_name"),
+        mobile: one("mobile"),
+        user_type: one("user_type"),
+        default_location: one("default_location")
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(|_| AppError::not_found("location")))
+            .transpose()?,
+        locations: Some(ids("locations")?),
+        roles: Some(ids("roles")?),
+        permissions: Some(
+            field(pairs, "permissions")
+                .map(|k| Permission::parse(k).map_err(AppError::from))
+                .collect::<Result<_, _>>()?,
+        ),
+        npi: one("npi"),
+        taxonomies: one("taxonomies"),
+        bio: one("bio"),
+        licence_number: one("licence_number"),
+        licence_state: one("licence_state"),
+        capacity: one("capacity"),
+        scheduling_step: one("scheduling_step"),
+    })
+}
+
+/// `POST /users/{id}`: save the edit, or show the page again with the reason it was refused.
+pub async fn save(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found("user"))?;
+    let result = match edit_of(&pairs) {
+        Ok(edit) => {
+            profile::update(
+                &app,
+                &user.principal,
+                id,
+                &edit,
+                ChangePath::Console,
+                &user.meta(),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(Redirect::to(&format!("/users/{id}?saved=1")).into_response()),
+        Err(e @ (AppError::Invalid(_) | AppError::Refused(_) | AppError::NotFound(_))) => {
+            let mut page = show(&app, &user, id, None, Some(e.to_string())).await?;
+            *page.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

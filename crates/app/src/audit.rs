@@ -80,12 +80,12 @@ pub async fn verify(
         }
         out.push((org.slug.clone(), audit::verify(&mut conn, org.id).await?));
     }
-    if out.is_empty() {
-        if let Some(s) = org_slug {
-            return Err(AppError::NotFound(format!(
-                "No organization “{s}”. `rollcall org list` shows them."
-            )));
-        }
+    if out.is_empty()
+        && let Some(s) = org_slug
+    {
+        return Err(AppError::NotFound(format!(
+            "No organization “{s}”. `rollcall org list` shows them."
+        )));
     }
     Ok(out)
 }
@@ -238,14 +238,14 @@ impl AuditParams {
         let to = blank(&self.to)
             .map(|d| day_start("to", d, zone, true))
             .transpose()?;
-        if let (Some(f), Some(t)) = (from, to) {
-            if t <= f {
-                return Err(ValueError::new(
-                    "to",
-                    "date_range_invalid",
-                    "The “to” date is before the “from” date: swap them.",
-                ));
-            }
+        if let (Some(f), Some(t)) = (from, to)
+            && t <= f
+        {
+            return Err(ValueError::new(
+                "to",
+                "date_range_invalid",
+                "The “to” date is before the “from” date: swap them.",
+            ));
         }
         Ok(AuditQuery {
             actor_id,

@@ -159,3 +159,16 @@ pub async fn recent(app: &App, who: &Principal) -> Result<Vec<Job>, AppError> {
     let mut conn = app.db.read_conn().await?;
     Ok(jobs::recent(&mut conn, who.org_id, 50).await?)
 }
+
+/// Resumes orphaned jobs now and every half minute: a job whose runner died is taken over once
+/// its lease runs out. A job running here holds a live lease, so it is never run twice.
+pub fn spawn_sweeper(app: App) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = resume_orphans(&app).await {
+                tracing::warn!(error = %e, "could not look for unfinished jobs");
+            }
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+    })
+}

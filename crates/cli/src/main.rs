@@ -513,10 +513,12 @@ async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listen, database = ?app.db.engine(), "serving");
-    // Outgoing messages are delivered in the background, whatever the requests are doing.
+    // Outgoing messages are delivered, and unfinished bulk jobs resumed, in the background.
     let dispatcher = rollcall_app::delivery::spawn_dispatcher(app.clone());
+    let jobs = rollcall_app::jobs::spawn_sweeper(app.clone());
     rollcall_web::serve(app, listener).await?;
     dispatcher.abort();
+    jobs.abort();
     Ok(())
 }
 

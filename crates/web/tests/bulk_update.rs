@@ -4,6 +4,7 @@
 mod common;
 
 use common::{PASSWORD, TestApp, add_staff, spawn_app};
+use rollcall_app::audit::Meta;
 use rollcall_app::store::{audit, locations};
 use rollcall_store::engine_tests;
 use rollcall_store::testing::TestDb;
@@ -95,7 +96,7 @@ async fn events(app: &TestApp, action: &str) -> Vec<audit::Event> {
         &mut conn,
         app.org.id,
         &audit::AuditQuery {
-            action: Some(action.into()),
+            action: Some(audit::ActionMatch::Exact(action.into())),
             limit: 10_000,
             ..Default::default()
         },
@@ -330,6 +331,7 @@ engine_tests!(
     clinic_admin_cannot_escalate_or_reach_other_locations,
     select_all_matching_a_filter,
     console_select_review_save_and_read_the_outcome,
+    a_stopped_job_resumes_without_doing_anyone_twice,
 );
 
 async fn console_select_review_save_and_read_the_outcome(t: TestDb) {
@@ -477,4 +479,117 @@ async fn console_select_review_save_and_read_the_outcome(t: TestDb) {
             .unwrap()
             .contains("Choose at least one permission or location")
     );
+}
+
+/// A runner stopped in the middle of a large job: the job is taken over once its lease runs
+/// out and finishes with every user changed exactly once.
+async fn a_stopped_job_resumes_without_doing_anyone_twice(t: TestDb) {
+    use rollcall_app::bulk_update;
+    use rollcall_app::store::users::{self, User};
+    let app = spawn_app(t).await;
+    let s = staff(&app).await;
+    let a = &app.app;
+    let now = a.clock.now();
+    let people: Vec<User> = (0..4_500)
+        .map(|i| User {
+            id: rollcall_store::new_id(),
+            org_id: app.org.id,
+            email: format!("p{i}@alpha.example"),
+            email_key: format!("p{i}@alpha.example"),
+            username: format!("p{i}"),
+            first_name: "Person".into(),
+            last_name: format!("{i}"),
+            display_name: format!("Person {i}"),
+            mobile: None,
+            user_type: Some("pt".into()),
+            status: "active".into(),
+            default_location_id: None,
+            source: "test".into(),
+            password_hash: None,
+            invite_expires_at: None,
+            failed_sign_ins: 0,
+            locked_until: None,
+            created_at: now,
+            created_by: None,
+            activated_at: Some(now),
+            deactivated_at: None,
+            last_sign_in_at: None,
+        })
+        .collect();
+    let mut tx = a.db.begin().await.unwrap();
+    users::insert_many(&mut tx, &people).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut conn = a.db.read_conn().await.unwrap();
+    let admin_id = users::get_by_email_key(&mut conn, app.org.id, "admin@alpha.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let policy = rollcall_app::access::policy_of(&mut conn, app.org.id)
+        .await
+        .unwrap();
+    let who = rollcall_app::Principal::load(&mut conn, &policy, app.org.id, admin_id)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    let req = BulkUpdateRequestFor::pts(s.northside);
+    let job = bulk_update::start(a, &who, &req, Some("big"), &Meta::system("test"))
+        .await
+        .unwrap();
+    assert_eq!(job.total, 4_501, "every PT: the 4,500 and Pat");
+
+    // Run until the first chunk has committed, then stop the runner where it stands.
+    let runner = rollcall_app::jobs::spawn(a, app.org.id, job.id);
+    let done = loop {
+        let j = rollcall_app::jobs::get(a, &who, job.id).await.unwrap();
+        if j.done > 0 {
+            break j.done;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    runner.abort();
+    let _ = runner.await;
+    assert!(done < 4_501, "stopped part-way ({done} done)");
+    // Nobody takes it over while the lease lasts; after it, the sweep does.
+    assert_eq!(rollcall_app::jobs::resume_orphans(a).await.unwrap(), 0);
+    a.clock.advance_minutes(2);
+    assert_eq!(rollcall_app::jobs::resume_orphans(a).await.unwrap(), 1);
+    let finished = loop {
+        let j = rollcall_app::jobs::get(a, &who, job.id).await.unwrap();
+        if j.is_finished() {
+            break j;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        (finished.state.as_str(), finished.done),
+        ("succeeded", 4_501)
+    );
+    let (tally, _, _) = bulk_update::outcome_of(&finished);
+    assert_eq!(tally.users, 4_501, "each user counted once");
+    assert_eq!(
+        events(&app, "user.access_changed").await.len(),
+        4_501,
+        "one audit event per user, none twice"
+    );
+}
+
+struct BulkUpdateRequestFor;
+
+impl BulkUpdateRequestFor {
+    fn pts(location: Uuid) -> rollcall_app::bulk_update::BulkUpdateRequest {
+        rollcall_app::bulk_update::BulkUpdateRequest {
+            filter: Some(rollcall_app::user_list::ListParams {
+                user_type: Some("pt".into()),
+                ..Default::default()
+            }),
+            changes: rollcall_app::domain::BulkChanges {
+                grant_locations: [location].into_iter().collect(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
 }

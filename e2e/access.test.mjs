@@ -1,0 +1,114 @@
+// Browser end-to-end test of access management on the demo organization: a bulk update over a
+// mixed selection (assistants, clerical staff, an administrator) that comes back partially
+// succeeded with each refused change and its rule on the page; the profile showing a role's
+// grant filtered by the rules; the roles page. Screenshots go to e2e/screenshots/.
+//
+// Environment: see harness.mjs (ROLLCALL_BIN, CHROMIUM).
+
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ADMIN, createHarness, shot } from './harness.mjs';
+
+const h = createHarness();
+before(() => h.start());
+after(() => h.stop());
+afterEach(() => h.closeContexts());
+
+/** Rows of the user list: id, name and the user type's short label. */
+function readRows(page) {
+  return page.locator('table.users tbody tr[data-user]').evaluateAll((trs) =>
+    trs.map((tr) => {
+      const cells = [...tr.cells].filter((td) => !td.classList.contains('pick')).map((td) => td.innerText.trim());
+      return { id: tr.dataset.user, name: cells[0], type: cells[5].split(' —')[0] };
+    }),
+  );
+}
+
+describe('Access management', { timeout: 120_000 }, () => {
+  test('bulk update over a mixed selection comes back partially succeeded, with the reasons', async () => {
+    const { page, problems } = await h.openPage('bulk');
+    await h.signIn(page, ADMIN);
+    await page.goto(`${h.base}/users`);
+    const rows = await readRows(page);
+    const pick = (type, n) => rows.filter((r) => r.type === type).slice(0, n);
+    const chosen = [...pick('PTA', 2), ...pick('Clerical', 1), ...pick('Front desk', 1), ...pick('Administrator', 1)];
+    assert.ok(pick('PTA', 1).length && pick('Clerical', 1).length && pick('Administrator', 1).length,
+      `the first page has assistants, clerical staff and an administrator: ${rows.map((r) => r.type)}`);
+    assert.equal(await page.locator('#selected-count').innerText(), '0 selected');
+    assert.ok(await page.locator('#update-selected').isDisabled(), 'nothing to update before a row is ticked');
+    for (const r of chosen) await page.locator(`tr[data-user="${r.id}"] input[name=ids]`).check();
+    assert.equal(await page.locator('#selected-count').innerText(), `${chosen.length} selected`);
+    await shot(page, 'bulk-select.png');
+
+    await Promise.all([page.waitForURL((u) => u.pathname === '/users/bulk'), page.locator('#update-selected').click()]);
+    assert.equal(await page.locator('#selected-total').innerText(), `${chosen.length} users selected`);
+    const listed = await page.locator('#selection tbody td:first-child').allInnerTexts();
+    for (const r of chosen) assert.ok(listed.includes(r.name), `${r.name} is in the review`);
+    await page.getByLabel('Add Finish SOAP notes').check();
+    await page.getByLabel('Add Create appointments').check();
+    await page.getByLabel('Remove Administer clinics').check();
+    await page.getByLabel('Add Northside Clinic').check();
+    await shot(page, 'bulk-review.png');
+    await Promise.all([page.waitForURL((u) => /^\/jobs\//.test(u.pathname)), page.locator('#save-bulk').click()]);
+
+    const outcome = page.locator('#outcome');
+    await outcome.waitFor();
+    assert.match(await outcome.getAttribute('class'), /outcome-partially_succeeded/);
+    const banner = await outcome.innerText();
+    assert.match(banner, /^Partially succeeded\./);
+    assert.match(banner, /permission changes? and 0 location changes were not applied/);
+    const reasons = await page.locator('#refused tbody tr').evaluateAll((trs) =>
+      trs.map((tr) => ({ user: tr.cells[0].innerText, change: tr.cells[1].innerText, rule: tr.cells[2].innerText, why: tr.cells[3].innerText })));
+    const rulesSeen = new Set(reasons.map((r) => r.rule));
+    for (const rule of ['rule_1_no_soap_for_non_clinical', 'rule_2_no_soap_finish_for_supervised', 'rule_3_keep_admins']) {
+      assert.ok(rulesSeen.has(rule), `${rule} is among the reasons: ${JSON.stringify(reasons)}`);
+    }
+    const pta = pick('PTA', 1)[0];
+    const forPta = reasons.find((r) => r.user.startsWith(pta.name));
+    assert.match(forPta.why, new RegExp(`^Rule 2: ${pta.name} is`), 'the reason names the rule and the person');
+    await shot(page, 'bulk-partially-succeeded.png');
+
+    // The report lists the same refusals.
+    const report = await page.evaluate(async (href) => (await fetch(href)).text(), await page.locator('#report').getAttribute('href'));
+    assert.ok(report.startsWith('user,email,change,outcome,rule,code,reason'));
+    assert.equal(report.trim().split('\n').length, reasons.length + 2, 'one line per refused change, plus header and summary');
+
+    // The assistant's profile: Northside added, SOAP finish not in effect (filtered, with the reason).
+    await page.goto(`${h.base}/users/${pta.id}`);
+    await page.locator('#profile-name').waitFor();
+    assert.ok(await page.getByLabel('Access to Northside Clinic').isChecked(), 'the location was added');
+    const effective = await page.locator('#effective tbody').innerText();
+    assert.match(effective, /Create appointments/);
+    assert.doesNotMatch(effective, /Finish SOAP notes/);
+    assert.match(await page.locator('#filtered').innerText(), /Finish SOAP notes[\s\S]*Rule 2/);
+    await page.locator('#user-history').waitFor();
+    assert.match(await page.locator('#user-history').innerText(), /user\.access_changed/);
+    await shot(page, 'profile-filtered.png');
+    assert.deepEqual(problems, [], 'no console errors');
+  });
+
+  test('profile edits go through the rules and say why they are refused', async () => {
+    const { page, problems } = await h.openPage('profile');
+    await h.signIn(page, ADMIN);
+    await page.goto(`${h.base}/users?user_type=clerical`);
+    const [clerk] = await readRows(page);
+    await page.goto(`${h.base}/users/${clerk.id}`);
+    await page.locator('#profile-name').waitFor();
+    await page.locator('input[name=permissions][value="soap.start"]').check();
+    await Promise.all([page.waitForLoadState('load'), page.locator('#save-profile').click()]);
+    const error = page.locator('#profile-error');
+    await error.waitFor();
+    assert.match(await error.innerText(), new RegExp(`^Rule 1: ${clerk.name} is`));
+    await shot(page, 'profile-refused.png');
+    // A valid edit is saved and shows up in the history.
+    await page.locator('input[name=mobile]').fill('+1 415 555 2671');
+    await Promise.all([page.waitForURL((u) => u.searchParams.get('saved') === '1'), page.locator('#save-profile').click()]);
+    assert.equal(await page.locator('input[name=mobile]').inputValue(), '+14155552671');
+    await page.goto(`${h.base}/roles`);
+    await page.locator('#roles').waitFor();
+    assert.match(await page.locator('#roles').innerText(), /Clinic Admin/);
+    await shot(page, 'roles.png');
+    h.forgive(problems, /status of 422/);
+    assert.deepEqual(problems, [], 'no console errors');
+  });
+});

@@ -156,7 +156,7 @@ async function invitationLink(page) {
 function readRows(page) {
   return page.locator('table.users tbody tr[data-user]').evaluateAll((trs) =>
     trs.map((tr) => {
-      const cells = [...tr.cells].map((td) => td.innerText.trim());
+      const cells = [...tr.cells].filter((td) => !td.classList.contains('pick')).map((td) => td.innerText.trim());
       const badge = tr.querySelector('span.status');
       return {
         id: tr.dataset.user,

@@ -161,3 +161,63 @@ pub async fn reactivate(
     crate::delivery::wake(app);
     Ok(to)
 }
+
+/// The most users one bulk deactivation takes; each is its own transaction.
+pub const MAX_BULK_DEACTIVATE: usize = 1_000;
+
+/// One user's outcome in a bulk deactivation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Deactivated {
+    pub user_id: Uuid,
+    pub name: String,
+    /// `None` when deactivated; otherwise why not, as a sentence.
+    pub refused: Option<String>,
+}
+
+/// Deactivates each selected user in turn, every one judged as if alone (so of two last
+/// admins, the second stays); the answer lists who was deactivated and why the others were not.
+pub async fn deactivate_many(
+    app: &App,
+    who: &Principal,
+    ids: &[Uuid],
+    meta: &Meta,
+) -> Result<Vec<Deactivated>, AppError> {
+    if ids.len() > MAX_BULK_DEACTIVATE {
+        return Err(rollcall_domain::ValueError::new(
+            "user_ids",
+            "selection_too_large",
+            format!(
+                "{} users are selected; deactivate at most {MAX_BULK_DEACTIVATE} at once.",
+                ids.len()
+            ),
+        )
+        .into());
+    }
+    let names: std::collections::BTreeMap<Uuid, String> = {
+        let mut conn = app.db.read_conn().await?;
+        rollcall_store::access::load(&mut conn, who.org_id, ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.user_id, r.display_name))
+            .collect()
+    };
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let refused = match deactivate(app, who, *id, meta).await {
+            Ok(()) => None,
+            Err(
+                e @ (AppError::Refused(_)
+                | AppError::Conflict(_)
+                | AppError::Invalid(_)
+                | AppError::NotFound(_)),
+            ) => Some(e.to_string()),
+            Err(e) => return Err(e),
+        };
+        out.push(Deactivated {
+            user_id: *id,
+            name: names.get(id).cloned().unwrap_or_default(),
+            refused,
+        });
+    }
+    Ok(out)
+}

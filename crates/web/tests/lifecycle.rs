@@ -229,7 +229,76 @@ async fn reactivating_someone_who_never_registered_invites_again(t: TestDb) {
     );
 }
 
+/// Deactivating a selection from the list: each user judged alone; the page lists who was not
+/// deactivated and why.
+async fn bulk_deactivation_from_the_list(t: TestDb) {
+    let app = spawn_app(t).await;
+    let a = add_user(
+        &app.app,
+        &app.org,
+        "one@alpha.example",
+        ("One", "Leaver"),
+        "Front Desk",
+        None,
+    )
+    .await;
+    let b = add_user(
+        &app.app,
+        &app.org,
+        "two@alpha.example",
+        ("Two", "Leaver"),
+        "Front Desk",
+        None,
+    )
+    .await;
+    let admin = app.signed_in_admin().await;
+    let list = admin
+        .get(app.url("/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&list);
+    let me = list
+        .split("data-user=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .find(|id| *id != a.to_string() && *id != b.to_string())
+        .unwrap();
+    let page = admin
+        .post(app.url("/users/bulk/deactivate"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("ids", &a.to_string()),
+            ("ids", &b.to_string()),
+            ("ids", &me),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("2 deactivated, 1 not."), "{page}");
+    assert!(
+        page.contains("You cannot deactivate your own account"),
+        "{page}"
+    );
+    let inactive = admin
+        .get(app.url("/users?status=inactive"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(inactive.contains("One Leaver") && inactive.contains("Two Leaver"));
+}
+
 engine_tests!(
+    bulk_deactivation_from_the_list,
     deactivation_ends_access_and_keeps_history,
     the_last_company_admin_cannot_be_deactivated,
     reactivating_someone_who_never_registered_invites_again,

@@ -337,3 +337,38 @@ pub async fn list(State(app): State<App>, user: ConsoleUser) -> Result<Response,
             .collect(),
     }))
 }
+
+#[derive(Template)]
+#[template(path = "bulk_deactivated.html")]
+struct DeactivatedPage {
+    nav: Nav,
+    done: Vec<rollcall_app::lifecycle::Deactivated>,
+    refused: Vec<rollcall_app::lifecycle::Deactivated>,
+}
+
+/// `POST /users/bulk/deactivate`: deactivate the selection; list who was and who was not.
+pub async fn deactivate(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    let req = selection_of(&pairs)?;
+    let ids = bulk_update::select(&app, &user.principal, &req).await?;
+    let outcomes =
+        rollcall_app::lifecycle::deactivate_many(&app, &user.principal, &ids, &user.meta()).await;
+    match outcomes {
+        Ok(all) => {
+            let (refused, done) = all.into_iter().partition(|d| d.refused.is_some());
+            Ok(render(&DeactivatedPage {
+                nav: Nav::of(&user),
+                done,
+                refused,
+            }))
+        }
+        Err(e @ AppError::Invalid(_)) => {
+            review_page(&app, &user, &pairs, Some(e.to_string())).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

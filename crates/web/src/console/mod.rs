@@ -56,6 +56,7 @@ pub fn routes() -> Router<App> {
             get(bulk::review_filter).post(bulk::review_selected),
         )
         .route("/users/bulk/apply", post(bulk::apply))
+        .route("/users/bulk/deactivate", post(bulk::deactivate))
         .route("/users/{id}/history", get(audit::history))
         .route("/users/{id}", get(profile::page).post(profile::save))
         .route("/users/{id}/{action}", post(row_actions::apply))

@@ -269,23 +269,56 @@ pub async fn run(
     crate::jobs::run_for(app, who.org_id, job.id, wait).await
 }
 
-/// One chunk: plan each user, write what the rules allow, record refusals and progress.
-pub(crate) async fn step(app: &App, job: &Job) -> Result<Step, AppError> {
+/// Runs a job's remaining chunks, reading its input once.
+pub(crate) async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
     let params: Params = serde_json::from_str(&job.params)
         .map_err(|e| AppError::Internal(format!("stored job does not parse: {e}")))?;
-    let mut tally: Tally = serde_json::from_str(&job.summary).unwrap_or_default();
+    let mut run = Run {
+        tally: serde_json::from_str(&job.summary).unwrap_or_default(),
+        done: job.done,
+        census: None,
+    };
+    loop {
+        match step(app, job, &params, &mut run).await? {
+            Step::Continue => continue,
+            Step::Done | Step::Lost => return Ok(()),
+        }
+    }
+}
+
+/// What a runner carries from one chunk to the next.
+struct Run {
+    tally: Tally,
+    done: i64,
+    /// The admins per clinic, counted once per run and kept up to date as users change; only
+    /// needed when the changes could take admin standing away (rule 3).
+    census: Option<rollcall_domain::AdminCensus>,
+}
+
+/// Whether any change could leave a clinic or the company without an admin.
+fn may_lower_admins(changes: &BulkChanges, policy: &rollcall_domain::Policy) -> bool {
+    !changes.revoke_locations.is_empty()
+        || changes.revoke_permissions.iter().any(|p| {
+            policy.is_protected(*p)
+                || matches!(p, Permission::AdminCompany | Permission::AdminClinic)
+        })
+}
+
+/// One chunk: plan each user, write what the rules allow, record refusals and progress.
+async fn step(app: &App, job: &Job, params: &Params, run: &mut Run) -> Result<Step, AppError> {
+    let tally = &mut run.tally;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let org = rollcall_store::orgs::get(&mut tx, job.org_id)
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
     let policy = parse_policy(&org.policy)?;
-    let from = job.done as usize;
+    let from = run.done as usize;
     if from >= params.ids.len() {
         let outcome = tally.outcome();
         let summary = serde_json::to_string(&tally).expect("tally serializes");
         jobs::finish(&mut tx, job.id, outcome.as_str(), &summary, now).await?;
-        let meta = job_meta(job, &params);
+        let meta = job_meta(job, params);
         audit::append(
             &mut tx,
             org.id,
@@ -295,7 +328,7 @@ pub(crate) async fn step(app: &App, job: &Job) -> Result<Step, AppError> {
                 "job",
                 Some(job.id),
                 None::<&()>,
-                Some(&serde_json::json!({ "outcome": outcome.as_str(), "tally": tally })),
+                Some(&serde_json::json!({ "outcome": outcome.as_str(), "tally": &*tally })),
             )],
         )
         .await?;
@@ -316,10 +349,12 @@ pub(crate) async fn step(app: &App, job: &Job) -> Result<Step, AppError> {
     };
     let to = (from + CHUNK).min(params.ids.len());
     let chunk = &params.ids[from..to];
-    let mut census = admin_census(&mut tx, org.id, &policy).await?;
+    if run.census.is_none() && may_lower_admins(&params.changes, &policy) {
+        run.census = Some(admin_census(&mut tx, org.id, &policy).await?);
+    }
     let names = location_names(&mut tx, org.id).await?;
     let changes = params.changes.changes();
-    let meta = job_meta(job, &params);
+    let meta = job_meta(job, params);
     let mut writes = Writes::default();
     let mut events = Vec::new();
     let mut items = Vec::new();
@@ -330,10 +365,12 @@ pub(crate) async fn step(app: &App, job: &Job) -> Result<Step, AppError> {
             subject,
             &changes,
             Path::BulkUpdate,
-            Some(&census),
+            run.census.as_ref(),
             &names,
         );
-        policy.update_census(&mut census, subject, &plan.after);
+        if let Some(census) = run.census.as_mut() {
+            policy.update_census(census, subject, &plan.after);
+        }
         let diff = writes.add(subject, &plan.after);
         tally.add(&plan, diff.is_some());
         if let Some(diff) = diff {
@@ -358,7 +395,7 @@ pub(crate) async fn step(app: &App, job: &Job) -> Result<Step, AppError> {
     if !jobs::advance(
         &mut tx,
         job.id,
-        job.done,
+        run.done,
         to as i64,
         &summary,
         now,
@@ -369,6 +406,7 @@ pub(crate) async fn step(app: &App, job: &Job) -> Result<Step, AppError> {
         return Ok(Step::Lost);
     }
     tx.commit().await?;
+    run.done = to as i64;
     Ok(Step::Continue)
 }
 

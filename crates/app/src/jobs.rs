@@ -51,7 +51,7 @@ impl From<&Job> for JobView {
     }
 }
 
-/// What one chunk step reports back to the loop.
+/// What one chunk reports back to its runner.
 pub enum Step {
     /// More to do.
     Continue,
@@ -70,31 +70,31 @@ pub async fn run(app: &App, org_id: Uuid, id: Uuid) -> Result<(), AppError> {
             return Ok(());
         }
     }
-    loop {
-        let job = {
-            let mut conn = app.db.read_conn().await?;
-            jobs::get(&mut conn, org_id, id)
-                .await?
-                .ok_or_else(|| AppError::not_found("job"))?
-        };
-        if job.is_finished() {
-            return Ok(());
-        }
-        let step = match job.kind.as_str() {
-            crate::bulk_update::KIND => crate::bulk_update::step(app, &job).await,
-            other => Err(AppError::Internal(format!(
-                "no runner for jobs of kind {other}"
-            ))),
-        };
-        match step {
-            Ok(Step::Continue) => continue,
-            Ok(Step::Done | Step::Lost) => return Ok(()),
-            Err(e) => {
-                fail(app, &job, &e.to_string()).await?;
-                return Err(e);
-            }
-        }
+    let job = {
+        let mut conn = app.db.read_conn().await?;
+        jobs::get(&mut conn, org_id, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("job"))?
+    };
+    if job.is_finished() {
+        return Ok(());
     }
+    let result = match job.kind.as_str() {
+        crate::bulk_update::KIND => crate::bulk_update::run_job(app, &job).await,
+        other => Err(AppError::Internal(format!(
+            "no runner for jobs of kind {other}"
+        ))),
+    };
+    if let Err(e) = result {
+        // The job as it now stands: its committed chunks are kept and counted.
+        let now = {
+            let mut conn = app.db.read_conn().await?;
+            jobs::get(&mut conn, org_id, id).await?.unwrap_or(job)
+        };
+        fail(app, &now, &e.to_string()).await?;
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Marks a job failed with the reason, keeping what its committed chunks did.

@@ -55,6 +55,16 @@ fn chain_hash(prev: &str, seq: i64, id: Uuid, at: i64, e: &NewEvent) -> String {
     hex::encode(h.finalize())
 }
 
+/// Whether two events share the columns bound once per statement.
+fn shares_context(a: &NewEvent, b: &NewEvent) -> bool {
+    a.actor_id == b.actor_id
+        && a.actor_label == b.actor_label
+        && a.action == b.action
+        && a.target_type == b.target_type
+        && a.request_id == b.request_id
+        && a.source_ip == b.source_ip
+}
+
 /// Appends events in order, in the caller's transaction.
 pub async fn append(conn: &mut Conn, org_id: Uuid, at: i64, events: &[NewEvent]) -> Result<()> {
     if events.is_empty() {
@@ -71,31 +81,45 @@ pub async fn append(conn: &mut Conn, org_id: Uuid, at: i64, events: &[NewEvent])
     let last: i64 = r.try_get(0)?;
     let mut prev: String = r.try_get(1)?;
     let mut seq = last - events.len() as i64;
-    for chunk in events.chunks(crate::sql::rows_per_statement(15)) {
+    // Events of one call mostly share who, what and where from: those columns are bound once per
+    // statement and only the per-event ones per row (half the parameters of a plain VALUES list).
+    let mut rest = events;
+    while let Some(first) = rest.first() {
+        let same = rest
+            .iter()
+            .take(crate::sql::rows_per_statement(7))
+            .take_while(|e| shares_context(e, first))
+            .count();
+        let (group, tail) = rest.split_at(same);
+        rest = tail;
         let mut q = Sql::new(
-            "INSERT INTO audit_events (org_id, seq, id, at, actor_id, actor_label, action, target_type, \
-             target_id, before, after, request_id, source_ip, prev_hash, hash) VALUES ",
+            "INSERT INTO audit_events (org_id, at, actor_id, actor_label, action, target_type, \
+             request_id, source_ip, seq, id, target_id, before, after, prev_hash, hash) SELECT ",
         );
-        for (i, e) in chunk.iter().enumerate() {
+        q.bind(org_id.to_string())
+            .push(", ")
+            .bind(at)
+            .push(", ")
+            .bind(first.actor_id.map(|x| x.to_string()))
+            .push(", ")
+            .bind(first.actor_label.clone())
+            .push(", ")
+            .bind(first.action.clone())
+            .push(", ")
+            .bind(first.target_type.clone())
+            .push(", ")
+            .bind(first.request_id.clone())
+            .push(", ")
+            .bind(first.source_ip.clone())
+            .push(", column1, column2, column3, column4, column5, column6, column7 FROM (VALUES ");
+        for (i, e) in group.iter().enumerate() {
             seq += 1;
             let id = new_id();
             let hash = chain_hash(&prev, seq, id, at, e);
             q.push(if i == 0 { "(" } else { ", (" })
-                .bind(org_id.to_string())
-                .push(", ")
                 .bind(seq)
                 .push(", ")
                 .bind(id.to_string())
-                .push(", ")
-                .bind(at)
-                .push(", ")
-                .bind(e.actor_id.map(|x| x.to_string()))
-                .push(", ")
-                .bind(e.actor_label.clone())
-                .push(", ")
-                .bind(e.action.clone())
-                .push(", ")
-                .bind(e.target_type.clone())
                 .push(", ")
                 .bind(e.target_id.map(|x| x.to_string()))
                 .push(", ")
@@ -103,16 +127,12 @@ pub async fn append(conn: &mut Conn, org_id: Uuid, at: i64, events: &[NewEvent])
                 .push(", ")
                 .bind(e.after.clone())
                 .push(", ")
-                .bind(e.request_id.clone())
+                .bind(std::mem::replace(&mut prev, hash.clone()))
                 .push(", ")
-                .bind(e.source_ip.clone())
-                .push(", ")
-                .bind(prev.clone())
-                .push(", ")
-                .bind(hash.clone())
+                .bind(hash)
                 .push(")");
-            prev = hash;
         }
+        q.push(") AS v");
         q.execute(&mut *conn).await?;
     }
     let mut q = Sql::new("UPDATE organizations SET audit_head = ");

@@ -497,10 +497,10 @@ async fn paste_invite_once(
         .into());
     }
     let mut tx = app.db.begin().await?;
-    if let Some(key) = idempotency {
-        if let Some(earlier) = crate::idempotency::replay(&mut tx, who.org_id, key).await? {
-            return Ok(earlier);
-        }
+    if let Some(key) = idempotency
+        && let Some(earlier) = crate::idempotency::replay(&mut tx, who.org_id, key).await?
+    {
+        return Ok(earlier);
     }
     let batch = prepare(&mut tx, who, location_id, role_id, None, Path::PasteInvite).await?;
     let keys: Vec<String> = pasted

@@ -529,11 +529,11 @@ pub async fn update(
         let keys: Vec<String> = after.direct.iter().map(|p| p.key().to_string()).collect();
         profiles::set_direct(&mut tx, user.id, &keys).await?;
     }
-    if let Some((was, now_p)) = provider {
-        if was != now_p {
-            note("provider", provider_json(&was), provider_json(&now_p));
-            profiles::save_provider(&mut tx, user.id, &now_p).await?;
-        }
+    if let Some((was, now_p)) = provider
+        && was != now_p
+    {
+        note("provider", provider_json(&was), provider_json(&now_p));
+        profiles::save_provider(&mut tx, user.id, &now_p).await?;
     }
     if !after_json.is_empty() {
         audit::append(

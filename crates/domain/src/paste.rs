@@ -151,16 +151,16 @@ fn name_continues(current: &str, rest: &str) -> bool {
 }
 
 fn entry(raw: &str) -> (String, Option<String>, String) {
-    if let (Some(open), Some(close)) = (raw.rfind('<'), raw.rfind('>')) {
-        if open < close {
-            let name = raw[..open].trim().trim_matches('"').trim();
-            let address = raw[open + 1..close].trim().to_string();
-            return (
-                raw.to_string(),
-                (!name.is_empty()).then(|| name.to_string()),
-                address,
-            );
-        }
+    if let (Some(open), Some(close)) = (raw.rfind('<'), raw.rfind('>'))
+        && open < close
+    {
+        let name = raw[..open].trim().trim_matches('"').trim();
+        let address = raw[open + 1..close].trim().to_string();
+        return (
+            raw.to_string(),
+            (!name.is_empty()).then(|| name.to_string()),
+            address,
+        );
     }
     (raw.to_string(), None, raw.to_string())
 }

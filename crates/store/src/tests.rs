@@ -35,7 +35,14 @@ fn user(org_id: Uuid, i: usize, first: &str, last: &str, status: &str) -> User {
         last_name: last.into(),
         display_name: format!("{first} {last}"),
         mobile: None,
-        user_type: Some(if i % 2 == 0 { "pt" } else { "clerical" }.into()),
+        user_type: Some(
+            if i.is_multiple_of(2) {
+                "pt"
+            } else {
+                "clerical"
+            }
+            .into(),
+        ),
         status: status.into(),
         default_location_id: None,
         source: "console".into(),

@@ -591,7 +591,7 @@ async fn second_factor_by_authenticator_app_and_recovery_codes(t: TestDb) {
     drop(conn);
     settings.require_2fa = true;
     rollcall_app::store::orgs::update_settings(
-        &mut *app.app.db.write_conn().await.unwrap(),
+        &mut app.app.db.write_conn().await.unwrap(),
         app.org.id,
         &settings,
     )
@@ -735,7 +735,7 @@ async fn second_factor_by_emailed_code(t: TestDb) {
     drop(conn);
     settings.require_2fa = true;
     rollcall_app::store::orgs::update_settings(
-        &mut *app.app.db.write_conn().await.unwrap(),
+        &mut app.app.db.write_conn().await.unwrap(),
         app.org.id,
         &settings,
     )

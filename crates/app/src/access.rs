@@ -159,6 +159,20 @@ impl Principal {
         }
     }
 
+    /// Whether this principal may change users at all: rule 6 (viewers change nothing) first,
+    /// then the token's scope and the admin profile.
+    pub fn require_manage(&self, policy: &Policy) -> Result<(), AppError> {
+        policy
+            .may_change_users(&self.actor())
+            .map_err(AppError::Refused)?;
+        if !self.can_manage_users() {
+            return Err(AppError::Forbidden(
+                "Your access profile cannot change users; it needs “Manage users” (and an API token needs the users:write scope).".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The rule engine's view of this actor.
     pub fn actor(&self) -> Actor {
         Actor {
@@ -244,6 +258,30 @@ pub async fn admin_census(
     .collect();
     let subjects = subjects(conn, org_id, &admins).await?;
     Ok(policy.census(subjects.iter()))
+}
+
+/// Rule 4 for permissions handed out through a role: the actor must hold each one. `subject`
+/// stands for whoever receives them (a stand-in when there is nobody yet).
+pub fn check_role_grants(
+    policy: &Policy,
+    who: &Principal,
+    subject: &Subject,
+    permissions: impl IntoIterator<Item = Permission>,
+    names: &BTreeMap<Uuid, String>,
+) -> Result<(), AppError> {
+    for p in permissions {
+        policy
+            .check(
+                &who.actor(),
+                subject,
+                &rollcall_domain::Change::GrantPermission(p),
+                rollcall_domain::Path::RoleEdit,
+                None,
+                names,
+            )
+            .map_err(AppError::Refused)?;
+    }
+    Ok(())
 }
 
 /// Location names for the rule engine's messages.

@@ -68,19 +68,6 @@ pub struct RefusedChange {
     pub message: String,
 }
 
-/// Checks who may run bulk updates at all (rule 6 and the token's scope).
-fn require_manage(who: &Principal, policy: &rollcall_domain::Policy) -> Result<(), AppError> {
-    policy
-        .may_change_users(&who.actor())
-        .map_err(AppError::Refused)?;
-    if !who.can_manage_users() {
-        return Err(AppError::Forbidden(
-            "Your access profile cannot update users' access; it needs “Manage users” (and an API token with the users:write scope).".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// The users a request selects, in the list's order; every explicit id must be in the organization.
 pub async fn select(
     app: &App,
@@ -157,7 +144,7 @@ pub async fn start(
         let mut conn = app.db.read_conn().await?;
         crate::access::policy_of(&mut conn, who.org_id).await?
     };
-    require_manage(who, &policy)?;
+    who.require_manage(&policy)?;
     req.changes.validate()?;
     let key = idempotency_key
         .map(|k| Key::new(KIND, k, req))

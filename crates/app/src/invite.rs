@@ -122,18 +122,13 @@ async fn prepare(
         .map_err(AppError::Refused)?;
     let mut with_location = subject.clone();
     with_location.locations.insert(location.id);
-    for p in parse_permissions(&role.permissions) {
-        policy
-            .check(
-                &actor,
-                &with_location,
-                &Change::GrantPermission(p),
-                Path::RoleEdit,
-                None,
-                &names,
-            )
-            .map_err(AppError::Refused)?;
-    }
+    crate::access::check_role_grants(
+        &policy,
+        who,
+        &with_location,
+        parse_permissions(&role.permissions),
+        &names,
+    )?;
     Ok(Batch {
         org,
         location,

@@ -332,12 +332,7 @@ pub async fn update(
         .ok_or_else(|| AppError::not_found("organization"))?;
     let policy = parse_policy(&org.policy)?;
     let actor = who.actor();
-    policy.may_change_users(&actor).map_err(AppError::Refused)?;
-    if !who.can_manage_users() {
-        return Err(AppError::Forbidden(
-            "Your access profile cannot change users (it needs “Manage users”, and an API token needs the users:write scope).".into(),
-        ));
-    }
+    who.require_manage(&policy)?;
     let subject = subject_of(&mut tx, &user).await?;
     policy
         .check_reach(&actor, &subject)

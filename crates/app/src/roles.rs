@@ -13,7 +13,7 @@ use rollcall_store::roles::{self, Role};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::access::{admin_census, location_names, parse_policy, subjects};
+use crate::access::{admin_census, check_role_grants, location_names, parse_policy, subjects};
 use crate::audit::Meta;
 use crate::{App, AppError, Principal};
 
@@ -136,22 +136,16 @@ pub async fn create(
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let policy = crate::access::policy_of(&mut tx, who.org_id).await?;
-    require_manage(who, &policy)?;
+    who.require_manage(&policy)?;
     let names = location_names(&mut tx, who.org_id).await?;
     // No members yet: only the actor's own grants bound what the role may carry.
-    let nobody = Subject::default();
-    for p in permissions {
-        policy
-            .check(
-                &who.actor(),
-                &nobody,
-                &Change::GrantPermission(*p),
-                Path::RoleEdit,
-                None,
-                &names,
-            )
-            .map_err(AppError::Refused)?;
-    }
+    check_role_grants(
+        &policy,
+        who,
+        &Subject::default(),
+        permissions.iter().copied(),
+        &names,
+    )?;
     if roles::list(&mut tx, who.org_id)
         .await?
         .iter()
@@ -187,18 +181,6 @@ pub async fn create(
     })
 }
 
-fn require_manage(who: &Principal, policy: &rollcall_domain::Policy) -> Result<(), AppError> {
-    policy
-        .may_change_users(&who.actor())
-        .map_err(AppError::Refused)?;
-    if !who.can_manage_users() {
-        return Err(AppError::Forbidden(
-            "Your access profile cannot change roles.".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Renames a role and sets its permissions; the change reaches every member, each judged by the
 /// rules. A refusal for any member refuses the whole change.
 pub async fn update(
@@ -216,7 +198,7 @@ pub async fn update(
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
     let policy = parse_policy(&org.policy)?;
-    require_manage(who, &policy)?;
+    who.require_manage(&policy)?;
     let all = roles::list(&mut tx, org.id).await?;
     let role = all
         .iter()
@@ -235,19 +217,8 @@ pub async fn update(
         .filter_map(|k| Permission::parse(k).ok())
         .collect();
     let names = location_names(&mut tx, org.id).await?;
-    let nobody = Subject::default();
-    for p in permissions.difference(&before) {
-        policy
-            .check(
-                &who.actor(),
-                &nobody,
-                &Change::GrantPermission(*p),
-                Path::RoleEdit,
-                None,
-                &names,
-            )
-            .map_err(AppError::Refused)?;
-    }
+    let gained = permissions.difference(&before).copied();
+    check_role_grants(&policy, who, &Subject::default(), gained, &names)?;
     // Each member as the rules see them, with what this role gives them and what they hold
     // otherwise (direct grants and other roles).
     let member_ids = roles::members(&mut tx, id).await?;

@@ -87,19 +87,10 @@ pub async fn load(conn: &mut Conn, org_id: Uuid, ids: &[Uuid]) -> Result<Vec<Acc
 
 /// Grants direct permissions: (user, permission) pairs, already held ones left as they are.
 pub async fn grant_permissions(conn: &mut Conn, pairs: &[(Uuid, String)]) -> Result<()> {
-    for chunk in pairs.chunks(crate::sql::rows_per_statement(2)) {
-        let mut q = Sql::new("INSERT INTO user_permissions (user_id, permission) VALUES ");
-        for (i, (u, p)) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(u.to_string())
-                .push(", ")
-                .bind(p.clone())
-                .push(")");
-        }
-        q.push(" ON CONFLICT DO NOTHING");
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+    Ok(
+        crate::sql::insert_pairs(conn, "user_permissions", ("user_id", "permission"), pairs)
+            .await?,
+    )
 }
 
 /// Removes one direct permission from each listed user.

@@ -78,19 +78,7 @@ pub async fn grant(conn: &mut Conn, user_id: Uuid, location_ids: &[Uuid]) -> Res
 
 /// Grants many (user, location) pairs in multi-row batches.
 pub async fn grant_many(conn: &mut Conn, pairs: &[(Uuid, Uuid)]) -> Result<()> {
-    for chunk in pairs.chunks(500) {
-        let mut q = Sql::new("INSERT INTO user_locations (user_id, location_id) VALUES ");
-        for (i, (u, l)) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(u.to_string())
-                .push(", ")
-                .bind(l.to_string())
-                .push(")");
-        }
-        q.push(" ON CONFLICT DO NOTHING");
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+    Ok(crate::sql::insert_pairs(conn, "user_locations", ("user_id", "location_id"), pairs).await?)
 }
 
 pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<Location>> {

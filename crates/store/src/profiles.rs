@@ -44,19 +44,8 @@ async fn replace(
     let mut q = Sql::new(&format!("DELETE FROM {table} WHERE user_id = "));
     q.bind(user_id.to_string());
     q.execute(&mut *conn).await?;
-    if values.is_empty() {
-        return Ok(());
-    }
-    let mut q = Sql::new(&format!("INSERT INTO {table} (user_id, {column}) VALUES "));
-    for (i, v) in values.iter().enumerate() {
-        q.push(if i == 0 { "(" } else { ", (" })
-            .bind(user_id.to_string())
-            .push(", ")
-            .bind(v.clone())
-            .push(")");
-    }
-    q.execute(&mut *conn).await?;
-    Ok(())
+    let pairs: Vec<(Uuid, &String)> = values.iter().map(|v| (user_id, v)).collect();
+    Ok(crate::sql::insert_pairs(conn, table, ("user_id", column), &pairs).await?)
 }
 
 pub async fn set_locations(conn: &mut Conn, user_id: Uuid, ids: &[Uuid]) -> Result<()> {

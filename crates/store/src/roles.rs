@@ -75,20 +75,11 @@ pub async fn assign(conn: &mut Conn, user_id: Uuid, role_ids: &[Uuid]) -> Result
 }
 
 pub async fn grant_direct(conn: &mut Conn, user_id: Uuid, permissions: &[String]) -> Result<()> {
-    if permissions.is_empty() {
-        return Ok(());
-    }
-    let mut q = Sql::new("INSERT INTO user_permissions (user_id, permission) VALUES ");
-    for (i, p) in permissions.iter().enumerate() {
-        q.push(if i == 0 { "(" } else { ", (" })
-            .bind(user_id.to_string())
-            .push(", ")
-            .bind(p.clone())
-            .push(")");
-    }
-    q.push(" ON CONFLICT DO NOTHING");
-    q.execute(&mut *conn).await?;
-    Ok(())
+    let pairs: Vec<(Uuid, &String)> = permissions.iter().map(|p| (user_id, p)).collect();
+    Ok(
+        crate::sql::insert_pairs(conn, "user_permissions", ("user_id", "permission"), &pairs)
+            .await?,
+    )
 }
 
 /// What a user holds: role ids with names, permissions through roles, and direct permissions.
@@ -125,19 +116,7 @@ pub async fn grants_of(conn: &mut Conn, user_id: Uuid) -> Result<Grants> {
 
 /// Assigns many (user, role) pairs in multi-row batches.
 pub async fn assign_many(conn: &mut Conn, pairs: &[(Uuid, Uuid)]) -> Result<()> {
-    for chunk in pairs.chunks(500) {
-        let mut q = Sql::new("INSERT INTO user_roles (user_id, role_id) VALUES ");
-        for (i, (u, r)) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(u.to_string())
-                .push(", ")
-                .bind(r.to_string())
-                .push(")");
-        }
-        q.push(" ON CONFLICT DO NOTHING");
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+    Ok(crate::sql::insert_pairs(conn, "user_roles", ("user_id", "role_id"), pairs).await?)
 }
 
 pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<Role>> {

@@ -108,3 +108,29 @@ impl Sql {
             .await
     }
 }
+
+/// Inserts rows of a two-column link table (`user_roles`, `user_locations`, …) in multi-row
+/// batches; rows already there are left as they are.
+pub async fn insert_pairs<A: ToString, B: ToString>(
+    conn: &mut crate::Conn,
+    table: &str,
+    columns: (&str, &str),
+    pairs: &[(A, B)],
+) -> Result<(), sqlx::Error> {
+    for chunk in pairs.chunks(rows_per_statement(2)) {
+        let mut q = Sql::new(&format!(
+            "INSERT INTO {table} ({}, {}) VALUES ",
+            columns.0, columns.1
+        ));
+        for (i, (a, b)) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(a.to_string())
+                .push(", ")
+                .bind(b.to_string())
+                .push(")");
+        }
+        q.push(" ON CONFLICT DO NOTHING");
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}

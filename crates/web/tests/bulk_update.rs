@@ -338,14 +338,7 @@ async fn console_select_review_save_and_read_the_outcome(t: TestDb) {
     let app = spawn_app(t).await;
     let s = staff(&app).await;
     let admin = app.signed_in_admin().await;
-    let list = admin
-        .get(app.url("/users"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = app.page(&admin, "/users").await;
     assert!(list.contains("id=\"pick-page\""), "a page checkbox");
     assert!(list.contains(&format!("name=\"ids\" value=\"{}\"", s.pta)));
     let csrf = common::csrf_in(&list);
@@ -392,14 +385,7 @@ async fn console_select_review_save_and_read_the_outcome(t: TestDb) {
         .unwrap();
     assert_eq!(r.status(), 303);
     let job_url = r.headers()["location"].to_str().unwrap().to_string();
-    let page = admin
-        .get(app.url(&job_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&admin, &job_url).await;
     assert!(page.contains("outcome-partially_succeeded"), "{page}");
     assert!(
         page.contains(
@@ -421,14 +407,7 @@ async fn console_select_review_save_and_read_the_outcome(t: TestDb) {
     assert_eq!(again.headers()["location"].to_str().unwrap(), job_url);
     assert_eq!(events(&app, "user.access_changed").await.len(), 2);
 
-    let report = admin
-        .get(app.url(&format!("{job_url}/report.csv")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let report = app.page(&admin, &format!("{job_url}/report.csv")).await;
     assert!(
         report.starts_with("user,email,change,outcome,rule,code,reason"),
         "{report}"
@@ -439,25 +418,13 @@ async fn console_select_review_save_and_read_the_outcome(t: TestDb) {
         "{report}"
     );
     assert!(report.contains("rule_2_no_soap_finish_for_supervised"));
-    let jobs = admin
-        .get(app.url("/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jobs = app.page(&admin, "/jobs").await;
     assert!(jobs.contains(&job_url), "listed on the jobs page");
 
     // Select all matching a filter: the review counts them.
-    let review = admin
-        .get(app.url("/users/bulk?all=1&user_type=clerical"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let review = app
+        .page(&admin, "/users/bulk?all=1&user_type=clerical")
+        .await;
     assert!(review.contains("1 user selected"), "{review}");
     assert!(review.contains("Casey Ruiz"));
     // Nothing asked: back to the review with the reason, nothing written.

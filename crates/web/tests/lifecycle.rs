@@ -8,14 +8,7 @@ use rollcall_store::testing::TestDb;
 use serde_json::Value;
 
 async fn row_id(app: &TestApp, c: &reqwest::Client, q: &str) -> (String, String) {
-    let html = c
-        .get(app.url(&format!("/users?q={q}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&c, &format!("/users?q={q}")).await;
     let id = html
         .split("data-user=\"")
         .nth(1)
@@ -93,23 +86,9 @@ async fn deactivation_ends_access_and_keeps_history(t: TestDb) {
         401,
         "they cannot sign in"
     );
-    let html = admin
-        .get(app.url("/users?status=inactive"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&admin, "/users?status=inactive").await;
     assert!(html.contains("leaving@alpha.example"), "kept, as Inactive");
-    let audit = admin
-        .get(app.url("/audit"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let audit = app.page(&admin, "/audit").await;
     assert!(audit.contains("user.deactivated"));
 
     let (id, csrf) = row_id(&app, &admin, "leaving").await;
@@ -252,14 +231,7 @@ async fn bulk_deactivation_from_the_list(t: TestDb) {
     )
     .await;
     let admin = app.signed_in_admin().await;
-    let list = admin
-        .get(app.url("/users"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = app.page(&admin, "/users").await;
     let csrf = csrf_in(&list);
     let me = list
         .split("data-user=\"")
@@ -286,14 +258,7 @@ async fn bulk_deactivation_from_the_list(t: TestDb) {
         page.contains("You cannot deactivate your own account"),
         "{page}"
     );
-    let inactive = admin
-        .get(app.url("/users?status=inactive"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let inactive = app.page(&admin, "/users?status=inactive").await;
     assert!(inactive.contains("One Leaver") && inactive.contains("Two Leaver"));
 }
 

@@ -6,6 +6,7 @@
 mod common;
 
 use common::{PASSWORD, TestApp, add_staff, csrf_in, spawn_app};
+use reqwest::Method;
 use rollcall_app::audit::Meta;
 use rollcall_app::store::{locations, roles};
 use rollcall_store::engine_tests;
@@ -117,22 +118,11 @@ async fn world(t: TestDb) -> World {
     drop(conn);
     let admin = app.signed_in_admin().await;
     let admin_token = app.api_token(&admin, &["users:read", "users:write"]).await;
-    let admin_api = |path: String, body: Value| {
-        let token = admin_token.clone();
-        async move {
-            let r = reqwest::Client::new()
-                .patch(path)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        }
-    };
     // Uma works at Northside only.
-    admin_api(
-        app.url(&format!("/api/v1/users/{uptown_pt}")),
+    admin_patch(
+        &app,
+        &admin_token,
+        uptown_pt,
         json!({ "locations": [northside] }),
     )
     .await;
@@ -165,11 +155,7 @@ async fn world(t: TestDb) -> World {
     );
     let viewer_token = app.api_token(&val, &["users:read", "users:write"]).await;
     let read_only = role("Read-only", &all);
-    admin_api(
-        app.url(&format!("/api/v1/users/{val_id}")),
-        json!({ "roles": [read_only] }),
-    )
-    .await;
+    admin_patch(&app, &admin_token, val_id, json!({ "roles": [read_only] })).await;
     World {
         clerk,
         pta,
@@ -190,28 +176,31 @@ async fn world(t: TestDb) -> World {
     }
 }
 
+/// An edit the arrangement needs; it must succeed.
+async fn admin_patch(app: &TestApp, token: &str, user: Uuid, body: Value) {
+    let (status, answer) = app
+        .api(
+            token,
+            Method::PATCH,
+            &format!("/api/v1/users/{user}"),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+}
+
 impl World {
     async fn patch(&self, token: &str, user: Uuid, body: Value) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .patch(self.app.url(&format!("/api/v1/users/{user}")))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
+        let path = format!("/api/v1/users/{user}");
+        self.app.api(token, Method::PATCH, &path, Some(&body)).await
     }
 
     async fn profile(&self, user: Uuid) -> Value {
-        reqwest::Client::new()
-            .get(self.app.url(&format!("/api/v1/users/{user}")))
-            .bearer_auth(&self.admin_token)
-            .send()
+        let path = format!("/api/v1/users/{user}");
+        self.app
+            .api(&self.admin_token, Method::GET, &path, None)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+            .1
     }
 
     /// A bulk update; returns the outcome and the rule of each refused change.
@@ -248,15 +237,7 @@ impl World {
 
     /// Saves a role in the console as the company admin; returns the status and the page.
     async fn save_role(&self, role: Uuid, name: &str, permissions: &[&str]) -> (u16, String) {
-        let page = self
-            .admin
-            .get(self.app.url(&format!("/roles/{role}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = self.app.page(&self.admin, &format!("/roles/{role}")).await;
         let csrf = csrf_in(&page);
         let mut form = vec![("csrf", csrf.as_str()), ("name", name)];
         form.extend(permissions.iter().map(|p| ("permissions", *p)));
@@ -273,15 +254,7 @@ impl World {
             .get("location")
             .map(|l| l.to_str().unwrap().to_string());
         let body = match location {
-            Some(l) => self
-                .admin
-                .get(self.app.url(&l))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
+            Some(l) => self.app.page(&self.admin, &l).await,
             None => r.text().await.unwrap(),
         };
         (status, body)
@@ -389,15 +362,7 @@ async fn forbidden_pairings_on_every_path(t: TestDb) {
         .unwrap();
     assert_eq!(finish["sources"], json!(["Provider"]));
     // The profile page in the console shows the filtered grant with its reason.
-    let html = w
-        .admin
-        .get(w.app.url(&format!("/users/{}", w.pta)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = w.app.page(&w.admin, &format!("/users/{}", w.pta)).await;
     assert!(
         html.contains("id=\"filtered\"") && html.contains("Rule 2: Avery Stone"),
         "{html}"
@@ -483,13 +448,9 @@ async fn admins_are_kept_on_every_path(t: TestDb) {
         (422, Some("rule_3_last_clinic_admin"))
     );
     // Deactivation is the same rule.
-    let r = reqwest::Client::new()
-        .post(w.app.url(&format!("/api/v1/users/{morgan}/deactivate")))
-        .bearer_auth(&w.admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
+    let path = format!("/api/v1/users/{morgan}/deactivate");
+    let (status, _) = w.app.api(&w.admin_token, Method::POST, &path, None).await;
+    assert_eq!(status, 422);
 }
 
 /// Rule 4: a clinic admin (Downtown only) cannot escalate or reach other clinics, on any path.
@@ -543,29 +504,19 @@ async fn clinic_admin_scope_on_every_path(t: TestDb) {
         ]
     );
     // Invitations: not to a clinic Morgan does not reach, not with a role carrying more than Morgan holds.
-    let invite = |location: Uuid, role: Uuid| {
-        reqwest::Client::new()
-            .post(w.app.url("/api/v1/invitations"))
-            .bearer_auth(tok)
-            .json(&json!({ "email": "new@alpha.example", "full_name": "New Person", "location_id": location, "role_id": role }))
-            .send()
+    let app = &w.app;
+    let invite = |location: Uuid, role: Uuid| async move {
+        let body = json!({ "email": "new@alpha.example", "full_name": "New Person", "location_id": location, "role_id": role });
+        app.api(tok, Method::POST, "/api/v1/invitations", Some(&body))
+            .await
+            .1
     };
-    let err: Value = invite(w.northside, w.front_desk)
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let err = invite(w.northside, w.front_desk).await;
     assert_eq!(
         err["error"]["code"], "rule_4_location_out_of_scope",
         "{err}"
     );
-    let err: Value = invite(w.downtown, w.provider)
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let err = invite(w.downtown, w.provider).await;
     assert_eq!(err["error"]["code"], "rule_4_escalation", "{err}");
     // Nothing of it was written.
     assert_eq!(w.profile(w.pt).await["direct"], json!([]));
@@ -635,14 +586,7 @@ async fn viewers_change_nothing(t: TestDb) {
             .status(),
         303
     );
-    let page = vic
-        .get(w.app.url(&format!("/users/{}", w.pt)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = w.app.page(&vic, &format!("/users/{}", w.pt)).await;
     assert!(
         page.contains("Pat Chen") && !page.contains("id=\"save-profile\""),
         "read-only profile"
@@ -666,14 +610,7 @@ async fn viewers_change_nothing(t: TestDb) {
             .unwrap()
             .contains("Rule 6: you can view users but not change them")
     );
-    let roles_page = vic
-        .get(w.app.url(&format!("/roles/{}", w.provider)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let roles_page = w.app.page(&vic, &format!("/roles/{}", w.provider)).await;
     assert!(!roles_page.contains("id=\"save-role\""));
     let r = vic
         .post(w.app.url(&format!("/roles/{}", w.provider)))
@@ -732,15 +669,12 @@ async fn profile_values_are_validated(t: TestDb) {
 
 impl World {
     async fn profile_id(&self, handle: &str) -> Uuid {
-        let list: Value = reqwest::Client::new()
-            .get(self.app.url(&format!("/api/v1/users?q={handle}")))
-            .bearer_auth(&self.admin_token)
-            .send()
+        let path = format!("/api/v1/users?q={handle}");
+        let list = self
+            .app
+            .api(&self.admin_token, Method::GET, &path, None)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .1;
         list["users"][0]["id"].as_str().unwrap().parse().unwrap()
     }
 }

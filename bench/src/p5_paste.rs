@@ -143,7 +143,6 @@ async fn main() -> Result<()> {
     let count = |url: String| {
         let client = client.clone();
         let cookie = format!("rc_session={}", signed.token);
-        let form = form;
         async move {
             let start = Instant::now();
             let r = client

@@ -4,7 +4,6 @@
 //! of change to the same rows, with no rules and no audit.
 //!   bench/run.sh p7 [--sizes 10000,100000] [--runs 3] [--database-url URL]
 
-#[allow(dead_code)]
 mod harness;
 #[allow(dead_code)]
 mod seed_users;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_domain::{
     Capacity, Change, Mobile, Npi, Path, Permission, Policy, SchedulingStep, Subject, TaxonomyCode,
-    UserStatus, ValueError, status,
+    UserStatus, ValueError, notifications, status,
 };
 use rollcall_store::profiles::{self, Provider};
 use rollcall_store::{Conn, audit, locations, roles, users};
@@ -44,6 +44,17 @@ pub struct Profile {
     /// Permissions a role carries that the user's type forbids, with the rule that filters them.
     pub filtered: Vec<Filtered>,
     pub provider: ProviderView,
+    /// Every category × medium the organization offers, and whether the user receives it.
+    pub notifications: Vec<NotificationChoice>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotificationChoice {
+    pub category: String,
+    pub category_label: String,
+    pub medium: String,
+    pub medium_label: String,
+    pub on: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,6 +140,20 @@ async fn load(conn: &mut Conn, now: i64, who: &Principal, id: Uuid) -> Result<Pr
     let provider = profiles::provider_of(conn, user.id)
         .await?
         .unwrap_or_default();
+    let on = profiles::notifications_of(conn, user.id).await?;
+    let settings = &org.settings;
+    let notifications = settings
+        .notification_categories
+        .iter()
+        .flat_map(|c| settings.notification_media.iter().map(move |m| (c, m)))
+        .map(|(c, m)| NotificationChoice {
+            category_label: notifications::category_label(c).to_string(),
+            medium_label: notifications::medium_label(m).to_string(),
+            on: on.iter().any(|(oc, om)| oc == c && om == m),
+            category: c.clone(),
+            medium: m.clone(),
+        })
+        .collect();
     let mut known = rollcall_store::taxonomy::names(conn, who.org_id, &provider.taxonomies).await?;
     let taxonomy_names = provider
         .taxonomies
@@ -202,6 +227,7 @@ async fn load(conn: &mut Conn, now: i64, who: &Principal, id: Uuid) -> Result<Pr
             capacity: provider.capacity,
             scheduling_step: provider.scheduling_step,
         },
+        notifications,
     })
 }
 
@@ -230,6 +256,8 @@ pub struct ProfileEdit {
     pub licence_state: Option<String>,
     pub capacity: Option<String>,
     pub scheduling_step: Option<String>,
+    /// The full set of notifications switched on, as `category:medium`.
+    pub notifications: Option<Vec<String>>,
 }
 
 fn required(field: &'static str, label: &str, value: &str) -> Result<String, ValueError> {
@@ -386,6 +414,25 @@ pub async fn update(
         }
     }
     let provider = provider_edit(&mut tx, &user, edit).await?;
+    let notifications = match &edit.notifications {
+        None => None,
+        Some(choices) => {
+            let settings = &org.settings;
+            let mut on = choices
+                .iter()
+                .map(|c| {
+                    notifications::parse_choice(
+                        c,
+                        &settings.notification_categories,
+                        &settings.notification_media,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            on.sort();
+            on.dedup();
+            Some(on)
+        }
+    };
 
     // Then the rules, over every access change the edit makes.
     let census = admin_census(&mut tx, org.id, &policy).await?;
@@ -529,6 +576,19 @@ pub async fn update(
     {
         note("provider", provider_json(&was), provider_json(&now_p));
         profiles::save_provider(&mut tx, user.id, &now_p).await?;
+    }
+    if let Some(on) = notifications {
+        let was = profiles::notifications_of(&mut tx, user.id).await?;
+        if was != on {
+            let pairs = |v: &[(String, String)]| -> serde_json::Value {
+                v.iter()
+                    .map(|(c, m)| format!("{c}:{m}"))
+                    .collect::<Vec<_>>()
+                    .into()
+            };
+            note("notifications", pairs(&was), pairs(&on));
+            profiles::set_notifications(&mut tx, &[user.id], &on).await?;
+        }
     }
     if !after_json.is_empty() {
         audit::append(

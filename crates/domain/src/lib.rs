@@ -8,6 +8,7 @@ mod macros;
 pub mod email;
 pub mod error;
 pub mod mobile;
+pub mod notifications;
 pub mod npi;
 pub mod paste;
 pub mod permission;

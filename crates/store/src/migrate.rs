@@ -19,6 +19,7 @@ struct Step {
 const PORTABLE_INIT: &str = include_str!("../migrations/0001_init.sql");
 const DELIVERY: &str = include_str!("../migrations/0003_delivery_registration.sql");
 const AUDIT_FILTERS: &str = include_str!("../migrations/0004_audit_filters.sql");
+const NOTIFICATIONS: &str = include_str!("../migrations/0005_notification_preferences.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -45,6 +46,12 @@ fn steps() -> Vec<Step> {
             name: "audit_filters",
             sqlite: AUDIT_FILTERS,
             postgres: AUDIT_FILTERS,
+        },
+        Step {
+            version: 5,
+            name: "notification_preferences",
+            sqlite: NOTIFICATIONS,
+            postgres: NOTIFICATIONS,
         },
     ]
 }

@@ -19,6 +19,10 @@ pub struct OrgSettings {
     pub eula_version: u32,
     pub eula_text: String,
     pub lockout_threshold: u32,
+    /// Notification categories and media the organization offers (codes of
+    /// `rollcall_domain::notifications`).
+    pub notification_categories: Vec<String>,
+    pub notification_media: Vec<String>,
 }
 
 impl Default for OrgSettings {
@@ -33,6 +37,10 @@ impl Default for OrgSettings {
             eula_version: 1,
             eula_text: String::new(),
             lockout_threshold: 5,
+            notification_categories: ["appointments", "schedule", "messages", "tasks", "billing"]
+                .map(String::from)
+                .to_vec(),
+            notification_media: ["email", "sms", "push"].map(String::from).to_vec(),
         }
     }
 }

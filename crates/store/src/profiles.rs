@@ -138,3 +138,47 @@ pub async fn save_provider(conn: &mut Conn, user_id: Uuid, p: &Provider) -> Resu
     q.execute(&mut *conn).await?;
     replace(conn, "provider_taxonomies", "code", user_id, &p.taxonomies).await
 }
+
+/// A user's notification preferences: (category, medium) pairs switched on.
+pub async fn notifications_of(conn: &mut Conn, user_id: Uuid) -> Result<Vec<(String, String)>> {
+    let mut q = Sql::new("SELECT category, medium FROM notification_preferences WHERE user_id = ");
+    q.bind(user_id.to_string())
+        .push(" ORDER BY category, medium");
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Sets the notification preferences of many users at once (all the same).
+pub async fn set_notifications(
+    conn: &mut Conn,
+    user_ids: &[Uuid],
+    on: &[(String, String)],
+) -> Result<()> {
+    for chunk in user_ids.chunks(900) {
+        let mut q = Sql::new("DELETE FROM notification_preferences WHERE user_id IN (");
+        q.bind_list(chunk.iter().map(|u| u.to_string())).push(")");
+        q.execute(&mut *conn).await?;
+    }
+    let rows: Vec<(Uuid, &(String, String))> = user_ids
+        .iter()
+        .flat_map(|u| on.iter().map(move |p| (*u, p)))
+        .collect();
+    for chunk in rows.chunks(crate::sql::rows_per_statement(3)) {
+        let mut q =
+            Sql::new("INSERT INTO notification_preferences (user_id, category, medium) VALUES ");
+        for (i, (u, (c, m))) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(u.to_string())
+                .push(", ")
+                .bind(c.clone())
+                .push(", ")
+                .bind(m.clone())
+                .push(")");
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}

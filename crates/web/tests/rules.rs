@@ -652,6 +652,10 @@ async fn profile_values_are_validated(t: TestDb) {
         (json!({ "mobile": "12" }), "mobile_invalid"),
         (json!({ "first_name": "  " }), "name_invalid"),
         (json!({ "user_type": "astronaut" }), "user_type_unknown"),
+        (
+            json!({ "notifications": ["appointments:fax"] }),
+            "notification_invalid",
+        ),
     ] {
         let (status, err) = w.patch(&w.admin_token, w.pt, body.clone()).await;
         assert_eq!(status, 422, "{body} → {err}");
@@ -665,6 +669,34 @@ async fn profile_values_are_validated(t: TestDb) {
     assert_eq!(p["provider"]["taxonomies"][0][0], "225100000X");
     assert_eq!(p["provider"]["scheduling_step"], 30);
     assert_eq!(p["display_name"], "Dr. Pat Chen");
+    // Notification preferences: the pairs switched on, out of what the organization offers.
+    let (status, p) = w
+        .patch(
+            &w.admin_token,
+            w.pt,
+            json!({ "notifications": ["appointments:sms", "messages:email"] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    let on: Vec<String> = p["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["on"] == true)
+        .map(|n| {
+            format!(
+                "{}:{}",
+                n["category"].as_str().unwrap(),
+                n["medium"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(on, vec!["appointments:sms", "messages:email"]);
+    assert_eq!(
+        p["notifications"].as_array().unwrap().len(),
+        15,
+        "5 categories × 3 media offered"
+    );
 }
 
 impl World {

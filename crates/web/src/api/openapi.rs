@@ -178,7 +178,8 @@ pub fn spec() -> Value {
                     "permissions": { "type": "array", "items": { "type": "string" }, "description": "The full set of direct grants (keys)" },
                     "npi": { "type": "string" }, "taxonomies": { "type": "string", "description": "Codes separated by commas or spaces" },
                     "bio": { "type": "string" }, "licence_number": { "type": "string" }, "licence_state": { "type": "string" },
-                    "capacity": { "type": "string" }, "scheduling_step": { "type": "string" } } },
+                    "capacity": { "type": "string" }, "scheduling_step": { "type": "string" },
+                    "notifications": { "type": "array", "items": { "type": "string" }, "description": "The full set switched on, as category:medium, e.g. appointments:email" } } },
                 "BulkUpdateRequest": { "type": "object", "properties": {
                     "user_ids": { "type": "array", "items": { "type": "string", "format": "uuid" } },
                     "filter": { "type": "object", "description": "The user list's q, status, user_type, location and role" },

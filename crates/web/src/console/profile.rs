@@ -38,6 +38,35 @@ impl ProfilePage {
         self.direct.contains(key)
     }
 
+    /// The categories offered, in order, for the rows of the preferences grid.
+    fn notification_rows(&self) -> Vec<(&str, &str)> {
+        let mut rows: Vec<(&str, &str)> = Vec::new();
+        for n in &self.p.notifications {
+            if !rows.iter().any(|(c, _)| *c == n.category) {
+                rows.push((&n.category, &n.category_label));
+            }
+        }
+        rows
+    }
+
+    /// The media offered, in order, for the columns of the grid.
+    fn notification_media(&self) -> Vec<(&str, &str)> {
+        let mut cols: Vec<(&str, &str)> = Vec::new();
+        for n in &self.p.notifications {
+            if !cols.iter().any(|(m, _)| *m == n.medium) {
+                cols.push((&n.medium, &n.medium_label));
+            }
+        }
+        cols
+    }
+
+    fn receives(&self, category: &str, medium: &str) -> bool {
+        self.p
+            .notifications
+            .iter()
+            .any(|n| n.on && n.category == category && n.medium == medium)
+    }
+
     fn is_default(&self, id: &Uuid) -> bool {
         self.p.default_location.as_ref() == Some(id)
     }
@@ -122,6 +151,7 @@ fn edit_of(pairs: &[(String, String)]) -> Result<ProfileEdit, AppError> {
         licence_state: one("licence_state"),
         capacity: one("capacity"),
         scheduling_step: one("scheduling_step"),
+        notifications: Some(field(pairs, "notifications").map(str::to_string).collect()),
     })
 }
 

@@ -75,6 +75,12 @@ async fn bare(
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    // RUST_LOG=rollcall_app=debug shows where each chunk's time goes.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
     let sizes: Vec<usize> = arg("--sizes")
         .unwrap_or_else(|| "10000,100000".into())
         .split(',')

@@ -334,6 +334,7 @@ async fn step(app: &App, job: &Job, params: &Params, run: &mut Run) -> Result<St
             })?,
         None => crate::Principal::operator(&mut tx, org.id, &params.actor_label).await?,
     };
+    let started = std::time::Instant::now();
     let to = (from + CHUNK).min(params.ids.len());
     let chunk = &params.ids[from..to];
     if run.census.is_none() && may_lower_admins(&params.changes, &policy) {
@@ -346,6 +347,7 @@ async fn step(app: &App, job: &Job, params: &Params, run: &mut Run) -> Result<St
     let mut events = Vec::new();
     let mut items = Vec::new();
     let subjects = subjects(&mut tx, org.id, chunk).await?;
+    let loaded = started.elapsed();
     for (offset, subject) in subjects.iter().enumerate() {
         let plan = policy.plan(
             &actor.actor(),
@@ -375,8 +377,11 @@ async fn step(app: &App, job: &Job, params: &Params, run: &mut Run) -> Result<St
             items.push(refused_item((from + offset) as i64, subject, &plan, &names));
         }
     }
+    let planned = started.elapsed();
     writes.apply(&mut tx).await?;
+    let written = started.elapsed();
     audit::append(&mut tx, org.id, now, &events).await?;
+    let audited = started.elapsed();
     jobs::insert_items(&mut tx, job.id, &items).await?;
     let summary = serde_json::to_string(&tally).expect("tally serializes");
     if !jobs::advance(
@@ -393,6 +398,16 @@ async fn step(app: &App, job: &Job, params: &Params, run: &mut Run) -> Result<St
         return Ok(Step::Lost);
     }
     tx.commit().await?;
+    tracing::debug!(
+        job = %job.id,
+        users = chunk.len(),
+        ?loaded,
+        ?planned,
+        ?written,
+        ?audited,
+        committed = ?started.elapsed(),
+        "bulk update chunk"
+    );
     run.done = to as i64;
     Ok(Step::Continue)
 }

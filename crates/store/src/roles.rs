@@ -177,3 +177,15 @@ pub async fn member_counts(conn: &mut Conn, org_id: Uuid) -> Result<BTreeMap<Uui
     }
     Ok(out)
 }
+
+/// Each role of an organization with its permissions.
+pub async fn permissions_by_role(
+    conn: &mut Conn,
+    org_id: Uuid,
+) -> Result<BTreeMap<Uuid, Vec<String>>> {
+    Ok(list(conn, org_id)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.permissions))
+        .collect())
+}

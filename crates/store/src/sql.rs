@@ -1,12 +1,14 @@
-//! A small builder for SQL with numbered `$n` placeholders, which both engines accept.
-//! (sqlx's `QueryBuilder` emits `?` for the `Any` driver, which PostgreSQL rejects.)
+//! A small builder for SQL with placeholders each engine binds fastest: numbered `$n` for
+//! PostgreSQL, anonymous `?` for SQLite. (sqlx's `QueryBuilder` emits `?` for the `Any` driver,
+//! which PostgreSQL rejects; and SQLite finds a named parameter such as `$n` by walking the
+//! statement's list of names, so binding `$n` costs grow with the square of their number.)
 
+use sqlx::AnyConnection;
 use sqlx::any::{Any, AnyArguments, AnyRow};
 use sqlx::{Arguments, Encode, Type};
 
-/// Bound parameters per multi-row statement. sqlx-sqlite finds each `$n` by walking the
-/// statement's parameter names, so binding costs grow with the square of their number: about a
-/// thousand per statement keeps that small while still writing many rows per round trip.
+/// Bound parameters per multi-row statement: well under both engines' limits, while still
+/// writing many rows per round trip.
 pub const MAX_PARAMS: usize = 1_000;
 
 /// Rows per multi-row `VALUES` statement for a table row of `columns` values.
@@ -17,7 +19,10 @@ pub const fn rows_per_statement(columns: usize) -> usize {
 
 #[derive(Default)]
 pub struct Sql {
+    /// With `$n` placeholders (PostgreSQL).
     text: String,
+    /// The same with `?` placeholders (SQLite).
+    anonymous: String,
     args: AnyArguments<'static>,
     count: usize,
 }
@@ -26,12 +31,14 @@ impl Sql {
     pub fn new(text: &str) -> Sql {
         Sql {
             text: text.to_string(),
+            anonymous: text.to_string(),
             ..Default::default()
         }
     }
 
     pub fn push(&mut self, text: &str) -> &mut Sql {
         self.text.push_str(text);
+        self.anonymous.push_str(text);
         self
     }
 
@@ -42,6 +49,7 @@ impl Sql {
         self.count += 1;
         self.text.push('$');
         self.text.push_str(&self.count.to_string());
+        self.anonymous.push('?');
         self.args
             .add(value)
             .expect("binding a plain value cannot fail");
@@ -56,7 +64,7 @@ impl Sql {
     {
         for (i, v) in values.into_iter().enumerate() {
             if i > 0 {
-                self.text.push_str(", ");
+                self.push(", ");
             }
             self.bind(v);
         }
@@ -71,41 +79,41 @@ impl Sql {
         &self.text
     }
 
-    pub async fn execute<'c, E>(self, conn: E) -> Result<u64, sqlx::Error>
-    where
-        E: sqlx::Executor<'c, Database = Any>,
-    {
-        Ok(sqlx::query_with(&self.text, self.args)
+    /// The statement in the placeholder style of the connection's engine.
+    fn for_engine(&self, conn: &AnyConnection) -> &str {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            &self.anonymous
+        } else {
+            &self.text
+        }
+    }
+
+    pub async fn execute(self, conn: &mut AnyConnection) -> Result<u64, sqlx::Error> {
+        let text = self.for_engine(conn).to_owned();
+        Ok(sqlx::query_with(&text, self.args)
             .execute(conn)
             .await?
             .rows_affected())
     }
 
-    pub async fn fetch_all<'c, E>(self, conn: E) -> Result<Vec<AnyRow>, sqlx::Error>
-    where
-        E: sqlx::Executor<'c, Database = Any>,
-    {
-        sqlx::query_with(&self.text, self.args)
-            .fetch_all(conn)
-            .await
+    pub async fn fetch_all(self, conn: &mut AnyConnection) -> Result<Vec<AnyRow>, sqlx::Error> {
+        let text = self.for_engine(conn).to_owned();
+        sqlx::query_with(&text, self.args).fetch_all(conn).await
     }
 
-    pub async fn fetch_optional<'c, E>(self, conn: E) -> Result<Option<AnyRow>, sqlx::Error>
-    where
-        E: sqlx::Executor<'c, Database = Any>,
-    {
-        sqlx::query_with(&self.text, self.args)
+    pub async fn fetch_optional(
+        self,
+        conn: &mut AnyConnection,
+    ) -> Result<Option<AnyRow>, sqlx::Error> {
+        let text = self.for_engine(conn).to_owned();
+        sqlx::query_with(&text, self.args)
             .fetch_optional(conn)
             .await
     }
 
-    pub async fn fetch_one<'c, E>(self, conn: E) -> Result<AnyRow, sqlx::Error>
-    where
-        E: sqlx::Executor<'c, Database = Any>,
-    {
-        sqlx::query_with(&self.text, self.args)
-            .fetch_one(conn)
-            .await
+    pub async fn fetch_one(self, conn: &mut AnyConnection) -> Result<AnyRow, sqlx::Error> {
+        let text = self.for_engine(conn).to_owned();
+        sqlx::query_with(&text, self.args).fetch_one(conn).await
     }
 }
 

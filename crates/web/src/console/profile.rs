@@ -31,6 +31,7 @@ struct ProfilePage {
     taxonomies: String,
     notice: Option<&'static str>,
     error: Option<String>,
+    zone: String,
 }
 
 impl ProfilePage {
@@ -67,6 +68,11 @@ impl ProfilePage {
             .any(|n| n.on && n.category == category && n.medium == medium)
     }
 
+    /// A moment of this profile in the organization's zone.
+    fn when(&self, micros: &i64) -> String {
+        rollcall_app::clock::local(*micros, &self.zone)
+    }
+
     fn is_default(&self, id: &Uuid) -> bool {
         self.p.default_location.as_ref() == Some(id)
     }
@@ -98,6 +104,7 @@ async fn show(
         p,
         notice,
         error,
+        zone: user.principal.time_zone.clone(),
     }))
 }
 

@@ -152,7 +152,7 @@ pub async fn start(
     if let Some(key) = &key {
         let mut conn = app.db.read_conn().await?;
         if let Some(job) = jobs::find_by_key(&mut conn, who.org_id, KIND, &key.key).await? {
-            return same_request(job, key);
+            return same_request(&mut conn, job, key).await;
         }
     }
     {
@@ -194,12 +194,12 @@ pub async fn start(
         total: params.ids.len() as i64,
         done: 0,
         summary: serde_json::to_string(&Tally::default()).expect("tally serializes"),
-        params: serde_json::to_string(&params).expect("params serialize"),
         created_at: now,
         updated_at: now,
     };
     let mut tx = app.db.begin().await?;
-    match jobs::insert(&mut tx, &job).await {
+    let input = serde_json::to_string(&params).expect("params serialize");
+    match jobs::insert(&mut tx, &job, &input).await {
         Err(e) if e.is_unique_violation() => {
             drop(tx);
             let key = key.expect("only keyed jobs can collide");
@@ -207,7 +207,7 @@ pub async fn start(
             let first = jobs::find_by_key(&mut conn, who.org_id, KIND, &key.key)
                 .await?
                 .ok_or_else(|| AppError::Internal("idempotent job vanished".into()))?;
-            return same_request(first, &key);
+            return same_request(&mut conn, first, &key).await;
         }
         other => other?,
     }
@@ -228,9 +228,13 @@ pub async fn start(
     Ok(job)
 }
 
-fn same_request(job: Job, key: &Key) -> Result<Job, AppError> {
-    let params: Params = serde_json::from_str(&job.params)
-        .map_err(|e| AppError::Internal(format!("stored job does not parse: {e}")))?;
+/// The job a repeated key refers to, if the request is the same one.
+async fn same_request(
+    conn: &mut rollcall_store::Conn,
+    job: Job,
+    key: &Key,
+) -> Result<Job, AppError> {
+    let params = params_of(conn, &job).await?;
     if params.request_hash != key.request_hash {
         return Err(AppError::Conflict(format!(
             "The Idempotency-Key “{}” was already used with a different request. Use a new key for a new request.",
@@ -258,8 +262,10 @@ pub async fn run(
 
 /// Runs a job's remaining chunks, reading its input once.
 pub(crate) async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
-    let params: Params = serde_json::from_str(&job.params)
-        .map_err(|e| AppError::Internal(format!("stored job does not parse: {e}")))?;
+    let params = {
+        let mut conn = app.db.read_conn().await?;
+        params_of(&mut conn, job).await?
+    };
     let mut run = Run {
         tally: serde_json::from_str(&job.summary).unwrap_or_default(),
         done: job.done,
@@ -271,6 +277,11 @@ pub(crate) async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
             Step::Done | Step::Lost => return Ok(()),
         }
     }
+}
+
+async fn params_of(conn: &mut rollcall_store::Conn, job: &Job) -> Result<Params, AppError> {
+    serde_json::from_str(&jobs::input(conn, job.id).await?)
+        .map_err(|e| AppError::Internal(format!("stored job does not parse: {e}")))
 }
 
 /// What a runner carries from one chunk to the next.

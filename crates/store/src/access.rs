@@ -33,20 +33,40 @@ pub async fn load(conn: &mut Conn, org_id: Uuid, ids: &[Uuid]) -> Result<Vec<Acc
         return Ok(out);
     }
     let role_permissions = crate::roles::permissions_by_role(conn, org_id).await?;
+    // One row per user, its locations, direct grants and roles folded into lists: a tenth of
+    // the rows of reading the link tables one by one.
+    let select = format!(
+        "SELECT id, display_name, email, user_type, status, default_location_id, \
+         (SELECT {} FROM user_locations WHERE user_id = users.id), \
+         (SELECT {} FROM user_permissions WHERE user_id = users.id), \
+         (SELECT {} FROM user_roles WHERE user_id = users.id) \
+         FROM users WHERE id IN (",
+        crate::sql::comma_list(conn, "location_id"),
+        crate::sql::comma_list(conn, "permission"),
+        crate::sql::comma_list(conn, "role_id")
+    );
     for chunk in ids.chunks(IDS_PER_QUERY) {
-        let keys: Vec<String> = chunk.iter().map(|u| u.to_string()).collect();
         let mut rows: HashMap<Uuid, AccessRow> = HashMap::with_capacity(chunk.len());
         // `org_id || ''` keeps SQLite from scanning the organization through an org-led index
         // (it guesses that narrower than the id lookups); the primary key finds each id.
-        let mut q = Sql::new(
-            "SELECT id, display_name, email, user_type, status, default_location_id FROM users \
-             WHERE id IN (",
-        );
-        q.bind_list(keys.clone())
+        let mut q = Sql::new(&select);
+        q.bind_list(chunk.iter().map(|u| u.to_string()))
             .push(") AND org_id || '' = ")
             .bind(org_id.to_string());
         for r in q.fetch_all(&mut *conn).await? {
             let id = parse_id(&r.try_get::<String, _>(0)?)?;
+            let list = |i: usize| -> Result<Vec<String>> {
+                Ok(r.try_get::<Option<String>, _>(i)?
+                    .map(|s| s.split(',').map(str::to_string).collect())
+                    .unwrap_or_default())
+            };
+            let role_permissions = list(8)?
+                .iter()
+                .map(|role| parse_id(role))
+                .collect::<Result<Vec<_>>>()?
+                .iter()
+                .flat_map(|role| role_permissions.get(role).into_iter().flatten().cloned())
+                .collect();
             rows.insert(
                 id,
                 AccessRow {
@@ -56,35 +76,14 @@ pub async fn load(conn: &mut Conn, org_id: Uuid, ids: &[Uuid]) -> Result<Vec<Acc
                     user_type: r.try_get(3)?,
                     status: r.try_get(4)?,
                     default_location: parse_opt_id(r.try_get(5)?)?,
-                    ..AccessRow::default()
+                    locations: list(6)?
+                        .iter()
+                        .map(|l| parse_id(l))
+                        .collect::<Result<_>>()?,
+                    direct: list(7)?,
+                    role_permissions,
                 },
             );
-        }
-        // Three reads, each over an index led by user_id.
-        let mut q = Sql::new("SELECT user_id, location_id FROM user_locations WHERE user_id IN (");
-        q.bind_list(keys.clone()).push(")");
-        for r in q.fetch_all(&mut *conn).await? {
-            if let Some(row) = rows.get_mut(&parse_id(&r.try_get::<String, _>(0)?)?) {
-                row.locations.push(parse_id(&r.try_get::<String, _>(1)?)?);
-            }
-        }
-        let mut q = Sql::new("SELECT user_id, permission FROM user_permissions WHERE user_id IN (");
-        q.bind_list(keys.clone()).push(")");
-        for r in q.fetch_all(&mut *conn).await? {
-            if let Some(row) = rows.get_mut(&parse_id(&r.try_get::<String, _>(0)?)?) {
-                row.direct.push(r.try_get(1)?);
-            }
-        }
-        // Role memberships, expanded from the organization's roles read once: far fewer rows
-        // than joining every member to every permission of their roles.
-        let mut q = Sql::new("SELECT user_id, role_id FROM user_roles WHERE user_id IN (");
-        q.bind_list(keys).push(")");
-        for r in q.fetch_all(&mut *conn).await? {
-            let role = parse_id(&r.try_get::<String, _>(1)?)?;
-            if let Some(row) = rows.get_mut(&parse_id(&r.try_get::<String, _>(0)?)?) {
-                row.role_permissions
-                    .extend(role_permissions.get(&role).into_iter().flatten().cloned());
-            }
         }
         out.extend(chunk.iter().filter_map(|id| rows.remove(id)));
     }

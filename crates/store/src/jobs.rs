@@ -22,8 +22,6 @@ pub struct Job {
     pub done: i64,
     /// JSON counts, owned by the job's kind.
     pub summary: String,
-    /// JSON input, owned by the job's kind.
-    pub params: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -44,7 +42,7 @@ pub struct Item {
     pub payload: String,
 }
 
-const COLUMNS: &str = "id, org_id, kind, actor_id, idempotency_key, state, total, done, summary, params, \
+const COLUMNS: &str = "id, org_id, kind, actor_id, idempotency_key, state, total, done, summary, \
     created_at, updated_at";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Job> {
@@ -58,13 +56,13 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Job> {
         total: r.try_get("total")?,
         done: r.try_get("done")?,
         summary: r.try_get("summary")?,
-        params: r.try_get("params")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
 }
 
-pub async fn insert(conn: &mut Conn, job: &Job) -> Result<()> {
+/// Records a job and its input (JSON, owned by the job's kind).
+pub async fn insert(conn: &mut Conn, job: &Job, params: &str) -> Result<()> {
     let mut q = Sql::new(&format!("INSERT INTO jobs ({COLUMNS}) VALUES ("));
     q.bind(job.id.to_string())
         .push(", ")
@@ -84,14 +82,29 @@ pub async fn insert(conn: &mut Conn, job: &Job) -> Result<()> {
         .push(", ")
         .bind(job.summary.clone())
         .push(", ")
-        .bind(job.params.clone())
-        .push(", ")
         .bind(job.created_at)
         .push(", ")
         .bind(job.updated_at)
         .push(")");
     q.execute(&mut *conn).await?;
+    let mut q = Sql::new("INSERT INTO job_inputs (job_id, params) VALUES (");
+    q.bind(job.id.to_string())
+        .push(", ")
+        .bind(params.to_string())
+        .push(")");
+    q.execute(&mut *conn).await?;
     Ok(())
+}
+
+/// A job's input.
+pub async fn input(conn: &mut Conn, id: Uuid) -> Result<String> {
+    let mut q = Sql::new("SELECT params FROM job_inputs WHERE job_id = ");
+    q.bind(id.to_string());
+    let r = q
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| crate::StoreError::Corrupt(format!("job {id} has no input")))?;
+    Ok(r.try_get(0)?)
 }
 
 pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<Job>> {

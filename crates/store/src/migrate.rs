@@ -20,6 +20,7 @@ const PORTABLE_INIT: &str = include_str!("../migrations/0001_init.sql");
 const DELIVERY: &str = include_str!("../migrations/0003_delivery_registration.sql");
 const AUDIT_FILTERS: &str = include_str!("../migrations/0004_audit_filters.sql");
 const NOTIFICATIONS: &str = include_str!("../migrations/0005_notification_preferences.sql");
+const JOB_INPUTS: &str = include_str!("../migrations/0006_job_inputs.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -52,6 +53,12 @@ fn steps() -> Vec<Step> {
             name: "notification_preferences",
             sqlite: NOTIFICATIONS,
             postgres: NOTIFICATIONS,
+        },
+        Step {
+            version: 6,
+            name: "job_inputs",
+            sqlite: JOB_INPUTS,
+            postgres: JOB_INPUTS,
         },
     ]
 }

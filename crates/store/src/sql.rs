@@ -81,7 +81,7 @@ impl Sql {
 
     /// The statement in the placeholder style of the connection's engine.
     fn for_engine(&self, conn: &AnyConnection) -> &str {
-        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        if is_sqlite(conn) {
             &self.anonymous
         } else {
             &self.text
@@ -141,4 +141,17 @@ pub async fn insert_pairs<A: ToString, B: ToString>(
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+pub fn is_sqlite(conn: &AnyConnection) -> bool {
+    conn.backend_name().eq_ignore_ascii_case("sqlite")
+}
+
+/// The aggregate that joins a column's values with commas: the one spelling the engines differ in.
+pub fn comma_list(conn: &AnyConnection, column: &str) -> String {
+    if is_sqlite(conn) {
+        format!("group_concat({column}, ',')")
+    } else {
+        format!("string_agg({column}, ',')")
+    }
 }

@@ -55,20 +55,20 @@ async fn bare(
             .push(" FROM users WHERE org_id = ")
             .bind(org.to_string())
             .push(" ON CONFLICT DO NOTHING");
-        q.execute(&mut *tx).await?;
+        q.execute(&mut tx).await?;
     }
     let mut q = Sql::new("DELETE FROM user_permissions WHERE permission = ");
     q.bind(remove.to_string())
         .push(" AND user_id IN (SELECT id FROM users WHERE org_id = ")
         .bind(org.to_string())
         .push(")");
-    q.execute(&mut *tx).await?;
+    q.execute(&mut tx).await?;
     let mut q = Sql::new("INSERT INTO user_locations (user_id, location_id) SELECT id, ");
     q.bind(location.to_string())
         .push(" FROM users WHERE org_id = ")
         .bind(org.to_string())
         .push(" ON CONFLICT DO NOTHING");
-    q.execute(&mut *tx).await?;
+    q.execute(&mut tx).await?;
     tx.commit().await?;
     Ok(start.elapsed())
 }

@@ -119,7 +119,7 @@ async fn install_commands_then_audit_verify_catches_tampering() {
         "UPDATE audit_events SET actor_label = 'someone else' WHERE seq = 3",
     );
     q.push("");
-    q.execute(&mut *db.write_conn().await.unwrap())
+    q.execute(&mut db.write_conn().await.unwrap())
         .await
         .unwrap();
     db.close().await;

@@ -158,7 +158,7 @@ pub async fn claim_due(db: &Db, now: i64, lease_until: i64, limit: usize) -> Res
         }
     }
     let mut conn = db.write_conn().await?;
-    let rows = q.fetch_all(&mut *conn).await?;
+    let rows = q.fetch_all(&mut conn).await?;
     let mut claimed = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
     claimed.sort_by_key(|d| (d.message.send_at, d.message.id));
     Ok(claimed)

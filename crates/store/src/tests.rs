@@ -250,7 +250,7 @@ async fn audit_chain_detects_edits_and_deletions(t: TestDb) {
     let mut q =
         Sql::new("UPDATE audit_events SET action = 'test.forged' WHERE seq = 2 AND org_id = ");
     q.bind(o.to_string());
-    q.execute(&mut *c).await.unwrap();
+    q.execute(&mut c).await.unwrap();
     let v = audit::verify(&mut c, o).await.unwrap();
     assert_eq!(
         v.breaks.iter().map(|b| b.seq).collect::<Vec<_>>(),
@@ -260,7 +260,7 @@ async fn audit_chain_detects_edits_and_deletions(t: TestDb) {
 
     let mut q = Sql::new("DELETE FROM audit_events WHERE seq = 5 AND org_id = ");
     q.bind(o.to_string());
-    q.execute(&mut *c).await.unwrap();
+    q.execute(&mut c).await.unwrap();
     let v = audit::verify(&mut c, o).await.unwrap();
     assert!(
         v.breaks

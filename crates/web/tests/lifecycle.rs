@@ -8,7 +8,7 @@ use rollcall_store::testing::TestDb;
 use serde_json::Value;
 
 async fn row_id(app: &TestApp, c: &reqwest::Client, q: &str) -> (String, String) {
-    let html = app.page(&c, &format!("/users?q={q}")).await;
+    let html = app.page(c, &format!("/users?q={q}")).await;
     let id = html
         .split("data-user=\"")
         .nth(1)

@@ -251,7 +251,7 @@ impl Harness {
         );
         q.bind(self.invitation_id.to_string());
         let mut conn = self.app.db.read_conn().await.unwrap();
-        let r = q.fetch_one(&mut *conn).await.unwrap();
+        let r = q.fetch_one(&mut conn).await.unwrap();
         (
             r.get::<String, _>(0),
             r.get::<i64, _>(1),

@@ -332,6 +332,18 @@ pub struct SettingsChange {
     pub allowed_2fa: Vec<String>,
     pub invitation_days: u32,
     pub idle_timeout_minutes: u32,
+    /// Notification categories and media staff can choose from (codes of the catalogue).
+    pub notification_categories: Vec<String>,
+    pub notification_media: Vec<String>,
+}
+
+/// The catalogue's codes that `chosen` names, in the catalogue's order.
+fn offered(catalogue: &[(&str, &str)], chosen: &[String]) -> Vec<String> {
+    catalogue
+        .iter()
+        .filter(|(code, _)| chosen.iter().any(|c| c == code))
+        .map(|(code, _)| code.to_string())
+        .collect()
 }
 
 pub async fn update_settings(
@@ -385,6 +397,14 @@ pub async fn update_settings(
         allowed_2fa: methods,
         invitation_days: change.invitation_days,
         idle_timeout_minutes: change.idle_timeout_minutes,
+        notification_categories: offered(
+            rollcall_domain::notifications::CATEGORIES,
+            &change.notification_categories,
+        ),
+        notification_media: offered(
+            rollcall_domain::notifications::MEDIA,
+            &change.notification_media,
+        ),
         ..before.clone()
     };
     orgs::update_settings(&mut tx, org.id, &after).await?;

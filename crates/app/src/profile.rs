@@ -443,7 +443,7 @@ pub async fn update(
     let names = location_names(&mut tx, org.id).await?;
     let changes = access_changes(&subject, edit, &user_type);
     let plan = policy.plan(&actor, &subject, &changes, path, Some(&census), &names);
-    if let Some((_, why)) = plan.refused.into_iter().next() {
+    if let Some(why) = all_refusals(plan.refused) {
         return Err(AppError::Refused(why));
     }
     let mut after = plan.after;
@@ -484,7 +484,7 @@ pub async fn update(
             Some(&census),
             &names,
         );
-        if let Some((_, why)) = roles_plan.refused.into_iter().next() {
+        if let Some(why) = all_refusals(roles_plan.refused) {
             return Err(AppError::Refused(why));
         }
         after = roles_plan.after;
@@ -612,6 +612,20 @@ pub async fn update(
     let profile = load(&mut tx, now, who, id).await?;
     tx.commit().await?;
     Ok(profile)
+}
+
+/// Every refused change of an edit in one refusal: the first one's rule and code, and all the
+/// sentences, so the person fixes everything in one go.
+fn all_refusals(
+    refused: Vec<(Change, rollcall_domain::Refusal)>,
+) -> Option<rollcall_domain::Refusal> {
+    let mut reasons = refused.into_iter().map(|(_, why)| why);
+    let mut first = reasons.next()?;
+    for other in reasons {
+        first.message.push(' ');
+        first.message.push_str(&other.message);
+    }
+    Some(first)
 }
 
 fn user_type_code(policy: &Policy, input: &str) -> Result<String, ValueError> {

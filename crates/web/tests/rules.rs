@@ -697,6 +697,37 @@ async fn profile_values_are_validated(t: TestDb) {
         15,
         "5 categories × 3 media offered"
     );
+    // The organization narrows what it offers; choices outside it are refused.
+    let settings = w.app.page(&w.admin, "/settings").await;
+    let csrf = csrf_in(&settings);
+    let r = w
+        .admin
+        .post(w.app.url("/settings"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("invitation_days", "7"),
+            ("idle_timeout_minutes", "15"),
+            ("allowed_2fa", "totp"),
+            ("notification_category", "messages"),
+            ("notification_medium", "email"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let p = w.profile(w.pt).await;
+    assert_eq!(p["notifications"].as_array().unwrap().len(), 1, "{p}");
+    let (status, err) = w
+        .patch(
+            &w.admin_token,
+            w.pt,
+            json!({ "notifications": ["appointments:sms"] }),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("notification_invalid"))
+    );
 }
 
 impl World {

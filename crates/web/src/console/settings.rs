@@ -22,8 +22,23 @@ struct SettingsPage {
     locations: Vec<(String, String, &'static str)>,
     settings: OrgSettings,
     methods: Vec<(String, &'static str)>,
+    categories: &'static [(&'static str, &'static str)],
+    media: &'static [(&'static str, &'static str)],
     notice: Option<&'static str>,
     error: Option<String>,
+}
+
+impl SettingsPage {
+    fn offers_category(&self, code: &str) -> bool {
+        self.settings
+            .notification_categories
+            .iter()
+            .any(|c| c == code)
+    }
+
+    fn offers_medium(&self, code: &str) -> bool {
+        self.settings.notification_media.iter().any(|m| m == code)
+    }
 }
 
 async fn show(
@@ -67,6 +82,8 @@ async fn show(
         locations,
         settings: org.settings,
         methods,
+        categories: rollcall_app::domain::notifications::CATEGORIES,
+        media: rollcall_app::domain::notifications::MEDIA,
         notice,
         error,
     };
@@ -108,6 +125,12 @@ pub async fn save(
         allowed_2fa: field(&pairs, "allowed_2fa").map(str::to_string).collect(),
         invitation_days: number("invitation_days"),
         idle_timeout_minutes: number("idle_timeout_minutes"),
+        notification_categories: field(&pairs, "notification_category")
+            .map(str::to_string)
+            .collect(),
+        notification_media: field(&pairs, "notification_medium")
+            .map(str::to_string)
+            .collect(),
     };
     match rollcall_app::orgs::update_settings(&app, &user.principal, &change, &user.meta()).await {
         Ok(_) => Ok(Redirect::to("/settings?saved=settings").into_response()),

@@ -8,14 +8,14 @@
 //! latencies from each request's scheduled start). Prints one line per figure and a Markdown
 //! table for the README.
 
+mod bench_store;
 mod loadgen;
 mod seed_users;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
@@ -24,10 +24,11 @@ use clap::Parser;
 use rollcall_app::store::{Db, Engine, migrate};
 use rollcall_app::{App, Clock, Config};
 use serde_json::Value;
-use sqlx::{Connection, Executor, Row};
+use sqlx::{Executor, Row};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use bench_store::{Store, load_average, machine_note};
 use loadgen::{Closed, Conn, Open, Target};
 use seed_users::Seeded;
 
@@ -106,7 +107,11 @@ fn main() -> Result<()> {
         .build()?;
 
     println!("P4 machine: {}", machine_note(cores));
-    let store = server_rt.block_on(Store::create(&args))?;
+    let store = server_rt.block_on(Store::create(
+        "p4",
+        args.database_url.as_deref(),
+        &args.pg_database,
+    ))?;
     let result = run(&args, &server_rt, &client_rt, &store);
     server_rt.block_on(store.dispose(args.keep))?;
     let report = result?;
@@ -118,89 +123,6 @@ fn main() -> Result<()> {
         load_average()
     );
     Ok(())
-}
-
-/// Where the benchmark's data lives, and how to get rid of it.
-struct Store {
-    url: String,
-    engine: Engine,
-    sqlite_dir: Option<PathBuf>,
-    pg_admin: Option<(String, String)>,
-}
-
-impl Store {
-    async fn create(args: &Args) -> Result<Store> {
-        match &args.database_url {
-            None => {
-                let dir = std::env::temp_dir().join(format!(
-                    "rollcall-bench-p4-{}-{}",
-                    std::process::id(),
-                    rollcall_app::store::now_micros()
-                ));
-                std::fs::create_dir_all(&dir)?;
-                Ok(Store {
-                    url: format!("sqlite://{}", dir.join("p4.db").display()),
-                    engine: Engine::Sqlite,
-                    sqlite_dir: Some(dir),
-                    pg_admin: None,
-                })
-            }
-            Some(admin) if admin.starts_with("postgres") => {
-                let name = &args.pg_database;
-                let mut c = sqlx::PgConnection::connect(admin)
-                    .await
-                    .context("connecting to the PostgreSQL server")?;
-                c.execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
-                    .await?;
-                c.execute(format!("CREATE DATABASE {name}").as_str())
-                    .await?;
-                c.close().await?;
-                Ok(Store {
-                    url: with_database(admin, name),
-                    engine: Engine::Postgres,
-                    sqlite_dir: None,
-                    pg_admin: Some((admin.clone(), name.clone())),
-                })
-            }
-            Some(other) => bail!("--database-url must be postgres://…, not {other}"),
-        }
-    }
-
-    async fn dispose(&self, keep: bool) -> Result<()> {
-        if keep {
-            println!("P4 database kept: {}", self.url);
-            return Ok(());
-        }
-        if let Some(dir) = &self.sqlite_dir {
-            std::fs::remove_dir_all(dir)?;
-        }
-        if let Some((admin, name)) = &self.pg_admin {
-            let mut c = sqlx::PgConnection::connect(admin).await?;
-            c.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                .await?;
-            c.close().await?;
-        }
-        Ok(())
-    }
-}
-
-/// The same server URL with another database name.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map(|i| scheme_end + i)
-        .unwrap_or(base.len());
-    let mut out = format!("{}/{name}", &base[..host_end]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
 }
 
 fn run(
@@ -1031,32 +953,4 @@ fn ms(d: Duration) -> String {
     } else {
         format!("{v:.0} ms")
     }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| {
-            let f: Vec<&str> = s.split_whitespace().take(3).collect();
-            (f.len() == 3).then(|| f.join(" "))
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn machine_note(cores: usize) -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!(
-        "{cores} cores ({cpu}), {} {}, load average {}",
-        std::env::consts::OS,
-        std::env::consts::ARCH,
-        load_average()
-    )
 }

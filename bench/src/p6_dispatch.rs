@@ -14,14 +14,16 @@
 //! SQLite in a temporary directory by default, or a database of its own on the PostgreSQL
 //! server named by `--database-url`. Prints one line per figure and a Markdown table row.
 
+mod bench_store;
+
 use std::io::Write as _;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
+use bench_store::{Store, machine_note};
 use clap::Parser;
 use mailin_embedded::response::OK;
 use mailin_embedded::{Handler, Response, Server};
@@ -35,7 +37,6 @@ use rollcall_app::store::outbox::{self, OutboxMessage};
 use rollcall_app::store::users::{self, User};
 use rollcall_app::store::{Db, Engine, migrate, new_id, token_hash};
 use rollcall_app::{App, Clock, Config};
-use sqlx::{Connection, Executor};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -87,9 +88,13 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     println!("P6 machine: {}", machine_note(cores));
-    let store = rt.block_on(Store::create(&args))?;
+    let store = rt.block_on(Store::create(
+        "p6",
+        args.database_url.as_deref(),
+        &args.pg_database,
+    ))?;
     let result = rt.block_on(run(&args, &store));
-    rt.block_on(store.dispose())?;
+    rt.block_on(store.dispose(false))?;
     let report = result?;
     println!();
     println!("{report}");
@@ -527,102 +532,4 @@ fn fmt_int(n: usize) -> String {
         out.push(c);
     }
     out
-}
-
-/// Where the benchmark's data lives, and how to get rid of it.
-struct Store {
-    url: String,
-    engine: Engine,
-    sqlite_dir: Option<PathBuf>,
-    pg_admin: Option<(String, String)>,
-}
-
-impl Store {
-    async fn create(args: &Args) -> Result<Store> {
-        match &args.database_url {
-            None => {
-                let dir = std::env::temp_dir().join(format!(
-                    "rollcall-bench-p6-{}-{}",
-                    std::process::id(),
-                    rollcall_app::store::now_micros()
-                ));
-                std::fs::create_dir_all(&dir)?;
-                Ok(Store {
-                    url: format!("sqlite://{}", dir.join("p6.db").display()),
-                    engine: Engine::Sqlite,
-                    sqlite_dir: Some(dir),
-                    pg_admin: None,
-                })
-            }
-            Some(admin) if admin.starts_with("postgres") => {
-                let name = &args.pg_database;
-                let mut c = sqlx::PgConnection::connect(admin)
-                    .await
-                    .context("connecting to the PostgreSQL server")?;
-                c.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                    .await?;
-                c.execute(format!("CREATE DATABASE {name}").as_str())
-                    .await?;
-                c.close().await?;
-                Ok(Store {
-                    url: with_database(admin, name),
-                    engine: Engine::Postgres,
-                    sqlite_dir: None,
-                    pg_admin: Some((admin.clone(), name.clone())),
-                })
-            }
-            Some(other) => bail!("--database-url must be postgres://…, not {other}"),
-        }
-    }
-
-    async fn dispose(&self) -> Result<()> {
-        if let Some(dir) = &self.sqlite_dir {
-            std::fs::remove_dir_all(dir)?;
-        }
-        if let Some((admin, name)) = &self.pg_admin {
-            let mut c = sqlx::PgConnection::connect(admin).await?;
-            c.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                .await?;
-            c.close().await?;
-        }
-        Ok(())
-    }
-}
-
-/// The same server URL with another database name.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map(|i| scheme_end + i)
-        .unwrap_or(base.len());
-    match query {
-        Some(q) => format!("{}/{name}?{q}", &base[..host_end]),
-        None => format!("{}/{name}", &base[..host_end]),
-    }
-}
-
-fn machine_note(cores: usize) -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "unknown".into());
-    format!(
-        "{cores} cores ({cpu}), {} {}, load average {load}",
-        std::env::consts::OS,
-        std::env::consts::ARCH
-    )
 }

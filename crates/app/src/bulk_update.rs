@@ -131,6 +131,24 @@ pub async fn select(
     Ok(ids)
 }
 
+/// Who a request selects, for its review: how many, and the first `n` as
+/// (name, email, user type code).
+pub async fn preview(
+    app: &App,
+    who: &Principal,
+    req: &BulkUpdateRequest,
+    n: usize,
+) -> Result<(usize, Vec<(String, String, Option<String>)>), AppError> {
+    let ids = select(app, who, req).await?;
+    let mut conn = app.db.read_conn().await?;
+    let sample = rollcall_store::access::load(&mut conn, who.org_id, &ids[..ids.len().min(n)])
+        .await?
+        .into_iter()
+        .map(|r| (r.display_name, r.email, r.user_type))
+        .collect();
+    Ok((ids.len(), sample))
+}
+
 /// Validates the request, resolves the selection and records a queued job (nothing changes yet).
 /// With an idempotency key, a repeated request returns the first one's job.
 pub async fn start(

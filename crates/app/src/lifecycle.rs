@@ -115,23 +115,11 @@ pub async fn reactivate(
         .ok_or_else(|| AppError::not_found("organization"))?;
     let policy = parse_policy(&org.policy)?;
     let subject = subject_of(&mut tx, &user).await?;
-    let names = location_names(&mut tx, org.id).await?;
+    // Rules 6 and 4: only someone who may change users, and only users within their locations.
+    who.require_manage(&policy)?;
     policy
-        .may_change_users(&who.actor())
+        .check_reach(&who.actor(), &subject)
         .map_err(AppError::Refused)?;
-    // Only users within the actor's locations (rule 4): checked as re-granting their default location.
-    if let Some(home) = subject.default_location {
-        policy
-            .check(
-                &who.actor(),
-                &subject,
-                &Change::GrantLocation(home),
-                Path::Console,
-                None,
-                &names,
-            )
-            .map_err(AppError::Refused)?;
-    }
     users::set_status(
         &mut tx,
         org.id,

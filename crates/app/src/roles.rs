@@ -13,7 +13,7 @@ use rollcall_store::roles::{self, Role};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::access::{admin_census, check_role_grants, location_names, parse_policy, subjects};
+use crate::access::{admin_census, check_role_grants, location_names, parse_policy};
 use crate::audit::Meta;
 use crate::{App, AppError, Principal};
 
@@ -223,9 +223,26 @@ pub async fn update(
     // otherwise (direct grants and other roles).
     let member_ids = roles::members(&mut tx, id).await?;
     let mut census = admin_census(&mut tx, org.id, &policy).await?;
-    let members = subjects(&mut tx, org.id, &member_ids).await?;
-    let others: BTreeMap<Uuid, BTreeSet<Permission>> =
-        other_grants(&mut tx, &all, id, &member_ids).await?;
+    // Each member, and what they hold through their other roles (kept whatever this role does).
+    let (members, others): (Vec<Subject>, BTreeMap<Uuid, BTreeSet<Permission>>) =
+        rollcall_store::access::load(&mut tx, org.id, &member_ids)
+            .await?
+            .into_iter()
+            .map(|row| {
+                let other: BTreeSet<Permission> = all
+                    .iter()
+                    .filter(|r| r.id != id && row.role_ids.contains(&r.id))
+                    .flat_map(|r| {
+                        r.permissions
+                            .iter()
+                            .filter_map(|k| Permission::parse(k).ok())
+                    })
+                    .collect();
+                let subject = crate::access::to_subject(row);
+                let user = subject.user_id;
+                (subject, (user, other))
+            })
+            .unzip();
     let mut saved = Saved {
         id,
         ..Saved::default()
@@ -287,31 +304,4 @@ pub async fn update(
     .await?;
     tx.commit().await?;
     Ok(saved)
-}
-
-/// What each member holds through roles other than `role_id`.
-async fn other_grants(
-    conn: &mut rollcall_store::Conn,
-    all: &[Role],
-    role_id: Uuid,
-    members: &[Uuid],
-) -> Result<BTreeMap<Uuid, BTreeSet<Permission>>, AppError> {
-    let by_role: BTreeMap<Uuid, &Role> = all.iter().map(|r| (r.id, r)).collect();
-    let mut out = BTreeMap::new();
-    for m in members {
-        let held = roles::grants_of(conn, *m).await?;
-        let perms: BTreeSet<Permission> = held
-            .roles
-            .keys()
-            .filter(|r| **r != role_id)
-            .filter_map(|r| by_role.get(r))
-            .flat_map(|r| {
-                r.permissions
-                    .iter()
-                    .filter_map(|k| Permission::parse(k).ok())
-            })
-            .collect();
-        out.insert(*m, perms);
-    }
-    Ok(out)
 }

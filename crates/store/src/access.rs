@@ -22,6 +22,7 @@ pub struct AccessRow {
     pub default_location: Option<Uuid>,
     pub locations: Vec<Uuid>,
     pub direct: Vec<String>,
+    pub role_ids: Vec<Uuid>,
     pub role_permissions: Vec<String>,
 }
 
@@ -60,10 +61,11 @@ pub async fn load(conn: &mut Conn, org_id: Uuid, ids: &[Uuid]) -> Result<Vec<Acc
                     .map(|s| s.split(',').map(str::to_string).collect())
                     .unwrap_or_default())
             };
-            let role_permissions = list(8)?
+            let role_ids = list(8)?
                 .iter()
                 .map(|role| parse_id(role))
-                .collect::<Result<Vec<_>>>()?
+                .collect::<Result<Vec<_>>>()?;
+            let role_permissions = role_ids
                 .iter()
                 .flat_map(|role| role_permissions.get(role).into_iter().flatten().cloned())
                 .collect();
@@ -81,6 +83,7 @@ pub async fn load(conn: &mut Conn, org_id: Uuid, ids: &[Uuid]) -> Result<Vec<Acc
                         .map(|l| parse_id(l))
                         .collect::<Result<_>>()?,
                     direct: list(7)?,
+                    role_ids,
                     role_permissions,
                 },
             );

@@ -119,29 +119,20 @@ async fn review_page(
         );
     }
     let req = selection_of(pairs)?;
-    let ids = bulk_update::select(app, &user.principal, &req).await?;
+    let (count, selected) = bulk_update::preview(app, &user.principal, &req, 20).await?;
     let options = user_list::filter_options(app, &user.principal).await?;
-    // A sample of who is selected, read back through the list so names and types match it.
-    let mut sample = Vec::new();
-    let mut conn = app.db.read_conn().await?;
-    let rows = rollcall_app::store::access::load(
-        &mut conn,
-        user.principal.org_id,
-        &ids[..ids.len().min(20)],
-    )
-    .await?;
-    for r in rows {
-        let kind = r
-            .user_type
-            .as_deref()
-            .and_then(|t| options.user_types.iter().find(|(c, _)| c == t))
+    let label = |code: Option<String>| {
+        code.and_then(|t| options.user_types.iter().find(|(c, _)| *c == t))
             .map(|(_, l)| l.clone())
-            .unwrap_or_default();
-        sample.push((r.display_name, r.email, kind));
-    }
+            .unwrap_or_default()
+    };
+    let sample = selected
+        .into_iter()
+        .map(|(name, email, kind)| (name, email, label(kind)))
+        .collect();
     Ok(render(&ReviewPage {
         nav: Nav::of(user),
-        count: ids.len(),
+        count,
         by_filter: req.filter.is_some(),
         sample,
         hidden: hidden_selection(&req),

@@ -3,80 +3,13 @@
 
 mod common;
 
-use common::{PASSWORD, TestApp, add_staff, spawn_app};
+use common::{PASSWORD, TestApp, spawn_app, staff};
 use rollcall_app::audit::Meta;
-use rollcall_app::store::{audit, locations};
+use rollcall_app::store::audit;
 use rollcall_store::engine_tests;
 use rollcall_store::testing::TestDb;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-struct Staff {
-    pt: Uuid,
-    pta: Uuid,
-    clerk: Uuid,
-    clinic_admin: Uuid,
-    northside: Uuid,
-}
-
-async fn staff(app: &TestApp) -> Staff {
-    let (a, o) = (&app.app, &app.org);
-    let pt = add_staff(
-        a,
-        o,
-        "pat@alpha.example",
-        ("Pat", "Chen"),
-        "Provider",
-        "pt",
-        None,
-    )
-    .await;
-    let pta = add_staff(
-        a,
-        o,
-        "avery@alpha.example",
-        ("Avery", "Stone"),
-        "Provider",
-        "pta",
-        None,
-    )
-    .await;
-    let clerk = add_staff(
-        a,
-        o,
-        "casey@alpha.example",
-        ("Casey", "Ruiz"),
-        "Front Desk",
-        "clerical",
-        None,
-    )
-    .await;
-    let clinic_admin = add_staff(
-        a,
-        o,
-        "morgan@alpha.example",
-        ("Morgan", "Diaz"),
-        "Clinic Admin",
-        "administrator",
-        Some(PASSWORD),
-    )
-    .await;
-    let mut conn = a.db.read_conn().await.unwrap();
-    let northside = locations::list(&mut conn, o.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|l| l.name.ends_with("Northside"))
-        .unwrap()
-        .id;
-    Staff {
-        pt,
-        pta,
-        clerk,
-        clinic_admin,
-        northside,
-    }
-}
 
 async fn post(app: &TestApp, token: &str, key: Option<&str>, body: &Value) -> (u16, Value) {
     let mut r = reqwest::Client::new()

@@ -8,7 +8,7 @@ mod common;
 use common::{PASSWORD, TestApp, add_staff, csrf_in, spawn_app};
 use reqwest::Method;
 use rollcall_app::audit::Meta;
-use rollcall_app::store::{locations, roles};
+use rollcall_app::store::roles;
 use rollcall_store::engine_tests;
 use rollcall_store::testing::TestDb;
 use serde_json::{Value, json};
@@ -36,36 +36,14 @@ struct World {
 async fn world(t: TestDb) -> World {
     let app = spawn_app(t).await;
     let (a, o) = (&app.app, &app.org);
-    let clerk = add_staff(
-        a,
-        o,
-        "casey@alpha.example",
-        ("Casey", "Ruiz"),
-        "Front Desk",
-        "clerical",
-        None,
-    )
-    .await;
-    let pta = add_staff(
-        a,
-        o,
-        "avery@alpha.example",
-        ("Avery", "Stone"),
-        "Provider",
-        "pta",
-        None,
-    )
-    .await;
-    let pt = add_staff(
-        a,
-        o,
-        "pat@alpha.example",
-        ("Pat", "Chen"),
-        "Provider",
-        "pt",
-        None,
-    )
-    .await;
+    let common::Staff {
+        pt,
+        pta,
+        clerk,
+        downtown,
+        northside,
+        ..
+    } = common::staff(&app).await;
     let uptown_pt = add_staff(
         a,
         o,
@@ -79,16 +57,6 @@ async fn world(t: TestDb) -> World {
     add_staff(
         a,
         o,
-        "morgan@alpha.example",
-        ("Morgan", "Diaz"),
-        "Clinic Admin",
-        "administrator",
-        Some(PASSWORD),
-    )
-    .await;
-    add_staff(
-        a,
-        o,
         "vic@alpha.example",
         ("Vic", "Viewer"),
         "Read-only",
@@ -97,17 +65,6 @@ async fn world(t: TestDb) -> World {
     )
     .await;
     let mut conn = a.db.read_conn().await.unwrap();
-    let locs = locations::list(&mut conn, o.id).await.unwrap();
-    let downtown = locs
-        .iter()
-        .find(|l| l.name.ends_with("Downtown"))
-        .unwrap()
-        .id;
-    let northside = locs
-        .iter()
-        .find(|l| l.name.ends_with("Northside"))
-        .unwrap()
-        .id;
     let role = |name: &str, all: &[roles::Role]| all.iter().find(|r| r.name == name).unwrap().id;
     let all = roles::list(&mut conn, o.id).await.unwrap();
     let ada = rollcall_app::store::users::get_by_email_key(&mut conn, o.id, "admin@alpha.example")

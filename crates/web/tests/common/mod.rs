@@ -285,3 +285,58 @@ pub async fn add_staff(
     tx.commit().await.unwrap();
     user.id
 }
+
+/// The staff the access tests share: a PT, a PTA and a clerk with their usual roles, and Morgan,
+/// a clinic admin who can sign in; all at Downtown.
+pub struct Staff {
+    pub pt: uuid::Uuid,
+    pub pta: uuid::Uuid,
+    pub clerk: uuid::Uuid,
+    pub clinic_admin: uuid::Uuid,
+    pub downtown: uuid::Uuid,
+    pub northside: uuid::Uuid,
+}
+
+pub async fn staff(app: &TestApp) -> Staff {
+    let (a, o) = (&app.app, &app.org);
+    let person =
+        |email, name, role, kind, password| add_staff(a, o, email, name, role, kind, password);
+    let pt = person("pat@alpha.example", ("Pat", "Chen"), "Provider", "pt", None).await;
+    let pta = person(
+        "avery@alpha.example",
+        ("Avery", "Stone"),
+        "Provider",
+        "pta",
+        None,
+    )
+    .await;
+    let clerk = person(
+        "casey@alpha.example",
+        ("Casey", "Ruiz"),
+        "Front Desk",
+        "clerical",
+        None,
+    )
+    .await;
+    let clinic_admin = person(
+        "morgan@alpha.example",
+        ("Morgan", "Diaz"),
+        "Clinic Admin",
+        "administrator",
+        Some(PASSWORD),
+    )
+    .await;
+    let mut conn = a.db.read_conn().await.unwrap();
+    let locs = rollcall_app::store::locations::list(&mut conn, o.id)
+        .await
+        .unwrap();
+    let at = |suffix: &str| locs.iter().find(|l| l.name.ends_with(suffix)).unwrap().id;
+    Staff {
+        pt,
+        pta,
+        clerk,
+        clinic_admin,
+        downtown: at("Downtown"),
+        northside: at("Northside"),
+    }
+}

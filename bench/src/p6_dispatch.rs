@@ -365,6 +365,8 @@ async fn queue_invitations(app: &App, org: &Organization, from: usize, n: usize)
             user_id: user.id,
             token_hash: token_hash(&token),
             send_at: now,
+            send_at_local: None,
+            send_zone: None,
             sent_at: None,
             expires_at: now + 7 * DAY,
             accepted_at: None,

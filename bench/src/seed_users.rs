@@ -648,6 +648,8 @@ fn person(
                     rng.next()
                 ),
                 send_at: expires_at - 7 * DAY,
+                send_at_local: None,
+                send_zone: None,
                 sent_at: Some(expires_at - 7 * DAY),
                 expires_at,
                 accepted_at: None,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::access::{admin_census, location_names, parse_policy, subjects};
 use crate::audit::Meta;
 use crate::idempotency::Key;
-use crate::jobs::{LEASE_MICROS, Step};
+use crate::jobs::{Step, lease_micros};
 use crate::user_list::ListParams;
 use crate::{App, AppError, Principal};
 
@@ -420,7 +420,7 @@ async fn step(app: &App, job: &Job, params: &Params, run: &mut Run) -> Result<St
         to as i64,
         &summary,
         now,
-        now + LEASE_MICROS,
+        now + lease_micros(),
     )
     .await?
     {

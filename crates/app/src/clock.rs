@@ -47,6 +47,78 @@ pub fn local(micros: i64, zone: &str) -> String {
     }
 }
 
+/// A date and time people typed in `zone` (`2026-12-01T09:00` or `2026-12-01 09:00`), as the UTC
+/// instant in microseconds. A time the clocks skip (spring forward) is refused; a time that
+/// happens twice (fall back) means the first of the two, as people expect of "9 a.m.".
+pub fn parse_local(input: &str, zone: &str) -> Result<i64, rollcall_domain::ValueError> {
+    use jiff::tz::AmbiguousOffset;
+    let bad =
+        |code: &'static str, why: String| rollcall_domain::ValueError::new("send_at", code, why);
+    let text = input.trim().replace(' ', "T");
+    let dt: jiff::civil::DateTime = text.parse().map_err(|_| {
+        bad(
+            "send_at_invalid",
+            format!(
+                "“{}” is not a date and time: use YYYY-MM-DD and HH:MM, e.g. 2026-12-01 09:00.",
+                input.trim()
+            ),
+        )
+    })?;
+    let tz = jiff::tz::TimeZone::get(zone).map_err(|_| {
+        bad(
+            "time_zone_unknown",
+            format!("The time zone “{zone}” is unknown."),
+        )
+    })?;
+    let ambiguous = tz.to_ambiguous_timestamp(dt);
+    let ts = match ambiguous.offset() {
+        AmbiguousOffset::Gap { before, after } => {
+            let minutes = (after.seconds() - before.seconds()) / 60;
+            return Err(bad(
+                "send_at_skipped",
+                format!(
+                    "{} does not exist in {zone}: the clocks go forward {minutes} minutes then. Choose a time before or after the change.",
+                    dt.strftime("%Y-%m-%d %H:%M")
+                ),
+            ));
+        }
+        _ => ambiguous.earlier(),
+    }
+    .map_err(|e| bad("send_at_invalid", e.to_string()))?;
+    Ok(ts.as_microsecond())
+}
+
 pub fn local_date(micros: i64, zone: &str) -> String {
     local(micros, zone).chars().take(10).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_times_follow_the_zone_and_its_daylight_saving() {
+        // 09:00 in Chicago is 15:00 UTC in winter (CST) and 14:00 UTC in summer (CDT).
+        let winter = parse_local("2026-12-01T09:00", "America/Chicago").unwrap();
+        assert_eq!(rfc3339(winter), "2026-12-01T15:00:00Z");
+        let summer = parse_local("2026-07-01 09:00", "America/Chicago").unwrap();
+        assert_eq!(rfc3339(summer), "2026-07-01T14:00:00Z");
+        assert_eq!(local(summer, "America/Chicago"), "2026-07-01 09:00 CDT");
+    }
+
+    #[test]
+    fn a_skipped_time_is_refused_and_a_repeated_one_means_the_first() {
+        let e = parse_local("2026-03-08T02:30", "America/Chicago").unwrap_err();
+        assert_eq!(e.code, "send_at_skipped");
+        assert!(e.message.contains("forward 60 minutes"), "{}", e.message);
+        // 01:30 happens twice on 1 November 2026; the first is still CDT (UTC−5).
+        let fold = parse_local("2026-11-01T01:30", "America/Chicago").unwrap();
+        assert_eq!(rfc3339(fold), "2026-11-01T06:30:00Z");
+    }
+
+    #[test]
+    fn nonsense_is_refused_with_the_expected_form() {
+        let e = parse_local("next tuesday", "America/Chicago").unwrap_err();
+        assert!(e.message.contains("YYYY-MM-DD"), "{}", e.message);
+    }
 }

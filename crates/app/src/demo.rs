@@ -225,6 +225,8 @@ pub async fn ensure(app: &App) -> Result<Demo, AppError> {
                 user_id: u.id,
                 token_hash: secret::hash(&secret::new_token()),
                 send_at: expires_at - 7 * DAY,
+                send_at_local: None,
+                send_zone: None,
                 sent_at: Some(expires_at - 7 * DAY),
                 expires_at,
                 accepted_at: None,

@@ -23,6 +23,9 @@ pub enum AppError {
     /// The request conflicts with what is stored (already exists, already used).
     #[error("{0}")]
     Conflict(String),
+    /// The organization has too few free licence seats for the batch (says both numbers).
+    #[error("{0}")]
+    SeatsExhausted(String),
     /// Too many attempts: try again later.
     #[error("{0}")]
     RateLimited(String),

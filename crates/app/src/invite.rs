@@ -3,24 +3,24 @@
 //! Each path writes the pending users, their access, the invitations, the outgoing messages
 //! (transactional outbox) and the audit events in one transaction, then wakes the dispatcher.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_domain::paste::{self, Outcome};
-use rollcall_domain::{Change, Email, Path, Permission, Subject, Username, ValueError};
-use rollcall_store::invitations::{self, Invitation};
+use rollcall_domain::{Change, Email, Path, Permission, Subject, ValueError};
+use rollcall_store::invitations;
 use rollcall_store::locations::{self, Location};
 use rollcall_store::orgs::Organization;
-use rollcall_store::outbox::{self, OutboxMessage};
+use rollcall_store::outbox;
 use rollcall_store::roles::{self, Role};
 use rollcall_store::users::{self, User};
-use rollcall_store::{Conn, audit, new_id};
+use rollcall_store::{Conn, audit};
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::access::{parse_permissions, parse_policy};
 use crate::audit::Meta;
-use crate::clock::{DAY, MINUTE, local};
-use crate::{App, AppError, Principal, messages, secret};
+use crate::clock::{DAY, MINUTE};
+use crate::{App, AppError, Principal, onboard};
 
 /// Where the batch goes and what it may do: checked once for the whole batch.
 struct Batch {
@@ -34,14 +34,8 @@ struct Batch {
 /// turn the service into a mail cannon.
 const INVITES_PER_HOUR: u32 = 20_000;
 
-async fn prepare(
-    conn: &mut Conn,
-    who: &Principal,
-    location_id: Option<Uuid>,
-    role_id: Uuid,
-    user_type: Option<&str>,
-    path: Path,
-) -> Result<Batch, AppError> {
+/// Whoever may invite people (one, pasted, imported or from the directory).
+pub(crate) fn require_inviter(who: &Principal) -> Result<(), AppError> {
     let may_invite = [
         Permission::UsersInvite,
         Permission::UsersManage,
@@ -55,6 +49,18 @@ async fn prepare(
             "Your access profile cannot invite people. Ask a company admin for the User Manager or Clinic Admin role.".into(),
         ));
     }
+    Ok(())
+}
+
+async fn prepare(
+    conn: &mut Conn,
+    who: &Principal,
+    location_id: Option<Uuid>,
+    role_id: Uuid,
+    user_type: Option<&str>,
+    path: Path,
+) -> Result<Batch, AppError> {
+    require_inviter(who)?;
     let org = rollcall_store::orgs::get(conn, who.org_id)
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
@@ -143,63 +149,10 @@ struct Newcomer {
     name: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct Invited {
-    pub user_id: Uuid,
-    pub email: String,
-}
+pub use crate::onboard::Invited;
 
-/// A new invitation for a pending user, and its message in the outbox: a fresh 256-bit token
-/// (only its hash is kept) and a link valid until `expires_at`.
-fn invitation_for(
-    app: &App,
-    who: &Principal,
-    org: &Organization,
-    user: &User,
-    name: Option<&str>,
-    now: i64,
-    expires_at: i64,
-) -> (Invitation, OutboxMessage) {
-    let token = secret::new_token();
-    let invitation = Invitation {
-        id: new_id(),
-        org_id: org.id,
-        user_id: user.id,
-        token_hash: secret::hash(&token),
-        send_at: now,
-        sent_at: None,
-        expires_at,
-        accepted_at: None,
-        revoked_at: None,
-        delivery_state: "queued".into(),
-        created_at: now,
-        created_by: who.user_ref(),
-    };
-    let link = format!("{}/register/{token}", app.config.public_url);
-    let m = messages::invitation(
-        name,
-        &who.display_name,
-        &org.name,
-        &link,
-        &local(expires_at, &org.time_zone),
-    );
-    let message = OutboxMessage {
-        id: new_id(),
-        org_id: org.id,
-        kind: "invitation".into(),
-        medium: "email".into(),
-        recipient: user.email.clone(),
-        subject: m.subject,
-        body_text: m.text,
-        body_html: Some(m.html),
-        invitation_id: Some(invitation.id),
-        send_at: now,
-        created_at: now,
-    };
-    (invitation, message)
-}
-
-/// Writes users, access, invitations, messages and audit events for a checked batch.
+/// Writes users, access, invitations, messages and audit events for a checked batch, after
+/// the sender's hourly limit and the organization's licence seats.
 async fn write_batch(
     app: &App,
     conn: &mut Conn,
@@ -213,82 +166,56 @@ async fn write_batch(
     app.limits.take(&format!("invites:{}", who.label), now, people.len() as u32, INVITES_PER_HOUR, 60 * MINUTE).map_err(|m| {
         AppError::RateLimited(format!("You have sent {INVITES_PER_HOUR} invitations in the last hour, the most allowed. Try again in {m} minutes."))
     })?;
-    let expires_at = now + batch.org.settings.invitation_days as i64 * DAY;
-    let usernames = unique_usernames(conn, batch.org.id, &people).await?;
-    let mut users_rows = Vec::with_capacity(people.len());
-    let mut invites = Vec::with_capacity(people.len());
-    let mut messages_out = Vec::with_capacity(people.len());
-    let mut events = Vec::with_capacity(people.len());
-    for (person, username) in people.into_iter().zip(usernames) {
-        let (first, last) = split_name(person.name.as_deref());
-        let user = User {
-            id: new_id(),
-            org_id: batch.org.id,
-            email: person.email.as_str().to_string(),
-            email_key: person.email.match_key().to_string(),
-            username,
-            display_name: person
-                .name
-                .clone()
-                .unwrap_or_else(|| person.email.as_str().to_string()),
-            first_name: first,
-            last_name: last,
-            mobile: None,
-            user_type: batch.user_type.clone(),
-            status: "pending".into(),
-            default_location_id: Some(batch.location.id),
-            source: source.into(),
-            password_hash: None,
-            invite_expires_at: Some(expires_at),
-            failed_sign_ins: 0,
-            locked_until: None,
-            created_at: now,
-            created_by: who.user_ref(),
-            activated_at: None,
-            deactivated_at: None,
-            last_sign_in_at: None,
-        };
-        let (invitation, message) = invitation_for(
-            app,
-            who,
-            &batch.org,
-            &user,
-            person.name.as_deref(),
-            now,
-            expires_at,
-        );
-        messages_out.push(message);
-        events.push(meta.change(
-            "user.invited",
-            "user",
-            Some(user.id),
-            None::<&()>,
-            Some(&serde_json::json!({
-                "email": user.email, "location": batch.location.name, "role": batch.role.name,
-                "user_type": user.user_type, "source": source, "expires_at": expires_at,
-            })),
-        ));
-        users_rows.push(user);
-        invites.push(invitation);
-    }
-    users::insert_many(conn, &users_rows).await?;
-    let pairs: Vec<(Uuid, Uuid)> = users_rows
-        .iter()
-        .map(|u| (u.id, batch.location.id))
-        .collect();
-    locations::grant_many(conn, &pairs).await?;
-    let pairs: Vec<(Uuid, Uuid)> = users_rows.iter().map(|u| (u.id, batch.role.id)).collect();
-    roles::assign_many(conn, &pairs).await?;
-    invitations::insert_many(conn, &invites).await?;
-    outbox::enqueue(conn, &messages_out).await?;
-    audit::append(conn, batch.org.id, now, &events).await?;
-    Ok(users_rows
+    onboard::check_seats(conn, &batch.org, people.len() as i64).await?;
+    let names: BTreeMap<Uuid, String> = [
+        (batch.location.id, batch.location.name.clone()),
+        (batch.role.id, batch.role.name.clone()),
+    ]
+    .into();
+    let people = people
         .into_iter()
-        .map(|u| Invited {
-            user_id: u.id,
-            email: u.email,
+        .map(|p| {
+            let (first_name, last_name) = split_name(p.name.as_deref());
+            onboard::Newcomer {
+                email: p.email,
+                first_name,
+                last_name,
+                display_name: p
+                    .name
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty()),
+                username: None,
+                mobile: None,
+                user_type: batch.user_type.clone(),
+                default_location: batch.location.id,
+                locations: [batch.location.id].into(),
+                roles: [batch.role.id].into(),
+                permissions: BTreeSet::new(),
+                npi: None,
+                taxonomy: Vec::new(),
+            }
         })
-        .collect())
+        .collect();
+    let inviter = onboard::Inviter {
+        user_id: who.user_ref(),
+        name: who.display_name.clone(),
+    };
+    onboard::write(
+        app,
+        conn,
+        &onboard::Batch {
+            org: &batch.org,
+            inviter: &inviter,
+            source,
+            schedule: &onboard::Schedule::default(),
+            notifications: &[],
+            names: &names,
+            context: None,
+        },
+        people,
+        meta,
+    )
+    .await
 }
 
 fn split_name(name: Option<&str>) -> (String, String) {
@@ -299,49 +226,6 @@ fn split_name(name: Option<&str>) -> (String, String) {
             None => (n.to_string(), String::new()),
         },
     }
-}
-
-/// Usernames derived from the addresses, made unique within the organization and the batch.
-async fn unique_usernames(
-    conn: &mut Conn,
-    org_id: Uuid,
-    people: &[Newcomer],
-) -> Result<Vec<String>, AppError> {
-    let wanted: Vec<String> = people
-        .iter()
-        .map(|p| Username::from_email(&p.email).as_str().to_string())
-        .collect();
-    let mut taken: HashSet<String> = users::existing_usernames(conn, org_id, &wanted)
-        .await?
-        .into_iter()
-        .collect();
-    let mut out = Vec::with_capacity(wanted.len());
-    for (base, person) in wanted.iter().zip(people) {
-        let mut candidate = base.clone();
-        let mut n = 1;
-        while taken.contains(&candidate) {
-            n += 1;
-            candidate = Username::from_email(&person.email)
-                .with_suffix(n)
-                .as_str()
-                .to_string();
-            if n % 50 == 0 {
-                // Rare: many people share a local part. Ask the store about the next suffixes too.
-                let more: Vec<String> = (n..n + 50)
-                    .map(|k| {
-                        Username::from_email(&person.email)
-                            .with_suffix(k)
-                            .as_str()
-                            .to_string()
-                    })
-                    .collect();
-                taken.extend(users::existing_usernames(conn, org_id, &more).await?);
-            }
-        }
-        taken.insert(candidate.clone());
-        out.push(candidate);
-    }
-    Ok(out)
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -624,8 +508,20 @@ pub(crate) async fn reissue(
     invitations::revoke_for_user(tx, user.id, now).await?;
     let expires_at = now + org.settings.invitation_days as i64 * DAY;
     let name = (!user.first_name.is_empty()).then_some(user.display_name.clone());
-    let (invitation, message) =
-        invitation_for(app, who, &org, user, name.as_deref(), now, expires_at);
+    let inviter = onboard::Inviter {
+        user_id: who.user_ref(),
+        name: who.display_name.clone(),
+    };
+    let (invitation, message) = onboard::invitation_for(
+        app,
+        &inviter,
+        &org,
+        user,
+        name.as_deref(),
+        (now, now),
+        expires_at,
+        &onboard::Schedule::default(),
+    );
     invitations::insert_many(tx, std::slice::from_ref(&invitation)).await?;
     users::set_invite_expiry(tx, user.id, Some(expires_at)).await?;
     outbox::enqueue(tx, &[message]).await?;

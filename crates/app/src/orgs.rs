@@ -298,6 +298,8 @@ pub async fn create_admin(
             user_id: user.id,
             token_hash: secret::hash(&token),
             send_at: now,
+            send_at_local: None,
+            send_zone: None,
             sent_at: Some(now),
             expires_at,
             accepted_at: None,

@@ -214,3 +214,20 @@ pub async fn filter_options(app: &App, who: &Principal) -> Result<FilterOptions,
             .collect(),
     })
 }
+
+/// The user with an address (as typed, matched the way sign-in matches), for people who pick a
+/// user by email (e.g. the user an import mirrors).
+pub async fn find_by_email(
+    app: &App,
+    who: &Principal,
+    email: &str,
+) -> Result<Option<Uuid>, AppError> {
+    who.require_view()?;
+    let email = rollcall_domain::Email::parse(email)?;
+    let mut conn = app.db.read_conn().await?;
+    Ok(
+        rollcall_store::users::get_by_email_key(&mut conn, who.org_id, email.match_key())
+            .await?
+            .map(|u| u.id),
+    )
+}

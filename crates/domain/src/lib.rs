@@ -6,6 +6,7 @@
 mod macros;
 
 pub mod email;
+pub mod import;
 pub mod error;
 pub mod mobile;
 pub mod notifications;

@@ -12,6 +12,9 @@ pub struct Invitation {
     pub user_id: Uuid,
     pub token_hash: String,
     pub send_at: i64,
+    /// A scheduled time as the admin typed it, and its zone.
+    pub send_at_local: Option<String>,
+    pub send_zone: Option<String>,
     pub sent_at: Option<i64>,
     pub expires_at: i64,
     pub accepted_at: Option<i64>,
@@ -21,7 +24,7 @@ pub struct Invitation {
     pub created_by: Option<Uuid>,
 }
 
-const COLUMNS: &str = "id, org_id, user_id, token_hash, send_at, sent_at, expires_at, accepted_at, revoked_at, \
+const COLUMNS: &str = "id, org_id, user_id, token_hash, send_at, send_at_local, send_zone, sent_at, expires_at, accepted_at, revoked_at, \
     delivery_state, created_at, created_by";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Invitation> {
@@ -31,6 +34,8 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Invitation> {
         user_id: parse_id(&r.try_get::<String, _>("user_id")?)?,
         token_hash: r.try_get("token_hash")?,
         send_at: r.try_get("send_at")?,
+        send_at_local: r.try_get("send_at_local")?,
+        send_zone: r.try_get("send_zone")?,
         sent_at: r.try_get("sent_at")?,
         expires_at: r.try_get("expires_at")?,
         accepted_at: r.try_get("accepted_at")?,
@@ -42,7 +47,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Invitation> {
 }
 
 pub async fn insert_many(conn: &mut Conn, invitations: &[Invitation]) -> Result<()> {
-    for chunk in invitations.chunks(crate::sql::rows_per_statement(12)) {
+    for chunk in invitations.chunks(crate::sql::rows_per_statement(14)) {
         let mut q = Sql::new(&format!("INSERT INTO invitations ({COLUMNS}) VALUES "));
         for (i, v) in chunk.iter().enumerate() {
             q.push(if i == 0 { "(" } else { ", (" })
@@ -55,6 +60,10 @@ pub async fn insert_many(conn: &mut Conn, invitations: &[Invitation]) -> Result<
                 .bind(v.token_hash.clone())
                 .push(", ")
                 .bind(v.send_at)
+                .push(", ")
+                .bind(v.send_at_local.clone())
+                .push(", ")
+                .bind(v.send_zone.clone())
                 .push(", ")
                 .bind(v.sent_at)
                 .push(", ")

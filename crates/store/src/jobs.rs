@@ -27,8 +27,12 @@ pub struct Job {
 }
 
 impl Job {
+    /// Succeeded, partially succeeded or failed: nothing more will happen to it.
     pub fn is_finished(&self) -> bool {
-        !matches!(self.state.as_str(), "queued" | "running")
+        matches!(
+            self.state.as_str(),
+            "succeeded" | "partially_succeeded" | "failed"
+        )
     }
 }
 
@@ -211,8 +215,61 @@ pub async fn advance(
     Ok(q.execute(&mut *conn).await? == 1)
 }
 
+/// Replaces a job's input (an import's commit choices).
+pub async fn set_input(conn: &mut Conn, id: Uuid, params: &str) -> Result<()> {
+    let mut q = Sql::new("UPDATE job_inputs SET params = ");
+    q.bind(params.to_string())
+        .push(" WHERE job_id = ")
+        .bind(id.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn set_summary(conn: &mut Conn, id: Uuid, summary: &str, now: i64) -> Result<()> {
+    let mut q = Sql::new("UPDATE jobs SET summary = ");
+    q.bind(summary.to_string())
+        .push(", updated_at = ")
+        .bind(now)
+        .push(" WHERE id = ")
+        .bind(id.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// A draft whose items are all staged: it now waits for review (`validated`).
+pub async fn set_staged(
+    conn: &mut Conn,
+    id: Uuid,
+    total: i64,
+    summary: &str,
+    now: i64,
+) -> Result<()> {
+    let mut q = Sql::new("UPDATE jobs SET state = 'validated', total = ");
+    q.bind(total)
+        .push(", summary = ")
+        .bind(summary.to_string())
+        .push(", updated_at = ")
+        .bind(now)
+        .push(" WHERE id = ")
+        .bind(id.to_string())
+        .push(" AND state = 'draft'");
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Queues a job that is in state `from`; `false` if it was not (someone else moved it).
+pub async fn queue(conn: &mut Conn, id: Uuid, from: &str, now: i64) -> Result<bool> {
+    let mut q = Sql::new("UPDATE jobs SET state = 'queued', updated_at = ");
+    q.bind(now)
+        .push(" WHERE id = ")
+        .bind(id.to_string())
+        .push(" AND state = ")
+        .bind(from.to_string());
+    Ok(q.execute(&mut *conn).await? == 1)
+}
+
 pub async fn finish(conn: &mut Conn, id: Uuid, state: &str, summary: &str, now: i64) -> Result<()> {
-    let mut q = Sql::new("UPDATE jobs SET state = ");
+    let mut q = Sql::new("UPDATE jobs SET seats_held = 0, state = ");
     q.bind(state.to_string())
         .push(", summary = ")
         .bind(summary.to_string())

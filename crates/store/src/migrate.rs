@@ -21,6 +21,8 @@ const DELIVERY: &str = include_str!("../migrations/0003_delivery_registration.sq
 const AUDIT_FILTERS: &str = include_str!("../migrations/0004_audit_filters.sql");
 const NOTIFICATIONS: &str = include_str!("../migrations/0005_notification_preferences.sql");
 const JOB_INPUTS: &str = include_str!("../migrations/0006_job_inputs.sql");
+const IMPORTS: &str = include_str!("../migrations/0007_imports.sql");
+const DIRECTORY: &str = include_str!("../migrations/0008_directory.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -59,6 +61,18 @@ fn steps() -> Vec<Step> {
             name: "job_inputs",
             sqlite: JOB_INPUTS,
             postgres: JOB_INPUTS,
+        },
+        Step {
+            version: 7,
+            name: "imports",
+            sqlite: IMPORTS,
+            postgres: IMPORTS,
+        },
+        Step {
+            version: 8,
+            name: "directory",
+            sqlite: DIRECTORY,
+            postgres: DIRECTORY,
         },
     ]
 }

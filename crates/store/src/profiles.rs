@@ -151,17 +151,12 @@ pub async fn notifications_of(conn: &mut Conn, user_id: Uuid) -> Result<Vec<(Str
         .collect()
 }
 
-/// Sets the notification preferences of many users at once (all the same).
-pub async fn set_notifications(
+/// Gives new users the same notification preferences (they have none yet).
+pub async fn add_notifications(
     conn: &mut Conn,
     user_ids: &[Uuid],
     on: &[(String, String)],
 ) -> Result<()> {
-    for chunk in user_ids.chunks(900) {
-        let mut q = Sql::new("DELETE FROM notification_preferences WHERE user_id IN (");
-        q.bind_list(chunk.iter().map(|u| u.to_string())).push(")");
-        q.execute(&mut *conn).await?;
-    }
     let rows: Vec<(Uuid, &(String, String))> = user_ids
         .iter()
         .flat_map(|u| on.iter().map(move |p| (*u, p)))
@@ -181,4 +176,18 @@ pub async fn set_notifications(
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Sets the notification preferences of many users at once (all the same).
+pub async fn set_notifications(
+    conn: &mut Conn,
+    user_ids: &[Uuid],
+    on: &[(String, String)],
+) -> Result<()> {
+    for chunk in user_ids.chunks(900) {
+        let mut q = Sql::new("DELETE FROM notification_preferences WHERE user_id IN (");
+        q.bind_list(chunk.iter().map(|u| u.to_string())).push(")");
+        q.execute(&mut *conn).await?;
+    }
+    add_notifications(conn, user_ids, on).await
 }

@@ -82,6 +82,14 @@ pub async fn grant_direct(conn: &mut Conn, user_id: Uuid, permissions: &[String]
     )
 }
 
+/// Grants many (user, permission key) pairs in multi-row batches.
+pub async fn grant_direct_many(conn: &mut Conn, pairs: &[(Uuid, &str)]) -> Result<()> {
+    Ok(
+        crate::sql::insert_pairs(conn, "user_permissions", ("user_id", "permission"), pairs)
+            .await?,
+    )
+}
+
 /// What a user holds: role ids with names, permissions through roles, and direct permissions.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Grants {

@@ -54,6 +54,17 @@ pub async fn names(
     Ok(out)
 }
 
+/// Every code of the organization's list.
+pub async fn codes(conn: &mut Conn, org_id: Uuid) -> Result<Vec<String>> {
+    let mut q = Sql::new("SELECT code FROM taxonomy_codes WHERE org_id = ");
+    q.bind(org_id.to_string());
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
+}
+
 /// How many codes the organization's list holds.
 pub async fn count(conn: &mut Conn, org_id: Uuid) -> Result<i64> {
     let mut q = Sql::new("SELECT COUNT(*) FROM taxonomy_codes WHERE org_id = ");

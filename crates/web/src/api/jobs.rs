@@ -76,9 +76,28 @@ pub async fn get(
     State(app): State<App>,
     caller: ApiCaller,
     Path(id): Path<Uuid>,
-) -> Result<Json<BulkUpdateAnswer>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let job = jobs::get(&app, &caller.principal, id).await?;
-    Ok(Json(answer(&app, &caller, &job).await?))
+    if job.kind == rollcall_app::import::KIND_CSV
+        || job.kind == rollcall_app::import::KIND_DIRECTORY
+    {
+        let (outcome, message) = rollcall_app::import_run::outcome_of(&job);
+        let not_imported = if job.is_finished() {
+            rollcall_app::import_run::not_imported(&app, &caller.principal, id, 100).await?
+        } else {
+            Vec::new()
+        };
+        return Ok(Json(serde_json::json!({
+            "job": JobView::from(&job),
+            "outcome": job.is_finished().then_some(outcome.as_str()),
+            "message": message,
+            "not_imported": not_imported,
+            "report_url": format!("/jobs/{id}/report.csv"),
+        })));
+    }
+    Ok(Json(
+        serde_json::to_value(answer(&app, &caller, &job).await?).expect("answer serializes"),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]

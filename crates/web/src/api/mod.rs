@@ -1,5 +1,7 @@
 //! The JSON API under /api/v1, authenticated by scoped bearer tokens.
 
+mod directory;
+mod imports;
 mod invitations;
 mod jobs;
 mod openapi;
@@ -31,6 +33,8 @@ pub fn routes() -> Router<App> {
         .route("/users/{id}/deactivate", post(invitations::deactivate))
         .route("/users/{id}/reactivate", post(invitations::reactivate))
         .route("/bulk-updates", post(jobs::create))
+        .merge(imports::routes())
+        .merge(directory::routes())
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/{id}/refused", get(jobs::refused))
         .fallback(|| async {

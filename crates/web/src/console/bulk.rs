@@ -242,6 +242,9 @@ pub async fn job(
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let job = rollcall_app::jobs::get(&app, &user.principal, id).await?;
+    if super::import::is_import(&job.kind) {
+        return super::import::job_page(&app, &user, job).await;
+    }
     let (_, outcome, sentence) = bulk_update::outcome_of(&job);
     let refused = bulk_update::refused(&app, &user.principal, id, -1, 201).await?;
     let more_refused = refused.len() > 200;
@@ -272,6 +275,10 @@ pub async fn report(
     user: ConsoleUser,
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
+    let job = rollcall_app::jobs::get(&app, &user.principal, id).await?;
+    if super::import::is_import(&job.kind) {
+        return super::import::report(&app, &user, id).await;
+    }
     let csv = bulk_update::report_csv(&app, &user.principal, id).await?;
     Ok((
         [

@@ -2,7 +2,9 @@
 
 mod audit;
 mod bulk;
+mod directory;
 mod home;
+mod import;
 mod invite;
 mod mailbox;
 mod profile;
@@ -79,6 +81,8 @@ pub fn routes() -> Router<App> {
             "/settings/api-tokens",
             get(tokens::page).post(tokens::create),
         )
+        .merge(import::routes())
+        .merge(directory::routes())
         .route("/audit", get(audit::page))
         .route("/audit/export.csv", get(audit::export_csv))
         .route("/audit/export.json", get(audit::export_json))
@@ -91,6 +95,18 @@ pub fn routes() -> Router<App> {
                         (header::CACHE_CONTROL, "max-age=3600"),
                     ],
                     include_str!("../../static/app.css"),
+                )
+            }),
+        )
+        .route(
+            "/static/import.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript"),
+                        (header::CACHE_CONTROL, "max-age=3600"),
+                    ],
+                    include_str!("../../static/import.js"),
                 )
             }),
         )

@@ -1,0 +1,1097 @@
+//! The directory: the practice's upstream staff roster, loaded whole (CSV file or JSON) and
+//! onboarded from in batches (C6). The roster is a source, not accounts: loading it never
+//! touches a user, and adding people from it goes through the shared import pipeline.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::Read;
+
+use rollcall_domain::import::{Column, RawRow};
+use rollcall_domain::{Email, Permission, ValueError, notifications};
+use rollcall_store::directory::{self, Person};
+use rollcall_store::jobs::{self, Job};
+use rollcall_store::{Conn, audit, locations, roles, users};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::audit::Meta;
+use crate::idempotency::{self, Key};
+use crate::import::{self, Access, Commit};
+use crate::{App, AppError, Principal};
+
+/// Largest roster file accepted (a practice of 100,000 staff fits comfortably).
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// Most people in one load.
+pub const MAX_PEOPLE: usize = 200_000;
+/// Problems listed in one refusal; the rest are counted.
+const MAX_PROBLEMS_SHOWN: usize = 20;
+
+/// Columns of a roster file: (name, required).
+pub const COLUMNS: [(&str, bool); 7] = [
+    ("external_id", true),
+    ("first_name", true),
+    ("last_name", true),
+    ("email", true),
+    ("user_type", false),
+    ("active", false),
+    ("groups", false),
+];
+
+/// One person as a client sends them (`PUT /api/v1/directory`), or a row of a roster file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PersonIn {
+    pub external_id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub user_type: Option<String>,
+    /// `false`: deactivated upstream. Absent means active.
+    pub active: Option<bool>,
+    pub groups: Vec<String>,
+}
+
+/// A whole roster as a client sends it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Roster {
+    pub people: Vec<PersonIn>,
+}
+
+/// What a load did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Loaded {
+    pub people: usize,
+    pub groups: usize,
+    /// People deactivated upstream.
+    pub inactive: usize,
+    /// People new to the roster.
+    pub added: usize,
+    /// People of the previous roster absent from this one.
+    pub removed: usize,
+}
+
+/// A group of the roster with its counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupView {
+    pub name: String,
+    pub members: i64,
+    pub inactive: i64,
+}
+
+/// The roster at a glance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Overview {
+    pub people: i64,
+    pub inactive: i64,
+    pub groups: Vec<GroupView>,
+}
+
+/// A person who can be added: active upstream and without an account in the organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    pub external_id: String,
+    pub name: String,
+    pub email: String,
+    pub user_type: Option<String>,
+    pub groups: Vec<String>,
+}
+
+/// A group's members that can be added, and how many were left out and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Members {
+    pub group: String,
+    pub candidates: Vec<Candidate>,
+    /// Members deactivated upstream.
+    pub inactive: usize,
+    /// Members whose address already belongs to a user of the organization.
+    pub existing: usize,
+}
+
+/// The people of a batch that can still be added, in batch order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Batch {
+    pub people: Vec<Candidate>,
+    /// Ids of the batch that cannot be added any more (left the directory, deactivated
+    /// upstream, or given an account meanwhile).
+    pub dropped: usize,
+}
+
+/// What the admin chose for a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddRequest {
+    pub external_ids: Vec<String>,
+    pub role_id: Uuid,
+    pub location_id: Uuid,
+    /// Local date and time in the organization's zone (`2026-12-01T09:00`); `None` sends now.
+    pub send_at: Option<String>,
+    /// Notification preferences as `category:medium`.
+    pub notifications: Vec<String>,
+}
+
+/// The choices the add wizard offers this admin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Options {
+    pub roles: Vec<(Uuid, String)>,
+    /// Active locations the admin may give access to.
+    pub locations: Vec<(Uuid, String)>,
+    /// The organization's IANA zone: the send time is read in it.
+    pub time_zone: String,
+    /// Notification categories and media the organization offers: (code, label).
+    pub categories: Vec<(String, String)>,
+    pub media: Vec<(String, String)>,
+}
+
+/// Loading the roster and adding people from it need the access that inviting needs.
+pub fn require_invite(who: &Principal) -> Result<(), AppError> {
+    let may_invite = [
+        Permission::UsersInvite,
+        Permission::UsersManage,
+        Permission::AdminClinic,
+        Permission::AdminCompany,
+    ]
+    .iter()
+    .any(|p| who.permissions.contains(p));
+    if !who.can_manage_users() || !may_invite {
+        return Err(AppError::Forbidden(
+            "Your access profile cannot load the staff directory or invite people from it. Ask a company admin for the User Manager or Clinic Admin role.".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn invalid(code: &'static str, message: String) -> AppError {
+    ValueError::new("directory", code, message).into()
+}
+
+/// A header cell as a column name: case, surrounding spaces and inner spaces or dashes forgiven.
+fn column_name(cell: &str) -> String {
+    cell.trim()
+        .trim_start_matches('\u{feff}')
+        .trim()
+        .to_lowercase()
+        .split(|c: char| c.is_whitespace() || c == '-' || c == '_')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+fn parse_active(cell: &str) -> Option<bool> {
+    match cell.trim().to_lowercase().as_str() {
+        "" | "true" | "yes" | "y" | "1" => Some(true),
+        "false" | "no" | "n" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Reads a roster file; every bad line refuses the whole file with its number and the fix.
+pub fn parse_csv(reader: impl Read) -> Result<Vec<Person>, AppError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| {
+            invalid(
+                "directory_file_invalid",
+                format!("The file could not be read: {e}."),
+            )
+        })?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(invalid(
+            "directory_file_too_large",
+            format!(
+                "The file is larger than {} MB, far more than a staff roster takes. Is it the right file?",
+                MAX_FILE_BYTES / 1024 / 1024
+            ),
+        ));
+    }
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text);
+    let mut records = rdr.records();
+    let expected = COLUMNS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let header = match records.next() {
+        None => {
+            return Err(invalid(
+                "directory_file_empty",
+                format!("The file is empty. A roster starts with the header line {expected}."),
+            ));
+        }
+        Some(r) => r.map_err(|e| {
+            invalid(
+                "directory_file_invalid",
+                format!("Line 1 is not valid CSV ({e})."),
+            )
+        })?,
+    };
+    // Which column each field position holds.
+    let mut positions: Vec<usize> = Vec::new();
+    let mut unknown = Vec::new();
+    let mut seen = BTreeSet::new();
+    for cell in header.iter() {
+        let name = column_name(cell);
+        match COLUMNS.iter().position(|(n, _)| *n == name) {
+            Some(i) if !seen.insert(i) => {
+                return Err(invalid(
+                    "directory_header_invalid",
+                    format!("The header names the column {name} twice: keep one."),
+                ));
+            }
+            Some(i) => positions.push(i),
+            None => unknown.push(format!("“{}”", cell.trim())),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(invalid(
+            "directory_header_invalid",
+            format!(
+                "Line 1 has {} Rollcall does not know: {}. The columns of a roster are {expected}.",
+                if unknown.len() == 1 {
+                    "a column"
+                } else {
+                    "columns"
+                },
+                unknown.join(", ")
+            ),
+        ));
+    }
+    let missing: Vec<&str> = COLUMNS
+        .iter()
+        .enumerate()
+        .filter(|(i, (_, required))| *required && !positions.contains(i))
+        .map(|(_, (n, _))| *n)
+        .collect();
+    if !missing.is_empty() {
+        return Err(invalid(
+            "directory_header_invalid",
+            format!(
+                "The header lacks {}: {}. The columns of a roster are {expected} (user_type, active and groups may be left out).",
+                if missing.len() == 1 {
+                    "a required column"
+                } else {
+                    "required columns"
+                },
+                missing.join(", ")
+            ),
+        ));
+    }
+    let mut entries: Vec<(u64, PersonIn)> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+    let mut lines = Lines::new(text);
+    for record in records {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| lines.at(p.byte()));
+                problems.push(format!("line {line}: not valid CSV ({e})"));
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| lines.at(p.byte()));
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        if record.len() > positions.len() {
+            problems.push(format!(
+                "line {line}: it has {} fields but the header has {}; put quotes around values that contain a comma",
+                record.len(),
+                positions.len()
+            ));
+            continue;
+        }
+        let mut p = PersonIn::default();
+        let mut bad_active = None;
+        for (field, column) in record.iter().zip(&positions) {
+            let value = field.trim().to_string();
+            match COLUMNS[*column].0 {
+                "external_id" => p.external_id = value,
+                "first_name" => p.first_name = value,
+                "last_name" => p.last_name = value,
+                "email" => p.email = value,
+                "user_type" => p.user_type = Some(value),
+                "active" => match parse_active(&value) {
+                    Some(a) => p.active = Some(a),
+                    None => bad_active = Some(value),
+                },
+                _ => {
+                    p.groups = value
+                        .split([';', '|'])
+                        .map(|g| g.trim().to_string())
+                        .collect()
+                }
+            }
+        }
+        if let Some(v) = bad_active {
+            problems.push(format!(
+                "line {line}: active is “{v}”; write true or false (yes/no and 1/0 work too), or leave it empty for active"
+            ));
+            continue;
+        }
+        entries.push((line, p));
+    }
+    match check(entries, "line") {
+        Ok(people) if problems.is_empty() => Ok(people),
+        Ok(_) => Err(refusal(problems)),
+        Err(more) => {
+            problems.extend(more);
+            problems.sort_by_key(|p| line_of(p));
+            Err(refusal(problems))
+        }
+    }
+}
+
+/// Line numbers of records. The csv reader's own line count is off after CRLF line ends and
+/// blank lines (its position is where it started looking, before the terminator and blank lines
+/// it skipped), so the line is counted here from that byte offset.
+struct Lines<'a> {
+    text: &'a [u8],
+    /// Bytes counted so far, and the line they end on.
+    counted: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a [u8]) -> Lines<'a> {
+        Lines {
+            text,
+            counted: 0,
+            line: 1,
+        }
+    }
+
+    /// The line on which the record the reader reported at `byte` starts.
+    fn at(&mut self, byte: u64) -> u64 {
+        let mut start = (byte as usize).min(self.text.len());
+        while self
+            .text
+            .get(start)
+            .is_some_and(|b| *b == b'\r' || *b == b'\n')
+        {
+            start += 1;
+        }
+        if start < self.counted {
+            (self.counted, self.line) = (0, 1);
+        }
+        self.line += self.text[self.counted..start]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64;
+        self.counted = start;
+        self.line
+    }
+}
+
+/// The number in `line 12: …`, to keep problems in file order.
+fn line_of(problem: &str) -> u64 {
+    problem
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.trim_end_matches(':').parse().ok())
+        .unwrap_or(0)
+}
+
+fn refusal(problems: Vec<String>) -> AppError {
+    let total = problems.len();
+    let mut shown: Vec<String> = problems.into_iter().take(MAX_PROBLEMS_SHOWN).collect();
+    if total > MAX_PROBLEMS_SHOWN {
+        shown.push(format!("and {} more", total - MAX_PROBLEMS_SHOWN));
+    }
+    invalid(
+        "directory_invalid",
+        format!(
+            "Nothing was loaded, and the directory is as it was: {total} {} to fix: {}.",
+            if total == 1 { "problem" } else { "problems" },
+            shown.join("; ")
+        ),
+    )
+}
+
+/// Checks people one by one and against each other; `unit` names where each one is (`line` of
+/// a file, `person` of a JSON list). Returns the problems, each starting with `unit N:`.
+fn check(entries: Vec<(u64, PersonIn)>, unit: &str) -> Result<Vec<Person>, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut people = Vec::with_capacity(entries.len());
+    let mut first_seen: BTreeMap<String, u64> = BTreeMap::new();
+    for (n, p) in entries {
+        let at = format!("{unit} {n}");
+        let external_id = p.external_id.trim().to_string();
+        if external_id.is_empty() {
+            problems.push(format!(
+                "{at}: the external id is missing; give every person the id the upstream system knows them by"
+            ));
+            continue;
+        }
+        if external_id.chars().count() > 200 {
+            problems.push(format!(
+                "{at}: the external id is longer than 200 characters"
+            ));
+            continue;
+        }
+        if let Some(earlier) = first_seen.get(&external_id) {
+            problems.push(format!(
+                "{at}: the external id “{external_id}” is already used on {unit} {earlier}; each person appears once, with all their groups"
+            ));
+            continue;
+        }
+        first_seen.insert(external_id.clone(), n);
+        let mut row_problems = Vec::new();
+        let first_name = p.first_name.trim().to_string();
+        let last_name = p.last_name.trim().to_string();
+        if first_name.is_empty() {
+            row_problems.push("the first name is missing".to_string());
+        }
+        if last_name.is_empty() {
+            row_problems.push("the last name is missing".to_string());
+        }
+        if first_name.chars().count() > 200 || last_name.chars().count() > 200 {
+            row_problems.push("a name is longer than 200 characters".to_string());
+        }
+        let email = match Email::parse(&p.email) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                row_problems.push(lowercase_first(&e.message));
+                None
+            }
+        };
+        if !row_problems.is_empty() {
+            problems.push(format!(
+                "{at} (external id “{external_id}”): {}",
+                row_problems.join("; ")
+            ));
+            continue;
+        }
+        let email = email.expect("no problem means a parsed address");
+        let mut groups: Vec<String> = Vec::new();
+        for g in p.groups.iter().map(|g| g.trim()).filter(|g| !g.is_empty()) {
+            if g.chars().count() > 200 {
+                problems.push(format!("{at}: a group name is longer than 200 characters"));
+                continue;
+            }
+            if !groups.iter().any(|x| x == g) {
+                groups.push(g.to_string());
+            }
+        }
+        people.push(Person {
+            external_id,
+            first_name,
+            last_name,
+            email: email.as_str().to_string(),
+            email_key: email.match_key().to_string(),
+            user_type: p
+                .user_type
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty()),
+            active: p.active.unwrap_or(true),
+            groups,
+        });
+    }
+    if problems.is_empty() {
+        Ok(people)
+    } else {
+        Err(problems)
+    }
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Loads a roster file, replacing the organization's roster.
+pub async fn load_csv(
+    app: &App,
+    who: &Principal,
+    reader: impl Read,
+    meta: &Meta,
+) -> Result<Loaded, AppError> {
+    require_invite(who)?;
+    let people = parse_csv(reader)?;
+    replace(app, who, people, "file", None, meta).await
+}
+
+/// Loads a roster sent as JSON, replacing the organization's roster. With an idempotency key a
+/// retried call answers as the first one did and records nothing twice.
+pub async fn load_people(
+    app: &App,
+    who: &Principal,
+    roster: Roster,
+    key: Option<&Key>,
+    meta: &Meta,
+) -> Result<Loaded, AppError> {
+    require_invite(who)?;
+    if roster.people.len() > MAX_PEOPLE {
+        return Err(invalid(
+            "directory_too_large",
+            format!(
+                "A roster holds at most {MAX_PEOPLE} people; this one has {}.",
+                roster.people.len()
+            ),
+        ));
+    }
+    let checked = check(
+        roster
+            .people
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (i as u64 + 1, p))
+            .collect(),
+        "person",
+    )
+    .map_err(refusal)?;
+    replace(app, who, checked, "api", key, meta).await
+}
+
+async fn replace(
+    app: &App,
+    who: &Principal,
+    people: Vec<Person>,
+    source: &str,
+    key: Option<&Key>,
+    meta: &Meta,
+) -> Result<Loaded, AppError> {
+    if people.len() > MAX_PEOPLE {
+        return Err(invalid(
+            "directory_too_large",
+            format!(
+                "A roster holds at most {MAX_PEOPLE} people; this one has {}.",
+                people.len()
+            ),
+        ));
+    }
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    if let Some(key) = key
+        && let Some(earlier) = idempotency::replay(&mut tx, who.org_id, key).await?
+    {
+        return Ok(earlier);
+    }
+    let before: HashSet<String> = directory::external_ids(&mut tx, who.org_id)
+        .await?
+        .into_iter()
+        .collect();
+    let after: HashSet<&str> = people.iter().map(|p| p.external_id.as_str()).collect();
+    let groups: BTreeSet<&str> = people
+        .iter()
+        .flat_map(|p| p.groups.iter().map(String::as_str))
+        .collect();
+    let loaded = Loaded {
+        people: people.len(),
+        groups: groups.len(),
+        inactive: people.iter().filter(|p| !p.active).count(),
+        added: after.iter().filter(|id| !before.contains(**id)).count(),
+        removed: before
+            .iter()
+            .filter(|id| !after.contains(id.as_str()))
+            .count(),
+    };
+    directory::replace_for_org(&mut tx, who.org_id, &people, now).await?;
+    audit::append(
+        &mut tx,
+        who.org_id,
+        now,
+        &[meta.change(
+            "directory.loaded",
+            "organization",
+            Some(who.org_id),
+            Some(&serde_json::json!({ "people": before.len() })),
+            Some(&serde_json::json!({
+                "source": source,
+                "people": loaded.people,
+                "groups": loaded.groups,
+                "inactive": loaded.inactive,
+                "added": loaded.added,
+                "removed": loaded.removed,
+            })),
+        )],
+    )
+    .await?;
+    if let Some(key) = key {
+        idempotency::record(&mut tx, who.org_id, key, &loaded, now).await?;
+    }
+    tx.commit().await?;
+    Ok(loaded)
+}
+
+/// The roster's size and its groups with their member counts, by name.
+pub async fn groups(app: &App, who: &Principal) -> Result<Overview, AppError> {
+    who.require_view()?;
+    let mut conn = app.db.read_conn().await?;
+    let (people, inactive) = directory::count(&mut conn, who.org_id).await?;
+    let mut groups: Vec<GroupView> = directory::groups(&mut conn, who.org_id)
+        .await?
+        .into_iter()
+        .map(|g| GroupView {
+            name: g.name,
+            members: g.members,
+            inactive: g.inactive,
+        })
+        .collect();
+    groups.sort_by_cached_key(|g| (g.name.to_lowercase(), g.name.clone()));
+    Ok(Overview {
+        people,
+        inactive,
+        groups,
+    })
+}
+
+/// Of the given people, the match keys that already belong to a user of the organization.
+async fn with_accounts(
+    conn: &mut Conn,
+    org_id: Uuid,
+    people: &[Person],
+) -> Result<HashSet<String>, AppError> {
+    let keys: Vec<String> = people
+        .iter()
+        .map(|p| p.email_key.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Ok(users::existing_email_keys(conn, org_id, &keys)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+fn candidate(p: Person) -> Candidate {
+    Candidate {
+        name: format!("{} {}", p.first_name, p.last_name),
+        external_id: p.external_id,
+        email: p.email,
+        user_type: p.user_type,
+        groups: p.groups,
+    }
+}
+
+/// A group's members who can be added: minus people deactivated upstream and people whose
+/// address already belongs to a user of the organization (whatever that user's status), by name.
+pub async fn members_of(app: &App, who: &Principal, group: &str) -> Result<Members, AppError> {
+    who.require_view()?;
+    let mut conn = app.db.read_conn().await?;
+    let people = directory::members(&mut conn, who.org_id, group).await?;
+    if people.is_empty() {
+        return Err(AppError::NotFound(format!(
+            "The directory has no group “{group}”. Pick one of the groups listed, or load a roster that has it."
+        )));
+    }
+    let taken = with_accounts(&mut conn, who.org_id, &people).await?;
+    let (mut inactive, mut existing) = (0, 0);
+    let mut candidates = Vec::new();
+    for p in people {
+        if !p.active {
+            inactive += 1;
+        } else if taken.contains(&p.email_key) {
+            existing += 1;
+        } else {
+            candidates.push(candidate(p));
+        }
+    }
+    candidates.sort_by_cached_key(|c| (c.name.to_lowercase(), c.external_id.clone()));
+    Ok(Members {
+        group: group.to_string(),
+        candidates,
+        inactive,
+        existing,
+    })
+}
+
+/// The roster's people with these external ids, in the order given (each once; ids the roster
+/// does not hold are left out).
+pub async fn people_by_ids(
+    app: &App,
+    who: &Principal,
+    ids: &[String],
+) -> Result<Vec<Person>, AppError> {
+    who.require_view()?;
+    let mut conn = app.db.read_conn().await?;
+    by_ids_in_order(&mut conn, who.org_id, ids).await
+}
+
+async fn by_ids_in_order(
+    conn: &mut Conn,
+    org_id: Uuid,
+    ids: &[String],
+) -> Result<Vec<Person>, AppError> {
+    let mut unique = Vec::new();
+    let mut seen = HashSet::new();
+    for id in ids {
+        if seen.insert(id.as_str()) {
+            unique.push(id.clone());
+        }
+    }
+    let mut found: BTreeMap<String, Person> = directory::by_ids(conn, org_id, &unique)
+        .await?
+        .into_iter()
+        .map(|p| (p.external_id.clone(), p))
+        .collect();
+    Ok(unique.iter().filter_map(|id| found.remove(id)).collect())
+}
+
+/// The people of a batch who can still be added, in batch order.
+pub async fn batch(app: &App, who: &Principal, ids: &[String]) -> Result<Batch, AppError> {
+    who.require_view()?;
+    let mut conn = app.db.read_conn().await?;
+    let (people, dropped) = eligible(&mut conn, who.org_id, ids).await?;
+    Ok(Batch {
+        people: people.into_iter().map(candidate).collect(),
+        dropped,
+    })
+}
+
+/// Those of `ids` who can be added, in order, and how many of the ids cannot.
+async fn eligible(
+    conn: &mut Conn,
+    org_id: Uuid,
+    ids: &[String],
+) -> Result<(Vec<Person>, usize), AppError> {
+    let asked = ids.iter().collect::<HashSet<_>>().len();
+    let people = by_ids_in_order(conn, org_id, ids).await?;
+    let taken = with_accounts(conn, org_id, &people).await?;
+    let people: Vec<Person> = people
+        .into_iter()
+        .filter(|p| p.active && !taken.contains(&p.email_key))
+        .collect();
+    let dropped = asked - people.len();
+    Ok((people, dropped))
+}
+
+/// Roles, locations, zone and notification choices for the wizard.
+pub async fn options(app: &App, who: &Principal) -> Result<Options, AppError> {
+    require_invite(who)?;
+    let mut conn = app.db.read_conn().await?;
+    let org = rollcall_store::orgs::get(&mut conn, who.org_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    let roles = roles::list(&mut conn, who.org_id)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.name))
+        .collect();
+    let locations = locations::list(&mut conn, who.org_id)
+        .await?
+        .into_iter()
+        .filter(|l| l.active && who.locations.contains(&l.id))
+        .map(|l| (l.id, l.name))
+        .collect();
+    Ok(Options {
+        roles,
+        locations,
+        time_zone: org.time_zone,
+        categories: org
+            .settings
+            .notification_categories
+            .iter()
+            .map(|c| (c.clone(), notifications::category_label(c).to_string()))
+            .collect(),
+        media: org
+            .settings
+            .notification_media
+            .iter()
+            .map(|m| (m.clone(), notifications::medium_label(m).to_string()))
+            .collect(),
+    })
+}
+
+/// The send time from a date and a time field (both empty: send now), as the import pipeline
+/// takes it: `YYYY-MM-DDTHH:MM` in the organization's zone. A time already past is refused.
+pub fn send_at_of(
+    app: &App,
+    date: &str,
+    time: &str,
+    zone: &str,
+) -> Result<Option<String>, AppError> {
+    let (date, time) = (date.trim(), time.trim());
+    let bad = |code: &'static str, message: String| -> AppError {
+        ValueError::new("send_at", code, message).into()
+    };
+    match (date.is_empty(), time.is_empty()) {
+        (true, true) => return Ok(None),
+        (false, true) => {
+            return Err(bad(
+                "send_time_missing",
+                "Choose the time on that date to send the invitations, or clear the date to send them now.".into(),
+            ));
+        }
+        (true, false) => {
+            return Err(bad(
+                "send_date_missing",
+                "Choose the date to send the invitations on, or clear the time to send them now."
+                    .into(),
+            ));
+        }
+        _ => {}
+    }
+    let d: jiff::civil::Date = date.parse().map_err(|_| {
+        bad(
+            "send_date_invalid",
+            format!("“{date}” is not a date: write it as YYYY-MM-DD, e.g. 2026-12-01."),
+        )
+    })?;
+    let t: jiff::civil::Time = time.parse().map_err(|_| {
+        bad(
+            "send_time_invalid",
+            format!("“{time}” is not a time of day: write it as HH:MM, e.g. 09:00."),
+        )
+    })?;
+    let tz = jiff::tz::TimeZone::get(zone).map_err(|e| {
+        AppError::Internal(format!(
+            "the organization's time zone {zone} is unknown: {e}"
+        ))
+    })?;
+    let at = d.to_datetime(t).to_zoned(tz).map_err(|e| {
+        bad(
+            "send_at_invalid",
+            format!("That date and time cannot be used: {e}."),
+        )
+    })?;
+    if at.timestamp().as_microsecond() < app.clock.now() {
+        return Err(bad(
+            "send_at_past",
+            format!(
+                "{date} {} has already passed in {zone}. Choose a later time, or clear both fields to send the invitations now.",
+                t.strftime("%H:%M")
+            ),
+        ));
+    }
+    Ok(Some(format!("{d}T{}", t.strftime("%H:%M"))))
+}
+
+/// Notification choices (`category:medium`) checked against what the organization offers.
+pub fn notification_choices(
+    options: &Options,
+    chosen: &[String],
+) -> Result<Vec<(String, String)>, AppError> {
+    let categories: Vec<String> = options.categories.iter().map(|(c, _)| c.clone()).collect();
+    let media: Vec<String> = options.media.iter().map(|(m, _)| m.clone()).collect();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for c in chosen {
+        let pair = notifications::parse_choice(c, &categories, &media)?;
+        if !out.contains(&pair) {
+            out.push(pair);
+        }
+    }
+    Ok(out)
+}
+
+/// Invites a batch once. `once` is a key the confirm page issues: a second Confirm with the
+/// same key (a double click, a reload) starts nothing and answers the first one's job.
+pub async fn add(
+    app: &App,
+    who: &Principal,
+    req: &AddRequest,
+    once: Option<&str>,
+    meta: &Meta,
+) -> Result<Job, AppError> {
+    require_invite(who)?;
+    let Some(once) = once else {
+        return add_now(app, who, req, meta).await;
+    };
+    let claim = Key::new("directory.add", once, req)?;
+    let done = Key::new("directory.add.job", once, req)?;
+    let earlier = || async {
+        let mut conn = app.db.read_conn().await?;
+        match idempotency::replay::<Uuid>(&mut conn, who.org_id, &done).await? {
+            Some(id) => Ok::<_, AppError>(Some(
+                jobs::get(&mut conn, who.org_id, id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("job"))?,
+            )),
+            None => Ok(None),
+        }
+    };
+    if let Some(job) = earlier().await? {
+        return Ok(job);
+    }
+    let mut tx = app.db.begin().await?;
+    match idempotency::record(&mut tx, who.org_id, &claim, &(), app.clock.now()).await {
+        Ok(()) => tx.commit().await?,
+        Err(AppError::Store(e)) if e.is_unique_violation() => {
+            drop(tx);
+            return match earlier().await? {
+                Some(job) => Ok(job),
+                None => Err(AppError::Conflict(
+                    "This batch was confirmed a moment ago and is being added; its job is listed on the Jobs page.".into(),
+                )),
+            };
+        }
+        Err(e) => return Err(e),
+    }
+    let job = add_now(app, who, req, meta).await?;
+    let mut tx = app.db.begin().await?;
+    idempotency::record(&mut tx, who.org_id, &done, &job.id, app.clock.now()).await?;
+    tx.commit().await?;
+    Ok(job)
+}
+
+/// Invites a batch: stages one row per person (line = place in the batch) and commits it with
+/// the role, location, send time and notification preferences. The licence check runs in
+/// `commit`: when the batch needs more seats than are free, nothing is created.
+async fn add_now(
+    app: &App,
+    who: &Principal,
+    req: &AddRequest,
+    meta: &Meta,
+) -> Result<Job, AppError> {
+    require_invite(who)?;
+    let options = options(app, who).await?;
+    if !options.roles.iter().any(|(id, _)| *id == req.role_id) {
+        return Err(AppError::not_found("role"));
+    }
+    if !options
+        .locations
+        .iter()
+        .any(|(id, _)| *id == req.location_id)
+    {
+        return Err(ValueError::new(
+            "location",
+            "location_unavailable",
+            "Choose an active location you have access to as the primary location.",
+        )
+        .into());
+    }
+    let send_at = match &req.send_at {
+        Some(s) => {
+            let (d, t) = s.split_once('T').unwrap_or((s.as_str(), ""));
+            send_at_of(app, d, t, &options.time_zone)?
+        }
+        None => None,
+    };
+    let notifications = notification_choices(&options, &req.notifications)?;
+    let (people, dropped) = {
+        let mut conn = app.db.read_conn().await?;
+        eligible(&mut conn, who.org_id, &req.external_ids).await?
+    };
+    if people.is_empty() && dropped == 0 {
+        return Err(ValueError::new(
+            "people",
+            "batch_empty",
+            "Add at least one person from a directory group first.",
+        )
+        .into());
+    }
+    if dropped > 0 {
+        return Err(AppError::Conflict(format!(
+            "{} of this batch can no longer be added: since they were picked they left the directory, were deactivated upstream or got an account. They are no longer listed; check the batch and confirm again.",
+            if dropped == 1 {
+                "1 person".to_string()
+            } else {
+                format!("{dropped} people")
+            }
+        )));
+    }
+    let rows = people.into_iter().enumerate().map(|(i, p)| {
+        let mut cells = BTreeMap::new();
+        cells.insert(Column::FirstName, p.first_name);
+        cells.insert(Column::LastName, p.last_name);
+        cells.insert(Column::Email, p.email);
+        if let Some(t) = p.user_type {
+            cells.insert(Column::UserType, t);
+        }
+        Ok(RawRow {
+            line: i as u64 + 1,
+            cells,
+        })
+    });
+    let job = import::stage(app, who, import::KIND_DIRECTORY, "directory", rows, meta).await?;
+    import::commit(
+        app,
+        who,
+        job.id,
+        &Commit {
+            access: Access::Roles {
+                role_ids: vec![req.role_id],
+            },
+            location_id: Some(req.location_id),
+            send_at,
+            notifications,
+        },
+        meta,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        parse_csv(text.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn reads_a_roster_with_bom_crlf_quotes_and_forgiving_headers() {
+        let file = "\u{feff} External ID ,First_Name,last name,EMAIL,user_type,Active,groups\r\n\
+            e1,Dana,Lee,Dana.Lee@Example.org,PT,yes,\"Therapy; Downtown\"\r\n\
+            e2,\"Sam, Jr\",Ward,sam@example.org,,0,Front desk|Therapy|Therapy\r\n\
+            \r\n\
+            e3,Kim,Ng,kim@example.org,,,\r\n";
+        let people = parse_csv(file.as_bytes()).unwrap();
+        assert_eq!(people.len(), 3);
+        assert_eq!(people[0].external_id, "e1");
+        assert_eq!(people[0].groups, vec!["Therapy", "Downtown"]);
+        assert!(people[0].active);
+        assert_eq!(people[0].email_key, "dana.lee@example.org");
+        assert_eq!(people[1].first_name, "Sam, Jr");
+        assert!(!people[1].active);
+        assert_eq!(people[1].groups, vec!["Front desk", "Therapy"]);
+        assert_eq!(people[1].user_type, None);
+        assert!(people[2].active);
+        assert!(people[2].groups.is_empty());
+    }
+
+    #[test]
+    fn every_bad_line_is_named_and_nothing_is_read() {
+        let e = err("external_id,first_name,last_name,email,active\n\
+            e1,Dana,Lee,dana@example.org,true\n\
+            ,Sam,Ward,sam@example.org,true\n\
+            e1,Kim,Ng,kim@example.org,true\n\
+            e4,Lou,Park,not-an-address,true\n\
+            e5,Ann,Ray,ann@example.org,maybe\n");
+        assert!(e.starts_with("Nothing was loaded"), "{e}");
+        assert!(e.contains("4 problems"), "{e}");
+        assert!(e.contains("line 3: the external id is missing"), "{e}");
+        assert!(
+            e.contains("line 4: the external id “e1” is already used on line 2"),
+            "{e}"
+        );
+        assert!(
+            e.contains("line 5 (external id “e4”): “not-an-address”"),
+            "{e}"
+        );
+        assert!(e.contains("line 6: active is “maybe”"), "{e}");
+    }
+
+    #[test]
+    fn line_numbers_count_crlf_blank_lines_and_quoted_newlines() {
+        let e = err("external_id,first_name,last_name,email\r\n\
+            e1,\"Dana\r\nMarie\",Lee,dana@example.org\r\n\
+            \r\n\
+            \r\n\
+            e2,Sam,Ward,sam(at)example.org\r\n\
+            e1,Kim,Ng,kim@example.org\r\n");
+        assert!(e.contains("line 6 (external id “e2”)"), "{e}");
+        assert!(
+            e.contains("line 7: the external id “e1” is already used on line 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn headers_must_name_the_roster_columns() {
+        assert!(err("").contains("empty"));
+        let e = err("external_id,first_name,last_name,email,department\n");
+        assert!(
+            e.contains("“department”") && e.contains("external_id, first_name"),
+            "{e}"
+        );
+        let e = err("external_id,first_name,email\n");
+        assert!(e.contains("last_name"), "{e}");
+        assert!(err("email,email,external_id,first_name,last_name\n").contains("twice"));
+    }
+}

@@ -1,0 +1,360 @@
+//! Creating pending users and their invitations: the one writer behind every onboarding path
+//! (one invite, a paste, a CSV import, a directory batch).
+//!
+//! It writes users, their access, provider details, notification preferences, invitations, the
+//! outgoing messages (transactional outbox) and one audit event per user in the caller's
+//! transaction. Checks (rules, seats, duplicates) happen before: this module only writes.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use rollcall_domain::{Email, Permission, Username};
+use rollcall_store::invitations::{self, Invitation};
+use rollcall_store::orgs::Organization;
+use rollcall_store::outbox::{self, OutboxMessage};
+use rollcall_store::profiles::{self, Provider};
+use rollcall_store::users::{self, User};
+use rollcall_store::{Conn, audit, locations, new_id, roles};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::audit::Meta;
+use crate::clock::{DAY, local};
+use crate::{App, AppError, messages, secret};
+
+/// One person to create, with everything decided.
+#[derive(Debug, Clone)]
+pub struct Newcomer {
+    pub email: Email,
+    pub first_name: String,
+    pub last_name: String,
+    /// As it appears on notes and signatures; `None` uses the full name, else the address.
+    pub display_name: Option<String>,
+    /// `None` derives one from the address, unique in the organization.
+    pub username: Option<String>,
+    pub mobile: Option<String>,
+    pub user_type: Option<String>,
+    pub default_location: Uuid,
+    /// Every location the person may access (the default one included).
+    pub locations: BTreeSet<Uuid>,
+    pub roles: BTreeSet<Uuid>,
+    pub permissions: BTreeSet<Permission>,
+    pub npi: Option<String>,
+    pub taxonomy: Vec<String>,
+}
+
+impl Newcomer {
+    fn full_name(&self) -> Option<String> {
+        let n = format!("{} {}", self.first_name.trim(), self.last_name.trim());
+        let n = n.trim();
+        (!n.is_empty()).then(|| n.to_string())
+    }
+}
+
+/// Who sends the invitations, as the message names them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Inviter {
+    pub user_id: Option<Uuid>,
+    pub name: String,
+}
+
+/// When the invitations go out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// UTC instant (microseconds); `None` means now.
+    pub send_at: Option<i64>,
+    /// The time as the admin typed it and its zone, kept for people reading it back.
+    pub local: Option<String>,
+    pub zone: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invited {
+    pub user_id: Uuid,
+    pub email: String,
+}
+
+/// What a batch writes beyond the people themselves.
+pub struct Batch<'a> {
+    pub org: &'a Organization,
+    pub inviter: &'a Inviter,
+    /// `console`, `paste`, `csv_import`, `directory`…
+    pub source: &'a str,
+    pub schedule: &'a Schedule,
+    /// Notification preferences every person starts with: (category, medium).
+    pub notifications: &'a [(String, String)],
+    /// Location and role names for the audit trail.
+    pub names: &'a BTreeMap<Uuid, String>,
+    /// Added to each `user.invited` event (e.g. the import and its line).
+    pub context: Option<serde_json::Value>,
+}
+
+/// Writes the people of a checked batch.
+pub async fn write(
+    app: &App,
+    conn: &mut Conn,
+    batch: &Batch<'_>,
+    people: Vec<Newcomer>,
+    meta: &Meta,
+) -> Result<Vec<Invited>, AppError> {
+    if people.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = app.clock.now();
+    let org = batch.org;
+    let send_at = batch.schedule.send_at.unwrap_or(now).max(now);
+    let expires_at = send_at + org.settings.invitation_days as i64 * DAY;
+    let usernames = unique_usernames(conn, org.id, &people).await?;
+    let n = people.len();
+    let mut users_rows = Vec::with_capacity(n);
+    let mut invites = Vec::with_capacity(n);
+    let mut messages_out = Vec::with_capacity(n);
+    let mut events = Vec::with_capacity(n);
+    let mut location_pairs = Vec::with_capacity(n);
+    let mut role_pairs = Vec::with_capacity(n);
+    let mut direct_pairs = Vec::new();
+    let mut providers = Vec::new();
+    let name_of = |id: &Uuid| {
+        batch
+            .names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    };
+    for (person, username) in people.into_iter().zip(usernames) {
+        let full_name = person.full_name();
+        let user = User {
+            id: new_id(),
+            org_id: org.id,
+            email: person.email.as_str().to_string(),
+            email_key: person.email.match_key().to_string(),
+            username,
+            display_name: person
+                .display_name
+                .clone()
+                .or_else(|| full_name.clone())
+                .unwrap_or_else(|| person.email.as_str().to_string()),
+            first_name: person.first_name.clone(),
+            last_name: person.last_name.clone(),
+            mobile: person.mobile.clone(),
+            user_type: person.user_type.clone(),
+            status: "pending".into(),
+            default_location_id: Some(person.default_location),
+            source: batch.source.into(),
+            password_hash: None,
+            invite_expires_at: Some(expires_at),
+            failed_sign_ins: 0,
+            locked_until: None,
+            created_at: now,
+            created_by: batch.inviter.user_id,
+            activated_at: None,
+            deactivated_at: None,
+            last_sign_in_at: None,
+        };
+        let (invitation, message) = invitation_for(
+            app,
+            batch.inviter,
+            org,
+            &user,
+            full_name.as_deref(),
+            (now, send_at),
+            expires_at,
+            batch.schedule,
+        );
+        let mut after = serde_json::json!({
+            "email": user.email,
+            "location": name_of(&person.default_location),
+            "locations": person.locations.iter().map(name_of).collect::<Vec<_>>(),
+            "roles": person.roles.iter().map(name_of).collect::<Vec<_>>(),
+            "user_type": user.user_type, "source": batch.source, "expires_at": expires_at,
+        });
+        if !person.permissions.is_empty() {
+            after["permissions"] = person.permissions.iter().map(|p| p.key()).collect();
+        }
+        if let Some(at) = batch.schedule.send_at {
+            after["send_at"] = at.into();
+        }
+        if let Some(extra) = &batch.context {
+            after["context"] = extra.clone();
+        }
+        events.push(meta.change(
+            "user.invited",
+            "user",
+            Some(user.id),
+            None::<&()>,
+            Some(&after),
+        ));
+        location_pairs.extend(person.locations.iter().map(|l| (user.id, *l)));
+        if !person.locations.contains(&person.default_location) {
+            location_pairs.push((user.id, person.default_location));
+        }
+        role_pairs.extend(person.roles.iter().map(|r| (user.id, *r)));
+        direct_pairs.extend(person.permissions.iter().map(|p| (user.id, p.key())));
+        if person.npi.is_some() || !person.taxonomy.is_empty() {
+            providers.push((
+                user.id,
+                Provider {
+                    npi: person.npi.clone(),
+                    taxonomies: person.taxonomy.clone(),
+                    ..Provider::default()
+                },
+            ));
+        }
+        messages_out.push(message);
+        users_rows.push(user);
+        invites.push(invitation);
+    }
+    users::insert_many(conn, &users_rows).await?;
+    locations::grant_many(conn, &location_pairs).await?;
+    roles::assign_many(conn, &role_pairs).await?;
+    if !direct_pairs.is_empty() {
+        roles::grant_direct_many(conn, &direct_pairs).await?;
+    }
+    for (user_id, provider) in &providers {
+        profiles::save_provider(conn, *user_id, provider).await?;
+    }
+    if !batch.notifications.is_empty() {
+        let ids: Vec<Uuid> = users_rows.iter().map(|u| u.id).collect();
+        profiles::add_notifications(conn, &ids, batch.notifications).await?;
+    }
+    invitations::insert_many(conn, &invites).await?;
+    outbox::enqueue(conn, &messages_out).await?;
+    audit::append(conn, org.id, now, &events).await?;
+    Ok(users_rows
+        .into_iter()
+        .map(|u| Invited {
+            user_id: u.id,
+            email: u.email,
+        })
+        .collect())
+}
+
+/// A new invitation for a pending user, and its message in the outbox: a fresh 256-bit token
+/// (only its hash is kept) and a link valid until `expires_at`. `times` is (now, send at).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn invitation_for(
+    app: &App,
+    inviter: &Inviter,
+    org: &Organization,
+    user: &User,
+    name: Option<&str>,
+    times: (i64, i64),
+    expires_at: i64,
+    schedule: &Schedule,
+) -> (Invitation, OutboxMessage) {
+    let (now, send_at) = times;
+    let token = secret::new_token();
+    let invitation = Invitation {
+        id: new_id(),
+        org_id: org.id,
+        user_id: user.id,
+        token_hash: secret::hash(&token),
+        send_at,
+        send_at_local: schedule.local.clone(),
+        send_zone: schedule.zone.clone(),
+        sent_at: None,
+        expires_at,
+        accepted_at: None,
+        revoked_at: None,
+        delivery_state: "queued".into(),
+        created_at: now,
+        created_by: inviter.user_id,
+    };
+    let link = format!("{}/register/{token}", app.config.public_url);
+    let m = messages::invitation(
+        name,
+        &inviter.name,
+        &org.name,
+        &link,
+        &local(expires_at, &org.time_zone),
+    );
+    let message = OutboxMessage {
+        id: new_id(),
+        org_id: org.id,
+        kind: "invitation".into(),
+        medium: "email".into(),
+        recipient: user.email.clone(),
+        subject: m.subject,
+        body_text: m.text,
+        body_html: Some(m.html),
+        invitation_id: Some(invitation.id),
+        send_at,
+        created_at: now,
+    };
+    (invitation, message)
+}
+
+/// Usernames for a batch: the one a person was given, else one derived from the address; made
+/// unique within the organization and the batch.
+async fn unique_usernames(
+    conn: &mut Conn,
+    org_id: Uuid,
+    people: &[Newcomer],
+) -> Result<Vec<String>, AppError> {
+    let wanted: Vec<String> = people
+        .iter()
+        .map(|p| {
+            p.username
+                .clone()
+                .unwrap_or_else(|| Username::from_email(&p.email).as_str().to_string())
+        })
+        .collect();
+    let mut taken: HashSet<String> = users::existing_usernames(conn, org_id, &wanted)
+        .await?
+        .into_iter()
+        .collect();
+    let mut out = Vec::with_capacity(wanted.len());
+    for (base, person) in wanted.iter().zip(people) {
+        if person.username.is_some() {
+            // Checked free by the caller: a given username is kept as given.
+            taken.insert(base.clone());
+            out.push(base.clone());
+            continue;
+        }
+        let mut candidate = base.clone();
+        let mut n = 1;
+        while taken.contains(&candidate) {
+            n += 1;
+            candidate = Username::from_email(&person.email)
+                .with_suffix(n)
+                .as_str()
+                .to_string();
+            if n % 50 == 0 {
+                // Rare: many people share a local part. Ask the store about the next suffixes too.
+                let more: Vec<String> = (n..n + 50)
+                    .map(|k| {
+                        Username::from_email(&person.email)
+                            .with_suffix(k)
+                            .as_str()
+                            .to_string()
+                    })
+                    .collect();
+                taken.extend(users::existing_usernames(conn, org_id, &more).await?);
+            }
+        }
+        taken.insert(candidate.clone());
+        out.push(candidate);
+    }
+    Ok(out)
+}
+
+/// Refuses a batch that needs more licence seats than are free, under the seats lock held until
+/// the caller's transaction ends.
+pub async fn check_seats(conn: &mut Conn, org: &Organization, needed: i64) -> Result<(), AppError> {
+    let Some(seats) =
+        rollcall_store::seats::lock(conn, org.id, rollcall_store::seats::PORTAL).await?
+    else {
+        // No seat count configured for the product: the installation is not seat-limited.
+        return Ok(());
+    };
+    if needed > seats.free() {
+        return Err(AppError::SeatsExhausted(format!(
+            "This needs {needed} licence seat{} but only {} {} free ({} of {} in use). Nothing was created. Deactivate accounts that are no longer needed, invite fewer people, or add seats, then try again.",
+            if needed == 1 { "" } else { "s" },
+            seats.free(),
+            if seats.free() == 1 { "is" } else { "are" },
+            seats.used,
+            seats.total
+        )));
+    }
+    Ok(())
+}

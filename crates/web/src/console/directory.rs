@@ -1,0 +1,687 @@
+//! The staff directory in the console: the roster's groups and its upload, and the bulk add
+//! wizard (people → role and location → notifications → confirm). The wizard keeps its state in
+//! hidden form fields; nothing is written until Confirm.
+
+use askama::Template;
+use axum::Form;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use rollcall_app::directory::{self, AddRequest, Candidate, Members, Options, Overview};
+use rollcall_app::{App, AppError};
+use rollcall_domain::ValueError;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Nav, field};
+use crate::error::{PageError, render};
+use crate::session::ConsoleUser;
+
+/// Largest upload: the roster file and the form around it.
+const UPLOAD_LIMIT: usize = directory::MAX_FILE_BYTES as usize + 64 * 1024;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/directory", get(page))
+        .route(
+            "/directory/load",
+            post(load).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
+        )
+        .route("/directory/add", post(add))
+}
+
+/// What the wizard carries from step to step.
+#[derive(Debug, Default, Clone)]
+struct Wizard {
+    /// External ids of the batch, in the order they were added.
+    batch: Vec<String>,
+    /// The group whose members are shown.
+    group: Option<String>,
+    /// Members ticked in that group.
+    picks: Vec<String>,
+    role_id: String,
+    location_id: String,
+    date: String,
+    time: String,
+    /// `category:medium` pairs switched on.
+    notifications: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    People,
+    Access,
+    Notifications,
+    Confirm,
+}
+
+impl Wizard {
+    fn from_form(pairs: &[(String, String)]) -> Wizard {
+        let one = |name: &str| field(pairs, name).next().unwrap_or_default().to_string();
+        let mut batch: Vec<String> = Vec::new();
+        for id in field(pairs, "batch") {
+            if !batch.iter().any(|b| b == id) {
+                batch.push(id.to_string());
+            }
+        }
+        Wizard {
+            batch,
+            group: field(pairs, "group")
+                .next()
+                .filter(|g| !g.is_empty())
+                .map(str::to_string),
+            picks: field(pairs, "pick").map(str::to_string).collect(),
+            role_id: one("role_id"),
+            location_id: one("location_id"),
+            date: one("date"),
+            time: one("time"),
+            notifications: field(pairs, "notifications").map(str::to_string).collect(),
+        }
+    }
+
+    fn add(&mut self, ids: impl IntoIterator<Item = String>) {
+        for id in ids {
+            if !self.batch.contains(&id) {
+                self.batch.push(id);
+            }
+        }
+    }
+
+    /// Hidden fields for everything the page of `step` does not show as inputs.
+    fn hidden(&self, step: Step) -> Vec<(&'static str, String)> {
+        let mut out: Vec<(&'static str, String)> =
+            self.batch.iter().map(|id| ("batch", id.clone())).collect();
+        if step != Step::People
+            && let Some(g) = &self.group
+        {
+            out.push(("group", g.clone()));
+        }
+        if step != Step::Access {
+            for (k, v) in [
+                ("role_id", &self.role_id),
+                ("location_id", &self.location_id),
+                ("date", &self.date),
+                ("time", &self.time),
+            ] {
+                if !v.is_empty() {
+                    out.push((k, v.clone()));
+                }
+            }
+        }
+        if step != Step::Notifications {
+            out.extend(
+                self.notifications
+                    .iter()
+                    .map(|n| ("notifications", n.clone())),
+            );
+        }
+        out
+    }
+
+    fn role(&self) -> Result<Uuid, AppError> {
+        self.role_id.parse().map_err(|_| {
+            ValueError::new(
+                "role",
+                "role_required",
+                "Choose the role the invited people get.",
+            )
+            .into()
+        })
+    }
+
+    fn location(&self) -> Result<Uuid, AppError> {
+        self.location_id.parse().map_err(|_| {
+            ValueError::new(
+                "location",
+                "location_required",
+                "Choose the primary location the invited people will work at.",
+            )
+            .into()
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "directory.html")]
+struct PeoplePage {
+    nav: Nav,
+    can_add: bool,
+    overview: Overview,
+    members: Option<Members>,
+    batch: Vec<Candidate>,
+    hidden: Vec<(&'static str, String)>,
+    notice: Option<String>,
+    error: Option<String>,
+    columns: String,
+}
+
+impl PeoplePage {
+    fn in_batch(&self, id: &str) -> bool {
+        self.batch.iter().any(|c| c.external_id == id)
+    }
+
+    fn group_link(&self, name: &str) -> String {
+        format!("/directory?group={}", super::users::urlencode(name))
+    }
+
+    fn is_shown(&self, name: &str) -> bool {
+        self.members.as_ref().is_some_and(|m| m.group == name)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "directory_access.html")]
+struct AccessPage {
+    nav: Nav,
+    count: usize,
+    options: Options,
+    w: Wizard,
+    hidden: Vec<(&'static str, String)>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "directory_notifications.html")]
+struct NotificationsPage {
+    nav: Nav,
+    count: usize,
+    options: Options,
+    w: Wizard,
+    hidden: Vec<(&'static str, String)>,
+    error: Option<String>,
+}
+
+impl NotificationsPage {
+    fn chosen(&self, category: &str, medium: &str) -> bool {
+        let pair = format!("{category}:{medium}");
+        self.w.notifications.contains(&pair)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "directory_confirm.html")]
+struct ConfirmPage {
+    nav: Nav,
+    people: Vec<Candidate>,
+    role: String,
+    location: String,
+    send_at: Option<String>,
+    zone: String,
+    notifications: Vec<String>,
+    hidden: Vec<(&'static str, String)>,
+    /// Makes Confirm act once, however often the form is sent.
+    once: String,
+    error: Option<String>,
+}
+
+fn with_status(status: StatusCode, page: Response) -> Response {
+    (status, page).into_response()
+}
+
+/// Step 1 (and the Directory page): groups, the shown group's members, the batch so far.
+async fn people_page(
+    app: &App,
+    user: &ConsoleUser,
+    mut w: Wizard,
+    notice: Option<String>,
+    mut error: Option<String>,
+) -> Result<Response, PageError> {
+    let who = &user.principal;
+    let overview = directory::groups(app, who).await?;
+    let can_add = directory::require_invite(who).is_ok();
+    let members = match &w.group {
+        Some(g) => match directory::members_of(app, who, g).await {
+            Ok(m) => Some(m),
+            Err(e @ AppError::NotFound(_)) => {
+                error.get_or_insert(e.to_string());
+                w.group = None;
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let batch = directory::batch(app, who, &w.batch).await?;
+    let mut notice = notice;
+    if batch.dropped > 0 {
+        notice = Some(format!(
+            "{} left the batch: since being picked they left the directory, were deactivated upstream or got an account.",
+            people(batch.dropped)
+        ));
+    }
+    w.batch = batch.people.iter().map(|c| c.external_id.clone()).collect();
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = PeoplePage {
+        nav: Nav::of(user),
+        can_add,
+        hidden: w.hidden(Step::People),
+        overview,
+        members,
+        batch: batch.people,
+        notice,
+        error,
+        columns: directory::COLUMNS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    Ok(with_status(status, render(&page)))
+}
+
+fn people(n: usize) -> String {
+    if n == 1 {
+        "1 person".into()
+    } else {
+        format!("{n} people")
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    group: Option<String>,
+}
+
+/// `GET /directory`: the roster's groups; `?group=` shows one group's members.
+pub async fn page(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, PageError> {
+    let w = Wizard {
+        group: q.group.filter(|g| !g.is_empty()),
+        ..Wizard::default()
+    };
+    people_page(&app, &user, w, None, None).await
+}
+
+/// `POST /directory/load`: a roster file (multipart form), replacing the roster.
+pub async fn load(
+    State(app): State<App>,
+    user: ConsoleUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let form = multipart::parse(content_type, &body)?;
+    user.verify_csrf(form.text("csrf").unwrap_or_default())?;
+    let result = match form.file("roster") {
+        Some(file) if !file.is_empty() => {
+            directory::load_csv(&app, &user.principal, file, &user.meta()).await
+        }
+        _ => Err(ValueError::new(
+            "roster",
+            "roster_missing",
+            "Choose the roster file (CSV) to load.",
+        )
+        .into()),
+    };
+    match result {
+        Ok(l) => {
+            let notice = format!(
+                "Directory loaded: {} in {} group{} ({} new, {} removed, {} deactivated upstream). No account was changed.",
+                people(l.people),
+                l.groups,
+                if l.groups == 1 { "" } else { "s" },
+                l.added,
+                l.removed,
+                l.inactive
+            );
+            people_page(&app, &user, Wizard::default(), Some(notice), None).await
+        }
+        Err(e @ AppError::Invalid(_)) => {
+            people_page(&app, &user, Wizard::default(), None, Some(e.to_string())).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /directory/add`: every step of the wizard; the button pressed (`go`) says where to.
+pub async fn add(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    let who = &user.principal;
+    directory::require_invite(who)?;
+    let mut w = Wizard::from_form(&pairs);
+    let go = field(&pairs, "go").next().unwrap_or("batch").to_string();
+    if let Some(group) = go.strip_prefix("group:") {
+        w.group = Some(group.to_string());
+        return people_page(&app, &user, w, None, None).await;
+    }
+    if let Some(id) = go.strip_prefix("remove:") {
+        w.batch.retain(|b| b != id);
+        return people_page(&app, &user, w, None, None).await;
+    }
+    match go.as_str() {
+        "add_all" | "add_selected" => {
+            let Some(group) = w.group.clone() else {
+                return people_page(&app, &user, w, None, Some("Pick a group first.".into())).await;
+            };
+            let members = directory::members_of(&app, who, &group).await?;
+            let ids: Vec<String> = members
+                .candidates
+                .into_iter()
+                .map(|c| c.external_id)
+                .filter(|id| go == "add_all" || w.picks.contains(id))
+                .collect();
+            if ids.is_empty() {
+                let why = if go == "add_all" {
+                    "Nobody of this group can be added."
+                } else {
+                    "Tick the people to add first, or use Add all."
+                };
+                return people_page(&app, &user, w, None, Some(why.into())).await;
+            }
+            w.add(ids);
+            w.picks.clear();
+            people_page(&app, &user, w, None, None).await
+        }
+        "access" => {
+            if w.batch.is_empty() {
+                return people_page(
+                    &app,
+                    &user,
+                    w,
+                    None,
+                    Some("Add at least one person to the batch first.".into()),
+                )
+                .await;
+            }
+            access_page(&app, &user, w, None).await
+        }
+        "notifications" => match access_checked(&app, &user, &w).await {
+            Ok(_) => notifications_page(&app, &user, w, None).await,
+            Err(e @ (AppError::Invalid(_) | AppError::NotFound(_))) => {
+                access_page(&app, &user, w, Some(e.to_string())).await
+            }
+            Err(e) => Err(e.into()),
+        },
+        "confirm" => confirm_page(&app, &user, w, None).await,
+        "commit" => {
+            let req = match access_checked(&app, &user, &w).await {
+                Ok(req) => req,
+                Err(e @ (AppError::Invalid(_) | AppError::NotFound(_))) => {
+                    return access_page(&app, &user, w, Some(e.to_string())).await;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let once = field(&pairs, "once").next().filter(|k| !k.is_empty());
+            match directory::add(&app, who, &req, once, &user.meta()).await {
+                Ok(job) => Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response()),
+                Err(
+                    e @ (AppError::Store(_)
+                    | AppError::Internal(_)
+                    | AppError::Forbidden(_)
+                    | AppError::Unauthenticated(_)),
+                ) => Err(e.into()),
+                // Refused as a whole (seats, rules, a stale batch): say why, nothing was created.
+                Err(e) => confirm_page(&app, &user, w, Some(e.to_string())).await,
+            }
+        }
+        _ => people_page(&app, &user, w, None, None).await,
+    }
+}
+
+/// The request steps 1–3 describe, checked as far as the wizard can before Confirm.
+async fn access_checked(app: &App, user: &ConsoleUser, w: &Wizard) -> Result<AddRequest, AppError> {
+    let options = directory::options(app, &user.principal).await?;
+    let role_id = w.role()?;
+    let location_id = w.location()?;
+    if !options.roles.iter().any(|(id, _)| *id == role_id) {
+        return Err(AppError::not_found("role"));
+    }
+    if !options.locations.iter().any(|(id, _)| *id == location_id) {
+        return Err(AppError::not_found("location"));
+    }
+    let send_at = directory::send_at_of(app, &w.date, &w.time, &options.time_zone)?;
+    Ok(AddRequest {
+        external_ids: w.batch.clone(),
+        role_id,
+        location_id,
+        send_at,
+        notifications: w.notifications.clone(),
+    })
+}
+
+/// Step 2: role, primary location, and when to send.
+async fn access_page(
+    app: &App,
+    user: &ConsoleUser,
+    w: Wizard,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let options = directory::options(app, &user.principal).await?;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = AccessPage {
+        nav: Nav::of(user),
+        count: w.batch.len(),
+        hidden: w.hidden(Step::Access),
+        options,
+        w,
+        error,
+    };
+    Ok(with_status(status, render(&page)))
+}
+
+/// Step 3: the batch's notification preferences.
+async fn notifications_page(
+    app: &App,
+    user: &ConsoleUser,
+    w: Wizard,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let options = directory::options(app, &user.principal).await?;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = NotificationsPage {
+        nav: Nav::of(user),
+        count: w.batch.len(),
+        hidden: w.hidden(Step::Notifications),
+        options,
+        w,
+        error,
+    };
+    Ok(with_status(status, render(&page)))
+}
+
+/// Step 4: everything chosen, to confirm; or the reason Confirm was refused.
+async fn confirm_page(
+    app: &App,
+    user: &ConsoleUser,
+    mut w: Wizard,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let who = &user.principal;
+    let req = match access_checked(app, user, &w).await {
+        Ok(r) => r,
+        Err(e @ (AppError::Invalid(_) | AppError::NotFound(_))) => {
+            return access_page(app, user, w, Some(e.to_string())).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let options = directory::options(app, who).await?;
+    let chosen = match directory::notification_choices(&options, &w.notifications) {
+        Ok(c) => c,
+        Err(e) => return notifications_page(app, user, w, Some(e.to_string())).await,
+    };
+    let batch = directory::batch(app, who, &w.batch).await?;
+    w.batch = batch.people.iter().map(|c| c.external_id.clone()).collect();
+    if w.batch.is_empty() {
+        return people_page(
+            app,
+            user,
+            w,
+            None,
+            Some("Nobody in the batch can be added any more: add people from a group.".into()),
+        )
+        .await;
+    }
+    let label = |list: &[(String, String)], code: &str| {
+        list.iter()
+            .find(|(c, _)| c == code)
+            .map_or(code.to_string(), |(_, l)| l.clone())
+    };
+    let name_of = |list: &[(Uuid, String)], id: Uuid| {
+        list.iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default()
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = ConfirmPage {
+        nav: Nav::of(user),
+        people: batch.people,
+        role: name_of(&options.roles, req.role_id),
+        location: name_of(&options.locations, req.location_id),
+        send_at: req.send_at.map(|s| s.replacen('T', " ", 1)),
+        zone: options.time_zone.clone(),
+        notifications: chosen
+            .iter()
+            .map(|(c, m)| {
+                format!(
+                    "{} by {}",
+                    label(&options.categories, c),
+                    label(&options.media, m).to_lowercase()
+                )
+            })
+            .collect(),
+        hidden: w.hidden(Step::Confirm),
+        once: rollcall_app::secret::new_token(),
+        error,
+    };
+    Ok(with_status(status, render(&page)))
+}
+
+/// Just enough `multipart/form-data` for one upload form: text fields and one file.
+mod multipart {
+    use rollcall_app::AppError;
+    use rollcall_domain::ValueError;
+
+    pub struct Part<'a> {
+        name: String,
+        filename: Option<String>,
+        body: &'a [u8],
+    }
+
+    pub struct Parsed<'a> {
+        parts: Vec<Part<'a>>,
+    }
+
+    impl<'a> Parsed<'a> {
+        pub fn text(&self, name: &str) -> Option<&str> {
+            self.parts
+                .iter()
+                .find(|p| p.name == name && p.filename.is_none())
+                .and_then(|p| std::str::from_utf8(p.body).ok())
+        }
+
+        pub fn file(&self, name: &str) -> Option<&'a [u8]> {
+            self.parts.iter().find(|p| p.name == name).map(|p| p.body)
+        }
+    }
+
+    fn malformed() -> AppError {
+        ValueError::new(
+            "roster",
+            "upload_malformed",
+            "The upload did not arrive as a file form. Use the form on the Directory page, or load the roster through the API.",
+        )
+        .into()
+    }
+
+    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        if needle.is_empty() || haystack.len() < needle.len() {
+            return None;
+        }
+        haystack.windows(needle.len()).position(|w| w == needle)
+    }
+
+    /// A header parameter such as `name="roster"`.
+    fn param(header: &str, key: &str) -> Option<String> {
+        header.split(';').map(str::trim).find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case(key)
+                .then(|| v.trim().trim_matches('"').to_string())
+        })
+    }
+
+    pub fn parse<'a>(content_type: &str, body: &'a [u8]) -> Result<Parsed<'a>, AppError> {
+        let (kind, _) = content_type.split_once(';').unwrap_or((content_type, ""));
+        if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
+            return Err(malformed());
+        }
+        let boundary = param(content_type, "boundary")
+            .filter(|b| !b.is_empty() && b.len() <= 200)
+            .ok_or_else(malformed)?;
+        let delimiter = format!("--{boundary}").into_bytes();
+        let next_delimiter = format!("\r\n--{boundary}").into_bytes();
+        let mut rest = &body[find(body, &delimiter).ok_or_else(malformed)? + delimiter.len()..];
+        let mut parts = Vec::new();
+        loop {
+            if rest.starts_with(b"--") {
+                break;
+            }
+            rest = rest.strip_prefix(b"\r\n").ok_or_else(malformed)?;
+            let head_end = find(rest, b"\r\n\r\n").ok_or_else(malformed)?;
+            let head = std::str::from_utf8(&rest[..head_end]).map_err(|_| malformed())?;
+            let after_head = &rest[head_end + 4..];
+            let end = find(after_head, &next_delimiter).ok_or_else(malformed)?;
+            let disposition = head
+                .split("\r\n")
+                .find_map(|line| {
+                    let (k, v) = line.split_once(':')?;
+                    k.trim()
+                        .eq_ignore_ascii_case("content-disposition")
+                        .then_some(v)
+                })
+                .ok_or_else(malformed)?;
+            parts.push(Part {
+                name: param(disposition, "name").ok_or_else(malformed)?,
+                filename: param(disposition, "filename"),
+                body: &after_head[..end],
+            });
+            rest = &after_head[end + next_delimiter.len()..];
+        }
+        Ok(Parsed { parts })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn reads_text_fields_and_a_file() {
+            let body = "--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n\
+                --XyZ\r\nContent-Disposition: form-data; name=\"roster\"; filename=\"r.csv\"\r\n\
+                Content-Type: text/csv\r\n\r\na,b\r\n1,2\r\n\r\n--XyZ--\r\n";
+            let p = super::parse("multipart/form-data; boundary=XyZ", body.as_bytes()).unwrap();
+            assert_eq!(p.text("csrf"), Some("abc"));
+            assert_eq!(p.file("roster"), Some(&b"a,b\r\n1,2\r\n"[..]));
+            assert!(super::parse("application/x-www-form-urlencoded", b"a=b").is_err());
+            assert!(super::parse("multipart/form-data; boundary=XyZ", b"--XyZ\r\nbroken").is_err());
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! CSV import in the console: template, upload (drag and drop or file picker), the review table
+//! with its filters and row edits, and the commit form whose job shows progress on /jobs/{id}.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use rollcall_app::audit::Meta;
+use rollcall_app::clock::local;
+use rollcall_app::domain::import::{Column, template};
+use rollcall_app::import::{self, Access, Commit, CommitOptions, Review, ReviewRow, Summary};
+use rollcall_app::import_run::{self, NotImported};
+use rollcall_app::store::imports::Filter;
+use rollcall_app::store::jobs::Job;
+use rollcall_app::{App, AppError};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Nav, field};
+use crate::error::{PageError, render};
+use crate::session::ConsoleUser;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/import", get(page))
+        .route(
+            "/import/upload",
+            // The file is read up to one byte past the limit, so the limit's own message shows.
+            post(upload).layer(DefaultBodyLimit::max(
+                import::MAX_UPLOAD_BYTES as usize + 64 * 1024,
+            )),
+        )
+        .route("/import/template.csv", get(template_csv))
+        .route("/import/{id}", get(review))
+        .route("/import/{id}/rows/{seq}", get(row_page).post(save_row))
+        .route("/import/{id}/commit", post(commit))
+}
+
+#[derive(Template)]
+#[template(path = "import.html")]
+struct UploadPage {
+    nav: Nav,
+    error: Option<String>,
+    max_mb: u64,
+    columns: Vec<(&'static str, bool)>,
+}
+
+async fn page(user: ConsoleUser) -> Result<Response, PageError> {
+    show_upload(&user, None)
+}
+
+fn show_upload(user: &ConsoleUser, error: Option<String>) -> Result<Response, PageError> {
+    if !user.principal.can_manage_users() {
+        return Err(AppError::Forbidden("Your access profile cannot import people.".into()).into());
+    }
+    Ok(render(&UploadPage {
+        nav: Nav::of(user),
+        error,
+        max_mb: import::MAX_UPLOAD_BYTES / (1024 * 1024),
+        columns: Column::ALL
+            .iter()
+            .map(|c| (c.name(), c.required()))
+            .collect(),
+    }))
+}
+
+async fn template_csv() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"rollcall-import-template.csv\"",
+            ),
+        ],
+        template(),
+    )
+        .into_response()
+}
+
+/// `POST /import/upload` (multipart: `csrf`, then `file`).
+async fn upload(
+    State(app): State<App>,
+    user: ConsoleUser,
+    mut form: Multipart,
+) -> Result<Response, PageError> {
+    let mut csrf_ok = false;
+    let mut file: Option<(String, Vec<u8>)> = None;
+    let too_large = || {
+        format!(
+            "The file is larger than {} MB, the most one upload accepts: split it into several files, or use `rollcall import FILE`, which takes any size.",
+            import::MAX_UPLOAD_BYTES / (1024 * 1024)
+        )
+    };
+    loop {
+        let next = match form.next_field().await {
+            Ok(next) => next,
+            Err(_) => return show_upload(&user, Some(too_large())),
+        };
+        let Some(mut f) = next else { break };
+        match f.name() {
+            Some("csrf") => {
+                let token = f.text().await.unwrap_or_default();
+                user.verify_csrf(&token)?;
+                csrf_ok = true;
+            }
+            Some("file") if csrf_ok => {
+                let name = f.file_name().unwrap_or("upload.csv").to_string();
+                let mut bytes = Vec::new();
+                loop {
+                    match f.chunk().await {
+                        Ok(Some(chunk)) => {
+                            bytes.extend_from_slice(&chunk);
+                            if bytes.len() as u64 > import::MAX_UPLOAD_BYTES {
+                                return show_upload(&user, Some(too_large()));
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(_) => return show_upload(&user, Some(too_large())),
+                    }
+                }
+                file = Some((name, bytes));
+            }
+            _ => {}
+        }
+    }
+    if !csrf_ok {
+        user.verify_csrf("")?;
+    }
+    let Some((name, bytes)) = file.filter(|(name, _)| !name.is_empty()) else {
+        return show_upload(
+            &user,
+            Some("Choose a CSV file to upload, or drop one on the box.".into()),
+        );
+    };
+    let meta = Meta::of(&user.principal, None, None);
+    match import::upload(
+        &app,
+        &user.principal,
+        &bytes[..],
+        &name,
+        Some(import::MAX_UPLOAD_BYTES),
+        &meta,
+    )
+    .await
+    {
+        Ok(job) => Ok(Redirect::to(&format!("/import/{}", job.id)).into_response()),
+        Err(AppError::Invalid(v)) => show_upload(&user, Some(format!("{name}: {}", v.message))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ReviewQuery {
+    filter: Option<String>,
+    after: Option<i64>,
+}
+
+fn filter_of(q: &ReviewQuery) -> Filter {
+    match q.filter.as_deref() {
+        Some("errors") => Filter::Errors,
+        Some("issues") => Filter::Issues,
+        _ => Filter::All,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "import_review.html")]
+struct ReviewPage {
+    nav: Nav,
+    id: String,
+    review: Review,
+    columns: Vec<Column>,
+    filter: &'static str,
+    committable: bool,
+    options: Option<CommitOptions>,
+    error: Option<String>,
+    form: CommitForm,
+}
+
+impl ReviewPage {
+    fn issue_for<'a>(
+        &self,
+        row: &'a ReviewRow,
+        c: &Column,
+    ) -> Vec<&'a rollcall_app::domain::import::Issue> {
+        row.issues_of(*c).collect()
+    }
+
+    fn cell<'a>(&self, row: &'a ReviewRow, c: &Column) -> &'a str {
+        row.cell(*c)
+    }
+
+    fn row_issues<'a>(&self, row: &'a ReviewRow) -> Vec<&'a rollcall_app::domain::import::Issue> {
+        row.issues.iter().filter(|i| i.column.is_none()).collect()
+    }
+
+    fn checked(&self, category: &str, medium: &str) -> bool {
+        self.form
+            .notifications
+            .iter()
+            .any(|n| n == &format!("{category}:{medium}"))
+    }
+
+    fn role_checked(&self, id: &Uuid) -> bool {
+        self.form.roles.iter().any(|r| r == &id.to_string())
+    }
+}
+
+async fn review(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Path(id): Path<Uuid>,
+    Query(q): Query<ReviewQuery>,
+) -> Result<Response, PageError> {
+    show_review(&app, &user, id, &q, None, CommitForm::default()).await
+}
+
+async fn show_review(
+    app: &App,
+    user: &ConsoleUser,
+    id: Uuid,
+    q: &ReviewQuery,
+    error: Option<String>,
+    form: CommitForm,
+) -> Result<Response, PageError> {
+    let filter = filter_of(q);
+    let review =
+        import::review(app, &user.principal, id, filter, q.after.unwrap_or(-1), 50).await?;
+    if review.job.state != "validated" && review.job.state != "draft" {
+        return Ok(Redirect::to(&format!("/jobs/{id}")).into_response());
+    }
+    let columns = columns_of(&review);
+    let committable = review.job.state == "validated" && user.principal.can_manage_users();
+    let options = if committable {
+        Some(import::commit_options(app, &user.principal).await?)
+    } else {
+        None
+    };
+    Ok(render(&ReviewPage {
+        nav: Nav::of(user),
+        id: id.to_string(),
+        columns,
+        filter: match filter {
+            Filter::All => "all",
+            Filter::Errors => "errors",
+            Filter::Issues => "issues",
+        },
+        committable,
+        options,
+        error,
+        form,
+        review,
+    }))
+}
+
+/// The template's columns that any row of the page uses, required ones always.
+fn columns_of(review: &Review) -> Vec<Column> {
+    Column::ALL
+        .iter()
+        .copied()
+        .filter(|c| c.required() || review.rows.iter().any(|r| r.cells.contains_key(c)))
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "import_row.html")]
+struct RowPage {
+    nav: Nav,
+    id: String,
+    row: ReviewRow,
+    columns: Vec<(Column, String)>,
+    error: Option<String>,
+}
+
+async fn row_page(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Path((id, seq)): Path<(Uuid, i64)>,
+) -> Result<Response, PageError> {
+    let review = import::review(&app, &user.principal, id, Filter::All, seq - 1, 1).await?;
+    let row = review
+        .rows
+        .into_iter()
+        .find(|r| r.seq == seq)
+        .ok_or_else(|| AppError::not_found("row"))?;
+    Ok(render(&RowPage {
+        nav: Nav::of(&user),
+        id: id.to_string(),
+        columns: Column::ALL
+            .iter()
+            .map(|c| (*c, row.cell(*c).to_string()))
+            .collect(),
+        row,
+        error: None,
+    }))
+}
+
+async fn save_row(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Path((id, seq)): Path<(Uuid, i64)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or(""))?;
+    let cells: BTreeMap<Column, String> = Column::ALL
+        .iter()
+        .filter_map(|c| field(&pairs, c.name()).next().map(|v| (*c, v.to_string())))
+        .collect();
+    let meta = Meta::of(&user.principal, None, None);
+    let row = import::edit_row(&app, &user.principal, id, seq, cells, &meta).await?;
+    let anchor = format!("/import/{id}?after={}#row-{}", row.seq - 1, row.seq);
+    if row.in_error {
+        // Still wrong: stay on the row with what is wrong.
+        return Ok(render(&RowPage {
+            nav: Nav::of(&user),
+            id: id.to_string(),
+            columns: Column::ALL
+                .iter()
+                .map(|c| (*c, row.cell(*c).to_string()))
+                .collect(),
+            error: Some("The row still has errors; it was saved, and it will not be imported until they are fixed.".into()),
+            row,
+        }));
+    }
+    Ok(Redirect::to(&anchor).into_response())
+}
+
+/// The commit form as posted (kept to show it again with an error).
+#[derive(Debug, Default, Clone)]
+struct CommitForm {
+    mode: String,
+    roles: Vec<String>,
+    mirror: String,
+    location: String,
+    send_date: String,
+    send_time: String,
+    notifications: Vec<String>,
+}
+
+impl CommitForm {
+    fn of(pairs: &[(String, String)]) -> CommitForm {
+        let one = |n: &str| field(pairs, n).next().unwrap_or("").trim().to_string();
+        CommitForm {
+            mode: one("mode"),
+            roles: field(pairs, "roles").map(str::to_string).collect(),
+            mirror: one("mirror"),
+            location: one("location"),
+            send_date: one("send_date"),
+            send_time: one("send_time"),
+            notifications: field(pairs, "notifications").map(str::to_string).collect(),
+        }
+    }
+}
+
+async fn commit(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Path(id): Path<Uuid>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or(""))?;
+    let form = CommitForm::of(&pairs);
+    let request = match commit_request(&app, &user, &form).await {
+        Ok(r) => r,
+        Err(e) => return again(&app, &user, id, e, form).await,
+    };
+    let meta = Meta::of(&user.principal, None, None);
+    match import::commit(&app, &user.principal, id, &request, &meta).await {
+        Ok(_) => Ok(Redirect::to(&format!("/jobs/{id}")).into_response()),
+        Err(e) => again(&app, &user, id, e, form).await,
+    }
+}
+
+/// Shows the review again with why the commit was refused; other errors become error pages.
+async fn again(
+    app: &App,
+    user: &ConsoleUser,
+    id: Uuid,
+    e: AppError,
+    form: CommitForm,
+) -> Result<Response, PageError> {
+    match e {
+        AppError::Invalid(_)
+        | AppError::Refused(_)
+        | AppError::SeatsExhausted(_)
+        | AppError::NotFound(_)
+        | AppError::Conflict(_) => {
+            show_review(
+                app,
+                user,
+                id,
+                &ReviewQuery::default(),
+                Some(e.to_string()),
+                form,
+            )
+            .await
+        }
+        other => Err(other.into()),
+    }
+}
+
+async fn commit_request(
+    app: &App,
+    user: &ConsoleUser,
+    form: &CommitForm,
+) -> Result<Commit, AppError> {
+    let bad_id =
+        |what: &str| AppError::NotFound(format!("No {what} with that id in this organization."));
+    let access = match form.mode.as_str() {
+        "mirror" => {
+            let user_id = rollcall_app::user_list::find_by_email(app, &user.principal, &form.mirror)
+                .await?
+                .ok_or_else(|| {
+                    AppError::NotFound(format!(
+                        "No user with the address “{}” in this organization: enter the email of the person whose access to copy.",
+                        form.mirror
+                    ))
+                })?;
+            Access::Mirror { user_id }
+        }
+        "customize" => Access::Customize,
+        _ => Access::Roles {
+            role_ids: form
+                .roles
+                .iter()
+                .map(|r| r.parse().map_err(|_| bad_id("role")))
+                .collect::<Result<_, _>>()?,
+        },
+    };
+    let location_id = match form.location.as_str() {
+        "" => None,
+        l => Some(l.parse().map_err(|_| bad_id("location"))?),
+    };
+    let send_at = match (form.send_date.as_str(), form.send_time.as_str()) {
+        ("", "") => None,
+        (d, "") => Some(format!("{d}T09:00")),
+        ("", _) => {
+            return Err(rollcall_app::domain::ValueError::new(
+                "send_at",
+                "send_date_missing",
+                "Choose the date the invitations go out, or clear the time to send them now.",
+            )
+            .into());
+        }
+        (d, t) => Some(format!("{d}T{t}")),
+    };
+    let notifications = form
+        .notifications
+        .iter()
+        .filter_map(|n| n.split_once(':'))
+        .map(|(c, m)| (c.to_string(), m.to_string()))
+        .collect();
+    Ok(Commit {
+        access,
+        location_id,
+        send_at,
+        notifications,
+    })
+}
+
+pub fn is_import(kind: &str) -> bool {
+    kind == import::KIND_CSV || kind == import::KIND_DIRECTORY
+}
+
+#[derive(Template)]
+#[template(path = "import_job.html")]
+struct JobPage {
+    nav: Nav,
+    id: String,
+    title: &'static str,
+    running: bool,
+    state: String,
+    done: i64,
+    total: i64,
+    percent: i64,
+    summary: Summary,
+    outcome: &'static str,
+    outcome_label: &'static str,
+    sentence: String,
+    not_imported: Vec<NotImported>,
+    more: bool,
+    started: String,
+}
+
+/// `GET /jobs/{id}` of an import: progress while it runs (polled), then what it did.
+pub async fn job_page(app: &App, user: &ConsoleUser, job: Job) -> Result<Response, PageError> {
+    let (outcome, sentence) = import_run::outcome_of(&job);
+    let finished = job.is_finished();
+    let not_imported = if finished {
+        import_run::not_imported(app, &user.principal, job.id, 201).await?
+    } else {
+        Vec::new()
+    };
+    let more = not_imported.len() > 200;
+    Ok(render(&JobPage {
+        nav: Nav::of(user),
+        id: job.id.to_string(),
+        title: if job.kind == import::KIND_DIRECTORY {
+            "Adding people from the directory"
+        } else {
+            "CSV import"
+        },
+        running: !finished,
+        state: job.state.replace('_', " "),
+        done: job.done,
+        total: job.total,
+        percent: if job.total > 0 {
+            job.done * 100 / job.total
+        } else {
+            100
+        },
+        summary: Summary::of(&job),
+        outcome: outcome.as_str(),
+        outcome_label: outcome.label(),
+        sentence,
+        not_imported: not_imported.into_iter().take(200).collect(),
+        more,
+        started: local(job.created_at, &user.principal.time_zone),
+    }))
+}
+
+/// `GET /jobs/{id}/report.csv` of an import.
+pub async fn report(app: &App, user: &ConsoleUser, id: Uuid) -> Result<Response, PageError> {
+    let csv = import_run::report_csv(app, &user.principal, id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"import-{id}.csv\""),
+            ),
+        ],
+        csv,
+    )
+        .into_response())
+}

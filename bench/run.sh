@@ -3,6 +3,7 @@
 # with the baseline measured in the same run. Arguments after the name go to the benchmark:
 #   bench/run.sh p4 --users 100000 --seconds 3
 #   bench/run.sh p6 --database-url postgres://postgres@127.0.0.1:5432/postgres
+#   bench/run.sh p1 --runs 3            (p2: 1M rows, own process for its peak RSS; p3: PostgreSQL)
 #   bench/run.sh all
 # CARGO_TARGET_DIR is honoured (the default is the workspace's target/).
 set -eu
@@ -17,7 +18,22 @@ case "$which" in
   p6) exec "$bin/p6-dispatch" "$@" ;;
   p7) exec "$bin/p7-bulk-update" "$@" ;;
   p8) exec "$bin/p8-invite-api" "$@" ;;
+  p1) exec "$bin/p1-import" "$@" ;;
+  p2) exec "$bin/p1-import" --p2 "$@" ;;
+  p3)
+    case " $* " in
+      *" --database-url"*) ;;
+      *) set -- --database-url "${ROLLCALL_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}" "$@" ;;
+    esac
+    exec "$bin/p1-import" --p3 "$@" ;;
   all)
-    for b in p4-user-list p5-paste p6-dispatch p7-bulk-update p8-invite-api; do "$bin/$b" "$@"; done ;;
-  *) echo "unknown benchmark “$which”: use p4, p5, p6, p7, p8 or all" >&2; exit 2 ;;
+    for b in p4-user-list p5-paste p6-dispatch p7-bulk-update p8-invite-api; do "$bin/$b" "$@"; done
+    # P1 (P3 when a --database-url is given), P2 in a process of its own, then P3.
+    "$bin/p1-import" "$@"
+    "$bin/p1-import" --p2 "$@"
+    case " $* " in
+      *" --database-url"*) ;;
+      *) "$bin/p1-import" --p3 --database-url "${ROLLCALL_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}" "$@" ;;
+    esac ;;
+  *) echo "unknown benchmark “$which”: use p1, p2, p3, p4, p5, p6, p7, p8 or all" >&2; exit 2 ;;
 esac

@@ -426,3 +426,46 @@ pub async fn update_settings(
     tx.commit().await?;
     Ok(after)
 }
+
+/// Sets the licence seats of a product (operator command); the change is audited.
+pub async fn set_seats(
+    app: &App,
+    org_id: Uuid,
+    product: &str,
+    seats: i64,
+    meta: &Meta,
+) -> Result<(), AppError> {
+    let product = product.trim();
+    if product.is_empty() || seats < 0 {
+        return Err(ValueError::new(
+            "seats",
+            "seats_invalid",
+            "Give a product name and a number of seats of 0 or more.",
+        )
+        .into());
+    }
+    let mut tx = app.db.begin().await?;
+    let before = orgs::seats(&mut tx, org_id)
+        .await?
+        .into_iter()
+        .find(|(p, _)| p == product)
+        .map(|(_, n)| n);
+    orgs::set_seats(&mut tx, org_id, product, seats).await?;
+    audit::append(
+        &mut tx,
+        org_id,
+        app.clock.now(),
+        &[meta.change(
+            "seats.changed",
+            "organization",
+            Some(org_id),
+            before
+                .map(|n| serde_json::json!({ "product": product, "seats": n }))
+                .as_ref(),
+            Some(&serde_json::json!({ "product": product, "seats": seats })),
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

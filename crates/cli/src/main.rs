@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use rollcall_app::audit::Meta;
 use rollcall_app::{App, Config};
 
+mod import;
+
 #[derive(Parser)]
 #[command(
     name = "rollcall",
@@ -176,6 +178,19 @@ enum Command {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
+    /// Import people from a CSV file: every row is checked first, rows in error are never
+    /// imported; the users are created as Pending and their invitations queued.
+    Import(import::ImportArgs),
+    /// Bulk jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// Licence seats.
+    Seats {
+        #[command(subcommand)]
+        command: SeatsCommand,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -185,6 +200,29 @@ enum Command {
     Taxonomy {
         #[command(subcommand)]
         command: TaxonomyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Finish the jobs a stopped process left unfinished (after their lease runs out).
+    Resume,
+}
+
+#[derive(Subcommand)]
+enum SeatsCommand {
+    /// Show the seats of an organization: total, in use, free.
+    Show {
+        #[arg(long)]
+        org: String,
+    },
+    /// Set the number of seats of a product.
+    Set {
+        #[arg(long)]
+        org: String,
+        #[arg(long, default_value = "portal")]
+        product: String,
+        seats: i64,
     },
 }
 
@@ -478,6 +516,38 @@ async fn run() -> anyhow::Result<()> {
             if broken {
                 bail!("the audit trail was tampered with");
             }
+        }
+        Command::Import(args) => import::run(&app, args, &operator).await?,
+        Command::Jobs {
+            command: JobsCommand::Resume,
+        } => import::resume(&app).await?,
+        Command::Seats {
+            command: SeatsCommand::Show { org },
+        } => {
+            let mut conn = app.db.read_conn().await?;
+            let org = rollcall_app::orgs::find_org(&mut conn, &org).await?;
+            for (product, s) in rollcall_app::store::seats::all(&mut conn, org.id).await? {
+                println!(
+                    "{product}: {} seats, {} in use, {} free",
+                    s.total,
+                    s.used,
+                    s.free()
+                );
+            }
+        }
+        Command::Seats {
+            command:
+                SeatsCommand::Set {
+                    org,
+                    product,
+                    seats,
+                },
+        } => {
+            let mut conn = app.db.read_conn().await?;
+            let org = rollcall_app::orgs::find_org(&mut conn, &org).await?;
+            drop(conn);
+            rollcall_app::orgs::set_seats(&app, org.id, &product, seats, &operator).await?;
+            println!("{}: {product} has {seats} seats.", org.name);
         }
         Command::Taxonomy {
             command: TaxonomyCommand::Load { file, org },

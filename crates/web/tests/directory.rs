@@ -197,15 +197,21 @@ async fn loading_replacing_and_refusing_a_roster(t: TestDb) {
             }
         }
     });
-    let (status, loaded) = app
-        .api(
-            &token,
-            reqwest::Method::PUT,
-            "/api/v1/directory",
-            Some(&changed),
-        )
-        .await;
+    let put = || async {
+        let r = reqwest::Client::new()
+            .put(app.url("/api/v1/directory"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "roster-2")
+            .json(&changed)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    let (status, loaded) = put().await;
     assert_eq!(status, 200, "{loaded}");
+    // A retry with the same key answers the same and loads nothing twice (see the audit below).
+    assert_eq!(put().await, (200, loaded.clone()));
     assert_eq!(
         (&loaded["people"], &loaded["added"], &loaded["removed"]),
         (&json!(11), &json!(0), &json!(1))

@@ -125,6 +125,73 @@ pub fn spec() -> Value {
                     "422": { "description": "Nothing selected, nothing asked, a contradiction, or a viewer (rule 6)", "content": { "application/json": { "schema": error } } }
                 }
             }},
+            "/imports": { "post": {
+                "summary": "Upload a CSV file to import (scope users:write): the request body is the file (`text/csv`, at most 64 MB; name it with `X-File-Name`). Every row is checked; nothing is created until the import is committed",
+                "requestBody": { "required": true, "content": { "text/csv": { "schema": { "type": "string" } } } },
+                "responses": {
+                    "201": { "description": "The import's counts and its first rows in error; read every row at `rows_url`, commit at `commit_url`" },
+                    "422": { "description": "The file cannot be read: empty, too large, unknown or missing columns (the message lists the expected ones)", "content": { "application/json": { "schema": error } } }
+                }
+            }},
+            "/imports/template.csv": { "get": {
+                "summary": "The CSV template: header and two example rows",
+                "responses": { "200": { "description": "The template", "content": { "text/csv": {} } } }
+            }},
+            "/imports/{id}/rows": { "get": {
+                "summary": "The review table of an import, in file order (scope users:read)",
+                "parameters": [
+                    { "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } },
+                    { "name": "filter", "in": "query", "schema": { "enum": ["all", "errors", "issues"] } },
+                    { "name": "after", "in": "query", "schema": { "type": "integer" }, "description": "The `next_after` of the previous page" },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500, "default": 100 } }
+                ],
+                "responses": { "200": { "description": "Rows with their cells, errors and warnings" }, "404": { "description": "No such import", "content": { "application/json": { "schema": error } } } }
+            }},
+            "/imports/{id}/rows/{seq}": { "patch": {
+                "summary": "Replace one row's cells before committing; the row is checked again (scope users:write)",
+                "parameters": [
+                    { "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } },
+                    { "name": "seq", "in": "path", "required": true, "schema": { "type": "integer" } }
+                ],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": { "cells": { "type": "object", "additionalProperties": { "type": "string" }, "description": "Column name → value, e.g. {\"email\": \"kim@clinic.org\"}" } } } } } },
+                "responses": { "200": { "description": "The row as now checked" }, "409": { "description": "The import was already committed", "content": { "application/json": { "schema": error } } } }
+            }},
+            "/imports/{id}/commit": { "post": {
+                "summary": "Commit an import (scope users:write): rows in error are left out; access by roles, a mirrored user or each row's columns; optional send time in the organization's zone and notification preferences. Seats and rules are checked first: a refusal creates nothing. The same commit again answers the same job",
+                "parameters": [ { "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } } ],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["access"], "properties": {
+                    "access": { "oneOf": [
+                        { "type": "object", "properties": { "mode": { "const": "roles" }, "role_ids": { "type": "array", "items": { "type": "string", "format": "uuid" } } } },
+                        { "type": "object", "properties": { "mode": { "const": "mirror" }, "user_id": { "type": "string", "format": "uuid" } } },
+                        { "type": "object", "properties": { "mode": { "const": "customize" } } }
+                    ] },
+                    "location_id": { "type": ["string", "null"], "format": "uuid", "description": "Primary location of rows that name none" },
+                    "send_at": { "type": ["string", "null"], "description": "Local date and time in the organization's zone, e.g. 2026-12-01T09:00; null sends now" },
+                    "notifications": { "type": "array", "items": { "type": "array", "items": { "type": "string" }, "minItems": 2, "maxItems": 2 }, "description": "[category, medium] pairs" }
+                } } } } },
+                "responses": {
+                    "202": { "description": "The job runs; poll `Location` (/api/v1/jobs/{id})" },
+                    "409": { "description": "Too few licence seats (code seats_exhausted: the message gives the seats needed and free), or already committed differently", "content": { "application/json": { "schema": error } } },
+                    "422": { "description": "A choice is not valid, or a rule refuses the access", "content": { "application/json": { "schema": error } } }
+                }
+            }},
+            "/directory": {
+                "get": {
+                    "summary": "The directory roster's counts and groups (scope users:read)",
+                    "responses": { "200": { "description": "People, groups with member counts, inactive people" } }
+                },
+                "put": {
+                    "summary": "Replace the directory roster (scope users:write): the practice's staff with external ids, user types, active flags and groups. A bad person refuses the whole load. `Idempotency-Key` replays the first answer",
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": { "people": { "type": "array", "items": { "type": "object", "required": ["external_id", "first_name", "last_name", "email"], "properties": {
+                        "external_id": { "type": "string" }, "first_name": { "type": "string" }, "last_name": { "type": "string" }, "email": { "type": "string" },
+                        "user_type": { "type": ["string", "null"] }, "active": { "type": "boolean", "default": true }, "groups": { "type": "array", "items": { "type": "string" } }
+                    } } } } } } } },
+                    "responses": {
+                        "200": { "description": "The roster's counts: people, groups, inactive, added, removed" },
+                        "422": { "description": "A person is not valid; the message says which (by position) and why", "content": { "application/json": { "schema": error } } }
+                    }
+                }
+            },
             "/jobs/{id}": { "get": {
                 "summary": "A bulk job's state, progress and outcome (scope users:read)",
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],

@@ -5,9 +5,8 @@
 use askama::Template;
 use axum::Form;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use rollcall_app::directory::{self, AddRequest, Candidate, Members, Options, Overview};
@@ -302,22 +301,74 @@ pub async fn page(
     people_page(&app, &user, w, None, None).await
 }
 
-/// `POST /directory/load`: a roster file (multipart form), replacing the roster.
+/// `POST /directory/load` (multipart: `csrf`, then `roster`): a roster file replacing the roster.
 pub async fn load(
     State(app): State<App>,
     user: ConsoleUser,
-    headers: HeaderMap,
-    body: Bytes,
+    mut form: Multipart,
 ) -> Result<Response, PageError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let form = multipart::parse(content_type, &body)?;
-    user.verify_csrf(form.text("csrf").unwrap_or_default())?;
-    let result = match form.file("roster") {
-        Some(file) if !file.is_empty() => {
-            directory::load_csv(&app, &user.principal, file, &user.meta()).await
+    let too_large = || {
+        format!(
+            "The file is larger than {} MB, far more than a staff roster takes. Is it the right file?",
+            directory::MAX_FILE_BYTES / 1024 / 1024
+        )
+    };
+    let mut csrf_ok = false;
+    let mut file: Option<Vec<u8>> = None;
+    loop {
+        let next = match form.next_field().await {
+            Ok(next) => next,
+            Err(_) => {
+                return people_page(&app, &user, Wizard::default(), None, Some(too_large())).await;
+            }
+        };
+        let Some(mut f) = next else { break };
+        match f.name() {
+            Some("csrf") => {
+                user.verify_csrf(&f.text().await.unwrap_or_default())?;
+                csrf_ok = true;
+            }
+            Some("roster") if csrf_ok => {
+                let mut bytes = Vec::new();
+                loop {
+                    match f.chunk().await {
+                        Ok(Some(chunk)) => {
+                            bytes.extend_from_slice(&chunk);
+                            if bytes.len() as u64 > directory::MAX_FILE_BYTES {
+                                return people_page(
+                                    &app,
+                                    &user,
+                                    Wizard::default(),
+                                    None,
+                                    Some(too_large()),
+                                )
+                                .await;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(_) => {
+                            return people_page(
+                                &app,
+                                &user,
+                                Wizard::default(),
+                                None,
+                                Some(too_large()),
+                            )
+                            .await;
+                        }
+                    }
+                }
+                file = Some(bytes);
+            }
+            _ => {}
+        }
+    }
+    if !csrf_ok {
+        user.verify_csrf("")?;
+    }
+    let result = match file {
+        Some(bytes) if !bytes.is_empty() => {
+            directory::load_csv(&app, &user.principal, &bytes[..], &user.meta()).await
         }
         _ => Err(ValueError::new(
             "roster",
@@ -574,114 +625,4 @@ async fn confirm_page(
         error,
     };
     Ok(with_status(status, render(&page)))
-}
-
-/// Just enough `multipart/form-data` for one upload form: text fields and one file.
-mod multipart {
-    use rollcall_app::AppError;
-    use rollcall_domain::ValueError;
-
-    pub struct Part<'a> {
-        name: String,
-        filename: Option<String>,
-        body: &'a [u8],
-    }
-
-    pub struct Parsed<'a> {
-        parts: Vec<Part<'a>>,
-    }
-
-    impl<'a> Parsed<'a> {
-        pub fn text(&self, name: &str) -> Option<&str> {
-            self.parts
-                .iter()
-                .find(|p| p.name == name && p.filename.is_none())
-                .and_then(|p| std::str::from_utf8(p.body).ok())
-        }
-
-        pub fn file(&self, name: &str) -> Option<&'a [u8]> {
-            self.parts.iter().find(|p| p.name == name).map(|p| p.body)
-        }
-    }
-
-    fn malformed() -> AppError {
-        ValueError::new(
-            "roster",
-            "upload_malformed",
-            "The upload did not arrive as a file form. Use the form on the Directory page, or load the roster through the API.",
-        )
-        .into()
-    }
-
-    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-        if needle.is_empty() || haystack.len() < needle.len() {
-            return None;
-        }
-        haystack.windows(needle.len()).position(|w| w == needle)
-    }
-
-    /// A header parameter such as `name="roster"`.
-    fn param(header: &str, key: &str) -> Option<String> {
-        header.split(';').map(str::trim).find_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            k.trim()
-                .eq_ignore_ascii_case(key)
-                .then(|| v.trim().trim_matches('"').to_string())
-        })
-    }
-
-    pub fn parse<'a>(content_type: &str, body: &'a [u8]) -> Result<Parsed<'a>, AppError> {
-        let (kind, _) = content_type.split_once(';').unwrap_or((content_type, ""));
-        if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
-            return Err(malformed());
-        }
-        let boundary = param(content_type, "boundary")
-            .filter(|b| !b.is_empty() && b.len() <= 200)
-            .ok_or_else(malformed)?;
-        let delimiter = format!("--{boundary}").into_bytes();
-        let next_delimiter = format!("\r\n--{boundary}").into_bytes();
-        let mut rest = &body[find(body, &delimiter).ok_or_else(malformed)? + delimiter.len()..];
-        let mut parts = Vec::new();
-        loop {
-            if rest.starts_with(b"--") {
-                break;
-            }
-            rest = rest.strip_prefix(b"\r\n").ok_or_else(malformed)?;
-            let head_end = find(rest, b"\r\n\r\n").ok_or_else(malformed)?;
-            let head = std::str::from_utf8(&rest[..head_end]).map_err(|_| malformed())?;
-            let after_head = &rest[head_end + 4..];
-            let end = find(after_head, &next_delimiter).ok_or_else(malformed)?;
-            let disposition = head
-                .split("\r\n")
-                .find_map(|line| {
-                    let (k, v) = line.split_once(':')?;
-                    k.trim()
-                        .eq_ignore_ascii_case("content-disposition")
-                        .then_some(v)
-                })
-                .ok_or_else(malformed)?;
-            parts.push(Part {
-                name: param(disposition, "name").ok_or_else(malformed)?,
-                filename: param(disposition, "filename"),
-                body: &after_head[..end],
-            });
-            rest = &after_head[end + next_delimiter.len()..];
-        }
-        Ok(Parsed { parts })
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn reads_text_fields_and_a_file() {
-            let body = "--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n\
-                --XyZ\r\nContent-Disposition: form-data; name=\"roster\"; filename=\"r.csv\"\r\n\
-                Content-Type: text/csv\r\n\r\na,b\r\n1,2\r\n\r\n--XyZ--\r\n";
-            let p = super::parse("multipart/form-data; boundary=XyZ", body.as_bytes()).unwrap();
-            assert_eq!(p.text("csrf"), Some("abc"));
-            assert_eq!(p.file("roster"), Some(&b"a,b\r\n1,2\r\n"[..]));
-            assert!(super::parse("application/x-www-form-urlencoded", b"a=b").is_err());
-            assert!(super::parse("multipart/form-data; boundary=XyZ", b"--XyZ\r\nbroken").is_err());
-        }
-    }
 }

@@ -20,6 +20,8 @@ struct SettingsPage {
     nav: Nav,
     company_admin: bool,
     locations: Vec<(String, String, &'static str)>,
+    /// product, total, in use, free
+    seats: Vec<(String, i64, i64, i64)>,
     settings: OrgSettings,
     methods: Vec<(String, &'static str)>,
     categories: &'static [(&'static str, &'static str)],
@@ -63,6 +65,11 @@ async fn show(
             )
         })
         .collect();
+    let seats = rollcall_app::store::seats::all(&mut conn, org.id)
+        .await?
+        .into_iter()
+        .map(|(p, s)| (p, s.total, s.used, s.free()))
+        .collect();
     let methods = [
         rollcall_app::mfa::Method::Email,
         rollcall_app::mfa::Method::Sms,
@@ -80,6 +87,7 @@ async fn show(
         nav: Nav::of(user),
         company_admin: user.principal.is_company_admin(),
         locations,
+        seats,
         settings: org.settings,
         methods,
         categories: rollcall_app::domain::notifications::CATEGORIES,

@@ -1,0 +1,811 @@
+//! P1, P2, P3 — CSV import (SPEC §10, C5): parse + validate every row, then write users, access,
+//! invitations, outbox and audit, through the product's own path:
+//! `import::upload` (stream the file from disk, check and stage every row) → `import::commit`
+//! (seats, rules, queue the job) → the job runs (chunks of 1,000 rows, one transaction each).
+//!
+//! - P1 (default): SQLite, 100k rows, against the `sqlite3` shell's `.import --csv` of the same
+//!   file into a staging table plus one `INSERT … SELECT` into the same users table (≤ 2×).
+//! - P2 (`--p2`): SQLite, 1M rows: total time (≤ 20 s), the process's peak RSS (≤ 256 MB) and
+//!   the rate of the last 10 % of rows against the first 10 % (≥ 0.8×), for staging and for the
+//!   job. Run it as its own invocation: the peak RSS is the whole process's.
+//! - P3 (`--database-url postgres://…`): PostgreSQL, 100k rows, against `psql` `\copy` of the
+//!   same file into a staging table plus `INSERT … SELECT` into the same users table (≤ 1.5×).
+//!
+//! Every run gets fresh databases: one for the product, one for the baseline, both migrated and
+//! set up by the app the same way (organization, three locations, an admin), so both start from
+//! the same tables and indexes. Medians of `--runs` (default 3; 1 for P2).
+//!   bench/run.sh p1 [--rows 100000] [--runs 3] [--access customize|roles]
+//!   bench/run.sh p2 [--rows 1000000]
+//!   bench/run.sh p3 [--database-url postgres://postgres@127.0.0.1:5432/postgres]
+//! RUST_LOG=rollcall_app=debug prints one line per committed import chunk.
+
+mod bench_store;
+mod harness;
+
+use std::io::{BufReader, BufWriter, Write};
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use bench_store::{Store, machine_note};
+use clap::{Parser, ValueEnum};
+use harness::median;
+use rollcall_app::audit::Meta;
+use rollcall_app::import::{self, Access, Commit, Summary};
+use rollcall_app::store::{Db, Engine, jobs, now_micros, seats};
+use uuid::Uuid;
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "P1/P2/P3: CSV import through the product, against sqlite3 .import / psql \\copy"
+)]
+struct Args {
+    /// PostgreSQL server (P3), e.g. postgres://postgres@127.0.0.1:5432/postgres. The benchmark
+    /// creates (and afterwards drops) databases of its own there, named after --pg-database.
+    #[arg(long)]
+    database_url: Option<String>,
+    #[arg(long, default_value = "rollcall_bench_p1")]
+    pg_database: String,
+    /// P2: 1M rows by default, one run; reports peak RSS and first/last 10 % rates.
+    #[arg(long)]
+    p2: bool,
+    /// Accepted for symmetry with run.sh; P3 is chosen by --database-url.
+    #[arg(long)]
+    p3: bool,
+    /// Rows in the file (default 100,000; 1,000,000 with --p2).
+    #[arg(long)]
+    rows: Option<usize>,
+    /// Measured runs (default 3; 1 with --p2); the figures are medians.
+    #[arg(long)]
+    runs: Option<usize>,
+    /// How the imported people get their access: the file's own columns, or one role for all.
+    #[arg(long, value_enum, default_value_t = AccessMode::Customize)]
+    access: AccessMode,
+    /// Skip the baseline (sqlite3 / psql).
+    #[arg(long)]
+    no_baseline: bool,
+    /// Keep the databases and the CSV file.
+    #[arg(long)]
+    keep: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AccessMode {
+    Customize,
+    Roles,
+}
+
+const FIRST: [&str; 24] = [
+    "Dana", "Kim", "Sam", "Alex", "Maria", "José", "Priya", "Wei", "Fatima", "Liam", "Olivia",
+    "Noah", "Emma", "Ava", "Lucas", "Mia", "Ethan", "Zoe", "Omar", "Chloé", "Hiro", "Amara",
+    "Mateo", "Sofia",
+];
+const LAST: [&str; 24] = [
+    "Lee", "Park", "Ortiz", "Nguyen", "Smith", "García", "Patel", "Chen", "O'Neil", "Johnson",
+    "Brown", "Khan", "Müller", "Rossi", "Kowalski", "Silva", "Kim", "Haddad", "Okafor", "Dubois",
+    "Lee, Jr.", "Novak", "Santos", "Cohen",
+];
+/// User type (as people write it) and the roles a clinic would give that type.
+const TYPES: [(&str, &str); 12] = [
+    ("PT", "Provider"),
+    ("OT", "Provider"),
+    ("SLP", "Provider"),
+    ("PTA", "Provider"),
+    ("COTA", "Provider"),
+    ("RTT", "Provider"),
+    ("NP", "Provider;Front Desk"),
+    ("Nurse", "Provider"),
+    ("ATC", "Provider"),
+    ("Billing", "Billing Manager"),
+    ("Clerical", "Front Desk"),
+    ("Physician", "Provider"),
+];
+/// Location codes the benchmark's organization has: MC (made by the harness), DT and NS.
+const LOCATIONS: [&str; 3] = ["MC", "DT", "NS"];
+
+/// A realistic staff file: names with accents, apostrophes and a quoted comma; unique
+/// addresses; user types, default locations and roles that exist in the organization.
+fn write_csv(path: &Path, rows: usize) -> Result<u64> {
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    writeln!(
+        w,
+        "first_name,last_name,email,user_type,default_location,roles"
+    )?;
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 0..rows {
+        // xorshift64*: deterministic, no dependency.
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let first = FIRST[(r % 24) as usize];
+        let last = LAST[((r >> 8) % 24) as usize];
+        let (ty, roles) = TYPES[((r >> 16) % 12) as usize];
+        let loc = LOCATIONS[((r >> 24) % 3) as usize];
+        let local: String = format!("{first}.{last}")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .collect();
+        let domain =
+            ["riverside-therapy.example", "Northside-Rehab.example"][(r >> 32) as usize % 2];
+        let last_cell = if last.contains(',') {
+            format!("\"{last}\"")
+        } else {
+            last.to_string()
+        };
+        writeln!(
+            w,
+            "{first},{last_cell},{local}.{i}@{domain},{ty},{loc},{roles}"
+        )?;
+    }
+    w.flush()?;
+    Ok(std::fs::metadata(path)?.len())
+}
+
+/// One measured run of the product.
+#[derive(Debug, Clone)]
+struct ProductRun {
+    stage: Duration,
+    commit: Duration,
+    run: Duration,
+    created: i64,
+    /// (rows, users, invitations, outbox messages, audit events) in the database afterwards.
+    counts: (i64, i64, i64, i64, i64),
+    /// Staging rate of the first and the last 10 % of rows (rows/s), when instrumented.
+    stage_rates: Option<(f64, f64)>,
+    /// Job rate of the first and the last 10 % of rows (rows/s).
+    run_rates: Option<(f64, f64)>,
+}
+
+impl ProductRun {
+    fn total(&self) -> Duration {
+        self.stage + self.commit + self.run
+    }
+}
+
+#[derive(Debug, Clone)]
+struct BaselineRun {
+    /// `.import` / `\copy` into the staging table.
+    load: Duration,
+    /// `INSERT … SELECT` into users.
+    insert: Duration,
+}
+
+impl BaselineRun {
+    fn total(&self) -> Duration {
+        self.load + self.insert
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
+    let args = Args::parse();
+    ensure!(
+        args.pg_database
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+        "--pg-database: lower-case letters, digits and underscores only"
+    );
+    let engine = match args.database_url.as_deref() {
+        None => Engine::Sqlite,
+        Some(u) if u.starts_with("postgres") => Engine::Postgres,
+        Some(other) => bail!("--database-url must be postgres://…, not {other}"),
+    };
+    if args.p3 && engine != Engine::Postgres {
+        bail!("P3 needs --database-url postgres://USER@HOST:PORT/DB");
+    }
+    let id = match (args.p2, engine) {
+        (true, _) => "P2",
+        (false, Engine::Postgres) => "P3",
+        (false, Engine::Sqlite) => "P1",
+    };
+    let rows = args
+        .rows
+        .unwrap_or(if args.p2 { 1_000_000 } else { 100_000 });
+    let runs = args.runs.unwrap_or(if args.p2 { 1 } else { 3 }).max(1);
+    ensure!(rows > 0, "--rows must be positive");
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let engine_name = match engine {
+        Engine::Sqlite => "SQLite (WAL)",
+        Engine::Postgres => "PostgreSQL",
+    };
+    println!("{id} machine: {}", machine_note(cores));
+
+    let dir = std::env::temp_dir().join(format!(
+        "rollcall-bench-{}-csv-{}-{}",
+        id.to_lowercase(),
+        std::process::id(),
+        now_micros()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let csv = dir.join("staff.csv");
+    let started = Instant::now();
+    let bytes = write_csv(&csv, rows)?;
+    println!(
+        "{id} CSV import of {} rows ({:.1} MB, written in {:.1} s) into {engine_name}, access by {:?}, {runs} run{}",
+        thousands(rows as u64),
+        bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64(),
+        args.access,
+        if runs == 1 { "" } else { "s" }
+    );
+
+    let tool = if args.no_baseline {
+        None
+    } else {
+        baseline_tool(engine)
+    };
+    let result = measure(&args, id, engine, &csv, rows, runs, tool.as_deref()).await;
+    if args.keep {
+        println!("CSV file kept: {}", csv.display());
+    } else {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    result
+}
+
+/// The baseline's command-line tool, or why it cannot run.
+fn baseline_tool(engine: Engine) -> Option<String> {
+    let (tool, package) = match engine {
+        Engine::Sqlite => ("sqlite3", "sqlite3"),
+        Engine::Postgres => ("psql", "postgresql-client"),
+    };
+    match Command::new(tool).arg("--version").output() {
+        Ok(o) if o.status.success() => Some(tool.to_string()),
+        _ => {
+            println!(
+                "BASELINE NOT MEASURED: the `{tool}` command-line tool was not found. Install it \
+                 (Debian/Ubuntu: `apt-get install -y {package}`) and run the benchmark again; \
+                 the product is measured alone."
+            );
+            None
+        }
+    }
+}
+
+async fn measure(
+    args: &Args,
+    id: &str,
+    engine: Engine,
+    csv: &Path,
+    rows: usize,
+    runs: usize,
+    tool: Option<&str>,
+) -> Result<()> {
+    let mut product = Vec::new();
+    let mut baseline = Vec::new();
+    for run in 0..runs {
+        let label = format!("{}-run{run}", id.to_lowercase());
+        let store = Store::create(
+            &label,
+            args.database_url.as_deref(),
+            &format!("{}_{}_run{run}", args.pg_database, id.to_lowercase()),
+        )
+        .await?;
+        let p = product_run(&store.url, csv, rows, args).await;
+        store.dispose(args.keep).await?;
+        let p = p?;
+        let b = match tool {
+            None => None,
+            Some(tool) => {
+                let store = Store::create(
+                    &format!("{label}-base"),
+                    args.database_url.as_deref(),
+                    &format!("{}_{}_base{run}", args.pg_database, id.to_lowercase()),
+                )
+                .await?;
+                let b = baseline_run(&store, csv, rows, tool).await;
+                store.dispose(args.keep).await?;
+                Some(b?)
+            }
+        };
+        let chunks = rows.div_ceil(1_000);
+        println!(
+            "  run {}: product {:.2} s = stage {:.2} s + commit {:.0} ms + run {:.2} s ({}/s; {} chunks of 1,000 rows, {:.1} ms per chunk; created {}; wrote {} users, {} invitations, {} outbox messages, {} audit events){}",
+            run + 1,
+            p.total().as_secs_f64(),
+            p.stage.as_secs_f64(),
+            p.commit.as_secs_f64() * 1e3,
+            p.run.as_secs_f64(),
+            thousands((rows as f64 / p.total().as_secs_f64()) as u64),
+            chunks,
+            p.run.as_secs_f64() * 1e3 / chunks as f64,
+            thousands(p.created as u64),
+            thousands(p.counts.1 as u64),
+            thousands(p.counts.2 as u64),
+            thousands(p.counts.3 as u64),
+            thousands(p.counts.4 as u64),
+            match &b {
+                Some(b) => format!(
+                    " · baseline {:.2} s = {} {:.2} s + INSERT … SELECT {:.2} s",
+                    b.total().as_secs_f64(),
+                    load_name(engine),
+                    b.load.as_secs_f64(),
+                    b.insert.as_secs_f64()
+                ),
+                None => String::new(),
+            }
+        );
+        if let Some((first, last)) = p.stage_rates {
+            println!(
+                "    staging: first 10 % {}/s, last 10 % {}/s ({:.2}×)",
+                thousands(first as u64),
+                thousands(last as u64),
+                last / first
+            );
+        }
+        if let Some((first, last)) = p.run_rates {
+            println!(
+                "    job:     first 10 % {}/s, last 10 % {}/s ({:.2}×)",
+                thousands(first as u64),
+                thousands(last as u64),
+                last / first
+            );
+        }
+        product.push(p);
+        baseline.extend(b);
+    }
+
+    let med =
+        |f: &dyn Fn(&ProductRun) -> Duration| median(&product.iter().map(f).collect::<Vec<_>>());
+    let (total, stage, commit, run) = (
+        med(&|p| p.total()),
+        med(&|p| p.stage),
+        med(&|p| p.commit),
+        med(&|p| p.run),
+    );
+    let base = (!baseline.is_empty()).then(|| {
+        (
+            median(&baseline.iter().map(BaselineRun::total).collect::<Vec<_>>()),
+            median(&baseline.iter().map(|b| b.load).collect::<Vec<_>>()),
+            median(&baseline.iter().map(|b| b.insert).collect::<Vec<_>>()),
+        )
+    });
+    let rows_k = if rows % 1_000 == 0 {
+        format!("{}k", rows / 1_000)
+    } else {
+        thousands(rows as u64)
+    };
+    let split = format!(
+        "stage {:.2} s ({:.0} %) · commit {:.0} ms · run {:.2} s ({:.0} %)",
+        stage.as_secs_f64(),
+        100.0 * stage.as_secs_f64() / total.as_secs_f64(),
+        commit.as_secs_f64() * 1e3,
+        run.as_secs_f64(),
+        100.0 * run.as_secs_f64() / total.as_secs_f64()
+    );
+    println!();
+    println!(
+        "{id} product: median {:.2} s for {} rows ({}/s): {split}",
+        total.as_secs_f64(),
+        thousands(rows as u64),
+        thousands((rows as f64 / total.as_secs_f64()) as u64),
+    );
+    let (base_cell, ratio_cell, ratio) = match base {
+        Some((b, load, insert)) => {
+            println!(
+                "{id} baseline: median {:.2} s ({}/s) = {} {:.2} s + INSERT … SELECT into users {:.2} s",
+                b.as_secs_f64(),
+                thousands((rows as f64 / b.as_secs_f64()) as u64),
+                load_name(engine),
+                load.as_secs_f64(),
+                insert.as_secs_f64()
+            );
+            let ratio = total.as_secs_f64() / b.as_secs_f64();
+            if engine == Engine::Postgres {
+                println!(
+                    "{id} ratio {ratio:.1}× against \\copy + INSERT … SELECT (the one the target uses: \"\\copy of the same file into the same users table\"); {:.1}× against the \\copy into staging alone",
+                    total.as_secs_f64() / load.as_secs_f64()
+                );
+            } else {
+                println!("{id} ratio {ratio:.1}× against .import + INSERT … SELECT");
+            }
+            (
+                format!(
+                    "{} + INSERT…SELECT {:.2} s ({} {:.2} s)",
+                    load_name(engine),
+                    b.as_secs_f64(),
+                    load_name(engine),
+                    load.as_secs_f64()
+                ),
+                format!("{ratio:.1}×"),
+                Some(ratio),
+            )
+        }
+        None => ("not measured".to_string(), "–".to_string(), None),
+    };
+
+    let verdict = |ok: bool| if ok { "met" } else { "not met" };
+    println!();
+    println!("| id | what | product (median) | baseline (median) | ratio | target | |");
+    println!("|---|---|---|---|---|---|---|");
+    match id {
+        "P2" => {
+            let rss = peak_rss_mb();
+            let p = &product[product.len() / 2];
+            let worst = |r: Option<(f64, f64)>| r.map(|(f, l)| l / f);
+            let (sr, rr) = (worst(p.stage_rates), worst(p.run_rates));
+            let time_ok = total <= Duration::from_secs(20);
+            let rss_ok = rss.is_some_and(|r| r <= 256.0);
+            let rate_ok = sr.unwrap_or(0.0) >= 0.8 && rr.unwrap_or(0.0) >= 0.8;
+            println!(
+                "{id} peak RSS (VmHWM of this process): {}",
+                rss.map(|r| format!("{r:.0} MB"))
+                    .unwrap_or_else(|| "unknown".into())
+            );
+            println!(
+                "| P2 | CSV import, {rows_k} rows, {engine_name} | {:.1} s ({split}) · peak RSS {} · last/first 10 %: staging {} job {} | {base_cell} | {ratio_cell} | ≤ 20 s · ≤ 256 MB · ≥ 0.8× | time {} · RSS {} · rate {} |",
+                total.as_secs_f64(),
+                rss.map(|r| format!("{r:.0} MB"))
+                    .unwrap_or_else(|| "?".into()),
+                sr.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "?".into()),
+                rr.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "?".into()),
+                verdict(time_ok),
+                verdict(rss_ok),
+                verdict(rate_ok)
+            );
+        }
+        _ => {
+            let target = if engine == Engine::Postgres { 1.5 } else { 2.0 };
+            println!(
+                "| {id} | CSV import, {rows_k} rows, {engine_name} | {:.2} s ({split}) | {base_cell} | {ratio_cell} | ≤ {target}× | {} |",
+                total.as_secs_f64(),
+                ratio
+                    .map(|r| verdict(r <= target))
+                    .unwrap_or("not measured")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn load_name(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Sqlite => ".import",
+        Engine::Postgres => "\\copy",
+    }
+}
+
+/// The app on a fresh database: migrated, an organization with three locations (MC, DT, NS),
+/// its admin, and seats for every row.
+async fn set_up(url: &str, rows: usize) -> Result<harness::Setup> {
+    let db = Db::connect(url).await?;
+    let s = harness::setup(db, None, "p1-import").await?;
+    let meta = Meta::system("bench");
+    rollcall_app::orgs::create_location(&s.app, s.org_id, "Downtown", "DT", &meta).await?;
+    rollcall_app::orgs::create_location(&s.app, s.org_id, "North Side", "NS", &meta).await?;
+    let mut conn = s.app.db.write_conn().await?;
+    rollcall_app::store::orgs::set_seats(&mut conn, s.org_id, seats::PORTAL, rows as i64 + 1_000)
+        .await?;
+    Ok(s)
+}
+
+async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<ProductRun> {
+    let s = set_up(url, rows).await?;
+    let app = s.app.clone();
+    let who = &s.admin;
+    let meta = Meta::system("bench");
+    let front_desk = s.role_id;
+
+    // Stage: the file streamed from disk. P2 passes the same reader through a counting wrapper
+    // to time the first and the last 10 % of rows (`upload` is exactly `Reader` + `stage`).
+    let started = Instant::now();
+    let (job, stage_rates) = if args.p2 {
+        let marks: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let every = (rows / 100).max(1);
+        let mut reader =
+            rollcall_app::domain::import::Reader::new(BufReader::new(std::fs::File::open(csv)?))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let seen = marks.clone();
+        let mut n = 0usize;
+        let iter = std::iter::from_fn(move || {
+            let row = reader.next_row();
+            if row.is_some() {
+                if n % every == 0 {
+                    seen.lock().expect("marks").push(Instant::now());
+                }
+                n += 1;
+            }
+            row
+        });
+        let job = import::stage(&app, who, import::KIND_CSV, "staff.csv", iter, &meta).await?;
+        let end = Instant::now();
+        let marks = marks.lock().expect("marks").clone();
+        let rates = (marks.len() > 90).then(|| {
+            let tenth = (every * 10) as f64;
+            (
+                tenth / (marks[10] - marks[0]).as_secs_f64(),
+                (rows - every * 90) as f64 / (end - marks[90]).as_secs_f64(),
+            )
+        });
+        (job, rates)
+    } else {
+        let file = BufReader::new(std::fs::File::open(csv)?);
+        (
+            import::upload(&app, who, file, "staff.csv", None, &meta).await?,
+            None,
+        )
+    };
+    let stage = started.elapsed();
+    let summary = Summary::of(&job);
+    ensure!(
+        job.state == "validated" && summary.rows == rows as i64,
+        "staging: {job:?}"
+    );
+    if summary.in_error > 0 {
+        println!(
+            "    note: {} rows in error at review (the benchmark's file should have none)",
+            summary.in_error
+        );
+    }
+
+    let commit = Commit {
+        access: match args.access {
+            AccessMode::Customize => Access::Customize,
+            AccessMode::Roles => Access::Roles {
+                role_ids: vec![front_desk],
+            },
+        },
+        location_id: Some(s.location_id),
+        send_at: None,
+        notifications: vec![],
+    };
+    let started = Instant::now();
+    let job = import::commit(&app, who, job.id, &commit, &meta).await?;
+    let commit_time = started.elapsed();
+    let committed_at = now_micros();
+    let committed = Instant::now();
+
+    // Wait for the job, sampling its progress.
+    let poll = if args.p2 {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_millis(20)
+    };
+    let mut samples: Vec<(f64, i64)> = vec![(0.0, 0)];
+    let job = loop {
+        let now = {
+            let mut conn = app.db.read_conn().await?;
+            jobs::get(&mut conn, s.org_id, job.id)
+                .await?
+                .context("the job")?
+        };
+        samples.push((committed.elapsed().as_secs_f64(), now.done));
+        if now.is_finished() {
+            break now;
+        }
+        tokio::time::sleep(poll).await;
+    };
+    // The job records when it finished (the app's clock: system time, µs).
+    let polled = committed.elapsed();
+    let run = match job.updated_at - committed_at {
+        d if d > 0 && (d as u128) <= polled.as_micros() => Duration::from_micros(d as u64),
+        _ => polled,
+    };
+    let summary = Summary::of(&job);
+    ensure!(
+        job.state == "succeeded" && summary.created == rows as i64,
+        "the import did not create every row: {} {:?}",
+        job.state,
+        summary
+    );
+    let total = job.total as f64;
+    let at = |x: f64| -> f64 {
+        let i = samples
+            .iter()
+            .position(|(_, d)| *d as f64 >= x)
+            .unwrap_or(samples.len() - 1);
+        if i == 0 {
+            return samples[0].0;
+        }
+        let ((t0, d0), (t1, d1)) = (samples[i - 1], samples[i]);
+        t0 + (t1 - t0) * (x - d0 as f64) / ((d1 - d0).max(1) as f64)
+    };
+    let run_rates = (samples.len() > 4).then(|| {
+        let (t10, t90) = (at(0.1 * total), at(0.9 * total));
+        (
+            0.1 * total / t10.max(1e-6),
+            0.1 * total / (run.as_secs_f64() - t90).max(1e-6),
+        )
+    });
+    let counts = (
+        rows as i64,
+        count(&app.db, "SELECT COUNT(*) FROM users").await?,
+        count(&app.db, "SELECT COUNT(*) FROM invitations").await?,
+        count(&app.db, "SELECT COUNT(*) FROM outbox").await?,
+        count(&app.db, "SELECT COUNT(*) FROM audit_events").await?,
+    );
+    app.db.close().await;
+    Ok(ProductRun {
+        stage,
+        commit: commit_time,
+        run,
+        created: summary.created,
+        counts,
+        stage_rates,
+        run_rates: if args.p2 { run_rates } else { None },
+    })
+}
+
+async fn count(db: &Db, sql: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(db.reader())
+        .await?)
+}
+
+/// The baseline on its own fresh database set up exactly like the product's: the CSV loaded
+/// into a staging table by the engine's own shell, then one `INSERT … SELECT` filling the same
+/// users table (same indexes, same search triggers) with the columns the product fills.
+async fn baseline_run(store: &Store, csv: &Path, rows: usize, tool: &str) -> Result<BaselineRun> {
+    let s = set_up(&store.url, 0).await?;
+    let org = s.org_id;
+    s.app.db.close().await;
+    drop(s);
+    let now = now_micros();
+    let expires = now + 14 * 86_400_000_000;
+    let csv_path = csv.display().to_string();
+    ensure!(
+        !csv_path.contains('\''),
+        "the temp path must not contain a quote"
+    );
+    let insert = |id_expr: &str| {
+        format!(
+            "INSERT INTO users (id, org_id, email, email_key, username, first_name, last_name, \
+             display_name, sort_name, search, user_type, status, default_location_id, source, \
+             invite_expires_at, created_at) \
+             SELECT {id_expr}, '{org}', s.email, lower(s.email), lower(s.email), s.first_name, \
+             s.last_name, s.first_name || ' ' || s.last_name, lower(s.last_name || ' ' || s.first_name), \
+             lower(s.first_name || ' ' || s.last_name || ' ' || s.first_name || ' ' || s.last_name || ' ' || s.email || ' ' || s.email), \
+             lower(s.user_type), 'pending', l.id, 'csv_import', {expires}, {now} \
+             FROM staging s LEFT JOIN locations l ON l.org_id = '{org}' AND l.code = s.default_location;"
+        )
+    };
+    match store.engine {
+        Engine::Sqlite => {
+            let file = store
+                .url
+                .strip_prefix("sqlite://")
+                .context("a sqlite:// URL")?
+                .to_string();
+            // The product's connection settings (crates/store/src/db.rs).
+            let pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; \
+                           PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;\n";
+            let load = run_tool(
+                tool,
+                &["-bail", &file],
+                &format!("{pragmas}.import --csv {csv_path} staging\n"),
+            )?;
+            let insert = run_tool(
+                tool,
+                &["-bail", &file],
+                &format!("{pragmas}{}\n", insert("lower(hex(randomblob(16)))")),
+            )?;
+            check_baseline(&store.url, org, rows).await?;
+            Ok(BaselineRun { load, insert })
+        }
+        Engine::Postgres => {
+            let url = store.url.clone();
+            run_tool(
+                tool,
+                &[
+                    "-X",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    &url,
+                    "-c",
+                    "CREATE TABLE staging (first_name text, last_name text, email text, user_type text, default_location text, roles text)",
+                ],
+                "",
+            )?;
+            let load = run_tool(
+                tool,
+                &[
+                    "-X",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    &url,
+                    "-c",
+                    &format!("\\copy staging FROM '{csv_path}' WITH (FORMAT csv, HEADER true)"),
+                ],
+                "",
+            )?;
+            let insert = run_tool(
+                tool,
+                &[
+                    "-X",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    &url,
+                    "-c",
+                    &insert("gen_random_uuid()::text"),
+                ],
+                "",
+            )?;
+            check_baseline(&store.url, org, rows).await?;
+            Ok(BaselineRun { load, insert })
+        }
+    }
+}
+
+/// Runs the shell with `stdin`, timed; fails with its error output.
+fn run_tool(tool: &str, args: &[&str], stdin: &str) -> Result<Duration> {
+    use std::process::Stdio;
+    let started = Instant::now();
+    let mut child = Command::new(tool)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {tool}"))?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(stdin.as_bytes())?;
+    let out = child.wait_with_output()?;
+    let took = started.elapsed();
+    if !out.status.success() || !out.stderr.is_empty() {
+        bail!(
+            "{tool} {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(took)
+}
+
+/// The baseline wrote every row (checked after timing).
+async fn check_baseline(url: &str, org: Uuid, rows: usize) -> Result<()> {
+    let db = Db::connect(url).await?;
+    let n = count(
+        &db,
+        &format!("SELECT COUNT(*) FROM users WHERE org_id = '{org}' AND source = 'csv_import'"),
+    )
+    .await;
+    db.close().await;
+    let n = n?;
+    ensure!(
+        n == rows as i64,
+        "the baseline wrote {n} users of {rows} rows"
+    );
+    Ok(())
+}
+
+/// VmHWM of this process, MB.
+fn peak_rss_mb() -> Option<f64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse::<f64>()
+        .ok()
+        .map(|kb| kb / 1024.0)
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

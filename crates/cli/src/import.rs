@@ -1,0 +1,284 @@
+//! `rollcall import FILE`: the CSV import from the command line (streams files of any size),
+//! and `rollcall jobs resume`: finishes the bulk jobs a stopped process left.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use rollcall_app::audit::Meta;
+use rollcall_app::import::{self, Access, Commit, Summary};
+use rollcall_app::store::imports::Filter;
+use rollcall_app::store::jobs::Job;
+use rollcall_app::{App, Principal};
+use uuid::Uuid;
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// The CSV file (see `rollcall import --template`); `-` reads standard input.
+    file: Option<PathBuf>,
+    #[arg(long)]
+    org: Option<String>,
+    /// Check every row and print the review; create nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Give everyone these roles (names, comma-separated).
+    #[arg(long, conflicts_with_all = ["mirror", "customize"])]
+    roles: Option<String>,
+    /// Give everyone the roles, permissions and locations of this user (email).
+    #[arg(long, conflicts_with = "customize")]
+    mirror: Option<String>,
+    /// Use each row's own roles, permissions and locations columns.
+    #[arg(long)]
+    customize: bool,
+    /// Primary location (code or name) of rows that name none.
+    #[arg(long)]
+    location: Option<String>,
+    /// Send the invitations at this local time of the organization ("2026-12-01 09:00").
+    #[arg(long)]
+    send_at: Option<String>,
+    /// Notification preference every imported person starts with, as category:medium
+    /// (repeat the flag for more).
+    #[arg(long = "notify")]
+    notify: Vec<String>,
+    /// Print the template's header and example rows, and exit.
+    #[arg(long)]
+    template: bool,
+}
+
+pub async fn run(app: &App, args: ImportArgs, operator: &Meta) -> anyhow::Result<()> {
+    if args.template {
+        print!("{}", rollcall_app::domain::import::template());
+        return Ok(());
+    }
+    let (Some(file), Some(org)) = (&args.file, &args.org) else {
+        bail!(
+            "give the file and the organization: rollcall import FILE --org SLUG (or --template for the template)"
+        );
+    };
+    let mut conn = app.db.read_conn().await?;
+    let org = rollcall_app::orgs::find_org(&mut conn, org).await?;
+    let who = Principal::operator(&mut conn, org.id, &operator.actor_label).await?;
+    // Asked before the file is read, so a wrong flag does not wait for a large file.
+    let access = if args.dry_run {
+        None
+    } else {
+        Some(access_of(app, &who, &args, &mut conn).await?)
+    };
+    let location_id = match &args.location {
+        None => None,
+        Some(l) => Some(
+            rollcall_app::store::locations::list(&mut conn, org.id)
+                .await?
+                .into_iter()
+                .find(|x| x.code.eq_ignore_ascii_case(l) || x.name.eq_ignore_ascii_case(l))
+                .with_context(|| format!("no location “{l}” in {}: use a code or name from the console's location list", org.name))?
+                .id,
+        ),
+    };
+    drop(conn);
+
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "stdin".into());
+    eprintln!("Reading {name}…");
+    let job = if file.as_os_str() == "-" {
+        import::upload(
+            app,
+            &who,
+            std::io::BufReader::new(std::io::stdin()),
+            &name,
+            None,
+            operator,
+        )
+        .await?
+    } else {
+        let f =
+            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+        import::upload(
+            app,
+            &who,
+            std::io::BufReader::with_capacity(1 << 20, f),
+            &name,
+            None,
+            operator,
+        )
+        .await
+        .with_context(|| file.display().to_string())?
+    };
+    print_review(app, &who, &job).await?;
+    let Some(access) = access else {
+        println!("Dry run: nothing was created.");
+        return Ok(());
+    };
+    let notifications = args
+        .notify
+        .iter()
+        .map(|n| {
+            n.split_once(':')
+                .map(|(c, m)| (c.trim().to_string(), m.trim().to_string()))
+                .with_context(|| {
+                    format!("--notify “{n}”: write category:medium, e.g. schedule:email")
+                })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let commit = Commit {
+        access,
+        location_id,
+        send_at: args.send_at.clone(),
+        notifications,
+    };
+    let job = import::commit(app, &who, job.id, &commit, operator).await?;
+    let job = follow(app, org.id, job.id).await?;
+    finish(&job)
+}
+
+async fn access_of(
+    app: &App,
+    who: &Principal,
+    args: &ImportArgs,
+    conn: &mut rollcall_app::store::Conn,
+) -> anyhow::Result<Access> {
+    if args.customize {
+        return Ok(Access::Customize);
+    }
+    if let Some(email) = &args.mirror {
+        let user = rollcall_app::user_list::find_by_email(app, who, email)
+            .await?
+            .with_context(|| format!("no user with the address “{email}” to mirror"))?;
+        return Ok(Access::Mirror { user_id: user });
+    }
+    let Some(names) = &args.roles else {
+        bail!(
+            "say how the imported people get their access: --roles \"Front Desk\", --mirror EMAIL or --customize (each row's own columns)"
+        );
+    };
+    let all = rollcall_app::store::roles::list(conn, who.org_id).await?;
+    let role_ids = names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            all.iter()
+                .find(|r| r.name.eq_ignore_ascii_case(n))
+                .map(|r| r.id)
+                .with_context(|| {
+                    format!(
+                        "no role “{n}”: the roles are {}",
+                        all.iter()
+                            .map(|r| r.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+        })
+        .collect::<anyhow::Result<Vec<Uuid>>>()?;
+    Ok(Access::Roles { role_ids })
+}
+
+async fn print_review(app: &App, who: &Principal, job: &Job) -> anyhow::Result<()> {
+    let review = import::review(app, who, job.id, Filter::Errors, -1, 20).await?;
+    let s = &review.summary;
+    println!(
+        "{} rows read: {} can be imported, {} in error (never imported), {} with warnings.",
+        s.rows,
+        s.importable(),
+        s.in_error,
+        s.with_warnings
+    );
+    for row in &review.rows {
+        for i in row.issues.iter().filter(|i| i.is_error()) {
+            let column = i.column.map(|c| format!(" {c}")).unwrap_or_default();
+            println!("  line {}{column}: {}", row.line, i.message);
+        }
+    }
+    if review.matching > review.rows.len() as i64 {
+        println!(
+            "  … and {} more rows in error (see the review at /import/{}).",
+            review.matching - review.rows.len() as i64,
+            job.id
+        );
+    }
+    Ok(())
+}
+
+/// Waits for a job, drawing its progress on standard error.
+pub async fn follow(app: &App, org_id: Uuid, id: Uuid) -> anyhow::Result<Job> {
+    let tty = std::io::stderr().is_terminal();
+    let mut last_percent = -1;
+    loop {
+        let job = {
+            let mut conn = app.db.read_conn().await?;
+            rollcall_app::store::jobs::get(&mut conn, org_id, id)
+                .await?
+                .context("the job disappeared")?
+        };
+        let percent = if job.total > 0 {
+            job.done * 100 / job.total
+        } else {
+            100
+        };
+        if percent != last_percent || job.is_finished() {
+            let width = 30;
+            let filled = (percent * width / 100) as usize;
+            let bar = format!(
+                "[{}{}] {percent:>3}% {} / {} rows",
+                "=".repeat(filled),
+                " ".repeat(width as usize - filled),
+                job.done,
+                job.total
+            );
+            if tty {
+                eprint!("\r{bar}");
+            } else if percent / 10 != last_percent / 10 || job.is_finished() {
+                eprintln!("{bar}");
+            }
+            let _ = std::io::stderr().flush();
+            last_percent = percent;
+        }
+        if job.is_finished() {
+            if tty {
+                eprintln!();
+            }
+            return Ok(job);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn finish(job: &Job) -> anyhow::Result<()> {
+    let (outcome, sentence) = rollcall_app::import_run::outcome_of(job);
+    println!("{}: {sentence}", outcome.label());
+    let s = Summary::of(job);
+    if s.created > 0 {
+        println!("Invitations go out while `rollcall serve` runs.");
+    }
+    if job.state == "failed" {
+        bail!("the import failed");
+    }
+    Ok(())
+}
+
+/// `rollcall jobs resume`: takes over the unfinished jobs whose runner stopped (once their
+/// lease has run out) and waits until they are done.
+pub async fn resume(app: &App) -> anyhow::Result<()> {
+    let orphans = {
+        let mut conn = app.db.read_conn().await?;
+        rollcall_app::store::jobs::orphaned(&mut conn, app.clock.now()).await?
+    };
+    if orphans.is_empty() {
+        println!("No unfinished job is waiting to be resumed.");
+        return Ok(());
+    }
+    for (org_id, id) in &orphans {
+        println!("Resuming job {id}…");
+        rollcall_app::jobs::spawn(app, *org_id, *id);
+        let job = follow(app, *org_id, *id).await?;
+        match job.kind.as_str() {
+            import::KIND_CSV | import::KIND_DIRECTORY => finish(&job)?,
+            _ => println!("Job {id}: {}", job.state.replace('_', " ")),
+        }
+    }
+    Ok(())
+}

@@ -209,10 +209,7 @@ impl Context {
     }
 }
 
-/// Anyone who may invite may import.
-pub(crate) fn require_inviter(who: &Principal) -> Result<(), AppError> {
-    crate::invite::require_inviter(who)
-}
+use crate::invite::require_inviter;
 
 /// A 64-bit digest of a match key: remembering every address of a million-row file as digests
 /// keeps the duplicate check to a few megabytes.
@@ -1002,7 +999,7 @@ pub async fn commit_options(app: &App, who: &Principal) -> Result<CommitOptions,
             .catalogue
             .locations
             .iter()
-            .filter(|l| l.3)
+            .filter(|l| l.3 && who.locations.contains(&l.0))
             .map(|l| (l.0, l.1.clone()))
             .collect(),
         roles: ctx.catalogue.roles.clone(),

@@ -35,7 +35,7 @@ struct Batch {
 const INVITES_PER_HOUR: u32 = 20_000;
 
 /// Whoever may invite people (one, pasted, imported or from the directory).
-pub(crate) fn require_inviter(who: &Principal) -> Result<(), AppError> {
+pub fn require_inviter(who: &Principal) -> Result<(), AppError> {
     let may_invite = [
         Permission::UsersInvite,
         Permission::UsersManage,

@@ -230,7 +230,7 @@ async fn people_page(
 ) -> Result<Response, PageError> {
     let who = &user.principal;
     let overview = directory::groups(app, who).await?;
-    let can_add = directory::require_invite(who).is_ok();
+    let can_add = rollcall_app::invite::require_inviter(who).is_ok();
     let members = match &w.group {
         Some(g) => match directory::members_of(app, who, g).await {
             Ok(m) => Some(m),
@@ -405,7 +405,7 @@ pub async fn add(
 ) -> Result<Response, PageError> {
     user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
     let who = &user.principal;
-    directory::require_invite(who)?;
+    rollcall_app::invite::require_inviter(who)?;
     let mut w = Wizard::from_form(&pairs);
     let go = field(&pairs, "go").next().unwrap_or("batch").to_string();
     if let Some(group) = go.strip_prefix("group:") {

@@ -82,6 +82,8 @@ pub async fn ensure(app: &App) -> Result<Demo, AppError> {
         &meta,
     )
     .await?;
+    // Room to try every onboarding path: ~160 demo staff hold seats already.
+    crate::orgs::set_seats(app, org.id, rollcall_store::seats::PORTAL, 500, &meta).await?;
     let mut locs = Vec::new();
     for (name, code) in [
         ("Downtown Clinic", "DT"),

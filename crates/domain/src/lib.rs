@@ -6,8 +6,8 @@
 mod macros;
 
 pub mod email;
-pub mod import;
 pub mod error;
+pub mod import;
 pub mod mobile;
 pub mod notifications;
 pub mod npi;

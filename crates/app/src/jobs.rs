@@ -63,6 +63,22 @@ impl From<&Job> for JobView {
     }
 }
 
+/// A finished job's outcome and the sentence that says it, whatever its kind.
+pub fn outcome_of(job: &Job) -> Option<(rollcall_domain::Outcome, String)> {
+    if !job.is_finished() {
+        return None;
+    }
+    Some(match job.kind.as_str() {
+        crate::import::KIND_CSV | crate::import::KIND_DIRECTORY => {
+            crate::import_run::outcome_of(job)
+        }
+        _ => {
+            let (_, outcome, sentence) = crate::bulk_update::outcome_of(job);
+            (outcome, sentence)
+        }
+    })
+}
+
 /// What one chunk reports back to its runner.
 pub enum Step {
     /// More to do.

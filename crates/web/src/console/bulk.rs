@@ -317,20 +317,18 @@ pub async fn list(State(app): State<App>, user: ConsoleUser) -> Result<Response,
         nav: Nav::of(&user),
         jobs: jobs
             .iter()
-            .map(|j| {
-                let (_, outcome, _) = bulk_update::outcome_of(j);
-                JobRow {
-                    id: j.id.to_string(),
-                    kind: j.kind.replace('_', " "),
-                    state: j.state.replace('_', " "),
-                    outcome: if j.is_finished() {
-                        outcome.as_str()
-                    } else {
-                        "running"
-                    },
-                    progress: format!("{} / {}", j.done, j.total),
-                    started: local(j.created_at, &zone),
-                }
+            .map(|j| JobRow {
+                id: j.id.to_string(),
+                kind: j.kind.replace('_', " "),
+                state: match j.state.as_str() {
+                    "validated" => "awaiting review".to_string(),
+                    other => other.replace('_', " "),
+                },
+                outcome: rollcall_app::jobs::outcome_of(j)
+                    .map(|(o, _)| o.as_str())
+                    .unwrap_or("running"),
+                progress: format!("{} / {}", j.done, j.total),
+                started: local(j.created_at, &zone),
             })
             .collect(),
     }))

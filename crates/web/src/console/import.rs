@@ -489,6 +489,10 @@ struct JobPage {
 
 /// `GET /jobs/{id}` of an import: progress while it runs (polled), then what it did.
 pub async fn job_page(app: &App, user: &ConsoleUser, job: Job) -> Result<Response, PageError> {
+    if job.state == "draft" || job.state == "validated" {
+        // Not committed yet: its page is the review.
+        return Ok(Redirect::to(&format!("/import/{}", job.id)).into_response());
+    }
     let (outcome, sentence) = import_run::outcome_of(&job);
     let finished = job.is_finished();
     let not_imported = if finished {

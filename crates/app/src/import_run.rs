@@ -17,6 +17,10 @@ use crate::jobs::{Step, lease_micros};
 use crate::onboard::{self, Newcomer};
 use crate::{App, AppError};
 
+/// Chunks between refreshes of the database's statistics on the users table (see
+/// `users::refresh_statistics`).
+const STATISTICS_EVERY: i64 = 10;
+
 pub(crate) async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
     let params: Params = {
         let mut conn = app.db.read_conn().await?;
@@ -74,6 +78,9 @@ async fn step(
     let to = (from + CHUNK as i64).min(job.total);
     let rows = {
         let mut conn = app.db.read_conn().await?;
+        if (from / CHUNK as i64) % STATISTICS_EVERY == 0 {
+            users::refresh_statistics(&mut conn).await?;
+        }
         imports::valid_between(&mut conn, job.id, from, to).await?
     };
     let mut candidates = Vec::with_capacity(rows.len());

@@ -634,3 +634,14 @@ pub async fn active_holding(
         .map(from_row)
         .collect()
 }
+
+/// Refreshes the planner's statistics of the users table on PostgreSQL (SQLite keeps none).
+/// While an import grows an organization by thousands of users a minute, stale statistics make
+/// PostgreSQL think the organization is tiny and scan all of it to look up a chunk's addresses
+/// (seconds per chunk instead of milliseconds); the import calls this every few chunks.
+pub async fn refresh_statistics(conn: &mut Conn) -> Result<()> {
+    if !crate::sql::is_sqlite(conn) {
+        Sql::new("ANALYZE users").execute(&mut *conn).await?;
+    }
+    Ok(())
+}

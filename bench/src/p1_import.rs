@@ -127,7 +127,9 @@ fn write_csv(path: &Path, rows: usize) -> Result<u64> {
         let local: String = format!("{first}.{last}")
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
-            .collect();
+            .collect::<String>()
+            .trim_end_matches('.')
+            .to_string();
         let domain =
             ["riverside-therapy.example", "Northside-Rehab.example"][(r >> 32) as usize % 2];
         let last_cell = if last.contains(',') {
@@ -214,10 +216,7 @@ async fn main() -> Result<()> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let engine_name = match engine {
-        Engine::Sqlite => "SQLite (WAL)",
-        Engine::Postgres => "PostgreSQL",
-    };
+    let engine_name = engine_name(engine);
     println!("{id} machine: {}", machine_note(cores));
 
     let dir = std::env::temp_dir().join(format!(
@@ -281,6 +280,7 @@ async fn measure(
     runs: usize,
     tool: Option<&str>,
 ) -> Result<()> {
+    let engine_name = engine_name(engine);
     let mut product = Vec::new();
     let mut baseline = Vec::new();
     for run in 0..runs {
@@ -468,6 +468,13 @@ async fn measure(
     Ok(())
 }
 
+fn engine_name(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Sqlite => "SQLite (WAL)",
+        Engine::Postgres => "PostgreSQL",
+    }
+}
+
 fn load_name(engine: Engine) -> &'static str {
     match engine {
         Engine::Sqlite => ".import",
@@ -479,13 +486,21 @@ fn load_name(engine: Engine) -> &'static str {
 /// its admin, and seats for every row.
 async fn set_up(url: &str, rows: usize) -> Result<harness::Setup> {
     let db = Db::connect(url).await?;
-    let s = harness::setup(db, None, "p1-import").await?;
+    let mut s = harness::setup(db, None, "p1-import").await?;
     let meta = Meta::system("bench");
-    rollcall_app::orgs::create_location(&s.app, s.org_id, "Downtown", "DT", &meta).await?;
-    rollcall_app::orgs::create_location(&s.app, s.org_id, "North Side", "NS", &meta).await?;
+    let dt = rollcall_app::orgs::create_location(&s.app, s.org_id, "Downtown", "DT", &meta).await?;
+    let ns =
+        rollcall_app::orgs::create_location(&s.app, s.org_id, "North Side", "NS", &meta).await?;
     let mut conn = s.app.db.write_conn().await?;
+    // The admin works at every location (as the first admin of an organization does).
+    rollcall_app::store::locations::grant(&mut conn, s.admin.user_id, &[dt.id, ns.id]).await?;
     rollcall_app::store::orgs::set_seats(&mut conn, s.org_id, seats::PORTAL, rows as i64 + 1_000)
         .await?;
+    let policy = rollcall_app::access::policy_of(&mut conn, s.org_id).await?;
+    s.admin = rollcall_app::Principal::load(&mut conn, &policy, s.org_id, s.admin.user_id)
+        .await?
+        .context("the admin can act")?;
+    drop(conn);
     Ok(s)
 }
 
@@ -543,9 +558,26 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
     );
     if summary.in_error > 0 {
         println!(
-            "    note: {} rows in error at review (the benchmark's file should have none)",
+            "    note: {} rows in error at review (the benchmark's file should have none), e.g.:",
             summary.in_error
         );
+        let review = import::review(
+            &app,
+            who,
+            job.id,
+            rollcall_app::store::imports::Filter::Errors,
+            -1,
+            3,
+        )
+        .await?;
+        for r in review.rows {
+            let why: Vec<String> = r
+                .issues
+                .iter()
+                .map(|i| format!("{}: {}", i.code, i.message))
+                .collect();
+            println!("      line {}: {}", r.line, why.join(" / "));
+        }
     }
 
     let commit = Commit {

@@ -69,6 +69,11 @@ struct Args {
     /// Keep the databases and the CSV file.
     #[arg(long)]
     keep: bool,
+    /// PostgreSQL: run ANALYZE on the product's database every this many seconds while the
+    /// import runs (timed with it), as autovacuum does on a default server (naptime 60 s). A
+    /// server with autovacuum off otherwise plans the import's queries with no statistics.
+    #[arg(long)]
+    pg_analyze_every: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -144,6 +149,15 @@ fn write_csv(path: &Path, rows: usize) -> Result<u64> {
     }
     w.flush()?;
     Ok(std::fs::metadata(path)?.len())
+}
+
+/// A background task stopped when its handle goes.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// One measured run of the product.
@@ -238,6 +252,29 @@ async fn main() -> Result<()> {
         if runs == 1 { "" } else { "s" }
     );
 
+    if let Some(url) = args.database_url.as_deref() {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(url)
+            .await
+            .context("connecting to the PostgreSQL server")?;
+        let (av, version): (String, String) = sqlx::query_as(
+            "SELECT current_setting('autovacuum'), current_setting('server_version')",
+        )
+        .fetch_one(&mut c)
+        .await?;
+        c.close().await?;
+        println!(
+            "{id} server: PostgreSQL {version}, autovacuum = {av}{}",
+            match args.pg_analyze_every {
+                Some(s) => format!(
+                    "; the benchmark runs ANALYZE every {s} s during each import, as autovacuum would (--pg-analyze-every)"
+                ),
+                None =>
+                    "; no ANALYZE by the benchmark (--pg-analyze-every SECS emulates autovacuum)"
+                        .into(),
+            }
+        );
+    }
     let tool = if args.no_baseline {
         None
     } else {
@@ -511,6 +548,22 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
     let meta = Meta::system("bench");
     let front_desk = s.role_id;
 
+    // Autovacuum's ANALYZE, emulated when asked (the server's own is off).
+    let analyzer = match args.pg_analyze_every {
+        Some(every) if app.db.engine() == Engine::Postgres => {
+            let db = app.db.clone();
+            Some(AbortOnDrop(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(every.max(1))).await;
+                    if let Err(e) = sqlx::query("ANALYZE").execute(db.reader()).await {
+                        eprintln!("ANALYZE failed: {e}");
+                    }
+                }
+            })))
+        }
+        _ => None,
+    };
+
     // Stage: the file streamed from disk. P2 passes the same reader through a counting wrapper
     // to time the first and the last 10 % of rows (`upload` is exactly `Reader` + `stage`).
     let started = Instant::now();
@@ -617,6 +670,7 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
         }
         tokio::time::sleep(poll).await;
     };
+    drop(analyzer);
     // The job records when it finished (the app's clock: system time, µs).
     let polled = committed.elapsed();
     let run = match job.updated_at - committed_at {

@@ -17,6 +17,7 @@
 //!   bench/run.sh p1 [--rows 100000] [--runs 3] [--access customize|roles]
 //!   bench/run.sh p2 [--rows 1000000]
 //!   bench/run.sh p3 [--database-url postgres://postgres@127.0.0.1:5432/postgres]
+//!                   [--pg-analyze-every 60]   (emulates autovacuum on a server where it is off)
 //! RUST_LOG=rollcall_app=debug prints one line per committed import chunk.
 
 mod bench_store;
@@ -171,6 +172,8 @@ struct ProductRun {
     counts: (i64, i64, i64, i64, i64),
     /// Staging rate of the first and the last 10 % of rows (rows/s), when instrumented.
     stage_rates: Option<(f64, f64)>,
+    /// Peak RSS of the process when staging ended (MB).
+    rss_after_stage: Option<f64>,
     /// Job rate of the first and the last 10 % of rows (rows/s).
     run_rates: Option<(f64, f64)>,
 }
@@ -407,7 +410,9 @@ async fn measure(
             median(&baseline.iter().map(|b| b.insert).collect::<Vec<_>>()),
         )
     });
-    let rows_k = if rows % 1_000 == 0 {
+    let rows_k = if rows % 1_000_000 == 0 {
+        format!("{}M", rows / 1_000_000)
+    } else if rows % 1_000 == 0 {
         format!("{}k", rows / 1_000)
     } else {
         thousands(rows as u64)
@@ -475,8 +480,11 @@ async fn measure(
             let rss_ok = rss.is_some_and(|r| r <= 256.0);
             let rate_ok = sr.unwrap_or(0.0) >= 0.8 && rr.unwrap_or(0.0) >= 0.8;
             println!(
-                "{id} peak RSS (VmHWM of this process): {}",
+                "{id} peak RSS (VmHWM of this process): {} at the end; {} when staging ended",
                 rss.map(|r| format!("{r:.0} MB"))
+                    .unwrap_or_else(|| "unknown".into()),
+                p.rss_after_stage
+                    .map(|r| format!("{r:.0} MB"))
                     .unwrap_or_else(|| "unknown".into())
             );
             println!(
@@ -604,6 +612,7 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
         )
     };
     let stage = started.elapsed();
+    let rss_after_stage = peak_rss_mb();
     let summary = Summary::of(&job);
     ensure!(
         job.state == "validated" && summary.rows == rows as i64,
@@ -718,7 +727,8 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
         created: summary.created,
         counts,
         stage_rates,
-        run_rates: if args.p2 { run_rates } else { None },
+        rss_after_stage,
+        run_rates,
     })
 }
 
@@ -871,7 +881,7 @@ async fn check_baseline(url: &str, org: Uuid, rows: usize) -> Result<()> {
     Ok(())
 }
 
-/// VmHWM of this process, MB.
+/// VmHWM of this process (its peak resident set so far), MB (10⁶ bytes).
 fn peak_rss_mb() -> Option<f64> {
     std::fs::read_to_string("/proc/self/status")
         .ok()?
@@ -881,7 +891,7 @@ fn peak_rss_mb() -> Option<f64> {
         .nth(1)?
         .parse::<f64>()
         .ok()
-        .map(|kb| kb / 1024.0)
+        .map(|kib| kib * 1024.0 / 1e6)
 }
 
 fn thousands(n: u64) -> String {

@@ -107,6 +107,32 @@ impl Principal {
         })
     }
 
+    /// The operator at the command line acting as a user of the organization (`--inviter`):
+    /// the messages name that person and the rule engine judges the change by their access.
+    pub async fn acting_as(
+        conn: &mut Conn,
+        org_id: Uuid,
+        email: &str,
+    ) -> Result<Principal, AppError> {
+        let email = rollcall_domain::Email::parse(email)?;
+        let user = users::get_by_email_key(conn, org_id, email.match_key())
+            .await?
+            .ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "Nobody with the address {email} is in this organization: name an active user who may invite."
+                ))
+            })?;
+        let policy = policy_of(conn, org_id).await?;
+        Principal::load(conn, &policy, org_id, user.id)
+            .await?
+            .ok_or_else(|| {
+                AppError::Forbidden(format!(
+                    "{email} is {}, not active: only an active user can invite.",
+                    user.status
+                ))
+            })
+    }
+
     /// The user behind this principal (`None` for the operator).
     pub fn user_ref(&self) -> Option<Uuid> {
         (!self.user_id.is_nil()).then_some(self.user_id)

@@ -74,6 +74,10 @@ pub struct Summary {
     pub with_warnings: i64,
     /// Importable rows that name no default location (the commit must give one).
     pub without_location: i64,
+    /// Rows that fill the `roles`, `permissions` or `locations` column: only the per-row access
+    /// mode reads them.
+    #[serde(default)]
+    pub with_access_columns: i64,
     /// Distinct user types of the rows, for the rule checks at commit.
     pub user_types: Vec<Option<String>>,
     /// Users created so far.
@@ -95,6 +99,20 @@ impl Summary {
 
     pub fn importable(&self) -> i64 {
         self.rows - self.in_error
+    }
+
+    /// A warning when the file's access columns are filled but the chosen access ignores them.
+    pub fn ignored_access_columns(&self, access: &Access) -> Option<String> {
+        let how = match access {
+            Access::Customize => return None,
+            _ if self.with_access_columns == 0 => return None,
+            Access::Roles { .. } => "the roles chosen for everyone",
+            Access::Mirror { .. } => "the mirrored user's access",
+        };
+        Some(format!(
+            "{} rows fill the roles, permissions or locations column; they get {how} instead and those columns are ignored (choose per-row access, --customize, to apply them)",
+            self.with_access_columns
+        ))
     }
 }
 
@@ -448,6 +466,12 @@ impl Stager<'_> {
     ) -> StagedRow {
         let in_error = issues.iter().any(Issue::is_error);
         summary.rows += 1;
+        if [Column::Roles, Column::Permissions, Column::Locations]
+            .iter()
+            .any(|&c| row.get(c).is_some_and(|v| !v.trim().is_empty()))
+        {
+            summary.with_access_columns += 1;
+        }
         if in_error {
             summary.in_error += 1;
         } else {

@@ -513,7 +513,6 @@ pub(crate) async fn reissue(
         name: who.display_name.clone(),
     };
     let (invitation, message) = onboard::invitation_for(
-        app,
         &inviter,
         &org,
         user,

@@ -1,12 +1,33 @@
 //! The words of outgoing messages: a plain-text and an HTML part for each, from templates.
 
+use std::borrow::Cow;
+
 use askama::Template;
+use rollcall_store::outbox::OutboxMessage;
+
+/// Stands for the public address in links of stored messages. A message may be delivered by
+/// another process than the one that wrote it (a CLI import, a `serve` started later with its
+/// `--public-url`), so the sending process puts in its own address.
+pub const PUBLIC_URL: &str = "{{public_url}}";
+
+/// The message as it leaves: its links on `public_url`.
+pub fn addressed<'a>(msg: &'a OutboxMessage, public_url: &str) -> Cow<'a, OutboxMessage> {
+    let needs = |s: &str| s.contains(PUBLIC_URL);
+    if !needs(&msg.body_text) && !msg.body_html.as_deref().is_some_and(needs) {
+        return Cow::Borrowed(msg);
+    }
+    let url = public_url.trim_end_matches('/');
+    let mut out = msg.clone();
+    out.body_text = msg.body_text.replace(PUBLIC_URL, url);
+    out.body_html = msg.body_html.as_ref().map(|h| h.replace(PUBLIC_URL, url));
+    Cow::Owned(out)
+}
 
 #[derive(Template)]
 #[template(path = "email/invitation.txt", escape = "none")]
 struct InvitationText<'a> {
     name: Option<&'a str>,
-    inviter: &'a str,
+    inviter: Option<&'a str>,
     org_name: &'a str,
     link: &'a str,
     expires: &'a str,
@@ -16,7 +37,7 @@ struct InvitationText<'a> {
 #[template(path = "email/invitation.html")]
 struct InvitationHtml<'a> {
     name: Option<&'a str>,
-    inviter: &'a str,
+    inviter: Option<&'a str>,
     org_name: &'a str,
     link: &'a str,
     expires: &'a str,
@@ -28,16 +49,20 @@ pub struct Composed {
     pub html: String,
 }
 
-/// The invitation names the organization and the person who invited.
+/// The invitation names the organization and the person who invited (`None`: an operator at
+/// the command line, who is nobody the invited person knows).
 pub fn invitation(
     name: Option<&str>,
-    inviter: &str,
+    inviter: Option<&str>,
     org_name: &str,
     link: &str,
     expires: &str,
 ) -> Composed {
     Composed {
-        subject: format!("{inviter} invited you to {org_name}"),
+        subject: match inviter {
+            Some(inviter) => format!("{inviter} invited you to {org_name}"),
+            None => format!("You are invited to join {org_name}"),
+        },
         text: InvitationText {
             name,
             inviter,

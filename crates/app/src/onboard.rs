@@ -151,7 +151,6 @@ pub async fn write(
             last_sign_in_at: None,
         };
         let (invitation, message) = invitation_for(
-            app,
             batch.inviter,
             org,
             &user,
@@ -232,7 +231,6 @@ pub async fn write(
 /// (only its hash is kept) and a link valid until `expires_at`. `times` is (now, send at).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn invitation_for(
-    app: &App,
     inviter: &Inviter,
     org: &Organization,
     user: &User,
@@ -259,10 +257,10 @@ pub(crate) fn invitation_for(
         created_at: now,
         created_by: inviter.user_id,
     };
-    let link = format!("{}/register/{token}", app.config.public_url);
+    let link = format!("{}/register/{token}", messages::PUBLIC_URL);
     let m = messages::invitation(
         name,
-        &inviter.name,
+        inviter.user_id.map(|_| inviter.name.as_str()),
         &org.name,
         &link,
         &local(expires_at, &org.time_zone),

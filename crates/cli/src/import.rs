@@ -10,16 +10,21 @@ use rollcall_app::audit::Meta;
 use rollcall_app::import::{self, Access, Commit, Summary};
 use rollcall_app::store::imports::Filter;
 use rollcall_app::store::jobs::Job;
+use rollcall_app::store::orgs::Organization;
 use rollcall_app::{App, Principal};
 use uuid::Uuid;
+
+use crate::lookup;
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
     /// The CSV file (see `rollcall import --template`); `-` reads standard input.
     file: Option<PathBuf>,
+    /// The organization's short code (see `rollcall org list`).
     #[arg(long)]
     org: Option<String>,
-    /// Check every row and print the review; create nothing.
+    /// Check every row and print the review; create nothing. Exits non-zero when any row is in
+    /// error, so a script can stop before the real import.
     #[arg(long)]
     dry_run: bool,
     /// Give everyone these roles (names, comma-separated).
@@ -41,42 +46,34 @@ pub struct ImportArgs {
     /// (repeat the flag for more).
     #[arg(long = "notify")]
     notify: Vec<String>,
+    /// The address of the user who imports: the invitations name them, and they may grant only
+    /// what they hold [default: the operator, and the invitations name the organization only].
+    #[arg(long)]
+    inviter: Option<String>,
     /// Print the template's header and example rows, and exit.
     #[arg(long)]
-    template: bool,
+    pub template: bool,
 }
 
 pub async fn run(app: &App, args: ImportArgs, operator: &Meta) -> anyhow::Result<()> {
-    if args.template {
-        print!("{}", rollcall_app::domain::import::template());
-        return Ok(());
-    }
     let (Some(file), Some(org)) = (&args.file, &args.org) else {
         bail!(
             "give the file and the organization: rollcall import FILE --org SLUG (or --template for the template)"
         );
     };
-    let mut conn = app.db.read_conn().await?;
-    let org = rollcall_app::orgs::find_org(&mut conn, org).await?;
-    let who = Principal::operator(&mut conn, org.id, &operator.actor_label).await?;
+    let org = lookup::org(app, org).await?;
+    let (who, meta) = lookup::actor(app, &org, args.inviter.as_deref(), operator).await?;
+    let operator = &meta;
     // Asked before the file is read, so a wrong flag does not wait for a large file.
     let access = if args.dry_run {
         None
     } else {
-        Some(access_of(app, &who, &args, &mut conn).await?)
+        Some(access_of(app, &who, &org, &args).await?)
     };
     let location_id = match &args.location {
         None => None,
-        Some(l) => Some(
-            rollcall_app::store::locations::list(&mut conn, org.id)
-                .await?
-                .into_iter()
-                .find(|x| x.code.eq_ignore_ascii_case(l) || x.name.eq_ignore_ascii_case(l))
-                .with_context(|| format!("no location “{l}” in {}: use a code or name from the console's location list", org.name))?
-                .id,
-        ),
+        Some(l) => Some(lookup::location(app, &org, l).await?.id),
     };
-    drop(conn);
 
     let name = file
         .file_name()
@@ -107,11 +104,20 @@ pub async fn run(app: &App, args: ImportArgs, operator: &Meta) -> anyhow::Result
         .await
         .with_context(|| file.display().to_string())?
     };
-    print_review(app, &who, &job).await?;
+    let summary = print_review(app, &who, &job).await?;
     let Some(access) = access else {
         println!("Dry run: nothing was created.");
+        if summary.in_error > 0 {
+            bail!(
+                "{} rows are in error: fix them in the file, or they will not be imported",
+                summary.in_error
+            );
+        }
         return Ok(());
     };
+    if let Some(warning) = summary.ignored_access_columns(&access) {
+        eprintln!("warning: {warning}");
+    }
     let notifications = args
         .notify
         .iter()
@@ -137,8 +143,8 @@ pub async fn run(app: &App, args: ImportArgs, operator: &Meta) -> anyhow::Result
 async fn access_of(
     app: &App,
     who: &Principal,
+    org: &Organization,
     args: &ImportArgs,
-    conn: &mut rollcall_app::store::Conn,
 ) -> anyhow::Result<Access> {
     if args.customize {
         return Ok(Access::Customize);
@@ -154,30 +160,14 @@ async fn access_of(
             "say how the imported people get their access: --roles \"Front Desk\", --mirror EMAIL or --customize (each row's own columns)"
         );
     };
-    let all = rollcall_app::store::roles::list(conn, who.org_id).await?;
-    let role_ids = names
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|n| {
-            all.iter()
-                .find(|r| r.name.eq_ignore_ascii_case(n))
-                .map(|r| r.id)
-                .with_context(|| {
-                    format!(
-                        "no role “{n}”: the roles are {}",
-                        all.iter()
-                            .map(|r| r.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                })
-        })
-        .collect::<anyhow::Result<Vec<Uuid>>>()?;
+    let mut role_ids = Vec::new();
+    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        role_ids.push(lookup::role(app, org, name).await?.id);
+    }
     Ok(Access::Roles { role_ids })
 }
 
-async fn print_review(app: &App, who: &Principal, job: &Job) -> anyhow::Result<()> {
+async fn print_review(app: &App, who: &Principal, job: &Job) -> anyhow::Result<Summary> {
     let review = import::review(app, who, job.id, Filter::Errors, -1, 20).await?;
     let s = &review.summary;
     println!(
@@ -200,7 +190,7 @@ async fn print_review(app: &App, who: &Principal, job: &Job) -> anyhow::Result<(
             job.id
         );
     }
-    Ok(())
+    Ok(review.summary)
 }
 
 /// Waits for a job, drawing its progress on standard error.

@@ -1,5 +1,6 @@
 //! `rollcall`: the server and the operator's commands.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -9,6 +10,10 @@ use rollcall_app::audit::Meta;
 use rollcall_app::{App, Config};
 
 mod import;
+mod lookup;
+mod serve;
+
+use serve::ServeArgs;
 
 #[derive(Parser)]
 #[command(
@@ -17,133 +22,45 @@ mod import;
     about = "Bulk onboarding and access management for clinic staff accounts"
 )]
 struct Cli {
-    /// Directory for the SQLite database (and, later, the local mailbox).
+    /// Directory of the SQLite database.
     #[arg(
         long,
         env = "ROLLCALL_DATA_DIR",
         default_value = "./data",
-        global = true
+        global = true,
+        help_heading = "Global options"
     )]
     data_dir: PathBuf,
-    /// sqlite://PATH or postgres://USER@HOST/DB (default: sqlite in the data directory).
-    #[arg(long, env = "ROLLCALL_DATABASE_URL", global = true)]
+    /// sqlite://PATH or postgres://USER@HOST:PORT/DB [default: SQLite in the data directory].
+    #[arg(
+        long,
+        env = "ROLLCALL_DATABASE_URL",
+        global = true,
+        help_heading = "Global options"
+    )]
     database_url: Option<String>,
-    /// The address people use to reach the console, for links printed and sent.
-    #[arg(long, env = "ROLLCALL_PUBLIC_URL", global = true)]
+    /// The address people reach the console at, e.g. https://staff.clinic.example. The serving
+    /// process puts it in the links of the messages it sends [default: http://LISTEN].
+    #[arg(
+        long,
+        env = "ROLLCALL_PUBLIC_URL",
+        global = true,
+        help_heading = "Global options"
+    )]
     public_url: Option<String>,
-    /// Mark cookies Secure (set this when the console is served over HTTPS).
-    #[arg(long, env = "ROLLCALL_SECURE_COOKIES", global = true)]
-    secure_cookies: bool,
-    #[command(flatten)]
-    delivery: DeliveryArgs,
+    /// Address to serve on (serve and demo; the same as their own --listen).
+    #[arg(long, env = "ROLLCALL_LISTEN")]
+    listen: Option<SocketAddr>,
     #[command(subcommand)]
     command: Command,
-}
-
-/// Outgoing messages. Without an SMTP host, email goes to the local mailbox shown at /mailbox.
-#[derive(clap::Args)]
-struct DeliveryArgs {
-    #[arg(long, env = "ROLLCALL_SMTP_HOST", global = true)]
-    smtp_host: Option<String>,
-    #[arg(long, env = "ROLLCALL_SMTP_PORT", global = true)]
-    smtp_port: Option<u16>,
-    /// starttls (default), tls or none.
-    #[arg(
-        long,
-        env = "ROLLCALL_SMTP_SECURITY",
-        default_value = "starttls",
-        global = true
-    )]
-    smtp_security: String,
-    #[arg(long, env = "ROLLCALL_SMTP_USERNAME", global = true)]
-    smtp_username: Option<String>,
-    #[arg(
-        long,
-        env = "ROLLCALL_SMTP_PASSWORD",
-        global = true,
-        hide_env_values = true
-    )]
-    smtp_password: Option<String>,
-    #[arg(
-        long,
-        env = "ROLLCALL_SMTP_FROM",
-        default_value = "Rollcall <no-reply@localhost>",
-        global = true
-    )]
-    smtp_from: String,
-    /// SMTP connections kept open.
-    #[arg(long, env = "ROLLCALL_SMTP_POOL", default_value_t = 4, global = true)]
-    smtp_pool: u32,
-    /// HTTP endpoint of the SMS provider; without it, SMS go to the local mailbox.
-    #[arg(long, env = "ROLLCALL_SMS_URL", global = true)]
-    sms_url: Option<String>,
-    #[arg(
-        long,
-        env = "ROLLCALL_SMS_TOKEN",
-        global = true,
-        hide_env_values = true
-    )]
-    sms_token: Option<String>,
-    #[arg(
-        long,
-        env = "ROLLCALL_SMS_FROM",
-        default_value = "Rollcall",
-        global = true
-    )]
-    sms_from: String,
-}
-
-impl DeliveryArgs {
-    fn smtp(&self) -> anyhow::Result<Option<rollcall_app::config::SmtpConfig>> {
-        use rollcall_app::config::{SmtpConfig, SmtpSecurity};
-        let Some(host) = self.smtp_host.clone() else {
-            return Ok(None);
-        };
-        let security = match self.smtp_security.as_str() {
-            "starttls" => SmtpSecurity::StartTls,
-            "tls" => SmtpSecurity::Tls,
-            "none" => SmtpSecurity::None,
-            other => bail!("--smtp-security “{other}” is not one of starttls, tls, none"),
-        };
-        let port = self.smtp_port.unwrap_or(match security {
-            SmtpSecurity::StartTls => 587,
-            SmtpSecurity::Tls => 465,
-            SmtpSecurity::None => 25,
-        });
-        Ok(Some(SmtpConfig {
-            host,
-            port,
-            security,
-            username: self.smtp_username.clone(),
-            password: self.smtp_password.clone(),
-            from: self.smtp_from.clone(),
-            pool_size: self.smtp_pool.max(1),
-        }))
-    }
-
-    fn sms(&self) -> Option<rollcall_app::config::SmsConfig> {
-        self.sms_url
-            .clone()
-            .map(|url| rollcall_app::config::SmsConfig {
-                url,
-                token: self.sms_token.clone(),
-                from: self.sms_from.clone(),
-            })
-    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve {
-        #[arg(long, env = "ROLLCALL_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-    },
+    Serve(ServeArgs),
     /// Create the demo organization (once) and run the server.
-    Demo {
-        #[arg(long, env = "ROLLCALL_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-    },
+    Demo(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Organizations.
@@ -162,22 +79,7 @@ enum Command {
         command: AdminCommand,
     },
     /// Invite the addresses in a file (one per line, or separated by commas, semicolons or spaces).
-    Invite {
-        #[arg(long)]
-        org: String,
-        /// The file of addresses; `-` reads standard input.
-        #[arg(long)]
-        file: PathBuf,
-        /// Location code (e.g. DT) or name.
-        #[arg(long)]
-        location: String,
-        /// Role name (e.g. "Front Desk").
-        #[arg(long)]
-        role: String,
-        /// Makes a retried run invite nobody twice (default: derived from the file's content).
-        #[arg(long)]
-        idempotency_key: Option<String>,
-    },
+    Invite(InviteArgs),
     /// Import people from a CSV file: every row is checked first, rows in error are never
     /// imported; the users are created as Pending and their invitations queued.
     Import(import::ImportArgs),
@@ -203,6 +105,29 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct InviteArgs {
+    /// The organization's short code (see `rollcall org list`).
+    #[arg(long)]
+    org: String,
+    /// The file of addresses; `-` reads standard input.
+    #[arg(long)]
+    file: PathBuf,
+    /// Location code (e.g. DT) or name.
+    #[arg(long)]
+    location: String,
+    /// Role name (e.g. "Front Desk").
+    #[arg(long)]
+    role: String,
+    /// The address of the user who invites: the messages name them, and they may grant only
+    /// what they hold [default: the operator, and the messages name the organization only].
+    #[arg(long)]
+    inviter: Option<String>,
+    /// Makes a retried run invite nobody twice (default: derived from the file's content).
+    #[arg(long)]
+    idempotency_key: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum JobsCommand {
     /// Finish the jobs a stopped process left unfinished (after their lease runs out).
@@ -213,15 +138,19 @@ enum JobsCommand {
 enum SeatsCommand {
     /// Show the seats of an organization: total, in use, free.
     Show {
+        /// The organization's short code.
         #[arg(long)]
         org: String,
     },
     /// Set the number of seats of a product.
     Set {
+        /// The organization's short code.
         #[arg(long)]
         org: String,
+        /// The licensed product.
         #[arg(long, default_value = "portal")]
         product: String,
+        /// How many accounts may hold a seat (pending, expired and active users).
         seats: i64,
     },
 }
@@ -233,6 +162,7 @@ enum TaxonomyCommand {
     Load {
         /// The CSV file; `-` reads standard input.
         file: PathBuf,
+        /// The organization's short code.
         #[arg(long)]
         org: String,
     },
@@ -244,6 +174,7 @@ enum OrgCommand {
     Create {
         /// Short code used at sign-in, e.g. riverside-therapy.
         slug: String,
+        /// The name people see, e.g. "Riverside Therapy".
         #[arg(long)]
         name: String,
         /// IANA time zone.
@@ -258,10 +189,13 @@ enum OrgCommand {
 enum LocationCommand {
     /// Add a location.
     Create {
+        /// The organization's short code.
         #[arg(long)]
         org: String,
+        /// The clinic's name, e.g. "Downtown Clinic".
         #[arg(long)]
         name: String,
+        /// A short code for files and commands, e.g. DT.
         #[arg(long)]
         code: String,
     },
@@ -271,8 +205,10 @@ enum LocationCommand {
 enum AdminCommand {
     /// Create a company admin and print a one-time set-up link.
     Create {
+        /// The organization's short code.
         #[arg(long)]
         org: String,
+        /// The admin's email address; they sign in with it.
         #[arg(long)]
         email: String,
         #[arg(long)]
@@ -286,6 +222,7 @@ enum AdminCommand {
 enum AuditCommand {
     /// Check the hash chain; exits non-zero if any event was edited or deleted.
     Verify {
+        /// Only this organization (short code).
         #[arg(long)]
         org: Option<String>,
     },
@@ -300,7 +237,7 @@ async fn main() -> std::process::ExitCode {
             let mut parts: Vec<String> = Vec::new();
             for cause in e.chain() {
                 let text = cause.to_string();
-                if parts.last() != Some(&text) {
+                if !parts.iter().any(|p| p.contains(&text)) {
                     parts.push(text);
                 }
             }
@@ -310,96 +247,56 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<()> {
+/// Logs go to standard error (standard output is the command's answer), coloured only on a
+/// terminal.
+fn init_logs() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ROLLCALL_LOG")
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    std::fs::create_dir_all(&cli.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            cli.data_dir.display()
-        )
-    })?;
-    let listen = match &cli.command {
-        Command::Serve { listen } | Command::Demo { listen } => Some(*listen),
+    init_logs();
+    // Needs no database.
+    if let Command::Import(args) = &cli.command
+        && args.template
+    {
+        print!("{}", rollcall_app::domain::import::template());
+        return Ok(());
+    }
+    let serving = match &cli.command {
+        Command::Serve(s) | Command::Demo(s) => Some(s),
         _ => None,
     };
-    let config = Config {
-        data_dir: cli.data_dir.clone(),
-        database_url: cli.database_url.clone(),
-        public_url: cli.public_url.clone().unwrap_or_else(|| {
-            format!("http://{}", listen.unwrap_or(([127, 0, 0, 1], 8080).into()))
-        }),
-        secure_cookies: cli.secure_cookies,
-        smtp: cli.delivery.smtp()?,
-        sms: cli.delivery.sms(),
+    let listen = serving
+        .and_then(|s| s.listen)
+        .or(cli.listen)
+        .unwrap_or_else(|| serve::DEFAULT_LISTEN.parse().expect("default address"));
+    // Taken before the database is opened and before anything is announced.
+    let listener = match serving {
+        Some(_) => Some(serve::bind(listen).await?),
+        None => None,
     };
-    let app = App::start(config)
-        .await
-        .context("cannot open the database")?;
+    let app = open(&cli, serving, listen).await?;
     let operator = Meta::system(&format!("operator ({})", whoami()));
     match cli.command {
         Command::Migrate => println!("Database is up to date."),
-        Command::Serve { listen } => serve(app, listen).await?,
-        Command::Demo { listen } => {
-            let demo = rollcall_app::demo::ensure(&app).await?;
-            println!();
-            if demo.created {
-                println!("Created the demo organization “{}”.", demo.org.name);
-            } else {
-                println!(
-                    "Using the demo organization “{}” from {}.",
-                    demo.org.name,
-                    app.config.data_dir.display()
-                );
-            }
-            println!("Open {}/ and sign in:", app.config.public_url);
-            println!(
-                "  company admin:  {}  /  {}",
-                rollcall_app::demo::ADMIN_EMAIL,
-                rollcall_app::demo::PASSWORD
-            );
-            println!(
-                "  viewer:         {}  /  {}",
-                rollcall_app::demo::VIEWER_EMAIL,
-                rollcall_app::demo::PASSWORD
-            );
-            println!();
-            serve(app, listen).await?;
+        Command::Serve(_) => serve::serve(app, listener.expect("bound")).await?,
+        Command::Demo(_) => {
+            demo_banner(&app).await?;
+            serve::serve(app, listener.expect("bound")).await?;
         }
-        Command::Org {
-            command:
-                OrgCommand::Create {
-                    slug,
-                    name,
-                    time_zone,
-                },
-        } => {
-            let org =
-                rollcall_app::orgs::create_org(&app, &slug, &name, &time_zone, &operator).await?;
-            println!(
-                "Created organization “{}” (code {}). Next: rollcall location create --org {} --name … --code …",
-                org.name, org.slug, org.slug
-            );
-        }
-        Command::Org {
-            command: OrgCommand::List,
-        } => {
-            let mut conn = app.db.read_conn().await?;
-            for o in rollcall_app::store::orgs::list(&mut conn).await? {
-                println!("{}\t{}\t{}", o.slug, o.name, o.time_zone);
-            }
-        }
+        Command::Org { command } => org(&app, command, &operator).await?,
         Command::Location {
             command: LocationCommand::Create { org, name, code },
         } => {
-            let mut conn = app.db.read_conn().await?;
-            let org = rollcall_app::orgs::find_org(&mut conn, &org).await?;
-            drop(conn);
+            let org = lookup::org(&app, &org).await?;
             let loc =
                 rollcall_app::orgs::create_location(&app, org.id, &name, &code, &operator).await?;
             println!(
@@ -416,116 +313,212 @@ async fn run() -> anyhow::Result<()> {
                     last_name,
                 },
         } => {
-            let mut conn = app.db.read_conn().await?;
-            let org = rollcall_app::orgs::find_org(&mut conn, &org).await?;
-            drop(conn);
-            let (user, token) = rollcall_app::orgs::create_admin(
+            let explicit = cli.public_url.is_some();
+            admin_create(
                 &app,
                 &org,
                 &email,
-                &first_name,
-                &last_name,
+                (&first_name, &last_name),
+                explicit,
                 &operator,
             )
-            .await?;
-            println!("Created company admin {} in {}.", user.email, org.name);
-            println!(
-                "One-time set-up link (valid {} days):",
-                org.settings.invitation_days
-            );
-            println!("  {}/register/{token}", app.config.public_url);
+            .await?
         }
-        Command::Invite {
-            org,
-            file,
-            location,
-            role,
-            idempotency_key,
-        } => {
-            let text = if file.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())?
-            } else {
-                std::fs::read_to_string(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?
-            };
-            let mut conn = app.db.read_conn().await?;
-            let org = rollcall_app::orgs::find_org(&mut conn, &org).await?;
-            let who =
-                rollcall_app::Principal::operator(&mut conn, org.id, &operator.actor_label).await?;
-            let loc = rollcall_app::store::locations::list(&mut conn, org.id)
-                .await?
-                .into_iter()
-                .find(|l| l.code.eq_ignore_ascii_case(&location) || l.name.eq_ignore_ascii_case(&location))
-                .with_context(|| format!("no location “{location}” in {}: use a code or name from the console's location list", org.name))?;
-            let role = rollcall_app::store::roles::list(&mut conn, org.id)
-                .await?
-                .into_iter()
-                .find(|r| r.name.eq_ignore_ascii_case(&role))
-                .with_context(|| format!("no role “{role}” in {}", org.name))?;
-            drop(conn);
-            let key_text = idempotency_key.unwrap_or_else(|| {
-                rollcall_app::secret::hash(&format!("{}|{}|{}", text, loc.id, role.id))
-            });
-            let request =
-                serde_json::json!({ "addresses": text, "location": loc.id, "role": role.id });
-            let key = rollcall_app::idempotency::Key::new("cli.invite", &key_text, &request)?;
-            let result = rollcall_app::invite::paste_invite(
-                &app,
-                &who,
-                &text,
-                Some(loc.id),
-                role.id,
-                Some(&key),
-                &operator,
-            )
-            .await?;
-            println!(
-                "Invited {} to {} as {}.",
-                result.invited.len(),
-                result.location,
-                result.role
-            );
-            if !result.not_invited.is_empty() {
-                println!("Not invited ({}):", result.not_invited.len());
-                for n in &result.not_invited {
-                    println!("  {}: {}", n.entry, n.reason);
-                }
-            }
-            println!("Invitations go out while `rollcall serve` runs.");
-        }
+        Command::Invite(args) => invite(&app, args, &operator).await?,
         Command::Audit {
             command: AuditCommand::Verify { org },
-        } => {
-            let results = rollcall_app::audit::verify(&app, org.as_deref()).await?;
-            let mut broken = false;
-            for (slug, v) in results {
-                if v.breaks.is_empty() {
-                    println!("{slug}: {} events, chain intact", v.checked);
-                } else {
-                    broken = true;
-                    println!(
-                        "{slug}: {} events checked, {} problems:",
-                        v.checked,
-                        v.breaks.len()
-                    );
-                    for b in v.breaks {
-                        println!("  event {}: {}", b.seq, b.problem);
-                    }
-                }
-            }
-            if broken {
-                bail!("the audit trail was tampered with");
-            }
-        }
+        } => audit_verify(&app, org.as_deref()).await?,
         Command::Import(args) => import::run(&app, args, &operator).await?,
         Command::Jobs {
             command: JobsCommand::Resume,
         } => import::resume(&app).await?,
-        Command::Seats {
-            command: SeatsCommand::Show { org },
+        Command::Seats { command } => seats(&app, command, &operator).await?,
+        Command::Taxonomy {
+            command: TaxonomyCommand::Load { file, org },
+        } => taxonomy_load(&app, &file, &org, &operator).await?,
+    }
+    Ok(())
+}
+
+/// Connects and migrates. Only a serving process delivers messages, so only it reads the
+/// delivery options; its public address defaults to the one it listens on.
+async fn open(cli: &Cli, serving: Option<&ServeArgs>, listen: SocketAddr) -> anyhow::Result<App> {
+    if cli.database_url.is_none() {
+        std::fs::create_dir_all(&cli.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                cli.data_dir.display()
+            )
+        })?;
+    }
+    let public_url = cli
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{listen}"))
+        .trim_end_matches('/')
+        .to_string();
+    let config = Config {
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        public_url,
+        secure_cookies: serving.is_some_and(|s| s.secure_cookies),
+        smtp: match serving {
+            Some(s) => s.delivery.smtp()?,
+            None => None,
+        },
+        sms: serving.and_then(|s| s.delivery.sms()),
+    };
+    App::start(config).await.context("cannot open the database")
+}
+
+async fn demo_banner(app: &App) -> anyhow::Result<()> {
+    let demo = rollcall_app::demo::ensure(app).await?;
+    println!();
+    if demo.created {
+        println!("Created the demo organization “{}”.", demo.org.name);
+    } else {
+        println!(
+            "Using the demo organization “{}” from {}.",
+            demo.org.name,
+            app.config.data_dir.display()
+        );
+    }
+    println!("Open {}/ and sign in:", app.config.public_url);
+    println!(
+        "  company admin:  {}  /  {}",
+        rollcall_app::demo::ADMIN_EMAIL,
+        rollcall_app::demo::PASSWORD
+    );
+    println!(
+        "  viewer:         {}  /  {}",
+        rollcall_app::demo::VIEWER_EMAIL,
+        rollcall_app::demo::PASSWORD
+    );
+    println!();
+    Ok(())
+}
+
+async fn org(app: &App, command: OrgCommand, operator: &Meta) -> anyhow::Result<()> {
+    match command {
+        OrgCommand::Create {
+            slug,
+            name,
+            time_zone,
         } => {
+            let org =
+                rollcall_app::orgs::create_org(app, &slug, &name, &time_zone, operator).await?;
+            println!(
+                "Created organization “{}” (code {}). Next: rollcall location create --org {} --name … --code …",
+                org.name, org.slug, org.slug
+            );
+        }
+        OrgCommand::List => {
             let mut conn = app.db.read_conn().await?;
-            let org = rollcall_app::orgs::find_org(&mut conn, &org).await?;
+            for o in rollcall_app::store::orgs::list(&mut conn).await? {
+                println!("{}\t{}\t{}", o.slug, o.name, o.time_zone);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn admin_create(
+    app: &App,
+    org: &str,
+    email: &str,
+    (first_name, last_name): (&str, &str),
+    explicit_public_url: bool,
+    operator: &Meta,
+) -> anyhow::Result<()> {
+    let org = lookup::org(app, org).await?;
+    let (user, token) =
+        rollcall_app::orgs::create_admin(app, &org, email, first_name, last_name, operator).await?;
+    println!("Created company admin {} in {}.", user.email, org.name);
+    println!(
+        "One-time set-up link (valid {} days):",
+        org.settings.invitation_days
+    );
+    println!("  {}/register/{token}", app.config.public_url);
+    if !explicit_public_url {
+        println!(
+            "If people reach the console at another address, put it in place of {} (or give --public-url).",
+            app.config.public_url
+        );
+    }
+    Ok(())
+}
+
+async fn invite(app: &App, args: InviteArgs, operator: &Meta) -> anyhow::Result<()> {
+    let text = if args.file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(&args.file)
+            .with_context(|| format!("cannot read {}", args.file.display()))?
+    };
+    let org = lookup::org(app, &args.org).await?;
+    let (who, meta) = lookup::actor(app, &org, args.inviter.as_deref(), operator).await?;
+    let loc = lookup::location(app, &org, &args.location).await?;
+    let role = lookup::role(app, &org, &args.role).await?;
+    let key_text = args
+        .idempotency_key
+        .unwrap_or_else(|| rollcall_app::secret::hash(&format!("{}|{}|{}", text, loc.id, role.id)));
+    let request = serde_json::json!({ "addresses": text, "location": loc.id, "role": role.id });
+    let key = rollcall_app::idempotency::Key::new("cli.invite", &key_text, &request)?;
+    let result = rollcall_app::invite::paste_invite(
+        app,
+        &who,
+        &text,
+        Some(loc.id),
+        role.id,
+        Some(&key),
+        &meta,
+    )
+    .await?;
+    println!(
+        "Invited {} to {} as {}.",
+        result.invited.len(),
+        result.location,
+        result.role
+    );
+    if !result.not_invited.is_empty() {
+        println!("Not invited ({}):", result.not_invited.len());
+        for n in &result.not_invited {
+            println!("  {}: {}", n.entry, n.reason);
+        }
+    }
+    println!("Invitations go out while `rollcall serve` runs.");
+    Ok(())
+}
+
+async fn audit_verify(app: &App, org: Option<&str>) -> anyhow::Result<()> {
+    let results = rollcall_app::audit::verify(app, org).await?;
+    let mut broken = false;
+    for (slug, v) in results {
+        if v.breaks.is_empty() {
+            println!("{slug}: {} events, chain intact", v.checked);
+        } else {
+            broken = true;
+            println!(
+                "{slug}: {} events checked, {} problems:",
+                v.checked,
+                v.breaks.len()
+            );
+            for b in v.breaks {
+                println!("  event {}: {}", b.seq, b.problem);
+            }
+        }
+    }
+    if broken {
+        bail!("the audit trail was tampered with");
+    }
+    Ok(())
+}
+
+async fn seats(app: &App, command: SeatsCommand, operator: &Meta) -> anyhow::Result<()> {
+    match command {
+        SeatsCommand::Show { org } => {
+            let org = lookup::org(app, &org).await?;
+            let mut conn = app.db.read_conn().await?;
             for (product, s) in rollcall_app::store::seats::all(&mut conn, org.id).await? {
                 println!(
                     "{product}: {} seats, {} in use, {} free",
@@ -535,63 +528,48 @@ async fn run() -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Seats {
-            command:
-                SeatsCommand::Set {
-                    org,
-                    product,
-                    seats,
-                },
+        SeatsCommand::Set {
+            org,
+            product,
+            seats,
         } => {
-            let mut conn = app.db.read_conn().await?;
-            let org = rollcall_app::orgs::find_org(&mut conn, &org).await?;
-            drop(conn);
-            rollcall_app::orgs::set_seats(&app, org.id, &product, seats, &operator).await?;
+            let org = lookup::org(app, &org).await?;
+            rollcall_app::orgs::set_seats(app, org.id, &product, seats, operator).await?;
             println!("{}: {product} has {seats} seats.", org.name);
-        }
-        Command::Taxonomy {
-            command: TaxonomyCommand::Load { file, org },
-        } => {
-            let mut conn = app.db.read_conn().await?;
-            let org = rollcall_app::orgs::find_org(&mut conn, &org).await?;
-            drop(conn);
-            let loaded = if file.as_os_str() == "-" {
-                rollcall_app::taxonomy::load(&app, org.id, std::io::stdin().lock(), &operator)
-                    .await?
-            } else {
-                let f = std::fs::File::open(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?;
-                rollcall_app::taxonomy::load(&app, org.id, std::io::BufReader::new(f), &operator)
-                    .await
-                    .with_context(|| file.display().to_string())?
-            };
-            let replaced = match loaded.replaced {
-                0 => String::new(),
-                n => format!(" (replacing the previous list of {n})"),
-            };
-            println!(
-                "Loaded {} taxonomy codes into {}{replaced}.",
-                loaded.count, org.name
-            );
         }
     }
     Ok(())
 }
 
-async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(address = %listen, database = ?app.db.engine(), "serving");
-    // Outgoing messages are delivered, and unfinished bulk jobs resumed, in the background.
-    let dispatcher = rollcall_app::delivery::spawn_dispatcher(app.clone());
-    let jobs = rollcall_app::jobs::spawn_sweeper(app.clone());
-    rollcall_web::serve(app, listener).await?;
-    dispatcher.abort();
-    jobs.abort();
+async fn taxonomy_load(
+    app: &App,
+    file: &std::path::Path,
+    org: &str,
+    operator: &Meta,
+) -> anyhow::Result<()> {
+    let org = lookup::org(app, org).await?;
+    let loaded = if file.as_os_str() == "-" {
+        rollcall_app::taxonomy::load(app, org.id, std::io::stdin().lock(), operator).await?
+    } else {
+        let f =
+            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+        rollcall_app::taxonomy::load(app, org.id, std::io::BufReader::new(f), operator)
+            .await
+            .with_context(|| file.display().to_string())?
+    };
+    let replaced = match loaded.replaced {
+        0 => String::new(),
+        n => format!(" (replacing the previous list of {n})"),
+    };
+    println!(
+        "Loaded {} taxonomy codes into {}{replaced}.",
+        loaded.count, org.name
+    );
     Ok(())
 }
 
 fn whoami() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
 }

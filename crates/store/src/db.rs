@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 use crate::StoreError;
 
@@ -51,6 +51,7 @@ impl Db {
             _ => url.to_string(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
+        check_reachable(engine, &url, &options).await?;
         let (read, write) = match engine {
             Engine::Sqlite => {
                 let pool = |max: u32| {
@@ -122,4 +123,64 @@ impl Db {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// How long opening the database may take before the command gives up and says why.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens one connection first, so an unreachable server or a missing directory is reported with
+/// where and why at once, instead of as a pool that timed out 30 s later.
+async fn check_reachable(
+    engine: Engine,
+    url: &str,
+    options: &AnyConnectOptions,
+) -> Result<(), StoreError> {
+    let place = match engine {
+        Engine::Sqlite => {
+            let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+            let file = opts.get_filename().to_path_buf();
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
+                && !dir.is_dir()
+            {
+                return Err(StoreError::Config(format!(
+                    "cannot open the SQLite database {}: the directory {} does not exist (create it, or choose another --data-dir or --database-url)",
+                    file.display(),
+                    dir.display()
+                )));
+            }
+            format!("the SQLite database {}", file.display())
+        }
+        Engine::Postgres => {
+            let opts = sqlx::postgres::PgConnectOptions::from_str(url)?;
+            format!(
+                "PostgreSQL at {}:{} (database {})",
+                opts.get_host(),
+                opts.get_port(),
+                opts.get_database().unwrap_or("named after the user")
+            )
+        }
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(StoreError::Config(format!(
+            "cannot connect to {place}: {} (is the server running, and is the URL right?)",
+            cause(&e)
+        ))),
+        Err(_) => Err(StoreError::Config(format!(
+            "cannot connect to {place}: no answer within {} s (is the server running, and are the host and port right?)",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// The innermost reason of a connection error ("Connection refused (os error 111)").
+fn cause(e: &sqlx::Error) -> String {
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    inner.to_string()
 }

@@ -276,7 +276,8 @@ impl Dispatcher {
         if self.app.clock.now() >= deadline {
             return (d, Outcome::Released);
         }
-        match sender.send(&d.message).await {
+        let message = crate::messages::addressed(&d.message, &self.app.config.public_url);
+        match sender.send(&message).await {
             Ok(()) => (d, Outcome::Sent),
             Err(e) => (d, Outcome::Failed(e)),
         }

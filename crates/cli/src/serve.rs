@@ -1,0 +1,124 @@
+//! `rollcall serve` and `rollcall demo`: the options of a serving process and the server itself.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, bail};
+use rollcall_app::App;
+use rollcall_app::config::{SmsConfig, SmtpConfig, SmtpSecurity};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// What only a serving process needs: where it listens, its cookies and how it delivers.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to serve on, e.g. 0.0.0.0:8080 [default: 127.0.0.1:8080].
+    #[arg(long, env = "ROLLCALL_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Mark cookies Secure (set this when the console is served over HTTPS).
+    #[arg(long, env = "ROLLCALL_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+/// Outgoing messages. Without an SMTP host, email goes to the local mailbox shown at /mailbox.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Delivery")]
+pub struct DeliveryArgs {
+    /// SMTP server for email; without it, email goes to the local mailbox at /mailbox.
+    #[arg(long, env = "ROLLCALL_SMTP_HOST")]
+    smtp_host: Option<String>,
+    /// SMTP port [default: 587 for starttls, 465 for tls, 25 for none].
+    #[arg(long, env = "ROLLCALL_SMTP_PORT")]
+    smtp_port: Option<u16>,
+    /// starttls, tls or none.
+    #[arg(long, env = "ROLLCALL_SMTP_SECURITY", default_value = "starttls")]
+    smtp_security: String,
+    #[arg(long, env = "ROLLCALL_SMTP_USERNAME")]
+    smtp_username: Option<String>,
+    #[arg(long, env = "ROLLCALL_SMTP_PASSWORD", hide_env_values = true)]
+    smtp_password: Option<String>,
+    /// The From address of email.
+    #[arg(
+        long,
+        env = "ROLLCALL_SMTP_FROM",
+        default_value = "Rollcall <no-reply@localhost>"
+    )]
+    smtp_from: String,
+    /// SMTP connections kept open.
+    #[arg(long, env = "ROLLCALL_SMTP_POOL", default_value_t = 4)]
+    smtp_pool: u32,
+    /// HTTP endpoint of the SMS provider; without it, SMS go to the local mailbox.
+    #[arg(long, env = "ROLLCALL_SMS_URL")]
+    sms_url: Option<String>,
+    #[arg(long, env = "ROLLCALL_SMS_TOKEN", hide_env_values = true)]
+    sms_token: Option<String>,
+    /// Sender name or number of SMS.
+    #[arg(long, env = "ROLLCALL_SMS_FROM", default_value = "Rollcall")]
+    sms_from: String,
+}
+
+impl DeliveryArgs {
+    pub fn smtp(&self) -> anyhow::Result<Option<SmtpConfig>> {
+        let Some(host) = self.smtp_host.clone() else {
+            return Ok(None);
+        };
+        let security = match self.smtp_security.as_str() {
+            "starttls" => SmtpSecurity::StartTls,
+            "tls" => SmtpSecurity::Tls,
+            "none" => SmtpSecurity::None,
+            other => bail!("--smtp-security “{other}” is not one of starttls, tls, none"),
+        };
+        let port = self.smtp_port.unwrap_or(match security {
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::None => 25,
+        });
+        Ok(Some(SmtpConfig {
+            host,
+            port,
+            security,
+            username: self.smtp_username.clone(),
+            password: self.smtp_password.clone(),
+            from: self.smtp_from.clone(),
+            pool_size: self.smtp_pool.max(1),
+        }))
+    }
+
+    pub fn sms(&self) -> Option<SmsConfig> {
+        self.sms_url.clone().map(|url| SmsConfig {
+            url,
+            token: self.sms_token.clone(),
+            from: self.sms_from.clone(),
+        })
+    }
+}
+
+/// Takes the address before anything is announced, so a taken port is the first thing said.
+pub async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let mut other = listen;
+            other.set_port(listen.port().wrapping_add(1).max(1));
+            bail!(
+                "cannot listen on {listen}: another program already uses this port. Stop it, or choose another address with --listen {other} (or ROLLCALL_LISTEN)"
+            )
+        }
+        Err(e) => Err(e).with_context(|| {
+            format!("cannot listen on {listen}: choose another address with --listen")
+        }),
+    }
+}
+
+/// Serves until SIGTERM or Ctrl-C; delivers messages and resumes bulk jobs in the background.
+pub async fn serve(app: App, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    let address = listener.local_addr()?;
+    tracing::info!(%address, public_url = %app.config.public_url, database = ?app.db.engine(), "serving");
+    let dispatcher = rollcall_app::delivery::spawn_dispatcher(app.clone());
+    let jobs = rollcall_app::jobs::spawn_sweeper(app.clone());
+    rollcall_web::serve(app, listener).await?;
+    dispatcher.abort();
+    jobs.abort();
+    Ok(())
+}

@@ -103,6 +103,10 @@ async fn console_upload_review_fix_and_commit(t: TestDb) {
     // The review: every row with its marks; the filter keeps the rows in error.
     let page = app.page(&admin, &to).await;
     assert!(page.contains("id=\"count-rows\">5<"), "{page}");
+    assert!(
+        !page.contains("id=\"access-columns\""),
+        "no access column is filled, so nothing is said of them"
+    );
     assert!(page.contains("id=\"count-valid\">2<"), "{page}");
     assert!(
         page.contains("id=\"count-errors\" class=\"text-error\">3<"),
@@ -415,6 +419,10 @@ async fn api_import_with_scheduled_invitations(t: TestDb) {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["summary"]["rows"], 2);
     assert_eq!(body["summary"]["in_error"], 1);
+    assert_eq!(
+        body["summary"]["with_access_columns"], 1,
+        "the API says how many rows only per-row access reads"
+    );
     assert_eq!(body["rows_in_error"][0]["line"], 3);
     let id = body["import"]["id"].as_str().unwrap().to_string();
 

@@ -52,7 +52,9 @@ pub async fn org(app: &App, slug: &str) -> Result<Setup> {
     let meta = Meta::system("bench");
     let org = rollcall_app::orgs::create_org(app, slug, "Bench Therapy", "America/Chicago", &meta)
         .await?;
-    let loc = rollcall_app::orgs::create_location(app, org.id, "Main Clinic", "MC", &meta).await?;
+    let operator = rollcall_app::Principal::operator(app, org.id, "bench").await?;
+    let loc =
+        rollcall_app::orgs::create_location(app, &operator, "Main Clinic", "MC", &meta).await?;
     // Benchmarks measure onboarding, not the licence limit.
     rollcall_app::orgs::set_seats(app, org.id, "portal", 100_000_000, &meta).await?;
     let (_, token) = rollcall_app::orgs::create_admin(

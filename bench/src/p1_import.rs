@@ -533,19 +533,20 @@ async fn set_up(url: &str, rows: usize) -> Result<harness::Setup> {
     let db = Db::connect(url).await?;
     let mut s = harness::setup(db, None, "p1-import").await?;
     let meta = Meta::system("bench");
-    let dt = rollcall_app::orgs::create_location(&s.app, s.org_id, "Downtown", "DT", &meta).await?;
+    let operator = rollcall_app::Principal::operator(&s.app, s.org_id, "bench").await?;
+    let dt =
+        rollcall_app::orgs::create_location(&s.app, &operator, "Downtown", "DT", &meta).await?;
     let ns =
-        rollcall_app::orgs::create_location(&s.app, s.org_id, "North Side", "NS", &meta).await?;
+        rollcall_app::orgs::create_location(&s.app, &operator, "North Side", "NS", &meta).await?;
     let mut conn = s.app.db.write_conn().await?;
     // The admin works at every location (as the first admin of an organization does).
     rollcall_app::store::locations::grant(&mut conn, s.admin.user_id, &[dt.id, ns.id]).await?;
     rollcall_app::store::orgs::set_seats(&mut conn, s.org_id, seats::PORTAL, rows as i64 + 1_000)
         .await?;
-    let policy = rollcall_app::access::policy_of(&mut conn, s.org_id).await?;
-    s.admin = rollcall_app::Principal::load(&mut conn, &policy, s.org_id, s.admin.user_id)
+    drop(conn);
+    s.admin = rollcall_app::Principal::of_user(&s.app, s.org_id, s.admin.user_id)
         .await?
         .context("the admin can act")?;
-    drop(conn);
     Ok(s)
 }
 

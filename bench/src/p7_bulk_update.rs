@@ -110,11 +110,10 @@ async fn main() -> Result<()> {
             users::get_by_email_key(&mut conn, seeded.org_id, "owner@riverside-therapy.example")
                 .await?
                 .context("the seeded admin")?;
-        let policy = rollcall_app::access::policy_of(&mut conn, seeded.org_id).await?;
-        let principal = Principal::load(&mut conn, &policy, seeded.org_id, admin.id)
+        drop(conn);
+        let principal = Principal::of_user(&app, seeded.org_id, admin.id)
             .await?
             .context("the admin can act")?;
-        drop(conn);
         println!(
             "P7 bulk update over {n} users ({:?}): add 2 permissions, remove 1, add 1 location; every rule, one audit event per changed user",
             app.db.engine()

@@ -385,9 +385,10 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
     )
     .await
     .context("creating the organization")?;
+    let operator = Principal::operator(app, org.id, "bench").await?;
     let mut locs = Vec::new();
     for (name, code) in LOCATIONS {
-        let l = create_location(app, org.id, name, code, &meta)
+        let l = create_location(app, &operator, name, code, &meta)
             .await
             .context("creating a location")?;
         locs.push((l.name, l.id));
@@ -450,13 +451,9 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
     roles::assign(&mut tx, admin.id, &[role_ids["Clinic Admin"]]).await?;
     tx.commit().await?;
 
-    let policy = rollcall_app::access::parse_policy(&org.policy)?;
-    let principal = {
-        let mut conn = app.db.read_conn().await?;
-        Principal::load(&mut conn, &policy, org.id, admin.id)
-            .await?
-            .context("the admin cannot act")?
-    };
+    let principal = Principal::of_user(app, org.id, admin.id)
+        .await?
+        .context("the admin cannot act")?;
     let (_, token) =
         rollcall_app::api_tokens::create(app, &principal, "p4 benchmark", "users:read", &meta)
             .await

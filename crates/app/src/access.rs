@@ -5,11 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rollcall_domain::{Actor, Permission, Policy, Subject};
+use rollcall_domain::{Actor, Capability, Permission, Policy, Scope, Subject};
 use rollcall_store::{Conn, locations, orgs, users};
 use uuid::Uuid;
 
-use crate::AppError;
+use crate::{App, AppError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
@@ -24,21 +24,24 @@ pub struct Principal {
     pub permissions: BTreeSet<Permission>,
     pub locations: BTreeSet<Uuid>,
     /// Scopes of the API token in use; `None` in a console session.
-    pub scopes: Option<BTreeSet<String>>,
+    pub scopes: Option<BTreeSet<Scope>>,
 }
 
-/// API token scopes and the permissions each one lets through.
-pub const SCOPES: &[(&str, &str)] = &[
-    (
-        "users:read",
-        "read users, roles, locations and the audit log",
-    ),
-    ("users:write", "invite, import, change and deactivate users"),
-];
-
 impl Principal {
+    /// A user's principal under the organization's rules; `None` if the user cannot act (not
+    /// active).
+    pub async fn of_user(
+        app: &App,
+        org_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<Principal>, AppError> {
+        let mut conn = app.db.read_conn().await?;
+        let policy = policy_of(&mut conn, org_id).await?;
+        Principal::load(&mut conn, &policy, org_id, user_id).await
+    }
+
     /// Loads a signed-in user's principal; `None` if the user cannot act (not active).
-    pub async fn load(
+    pub(crate) async fn load(
         conn: &mut Conn,
         policy: &Policy,
         org_id: Uuid,
@@ -82,7 +85,12 @@ impl Principal {
 
     /// The operator at the command line: every permission and location of one organization,
     /// acting as no user (audit events name the operator instead).
-    pub async fn operator(
+    pub async fn operator(app: &App, org_id: Uuid, label: &str) -> Result<Principal, AppError> {
+        let mut conn = app.db.read_conn().await?;
+        Principal::operator_on(&mut conn, org_id, label).await
+    }
+
+    pub(crate) async fn operator_on(
         conn: &mut Conn,
         org_id: Uuid,
         label: &str,
@@ -109,12 +117,9 @@ impl Principal {
 
     /// The operator at the command line acting as a user of the organization (`--inviter`):
     /// the messages name that person and the rule engine judges the change by their access.
-    pub async fn acting_as(
-        conn: &mut Conn,
-        org_id: Uuid,
-        email: &str,
-    ) -> Result<Principal, AppError> {
+    pub async fn acting_as(app: &App, org_id: Uuid, email: &str) -> Result<Principal, AppError> {
         let email = rollcall_domain::Email::parse(email)?;
+        let conn = &mut *app.db.read_conn().await?;
         let user = users::get_by_email_key(conn, org_id, email.match_key())
             .await?
             .ok_or_else(|| {
@@ -138,65 +143,27 @@ impl Principal {
         (!self.user_id.is_nil()).then_some(self.user_id)
     }
 
-    pub fn with_scopes(mut self, scopes: BTreeSet<String>) -> Principal {
+    pub fn with_scopes(mut self, scopes: BTreeSet<Scope>) -> Principal {
         self.scopes = Some(scopes);
         self
     }
 
-    fn scope_allows(&self, scope: &str) -> bool {
-        self.scopes.as_ref().is_none_or(|s| s.contains(scope))
+    /// Whether this principal has the capability (what a front end asks to decide what to show).
+    pub fn can(&self, capability: Capability) -> bool {
+        capability.granted(&self.permissions, self.scopes.as_ref())
     }
 
-    /// The viewer profile and every admin profile may read user management.
-    pub fn can_view_users(&self) -> bool {
-        self.scope_allows("users:read")
-            && [
-                Permission::UsersView,
-                Permission::UsersManage,
-                Permission::AdminClinic,
-                Permission::AdminCompany,
-            ]
-            .iter()
-            .any(|p| self.permissions.contains(p))
-    }
-
-    pub fn can_manage_users(&self) -> bool {
-        self.scope_allows("users:write")
-            && [
-                Permission::UsersManage,
-                Permission::AdminClinic,
-                Permission::AdminCompany,
-            ]
-            .iter()
-            .any(|p| self.permissions.contains(p))
-    }
-
-    pub fn is_company_admin(&self) -> bool {
-        self.permissions.contains(&Permission::AdminCompany)
-    }
-
-    pub fn require_view(&self) -> Result<(), AppError> {
-        if self.can_view_users() {
+    /// The one check every use case starts with. Changing access is also rule 6 of the rule
+    /// engine, so a viewer is told that rule rather than only that access is missing.
+    pub fn require(&self, capability: Capability) -> Result<(), AppError> {
+        if capability == Capability::EditAccess {
+            Policy::may_change_users(&self.actor()).map_err(AppError::Refused)?;
+        }
+        if self.can(capability) {
             Ok(())
         } else {
-            Err(AppError::Forbidden(
-                "Your access profile does not include user management. Ask a company admin for the User-management viewer or admin role.".into(),
-            ))
+            Err(AppError::Forbidden(capability.missing().into()))
         }
-    }
-
-    /// Whether this principal may change users at all: rule 6 (viewers change nothing) first,
-    /// then the token's scope and the admin profile.
-    pub fn require_manage(&self, policy: &Policy) -> Result<(), AppError> {
-        policy
-            .may_change_users(&self.actor())
-            .map_err(AppError::Refused)?;
-        if !self.can_manage_users() {
-            return Err(AppError::Forbidden(
-                "Your access profile cannot change users; it needs “Manage users” (and an API token needs the users:write scope).".into(),
-            ));
-        }
-        Ok(())
     }
 
     /// The rule engine's view of this actor.

@@ -2,6 +2,7 @@
 //! and reading it back: the organization's log with filters, one user's history, exports.
 
 use futures::StreamExt;
+use rollcall_domain::Capability;
 use rollcall_domain::ValueError;
 use rollcall_store::audit::{self, ActionMatch, AuditQuery, NewEvent, Verification};
 use rollcall_store::users;
@@ -314,14 +315,14 @@ async fn page_of(app: &App, org_id: Uuid, query: &AuditQuery) -> Result<AuditPag
 
 /// One page of the organization's audit log, newest first.
 pub async fn list(app: &App, who: &Principal, params: &AuditParams) -> Result<AuditPage, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let query = params.to_query(&who.time_zone)?;
     page_of(app, who.org_id, &query).await
 }
 
 /// The actions present in the organization's log, for the console's filter.
 pub async fn actions(app: &App, who: &Principal) -> Result<Vec<String>, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     Ok(audit::actions(&mut conn, who.org_id).await?)
 }
@@ -344,7 +345,7 @@ pub async fn history_of(
     before_seq: Option<i64>,
     limit: u32,
 ) -> Result<UserHistory, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     let user = users::get(&mut conn, who.org_id, user_id)
         .await?
@@ -387,7 +388,7 @@ pub async fn export(
     params: &AuditParams,
     format: ExportFormat,
 ) -> Result<impl futures::Stream<Item = Result<Vec<u8>, AppError>> + Send + 'static, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let query = AuditQuery {
         before_seq: None,
         limit: EXPORT_PAGE,

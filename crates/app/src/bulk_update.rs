@@ -2,6 +2,7 @@
 //! change judged by the rule engine, run as a bulk job in chunks, each chunk one transaction
 //! with its audit events, its refused items and the job's progress.
 
+use rollcall_domain::Capability;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -74,7 +75,7 @@ pub async fn select(
     who: &Principal,
     req: &BulkUpdateRequest,
 ) -> Result<Vec<Uuid>, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     let ids = match &req.filter {
         Some(filter) => {
@@ -158,11 +159,7 @@ pub async fn start(
     idempotency_key: Option<&str>,
     meta: &Meta,
 ) -> Result<Job, AppError> {
-    let policy = {
-        let mut conn = app.db.read_conn().await?;
-        crate::access::policy_of(&mut conn, who.org_id).await?
-    };
-    who.require_manage(&policy)?;
+    who.require(Capability::EditAccess)?;
     req.changes.validate()?;
     let key = idempotency_key
         .map(|k| Key::new(KIND, k, req))
@@ -361,7 +358,7 @@ async fn step(app: &App, job: &Job, params: &Params, run: &mut Run) -> Result<St
                         .into(),
                 )
             })?,
-        None => crate::Principal::operator(&mut tx, org.id, &params.actor_label).await?,
+        None => crate::Principal::operator_on(&mut tx, org.id, &params.actor_label).await?,
     };
     let started = std::time::Instant::now();
     let to = (from + CHUNK).min(params.ids.len());

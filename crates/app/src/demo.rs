@@ -84,13 +84,14 @@ pub async fn ensure(app: &App) -> Result<Demo, AppError> {
     .await?;
     // Room to try every onboarding path: ~160 demo staff hold seats already.
     crate::orgs::set_seats(app, org.id, rollcall_store::seats::PORTAL, 500, &meta).await?;
+    let operator = crate::Principal::operator(app, org.id, "demo set-up").await?;
     let mut locs = Vec::new();
     for (name, code) in [
         ("Downtown Clinic", "DT"),
         ("Northside Clinic", "NS"),
         ("Lakeview Sports Rehab", "LV"),
     ] {
-        locs.push(create_location(app, org.id, name, code, &meta).await?);
+        locs.push(create_location(app, &operator, name, code, &meta).await?);
     }
     let mut tx = app.db.begin().await?;
     let role_ids: BTreeMap<String, Uuid> = roles::list(&mut tx, org.id)

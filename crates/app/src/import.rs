@@ -5,6 +5,7 @@
 //! file size); the review reads them back page by page; committing checks access and licence
 //! seats once for the whole batch, then `import_run` creates the users chunk by chunk.
 
+use rollcall_domain::Capability;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
@@ -227,8 +228,6 @@ impl Context {
     }
 }
 
-use crate::invite::require_inviter;
-
 /// A 64-bit digest of a match key: remembering every address of a million-row file as digests
 /// keeps the duplicate check to a few megabytes.
 fn digest(key: &str) -> u64 {
@@ -248,7 +247,7 @@ pub async fn stage(
     rows: impl Iterator<Item = Result<RawRow, RowError>> + Send,
     meta: &Meta,
 ) -> Result<Job, AppError> {
-    require_inviter(who)?;
+    who.require(Capability::BulkAdd)?;
     let ctx = {
         let mut conn = app.db.read_conn().await?;
         Context::load(&mut conn, who.org_id).await?
@@ -558,7 +557,7 @@ pub async fn review(
     after: i64,
     limit: u32,
 ) -> Result<Review, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     let job = import_job(&mut conn, who, job_id).await?;
     let limit = limit.clamp(1, 500);
@@ -602,7 +601,7 @@ pub async fn edit_row(
     cells: BTreeMap<Column, String>,
     meta: &Meta,
 ) -> Result<ReviewRow, AppError> {
-    require_inviter(who)?;
+    who.require(Capability::BulkAdd)?;
     let mut conn = app.db.read_conn().await?;
     let job = import_job(&mut conn, who, job_id).await?;
     if job.state != "validated" {
@@ -710,7 +709,7 @@ pub async fn commit(
     commit: &Commit,
     meta: &Meta,
 ) -> Result<Job, AppError> {
-    require_inviter(who)?;
+    who.require(Capability::BulkAdd)?;
     let (job, ctx, shared) = {
         let mut conn = app.db.read_conn().await?;
         let job = import_job(&mut conn, who, job_id).await?;
@@ -1013,7 +1012,7 @@ pub struct CommitOptions {
 }
 
 pub async fn commit_options(app: &App, who: &Principal) -> Result<CommitOptions, AppError> {
-    require_inviter(who)?;
+    who.require(Capability::BulkAdd)?;
     let mut conn = app.db.read_conn().await?;
     let ctx = Context::load(&mut conn, who.org_id).await?;
     let seats = rollcall_store::seats::all(&mut conn, who.org_id).await?;
@@ -1054,7 +1053,7 @@ pub async fn upload<R: std::io::Read + Send>(
     max_bytes: Option<u64>,
     meta: &Meta,
 ) -> Result<Job, AppError> {
-    require_inviter(who)?;
+    who.require(Capability::BulkAdd)?;
     let mut reader = match max_bytes {
         Some(max) => rollcall_domain::import::Reader::with_limit(input, max)?,
         None => rollcall_domain::import::Reader::new(input)?,

@@ -3,10 +3,11 @@
 //! Each path writes the pending users, their access, the invitations, the outgoing messages
 //! (transactional outbox) and the audit events in one transaction, then wakes the dispatcher.
 
+use rollcall_domain::Capability;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_domain::paste::{self, Outcome};
-use rollcall_domain::{Change, Email, Path, Permission, Subject, ValueError};
+use rollcall_domain::{Change, Email, Path, Subject, ValueError};
 use rollcall_store::invitations;
 use rollcall_store::locations::{self, Location};
 use rollcall_store::orgs::Organization;
@@ -34,24 +35,6 @@ struct Batch {
 /// turn the service into a mail cannon.
 const INVITES_PER_HOUR: u32 = 20_000;
 
-/// Whoever may invite people (one, pasted, imported or from the directory).
-pub fn require_inviter(who: &Principal) -> Result<(), AppError> {
-    let may_invite = [
-        Permission::UsersInvite,
-        Permission::UsersManage,
-        Permission::AdminClinic,
-        Permission::AdminCompany,
-    ]
-    .iter()
-    .any(|p| who.permissions.contains(p));
-    if !who.can_manage_users() || !may_invite {
-        return Err(AppError::Forbidden(
-            "Your access profile cannot invite people. Ask a company admin for the User Manager or Clinic Admin role.".into(),
-        ));
-    }
-    Ok(())
-}
-
 async fn prepare(
     conn: &mut Conn,
     who: &Principal,
@@ -60,7 +43,7 @@ async fn prepare(
     user_type: Option<&str>,
     path: Path,
 ) -> Result<Batch, AppError> {
-    require_inviter(who)?;
+    who.require(Capability::Invite)?;
     let org = rollcall_store::orgs::get(conn, who.org_id)
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
@@ -457,11 +440,7 @@ async fn paste_invite_once(
 }
 
 async fn pending_user(conn: &mut Conn, who: &Principal, user_id: Uuid) -> Result<User, AppError> {
-    if !who.can_manage_users() {
-        return Err(AppError::Forbidden(
-            "Your access profile cannot change invitations.".into(),
-        ));
-    }
+    who.require(Capability::ManageUsers)?;
     let user = users::get(conn, who.org_id, user_id)
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;

@@ -3,6 +3,7 @@
 //! Each kind of job owns its chunk step (see `bulk_update::step`); this module owns the lease,
 //! the loop and what people see of a job.
 
+use rollcall_domain::Capability;
 use std::time::Duration;
 
 use rollcall_store::jobs::{self, Job};
@@ -178,7 +179,7 @@ pub async fn resume_orphans(app: &App) -> Result<usize, AppError> {
 }
 
 pub async fn get(app: &App, who: &Principal, id: Uuid) -> Result<Job, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     jobs::get(&mut conn, who.org_id, id)
         .await?
@@ -186,7 +187,7 @@ pub async fn get(app: &App, who: &Principal, id: Uuid) -> Result<Job, AppError> 
 }
 
 pub async fn recent(app: &App, who: &Principal) -> Result<Vec<Job>, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     Ok(jobs::recent(&mut conn, who.org_id, 50).await?)
 }

@@ -1,5 +1,6 @@
 //! Setting up organizations, locations and their first admin.
 
+use rollcall_domain::Capability;
 use rollcall_domain::{Email, Permission, Policy, Username, ValueError};
 use rollcall_store::audit;
 use rollcall_store::invitations::{self, Invitation};
@@ -181,11 +182,13 @@ pub async fn find_org(conn: &mut Conn, slug: &str) -> Result<Organization, AppEr
 
 pub async fn create_location(
     app: &App,
-    org_id: Uuid,
+    who: &crate::Principal,
     name: &str,
     code: &str,
     meta: &Meta,
 ) -> Result<Location, AppError> {
+    who.require(Capability::ManageSettings)?;
+    let org_id = who.org_id;
     let loc = Location {
         id: new_id(),
         org_id,
@@ -354,11 +357,7 @@ pub async fn update_settings(
     change: &SettingsChange,
     meta: &Meta,
 ) -> Result<OrgSettings, AppError> {
-    if !who.is_company_admin() {
-        return Err(AppError::Forbidden(
-            "Only a company admin can change the organization's settings.".into(),
-        ));
-    }
+    who.require(Capability::ManageSettings)?;
     if !(1..=30).contains(&change.invitation_days) {
         return Err(ValueError::new(
             "invitation_days",

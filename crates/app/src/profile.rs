@@ -2,6 +2,7 @@
 //! with its source, and the role grants the rules filter out), and one edit that changes any of
 //! it — every access change judged by the rule engine, all or nothing.
 
+use rollcall_domain::Capability;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_domain::{
@@ -105,7 +106,7 @@ pub struct ProviderView {
 }
 
 pub async fn get(app: &App, who: &Principal, id: Uuid) -> Result<Profile, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     load(&mut conn, app.clock.now(), who, id).await
 }
@@ -364,7 +365,7 @@ pub async fn update(
         .ok_or_else(|| AppError::not_found("organization"))?;
     let policy = parse_policy(&org.policy)?;
     let actor = who.actor();
-    who.require_manage(&policy)?;
+    who.require(Capability::EditAccess)?;
     let subject = subject_of(&mut tx, &user).await?;
     policy
         .check_reach(&actor, &subject)

@@ -6,6 +6,7 @@
 //! member's type forbids is not refused but filtered for that member (rules 1 and 2); the
 //! answer says for how many.
 
+use rollcall_domain::Capability;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_domain::{Change, Path, Permission, Subject, ValueError};
@@ -45,7 +46,7 @@ pub struct Saved {
 }
 
 pub async fn list(app: &App, who: &Principal) -> Result<Vec<RoleView>, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     let counts = roles::member_counts(&mut conn, who.org_id).await?;
     Ok(roles::list(&mut conn, who.org_id)
@@ -66,7 +67,7 @@ pub async fn get(
     who: &Principal,
     id: Uuid,
 ) -> Result<(RoleView, Vec<Member>), AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     let role = roles::get(&mut conn, who.org_id, id)
         .await?
@@ -136,7 +137,7 @@ pub async fn create(
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let policy = crate::access::policy_of(&mut tx, who.org_id).await?;
-    who.require_manage(&policy)?;
+    who.require(Capability::EditAccess)?;
     let names = location_names(&mut tx, who.org_id).await?;
     // No members yet: only the actor's own grants bound what the role may carry.
     check_role_grants(
@@ -198,7 +199,7 @@ pub async fn update(
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
     let policy = parse_policy(&org.policy)?;
-    who.require_manage(&policy)?;
+    who.require(Capability::EditAccess)?;
     let all = roles::list(&mut tx, org.id).await?;
     let role = all
         .iter()

@@ -1,5 +1,6 @@
 //! The user list: what the console page, the API and the CSV export share.
 
+use rollcall_domain::Capability;
 use rollcall_domain::{UserStatus, ValueError, status};
 use rollcall_store::users::{self, Cursor, ListQuery, SortKey, StatusFilter};
 use serde::{Deserialize, Serialize};
@@ -138,7 +139,7 @@ fn decode_cursor(s: &str, sort: SortKey) -> Result<Cursor, ValueError> {
 }
 
 pub async fn list(app: &App, who: &Principal, params: &ListParams) -> Result<UserPage, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let now = app.clock.now();
     let query = params.to_query(who.org_id, now)?;
     let mut conn = app.db.read_conn().await?;
@@ -189,7 +190,7 @@ pub struct FilterOptions {
 }
 
 pub async fn filter_options(app: &App, who: &Principal) -> Result<FilterOptions, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     let policy = crate::access::policy_of(&mut conn, who.org_id).await?;
     Ok(FilterOptions {
@@ -222,7 +223,7 @@ pub async fn find_by_email(
     who: &Principal,
     email: &str,
 ) -> Result<Option<Uuid>, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let email = rollcall_domain::Email::parse(email)?;
     let mut conn = app.db.read_conn().await?;
     Ok(

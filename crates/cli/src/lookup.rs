@@ -21,14 +21,13 @@ pub async fn actor(
     inviter: Option<&str>,
     operator: &Meta,
 ) -> anyhow::Result<(Principal, Meta)> {
-    let mut conn = app.db.read_conn().await?;
     match inviter {
         None => Ok((
-            Principal::operator(&mut conn, org.id, &operator.actor_label).await?,
+            Principal::operator(app, org.id, &operator.actor_label).await?,
             operator.clone(),
         )),
         Some(email) => {
-            let who = Principal::acting_as(&mut conn, org.id, email)
+            let who = Principal::acting_as(app, org.id, email)
                 .await
                 .context("--inviter")?;
             let meta = Meta {

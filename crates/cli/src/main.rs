@@ -297,8 +297,10 @@ async fn run() -> anyhow::Result<()> {
             command: LocationCommand::Create { org, name, code },
         } => {
             let org = lookup::org(&app, &org).await?;
+            let who =
+                rollcall_app::Principal::operator(&app, org.id, &operator.actor_label).await?;
             let loc =
-                rollcall_app::orgs::create_location(&app, org.id, &name, &code, &operator).await?;
+                rollcall_app::orgs::create_location(&app, &who, &name, &code, &operator).await?;
             println!(
                 "Added location “{}” ({}) to {}.",
                 loc.name, loc.code, org.name

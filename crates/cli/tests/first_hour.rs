@@ -55,9 +55,22 @@ impl Drop for Server {
     }
 }
 
-fn wait_for_port(port: u16) {
+/// Waits until the server answers HTTP: the port is taken before the database is ready, so an
+/// open port alone does not mean it serves.
+fn wait_until_serving(port: u16) {
+    use std::io::Read;
     let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            let mut answer = [0u8; 12];
+            if s.write_all(b"GET /sign-in HTTP/1.0\r\n\r\n").is_ok()
+                && s.read_exact(&mut answer).is_ok()
+                && answer.starts_with(b"HTTP/1.")
+            {
+                return;
+            }
+        }
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "the server did not start"
@@ -262,7 +275,7 @@ async fn messages_queued_by_the_cli_carry_the_sending_servers_address_and_name_t
             .spawn()
             .unwrap(),
     );
-    wait_for_port(port);
+    wait_until_serving(port);
 
     // Another process queues the invitations, knowing no public address.
     let invite = |inviter: Option<&str>, address: &str| {

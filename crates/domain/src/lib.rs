@@ -5,6 +5,7 @@
 #[macro_use]
 mod macros;
 
+pub mod capability;
 pub mod email;
 pub mod error;
 pub mod import;
@@ -20,6 +21,7 @@ pub mod taxonomy;
 pub mod user_type;
 pub mod username;
 
+pub use capability::{Capability, Scope};
 pub use email::Email;
 pub use error::ValueError;
 pub use mobile::Mobile;

@@ -426,10 +426,7 @@ async fn a_stopped_job_resumes_without_doing_anyone_twice(t: TestDb) {
         .unwrap()
         .unwrap()
         .id;
-    let policy = rollcall_app::access::policy_of(&mut conn, app.org.id)
-        .await
-        .unwrap();
-    let who = rollcall_app::Principal::load(&mut conn, &policy, app.org.id, admin_id)
+    let who = rollcall_app::Principal::of_user(a, app.org.id, admin_id)
         .await
         .unwrap()
         .unwrap();

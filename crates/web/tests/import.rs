@@ -302,11 +302,7 @@ async fn stage(app: &TestApp, csv: &str) -> Uuid {
 
 async fn admin_principal(app: &TestApp) -> rollcall_app::Principal {
     let admin = user_by_email(app, &app.admin_email).await.unwrap();
-    let mut conn = app.app.db.read_conn().await.unwrap();
-    let policy = rollcall_app::access::policy_of(&mut conn, app.org.id)
-        .await
-        .unwrap();
-    rollcall_app::Principal::load(&mut conn, &policy, app.org.id, admin.id)
+    rollcall_app::Principal::of_user(&app.app, app.org.id, admin.id)
         .await
         .unwrap()
         .unwrap()

@@ -417,7 +417,7 @@ async fn inviting_needs_a_location_and_respects_the_rules(t: TestDb) {
         .await
         .unwrap();
     let mut conn = app.app.db.read_conn().await.unwrap();
-    let who = rollcall_app::Principal::operator(&mut conn, bare.id, "operator")
+    let who = rollcall_app::Principal::operator(&app.app, bare.id, "operator")
         .await
         .unwrap();
     let role = roles::list(&mut conn, bare.id).await.unwrap()[0].id;

@@ -355,16 +355,14 @@ async fn admins_are_kept_on_every_path(t: TestDb) {
     // Morgan is the only clinic admin of a new clinic: the Clinic Admin role cannot lose
     // admin.clinic, and Morgan cannot lose that clinic or the role.
     let meta = Meta::system("test");
-    let lake = rollcall_app::orgs::create_location(
-        &w.app.app,
-        w.app.org.id,
-        "alpha Lakeside",
-        "LK",
-        &meta,
-    )
-    .await
-    .unwrap()
-    .id;
+    let operator = rollcall_app::Principal::operator(&w.app.app, w.app.org.id, "test")
+        .await
+        .unwrap();
+    let lake =
+        rollcall_app::orgs::create_location(&w.app.app, &operator, "alpha Lakeside", "LK", &meta)
+            .await
+            .unwrap()
+            .id;
     let (status, v) = w
         .patch(
             &w.admin_token,

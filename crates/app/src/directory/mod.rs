@@ -2,6 +2,7 @@
 //! onboarded from in batches (C6). The roster is a source, not accounts: loading it never
 //! touches a user, and adding people from it goes through the shared import pipeline.
 
+use rollcall_domain::Capability;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use rollcall_domain::import::{Column, RawRow};
@@ -86,7 +87,7 @@ pub type Options = crate::import::CommitOptions;
 
 /// The roster's size and its groups with their member counts, by name.
 pub async fn groups(app: &App, who: &Principal) -> Result<Overview, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     let (people, inactive) = directory::count(&mut conn, who.org_id).await?;
     let mut groups: Vec<GroupView> = directory::groups(&mut conn, who.org_id)
@@ -137,7 +138,7 @@ fn candidate(p: Person) -> Candidate {
 /// A group's members who can be added: minus people deactivated upstream and people whose
 /// address already belongs to a user of the organization (whatever that user's status), by name.
 pub async fn members_of(app: &App, who: &Principal, group: &str) -> Result<Members, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     let people = directory::members(&mut conn, who.org_id, group).await?;
     if people.is_empty() {
@@ -173,7 +174,7 @@ pub async fn people_by_ids(
     who: &Principal,
     ids: &[String],
 ) -> Result<Vec<Person>, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     by_ids_in_order(&mut conn, who.org_id, ids).await
 }
@@ -200,7 +201,7 @@ async fn by_ids_in_order(
 
 /// The people of a batch who can still be added, in batch order.
 pub async fn batch(app: &App, who: &Principal, ids: &[String]) -> Result<Batch, AppError> {
-    who.require_view()?;
+    who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     let (people, dropped) = eligible(&mut conn, who.org_id, ids).await?;
     Ok(Batch {
@@ -299,7 +300,7 @@ pub async fn add(
     once: Option<&str>,
     meta: &Meta,
 ) -> Result<Job, AppError> {
-    crate::invite::require_inviter(who)?;
+    who.require(Capability::BulkAdd)?;
     let Some(once) = once else {
         return add_now(app, who, req, meta).await;
     };
@@ -349,7 +350,7 @@ async fn add_now(
     req: &AddRequest,
     meta: &Meta,
 ) -> Result<Job, AppError> {
-    crate::invite::require_inviter(who)?;
+    who.require(Capability::BulkAdd)?;
     let options = options(app, who).await?;
     if !options.roles.iter().any(|(id, _)| *id == req.role_id) {
         return Err(AppError::not_found("role"));

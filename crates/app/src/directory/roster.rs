@@ -1,6 +1,7 @@
 //! Loading the roster: a CSV file or a JSON list replaces the organization's roster whole; any
 //! bad line refuses the load with its number and what to fix, and changes nothing.
 
+use rollcall_domain::Capability;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Read;
 
@@ -417,7 +418,7 @@ pub async fn load_csv(
     reader: impl Read,
     meta: &Meta,
 ) -> Result<Loaded, AppError> {
-    crate::invite::require_inviter(who)?;
+    who.require(Capability::BulkAdd)?;
     let people = parse_csv(reader)?;
     replace(app, who, people, "file", None, meta).await
 }
@@ -431,7 +432,7 @@ pub async fn load_people(
     key: Option<&Key>,
     meta: &Meta,
 ) -> Result<Loaded, AppError> {
-    crate::invite::require_inviter(who)?;
+    who.require(Capability::BulkAdd)?;
     if roster.people.len() > MAX_PEOPLE {
         return Err(invalid(
             "directory_too_large",

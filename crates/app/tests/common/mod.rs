@@ -188,7 +188,10 @@ pub async fn harness(t: TestDb, smtp_port: Option<u16>) -> Harness {
         rollcall_app::orgs::create_org(&app, "alpha", "Alpha Therapy", "America/Chicago", &meta)
             .await
             .unwrap();
-    rollcall_app::orgs::create_location(&app, org.id, "Downtown", "DT", &meta)
+    let operator = rollcall_app::Principal::operator(&app, org.id, "test")
+        .await
+        .unwrap();
+    rollcall_app::orgs::create_location(&app, &operator, "Downtown", "DT", &meta)
         .await
         .unwrap();
     let (_, token) =

@@ -11,6 +11,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use rollcall_app::App;
 use rollcall_app::audit::{self, AuditPage, AuditParams};
+use rollcall_app::domain::Capability;
 use rollcall_app::user_list::{self, ListParams, UserPage};
 use serde_json::{Value, json};
 
@@ -54,8 +55,13 @@ async fn me(caller: ApiCaller) -> Json<Value> {
         "name": p.display_name,
         "permissions": p.permissions.iter().map(|x| x.key()).collect::<Vec<_>>(),
         "scopes": p.scopes,
-        "can_view_users": p.can_view_users(),
-        "can_manage_users": p.can_manage_users(),
+        "can_view_users": p.can(Capability::ViewUsers),
+        "can_manage_users": p.can(Capability::EditAccess),
+        "capabilities": Capability::ALL
+            .into_iter()
+            .filter(|&c| p.can(c))
+            .map(Capability::key)
+            .collect::<Vec<_>>(),
     }))
 }
 

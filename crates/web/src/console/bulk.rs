@@ -9,6 +9,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::bulk_update::{self, BulkUpdateRequest, Refused};
 use rollcall_app::clock::local;
+use rollcall_app::domain::Capability;
 use rollcall_app::domain::{BulkChanges, Module, Permission};
 use rollcall_app::user_list::{self, ListParams};
 use rollcall_app::{App, AppError};
@@ -113,11 +114,7 @@ async fn review_page(
     pairs: &[(String, String)],
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    if !user.principal.can_manage_users() {
-        return Err(
-            AppError::Forbidden("Your access profile cannot update users' access.".into()).into(),
-        );
-    }
+    user.principal.require(Capability::EditAccess)?;
     let req = selection_of(pairs)?;
     let (count, selected) = bulk_update::preview(app, &user.principal, &req, 20).await?;
     let options = user_list::filter_options(app, &user.principal).await?;

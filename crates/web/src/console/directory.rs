@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use rollcall_app::directory::{self, AddRequest, Candidate, Members, Options, Overview};
+use rollcall_app::domain::Capability;
 use rollcall_app::{App, AppError};
 use rollcall_domain::ValueError;
 use serde::Deserialize;
@@ -230,7 +231,7 @@ async fn people_page(
 ) -> Result<Response, PageError> {
     let who = &user.principal;
     let overview = directory::groups(app, who).await?;
-    let can_add = rollcall_app::invite::require_inviter(who).is_ok();
+    let can_add = who.can(Capability::BulkAdd);
     let members = match &w.group {
         Some(g) => match directory::members_of(app, who, g).await {
             Ok(m) => Some(m),
@@ -405,7 +406,7 @@ pub async fn add(
 ) -> Result<Response, PageError> {
     user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
     let who = &user.principal;
-    rollcall_app::invite::require_inviter(who)?;
+    who.require(Capability::BulkAdd)?;
     let mut w = Wizard::from_form(&pairs);
     let go = field(&pairs, "go").next().unwrap_or("batch").to_string();
     if let Some(group) = go.strip_prefix("group:") {

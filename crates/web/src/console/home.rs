@@ -4,6 +4,8 @@
 use askama::Template;
 use axum::response::{IntoResponse, Redirect, Response};
 
+use rollcall_app::domain::Capability;
+
 use super::Nav;
 use crate::error::render;
 use crate::session::ConsoleUser;
@@ -16,7 +18,7 @@ struct Welcome {
 }
 
 pub async fn page(user: ConsoleUser) -> Response {
-    if user.principal.can_view_users() {
+    if user.principal.can(Capability::ViewUsers) {
         return Redirect::to("/users").into_response();
     }
     render(&Welcome {

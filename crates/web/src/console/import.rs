@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use rollcall_app::audit::Meta;
 use rollcall_app::clock::local;
+use rollcall_app::domain::Capability;
 use rollcall_app::domain::import::{Column, template};
 use rollcall_app::import::{self, Access, Commit, CommitOptions, Review, ReviewRow, Summary};
 use rollcall_app::import_run::{self, NotImported};
@@ -54,9 +55,7 @@ async fn page(user: ConsoleUser) -> Result<Response, PageError> {
 }
 
 fn show_upload(user: &ConsoleUser, error: Option<String>) -> Result<Response, PageError> {
-    if !user.principal.can_manage_users() {
-        return Err(AppError::Forbidden("Your access profile cannot import people.".into()).into());
-    }
+    user.principal.require(Capability::BulkAdd)?;
     Ok(render(&UploadPage {
         nav: Nav::of(user),
         error,
@@ -235,7 +234,7 @@ async fn show_review(
         return Ok(Redirect::to(&format!("/jobs/{id}")).into_response());
     }
     let columns = columns_of(&review);
-    let committable = review.job.state == "validated" && user.principal.can_manage_users();
+    let committable = review.job.state == "validated" && user.principal.can(Capability::BulkAdd);
     let options = if committable {
         Some(import::commit_options(app, &user.principal).await?)
     } else {

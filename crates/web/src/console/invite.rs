@@ -5,6 +5,7 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use rollcall_app::domain::Capability;
 use rollcall_app::invite::{self, InviteOne, NotInvited, PasteCount};
 use rollcall_app::user_list::filter_options;
 use rollcall_app::{App, AppError};
@@ -38,9 +39,7 @@ async fn show(
     role: Option<String>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    if !user.principal.can_manage_users() {
-        return Err(AppError::Forbidden("Your access profile cannot invite people.".into()).into());
-    }
+    user.principal.require(Capability::Invite)?;
     let options = filter_options(app, &user.principal).await?;
     // Only the locations this admin may give access to.
     let locations: Vec<(String, String)> = options

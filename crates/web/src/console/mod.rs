@@ -20,6 +20,7 @@ use axum::Router;
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
+use rollcall_app::domain::Capability;
 use rollcall_app::{App, Principal};
 
 use crate::session::ConsoleUser;
@@ -156,8 +157,8 @@ impl Nav {
         Nav {
             org_name: p.org_name.clone(),
             user_name: p.display_name.clone(),
-            can_manage: p.can_manage_users(),
-            can_view: p.can_view_users(),
+            can_manage: p.can(Capability::EditAccess),
+            can_view: p.can(Capability::ViewUsers),
             mailbox: user.local_mailbox,
             csrf: user.csrf.clone(),
         }

@@ -7,6 +7,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use rollcall_app::domain::Capability;
 use rollcall_app::domain::{Path as ChangePath, Permission, SchedulingStep};
 use rollcall_app::profile::{self, Profile, ProfileEdit};
 use rollcall_app::user_list::filter_options;
@@ -89,7 +90,7 @@ async fn show(
     let options = filter_options(app, &user.principal).await?;
     Ok(render(&ProfilePage {
         nav: Nav::of(user),
-        can_edit: user.principal.can_manage_users(),
+        can_edit: user.principal.can(Capability::EditAccess),
         user_types: options.user_types,
         groups: catalogue(),
         direct: p.direct.iter().cloned().collect(),

@@ -5,6 +5,7 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use rollcall_app::domain::Capability;
 use rollcall_app::orgs::SettingsChange;
 use rollcall_app::store::orgs::OrgSettings;
 use rollcall_app::{App, AppError};
@@ -49,7 +50,7 @@ async fn show(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    user.principal.require_view()?;
+    user.principal.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     let org = rollcall_app::store::orgs::get(&mut conn, user.principal.org_id)
         .await?
@@ -85,7 +86,7 @@ async fn show(
     };
     let page = SettingsPage {
         nav: Nav::of(user),
-        company_admin: user.principal.is_company_admin(),
+        company_admin: user.principal.can(Capability::ManageSettings),
         locations,
         seats,
         settings: org.settings,
@@ -160,12 +161,9 @@ pub async fn add_location(
     Form(form): Form<LocationForm>,
 ) -> Result<Response, PageError> {
     user.verify_csrf(&form.csrf)?;
-    if !user.principal.is_company_admin() {
-        return Err(AppError::Forbidden("Only a company admin can add locations.".into()).into());
-    }
     match rollcall_app::orgs::create_location(
         &app,
-        user.principal.org_id,
+        &user.principal,
         &form.name,
         &form.code,
         &user.meta(),

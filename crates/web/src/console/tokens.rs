@@ -4,8 +4,8 @@ use askama::Template;
 use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
-use rollcall_app::access::SCOPES;
 use rollcall_app::clock::local_date;
+use rollcall_app::domain::{Capability, Scope};
 use rollcall_app::{App, AppError};
 
 use super::{Nav, field};
@@ -28,12 +28,7 @@ async fn show(
     created: Option<String>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    if !user.principal.can_manage_users() {
-        return Err(AppError::Forbidden(
-            "Only a user-management admin can manage API tokens.".into(),
-        )
-        .into());
-    }
+    user.principal.require(Capability::ManageTokens)?;
     let mut conn = app.db.read_conn().await?;
     let tokens = rollcall_app::store::api_tokens::list(&mut conn, user.principal.org_id)
         .await?
@@ -53,7 +48,7 @@ async fn show(
         .collect();
     Ok(render(&TokensPage {
         nav: Nav::of(user),
-        scopes: SCOPES.to_vec(),
+        scopes: Scope::ALL.map(|s| (s.key(), s.description())).to_vec(),
         tokens,
         created,
         error,

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use rollcall_app::App;
 use rollcall_app::clock::local_date;
+use rollcall_app::domain::Capability;
 use rollcall_app::user_list::{self, ListParams, UserPage};
 
 use super::Nav;
@@ -227,7 +228,9 @@ pub async fn export(
 }
 
 fn actions(user: &ConsoleUser) -> Option<String> {
-    user.principal.can_manage_users().then(|| user.csrf.clone())
+    user.principal
+        .can(Capability::ManageUsers)
+        .then(|| user.csrf.clone())
 }
 
 #[derive(serde::Deserialize, Default)]

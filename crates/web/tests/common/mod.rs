@@ -55,10 +55,13 @@ pub async fn org_with_admin(app: &App, slug: &str) -> (Organization, String) {
     )
     .await
     .unwrap();
-    rollcall_app::orgs::create_location(app, org.id, &format!("{slug} Downtown"), "DT", &meta)
+    let operator = rollcall_app::Principal::operator(app, org.id, "test")
         .await
         .unwrap();
-    rollcall_app::orgs::create_location(app, org.id, &format!("{slug} Northside"), "NS", &meta)
+    rollcall_app::orgs::create_location(app, &operator, &format!("{slug} Downtown"), "DT", &meta)
+        .await
+        .unwrap();
+    rollcall_app::orgs::create_location(app, &operator, &format!("{slug} Northside"), "NS", &meta)
         .await
         .unwrap();
     let email = format!("admin@{slug}.example");

@@ -1,0 +1,228 @@
+//! What someone may do in Rollcall, derived in one place from the permissions they hold and, for
+//! an API token, its scopes. Every use case starts by requiring one capability; front ends ask
+//! the same question to decide what to show.
+
+use std::collections::BTreeSet;
+
+use serde::{Serialize, Serializer};
+
+use crate::{Permission, ValueError};
+
+/// A scope an API token is limited to. A token never does more than its user may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    UsersRead,
+    UsersWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 2] = [Scope::UsersRead, Scope::UsersWrite];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Scope::UsersRead => "users:read",
+            Scope::UsersWrite => "users:write",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Scope::UsersRead => "read users, roles, locations and the audit log",
+            Scope::UsersWrite => "invite, import, change and deactivate users",
+        }
+    }
+
+    pub fn parse(key: &str) -> Result<Scope, ValueError> {
+        Scope::ALL
+            .into_iter()
+            .find(|s| s.key() == key.trim())
+            .ok_or_else(|| {
+                ValueError::new(
+                    "scopes",
+                    "scope_unknown",
+                    format!("“{key}” is not a scope: use users:read or users:write."),
+                )
+            })
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.key())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Capability {
+    /// Read user management: people, roles, locations, jobs, the directory, the audit trail.
+    ViewUsers,
+    /// Change people's profiles and access: profile edits, role edits, bulk updates.
+    EditAccess,
+    /// Deactivate and reactivate people; resend and revoke their invitations.
+    ManageUsers,
+    /// Invite people one at a time or by pasting addresses.
+    Invite,
+    /// Add people in bulk: CSV imports and the directory.
+    BulkAdd,
+    /// Create and revoke API tokens that act as oneself.
+    ManageTokens,
+    /// The organization's settings, locations and licence seats.
+    ManageSettings,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 7] = [
+        Capability::ViewUsers,
+        Capability::EditAccess,
+        Capability::ManageUsers,
+        Capability::Invite,
+        Capability::BulkAdd,
+        Capability::ManageTokens,
+        Capability::ManageSettings,
+    ];
+
+    /// The stable name clients see (`GET /api/v1/me`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Capability::ViewUsers => "view_users",
+            Capability::EditAccess => "edit_access",
+            Capability::ManageUsers => "manage_users",
+            Capability::Invite => "invite",
+            Capability::BulkAdd => "bulk_add",
+            Capability::ManageTokens => "manage_tokens",
+            Capability::ManageSettings => "manage_settings",
+        }
+    }
+}
+
+const ADMINS: [Permission; 3] = [
+    Permission::UsersManage,
+    Permission::AdminClinic,
+    Permission::AdminCompany,
+];
+
+impl Capability {
+    /// Holding any one of these grants the capability.
+    pub fn permissions(self) -> &'static [Permission] {
+        match self {
+            Capability::ViewUsers => &[
+                Permission::UsersView,
+                Permission::UsersManage,
+                Permission::AdminClinic,
+                Permission::AdminCompany,
+            ],
+            Capability::Invite => &[
+                Permission::UsersInvite,
+                Permission::UsersManage,
+                Permission::AdminClinic,
+                Permission::AdminCompany,
+            ],
+            Capability::BulkAdd => &[
+                Permission::UsersBulkAdd,
+                Permission::UsersManage,
+                Permission::AdminClinic,
+                Permission::AdminCompany,
+            ],
+            Capability::EditAccess | Capability::ManageUsers | Capability::ManageTokens => &ADMINS,
+            Capability::ManageSettings => &[Permission::AdminCompany],
+        }
+    }
+
+    /// The scope a token needs for it.
+    pub fn scope(self) -> Scope {
+        match self {
+            Capability::ViewUsers => Scope::UsersRead,
+            _ => Scope::UsersWrite,
+        }
+    }
+
+    /// Whether `permissions`, used through a token limited to `scopes` (`None`: a console
+    /// session), grant this capability.
+    pub fn granted(
+        self,
+        permissions: &BTreeSet<Permission>,
+        scopes: Option<&BTreeSet<Scope>>,
+    ) -> bool {
+        scopes.is_none_or(|s| s.contains(&self.scope()))
+            && self.permissions().iter().any(|p| permissions.contains(p))
+    }
+
+    /// What is missing, and whom to ask: shown when the capability is not granted.
+    pub fn missing(self) -> &'static str {
+        match self {
+            Capability::ViewUsers => {
+                "Your access profile does not include user management. Ask a company admin for the User-management viewer or admin role."
+            }
+            Capability::EditAccess => {
+                "Your access profile cannot change users; it needs “Manage users” (and an API token needs the users:write scope)."
+            }
+            Capability::ManageUsers => {
+                "Your access profile cannot deactivate, reactivate or change the invitations of users; it needs “Manage users” (and an API token needs the users:write scope)."
+            }
+            Capability::Invite => {
+                "Your access profile cannot invite people. Ask a company admin for the User Manager or Clinic Admin role."
+            }
+            Capability::BulkAdd => {
+                "Your access profile cannot add people in bulk; it needs “Bulk add users” or “Manage users” (and an API token needs the users:write scope)."
+            }
+            Capability::ManageTokens => "Only a user-management admin can manage API tokens.",
+            Capability::ManageSettings => {
+                "Only a company admin can change the organization's settings, locations and seats."
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holding(p: &[Permission]) -> BTreeSet<Permission> {
+        p.iter().copied().collect()
+    }
+
+    #[test]
+    fn a_viewer_reads_and_changes_nothing() {
+        let viewer = holding(&[Permission::UsersView]);
+        assert!(Capability::ViewUsers.granted(&viewer, None));
+        for c in [
+            Capability::EditAccess,
+            Capability::ManageUsers,
+            Capability::Invite,
+            Capability::BulkAdd,
+            Capability::ManageTokens,
+            Capability::ManageSettings,
+        ] {
+            assert!(!c.granted(&viewer, None), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn invite_and_bulk_add_permissions_grant_only_their_own_capability() {
+        let inviter = holding(&[Permission::UsersInvite]);
+        assert!(Capability::Invite.granted(&inviter, None));
+        assert!(!Capability::BulkAdd.granted(&inviter, None));
+        assert!(!Capability::EditAccess.granted(&inviter, None));
+        let bulk = holding(&[Permission::UsersBulkAdd]);
+        assert!(Capability::BulkAdd.granted(&bulk, None));
+        assert!(!Capability::Invite.granted(&bulk, None));
+    }
+
+    #[test]
+    fn a_token_is_narrowed_to_its_scopes() {
+        let admin = holding(&[Permission::AdminCompany]);
+        let read: BTreeSet<Scope> = [Scope::UsersRead].into();
+        assert!(Capability::ViewUsers.granted(&admin, Some(&read)));
+        assert!(!Capability::EditAccess.granted(&admin, Some(&read)));
+        assert!(!Capability::ManageSettings.granted(&admin, Some(&read)));
+        let write: BTreeSet<Scope> = [Scope::UsersWrite].into();
+        assert!(!Capability::ViewUsers.granted(&admin, Some(&write)));
+        assert!(Capability::Invite.granted(&admin, Some(&write)));
+    }
+
+    #[test]
+    fn scopes_parse_by_key() {
+        assert_eq!(Scope::parse("users:write").unwrap(), Scope::UsersWrite);
+        assert_eq!(Scope::parse("users:all").unwrap_err().code, "scope_unknown");
+    }
+}

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use rollcall_app::store::Engine;
+use rollcall_app::testing::store::Engine;
 use sqlx::{Connection, Executor};
 
 pub struct Store {
@@ -23,7 +23,7 @@ impl Store {
                 let dir = std::env::temp_dir().join(format!(
                     "rollcall-bench-{label}-{}-{}",
                     std::process::id(),
-                    rollcall_app::store::now_micros()
+                    rollcall_app::testing::store::now_micros()
                 ));
                 std::fs::create_dir_all(&dir)?;
                 Ok(Store {

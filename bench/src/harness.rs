@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use rollcall_app::audit::Meta;
-use rollcall_app::store::Db;
+use rollcall_app::testing::store::Db;
 use rollcall_app::{App, Clock, Config, Principal};
 use uuid::Uuid;
 
@@ -37,7 +37,7 @@ pub async fn database(url: Option<&str>) -> Result<(Db, Option<std::path::PathBu
 }
 
 pub async fn setup(db: Db, dir: Option<std::path::PathBuf>, slug: &str) -> Result<Setup> {
-    rollcall_app::store::migrate(&db).await?;
+    rollcall_app::testing::store::migrate(&db).await?;
     let app = App::with_db(
         db.clone(),
         Config::for_tests(db.url().to_string()),
@@ -56,7 +56,7 @@ pub async fn org(app: &App, slug: &str) -> Result<Setup> {
     let loc =
         rollcall_app::orgs::create_location(app, &operator, "Main Clinic", "MC", &meta).await?;
     // Benchmarks measure onboarding, not the licence limit.
-    rollcall_app::orgs::set_seats(app, org.id, "portal", 100_000_000, &meta).await?;
+    rollcall_app::orgs::set_seats(app, &operator, "portal", 100_000_000, &meta).await?;
     let (_, token) = rollcall_app::orgs::create_admin(
         app,
         &org,
@@ -75,8 +75,8 @@ pub async fn org(app: &App, slug: &str) -> Result<Setup> {
     let staged = rollcall_app::register::submit(app, &token, &details, None).await?;
     let p = rollcall_app::register::at_stage(app, &staged.token, staged.stage).await?;
     let admin = rollcall_app::register::accept_eula(app, &p, 1).await?;
-    let mut conn = app.db.read_conn().await?;
-    let role_id = rollcall_app::store::roles::list(&mut conn, org.id)
+    let mut conn = app.db().read_conn().await?;
+    let role_id = rollcall_app::testing::store::roles::list(&mut conn, org.id)
         .await?
         .into_iter()
         .find(|r| r.name == "Front Desk")

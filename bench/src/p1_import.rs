@@ -35,7 +35,7 @@ use clap::{Parser, ValueEnum};
 use harness::median;
 use rollcall_app::audit::Meta;
 use rollcall_app::import::{self, Access, Commit, Summary};
-use rollcall_app::store::{Db, Engine, jobs, now_micros, seats};
+use rollcall_app::testing::store::{Db, Engine, jobs, now_micros, seats};
 use uuid::Uuid;
 
 #[derive(Parser, Debug)]
@@ -410,9 +410,9 @@ async fn measure(
             median(&baseline.iter().map(|b| b.insert).collect::<Vec<_>>()),
         )
     });
-    let rows_k = if rows % 1_000_000 == 0 {
+    let rows_k = if rows.is_multiple_of(1_000_000) {
         format!("{}M", rows / 1_000_000)
-    } else if rows % 1_000 == 0 {
+    } else if rows.is_multiple_of(1_000) {
         format!("{}k", rows / 1_000)
     } else {
         thousands(rows as u64)
@@ -538,11 +538,17 @@ async fn set_up(url: &str, rows: usize) -> Result<harness::Setup> {
         rollcall_app::orgs::create_location(&s.app, &operator, "Downtown", "DT", &meta).await?;
     let ns =
         rollcall_app::orgs::create_location(&s.app, &operator, "North Side", "NS", &meta).await?;
-    let mut conn = s.app.db.write_conn().await?;
+    let mut conn = s.app.db().write_conn().await?;
     // The admin works at every location (as the first admin of an organization does).
-    rollcall_app::store::locations::grant(&mut conn, s.admin.user_id, &[dt.id, ns.id]).await?;
-    rollcall_app::store::orgs::set_seats(&mut conn, s.org_id, seats::PORTAL, rows as i64 + 1_000)
+    rollcall_app::testing::store::locations::grant(&mut conn, s.admin.user_id, &[dt.id, ns.id])
         .await?;
+    rollcall_app::testing::store::orgs::set_seats(
+        &mut conn,
+        s.org_id,
+        seats::PORTAL,
+        rows as i64 + 1_000,
+    )
+    .await?;
     drop(conn);
     s.admin = rollcall_app::Principal::of_user(&s.app, s.org_id, s.admin.user_id)
         .await?
@@ -559,8 +565,8 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
 
     // Autovacuum's ANALYZE, emulated when asked (the server's own is off).
     let analyzer = match args.pg_analyze_every {
-        Some(every) if app.db.engine() == Engine::Postgres => {
-            let db = app.db.clone();
+        Some(every) if app.db().engine() == Engine::Postgres => {
+            let db = app.db().clone();
             Some(AbortOnDrop(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(Duration::from_secs(every.max(1))).await;
@@ -587,7 +593,7 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
         let iter = std::iter::from_fn(move || {
             let row = reader.next_row();
             if row.is_some() {
-                if n % every == 0 {
+                if n.is_multiple_of(every) {
                     seen.lock().expect("marks").push(Instant::now());
                 }
                 n += 1;
@@ -628,7 +634,7 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
             &app,
             who,
             job.id,
-            rollcall_app::store::imports::Filter::Errors,
+            rollcall_app::testing::store::imports::Filter::Errors,
             -1,
             3,
         )
@@ -669,7 +675,7 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
     let mut samples: Vec<(f64, i64)> = vec![(0.0, 0)];
     let job = loop {
         let now = {
-            let mut conn = app.db.read_conn().await?;
+            let mut conn = app.db().read_conn().await?;
             jobs::get(&mut conn, s.org_id, job.id)
                 .await?
                 .context("the job")?
@@ -715,12 +721,12 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
     });
     let counts = (
         rows as i64,
-        count(&app.db, "SELECT COUNT(*) FROM users").await?,
-        count(&app.db, "SELECT COUNT(*) FROM invitations").await?,
-        count(&app.db, "SELECT COUNT(*) FROM outbox").await?,
-        count(&app.db, "SELECT COUNT(*) FROM audit_events").await?,
+        count(app.db(), "SELECT COUNT(*) FROM users").await?,
+        count(app.db(), "SELECT COUNT(*) FROM invitations").await?,
+        count(app.db(), "SELECT COUNT(*) FROM outbox").await?,
+        count(app.db(), "SELECT COUNT(*) FROM audit_events").await?,
     );
-    app.db.close().await;
+    app.db().close().await;
     Ok(ProductRun {
         stage,
         commit: commit_time,
@@ -745,7 +751,7 @@ async fn count(db: &Db, sql: &str) -> Result<i64> {
 async fn baseline_run(store: &Store, csv: &Path, rows: usize, tool: &str) -> Result<BaselineRun> {
     let s = set_up(&store.url, 0).await?;
     let org = s.org_id;
-    s.app.db.close().await;
+    s.app.db().close().await;
     drop(s);
     let now = now_micros();
     let expires = now + 14 * 86_400_000_000;
@@ -899,7 +905,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -21,7 +21,7 @@ use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use clap::Parser;
-use rollcall_app::store::{Db, Engine, migrate};
+use rollcall_app::testing::store::{Db, Engine, migrate};
 use rollcall_app::{App, Clock, Config};
 use serde_json::Value;
 use sqlx::{Executor, Row};
@@ -220,7 +220,7 @@ fn run(
         select_1: server_rt.block_on(query_floor(&app, args.connections, window)),
         store_page: server_rt.block_on(store_floor(&app, seeded.org_id, args.connections, window)),
     };
-    server_rt.block_on(app.db.close());
+    server_rt.block_on(app.db().close());
     let (scenarios, measured) = outcome?;
     Ok(report(args, store, &seeded, &scenarios, &measured, floor))
 }
@@ -249,7 +249,7 @@ async fn serve_bare(body: Vec<u8>, stop: oneshot::Receiver<()>) -> Result<Socket
 /// After the bulk load: a WAL checkpoint on SQLite, statistics on PostgreSQL (what autovacuum
 /// would do shortly after such a load). Returns the database's size in bytes.
 async fn settle_store(app: &App, store: &Store) -> Result<u64> {
-    let mut conn = app.db.write_conn().await?;
+    let mut conn = app.db().write_conn().await?;
     match store.engine {
         Engine::Sqlite => {
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -279,7 +279,7 @@ async fn verify_seed(app: &App, s: &Seeded) -> Result<()> {
             .fetch_one(&mut *conn)
             .await? as usize)
     }
-    let mut conn = app.db.read_conn().await?;
+    let mut conn = app.db().read_conn().await?;
     let org = s.org_id;
     let users = count(
         &mut conn,
@@ -709,18 +709,19 @@ async fn store_floor(app: &App, org_id: uuid::Uuid, tasks: usize, window: Durati
         handles.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < until {
-                let query = rollcall_app::store::users::ListQuery {
+                let query = rollcall_app::testing::store::users::ListQuery {
                     org_id,
                     descending: true,
                     limit: 50,
                     now: app.clock.now(),
                     ..Default::default()
                 };
-                let Ok(mut conn) = app.db.read_conn().await else {
+                let Ok(mut conn) = app.db().read_conn().await else {
                     continue;
                 };
                 if let Ok(page) =
-                    rollcall_app::store::users::list(&mut conn, app.db.engine(), &query).await
+                    rollcall_app::testing::store::users::list(&mut conn, app.db().engine(), &query)
+                        .await
                     && page.rows.len() == 50
                 {
                     n += 1;
@@ -742,7 +743,7 @@ async fn query_floor(app: &App, tasks: usize, window: Duration) -> f64 {
     let until = Instant::now() + window;
     let mut handles = Vec::new();
     for _ in 0..tasks {
-        let pool = app.db.reader().clone();
+        let pool = app.db().reader().clone();
         handles.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < until {

@@ -54,7 +54,7 @@ async fn main() -> Result<()> {
     let app = base.app.clone();
     println!(
         "P5 paste invite: {ADDRESSES} addresses (2 % invalid, 2 % repeated), {RUNS} runs, database {:?}",
-        app.db.engine()
+        app.db().engine()
     );
 
     let mut commit = Vec::new();
@@ -84,11 +84,11 @@ async fn main() -> Result<()> {
 
         // Baseline: the same number of user rows through one bare multi-row INSERT.
         let rows: Vec<_> = {
-            let mut conn = app.db.read_conn().await?;
-            let page = rollcall_app::store::users::list(
+            let mut conn = app.db().read_conn().await?;
+            let page = rollcall_app::testing::store::users::list(
                 &mut conn,
-                app.db.engine(),
-                &rollcall_app::store::users::ListQuery {
+                app.db().engine(),
+                &rollcall_app::testing::store::users::ListQuery {
                     org_id: s.org_id,
                     limit: 500,
                     now: 0,
@@ -100,7 +100,7 @@ async fn main() -> Result<()> {
         };
         let template = rows.into_iter().next().expect("a user");
         let copies: Vec<_> = (0..unique)
-            .map(|i| rollcall_app::store::users::User {
+            .map(|i| rollcall_app::testing::store::users::User {
                 id: uuid::Uuid::now_v7(),
                 email: format!("bare{run}.{i}@clinic.example"),
                 email_key: format!("bare{run}.{i}@clinic.example"),
@@ -109,8 +109,8 @@ async fn main() -> Result<()> {
             })
             .collect();
         let start = Instant::now();
-        let mut tx = app.db.begin().await?;
-        rollcall_app::store::users::insert_many(&mut tx, &copies).await?;
+        let mut tx = app.db().begin().await?;
+        rollcall_app::testing::store::users::insert_many(&mut tx, &copies).await?;
         tx.commit().await?;
         bare.push(start.elapsed());
     }

@@ -31,11 +31,11 @@ use rollcall_app::audit::Meta;
 use rollcall_app::clock::DAY;
 use rollcall_app::config::{SmtpConfig, SmtpSecurity};
 use rollcall_app::delivery::{Dispatcher, DrainReport, MailboxSender, SmtpSender, SmtpStrategy};
-use rollcall_app::store::invitations::{self, Invitation};
-use rollcall_app::store::orgs::Organization;
-use rollcall_app::store::outbox::{self, OutboxMessage};
-use rollcall_app::store::users::{self, User};
-use rollcall_app::store::{Db, Engine, migrate, new_id, token_hash};
+use rollcall_app::testing::store::invitations::{self, Invitation};
+use rollcall_app::testing::store::orgs::Organization;
+use rollcall_app::testing::store::outbox::{self, OutboxMessage};
+use rollcall_app::testing::store::users::{self, User};
+use rollcall_app::testing::store::{Db, Engine, migrate, new_id, token_hash};
 use rollcall_app::{App, Clock, Config};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -214,7 +214,7 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
         let dispatcher = Dispatcher::with_senders(
             app.clone(),
             sender.clone(),
-            Arc::new(MailboxSender::new(app.db.clone(), app.clock.clone())),
+            Arc::new(MailboxSender::new(app.db().clone(), app.clock.clone())),
         );
         let before = accepted.load(Ordering::Relaxed);
         let (took, report) = drain(&dispatcher).await?;
@@ -248,7 +248,7 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
         let dispatcher = Dispatcher::with_senders(
             app.clone(),
             sender.clone(),
-            Arc::new(MailboxSender::new(app.db.clone(), app.clock.clone())),
+            Arc::new(MailboxSender::new(app.db().clone(), app.clock.clone())),
         );
         let before = accepted.load(Ordering::Relaxed);
         let (took, report) = drain(&dispatcher).await?;
@@ -320,7 +320,7 @@ async fn check_drained(
         report.sent == expected && accepted == expected as u64,
         "expected {expected} messages sent; the dispatcher reports {report:?}, the server accepted {accepted}"
     );
-    let mut conn = app.db.read_conn().await?;
+    let mut conn = app.db().read_conn().await?;
     let pending = outbox::pending(&mut conn).await?;
     ensure!(pending == 0, "{pending} messages still queued");
     Ok(())
@@ -392,7 +392,7 @@ async fn queue_invitations(app: &App, org: &Organization, from: usize, n: usize)
         users_rows.push(user);
         invites.push(invitation);
     }
-    let mut tx = app.db.begin().await?;
+    let mut tx = app.db().begin().await?;
     let started = Instant::now();
     users::insert_many(&mut tx, &users_rows).await?;
     let users_took = started.elapsed();

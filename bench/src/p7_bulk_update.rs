@@ -15,7 +15,7 @@ use harness::median;
 use rollcall_app::audit::Meta;
 use rollcall_app::bulk_update::{self, BulkUpdateRequest};
 use rollcall_app::domain::{BulkChanges, Permission};
-use rollcall_app::store::{Db, Sql, migrate, users};
+use rollcall_app::testing::store::{Db, Sql, migrate, users};
 use rollcall_app::{App, Clock, Config, Principal};
 use uuid::Uuid;
 
@@ -48,7 +48,7 @@ async fn bare(
     location: Uuid,
 ) -> Result<Duration> {
     let start = Instant::now();
-    let mut tx = app.db.begin().await?;
+    let mut tx = app.db().begin().await?;
     for p in add {
         let mut q = Sql::new("INSERT INTO user_permissions (user_id, permission) SELECT id, ");
         q.bind(format!("bare.{p}"))
@@ -105,7 +105,7 @@ async fn main() -> Result<()> {
             Clock::system(),
         );
         let seeded = seed_users::seed(&app, n).await?;
-        let mut conn = app.db.read_conn().await?;
+        let mut conn = app.db().read_conn().await?;
         let admin =
             users::get_by_email_key(&mut conn, seeded.org_id, "owner@riverside-therapy.example")
                 .await?
@@ -116,7 +116,7 @@ async fn main() -> Result<()> {
             .context("the admin can act")?;
         println!(
             "P7 bulk update over {n} users ({:?}): add 2 permissions, remove 1, add 1 location; every rule, one audit event per changed user",
-            app.db.engine()
+            app.db().engine()
         );
         let (mut ours, mut base) = (Vec::new(), Vec::new());
         for (run, (add, remove)) in RUNS_CHANGES.iter().take(runs).enumerate() {
@@ -185,7 +185,7 @@ async fn main() -> Result<()> {
         ));
         if url.is_some() {
             // One organization per database: start the next size on a clean one.
-            app.db.close().await;
+            app.db().close().await;
             break;
         }
     }

@@ -134,7 +134,7 @@ async fn main() -> Result<()> {
     let addr = harness::serve(s.app.clone()).await?;
     println!(
         "P8 invite through the JSON API: {CONNECTIONS} connections, {seconds} s per measurement, database {:?}",
-        s.app.db.engine()
+        s.app.db().engine()
     );
 
     let (loc, role) = (s.location_id, s.role_id);

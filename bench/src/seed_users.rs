@@ -10,9 +10,9 @@ use rollcall_app::audit::Meta;
 use rollcall_app::clock::DAY;
 use rollcall_app::domain::{Email, Permission, Username};
 use rollcall_app::orgs::{create_location, create_org};
-use rollcall_app::store::invitations::{self, Invitation};
-use rollcall_app::store::users::{self, User};
-use rollcall_app::store::{Conn, Engine, Sql, locations, new_id, roles};
+use rollcall_app::testing::store::invitations::{self, Invitation};
+use rollcall_app::testing::store::users::{self, User};
+use rollcall_app::testing::store::{Conn, Engine, Sql, locations, new_id, roles};
 use rollcall_app::{App, Principal};
 use uuid::Uuid;
 
@@ -394,7 +394,7 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
         locs.push((l.name, l.id));
     }
     let role_ids: BTreeMap<String, Uuid> = {
-        let mut conn = app.db.read_conn().await?;
+        let mut conn = app.db().read_conn().await?;
         roles::list(&mut conn, org.id)
             .await?
             .into_iter()
@@ -444,7 +444,7 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
         .iter()
         .map(|p| p.key().to_string())
         .collect();
-    let mut tx = app.db.begin().await?;
+    let mut tx = app.db().begin().await?;
     users::insert_many(&mut tx, std::slice::from_ref(&admin)).await?;
     roles::grant_direct(&mut tx, admin.id, &all_perms).await?;
     locations::grant(&mut tx, admin.id, &loc_ids).await?;
@@ -503,7 +503,7 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
         }
         Ok((expected, spent))
     });
-    let rows = match app.db.engine() {
+    let rows = match app.db().engine() {
         Engine::Sqlite => SQLITE_ROWS,
         Engine::Postgres => POSTGRES_ROWS,
     };
@@ -511,7 +511,7 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
     let mut written = 0usize;
     let mut last_report = Instant::now();
     while let Some(b) = rx_batches.recv().await {
-        let mut tx = app.db.begin().await?;
+        let mut tx = app.db().begin().await?;
         write_batch(&mut tx, &b, rows).await?;
         tx.commit().await?;
         written += b.users.len();

@@ -183,7 +183,7 @@ pub fn parse_permissions(keys: &[String]) -> BTreeSet<Permission> {
 }
 
 /// The organization's rule data.
-pub async fn policy_of(conn: &mut Conn, org_id: Uuid) -> Result<Policy, AppError> {
+pub(crate) async fn policy_of(conn: &mut Conn, org_id: Uuid) -> Result<Policy, AppError> {
     let org = orgs::get(conn, org_id)
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
@@ -198,7 +198,7 @@ pub fn parse_policy(json: &str) -> Result<Policy, AppError> {
 }
 
 /// The rule engine's view of a stored user: type, status, access and grants.
-pub async fn subject_of(conn: &mut Conn, user: &users::User) -> Result<Subject, AppError> {
+pub(crate) async fn subject_of(conn: &mut Conn, user: &users::User) -> Result<Subject, AppError> {
     subjects(conn, user.org_id, &[user.id])
         .await?
         .pop()
@@ -206,7 +206,7 @@ pub async fn subject_of(conn: &mut Conn, user: &users::User) -> Result<Subject, 
 }
 
 /// The rule engine's view of many users of one organization, in the order of `ids`.
-pub async fn subjects(
+pub(crate) async fn subjects(
     conn: &mut Conn,
     org_id: Uuid,
     ids: &[Uuid],
@@ -232,7 +232,7 @@ pub fn to_subject(row: rollcall_store::access::AccessRow) -> Subject {
 }
 
 /// How many active admins the company and each location have (rule 3).
-pub async fn admin_census(
+pub(crate) async fn admin_census(
     conn: &mut Conn,
     org_id: Uuid,
     policy: &Policy,
@@ -278,7 +278,7 @@ pub fn check_role_grants(
 }
 
 /// Location names for the rule engine's messages.
-pub async fn location_names(
+pub(crate) async fn location_names(
     conn: &mut Conn,
     org_id: Uuid,
 ) -> Result<BTreeMap<Uuid, String>, AppError> {

@@ -71,6 +71,12 @@ pub async fn create(
     Ok((token, raw))
 }
 
+/// The organization's tokens, newest first (never their secrets: only hashes are kept).
+pub async fn list(app: &App, who: &Principal) -> Result<Vec<ApiToken>, AppError> {
+    who.require(Capability::ManageTokens)?;
+    Ok(api_tokens::list(&mut *app.db.read_conn().await?, who.org_id).await?)
+}
+
 /// The principal a bearer token acts as, or an authentication error that says nothing more.
 pub async fn authenticate(app: &App, raw: &str) -> Result<Principal, AppError> {
     let denied =

@@ -58,7 +58,7 @@ impl Limiter {
 
 /// After the password: either signed in, or a second factor is still to come.
 pub enum SignInStep {
-    Done(SignedIn),
+    Done(Box<SignedIn>),
     SecondFactor { token: String, method: String },
 }
 
@@ -209,11 +209,11 @@ pub async fn sign_in(
     )
     .await?;
     tx.commit().await?;
-    Ok(SignInStep::Done(SignedIn {
+    Ok(SignInStep::Done(Box::new(SignedIn {
         token,
         session,
         principal,
-    }))
+    })))
 }
 
 /// Resolves a session cookie; expired sessions (idle or absolute) are removed.

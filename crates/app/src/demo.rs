@@ -83,8 +83,8 @@ pub async fn ensure(app: &App) -> Result<Demo, AppError> {
     )
     .await?;
     // Room to try every onboarding path: ~160 demo staff hold seats already.
-    crate::orgs::set_seats(app, org.id, rollcall_store::seats::PORTAL, 500, &meta).await?;
     let operator = crate::Principal::operator(app, org.id, "demo set-up").await?;
+    crate::orgs::set_seats(app, &operator, rollcall_store::seats::PORTAL, 500, &meta).await?;
     let mut locs = Vec::new();
     for (name, code) in [
         ("Downtown Clinic", "DT"),

@@ -42,7 +42,7 @@ impl Key {
 }
 
 /// The stored answer of an earlier call with this key, if any.
-pub async fn replay<T: DeserializeOwned>(
+pub(crate) async fn replay<T: DeserializeOwned>(
     conn: &mut Conn,
     org_id: Uuid,
     key: &Key,
@@ -62,7 +62,7 @@ pub async fn replay<T: DeserializeOwned>(
 }
 
 /// Keeps the answer, in the transaction of the change it answers.
-pub async fn record<T: Serialize>(
+pub(crate) async fn record<T: Serialize>(
     conn: &mut Conn,
     org_id: Uuid,
     key: &Key,

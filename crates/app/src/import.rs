@@ -147,7 +147,7 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    pub async fn load(conn: &mut Conn, org_id: Uuid) -> Result<Context, AppError> {
+    pub(crate) async fn load(conn: &mut Conn, org_id: Uuid) -> Result<Context, AppError> {
         let org = rollcall_store::orgs::get(conn, org_id)
             .await?
             .ok_or_else(|| AppError::not_found("organization"))?;
@@ -840,9 +840,9 @@ pub async fn commit(
     tx.commit().await?;
     crate::jobs::spawn(app, job.org_id, job.id);
     let mut conn = app.db.read_conn().await?;
-    Ok(jobs::get(&mut conn, who.org_id, job.id)
+    jobs::get(&mut conn, who.org_id, job.id)
         .await?
-        .ok_or_else(|| AppError::not_found("import"))?)
+        .ok_or_else(|| AppError::not_found("import"))
 }
 
 /// The access a commit gives every row (roles or mirror), checked by the rule engine for each
@@ -912,11 +912,11 @@ async fn resolve_access(
             })
         }
     };
-    if let Some(s) = shared.as_mut() {
-        if let Some(l) = location {
-            s.locations.insert(l);
-            s.default_location = Some(l);
-        }
+    if let Some(s) = shared.as_mut()
+        && let Some(l) = location
+    {
+        s.locations.insert(l);
+        s.default_location = Some(l);
     }
     let default_given = location.is_some()
         || shared

@@ -168,6 +168,12 @@ pub async fn run_for(app: &App, org_id: Uuid, id: Uuid, wait: Duration) -> Resul
 
 /// Picks up jobs that a stopped process left queued or running; call at start-up.
 pub async fn resume_orphans(app: &App) -> Result<usize, AppError> {
+    Ok(take_over_orphans(app).await?.len())
+}
+
+/// Picks up jobs that a stopped process left queued or running (once their lease has run
+/// out); returns each one's (organization, job) so a caller can follow them.
+pub async fn take_over_orphans(app: &App) -> Result<Vec<(Uuid, Uuid)>, AppError> {
     let orphans = {
         let mut conn = app.db.read_conn().await?;
         jobs::orphaned(&mut conn, app.clock.now()).await?
@@ -175,7 +181,7 @@ pub async fn resume_orphans(app: &App) -> Result<usize, AppError> {
     for (org_id, id) in &orphans {
         spawn(app, *org_id, *id);
     }
-    Ok(orphans.len())
+    Ok(orphans)
 }
 
 pub async fn get(app: &App, who: &Principal, id: Uuid) -> Result<Job, AppError> {

@@ -20,7 +20,13 @@ pub mod invite;
 pub mod jobs;
 pub mod lifecycle;
 pub mod messages;
+/// The store, for tests and benchmarks that set up or inspect data directly.
+#[cfg(feature = "testing")]
+pub mod testing {
+    pub use rollcall_store as store;
+}
 pub mod mfa;
+pub mod model;
 pub mod onboard;
 pub mod orgs;
 pub mod password;
@@ -38,14 +44,14 @@ pub use clock::Clock;
 pub use config::Config;
 pub use error::AppError;
 pub use rollcall_domain as domain;
-pub use rollcall_store as store;
 
 use rollcall_store::Db;
 
 /// Everything a use case needs, cheap to clone into each request.
 #[derive(Clone)]
 pub struct App {
-    pub db: Db,
+    /// Private: front ends reach the data through use cases only.
+    pub(crate) db: Db,
     pub clock: Clock,
     pub config: Arc<Config>,
     pub limits: Arc<auth::Limiter>,
@@ -57,6 +63,20 @@ impl App {
         let db = Db::connect(&config.database_url()).await?;
         rollcall_store::migrate(&db).await?;
         Ok(App::with_db(db, config, Clock::system()))
+    }
+
+    /// Which database engine serves this process ("SQLite" or "PostgreSQL"), for logs.
+    pub fn database(&self) -> &'static str {
+        match self.db.engine() {
+            rollcall_store::Engine::Sqlite => "SQLite",
+            rollcall_store::Engine::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// The database, for tests and benchmarks that set up or inspect data directly.
+    #[cfg(feature = "testing")]
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     pub fn with_db(db: Db, config: Config, clock: Clock) -> App {

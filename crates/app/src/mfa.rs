@@ -66,6 +66,16 @@ pub fn allowed(org: &Organization) -> Vec<Method> {
         .collect()
 }
 
+/// The second factor a user chose, and their TOTP secret while they enrol.
+pub async fn chosen(
+    app: &crate::App,
+    user_id: uuid::Uuid,
+) -> Result<(Option<Method>, Option<String>), crate::AppError> {
+    let (method, secret) =
+        rollcall_store::users::mfa_of(&mut *app.db.read_conn().await?, user_id).await?;
+    Ok((method.and_then(|m| Method::parse(&m).ok()), secret))
+}
+
 pub fn new_totp_secret() -> String {
     let mut bytes = [0u8; 20];
     rand::rng().fill(&mut bytes);
@@ -117,7 +127,7 @@ pub fn check_totp(secret_b32: &str, code: &str, now_micros: i64) -> bool {
 }
 
 /// Sends a fresh code by email or SMS through the outbox (rate-limited per user).
-pub async fn send_code(
+pub(crate) async fn send_code(
     app: &App,
     conn: &mut Conn,
     org: &Organization,
@@ -182,7 +192,7 @@ pub async fn send_code(
 }
 
 /// Checks a sent code: right, unexpired, unused, within the attempt limit.
-pub async fn check_sent_code(
+pub(crate) async fn check_sent_code(
     app: &App,
     conn: &mut Conn,
     user_id: uuid::Uuid,
@@ -206,7 +216,7 @@ pub async fn check_sent_code(
 }
 
 /// New recovery codes (shown once); only their hashes are stored.
-pub async fn new_recovery_codes(
+pub(crate) async fn new_recovery_codes(
     conn: &mut Conn,
     user_id: uuid::Uuid,
 ) -> Result<Vec<String>, AppError> {
@@ -221,7 +231,7 @@ pub async fn new_recovery_codes(
     Ok(plain)
 }
 
-pub async fn use_recovery_code(
+pub(crate) async fn use_recovery_code(
     app: &App,
     conn: &mut Conn,
     user_id: uuid::Uuid,

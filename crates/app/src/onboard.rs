@@ -89,7 +89,7 @@ pub struct Batch<'a> {
 }
 
 /// Writes the people of a checked batch.
-pub async fn write(
+pub(crate) async fn write(
     app: &App,
     conn: &mut Conn,
     batch: &Batch<'_>,
@@ -337,7 +337,11 @@ async fn unique_usernames(
 
 /// Refuses a batch that needs more licence seats than are free, under the seats lock held until
 /// the caller's transaction ends.
-pub async fn check_seats(conn: &mut Conn, org: &Organization, needed: i64) -> Result<(), AppError> {
+pub(crate) async fn check_seats(
+    conn: &mut Conn,
+    org: &Organization,
+    needed: i64,
+) -> Result<(), AppError> {
     let Some(seats) =
         rollcall_store::seats::lock(conn, org.id, rollcall_store::seats::PORTAL).await?
     else {

@@ -7,6 +7,7 @@ use rollcall_store::invitations::{self, Invitation};
 use rollcall_store::locations::{self, Location};
 use rollcall_store::orgs::{self, OrgSettings, Organization};
 use rollcall_store::roles::{self, Role};
+use rollcall_store::seats::{self, Seats};
 use rollcall_store::users::{self, User};
 use rollcall_store::{Conn, new_id};
 use serde::Serialize;
@@ -172,7 +173,18 @@ pub async fn create_org(
     Ok(org)
 }
 
-pub async fn find_org(conn: &mut Conn, slug: &str) -> Result<Organization, AppError> {
+/// Every organization on this server (the operator's list; the sign-in page's choice).
+pub async fn list(app: &App) -> Result<Vec<Organization>, AppError> {
+    let mut conn = app.db.read_conn().await?;
+    Ok(orgs::list(&mut conn).await?)
+}
+
+/// An organization by its short code, or a message that says how to list them.
+pub async fn find(app: &App, slug: &str) -> Result<Organization, AppError> {
+    find_org(&mut *app.db.read_conn().await?, slug).await
+}
+
+pub(crate) async fn find_org(conn: &mut Conn, slug: &str) -> Result<Organization, AppError> {
     orgs::get_by_slug(conn, slug).await?.ok_or_else(|| {
         AppError::NotFound(format!(
             "No organization “{slug}”. `rollcall org list` shows them."
@@ -426,14 +438,69 @@ pub async fn update_settings(
     Ok(after)
 }
 
-/// Sets the licence seats of a product (operator command); the change is audited.
+/// What the settings page shows: the organization's settings, its locations and its seats.
+pub struct SettingsView {
+    pub settings: OrgSettings,
+    pub locations: Vec<Location>,
+    /// (product, seats) for every licensed product.
+    pub seats: Vec<(String, Seats)>,
+}
+
+pub async fn settings_view(app: &App, who: &crate::Principal) -> Result<SettingsView, AppError> {
+    who.require(Capability::ViewUsers)?;
+    let mut conn = app.db.read_conn().await?;
+    let org = orgs::get(&mut conn, who.org_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    Ok(SettingsView {
+        settings: org.settings,
+        locations: locations::list(&mut conn, who.org_id).await?,
+        seats: seats::all(&mut conn, who.org_id).await?,
+    })
+}
+
+/// A location by its short code or name (letter case ignored); a miss lists the codes.
+pub async fn find_location(
+    app: &App,
+    who: &crate::Principal,
+    text: &str,
+) -> Result<Location, AppError> {
+    who.require(Capability::ViewUsers)?;
+    let all = locations::list(&mut *app.db.read_conn().await?, who.org_id).await?;
+    let text = text.trim();
+    if let Some(l) = all
+        .iter()
+        .find(|l| l.code.eq_ignore_ascii_case(text) || l.name.eq_ignore_ascii_case(text))
+    {
+        return Ok(l.clone());
+    }
+    Err(AppError::NotFound(if all.is_empty() {
+        format!(
+            "{} has no location yet: a company admin adds one under Settings (or `rollcall location create`).",
+            who.org_name
+        )
+    } else {
+        format!(
+            "No location “{text}” in {}: the locations are {}.",
+            who.org_name,
+            all.iter()
+                .map(|l| format!("{} ({})", l.code, l.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }))
+}
+
+/// Sets the licence seats of a product; the change is audited.
 pub async fn set_seats(
     app: &App,
-    org_id: Uuid,
+    who: &crate::Principal,
     product: &str,
     seats: i64,
     meta: &Meta,
 ) -> Result<(), AppError> {
+    who.require(Capability::ManageSettings)?;
+    let org_id = who.org_id;
     let product = product.trim();
     if product.is_empty() || seats < 0 {
         return Err(ValueError::new(

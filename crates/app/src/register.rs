@@ -21,7 +21,10 @@ pub const STAGE_EULA: &str = "register_eula";
 
 /// What an invitation link leads to, without using it.
 pub enum LinkState {
-    Usable { org: Organization, user: User },
+    Usable {
+        org: Box<Organization>,
+        user: Box<User>,
+    },
     Expired,
     Used,
     Revoked,
@@ -48,7 +51,10 @@ pub async fn inspect(app: &App, token: &str) -> Result<LinkState, AppError> {
     let user = users::get(&mut conn, inv.org_id, inv.user_id)
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
-    Ok(LinkState::Usable { org, user })
+    Ok(LinkState::Usable {
+        org: Box::new(org),
+        user: Box::new(user),
+    })
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]

@@ -62,6 +62,25 @@ pub async fn list(app: &App, who: &Principal) -> Result<Vec<RoleView>, AppError>
         .collect())
 }
 
+/// A role by name (letter case ignored); a miss lists the roles.
+pub async fn find_by_name(app: &App, who: &Principal, name: &str) -> Result<Role, AppError> {
+    who.require(Capability::ViewUsers)?;
+    let all = roles::list(&mut *app.db.read_conn().await?, who.org_id).await?;
+    all.iter()
+        .find(|r| r.name.eq_ignore_ascii_case(name.trim()))
+        .cloned()
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "No role “{name}” in {}: the roles are {}.",
+                who.org_name,
+                all.iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}
+
 pub async fn get(
     app: &App,
     who: &Principal,

@@ -207,16 +207,17 @@ pub fn parse(reader: impl Read) -> Result<Vec<(String, String)>, AppError> {
 /// Loads a code list file into the organization, replacing its current list in one transaction.
 pub async fn load(
     app: &App,
-    org_id: Uuid,
+    who: &crate::Principal,
     reader: impl Read,
     meta: &Meta,
 ) -> Result<Loaded, AppError> {
+    who.require(rollcall_domain::Capability::ManageSettings)?;
     let codes = parse(reader)?;
-    replace(app, org_id, &codes, meta).await
+    replace(app, who.org_id, &codes, meta).await
 }
 
 /// Replaces the organization's list with `codes` (already checked) and records it.
-pub async fn replace(
+pub(crate) async fn replace(
     app: &App,
     org_id: Uuid,
     codes: &[(String, String)],

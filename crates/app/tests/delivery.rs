@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use common::{Harness, SmtpServer, free_port, harness, smtp_config};
 use rollcall_app::config::{SmsConfig, SmtpSecurity};
 use rollcall_app::delivery::{self, Dispatcher, MAX_ATTEMPTS, SmtpSender};
-use rollcall_app::store::{Db, mailbox, outbox};
 use rollcall_app::{App, Clock, Config};
 use rollcall_store::testing::TestDb;
+use rollcall_store::{Db, mailbox, outbox};
 
 rollcall_store::engine_tests!(
     an_invitation_arrives_with_its_subject_both_parts_and_the_link,
@@ -72,7 +72,7 @@ async fn an_invitation_arrives_with_its_subject_both_parts_and_the_link(t: TestD
             .contains(&format!("Message-ID: <{}@rollcall.test>", msg.id))
     );
 
-    let mut conn = h.app.db.read_conn().await.unwrap();
+    let mut conn = h.app.db().read_conn().await.unwrap();
     let rows = outbox::for_invitation(&mut conn, h.invitation_id)
         .await
         .unwrap();
@@ -121,7 +121,7 @@ async fn the_dispatcher_survives_the_smtp_server_being_down(t: TestDb) {
         (down.claimed, down.sent, down.retrying, down.failed),
         (1, 0, 1, 0)
     );
-    let mut conn = h.app.db.read_conn().await.unwrap();
+    let mut conn = h.app.db().read_conn().await.unwrap();
     let row = outbox::for_invitation(&mut conn, h.invitation_id)
         .await
         .unwrap()
@@ -157,7 +157,7 @@ async fn starttls_to_a_server_whose_certificate_is_not_trusted_sends_nothing(t: 
     let mut h = harness(t, Some(smtp.port)).await;
     let mut config = (*h.app.config).clone();
     config.smtp.as_mut().unwrap().security = SmtpSecurity::StartTls;
-    h.app = App::with_db(h.app.db.clone(), config, h.app.clock.clone());
+    h.app = App::with_db(h.app.db().clone(), config, h.app.clock.clone());
     h.enqueue(&[h.message("ana@alpha.example", Some(h.invitation_id))])
         .await;
 
@@ -191,7 +191,7 @@ async fn a_message_that_keeps_failing_ends_failed_with_its_reason(t: TestDb) {
         h.app.clock.advance_minutes(90);
     }
 
-    let mut conn = h.app.db.read_conn().await.unwrap();
+    let mut conn = h.app.db().read_conn().await.unwrap();
     let row = outbox::for_invitation(&mut conn, h.invitation_id)
         .await
         .unwrap()
@@ -223,7 +223,7 @@ async fn refused_recipients_fail_at_once_each_with_its_reason(t: TestDb) {
     let r = delivery::drain_once(&h.app).await.unwrap();
 
     assert_eq!((r.claimed, r.sent, r.retrying, r.failed), (3, 1, 0, 2));
-    let mut conn = h.app.db.read_conn().await.unwrap();
+    let mut conn = h.app.db().read_conn().await.unwrap();
     for m in &msgs[..2] {
         let row = outbox::get(&mut conn, m.id).await.unwrap().unwrap();
         assert_eq!((row.state.as_str(), row.attempts), ("failed", 1));
@@ -288,13 +288,13 @@ async fn two_dispatchers_never_send_one_row_twice(t: TestDb) {
     let got = smtp.received();
     let recipients: BTreeSet<_> = got.iter().map(|m| m.to[0].clone()).collect();
     assert_eq!((got.len(), recipients.len()), (400, 400));
-    let mut conn = h.app.db.read_conn().await.unwrap();
+    let mut conn = h.app.db().read_conn().await.unwrap();
     assert_eq!(
         outbox::count_by_state(&mut conn).await.unwrap(),
         vec![("sent".to_string(), 400)]
     );
     drop(conn);
-    other.db.close().await;
+    other.db().close().await;
 }
 
 async fn a_crashed_dispatchers_claim_is_taken_again_after_its_lease(t: TestDb) {
@@ -304,7 +304,7 @@ async fn a_crashed_dispatchers_claim_is_taken_again_after_its_lease(t: TestDb) {
         .await;
     // A dispatcher claims the row and dies before sending.
     let now = h.app.clock.now();
-    let claimed = outbox::claim_due(&h.app.db, now, now + delivery::LEASE, 10)
+    let claimed = outbox::claim_due(h.app.db(), now, now + delivery::LEASE, 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -322,7 +322,7 @@ async fn a_crashed_dispatchers_claim_is_taken_again_after_its_lease(t: TestDb) {
     assert_eq!((r.claimed, r.sent), (1, 1));
     assert_eq!(smtp.received().len(), 1);
     // The dead claim can no longer record anything over the new outcome.
-    let mut tx = h.app.db.begin().await.unwrap();
+    let mut tx = h.app.db().begin().await.unwrap();
     let late = outbox::mark_failed(
         &mut tx,
         now + delivery::LEASE,
@@ -361,7 +361,7 @@ async fn messages_of_a_revoked_invitation_are_not_sent(t: TestDb) {
     ])
     .await;
 
-    let mut tx = h.app.db.begin().await.unwrap();
+    let mut tx = h.app.db().begin().await.unwrap();
     assert_eq!(
         outbox::revoke_for_invitation(&mut tx, h.invitation_id)
             .await
@@ -372,7 +372,7 @@ async fn messages_of_a_revoked_invitation_are_not_sent(t: TestDb) {
 
     assert_eq!(delivery::drain_once(&h.app).await.unwrap().claimed, 0);
     assert!(smtp.received().is_empty());
-    let mut conn = h.app.db.read_conn().await.unwrap();
+    let mut conn = h.app.db().read_conn().await.unwrap();
     let rows = outbox::for_invitation(&mut conn, h.invitation_id)
         .await
         .unwrap();
@@ -393,7 +393,7 @@ async fn with_no_smtp_or_sms_configured_messages_land_in_the_local_mailbox(t: Te
     h.enqueue(&[sms.clone()]).await;
     assert_eq!(delivery::drain_once(&h.app).await.unwrap().sent, 1);
 
-    let mut conn = h.app.db.read_conn().await.unwrap();
+    let mut conn = h.app.db().read_conn().await.unwrap();
     let all = mailbox::list(&mut conn, None, 10).await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(
@@ -471,7 +471,7 @@ async fn sms_go_to_the_http_provider_with_its_token(t: TestDb) {
     good.medium = "sms".into();
     good.body_text = "Your code is 123456".into();
     let mut bad = good.clone();
-    bad.id = rollcall_app::store::new_id();
+    bad.id = rollcall_store::new_id();
     bad.recipient = "+1000".into();
     h.enqueue(&[good.clone(), bad.clone()]).await;
 
@@ -489,7 +489,7 @@ async fn sms_go_to_the_http_provider_with_its_token(t: TestDb) {
         ok.1,
         serde_json::json!({"to": "+15555550123", "from": "AlphaClinic", "body": "Your code is 123456"})
     );
-    let mut conn = h.app.db.read_conn().await.unwrap();
+    let mut conn = h.app.db().read_conn().await.unwrap();
     let failed = outbox::get(&mut conn, bad.id).await.unwrap().unwrap();
     assert_eq!(failed.state, "failed");
     assert_eq!(

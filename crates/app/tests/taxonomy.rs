@@ -1,8 +1,8 @@
 //! Taxonomy names for profiles, and the demo organization's short list.
 
 use rollcall_app::audit::Meta;
-use rollcall_app::store::audit::{self, ActionMatch, AuditQuery};
 use rollcall_app::{App, Clock, Config, demo, taxonomy};
+use rollcall_store::audit::{self, ActionMatch, AuditQuery};
 use rollcall_store::testing::TestDb;
 
 fn app_over(t: &TestDb) -> App {
@@ -25,7 +25,7 @@ async fn the_demo_loads_its_short_list_once(t: TestDb) {
         taxonomy::count(&app, org).await.unwrap(),
         rollcall_app::domain::DEMO_TAXONOMY.len() as i64
     );
-    let mut conn = app.db.read_conn().await.unwrap();
+    let mut conn = app.db().read_conn().await.unwrap();
     let loads = audit::list(
         &mut conn,
         org,
@@ -72,9 +72,12 @@ async fn names_follow_the_loaded_list(t: TestDb) {
         ],
         "nothing loaded yet: codes without names"
     );
+    let operator = rollcall_app::Principal::operator(&app, org.id, "test")
+        .await
+        .unwrap();
     let loaded = taxonomy::load(
         &app,
-        org.id,
+        &operator,
         "code,name\n225XP0200X,Pediatric Occupational Therapist\n".as_bytes(),
         &meta,
     )
@@ -93,7 +96,7 @@ async fn names_follow_the_loaded_list(t: TestDb) {
         None,
         "another organization's list names nothing here"
     );
-    let refused = taxonomy::load(&app, org.id, "code,name\nBAD,Nope\n".as_bytes(), &meta)
+    let refused = taxonomy::load(&app, &operator, "code,name\nBAD,Nope\n".as_bytes(), &meta)
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("line 2"), "{refused}");

@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use rollcall_app::audit::Meta;
 use rollcall_app::import::{self, Access, Commit, Summary};
-use rollcall_app::store::imports::Filter;
-use rollcall_app::store::jobs::Job;
-use rollcall_app::store::orgs::Organization;
+use rollcall_app::jobs::JobView;
+use rollcall_app::model::ImportFilter as Filter;
+use rollcall_app::model::Job;
 use rollcall_app::{App, Principal};
 use uuid::Uuid;
 
@@ -61,18 +61,18 @@ pub async fn run(app: &App, args: ImportArgs, operator: &Meta) -> anyhow::Result
             "give the file and the organization: rollcall import FILE --org SLUG (or --template for the template)"
         );
     };
-    let org = lookup::org(app, org).await?;
+    let org = rollcall_app::orgs::find(app, org).await?;
     let (who, meta) = lookup::actor(app, &org, args.inviter.as_deref(), operator).await?;
     let operator = &meta;
     // Asked before the file is read, so a wrong flag does not wait for a large file.
     let access = if args.dry_run {
         None
     } else {
-        Some(access_of(app, &who, &org, &args).await?)
+        Some(access_of(app, &who, &args).await?)
     };
     let location_id = match &args.location {
         None => None,
-        Some(l) => Some(lookup::location(app, &org, l).await?.id),
+        Some(l) => Some(rollcall_app::orgs::find_location(app, &who, l).await?.id),
     };
 
     let name = file
@@ -136,16 +136,11 @@ pub async fn run(app: &App, args: ImportArgs, operator: &Meta) -> anyhow::Result
         notifications,
     };
     let job = import::commit(app, &who, job.id, &commit, operator).await?;
-    let job = follow(app, org.id, job.id).await?;
+    let job = follow(app, &who, job.id).await?;
     finish(&job)
 }
 
-async fn access_of(
-    app: &App,
-    who: &Principal,
-    org: &Organization,
-    args: &ImportArgs,
-) -> anyhow::Result<Access> {
+async fn access_of(app: &App, who: &Principal, args: &ImportArgs) -> anyhow::Result<Access> {
     if args.customize {
         return Ok(Access::Customize);
     }
@@ -162,7 +157,7 @@ async fn access_of(
     };
     let mut role_ids = Vec::new();
     for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        role_ids.push(lookup::role(app, org, name).await?.id);
+        role_ids.push(rollcall_app::roles::find_by_name(app, who, name).await?.id);
     }
     Ok(Access::Roles { role_ids })
 }
@@ -194,21 +189,12 @@ async fn print_review(app: &App, who: &Principal, job: &Job) -> anyhow::Result<S
 }
 
 /// Waits for a job, drawing its progress on standard error.
-pub async fn follow(app: &App, org_id: Uuid, id: Uuid) -> anyhow::Result<Job> {
+pub async fn follow(app: &App, who: &Principal, id: Uuid) -> anyhow::Result<Job> {
     let tty = std::io::stderr().is_terminal();
     let mut last_percent = -1;
     loop {
-        let job = {
-            let mut conn = app.db.read_conn().await?;
-            rollcall_app::store::jobs::get(&mut conn, org_id, id)
-                .await?
-                .context("the job disappeared")?
-        };
-        let percent = if job.total > 0 {
-            job.done * 100 / job.total
-        } else {
-            100
-        };
+        let job = rollcall_app::jobs::get(app, who, id).await?;
+        let percent = JobView::from(&job).percent;
         if percent != last_percent || job.is_finished() {
             let width = 30;
             let filled = (percent * width / 100) as usize;
@@ -253,18 +239,15 @@ fn finish(job: &Job) -> anyhow::Result<()> {
 /// `rollcall jobs resume`: takes over the unfinished jobs whose runner stopped (once their
 /// lease has run out) and waits until they are done.
 pub async fn resume(app: &App) -> anyhow::Result<()> {
-    let orphans = {
-        let mut conn = app.db.read_conn().await?;
-        rollcall_app::store::jobs::orphaned(&mut conn, app.clock.now()).await?
-    };
+    let orphans = rollcall_app::jobs::take_over_orphans(app).await?;
     if orphans.is_empty() {
         println!("No unfinished job is waiting to be resumed.");
         return Ok(());
     }
     for (org_id, id) in &orphans {
         println!("Resuming job {id}…");
-        rollcall_app::jobs::spawn(app, *org_id, *id);
-        let job = follow(app, *org_id, *id).await?;
+        let who = Principal::operator(app, *org_id, "operator").await?;
+        let job = follow(app, &who, *id).await?;
         match job.kind.as_str() {
             import::KIND_CSV | import::KIND_DIRECTORY => finish(&job)?,
             _ => println!("Job {id}: {}", job.state.replace('_', " ")),

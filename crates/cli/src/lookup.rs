@@ -1,17 +1,9 @@
-//! What the operator names on the command line, found in the organization: each miss says what
-//! the valid names are.
+//! Who acts at the command line.
 
 use anyhow::Context;
 use rollcall_app::audit::Meta;
-use rollcall_app::store::locations::Location;
-use rollcall_app::store::orgs::Organization;
-use rollcall_app::store::roles::Role;
+use rollcall_app::model::Organization;
 use rollcall_app::{App, Principal};
-
-pub async fn org(app: &App, slug: &str) -> anyhow::Result<Organization> {
-    let mut conn = app.db.read_conn().await?;
-    Ok(rollcall_app::orgs::find_org(&mut conn, slug).await?)
-}
 
 /// Who acts: the user named by `--inviter` (messages name them, the rules judge their access),
 /// or the operator with every permission.
@@ -43,46 +35,8 @@ pub async fn actor(
     }
 }
 
-/// A location by code or name (letter case ignored).
-pub async fn location(app: &App, org: &Organization, text: &str) -> anyhow::Result<Location> {
-    let mut conn = app.db.read_conn().await?;
-    let all = rollcall_app::store::locations::list(&mut conn, org.id).await?;
-    let found = all.iter().find(|l| {
-        l.code.eq_ignore_ascii_case(text.trim()) || l.name.eq_ignore_ascii_case(text.trim())
-    });
-    match found {
-        Some(l) => Ok(l.clone()),
-        None if all.is_empty() => anyhow::bail!(
-            "{} has no location yet: add one with rollcall location create --org {} --name … --code …",
-            org.name,
-            org.slug
-        ),
-        None => anyhow::bail!(
-            "no location “{text}” in {}: the locations are {}",
-            org.name,
-            all.iter()
-                .map(|l| format!("{} ({})", l.code, l.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-/// A role by name (letter case ignored).
-pub async fn role(app: &App, org: &Organization, name: &str) -> anyhow::Result<Role> {
-    let mut conn = app.db.read_conn().await?;
-    let all = rollcall_app::store::roles::list(&mut conn, org.id).await?;
-    all.iter()
-        .find(|r| r.name.eq_ignore_ascii_case(name.trim()))
-        .cloned()
-        .with_context(|| {
-            format!(
-                "no role “{name}” in {}: the roles are {}",
-                org.name,
-                all.iter()
-                    .map(|r| r.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
+/// The operator of one organization, with every permission.
+pub async fn operator(app: &App, org: &str, operator: &Meta) -> anyhow::Result<Principal> {
+    let org = rollcall_app::orgs::find(app, org).await?;
+    Ok(Principal::operator(app, org.id, &operator.actor_label).await?)
 }

@@ -296,14 +296,12 @@ async fn run() -> anyhow::Result<()> {
         Command::Location {
             command: LocationCommand::Create { org, name, code },
         } => {
-            let org = lookup::org(&app, &org).await?;
-            let who =
-                rollcall_app::Principal::operator(&app, org.id, &operator.actor_label).await?;
+            let who = lookup::operator(&app, &org, &operator).await?;
             let loc =
                 rollcall_app::orgs::create_location(&app, &who, &name, &code, &operator).await?;
             println!(
                 "Added location “{}” ({}) to {}.",
-                loc.name, loc.code, org.name
+                loc.name, loc.code, who.org_name
             );
         }
         Command::Admin {
@@ -415,8 +413,7 @@ async fn org(app: &App, command: OrgCommand, operator: &Meta) -> anyhow::Result<
             );
         }
         OrgCommand::List => {
-            let mut conn = app.db.read_conn().await?;
-            for o in rollcall_app::store::orgs::list(&mut conn).await? {
+            for o in rollcall_app::orgs::list(app).await? {
                 println!("{}\t{}\t{}", o.slug, o.name, o.time_zone);
             }
         }
@@ -432,7 +429,7 @@ async fn admin_create(
     explicit_public_url: bool,
     operator: &Meta,
 ) -> anyhow::Result<()> {
-    let org = lookup::org(app, org).await?;
+    let org = rollcall_app::orgs::find(app, org).await?;
     let (user, token) =
         rollcall_app::orgs::create_admin(app, &org, email, first_name, last_name, operator).await?;
     println!("Created company admin {} in {}.", user.email, org.name);
@@ -457,10 +454,10 @@ async fn invite(app: &App, args: InviteArgs, operator: &Meta) -> anyhow::Result<
         std::fs::read_to_string(&args.file)
             .with_context(|| format!("cannot read {}", args.file.display()))?
     };
-    let org = lookup::org(app, &args.org).await?;
+    let org = rollcall_app::orgs::find(app, &args.org).await?;
     let (who, meta) = lookup::actor(app, &org, args.inviter.as_deref(), operator).await?;
-    let loc = lookup::location(app, &org, &args.location).await?;
-    let role = lookup::role(app, &org, &args.role).await?;
+    let loc = rollcall_app::orgs::find_location(app, &who, &args.location).await?;
+    let role = rollcall_app::roles::find_by_name(app, &who, &args.role).await?;
     let key_text = args
         .idempotency_key
         .unwrap_or_else(|| rollcall_app::secret::hash(&format!("{}|{}|{}", text, loc.id, role.id)));
@@ -519,9 +516,8 @@ async fn audit_verify(app: &App, org: Option<&str>) -> anyhow::Result<()> {
 async fn seats(app: &App, command: SeatsCommand, operator: &Meta) -> anyhow::Result<()> {
     match command {
         SeatsCommand::Show { org } => {
-            let org = lookup::org(app, &org).await?;
-            let mut conn = app.db.read_conn().await?;
-            for (product, s) in rollcall_app::store::seats::all(&mut conn, org.id).await? {
+            let who = lookup::operator(app, &org, operator).await?;
+            for (product, s) in rollcall_app::orgs::settings_view(app, &who).await?.seats {
                 println!(
                     "{product}: {} seats, {} in use, {} free",
                     s.total,
@@ -535,9 +531,9 @@ async fn seats(app: &App, command: SeatsCommand, operator: &Meta) -> anyhow::Res
             product,
             seats,
         } => {
-            let org = lookup::org(app, &org).await?;
-            rollcall_app::orgs::set_seats(app, org.id, &product, seats, operator).await?;
-            println!("{}: {product} has {seats} seats.", org.name);
+            let who = lookup::operator(app, &org, operator).await?;
+            rollcall_app::orgs::set_seats(app, &who, &product, seats, operator).await?;
+            println!("{}: {product} has {seats} seats.", who.org_name);
         }
     }
     Ok(())
@@ -549,13 +545,13 @@ async fn taxonomy_load(
     org: &str,
     operator: &Meta,
 ) -> anyhow::Result<()> {
-    let org = lookup::org(app, org).await?;
+    let who = lookup::operator(app, org, operator).await?;
     let loaded = if file.as_os_str() == "-" {
-        rollcall_app::taxonomy::load(app, org.id, std::io::stdin().lock(), operator).await?
+        rollcall_app::taxonomy::load(app, &who, std::io::stdin().lock(), operator).await?
     } else {
         let f =
             std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-        rollcall_app::taxonomy::load(app, org.id, std::io::BufReader::new(f), operator)
+        rollcall_app::taxonomy::load(app, &who, std::io::BufReader::new(f), operator)
             .await
             .with_context(|| file.display().to_string())?
     };
@@ -565,7 +561,7 @@ async fn taxonomy_load(
     };
     println!(
         "Loaded {} taxonomy codes into {}{replaced}.",
-        loaded.count, org.name
+        loaded.count, who.org_name
     );
     Ok(())
 }

@@ -114,7 +114,7 @@ pub async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener>
 /// Serves until SIGTERM or Ctrl-C; delivers messages and resumes bulk jobs in the background.
 pub async fn serve(app: App, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
-    tracing::info!(%address, public_url = %app.config.public_url, database = ?app.db.engine(), "serving");
+    tracing::info!(%address, public_url = %app.config.public_url, database = app.database(), "serving");
     let dispatcher = rollcall_app::delivery::spawn_dispatcher(app.clone());
     let jobs = rollcall_app::jobs::spawn_sweeper(app.clone());
     rollcall_web::serve(app, listener).await?;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{PASSWORD, TestApp, add_user, org_with_admin, spawn_app};
-use rollcall_app::store::audit::{self, NewEvent};
+use rollcall_store::audit::{self, NewEvent};
 use rollcall_store::engine_tests;
 use rollcall_store::testing::TestDb;
 use serde_json::Value;
@@ -212,7 +212,7 @@ async fn pages_and_exports_cover_every_matching_event(t: TestDb) {
     let events: Vec<NewEvent> = (0..260)
         .map(|_| event("directory sync", "directory.synced"))
         .collect();
-    let mut tx = app.app.db.begin().await.unwrap();
+    let mut tx = app.app.db().begin().await.unwrap();
     audit::append(&mut tx, app.org.id, app.app.clock.now(), &events)
         .await
         .unwrap();
@@ -330,7 +330,7 @@ async fn one_organization_never_sees_anothers_events(t: TestDb) {
         None,
     )
     .await;
-    let mut tx = app.app.db.begin().await.unwrap();
+    let mut tx = app.app.db().begin().await.unwrap();
     audit::append(
         &mut tx,
         beta.id,

@@ -5,7 +5,7 @@ mod common;
 
 use common::{PASSWORD, TestApp, spawn_app, staff};
 use rollcall_app::audit::Meta;
-use rollcall_app::store::audit;
+use rollcall_store::audit;
 use rollcall_store::engine_tests;
 use rollcall_store::testing::TestDb;
 use serde_json::{Value, json};
@@ -24,7 +24,7 @@ async fn post(app: &TestApp, token: &str, key: Option<&str>, body: &Value) -> (u
 }
 
 async fn events(app: &TestApp, action: &str) -> Vec<audit::Event> {
-    let mut conn = app.app.db.read_conn().await.unwrap();
+    let mut conn = app.app.db().read_conn().await.unwrap();
     audit::list(
         &mut conn,
         app.org.id,
@@ -385,7 +385,7 @@ async fn console_select_review_save_and_read_the_outcome(t: TestDb) {
 /// out and finishes with every user changed exactly once.
 async fn a_stopped_job_resumes_without_doing_anyone_twice(t: TestDb) {
     use rollcall_app::bulk_update;
-    use rollcall_app::store::users::{self, User};
+    use rollcall_store::users::{self, User};
     let app = spawn_app(t).await;
     let s = staff(&app).await;
     let a = &app.app;
@@ -416,11 +416,11 @@ async fn a_stopped_job_resumes_without_doing_anyone_twice(t: TestDb) {
             last_sign_in_at: None,
         })
         .collect();
-    let mut tx = a.db.begin().await.unwrap();
+    let mut tx = a.db().begin().await.unwrap();
     users::insert_many(&mut tx, &people).await.unwrap();
     tx.commit().await.unwrap();
 
-    let mut conn = a.db.read_conn().await.unwrap();
+    let mut conn = a.db().read_conn().await.unwrap();
     let admin_id = users::get_by_email_key(&mut conn, app.org.id, "admin@alpha.example")
         .await
         .unwrap()

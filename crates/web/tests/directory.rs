@@ -6,9 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::{PASSWORD, TestApp, add_user, csrf_in, spawn_app};
-use rollcall_app::store::{audit, invitations, jobs, mailbox, profiles, roles, users};
 use rollcall_store::engine_tests;
 use rollcall_store::testing::TestDb;
+use rollcall_store::{audit, invitations, jobs, mailbox, profiles, roles, users};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -117,7 +117,7 @@ fn members_of(overview: &Value, group: &str) -> i64 {
 }
 
 async fn loads(app: &TestApp) -> Vec<audit::Event> {
-    let mut conn = app.app.db.read_conn().await.unwrap();
+    let mut conn = app.app.db().read_conn().await.unwrap();
     audit::list(
         &mut conn,
         app.org.id,
@@ -132,7 +132,7 @@ async fn loads(app: &TestApp) -> Vec<audit::Event> {
 }
 
 async fn user_by_email(app: &TestApp, email: &str) -> Option<users::User> {
-    let mut conn = app.app.db.read_conn().await.unwrap();
+    let mut conn = app.app.db().read_conn().await.unwrap();
     users::get_by_email_key(&mut conn, app.org.id, email)
         .await
         .unwrap()
@@ -369,7 +369,7 @@ async fn adding_a_batch_from_two_groups(t: TestDb) {
         .await
         .unwrap();
     assert!(page.contains("Time zone: America/Chicago"), "{page}");
-    let mut conn = app.app.db.read_conn().await.unwrap();
+    let mut conn = app.app.db().read_conn().await.unwrap();
     let front_desk = roles::list(&mut conn, app.org.id)
         .await
         .unwrap()
@@ -377,7 +377,7 @@ async fn adding_a_batch_from_two_groups(t: TestDb) {
         .find(|r| r.name == "Front Desk")
         .unwrap()
         .id;
-    let downtown = rollcall_app::store::locations::list(&mut conn, app.org.id)
+    let downtown = rollcall_store::locations::list(&mut conn, app.org.id)
         .await
         .unwrap()
         .into_iter()
@@ -486,7 +486,7 @@ async fn adding_a_batch_from_two_groups(t: TestDb) {
         .unwrap()
         .timestamp()
         .as_microsecond();
-    let mut conn = app.app.db.read_conn().await.unwrap();
+    let mut conn = app.app.db().read_conn().await.unwrap();
     for email in [
         "dana.lee@alpha.example",
         "kim.ng@alpha.example",
@@ -559,7 +559,7 @@ async fn finished(app: &TestApp, id: Uuid) -> jobs::Job {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let job = {
-            let mut conn = app.app.db.read_conn().await.unwrap();
+            let mut conn = app.app.db().read_conn().await.unwrap();
             jobs::get(&mut conn, app.org.id, id).await.unwrap().unwrap()
         };
         if job.is_finished() {
@@ -575,8 +575,8 @@ async fn too_few_seats_creates_nobody(t: TestDb) {
     let admin = app.signed_in_admin().await;
     assert_eq!(upload(&app, &admin, ROSTER).await.0, 200);
     {
-        let mut conn = app.app.db.write_conn().await.unwrap();
-        rollcall_app::store::orgs::set_seats(&mut conn, app.org.id, "portal", 3)
+        let mut conn = app.app.db().write_conn().await.unwrap();
+        rollcall_store::orgs::set_seats(&mut conn, app.org.id, "portal", 3)
             .await
             .unwrap();
     }
@@ -586,9 +586,9 @@ async fn too_few_seats_creates_nobody(t: TestDb) {
         .text()
         .await
         .unwrap();
-    let mut conn = app.app.db.read_conn().await.unwrap();
+    let mut conn = app.app.db().read_conn().await.unwrap();
     let role = roles::list(&mut conn, app.org.id).await.unwrap()[0].id;
-    let location = rollcall_app::store::locations::list(&mut conn, app.org.id)
+    let location = rollcall_store::locations::list(&mut conn, app.org.id)
         .await
         .unwrap()[0]
         .id;

@@ -213,12 +213,12 @@ async fn one_organization_never_sees_another(t: TestDb) {
     );
 
     // Filters by the other organization's ids find nothing.
-    let mut conn = app.app.db.read_conn().await.unwrap();
-    let beta_loc = rollcall_app::store::locations::list(&mut conn, beta.id)
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let beta_loc = rollcall_store::locations::list(&mut conn, beta.id)
         .await
         .unwrap()[0]
         .id;
-    let beta_role = rollcall_app::store::roles::list(&mut conn, beta.id)
+    let beta_role = rollcall_store::roles::list(&mut conn, beta.id)
         .await
         .unwrap()[0]
         .id;

@@ -8,9 +8,9 @@ use std::time::Duration;
 use common::{TestApp, spawn_app};
 use rollcall_app::audit::Meta;
 use rollcall_app::import::{self, Access, Commit};
-use rollcall_app::store::{jobs, profiles, users};
 use rollcall_store::engine_tests;
 use rollcall_store::testing::TestDb;
+use rollcall_store::{jobs, profiles, users};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -46,7 +46,7 @@ async fn upload(
 
 async fn wait_finished(app: &TestApp, id: Uuid) -> jobs::Job {
     for _ in 0..200 {
-        let mut conn = app.app.db.read_conn().await.unwrap();
+        let mut conn = app.app.db().read_conn().await.unwrap();
         let job = jobs::get(&mut conn, app.org.id, id).await.unwrap().unwrap();
         if job.is_finished() {
             return job;
@@ -58,8 +58,8 @@ async fn wait_finished(app: &TestApp, id: Uuid) -> jobs::Job {
 }
 
 async fn role_id(app: &TestApp, name: &str) -> Uuid {
-    let mut conn = app.app.db.read_conn().await.unwrap();
-    rollcall_app::store::roles::list(&mut conn, app.org.id)
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    rollcall_store::roles::list(&mut conn, app.org.id)
         .await
         .unwrap()
         .into_iter()
@@ -69,8 +69,8 @@ async fn role_id(app: &TestApp, name: &str) -> Uuid {
 }
 
 async fn location_id(app: &TestApp, code: &str) -> Uuid {
-    let mut conn = app.app.db.read_conn().await.unwrap();
-    rollcall_app::store::locations::list(&mut conn, app.org.id)
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    rollcall_store::locations::list(&mut conn, app.org.id)
         .await
         .unwrap()
         .into_iter()
@@ -81,7 +81,7 @@ async fn location_id(app: &TestApp, code: &str) -> Uuid {
 
 async fn user_by_email(app: &TestApp, email: &str) -> Option<users::User> {
     let key = rollcall_domain::Email::parse(email).unwrap();
-    let mut conn = app.app.db.read_conn().await.unwrap();
+    let mut conn = app.app.db().read_conn().await.unwrap();
     users::get_by_email_key(&mut conn, app.org.id, key.match_key())
         .await
         .unwrap()
@@ -196,8 +196,8 @@ async fn console_upload_review_fix_and_commit(t: TestDb) {
     assert_eq!(kim.source, "csv_import");
     let sam = user_by_email(&app, "sam@alpha.example").await.unwrap();
     assert_eq!(sam.default_location_id, Some(downtown));
-    let mut conn = app.app.db.read_conn().await.unwrap();
-    let grants = rollcall_app::store::roles::grants_of(&mut conn, sam.id)
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let grants = rollcall_store::roles::grants_of(&mut conn, sam.id)
         .await
         .unwrap();
     assert!(grants.roles.contains_key(&front_desk));
@@ -269,7 +269,7 @@ async fn bad_files_say_what_is_wrong_and_create_nothing(t: TestDb) {
     assert_eq!(status, 200);
     assert!(page.contains("larger than 64 MB"), "{page}");
 
-    let mut conn = app.app.db.read_conn().await.unwrap();
+    let mut conn = app.app.db().read_conn().await.unwrap();
     assert_eq!(
         users::count(&mut conn, app.org.id).await.unwrap(),
         1,
@@ -317,15 +317,15 @@ fn people(prefix: &str, n: usize) -> String {
 }
 
 async fn seats(app: &TestApp, n: i64) {
-    let mut conn = app.app.db.write_conn().await.unwrap();
-    rollcall_app::store::orgs::set_seats(&mut conn, app.org.id, "portal", n)
+    let mut conn = app.app.db().write_conn().await.unwrap();
+    rollcall_store::orgs::set_seats(&mut conn, app.org.id, "portal", n)
         .await
         .unwrap();
 }
 
 async fn seated(app: &TestApp) -> i64 {
-    let mut conn = app.app.db.read_conn().await.unwrap();
-    rollcall_app::store::seats::used(&mut conn, app.org.id)
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    rollcall_store::seats::used(&mut conn, app.org.id)
         .await
         .unwrap()
 }
@@ -382,7 +382,7 @@ async fn too_few_seats_create_nothing_and_racing_batches_never_oversell(t: TestD
         "{pasted:?}"
     );
     for id in [a, b] {
-        let mut conn = app.app.db.read_conn().await.unwrap();
+        let mut conn = app.app.db().read_conn().await.unwrap();
         let job = jobs::get(&mut conn, app.org.id, id).await.unwrap().unwrap();
         drop(conn);
         if job.state != "validated" {
@@ -394,7 +394,7 @@ async fn too_few_seats_create_nothing_and_racing_batches_never_oversell(t: TestD
         5,
         "the admin and the 4 of the winning batch"
     );
-    let mut conn = app.app.db.read_conn().await.unwrap();
+    let mut conn = app.app.db().read_conn().await.unwrap();
     assert_eq!(users::count(&mut conn, app.org.id).await.unwrap(), 5);
 }
 
@@ -469,8 +469,8 @@ async fn api_import_with_scheduled_invitations(t: TestDb) {
     assert_eq!(rey.status, "pending");
     let drained = rollcall_app::delivery::drain_once(&app.app).await.unwrap();
     assert_eq!(drained.sent, 0, "scheduled for later");
-    let mut conn = app.app.db.read_conn().await.unwrap();
-    let inv = rollcall_app::store::invitations::live_for_user(&mut conn, rey.id)
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let inv = rollcall_store::invitations::live_for_user(&mut conn, rey.id)
         .await
         .unwrap();
     assert_eq!(inv.len(), 1);

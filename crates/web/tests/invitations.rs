@@ -6,9 +6,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{PASSWORD, TestApp, csrf_in, spawn_app};
-use rollcall_app::store::{mailbox, roles};
 use rollcall_store::engine_tests;
 use rollcall_store::testing::TestDb;
+use rollcall_store::{mailbox, roles};
 use serde_json::{Value, json};
 
 /// Delivers what is queued (to the local mailbox: no SMTP server in these tests).
@@ -19,7 +19,7 @@ async fn deliver(app: &TestApp) {
 /// The newest message to an address, as kept in the local mailbox.
 async fn last_message(app: &TestApp, to: &str) -> mailbox::MailboxMessage {
     deliver(app).await;
-    let mut conn = app.app.db.read_conn().await.unwrap();
+    let mut conn = app.app.db().read_conn().await.unwrap();
     mailbox::list(&mut conn, Some(to), 1)
         .await
         .unwrap()
@@ -38,8 +38,8 @@ fn path_of(link: &str) -> String {
 }
 
 async fn ids(app: &TestApp) -> (String, BTreeMap<String, String>) {
-    let mut conn = app.app.db.read_conn().await.unwrap();
-    let loc = rollcall_app::store::locations::list(&mut conn, app.org.id)
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let loc = rollcall_store::locations::list(&mut conn, app.org.id)
         .await
         .unwrap()[0]
         .id
@@ -416,7 +416,7 @@ async fn inviting_needs_a_location_and_respects_the_rules(t: TestDb) {
     let bare = rollcall_app::orgs::create_org(&app.app, "bare", "Bare Clinic", "UTC", &meta)
         .await
         .unwrap();
-    let mut conn = app.app.db.read_conn().await.unwrap();
+    let mut conn = app.app.db().read_conn().await.unwrap();
     let who = rollcall_app::Principal::operator(&app.app, bare.id, "operator")
         .await
         .unwrap();
@@ -582,16 +582,16 @@ async fn the_api_invites_and_a_retried_batch_invites_nobody_twice(t: TestDb) {
 
 async fn second_factor_by_authenticator_app_and_recovery_codes(t: TestDb) {
     let app = spawn_app(t).await;
-    let mut conn = app.app.db.read_conn().await.unwrap();
-    let mut settings = rollcall_app::store::orgs::get(&mut conn, app.org.id)
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let mut settings = rollcall_store::orgs::get(&mut conn, app.org.id)
         .await
         .unwrap()
         .unwrap()
         .settings;
     drop(conn);
     settings.require_2fa = true;
-    rollcall_app::store::orgs::update_settings(
-        &mut app.app.db.write_conn().await.unwrap(),
+    rollcall_store::orgs::update_settings(
+        &mut app.app.db().write_conn().await.unwrap(),
         app.org.id,
         &settings,
     )
@@ -726,16 +726,16 @@ async fn second_factor_by_authenticator_app_and_recovery_codes(t: TestDb) {
 
 async fn second_factor_by_emailed_code(t: TestDb) {
     let app = spawn_app(t).await;
-    let mut conn = app.app.db.read_conn().await.unwrap();
-    let mut settings = rollcall_app::store::orgs::get(&mut conn, app.org.id)
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let mut settings = rollcall_store::orgs::get(&mut conn, app.org.id)
         .await
         .unwrap()
         .unwrap()
         .settings;
     drop(conn);
     settings.require_2fa = true;
-    rollcall_app::store::orgs::update_settings(
-        &mut app.app.db.write_conn().await.unwrap(),
+    rollcall_store::orgs::update_settings(
+        &mut app.app.db().write_conn().await.unwrap(),
         app.org.id,
         &settings,
     )

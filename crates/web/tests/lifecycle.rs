@@ -150,12 +150,12 @@ async fn reactivating_someone_who_never_registered_invites_again(t: TestDb) {
     let app = spawn_app(t).await;
     let admin = app.signed_in_admin().await;
     let token = app.api_token(&admin, &["users:read", "users:write"]).await;
-    let mut conn = app.app.db.read_conn().await.unwrap();
-    let loc = rollcall_app::store::locations::list(&mut conn, app.org.id)
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let loc = rollcall_store::locations::list(&mut conn, app.org.id)
         .await
         .unwrap()[0]
         .id;
-    let role = rollcall_app::store::roles::list(&mut conn, app.org.id)
+    let role = rollcall_store::roles::list(&mut conn, app.org.id)
         .await
         .unwrap()[0]
         .id;
@@ -197,8 +197,8 @@ async fn reactivating_someone_who_never_registered_invites_again(t: TestDb) {
         .unwrap();
     assert_eq!(r["status"], "pending");
     rollcall_app::delivery::drain_once(&app.app).await.unwrap();
-    let mut conn = app.app.db.read_conn().await.unwrap();
-    let messages = rollcall_app::store::mailbox::list(&mut conn, Some("never@clinic.example"), 10)
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let messages = rollcall_store::mailbox::list(&mut conn, Some("never@clinic.example"), 10)
         .await
         .unwrap();
     assert_eq!(

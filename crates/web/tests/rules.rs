@@ -8,8 +8,8 @@ mod common;
 use common::{PASSWORD, TestApp, add_staff, csrf_in, spawn_app};
 use reqwest::Method;
 use rollcall_app::audit::Meta;
-use rollcall_app::store::roles;
 use rollcall_store::engine_tests;
+use rollcall_store::roles;
 use rollcall_store::testing::TestDb;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -64,10 +64,10 @@ async fn world(t: TestDb) -> World {
         Some(PASSWORD),
     )
     .await;
-    let mut conn = a.db.read_conn().await.unwrap();
+    let mut conn = a.db().read_conn().await.unwrap();
     let role = |name: &str, all: &[roles::Role]| all.iter().find(|r| r.name == name).unwrap().id;
     let all = roles::list(&mut conn, o.id).await.unwrap();
-    let ada = rollcall_app::store::users::get_by_email_key(&mut conn, o.id, "admin@alpha.example")
+    let ada = rollcall_store::users::get_by_email_key(&mut conn, o.id, "admin@alpha.example")
         .await
         .unwrap()
         .unwrap()

@@ -42,3 +42,19 @@ impl Sender for MailboxSender {
         })
     }
 }
+
+/// The newest messages in the local mailbox, to one recipient or to anyone.
+pub async fn recent(
+    app: &crate::App,
+    to: Option<&str>,
+    limit: i64,
+) -> Result<Vec<MailboxMessage>, crate::AppError> {
+    Ok(mailbox::list(&mut *app.db.read_conn().await?, to, limit).await?)
+}
+
+/// One message of the local mailbox.
+pub async fn message(app: &crate::App, id: uuid::Uuid) -> Result<MailboxMessage, crate::AppError> {
+    mailbox::get(&mut *app.db.read_conn().await?, id)
+        .await?
+        .ok_or_else(|| crate::AppError::not_found("message"))
+}

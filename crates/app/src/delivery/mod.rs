@@ -10,7 +10,7 @@
 //! configuration names no SMTP server or SMS provider.
 
 mod dispatcher;
-mod mailbox;
+pub mod mailbox;
 mod sms;
 mod smtp;
 

@@ -10,12 +10,12 @@ use mailin_embedded::response::{NO_MAILBOX, OK};
 use mailin_embedded::{Handler, Response, Server, SslConfig};
 use rollcall_app::audit::Meta;
 use rollcall_app::config::{SmtpConfig, SmtpSecurity};
-use rollcall_app::store::invitations;
-use rollcall_app::store::orgs::Organization;
-use rollcall_app::store::outbox::OutboxMessage;
-use rollcall_app::store::{Sql, new_id};
 use rollcall_app::{App, Clock, Config};
+use rollcall_store::invitations;
+use rollcall_store::orgs::Organization;
+use rollcall_store::outbox::OutboxMessage;
 use rollcall_store::testing::TestDb;
+use rollcall_store::{Sql, new_id};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -198,7 +198,7 @@ pub async fn harness(t: TestDb, smtp_port: Option<u16>) -> Harness {
         rollcall_app::orgs::create_admin(&app, &org, "ana@alpha.example", "Ana", "Silva", &meta)
             .await
             .unwrap();
-    let mut conn = app.db.read_conn().await.unwrap();
+    let mut conn = app.db().read_conn().await.unwrap();
     let invitation = invitations::by_token_hash(&mut conn, &rollcall_app::secret::hash(&token))
         .await
         .unwrap()
@@ -240,8 +240,8 @@ impl Harness {
 
     /// Queues messages in a transaction of their own, as a use case would.
     pub async fn enqueue(&self, msgs: &[OutboxMessage]) {
-        let mut tx = self.app.db.begin().await.unwrap();
-        rollcall_app::store::outbox::enqueue(&mut tx, msgs)
+        let mut tx = self.app.db().begin().await.unwrap();
+        rollcall_store::outbox::enqueue(&mut tx, msgs)
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -253,7 +253,7 @@ impl Harness {
             "SELECT delivery_state, attempts, last_error, sent_at FROM invitations WHERE id = ",
         );
         q.bind(self.invitation_id.to_string());
-        let mut conn = self.app.db.read_conn().await.unwrap();
+        let mut conn = self.app.db().read_conn().await.unwrap();
         let r = q.fetch_one(&mut conn).await.unwrap();
         (
             r.get::<String, _>(0),

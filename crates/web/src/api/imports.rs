@@ -14,7 +14,7 @@ use rollcall_app::domain::ValueError;
 use rollcall_app::domain::import::Column;
 use rollcall_app::import::{self, Commit, Review, ReviewRow};
 use rollcall_app::jobs::JobView;
-use rollcall_app::store::imports::Filter;
+use rollcall_app::model::ImportFilter as Filter;
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
 use serde_json::json;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use rollcall_app::App;
 use rollcall_app::bulk_update::{self, BulkUpdateRequest, Refused};
 use rollcall_app::jobs::{self, JobView};
-use rollcall_app::store::jobs::Job;
+use rollcall_app::model::Job;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use rollcall_app::clock::local;
-use rollcall_app::store::mailbox;
+use rollcall_app::delivery::mailbox;
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -47,9 +47,8 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     allowed(&app, &origin)?;
-    let mut conn = app.db.read_conn().await?;
     let to = q.to.trim().to_string();
-    let messages = mailbox::list(&mut conn, (!to.is_empty()).then_some(to.as_str()), 200)
+    let messages = mailbox::recent(&app, (!to.is_empty()).then_some(to.as_str()), 200)
         .await?
         .into_iter()
         .map(|m| {
@@ -108,10 +107,7 @@ pub async fn show(
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     allowed(&app, &origin)?;
-    let mut conn = app.db.read_conn().await?;
-    let m = mailbox::get(&mut conn, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("message"))?;
+    let m = mailbox::message(&app, id).await?;
     Ok(render(&MessagePage {
         subject: m.subject,
         to: m.recipient,

@@ -319,9 +319,7 @@ pub async fn confirm_second_factor(
             page.method = method.as_str().into();
             page.error = Some(e.to_string());
             if method == Method::Totp {
-                let (_, secret) =
-                    rollcall_app::store::users::mfa_of(&mut *app.db.read_conn().await?, p.user.id)
-                        .await?;
+                let (_, secret) = rollcall_app::mfa::chosen(&app, p.user.id).await?;
                 if let Some(secret) = secret {
                     let (_, svg) =
                         rollcall_app::mfa::totp_enrolment(&secret, &p.org.name, &p.user.email)?;
@@ -386,21 +384,19 @@ pub async fn sign_in_code(State(app): State<App>, headers: HeaderMap) -> Respons
 }
 
 async fn sign_in_code_page(app: &App, p: &InProgress, error: Option<String>) -> SecondFactorPage {
-    let method = match app.db.read_conn().await {
-        Ok(mut conn) => rollcall_app::store::users::mfa_of(&mut conn, p.user.id)
-            .await
-            .ok()
-            .and_then(|m| m.0)
-            .unwrap_or_default(),
-        Err(_) => String::new(),
-    };
-    let notice = match method.as_str() {
-        "totp" => {
+    let method = rollcall_app::mfa::chosen(app, p.user.id)
+        .await
+        .ok()
+        .and_then(|(m, _)| m);
+    let notice = match method {
+        Some(Method::Totp) => {
             "Enter the 6-digit code from your authenticator app, or one of your recovery codes."
                 .to_string()
         }
-        "sms" => "We sent a 6-digit code to your mobile. Enter it, or one of your recovery codes."
-            .to_string(),
+        Some(Method::Sms) => {
+            "We sent a 6-digit code to your mobile. Enter it, or one of your recovery codes."
+                .to_string()
+        }
         _ => format!(
             "We sent a 6-digit code to {}. Enter it, or one of your recovery codes.",
             p.user.email
@@ -409,7 +405,7 @@ async fn sign_in_code_page(app: &App, p: &InProgress, error: Option<String>) -> 
     SecondFactorPage {
         heading: "Confirm it's you".into(),
         choose: false,
-        method,
+        method: method.map(|m| m.as_str().to_string()).unwrap_or_default(),
         action: "/sign-in/code",
         notice: Some(notice),
         error,

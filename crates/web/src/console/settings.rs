@@ -6,8 +6,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::domain::Capability;
+use rollcall_app::model::OrgSettings;
 use rollcall_app::orgs::SettingsChange;
-use rollcall_app::store::orgs::OrgSettings;
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
 
@@ -50,13 +50,9 @@ async fn show(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    user.principal.require(Capability::ViewUsers)?;
-    let mut conn = app.db.read_conn().await?;
-    let org = rollcall_app::store::orgs::get(&mut conn, user.principal.org_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("organization"))?;
-    let locations = rollcall_app::store::locations::list(&mut conn, org.id)
-        .await?
+    let view = rollcall_app::orgs::settings_view(app, &user.principal).await?;
+    let locations = view
+        .locations
         .into_iter()
         .map(|l| {
             (
@@ -66,8 +62,8 @@ async fn show(
             )
         })
         .collect();
-    let seats = rollcall_app::store::seats::all(&mut conn, org.id)
-        .await?
+    let seats = view
+        .seats
         .into_iter()
         .map(|(p, s)| (p, s.total, s.used, s.free()))
         .collect();
@@ -89,7 +85,7 @@ async fn show(
         company_admin: user.principal.can(Capability::ManageSettings),
         locations,
         seats,
-        settings: org.settings,
+        settings: view.settings,
         methods,
         categories: rollcall_app::domain::notifications::CATEGORIES,
         media: rollcall_app::domain::notifications::MEDIA,

@@ -32,8 +32,7 @@ pub struct SignInQuery {
 }
 
 async fn single_org(app: &App) -> Option<String> {
-    let mut conn = app.db.read_conn().await.ok()?;
-    let orgs = rollcall_app::store::orgs::list(&mut conn).await.ok()?;
+    let orgs = rollcall_app::orgs::list(app).await.ok()?;
     (orgs.len() == 1).then(|| orgs[0].slug.clone())
 }
 

@@ -29,8 +29,7 @@ async fn show(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     user.principal.require(Capability::ManageTokens)?;
-    let mut conn = app.db.read_conn().await?;
-    let tokens = rollcall_app::store::api_tokens::list(&mut conn, user.principal.org_id)
+    let tokens = rollcall_app::api_tokens::list(app, &user.principal)
         .await?
         .into_iter()
         .map(|t| {

@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 
 use rollcall_app::audit::Meta;
-use rollcall_app::store::orgs::Organization;
 use rollcall_app::{App, Clock, Config};
+use rollcall_store::orgs::Organization;
 use rollcall_store::testing::TestDb;
 
 pub const PASSWORD: &str = "a long and quiet river";
@@ -231,7 +231,7 @@ pub async fn add_staff(
     user_type: &str,
     password: Option<&str>,
 ) -> uuid::Uuid {
-    use rollcall_app::store::{locations, roles, users};
+    use rollcall_store::{locations, roles, users};
     let email = rollcall_domain::Email::parse(email).unwrap();
     let hash = match password {
         Some(p) => Some(rollcall_app::password::hash(p.to_string()).await.unwrap()),
@@ -264,7 +264,7 @@ pub async fn add_staff(
         deactivated_at: None,
         last_sign_in_at: None,
     };
-    let mut tx = app.db.begin().await.unwrap();
+    let mut tx = app.db().begin().await.unwrap();
     users::insert_many(&mut tx, std::slice::from_ref(&user))
         .await
         .unwrap();
@@ -329,8 +329,8 @@ pub async fn staff(app: &TestApp) -> Staff {
         Some(PASSWORD),
     )
     .await;
-    let mut conn = a.db.read_conn().await.unwrap();
-    let locs = rollcall_app::store::locations::list(&mut conn, o.id)
+    let mut conn = a.db().read_conn().await.unwrap();
+    let locs = rollcall_store::locations::list(&mut conn, o.id)
         .await
         .unwrap();
     let at = |suffix: &str| locs.iter().find(|l| l.name.ends_with(suffix)).unwrap().id;

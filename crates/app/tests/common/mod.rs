@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 

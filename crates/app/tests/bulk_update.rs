@@ -10,7 +10,7 @@ use rollcall_app::AppError;
 use rollcall_app::bulk_update::{self, BulkUpdateRequest};
 use rollcall_app::domain::{BulkChanges, Outcome, Permission, RuleId};
 use rollcall_app::profile;
-use rollcall_app::store::jobs::Job;
+use rollcall_store::jobs::Job;
 use rollcall_store::testing::TestDb;
 use serde_json::json;
 use uuid::Uuid;

@@ -11,9 +11,9 @@ use rollcall_app::domain::Outcome;
 use rollcall_app::domain::import::Column;
 use rollcall_app::import::{self, Access, Commit, Review};
 use rollcall_app::import_run::outcome_of;
-use rollcall_app::store::imports::Filter;
-use rollcall_app::store::{invitations, locations, roles};
+use rollcall_store::imports::Filter;
 use rollcall_store::testing::TestDb;
+use rollcall_store::{invitations, locations, roles};
 use uuid::Uuid;
 
 rollcall_store::engine_tests!(
@@ -221,7 +221,7 @@ async fn committing_with_a_role_creates_pending_people_with_one_invitation_each(
     );
     assert_eq!(c.user_count().await, 4, "the admin and three imported");
 
-    let mut conn = c.app.db.read_conn().await.unwrap();
+    let mut conn = c.app.db().read_conn().await.unwrap();
     for (email, user_type, home) in [
         ("dana@alpha.example", "pt", c.downtown.id),
         ("rey@alpha.example", "front_desk", c.northside.id),
@@ -279,7 +279,7 @@ async fn committing_with_a_role_creates_pending_people_with_one_invitation_each(
 async fn too_few_seats_create_nobody_and_say_both_numbers(t: TestDb) {
     let c = clinic(t).await;
     // The admin holds one of three seats: two are free for three importable rows.
-    rollcall_app::orgs::set_seats(&c.app, c.org.id, "portal", 3, &c.meta())
+    rollcall_app::orgs::set_seats(&c.app, &c.admin, "portal", 3, &c.meta())
         .await
         .unwrap();
     let id = upload(

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use rollcall_app::audit::Meta;
 use rollcall_app::invite::{self, InviteOne};
-use rollcall_app::store::audit::{self, ActionMatch, AuditQuery, Event};
-use rollcall_app::store::jobs::Job;
-use rollcall_app::store::locations::Location;
-use rollcall_app::store::orgs::Organization;
-use rollcall_app::store::{mailbox, users};
 use rollcall_app::{App, Clock, Config, Principal, delivery, orgs, register};
+use rollcall_store::audit::{self, ActionMatch, AuditQuery, Event};
+use rollcall_store::jobs::Job;
+use rollcall_store::locations::Location;
+use rollcall_store::orgs::Organization;
 use rollcall_store::testing::TestDb;
+use rollcall_store::{mailbox, users};
 use uuid::Uuid;
 
 pub const PASSWORD: &str = "a long and quiet river";
@@ -34,10 +34,11 @@ pub async fn clinic(t: TestDb) -> Clinic {
     let org = orgs::create_org(&app, "alpha", "Alpha Therapy", "America/Chicago", &meta)
         .await
         .unwrap();
-    let downtown = orgs::create_location(&app, org.id, "Downtown", "DT", &meta)
+    let operator = Principal::operator(&app, org.id, "test").await.unwrap();
+    let downtown = orgs::create_location(&app, &operator, "Downtown", "DT", &meta)
         .await
         .unwrap();
-    let northside = orgs::create_location(&app, org.id, "Northside", "NS", &meta)
+    let northside = orgs::create_location(&app, &operator, "Northside", "NS", &meta)
         .await
         .unwrap();
     let (_, token) = orgs::create_admin(&app, &org, "ana@alpha.example", "Ana", "Silva", &meta)
@@ -119,7 +120,7 @@ impl Clinic {
     /// mailbox, as no mail server is configured).
     async fn link_in_mail_to(&self, email: &str) -> String {
         delivery::drain_once(&self.app).await.unwrap();
-        let mut conn = self.app.db.read_conn().await.unwrap();
+        let mut conn = self.app.db().read_conn().await.unwrap();
         let mail = mailbox::list(&mut conn, Some(email), 1)
             .await
             .unwrap()
@@ -134,7 +135,7 @@ impl Clinic {
     }
 
     pub async fn user(&self, id: Uuid) -> users::User {
-        let mut conn = self.app.db.read_conn().await.unwrap();
+        let mut conn = self.app.db().read_conn().await.unwrap();
         users::get(&mut conn, self.org.id, id)
             .await
             .unwrap()
@@ -143,20 +144,20 @@ impl Clinic {
 
     pub async fn user_by_email(&self, email: &str) -> Option<users::User> {
         let key = rollcall_app::domain::Email::parse(email).unwrap();
-        let mut conn = self.app.db.read_conn().await.unwrap();
+        let mut conn = self.app.db().read_conn().await.unwrap();
         users::get_by_email_key(&mut conn, self.org.id, key.match_key())
             .await
             .unwrap()
     }
 
     pub async fn user_count(&self) -> i64 {
-        let mut conn = self.app.db.read_conn().await.unwrap();
+        let mut conn = self.app.db().read_conn().await.unwrap();
         users::count(&mut conn, self.org.id).await.unwrap()
     }
 
     /// The audit events of one action, newest first.
     pub async fn events(&self, action: &str) -> Vec<Event> {
-        let mut conn = self.app.db.read_conn().await.unwrap();
+        let mut conn = self.app.db().read_conn().await.unwrap();
         audit::list(
             &mut conn,
             self.org.id,

@@ -34,7 +34,7 @@ use bench_store::{Store, machine_note};
 use clap::{Parser, ValueEnum};
 use harness::median;
 use rollcall_app::audit::Meta;
-use rollcall_app::import::{self, Access, Commit, Summary};
+use rollcall_app::onboarding::import::{self, Access, Commit, Summary};
 use rollcall_app::testing::store::{Db, Engine, jobs, now_micros, seats};
 use uuid::Uuid;
 

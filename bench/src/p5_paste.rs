@@ -63,7 +63,7 @@ async fn main() -> Result<()> {
         // A fresh organization each run, so every address is new.
         let s = harness::org(&app, &format!("p5-run{run}")).await?;
         let (text, unique) = paste_text(run);
-        let (took, result) = harness::time(rollcall_app::invite::paste_invite(
+        let (took, result) = harness::time(rollcall_app::onboarding::invite::paste_invite(
             &app,
             &s.admin,
             &text,

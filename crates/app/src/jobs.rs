@@ -70,8 +70,8 @@ pub fn outcome_of(job: &Job) -> Option<(rollcall_domain::Outcome, String)> {
         return None;
     }
     Some(match job.kind.as_str() {
-        crate::import::KIND_CSV | crate::import::KIND_DIRECTORY => {
-            crate::import_run::outcome_of(job)
+        crate::onboarding::import::KIND_CSV | crate::onboarding::import::KIND_DIRECTORY => {
+            crate::onboarding::import::run::outcome_of(job)
         }
         _ => {
             let (_, outcome, sentence) = crate::bulk_update::outcome_of(job);
@@ -110,8 +110,8 @@ pub async fn run(app: &App, org_id: Uuid, id: Uuid) -> Result<(), AppError> {
     }
     let result = match job.kind.as_str() {
         crate::bulk_update::KIND => crate::bulk_update::run_job(app, &job).await,
-        crate::import::KIND_CSV | crate::import::KIND_DIRECTORY => {
-            crate::import_run::run_job(app, &job).await
+        crate::onboarding::import::KIND_CSV | crate::onboarding::import::KIND_DIRECTORY => {
+            crate::onboarding::import::run::run_job(app, &job).await
         }
         other => Err(AppError::Internal(format!(
             "no runner for jobs of kind {other}"

@@ -10,13 +10,9 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod demo;
-pub mod directory;
 pub mod error;
 pub mod export;
 pub mod idempotency;
-pub mod import;
-pub mod import_run;
-pub mod invite;
 pub mod jobs;
 pub mod lifecycle;
 pub mod messages;
@@ -27,7 +23,7 @@ pub mod testing {
 }
 pub mod mfa;
 pub mod model;
-pub mod onboard;
+pub mod onboarding;
 pub mod orgs;
 pub mod password;
 pub mod profile;

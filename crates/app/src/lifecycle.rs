@@ -135,7 +135,7 @@ pub async fn reactivate(
     )
     .await?;
     if to == UserStatus::Pending {
-        crate::invite::reissue(app, &mut tx, who, &user, meta).await?;
+        crate::onboarding::invite::reissue(app, &mut tx, who, &user, meta).await?;
     }
     tx.commit().await?;
     crate::delivery::wake(app);

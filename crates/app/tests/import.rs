@@ -9,8 +9,8 @@ use common::fixtures::{Clinic, clinic};
 use rollcall_app::AppError;
 use rollcall_app::domain::Outcome;
 use rollcall_app::domain::import::Column;
-use rollcall_app::import::{self, Access, Commit, Review};
-use rollcall_app::import_run::outcome_of;
+use rollcall_app::onboarding::import::run::outcome_of;
+use rollcall_app::onboarding::import::{self, Access, Commit, Review};
 use rollcall_store::imports::Filter;
 use rollcall_store::testing::TestDb;
 use rollcall_store::{invitations, locations, roles};
@@ -259,7 +259,7 @@ async fn committing_with_a_role_creates_pending_people_with_one_invitation_each(
 
     // The row in error was never imported, and the report says why.
     assert!(c.user_by_email("lee@alpha.example").await.is_none());
-    let skipped = rollcall_app::import_run::not_imported(&c.app, &c.admin, id, 10)
+    let skipped = rollcall_app::onboarding::import::run::not_imported(&c.app, &c.admin, id, 10)
         .await
         .unwrap();
     assert_eq!(skipped.len(), 1);

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rollcall_app::audit::Meta;
-use rollcall_app::import::{self, Access, Commit, Summary};
 use rollcall_app::jobs::JobView;
 use rollcall_app::model::ImportFilter as Filter;
 use rollcall_app::model::Job;
+use rollcall_app::onboarding::import::{self, Access, Commit, Summary};
 use rollcall_app::{App, Principal};
 use uuid::Uuid;
 
@@ -224,7 +224,7 @@ pub async fn follow(app: &App, who: &Principal, id: Uuid) -> anyhow::Result<Job>
 }
 
 fn finish(job: &Job) -> anyhow::Result<()> {
-    let (outcome, sentence) = rollcall_app::import_run::outcome_of(job);
+    let (outcome, sentence) = rollcall_app::onboarding::import::run::outcome_of(job);
     println!("{}: {sentence}", outcome.label());
     let s = Summary::of(job);
     if s.created > 0 {

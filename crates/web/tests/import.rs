@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{TestApp, spawn_app};
 use rollcall_app::audit::Meta;
-use rollcall_app::import::{self, Access, Commit};
+use rollcall_app::onboarding::import::{self, Access, Commit};
 use rollcall_store::engine_tests;
 use rollcall_store::testing::TestDb;
 use rollcall_store::{jobs, profiles, users};
@@ -367,7 +367,7 @@ async fn too_few_seats_create_nothing_and_racing_batches_never_oversell(t: TestD
     let loser = ra.err().or(rb.err()).unwrap();
     assert!(loser.to_string().contains("only 1 is free"), "{loser}");
     // A paste racing the running import cannot take the seats it holds.
-    let pasted = rollcall_app::invite::paste_invite(
+    let pasted = rollcall_app::onboarding::invite::paste_invite(
         &app.app,
         &who,
         "x1@alpha.example x2@alpha.example",

@@ -422,14 +422,14 @@ async fn inviting_needs_a_location_and_respects_the_rules(t: TestDb) {
         .unwrap();
     let role = roles::list(&mut conn, bare.id).await.unwrap()[0].id;
     drop(conn);
-    let req = rollcall_app::invite::InviteOne {
+    let req = rollcall_app::onboarding::invite::InviteOne {
         email: "x@y.org".into(),
         full_name: "X Y".into(),
         location_id: None,
         role_id: role,
         user_type: None,
     };
-    let e = rollcall_app::invite::invite_one(&app.app, &who, &req, &meta)
+    let e = rollcall_app::onboarding::invite::invite_one(&app.app, &who, &req, &meta)
         .await
         .unwrap_err();
     assert!(

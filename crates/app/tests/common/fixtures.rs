@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use rollcall_app::audit::Meta;
-use rollcall_app::invite::{self, InviteOne};
+use rollcall_app::onboarding::invite::{self, InviteOne};
 use rollcall_app::{App, Clock, Config, Principal, delivery, orgs, register};
 use rollcall_store::audit::{self, ActionMatch, AuditQuery, Event};
 use rollcall_store::jobs::Job;

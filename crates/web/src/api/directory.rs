@@ -6,8 +6,8 @@ use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
 use rollcall_app::App;
-use rollcall_app::directory::{self, Loaded, Overview, Roster};
 use rollcall_app::idempotency::Key;
+use rollcall_app::onboarding::directory::{self, Loaded, Overview, Roster};
 
 use crate::error::ApiError;
 use crate::session::ApiCaller;

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use rollcall_app::App;
 use rollcall_app::idempotency::Key;
-use rollcall_app::invite::{self, InviteOne, Invited, PasteResult};
+use rollcall_app::onboarding::invite::{self, InviteOne, Invited, PasteResult};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

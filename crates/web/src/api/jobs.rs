@@ -78,12 +78,13 @@ pub async fn get(
     Path(id): Path<Uuid>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let job = jobs::get(&app, &caller.principal, id).await?;
-    if job.kind == rollcall_app::import::KIND_CSV
-        || job.kind == rollcall_app::import::KIND_DIRECTORY
+    if job.kind == rollcall_app::onboarding::import::KIND_CSV
+        || job.kind == rollcall_app::onboarding::import::KIND_DIRECTORY
     {
-        let (outcome, message) = rollcall_app::import_run::outcome_of(&job);
+        let (outcome, message) = rollcall_app::onboarding::import::run::outcome_of(&job);
         let not_imported = if job.is_finished() {
-            rollcall_app::import_run::not_imported(&app, &caller.principal, id, 100).await?
+            rollcall_app::onboarding::import::run::not_imported(&app, &caller.principal, id, 100)
+                .await?
         } else {
             Vec::new()
         };

@@ -9,8 +9,10 @@ use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use rollcall_app::directory::{self, AddRequest, Candidate, Members, Options, Overview};
 use rollcall_app::domain::Capability;
+use rollcall_app::onboarding::directory::{
+    self, AddRequest, Candidate, Members, Options, Overview,
+};
 use rollcall_app::{App, AppError};
 use rollcall_domain::ValueError;
 use serde::Deserialize;

@@ -13,10 +13,12 @@ use rollcall_app::audit::Meta;
 use rollcall_app::clock::local;
 use rollcall_app::domain::Capability;
 use rollcall_app::domain::import::{Column, template};
-use rollcall_app::import::{self, Access, Commit, CommitOptions, Review, ReviewRow, Summary};
-use rollcall_app::import_run::{self, NotImported};
 use rollcall_app::model::ImportFilter as Filter;
 use rollcall_app::model::Job;
+use rollcall_app::onboarding::import::run::{self as import_run, NotImported};
+use rollcall_app::onboarding::import::{
+    self, Access, Commit, CommitOptions, Review, ReviewRow, Summary,
+};
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
 use uuid::Uuid;

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::domain::Capability;
-use rollcall_app::invite::{self, InviteOne, NotInvited, PasteCount};
+use rollcall_app::onboarding::invite::{self, InviteOne, NotInvited, PasteCount};
 use rollcall_app::user_list::filter_options;
 use rollcall_app::{App, AppError};
 use serde::Deserialize;

@@ -41,10 +41,10 @@ pub async fn apply(
     user.verify_csrf(&form.csrf)?;
     let (who, meta) = (&user.principal, user.meta());
     let notice = match action.as_str() {
-        "resend" => rollcall_app::invite::resend(&app, who, id, &meta)
+        "resend" => rollcall_app::onboarding::invite::resend(&app, who, id, &meta)
             .await
             .map(|_| "resent"),
-        "revoke" => rollcall_app::invite::revoke(&app, who, id, &meta)
+        "revoke" => rollcall_app::onboarding::invite::revoke(&app, who, id, &meta)
             .await
             .map(|_| "revoked"),
         "deactivate" => rollcall_app::lifecycle::deactivate(&app, who, id, &meta)

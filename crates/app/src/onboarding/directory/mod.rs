@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::audit::Meta;
 use crate::idempotency::{self, Key};
-use crate::import::{self, Access, Commit};
+use crate::onboarding::import::{self, Access, Commit};
 use crate::{App, AppError, Principal};
 
 mod roster;
@@ -83,7 +83,7 @@ pub struct AddRequest {
 }
 
 /// The choices the add wizard offers this admin: the same as an import's commit form.
-pub type Options = crate::import::CommitOptions;
+pub type Options = crate::onboarding::import::CommitOptions;
 
 /// The roster's size and its groups with their member counts, by name.
 pub async fn groups(app: &App, who: &Principal) -> Result<Overview, AppError> {
@@ -229,7 +229,7 @@ async fn eligible(
 
 /// Roles, locations, zone and notification choices for the wizard.
 pub async fn options(app: &App, who: &Principal) -> Result<Options, AppError> {
-    crate::import::commit_options(app, who).await
+    crate::onboarding::import::commit_options(app, who).await
 }
 
 /// The send time from a date and a time field (both empty: send now), as the import pipeline

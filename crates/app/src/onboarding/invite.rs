@@ -21,7 +21,8 @@ use uuid::Uuid;
 use crate::access::{parse_permissions, parse_policy};
 use crate::audit::Meta;
 use crate::clock::{DAY, MINUTE};
-use crate::{App, AppError, Principal, onboard};
+use crate::onboarding::writer as onboard;
+use crate::{App, AppError, Principal};
 
 /// Where the batch goes and what it may do: checked once for the whole batch.
 struct Batch {
@@ -132,7 +133,7 @@ struct Newcomer {
     name: Option<String>,
 }
 
-pub use crate::onboard::Invited;
+pub use crate::onboarding::writer::Invited;
 
 /// Writes users, access, invitations, messages and audit events for a checked batch, after
 /// the sender's hourly limit and the organization's licence seats.

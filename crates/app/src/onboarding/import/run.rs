@@ -12,9 +12,9 @@ use rollcall_store::{seats, users};
 use uuid::Uuid;
 
 use crate::audit::Meta;
-use crate::import::{CHUNK, Context, KIND_DIRECTORY, Params, SharedAccess, Summary};
 use crate::jobs::{Step, lease_micros};
-use crate::onboard::{self, Newcomer};
+use crate::onboarding::import::{CHUNK, Context, KIND_DIRECTORY, Params, SharedAccess, Summary};
+use crate::onboarding::writer::{self as onboard, Newcomer};
 use crate::{App, AppError};
 
 /// Chunks between refreshes of the database's statistics on the users table (see

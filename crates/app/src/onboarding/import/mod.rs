@@ -5,6 +5,8 @@
 //! file size); the review reads them back page by page; committing checks access and licence
 //! seats once for the whole batch, then `import_run` creates the users chunk by chunk.
 
+pub mod run;
+
 use rollcall_domain::Capability;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,7 +24,7 @@ use uuid::Uuid;
 use crate::access::{parse_permissions, policy_of};
 use crate::audit::Meta;
 use crate::clock::{DAY, parse_local};
-use crate::onboard::{Inviter, Schedule};
+use crate::onboarding::writer::{Inviter, Schedule};
 use crate::{App, AppError, Principal};
 
 pub const KIND_CSV: &str = "csv_import";
@@ -796,7 +798,7 @@ pub async fn commit(
         shared,
     };
     let mut tx = app.db.begin().await?;
-    crate::onboard::check_seats(&mut tx, &ctx.org, needed).await?;
+    crate::onboarding::writer::check_seats(&mut tx, &ctx.org, needed).await?;
     if !jobs::queue(&mut tx, job.id, "validated", now).await? {
         return Err(AppError::Conflict(
             "This import was committed a moment ago by another request; see its progress on the Jobs page.".into(),

@@ -2,8 +2,7 @@
 //! and reading it back: the organization's log with filters, one user's history, exports.
 
 use futures::StreamExt;
-use rollcall_domain::Capability;
-use rollcall_domain::ValueError;
+use rollcall_domain::{Capability, ValueError};
 use rollcall_store::audit::{self, ActionMatch, AuditQuery, NewEvent, Verification};
 use rollcall_store::users;
 use serde::{Deserialize, Serialize};

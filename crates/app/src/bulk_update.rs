@@ -2,11 +2,12 @@
 //! change judged by the rule engine, run as a bulk job in chunks, each chunk one transaction
 //! with its audit events, its refused items and the job's progress.
 
-use rollcall_domain::Capability;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use rollcall_domain::{BulkChanges, Change, Outcome, Path, Permission, Plan, Subject, Tally};
+use rollcall_domain::{
+    BulkChanges, Capability, Change, Outcome, Path, Permission, Plan, Subject, Tally,
+};
 use rollcall_store::jobs::{self, Item, Job};
 use rollcall_store::{audit, locations, users};
 use serde::{Deserialize, Serialize};

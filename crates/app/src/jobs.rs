@@ -3,9 +3,9 @@
 //! Each kind of job owns its chunk step (see `bulk_update::step`); this module owns the lease,
 //! the loop and what people see of a job.
 
-use rollcall_domain::Capability;
 use std::time::Duration;
 
+use rollcall_domain::Capability;
 use rollcall_store::jobs::{self, Job};
 use serde::Serialize;
 use uuid::Uuid;

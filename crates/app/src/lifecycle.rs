@@ -2,9 +2,8 @@
 //! and any pending invitation, and frees the seat; reactivating restores access (Pending again,
 //! with a new invitation, if the person never registered).
 
-use rollcall_domain::Capability;
 use rollcall_domain::status::{self, Transition};
-use rollcall_domain::{Change, Path, UserStatus};
+use rollcall_domain::{Capability, Change, Path, UserStatus};
 use rollcall_store::{api_tokens, audit, invitations, outbox, sessions, users};
 use uuid::Uuid;
 

@@ -1,7 +1,6 @@
 //! Setting up organizations, locations and their first admin.
 
-use rollcall_domain::Capability;
-use rollcall_domain::{Email, Permission, Policy, Username, ValueError};
+use rollcall_domain::{Capability, Email, Permission, Policy, Username, ValueError};
 use rollcall_store::audit;
 use rollcall_store::invitations::{self, Invitation};
 use rollcall_store::locations::{self, Location};

@@ -2,12 +2,11 @@
 //! with its source, and the role grants the rules filter out), and one edit that changes any of
 //! it — every access change judged by the rule engine, all or nothing.
 
-use rollcall_domain::Capability;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_domain::{
-    Capacity, Change, Mobile, Npi, Path, Permission, Policy, SchedulingStep, Subject, TaxonomyCode,
-    UserStatus, ValueError, notifications, status,
+    Capability, Capacity, Change, Mobile, Npi, Path, Permission, Policy, SchedulingStep, Subject,
+    TaxonomyCode, UserStatus, ValueError, notifications, status,
 };
 use rollcall_store::profiles::{self, Provider};
 use rollcall_store::{Conn, audit, locations, roles, users};

@@ -6,10 +6,9 @@
 //! member's type forbids is not refused but filtered for that member (rules 1 and 2); the
 //! answer says for how many.
 
-use rollcall_domain::Capability;
 use std::collections::{BTreeMap, BTreeSet};
 
-use rollcall_domain::{Change, Path, Permission, Subject, ValueError};
+use rollcall_domain::{Capability, Change, Path, Permission, Subject, ValueError};
 use rollcall_store::roles::{self, Role};
 use serde::Serialize;
 use uuid::Uuid;

@@ -1,7 +1,6 @@
 //! The user list: what the console page, the API and the CSV export share.
 
-use rollcall_domain::Capability;
-use rollcall_domain::{UserStatus, ValueError, status};
+use rollcall_domain::{Capability, UserStatus, ValueError, status};
 use rollcall_store::users::{self, Cursor, ListQuery, SortKey, StatusFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

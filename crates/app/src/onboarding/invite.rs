@@ -3,11 +3,10 @@
 //! Each path writes the pending users, their access, the invitations, the outgoing messages
 //! (transactional outbox) and the audit events in one transaction, then wakes the dispatcher.
 
-use rollcall_domain::Capability;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_domain::paste::{self, Outcome};
-use rollcall_domain::{Change, Email, Path, Subject, ValueError};
+use rollcall_domain::{Capability, Change, Email, Path, Subject, ValueError};
 use rollcall_store::invitations;
 use rollcall_store::locations::{self, Location};
 use rollcall_store::orgs::Organization;

@@ -2,11 +2,10 @@
 //! onboarded from in batches (C6). The roster is a source, not accounts: loading it never
 //! touches a user, and adding people from it goes through the shared import pipeline.
 
-use rollcall_domain::Capability;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use rollcall_domain::import::{Column, RawRow};
-use rollcall_domain::{ValueError, notifications};
+use rollcall_domain::{Capability, ValueError, notifications};
 use rollcall_store::directory::{self, Person};
 use rollcall_store::jobs::{self, Job};
 use rollcall_store::{Conn, users};

@@ -1,11 +1,10 @@
 //! Loading the roster: a CSV file or a JSON list replaces the organization's roster whole; any
 //! bad line refuses the load with its number and what to fix, and changes nothing.
 
-use rollcall_domain::Capability;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Read;
 
-use rollcall_domain::{Email, ValueError};
+use rollcall_domain::{Capability, Email, ValueError};
 use rollcall_store::audit;
 use rollcall_store::directory::{self, Person};
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,359 @@
+//! Committing: access and licence seats checked once for the whole batch, then the job queued.
+
+use rollcall_domain::{Capability, Change, Path, Subject, ValueError, notifications};
+use rollcall_store::jobs::{self, Job};
+use rollcall_store::{Conn, audit, locations, roles, users};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::plan::*;
+use super::review::{import_job, not_editable};
+use crate::access::parse_permissions;
+use crate::audit::Meta;
+use crate::clock::{DAY, parse_local};
+use crate::onboarding::writer::{Inviter, Schedule};
+use crate::{App, AppError, Principal};
+
+/// Commits a staged import: checks access and licence seats, then queues and starts the job
+/// that creates the users. Nothing is created when a check fails.
+pub async fn commit(
+    app: &App,
+    who: &Principal,
+    job_id: Uuid,
+    commit: &Commit,
+    meta: &Meta,
+) -> Result<Job, AppError> {
+    who.require(Capability::BulkAdd)?;
+    let (job, ctx, shared) = {
+        let mut conn = app.db.read_conn().await?;
+        let job = import_job(&mut conn, who, job_id).await?;
+        if job.state != "validated" {
+            // The same commit again (a retried request) answers the job it started.
+            let earlier: Option<Params> =
+                serde_json::from_str(&jobs::input(&mut conn, job.id).await?).ok();
+            if earlier.is_some_and(|p| p.commit == *commit) {
+                return Ok(job);
+            }
+            return Err(not_editable(&job));
+        }
+        let ctx = Context::load(&mut conn, who.org_id).await?;
+        let shared = resolve_access(&mut conn, who, &ctx, &job, commit).await?;
+        (job, ctx, shared)
+    };
+    let summary = Summary::of(&job);
+    let needed = summary.importable();
+    if needed == 0 {
+        return Err(ValueError::new(
+            "rows",
+            "import_nothing_valid",
+            "No row of this import can be imported: every row has an error. Fix the file and upload it again.",
+        )
+        .into());
+    }
+    let now = app.clock.now();
+    let schedule = match commit
+        .send_at
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => Schedule::default(),
+        Some(text) => {
+            let zone = &ctx.org.time_zone;
+            let at = parse_local(text, zone)?;
+            if at <= now {
+                return Err(ValueError::new(
+                    "send_at",
+                    "send_at_past",
+                    format!("{} ({zone}) has already passed: choose a later time, or leave it empty to send now.", text.replace('T', " ")),
+                )
+                .into());
+            }
+            if at > now + MAX_SCHEDULE_DAYS * DAY {
+                return Err(ValueError::new(
+                    "send_at",
+                    "send_at_too_far",
+                    format!("Invitations can be scheduled up to {MAX_SCHEDULE_DAYS} days ahead."),
+                )
+                .into());
+            }
+            Schedule {
+                send_at: Some(at),
+                local: Some(text.replace('T', " ")),
+                zone: Some(zone.clone()),
+            }
+        }
+    };
+    let mut notifications_on = commit
+        .notifications
+        .iter()
+        .map(|(c, m)| {
+            notifications::parse_choice(
+                &format!("{c}:{m}"),
+                &ctx.org.settings.notification_categories,
+                &ctx.org.settings.notification_media,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    notifications_on.sort();
+    notifications_on.dedup();
+    let mut commit = commit.clone();
+    commit.notifications = notifications_on;
+    let params = Params {
+        commit,
+        schedule: schedule.clone(),
+        inviter: Inviter {
+            user_id: who.user_ref(),
+            name: who.display_name.clone(),
+        },
+        actor_label: who.label.clone(),
+        shared,
+    };
+    let mut tx = app.db.begin().await?;
+    crate::onboarding::writer::check_seats(&mut tx, &ctx.org, needed).await?;
+    if !jobs::queue(&mut tx, job.id, "validated", now).await? {
+        return Err(AppError::Conflict(
+            "This import was committed a moment ago by another request; see its progress on the Jobs page.".into(),
+        ));
+    }
+    rollcall_store::seats::hold(&mut tx, job.id, needed).await?;
+    jobs::set_input(
+        &mut tx,
+        job.id,
+        &serde_json::to_string(&params).expect("params serialize"),
+    )
+    .await?;
+    let mut summary = summary;
+    summary.send_at = schedule
+        .local
+        .as_ref()
+        .map(|l| format!("{l} {}", ctx.org.time_zone));
+    jobs::set_summary(
+        &mut tx,
+        job.id,
+        &serde_json::to_string(&summary).expect("summary serializes"),
+        now,
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        who.org_id,
+        now,
+        &[meta.change(
+            "import.committed",
+            "job",
+            Some(job.id),
+            None::<&()>,
+            Some(&serde_json::json!({
+                "rows": needed, "access": params.commit.access, "location": params.commit.location_id.map(|l| ctx.names.get(&l).cloned().unwrap_or_default()),
+                "send_at": summary.send_at, "notifications": params.commit.notifications,
+            })),
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    crate::jobs::spawn(app, job.org_id, job.id);
+    let mut conn = app.db.read_conn().await?;
+    jobs::get(&mut conn, who.org_id, job.id)
+        .await?
+        .ok_or_else(|| AppError::not_found("import"))
+}
+
+/// The access a commit gives every row (roles or mirror), checked by the rule engine for each
+/// user type among the rows; `None` for per-row access.
+async fn resolve_access(
+    conn: &mut Conn,
+    who: &Principal,
+    ctx: &Context,
+    job: &Job,
+    commit: &Commit,
+) -> Result<Option<SharedAccess>, AppError> {
+    let summary = Summary::of(job);
+    let location = match commit.location_id {
+        None => None,
+        Some(id) => {
+            let l = locations::get(conn, who.org_id, id)
+                .await?
+                .ok_or_else(|| AppError::not_found("location"))?;
+            if !l.active {
+                return Err(ValueError::new(
+                    "location",
+                    "location_inactive",
+                    format!("{} is deactivated; choose an active location.", l.name),
+                )
+                .into());
+            }
+            Some(l.id)
+        }
+    };
+    let mut shared = match &commit.access {
+        Access::Customize => None,
+        Access::Roles { role_ids } => {
+            if role_ids.is_empty() {
+                return Err(ValueError::new(
+                    "roles",
+                    "roles_missing",
+                    "Choose at least one role for the imported people, or mirror a user, or use the file's own columns.",
+                )
+                .into());
+            }
+            for r in role_ids {
+                if !ctx.role_permissions.contains_key(r) {
+                    return Err(AppError::NotFound(format!(
+                        "No role with id {r} in this organization; nothing was imported."
+                    )));
+                }
+            }
+            Some(SharedAccess {
+                roles: role_ids.iter().copied().collect(),
+                ..SharedAccess::default()
+            })
+        }
+        Access::Mirror { user_id } => {
+            let user = users::get(conn, who.org_id, *user_id)
+                .await?
+                .ok_or_else(|| AppError::not_found("user"))?;
+            let grants = roles::grants_of(conn, user.id).await?;
+            Some(SharedAccess {
+                roles: grants.roles.keys().copied().collect(),
+                permissions: parse_permissions(&grants.direct),
+                locations: locations::of_user(conn, user.id)
+                    .await?
+                    .into_iter()
+                    .map(|l| l.id)
+                    .collect(),
+                default_location: user.default_location_id,
+            })
+        }
+    };
+    if let Some(s) = shared.as_mut()
+        && let Some(l) = location
+    {
+        s.locations.insert(l);
+        s.default_location = Some(l);
+    }
+    let default_given = location.is_some()
+        || shared
+            .as_ref()
+            .is_some_and(|s| s.default_location.is_some());
+    if summary.without_location > 0 && !default_given {
+        return Err(ValueError::new(
+            "location",
+            "location_required",
+            format!(
+                "{} row{} name no default location: choose the location {} will work at.",
+                summary.without_location,
+                if summary.without_location == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                if summary.without_location == 1 {
+                    "that person"
+                } else {
+                    "those people"
+                }
+            ),
+        )
+        .into());
+    }
+    // The rules, once per user type among the rows: every row of a type gets the same access.
+    let actor = who.actor();
+    for user_type in &summary.user_types {
+        let mut subject = Subject {
+            user_type: user_type.clone(),
+            display_name: "The imported people".into(),
+            ..Subject::default()
+        };
+        if let Some(l) = location {
+            subject.locations.insert(l);
+            ctx.policy
+                .check(
+                    &actor,
+                    &subject,
+                    &Change::GrantLocation(l),
+                    Path::CsvImport,
+                    None,
+                    &ctx.names,
+                )
+                .map_err(AppError::Refused)?;
+        }
+        let Some(s) = &shared else { continue };
+        for l in &s.locations {
+            ctx.policy
+                .check(
+                    &actor,
+                    &subject,
+                    &Change::GrantLocation(*l),
+                    Path::CsvImport,
+                    None,
+                    &ctx.names,
+                )
+                .map_err(AppError::Refused)?;
+        }
+        subject.locations.extend(s.locations.iter().copied());
+        for p in &s.permissions {
+            ctx.policy
+                .check(
+                    &actor,
+                    &subject,
+                    &Change::GrantPermission(*p),
+                    Path::CsvImport,
+                    None,
+                    &ctx.names,
+                )
+                .map_err(AppError::Refused)?;
+        }
+        let through_roles = s
+            .roles
+            .iter()
+            .flat_map(|r| ctx.role_permissions.get(r).into_iter().flatten().copied());
+        crate::access::check_role_grants(&ctx.policy, who, &subject, through_roles, &ctx.names)?;
+    }
+    Ok(shared)
+}
+
+/// What the commit form offers: active locations, roles, the notification grid and the zone
+/// scheduled times are read in.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitOptions {
+    pub locations: Vec<(Uuid, String)>,
+    pub roles: Vec<(Uuid, String)>,
+    pub categories: Vec<(String, String)>,
+    pub media: Vec<(String, String)>,
+    pub time_zone: String,
+    pub seats_free: Option<i64>,
+}
+
+pub async fn commit_options(app: &App, who: &Principal) -> Result<CommitOptions, AppError> {
+    who.require(Capability::BulkAdd)?;
+    let mut conn = app.db.read_conn().await?;
+    let ctx = Context::load(&mut conn, who.org_id).await?;
+    let seats = rollcall_store::seats::all(&mut conn, who.org_id).await?;
+    let settings = &ctx.org.settings;
+    Ok(CommitOptions {
+        locations: ctx
+            .catalogue
+            .locations
+            .iter()
+            .filter(|l| l.3 && who.locations.contains(&l.0))
+            .map(|l| (l.0, l.1.clone()))
+            .collect(),
+        roles: ctx.catalogue.roles.clone(),
+        categories: settings
+            .notification_categories
+            .iter()
+            .map(|c| (c.clone(), notifications::category_label(c).to_string()))
+            .collect(),
+        media: settings
+            .notification_media
+            .iter()
+            .map(|m| (m.clone(), notifications::medium_label(m).to_string()))
+            .collect(),
+        time_zone: ctx.org.time_zone.clone(),
+        seats_free: seats
+            .iter()
+            .find(|(p, _)| p == rollcall_store::seats::PORTAL)
+            .map(|(_, s)| s.free()),
+    })
+}

@@ -1,0 +1,218 @@
+//! The review: staged rows page by page with their issues, and fixing a row in the table.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rollcall_domain::Capability;
+use rollcall_domain::import::{Column, Issue, RawRow, check_row};
+use rollcall_store::imports::{self, Filter, StagedRow};
+use rollcall_store::jobs::{self, Job};
+use rollcall_store::{Conn, audit, users};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::plan::*;
+use super::stage::Stager;
+use crate::audit::Meta;
+use crate::{App, AppError, Principal};
+
+/// One row as the review table shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewRow {
+    pub seq: i64,
+    pub line: i64,
+    pub cells: BTreeMap<Column, String>,
+    pub issues: Vec<Issue>,
+    pub in_error: bool,
+}
+
+impl ReviewRow {
+    fn of(r: StagedRow) -> ReviewRow {
+        ReviewRow {
+            seq: r.seq,
+            line: r.line,
+            cells: serde_json::from_str(&r.cells).unwrap_or_default(),
+            issues: r
+                .issues
+                .as_deref()
+                .and_then(|i| serde_json::from_str(i).ok())
+                .unwrap_or_default(),
+            in_error: r.in_error,
+        }
+    }
+
+    pub fn cell(&self, c: Column) -> &str {
+        self.cells.get(&c).map_or("", String::as_str)
+    }
+
+    /// The issues of one column.
+    pub fn issues_of(&self, c: Column) -> impl Iterator<Item = &Issue> {
+        self.issues.iter().filter(move |i| i.column == Some(c))
+    }
+}
+
+/// A page of the review table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Review {
+    pub job: crate::jobs::JobView,
+    pub summary: Summary,
+    pub rows: Vec<ReviewRow>,
+    /// How many rows the filter matches.
+    pub matching: i64,
+    /// The `after` of the next page, if there is one.
+    pub next_after: Option<i64>,
+}
+
+pub async fn review(
+    app: &App,
+    who: &Principal,
+    job_id: Uuid,
+    filter: Filter,
+    after: i64,
+    limit: u32,
+) -> Result<Review, AppError> {
+    who.require(Capability::ViewUsers)?;
+    let mut conn = app.db.read_conn().await?;
+    let job = import_job(&mut conn, who, job_id).await?;
+    let limit = limit.clamp(1, 500);
+    let mut rows = imports::page(&mut conn, job.id, filter, after, limit + 1).await?;
+    let next_after = (rows.len() > limit as usize).then(|| {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.seq).unwrap_or(after)
+    });
+    let matching = imports::count(&mut conn, job.id, filter).await?;
+    Ok(Review {
+        job: crate::jobs::JobView::from(&job),
+        summary: Summary::of(&job),
+        rows: rows.into_iter().map(ReviewRow::of).collect(),
+        matching,
+        next_after,
+    })
+}
+
+pub(super) async fn import_job(
+    conn: &mut Conn,
+    who: &Principal,
+    job_id: Uuid,
+) -> Result<Job, AppError> {
+    let job = jobs::get(conn, who.org_id, job_id)
+        .await?
+        .filter(|j| j.kind == KIND_CSV || j.kind == KIND_DIRECTORY)
+        .ok_or_else(|| AppError::not_found("import"))?;
+    Ok(job)
+}
+
+pub(super) fn not_editable(job: &Job) -> AppError {
+    AppError::Conflict(match job.state.as_str() {
+        "draft" => "This import is still being read; wait a moment and reload.".to_string(),
+        _ => "This import was already committed: its rows can no longer be changed. Upload the file again to start a new import.".to_string(),
+    })
+}
+
+/// Edits one row in the review table and checks it again (alone, against the other rows'
+/// addresses and against the organization).
+pub async fn edit_row(
+    app: &App,
+    who: &Principal,
+    job_id: Uuid,
+    seq: i64,
+    cells: BTreeMap<Column, String>,
+    meta: &Meta,
+) -> Result<ReviewRow, AppError> {
+    who.require(Capability::BulkAdd)?;
+    let mut conn = app.db.read_conn().await?;
+    let job = import_job(&mut conn, who, job_id).await?;
+    if job.state != "validated" {
+        return Err(not_editable(&job));
+    }
+    let old = imports::get(&mut conn, job.id, seq)
+        .await?
+        .ok_or_else(|| AppError::not_found("row"))?;
+    let ctx = Context::load(&mut conn, who.org_id).await?;
+    let cells: BTreeMap<Column, String> = cells
+        .into_iter()
+        .map(|(c, v)| (c, v.trim().to_string()))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let raw = RawRow {
+        line: old.line as u64,
+        cells,
+    };
+    let (checked, mut issues) = check_row(&raw, &ctx.catalogue);
+    if let Some(c) = &checked {
+        issues.extend(ctx.rule_issues(who, c));
+        let others = imports::same_email(&mut conn, job.id, c.email.match_key(), seq).await?;
+        if let Some(first) = others.iter().find(|o| o.seq < seq) {
+            issues.push(Issue::duplicate_in_file(
+                c.email.as_str(),
+                first.line as u64,
+            ));
+        }
+        if users::get_by_email_key(&mut conn, who.org_id, c.email.match_key())
+            .await?
+            .is_some()
+        {
+            issues.push(Issue::already_in_organization(
+                c.email.as_str(),
+                &ctx.org.name,
+            ));
+        }
+        if let Some(u) = &c.username
+            && !users::existing_usernames(&mut conn, who.org_id, &[u.as_str().to_string()])
+                .await?
+                .is_empty()
+        {
+            issues.push(Issue::username_taken(u.as_str()));
+        }
+    }
+    drop(conn);
+    let mut summary = Summary::of(&job);
+    let mut types: BTreeSet<Option<String>> = summary.user_types.iter().cloned().collect();
+    let mut stager = Stager {
+        ctx: &ctx,
+        who,
+        emails: HashMap::new(),
+        usernames: HashMap::new(),
+        types: BTreeSet::new(),
+    };
+    let mut scratch = Summary::default();
+    let row = stager.staged(seq, &raw, checked.as_ref(), issues, &mut scratch);
+    types.extend(stager.types);
+    // The counts move by the difference between the old row and the new.
+    let was_valid = !old.in_error;
+    let had_warnings = was_valid && old.issues.is_some();
+    summary.in_error += row.in_error as i64 - old.in_error as i64;
+    summary.with_warnings += (!row.in_error && row.issues.is_some()) as i64 - had_warnings as i64;
+    let old_without = was_valid && !cells_name_location(&old.cells);
+    summary.without_location += scratch.without_location - old_without as i64;
+    summary.user_types = types.into_iter().collect();
+    let mut tx = app.db.begin().await?;
+    imports::update(&mut tx, job.id, &row).await?;
+    jobs::set_summary(
+        &mut tx,
+        job.id,
+        &serde_json::to_string(&summary).expect("summary serializes"),
+        app.clock.now(),
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        who.org_id,
+        app.clock.now(),
+        &[meta.change(
+            "import.row_edited",
+            "job",
+            Some(job.id),
+            Some(&serde_json::json!({ "line": old.line, "cells": serde_json::from_str::<serde_json::Value>(&old.cells).unwrap_or_default() })),
+            Some(&serde_json::json!({ "line": row.line, "cells": raw.cells })),
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ReviewRow::of(row))
+}
+
+fn cells_name_location(cells: &str) -> bool {
+    serde_json::from_str::<BTreeMap<Column, String>>(cells)
+        .map(|c| c.contains_key(&Column::DefaultLocation))
+        .unwrap_or(false)
+}

@@ -1,0 +1,298 @@
+//! Reading a file: every row checked alone, against the rest of the file (by digest, so memory
+//! stays bounded) and against the organization, and staged for review in batches.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rollcall_domain::import::{Checked, Column, Issue, RawRow, RowError, check_row};
+use rollcall_domain::{Capability, ValueError};
+use rollcall_store::imports::{self, StagedRow};
+use rollcall_store::jobs::{self, Job};
+use rollcall_store::{Conn, audit, users};
+
+use super::plan::*;
+use crate::audit::Meta;
+use crate::{App, AppError, Principal};
+
+/// Stages rows for review: each row is checked alone, against the rest of the batch and against
+/// the organization; nothing but the import's own record is written. Returns the import's job
+/// (state `validated`).
+pub async fn stage(
+    app: &App,
+    who: &Principal,
+    kind: &str,
+    label: &str,
+    rows: impl Iterator<Item = Result<RawRow, RowError>> + Send,
+    meta: &Meta,
+) -> Result<Job, AppError> {
+    who.require(Capability::BulkAdd)?;
+    let ctx = {
+        let mut conn = app.db.read_conn().await?;
+        Context::load(&mut conn, who.org_id).await?
+    };
+    let now = app.clock.now();
+    let mut job = Job {
+        id: rollcall_store::new_id(),
+        org_id: who.org_id,
+        kind: kind.to_string(),
+        actor_id: who.user_ref(),
+        idempotency_key: None,
+        state: "draft".into(),
+        total: 0,
+        done: 0,
+        summary: "{}".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    {
+        let mut tx = app.db.begin().await?;
+        jobs::insert(&mut tx, &job, "{}").await?;
+        tx.commit().await?;
+    }
+    let mut summary = Summary {
+        label: label.to_string(),
+        ..Summary::default()
+    };
+    let mut stager = Stager {
+        ctx: &ctx,
+        who,
+        emails: HashMap::new(),
+        usernames: HashMap::new(),
+        types: BTreeSet::new(),
+    };
+    let mut batch: Vec<Result<RawRow, RowError>> = Vec::with_capacity(CHUNK);
+    let mut seq = 0i64;
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        batch.extend(rows.by_ref().take(CHUNK));
+        // A file too large or unreadable stops the whole import: nothing of it is kept.
+        if let Some(Err(fatal)) = batch
+            .iter()
+            .find(|r| matches!(r, Err(e) if FATAL.contains(&e.issue.code.as_str())))
+        {
+            let fatal = fatal.clone();
+            let mut tx = app.db.begin().await?;
+            imports::delete(&mut tx, job.id).await?;
+            summary.error = Some(fatal.issue.message.clone());
+            jobs::finish(
+                &mut tx,
+                job.id,
+                "failed",
+                &serde_json::to_string(&summary).expect("summary serializes"),
+                app.clock.now(),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(ValueError::new(
+                "file",
+                if fatal.issue.code == "file_too_large" {
+                    "file_too_large"
+                } else {
+                    "file_unreadable"
+                },
+                format!("{} Nothing was imported.", fatal.issue.message),
+            )
+            .into());
+        }
+        let staged = {
+            let mut conn = app.db.read_conn().await?;
+            stager
+                .check_batch(&mut conn, &mut batch, seq, &mut summary)
+                .await?
+        };
+        seq += staged.len() as i64;
+        let mut tx = app.db.begin().await?;
+        imports::insert(&mut tx, job.id, &staged).await?;
+        tx.commit().await?;
+    }
+    summary.user_types = stager.types.into_iter().collect();
+    job.total = summary.rows;
+    job.state = "validated".into();
+    job.summary = serde_json::to_string(&summary).expect("summary serializes");
+    let mut tx = app.db.begin().await?;
+    jobs::set_staged(&mut tx, job.id, job.total, &job.summary, app.clock.now()).await?;
+    audit::append(
+        &mut tx,
+        who.org_id,
+        app.clock.now(),
+        &[meta.change(
+            "import.staged",
+            "job",
+            Some(job.id),
+            None::<&()>,
+            Some(&serde_json::json!({
+                "kind": kind, "label": label, "rows": summary.rows,
+                "in_error": summary.in_error, "with_warnings": summary.with_warnings,
+            })),
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(job)
+}
+
+/// Checks rows against each other across batches (by digest) and against the organization.
+pub(super) struct Stager<'a> {
+    pub(super) ctx: &'a Context,
+    pub(super) who: &'a Principal,
+    /// Digest of each address seen → the line it was first on.
+    pub(super) emails: HashMap<u64, u64>,
+    pub(super) usernames: HashMap<u64, u64>,
+    pub(super) types: BTreeSet<Option<String>>,
+}
+
+impl Stager<'_> {
+    pub(super) async fn check_batch(
+        &mut self,
+        conn: &mut Conn,
+        batch: &mut Vec<Result<RawRow, RowError>>,
+        first_seq: i64,
+        summary: &mut Summary,
+    ) -> Result<Vec<StagedRow>, AppError> {
+        let mut checked_rows = Vec::with_capacity(batch.len());
+        for (i, item) in batch.drain(..).enumerate() {
+            let seq = first_seq + i as i64;
+            let (row, checked, issues) = match item {
+                Ok(raw) => {
+                    let (checked, mut issues) = check_row(&raw, &self.ctx.catalogue);
+                    if let Some(c) = &checked {
+                        issues.extend(self.ctx.rule_issues(self.who, c));
+                        if let Some(&first) = self.emails.get(&digest(c.email.match_key())) {
+                            issues.push(Issue::duplicate_in_file(c.email.as_str(), first));
+                        } else {
+                            self.emails.insert(digest(c.email.match_key()), raw.line);
+                        }
+                        if let Some(u) = &c.username {
+                            match self.usernames.get(&digest(u.as_str())) {
+                                Some(&first) => {
+                                    issues.push(Issue::username_in_file(u.as_str(), first))
+                                }
+                                None => {
+                                    self.usernames.insert(digest(u.as_str()), raw.line);
+                                }
+                            }
+                        }
+                    }
+                    (raw, checked, issues)
+                }
+                Err(RowError { line, issue }) => (
+                    RawRow {
+                        line,
+                        cells: BTreeMap::new(),
+                    },
+                    None,
+                    vec![issue],
+                ),
+            };
+            checked_rows.push((seq, row, checked, issues));
+        }
+        // The organization's addresses and usernames, for the whole batch at once.
+        let keys: Vec<String> = checked_rows
+            .iter()
+            .filter_map(|(_, _, c, _)| c.as_ref().map(|c| c.email.match_key().to_string()))
+            .collect();
+        let taken_emails: BTreeSet<String> =
+            users::existing_email_keys(conn, self.who.org_id, &keys)
+                .await?
+                .into_iter()
+                .collect();
+        let wanted: Vec<String> = checked_rows
+            .iter()
+            .filter_map(|(_, _, c, _)| {
+                c.as_ref()?
+                    .username
+                    .as_ref()
+                    .map(|u| u.as_str().to_string())
+            })
+            .collect();
+        let taken_usernames: BTreeSet<String> = if wanted.is_empty() {
+            BTreeSet::new()
+        } else {
+            users::existing_usernames(conn, self.who.org_id, &wanted)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        let mut out = Vec::with_capacity(checked_rows.len());
+        for (seq, row, checked, mut issues) in checked_rows {
+            if let Some(c) = &checked {
+                if taken_emails.contains(c.email.match_key()) {
+                    issues.push(Issue::already_in_organization(
+                        c.email.as_str(),
+                        &self.ctx.org.name,
+                    ));
+                }
+                if let Some(u) = &c.username
+                    && taken_usernames.contains(u.as_str())
+                {
+                    issues.push(Issue::username_taken(u.as_str()));
+                }
+            }
+            out.push(self.staged(seq, &row, checked.as_ref(), issues, summary));
+        }
+        Ok(out)
+    }
+
+    pub(super) fn staged(
+        &mut self,
+        seq: i64,
+        row: &RawRow,
+        checked: Option<&Checked>,
+        issues: Vec<Issue>,
+        summary: &mut Summary,
+    ) -> StagedRow {
+        let in_error = issues.iter().any(Issue::is_error);
+        summary.rows += 1;
+        if [Column::Roles, Column::Permissions, Column::Locations]
+            .iter()
+            .any(|&c| row.get(c).is_some_and(|v| !v.trim().is_empty()))
+        {
+            summary.with_access_columns += 1;
+        }
+        if in_error {
+            summary.in_error += 1;
+        } else {
+            if !issues.is_empty() {
+                summary.with_warnings += 1;
+            }
+            if let Some(c) = checked {
+                if c.default_location.is_none() {
+                    summary.without_location += 1;
+                }
+                self.types.insert(c.user_type.clone());
+            }
+        }
+        StagedRow {
+            seq,
+            line: row.line as i64,
+            cells: serde_json::to_string(&row.cells).expect("cells serialize"),
+            email_key: checked
+                .map(|c| c.email.match_key().to_string())
+                .or_else(|| {
+                    row.get(Column::Email)
+                        .and_then(|e| rollcall_domain::Email::parse(e).ok())
+                        .map(|e| e.match_key().to_string())
+                }),
+            issues: (!issues.is_empty())
+                .then(|| serde_json::to_string(&issues).expect("issues serialize")),
+            in_error,
+        }
+    }
+}
+
+/// Reads a CSV byte stream and stages its rows (console upload, API, command line).
+pub async fn upload<R: std::io::Read + Send>(
+    app: &App,
+    who: &Principal,
+    input: R,
+    file_name: &str,
+    max_bytes: Option<u64>,
+    meta: &Meta,
+) -> Result<Job, AppError> {
+    who.require(Capability::BulkAdd)?;
+    let mut reader = match max_bytes {
+        Some(max) => rollcall_domain::import::Reader::with_limit(input, max)?,
+        None => rollcall_domain::import::Reader::new(input)?,
+    };
+    let rows = std::iter::from_fn(move || reader.next_row());
+    stage(app, who, KIND_CSV, file_name, rows, meta).await
+}

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use harness::median;
+use rollcall_app::access::bulk_update::{self, BulkUpdateRequest};
 use rollcall_app::audit::Meta;
-use rollcall_app::bulk_update::{self, BulkUpdateRequest};
 use rollcall_app::domain::{BulkChanges, Permission};
 use rollcall_app::testing::store::{Db, Sql, migrate, users};
 use rollcall_app::{App, Clock, Config, Principal};

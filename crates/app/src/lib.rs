@@ -5,7 +5,6 @@ pub mod access;
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;
-pub mod bulk_update;
 pub mod clock;
 pub mod config;
 pub mod delivery;
@@ -14,7 +13,6 @@ pub mod error;
 pub mod export;
 pub mod idempotency;
 pub mod jobs;
-pub mod lifecycle;
 pub mod messages;
 /// The store, for tests and benchmarks that set up or inspect data directly.
 #[cfg(feature = "testing")]
@@ -26,9 +24,7 @@ pub mod model;
 pub mod onboarding;
 pub mod orgs;
 pub mod password;
-pub mod profile;
 pub mod register;
-pub mod roles;
 pub mod secret;
 pub mod taxonomy;
 pub mod user_list;

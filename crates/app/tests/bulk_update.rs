@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use common::fixtures::{Clinic, clinic, json};
 use rollcall_app::AppError;
-use rollcall_app::bulk_update::{self, BulkUpdateRequest};
+use rollcall_app::access::bulk_update::{self, BulkUpdateRequest};
+use rollcall_app::access::profile;
 use rollcall_app::domain::{BulkChanges, Outcome, Permission, RuleId};
-use rollcall_app::profile;
 use rollcall_store::jobs::Job;
 use rollcall_store::testing::TestDb;
 use serde_json::json;

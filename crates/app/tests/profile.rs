@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use common::fixtures::{Clinic, clinic, json};
 use rollcall_app::AppError;
+use rollcall_app::access::profile::{self, Profile, ProfileEdit};
 use rollcall_app::domain::{Path, Permission, RuleId};
-use rollcall_app::profile::{self, Profile, ProfileEdit};
 use rollcall_store::testing::TestDb;
 use serde_json::json;
 use uuid::Uuid;

@@ -157,7 +157,11 @@ async fn access_of(app: &App, who: &Principal, args: &ImportArgs) -> anyhow::Res
     };
     let mut role_ids = Vec::new();
     for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        role_ids.push(rollcall_app::roles::find_by_name(app, who, name).await?.id);
+        role_ids.push(
+            rollcall_app::access::roles::find_by_name(app, who, name)
+                .await?
+                .id,
+        );
     }
     Ok(Access::Roles { role_ids })
 }
@@ -223,9 +227,11 @@ pub async fn follow(app: &App, who: &Principal, id: Uuid) -> anyhow::Result<Job>
     }
 }
 
+/// Prints a finished job's outcome, whatever its kind; fails when the job failed.
 fn finish(job: &Job) -> anyhow::Result<()> {
-    let (outcome, sentence) = rollcall_app::onboarding::import::run::outcome_of(job);
-    println!("{}: {sentence}", outcome.label());
+    if let Some((outcome, sentence)) = rollcall_app::jobs::kinds::outcome_of(job) {
+        println!("{}: {sentence}", outcome.label());
+    }
     let s = Summary::of(job);
     if s.created > 0 {
         println!("Invitations go out while `rollcall serve` runs.");
@@ -239,7 +245,7 @@ fn finish(job: &Job) -> anyhow::Result<()> {
 /// `rollcall jobs resume`: takes over the unfinished jobs whose runner stopped (once their
 /// lease has run out) and waits until they are done.
 pub async fn resume(app: &App) -> anyhow::Result<()> {
-    let orphans = rollcall_app::jobs::take_over_orphans(app).await?;
+    let orphans = rollcall_app::jobs::kinds::take_over_orphans(app).await?;
     if orphans.is_empty() {
         println!("No unfinished job is waiting to be resumed.");
         return Ok(());
@@ -248,10 +254,7 @@ pub async fn resume(app: &App) -> anyhow::Result<()> {
         println!("Resuming job {id}…");
         let who = Principal::operator(app, *org_id, "operator").await?;
         let job = follow(app, &who, *id).await?;
-        match job.kind.as_str() {
-            import::KIND_CSV | import::KIND_DIRECTORY => finish(&job)?,
-            _ => println!("Job {id}: {}", job.state.replace('_', " ")),
-        }
+        finish(&job)?;
     }
     Ok(())
 }

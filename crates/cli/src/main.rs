@@ -457,7 +457,7 @@ async fn invite(app: &App, args: InviteArgs, operator: &Meta) -> anyhow::Result<
     let org = rollcall_app::orgs::find(app, &args.org).await?;
     let (who, meta) = lookup::actor(app, &org, args.inviter.as_deref(), operator).await?;
     let loc = rollcall_app::orgs::find_location(app, &who, &args.location).await?;
-    let role = rollcall_app::roles::find_by_name(app, &who, &args.role).await?;
+    let role = rollcall_app::access::roles::find_by_name(app, &who, &args.role).await?;
     let key_text = args
         .idempotency_key
         .unwrap_or_else(|| rollcall_app::secret::hash(&format!("{}|{}|{}", text, loc.id, role.id)));

@@ -116,7 +116,7 @@ pub async fn serve(app: App, listener: tokio::net::TcpListener) -> anyhow::Resul
     let address = listener.local_addr()?;
     tracing::info!(%address, public_url = %app.config.public_url, database = app.database(), "serving");
     let dispatcher = rollcall_app::delivery::spawn_dispatcher(app.clone());
-    let jobs = rollcall_app::jobs::spawn_sweeper(app.clone());
+    let jobs = rollcall_app::jobs::kinds::spawn_sweeper(app.clone());
     rollcall_web::serve(app, listener).await?;
     dispatcher.abort();
     jobs.abort();

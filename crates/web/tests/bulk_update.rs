@@ -384,7 +384,7 @@ async fn console_select_review_save_and_read_the_outcome(t: TestDb) {
 /// A runner stopped in the middle of a large job: the job is taken over once its lease runs
 /// out and finishes with every user changed exactly once.
 async fn a_stopped_job_resumes_without_doing_anyone_twice(t: TestDb) {
-    use rollcall_app::bulk_update;
+    use rollcall_app::access::bulk_update;
     use rollcall_store::users::{self, User};
     let app = spawn_app(t).await;
     let s = staff(&app).await;
@@ -438,7 +438,9 @@ async fn a_stopped_job_resumes_without_doing_anyone_twice(t: TestDb) {
     assert_eq!(job.total, 4_501, "every PT: the 4,500 and Pat");
 
     // Run until the first chunk has committed, then stop the runner where it stands.
-    let runner = rollcall_app::jobs::spawn(a, app.org.id, job.id);
+    let runner = rollcall_app::jobs::kinds::spawn(a, app.org.id, job.id)
+        .await
+        .unwrap();
     let done = loop {
         let j = rollcall_app::jobs::get(a, &who, job.id).await.unwrap();
         if j.done > 0 {
@@ -450,9 +452,15 @@ async fn a_stopped_job_resumes_without_doing_anyone_twice(t: TestDb) {
     let _ = runner.await;
     assert!(done < 4_501, "stopped part-way ({done} done)");
     // Nobody takes it over while the lease lasts; after it, the sweep does.
-    assert_eq!(rollcall_app::jobs::resume_orphans(a).await.unwrap(), 0);
+    assert_eq!(
+        rollcall_app::jobs::kinds::resume_orphans(a).await.unwrap(),
+        0
+    );
     a.clock.advance_minutes(2);
-    assert_eq!(rollcall_app::jobs::resume_orphans(a).await.unwrap(), 1);
+    assert_eq!(
+        rollcall_app::jobs::kinds::resume_orphans(a).await.unwrap(),
+        1
+    );
     let finished = loop {
         let j = rollcall_app::jobs::get(a, &who, job.id).await.unwrap();
         if j.is_finished() {
@@ -476,8 +484,8 @@ async fn a_stopped_job_resumes_without_doing_anyone_twice(t: TestDb) {
 struct BulkUpdateRequestFor;
 
 impl BulkUpdateRequestFor {
-    fn pts(location: Uuid) -> rollcall_app::bulk_update::BulkUpdateRequest {
-        rollcall_app::bulk_update::BulkUpdateRequest {
+    fn pts(location: Uuid) -> rollcall_app::access::bulk_update::BulkUpdateRequest {
+        rollcall_app::access::bulk_update::BulkUpdateRequest {
             filter: Some(rollcall_app::user_list::ListParams {
                 user_type: Some("pt".into()),
                 ..Default::default()

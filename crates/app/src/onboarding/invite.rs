@@ -111,9 +111,8 @@ async fn prepare(
         .map_err(AppError::Refused)?;
     let mut with_location = subject.clone();
     with_location.locations.insert(location.id);
-    crate::access::check_role_grants(
+    who.check_role_grants(
         &policy,
-        who,
         &with_location,
         parse_permissions(&role.permissions),
         &names,

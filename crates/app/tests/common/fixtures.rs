@@ -77,7 +77,7 @@ impl Clinic {
     }
 
     pub async fn role(&self, name: &str) -> Uuid {
-        rollcall_app::roles::list(&self.app, &self.admin)
+        rollcall_app::access::roles::list(&self.app, &self.admin)
             .await
             .unwrap()
             .into_iter()

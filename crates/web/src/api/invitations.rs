@@ -93,7 +93,7 @@ pub async fn deactivate(
     caller: ApiCaller,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    rollcall_app::lifecycle::deactivate(
+    rollcall_app::access::lifecycle::deactivate(
         &app,
         &caller.principal,
         id,
@@ -109,7 +109,7 @@ pub async fn reactivate(
     caller: ApiCaller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let status = rollcall_app::lifecycle::reactivate(
+    let status = rollcall_app::access::lifecycle::reactivate(
         &app,
         &caller.principal,
         id,

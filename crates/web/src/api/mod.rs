@@ -81,9 +81,9 @@ async fn get_user(
     State(app): State<App>,
     caller: ApiCaller,
     axum::extract::Path(id): axum::extract::Path<uuid::Uuid>,
-) -> Result<Json<rollcall_app::profile::Profile>, ApiError> {
+) -> Result<Json<rollcall_app::access::profile::Profile>, ApiError> {
     Ok(Json(
-        rollcall_app::profile::get(&app, &caller.principal, id).await?,
+        rollcall_app::access::profile::get(&app, &caller.principal, id).await?,
     ))
 }
 
@@ -93,11 +93,11 @@ async fn update_user(
     State(app): State<App>,
     caller: ApiCaller,
     axum::extract::Path(id): axum::extract::Path<uuid::Uuid>,
-    Json(edit): Json<rollcall_app::profile::ProfileEdit>,
-) -> Result<Json<rollcall_app::profile::Profile>, ApiError> {
+    Json(edit): Json<rollcall_app::access::profile::ProfileEdit>,
+) -> Result<Json<rollcall_app::access::profile::Profile>, ApiError> {
     let meta = caller.origin.meta(&caller.principal);
     Ok(Json(
-        rollcall_app::profile::update(
+        rollcall_app::access::profile::update(
             &app,
             &caller.principal,
             id,

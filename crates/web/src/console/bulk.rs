@@ -7,10 +7,10 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
-use rollcall_app::bulk_update::{self, BulkUpdateRequest, Refused};
+use rollcall_app::access::bulk_update::{self, BulkUpdateRequest, Refused};
 use rollcall_app::clock::local;
-use rollcall_app::domain::Capability;
-use rollcall_app::domain::{BulkChanges, Module, Permission};
+use rollcall_app::domain::{BulkChanges, Capability, JobKind, Module, Permission};
+use rollcall_app::model::Job;
 use rollcall_app::user_list::{self, ListParams};
 use rollcall_app::{App, AppError};
 use uuid::Uuid;
@@ -239,7 +239,7 @@ pub async fn job(
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let job = rollcall_app::jobs::get(&app, &user.principal, id).await?;
-    if super::import::is_import(&job.kind) {
+    if is_import(&job) {
         return super::import::job_page(&app, &user, job).await;
     }
     let (_, outcome, sentence) = bulk_update::outcome_of(&job);
@@ -266,23 +266,24 @@ pub async fn job(
     }))
 }
 
-/// `GET /jobs/{id}/report.csv`: every refused change with its rule.
+/// Imports have a page of their own: they speak of rows and people created.
+fn is_import(job: &Job) -> bool {
+    JobKind::parse(&job.kind).is_ok_and(JobKind::is_import)
+}
+
+/// `GET /jobs/{id}/report.csv`: what a job did not do and why, whatever its kind.
 pub async fn report(
     State(app): State<App>,
     user: ConsoleUser,
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
-    let job = rollcall_app::jobs::get(&app, &user.principal, id).await?;
-    if super::import::is_import(&job.kind) {
-        return super::import::report(&app, &user, id).await;
-    }
-    let csv = bulk_update::report_csv(&app, &user.principal, id).await?;
+    let (name, csv) = rollcall_app::jobs::kinds::report_csv(&app, &user.principal, id).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"bulk-update-{id}.csv\""),
+                format!("attachment; filename=\"{name}\""),
             ),
         ],
         csv,
@@ -321,7 +322,7 @@ pub async fn list(State(app): State<App>, user: ConsoleUser) -> Result<Response,
                     "validated" => "awaiting review".to_string(),
                     other => other.replace('_', " "),
                 },
-                outcome: rollcall_app::jobs::outcome_of(j)
+                outcome: rollcall_app::jobs::kinds::outcome_of(j)
                     .map(|(o, _)| o.as_str())
                     .unwrap_or("running"),
                 progress: format!("{} / {}", j.done, j.total),
@@ -335,8 +336,8 @@ pub async fn list(State(app): State<App>, user: ConsoleUser) -> Result<Response,
 #[template(path = "bulk_deactivated.html")]
 struct DeactivatedPage {
     nav: Nav,
-    done: Vec<rollcall_app::lifecycle::Deactivated>,
-    refused: Vec<rollcall_app::lifecycle::Deactivated>,
+    done: Vec<rollcall_app::access::lifecycle::Deactivated>,
+    refused: Vec<rollcall_app::access::lifecycle::Deactivated>,
 }
 
 /// `POST /users/bulk/deactivate`: deactivate the selection; list who was and who was not.
@@ -349,7 +350,8 @@ pub async fn deactivate(
     let req = selection_of(&pairs)?;
     let ids = bulk_update::select(&app, &user.principal, &req).await?;
     let outcomes =
-        rollcall_app::lifecycle::deactivate_many(&app, &user.principal, &ids, &user.meta()).await;
+        rollcall_app::access::lifecycle::deactivate_many(&app, &user.principal, &ids, &user.meta())
+            .await;
     match outcomes {
         Ok(all) => {
             let (refused, done) = all.into_iter().partition(|d| d.refused.is_some());

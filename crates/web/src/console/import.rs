@@ -464,10 +464,6 @@ async fn commit_request(
     })
 }
 
-pub fn is_import(kind: &str) -> bool {
-    kind == import::KIND_CSV || kind == import::KIND_DIRECTORY
-}
-
 #[derive(Template)]
 #[template(path = "import_job.html")]
 struct JobPage {
@@ -527,20 +523,4 @@ pub async fn job_page(app: &App, user: &ConsoleUser, job: Job) -> Result<Respons
         more,
         started: local(job.created_at, &user.principal.time_zone),
     }))
-}
-
-/// `GET /jobs/{id}/report.csv` of an import.
-pub async fn report(app: &App, user: &ConsoleUser, id: Uuid) -> Result<Response, PageError> {
-    let csv = import_run::report_csv(app, &user.principal, id).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"import-{id}.csv\""),
-            ),
-        ],
-        csv,
-    )
-        .into_response())
 }

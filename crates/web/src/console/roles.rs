@@ -7,8 +7,8 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use rollcall_app::access::roles::{self, Member, RoleView};
 use rollcall_app::domain::Permission;
-use rollcall_app::roles::{self, Member, RoleView};
 use rollcall_app::{App, AppError};
 use uuid::Uuid;
 

@@ -47,10 +47,10 @@ pub async fn apply(
         "revoke" => rollcall_app::onboarding::invite::revoke(&app, who, id, &meta)
             .await
             .map(|_| "revoked"),
-        "deactivate" => rollcall_app::lifecycle::deactivate(&app, who, id, &meta)
+        "deactivate" => rollcall_app::access::lifecycle::deactivate(&app, who, id, &meta)
             .await
             .map(|_| "deactivated"),
-        "reactivate" => rollcall_app::lifecycle::reactivate(&app, who, id, &meta)
+        "reactivate" => rollcall_app::access::lifecycle::reactivate(&app, who, id, &meta)
             .await
             .map(|_| "reactivated"),
         _ => Err(AppError::NotFound(

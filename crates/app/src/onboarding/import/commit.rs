@@ -152,7 +152,7 @@ pub async fn commit(
     )
     .await?;
     tx.commit().await?;
-    crate::jobs::spawn(app, job.org_id, job.id);
+    crate::jobs::spawn(app, job.org_id, job.id, &super::run::IMPORT);
     let mut conn = app.db.read_conn().await?;
     jobs::get(&mut conn, who.org_id, job.id)
         .await?
@@ -308,7 +308,7 @@ async fn resolve_access(
             .roles
             .iter()
             .flat_map(|r| ctx.role_permissions.get(r).into_iter().flatten().copied());
-        crate::access::check_role_grants(&ctx.policy, who, &subject, through_roles, &ctx.names)?;
+        who.check_role_grants(&ctx.policy, &subject, through_roles, &ctx.names)?;
     }
     Ok(shared)
 }

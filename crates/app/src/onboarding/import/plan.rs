@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
 use rollcall_domain::import::{Catalogue, Checked, Column, Issue};
-use rollcall_domain::{Change, Path, Permission, Policy, Subject};
+use rollcall_domain::{Change, JobKind, Path, Permission, Policy, Subject};
 use rollcall_store::jobs::Job;
 use rollcall_store::orgs::Organization;
 use rollcall_store::{Conn, locations, roles};
@@ -17,8 +17,8 @@ use crate::access::{parse_permissions, policy_of};
 use crate::onboarding::writer::{Inviter, Schedule};
 use crate::{AppError, Principal};
 
-pub const KIND_CSV: &str = "csv_import";
-pub const KIND_DIRECTORY: &str = "directory_add";
+pub const KIND_CSV: &str = JobKind::CsvImport.key();
+pub const KIND_DIRECTORY: &str = JobKind::DirectoryAdd.key();
 
 /// Rows per staging batch and per transaction when the import runs.
 pub(crate) const CHUNK: usize = 1_000;

@@ -12,7 +12,10 @@ use rollcall_store::{seats, users};
 use uuid::Uuid;
 
 use crate::audit::Meta;
-use crate::jobs::{Step, lease_micros};
+use futures::future::BoxFuture;
+use rollcall_domain::JobKind;
+
+use crate::jobs::{Kind, Step, lease_micros};
 use crate::onboarding::import::{CHUNK, Context, KIND_DIRECTORY, Params, SharedAccess, Summary};
 use crate::onboarding::writer::{self as onboard, Newcomer};
 use crate::{App, AppError};
@@ -21,7 +24,38 @@ use crate::{App, AppError};
 /// `users::refresh_statistics`).
 const STATISTICS_EVERY: i64 = 10;
 
-pub(crate) async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
+/// Imports (from a file or from the directory) as a kind of job.
+pub(crate) struct ImportKind;
+pub(crate) const IMPORT: ImportKind = ImportKind;
+
+impl Kind for ImportKind {
+    fn kinds(&self) -> &'static [JobKind] {
+        &[JobKind::CsvImport, JobKind::DirectoryAdd]
+    }
+
+    fn report_name(&self) -> &'static str {
+        "import"
+    }
+
+    fn run<'a>(&'a self, app: &'a App, job: &'a Job) -> BoxFuture<'a, Result<(), AppError>> {
+        Box::pin(run_job(app, job))
+    }
+
+    fn outcome(&self, job: &Job) -> (rollcall_domain::Outcome, String) {
+        outcome_of(job)
+    }
+
+    fn report<'a>(
+        &'a self,
+        app: &'a App,
+        who: &'a crate::Principal,
+        job: &'a Job,
+    ) -> BoxFuture<'a, Result<String, AppError>> {
+        Box::pin(report_csv(app, who, job.id))
+    }
+}
+
+async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
     let params: Params = {
         let mut conn = app.db.read_conn().await?;
         serde_json::from_str(&jobs::input(&mut conn, job.id).await?).map_err(|e| {

@@ -13,7 +13,7 @@ use rollcall_store::roles::{self, Role};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::access::{admin_census, check_role_grants, location_names, parse_policy};
+use crate::access::{admin_census, location_names, parse_policy};
 use crate::audit::Meta;
 use crate::{App, AppError, Principal};
 
@@ -158,9 +158,8 @@ pub async fn create(
     who.require(Capability::EditAccess)?;
     let names = location_names(&mut tx, who.org_id).await?;
     // No members yet: only the actor's own grants bound what the role may carry.
-    check_role_grants(
+    who.check_role_grants(
         &policy,
-        who,
         &Subject::default(),
         permissions.iter().copied(),
         &names,
@@ -237,7 +236,7 @@ pub async fn update(
         .collect();
     let names = location_names(&mut tx, org.id).await?;
     let gained = permissions.difference(&before).copied();
-    check_role_grants(&policy, who, &Subject::default(), gained, &names)?;
+    who.check_role_grants(&policy, &Subject::default(), gained, &names)?;
     // Each member as the rules see them, with what this role gives them and what they hold
     // otherwise (direct grants and other roles).
     let member_ids = roles::members(&mut tx, id).await?;

@@ -1,11 +1,15 @@
-//! Running bulk jobs: claim, advance chunk by chunk, finish; resume what a stopped process left.
+//! Bulk jobs: claim, run under a lease, finish; resume what a stopped process left.
 //!
-//! Each kind of job owns its chunk step (see `bulk_update::step`); this module owns the lease,
-//! the loop and what people see of a job.
+//! This module owns the lease, the claim and what people see of a job, and knows no kind of job:
+//! each kind (a bulk update, an import) implements [`Kind`] beside its own use case, and
+//! `kinds` is the registry that finds a job's kind by its stored name.
+
+pub mod kinds;
 
 use std::time::Duration;
 
-use rollcall_domain::Capability;
+use futures::future::BoxFuture;
+use rollcall_domain::{Capability, JobKind, Outcome};
 use rollcall_store::jobs::{self, Job};
 use serde::Serialize;
 use uuid::Uuid;
@@ -64,20 +68,28 @@ impl From<&Job> for JobView {
     }
 }
 
-/// A finished job's outcome and the sentence that says it, whatever its kind.
-pub fn outcome_of(job: &Job) -> Option<(rollcall_domain::Outcome, String)> {
-    if !job.is_finished() {
-        return None;
-    }
-    Some(match job.kind.as_str() {
-        crate::onboarding::import::KIND_CSV | crate::onboarding::import::KIND_DIRECTORY => {
-            crate::onboarding::import::run::outcome_of(job)
-        }
-        _ => {
-            let (_, outcome, sentence) = crate::bulk_update::outcome_of(job);
-            (outcome, sentence)
-        }
-    })
+/// What the runner needs of a kind of job.
+pub(crate) trait Kind: Sync {
+    /// The kinds of stored job this runs.
+    fn kinds(&self) -> &'static [JobKind];
+
+    /// How its report file is named.
+    fn report_name(&self) -> &'static str;
+
+    /// Runs the job's remaining chunks; the caller holds its claim. Each chunk commits its
+    /// writes with the advance of `done`, so a run taken over after a crash does nothing twice.
+    fn run<'a>(&'a self, app: &'a App, job: &'a Job) -> BoxFuture<'a, Result<(), AppError>>;
+
+    /// A finished job's outcome and the sentence that says it.
+    fn outcome(&self, job: &Job) -> (Outcome, String);
+
+    /// The job's report as CSV: what was not done and why, then the outcome.
+    fn report<'a>(
+        &'a self,
+        app: &'a App,
+        who: &'a Principal,
+        job: &'a Job,
+    ) -> BoxFuture<'a, Result<String, AppError>>;
 }
 
 /// What one chunk reports back to its runner.
@@ -91,7 +103,12 @@ pub enum Step {
 }
 
 /// Runs a job until it is finished, unless another runner holds it.
-pub async fn run(app: &App, org_id: Uuid, id: Uuid) -> Result<(), AppError> {
+pub(crate) async fn run(
+    app: &App,
+    org_id: Uuid,
+    id: Uuid,
+    kind: &dyn Kind,
+) -> Result<(), AppError> {
     {
         let now = app.clock.now();
         let mut conn = app.db.write_conn().await?;
@@ -108,16 +125,7 @@ pub async fn run(app: &App, org_id: Uuid, id: Uuid) -> Result<(), AppError> {
     if job.is_finished() {
         return Ok(());
     }
-    let result = match job.kind.as_str() {
-        crate::bulk_update::KIND => crate::bulk_update::run_job(app, &job).await,
-        crate::onboarding::import::KIND_CSV | crate::onboarding::import::KIND_DIRECTORY => {
-            crate::onboarding::import::run::run_job(app, &job).await
-        }
-        other => Err(AppError::Internal(format!(
-            "no runner for jobs of kind {other}"
-        ))),
-    };
-    if let Err(e) = result {
+    if let Err(e) = kind.run(app, &job).await {
         // The job as it now stands: its committed chunks are kept and counted.
         let now = {
             let mut conn = app.db.read_conn().await?;
@@ -147,41 +155,34 @@ async fn fail(app: &App, job: &Job, why: &str) -> Result<(), AppError> {
 }
 
 /// Runs a job in the background.
-pub fn spawn(app: &App, org_id: Uuid, id: Uuid) -> tokio::task::JoinHandle<()> {
+pub(crate) fn spawn(
+    app: &App,
+    org_id: Uuid,
+    id: Uuid,
+    kind: &'static dyn Kind,
+) -> tokio::task::JoinHandle<()> {
     let app = app.clone();
     tokio::spawn(async move {
-        if let Err(e) = run(&app, org_id, id).await {
+        if let Err(e) = run(&app, org_id, id, kind).await {
             tracing::warn!(job = %id, error = %e, "job failed");
         }
     })
 }
 
-/// Runs jobs up to `wait`; returns the job as it then stands (finished or still running).
-pub async fn run_for(app: &App, org_id: Uuid, id: Uuid, wait: Duration) -> Result<Job, AppError> {
-    let handle = spawn(app, org_id, id);
+/// Runs a job up to `wait`; returns the job as it then stands (finished or still running).
+pub(crate) async fn run_for(
+    app: &App,
+    org_id: Uuid,
+    id: Uuid,
+    kind: &'static dyn Kind,
+    wait: Duration,
+) -> Result<Job, AppError> {
+    let handle = spawn(app, org_id, id, kind);
     let _ = tokio::time::timeout(wait, handle).await;
     let mut conn = app.db.read_conn().await?;
     jobs::get(&mut conn, org_id, id)
         .await?
         .ok_or_else(|| AppError::not_found("job"))
-}
-
-/// Picks up jobs that a stopped process left queued or running; call at start-up.
-pub async fn resume_orphans(app: &App) -> Result<usize, AppError> {
-    Ok(take_over_orphans(app).await?.len())
-}
-
-/// Picks up jobs that a stopped process left queued or running (once their lease has run
-/// out); returns each one's (organization, job) so a caller can follow them.
-pub async fn take_over_orphans(app: &App) -> Result<Vec<(Uuid, Uuid)>, AppError> {
-    let orphans = {
-        let mut conn = app.db.read_conn().await?;
-        jobs::orphaned(&mut conn, app.clock.now()).await?
-    };
-    for (org_id, id) in &orphans {
-        spawn(app, *org_id, *id);
-    }
-    Ok(orphans)
 }
 
 pub async fn get(app: &App, who: &Principal, id: Uuid) -> Result<Job, AppError> {
@@ -196,17 +197,4 @@ pub async fn recent(app: &App, who: &Principal) -> Result<Vec<Job>, AppError> {
     who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
     Ok(jobs::recent(&mut conn, who.org_id, 50).await?)
-}
-
-/// Resumes orphaned jobs now and every half minute: a job whose runner died is taken over once
-/// its lease runs out. A job running here holds a live lease, so it is never run twice.
-pub fn spawn_sweeper(app: App) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = resume_orphans(&app).await {
-                tracing::warn!(error = %e, "could not look for unfinished jobs");
-            }
-            tokio::time::sleep(Duration::from_secs(30)).await;
-        }
-    })
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rollcall_domain::{
-    BulkChanges, Capability, Change, Outcome, Path, Permission, Plan, Subject, Tally,
+    BulkChanges, Capability, Change, JobKind, Outcome, Path, Permission, Plan, Subject, Tally,
 };
 use rollcall_store::jobs::{self, Item, Job};
 use rollcall_store::{audit, locations, users};
@@ -16,11 +16,12 @@ use uuid::Uuid;
 use crate::access::{admin_census, location_names, parse_policy, subjects};
 use crate::audit::Meta;
 use crate::idempotency::Key;
-use crate::jobs::{Step, lease_micros};
+use crate::jobs::{Kind, Step, lease_micros};
 use crate::user_list::ListParams;
 use crate::{App, AppError, Principal};
+use futures::future::BoxFuture;
 
-pub const KIND: &str = "bulk_update";
+pub const KIND: &str = JobKind::BulkUpdate.key();
 
 /// Users per chunk: one transaction each.
 const CHUNK: usize = 2_000;
@@ -273,11 +274,43 @@ pub async fn run(
     if job.is_finished() {
         return Ok(job);
     }
-    crate::jobs::run_for(app, who.org_id, job.id, wait).await
+    crate::jobs::run_for(app, who.org_id, job.id, &BULK_UPDATE, wait).await
+}
+
+/// Bulk updates as a kind of job.
+pub(crate) struct BulkUpdateKind;
+pub(crate) const BULK_UPDATE: BulkUpdateKind = BulkUpdateKind;
+
+impl Kind for BulkUpdateKind {
+    fn kinds(&self) -> &'static [JobKind] {
+        &[JobKind::BulkUpdate]
+    }
+
+    fn report_name(&self) -> &'static str {
+        "bulk-update"
+    }
+
+    fn run<'a>(&'a self, app: &'a App, job: &'a Job) -> BoxFuture<'a, Result<(), AppError>> {
+        Box::pin(run_job(app, job))
+    }
+
+    fn outcome(&self, job: &Job) -> (Outcome, String) {
+        let (_, outcome, sentence) = outcome_of(job);
+        (outcome, sentence)
+    }
+
+    fn report<'a>(
+        &'a self,
+        app: &'a App,
+        who: &'a Principal,
+        job: &'a Job,
+    ) -> BoxFuture<'a, Result<String, AppError>> {
+        Box::pin(report_csv(app, who, job.id))
+    }
 }
 
 /// Runs a job's remaining chunks, reading its input once.
-pub(crate) async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
+async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
     let params = {
         let mut conn = app.db.read_conn().await?;
         params_of(&mut conn, job).await?

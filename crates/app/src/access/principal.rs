@@ -9,6 +9,7 @@ use rollcall_domain::{Actor, Capability, Permission, Policy, Scope, Subject};
 use rollcall_store::{Conn, locations, orgs, users};
 use uuid::Uuid;
 
+use crate::access::rules::{policy_of, subject_of};
 use crate::{App, AppError};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -174,117 +175,28 @@ impl Principal {
             locations: self.locations.clone(),
         }
     }
-}
 
-pub fn parse_permissions(keys: &[String]) -> BTreeSet<Permission> {
-    keys.iter()
-        .filter_map(|k| Permission::parse(k).ok())
-        .collect()
-}
-
-/// The organization's rule data.
-pub(crate) async fn policy_of(conn: &mut Conn, org_id: Uuid) -> Result<Policy, AppError> {
-    let org = orgs::get(conn, org_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("organization"))?;
-    parse_policy(&org.policy)
-}
-
-/// A stored policy that does not parse is a fault, never a reason to fall back to other rules.
-pub fn parse_policy(json: &str) -> Result<Policy, AppError> {
-    serde_json::from_str(json).map_err(|e| {
-        AppError::Internal(format!("the organization's rule data does not parse: {e}"))
-    })
-}
-
-/// The rule engine's view of a stored user: type, status, access and grants.
-pub(crate) async fn subject_of(conn: &mut Conn, user: &users::User) -> Result<Subject, AppError> {
-    subjects(conn, user.org_id, &[user.id])
-        .await?
-        .pop()
-        .ok_or_else(|| AppError::not_found("user"))
-}
-
-/// The rule engine's view of many users of one organization, in the order of `ids`.
-pub(crate) async fn subjects(
-    conn: &mut Conn,
-    org_id: Uuid,
-    ids: &[Uuid],
-) -> Result<Vec<Subject>, AppError> {
-    Ok(rollcall_store::access::load(conn, org_id, ids)
-        .await?
-        .into_iter()
-        .map(to_subject)
-        .collect())
-}
-
-pub fn to_subject(row: rollcall_store::access::AccessRow) -> Subject {
-    Subject {
-        user_id: row.user_id,
-        display_name: row.display_name,
-        user_type: row.user_type,
-        active: row.status == "active",
-        default_location: row.default_location,
-        locations: row.locations.into_iter().collect(),
-        direct: parse_permissions(&row.direct),
-        role_permissions: parse_permissions(&row.role_permissions),
+    /// Rule 4 for permissions handed out through a role: the actor must hold each one. `subject`
+    /// stands for whoever receives them (a stand-in when there is nobody yet).
+    pub fn check_role_grants(
+        &self,
+        policy: &Policy,
+        subject: &Subject,
+        permissions: impl IntoIterator<Item = Permission>,
+        names: &BTreeMap<Uuid, String>,
+    ) -> Result<(), AppError> {
+        for p in permissions {
+            policy
+                .check(
+                    &self.actor(),
+                    subject,
+                    &rollcall_domain::Change::GrantPermission(p),
+                    rollcall_domain::Path::RoleEdit,
+                    None,
+                    names,
+                )
+                .map_err(AppError::Refused)?;
+        }
+        Ok(())
     }
-}
-
-/// How many active admins the company and each location have (rule 3).
-pub(crate) async fn admin_census(
-    conn: &mut Conn,
-    org_id: Uuid,
-    policy: &Policy,
-) -> Result<rollcall_domain::AdminCensus, AppError> {
-    let admins: Vec<Uuid> = users::active_holding(
-        conn,
-        org_id,
-        &[
-            Permission::AdminCompany.key(),
-            Permission::AdminClinic.key(),
-        ],
-    )
-    .await?
-    .into_iter()
-    .map(|u| u.id)
-    .collect();
-    let subjects = subjects(conn, org_id, &admins).await?;
-    Ok(policy.census(subjects.iter()))
-}
-
-/// Rule 4 for permissions handed out through a role: the actor must hold each one. `subject`
-/// stands for whoever receives them (a stand-in when there is nobody yet).
-pub fn check_role_grants(
-    policy: &Policy,
-    who: &Principal,
-    subject: &Subject,
-    permissions: impl IntoIterator<Item = Permission>,
-    names: &BTreeMap<Uuid, String>,
-) -> Result<(), AppError> {
-    for p in permissions {
-        policy
-            .check(
-                &who.actor(),
-                subject,
-                &rollcall_domain::Change::GrantPermission(p),
-                rollcall_domain::Path::RoleEdit,
-                None,
-                names,
-            )
-            .map_err(AppError::Refused)?;
-    }
-    Ok(())
-}
-
-/// Location names for the rule engine's messages.
-pub(crate) async fn location_names(
-    conn: &mut Conn,
-    org_id: Uuid,
-) -> Result<BTreeMap<Uuid, String>, AppError> {
-    Ok(locations::list(conn, org_id)
-        .await?
-        .into_iter()
-        .map(|l| (l.id, l.name))
-        .collect())
 }

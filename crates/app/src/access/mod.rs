@@ -1,0 +1,22 @@
+//! Access: who acts and what their profile lets them do, and every use case that changes
+//! people's access.
+//!
+//! - `principal`: the acting person or token, their capabilities and the one check.
+//! - `rules`: the rule engine's view of stored people (policy, subjects, admin census).
+//! - `profile`: one person's profile, credentials and access, judged whole.
+//! - `roles`: roles and their permissions, judged per member.
+//! - `bulk_update`: permissions and locations for a selection, as a bulk job.
+//! - `lifecycle`: deactivation and reactivation.
+
+pub mod bulk_update;
+pub mod lifecycle;
+mod principal;
+pub mod profile;
+pub mod roles;
+mod rules;
+
+pub use principal::Principal;
+pub(crate) use rules::{
+    admin_census, location_names, parse_permissions, parse_policy, policy_of, subject_of, subjects,
+    to_subject,
+};

@@ -1,0 +1,85 @@
+//! The registry of job kinds: finds a stored job's kind by its name, for the work that does not
+//! know it (resuming jobs a stopped process left, outcomes and reports on the Jobs pages).
+
+use std::time::Duration;
+
+use rollcall_domain::{JobKind, Outcome};
+use rollcall_store::jobs::{self, Job};
+use uuid::Uuid;
+
+use super::Kind;
+use crate::{App, AppError, Principal, access::bulk_update, onboarding::import};
+
+/// Every kind Rollcall runs.
+const KINDS: [&dyn Kind; 2] = [&bulk_update::BULK_UPDATE, &import::run::IMPORT];
+
+fn of(job: &Job) -> Result<&'static dyn Kind, AppError> {
+    let kind = JobKind::parse(&job.kind)?;
+    KINDS
+        .into_iter()
+        .find(|k| k.kinds().contains(&kind))
+        .ok_or_else(|| AppError::Internal(format!("no runner for jobs of kind {}", job.kind)))
+}
+
+/// A finished job's outcome and the sentence that says it, whatever its kind.
+pub fn outcome_of(job: &Job) -> Option<(Outcome, String)> {
+    if !job.is_finished() {
+        return None;
+    }
+    of(job).ok().map(|k| k.outcome(job))
+}
+
+/// A job's report as CSV, and a file name for it.
+pub async fn report_csv(
+    app: &App,
+    who: &Principal,
+    job_id: Uuid,
+) -> Result<(String, String), AppError> {
+    let job = super::get(app, who, job_id).await?;
+    let kind = of(&job)?;
+    let name = format!("{}-{job_id}.csv", kind.report_name());
+    Ok((name, kind.report(app, who, &job).await?))
+}
+
+/// Runs a stored job in the background, whatever its kind.
+pub async fn spawn(
+    app: &App,
+    org_id: Uuid,
+    id: Uuid,
+) -> Result<tokio::task::JoinHandle<()>, AppError> {
+    let job = jobs::get(&mut *app.db.read_conn().await?, org_id, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("job"))?;
+    Ok(super::spawn(app, org_id, id, of(&job)?))
+}
+
+/// Picks up jobs that a stopped process left queued or running; call at start-up.
+pub async fn resume_orphans(app: &App) -> Result<usize, AppError> {
+    Ok(take_over_orphans(app).await?.len())
+}
+
+/// Picks up jobs that a stopped process left queued or running (once their lease has run
+/// out); returns each one's (organization, job) so a caller can follow them.
+pub async fn take_over_orphans(app: &App) -> Result<Vec<(Uuid, Uuid)>, AppError> {
+    let mut conn = app.db.read_conn().await?;
+    let orphans = jobs::orphaned(&mut conn, app.clock.now()).await?;
+    for (org_id, id) in &orphans {
+        if let Some(job) = jobs::get(&mut conn, *org_id, *id).await? {
+            super::spawn(app, *org_id, *id, of(&job)?);
+        }
+    }
+    Ok(orphans)
+}
+
+/// Resumes orphaned jobs now and every half minute: a job whose runner died is taken over once
+/// its lease runs out. A job running here holds a live lease, so it is never run twice.
+pub fn spawn_sweeper(app: App) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = resume_orphans(&app).await {
+                tracing::warn!(error = %e, "could not look for unfinished jobs");
+            }
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+    })
+}

@@ -103,22 +103,32 @@ pub async fn grant_permissions(conn: &mut Conn, pairs: &[(Uuid, String)]) -> Res
 
 /// Removes one direct permission from each listed user.
 pub async fn revoke_permission(conn: &mut Conn, permission: &str, users: &[Uuid]) -> Result<()> {
-    for chunk in users.chunks(IDS_PER_QUERY) {
-        let mut q = Sql::new("DELETE FROM user_permissions WHERE permission = ");
-        q.bind(permission.to_string())
-            .push(" AND user_id IN (")
-            .bind_list(chunk.iter().map(|u| u.to_string()))
-            .push(")");
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+    revoke(conn, "user_permissions", "permission", permission, users).await
 }
 
 /// Takes one location from each listed user's access.
 pub async fn revoke_location(conn: &mut Conn, location: Uuid, users: &[Uuid]) -> Result<()> {
+    revoke(
+        conn,
+        "user_locations",
+        "location_id",
+        &location.to_string(),
+        users,
+    )
+    .await
+}
+
+/// Deletes the rows of a (user_id, `column`) link table that hold `value` for the listed users.
+async fn revoke(
+    conn: &mut Conn,
+    table: &str,
+    column: &str,
+    value: &str,
+    users: &[Uuid],
+) -> Result<()> {
     for chunk in users.chunks(IDS_PER_QUERY) {
-        let mut q = Sql::new("DELETE FROM user_locations WHERE location_id = ");
-        q.bind(location.to_string())
+        let mut q = Sql::new(&format!("DELETE FROM {table} WHERE {column} = "));
+        q.bind(value.to_string())
             .push(" AND user_id IN (")
             .bind_list(chunk.iter().map(|u| u.to_string()))
             .push(")");

@@ -37,25 +37,18 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<ApiToken> {
 }
 
 pub async fn insert(conn: &mut Conn, t: &ApiToken) -> Result<()> {
-    let mut q = Sql::new(&format!("INSERT INTO api_tokens ({COLUMNS}) VALUES ("));
-    q.bind(t.id.to_string())
-        .push(", ")
-        .bind(t.org_id.to_string())
-        .push(", ")
-        .bind(t.user_id.to_string())
-        .push(", ")
-        .bind(t.name.clone())
-        .push(", ")
-        .bind(t.token_hash.clone())
-        .push(", ")
-        .bind(t.scopes.clone())
-        .push(", ")
-        .bind(t.created_at)
-        .push(", ")
-        .bind(t.expires_at)
-        .push(", ")
-        .bind(t.revoked_at)
-        .push(")");
+    let mut q = Sql::insert_into("api_tokens", COLUMNS);
+    q.values_row(|row| {
+        row.bind(t.id.to_string())
+            .bind(t.org_id.to_string())
+            .bind(t.user_id.to_string())
+            .bind(t.name.clone())
+            .bind(t.token_hash.clone())
+            .bind(t.scopes.clone())
+            .bind(t.created_at)
+            .bind(t.expires_at)
+            .bind(t.revoked_at);
+    });
     q.execute(&mut *conn).await?;
     Ok(())
 }
@@ -65,21 +58,13 @@ pub async fn by_hash(conn: &mut Conn, token_hash: &str) -> Result<Option<ApiToke
         "SELECT {COLUMNS} FROM api_tokens WHERE token_hash = "
     ));
     q.bind(token_hash.to_string());
-    q.fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    q.fetch_optional_as(&mut *conn, from_row).await
 }
 
 pub async fn list(conn: &mut Conn, org_id: Uuid) -> Result<Vec<ApiToken>> {
     let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM api_tokens WHERE org_id = "));
     q.bind(org_id.to_string()).push(" ORDER BY created_at DESC");
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    q.fetch_all_as(&mut *conn, from_row).await
 }
 
 pub async fn revoke(conn: &mut Conn, org_id: Uuid, id: Uuid, now: i64) -> Result<u64> {

@@ -96,43 +96,32 @@ pub async fn append(conn: &mut Conn, org_id: Uuid, at: i64, events: &[NewEvent])
             "INSERT INTO audit_events (org_id, at, actor_id, actor_label, action, target_type, \
              request_id, source_ip, seq, id, target_id, before, after, prev_hash, hash) SELECT ",
         );
-        q.bind(org_id.to_string())
-            .push(", ")
-            .bind(at)
-            .push(", ")
-            .bind(first.actor_id.map(|x| x.to_string()))
-            .push(", ")
-            .bind(first.actor_label.clone())
-            .push(", ")
-            .bind(first.action.clone())
-            .push(", ")
-            .bind(first.target_type.clone())
-            .push(", ")
-            .bind(first.request_id.clone())
-            .push(", ")
-            .bind(first.source_ip.clone())
-            .push(", column1, column2, column3, column4, column5, column6, column7 FROM (VALUES ");
-        for (i, e) in group.iter().enumerate() {
+        q.list(|shared| {
+            shared
+                .bind(org_id.to_string())
+                .bind(at)
+                .bind(first.actor_id.map(|x| x.to_string()))
+                .bind(first.actor_label.clone())
+                .bind(first.action.clone())
+                .bind(first.target_type.clone())
+                .bind(first.request_id.clone())
+                .bind(first.source_ip.clone())
+                .sql("column1, column2, column3, column4, column5, column6, column7");
+        })
+        .push(" FROM (VALUES ")
+        .values_rows(group, |e, row| {
             seq += 1;
             let id = new_id();
             let hash = chain_hash(&prev, seq, id, at, e);
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(seq)
-                .push(", ")
+            row.bind(seq)
                 .bind(id.to_string())
-                .push(", ")
                 .bind(e.target_id.map(|x| x.to_string()))
-                .push(", ")
                 .bind(e.before.clone())
-                .push(", ")
                 .bind(e.after.clone())
-                .push(", ")
                 .bind(std::mem::replace(&mut prev, hash.clone()))
-                .push(", ")
-                .bind(hash)
-                .push(")");
-        }
-        q.push(") AS v");
+                .bind(hash);
+        })
+        .push(") AS v");
         q.execute(&mut *conn).await?;
     }
     let mut q = Sql::new("UPDATE organizations SET audit_head = ");
@@ -244,22 +233,15 @@ pub async fn list(conn: &mut Conn, org_id: Uuid, f: &AuditQuery) -> Result<Vec<E
         " ORDER BY seq DESC LIMIT {}",
         f.limit.clamp(1, 10_000)
     ));
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    q.fetch_all_as(&mut *conn, from_row).await
 }
 
 /// The distinct actions an organization's trail holds, for a filter's choices.
 pub async fn actions(conn: &mut Conn, org_id: Uuid) -> Result<Vec<String>> {
     let mut q = Sql::new("SELECT DISTINCT action FROM audit_events WHERE org_id = ");
     q.bind(org_id.to_string()).push(" ORDER BY action");
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| Ok(r.try_get::<String, _>(0)?))
-        .collect()
+    q.fetch_all_as(&mut *conn, |r| Ok(r.try_get::<String, _>(0)?))
+        .await
 }
 
 /// What `verify` found wrong, by sequence number.
@@ -294,12 +276,7 @@ pub async fn verify(conn: &mut Conn, org_id: Uuid) -> Result<Verification> {
             .push(" AND seq >= ")
             .bind(expected_seq)
             .push(" ORDER BY seq LIMIT 5000");
-        let page: Vec<Event> = q
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(from_row)
-            .collect::<Result<_>>()?;
+        let page = q.fetch_all_as(&mut *conn, from_row).await?;
         if page.is_empty() {
             break;
         }

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::sql::{insert_rows, rows_per_statement};
 use crate::{Conn, Result, Sql, new_id, parse_id};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,21 +24,18 @@ pub async fn insert(
     expires_at: i64,
     now: i64,
 ) -> Result<()> {
-    let mut q = Sql::new(
-        "INSERT INTO one_time_codes (id, user_id, purpose, code_hash, expires_at, created_at) VALUES (",
+    let mut q = Sql::insert_into(
+        "one_time_codes",
+        "id, user_id, purpose, code_hash, expires_at, created_at",
     );
-    q.bind(new_id().to_string())
-        .push(", ")
-        .bind(user_id.to_string())
-        .push(", ")
-        .bind(purpose.to_string())
-        .push(", ")
-        .bind(code_hash.to_string())
-        .push(", ")
-        .bind(expires_at)
-        .push(", ")
-        .bind(now)
-        .push(")");
+    q.values_row(|row| {
+        row.bind(new_id().to_string())
+            .bind(user_id.to_string())
+            .bind(purpose.to_string())
+            .bind(code_hash.to_string())
+            .bind(expires_at)
+            .bind(now);
+    });
     q.execute(&mut *conn).await?;
     Ok(())
 }
@@ -100,19 +98,17 @@ pub async fn set_recovery(conn: &mut Conn, user_id: Uuid, hashes: &[String]) -> 
     let mut q = Sql::new("DELETE FROM recovery_codes WHERE user_id = ");
     q.bind(user_id.to_string());
     q.execute(&mut *conn).await?;
-    if hashes.is_empty() {
-        return Ok(());
-    }
-    let mut q = Sql::new("INSERT INTO recovery_codes (user_id, code_hash) VALUES ");
-    for (i, h) in hashes.iter().enumerate() {
-        q.push(if i == 0 { "(" } else { ", (" })
-            .bind(user_id.to_string())
-            .push(", ")
-            .bind(h.clone())
-            .push(")");
-    }
-    q.execute(&mut *conn).await?;
-    Ok(())
+    Ok(insert_rows(
+        conn,
+        "recovery_codes",
+        "user_id, code_hash",
+        hashes,
+        rows_per_statement(2),
+        |h, row| {
+            row.bind(user_id.to_string()).bind(h.clone());
+        },
+    )
+    .await?)
 }
 
 /// Uses a recovery code once; `false` if it is unknown or already used.

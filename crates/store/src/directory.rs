@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::sql::{insert_rows, rows_per_statement};
 use crate::{Conn, Result, Sql};
 
 /// One person of the roster.
@@ -64,34 +65,26 @@ pub async fn replace_for_org(
         q.bind(org.clone());
         q.execute(&mut *conn).await?;
     }
-    for chunk in people.chunks(crate::sql::rows_per_statement(9)) {
-        let mut q = Sql::new(
-            "INSERT INTO directory_people (org_id, external_id, first_name, last_name, email, \
-             email_key, user_type, active, updated_at) VALUES ",
-        );
-        for (i, p) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(org.clone())
-                .push(", ")
+    insert_rows(
+        conn,
+        "directory_people",
+        "org_id, external_id, first_name, last_name, email, email_key, user_type, active, \
+         updated_at",
+        people,
+        rows_per_statement(9),
+        |p, row| {
+            row.bind(org.clone())
                 .bind(p.external_id.clone())
-                .push(", ")
                 .bind(p.first_name.clone())
-                .push(", ")
                 .bind(p.last_name.clone())
-                .push(", ")
                 .bind(p.email.clone())
-                .push(", ")
                 .bind(p.email_key.clone())
-                .push(", ")
                 .bind(p.user_type.clone())
-                .push(", ")
                 .bind(p.active as i64)
-                .push(", ")
-                .bind(now)
-                .push(")");
-        }
-        q.execute(&mut *conn).await?;
-    }
+                .bind(now);
+        },
+    )
+    .await?;
     let memberships: Vec<(&str, &str)> = people
         .iter()
         .flat_map(|p| {
@@ -100,20 +93,19 @@ pub async fn replace_for_org(
                 .map(move |g| (g.as_str(), p.external_id.as_str()))
         })
         .collect();
-    for chunk in memberships.chunks(crate::sql::rows_per_statement(3)) {
-        let mut q =
-            Sql::new("INSERT INTO directory_members (org_id, group_name, external_id) VALUES ");
-        for (i, (group, id)) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(org.clone())
-                .push(", ")
+    insert_rows(
+        conn,
+        "directory_members",
+        "org_id, group_name, external_id",
+        &memberships,
+        rows_per_statement(3),
+        |(group, id), row| {
+            row.bind(org.clone())
                 .bind(group.to_string())
-                .push(", ")
-                .bind(id.to_string())
-                .push(")");
-        }
-        q.execute(&mut *conn).await?;
-    }
+                .bind(id.to_string());
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -121,11 +113,7 @@ pub async fn replace_for_org(
 pub async fn external_ids(conn: &mut Conn, org_id: Uuid) -> Result<Vec<String>> {
     let mut q = Sql::new("SELECT external_id FROM directory_people WHERE org_id = ");
     q.bind(org_id.to_string());
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| Ok(r.try_get(0)?))
-        .collect()
+    q.fetch_all_as(&mut *conn, |r| Ok(r.try_get(0)?)).await
 }
 
 /// How many people the roster holds, and how many of them are deactivated upstream.
@@ -148,17 +136,14 @@ pub async fn groups(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Group>> {
     );
     q.bind(org_id.to_string())
         .push(" GROUP BY m.group_name ORDER BY m.group_name");
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Group {
-                name: r.try_get(0)?,
-                members: r.try_get(1)?,
-                inactive: r.try_get(2)?,
-            })
+    q.fetch_all_as(&mut *conn, |r| {
+        Ok(Group {
+            name: r.try_get(0)?,
+            members: r.try_get(1)?,
+            inactive: r.try_get(2)?,
         })
-        .collect()
+    })
+    .await
 }
 
 /// The members of one group, with all their groups.
@@ -171,12 +156,7 @@ pub async fn members(conn: &mut Conn, org_id: Uuid, group: &str) -> Result<Vec<P
         .push(" AND m.group_name = ")
         .bind(group.to_string())
         .push(" ORDER BY p.external_id");
-    let people = q
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(person_of)
-        .collect::<Result<Vec<_>>>()?;
+    let people = q.fetch_all_as(&mut *conn, person_of).await?;
     with_groups(conn, org_id, people).await
 }
 

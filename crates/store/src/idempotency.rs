@@ -45,23 +45,19 @@ pub async fn put(
     stored: &Stored,
     now: i64,
 ) -> Result<()> {
-    let mut q = Sql::new(
-        "INSERT INTO idempotency_keys (org_id, endpoint, key, request_hash, status, response, created_at) VALUES (",
+    let mut q = Sql::insert_into(
+        "idempotency_keys",
+        "org_id, endpoint, key, request_hash, status, response, created_at",
     );
-    q.bind(org_id.to_string())
-        .push(", ")
-        .bind(endpoint.to_string())
-        .push(", ")
-        .bind(key.to_string())
-        .push(", ")
-        .bind(stored.request_hash.clone())
-        .push(", ")
-        .bind(stored.status)
-        .push(", ")
-        .bind(stored.response.clone())
-        .push(", ")
-        .bind(now)
-        .push(")");
+    q.values_row(|row| {
+        row.bind(org_id.to_string())
+            .bind(endpoint.to_string())
+            .bind(key.to_string())
+            .bind(stored.request_hash.clone())
+            .bind(stored.status)
+            .bind(stored.response.clone())
+            .bind(now);
+    });
     q.execute(&mut *conn).await?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::sql::{insert_rows, rows_per_statement};
 use crate::{Conn, Result, Sql};
 
 /// One staged row: its cells (JSON object keyed by column) and what checking it found.
@@ -33,30 +34,23 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<StagedRow> {
 
 pub async fn insert(conn: &mut Conn, job_id: Uuid, rows: &[StagedRow]) -> Result<()> {
     let job = job_id.to_string();
-    for chunk in rows.chunks(crate::sql::rows_per_statement(7)) {
-        let mut q = Sql::new(&format!(
-            "INSERT INTO import_rows (job_id, {COLUMNS}) VALUES "
-        ));
-        for (i, r) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(job.clone())
-                .push(", ")
+    Ok(insert_rows(
+        conn,
+        "import_rows",
+        &format!("job_id, {COLUMNS}"),
+        rows,
+        rows_per_statement(7),
+        |r, row| {
+            row.bind(job.clone())
                 .bind(r.seq)
-                .push(", ")
                 .bind(r.line)
-                .push(", ")
                 .bind(r.cells.clone())
-                .push(", ")
                 .bind(r.email_key.clone())
-                .push(", ")
                 .bind(r.issues.clone())
-                .push(", ")
-                .bind(r.in_error as i64)
-                .push(")");
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+                .bind(r.in_error as i64);
+        },
+    )
+    .await?)
 }
 
 /// Which rows a page of the review shows.
@@ -67,6 +61,17 @@ pub enum Filter {
     Errors,
     /// Rows with issues of any kind (errors or warnings).
     Issues,
+}
+
+impl Filter {
+    /// What the filter adds to the `WHERE` clause.
+    fn condition(self) -> &'static str {
+        match self {
+            Filter::All => "",
+            Filter::Errors => " AND in_error = 1",
+            Filter::Issues => " AND issues IS NOT NULL",
+        }
+    }
 }
 
 /// A page of rows after `after_seq`, in file order.
@@ -80,39 +85,18 @@ pub async fn page(
     let mut q = Sql::new(&format!(
         "SELECT {COLUMNS} FROM import_rows WHERE job_id = "
     ));
-    q.bind(job_id.to_string());
-    match filter {
-        Filter::All => {}
-        Filter::Errors => {
-            q.push(" AND in_error = 1");
-        }
-        Filter::Issues => {
-            q.push(" AND issues IS NOT NULL");
-        }
-    }
-    q.push(" AND seq > ")
+    q.bind(job_id.to_string())
+        .push(filter.condition())
+        .push(" AND seq > ")
         .bind(after_seq)
         .push(&format!(" ORDER BY seq LIMIT {}", limit.clamp(1, 10_000)));
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    q.fetch_all_as(&mut *conn, from_row).await
 }
 
 /// How many rows match a filter.
 pub async fn count(conn: &mut Conn, job_id: Uuid, filter: Filter) -> Result<i64> {
     let mut q = Sql::new("SELECT COUNT(*) FROM import_rows WHERE job_id = ");
-    q.bind(job_id.to_string());
-    match filter {
-        Filter::All => {}
-        Filter::Errors => {
-            q.push(" AND in_error = 1");
-        }
-        Filter::Issues => {
-            q.push(" AND issues IS NOT NULL");
-        }
-    }
+    q.bind(job_id.to_string()).push(filter.condition());
     Ok(q.fetch_one(&mut *conn).await?.try_get(0)?)
 }
 
@@ -132,11 +116,7 @@ pub async fn valid_between(
         .push(" AND seq < ")
         .bind(to)
         .push(" ORDER BY seq");
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    q.fetch_all_as(&mut *conn, from_row).await
 }
 
 pub async fn get(conn: &mut Conn, job_id: Uuid, seq: i64) -> Result<Option<StagedRow>> {
@@ -144,24 +124,18 @@ pub async fn get(conn: &mut Conn, job_id: Uuid, seq: i64) -> Result<Option<Stage
         "SELECT {COLUMNS} FROM import_rows WHERE job_id = "
     ));
     q.bind(job_id.to_string()).push(" AND seq = ").bind(seq);
-    q.fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    q.fetch_optional_as(&mut *conn, from_row).await
 }
 
 /// Replaces a row's cells and what checking them found (an edit in the review table).
 pub async fn update(conn: &mut Conn, job_id: Uuid, row: &StagedRow) -> Result<()> {
-    let mut q = Sql::new("UPDATE import_rows SET cells = ");
-    q.bind(row.cells.clone())
-        .push(", email_key = ")
-        .bind(row.email_key.clone())
-        .push(", issues = ")
-        .bind(row.issues.clone())
-        .push(", in_error = ")
-        .bind(row.in_error as i64)
-        .push(" WHERE job_id = ")
+    let mut q = Sql::update("import_rows", |set| {
+        set.set("cells", row.cells.clone())
+            .set("email_key", row.email_key.clone())
+            .set("issues", row.issues.clone())
+            .set("in_error", row.in_error as i64);
+    });
+    q.push(" WHERE job_id = ")
         .bind(job_id.to_string())
         .push(" AND seq = ")
         .bind(row.seq);
@@ -185,11 +159,7 @@ pub async fn same_email(
         .push(" AND seq <> ")
         .bind(except_seq)
         .push(" ORDER BY seq");
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    q.fetch_all_as(&mut *conn, from_row).await
 }
 
 /// Drops an import's rows (a file refused as a whole).

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::sql::{insert_rows, rows_per_statement};
 use crate::{Conn, Result, Sql, parse_id};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,42 +48,30 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Invitation> {
 }
 
 pub async fn insert_many(conn: &mut Conn, invitations: &[Invitation]) -> Result<()> {
-    for chunk in invitations.chunks(crate::sql::rows_per_statement(14)) {
-        let mut q = Sql::new(&format!("INSERT INTO invitations ({COLUMNS}) VALUES "));
-        for (i, v) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(v.id.to_string())
-                .push(", ")
+    Ok(insert_rows(
+        conn,
+        "invitations",
+        COLUMNS,
+        invitations,
+        rows_per_statement(14),
+        |v, row| {
+            row.bind(v.id.to_string())
                 .bind(v.org_id.to_string())
-                .push(", ")
                 .bind(v.user_id.to_string())
-                .push(", ")
                 .bind(v.token_hash.clone())
-                .push(", ")
                 .bind(v.send_at)
-                .push(", ")
                 .bind(v.send_at_local.clone())
-                .push(", ")
                 .bind(v.send_zone.clone())
-                .push(", ")
                 .bind(v.sent_at)
-                .push(", ")
                 .bind(v.expires_at)
-                .push(", ")
                 .bind(v.accepted_at)
-                .push(", ")
                 .bind(v.revoked_at)
-                .push(", ")
                 .bind(v.delivery_state.clone())
-                .push(", ")
                 .bind(v.created_at)
-                .push(", ")
-                .bind(v.created_by.map(|x| x.to_string()))
-                .push(")");
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+                .bind(v.created_by.map(|x| x.to_string()));
+        },
+    )
+    .await?)
 }
 
 pub async fn by_token_hash(conn: &mut Conn, token_hash: &str) -> Result<Option<Invitation>> {
@@ -90,11 +79,7 @@ pub async fn by_token_hash(conn: &mut Conn, token_hash: &str) -> Result<Option<I
         "SELECT {COLUMNS} FROM invitations WHERE token_hash = "
     ));
     q.bind(token_hash.to_string());
-    q.fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    q.fetch_optional_as(&mut *conn, from_row).await
 }
 
 /// Marks the invitation accepted unless it already is (or was revoked): exactly one of two
@@ -121,11 +106,7 @@ pub async fn live_for_user(conn: &mut Conn, user_id: Uuid) -> Result<Vec<Invitat
         "SELECT {COLUMNS} FROM invitations WHERE accepted_at IS NULL AND revoked_at IS NULL AND user_id = "
     ));
     q.bind(user_id.to_string());
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    q.fetch_all_as(&mut *conn, from_row).await
 }
 
 /// The newest invitation of a user, with its delivery state.
@@ -135,11 +116,7 @@ pub async fn latest_for_user(conn: &mut Conn, user_id: Uuid) -> Result<Option<In
     ));
     q.bind(user_id.to_string())
         .push(" ORDER BY created_at DESC LIMIT 1");
-    q.fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    q.fetch_optional_as(&mut *conn, from_row).await
 }
 
 /// Delivery state and last error of each user's newest live invitation.

@@ -7,6 +7,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::sql::{insert_rows, rows_per_statement};
 use crate::{Conn, Result, Sql, parse_id, parse_opt_id};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,35 +68,25 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Job> {
 
 /// Records a job and its input (JSON, owned by the job's kind).
 pub async fn insert(conn: &mut Conn, job: &Job, params: &str) -> Result<()> {
-    let mut q = Sql::new(&format!("INSERT INTO jobs ({COLUMNS}) VALUES ("));
-    q.bind(job.id.to_string())
-        .push(", ")
-        .bind(job.org_id.to_string())
-        .push(", ")
-        .bind(job.kind.clone())
-        .push(", ")
-        .bind(job.actor_id.map(|x| x.to_string()))
-        .push(", ")
-        .bind(job.idempotency_key.clone())
-        .push(", ")
-        .bind(job.state.clone())
-        .push(", ")
-        .bind(job.total)
-        .push(", ")
-        .bind(job.done)
-        .push(", ")
-        .bind(job.summary.clone())
-        .push(", ")
-        .bind(job.created_at)
-        .push(", ")
-        .bind(job.updated_at)
-        .push(")");
+    let mut q = Sql::insert_into("jobs", COLUMNS);
+    q.values_row(|row| {
+        row.bind(job.id.to_string())
+            .bind(job.org_id.to_string())
+            .bind(job.kind.clone())
+            .bind(job.actor_id.map(|x| x.to_string()))
+            .bind(job.idempotency_key.clone())
+            .bind(job.state.clone())
+            .bind(job.total)
+            .bind(job.done)
+            .bind(job.summary.clone())
+            .bind(job.created_at)
+            .bind(job.updated_at);
+    });
     q.execute(&mut *conn).await?;
-    let mut q = Sql::new("INSERT INTO job_inputs (job_id, params) VALUES (");
-    q.bind(job.id.to_string())
-        .push(", ")
-        .bind(params.to_string())
-        .push(")");
+    let mut q = Sql::insert_into("job_inputs", "job_id, params");
+    q.values_row(|row| {
+        row.bind(job.id.to_string()).bind(params.to_string());
+    });
     q.execute(&mut *conn).await?;
     Ok(())
 }
@@ -116,11 +107,7 @@ pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<Job>>
     q.bind(org_id.to_string())
         .push(" AND id = ")
         .bind(id.to_string());
-    q.fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    q.fetch_optional_as(&mut *conn, from_row).await
 }
 
 pub async fn find_by_key(
@@ -135,11 +122,7 @@ pub async fn find_by_key(
         .bind(kind.to_string())
         .push(" AND idempotency_key = ")
         .bind(key.to_string());
-    q.fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    q.fetch_optional_as(&mut *conn, from_row).await
 }
 
 /// Recent jobs of an organization, newest first.
@@ -149,20 +132,17 @@ pub async fn recent(conn: &mut Conn, org_id: Uuid, limit: u32) -> Result<Vec<Job
         " ORDER BY created_at DESC, id DESC LIMIT {}",
         limit.clamp(1, 500)
     ));
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    q.fetch_all_as(&mut *conn, from_row).await
 }
 
 /// Takes the job for a lease unless another runner holds a live one; `true` if taken.
 pub async fn claim(conn: &mut Conn, id: Uuid, now: i64, until: i64) -> Result<bool> {
-    let mut q = Sql::new("UPDATE jobs SET state = 'running', claimed_until = ");
-    q.bind(until)
-        .push(", updated_at = ")
-        .bind(now)
-        .push(" WHERE id = ")
+    let mut q = Sql::update("jobs", |set| {
+        set.sql("state = 'running'")
+            .set("claimed_until", until)
+            .set("updated_at", now);
+    });
+    q.push(" WHERE id = ")
         .bind(id.to_string())
         .push(" AND state IN ('queued', 'running') AND (claimed_until IS NULL OR claimed_until < ")
         .bind(now)
@@ -177,16 +157,13 @@ pub async fn orphaned(conn: &mut Conn, now: i64) -> Result<Vec<(Uuid, Uuid)>> {
          AND (claimed_until IS NULL OR claimed_until < ",
     );
     q.bind(now).push(") ORDER BY created_at");
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                parse_id(&r.try_get::<String, _>(0)?)?,
-                parse_id(&r.try_get::<String, _>(1)?)?,
-            ))
-        })
-        .collect()
+    q.fetch_all_as(&mut *conn, |r| {
+        Ok((
+            parse_id(&r.try_get::<String, _>(0)?)?,
+            parse_id(&r.try_get::<String, _>(1)?)?,
+        ))
+    })
+    .await
 }
 
 /// Records a committed chunk and extends the lease. Returns `false` (and changes nothing) if
@@ -200,15 +177,13 @@ pub async fn advance(
     now: i64,
     until: i64,
 ) -> Result<bool> {
-    let mut q = Sql::new("UPDATE jobs SET done = ");
-    q.bind(to_done)
-        .push(", summary = ")
-        .bind(summary.to_string())
-        .push(", updated_at = ")
-        .bind(now)
-        .push(", claimed_until = ")
-        .bind(until)
-        .push(" WHERE id = ")
+    let mut q = Sql::update("jobs", |set| {
+        set.set("done", to_done)
+            .set("summary", summary.to_string())
+            .set("updated_at", now)
+            .set("claimed_until", until);
+    });
+    q.push(" WHERE id = ")
         .bind(id.to_string())
         .push(" AND done = ")
         .bind(from_done);
@@ -226,12 +201,11 @@ pub async fn set_input(conn: &mut Conn, id: Uuid, params: &str) -> Result<()> {
 }
 
 pub async fn set_summary(conn: &mut Conn, id: Uuid, summary: &str, now: i64) -> Result<()> {
-    let mut q = Sql::new("UPDATE jobs SET summary = ");
-    q.bind(summary.to_string())
-        .push(", updated_at = ")
-        .bind(now)
-        .push(" WHERE id = ")
-        .bind(id.to_string());
+    let mut q = Sql::update("jobs", |set| {
+        set.set("summary", summary.to_string())
+            .set("updated_at", now);
+    });
+    q.push(" WHERE id = ").bind(id.to_string());
     q.execute(&mut *conn).await?;
     Ok(())
 }
@@ -244,13 +218,13 @@ pub async fn set_staged(
     summary: &str,
     now: i64,
 ) -> Result<()> {
-    let mut q = Sql::new("UPDATE jobs SET state = 'validated', total = ");
-    q.bind(total)
-        .push(", summary = ")
-        .bind(summary.to_string())
-        .push(", updated_at = ")
-        .bind(now)
-        .push(" WHERE id = ")
+    let mut q = Sql::update("jobs", |set| {
+        set.sql("state = 'validated'")
+            .set("total", total)
+            .set("summary", summary.to_string())
+            .set("updated_at", now);
+    });
+    q.push(" WHERE id = ")
         .bind(id.to_string())
         .push(" AND state = 'draft'");
     q.execute(&mut *conn).await?;
@@ -269,41 +243,35 @@ pub async fn queue(conn: &mut Conn, id: Uuid, from: &str, now: i64) -> Result<bo
 }
 
 pub async fn finish(conn: &mut Conn, id: Uuid, state: &str, summary: &str, now: i64) -> Result<()> {
-    let mut q = Sql::new("UPDATE jobs SET seats_held = 0, state = ");
-    q.bind(state.to_string())
-        .push(", summary = ")
-        .bind(summary.to_string())
-        .push(", claimed_until = NULL, updated_at = ")
-        .bind(now)
-        .push(" WHERE id = ")
-        .bind(id.to_string());
+    let mut q = Sql::update("jobs", |set| {
+        set.sql("seats_held = 0")
+            .set("state", state.to_string())
+            .set("summary", summary.to_string())
+            .sql("claimed_until = NULL")
+            .set("updated_at", now);
+    });
+    q.push(" WHERE id = ").bind(id.to_string());
     q.execute(&mut *conn).await?;
     Ok(())
 }
 
 pub async fn insert_items(conn: &mut Conn, job_id: Uuid, items: &[Item]) -> Result<()> {
-    for chunk in items.chunks(crate::sql::rows_per_statement(6)) {
-        let mut q = Sql::new(
-            "INSERT INTO job_items (job_id, seq, state, reason_code, message, payload) VALUES ",
-        );
-        for (i, it) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(job_id.to_string())
-                .push(", ")
+    Ok(insert_rows(
+        conn,
+        "job_items",
+        "job_id, seq, state, reason_code, message, payload",
+        items,
+        rows_per_statement(6),
+        |it, row| {
+            row.bind(job_id.to_string())
                 .bind(it.seq)
-                .push(", ")
                 .bind(it.state.clone())
-                .push(", ")
                 .bind(it.reason_code.clone())
-                .push(", ")
                 .bind(it.message.clone())
-                .push(", ")
-                .bind(it.payload.clone())
-                .push(")");
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+                .bind(it.payload.clone());
+        },
+    )
+    .await?)
 }
 
 /// A job's stored items in order, from `after_seq` on.
@@ -314,17 +282,14 @@ pub async fn items(conn: &mut Conn, job_id: Uuid, after_seq: i64, limit: u32) ->
         .push(" AND seq > ")
         .bind(after_seq)
         .push(&format!(" ORDER BY seq LIMIT {}", limit.clamp(1, 10_000)));
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Item {
-                seq: r.try_get(0)?,
-                state: r.try_get(1)?,
-                reason_code: r.try_get(2)?,
-                message: r.try_get(3)?,
-                payload: r.try_get(4)?,
-            })
+    q.fetch_all_as(&mut *conn, |r| {
+        Ok(Item {
+            seq: r.try_get(0)?,
+            state: r.try_get(1)?,
+            reason_code: r.try_get(2)?,
+            message: r.try_get(3)?,
+            payload: r.try_get(4)?,
         })
-        .collect()
+    })
+    .await
 }

@@ -34,7 +34,7 @@ mod tests;
 
 pub use db::{Conn, Db, Engine, Tx};
 pub use migrate::migrate;
-pub use sql::Sql;
+pub use sql::{List, Sql};
 pub use sqlx::Error as SqlxError;
 
 use uuid::Uuid;

@@ -27,20 +27,15 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Location> {
 }
 
 pub async fn insert(conn: &mut Conn, loc: &Location, now: i64) -> Result<()> {
-    let mut q =
-        Sql::new("INSERT INTO locations (id, org_id, name, code, time_zone, created_at) VALUES (");
-    q.bind(loc.id.to_string())
-        .push(", ")
-        .bind(loc.org_id.to_string())
-        .push(", ")
-        .bind(loc.name.clone())
-        .push(", ")
-        .bind(loc.code.clone())
-        .push(", ")
-        .bind(loc.time_zone.clone())
-        .push(", ")
-        .bind(now)
-        .push(")");
+    let mut q = Sql::insert_into("locations", "id, org_id, name, code, time_zone, created_at");
+    q.values_row(|row| {
+        row.bind(loc.id.to_string())
+            .bind(loc.org_id.to_string())
+            .bind(loc.name.clone())
+            .bind(loc.code.clone())
+            .bind(loc.time_zone.clone())
+            .bind(now);
+    });
     q.execute(&mut *conn).await?;
     Ok(())
 }
@@ -50,11 +45,7 @@ pub async fn list(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Location>> {
         "SELECT id, org_id, name, code, time_zone, deactivated_at FROM locations WHERE org_id = ",
     );
     q.bind(org_id.to_string()).push(" ORDER BY name, id");
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    q.fetch_all_as(&mut *conn, from_row).await
 }
 
 /// Locations of one user, by name.
@@ -64,11 +55,7 @@ pub async fn of_user(conn: &mut Conn, user_id: Uuid) -> Result<Vec<Location>> {
          JOIN user_locations ul ON ul.location_id = l.id WHERE ul.user_id = ",
     );
     q.bind(user_id.to_string()).push(" ORDER BY l.name, l.id");
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    q.fetch_all_as(&mut *conn, from_row).await
 }
 
 pub async fn grant(conn: &mut Conn, user_id: Uuid, location_ids: &[Uuid]) -> Result<()> {
@@ -88,9 +75,5 @@ pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<Locat
     q.bind(org_id.to_string())
         .push(" AND id = ")
         .bind(id.to_string());
-    q.fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    q.fetch_optional_as(&mut *conn, from_row).await
 }

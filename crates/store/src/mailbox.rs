@@ -4,6 +4,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::sql::{insert_rows, rows_per_statement};
 use crate::{Conn, Result, Sql, parse_id, parse_opt_id};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,30 +36,24 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<MailboxMessage> {
 }
 
 pub async fn insert(conn: &mut Conn, msgs: &[MailboxMessage]) -> Result<()> {
-    for chunk in msgs.chunks(crate::sql::rows_per_statement(8)) {
-        let mut q = Sql::new(&format!("INSERT INTO mailbox ({COLUMNS}) VALUES "));
-        for (i, m) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(m.id.to_string())
-                .push(", ")
+    Ok(insert_rows(
+        conn,
+        "mailbox",
+        COLUMNS,
+        msgs,
+        rows_per_statement(8),
+        |m, row| {
+            row.bind(m.id.to_string())
                 .bind(m.org_id.map(|x| x.to_string()))
-                .push(", ")
                 .bind(m.medium.clone())
-                .push(", ")
                 .bind(m.recipient.clone())
-                .push(", ")
                 .bind(m.subject.clone())
-                .push(", ")
                 .bind(m.body_text.clone())
-                .push(", ")
                 .bind(m.body_html.clone())
-                .push(", ")
-                .bind(m.created_at)
-                .push(")");
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+                .bind(m.created_at);
+        },
+    )
+    .await?)
 }
 
 /// The newest `limit` messages, optionally only those to one recipient (compared without case).
@@ -74,19 +69,11 @@ pub async fn list(
     }
     q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
         .bind(limit.max(0));
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    q.fetch_all_as(&mut *conn, from_row).await
 }
 
 pub async fn get(conn: &mut Conn, id: Uuid) -> Result<Option<MailboxMessage>> {
     let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM mailbox WHERE id = "));
     q.bind(id.to_string());
-    q.fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    q.fetch_optional_as(&mut *conn, from_row).await
 }

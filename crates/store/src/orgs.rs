@@ -74,23 +74,16 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Organization> {
 }
 
 pub async fn insert(conn: &mut Conn, org: &Organization) -> Result<()> {
-    let mut q = Sql::new(
-        "INSERT INTO organizations (id, slug, name, time_zone, settings, policy, created_at) VALUES (",
-    );
-    q.bind(org.id.to_string())
-        .push(", ")
-        .bind(org.slug.clone())
-        .push(", ")
-        .bind(org.name.clone())
-        .push(", ")
-        .bind(org.time_zone.clone())
-        .push(", ")
-        .bind(serde_json::to_string(&org.settings).expect("settings serialize"))
-        .push(", ")
-        .bind(org.policy.clone())
-        .push(", ")
-        .bind(org.created_at)
-        .push(")");
+    let mut q = Sql::insert_into("organizations", COLUMNS);
+    q.values_row(|row| {
+        row.bind(org.id.to_string())
+            .bind(org.slug.clone())
+            .bind(org.name.clone())
+            .bind(org.time_zone.clone())
+            .bind(serde_json::to_string(&org.settings).expect("settings serialize"))
+            .bind(org.policy.clone())
+            .bind(org.created_at);
+    });
     q.execute(&mut *conn).await?;
     Ok(())
 }
@@ -98,11 +91,7 @@ pub async fn insert(conn: &mut Conn, org: &Organization) -> Result<()> {
 pub async fn get(conn: &mut Conn, id: Uuid) -> Result<Option<Organization>> {
     let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM organizations WHERE id = "));
     q.bind(id.to_string());
-    q.fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    q.fetch_optional_as(&mut *conn, from_row).await
 }
 
 pub async fn get_by_slug(conn: &mut Conn, slug: &str) -> Result<Option<Organization>> {
@@ -110,22 +99,14 @@ pub async fn get_by_slug(conn: &mut Conn, slug: &str) -> Result<Option<Organizat
         "SELECT {COLUMNS} FROM organizations WHERE slug = "
     ));
     q.bind(slug.to_string());
-    q.fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    q.fetch_optional_as(&mut *conn, from_row).await
 }
 
 pub async fn list(conn: &mut Conn) -> Result<Vec<Organization>> {
     let q = Sql::new(&format!(
         "SELECT {COLUMNS} FROM organizations ORDER BY slug"
     ));
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    q.fetch_all_as(&mut *conn, from_row).await
 }
 
 pub async fn update_settings(conn: &mut Conn, id: Uuid, settings: &OrgSettings) -> Result<()> {
@@ -138,13 +119,13 @@ pub async fn update_settings(conn: &mut Conn, id: Uuid, settings: &OrgSettings) 
 }
 
 pub async fn set_seats(conn: &mut Conn, org_id: Uuid, product: &str, seats: i64) -> Result<()> {
-    let mut q = Sql::new("INSERT INTO seats (org_id, product, seats) VALUES (");
-    q.bind(org_id.to_string())
-        .push(", ")
-        .bind(product.to_string())
-        .push(", ")
-        .bind(seats)
-        .push(") ON CONFLICT (org_id, product) DO UPDATE SET seats = excluded.seats");
+    let mut q = Sql::insert_into("seats", "org_id, product, seats");
+    q.values_row(|row| {
+        row.bind(org_id.to_string())
+            .bind(product.to_string())
+            .bind(seats);
+    })
+    .push(" ON CONFLICT (org_id, product) DO UPDATE SET seats = excluded.seats");
     q.execute(&mut *conn).await?;
     Ok(())
 }

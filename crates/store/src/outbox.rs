@@ -10,6 +10,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::sql::{insert_rows, rows_per_statement};
 use crate::{Conn, Db, Engine, Result, Sql, parse_id, parse_opt_id};
 
 /// A message to deliver, as the app layer composes it.
@@ -88,39 +89,29 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Delivery> {
 
 /// Queues messages in the caller's transaction, in multi-row batches.
 pub async fn enqueue(conn: &mut Conn, msgs: &[OutboxMessage]) -> Result<()> {
-    for chunk in msgs.chunks(crate::sql::rows_per_statement(13)) {
-        let mut q = Sql::new(
-            "INSERT INTO outbox (id, org_id, kind, medium, recipient, subject, body_text, body_html, \
-             invitation_id, state, next_attempt_at, created_at) VALUES ",
-        );
-        for (i, m) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(m.id.to_string())
-                .push(", ")
+    Ok(insert_rows(
+        conn,
+        "outbox",
+        "id, org_id, kind, medium, recipient, subject, body_text, body_html, invitation_id, \
+         state, next_attempt_at, created_at",
+        msgs,
+        rows_per_statement(13),
+        |m, row| {
+            row.bind(m.id.to_string())
                 .bind(m.org_id.to_string())
-                .push(", ")
                 .bind(m.kind.clone())
-                .push(", ")
                 .bind(m.medium.clone())
-                .push(", ")
                 .bind(m.recipient.clone())
-                .push(", ")
                 .bind(m.subject.clone())
-                .push(", ")
                 .bind(m.body_text.clone())
-                .push(", ")
                 .bind(m.body_html.clone())
-                .push(", ")
                 .bind(m.invitation_id.map(|x| x.to_string()))
-                .push(", 'queued', ")
+                .sql("'queued'")
                 .bind(m.send_at)
-                .push(", ")
-                .bind(m.created_at)
-                .push(")");
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+                .bind(m.created_at);
+        },
+    )
+    .await?)
 }
 
 /// Claims up to `limit` queued messages due at `now` whose lease (if any) has run out, and leases
@@ -158,8 +149,7 @@ pub async fn claim_due(db: &Db, now: i64, lease_until: i64, limit: usize) -> Res
         }
     }
     let mut conn = db.write_conn().await?;
-    let rows = q.fetch_all(&mut conn).await?;
-    let mut claimed = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    let mut claimed = q.fetch_all_as(&mut conn, from_row).await?;
     claimed.sort_by_key(|d| (d.message.send_at, d.message.id));
     Ok(claimed)
 }
@@ -219,16 +209,12 @@ pub async fn mark_failed(conn: &mut Conn, token: i64, failures: &[Failure]) -> R
              state = CASE WHEN v.column3 IS NULL THEN 'failed' ELSE 'queued' END, \
              claimed_until = NULL FROM (VALUES ",
         );
-        for (i, f) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(f.id.to_string())
-                .push(", ")
+        q.values_rows(chunk, |f, row| {
+            row.bind(f.id.to_string())
                 .bind(f.error.clone())
-                .push(", ")
-                .bind(f.retry_at)
-                .push(")");
-        }
-        q.push(") AS v WHERE outbox.id = v.column1 AND outbox.state = 'queued' AND outbox.claimed_until = ")
+                .bind(f.retry_at);
+        })
+        .push(") AS v WHERE outbox.id = v.column1 AND outbox.state = 'queued' AND outbox.claimed_until = ")
             .bind(token)
             .push(" RETURNING invitation_id, state, last_error");
         let rows = q.fetch_all(&mut *conn).await?;
@@ -253,16 +239,10 @@ pub async fn mark_failed(conn: &mut Conn, token: i64, failures: &[Failure]) -> R
             "UPDATE invitations SET attempts = attempts + 1, last_error = v.column2, \
              delivery_state = v.column3 FROM (VALUES ",
         );
-        for (i, (id, error, state)) in invitations.into_iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(id)
-                .push(", ")
-                .bind(error)
-                .push(", ")
-                .bind(state.to_string())
-                .push(")");
-        }
-        q.push(") AS v WHERE invitations.id = v.column1");
+        q.values_rows(invitations, |(id, error, state), row| {
+            row.bind(id).bind(error).bind(state.to_string());
+        })
+        .push(") AS v WHERE invitations.id = v.column1");
         q.execute(&mut *conn).await?;
     }
     Ok(recorded)
@@ -290,21 +270,13 @@ pub async fn for_invitation(conn: &mut Conn, invitation_id: Uuid) -> Result<Vec<
     ));
     q.bind(invitation_id.to_string())
         .push(" ORDER BY created_at, id");
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    q.fetch_all_as(&mut *conn, from_row).await
 }
 
 pub async fn get(conn: &mut Conn, id: Uuid) -> Result<Option<Delivery>> {
     let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM outbox WHERE id = "));
     q.bind(id.to_string());
-    q.fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    q.fetch_optional_as(&mut *conn, from_row).await
 }
 
 /// Cancels the unsent messages of a revoked invitation. Returns how many were cancelled.
@@ -327,12 +299,9 @@ pub async fn revoke_for_invitations(conn: &mut Conn, invitation_ids: &[Uuid]) ->
 
 /// How many messages are in each state.
 pub async fn count_by_state(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
-    let rows = Sql::new("SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state")
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
+    Sql::new("SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state")
+        .fetch_all_as(&mut *conn, |r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .await
 }
 
 /// Messages still to deliver (queued, due or not).

@@ -3,29 +3,27 @@
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::sql::{insert_rows, rows_per_statement};
 use crate::users::User;
 use crate::{Conn, Result, Sql};
 
 /// Writes the person fields of a user (names, mobile, type, default location) and the derived
 /// sort and search text.
 pub async fn update_person(conn: &mut Conn, user: &User) -> Result<()> {
-    let mut q = Sql::new("UPDATE users SET first_name = ");
-    q.bind(user.first_name.clone())
-        .push(", last_name = ")
-        .bind(user.last_name.clone())
-        .push(", display_name = ")
-        .bind(user.display_name.clone())
-        .push(", sort_name = ")
-        .bind(user.sort_name())
-        .push(", search = ")
-        .bind(user.search_text())
-        .push(", mobile = ")
-        .bind(user.mobile.clone())
-        .push(", user_type = ")
-        .bind(user.user_type.clone())
-        .push(", default_location_id = ")
-        .bind(user.default_location_id.map(|l| l.to_string()))
-        .push(" WHERE org_id = ")
+    let mut q = Sql::update("users", |set| {
+        set.set("first_name", user.first_name.clone())
+            .set("last_name", user.last_name.clone())
+            .set("display_name", user.display_name.clone())
+            .set("sort_name", user.sort_name())
+            .set("search", user.search_text())
+            .set("mobile", user.mobile.clone())
+            .set("user_type", user.user_type.clone())
+            .set(
+                "default_location_id",
+                user.default_location_id.map(|l| l.to_string()),
+            );
+    });
+    q.push(" WHERE org_id = ")
         .bind(user.org_id.to_string())
         .push(" AND id = ")
         .bind(user.id.to_string());
@@ -118,23 +116,19 @@ pub async fn save_provider(conn: &mut Conn, user_id: Uuid, p: &Provider) -> Resu
     let mut q = Sql::new("DELETE FROM provider_profiles WHERE user_id = ");
     q.bind(user_id.to_string());
     q.execute(&mut *conn).await?;
-    let mut q = Sql::new(
-        "INSERT INTO provider_profiles (user_id, npi, bio, licence_number, licence_state, capacity, scheduling_step) VALUES (",
+    let mut q = Sql::insert_into(
+        "provider_profiles",
+        "user_id, npi, bio, licence_number, licence_state, capacity, scheduling_step",
     );
-    q.bind(user_id.to_string())
-        .push(", ")
-        .bind(p.npi.clone())
-        .push(", ")
-        .bind(p.bio.clone())
-        .push(", ")
-        .bind(p.licence_number.clone())
-        .push(", ")
-        .bind(p.licence_state.clone())
-        .push(", ")
-        .bind(p.capacity)
-        .push(", ")
-        .bind(p.scheduling_step)
-        .push(")");
+    q.values_row(|row| {
+        row.bind(user_id.to_string())
+            .bind(p.npi.clone())
+            .bind(p.bio.clone())
+            .bind(p.licence_number.clone())
+            .bind(p.licence_state.clone())
+            .bind(p.capacity)
+            .bind(p.scheduling_step);
+    });
     q.execute(&mut *conn).await?;
     replace(conn, "provider_taxonomies", "code", user_id, &p.taxonomies).await
 }
@@ -144,11 +138,8 @@ pub async fn notifications_of(conn: &mut Conn, user_id: Uuid) -> Result<Vec<(Str
     let mut q = Sql::new("SELECT category, medium FROM notification_preferences WHERE user_id = ");
     q.bind(user_id.to_string())
         .push(" ORDER BY category, medium");
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
+    q.fetch_all_as(&mut *conn, |r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .await
 }
 
 /// Gives new users the same notification preferences (they have none yet).
@@ -161,21 +152,17 @@ pub async fn add_notifications(
         .iter()
         .flat_map(|u| on.iter().map(move |p| (*u, p)))
         .collect();
-    for chunk in rows.chunks(crate::sql::rows_per_statement(3)) {
-        let mut q =
-            Sql::new("INSERT INTO notification_preferences (user_id, category, medium) VALUES ");
-        for (i, (u, (c, m))) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(u.to_string())
-                .push(", ")
-                .bind(c.clone())
-                .push(", ")
-                .bind(m.clone())
-                .push(")");
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+    Ok(insert_rows(
+        conn,
+        "notification_preferences",
+        "user_id, category, medium",
+        &rows,
+        rows_per_statement(3),
+        |(u, (c, m)), row| {
+            row.bind(u.to_string()).bind(c.clone()).bind(m.clone());
+        },
+    )
+    .await?)
 }
 
 /// Sets the notification preferences of many users at once (all the same).

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::sql::{insert_rows, rows_per_statement};
 use crate::{Conn, Result, Sql, parse_id};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -17,30 +18,30 @@ pub struct Role {
 }
 
 pub async fn insert(conn: &mut Conn, role: &Role, now: i64) -> Result<()> {
-    let mut q = Sql::new("INSERT INTO roles (id, org_id, name, predefined, created_at) VALUES (");
-    q.bind(role.id.to_string())
-        .push(", ")
-        .bind(role.org_id.to_string())
-        .push(", ")
-        .bind(role.name.clone())
-        .push(", ")
-        .bind(role.predefined as i64)
-        .push(", ")
-        .bind(now)
-        .push(")");
+    let mut q = Sql::insert_into("roles", "id, org_id, name, predefined, created_at");
+    q.values_row(|row| {
+        row.bind(role.id.to_string())
+            .bind(role.org_id.to_string())
+            .bind(role.name.clone())
+            .bind(role.predefined as i64)
+            .bind(now);
+    });
     q.execute(&mut *conn).await?;
-    if !role.permissions.is_empty() {
-        let mut q = Sql::new("INSERT INTO role_permissions (role_id, permission) VALUES ");
-        for (i, p) in role.permissions.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(role.id.to_string())
-                .push(", ")
-                .bind(p.clone())
-                .push(")");
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+    insert_permissions(conn, role.id, &role.permissions).await
+}
+
+async fn insert_permissions(conn: &mut Conn, role_id: Uuid, permissions: &[String]) -> Result<()> {
+    Ok(insert_rows(
+        conn,
+        "role_permissions",
+        "role_id, permission",
+        permissions,
+        rows_per_statement(2),
+        |p, row| {
+            row.bind(role_id.to_string()).bind(p.clone());
+        },
+    )
+    .await?)
 }
 
 pub async fn list(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Role>> {
@@ -146,30 +147,15 @@ pub async fn set_permissions(conn: &mut Conn, role_id: Uuid, permissions: &[Stri
     let mut q = Sql::new("DELETE FROM role_permissions WHERE role_id = ");
     q.bind(role_id.to_string());
     q.execute(&mut *conn).await?;
-    if permissions.is_empty() {
-        return Ok(());
-    }
-    let mut q = Sql::new("INSERT INTO role_permissions (role_id, permission) VALUES ");
-    for (i, p) in permissions.iter().enumerate() {
-        q.push(if i == 0 { "(" } else { ", (" })
-            .bind(role_id.to_string())
-            .push(", ")
-            .bind(p.clone())
-            .push(")");
-    }
-    q.execute(&mut *conn).await?;
-    Ok(())
+    insert_permissions(conn, role_id, permissions).await
 }
 
 /// Ids of a role's members.
 pub async fn members(conn: &mut Conn, role_id: Uuid) -> Result<Vec<Uuid>> {
     let mut q = Sql::new("SELECT user_id FROM user_roles WHERE role_id = ");
     q.bind(role_id.to_string()).push(" ORDER BY user_id");
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| parse_id(&r.try_get::<String, _>(0)?))
-        .collect()
+    q.fetch_all_as(&mut *conn, |r| parse_id(&r.try_get::<String, _>(0)?))
+        .await
 }
 
 /// How many members each role of an organization has.

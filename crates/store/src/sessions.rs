@@ -19,27 +19,22 @@ pub struct Session {
 }
 
 pub async fn insert(conn: &mut Conn, s: &Session, source_ip: Option<String>) -> Result<()> {
-    let mut q = Sql::new(
-        "INSERT INTO sessions (id_hash, org_id, user_id, csrf_token, created_at, last_seen_at, expires_at, stage, source_ip) VALUES (",
+    let mut q = Sql::insert_into(
+        "sessions",
+        "id_hash, org_id, user_id, csrf_token, created_at, last_seen_at, expires_at, stage, \
+         source_ip",
     );
-    q.bind(s.id_hash.clone())
-        .push(", ")
-        .bind(s.org_id.to_string())
-        .push(", ")
-        .bind(s.user_id.to_string())
-        .push(", ")
-        .bind(s.csrf_token.clone())
-        .push(", ")
-        .bind(s.created_at)
-        .push(", ")
-        .bind(s.last_seen_at)
-        .push(", ")
-        .bind(s.expires_at)
-        .push(", ")
-        .bind(s.stage.clone())
-        .push(", ")
-        .bind(source_ip)
-        .push(")");
+    q.values_row(|row| {
+        row.bind(s.id_hash.clone())
+            .bind(s.org_id.to_string())
+            .bind(s.user_id.to_string())
+            .bind(s.csrf_token.clone())
+            .bind(s.created_at)
+            .bind(s.last_seen_at)
+            .bind(s.expires_at)
+            .bind(s.stage.clone())
+            .bind(source_ip);
+    });
     q.execute(&mut *conn).await?;
     Ok(())
 }
@@ -94,12 +89,11 @@ pub async fn set_stage(
     stage: Option<&str>,
     now: i64,
 ) -> Result<()> {
-    let mut q = Sql::new("UPDATE sessions SET stage = ");
-    q.bind(stage.map(str::to_string))
-        .push(", last_seen_at = ")
-        .bind(now)
-        .push(" WHERE id_hash = ")
-        .bind(id_hash.to_string());
+    let mut q = Sql::update("sessions", |set| {
+        set.set("stage", stage.map(str::to_string))
+            .set("last_seen_at", now);
+    });
+    q.push(" WHERE id_hash = ").bind(id_hash.to_string());
     q.execute(&mut *conn).await?;
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::sql::{insert_rows, rows_per_statement};
 use crate::{Conn, Result, Sql};
 
 /// Replaces the organization's whole list. Run it in a transaction: readers then see either the
@@ -18,20 +19,19 @@ pub async fn replace_for_org(
     let mut q = Sql::new("DELETE FROM taxonomy_codes WHERE org_id = ");
     q.bind(org_id.to_string());
     q.execute(&mut *conn).await?;
-    for chunk in codes.chunks(crate::sql::rows_per_statement(3)) {
-        let mut q = Sql::new("INSERT INTO taxonomy_codes (org_id, code, name) VALUES ");
-        for (i, (code, name)) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(org_id.to_string())
-                .push(", ")
+    Ok(insert_rows(
+        conn,
+        "taxonomy_codes",
+        "org_id, code, name",
+        codes,
+        rows_per_statement(3),
+        |(code, name), row| {
+            row.bind(org_id.to_string())
                 .bind(code.clone())
-                .push(", ")
-                .bind(name.clone())
-                .push(")");
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+                .bind(name.clone());
+        },
+    )
+    .await?)
 }
 
 /// The names of those of `codes` the organization's list holds, by code.
@@ -58,11 +58,7 @@ pub async fn names(
 pub async fn codes(conn: &mut Conn, org_id: Uuid) -> Result<Vec<String>> {
     let mut q = Sql::new("SELECT code FROM taxonomy_codes WHERE org_id = ");
     q.bind(org_id.to_string());
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| Ok(r.try_get(0)?))
-        .collect()
+    q.fetch_all_as(&mut *conn, |r| Ok(r.try_get(0)?)).await
 }
 
 /// How many codes the organization's list holds.

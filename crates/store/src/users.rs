@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::sql::{insert_rows, rows_per_statement};
 use crate::{Conn, Engine, Result, Sql, parse_id, parse_opt_id};
 
 /// A user row as stored. `status` is the stored status; Expired is derived by the caller from
@@ -86,58 +87,38 @@ const BATCH: usize = 400;
 
 /// Inserts users in multi-row batches (row-by-row is far slower through the SQLite worker).
 pub async fn insert_many(conn: &mut Conn, users: &[User]) -> Result<()> {
-    for chunk in users.chunks(crate::sql::rows_per_statement(20)) {
-        let mut q = Sql::new(
-            "INSERT INTO users (id, org_id, email, email_key, username, first_name, last_name, display_name, \
-             sort_name, search, mobile, user_type, status, default_location_id, source, password_hash, \
-             invite_expires_at, created_at, created_by, activated_at) VALUES ",
-        );
-        for (i, u) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(u.id.to_string())
-                .push(", ")
+    Ok(insert_rows(
+        conn,
+        "users",
+        "id, org_id, email, email_key, username, first_name, last_name, display_name, sort_name, \
+         search, mobile, user_type, status, default_location_id, source, password_hash, \
+         invite_expires_at, created_at, created_by, activated_at",
+        users,
+        rows_per_statement(20),
+        |u, row| {
+            row.bind(u.id.to_string())
                 .bind(u.org_id.to_string())
-                .push(", ")
                 .bind(u.email.clone())
-                .push(", ")
                 .bind(u.email_key.clone())
-                .push(", ")
                 .bind(u.username.clone())
-                .push(", ")
                 .bind(u.first_name.clone())
-                .push(", ")
                 .bind(u.last_name.clone())
-                .push(", ")
                 .bind(u.display_name.clone())
-                .push(", ")
                 .bind(u.sort_name())
-                .push(", ")
                 .bind(u.search_text())
-                .push(", ")
                 .bind(u.mobile.clone())
-                .push(", ")
                 .bind(u.user_type.clone())
-                .push(", ")
                 .bind(u.status.clone())
-                .push(", ")
                 .bind(u.default_location_id.map(|x| x.to_string()))
-                .push(", ")
                 .bind(u.source.clone())
-                .push(", ")
                 .bind(u.password_hash.clone())
-                .push(", ")
                 .bind(u.invite_expires_at)
-                .push(", ")
                 .bind(u.created_at)
-                .push(", ")
                 .bind(u.created_by.map(|x| x.to_string()))
-                .push(", ")
-                .bind(u.activated_at)
-                .push(")");
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+                .bind(u.activated_at);
+        },
+    )
+    .await?)
 }
 
 pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<User>> {
@@ -145,11 +126,7 @@ pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<User>
     q.bind(org_id.to_string())
         .push(" AND id = ")
         .bind(id.to_string());
-    q.fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    q.fetch_optional_as(&mut *conn, from_row).await
 }
 
 pub async fn get_by_email_key(
@@ -161,11 +138,7 @@ pub async fn get_by_email_key(
     q.bind(org_id.to_string())
         .push(" AND email_key = ")
         .bind(email_key.to_string());
-    q.fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    q.fetch_optional_as(&mut *conn, from_row).await
 }
 
 /// Of the given match keys, those already taken in the organization.
@@ -174,18 +147,7 @@ pub async fn existing_email_keys(
     org_id: Uuid,
     keys: &[String],
 ) -> Result<Vec<String>> {
-    let mut found = Vec::new();
-    for chunk in keys.chunks(BATCH) {
-        let mut q = Sql::new("SELECT email_key FROM users WHERE org_id = ");
-        q.bind(org_id.to_string())
-            .push(" AND email_key IN (")
-            .bind_list(chunk.iter().cloned())
-            .push(")");
-        for r in q.fetch_all(&mut *conn).await? {
-            found.push(r.try_get(0)?);
-        }
-    }
-    Ok(found)
+    taken(conn, org_id, "email_key", keys).await
 }
 
 /// Of the given usernames, those already taken in the organization.
@@ -194,11 +156,21 @@ pub async fn existing_usernames(
     org_id: Uuid,
     names: &[String],
 ) -> Result<Vec<String>> {
+    taken(conn, org_id, "username", names).await
+}
+
+/// Those of `values` some user of the organization already has in `column`.
+async fn taken(
+    conn: &mut Conn,
+    org_id: Uuid,
+    column: &str,
+    values: &[String],
+) -> Result<Vec<String>> {
     let mut found = Vec::new();
-    for chunk in names.chunks(BATCH) {
-        let mut q = Sql::new("SELECT username FROM users WHERE org_id = ");
+    for chunk in values.chunks(BATCH) {
+        let mut q = Sql::new(&format!("SELECT {column} FROM users WHERE org_id = "));
         q.bind(org_id.to_string())
-            .push(" AND username IN (")
+            .push(&format!(" AND {column} IN ("))
             .bind_list(chunk.iter().cloned())
             .push(")");
         for r in q.fetch_all(&mut *conn).await? {
@@ -215,13 +187,13 @@ pub async fn set_password_and_activate(
     hash: &str,
     now: i64,
 ) -> Result<()> {
-    let mut q = Sql::new("UPDATE users SET password_hash = ");
-    q.bind(hash.to_string())
-        .push(", status = 'active', activated_at = ")
-        .bind(now)
-        .push(
-            ", invite_expires_at = NULL, failed_sign_ins = 0, locked_until = NULL WHERE org_id = ",
-        )
+    let mut q = Sql::update("users", |set| {
+        set.set("password_hash", hash.to_string())
+            .sql("status = 'active'")
+            .set("activated_at", now)
+            .sql("invite_expires_at = NULL, failed_sign_ins = 0, locked_until = NULL");
+    });
+    q.push(" WHERE org_id = ")
         .bind(org_id.to_string())
         .push(" AND id = ")
         .bind(id.to_string());
@@ -239,22 +211,19 @@ pub async fn set_registration(
     mobile: &str,
     password_hash: &str,
 ) -> Result<()> {
-    let display = format!("{first_name} {last_name}");
-    let mut q = Sql::new("UPDATE users SET first_name = ");
-    q.bind(first_name.to_string())
-        .push(", last_name = ")
-        .bind(last_name.to_string())
-        .push(", display_name = ")
-        .bind(display.clone())
-        .push(", sort_name = ")
-        .bind(format!("{last_name} {first_name}").to_lowercase())
-        .push(", search = ")
-        .bind(String::new())
-        .push(", mobile = ")
-        .bind(mobile.to_string())
-        .push(", password_hash = ")
-        .bind(password_hash.to_string())
-        .push(" WHERE org_id = ")
+    let mut q = Sql::update("users", |set| {
+        set.set("first_name", first_name.to_string())
+            .set("last_name", last_name.to_string())
+            .set("display_name", format!("{first_name} {last_name}"))
+            .set(
+                "sort_name",
+                format!("{last_name} {first_name}").to_lowercase(),
+            )
+            .set("search", String::new())
+            .set("mobile", mobile.to_string())
+            .set("password_hash", password_hash.to_string());
+    });
+    q.push(" WHERE org_id = ")
         .bind(org_id.to_string())
         .push(" AND id = ")
         .bind(id.to_string());
@@ -266,10 +235,9 @@ pub async fn set_registration(
 async fn refresh_search(conn: &mut Conn, id: Uuid) -> Result<()> {
     let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE id = "));
     q.bind(id.to_string());
-    let Some(row) = q.fetch_optional(&mut *conn).await? else {
+    let Some(user) = q.fetch_optional_as(&mut *conn, from_row).await? else {
         return Ok(());
     };
-    let user = from_row(&row)?;
     let mut q = Sql::new("UPDATE users SET search = ");
     q.bind(user.search_text())
         .push(" WHERE id = ")
@@ -284,12 +252,11 @@ pub async fn set_mfa(
     method: Option<&str>,
     totp_secret: Option<&str>,
 ) -> Result<()> {
-    let mut q = Sql::new("UPDATE users SET mfa_method = ");
-    q.bind(method.map(str::to_string))
-        .push(", totp_secret = ")
-        .bind(totp_secret.map(str::to_string))
-        .push(" WHERE id = ")
-        .bind(id.to_string());
+    let mut q = Sql::update("users", |set| {
+        set.set("mfa_method", method.map(str::to_string))
+            .set("totp_secret", totp_secret.map(str::to_string));
+    });
+    q.push(" WHERE id = ").bind(id.to_string());
     q.execute(&mut *conn).await?;
     Ok(())
 }
@@ -309,13 +276,14 @@ pub async fn accept_eula_and_activate(
     version: i64,
     now: i64,
 ) -> Result<()> {
-    let mut q = Sql::new("UPDATE users SET status = 'active', eula_version = ");
-    q.bind(version)
-        .push(", eula_accepted_at = ")
-        .bind(now)
-        .push(", activated_at = ")
-        .bind(now)
-        .push(", invite_expires_at = NULL WHERE status = 'pending' AND id = ")
+    let mut q = Sql::update("users", |set| {
+        set.sql("status = 'active'")
+            .set("eula_version", version)
+            .set("eula_accepted_at", now)
+            .set("activated_at", now)
+            .sql("invite_expires_at = NULL");
+    });
+    q.push(" WHERE status = 'pending' AND id = ")
         .bind(id.to_string());
     q.execute(&mut *conn).await?;
     Ok(())
@@ -331,16 +299,15 @@ pub async fn set_status(
 ) -> Result<u64> {
     let mut n = 0;
     for chunk in ids.chunks(BATCH) {
-        let mut q = Sql::new("UPDATE users SET status = ");
-        q.bind(status.to_string());
-        if status == "inactive" {
-            q.push(", deactivated_at = ")
-                .bind(now)
-                .push(", deactivated_by = ")
-                .bind(by.map(|b| b.to_string()));
-        } else {
-            q.push(", deactivated_at = NULL, deactivated_by = NULL");
-        }
+        let mut q = Sql::update("users", |set| {
+            set.set("status", status.to_string());
+            if status == "inactive" {
+                set.set("deactivated_at", now)
+                    .set("deactivated_by", by.map(|b| b.to_string()));
+            } else {
+                set.sql("deactivated_at = NULL, deactivated_by = NULL");
+            }
+        });
         q.push(" WHERE org_id = ")
             .bind(org_id.to_string())
             .push(" AND id IN (")
@@ -522,11 +489,8 @@ pub async fn ids_matching(conn: &mut Conn, engine: Engine, query: &ListQuery) ->
         if query.descending { "DESC" } else { "ASC" },
     );
     q.push(&format!(" ORDER BY {col} {dir}, id {dir}"));
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| parse_id(&r.try_get::<String, _>(0)?))
-        .collect()
+    q.fetch_all_as(&mut *conn, |r| parse_id(&r.try_get::<String, _>(0)?))
+        .await
 }
 
 /// One page of the user list: filters, substring search, keyset pagination on (sort key, id).
@@ -541,24 +505,20 @@ pub async fn list(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<
         (">", "ASC")
     };
     if let Some(after) = &query.after {
-        q.push(&format!(" AND ({col}, id) {cmp} ("));
-        match after {
-            Cursor::Int(v, id) => q.bind(*v).push(", ").bind(id.to_string()),
-            Cursor::Text(v, id) => q.bind(v.clone()).push(", ").bind(id.to_string()),
-        };
-        q.push(")");
+        q.push(&format!(" AND ({col}, id) {cmp} "))
+            .values_row(|row| {
+                match after {
+                    Cursor::Int(v, id) => row.bind(*v).bind(id.to_string()),
+                    Cursor::Text(v, id) => row.bind(v.clone()).bind(id.to_string()),
+                };
+            });
     }
     let limit = query.limit.clamp(1, 500);
     q.push(&format!(
         " ORDER BY {col} {dir}, id {dir} LIMIT {}",
         limit + 1
     ));
-    let mut users: Vec<User> = q
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect::<Result<_>>()?;
+    let mut users = q.fetch_all_as(&mut *conn, from_row).await?;
     let next = if users.len() > limit as usize {
         users.truncate(limit as usize);
         users.last().map(|u| cursor_of(u, query.sort))
@@ -628,11 +588,7 @@ pub async fn active_holding(
         .push(")) OR EXISTS (SELECT 1 FROM user_roles ur JOIN role_permissions rp ON rp.role_id = ur.role_id WHERE ur.user_id = users.id AND rp.permission IN (")
         .bind_list(permissions.iter().map(|p| p.to_string()))
         .push(")))");
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    q.fetch_all_as(&mut *conn, from_row).await
 }
 
 /// Refreshes the planner's statistics of the users table on PostgreSQL (SQLite keeps none).

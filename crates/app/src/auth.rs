@@ -1,4 +1,5 @@
-//! Sign-in, sessions, lockout and the one-time set-up link.
+//! Sign-in (the password, then the second factor if one is set up), full sessions, sign-out and
+//! lockout. Sessions staged at a step, such as the second factor's, are made in `staged`.
 //!
 //! Failed sign-ins answer the same way whether or not the address has an account, and an address
 //! is paused after repeated failures whether or not it exists, so neither reveals who has one.
@@ -7,15 +8,18 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use rollcall_domain::Email;
-use rollcall_store::audit;
+use rollcall_store::orgs::Organization;
 use rollcall_store::sessions::{self, Session};
-use rollcall_store::users;
+use rollcall_store::users::{self, User};
+use rollcall_store::{Conn, audit};
 use uuid::Uuid;
 
 use crate::access::policy_of;
 use crate::audit::Meta;
 use crate::clock::{HOUR, MINUTE};
+use crate::mfa::{self, Method};
 use crate::orgs::find_org;
+use crate::staged::{STAGE_MFA, at_stage, new_session};
 use crate::{App, AppError, Principal, password, secret};
 
 const WRONG: &str = "The email address or password is not right. Check both and try again.";
@@ -62,31 +66,6 @@ pub enum SignInStep {
     SecondFactor { token: String, method: String },
 }
 
-pub const STAGE_MFA: &str = "mfa";
-
-/// A new session: the raw token for the cookie, and the row holding only its hash. A `stage`
-/// marks a session part-way through a step; `None` is a full session.
-pub fn new_session(
-    org_id: Uuid,
-    user_id: Uuid,
-    now: i64,
-    lifetime: i64,
-    stage: Option<&str>,
-) -> (String, Session) {
-    let token = secret::new_token();
-    let session = Session {
-        id_hash: secret::hash(&token),
-        org_id,
-        user_id,
-        csrf_token: secret::new_token(),
-        created_at: now,
-        last_seen_at: now,
-        expires_at: now + lifetime,
-        stage: stage.map(str::to_string),
-    };
-    (token, session)
-}
-
 pub struct SignedIn {
     /// The raw session token, for the cookie; only its hash is stored.
     pub token: String,
@@ -99,6 +78,7 @@ pub fn lock_minutes(failures: i64, threshold: i64) -> Option<i64> {
     (failures >= threshold).then(|| 1i64 << (failures - threshold).min(6))
 }
 
+/// Checks the password; with a second factor set up, stages a session for it instead of signing in.
 pub async fn sign_in(
     app: &App,
     org_slug: &str,
@@ -116,20 +96,50 @@ pub async fn sign_in(
                 ))
             })?;
     }
+    let (org, user) = check_password(app, org_slug, email, password_text, &source_ip, now).await?;
+    let (mfa_method, _) = users::mfa_of(&mut *app.db.read_conn().await?, user.id).await?;
+    if let Some(method) = mfa_method {
+        let token = stage_second_factor(app, &org, &user, &method, source_ip, now).await?;
+        return Ok(SignInStep::SecondFactor { token, method });
+    }
+    let mut tx = app.db.begin().await?;
+    let principal = load_principal(&mut tx, org.id, user.id).await?;
+    let meta = Meta::of(&principal, None, source_ip);
+    let (token, session) = open_session(&mut tx, &org, user.id, now, &meta).await?;
+    tx.commit().await?;
+    Ok(SignInStep::Done(Box::new(SignedIn {
+        token,
+        session,
+        principal,
+    })))
+}
+
+fn paused(minutes: i64) -> AppError {
+    AppError::RateLimited(format!(
+        "Sign-in for this address is paused after repeated failures. Try again in {minutes} minutes."
+    ))
+}
+
+/// The organization and the active account whose password this is. Every way of failing (no
+/// such organization or account, wrong password, account not active) answers the same.
+async fn check_password(
+    app: &App,
+    org_slug: &str,
+    email: &str,
+    password_text: &str,
+    source_ip: &Option<String>,
+    now: i64,
+) -> Result<(Organization, User), AppError> {
     let mut conn = app.db.read_conn().await?;
     let org = find_org(&mut conn, org_slug.trim())
         .await
         .map_err(|_| AppError::Unauthenticated(WRONG.into()))?;
+    // Counted by what was typed, before the lookup, so unknown addresses pause like known ones.
     let key = Email::parse(email)
         .map(|e| e.match_key().to_string())
         .unwrap_or_else(|_| email.trim().to_lowercase());
     let attempt_key = format!("email:{}:{key}", org.id);
     let threshold = org.settings.lockout_threshold.max(1);
-    let paused = |m: i64| {
-        AppError::RateLimited(format!(
-            "Sign-in for this address is paused after repeated failures. Try again in {m} minutes."
-        ))
-    };
     app.limits
         .hit(&attempt_key, now, threshold, 15 * MINUTE)
         .map_err(paused)?;
@@ -142,78 +152,112 @@ pub async fn sign_in(
     {
         return Err(paused(((until - now) / MINUTE).max(1)));
     }
+    // Verified even without an account, so the answer takes as long either way.
     let ok = password::verify(
         password_text.to_string(),
         user.as_ref().and_then(|u| u.password_hash.clone()),
     )
     .await;
-    let user = match user {
-        Some(u) if ok && u.status == "active" => u,
+    match user {
+        Some(u) if ok && u.status == "active" => {
+            app.limits.clear(&attempt_key);
+            Ok((org, u))
+        }
         other => {
             if let Some(u) = other {
-                let failures = u.failed_sign_ins + 1;
-                let lock = lock_minutes(failures, threshold as i64).map(|m| now + m * MINUTE);
-                let mut tx = app.db.begin().await?;
-                users::record_failed_sign_in(&mut tx, u.id, lock).await?;
-                let meta = Meta {
-                    source_ip: source_ip.clone(),
-                    ..Meta::system(&u.email)
-                };
-                audit::append(
-                    &mut tx,
-                    org.id,
-                    now,
-                    &[meta.event("auth.sign_in_failed", "user", Some(u.id))],
-                )
-                .await?;
-                tx.commit().await?;
+                record_failure(app, org.id, &u, threshold, source_ip.clone(), now).await?;
             }
-            return Err(AppError::Unauthenticated(WRONG.into()));
+            Err(AppError::Unauthenticated(WRONG.into()))
         }
-    };
-    app.limits.clear(&attempt_key);
-    let (mfa_method, _) = users::mfa_of(&mut *app.db.read_conn().await?, user.id).await?;
-    if let Some(method) = mfa_method {
-        let (token, session) = new_session(org.id, user.id, now, 10 * MINUTE, Some(STAGE_MFA));
-        let mut tx = app.db.begin().await?;
-        sessions::insert(&mut tx, &session, source_ip).await?;
-        if let Ok(m @ (crate::mfa::Method::Email | crate::mfa::Method::Sms)) =
-            crate::mfa::Method::parse(&method)
-        {
-            crate::mfa::send_code(app, &mut tx, &org, &user, m, STAGE_MFA).await?;
-        }
-        tx.commit().await?;
-        crate::delivery::wake(app);
-        return Ok(SignInStep::SecondFactor { token, method });
     }
+}
+
+/// Counts a failed sign-in against the account, pausing it past the threshold, and audits it.
+async fn record_failure(
+    app: &App,
+    org_id: Uuid,
+    user: &User,
+    threshold: u32,
+    source_ip: Option<String>,
+    now: i64,
+) -> Result<(), AppError> {
+    let failures = user.failed_sign_ins + 1;
+    let lock = lock_minutes(failures, threshold as i64).map(|m| now + m * MINUTE);
+    let mut tx = app.db.begin().await?;
+    users::record_failed_sign_in(&mut tx, user.id, lock).await?;
+    let meta = Meta {
+        source_ip,
+        ..Meta::system(&user.email)
+    };
+    audit::append(
+        &mut tx,
+        org_id,
+        now,
+        &[meta.event("auth.sign_in_failed", "user", Some(user.id))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Stages a short session for the second factor and sends the code if the method is a sent one.
+/// Returns the staged session's token.
+async fn stage_second_factor(
+    app: &App,
+    org: &Organization,
+    user: &User,
+    method: &str,
+    source_ip: Option<String>,
+    now: i64,
+) -> Result<String, AppError> {
+    let (token, session) = new_session(org.id, user.id, now, 10 * MINUTE, Some(STAGE_MFA));
+    let mut tx = app.db.begin().await?;
+    sessions::insert(&mut tx, &session, source_ip).await?;
+    if let Ok(m @ (Method::Email | Method::Sms)) = Method::parse(method) {
+        mfa::send_code(app, &mut tx, org, user, m, STAGE_MFA).await?;
+    }
+    tx.commit().await?;
+    crate::delivery::wake(app);
+    Ok(token)
+}
+
+/// The signed-in principal; an account that cannot be one answers like a wrong password.
+async fn load_principal(
+    conn: &mut Conn,
+    org_id: Uuid,
+    user_id: Uuid,
+) -> Result<Principal, AppError> {
+    let policy = policy_of(conn, org_id).await?;
+    Principal::load(conn, &policy, org_id, user_id)
+        .await?
+        .ok_or_else(|| AppError::Unauthenticated(WRONG.into()))
+}
+
+/// Opens a full session for the account and records the sign-in.
+async fn open_session(
+    conn: &mut Conn,
+    org: &Organization,
+    user_id: Uuid,
+    now: i64,
+    meta: &Meta,
+) -> Result<(String, Session), AppError> {
     let (token, session) = new_session(
         org.id,
-        user.id,
+        user_id,
         now,
         org.settings.absolute_timeout_hours as i64 * HOUR,
         None,
     );
-    let mut tx = app.db.begin().await?;
-    let policy = policy_of(&mut tx, org.id).await?;
-    let principal = Principal::load(&mut tx, &policy, org.id, user.id)
-        .await?
-        .ok_or_else(|| AppError::Unauthenticated(WRONG.into()))?;
-    sessions::insert(&mut tx, &session, source_ip.clone()).await?;
-    users::record_sign_in(&mut tx, user.id, now).await?;
-    let meta = Meta::of(&principal, None, source_ip);
+    sessions::insert(conn, &session, meta.source_ip.clone()).await?;
+    users::record_sign_in(conn, user_id, now).await?;
     audit::append(
-        &mut tx,
+        conn,
         org.id,
         now,
-        &[meta.event("auth.signed_in", "user", Some(user.id))],
+        &[meta.event("auth.signed_in", "user", Some(user_id))],
     )
     .await?;
-    tx.commit().await?;
-    Ok(SignInStep::Done(Box::new(SignedIn {
-        token,
-        session,
-        principal,
-    })))
+    Ok((token, session))
 }
 
 /// Resolves a session cookie; expired sessions (idle or absolute) are removed.
@@ -290,22 +334,16 @@ pub async fn verify_second_factor(
     code: &str,
     source_ip: Option<String>,
 ) -> Result<SignedIn, AppError> {
-    let p = crate::register::at_stage(app, token, STAGE_MFA).await?;
+    let p = at_stage(app, token, STAGE_MFA).await?;
     let now = app.clock.now();
+    let limit_key = format!("mfa:{}", p.user.id);
     app.limits
-        .hit(&format!("mfa:{}", p.user.id), now, 10, 15 * MINUTE)
+        .hit(&limit_key, now, 10, 15 * MINUTE)
         .map_err(|m| {
             AppError::RateLimited(format!("Too many codes tried. Try again in {m} minutes."))
         })?;
     let mut tx = app.db.begin().await?;
-    let (method, secret_b32) = users::mfa_of(&mut tx, p.user.id).await?;
-    let code = code.trim();
-    let ok = match method.as_deref() {
-        Some("totp") => secret_b32.is_some_and(|s| crate::mfa::check_totp(&s, code, now)),
-        Some(_) => crate::mfa::check_sent_code(app, &mut tx, p.user.id, STAGE_MFA, code).await?,
-        None => false,
-    } || (code.contains('-')
-        && crate::mfa::use_recovery_code(app, &mut tx, p.user.id, code).await?);
+    let ok = second_factor_ok(app, &mut tx, p.user.id, code.trim(), now).await?;
     let meta = Meta {
         actor_id: Some(p.user.id),
         source_ip,
@@ -319,38 +357,41 @@ pub async fn verify_second_factor(
             &[meta.event("auth.second_factor_failed", "user", Some(p.user.id))],
         )
         .await?;
+        // Committed even though the code failed: the failure is audited, and a sent code's
+        // attempts stay counted.
         tx.commit().await?;
         return Err(AppError::Unauthenticated(
             "That code is not right or has expired. Try again, or use a recovery code.".into(),
         ));
     }
-    let policy = policy_of(&mut tx, p.org.id).await?;
-    let principal = Principal::load(&mut tx, &policy, p.org.id, p.user.id)
-        .await?
-        .ok_or_else(|| AppError::Unauthenticated(WRONG.into()))?;
+    let principal = load_principal(&mut tx, p.org.id, p.user.id).await?;
     // A fresh token for the full session: the one that carried the half-done step is dropped.
     sessions::delete(&mut tx, &p.session.id_hash).await?;
-    let (token, session) = new_session(
-        p.org.id,
-        p.user.id,
-        now,
-        p.org.settings.absolute_timeout_hours as i64 * HOUR,
-        None,
-    );
-    sessions::insert(&mut tx, &session, meta.source_ip.clone()).await?;
-    users::record_sign_in(&mut tx, p.user.id, now).await?;
-    audit::append(
-        &mut tx,
-        p.org.id,
-        now,
-        &[meta.event("auth.signed_in", "user", Some(p.user.id))],
-    )
-    .await?;
+    let (token, session) = open_session(&mut tx, &p.org, p.user.id, now, &meta).await?;
     tx.commit().await?;
-    app.limits.clear(&format!("mfa:{}", p.user.id));
+    app.limits.clear(&limit_key);
     Ok(SignedIn {
         token,
         session,
         principal,
     })
+}
+
+/// Whether `code` is the account's second factor now: from its method, or a recovery code
+/// (recovery codes have a dash; using one spends it).
+async fn second_factor_ok(
+    app: &App,
+    conn: &mut Conn,
+    user_id: Uuid,
+    code: &str,
+    now: i64,
+) -> Result<bool, AppError> {
+    let (method, secret_b32) = users::mfa_of(conn, user_id).await?;
+    let by_method = match method.as_deref() {
+        Some("totp") => secret_b32.is_some_and(|s| mfa::check_totp(&s, code, now)),
+        Some(_) => mfa::check_sent_code(app, conn, user_id, STAGE_MFA, code).await?,
+        None => false,
+    };
+    Ok(by_method
+        || (code.contains('-') && mfa::use_recovery_code(app, conn, user_id, code).await?))
 }

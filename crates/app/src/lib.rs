@@ -26,6 +26,7 @@ pub mod orgs;
 pub mod password;
 pub mod register;
 pub mod secret;
+pub mod staged;
 pub mod taxonomy;
 pub mod user_list;
 

@@ -3,21 +3,22 @@
 //!
 //! Opening the link (GET) never uses it: mail scanners open links. The details form's POST does,
 //! once: of two concurrent submissions exactly one wins. The steps after it run in a session that
-//! is marked with the step it may do.
+//! is marked with the step it may do (see `staged`).
 
 use rollcall_domain::{Mobile, ValueError};
 use rollcall_store::orgs::Organization;
-use rollcall_store::sessions::{self, Session};
+use rollcall_store::sessions;
 use rollcall_store::users::{self, User};
-use rollcall_store::{audit, invitations};
+use rollcall_store::{Conn, audit, invitations};
 
 use crate::audit::Meta;
-use crate::clock::{HOUR, MINUTE};
+use crate::clock::HOUR;
 use crate::mfa::{self, Method};
+use crate::staged::{InProgress, STAGE_2FA, STAGE_EULA, new_session};
 use crate::{App, AppError, Principal, password, secret};
 
-pub const STAGE_2FA: &str = "register_2fa";
-pub const STAGE_EULA: &str = "register_eula";
+/// How a registration resumes at its step after `submit`.
+pub use crate::staged::at_stage;
 
 /// What an invitation link leads to, without using it.
 pub enum LinkState {
@@ -83,6 +84,26 @@ fn name(field: &'static str, label: &str, value: &str) -> Result<String, ValueEr
     Ok(v.to_string())
 }
 
+/// Details that passed the checks.
+struct Checked {
+    first: String,
+    last: String,
+    mobile: Mobile,
+}
+
+/// Checks the details against the organization's rules, field by field in form order.
+fn check_details(d: &Details, org: &Organization) -> Result<Checked, AppError> {
+    let first = name("first_name", "first name", &d.first_name)?;
+    let last = name("last_name", "last name", &d.last_name)?;
+    let mobile = Mobile::parse(&d.mobile, Some("US"))?;
+    password::check_policy(&d.password, org.settings.password_min_length as usize)?;
+    Ok(Checked {
+        first,
+        last,
+        mobile,
+    })
+}
+
 /// Step 1: details and password. Uses the link.
 pub async fn submit(
     app: &App,
@@ -95,21 +116,16 @@ pub async fn submit(
             "This invitation link can no longer be used.".into(),
         ));
     };
-    let first = name("first_name", "first name", &d.first_name)?;
-    let last = name("last_name", "last name", &d.last_name)?;
-    let mobile = Mobile::parse(&d.mobile, Some("US"))?;
-    password::check_policy(&d.password, org.settings.password_min_length as usize)?;
+    let Checked {
+        first,
+        last,
+        mobile,
+    } = check_details(d, &org)?;
+    // Hashing is slow: done before the transaction so it holds no locks meanwhile.
     let hash = password::hash(d.password.clone()).await?;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
-    let inv = invitations::by_token_hash(&mut tx, &secret::hash(token))
-        .await?
-        .ok_or_else(|| AppError::not_found("invitation"))?;
-    if !invitations::accept(&mut tx, inv.id, now).await? {
-        return Err(AppError::Conflict(
-            "This invitation link has just been used.".into(),
-        ));
-    }
+    use_link(&mut tx, token, now).await?;
     users::set_registration(
         &mut tx,
         org.id,
@@ -125,19 +141,26 @@ pub async fn submit(
     } else {
         STAGE_EULA
     };
-    let (session_token, session) =
-        crate::auth::new_session(org.id, user.id, now, HOUR, Some(stage));
+    let (session_token, session) = new_session(org.id, user.id, now, HOUR, Some(stage));
     sessions::insert(&mut tx, &session, source_ip.clone()).await?;
     let meta = Meta {
         actor_id: Some(user.id),
         source_ip,
         ..Meta::system(&user.email)
     };
+    let entered =
+        serde_json::json!({ "first_name": first, "last_name": last, "mobile": mobile.as_str() });
     audit::append(
         &mut tx,
         org.id,
         now,
-        &[meta.change("registration.details", "user", Some(user.id), None::<&()>, Some(&serde_json::json!({ "first_name": first, "last_name": last, "mobile": mobile.as_str() })))],
+        &[meta.change(
+            "registration.details",
+            "user",
+            Some(user.id),
+            None::<&()>,
+            Some(&entered),
+        )],
     )
     .await?;
     tx.commit().await?;
@@ -147,40 +170,18 @@ pub async fn submit(
     })
 }
 
-/// A registration (or second-factor sign-in) in progress.
-pub struct InProgress {
-    pub session: Session,
-    pub org: Organization,
-    pub user: User,
-}
-
-/// Loads a session that is at `stage`; anything else (expired, other step) is refused.
-pub async fn at_stage(app: &App, token: &str, stage: &str) -> Result<InProgress, AppError> {
-    let gone = || {
-        AppError::Unauthenticated("This step has timed out or was already completed. Start again from your invitation or the sign-in page.".into())
-    };
-    let mut conn = app.db.read_conn().await?;
-    let s = sessions::get(&mut conn, &secret::hash(token))
+/// Marks the link's invitation accepted. Of two submissions racing on one link only the first
+/// gets past this; the other is told the link has just been used.
+async fn use_link(conn: &mut Conn, token: &str, now: i64) -> Result<(), AppError> {
+    let inv = invitations::by_token_hash(conn, &secret::hash(token))
         .await?
-        .ok_or_else(gone)?;
-    let now = app.clock.now();
-    if s.stage.as_deref() != Some(stage)
-        || now >= s.expires_at
-        || now >= s.last_seen_at + 30 * MINUTE
-    {
-        return Err(gone());
+        .ok_or_else(|| AppError::not_found("invitation"))?;
+    if !invitations::accept(conn, inv.id, now).await? {
+        return Err(AppError::Conflict(
+            "This invitation link has just been used.".into(),
+        ));
     }
-    let org = rollcall_store::orgs::get(&mut conn, s.org_id)
-        .await?
-        .ok_or_else(gone)?;
-    let user = users::get(&mut conn, s.org_id, s.user_id)
-        .await?
-        .ok_or_else(gone)?;
-    Ok(InProgress {
-        session: s,
-        org,
-        user,
-    })
+    Ok(())
 }
 
 /// Step 2a: starts enrolment of a method. TOTP: returns (secret, otpauth URL, QR SVG) to show.

@@ -7,7 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::mfa::Method;
-use rollcall_app::register::{self, Details, InProgress, LinkState, STAGE_2FA, STAGE_EULA};
+use rollcall_app::register::{self, Details, LinkState};
+use rollcall_app::staged::{self, InProgress, STAGE_2FA, STAGE_EULA, STAGE_MFA};
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
 
@@ -166,7 +167,7 @@ pub async fn submit(
 /// The registration (or sign-in) step the cookie's session is at, or a page saying it ended.
 async fn in_progress(app: &App, headers: &HeaderMap, stage: &str) -> Result<InProgress, Response> {
     let token = cookies::get(headers, cookies::SESSION).unwrap_or_default();
-    register::at_stage(app, &token, stage)
+    staged::at_stage(app, &token, stage)
         .await
         .map_err(|e| match e {
             AppError::Unauthenticated(text) => (
@@ -377,7 +378,7 @@ pub async fn accept_terms(
 // ---- second step of signing in ----------------------------------------------------------------
 
 pub async fn sign_in_code(State(app): State<App>, headers: HeaderMap) -> Response {
-    match in_progress(&app, &headers, rollcall_app::auth::STAGE_MFA).await {
+    match in_progress(&app, &headers, STAGE_MFA).await {
         Ok(p) => render(&sign_in_code_page(&app, &p, None).await),
         Err(r) => r,
     }
@@ -419,7 +420,7 @@ pub async fn submit_sign_in_code(
     headers: HeaderMap,
     Form(form): Form<MethodForm>,
 ) -> Result<Response, PageError> {
-    let p = match in_progress(&app, &headers, rollcall_app::auth::STAGE_MFA).await {
+    let p = match in_progress(&app, &headers, STAGE_MFA).await {
         Ok(p) => p,
         Err(r) => return Ok(r),
     };

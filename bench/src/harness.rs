@@ -66,15 +66,15 @@ pub async fn org(app: &App, slug: &str) -> Result<Setup> {
         &meta,
     )
     .await?;
-    let details = rollcall_app::register::Details {
+    let details = rollcall_app::identity::register::Details {
         first_name: "Ben".into(),
         last_name: "Ch".into(),
         mobile: "+14155552671".into(),
         password: PASSWORD.into(),
     };
-    let staged = rollcall_app::register::submit(app, &token, &details, None).await?;
-    let p = rollcall_app::register::at_stage(app, &staged.token, staged.stage).await?;
-    let admin = rollcall_app::register::accept_eula(app, &p, 1).await?;
+    let staged = rollcall_app::identity::register::submit(app, &token, &details, None).await?;
+    let p = rollcall_app::identity::staged::at_stage(app, &staged.token, staged.stage).await?;
+    let admin = rollcall_app::identity::register::accept_eula(app, &p, 1).await?;
     let mut conn = app.db().read_conn().await?;
     let role_id = rollcall_app::testing::store::roles::list(&mut conn, org.id)
         .await?

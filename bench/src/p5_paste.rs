@@ -11,7 +11,7 @@ use axum::Router;
 use axum::routing::post;
 use harness::{median, ms, percentile};
 use rollcall_app::audit::Meta;
-use rollcall_app::auth::SignInStep;
+use rollcall_app::identity::auth::SignInStep;
 
 const ADDRESSES: usize = 5_000;
 const RUNS: usize = 5;
@@ -126,7 +126,7 @@ async fn main() -> Result<()> {
 
     // The live count, over HTTP with a signed-in session.
     let addr = harness::serve(app.clone()).await?;
-    let SignInStep::Done(signed) = rollcall_app::auth::sign_in(
+    let SignInStep::Done(signed) = rollcall_app::identity::auth::sign_in(
         &app,
         "p5-setup",
         "admin@p5-setup.example",

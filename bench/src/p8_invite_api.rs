@@ -122,7 +122,7 @@ async fn main() -> Result<()> {
     let rate: f64 = arg("--rate").and_then(|s| s.parse().ok()).unwrap_or(1000.0);
     let (db, dir) = harness::database(arg("--database-url").as_deref()).await?;
     let s = harness::setup(db, dir, "p8").await?;
-    let (_, token) = rollcall_app::api_tokens::create(
+    let (_, token) = rollcall_app::identity::api_tokens::create(
         &s.app,
         &s.admin,
         "bench",

@@ -408,7 +408,7 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
     }
 
     // One real password hash, shared by every active account: rows are the size they would be.
-    let hash = rollcall_app::password::hash("p4-bench-password-2026".into())
+    let hash = rollcall_app::identity::password::hash("p4-bench-password-2026".into())
         .await
         .context("hashing the shared password")?;
     let now = app.clock.now();
@@ -455,7 +455,7 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
         .await?
         .context("the admin cannot act")?;
     let (_, token) =
-        rollcall_app::api_tokens::create(app, &principal, "p4 benchmark", "users:read", &meta)
+        rollcall_app::identity::api_tokens::create(app, &principal, "p4 benchmark", "users:read", &meta)
             .await
             .context("creating the API token")?;
 

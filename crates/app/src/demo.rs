@@ -14,7 +14,8 @@ use uuid::Uuid;
 use crate::audit::Meta;
 use crate::clock::DAY;
 use crate::orgs::{create_location, create_org};
-use crate::{App, AppError, password, secret};
+use crate::identity::password;
+use crate::{App, AppError, secret};
 
 pub const SLUG: &str = "riverside";
 pub const ADMIN_EMAIL: &str = "admin@riverside.example";

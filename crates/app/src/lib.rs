@@ -2,9 +2,7 @@
 //! handlers and commands call these functions and hold no SQL and no rules themselves.
 
 pub mod access;
-pub mod api_tokens;
 pub mod audit;
-pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod delivery;
@@ -12,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod export;
 pub mod idempotency;
+pub mod identity;
 pub mod jobs;
 pub mod messages;
 /// The store, for tests and benchmarks that set up or inspect data directly.
@@ -19,14 +18,10 @@ pub mod messages;
 pub mod testing {
     pub use rollcall_store as store;
 }
-pub mod mfa;
 pub mod model;
 pub mod onboarding;
 pub mod orgs;
-pub mod password;
-pub mod register;
 pub mod secret;
-pub mod staged;
 pub mod taxonomy;
 pub mod user_list;
 
@@ -47,7 +42,7 @@ pub struct App {
     pub(crate) db: Db,
     pub clock: Clock,
     pub config: Arc<Config>,
-    pub limits: Arc<auth::Limiter>,
+    pub limits: Arc<identity::auth::Limiter>,
 }
 
 impl App {
@@ -77,7 +72,7 @@ impl App {
             db,
             clock,
             config: Arc::new(config),
-            limits: Arc::new(auth::Limiter::default()),
+            limits: Arc::new(identity::auth::Limiter::default()),
         }
     }
 }

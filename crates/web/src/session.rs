@@ -107,7 +107,7 @@ impl FromRequestParts<App> for ConsoleUser {
             }
             .into_response());
         };
-        match rollcall_app::auth::session(app, &token).await {
+        match rollcall_app::identity::auth::session(app, &token).await {
             Ok(Some((session, principal))) => Ok(ConsoleUser {
                 principal,
                 csrf: session.csrf_token,
@@ -146,7 +146,7 @@ impl FromRequestParts<App> for ApiCaller {
                     "Send an API token as `Authorization: Bearer rc_…`; an admin creates one under Settings → API tokens.".into(),
                 ))
             })?;
-        let principal = rollcall_app::api_tokens::authenticate(app, raw).await?;
+        let principal = rollcall_app::identity::api_tokens::authenticate(app, raw).await?;
         Ok(ApiCaller {
             principal,
             origin: Origin::from_parts(parts),

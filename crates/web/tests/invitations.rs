@@ -237,15 +237,15 @@ async fn one_registration_wins_on_a_shared_token(t: TestDb) {
         &last_message(&app, "twice@clinic.example").await.body_text,
     ));
     let token = path.trim_start_matches("/register/").to_string();
-    let details = rollcall_app::register::Details {
+    let details = rollcall_app::identity::register::Details {
         first_name: "T".into(),
         last_name: "I".into(),
         mobile: "+14155552671".into(),
         password: PASSWORD.into(),
     };
     let (a, b) = tokio::join!(
-        rollcall_app::register::submit(&app.app, &token, &details, None),
-        rollcall_app::register::submit(&app.app, &token, &details, None)
+        rollcall_app::identity::register::submit(&app.app, &token, &details, None),
+        rollcall_app::identity::register::submit(&app.app, &token, &details, None)
     );
     assert_eq!(
         [a.is_ok(), b.is_ok()].iter().filter(|x| **x).count(),
@@ -645,7 +645,7 @@ async fn second_factor_by_authenticator_app_and_recovery_codes(t: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), 422, "a wrong code is refused");
-    let code = rollcall_app::mfa::totp_now(&secret, app.app.clock.now());
+    let code = rollcall_app::identity::mfa::totp_now(&secret, app.app.clock.now());
     let html = c
         .post(app.url("/register/2fa/confirm"))
         .form(&[
@@ -690,7 +690,7 @@ async fn second_factor_by_authenticator_app_and_recovery_codes(t: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let code = rollcall_app::mfa::totp_now(&secret, app.app.clock.now());
+    let code = rollcall_app::identity::mfa::totp_now(&secret, app.app.clock.now());
     let r = c
         .post(app.url("/sign-in/code"))
         .form(&[

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use rollcall_app::audit::Meta;
 use rollcall_app::onboarding::invite::{self, InviteOne};
-use rollcall_app::{App, Clock, Config, Principal, delivery, orgs, register};
+use rollcall_app::identity::register;
+use rollcall_app::{App, Clock, Config, Principal, delivery, orgs};
 use rollcall_store::audit::{self, ActionMatch, AuditQuery, Event};
 use rollcall_store::jobs::Job;
 use rollcall_store::locations::Location;
@@ -64,7 +65,7 @@ pub async fn register_from_link(app: &App, token: &str, first: &str, last: &str)
         password: PASSWORD.into(),
     };
     let staged = register::submit(app, token, &details, None).await.unwrap();
-    let p = register::at_stage(app, &staged.token, staged.stage)
+    let p = rollcall_app::identity::staged::at_stage(app, &staged.token, staged.stage)
         .await
         .unwrap();
     let version = p.org.settings.eula_version;

@@ -6,9 +6,9 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use rollcall_app::mfa::Method;
-use rollcall_app::register::{self, Details, LinkState};
-use rollcall_app::staged::{self, InProgress, STAGE_2FA, STAGE_EULA, STAGE_MFA};
+use rollcall_app::identity::mfa::Method;
+use rollcall_app::identity::register::{self, Details, LinkState};
+use rollcall_app::identity::staged::{self, InProgress, STAGE_2FA, STAGE_EULA, STAGE_MFA};
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
 
@@ -217,7 +217,7 @@ impl SecondFactorPage {
             org_name: p.org.name.clone(),
             csrf: p.session.csrf_token.clone(),
             choose: true,
-            methods: rollcall_app::mfa::allowed(&p.org)
+            methods: rollcall_app::identity::mfa::allowed(&p.org)
                 .into_iter()
                 .map(|m| (m.as_str(), m.label()))
                 .collect(),
@@ -281,7 +281,7 @@ pub async fn start_second_factor(
                     };
                     page.notice = Some(format!(
                         "We sent a 6-digit code to {to}. It expires in {} minutes.",
-                        rollcall_app::mfa::CODE_MINUTES
+                        rollcall_app::identity::mfa::CODE_MINUTES
                     ));
                 }
             }
@@ -320,10 +320,10 @@ pub async fn confirm_second_factor(
             page.method = method.as_str().into();
             page.error = Some(e.to_string());
             if method == Method::Totp {
-                let (_, secret) = rollcall_app::mfa::chosen(&app, p.user.id).await?;
+                let (_, secret) = rollcall_app::identity::mfa::chosen(&app, p.user.id).await?;
                 if let Some(secret) = secret {
                     let (_, svg) =
-                        rollcall_app::mfa::totp_enrolment(&secret, &p.org.name, &p.user.email)?;
+                        rollcall_app::identity::mfa::totp_enrolment(&secret, &p.org.name, &p.user.email)?;
                     page.qr_svg = Some(svg);
                     page.totp_secret = secret;
                 }
@@ -385,7 +385,7 @@ pub async fn sign_in_code(State(app): State<App>, headers: HeaderMap) -> Respons
 }
 
 async fn sign_in_code_page(app: &App, p: &InProgress, error: Option<String>) -> SecondFactorPage {
-    let method = rollcall_app::mfa::chosen(app, p.user.id)
+    let method = rollcall_app::identity::mfa::chosen(app, p.user.id)
         .await
         .ok()
         .and_then(|(m, _)| m);
@@ -426,7 +426,7 @@ pub async fn submit_sign_in_code(
     };
     check_csrf(&p, &form.csrf)?;
     let token = cookies::get(&headers, cookies::SESSION).unwrap_or_default();
-    match rollcall_app::auth::verify_second_factor(&app, &token, &form.code, origin.source_ip).await
+    match rollcall_app::identity::auth::verify_second_factor(&app, &token, &form.code, origin.source_ip).await
     {
         Ok(signed) => {
             let mut res = Redirect::to("/home").into_response();

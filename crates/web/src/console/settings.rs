@@ -68,9 +68,9 @@ async fn show(
         .map(|(p, s)| (p, s.total, s.used, s.free()))
         .collect();
     let methods = [
-        rollcall_app::mfa::Method::Email,
-        rollcall_app::mfa::Method::Sms,
-        rollcall_app::mfa::Method::Totp,
+        rollcall_app::identity::mfa::Method::Email,
+        rollcall_app::identity::mfa::Method::Sms,
+        rollcall_app::identity::mfa::Method::Totp,
     ]
     .into_iter()
     .map(|m| (m.as_str().to_string(), m.label()))

@@ -5,7 +5,7 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use rollcall_app::auth::SignInStep;
+use rollcall_app::identity::auth::SignInStep;
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
 
@@ -108,7 +108,7 @@ pub async fn submit(
         )
         .await;
     }
-    match rollcall_app::auth::sign_in(
+    match rollcall_app::identity::auth::sign_in(
         &app,
         &form.organization,
         &form.email,
@@ -165,7 +165,7 @@ pub async fn sign_out(
     Form(form): Form<SignOutForm>,
 ) -> Result<Response, PageError> {
     user.verify_csrf(&form.csrf)?;
-    rollcall_app::auth::sign_out(
+    rollcall_app::identity::auth::sign_out(
         &app,
         &user.token,
         &user.principal,

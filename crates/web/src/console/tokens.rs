@@ -29,7 +29,7 @@ async fn show(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     user.principal.require(Capability::ManageTokens)?;
-    let tokens = rollcall_app::api_tokens::list(app, &user.principal)
+    let tokens = rollcall_app::identity::api_tokens::list(app, &user.principal)
         .await?
         .into_iter()
         .map(|t| {
@@ -66,7 +66,7 @@ pub async fn create(
     user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
     let name = field(&pairs, "name").next().unwrap_or_default();
     let scopes = field(&pairs, "scope").collect::<Vec<_>>().join(" ");
-    match rollcall_app::api_tokens::create(&app, &user.principal, name, &scopes, &user.meta()).await
+    match rollcall_app::identity::api_tokens::create(&app, &user.principal, name, &scopes, &user.meta()).await
     {
         Ok((_, raw)) => show(&app, &user, Some(raw), None).await,
         Err(AppError::Invalid(v)) => show(&app, &user, None, Some(v.message)).await,

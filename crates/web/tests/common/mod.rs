@@ -74,7 +74,7 @@ pub async fn org_with_admin(app: &App, slug: &str) -> (Organization, String) {
 
 /// Completes registration from an invitation link the way the pages do (no second factor).
 pub async fn register(app: &App, link_token: &str) {
-    use rollcall_app::register;
+    use rollcall_app::identity::register;
     let details = register::Details {
         first_name: "Ada".into(),
         last_name: "Lovelace".into(),
@@ -84,7 +84,7 @@ pub async fn register(app: &App, link_token: &str) {
     let staged = register::submit(app, link_token, &details, None)
         .await
         .unwrap();
-    let p = register::at_stage(app, &staged.token, staged.stage)
+    let p = rollcall_app::identity::staged::at_stage(app, &staged.token, staged.stage)
         .await
         .unwrap();
     let version = p.org.settings.eula_version;
@@ -234,7 +234,7 @@ pub async fn add_staff(
     use rollcall_store::{locations, roles, users};
     let email = rollcall_domain::Email::parse(email).unwrap();
     let hash = match password {
-        Some(p) => Some(rollcall_app::password::hash(p.to_string()).await.unwrap()),
+        Some(p) => Some(rollcall_app::identity::password::hash(p.to_string()).await.unwrap()),
         None => None,
     };
     let now = app.clock.now();

@@ -13,12 +13,12 @@ use rollcall_store::{Conn, audit, invitations};
 
 use crate::audit::Meta;
 use crate::clock::HOUR;
-use crate::mfa::{self, Method};
-use crate::staged::{InProgress, STAGE_2FA, STAGE_EULA, new_session};
-use crate::{App, AppError, Principal, password, secret};
+use crate::identity::mfa::{self, Method};
+use crate::identity::staged::{InProgress, STAGE_2FA, STAGE_EULA, new_session};
+use crate::identity::password;
+use crate::{App, AppError, Principal, secret};
 
 /// How a registration resumes at its step after `submit`.
-pub use crate::staged::at_stage;
 
 /// What an invitation link leads to, without using it.
 pub enum LinkState {

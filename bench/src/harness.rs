@@ -50,14 +50,14 @@ pub async fn setup(db: Db, dir: Option<std::path::PathBuf>, slug: &str) -> Resul
 /// Another organization in the same database (a fresh one per measured run).
 pub async fn org(app: &App, slug: &str) -> Result<Setup> {
     let meta = Meta::system("bench");
-    let org = rollcall_app::orgs::create_org(app, slug, "Bench Therapy", "America/Chicago", &meta)
-        .await?;
+    let org =
+        rollcall_app::org::create_org(app, slug, "Bench Therapy", "America/Chicago", &meta).await?;
     let operator = rollcall_app::Principal::operator(app, org.id, "bench").await?;
     let loc =
-        rollcall_app::orgs::create_location(app, &operator, "Main Clinic", "MC", &meta).await?;
+        rollcall_app::org::create_location(app, &operator, "Main Clinic", "MC", &meta).await?;
     // Benchmarks measure onboarding, not the licence limit.
-    rollcall_app::orgs::set_seats(app, &operator, "portal", 100_000_000, &meta).await?;
-    let (_, token) = rollcall_app::orgs::create_admin(
+    rollcall_app::org::set_seats(app, &operator, "portal", 100_000_000, &meta).await?;
+    let (_, token) = rollcall_app::org::create_admin(
         app,
         &org,
         &format!("admin@{slug}.example"),

@@ -534,10 +534,9 @@ async fn set_up(url: &str, rows: usize) -> Result<harness::Setup> {
     let mut s = harness::setup(db, None, "p1-import").await?;
     let meta = Meta::system("bench");
     let operator = rollcall_app::Principal::operator(&s.app, s.org_id, "bench").await?;
-    let dt =
-        rollcall_app::orgs::create_location(&s.app, &operator, "Downtown", "DT", &meta).await?;
+    let dt = rollcall_app::org::create_location(&s.app, &operator, "Downtown", "DT", &meta).await?;
     let ns =
-        rollcall_app::orgs::create_location(&s.app, &operator, "North Side", "NS", &meta).await?;
+        rollcall_app::org::create_location(&s.app, &operator, "North Side", "NS", &meta).await?;
     let mut conn = s.app.db().write_conn().await?;
     // The admin works at every location (as the first admin of an organization does).
     rollcall_app::testing::store::locations::grant(&mut conn, s.admin.user_id, &[dt.id, ns.id])

@@ -143,7 +143,7 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
     let db = Db::connect(&store.url).await?;
     migrate(&db).await?;
     let app = App::with_db(db, Config::for_tests(store.url.clone()), Clock::system());
-    let org = rollcall_app::orgs::create_org(
+    let org = rollcall_app::org::create_org(
         &app,
         "p6-bench",
         "P6 Therapy",

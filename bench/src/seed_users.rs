@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use rollcall_app::audit::Meta;
 use rollcall_app::clock::DAY;
 use rollcall_app::domain::{Email, Permission, Username};
-use rollcall_app::orgs::{create_location, create_org};
+use rollcall_app::org::{create_location, create_org};
 use rollcall_app::testing::store::invitations::{self, Invitation};
 use rollcall_app::testing::store::users::{self, User};
 use rollcall_app::testing::store::{Conn, Engine, Sql, locations, new_id, roles};
@@ -454,10 +454,15 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
     let principal = Principal::of_user(app, org.id, admin.id)
         .await?
         .context("the admin cannot act")?;
-    let (_, token) =
-        rollcall_app::identity::api_tokens::create(app, &principal, "p4 benchmark", "users:read", &meta)
-            .await
-            .context("creating the API token")?;
+    let (_, token) = rollcall_app::identity::api_tokens::create(
+        app,
+        &principal,
+        "p4 benchmark",
+        "users:read",
+        &meta,
+    )
+    .await
+    .context("creating the API token")?;
 
     // The staff, generated and written in batches: generation of the next batch overlaps the
     // write of the current one.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::clock::rfc3339;
-use crate::export::neutralize;
+use crate::users::export::neutralize;
 use crate::{App, AppError, Principal};
 
 #[derive(Debug, Clone, Default)]

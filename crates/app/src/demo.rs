@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::audit::Meta;
 use crate::clock::DAY;
-use crate::orgs::{create_location, create_org};
 use crate::identity::password;
+use crate::org::{create_location, create_org};
 use crate::{App, AppError, secret};
 
 pub const SLUG: &str = "riverside";
@@ -66,7 +66,7 @@ pub async fn ensure(app: &App) -> Result<Demo, AppError> {
     let mut conn = app.db.read_conn().await?;
     if let Some(org) = rollcall_store::orgs::get_by_slug(&mut conn, SLUG).await? {
         drop(conn);
-        if crate::taxonomy::count(app, org.id).await? == 0 {
+        if crate::org::taxonomy::count(app, org.id).await? == 0 {
             load_demo_taxonomy(app, org.id, &meta).await?;
         }
         return Ok(Demo {
@@ -85,7 +85,7 @@ pub async fn ensure(app: &App) -> Result<Demo, AppError> {
     .await?;
     // Room to try every onboarding path: ~160 demo staff hold seats already.
     let operator = crate::Principal::operator(app, org.id, "demo set-up").await?;
-    crate::orgs::set_seats(app, &operator, rollcall_store::seats::PORTAL, 500, &meta).await?;
+    crate::org::set_seats(app, &operator, rollcall_store::seats::PORTAL, 500, &meta).await?;
     let mut locs = Vec::new();
     for (name, code) in [
         ("Downtown Clinic", "DT"),
@@ -262,6 +262,6 @@ async fn load_demo_taxonomy(app: &App, org_id: Uuid, meta: &Meta) -> Result<(), 
         .iter()
         .map(|(code, name)| (code.to_string(), name.to_string()))
         .collect();
-    crate::taxonomy::replace(app, org_id, &codes, meta).await?;
+    crate::org::taxonomy::replace(app, org_id, &codes, meta).await?;
     Ok(())
 }

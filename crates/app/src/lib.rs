@@ -8,11 +8,9 @@ pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod error;
-pub mod export;
 pub mod idempotency;
 pub mod identity;
 pub mod jobs;
-pub mod messages;
 /// The store, for tests and benchmarks that set up or inspect data directly.
 #[cfg(feature = "testing")]
 pub mod testing {
@@ -20,10 +18,9 @@ pub mod testing {
 }
 pub mod model;
 pub mod onboarding;
-pub mod orgs;
+pub mod org;
 pub mod secret;
-pub mod taxonomy;
-pub mod user_list;
+pub mod users;
 
 use std::sync::Arc;
 

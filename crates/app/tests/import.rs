@@ -279,7 +279,7 @@ async fn committing_with_a_role_creates_pending_people_with_one_invitation_each(
 async fn too_few_seats_create_nobody_and_say_both_numbers(t: TestDb) {
     let c = clinic(t).await;
     // The admin holds one of three seats: two are free for three importable rows.
-    rollcall_app::orgs::set_seats(&c.app, &c.admin, "portal", 3, &c.meta())
+    rollcall_app::org::set_seats(&c.app, &c.admin, "portal", 3, &c.meta())
         .await
         .unwrap();
     let id = upload(

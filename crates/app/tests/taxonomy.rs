@@ -1,7 +1,8 @@
 //! Taxonomy names for profiles, and the demo organization's short list.
 
 use rollcall_app::audit::Meta;
-use rollcall_app::{App, Clock, Config, demo, taxonomy};
+use rollcall_app::org::taxonomy;
+use rollcall_app::{App, Clock, Config, demo};
 use rollcall_store::audit::{self, ActionMatch, AuditQuery};
 use rollcall_store::testing::TestDb;
 
@@ -57,10 +58,10 @@ async fn the_demo_loads_its_short_list_once(t: TestDb) {
 async fn names_follow_the_loaded_list(t: TestDb) {
     let app = app_over(&t);
     let meta = Meta::system("test");
-    let org = rollcall_app::orgs::create_org(&app, "lake", "Lake PT", "UTC", &meta)
+    let org = rollcall_app::org::create_org(&app, "lake", "Lake PT", "UTC", &meta)
         .await
         .unwrap();
-    let other = rollcall_app::orgs::create_org(&app, "hill", "Hill PT", "UTC", &meta)
+    let other = rollcall_app::org::create_org(&app, "hill", "Hill PT", "UTC", &meta)
         .await
         .unwrap();
     let codes = vec!["225xp0200x".to_string(), "not a code".to_string()];

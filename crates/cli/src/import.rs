@@ -61,7 +61,7 @@ pub async fn run(app: &App, args: ImportArgs, operator: &Meta) -> anyhow::Result
             "give the file and the organization: rollcall import FILE --org SLUG (or --template for the template)"
         );
     };
-    let org = rollcall_app::orgs::find(app, org).await?;
+    let org = rollcall_app::org::find(app, org).await?;
     let (who, meta) = lookup::actor(app, &org, args.inviter.as_deref(), operator).await?;
     let operator = &meta;
     // Asked before the file is read, so a wrong flag does not wait for a large file.
@@ -72,7 +72,7 @@ pub async fn run(app: &App, args: ImportArgs, operator: &Meta) -> anyhow::Result
     };
     let location_id = match &args.location {
         None => None,
-        Some(l) => Some(rollcall_app::orgs::find_location(app, &who, l).await?.id),
+        Some(l) => Some(rollcall_app::org::find_location(app, &who, l).await?.id),
     };
 
     let name = file
@@ -145,7 +145,7 @@ async fn access_of(app: &App, who: &Principal, args: &ImportArgs) -> anyhow::Res
         return Ok(Access::Customize);
     }
     if let Some(email) = &args.mirror {
-        let user = rollcall_app::user_list::find_by_email(app, who, email)
+        let user = rollcall_app::users::list::find_by_email(app, who, email)
             .await?
             .with_context(|| format!("no user with the address “{email}” to mirror"))?;
         return Ok(Access::Mirror { user_id: user });

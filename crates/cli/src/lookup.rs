@@ -37,6 +37,6 @@ pub async fn actor(
 
 /// The operator of one organization, with every permission.
 pub async fn operator(app: &App, org: &str, operator: &Meta) -> anyhow::Result<Principal> {
-    let org = rollcall_app::orgs::find(app, org).await?;
+    let org = rollcall_app::org::find(app, org).await?;
     Ok(Principal::operator(app, org.id, &operator.actor_label).await?)
 }

@@ -298,7 +298,7 @@ async fn run() -> anyhow::Result<()> {
         } => {
             let who = lookup::operator(&app, &org, &operator).await?;
             let loc =
-                rollcall_app::orgs::create_location(&app, &who, &name, &code, &operator).await?;
+                rollcall_app::org::create_location(&app, &who, &name, &code, &operator).await?;
             println!(
                 "Added location “{}” ({}) to {}.",
                 loc.name, loc.code, who.org_name
@@ -406,14 +406,14 @@ async fn org(app: &App, command: OrgCommand, operator: &Meta) -> anyhow::Result<
             time_zone,
         } => {
             let org =
-                rollcall_app::orgs::create_org(app, &slug, &name, &time_zone, operator).await?;
+                rollcall_app::org::create_org(app, &slug, &name, &time_zone, operator).await?;
             println!(
                 "Created organization “{}” (code {}). Next: rollcall location create --org {} --name … --code …",
                 org.name, org.slug, org.slug
             );
         }
         OrgCommand::List => {
-            for o in rollcall_app::orgs::list(app).await? {
+            for o in rollcall_app::org::list(app).await? {
                 println!("{}\t{}\t{}", o.slug, o.name, o.time_zone);
             }
         }
@@ -429,9 +429,9 @@ async fn admin_create(
     explicit_public_url: bool,
     operator: &Meta,
 ) -> anyhow::Result<()> {
-    let org = rollcall_app::orgs::find(app, org).await?;
+    let org = rollcall_app::org::find(app, org).await?;
     let (user, token) =
-        rollcall_app::orgs::create_admin(app, &org, email, first_name, last_name, operator).await?;
+        rollcall_app::org::create_admin(app, &org, email, first_name, last_name, operator).await?;
     println!("Created company admin {} in {}.", user.email, org.name);
     println!(
         "One-time set-up link (valid {} days):",
@@ -454,9 +454,9 @@ async fn invite(app: &App, args: InviteArgs, operator: &Meta) -> anyhow::Result<
         std::fs::read_to_string(&args.file)
             .with_context(|| format!("cannot read {}", args.file.display()))?
     };
-    let org = rollcall_app::orgs::find(app, &args.org).await?;
+    let org = rollcall_app::org::find(app, &args.org).await?;
     let (who, meta) = lookup::actor(app, &org, args.inviter.as_deref(), operator).await?;
-    let loc = rollcall_app::orgs::find_location(app, &who, &args.location).await?;
+    let loc = rollcall_app::org::find_location(app, &who, &args.location).await?;
     let role = rollcall_app::access::roles::find_by_name(app, &who, &args.role).await?;
     let key_text = args
         .idempotency_key
@@ -517,7 +517,7 @@ async fn seats(app: &App, command: SeatsCommand, operator: &Meta) -> anyhow::Res
     match command {
         SeatsCommand::Show { org } => {
             let who = lookup::operator(app, &org, operator).await?;
-            for (product, s) in rollcall_app::orgs::settings_view(app, &who).await?.seats {
+            for (product, s) in rollcall_app::org::settings_view(app, &who).await?.seats {
                 println!(
                     "{product}: {} seats, {} in use, {} free",
                     s.total,
@@ -532,7 +532,7 @@ async fn seats(app: &App, command: SeatsCommand, operator: &Meta) -> anyhow::Res
             seats,
         } => {
             let who = lookup::operator(app, &org, operator).await?;
-            rollcall_app::orgs::set_seats(app, &who, &product, seats, operator).await?;
+            rollcall_app::org::set_seats(app, &who, &product, seats, operator).await?;
             println!("{}: {product} has {seats} seats.", who.org_name);
         }
     }
@@ -547,11 +547,11 @@ async fn taxonomy_load(
 ) -> anyhow::Result<()> {
     let who = lookup::operator(app, org, operator).await?;
     let loaded = if file.as_os_str() == "-" {
-        rollcall_app::taxonomy::load(app, &who, std::io::stdin().lock(), operator).await?
+        rollcall_app::org::taxonomy::load(app, &who, std::io::stdin().lock(), operator).await?
     } else {
         let f =
             std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-        rollcall_app::taxonomy::load(app, &who, std::io::BufReader::new(f), operator)
+        rollcall_app::org::taxonomy::load(app, &who, std::io::BufReader::new(f), operator)
             .await
             .with_context(|| file.display().to_string())?
     };

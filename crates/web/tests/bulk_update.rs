@@ -486,7 +486,7 @@ struct BulkUpdateRequestFor;
 impl BulkUpdateRequestFor {
     fn pts(location: Uuid) -> rollcall_app::access::bulk_update::BulkUpdateRequest {
         rollcall_app::access::bulk_update::BulkUpdateRequest {
-            filter: Some(rollcall_app::user_list::ListParams {
+            filter: Some(rollcall_app::users::list::ListParams {
                 user_type: Some("pt".into()),
                 ..Default::default()
             }),

@@ -413,7 +413,7 @@ async fn a_paste_invites_the_valid_new_addresses_and_explains_the_rest(t: TestDb
 async fn inviting_needs_a_location_and_respects_the_rules(t: TestDb) {
     let app = spawn_app(t).await;
     let meta = rollcall_app::audit::Meta::system("test");
-    let bare = rollcall_app::orgs::create_org(&app.app, "bare", "Bare Clinic", "UTC", &meta)
+    let bare = rollcall_app::org::create_org(&app.app, "bare", "Bare Clinic", "UTC", &meta)
         .await
         .unwrap();
     let mut conn = app.app.db().read_conn().await.unwrap();

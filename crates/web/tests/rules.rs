@@ -359,7 +359,7 @@ async fn admins_are_kept_on_every_path(t: TestDb) {
         .await
         .unwrap();
     let lake =
-        rollcall_app::orgs::create_location(&w.app.app, &operator, "alpha Lakeside", "LK", &meta)
+        rollcall_app::org::create_location(&w.app.app, &operator, "alpha Lakeside", "LK", &meta)
             .await
             .unwrap()
             .id;

@@ -17,7 +17,7 @@ use crate::access::{admin_census, location_names, parse_policy, subjects};
 use crate::audit::Meta;
 use crate::idempotency::Key;
 use crate::jobs::{Kind, Step, lease_micros};
-use crate::user_list::ListParams;
+use crate::users::list::ListParams;
 use crate::{App, AppError, Principal};
 use futures::future::BoxFuture;
 
@@ -679,7 +679,7 @@ pub async fn refused(
 
 /// The full report as CSV: one line per refused change (user, change, rule, reason).
 pub async fn report_csv(app: &App, who: &Principal, job_id: Uuid) -> Result<String, AppError> {
-    use crate::export::neutralize;
+    use crate::users::export::neutralize;
     let job = crate::jobs::get(app, who, job_id).await?;
     let (tally, outcome, sentence) = outcome_of(&job);
     let mut w = csv::Writer::from_writer(Vec::new());

@@ -276,7 +276,7 @@ impl Dispatcher {
         if self.app.clock.now() >= deadline {
             return (d, Outcome::Released);
         }
-        let message = crate::messages::addressed(&d.message, &self.app.config.public_url);
+        let message = crate::delivery::messages::addressed(&d.message, &self.app.config.public_url);
         match sender.send(&message).await {
             Ok(()) => (d, Outcome::Sent),
             Err(e) => (d, Outcome::Failed(e)),

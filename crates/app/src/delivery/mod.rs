@@ -11,6 +11,7 @@
 
 mod dispatcher;
 pub mod mailbox;
+pub mod messages;
 mod sms;
 mod smtp;
 

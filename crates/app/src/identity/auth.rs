@@ -18,9 +18,9 @@ use crate::access::policy_of;
 use crate::audit::Meta;
 use crate::clock::{HOUR, MINUTE};
 use crate::identity::mfa::{self, Method};
-use crate::orgs::find_org;
-use crate::identity::staged::{STAGE_MFA, at_stage, new_session};
 use crate::identity::password;
+use crate::identity::staged::{STAGE_MFA, at_stage, new_session};
+use crate::org::find_org;
 use crate::{App, AppError, Principal, secret};
 
 const WRONG: &str = "The email address or password is not right. Check both and try again.";

@@ -12,7 +12,8 @@ use rollcall_store::{Conn, new_id};
 use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::clock::MINUTE;
-use crate::{App, AppError, messages, secret};
+use crate::delivery::messages;
+use crate::{App, AppError, secret};
 
 pub const CODE_MINUTES: i64 = 10;
 const MAX_ATTEMPTS: i64 = 5;

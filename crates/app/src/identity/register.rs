@@ -14,11 +14,9 @@ use rollcall_store::{Conn, audit, invitations};
 use crate::audit::Meta;
 use crate::clock::HOUR;
 use crate::identity::mfa::{self, Method};
-use crate::identity::staged::{InProgress, STAGE_2FA, STAGE_EULA, new_session};
 use crate::identity::password;
+use crate::identity::staged::{InProgress, STAGE_2FA, STAGE_EULA, new_session};
 use crate::{App, AppError, Principal, secret};
-
-/// How a registration resumes at its step after `submit`.
 
 /// What an invitation link leads to, without using it.
 pub enum LinkState {

@@ -19,7 +19,8 @@ use uuid::Uuid;
 
 use crate::audit::Meta;
 use crate::clock::{DAY, local};
-use crate::{App, AppError, messages, secret};
+use crate::delivery::messages;
+use crate::{App, AppError, secret};
 
 /// One person to create, with everything decided.
 #[derive(Debug, Clone)]

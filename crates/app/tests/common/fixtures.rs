@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use rollcall_app::audit::Meta;
-use rollcall_app::onboarding::invite::{self, InviteOne};
 use rollcall_app::identity::register;
-use rollcall_app::{App, Clock, Config, Principal, delivery, orgs};
+use rollcall_app::onboarding::invite::{self, InviteOne};
+use rollcall_app::org as orgs;
+use rollcall_app::{App, Clock, Config, Principal, delivery};
 use rollcall_store::audit::{self, ActionMatch, AuditQuery, Event};
 use rollcall_store::jobs::Job;
 use rollcall_store::locations::Location;

@@ -187,17 +187,17 @@ pub async fn harness(t: TestDb, smtp_port: Option<u16>) -> Harness {
     let app = App::with_db(t.db.clone(), config, Clock::system());
     let meta = Meta::system("test");
     let org =
-        rollcall_app::orgs::create_org(&app, "alpha", "Alpha Therapy", "America/Chicago", &meta)
+        rollcall_app::org::create_org(&app, "alpha", "Alpha Therapy", "America/Chicago", &meta)
             .await
             .unwrap();
     let operator = rollcall_app::Principal::operator(&app, org.id, "test")
         .await
         .unwrap();
-    rollcall_app::orgs::create_location(&app, &operator, "Downtown", "DT", &meta)
+    rollcall_app::org::create_location(&app, &operator, "Downtown", "DT", &meta)
         .await
         .unwrap();
     let (_, token) =
-        rollcall_app::orgs::create_admin(&app, &org, "ana@alpha.example", "Ana", "Silva", &meta)
+        rollcall_app::org::create_admin(&app, &org, "ana@alpha.example", "Ana", "Silva", &meta)
             .await
             .unwrap();
     let mut conn = app.db().read_conn().await.unwrap();

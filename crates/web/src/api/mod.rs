@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use rollcall_app::App;
 use rollcall_app::audit::{self, AuditPage, AuditParams};
 use rollcall_app::domain::Capability;
-use rollcall_app::user_list::{self, ListParams, UserPage};
+use rollcall_app::users::list::{self as user_list, ListParams, UserPage};
 use serde_json::{Value, json};
 
 use axum::http::HeaderMap;

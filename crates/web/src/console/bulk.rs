@@ -11,7 +11,7 @@ use rollcall_app::access::bulk_update::{self, BulkUpdateRequest, Refused};
 use rollcall_app::clock::local;
 use rollcall_app::domain::{BulkChanges, Capability, JobKind, Module, Permission};
 use rollcall_app::model::Job;
-use rollcall_app::user_list::{self, ListParams};
+use rollcall_app::users::list::{self as user_list, ListParams};
 use rollcall_app::{App, AppError};
 use uuid::Uuid;
 

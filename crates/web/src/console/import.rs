@@ -414,7 +414,7 @@ async fn commit_request(
         |what: &str| AppError::NotFound(format!("No {what} with that id in this organization."));
     let access = match form.mode.as_str() {
         "mirror" => {
-            let user_id = rollcall_app::user_list::find_by_email(app, &user.principal, &form.mirror)
+            let user_id = rollcall_app::users::list::find_by_email(app, &user.principal, &form.mirror)
                 .await?
                 .ok_or_else(|| {
                     AppError::NotFound(format!(

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::domain::Capability;
 use rollcall_app::onboarding::invite::{self, InviteOne, NotInvited, PasteCount};
-use rollcall_app::user_list::filter_options;
+use rollcall_app::users::list::filter_options;
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
 use uuid::Uuid;

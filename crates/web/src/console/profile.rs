@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::access::profile::{self, Profile, ProfileEdit};
 use rollcall_app::domain::Capability;
 use rollcall_app::domain::{Path as ChangePath, Permission, SchedulingStep};
-use rollcall_app::user_list::filter_options;
+use rollcall_app::users::list::filter_options;
 use rollcall_app::{App, AppError};
 use uuid::Uuid;
 

@@ -322,8 +322,11 @@ pub async fn confirm_second_factor(
             if method == Method::Totp {
                 let (_, secret) = rollcall_app::identity::mfa::chosen(&app, p.user.id).await?;
                 if let Some(secret) = secret {
-                    let (_, svg) =
-                        rollcall_app::identity::mfa::totp_enrolment(&secret, &p.org.name, &p.user.email)?;
+                    let (_, svg) = rollcall_app::identity::mfa::totp_enrolment(
+                        &secret,
+                        &p.org.name,
+                        &p.user.email,
+                    )?;
                     page.qr_svg = Some(svg);
                     page.totp_secret = secret;
                 }
@@ -426,7 +429,13 @@ pub async fn submit_sign_in_code(
     };
     check_csrf(&p, &form.csrf)?;
     let token = cookies::get(&headers, cookies::SESSION).unwrap_or_default();
-    match rollcall_app::identity::auth::verify_second_factor(&app, &token, &form.code, origin.source_ip).await
+    match rollcall_app::identity::auth::verify_second_factor(
+        &app,
+        &token,
+        &form.code,
+        origin.source_ip,
+    )
+    .await
     {
         Ok(signed) => {
             let mut res = Redirect::to("/home").into_response();

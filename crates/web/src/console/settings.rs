@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::domain::Capability;
 use rollcall_app::model::OrgSettings;
-use rollcall_app::orgs::SettingsChange;
+use rollcall_app::org::SettingsChange;
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
 
@@ -50,7 +50,7 @@ async fn show(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let view = rollcall_app::orgs::settings_view(app, &user.principal).await?;
+    let view = rollcall_app::org::settings_view(app, &user.principal).await?;
     let locations = view
         .locations
         .into_iter()
@@ -137,7 +137,7 @@ pub async fn save(
             .map(str::to_string)
             .collect(),
     };
-    match rollcall_app::orgs::update_settings(&app, &user.principal, &change, &user.meta()).await {
+    match rollcall_app::org::update_settings(&app, &user.principal, &change, &user.meta()).await {
         Ok(_) => Ok(Redirect::to("/settings?saved=settings").into_response()),
         Err(AppError::Invalid(v)) => show(&app, &user, None, Some(v.message)).await,
         Err(e) => Err(e.into()),
@@ -157,7 +157,7 @@ pub async fn add_location(
     Form(form): Form<LocationForm>,
 ) -> Result<Response, PageError> {
     user.verify_csrf(&form.csrf)?;
-    match rollcall_app::orgs::create_location(
+    match rollcall_app::org::create_location(
         &app,
         &user.principal,
         &form.name,

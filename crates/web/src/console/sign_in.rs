@@ -32,7 +32,7 @@ pub struct SignInQuery {
 }
 
 async fn single_org(app: &App) -> Option<String> {
-    let orgs = rollcall_app::orgs::list(app).await.ok()?;
+    let orgs = rollcall_app::org::list(app).await.ok()?;
     (orgs.len() == 1).then(|| orgs[0].slug.clone())
 }
 

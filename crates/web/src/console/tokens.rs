@@ -66,7 +66,14 @@ pub async fn create(
     user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
     let name = field(&pairs, "name").next().unwrap_or_default();
     let scopes = field(&pairs, "scope").collect::<Vec<_>>().join(" ");
-    match rollcall_app::identity::api_tokens::create(&app, &user.principal, name, &scopes, &user.meta()).await
+    match rollcall_app::identity::api_tokens::create(
+        &app,
+        &user.principal,
+        name,
+        &scopes,
+        &user.meta(),
+    )
+    .await
     {
         Ok((_, raw)) => show(&app, &user, Some(raw), None).await,
         Err(AppError::Invalid(v)) => show(&app, &user, None, Some(v.message)).await,

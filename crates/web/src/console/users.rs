@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use rollcall_app::App;
 use rollcall_app::clock::local_date;
 use rollcall_app::domain::Capability;
-use rollcall_app::user_list::{self, ListParams, UserPage};
+use rollcall_app::users::list::{self as user_list, ListParams, UserPage};
 
 use super::Nav;
 use crate::error::{PageError, render};
@@ -213,7 +213,7 @@ pub async fn export(
     user: ConsoleUser,
     Query(params): Query<ListParams>,
 ) -> Result<Response, PageError> {
-    let csv = rollcall_app::export::users_csv(&app, &user.principal, &params).await?;
+    let csv = rollcall_app::users::export::users_csv(&app, &user.principal, &params).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

@@ -46,7 +46,7 @@ pub async fn spawn_app(t: TestDb) -> TestApp {
 /// An organization with two locations and an active company admin whose password is PASSWORD.
 pub async fn org_with_admin(app: &App, slug: &str) -> (Organization, String) {
     let meta = Meta::system("test");
-    let org = rollcall_app::orgs::create_org(
+    let org = rollcall_app::org::create_org(
         app,
         slug,
         &format!("{slug} Therapy"),
@@ -58,14 +58,14 @@ pub async fn org_with_admin(app: &App, slug: &str) -> (Organization, String) {
     let operator = rollcall_app::Principal::operator(app, org.id, "test")
         .await
         .unwrap();
-    rollcall_app::orgs::create_location(app, &operator, &format!("{slug} Downtown"), "DT", &meta)
+    rollcall_app::org::create_location(app, &operator, &format!("{slug} Downtown"), "DT", &meta)
         .await
         .unwrap();
-    rollcall_app::orgs::create_location(app, &operator, &format!("{slug} Northside"), "NS", &meta)
+    rollcall_app::org::create_location(app, &operator, &format!("{slug} Northside"), "NS", &meta)
         .await
         .unwrap();
     let email = format!("admin@{slug}.example");
-    let (_, token) = rollcall_app::orgs::create_admin(app, &org, &email, "Ada", slug, &meta)
+    let (_, token) = rollcall_app::org::create_admin(app, &org, &email, "Ada", slug, &meta)
         .await
         .unwrap();
     register(app, &token).await;
@@ -234,7 +234,11 @@ pub async fn add_staff(
     use rollcall_store::{locations, roles, users};
     let email = rollcall_domain::Email::parse(email).unwrap();
     let hash = match password {
-        Some(p) => Some(rollcall_app::identity::password::hash(p.to_string()).await.unwrap()),
+        Some(p) => Some(
+            rollcall_app::identity::password::hash(p.to_string())
+                .await
+                .unwrap(),
+        ),
         None => None,
     };
     let now = app.clock.now();

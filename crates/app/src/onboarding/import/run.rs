@@ -421,7 +421,7 @@ pub async fn report_csv(
     who: &crate::Principal,
     job_id: Uuid,
 ) -> Result<String, AppError> {
-    use crate::export::neutralize;
+    use crate::users::export::neutralize;
     let job = crate::jobs::get(app, who, job_id).await?;
     let (outcome, sentence) = outcome_of(&job);
     let rows = not_imported(app, who, job_id, u32::MAX).await?;

@@ -1,4 +1,7 @@
-//! Setting up organizations, locations and their first admin.
+//! The organization: setting it up (locations, the first admin), its settings and licence
+//! seats; `taxonomy` holds the code list that names provider taxonomy codes.
+
+pub mod taxonomy;
 
 use rollcall_domain::{Capability, Email, Permission, Policy, Username, ValueError};
 use rollcall_store::audit;

@@ -1,6 +1,6 @@
 //! CSV export of the user list, safe to open in a spreadsheet.
 
-use crate::user_list::{ListParams, list};
+use crate::users::list::{ListParams, list};
 use crate::{App, AppError, Principal};
 
 /// Spreadsheets run cells that start with = + - @ (or a tab/CR) as formulas: prefix them with

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::clock::rfc3339;
-use crate::users::export::neutralize;
+use crate::sheet::Sheet;
 use crate::{App, AppError, Principal};
 
 #[derive(Debug, Clone, Default)]
@@ -456,38 +456,32 @@ const CSV_HEADER: [&str; 12] = [
     "hash",
 ];
 
-/// The header (`None`) or rows as CSV; text cells are neutralized against formula injection.
+/// The header (`None`) or rows as CSV.
 fn csv_chunk(events: Option<&[AuditEntry]>) -> Result<Vec<u8>, AppError> {
-    let io = |e: csv::Error| AppError::Internal(e.to_string());
-    let mut w = csv::Writer::from_writer(Vec::new());
-    match events {
-        None => w.write_record(CSV_HEADER).map_err(io)?,
-        Some(events) => {
-            let json = |v: &Option<serde_json::Value>| {
-                v.as_ref().map(|v| v.to_string()).unwrap_or_default()
-            };
-            let id = |v: Option<Uuid>| v.map(|v| v.to_string()).unwrap_or_default();
-            for e in events {
-                w.write_record([
-                    e.seq.to_string(),
-                    e.at.clone(),
-                    id(e.actor_id),
-                    neutralize(&e.actor),
-                    neutralize(&e.action),
-                    neutralize(&e.target_type),
-                    id(e.target_id),
-                    neutralize(&json(&e.before)),
-                    neutralize(&json(&e.after)),
-                    neutralize(e.request_id.as_deref().unwrap_or("")),
-                    neutralize(e.source_ip.as_deref().unwrap_or("")),
-                    e.hash.clone(),
-                ])
-                .map_err(io)?;
-            }
-        }
+    let Some(events) = events else {
+        return Sheet::with_header(&CSV_HEADER)?.into_bytes();
+    };
+    let json =
+        |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
+    let id = |v: Option<Uuid>| v.map(|v| v.to_string()).unwrap_or_default();
+    let mut sheet = Sheet::without_header();
+    for e in events {
+        sheet.row([
+            e.seq.to_string(),
+            e.at.clone(),
+            id(e.actor_id),
+            e.actor.clone(),
+            e.action.clone(),
+            e.target_type.clone(),
+            id(e.target_id),
+            json(&e.before),
+            json(&e.after),
+            e.request_id.clone().unwrap_or_default(),
+            e.source_ip.clone().unwrap_or_default(),
+            e.hash.clone(),
+        ])?;
     }
-    w.into_inner()
-        .map_err(|e| AppError::Internal(e.to_string()))
+    sheet.into_bytes()
 }
 
 /// A recorded value in words: text as is, lists joined, objects as `field: value` pairs.

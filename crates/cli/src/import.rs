@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rollcall_app::audit::Meta;
-use rollcall_app::jobs::JobView;
 use rollcall_app::model::ImportFilter as Filter;
 use rollcall_app::model::Job;
 use rollcall_app::onboarding::import::{self, Access, Commit, Summary};
@@ -198,7 +197,7 @@ pub async fn follow(app: &App, who: &Principal, id: Uuid) -> anyhow::Result<Job>
     let mut last_percent = -1;
     loop {
         let job = rollcall_app::jobs::get(app, who, id).await?;
-        let percent = JobView::from(&job).percent;
+        let percent = rollcall_app::jobs::percent_done(&job);
         if percent != last_percent || job.is_finished() {
             let width = 30;
             let filled = (percent * width / 100) as usize;

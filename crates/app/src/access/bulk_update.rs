@@ -679,15 +679,11 @@ pub async fn refused(
 
 /// The full report as CSV: one line per refused change (user, change, rule, reason).
 pub async fn report_csv(app: &App, who: &Principal, job_id: Uuid) -> Result<String, AppError> {
-    use crate::users::export::neutralize;
     let job = crate::jobs::get(app, who, job_id).await?;
     let (tally, outcome, sentence) = outcome_of(&job);
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| AppError::Internal(e.to_string());
-    w.write_record([
+    let mut sheet = crate::sheet::Sheet::with_header(&[
         "user", "email", "change", "outcome", "rule", "code", "reason",
-    ])
-    .map_err(csv_err)?;
+    ])?;
     let mut after = -1;
     loop {
         let page = refused(app, who, job.id, after, 5_000).await?;
@@ -695,20 +691,19 @@ pub async fn report_csv(app: &App, who: &Principal, job_id: Uuid) -> Result<Stri
         after = *last;
         for (_, r) in &page {
             for c in &r.changes {
-                w.write_record([
-                    neutralize(&r.name),
-                    neutralize(&r.email),
-                    c.change.clone(),
-                    "not applied".to_string(),
-                    c.rule.clone(),
-                    c.code.clone(),
-                    neutralize(&c.message),
-                ])
-                .map_err(csv_err)?;
+                sheet.row([
+                    r.name.as_str(),
+                    &r.email,
+                    &c.change,
+                    "not applied",
+                    &c.rule,
+                    &c.code,
+                    &c.message,
+                ])?;
             }
         }
     }
-    w.write_record([
+    sheet.row([
         format!("{} users", tally.users),
         String::new(),
         format!(
@@ -720,11 +715,6 @@ pub async fn report_csv(app: &App, who: &Principal, job_id: Uuid) -> Result<Stri
         String::new(),
         String::new(),
         sentence,
-    ])
-    .map_err(csv_err)?;
-    String::from_utf8(
-        w.into_inner()
-            .map_err(|e| AppError::Internal(e.to_string()))?,
-    )
-    .map_err(|e| AppError::Internal(e.to_string()))
+    ])?;
+    sheet.into_text()
 }

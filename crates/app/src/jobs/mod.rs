@@ -47,6 +47,15 @@ pub struct JobView {
     pub updated_at: String,
 }
 
+/// How far a job has come, in whole percent (an empty job is done).
+pub fn percent_done(job: &Job) -> i64 {
+    if job.total > 0 {
+        job.done * 100 / job.total
+    } else {
+        100
+    }
+}
+
 impl From<&Job> for JobView {
     fn from(job: &Job) -> Self {
         JobView {
@@ -56,11 +65,7 @@ impl From<&Job> for JobView {
             finished: job.is_finished(),
             total: job.total,
             done: job.done,
-            percent: if job.total > 0 {
-                job.done * 100 / job.total
-            } else {
-                100
-            },
+            percent: percent_done(job),
             summary: serde_json::from_str(&job.summary).unwrap_or(serde_json::Value::Null),
             created_at: rfc3339(job.created_at),
             updated_at: rfc3339(job.updated_at),

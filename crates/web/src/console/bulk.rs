@@ -252,11 +252,7 @@ pub async fn job(
         running: !job.is_finished(),
         done: job.done,
         total: job.total,
-        percent: if job.total > 0 {
-            job.done * 100 / job.total
-        } else {
-            100
-        },
+        percent: rollcall_app::jobs::percent_done(&job),
         outcome: outcome.as_str(),
         outcome_label: outcome.label(),
         sentence,

@@ -510,11 +510,7 @@ pub async fn job_page(app: &App, user: &ConsoleUser, job: Job) -> Result<Respons
         state: job.state.replace('_', " "),
         done: job.done,
         total: job.total,
-        percent: if job.total > 0 {
-            job.done * 100 / job.total
-        } else {
-            100
-        },
+        percent: rollcall_app::jobs::percent_done(&job),
         summary: Summary::of(&job),
         outcome: outcome.as_str(),
         outcome_label: outcome.label(),

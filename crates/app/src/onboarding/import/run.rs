@@ -421,35 +421,20 @@ pub async fn report_csv(
     who: &crate::Principal,
     job_id: Uuid,
 ) -> Result<String, AppError> {
-    use crate::users::export::neutralize;
     let job = crate::jobs::get(app, who, job_id).await?;
     let (outcome, sentence) = outcome_of(&job);
     let rows = not_imported(app, who, job_id, u32::MAX).await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| AppError::Internal(e.to_string());
-    w.write_record(["line", "email", "outcome", "code", "reason"])
-        .map_err(csv_err)?;
+    let mut sheet =
+        crate::sheet::Sheet::with_header(&["line", "email", "outcome", "code", "reason"])?;
     for r in rows {
-        w.write_record([
+        sheet.row([
             r.line.to_string(),
-            neutralize(&r.email),
+            r.email,
             "not imported".to_string(),
             r.code,
-            neutralize(&r.message),
-        ])
-        .map_err(csv_err)?;
+            r.message,
+        ])?;
     }
-    w.write_record([
-        String::new(),
-        String::new(),
-        outcome.label().to_string(),
-        String::new(),
-        sentence,
-    ])
-    .map_err(csv_err)?;
-    String::from_utf8(
-        w.into_inner()
-            .map_err(|e| AppError::Internal(e.to_string()))?,
-    )
-    .map_err(|e| AppError::Internal(e.to_string()))
+    sheet.row(["", "", outcome.label(), "", &sentence])?;
+    sheet.into_text()
 }

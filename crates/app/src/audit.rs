@@ -313,6 +313,7 @@ async fn page_of(app: &App, org_id: Uuid, query: &AuditQuery) -> Result<AuditPag
 }
 
 /// One page of the organization's audit log, newest first.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn list(app: &App, who: &Principal, params: &AuditParams) -> Result<AuditPage, AppError> {
     who.require(Capability::ViewUsers)?;
     let query = params.to_query(&who.time_zone)?;
@@ -320,6 +321,7 @@ pub async fn list(app: &App, who: &Principal, params: &AuditParams) -> Result<Au
 }
 
 /// The actions present in the organization's log, for the console's filter.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn actions(app: &App, who: &Principal) -> Result<Vec<String>, AppError> {
     who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
@@ -337,6 +339,7 @@ pub struct UserHistory {
 
 /// What happened to one user (the events with the user as target), newest first; page with
 /// `before_seq` = the previous page's `next`.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn history_of(
     app: &App,
     who: &Principal,
@@ -381,6 +384,7 @@ const EXPORT_PAGE: u32 = 1_000;
 /// Every event matching the filters, as CSV or a JSON array, in chunks read page by page so that
 /// memory stays bounded however long the trail is. Filters and access are checked before the
 /// first chunk, so a refusal is an error rather than a broken download.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn export(
     app: &App,
     who: &Principal,

@@ -72,6 +72,7 @@ pub struct RefusedChange {
 }
 
 /// The users a request selects, in the list's order; every explicit id must be in the organization.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn select(
     app: &App,
     who: &Principal,
@@ -136,12 +137,13 @@ pub async fn select(
 
 /// Who a request selects, for its review: how many, and the first `n` as
 /// (name, email, user type code).
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn preview(
     app: &App,
     who: &Principal,
     req: &BulkUpdateRequest,
     n: usize,
-) -> Result<(usize, Vec<(String, String, Option<String>)>), AppError> {
+) -> Result<(usize, Vec<Selected>), AppError> {
     let ids = select(app, who, req).await?;
     let mut conn = app.db.read_conn().await?;
     let sample = rollcall_store::access::load(&mut conn, who.org_id, &ids[..ids.len().min(n)])
@@ -154,6 +156,7 @@ pub async fn preview(
 
 /// Validates the request, resolves the selection and records a queued job (nothing changes yet).
 /// With an idempotency key, a repeated request returns the first one's job.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn start(
     app: &App,
     who: &Principal,
@@ -262,6 +265,7 @@ async fn same_request(
 }
 
 /// Starts a bulk update and waits up to `wait` for it: small selections come back finished.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn run(
     app: &App,
     who: &Principal,
@@ -648,6 +652,7 @@ pub fn outcome_of(job: &Job) -> (Tally, Outcome, String) {
 }
 
 /// The users not fully updated, with each refused change and its rule, in selection order.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn refused(
     app: &App,
     who: &Principal,
@@ -678,6 +683,7 @@ pub async fn refused(
 }
 
 /// The full report as CSV: one line per refused change (user, change, rule, reason).
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn report_csv(app: &App, who: &Principal, job_id: Uuid) -> Result<String, AppError> {
     let job = crate::jobs::get(app, who, job_id).await?;
     let (tally, outcome, sentence) = outcome_of(&job);

@@ -11,6 +11,7 @@ use crate::access::{admin_census, location_names, parse_policy, subject_of};
 use crate::audit::Meta;
 use crate::{App, AppError, Principal};
 
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn deactivate(
     app: &App,
     who: &Principal,
@@ -87,6 +88,7 @@ pub async fn deactivate(
 }
 
 /// Active again if the person had registered; otherwise Pending with a new invitation.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn reactivate(
     app: &App,
     who: &Principal,
@@ -155,6 +157,7 @@ pub struct Deactivated {
 
 /// Deactivates each selected user in turn, every one judged as if alone (so of two last
 /// admins, the second stays); the answer lists who was deactivated and why the others were not.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn deactivate_many(
     app: &App,
     who: &Principal,

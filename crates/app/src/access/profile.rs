@@ -104,6 +104,7 @@ pub struct ProviderView {
     pub scheduling_step: i64,
 }
 
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn get(app: &App, who: &Principal, id: Uuid) -> Result<Profile, AppError> {
     who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
@@ -346,6 +347,7 @@ fn access_changes(
 
 /// Applies an edit. Any refused change refuses the whole edit (with the rule's reason) and
 /// nothing is written.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn update(
     app: &App,
     who: &Principal,

@@ -44,6 +44,7 @@ pub struct Saved {
     pub filtered: BTreeMap<String, usize>,
 }
 
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn list(app: &App, who: &Principal) -> Result<Vec<RoleView>, AppError> {
     who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
@@ -62,6 +63,7 @@ pub async fn list(app: &App, who: &Principal) -> Result<Vec<RoleView>, AppError>
 }
 
 /// A role by name (letter case ignored); a miss lists the roles.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn find_by_name(app: &App, who: &Principal, name: &str) -> Result<Role, AppError> {
     who.require(Capability::ViewUsers)?;
     let all = roles::list(&mut *app.db.read_conn().await?, who.org_id).await?;
@@ -80,6 +82,7 @@ pub async fn find_by_name(app: &App, who: &Principal, name: &str) -> Result<Role
         })
 }
 
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn get(
     app: &App,
     who: &Principal,
@@ -144,6 +147,7 @@ fn taken(name: &str) -> AppError {
 }
 
 /// Creates a role. The actor must hold every permission it carries (rule 4).
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn create(
     app: &App,
     who: &Principal,
@@ -201,6 +205,7 @@ pub async fn create(
 
 /// Renames a role and sets its permissions; the change reaches every member, each judged by the
 /// rules. A refusal for any member refuses the whole change.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn update(
     app: &App,
     who: &Principal,

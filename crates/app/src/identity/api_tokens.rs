@@ -30,6 +30,7 @@ pub fn parse_scopes(input: &str) -> Result<BTreeSet<Scope>, ValueError> {
 }
 
 /// Creates a token acting as `who` with at most `scopes`; returns the raw token (shown once).
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn create(
     app: &App,
     who: &Principal,
@@ -72,6 +73,7 @@ pub async fn create(
 }
 
 /// The organization's tokens, newest first (never their secrets: only hashes are kept).
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn list(app: &App, who: &Principal) -> Result<Vec<ApiToken>, AppError> {
     who.require(Capability::ManageTokens)?;
     Ok(api_tokens::list(&mut *app.db.read_conn().await?, who.org_id).await?)

@@ -30,6 +30,7 @@ pub fn outcome_of(job: &Job) -> Option<(Outcome, String)> {
 }
 
 /// A job's report as CSV, and a file name for it.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn report_csv(
     app: &App,
     who: &Principal,

@@ -190,6 +190,7 @@ pub(crate) async fn run_for(
         .ok_or_else(|| AppError::not_found("job"))
 }
 
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn get(app: &App, who: &Principal, id: Uuid) -> Result<Job, AppError> {
     who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
@@ -198,6 +199,7 @@ pub async fn get(app: &App, who: &Principal, id: Uuid) -> Result<Job, AppError> 
         .ok_or_else(|| AppError::not_found("job"))
 }
 
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn recent(app: &App, who: &Principal) -> Result<Vec<Job>, AppError> {
     who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;

@@ -220,6 +220,7 @@ pub struct InviteOne {
 }
 
 /// Invites one person (console form and `POST /api/v1/invitations`).
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn invite_one(
     app: &App,
     who: &Principal,
@@ -317,6 +318,7 @@ pub fn count(text: &str) -> Result<PasteCount, AppError> {
 }
 
 /// Invites every valid new address of a paste to one location with one role.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn paste_invite(
     app: &App,
     who: &Principal,
@@ -453,6 +455,7 @@ async fn pending_user(conn: &mut Conn, who: &Principal, user_id: Uuid) -> Result
 }
 
 /// Resend: the old link stops working; a new one with a fresh validity goes out.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn resend(
     app: &App,
     who: &Principal,
@@ -520,6 +523,7 @@ pub(crate) async fn reissue(
 
 /// Revoke: the link stops working and the pending account is deactivated (it keeps its history
 /// and frees its seat; reactivating sends a new invitation).
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn revoke(
     app: &App,
     who: &Principal,

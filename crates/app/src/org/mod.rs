@@ -194,6 +194,7 @@ pub(crate) async fn find_org(conn: &mut Conn, slug: &str) -> Result<Organization
     })
 }
 
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn create_location(
     app: &App,
     who: &crate::Principal,
@@ -365,6 +366,7 @@ fn offered(catalogue: &[(&str, &str)], chosen: &[String]) -> Vec<String> {
         .collect()
 }
 
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn update_settings(
     app: &App,
     who: &crate::Principal,
@@ -448,6 +450,7 @@ pub struct SettingsView {
     pub seats: Vec<(String, Seats)>,
 }
 
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn settings_view(app: &App, who: &crate::Principal) -> Result<SettingsView, AppError> {
     who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
@@ -462,6 +465,7 @@ pub async fn settings_view(app: &App, who: &crate::Principal) -> Result<Settings
 }
 
 /// A location by its short code or name (letter case ignored); a miss lists the codes.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn find_location(
     app: &App,
     who: &crate::Principal,
@@ -494,6 +498,7 @@ pub async fn find_location(
 }
 
 /// Sets the licence seats of a product; the change is audited.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn set_seats(
     app: &App,
     who: &crate::Principal,

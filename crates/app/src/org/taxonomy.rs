@@ -205,6 +205,7 @@ pub fn parse(reader: impl Read) -> Result<Vec<(String, String)>, AppError> {
 }
 
 /// Loads a code list file into the organization, replacing its current list in one transaction.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn load(
     app: &App,
     who: &crate::Principal,

@@ -5,6 +5,7 @@ use crate::users::list::{ListParams, list};
 use crate::{App, AppError, Principal};
 
 /// Every user matching the filters (all pages), as CSV.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn users_csv(
     app: &App,
     who: &Principal,

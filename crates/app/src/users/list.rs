@@ -137,6 +137,7 @@ fn decode_cursor(s: &str, sort: SortKey) -> Result<Cursor, ValueError> {
     })
 }
 
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn list(app: &App, who: &Principal, params: &ListParams) -> Result<UserPage, AppError> {
     who.require(Capability::ViewUsers)?;
     let now = app.clock.now();
@@ -188,6 +189,7 @@ pub struct FilterOptions {
     pub roles: Vec<(String, String)>,
 }
 
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn filter_options(app: &App, who: &Principal) -> Result<FilterOptions, AppError> {
     who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
@@ -217,6 +219,7 @@ pub async fn filter_options(app: &App, who: &Principal) -> Result<FilterOptions,
 
 /// The user with an address (as typed, matched the way sign-in matches), for people who pick a
 /// user by email (e.g. the user an import mirrors).
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn find_by_email(
     app: &App,
     who: &Principal,

@@ -85,6 +85,7 @@ pub struct AddRequest {
 pub type Options = crate::onboarding::import::CommitOptions;
 
 /// The roster's size and its groups with their member counts, by name.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn groups(app: &App, who: &Principal) -> Result<Overview, AppError> {
     who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
@@ -136,6 +137,7 @@ fn candidate(p: Person) -> Candidate {
 
 /// A group's members who can be added: minus people deactivated upstream and people whose
 /// address already belongs to a user of the organization (whatever that user's status), by name.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn members_of(app: &App, who: &Principal, group: &str) -> Result<Members, AppError> {
     who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
@@ -168,6 +170,7 @@ pub async fn members_of(app: &App, who: &Principal, group: &str) -> Result<Membe
 
 /// The roster's people with these external ids, in the order given (each once; ids the roster
 /// does not hold are left out).
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn people_by_ids(
     app: &App,
     who: &Principal,
@@ -199,6 +202,7 @@ async fn by_ids_in_order(
 }
 
 /// The people of a batch who can still be added, in batch order.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn batch(app: &App, who: &Principal, ids: &[String]) -> Result<Batch, AppError> {
     who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
@@ -227,6 +231,7 @@ async fn eligible(
 }
 
 /// Roles, locations, zone and notification choices for the wizard.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn options(app: &App, who: &Principal) -> Result<Options, AppError> {
     crate::onboarding::import::commit_options(app, who).await
 }
@@ -292,6 +297,7 @@ pub fn notification_choices(
 
 /// Invites a batch once. `once` is a key the confirm page issues: a second Confirm with the
 /// same key (a double click, a reload) starts nothing and answers the first one's job.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn add(
     app: &App,
     who: &Principal,

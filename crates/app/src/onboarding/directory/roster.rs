@@ -411,6 +411,7 @@ fn lowercase_first(s: &str) -> String {
 }
 
 /// Loads a roster file, replacing the organization's roster.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn load_csv(
     app: &App,
     who: &Principal,
@@ -424,6 +425,7 @@ pub async fn load_csv(
 
 /// Loads a roster sent as JSON, replacing the organization's roster. With an idempotency key a
 /// retried call answers as the first one did and records nothing twice.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn load_people(
     app: &App,
     who: &Principal,

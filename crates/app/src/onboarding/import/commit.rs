@@ -16,6 +16,7 @@ use crate::{App, AppError, Principal};
 
 /// Commits a staged import: checks access and licence seats, then queues and starts the job
 /// that creates the users. Nothing is created when a check fails.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn commit(
     app: &App,
     who: &Principal,
@@ -325,6 +326,7 @@ pub struct CommitOptions {
     pub seats_free: Option<i64>,
 }
 
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn commit_options(app: &App, who: &Principal) -> Result<CommitOptions, AppError> {
     who.require(Capability::BulkAdd)?;
     let mut conn = app.db.read_conn().await?;

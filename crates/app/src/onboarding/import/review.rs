@@ -62,6 +62,7 @@ pub struct Review {
     pub next_after: Option<i64>,
 }
 
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn review(
     app: &App,
     who: &Principal,
@@ -110,6 +111,7 @@ pub(super) fn not_editable(job: &Job) -> AppError {
 
 /// Edits one row in the review table and checks it again (alone, against the other rows'
 /// addresses and against the organization).
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn edit_row(
     app: &App,
     who: &Principal,

@@ -358,6 +358,7 @@ pub fn outcome_of(job: &Job) -> (rollcall_domain::Outcome, String) {
 
 /// Rows not imported, in file order: those in error at review, then those refused as the
 /// import ran. At most `limit` of each.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn not_imported(
     app: &App,
     who: &crate::Principal,
@@ -416,6 +417,7 @@ pub async fn not_imported(
 }
 
 /// The import's report: one line per row not imported with every reason, then the outcome.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn report_csv(
     app: &App,
     who: &crate::Principal,

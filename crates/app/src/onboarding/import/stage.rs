@@ -16,6 +16,7 @@ use crate::{App, AppError, Principal};
 /// Stages rows for review: each row is checked alone, against the rest of the batch and against
 /// the organization; nothing but the import's own record is written. Returns the import's job
 /// (state `validated`).
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn stage(
     app: &App,
     who: &Principal,
@@ -280,6 +281,7 @@ impl Stager<'_> {
 }
 
 /// Reads a CSV byte stream and stages its rows (console upload, API, command line).
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn upload<R: std::io::Read + Send>(
     app: &App,
     who: &Principal,

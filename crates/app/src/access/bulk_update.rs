@@ -135,8 +135,10 @@ pub async fn select(
     Ok(ids)
 }
 
-/// Who a request selects, for its review: how many, and the first `n` as
-/// (name, email, user type code).
+/// A selected user as the review lists them: name, email, user type code.
+pub type Selected = (String, String, Option<String>);
+
+/// Who a request selects, for its review: how many, and the first `n`.
 #[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn preview(
     app: &App,

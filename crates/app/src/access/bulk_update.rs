@@ -13,7 +13,8 @@ use rollcall_store::{audit, locations, users};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::access::{admin_census, location_names, parse_policy, subjects};
+use crate::access::OrgScope;
+use crate::access::{admin_census, location_names, subjects};
 use crate::audit::Meta;
 use crate::idempotency::Key;
 use crate::jobs::{Kind, Step, lease_micros};
@@ -362,10 +363,7 @@ async fn step(app: &App, job: &Job, params: &Params, run: &mut Run) -> Result<St
     let tally = &mut run.tally;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
-    let org = rollcall_store::orgs::get(&mut tx, job.org_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("organization"))?;
-    let policy = parse_policy(&org.policy)?;
+    let OrgScope { org, policy } = OrgScope::load(&mut tx, job.org_id).await?;
     let from = run.done as usize;
     if from >= params.ids.len() {
         let outcome = tally.outcome();

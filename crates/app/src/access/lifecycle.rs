@@ -7,7 +7,8 @@ use rollcall_domain::{Capability, Change, Path, UserStatus};
 use rollcall_store::{api_tokens, audit, invitations, outbox, sessions, users};
 use uuid::Uuid;
 
-use crate::access::{admin_census, location_names, parse_policy, subject_of};
+use crate::access::OrgScope;
+use crate::access::{admin_census, location_names, subject_of};
 use crate::audit::Meta;
 use crate::{App, AppError, Principal};
 
@@ -31,10 +32,7 @@ pub async fn deactivate(
         .ok_or_else(|| AppError::not_found("user"))?;
     let from = UserStatus::parse(&user.status)?;
     let to = status::apply(from, Transition::Deactivate)?;
-    let org = rollcall_store::orgs::get(&mut tx, who.org_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("organization"))?;
-    let policy = parse_policy(&org.policy)?;
+    let OrgScope { org, policy } = OrgScope::load(&mut tx, who.org_id).await?;
     let subject = subject_of(&mut tx, &user).await?;
     let census = admin_census(&mut tx, org.id, &policy).await?;
     let names = location_names(&mut tx, org.id).await?;
@@ -104,10 +102,7 @@ pub async fn reactivate(
     let from = UserStatus::parse(&user.status)?;
     let ever_registered = user.password_hash.is_some() && user.activated_at.is_some();
     let to = status::apply(from, Transition::Reactivate { ever_registered })?;
-    let org = rollcall_store::orgs::get(&mut tx, who.org_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("organization"))?;
-    let policy = parse_policy(&org.policy)?;
+    let OrgScope { org, policy } = OrgScope::load(&mut tx, who.org_id).await?;
     let subject = subject_of(&mut tx, &user).await?;
     // Rule 4: only users within the actor's locations.
     policy

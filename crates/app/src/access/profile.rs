@@ -13,7 +13,8 @@ use rollcall_store::{Conn, audit, locations, roles, users};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::access::{admin_census, location_names, parse_policy, subject_of};
+use crate::access::OrgScope;
+use crate::access::{admin_census, location_names, subject_of};
 use crate::audit::Meta;
 use crate::clock::rfc3339;
 use crate::{App, AppError, Principal};
@@ -115,10 +116,7 @@ async fn load(conn: &mut Conn, now: i64, who: &Principal, id: Uuid) -> Result<Pr
     let user = users::get(conn, who.org_id, id)
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
-    let org = rollcall_store::orgs::get(conn, who.org_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("organization"))?;
-    let policy = parse_policy(&org.policy)?;
+    let OrgScope { org, policy } = OrgScope::load(conn, who.org_id).await?;
     let subject = subject_of(conn, &user).await?;
     let grants = roles::grants_of(conn, user.id).await?;
     let all_roles = roles::list(conn, who.org_id).await?;
@@ -361,10 +359,7 @@ pub async fn update(
     let user = users::get(&mut tx, who.org_id, id)
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
-    let org = rollcall_store::orgs::get(&mut tx, who.org_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("organization"))?;
-    let policy = parse_policy(&org.policy)?;
+    let OrgScope { org, policy } = OrgScope::load(&mut tx, who.org_id).await?;
     let actor = who.actor();
     who.require(Capability::EditAccess)?;
     let subject = subject_of(&mut tx, &user).await?;

@@ -13,7 +13,8 @@ use rollcall_store::roles::{self, Role};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::access::{admin_census, location_names, parse_policy};
+use crate::access::OrgScope;
+use crate::access::{admin_census, location_names};
 use crate::audit::Meta;
 use crate::{App, AppError, Principal};
 
@@ -217,10 +218,7 @@ pub async fn update(
     let name = role_name(name)?;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
-    let org = rollcall_store::orgs::get(&mut tx, who.org_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("organization"))?;
-    let policy = parse_policy(&org.policy)?;
+    let OrgScope { org, policy } = OrgScope::load(&mut tx, who.org_id).await?;
     who.require(Capability::EditAccess)?;
     let all = roles::list(&mut tx, org.id).await?;
     let role = all

@@ -15,12 +15,25 @@ pub fn parse_permissions(keys: &[String]) -> BTreeSet<Permission> {
         .collect()
 }
 
+/// The organization a use case works in and its rules, read once on the use case's connection.
+pub(crate) struct OrgScope {
+    pub org: orgs::Organization,
+    pub policy: Policy,
+}
+
+impl OrgScope {
+    pub(crate) async fn load(conn: &mut Conn, org_id: Uuid) -> Result<OrgScope, AppError> {
+        let org = orgs::get(conn, org_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("organization"))?;
+        let policy = parse_policy(&org.policy)?;
+        Ok(OrgScope { org, policy })
+    }
+}
+
 /// The organization's rule data.
 pub(crate) async fn policy_of(conn: &mut Conn, org_id: Uuid) -> Result<Policy, AppError> {
-    let org = orgs::get(conn, org_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("organization"))?;
-    parse_policy(&org.policy)
+    Ok(OrgScope::load(conn, org_id).await?.policy)
 }
 
 /// A stored policy that does not parse is a fault, never a reason to fall back to other rules.

@@ -17,7 +17,7 @@ use rollcall_store::{Conn, audit};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::access::{parse_permissions, parse_policy};
+use crate::access::{OrgScope, parse_permissions};
 use crate::audit::Meta;
 use crate::clock::{DAY, MINUTE};
 use crate::onboarding::writer as onboard;
@@ -44,9 +44,7 @@ async fn prepare(
     path: Path,
 ) -> Result<Batch, AppError> {
     who.require(Capability::Invite)?;
-    let org = rollcall_store::orgs::get(conn, who.org_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("organization"))?;
+    let OrgScope { org, policy } = OrgScope::load(conn, who.org_id).await?;
     let all = locations::list(conn, org.id).await?;
     if all.is_empty() {
         return Err(ValueError::new(
@@ -82,7 +80,6 @@ async fn prepare(
     let role = roles::get(conn, org.id, role_id)
         .await?
         .ok_or_else(|| AppError::not_found("role"))?;
-    let policy = parse_policy(&org.policy)?;
     let user_type = match user_type.map(str::trim).filter(|t| !t.is_empty()) {
         None => None,
         Some(t) => Some(

@@ -13,7 +13,7 @@ use rollcall_store::{Conn, locations, roles};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::access::{parse_permissions, policy_of};
+use crate::access::{OrgScope, parse_permissions};
 use crate::onboarding::writer::{Inviter, Schedule};
 use crate::{AppError, Principal};
 
@@ -140,10 +140,7 @@ pub(crate) struct Context {
 
 impl Context {
     pub(crate) async fn load(conn: &mut Conn, org_id: Uuid) -> Result<Context, AppError> {
-        let org = rollcall_store::orgs::get(conn, org_id)
-            .await?
-            .ok_or_else(|| AppError::not_found("organization"))?;
-        let policy = policy_of(conn, org_id).await?;
+        let OrgScope { org, policy } = OrgScope::load(conn, org_id).await?;
         let locs = locations::list(conn, org_id).await?;
         let roles = roles::list(conn, org_id).await?;
         let taxonomy = rollcall_store::taxonomy::codes(conn, org_id).await?;

@@ -1,5 +1,8 @@
-//! One CSV writer for every export and report. Spreadsheets run cells that start with
-//! = + - @ (or a tab or CR) as formulas, so every cell is written as text.
+//! CSV in and out. One writer for every export and report: spreadsheets run cells that start
+//! with = + - @ (or a tab or CR) as formulas, so every cell is written as text. One reader for
+//! the small files read whole (a roster, a code list); imports stream theirs (`domain::import`).
+
+use std::io::Read;
 
 use crate::AppError;
 
@@ -45,6 +48,47 @@ impl Sheet {
     pub fn into_text(self) -> Result<String, AppError> {
         String::from_utf8(self.into_bytes()?)
             .map_err(|e| AppError::Internal(format!("writing CSV: {e}")))
+    }
+}
+
+/// A small CSV file read whole: a leading byte-order mark dropped, rows of any length, the
+/// header read as a row like the others (each loader checks its own).
+pub struct SmallCsv {
+    bytes: Vec<u8>,
+}
+
+/// Why a small file could not be read.
+pub enum SmallCsvError {
+    Unreadable(std::io::Error),
+    TooLarge,
+}
+
+impl SmallCsv {
+    /// Reads at most `max_bytes`; a larger file is refused rather than read on.
+    pub fn read(reader: impl Read, max_bytes: u64) -> Result<SmallCsv, SmallCsvError> {
+        let mut bytes = Vec::new();
+        reader
+            .take(max_bytes + 1)
+            .read_to_end(&mut bytes)
+            .map_err(SmallCsvError::Unreadable)?;
+        if bytes.len() as u64 > max_bytes {
+            return Err(SmallCsvError::TooLarge);
+        }
+        if bytes.starts_with(b"\xEF\xBB\xBF") {
+            bytes.drain(..3);
+        }
+        Ok(SmallCsv { bytes })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn reader(&self) -> csv::Reader<&[u8]> {
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(&self.bytes)
     }
 }
 

@@ -13,6 +13,7 @@ use rollcall_store::{audit, taxonomy};
 use uuid::Uuid;
 
 use crate::audit::Meta;
+use crate::sheet::{SmallCsv, SmallCsvError};
 use crate::{App, AppError};
 
 /// Largest file accepted: the NUCC list with its definitions is about 2 MB.
@@ -69,22 +70,14 @@ fn layout_of(header: &csv::StringRecord) -> Option<Layout> {
 
 /// Reads a code list; any problem is an error that names the lines.
 pub fn parse(reader: impl Read) -> Result<Vec<(String, String)>, AppError> {
-    let mut bytes = Vec::new();
-    reader
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| invalid(format!("The file could not be read: {e}.")))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(invalid(format!(
+    let file = SmallCsv::read(reader, MAX_FILE_BYTES).map_err(|e| match e {
+        SmallCsvError::Unreadable(e) => invalid(format!("The file could not be read: {e}.")),
+        SmallCsvError::TooLarge => invalid(format!(
             "The file is larger than {} MB; the NUCC list is far smaller. Is it the right file?",
             MAX_FILE_BYTES / 1024 / 1024
-        )));
-    }
-    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text);
+        )),
+    })?;
+    let mut rdr = file.reader();
     let mut records = rdr.records();
     let mut problems: Vec<String> = Vec::new();
     let first = match records.next() {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::Meta;
 use crate::idempotency::{self, Key};
+use crate::sheet::{SmallCsv, SmallCsvError};
 use crate::{App, AppError, Principal};
 
 /// Largest roster file accepted (a practice of 100,000 staff fits comfortably).
@@ -90,30 +91,20 @@ fn parse_active(cell: &str) -> Option<bool> {
 
 /// Reads a roster file; every bad line refuses the whole file with its number and the fix.
 pub fn parse_csv(reader: impl Read) -> Result<Vec<Person>, AppError> {
-    let mut bytes = Vec::new();
-    reader
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| {
-            invalid(
-                "directory_file_invalid",
-                format!("The file could not be read: {e}."),
-            )
-        })?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(invalid(
+    let file = SmallCsv::read(reader, MAX_FILE_BYTES).map_err(|e| match e {
+        SmallCsvError::Unreadable(e) => invalid(
+            "directory_file_invalid",
+            format!("The file could not be read: {e}."),
+        ),
+        SmallCsvError::TooLarge => invalid(
             "directory_file_too_large",
             format!(
                 "The file is larger than {} MB, far more than a staff roster takes. Is it the right file?",
                 MAX_FILE_BYTES / 1024 / 1024
             ),
-        ));
-    }
-    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text);
+        ),
+    })?;
+    let mut rdr = file.reader();
     let mut records = rdr.records();
     let expected = COLUMNS
         .iter()
@@ -187,7 +178,7 @@ pub fn parse_csv(reader: impl Read) -> Result<Vec<Person>, AppError> {
     }
     let mut entries: Vec<(u64, PersonIn)> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
-    let mut lines = Lines::new(text);
+    let mut lines = Lines::new(file.bytes());
     for record in records {
         let record = match record {
             Ok(r) => r,

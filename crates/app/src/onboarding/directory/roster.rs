@@ -91,7 +91,61 @@ fn parse_active(cell: &str) -> Option<bool> {
 
 /// Reads a roster file; every bad line refuses the whole file with its number and the fix.
 pub fn parse_csv(reader: impl Read) -> Result<Vec<Person>, AppError> {
-    let file = SmallCsv::read(reader, MAX_FILE_BYTES).map_err(|e| match e {
+    let file = read_file(reader)?;
+    let mut rdr = file.reader();
+    let mut records = rdr.records();
+    let header = match records.next() {
+        None => {
+            return Err(invalid(
+                "directory_file_empty",
+                format!(
+                    "The file is empty. A roster starts with the header line {}.",
+                    expected_columns()
+                ),
+            ));
+        }
+        Some(r) => r.map_err(|e| {
+            invalid(
+                "directory_file_invalid",
+                format!("Line 1 is not valid CSV ({e})."),
+            )
+        })?,
+    };
+    let positions = column_positions(&header)?;
+    let mut entries: Vec<(u64, PersonIn)> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+    let mut lines = Lines::new(file.bytes());
+    for record in records {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| lines.at(p.byte()));
+                problems.push(format!("line {line}: not valid CSV ({e})"));
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| lines.at(p.byte()));
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        match person_of(&record, &positions) {
+            Ok(p) => entries.push((line, p)),
+            Err(problem) => problems.push(format!("line {line}: {problem}")),
+        }
+    }
+    match check(entries, "line") {
+        Ok(people) if problems.is_empty() => Ok(people),
+        Ok(_) => Err(refusal(problems)),
+        Err(more) => {
+            problems.extend(more);
+            problems.sort_by_key(|p| line_of(p));
+            Err(refusal(problems))
+        }
+    }
+}
+
+fn read_file(reader: impl Read) -> Result<SmallCsv, AppError> {
+    SmallCsv::read(reader, MAX_FILE_BYTES).map_err(|e| match e {
         SmallCsvError::Unreadable(e) => invalid(
             "directory_file_invalid",
             format!("The file could not be read: {e}."),
@@ -103,29 +157,20 @@ pub fn parse_csv(reader: impl Read) -> Result<Vec<Person>, AppError> {
                 MAX_FILE_BYTES / 1024 / 1024
             ),
         ),
-    })?;
-    let mut rdr = file.reader();
-    let mut records = rdr.records();
-    let expected = COLUMNS
+    })
+}
+
+fn expected_columns() -> String {
+    COLUMNS
         .iter()
         .map(|(n, _)| *n)
         .collect::<Vec<_>>()
-        .join(", ");
-    let header = match records.next() {
-        None => {
-            return Err(invalid(
-                "directory_file_empty",
-                format!("The file is empty. A roster starts with the header line {expected}."),
-            ));
-        }
-        Some(r) => r.map_err(|e| {
-            invalid(
-                "directory_file_invalid",
-                format!("Line 1 is not valid CSV ({e})."),
-            )
-        })?,
-    };
-    // Which column each field position holds.
+        .join(", ")
+}
+
+/// Which of `COLUMNS` each field position of the header holds; an unknown, repeated or missing
+/// required column refuses the file.
+fn column_positions(header: &csv::StringRecord) -> Result<Vec<usize>, AppError> {
     let mut positions: Vec<usize> = Vec::new();
     let mut unknown = Vec::new();
     let mut seen = BTreeSet::new();
@@ -146,13 +191,14 @@ pub fn parse_csv(reader: impl Read) -> Result<Vec<Person>, AppError> {
         return Err(invalid(
             "directory_header_invalid",
             format!(
-                "Line 1 has {} Rollcall does not know: {}. The columns of a roster are {expected}.",
+                "Line 1 has {} Rollcall does not know: {}. The columns of a roster are {}.",
                 if unknown.len() == 1 {
                     "a column"
                 } else {
                     "columns"
                 },
-                unknown.join(", ")
+                unknown.join(", "),
+                expected_columns()
             ),
         ));
     }
@@ -166,79 +212,54 @@ pub fn parse_csv(reader: impl Read) -> Result<Vec<Person>, AppError> {
         return Err(invalid(
             "directory_header_invalid",
             format!(
-                "The header lacks {}: {}. The columns of a roster are {expected} (user_type, active and groups may be left out).",
+                "The header lacks {}: {}. The columns of a roster are {} (user_type, active and groups may be left out).",
                 if missing.len() == 1 {
                     "a required column"
                 } else {
                     "required columns"
                 },
-                missing.join(", ")
+                missing.join(", "),
+                expected_columns()
             ),
         ));
     }
-    let mut entries: Vec<(u64, PersonIn)> = Vec::new();
-    let mut problems: Vec<String> = Vec::new();
-    let mut lines = Lines::new(file.bytes());
-    for record in records {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| lines.at(p.byte()));
-                problems.push(format!("line {line}: not valid CSV ({e})"));
-                continue;
+    Ok(positions)
+}
+
+/// One record as a person, or what is wrong with it (without its line number).
+fn person_of(record: &csv::StringRecord, positions: &[usize]) -> Result<PersonIn, String> {
+    if record.len() > positions.len() {
+        return Err(format!(
+            "it has {} fields but the header has {}; put quotes around values that contain a comma",
+            record.len(),
+            positions.len()
+        ));
+    }
+    let mut p = PersonIn::default();
+    for (field, column) in record.iter().zip(positions) {
+        let value = field.trim().to_string();
+        match COLUMNS[*column].0 {
+            "external_id" => p.external_id = value,
+            "first_name" => p.first_name = value,
+            "last_name" => p.last_name = value,
+            "email" => p.email = value,
+            "user_type" => p.user_type = Some(value),
+            "active" => {
+                p.active = Some(parse_active(&value).ok_or_else(|| {
+                    format!(
+                        "active is “{value}”; write true or false (yes/no and 1/0 work too), or leave it empty for active"
+                    )
+                })?)
             }
-        };
-        let line = record.position().map_or(0, |p| lines.at(p.byte()));
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        if record.len() > positions.len() {
-            problems.push(format!(
-                "line {line}: it has {} fields but the header has {}; put quotes around values that contain a comma",
-                record.len(),
-                positions.len()
-            ));
-            continue;
-        }
-        let mut p = PersonIn::default();
-        let mut bad_active = None;
-        for (field, column) in record.iter().zip(&positions) {
-            let value = field.trim().to_string();
-            match COLUMNS[*column].0 {
-                "external_id" => p.external_id = value,
-                "first_name" => p.first_name = value,
-                "last_name" => p.last_name = value,
-                "email" => p.email = value,
-                "user_type" => p.user_type = Some(value),
-                "active" => match parse_active(&value) {
-                    Some(a) => p.active = Some(a),
-                    None => bad_active = Some(value),
-                },
-                _ => {
-                    p.groups = value
-                        .split([';', '|'])
-                        .map(|g| g.trim().to_string())
-                        .collect()
-                }
+            _ => {
+                p.groups = value
+                    .split([';', '|'])
+                    .map(|g| g.trim().to_string())
+                    .collect()
             }
         }
-        if let Some(v) = bad_active {
-            problems.push(format!(
-                "line {line}: active is “{v}”; write true or false (yes/no and 1/0 work too), or leave it empty for active"
-            ));
-            continue;
-        }
-        entries.push((line, p));
     }
-    match check(entries, "line") {
-        Ok(people) if problems.is_empty() => Ok(people),
-        Ok(_) => Err(refusal(problems)),
-        Err(more) => {
-            problems.extend(more);
-            problems.sort_by_key(|p| line_of(p));
-            Err(refusal(problems))
-        }
-    }
+    Ok(p)
 }
 
 /// Line numbers of records. The csv reader's own line count is off after CRLF line ends and

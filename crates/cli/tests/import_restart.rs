@@ -159,6 +159,8 @@ async fn sqlite_import_killed_mid_job_finishes_once() {
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("rollcall.db").display());
     killed_mid_job_then_resumed(&url, 100_000).await;
+    // Half a gigabyte: a run must not leave it behind.
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -79,7 +79,6 @@ pub fn parse(reader: impl Read) -> Result<Vec<(String, String)>, AppError> {
     })?;
     let mut rdr = file.reader();
     let mut records = rdr.records();
-    let mut problems: Vec<String> = Vec::new();
     let first = match records.next() {
         None => {
             return Err(invalid(
@@ -88,24 +87,9 @@ pub fn parse(reader: impl Read) -> Result<Vec<(String, String)>, AppError> {
         }
         Some(r) => r.map_err(|e| invalid(format!("The file is not valid CSV: {e}.")))?,
     };
-    // A file without a header starts with a code.
-    let (layout, pending_first) = match layout_of(&first) {
-        Some(l) => (l, None),
-        None if first.len() == 2 && TaxonomyCode::parse(&first[0]).is_ok() => {
-            (Layout::Simple { code: 0, name: 1 }, Some(first))
-        }
-        None => {
-            return Err(invalid(format!(
-                "Line 1 is not a header this loader knows: use the NUCC file as published (Code, Grouping, Classification, Specialization, …, Display Name) or two columns “code,name”. It has: {}.",
-                first
-                    .iter()
-                    .map(|h| format!("“{}”", h.trim()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-    };
+    let (layout, pending_first) = layout_or_first_code(first)?;
     let mut codes: Vec<(String, String)> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     for record in pending_first.into_iter().map(Ok).chain(records) {
         let record = match record {
@@ -120,74 +104,19 @@ pub fn parse(reader: impl Read) -> Result<Vec<(String, String)>, AppError> {
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
-        let cell = |i: Option<usize>| {
-            i.and_then(|i| record.get(i))
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-        };
-        let (raw_code, name) = match &layout {
-            Layout::Simple { code, name } => {
-                (cell(Some(*code)), cell(Some(*name)).map(str::to_string))
+        let entry = code_of(&record, &layout).and_then(|(code, name)| {
+            match seen.insert(code.clone(), line) {
+                Some(earlier) => Err(format!("code {code} already appears on line {earlier}")),
+                None => Ok((code, name)),
             }
-            Layout::Nucc {
-                code,
-                classification,
-                specialization,
-                display_name,
-            } => {
-                let name = cell(*display_name).map(str::to_string).or_else(|| {
-                    cell(*classification).map(|c| match cell(*specialization) {
-                        Some(s) => format!("{c} ({s})"),
-                        None => c.to_string(),
-                    })
-                });
-                (cell(Some(*code)), name)
-            }
-        };
-        let Some(raw_code) = raw_code else {
-            problems.push(format!("line {line}: the code is missing"));
-            continue;
-        };
-        let code = match TaxonomyCode::parse(raw_code) {
-            Ok(c) => c.as_str().to_string(),
-            Err(e) => {
-                problems.push(format!("line {line}: {}", e.message));
-                continue;
-            }
-        };
-        let Some(name) = name else {
-            problems.push(format!(
-                "line {line}: code {code} has no name ({})",
-                match layout {
-                    Layout::Simple { .. } => "the name column is empty",
-                    Layout::Nucc { .. } => "Display Name and Classification are empty",
-                }
-            ));
-            continue;
-        };
-        if let Some(earlier) = seen.insert(code.clone(), line) {
-            problems.push(format!(
-                "line {line}: code {code} already appears on line {earlier}"
-            ));
-            continue;
+        });
+        match entry {
+            Ok(entry) => codes.push(entry),
+            Err(problem) => problems.push(format!("line {line}: {problem}")),
         }
-        codes.push((code, name.chars().take(500).collect()));
     }
     if !problems.is_empty() {
-        let total = problems.len();
-        let mut shown: Vec<String> = problems.into_iter().take(MAX_PROBLEMS_SHOWN).collect();
-        if total > MAX_PROBLEMS_SHOWN {
-            shown.push(format!("and {} more", total - MAX_PROBLEMS_SHOWN));
-        }
-        return Err(invalid(format!(
-            "Nothing was loaded: {total} {} to fix: {}.",
-            if total == 1 {
-                "line has a problem"
-            } else {
-                "lines have problems"
-            },
-            shown.join("; ")
-        )));
+        return Err(refusal(problems));
     }
     if codes.is_empty() {
         return Err(invalid(
@@ -195,6 +124,85 @@ pub fn parse(reader: impl Read) -> Result<Vec<(String, String)>, AppError> {
         ));
     }
     Ok(codes)
+}
+
+/// The layout the first line names; a file without a header starts with a code, kept to read.
+fn layout_or_first_code(
+    first: csv::StringRecord,
+) -> Result<(Layout, Option<csv::StringRecord>), AppError> {
+    match layout_of(&first) {
+        Some(l) => Ok((l, None)),
+        None if first.len() == 2 && TaxonomyCode::parse(&first[0]).is_ok() => {
+            Ok((Layout::Simple { code: 0, name: 1 }, Some(first)))
+        }
+        None => Err(invalid(format!(
+            "Line 1 is not a header this loader knows: use the NUCC file as published (Code, Grouping, Classification, Specialization, …, Display Name) or two columns “code,name”. It has: {}.",
+            first
+                .iter()
+                .map(|h| format!("“{}”", h.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// One line's code and name, or what is wrong with it (without its line number).
+fn code_of(record: &csv::StringRecord, layout: &Layout) -> Result<(String, String), String> {
+    let cell = |i: Option<usize>| {
+        i.and_then(|i| record.get(i))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let (raw_code, name) = match layout {
+        Layout::Simple { code, name } => (cell(Some(*code)), cell(Some(*name)).map(str::to_string)),
+        Layout::Nucc {
+            code,
+            classification,
+            specialization,
+            display_name,
+        } => {
+            let name = cell(*display_name).map(str::to_string).or_else(|| {
+                cell(*classification).map(|c| match cell(*specialization) {
+                    Some(s) => format!("{c} ({s})"),
+                    None => c.to_string(),
+                })
+            });
+            (cell(Some(*code)), name)
+        }
+    };
+    let raw_code = raw_code.ok_or("the code is missing")?;
+    let code = TaxonomyCode::parse(raw_code)
+        .map_err(|e| e.message)?
+        .as_str()
+        .to_string();
+    let name = name.ok_or_else(|| {
+        format!(
+            "code {code} has no name ({})",
+            match layout {
+                Layout::Simple { .. } => "the name column is empty",
+                Layout::Nucc { .. } => "Display Name and Classification are empty",
+            }
+        )
+    })?;
+    Ok((code, name.chars().take(500).collect()))
+}
+
+/// Every problem found, the first few in full: nothing of the file is loaded.
+fn refusal(problems: Vec<String>) -> AppError {
+    let total = problems.len();
+    let mut shown: Vec<String> = problems.into_iter().take(MAX_PROBLEMS_SHOWN).collect();
+    if total > MAX_PROBLEMS_SHOWN {
+        shown.push(format!("and {} more", total - MAX_PROBLEMS_SHOWN));
+    }
+    invalid(format!(
+        "Nothing was loaded: {total} {} to fix: {}.",
+        if total == 1 {
+            "line has a problem"
+        } else {
+            "lines have problems"
+        },
+        shown.join("; ")
+    ))
 }
 
 /// Loads a code list file into the organization, replacing its current list in one transaction.

@@ -1,5 +1,6 @@
 //! Where a benchmark's data lives and how to get rid of it: a fresh SQLite file in a temporary
-//! directory, or a fresh database on a PostgreSQL server; and a note on the machine it ran on.
+//! directory, or a fresh database on a PostgreSQL server; a note on the machine it ran on, and
+//! counts printed the way every report prints them.
 
 use std::path::PathBuf;
 
@@ -100,6 +101,13 @@ pub fn load_average() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
 /// Cores, CPU model, OS and load: the machine a figure was measured on.
 pub fn machine_note(cores: usize) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -117,4 +125,17 @@ pub fn machine_note(cores: usize) -> String {
         std::env::consts::ARCH,
         load_average()
     )
+}
+
+/// `n` with a comma between groups of three digits: 1,000,000.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

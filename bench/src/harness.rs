@@ -23,6 +23,15 @@ pub struct Setup {
     pub _dir: Option<std::path::PathBuf>,
 }
 
+/// With `RUST_LOG` set, the use cases' traces are printed as they run.
+pub fn trace_from_env() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
+}
+
 /// A fresh database: SQLite in a temp directory unless a URL is given.
 pub async fn database(url: Option<&str>) -> Result<(Db, Option<std::path::PathBuf>)> {
     match url {

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
-use bench_store::{Store, machine_note};
+use bench_store::{Store, cores, machine_note, thousands};
 use clap::{Parser, ValueEnum};
 use harness::median;
 use rollcall_app::audit::Meta;
@@ -200,11 +200,7 @@ impl BaselineRun {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    if std::env::var_os("RUST_LOG").is_some() {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .init();
-    }
+    harness::trace_from_env();
     let args = Args::parse();
     ensure!(
         args.pg_database
@@ -230,9 +226,7 @@ async fn main() -> Result<()> {
         .unwrap_or(if args.p2 { 1_000_000 } else { 100_000 });
     let runs = args.runs.unwrap_or(if args.p2 { 1 } else { 3 }).max(1);
     ensure!(rows > 0, "--rows must be positive");
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = cores();
     let engine_name = engine_name(engine);
     println!("{id} machine: {}", machine_note(cores));
 
@@ -795,50 +789,31 @@ async fn baseline_run(store: &Store, csv: &Path, rows: usize, tool: &str) -> Res
             Ok(BaselineRun { load, insert })
         }
         Engine::Postgres => {
-            let url = store.url.clone();
-            run_tool(
+            let url = &store.url;
+            psql(
                 tool,
-                &[
-                    "-X",
-                    "-q",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    &url,
-                    "-c",
-                    "CREATE TABLE staging (first_name text, last_name text, email text, user_type text, default_location text, roles text)",
-                ],
-                "",
+                url,
+                "CREATE TABLE staging (first_name text, last_name text, email text, user_type text, default_location text, roles text)",
             )?;
-            let load = run_tool(
+            let load = psql(
                 tool,
-                &[
-                    "-X",
-                    "-q",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    &url,
-                    "-c",
-                    &format!("\\copy staging FROM '{csv_path}' WITH (FORMAT csv, HEADER true)"),
-                ],
-                "",
+                url,
+                &format!("\\copy staging FROM '{csv_path}' WITH (FORMAT csv, HEADER true)"),
             )?;
-            let insert = run_tool(
-                tool,
-                &[
-                    "-X",
-                    "-q",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    &url,
-                    "-c",
-                    &insert("gen_random_uuid()::text"),
-                ],
-                "",
-            )?;
+            let insert = psql(tool, url, &insert("gen_random_uuid()::text"))?;
             check_baseline(&store.url, org, rows).await?;
             Ok(BaselineRun { load, insert })
         }
     }
+}
+
+/// One psql command against `url`, timed; any error stops it.
+fn psql(tool: &str, url: &str, command: &str) -> Result<Duration> {
+    run_tool(
+        tool,
+        &["-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", command],
+        "",
+    )
 }
 
 /// Runs the shell with `stdin`, timed; fails with its error output.
@@ -898,16 +873,4 @@ fn peak_rss_mb() -> Option<f64> {
         .parse::<f64>()
         .ok()
         .map(|kib| kib * 1024.0 / 1e6)
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -28,7 +28,7 @@ use sqlx::{Executor, Row};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use bench_store::{Store, load_average, machine_note};
+use bench_store::{Store, cores, load_average, machine_note, thousands};
 use loadgen::{Closed, Conn, Open, Target};
 use seed_users::Seeded;
 
@@ -90,9 +90,7 @@ fn main() -> Result<()> {
         "--pg-database: lower-case letters, digits and underscores only"
     );
     let run_started = Instant::now();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = cores();
     // The server and the load generator run on runtimes of their own in this process; both
     // share the machine's cores, as any loopback benchmark does.
     let server_rt = tokio::runtime::Builder::new_multi_thread()
@@ -376,6 +374,32 @@ fn text(r: &Value, k: &str) -> String {
     r[k].as_str().unwrap_or_default().to_lowercase()
 }
 
+/// The fields a search by name looks in.
+const NAME_FIELDS: [&str; 3] = ["name", "email", "username"];
+
+/// Searches for `term` and checks that it found someone, and only people with the term in one
+/// of `fields`. Answers the query, its target, how many rows it found and the body's length.
+async fn search(
+    conn: &mut Conn,
+    addr: SocketAddr,
+    token: Option<&str>,
+    term: &str,
+    fields: &[&str],
+) -> Result<(String, Target, usize, usize)> {
+    let q = format!("/api/v1/users?q={}", url_escape(term));
+    let t = Target::new(addr, &q, token)?;
+    let (p, len) = fetch(conn, &t).await?;
+    let rs = rows(&p);
+    ensure!(!rs.is_empty(), "search “{term}” found nobody");
+    for r in rs {
+        ensure!(
+            fields.iter().any(|f| text(r, f).contains(term)),
+            "search “{term}” returned {r}"
+        );
+    }
+    Ok((q, t, rs.len(), len))
+}
+
 /// Builds each scenario's request and checks that what it returns is right.
 async fn prepare(args: &Args, addr: SocketAddr, s: &Seeded) -> Result<Scenarios> {
     let token = Some(s.token.as_str());
@@ -468,27 +492,9 @@ async fn prepare(args: &Args, addr: SocketAddr, s: &Seeded) -> Result<Scenarios>
 
     // Search by a name: a last name (about 1 % of everyone).
     let term = "kowalski";
-    let q = format!("/api/v1/users?q={term}");
-    let t = Target::new(addr, &q, token)?;
-    let (p, len) = fetch(&mut conn, &t).await?;
-    let rs = rows(&p);
-    ensure!(!rs.is_empty(), "search “{term}” found nobody");
-    for r in rs {
-        ensure!(
-            text(r, "name").contains(term)
-                || text(r, "email").contains(term)
-                || text(r, "username").contains(term),
-            "search “{term}” returned {r}"
-        );
-    }
-    add(
-        "search-name",
-        format!("search by name substring “{term}”"),
-        format!("GET {q}"),
-        rs.len(),
-        t,
-        len,
-    );
+    let (q, t, found, len) = search(&mut conn, addr, token, term, &NAME_FIELDS).await?;
+    let what = format!("search by name substring “{term}”");
+    add("search-name", what, format!("GET {q}"), found, t, len);
 
     // Search by part of one person's address (selective: one or a few matches).
     let sample = rows(&first)
@@ -502,25 +508,9 @@ async fn prepare(args: &Args, addr: SocketAddr, s: &Seeded) -> Result<Scenarios>
         .skip(local.chars().count().saturating_sub(10))
         .collect();
     let term = format!("{local_tail}@{}", &domain[..domain.len().min(6)]);
-    let q = format!("/api/v1/users?q={}", url_escape(&term));
-    let t = Target::new(addr, &q, token)?;
-    let (p, len) = fetch(&mut conn, &t).await?;
-    let rs = rows(&p);
-    ensure!(!rs.is_empty(), "search “{term}” found nobody");
-    for r in rs {
-        ensure!(
-            text(r, "email").contains(&term),
-            "search “{term}” returned {r}"
-        );
-    }
-    add(
-        "search-email",
-        format!("search by email substring “{term}”"),
-        format!("GET {q}"),
-        rs.len(),
-        t,
-        len,
-    );
+    let (q, t, found, len) = search(&mut conn, addr, token, &term, &["email"]).await?;
+    let what = format!("search by email substring “{term}”");
+    add("search-email", what, format!("GET {q}"), found, t, len);
 
     // Status filter: pending with an expired invitation.
     let q = "/api/v1/users?status=expired".to_string();
@@ -592,27 +582,9 @@ async fn prepare(args: &Args, addr: SocketAddr, s: &Seeded) -> Result<Scenarios>
     );
 
     let term = "park";
-    let q = format!("/api/v1/users?q={term}");
-    let t = Target::new(addr, &q, token)?;
-    let (p, len) = fetch(&mut conn, &t).await?;
-    let rs = rows(&p);
-    ensure!(!rs.is_empty(), "search “{term}” found nobody");
-    for r in rs {
-        ensure!(
-            text(r, "name").contains(term)
-                || text(r, "email").contains(term)
-                || text(r, "username").contains(term),
-            "search “{term}” returned {r}"
-        );
-    }
-    add(
-        "search-short",
-        format!("search by a short substring “{term}”"),
-        format!("GET {q}"),
-        rs.len(),
-        t,
-        len,
-    );
+    let (q, t, found, len) = search(&mut conn, addr, token, term, &NAME_FIELDS).await?;
+    let what = format!("search by a short substring “{term}”");
+    add("search-short", what, format!("GET {q}"), found, t, len);
 
     // Every request must be authenticated: a wrong token is refused.
     let bad = Target::new(addr, "/api/v1/users", Some("rc_not-a-token"))?;
@@ -788,7 +760,7 @@ fn report(
             args.connections,
             args.seconds,
             if args.repeat > 1 { format!(", median of {}", args.repeat) } else { String::new() },
-            machine_note(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+            machine_note(cores()),
         ),
         String::new(),
         "| scenario | request | rows | saturation | × bare axum | p50 at half load | p99 at half load | failed requests | target |".into(),
@@ -932,17 +904,9 @@ fn report(
     format!("{}\n\n{}", lines.join("\n"), table.join("\n"))
 }
 
+/// A rate or count, rounded, with thousands separators.
 fn fmt_int(x: f64) -> String {
-    let n = x.round() as u64;
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    thousands(x.round() as u64)
 }
 
 fn ms(d: Duration) -> String {

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail, ensure};
-use bench_store::{Store, machine_note};
+use bench_store::{Store, cores, machine_note, thousands};
 use clap::Parser;
 use mailin_embedded::response::OK;
 use mailin_embedded::{Handler, Response, Server};
@@ -80,9 +80,7 @@ fn main() -> Result<()> {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
         "--pg-database: lower-case letters, digits and underscores only"
     );
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = cores();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores)
         .enable_all()
@@ -207,20 +205,14 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
         queue_invitations(&app, &org, next_user, args.messages).await?;
         next_user += args.messages;
         let queue_took = queued.elapsed();
-        let sender = Arc::new(
-            SmtpSender::with_strategy(&smtp, SmtpStrategy::NoDelayPool)
-                .map_err(anyhow::Error::msg)?,
-        );
-        let dispatcher = Dispatcher::with_senders(
-            app.clone(),
-            sender.clone(),
-            Arc::new(MailboxSender::new(app.db().clone(), app.clock.clone())),
-        );
-        let before = accepted.load(Ordering::Relaxed);
-        let (took, report) = drain(&dispatcher).await?;
-        sender.close().await;
-        let got = accepted.load(Ordering::Relaxed) - before;
-        check_drained(&app, &report, got, args.messages).await?;
+        let took = drain_through(
+            &app,
+            &smtp,
+            SmtpStrategy::NoDelayPool,
+            &accepted,
+            args.messages,
+        )
+        .await?;
         let rate = args.messages as f64 / took.as_secs_f64();
         println!(
             "P6 dispatch run {}: {} invitations (queued with their users and invitations in {:.2} s) drained in {:.2} s = {:.0} messages/s \
@@ -241,20 +233,14 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
     // ---- the Nagle stall: lettre's own transport ------------------------------------------
     let stall_rate = if args.stall_messages > 0 {
         queue_invitations(&app, &org, next_user, args.stall_messages).await?;
-        let sender = Arc::new(
-            SmtpSender::with_strategy(&smtp, SmtpStrategy::LettrePool)
-                .map_err(anyhow::Error::msg)?,
-        );
-        let dispatcher = Dispatcher::with_senders(
-            app.clone(),
-            sender.clone(),
-            Arc::new(MailboxSender::new(app.db().clone(), app.clock.clone())),
-        );
-        let before = accepted.load(Ordering::Relaxed);
-        let (took, report) = drain(&dispatcher).await?;
-        sender.close().await;
-        let got = accepted.load(Ordering::Relaxed) - before;
-        check_drained(&app, &report, got, args.stall_messages).await?;
+        let took = drain_through(
+            &app,
+            &smtp,
+            SmtpStrategy::LettrePool,
+            &accepted,
+            args.stall_messages,
+        )
+        .await?;
         let stall = args.stall_messages as f64 / took.as_secs_f64();
         println!(
             "P6 without the fix: lettre's AsyncSmtpTransport pool (Nagle on), {} connections: {} messages in {:.2} s = {:.0} messages/s \
@@ -289,7 +275,7 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
     table.push_str("|---|---|---|---|---|---|---|---|\n");
     table.push_str(&format!(
         "| P6 | {} invitations drained to a local SMTP server ({engine_name}, {} connections) | {:.0} msg/s, {:.2} s | minimal SMTP client: {:.0} msg/s | {:.2} | {} | ≥ 1,000 msg/s; 10k ≤ 10 s | {} |",
-        fmt_int(args.messages),
+        thousands(args.messages as u64),
         args.connections,
         rate,
         drain_took.as_secs_f64(),
@@ -301,6 +287,29 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
         if pass { "yes" } else { "no" }
     ));
     Ok(table)
+}
+
+/// Drains the queued `messages` through Rollcall's SMTP sender with `strategy`, checks that the
+/// server accepted each of them, and answers how long the drain took.
+async fn drain_through(
+    app: &App,
+    smtp: &SmtpConfig,
+    strategy: SmtpStrategy,
+    accepted: &AtomicU64,
+    messages: usize,
+) -> Result<Duration> {
+    let sender = Arc::new(SmtpSender::with_strategy(smtp, strategy).map_err(anyhow::Error::msg)?);
+    let dispatcher = Dispatcher::with_senders(
+        app.clone(),
+        sender.clone(),
+        Arc::new(MailboxSender::new(app.db().clone(), app.clock.clone())),
+    );
+    let before = accepted.load(Ordering::Relaxed);
+    let (took, report) = drain(&dispatcher).await?;
+    sender.close().await;
+    let got = accepted.load(Ordering::Relaxed) - before;
+    check_drained(app, &report, got, messages).await?;
+    Ok(took)
 }
 
 /// Drains the outbox the way the running dispatcher does (`Dispatcher::drain`).
@@ -522,16 +531,4 @@ async fn expect<R: tokio::io::AsyncBufRead + Unpin>(
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     values[values.len() / 2]
-}
-
-fn fmt_int(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -17,6 +17,7 @@ use rollcall_app::audit::Meta;
 use rollcall_app::domain::{BulkChanges, Permission};
 use rollcall_app::testing::store::{Db, Sql, migrate, users};
 use rollcall_app::{App, Clock, Config, Principal};
+use sqlx::AnyConnection;
 use uuid::Uuid;
 
 fn arg(name: &str) -> Option<String> {
@@ -50,12 +51,14 @@ async fn bare(
     let start = Instant::now();
     let mut tx = app.db().begin().await?;
     for p in add {
-        let mut q = Sql::new("INSERT INTO user_permissions (user_id, permission) SELECT id, ");
-        q.bind(format!("bare.{p}"))
-            .push(" FROM users WHERE org_id = ")
-            .bind(org.to_string())
-            .push(" ON CONFLICT DO NOTHING");
-        q.execute(&mut tx).await?;
+        insert_for_everyone(
+            &mut tx,
+            org,
+            "user_permissions",
+            "permission",
+            format!("bare.{p}"),
+        )
+        .await?;
     }
     let mut q = Sql::new("DELETE FROM user_permissions WHERE permission = ");
     q.bind(remove.to_string())
@@ -63,24 +66,42 @@ async fn bare(
         .bind(org.to_string())
         .push(")");
     q.execute(&mut tx).await?;
-    let mut q = Sql::new("INSERT INTO user_locations (user_id, location_id) SELECT id, ");
-    q.bind(location.to_string())
+    insert_for_everyone(
+        &mut tx,
+        org,
+        "user_locations",
+        "location_id",
+        location.to_string(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(start.elapsed())
+}
+
+/// One `INSERT … SELECT` giving every user of `org` a row (`user_id`, `column` = `value`) in
+/// `table`, where they have none yet.
+async fn insert_for_everyone(
+    conn: &mut AnyConnection,
+    org: Uuid,
+    table: &str,
+    column: &str,
+    value: String,
+) -> Result<()> {
+    let mut q = Sql::new(&format!(
+        "INSERT INTO {table} (user_id, {column}) SELECT id, "
+    ));
+    q.bind(value)
         .push(" FROM users WHERE org_id = ")
         .bind(org.to_string())
         .push(" ON CONFLICT DO NOTHING");
-    q.execute(&mut tx).await?;
-    tx.commit().await?;
-    Ok(start.elapsed())
+    q.execute(conn).await?;
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     // RUST_LOG=rollcall_app=debug shows where each chunk's time goes.
-    if std::env::var_os("RUST_LOG").is_some() {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .init();
-    }
+    harness::trace_from_env();
     let sizes: Vec<usize> = arg("--sizes")
         .unwrap_or_else(|| "10000,100000".into())
         .split(',')

@@ -1,7 +1,8 @@
 //! The two cookies: the session, and the pre-session CSRF token of the sign-in form.
 
 use axum::http::HeaderMap;
-use axum::http::header::COOKIE;
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::response::{IntoResponse, Redirect, Response};
 
 pub const SESSION: &str = "rc_session";
 pub const PRE_SESSION: &str = "rc_presession";
@@ -31,4 +32,13 @@ pub fn set(name: &str, value: &str, secure: bool, max_age_seconds: Option<i64>) 
 
 pub fn clear(name: &str, secure: bool) -> String {
     set(name, "", secure, Some(0))
+}
+
+/// A redirect that also sets the session cookie to `token`: signed in, or a step further.
+pub fn redirect_with_session(to: &str, token: &str, secure: bool) -> Response {
+    let mut res = Redirect::to(to).into_response();
+    let cookie = set(SESSION, token, secure, None);
+    res.headers_mut()
+        .append(SET_COOKIE, cookie.parse().expect("cookie"));
+    res
 }

@@ -65,6 +65,15 @@ impl ConsoleUser {
         }
     }
 
+    /// The same check for a form read as name/value pairs.
+    pub fn verify_form_csrf(&self, pairs: &[(String, String)]) -> Result<(), PageError> {
+        self.verify_csrf(
+            crate::console::field(pairs, "csrf")
+                .next()
+                .unwrap_or_default(),
+        )
+    }
+
     pub fn meta(&self) -> Meta {
         self.origin.meta(&self.principal)
     }
@@ -130,6 +139,13 @@ pub struct ApiCaller {
     pub principal: Principal,
     /// For audit events of API writes.
     pub origin: Origin,
+}
+
+impl ApiCaller {
+    /// Who acted and where the request came from, for the audit event of a write.
+    pub fn meta(&self) -> Meta {
+        self.origin.meta(&self.principal)
+    }
 }
 
 impl FromRequestParts<App> for ApiCaller {

@@ -41,7 +41,7 @@ async fn replace(
         )?),
         None => None,
     };
-    let meta = caller.origin.meta(&caller.principal);
+    let meta = caller.meta();
     Ok(Json(
         directory::load_people(&app, &caller.principal, roster, key.as_ref(), &meta).await?,
     ))

@@ -66,7 +66,7 @@ async fn upload(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("upload.csv")
         .to_string();
-    let meta = caller.origin.meta(&caller.principal);
+    let meta = caller.meta();
     let job = import::upload(
         &app,
         &caller.principal,
@@ -145,7 +145,7 @@ async fn edit_row(
     Path((id, seq)): Path<(Uuid, i64)>,
     Json(edit): Json<RowEdit>,
 ) -> Result<Json<ReviewRow>, ApiError> {
-    let meta = caller.origin.meta(&caller.principal);
+    let meta = caller.meta();
     Ok(Json(
         import::edit_row(&app, &caller.principal, id, seq, edit.cells, &meta).await?,
     ))
@@ -160,7 +160,7 @@ async fn commit(
     Path(id): Path<Uuid>,
     Json(req): Json<Commit>,
 ) -> Result<Response, ApiError> {
-    let meta = caller.origin.meta(&caller.principal);
+    let meta = caller.meta();
     let job = import::commit(&app, &caller.principal, id, &req, &meta).await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -18,7 +18,7 @@ pub async fn create(
     caller: ApiCaller,
     Json(req): Json<InviteOne>,
 ) -> Result<(StatusCode, Json<Invited>), ApiError> {
-    let meta = caller.origin.meta(&caller.principal);
+    let meta = caller.meta();
     Ok((
         StatusCode::CREATED,
         Json(invite::invite_one(&app, &caller.principal, &req, &meta).await?),
@@ -42,7 +42,7 @@ pub async fn batch(
 ) -> Result<Json<PasteResult>, ApiError> {
     let key = super::idempotency_key(&headers)?;
     let key = Key::new("invitations.batch", key, &req)?;
-    let meta = caller.origin.meta(&caller.principal);
+    let meta = caller.meta();
     Ok(Json(
         invite::paste_invite(
             &app,
@@ -62,13 +62,7 @@ pub async fn resend(
     caller: ApiCaller,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    invite::resend(
-        &app,
-        &caller.principal,
-        id,
-        &caller.origin.meta(&caller.principal),
-    )
-    .await?;
+    invite::resend(&app, &caller.principal, id, &caller.meta()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -77,13 +71,7 @@ pub async fn revoke(
     caller: ApiCaller,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    invite::revoke(
-        &app,
-        &caller.principal,
-        id,
-        &caller.origin.meta(&caller.principal),
-    )
-    .await?;
+    invite::revoke(&app, &caller.principal, id, &caller.meta()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -93,13 +81,8 @@ pub async fn deactivate(
     caller: ApiCaller,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    rollcall_app::access::lifecycle::deactivate(
-        &app,
-        &caller.principal,
-        id,
-        &caller.origin.meta(&caller.principal),
-    )
-    .await?;
+    rollcall_app::access::lifecycle::deactivate(&app, &caller.principal, id, &caller.meta())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -109,12 +92,8 @@ pub async fn reactivate(
     caller: ApiCaller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let status = rollcall_app::access::lifecycle::reactivate(
-        &app,
-        &caller.principal,
-        id,
-        &caller.origin.meta(&caller.principal),
-    )
-    .await?;
+    let status =
+        rollcall_app::access::lifecycle::reactivate(&app, &caller.principal, id, &caller.meta())
+            .await?;
     Ok(Json(serde_json::json!({ "status": status.as_str() })))
 }

@@ -56,7 +56,7 @@ pub async fn create(
     Json(req): Json<BulkUpdateRequest>,
 ) -> Result<Response, ApiError> {
     let key = super::idempotency_key(&headers)?;
-    let meta = caller.origin.meta(&caller.principal);
+    let meta = caller.meta();
     let job = bulk_update::run(&app, &caller.principal, &req, Some(key), &meta, WAIT).await?;
     let status = if job.is_finished() {
         StatusCode::OK

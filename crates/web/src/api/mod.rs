@@ -95,7 +95,7 @@ async fn update_user(
     axum::extract::Path(id): axum::extract::Path<uuid::Uuid>,
     Json(edit): Json<rollcall_app::access::profile::ProfileEdit>,
 ) -> Result<Json<rollcall_app::access::profile::Profile>, ApiError> {
-    let meta = caller.origin.meta(&caller.principal);
+    let meta = caller.meta();
     Ok(Json(
         rollcall_app::access::profile::update(
             &app,

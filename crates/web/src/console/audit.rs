@@ -3,8 +3,8 @@
 use askama::Template;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use rollcall_app::App;
 use rollcall_app::audit::{self, AuditEntry, AuditParams, ExportFormat};
 use rollcall_app::clock::local;
@@ -145,17 +145,7 @@ async fn export(
         ExportFormat::Csv => ("text/csv; charset=utf-8", "audit.csv"),
         ExportFormat::Json => ("application/json", "audit.json"),
     };
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response())
+    Ok(super::download(content_type, name, Body::from_stream(body)))
 }
 
 /// Every matching event as CSV (cells that a spreadsheet would run as formulas are made text).

@@ -5,7 +5,6 @@ use std::time::Duration;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::access::bulk_update::{self, BulkUpdateRequest, Refused};
 use rollcall_app::clock::local;
@@ -162,7 +161,7 @@ pub async fn review_selected(
     user: ConsoleUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    user.verify_form_csrf(&pairs)?;
     review_page(&app, &user, &pairs, None).await
 }
 
@@ -194,7 +193,7 @@ pub async fn apply(
     user: ConsoleUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    user.verify_form_csrf(&pairs)?;
     let mut req = selection_of(&pairs)?;
     let started = match parse_changes(&pairs) {
         Ok(changes) => {
@@ -274,17 +273,7 @@ pub async fn report(
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let (name, csv) = rollcall_app::jobs::kinds::report_csv(&app, &user.principal, id).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        csv,
-    )
-        .into_response())
+    Ok(super::csv_download(&name, csv))
 }
 
 pub struct JobRow {
@@ -342,7 +331,7 @@ pub async fn deactivate(
     user: ConsoleUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    user.verify_form_csrf(&pairs)?;
     let req = selection_of(&pairs)?;
     let ids = bulk_update::select(&app, &user.principal, &req).await?;
     let outcomes =

@@ -11,13 +11,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use rollcall_app::domain::Capability;
 use rollcall_app::onboarding::directory::{
-    self, AddRequest, Candidate, Members, Options, Overview,
+    self, AddRequest, Candidate, Loaded, Members, Options, Overview,
 };
 use rollcall_app::{App, AppError};
 use rollcall_domain::ValueError;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::upload::{self, Upload};
 use super::{Nav, field};
 use crate::error::{PageError, render};
 use crate::session::ConsoleUser;
@@ -219,6 +220,15 @@ struct ConfirmPage {
     error: Option<String>,
 }
 
+/// A step shown again with the reason its form was not taken answers 422.
+fn status_for(error: &Option<String>) -> StatusCode {
+    if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    }
+}
+
 fn with_status(status: StatusCode, page: Response) -> Response {
     (status, page).into_response()
 }
@@ -255,11 +265,7 @@ async fn people_page(
         ));
     }
     w.batch = batch.people.iter().map(|c| c.external_id.clone()).collect();
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = status_for(&error);
     let page = PeoplePage {
         nav: Nav::of(user),
         can_add,
@@ -310,87 +316,30 @@ pub async fn load(
     user: ConsoleUser,
     mut form: Multipart,
 ) -> Result<Response, PageError> {
-    let too_large = || {
-        format!(
-            "The file is larger than {} MB, far more than a staff roster takes. Is it the right file?",
-            directory::MAX_FILE_BYTES / 1024 / 1024
-        )
+    let bytes = match upload::read(&user, &mut form, "roster", directory::MAX_FILE_BYTES).await? {
+        Upload::TooLarge => {
+            let too_large = format!(
+                "The file is larger than {} MB, far more than a staff roster takes. Is it the right file?",
+                directory::MAX_FILE_BYTES / 1024 / 1024
+            );
+            return people_page(&app, &user, Wizard::default(), None, Some(too_large)).await;
+        }
+        Upload::File { bytes, .. } => bytes,
+        Upload::NoFile => Vec::new(),
     };
-    let mut csrf_ok = false;
-    let mut file: Option<Vec<u8>> = None;
-    loop {
-        let next = match form.next_field().await {
-            Ok(next) => next,
-            Err(_) => {
-                return people_page(&app, &user, Wizard::default(), None, Some(too_large())).await;
-            }
-        };
-        let Some(mut f) = next else { break };
-        match f.name() {
-            Some("csrf") => {
-                user.verify_csrf(&f.text().await.unwrap_or_default())?;
-                csrf_ok = true;
-            }
-            Some("roster") if csrf_ok => {
-                let mut bytes = Vec::new();
-                loop {
-                    match f.chunk().await {
-                        Ok(Some(chunk)) => {
-                            bytes.extend_from_slice(&chunk);
-                            if bytes.len() as u64 > directory::MAX_FILE_BYTES {
-                                return people_page(
-                                    &app,
-                                    &user,
-                                    Wizard::default(),
-                                    None,
-                                    Some(too_large()),
-                                )
-                                .await;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(_) => {
-                            return people_page(
-                                &app,
-                                &user,
-                                Wizard::default(),
-                                None,
-                                Some(too_large()),
-                            )
-                            .await;
-                        }
-                    }
-                }
-                file = Some(bytes);
-            }
-            _ => {}
-        }
-    }
-    if !csrf_ok {
-        user.verify_csrf("")?;
-    }
-    let result = match file {
-        Some(bytes) if !bytes.is_empty() => {
-            directory::load_csv(&app, &user.principal, &bytes[..], &user.meta()).await
-        }
-        _ => Err(ValueError::new(
+    let result = if bytes.is_empty() {
+        Err(ValueError::new(
             "roster",
             "roster_missing",
             "Choose the roster file (CSV) to load.",
         )
-        .into()),
+        .into())
+    } else {
+        directory::load_csv(&app, &user.principal, &bytes[..], &user.meta()).await
     };
     match result {
         Ok(l) => {
-            let notice = format!(
-                "Directory loaded: {} in {} group{} ({} new, {} removed, {} deactivated upstream). No account was changed.",
-                people(l.people),
-                l.groups,
-                if l.groups == 1 { "" } else { "s" },
-                l.added,
-                l.removed,
-                l.inactive
-            );
+            let notice = loaded_notice(&l);
             people_page(&app, &user, Wizard::default(), Some(notice), None).await
         }
         Err(e @ AppError::Invalid(_)) => {
@@ -400,15 +349,26 @@ pub async fn load(
     }
 }
 
+fn loaded_notice(l: &Loaded) -> String {
+    format!(
+        "Directory loaded: {} in {} group{} ({} new, {} removed, {} deactivated upstream). No account was changed.",
+        people(l.people),
+        l.groups,
+        if l.groups == 1 { "" } else { "s" },
+        l.added,
+        l.removed,
+        l.inactive
+    )
+}
+
 /// `POST /directory/add`: every step of the wizard; the button pressed (`go`) says where to.
 pub async fn add(
     State(app): State<App>,
     user: ConsoleUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
-    let who = &user.principal;
-    who.require(Capability::BulkAdd)?;
+    user.verify_form_csrf(&pairs)?;
+    user.principal.require(Capability::BulkAdd)?;
     let mut w = Wizard::from_form(&pairs);
     let go = field(&pairs, "go").next().unwrap_or("batch").to_string();
     if let Some(group) = go.strip_prefix("group:") {
@@ -420,72 +380,102 @@ pub async fn add(
         return people_page(&app, &user, w, None, None).await;
     }
     match go.as_str() {
-        "add_all" | "add_selected" => {
-            let Some(group) = w.group.clone() else {
-                return people_page(&app, &user, w, None, Some("Pick a group first.".into())).await;
-            };
-            let members = directory::members_of(&app, who, &group).await?;
-            let ids: Vec<String> = members
-                .candidates
-                .into_iter()
-                .map(|c| c.external_id)
-                .filter(|id| go == "add_all" || w.picks.contains(id))
-                .collect();
-            if ids.is_empty() {
-                let why = if go == "add_all" {
-                    "Nobody of this group can be added."
-                } else {
-                    "Tick the people to add first, or use Add all."
-                };
-                return people_page(&app, &user, w, None, Some(why.into())).await;
-            }
-            w.add(ids);
-            w.picks.clear();
-            people_page(&app, &user, w, None, None).await
-        }
+        "add_all" => add_from_group(&app, &user, w, Pick::All).await,
+        "add_selected" => add_from_group(&app, &user, w, Pick::Ticked).await,
         "access" => {
             if w.batch.is_empty() {
-                return people_page(
-                    &app,
-                    &user,
-                    w,
-                    None,
-                    Some("Add at least one person to the batch first.".into()),
-                )
-                .await;
+                let why = "Add at least one person to the batch first.";
+                return people_page(&app, &user, w, None, Some(why.into())).await;
             }
             access_page(&app, &user, w, None).await
         }
-        "notifications" => match access_checked(&app, &user, &w).await {
+        "notifications" => match checked_request(&app, &user, &w).await? {
             Ok(_) => notifications_page(&app, &user, w, None).await,
-            Err(e @ (AppError::Invalid(_) | AppError::NotFound(_))) => {
-                access_page(&app, &user, w, Some(e.to_string())).await
-            }
-            Err(e) => Err(e.into()),
+            Err(back) => Ok(back),
         },
         "confirm" => confirm_page(&app, &user, w, None).await,
         "commit" => {
-            let req = match access_checked(&app, &user, &w).await {
-                Ok(req) => req,
-                Err(e @ (AppError::Invalid(_) | AppError::NotFound(_))) => {
-                    return access_page(&app, &user, w, Some(e.to_string())).await;
-                }
-                Err(e) => return Err(e.into()),
-            };
             let once = field(&pairs, "once").next().filter(|k| !k.is_empty());
-            match directory::add(&app, who, &req, once, &user.meta()).await {
-                Ok(job) => Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response()),
-                Err(
-                    e @ (AppError::Store(_)
-                    | AppError::Internal(_)
-                    | AppError::Forbidden(_)
-                    | AppError::Unauthenticated(_)),
-                ) => Err(e.into()),
-                // Refused as a whole (seats, rules, a stale batch): say why, nothing was created.
-                Err(e) => confirm_page(&app, &user, w, Some(e.to_string())).await,
-            }
+            commit(&app, &user, w, once).await
         }
         _ => people_page(&app, &user, w, None, None).await,
+    }
+}
+
+/// Which members of the shown group go into the batch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    All,
+    Ticked,
+}
+
+/// Step 1: members of the shown group join the batch.
+async fn add_from_group(
+    app: &App,
+    user: &ConsoleUser,
+    mut w: Wizard,
+    pick: Pick,
+) -> Result<Response, PageError> {
+    let Some(group) = w.group.clone() else {
+        return people_page(app, user, w, None, Some("Pick a group first.".into())).await;
+    };
+    let members = directory::members_of(app, &user.principal, &group).await?;
+    let ids: Vec<String> = members
+        .candidates
+        .into_iter()
+        .map(|c| c.external_id)
+        .filter(|id| pick == Pick::All || w.picks.contains(id))
+        .collect();
+    if ids.is_empty() {
+        let why = match pick {
+            Pick::All => "Nobody of this group can be added.",
+            Pick::Ticked => "Tick the people to add first, or use Add all.",
+        };
+        return people_page(app, user, w, None, Some(why.into())).await;
+    }
+    w.add(ids);
+    w.picks.clear();
+    people_page(app, user, w, None, None).await
+}
+
+/// Confirm: the job that invites the batch, once however often the form is sent.
+async fn commit(
+    app: &App,
+    user: &ConsoleUser,
+    w: Wizard,
+    once: Option<&str>,
+) -> Result<Response, PageError> {
+    let req = match checked_request(app, user, &w).await? {
+        Ok(req) => req,
+        Err(back) => return Ok(back),
+    };
+    match directory::add(app, &user.principal, &req, once, &user.meta()).await {
+        Ok(job) => Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response()),
+        Err(
+            e @ (AppError::Store(_)
+            | AppError::Internal(_)
+            | AppError::Forbidden(_)
+            | AppError::Unauthenticated(_)),
+        ) => Err(e.into()),
+        // Refused as a whole (seats, rules, a stale batch): say why, nothing was created.
+        Err(e) => confirm_page(app, user, w, Some(e.to_string())).await,
+    }
+}
+
+/// The request steps 1–3 describe; a choice that does not hold (`Err`) sends the person back to
+/// step 2 with the reason.
+async fn checked_request(
+    app: &App,
+    user: &ConsoleUser,
+    w: &Wizard,
+) -> Result<Result<AddRequest, Response>, PageError> {
+    match access_checked(app, user, w).await {
+        Ok(req) => Ok(Ok(req)),
+        Err(e @ (AppError::Invalid(_) | AppError::NotFound(_))) => {
+            let back = access_page(app, user, w.clone(), Some(e.to_string())).await?;
+            Ok(Err(back))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -517,21 +507,7 @@ async fn access_page(
     w: Wizard,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let options = directory::options(app, &user.principal).await?;
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    let page = AccessPage {
-        nav: Nav::of(user),
-        count: w.batch.len(),
-        hidden: w.hidden(Step::Access),
-        options,
-        w,
-        error,
-    };
-    Ok(with_status(status, render(&page)))
+    options_step(app, user, w, error, Step::Access).await
 }
 
 /// Step 3: the batch's notification preferences.
@@ -541,21 +517,39 @@ async fn notifications_page(
     w: Wizard,
     error: Option<String>,
 ) -> Result<Response, PageError> {
+    options_step(app, user, w, error, Step::Notifications).await
+}
+
+/// Steps 2 and 3 show the same things: the size of the batch and the organization's options.
+async fn options_step(
+    app: &App,
+    user: &ConsoleUser,
+    w: Wizard,
+    error: Option<String>,
+    step: Step,
+) -> Result<Response, PageError> {
     let options = directory::options(app, &user.principal).await?;
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
+    let status = status_for(&error);
+    let (nav, count, hidden) = (Nav::of(user), w.batch.len(), w.hidden(step));
+    let page = match step {
+        Step::Notifications => render(&NotificationsPage {
+            nav,
+            count,
+            options,
+            w,
+            hidden,
+            error,
+        }),
+        _ => render(&AccessPage {
+            nav,
+            count,
+            options,
+            w,
+            hidden,
+            error,
+        }),
     };
-    let page = NotificationsPage {
-        nav: Nav::of(user),
-        count: w.batch.len(),
-        hidden: w.hidden(Step::Notifications),
-        options,
-        w,
-        error,
-    };
-    Ok(with_status(status, render(&page)))
+    Ok(with_status(status, page))
 }
 
 /// Step 4: everything chosen, to confirm; or the reason Confirm was refused.
@@ -566,12 +560,9 @@ async fn confirm_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let who = &user.principal;
-    let req = match access_checked(app, user, &w).await {
-        Ok(r) => r,
-        Err(e @ (AppError::Invalid(_) | AppError::NotFound(_))) => {
-            return access_page(app, user, w, Some(e.to_string())).await;
-        }
-        Err(e) => return Err(e.into()),
+    let req = match checked_request(app, user, &w).await? {
+        Ok(req) => req,
+        Err(back) => return Ok(back),
     };
     let options = directory::options(app, who).await?;
     let chosen = match directory::notification_choices(&options, &w.notifications) {
@@ -601,11 +592,7 @@ async fn confirm_page(
             .map(|(_, n)| n.clone())
             .unwrap_or_default()
     };
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = status_for(&error);
     let page = ConfirmPage {
         nav: Nav::of(user),
         people: batch.people,

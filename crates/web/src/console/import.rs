@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -23,7 +22,8 @@ use rollcall_app::{App, AppError};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Nav, field};
+use super::upload::{self, Upload};
+use super::{Nav, csv_download, field};
 use crate::error::{PageError, render};
 use crate::session::ConsoleUser;
 
@@ -70,17 +70,7 @@ fn show_upload(user: &ConsoleUser, error: Option<String>) -> Result<Response, Pa
 }
 
 async fn template_csv() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"rollcall-import-template.csv\"",
-            ),
-        ],
-        template(),
-    )
-        .into_response()
+    csv_download("rollcall-import-template.csv", template())
 }
 
 /// `POST /import/upload` (multipart: `csrf`, then `file`).
@@ -89,49 +79,18 @@ async fn upload(
     user: ConsoleUser,
     mut form: Multipart,
 ) -> Result<Response, PageError> {
-    let mut csrf_ok = false;
-    let mut file: Option<(String, Vec<u8>)> = None;
     let too_large = || {
         format!(
             "The file is larger than {} MB, the most one upload accepts: split it into several files, or use `rollcall import FILE`, which takes any size.",
             import::MAX_UPLOAD_BYTES / (1024 * 1024)
         )
     };
-    loop {
-        let next = match form.next_field().await {
-            Ok(next) => next,
-            Err(_) => return show_upload(&user, Some(too_large())),
-        };
-        let Some(mut f) = next else { break };
-        match f.name() {
-            Some("csrf") => {
-                let token = f.text().await.unwrap_or_default();
-                user.verify_csrf(&token)?;
-                csrf_ok = true;
-            }
-            Some("file") if csrf_ok => {
-                let name = f.file_name().unwrap_or("upload.csv").to_string();
-                let mut bytes = Vec::new();
-                loop {
-                    match f.chunk().await {
-                        Ok(Some(chunk)) => {
-                            bytes.extend_from_slice(&chunk);
-                            if bytes.len() as u64 > import::MAX_UPLOAD_BYTES {
-                                return show_upload(&user, Some(too_large()));
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(_) => return show_upload(&user, Some(too_large())),
-                    }
-                }
-                file = Some((name, bytes));
-            }
-            _ => {}
-        }
-    }
-    if !csrf_ok {
-        user.verify_csrf("")?;
-    }
+    let file = match upload::read(&user, &mut form, "file", import::MAX_UPLOAD_BYTES).await? {
+        Upload::TooLarge => return show_upload(&user, Some(too_large())),
+        Upload::NoFile => None,
+        Upload::File { name, bytes } => Some((name.unwrap_or_else(|| "upload.csv".into()), bytes)),
+    };
+    // A form sent without a chosen file still carries the field, with an empty file name.
     let Some((name, bytes)) = file.filter(|(name, _)| !name.is_empty()) else {
         return show_upload(
             &user,
@@ -278,6 +237,21 @@ struct RowPage {
     error: Option<String>,
 }
 
+impl RowPage {
+    fn new(user: &ConsoleUser, id: Uuid, row: ReviewRow, error: Option<String>) -> RowPage {
+        RowPage {
+            nav: Nav::of(user),
+            id: id.to_string(),
+            columns: Column::ALL
+                .iter()
+                .map(|c| (*c, row.cell(*c).to_string()))
+                .collect(),
+            row,
+            error,
+        }
+    }
+}
+
 async fn row_page(
     State(app): State<App>,
     user: ConsoleUser,
@@ -289,16 +263,7 @@ async fn row_page(
         .into_iter()
         .find(|r| r.seq == seq)
         .ok_or_else(|| AppError::not_found("row"))?;
-    Ok(render(&RowPage {
-        nav: Nav::of(&user),
-        id: id.to_string(),
-        columns: Column::ALL
-            .iter()
-            .map(|c| (*c, row.cell(*c).to_string()))
-            .collect(),
-        row,
-        error: None,
-    }))
+    Ok(render(&RowPage::new(&user, id, row, None)))
 }
 
 async fn save_row(
@@ -307,7 +272,7 @@ async fn save_row(
     Path((id, seq)): Path<(Uuid, i64)>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or(""))?;
+    user.verify_form_csrf(&pairs)?;
     let cells: BTreeMap<Column, String> = Column::ALL
         .iter()
         .filter_map(|c| field(&pairs, c.name()).next().map(|v| (*c, v.to_string())))
@@ -317,16 +282,8 @@ async fn save_row(
     let anchor = format!("/import/{id}?after={}#row-{}", row.seq - 1, row.seq);
     if row.in_error {
         // Still wrong: stay on the row with what is wrong.
-        return Ok(render(&RowPage {
-            nav: Nav::of(&user),
-            id: id.to_string(),
-            columns: Column::ALL
-                .iter()
-                .map(|c| (*c, row.cell(*c).to_string()))
-                .collect(),
-            error: Some("The row still has errors; it was saved, and it will not be imported until they are fixed.".into()),
-            row,
-        }));
+        let error = "The row still has errors; it was saved, and it will not be imported until they are fixed.";
+        return Ok(render(&RowPage::new(&user, id, row, Some(error.into()))));
     }
     Ok(Redirect::to(&anchor).into_response())
 }
@@ -364,7 +321,7 @@ async fn commit(
     Path(id): Path<Uuid>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or(""))?;
+    user.verify_form_csrf(&pairs)?;
     let form = CommitForm::of(&pairs);
     let request = match commit_request(&app, &user, &form).await {
         Ok(r) => r,

@@ -14,11 +14,12 @@ mod row_actions;
 mod settings;
 mod sign_in;
 mod tokens;
+mod upload;
 mod users;
 
 use axum::Router;
 use axum::http::header;
-use axum::response::{IntoResponse, Redirect};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use rollcall_app::domain::Capability;
 use rollcall_app::{App, Principal};
@@ -173,6 +174,26 @@ async fn favicon() -> impl IntoResponse {
         ],
         include_str!("../../static/favicon.svg"),
     )
+}
+
+/// A file the browser saves as `file_name` rather than shows.
+pub fn download(content_type: &str, file_name: &str, body: impl IntoResponse) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A CSV file to save: the user list, the audit log, a job's report, the import template.
+pub fn csv_download(file_name: &str, body: impl IntoResponse) -> Response {
+    download("text/csv; charset=utf-8", file_name, body)
 }
 
 /// Values of a repeated form field (checkboxes): plain form structs cannot hold them.

@@ -170,7 +170,7 @@ pub async fn save(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    user.verify_form_csrf(&pairs)?;
     let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found("user"))?;
     let result = match edit_of(&pairs) {
         Ok(edit) => {

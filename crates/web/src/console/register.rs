@@ -138,16 +138,11 @@ pub async fn submit(
             } else {
                 "/register/terms"
             };
-            let mut res = Redirect::to(next).into_response();
-            let cookie = cookies::set(
-                cookies::SESSION,
+            Ok(cookies::redirect_with_session(
+                next,
                 &staged.token,
                 app.config.secure_cookies,
-                None,
-            );
-            res.headers_mut()
-                .append(header::SET_COOKIE, cookie.parse().expect("cookie"));
-            Ok(res)
+            ))
         }
         Err(AppError::Invalid(v)) => {
             show(
@@ -183,14 +178,22 @@ async fn in_progress(app: &App, headers: &HeaderMap, stage: &str) -> Result<InPr
         })
 }
 
-fn check_csrf(p: &InProgress, submitted: &str) -> Result<(), PageError> {
-    if rollcall_app::secret::same(&p.session.csrf_token, submitted) {
-        Ok(())
+/// The step a form was sent from, once its CSRF token matches the step's session.
+async fn submitted_at(
+    app: &App,
+    headers: &HeaderMap,
+    stage: &str,
+    csrf: &str,
+) -> Result<InProgress, Response> {
+    let p = in_progress(app, headers, stage).await?;
+    if rollcall_app::secret::same(&p.session.csrf_token, csrf) {
+        Ok(p)
     } else {
         Err(PageError(AppError::Forbidden(
             "This form has expired or did not come from this site. Reload the page and try again."
                 .into(),
-        )))
+        ))
+        .into_response())
     }
 }
 
@@ -229,6 +232,26 @@ impl SecondFactorPage {
             error: None,
         }
     }
+
+    /// The page once a method is chosen: it asks for that method's code.
+    fn for_method(p: &InProgress, method: Method) -> SecondFactorPage {
+        SecondFactorPage {
+            choose: false,
+            method: method.as_str().into(),
+            ..SecondFactorPage::new(p)
+        }
+    }
+
+    fn with_error(self, error: String) -> SecondFactorPage {
+        SecondFactorPage {
+            error: Some(error),
+            ..self
+        }
+    }
+}
+
+fn unprocessable(page: &SecondFactorPage) -> Response {
+    (StatusCode::UNPROCESSABLE_ENTITY, render(page)).into_response()
 }
 
 pub async fn second_factor(State(app): State<App>, headers: HeaderMap) -> Response {
@@ -251,23 +274,21 @@ pub async fn start_second_factor(
     headers: HeaderMap,
     Form(form): Form<MethodForm>,
 ) -> Result<Response, PageError> {
-    let p = match in_progress(&app, &headers, STAGE_2FA).await {
+    let p = match submitted_at(&app, &headers, STAGE_2FA, &form.csrf).await {
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
-    check_csrf(&p, &form.csrf)?;
-    let mut page = SecondFactorPage::new(&p);
     let method = match Method::parse(&form.method) {
         Ok(m) => m,
         Err(e) => {
-            page.error = Some(e.message);
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response());
+            return Ok(unprocessable(
+                &SecondFactorPage::new(&p).with_error(e.message),
+            ));
         }
     };
     match register::start_second_factor(&app, &p, method).await {
         Ok(shown) => {
-            page.choose = false;
-            page.method = method.as_str().into();
+            let mut page = SecondFactorPage::for_method(&p, method);
             match shown {
                 Some((secret, _url, svg)) => {
                     page.qr_svg = Some(svg);
@@ -287,10 +308,10 @@ pub async fn start_second_factor(
             }
             Ok(render(&page))
         }
-        Err(e @ (AppError::Invalid(_) | AppError::RateLimited(_))) => {
-            page.error = Some(e.to_string());
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
-        }
+        // Still choosing: the page keeps its list of methods.
+        Err(e @ (AppError::Invalid(_) | AppError::RateLimited(_))) => Ok(unprocessable(
+            &SecondFactorPage::new(&p).with_error(e.to_string()),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -306,19 +327,15 @@ pub async fn confirm_second_factor(
     headers: HeaderMap,
     Form(form): Form<MethodForm>,
 ) -> Result<Response, PageError> {
-    let p = match in_progress(&app, &headers, STAGE_2FA).await {
+    let p = match submitted_at(&app, &headers, STAGE_2FA, &form.csrf).await {
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
-    check_csrf(&p, &form.csrf)?;
     let method = Method::parse(&form.method)?;
     match register::confirm_second_factor(&app, &p, method, &form.code).await {
         Ok(codes) => Ok(render(&RecoveryPage { codes })),
         Err(e @ (AppError::Invalid(_) | AppError::RateLimited(_))) => {
-            let mut page = SecondFactorPage::new(&p);
-            page.choose = false;
-            page.method = method.as_str().into();
-            page.error = Some(e.to_string());
+            let mut page = SecondFactorPage::for_method(&p, method).with_error(e.to_string());
             if method == Method::Totp {
                 let (_, secret) = rollcall_app::identity::mfa::chosen(&app, p.user.id).await?;
                 if let Some(secret) = secret {
@@ -331,7 +348,7 @@ pub async fn confirm_second_factor(
                     page.totp_secret = secret;
                 }
             }
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+            Ok(unprocessable(&page))
         }
         Err(e) => Err(e.into()),
     }
@@ -369,11 +386,10 @@ pub async fn accept_terms(
     headers: HeaderMap,
     Form(form): Form<TermsForm>,
 ) -> Result<Response, PageError> {
-    let p = match in_progress(&app, &headers, STAGE_EULA).await {
+    let p = match submitted_at(&app, &headers, STAGE_EULA, &form.csrf).await {
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
-    check_csrf(&p, &form.csrf)?;
     register::accept_eula(&app, &p, form.version).await?;
     Ok(Redirect::to("/home").into_response())
 }
@@ -423,11 +439,10 @@ pub async fn submit_sign_in_code(
     headers: HeaderMap,
     Form(form): Form<MethodForm>,
 ) -> Result<Response, PageError> {
-    let p = match in_progress(&app, &headers, STAGE_MFA).await {
+    let p = match submitted_at(&app, &headers, STAGE_MFA, &form.csrf).await {
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
-    check_csrf(&p, &form.csrf)?;
     let token = cookies::get(&headers, cookies::SESSION).unwrap_or_default();
     match rollcall_app::identity::auth::verify_second_factor(
         &app,
@@ -437,18 +452,11 @@ pub async fn submit_sign_in_code(
     )
     .await
     {
-        Ok(signed) => {
-            let mut res = Redirect::to("/home").into_response();
-            let cookie = cookies::set(
-                cookies::SESSION,
-                &signed.token,
-                app.config.secure_cookies,
-                None,
-            );
-            res.headers_mut()
-                .append(header::SET_COOKIE, cookie.parse().expect("cookie"));
-            Ok(res)
-        }
+        Ok(signed) => Ok(cookies::redirect_with_session(
+            "/home",
+            &signed.token,
+            app.config.secure_cookies,
+        )),
         Err(e @ (AppError::Unauthenticated(_) | AppError::RateLimited(_))) => {
             let status = if matches!(e, AppError::RateLimited(_)) {
                 StatusCode::TOO_MANY_REQUESTS

@@ -80,7 +80,7 @@ pub async fn create(
     user: ConsoleUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    user.verify_form_csrf(&pairs)?;
     let name = field(&pairs, "name").next().unwrap_or_default();
     let result = match permissions_of(&pairs) {
         Ok(perms) => roles::create(&app, &user.principal, name, &perms, &user.meta()).await,
@@ -142,7 +142,7 @@ pub async fn save(
     Path(id): Path<Uuid>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    user.verify_form_csrf(&pairs)?;
     let name = field(&pairs, "name").next().unwrap_or_default();
     let result = match permissions_of(&pairs) {
         Ok(perms) => roles::update(&app, &user.principal, id, name, &perms, &user.meta()).await,

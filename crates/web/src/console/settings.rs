@@ -118,7 +118,7 @@ pub async fn save(
     user: ConsoleUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    user.verify_form_csrf(&pairs)?;
     let number = |name: &str| {
         field(&pairs, name)
             .next()

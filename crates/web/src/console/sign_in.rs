@@ -123,11 +123,8 @@ pub async fn submit(
                 SignInStep::Done(signed) => (signed.token, "/home"),
                 SignInStep::SecondFactor { token, .. } => (token, "/sign-in/code"),
             };
-            let cookie = cookies::set(cookies::SESSION, &token, app.config.secure_cookies, None);
+            let mut res = cookies::redirect_with_session(next, &token, app.config.secure_cookies);
             let clear = cookies::clear(cookies::PRE_SESSION, app.config.secure_cookies);
-            let mut res = Redirect::to(next).into_response();
-            res.headers_mut()
-                .append(header::SET_COOKIE, cookie.parse().expect("cookie header"));
             res.headers_mut()
                 .append(header::SET_COOKIE, clear.parse().expect("cookie header"));
             res

@@ -63,7 +63,7 @@ pub async fn create(
     user: ConsoleUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(field(&pairs, "csrf").next().unwrap_or_default())?;
+    user.verify_form_csrf(&pairs)?;
     let name = field(&pairs, "name").next().unwrap_or_default();
     let scopes = field(&pairs, "scope").collect::<Vec<_>>().join(" ");
     match rollcall_app::identity::api_tokens::create(

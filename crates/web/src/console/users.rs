@@ -2,8 +2,8 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use rollcall_app::App;
 use rollcall_app::clock::local_date;
 use rollcall_app::domain::Capability;
@@ -214,17 +214,7 @@ pub async fn export(
     Query(params): Query<ListParams>,
 ) -> Result<Response, PageError> {
     let csv = rollcall_app::users::export::users_csv(&app, &user.principal, &params).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"users.csv\"",
-            ),
-        ],
-        csv,
-    )
-        .into_response())
+    Ok(super::csv_download("users.csv", csv))
 }
 
 fn actions(user: &ConsoleUser) -> Option<String> {

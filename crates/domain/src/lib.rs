@@ -25,7 +25,7 @@ pub mod username;
 pub use capability::{Capability, Scope};
 pub use email::Email;
 pub use error::ValueError;
-pub use job::JobKind;
+pub use job::{JobKind, JobState};
 pub use mobile::Mobile;
 pub use npi::Npi;
 pub use permission::{CATALOGUE_VERSION, Module, Permission};

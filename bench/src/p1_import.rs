@@ -34,6 +34,7 @@ use bench_store::{Store, cores, machine_note, thousands};
 use clap::{Parser, ValueEnum};
 use harness::median;
 use rollcall_app::audit::Meta;
+use rollcall_app::domain::{JobKind, JobState};
 use rollcall_app::onboarding::import::{self, Access, Commit, Summary};
 use rollcall_app::testing::store::{Db, Engine, jobs, now_micros, seats};
 use uuid::Uuid;
@@ -593,7 +594,7 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
             }
             row
         });
-        let job = import::stage(&app, who, import::KIND_CSV, "staff.csv", iter, &meta).await?;
+        let job = import::stage(&app, who, JobKind::CsvImport, "staff.csv", iter, &meta).await?;
         let end = Instant::now();
         let marks = marks.lock().expect("marks").clone();
         let rates = (marks.len() > 90).then(|| {
@@ -615,7 +616,7 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
     let rss_after_stage = peak_rss_mb();
     let summary = Summary::of(&job);
     ensure!(
-        job.state == "validated" && summary.rows == rows as i64,
+        job.state == JobState::Validated && summary.rows == rows as i64,
         "staging: {job:?}"
     );
     if summary.in_error > 0 {
@@ -688,7 +689,7 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
     };
     let summary = Summary::of(&job);
     ensure!(
-        job.state == "succeeded" && summary.created == rows as i64,
+        job.state == JobState::Succeeded && summary.created == rows as i64,
         "the import did not create every row: {} {:?}",
         job.state,
         summary

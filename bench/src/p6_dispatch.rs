@@ -31,6 +31,7 @@ use rollcall_app::audit::Meta;
 use rollcall_app::clock::DAY;
 use rollcall_app::config::{SmtpConfig, SmtpSecurity};
 use rollcall_app::delivery::{Dispatcher, DrainReport, MailboxSender, SmtpSender, SmtpStrategy};
+use rollcall_app::domain::UserStatus;
 use rollcall_app::testing::store::invitations::{self, Invitation};
 use rollcall_app::testing::store::orgs::Organization;
 use rollcall_app::testing::store::outbox::{self, OutboxMessage};
@@ -354,7 +355,7 @@ async fn queue_invitations(app: &App, org: &Organization, from: usize, n: usize)
             display_name: format!("Staff Member {i}"),
             mobile: None,
             user_type: Some("staff".into()),
-            status: "pending".into(),
+            status: UserStatus::Pending,
             default_location_id: None,
             source: "bench".into(),
             password_hash: None,

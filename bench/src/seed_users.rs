@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use rollcall_app::audit::Meta;
 use rollcall_app::clock::DAY;
-use rollcall_app::domain::{Email, Permission, Username};
+use rollcall_app::domain::{Email, Permission, UserStatus, Username};
 use rollcall_app::org::{create_location, create_org};
 use rollcall_app::testing::store::invitations::{self, Invitation};
 use rollcall_app::testing::store::users::{self, User};
@@ -427,7 +427,7 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
         display_name: "Morgan Reed".into(),
         mobile: None,
         user_type: Some("administrator".into()),
-        status: "active".into(),
+        status: UserStatus::Active,
         default_location_id: Some(loc_ids[0]),
         source: "cli".into(),
         password_hash: Some(hash.clone()),
@@ -440,13 +440,9 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
         deactivated_at: None,
         last_sign_in_at: None,
     };
-    let all_perms: Vec<String> = Permission::ALL
-        .iter()
-        .map(|p| p.key().to_string())
-        .collect();
     let mut tx = app.db().begin().await?;
     users::insert_many(&mut tx, std::slice::from_ref(&admin)).await?;
-    roles::grant_direct(&mut tx, admin.id, &all_perms).await?;
+    roles::grant_direct(&mut tx, admin.id, &Permission::ALL).await?;
     locations::grant(&mut tx, admin.id, &loc_ids).await?;
     roles::assign(&mut tx, admin.id, &[role_ids["Clinic Admin"]]).await?;
     tx.commit().await?;
@@ -599,7 +595,7 @@ fn person(
         display_name: format!("{first} {last}"),
         mobile: (rng.below(2) == 0).then(|| format!("+1312555{:04}", rng.below(10_000))),
         user_type: Some(user_type.into()),
-        status: String::new(),
+        status: UserStatus::Pending,
         default_location_id: Some(home),
         source: ["import", "invite", "api", "import"][rng.below(4) as usize].into(),
         password_hash: None,
@@ -615,24 +611,24 @@ fn person(
     // 60 % active, 8 % pending, 10 % pending with an expired invitation, 12 % inactive,
     // 5 % each of the legacy blocked and disabled.
     let roll = rng.below(100);
-    let status: &'static str = match roll {
-        0..60 => "active",
-        60..68 => "pending",
-        68..78 => "expired",
-        78..90 => "inactive",
-        90..95 => "blocked",
-        _ => "disabled",
+    let status = match roll {
+        0..60 => UserStatus::Active,
+        60..68 => UserStatus::Pending,
+        68..78 => UserStatus::Expired,
+        78..90 => UserStatus::Inactive,
+        90..95 => UserStatus::Blocked,
+        _ => UserStatus::Disabled,
     };
-    *expected.by_status.entry(status).or_default() += 1;
+    *expected.by_status.entry(status.as_str()).or_default() += 1;
     match status {
-        "active" | "inactive" | "blocked" | "disabled" => {
-            u.status = status.into();
+        UserStatus::Active | UserStatus::Inactive | UserStatus::Blocked | UserStatus::Disabled => {
+            u.status = status;
             u.password_hash = Some(hash.to_string());
             u.activated_at = Some(created_at + rng.below(3 * DAY as u64) as i64);
         }
         _ => {
-            u.status = "pending".into();
-            let expires_at = if status == "pending" {
+            u.status = UserStatus::Pending;
+            let expires_at = if status == UserStatus::Pending {
                 // A live (possibly re-sent) invitation.
                 now + DAY + rng.below(13 * DAY as u64) as i64
             } else {

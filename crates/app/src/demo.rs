@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rollcall_domain::{Email, Username};
+use rollcall_domain::{Email, Permission, UserStatus, Username};
 use rollcall_store::invitations::{self, Invitation};
 use rollcall_store::orgs::Organization;
 use rollcall_store::roles;
@@ -104,12 +104,12 @@ pub async fn ensure(app: &App) -> Result<Demo, AppError> {
 
     let hash = password::hash(PASSWORD.to_string()).await?;
     let now = app.clock.now();
-    let mut people: Vec<(User, Vec<Uuid>, &str, Vec<String>)> = Vec::new();
+    let mut people: Vec<(User, Vec<Uuid>, &str, Vec<Permission>)> = Vec::new();
     let person = |email: &str,
                   first: &str,
                   last: &str,
                   user_type: &str,
-                  status: &str,
+                  status: UserStatus,
                   created_at: i64,
                   home: Uuid| {
         let email = Email::parse(email).expect("demo address parses");
@@ -124,7 +124,7 @@ pub async fn ensure(app: &App) -> Result<Demo, AppError> {
             display_name: format!("{first} {last}"),
             mobile: None,
             user_type: Some(user_type.into()),
-            status: status.into(),
+            status,
             default_location_id: Some(home),
             source: "demo".into(),
             password_hash: None,
@@ -144,23 +144,24 @@ pub async fn ensure(app: &App) -> Result<Demo, AppError> {
         "Morgan",
         "Reed",
         "administrator",
-        "active",
+        UserStatus::Active,
         now - 400 * DAY,
         locs[0].id,
     );
     admin.password_hash = Some(hash.clone());
     admin.activated_at = Some(admin.created_at);
-    let all_perms: Vec<String> = rollcall_domain::Permission::ALL
-        .iter()
-        .map(|p| p.key().to_string())
-        .collect();
-    people.push((admin, all_locs.clone(), "Clinic Admin", all_perms));
+    people.push((
+        admin,
+        all_locs.clone(),
+        "Clinic Admin",
+        Permission::ALL.to_vec(),
+    ));
     let mut viewer = person(
         VIEWER_EMAIL,
         "Robin",
         "Hale",
         "clerical",
-        "active",
+        UserStatus::Active,
         now - 390 * DAY,
         locs[1].id,
     );
@@ -176,12 +177,12 @@ pub async fn ensure(app: &App) -> Result<Demo, AppError> {
         let (user_type, role) = STAFF[i % STAFF.len()];
         // Mostly active; the rest spread over every other status, legacy ones included.
         let status = match i % 20 {
-            0..=11 => "active",
-            12 | 13 => "pending",
-            14 | 15 => "pending", // expired below
-            16 | 17 => "inactive",
-            18 => "blocked",
-            _ => "disabled",
+            0..=11 => UserStatus::Active,
+            12 | 13 => UserStatus::Pending,
+            14 | 15 => UserStatus::Pending, // expired below
+            16 | 17 => UserStatus::Inactive,
+            18 => UserStatus::Blocked,
+            _ => UserStatus::Disabled,
         };
         let home = locs[i % 3].id;
         let created_at = now - (380 - i as i64) * DAY;

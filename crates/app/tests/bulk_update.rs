@@ -9,7 +9,7 @@ use common::fixtures::{Clinic, clinic, json};
 use rollcall_app::AppError;
 use rollcall_app::access::bulk_update::{self, BulkUpdateRequest};
 use rollcall_app::access::profile;
-use rollcall_app::domain::{BulkChanges, Outcome, Permission, RuleId};
+use rollcall_app::domain::{BulkChanges, JobState, Outcome, Permission, RuleId};
 use rollcall_store::jobs::Job;
 use rollcall_store::testing::TestDb;
 use serde_json::json;
@@ -97,7 +97,7 @@ async fn adding_a_permission_and_a_location_changes_every_selected_user(t: TestD
     assert_eq!(names, vec!["Pat Chen", "Casey Ruiz"]);
 
     let job = run(&c, &req).await;
-    assert_eq!(job.state, "succeeded");
+    assert_eq!(job.state, JobState::Succeeded);
     let (tally, outcome, sentence) = bulk_update::outcome_of(&job);
     assert_eq!(outcome, Outcome::Succeeded);
     assert_eq!(sentence, "Every change was applied to 2 users.");
@@ -145,7 +145,7 @@ async fn a_soap_permission_for_clerical_staff_is_refused_and_the_rest_applied(t:
         },
     );
     let job = run(&c, &req).await;
-    assert_eq!(job.state, "partially_succeeded");
+    assert_eq!(job.state, JobState::PartiallySucceeded);
     let (_, outcome, sentence) = bulk_update::outcome_of(&job);
     assert_eq!(outcome, Outcome::PartiallySucceeded);
     assert_eq!(
@@ -207,7 +207,7 @@ async fn taking_a_clinics_last_admin_away_is_refused(t: TestDb) {
             ..Default::default()
         },
     );
-    assert_eq!(run(&c, &to_northside).await.state, "succeeded");
+    assert_eq!(run(&c, &to_northside).await.state, JobState::Succeeded);
 
     let req = request(
         &[c.admin.user_id, s.pat],

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use common::fixtures::{Clinic, clinic};
 use rollcall_app::AppError;
-use rollcall_app::domain::Outcome;
 use rollcall_app::domain::import::Column;
+use rollcall_app::domain::{JobState, Outcome, UserStatus};
 use rollcall_app::onboarding::import::run::outcome_of;
 use rollcall_app::onboarding::import::{self, Access, Commit, Review};
 use rollcall_store::imports::Filter;
@@ -83,7 +83,7 @@ async fn the_review_counts_rows_and_marks_each_problem(t: TestDb) {
     .await;
 
     let all = review(&c, id, Filter::All).await;
-    assert_eq!(all.job.state, "validated");
+    assert_eq!(all.job.state, JobState::Validated);
     let s = &all.summary;
     assert_eq!(
         (s.rows, s.in_error, s.importable(), s.without_location),
@@ -187,9 +187,9 @@ async fn a_row_fixed_in_the_review_is_imported(t: TestDb) {
     .await
     .unwrap();
     let job = c.finished(job.id).await;
-    assert_eq!(job.state, "succeeded");
+    assert_eq!(job.state, JobState::Succeeded);
     let kim = c.user_by_email("kim@alpha.example").await.unwrap();
-    assert_eq!(kim.status, "pending");
+    assert_eq!(kim.status, UserStatus::Pending);
     assert_eq!(kim.default_location_id, Some(c.northside.id));
 }
 
@@ -210,7 +210,7 @@ async fn committing_with_a_role_creates_pending_people_with_one_invitation_each(
     let queued = import::commit(&c.app, &c.admin, id, &commit, &meta)
         .await
         .unwrap();
-    assert_ne!(queued.state, "validated");
+    assert_ne!(queued.state, JobState::Validated);
     let job = c.finished(id).await;
 
     let (outcome, sentence) = outcome_of(&job);
@@ -311,7 +311,10 @@ async fn too_few_seats_create_nobody_and_say_both_numbers(t: TestDb) {
     assert_eq!(c.user_count().await, 1);
     assert!(c.events("import.committed").await.is_empty());
     // The import waits in review, to be committed once seats are added.
-    assert_eq!(review(&c, id, Filter::All).await.job.state, "validated");
+    assert_eq!(
+        review(&c, id, Filter::All).await.job.state,
+        JobState::Validated
+    );
 }
 
 async fn a_file_with_an_unknown_column_is_refused_whole(t: TestDb) {
@@ -395,7 +398,7 @@ async fn a_file_that_outgrows_the_limit_while_read_keeps_none_of_its_rows(t: Tes
     // The Jobs page shows the import stopped, with why; none of its rows are kept for review.
     let jobs = rollcall_app::jobs::recent(&c.app, &c.admin).await.unwrap();
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].state, "failed");
+    assert_eq!(jobs[0].state, JobState::Failed);
     let (outcome, sentence) = outcome_of(&jobs[0]);
     assert_eq!(outcome, Outcome::Failed);
     assert!(

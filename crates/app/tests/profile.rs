@@ -163,7 +163,9 @@ async fn effective_permissions_say_where_they_come_from(t: TestDb) {
             .find(|e| e.key == key)
             .unwrap_or_else(|| panic!("{key} is not in effect: {:?}", p.effective))
             .sources
-            .clone()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     };
     assert_eq!(sources("calendar.view"), vec!["direct", "Provider"]);
     assert_eq!(sources("billing.payments"), vec!["direct"]);
@@ -181,7 +183,13 @@ async fn effective_permissions_say_where_they_come_from(t: TestDb) {
     assert_eq!(p.filtered.len(), 1, "{:?}", p.filtered);
     let f = &p.filtered[0];
     assert_eq!(f.key, "soap.finish");
-    assert_eq!(f.sources, vec!["Provider"]);
+    assert_eq!(
+        f.sources
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        vec!["Provider"]
+    );
     assert_eq!(f.rule, "rule_2_no_soap_finish_for_supervised");
     assert_eq!(
         f.reason,

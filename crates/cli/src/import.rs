@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rollcall_app::audit::Meta;
+use rollcall_app::domain::JobState;
 use rollcall_app::model::ImportFilter as Filter;
 use rollcall_app::model::Job;
 use rollcall_app::onboarding::import::{self, Access, Commit, Summary};
@@ -235,7 +236,7 @@ fn finish(job: &Job) -> anyhow::Result<()> {
     if s.created > 0 {
         println!("Invitations go out while `rollcall serve` runs.");
     }
-    if job.state == "failed" {
+    if job.state == JobState::Failed {
         bail!("the import failed");
     }
     Ok(())

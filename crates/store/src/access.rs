@@ -1,29 +1,31 @@
 //! Who can do what, for many users at once: the rows the rule engine needs to judge a change
 //! (type, status, locations, direct and role grants) and the writes that apply its decisions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
+use rollcall_domain::{Permission, UserStatus};
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::{Conn, Result, Sql, parse_id, parse_opt_id};
+use crate::{Conn, Result, Sql, known_permission, parse_id, parse_opt_id, parse_stored};
 
 /// Ids per `IN (…)` list: well under the parameter cap of `sql::MAX_PARAMS`.
 const IDS_PER_QUERY: usize = 900;
 
 /// A user's access as stored.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AccessRow {
     pub user_id: Uuid,
     pub display_name: String,
     pub email: String,
     pub user_type: Option<String>,
-    pub status: String,
+    pub status: UserStatus,
     pub default_location: Option<Uuid>,
     pub locations: Vec<Uuid>,
-    pub direct: Vec<String>,
+    pub direct: BTreeSet<Permission>,
     pub role_ids: Vec<Uuid>,
-    pub role_permissions: Vec<String>,
+    /// What the user's roles grant, together.
+    pub role_permissions: BTreeSet<Permission>,
 }
 
 /// The access of each listed user of the organization, in the order of `ids`; ids of other
@@ -67,7 +69,7 @@ pub async fn load(conn: &mut Conn, org_id: Uuid, ids: &[Uuid]) -> Result<Vec<Acc
                 .collect::<Result<Vec<_>>>()?;
             let role_permissions = role_ids
                 .iter()
-                .flat_map(|role| role_permissions.get(role).into_iter().flatten().cloned())
+                .flat_map(|role| role_permissions.get(role).into_iter().flatten().copied())
                 .collect();
             rows.insert(
                 id,
@@ -76,13 +78,16 @@ pub async fn load(conn: &mut Conn, org_id: Uuid, ids: &[Uuid]) -> Result<Vec<Acc
                     display_name: r.try_get(1)?,
                     email: r.try_get(2)?,
                     user_type: r.try_get(3)?,
-                    status: r.try_get(4)?,
+                    status: parse_stored("users", "status", r.try_get(4)?, UserStatus::parse)?,
                     default_location: parse_opt_id(r.try_get(5)?)?,
                     locations: list(6)?
                         .iter()
                         .map(|l| parse_id(l))
                         .collect::<Result<_>>()?,
-                    direct: list(7)?,
+                    direct: list(7)?
+                        .iter()
+                        .filter_map(|k| known_permission(k))
+                        .collect(),
                     role_ids,
                     role_permissions,
                 },
@@ -94,7 +99,7 @@ pub async fn load(conn: &mut Conn, org_id: Uuid, ids: &[Uuid]) -> Result<Vec<Acc
 }
 
 /// Grants direct permissions: (user, permission) pairs, already held ones left as they are.
-pub async fn grant_permissions(conn: &mut Conn, pairs: &[(Uuid, String)]) -> Result<()> {
+pub async fn grant_permissions(conn: &mut Conn, pairs: &[(Uuid, Permission)]) -> Result<()> {
     Ok(
         crate::sql::insert_pairs(conn, "user_permissions", ("user_id", "permission"), pairs)
             .await?,
@@ -102,8 +107,19 @@ pub async fn grant_permissions(conn: &mut Conn, pairs: &[(Uuid, String)]) -> Res
 }
 
 /// Removes one direct permission from each listed user.
-pub async fn revoke_permission(conn: &mut Conn, permission: &str, users: &[Uuid]) -> Result<()> {
-    revoke(conn, "user_permissions", "permission", permission, users).await
+pub async fn revoke_permission(
+    conn: &mut Conn,
+    permission: Permission,
+    users: &[Uuid],
+) -> Result<()> {
+    revoke(
+        conn,
+        "user_permissions",
+        "permission",
+        permission.key(),
+        users,
+    )
+    .await
 }
 
 /// Takes one location from each listed user's access.

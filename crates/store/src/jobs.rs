@@ -4,21 +4,22 @@
 //! items and the new `done` count commit together, so a job resumed after a crash or restart
 //! starts at the first chunk that did not commit and never does an item twice.
 
+use rollcall_domain::{JobKind, JobState};
 use sqlx::Row;
 use uuid::Uuid;
 
 use crate::sql::{insert_rows, rows_per_statement};
-use crate::{Conn, Result, Sql, parse_id, parse_opt_id};
+use crate::{Conn, Result, Sql, parse_id, parse_opt_id, parse_stored};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub id: Uuid,
     pub org_id: Uuid,
-    pub kind: String,
+    pub kind: JobKind,
     pub actor_id: Option<Uuid>,
     pub idempotency_key: Option<String>,
-    /// queued → running → succeeded | partially_succeeded | failed
-    pub state: String,
+    /// (draft → validated →) queued → running → succeeded | partially_succeeded | failed
+    pub state: JobState,
     pub total: i64,
     pub done: i64,
     /// JSON counts, owned by the job's kind.
@@ -30,10 +31,7 @@ pub struct Job {
 impl Job {
     /// Succeeded, partially succeeded or failed: nothing more will happen to it.
     pub fn is_finished(&self) -> bool {
-        matches!(
-            self.state.as_str(),
-            "succeeded" | "partially_succeeded" | "failed"
-        )
+        self.state.is_finished()
     }
 }
 
@@ -54,10 +52,10 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Job> {
     Ok(Job {
         id: parse_id(&r.try_get::<String, _>("id")?)?,
         org_id: parse_id(&r.try_get::<String, _>("org_id")?)?,
-        kind: r.try_get("kind")?,
+        kind: parse_stored("jobs", "kind", r.try_get("kind")?, JobKind::parse)?,
         actor_id: parse_opt_id(r.try_get("actor_id")?)?,
         idempotency_key: r.try_get("idempotency_key")?,
-        state: r.try_get("state")?,
+        state: parse_stored("jobs", "state", r.try_get("state")?, JobState::parse)?,
         total: r.try_get("total")?,
         done: r.try_get("done")?,
         summary: r.try_get("summary")?,
@@ -72,10 +70,10 @@ pub async fn insert(conn: &mut Conn, job: &Job, params: &str) -> Result<()> {
     q.values_row(|row| {
         row.bind(job.id.to_string())
             .bind(job.org_id.to_string())
-            .bind(job.kind.clone())
+            .bind(job.kind.key().to_string())
             .bind(job.actor_id.map(|x| x.to_string()))
             .bind(job.idempotency_key.clone())
-            .bind(job.state.clone())
+            .bind(job.state.key().to_string())
             .bind(job.total)
             .bind(job.done)
             .bind(job.summary.clone())
@@ -113,13 +111,13 @@ pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<Job>>
 pub async fn find_by_key(
     conn: &mut Conn,
     org_id: Uuid,
-    kind: &str,
+    kind: JobKind,
     key: &str,
 ) -> Result<Option<Job>> {
     let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM jobs WHERE org_id = "));
     q.bind(org_id.to_string())
         .push(" AND kind = ")
-        .bind(kind.to_string())
+        .bind(kind.key().to_string())
         .push(" AND idempotency_key = ")
         .bind(key.to_string());
     q.fetch_optional_as(&mut *conn, from_row).await
@@ -232,20 +230,26 @@ pub async fn set_staged(
 }
 
 /// Queues a job that is in state `from`; `false` if it was not (someone else moved it).
-pub async fn queue(conn: &mut Conn, id: Uuid, from: &str, now: i64) -> Result<bool> {
+pub async fn queue(conn: &mut Conn, id: Uuid, from: JobState, now: i64) -> Result<bool> {
     let mut q = Sql::new("UPDATE jobs SET state = 'queued', updated_at = ");
     q.bind(now)
         .push(" WHERE id = ")
         .bind(id.to_string())
         .push(" AND state = ")
-        .bind(from.to_string());
+        .bind(from.key().to_string());
     Ok(q.execute(&mut *conn).await? == 1)
 }
 
-pub async fn finish(conn: &mut Conn, id: Uuid, state: &str, summary: &str, now: i64) -> Result<()> {
+pub async fn finish(
+    conn: &mut Conn,
+    id: Uuid,
+    state: JobState,
+    summary: &str,
+    now: i64,
+) -> Result<()> {
     let mut q = Sql::update("jobs", |set| {
         set.sql("seats_held = 0")
-            .set("state", state.to_string())
+            .set("state", state.key().to_string())
             .set("summary", summary.to_string())
             .sql("claimed_until = NULL")
             .set("updated_at", now);

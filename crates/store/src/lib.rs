@@ -37,6 +37,7 @@ pub use migrate::migrate;
 pub use sql::{List, Sql};
 pub use sqlx::Error as SqlxError;
 
+use rollcall_domain::Permission;
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +80,23 @@ pub(crate) fn parse_id(s: &str) -> Result<Uuid> {
 
 pub(crate) fn parse_opt_id(s: Option<String>) -> Result<Option<Uuid>> {
     s.as_deref().map(parse_id).transpose()
+}
+
+/// A domain value read from `table.column`. Only valid values are ever written, so one that
+/// does not parse means the data is corrupt.
+pub(crate) fn parse_stored<T, E>(
+    table: &str,
+    column: &str,
+    stored: String,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T> {
+    parse(&stored).map_err(|_| StoreError::Corrupt(format!("{table}.{column} holds “{stored}”")))
+}
+
+/// The permission a stored key names, if this version knows it. A key it does not know (retired,
+/// or written by a newer version) grants nothing here, so readers skip it rather than fail.
+pub(crate) fn known_permission(key: &str) -> Option<Permission> {
+    Permission::parse(key).ok()
 }
 
 /// SHA-256 in hex: tokens are stored only as their hash.

@@ -1,5 +1,6 @@
 //! A user's profile as one edit writes it: person fields, access sets and provider credentials.
 
+use rollcall_domain::Permission;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -51,8 +52,9 @@ pub async fn set_locations(conn: &mut Conn, user_id: Uuid, ids: &[Uuid]) -> Resu
     replace(conn, "user_locations", "location_id", user_id, &ids).await
 }
 
-pub async fn set_direct(conn: &mut Conn, user_id: Uuid, keys: &[String]) -> Result<()> {
-    replace(conn, "user_permissions", "permission", user_id, keys).await
+pub async fn set_direct(conn: &mut Conn, user_id: Uuid, permissions: &[Permission]) -> Result<()> {
+    let keys: Vec<String> = permissions.iter().map(|p| p.key().to_string()).collect();
+    replace(conn, "user_permissions", "permission", user_id, &keys).await
 }
 
 pub async fn set_roles(conn: &mut Conn, user_id: Uuid, ids: &[Uuid]) -> Result<()> {

@@ -1,12 +1,13 @@
 //! Roles (permission groups) and the permissions granted to users through them or directly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use rollcall_domain::Permission;
 use sqlx::Row;
 use uuid::Uuid;
 
 use crate::sql::{insert_rows, rows_per_statement};
-use crate::{Conn, Result, Sql, parse_id};
+use crate::{Conn, Result, Sql, known_permission, parse_id};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Role {
@@ -14,7 +15,7 @@ pub struct Role {
     pub org_id: Uuid,
     pub name: String,
     pub predefined: bool,
-    pub permissions: Vec<String>,
+    pub permissions: Vec<Permission>,
 }
 
 pub async fn insert(conn: &mut Conn, role: &Role, now: i64) -> Result<()> {
@@ -30,7 +31,11 @@ pub async fn insert(conn: &mut Conn, role: &Role, now: i64) -> Result<()> {
     insert_permissions(conn, role.id, &role.permissions).await
 }
 
-async fn insert_permissions(conn: &mut Conn, role_id: Uuid, permissions: &[String]) -> Result<()> {
+async fn insert_permissions(
+    conn: &mut Conn,
+    role_id: Uuid,
+    permissions: &[Permission],
+) -> Result<()> {
     Ok(insert_rows(
         conn,
         "role_permissions",
@@ -38,7 +43,7 @@ async fn insert_permissions(conn: &mut Conn, role_id: Uuid, permissions: &[Strin
         permissions,
         rows_per_statement(2),
         |p, row| {
-            row.bind(role_id.to_string()).bind(p.clone());
+            row.bind(role_id.to_string()).bind(p.key().to_string());
         },
     )
     .await?)
@@ -63,7 +68,11 @@ pub async fn list(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Role>> {
                 permissions: Vec::new(),
             });
         }
-        if let Some(p) = r.try_get::<Option<String>, _>(4)? {
+        if let Some(p) = r
+            .try_get::<Option<String>, _>(4)?
+            .as_deref()
+            .and_then(known_permission)
+        {
             roles.last_mut().expect("pushed above").permissions.push(p);
         }
     }
@@ -75,16 +84,20 @@ pub async fn assign(conn: &mut Conn, user_id: Uuid, role_ids: &[Uuid]) -> Result
     assign_many(conn, &pairs).await
 }
 
-pub async fn grant_direct(conn: &mut Conn, user_id: Uuid, permissions: &[String]) -> Result<()> {
-    let pairs: Vec<(Uuid, &String)> = permissions.iter().map(|p| (user_id, p)).collect();
+pub async fn grant_direct(
+    conn: &mut Conn,
+    user_id: Uuid,
+    permissions: &[Permission],
+) -> Result<()> {
+    let pairs: Vec<(Uuid, Permission)> = permissions.iter().map(|p| (user_id, *p)).collect();
     Ok(
         crate::sql::insert_pairs(conn, "user_permissions", ("user_id", "permission"), &pairs)
             .await?,
     )
 }
 
-/// Grants many (user, permission key) pairs in multi-row batches.
-pub async fn grant_direct_many(conn: &mut Conn, pairs: &[(Uuid, &str)]) -> Result<()> {
+/// Grants many (user, permission) pairs in multi-row batches.
+pub async fn grant_direct_many(conn: &mut Conn, pairs: &[(Uuid, Permission)]) -> Result<()> {
     Ok(
         crate::sql::insert_pairs(conn, "user_permissions", ("user_id", "permission"), pairs)
             .await?,
@@ -95,8 +108,8 @@ pub async fn grant_direct_many(conn: &mut Conn, pairs: &[(Uuid, &str)]) -> Resul
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Grants {
     pub roles: BTreeMap<Uuid, String>,
-    pub role_permissions: Vec<String>,
-    pub direct: Vec<String>,
+    pub role_permissions: BTreeSet<Permission>,
+    pub direct: BTreeSet<Permission>,
 }
 
 pub async fn grants_of(conn: &mut Conn, user_id: Uuid) -> Result<Grants> {
@@ -109,17 +122,21 @@ pub async fn grants_of(conn: &mut Conn, user_id: Uuid) -> Result<Grants> {
     for r in q.fetch_all(&mut *conn).await? {
         g.roles
             .insert(parse_id(&r.try_get::<String, _>(0)?)?, r.try_get(1)?);
-        if let Some(p) = r.try_get::<Option<String>, _>(2)? {
-            g.role_permissions.push(p);
+        if let Some(p) = r
+            .try_get::<Option<String>, _>(2)?
+            .as_deref()
+            .and_then(known_permission)
+        {
+            g.role_permissions.insert(p);
         }
     }
     let mut q = Sql::new("SELECT permission FROM user_permissions WHERE user_id = ");
-    q.bind(user_id.to_string()).push(" ORDER BY permission");
+    q.bind(user_id.to_string());
     for r in q.fetch_all(&mut *conn).await? {
-        g.direct.push(r.try_get(0)?);
+        if let Some(p) = known_permission(&r.try_get::<String, _>(0)?) {
+            g.direct.insert(p);
+        }
     }
-    g.role_permissions.sort();
-    g.role_permissions.dedup();
     Ok(g)
 }
 
@@ -143,7 +160,11 @@ pub async fn rename(conn: &mut Conn, org_id: Uuid, id: Uuid, name: &str) -> Resu
     Ok(())
 }
 
-pub async fn set_permissions(conn: &mut Conn, role_id: Uuid, permissions: &[String]) -> Result<()> {
+pub async fn set_permissions(
+    conn: &mut Conn,
+    role_id: Uuid,
+    permissions: &[Permission],
+) -> Result<()> {
     let mut q = Sql::new("DELETE FROM role_permissions WHERE role_id = ");
     q.bind(role_id.to_string());
     q.execute(&mut *conn).await?;
@@ -176,7 +197,7 @@ pub async fn member_counts(conn: &mut Conn, org_id: Uuid) -> Result<BTreeMap<Uui
 pub async fn permissions_by_role(
     conn: &mut Conn,
     org_id: Uuid,
-) -> Result<BTreeMap<Uuid, Vec<String>>> {
+) -> Result<BTreeMap<Uuid, Vec<Permission>>> {
     Ok(list(conn, org_id)
         .await?
         .into_iter()

@@ -1,5 +1,6 @@
 //! Store tests: each runs on SQLite and on PostgreSQL.
 
+use rollcall_domain::{JobKind, JobState, Permission, UserStatus};
 use uuid::Uuid;
 
 use crate::audit::{self, ActionMatch, AuditQuery, NewEvent};
@@ -7,7 +8,7 @@ use crate::locations::{self, Location};
 use crate::orgs::{self, OrgSettings, Organization};
 use crate::testing::TestDb;
 use crate::users::{self, Cursor, ListQuery, SortKey, StatusFilter, User};
-use crate::{Sql, engine_tests, migrate, new_id, taxonomy};
+use crate::{Sql, StoreError, access, engine_tests, jobs, migrate, new_id, roles, taxonomy};
 
 async fn org(t: &TestDb, slug: &str) -> Uuid {
     let o = Organization {
@@ -24,7 +25,7 @@ async fn org(t: &TestDb, slug: &str) -> Uuid {
     o.id
 }
 
-fn user(org_id: Uuid, i: usize, first: &str, last: &str, status: &str) -> User {
+fn user(org_id: Uuid, i: usize, first: &str, last: &str, status: UserStatus) -> User {
     User {
         id: new_id(),
         org_id,
@@ -43,7 +44,7 @@ fn user(org_id: Uuid, i: usize, first: &str, last: &str, status: &str) -> User {
             }
             .into(),
         ),
-        status: status.into(),
+        status,
         default_location_id: None,
         source: "console".into(),
         password_hash: None,
@@ -67,11 +68,14 @@ async fn migrations_are_idempotent(t: TestDb) {
 
 async fn users_are_scoped_to_their_organization(t: TestDb) {
     let (a, b) = (org(&t, "a").await, org(&t, "b").await);
-    let ua = user(a, 1, "Ann", "Lee", "active");
+    let ua = user(a, 1, "Ann", "Lee", UserStatus::Active);
     let mut c = t.db.write_conn().await.unwrap();
-    users::insert_many(&mut c, &[ua.clone(), user(b, 1, "Ann", "Lee", "active")])
-        .await
-        .unwrap();
+    users::insert_many(
+        &mut c,
+        &[ua.clone(), user(b, 1, "Ann", "Lee", UserStatus::Active)],
+    )
+    .await
+    .unwrap();
     assert_eq!(
         users::get(&mut c, a, ua.id).await.unwrap().unwrap().email,
         ua.email
@@ -80,7 +84,7 @@ async fn users_are_scoped_to_their_organization(t: TestDb) {
         users::get(&mut c, b, ua.id).await.unwrap().is_none(),
         "org b cannot read org a's user"
     );
-    let dup = users::insert_many(&mut c, &[user(a, 1, "Ann", "Lee", "active")])
+    let dup = users::insert_many(&mut c, &[user(a, 1, "Ann", "Lee", UserStatus::Active)])
         .await
         .unwrap_err();
     assert!(
@@ -113,7 +117,11 @@ async fn list_searches_filters_sorts_and_pages(t: TestDb) {
             i,
             first,
             last,
-            if i % 4 == 0 { "pending" } else { "active" },
+            if i % 4 == 0 {
+                UserStatus::Pending
+            } else {
+                UserStatus::Active
+            },
         );
         if i % 8 == 0 {
             u.invite_expires_at = Some(500); // already past
@@ -506,8 +514,114 @@ async fn taxonomy_lists_are_replaced_whole_and_per_organization(t: TestDb) {
     assert_eq!(taxonomy::count(&mut c, other).await.unwrap(), 1);
 }
 
+/// Stored names come back as domain values: a legacy status still reads, a permission key this
+/// version does not know is skipped, and a name no version writes is reported as corrupt.
+async fn stored_names_read_back_as_domain_values(t: TestDb) {
+    let o = org(&t, "typed").await;
+    let legacy = user(o, 1, "Lee", "Moss", UserStatus::Blocked);
+    let mut c = t.db.write_conn().await.unwrap();
+    users::insert_many(&mut c, std::slice::from_ref(&legacy))
+        .await
+        .unwrap();
+    let stored = users::get(&mut c, o, legacy.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, UserStatus::Blocked);
+
+    let role = roles::Role {
+        id: new_id(),
+        org_id: o,
+        name: "Front desk".into(),
+        predefined: false,
+        permissions: vec![Permission::CalendarView],
+    };
+    roles::insert(&mut c, &role, 1).await.unwrap();
+    roles::assign(&mut c, legacy.id, &[role.id]).await.unwrap();
+    roles::grant_direct(&mut c, legacy.id, &[Permission::SoapStart])
+        .await
+        .unwrap();
+    let mut q = Sql::new("INSERT INTO role_permissions (role_id, permission) VALUES ");
+    q.values_row(|row| {
+        row.bind(role.id.to_string())
+            .bind("calendar.teleport".to_string());
+    });
+    q.execute(&mut c).await.unwrap();
+    let mut q = Sql::new("INSERT INTO user_permissions (user_id, permission) VALUES ");
+    q.values_row(|row| {
+        row.bind(legacy.id.to_string())
+            .bind("soap.sign".to_string());
+    });
+    q.execute(&mut c).await.unwrap();
+    assert_eq!(
+        roles::list(&mut c, o).await.unwrap()[0].permissions,
+        [Permission::CalendarView]
+    );
+    let grants = roles::grants_of(&mut c, legacy.id).await.unwrap();
+    assert_eq!(grants.role_permissions, [Permission::CalendarView].into());
+    assert_eq!(grants.direct, [Permission::SoapStart].into());
+    let row = access::load(&mut c, o, &[legacy.id])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(row.status, UserStatus::Blocked);
+    assert_eq!(row.direct, [Permission::SoapStart].into());
+    assert_eq!(row.role_permissions, [Permission::CalendarView].into());
+
+    let mut q = Sql::new("UPDATE users SET status = 'paused' WHERE id = ");
+    q.bind(legacy.id.to_string());
+    q.execute(&mut c).await.unwrap();
+    let corrupt = |e: StoreError| match e {
+        StoreError::Corrupt(message) => message,
+        other => panic!("not reported as corrupt: {other}"),
+    };
+    let message = corrupt(users::get(&mut c, o, legacy.id).await.unwrap_err());
+    assert!(
+        message.contains("users.status") && message.contains("paused"),
+        "{message}"
+    );
+    let message = corrupt(access::load(&mut c, o, &[legacy.id]).await.unwrap_err());
+    assert!(
+        message.contains("users.status") && message.contains("paused"),
+        "{message}"
+    );
+
+    let job = jobs::Job {
+        id: new_id(),
+        org_id: o,
+        kind: JobKind::BulkUpdate,
+        actor_id: None,
+        idempotency_key: None,
+        state: JobState::Queued,
+        total: 0,
+        done: 0,
+        summary: "{}".into(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    jobs::insert(&mut c, &job, "{}").await.unwrap();
+    assert_eq!(
+        jobs::get(&mut c, o, job.id).await.unwrap(),
+        Some(job.clone())
+    );
+    jobs::finish(&mut c, job.id, JobState::PartiallySucceeded, "{}", 2)
+        .await
+        .unwrap();
+    let finished = jobs::get(&mut c, o, job.id).await.unwrap().unwrap();
+    assert_eq!(finished.state, JobState::PartiallySucceeded);
+    assert!(finished.is_finished());
+    for (column, value) in [("state", "paused"), ("kind", "nightly")] {
+        let mut q = Sql::new(&format!("UPDATE jobs SET {column} = '{value}' WHERE id = "));
+        q.bind(job.id.to_string());
+        q.execute(&mut c).await.unwrap();
+        let message = corrupt(jobs::get(&mut c, o, job.id).await.unwrap_err());
+        assert!(
+            message.contains(&format!("jobs.{column}")) && message.contains(value),
+            "{message}"
+        );
+    }
+}
+
 engine_tests!(
     migrations_are_idempotent,
+    stored_names_read_back_as_domain_values,
     audit_filters_by_actor_action_target_and_time,
     taxonomy_lists_are_replaced_whole_and_per_organization,
     users_are_scoped_to_their_organization,

@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use rollcall_domain::{Permission, UserStatus};
 use sqlx::Row;
 use uuid::Uuid;
 
 use crate::sql::{insert_rows, rows_per_statement};
-use crate::{Conn, Engine, Result, Sql, parse_id, parse_opt_id};
+use crate::{Conn, Engine, Result, Sql, parse_id, parse_opt_id, parse_stored};
 
 /// A user row as stored. `status` is the stored status; Expired is derived by the caller from
 /// `invite_expires_at`.
@@ -22,7 +23,7 @@ pub struct User {
     pub display_name: String,
     pub mobile: Option<String>,
     pub user_type: Option<String>,
-    pub status: String,
+    pub status: UserStatus,
     pub default_location_id: Option<Uuid>,
     pub source: String,
     pub password_hash: Option<String>,
@@ -67,7 +68,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<User> {
         display_name: r.try_get("display_name")?,
         mobile: r.try_get("mobile")?,
         user_type: r.try_get("user_type")?,
-        status: r.try_get("status")?,
+        status: parse_stored("users", "status", r.try_get("status")?, UserStatus::parse)?,
         default_location_id: parse_opt_id(r.try_get("default_location_id")?)?,
         source: r.try_get("source")?,
         password_hash: r.try_get("password_hash")?,
@@ -108,7 +109,7 @@ pub async fn insert_many(conn: &mut Conn, users: &[User]) -> Result<()> {
                 .bind(u.search_text())
                 .bind(u.mobile.clone())
                 .bind(u.user_type.clone())
-                .bind(u.status.clone())
+                .bind(u.status.as_str().to_string())
                 .bind(u.default_location_id.map(|x| x.to_string()))
                 .bind(u.source.clone())
                 .bind(u.password_hash.clone())
@@ -293,15 +294,15 @@ pub async fn set_status(
     conn: &mut Conn,
     org_id: Uuid,
     ids: &[Uuid],
-    status: &str,
+    status: UserStatus,
     by: Option<Uuid>,
     now: i64,
 ) -> Result<u64> {
     let mut n = 0;
     for chunk in ids.chunks(BATCH) {
         let mut q = Sql::update("users", |set| {
-            set.set("status", status.to_string());
-            if status == "inactive" {
+            set.set("status", status.as_str().to_string());
+            if status == UserStatus::Inactive {
                 set.set("deactivated_at", now)
                     .set("deactivated_by", by.map(|b| b.to_string()));
             } else {
@@ -377,7 +378,7 @@ impl SortKey {
 /// The stored-status condition a list filter maps to (Expired and Pending split on the invitation's expiry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusFilter {
-    Stored(String),
+    Stored(UserStatus),
     PendingUnexpired,
     Expired,
 }
@@ -448,7 +449,7 @@ fn push_filters(q: &mut Sql, engine: Engine, query: &ListQuery) {
     }
     match &query.status {
         Some(StatusFilter::Stored(s)) => {
-            q.push(" AND status = ").bind(s.clone());
+            q.push(" AND status = ").bind(s.as_str().to_string());
         }
         Some(StatusFilter::PendingUnexpired) => {
             q.push(
@@ -577,16 +578,16 @@ async fn location_names(
 pub async fn active_holding(
     conn: &mut Conn,
     org_id: Uuid,
-    permissions: &[&str],
+    permissions: &[Permission],
 ) -> Result<Vec<User>> {
     let mut q = Sql::new(&format!(
         "SELECT {COLUMNS} FROM users WHERE status = 'active' AND org_id = "
     ));
     q.bind(org_id.to_string())
         .push(" AND (EXISTS (SELECT 1 FROM user_permissions up WHERE up.user_id = users.id AND up.permission IN (")
-        .bind_list(permissions.iter().map(|p| p.to_string()))
+        .bind_list(permissions.iter().map(|p| p.key().to_string()))
         .push(")) OR EXISTS (SELECT 1 FROM user_roles ur JOIN role_permissions rp ON rp.role_id = ur.role_id WHERE ur.user_id = users.id AND rp.permission IN (")
-        .bind_list(permissions.iter().map(|p| p.to_string()))
+        .bind_list(permissions.iter().map(|p| p.key().to_string()))
         .push(")))");
     q.fetch_all_as(&mut *conn, from_row).await
 }

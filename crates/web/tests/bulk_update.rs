@@ -5,6 +5,7 @@ mod common;
 
 use common::{PASSWORD, TestApp, spawn_app, staff};
 use rollcall_app::audit::Meta;
+use rollcall_app::domain::{JobState, UserStatus};
 use rollcall_store::audit;
 use rollcall_store::engine_tests;
 use rollcall_store::testing::TestDb;
@@ -402,7 +403,7 @@ async fn a_stopped_job_resumes_without_doing_anyone_twice(t: TestDb) {
             display_name: format!("Person {i}"),
             mobile: None,
             user_type: Some("pt".into()),
-            status: "active".into(),
+            status: UserStatus::Active,
             default_location_id: None,
             source: "test".into(),
             password_hash: None,
@@ -469,8 +470,8 @@ async fn a_stopped_job_resumes_without_doing_anyone_twice(t: TestDb) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert_eq!(
-        (finished.state.as_str(), finished.done),
-        ("succeeded", 4_501)
+        (finished.state, finished.done),
+        (JobState::Succeeded, 4_501)
     );
     let (tally, _, _) = bulk_update::outcome_of(&finished);
     assert_eq!(tally.users, 4_501, "each user counted once");

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{PASSWORD, TestApp, add_user, csrf_in, spawn_app};
+use rollcall_app::domain::{JobState, UserStatus};
 use rollcall_store::engine_tests;
 use rollcall_store::testing::TestDb;
 use rollcall_store::{audit, invitations, jobs, mailbox, profiles, roles, users};
@@ -471,7 +472,7 @@ async fn adding_a_batch_from_two_groups(t: TestDb) {
     let job_url = r.headers()["location"].to_str().unwrap().to_string();
     let job_id: Uuid = job_url.strip_prefix("/jobs/").unwrap().parse().unwrap();
     let job = finished(&app, job_id).await;
-    assert_eq!(job.state, "succeeded", "{job:?}");
+    assert_eq!(job.state, JobState::Succeeded, "{job:?}");
     // Confirming the same page again (a double click, a reload) starts nothing new.
     let again = step(&app, &admin, &carried(&page), &[("go", "commit")]).await;
     assert_eq!(again.status(), 303);
@@ -497,7 +498,7 @@ async fn adding_a_batch_from_two_groups(t: TestDb) {
         let u = user_by_email(&app, email)
             .await
             .unwrap_or_else(|| panic!("{email} was created"));
-        assert_eq!(u.status, "pending", "{email}");
+        assert_eq!(u.status, UserStatus::Pending, "{email}");
         assert_eq!(u.default_location_id, Some(downtown), "{email}");
         let grants = roles::grants_of(&mut conn, u.id).await.unwrap();
         assert_eq!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{TestApp, spawn_app};
 use rollcall_app::audit::Meta;
+use rollcall_app::domain::{JobState, UserStatus};
 use rollcall_app::onboarding::import::{self, Access, Commit};
 use rollcall_store::engine_tests;
 use rollcall_store::testing::TestDb;
@@ -183,14 +184,14 @@ async fn console_upload_review_fix_and_commit(t: TestDb) {
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], format!("/jobs/{id}").as_str());
     let job = wait_finished(&app, id).await;
-    assert_eq!(job.state, "partially_succeeded");
+    assert_eq!(job.state, JobState::PartiallySucceeded);
     let page = app.page(&admin, &format!("/jobs/{id}")).await;
     assert!(page.contains("3 people created as Pending"), "{page}");
     assert!(page.contains("2 of 5 rows not imported"), "{page}");
 
     // The people exist as Pending with the role, the locations and the preferences chosen.
     let kim = user_by_email(&app, "kim@alpha.example").await.unwrap();
-    assert_eq!(kim.status, "pending");
+    assert_eq!(kim.status, UserStatus::Pending);
     assert_eq!(kim.first_name, "Kim, Jr.");
     assert_eq!(kim.user_type.as_deref(), Some("pta"));
     assert_eq!(kim.source, "csv_import");
@@ -385,7 +386,7 @@ async fn too_few_seats_create_nothing_and_racing_batches_never_oversell(t: TestD
         let mut conn = app.app.db().read_conn().await.unwrap();
         let job = jobs::get(&mut conn, app.org.id, id).await.unwrap().unwrap();
         drop(conn);
-        if job.state != "validated" {
+        if job.state != JobState::Validated {
             wait_finished(&app, id).await;
         }
     }
@@ -452,7 +453,7 @@ async fn api_import_with_scheduled_invitations(t: TestDb) {
     assert_eq!(status, 202, "{again}");
     assert_eq!(again["job"]["id"], answer["job"]["id"]);
     let job = wait_finished(&app, id.parse().unwrap()).await;
-    assert_eq!(job.state, "partially_succeeded");
+    assert_eq!(job.state, JobState::PartiallySucceeded);
     let (_, view) = app
         .api(
             &token,
@@ -466,7 +467,7 @@ async fn api_import_with_scheduled_invitations(t: TestDb) {
 
     // The invitation waits for its time: nothing is sent now, then exactly one message.
     let rey = user_by_email(&app, "rey@alpha.example").await.unwrap();
-    assert_eq!(rey.status, "pending");
+    assert_eq!(rey.status, UserStatus::Pending);
     let drained = rollcall_app::delivery::drain_once(&app.app).await.unwrap();
     assert_eq!(drained.sent, 0, "scheduled for later");
     let mut conn = app.app.db().read_conn().await.unwrap();

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rollcall_domain::{
-    BulkChanges, Capability, Change, JobKind, Outcome, Path, Permission, Plan, Subject, Tally,
+    BulkChanges, Capability, Change, JobKind, JobState, Outcome, Path, Permission, Plan, Subject,
+    Tally,
 };
 use rollcall_store::jobs::{self, Item, Job};
 use rollcall_store::{audit, locations, users};
@@ -22,7 +23,7 @@ use crate::users::list::ListParams;
 use crate::{App, AppError, Principal};
 use futures::future::BoxFuture;
 
-pub const KIND: &str = JobKind::BulkUpdate.key();
+pub const KIND: JobKind = JobKind::BulkUpdate;
 
 /// Users per chunk: one transaction each.
 const CHUNK: usize = 2_000;
@@ -170,7 +171,7 @@ pub async fn start(
     who.require(Capability::EditAccess)?;
     req.changes.validate()?;
     let key = idempotency_key
-        .map(|k| Key::new(KIND, k, req))
+        .map(|k| Key::new(KIND.key(), k, req))
         .transpose()?;
     if let Some(key) = &key {
         let mut conn = app.db.read_conn().await?;
@@ -210,10 +211,10 @@ pub async fn start(
     let job = Job {
         id: rollcall_store::new_id(),
         org_id: who.org_id,
-        kind: KIND.to_string(),
+        kind: KIND,
         actor_id: who.user_ref(),
         idempotency_key: key.as_ref().map(|k| k.key.clone()),
-        state: "queued".into(),
+        state: JobState::Queued,
         total: params.ids.len() as i64,
         done: 0,
         summary: serde_json::to_string(&Tally::default()).expect("tally serializes"),
@@ -368,7 +369,7 @@ async fn step(app: &App, job: &Job, params: &Params, run: &mut Run) -> Result<St
     if from >= params.ids.len() {
         let outcome = tally.outcome();
         let summary = serde_json::to_string(&tally).expect("tally serializes");
-        jobs::finish(&mut tx, job.id, outcome.as_str(), &summary, now).await?;
+        jobs::finish(&mut tx, job.id, outcome.into(), &summary, now).await?;
         let meta = job_meta(job, params);
         audit::append(
             &mut tx,
@@ -571,7 +572,7 @@ impl Diff {
 /// The writes of one chunk, grouped so that each becomes a few multi-row statements.
 #[derive(Default)]
 struct Writes {
-    grant_permissions: Vec<(Uuid, String)>,
+    grant_permissions: Vec<(Uuid, Permission)>,
     revoke_permissions: BTreeMap<Permission, Vec<Uuid>>,
     grant_locations: Vec<(Uuid, Uuid)>,
     revoke_locations: BTreeMap<Uuid, Vec<Uuid>>,
@@ -595,11 +596,8 @@ impl Writes {
                 .collect(),
         };
         let u = before.user_id;
-        self.grant_permissions.extend(
-            diff.added_permissions
-                .iter()
-                .map(|p| (u, p.key().to_string())),
-        );
+        self.grant_permissions
+            .extend(diff.added_permissions.iter().map(|p| (u, *p)));
         for p in &diff.removed_permissions {
             self.revoke_permissions.entry(*p).or_default().push(u);
         }
@@ -619,7 +617,7 @@ impl Writes {
         use rollcall_store::access;
         access::grant_permissions(conn, &self.grant_permissions).await?;
         for (p, users) in &self.revoke_permissions {
-            access::revoke_permission(conn, p.key(), users).await?;
+            access::revoke_permission(conn, *p, users).await?;
         }
         locations::grant_many(conn, &self.grant_locations).await?;
         for (l, users) in &self.revoke_locations {
@@ -632,12 +630,12 @@ impl Writes {
 /// How a finished (or running) bulk update stands: its tally, outcome and banner sentence.
 pub fn outcome_of(job: &Job) -> (Tally, Outcome, String) {
     let tally: Tally = serde_json::from_str(&job.summary).unwrap_or_default();
-    let outcome = match job.state.as_str() {
-        "failed" => Outcome::Failed,
+    let outcome = match job.state {
+        JobState::Failed => Outcome::Failed,
         _ => tally.outcome(),
     };
     let mut sentence = tally.sentence();
-    if job.state == "failed" {
+    if job.state == JobState::Failed {
         let why = serde_json::from_str::<serde_json::Value>(&job.summary)
             .ok()
             .and_then(|v| v["error"].as_str().map(str::to_string));

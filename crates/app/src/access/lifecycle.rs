@@ -30,7 +30,7 @@ pub async fn deactivate(
     let user = users::get(&mut tx, who.org_id, user_id)
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
-    let from = UserStatus::parse(&user.status)?;
+    let from = user.status;
     let to = status::apply(from, Transition::Deactivate)?;
     let OrgScope { org, policy } = OrgScope::load(&mut tx, who.org_id).await?;
     let subject = subject_of(&mut tx, &user).await?;
@@ -47,15 +47,7 @@ pub async fn deactivate(
             &names,
         )
         .map_err(AppError::Refused)?;
-    users::set_status(
-        &mut tx,
-        org.id,
-        &[user.id],
-        to.as_str(),
-        who.user_ref(),
-        now,
-    )
-    .await?;
+    users::set_status(&mut tx, org.id, &[user.id], to, who.user_ref(), now).await?;
     let ended = sessions::delete_for_user(&mut tx, user.id).await?;
     let tokens = api_tokens::revoke_for_user(&mut tx, user.id, now).await?;
     let live: Vec<Uuid> = invitations::live_for_user(&mut tx, user.id)
@@ -99,7 +91,7 @@ pub async fn reactivate(
     let user = users::get(&mut tx, who.org_id, user_id)
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
-    let from = UserStatus::parse(&user.status)?;
+    let from = user.status;
     let ever_registered = user.password_hash.is_some() && user.activated_at.is_some();
     let to = status::apply(from, Transition::Reactivate { ever_registered })?;
     let OrgScope { org, policy } = OrgScope::load(&mut tx, who.org_id).await?;
@@ -108,15 +100,7 @@ pub async fn reactivate(
     policy
         .check_reach(&who.actor(), &subject)
         .map_err(AppError::Refused)?;
-    users::set_status(
-        &mut tx,
-        org.id,
-        &[user.id],
-        to.as_str(),
-        who.user_ref(),
-        now,
-    )
-    .await?;
+    users::set_status(&mut tx, org.id, &[user.id], to, who.user_ref(), now).await?;
     audit::append(
         &mut tx,
         org.id,

@@ -17,6 +17,6 @@ mod rules;
 
 pub use principal::Principal;
 pub(crate) use rules::{
-    OrgScope, admin_census, location_names, parse_permissions, parse_policy, policy_of, subject_of,
-    subjects, to_subject,
+    OrgScope, admin_census, location_names, parse_policy, policy_of, subject_of, subjects,
+    to_subject,
 };

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rollcall_domain::{Actor, Capability, Permission, Policy, Scope, Subject};
+use rollcall_domain::{Actor, Capability, Permission, Policy, Scope, Subject, UserStatus};
 use rollcall_store::{Conn, locations, orgs, users};
 use uuid::Uuid;
 
@@ -51,7 +51,7 @@ impl Principal {
         let Some(user) = users::get(conn, org_id, user_id).await? else {
             return Ok(None);
         };
-        if user.status != "active" {
+        if user.status != UserStatus::Active {
             return Ok(None);
         }
         let subject = subject_of(conn, &user).await?;
@@ -134,7 +134,7 @@ impl Principal {
             .ok_or_else(|| {
                 AppError::Forbidden(format!(
                     "{email} is {}, not active: only an active user can invite.",
-                    user.status
+                    user.status.as_str()
                 ))
             })
     }

@@ -80,15 +80,37 @@ pub struct RoleMembership {
 pub struct Effective {
     pub key: String,
     pub label: String,
-    /// "direct" and/or the names of the roles that grant it.
-    pub sources: Vec<String>,
+    pub sources: Vec<GrantSource>,
+}
+
+/// Where a user's permission comes from: a direct grant, or a role they hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantSource {
+    Direct,
+    Role(String),
+}
+
+/// Shown and serialized as "direct" or the role's name.
+impl std::fmt::Display for GrantSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GrantSource::Direct => f.write_str("direct"),
+            GrantSource::Role(name) => f.write_str(name),
+        }
+    }
+}
+
+impl Serialize for GrantSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Filtered {
     pub key: String,
     pub label: String,
-    pub sources: Vec<String>,
+    pub sources: Vec<GrantSource>,
     pub rule: String,
     pub reason: String,
 }
@@ -121,23 +143,23 @@ async fn load(conn: &mut Conn, now: i64, who: &Principal, id: Uuid) -> Result<Pr
     let grants = roles::grants_of(conn, user.id).await?;
     let all_roles = roles::list(conn, who.org_id).await?;
     // Which roles grant each permission, for the "source" column.
-    let mut sources: BTreeMap<Permission, Vec<String>> = BTreeMap::new();
+    let mut sources: BTreeMap<Permission, Vec<GrantSource>> = BTreeMap::new();
     for p in &subject.direct {
-        sources.entry(*p).or_default().push("direct".into());
+        sources.entry(*p).or_default().push(GrantSource::Direct);
     }
     for r in all_roles
         .iter()
         .filter(|r| grants.roles.contains_key(&r.id))
     {
-        for key in &r.permissions {
-            if let Ok(p) = Permission::parse(key) {
-                sources.entry(p).or_default().push(r.name.clone());
-            }
+        for p in &r.permissions {
+            sources
+                .entry(*p)
+                .or_default()
+                .push(GrantSource::Role(r.name.clone()));
         }
     }
     let names = location_names(conn, who.org_id).await?;
     let (kept, filtered) = policy.effective(&subject, &names);
-    let stored = UserStatus::parse(&user.status)?;
     let provider = profiles::provider_of(conn, user.id)
         .await?
         .unwrap_or_default();
@@ -175,7 +197,7 @@ async fn load(conn: &mut Conn, now: i64, who: &Principal, id: Uuid) -> Result<Pr
             .and_then(|t| policy.user_type(t))
             .map(|t| t.label.clone()),
         user_type: user.user_type.clone(),
-        status: status::derive(stored, user.invite_expires_at, now),
+        status: status::derive(user.status, user.invite_expires_at, now),
         source: user.source.clone(),
         created_at: rfc3339(user.created_at),
         created_micros: user.created_at,
@@ -454,11 +476,7 @@ pub async fn update(
             all_roles
                 .iter()
                 .filter(|r| ids.contains(&r.id))
-                .flat_map(|r| {
-                    r.permissions
-                        .iter()
-                        .filter_map(|k| Permission::parse(k).ok())
-                })
+                .flat_map(|r| r.permissions.iter().copied())
                 .collect()
         };
         let (before, now_carried) = (carried(&current_roles), carried(want));
@@ -569,8 +587,8 @@ pub async fn update(
         .await?;
     }
     if after.direct != subject.direct {
-        let keys: Vec<String> = after.direct.iter().map(|p| p.key().to_string()).collect();
-        profiles::set_direct(&mut tx, user.id, &keys).await?;
+        let direct: Vec<Permission> = after.direct.iter().copied().collect();
+        profiles::set_direct(&mut tx, user.id, &direct).await?;
     }
     if let Some((was, now_p)) = provider
         && was != now_p

@@ -23,7 +23,7 @@ pub struct RoleView {
     pub id: Uuid,
     pub name: String,
     pub predefined: bool,
-    pub permissions: Vec<String>,
+    pub permissions: Vec<Permission>,
     pub members: i64,
 }
 
@@ -103,7 +103,6 @@ pub async fn get(
         let (name, email) = (row.display_name.clone(), row.email.clone());
         let subject = crate::access::to_subject(row);
         let (_, filtered) = policy.effective(&subject, &names);
-        let carried: BTreeSet<&str> = role.permissions.iter().map(String::as_str).collect();
         members.push(Member {
             id: subject.user_id,
             name,
@@ -111,7 +110,7 @@ pub async fn get(
             user_type: subject.user_type.clone(),
             filtered: filtered
                 .into_iter()
-                .filter(|(p, _)| carried.contains(p.key()))
+                .filter(|(p, _)| role.permissions.contains(p))
                 .map(|(_, why)| why.message)
                 .collect(),
         });
@@ -181,7 +180,7 @@ pub async fn create(
         org_id: who.org_id,
         name: name.clone(),
         predefined: false,
-        permissions: permissions.iter().map(|p| p.key().to_string()).collect(),
+        permissions: permissions.iter().copied().collect(),
     };
     roles::insert(&mut tx, &role, now).await?;
     rollcall_store::audit::append(
@@ -232,11 +231,7 @@ pub async fn update(
     {
         return Err(taken(&name));
     }
-    let before: BTreeSet<Permission> = role
-        .permissions
-        .iter()
-        .filter_map(|k| Permission::parse(k).ok())
-        .collect();
+    let before: BTreeSet<Permission> = role.permissions.iter().copied().collect();
     let names = location_names(&mut tx, org.id).await?;
     let gained = permissions.difference(&before).copied();
     who.check_role_grants(&policy, &Subject::default(), gained, &names)?;
@@ -253,11 +248,7 @@ pub async fn update(
                 let other: BTreeSet<Permission> = all
                     .iter()
                     .filter(|r| r.id != id && row.role_ids.contains(&r.id))
-                    .flat_map(|r| {
-                        r.permissions
-                            .iter()
-                            .filter_map(|k| Permission::parse(k).ok())
-                    })
+                    .flat_map(|r| r.permissions.iter().copied())
                     .collect();
                 let subject = crate::access::to_subject(row);
                 let user = subject.user_id;
@@ -303,7 +294,7 @@ pub async fn update(
             }
         }
     }
-    let keys: Vec<String> = permissions.iter().map(|p| p.key().to_string()).collect();
+    let keys: Vec<Permission> = permissions.iter().copied().collect();
     if name != role.name {
         roles::rename(&mut tx, org.id, id, &name).await?;
     }

@@ -1,19 +1,13 @@
 //! The rule engine's view of stored people: the organization's policy, subjects with their
 //! access and grants, the admin census (rule 3) and location names for its sentences.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use rollcall_domain::{Permission, Policy, Subject};
+use rollcall_domain::{Permission, Policy, Subject, UserStatus};
 use rollcall_store::{Conn, locations, orgs, users};
 use uuid::Uuid;
 
 use crate::AppError;
-
-pub fn parse_permissions(keys: &[String]) -> BTreeSet<Permission> {
-    keys.iter()
-        .filter_map(|k| Permission::parse(k).ok())
-        .collect()
-}
 
 /// The organization a use case works in and its rules, read once on the use case's connection.
 pub(crate) struct OrgScope {
@@ -69,11 +63,11 @@ pub fn to_subject(row: rollcall_store::access::AccessRow) -> Subject {
         user_id: row.user_id,
         display_name: row.display_name,
         user_type: row.user_type,
-        active: row.status == "active",
+        active: row.status == UserStatus::Active,
         default_location: row.default_location,
         locations: row.locations.into_iter().collect(),
-        direct: parse_permissions(&row.direct),
-        role_permissions: parse_permissions(&row.role_permissions),
+        direct: row.direct,
+        role_permissions: row.role_permissions,
     }
 }
 
@@ -86,10 +80,7 @@ pub(crate) async fn admin_census(
     let admins: Vec<Uuid> = users::active_holding(
         conn,
         org_id,
-        &[
-            Permission::AdminCompany.key(),
-            Permission::AdminClinic.key(),
-        ],
+        &[Permission::AdminCompany, Permission::AdminClinic],
     )
     .await?
     .into_iter()

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use rollcall_domain::Email;
+use rollcall_domain::{Email, UserStatus};
 use rollcall_store::orgs::Organization;
 use rollcall_store::sessions::{self, Session};
 use rollcall_store::users::{self, User};
@@ -160,7 +160,7 @@ async fn check_password(
     )
     .await;
     match user {
-        Some(u) if ok && u.status == "active" => {
+        Some(u) if ok && u.status == UserStatus::Active => {
             app.limits.clear(&attempt_key);
             Ok((org, u))
         }

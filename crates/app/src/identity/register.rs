@@ -5,7 +5,7 @@
 //! once: of two concurrent submissions exactly one wins. The steps after it run in a session that
 //! is marked with the step it may do (see `staged`).
 
-use rollcall_domain::{Mobile, ValueError};
+use rollcall_domain::{Mobile, UserStatus, ValueError};
 use rollcall_store::orgs::Organization;
 use rollcall_store::sessions;
 use rollcall_store::users::{self, User};
@@ -296,8 +296,10 @@ pub async fn accept_eula(
             "registration.completed",
             "user",
             Some(p.user.id),
-            Some(&"pending"),
-            Some(&serde_json::json!({ "status": "active", "eula_version": version_shown })),
+            Some(&UserStatus::Pending),
+            Some(
+                &serde_json::json!({ "status": UserStatus::Active, "eula_version": version_shown }),
+            ),
         )],
     )
     .await?;

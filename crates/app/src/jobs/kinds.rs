@@ -1,9 +1,9 @@
-//! The registry of job kinds: finds a stored job's kind by its name, for the work that does not
-//! know it (resuming jobs a stopped process left, outcomes and reports on the Jobs pages).
+//! The registry of job kinds: finds a stored job's kind by its `JobKind`, for the work that does
+//! not know it (resuming jobs a stopped process left, outcomes and reports on the Jobs pages).
 
 use std::time::Duration;
 
-use rollcall_domain::{JobKind, Outcome};
+use rollcall_domain::Outcome;
 use rollcall_store::jobs::{self, Job};
 use uuid::Uuid;
 
@@ -14,10 +14,9 @@ use crate::{App, AppError, Principal, access::bulk_update, onboarding::import};
 const KINDS: [&dyn Kind; 2] = [&bulk_update::BULK_UPDATE, &import::run::IMPORT];
 
 fn of(job: &Job) -> Result<&'static dyn Kind, AppError> {
-    let kind = JobKind::parse(&job.kind)?;
     KINDS
         .into_iter()
-        .find(|k| k.kinds().contains(&kind))
+        .find(|k| k.kinds().contains(&job.kind))
         .ok_or_else(|| AppError::Internal(format!("no runner for jobs of kind {}", job.kind)))
 }
 

@@ -2,14 +2,14 @@
 //!
 //! This module owns the lease, the claim and what people see of a job, and knows no kind of job:
 //! each kind (a bulk update, an import) implements [`Kind`] beside its own use case, and
-//! `kinds` is the registry that finds a job's kind by its stored name.
+//! `kinds` is the registry that finds a job's kind by its `JobKind`.
 
 pub mod kinds;
 
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use rollcall_domain::{Capability, JobKind, Outcome};
+use rollcall_domain::{Capability, JobKind, JobState, Outcome};
 use rollcall_store::jobs::{self, Job};
 use serde::Serialize;
 use uuid::Uuid;
@@ -36,8 +36,8 @@ pub fn lease_micros() -> i64 {
 #[derive(Debug, Clone, Serialize)]
 pub struct JobView {
     pub id: Uuid,
-    pub kind: String,
-    pub state: String,
+    pub kind: JobKind,
+    pub state: JobState,
     pub finished: bool,
     pub total: i64,
     pub done: i64,
@@ -60,8 +60,8 @@ impl From<&Job> for JobView {
     fn from(job: &Job) -> Self {
         JobView {
             id: job.id,
-            kind: job.kind.clone(),
-            state: job.state.clone(),
+            kind: job.kind,
+            state: job.state,
             finished: job.is_finished(),
             total: job.total,
             done: job.done,
@@ -151,7 +151,7 @@ async fn fail(app: &App, job: &Job, why: &str) -> Result<(), AppError> {
     jobs::finish(
         &mut conn,
         job.id,
-        "failed",
+        JobState::Failed,
         &summary.to_string(),
         app.clock.now(),
     )

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_domain::paste::{self, Outcome};
-use rollcall_domain::{Capability, Change, Email, Path, Subject, ValueError};
+use rollcall_domain::{Capability, Change, Email, Path, Subject, UserStatus, ValueError};
 use rollcall_store::invitations;
 use rollcall_store::locations::{self, Location};
 use rollcall_store::orgs::Organization;
@@ -17,7 +17,7 @@ use rollcall_store::{Conn, audit};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::access::{OrgScope, parse_permissions};
+use crate::access::OrgScope;
 use crate::audit::Meta;
 use crate::clock::{DAY, MINUTE};
 use crate::onboarding::writer as onboard;
@@ -111,7 +111,7 @@ async fn prepare(
     who.check_role_grants(
         &policy,
         &with_location,
-        parse_permissions(&role.permissions),
+        role.permissions.iter().copied(),
         &names,
     )?;
     Ok(Batch {
@@ -252,7 +252,7 @@ pub async fn invite_one(
             "{} already has an account in {} (status: {}). Find them in the user list to resend or reactivate.",
             email.as_str(),
             batch.org.name,
-            existing.status
+            existing.status.as_str()
         )));
     }
     let mut tx = app.db.begin().await?;
@@ -442,10 +442,11 @@ async fn pending_user(conn: &mut Conn, who: &Principal, user_id: Uuid) -> Result
     let user = users::get(conn, who.org_id, user_id)
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
-    if user.status != "pending" {
+    if user.status != UserStatus::Pending {
         return Err(AppError::Conflict(format!(
             "{} is {}, not pending: there is no invitation to change.",
-            user.email, user.status
+            user.email,
+            user.status.as_str()
         )));
     }
     Ok(user)
@@ -538,7 +539,7 @@ pub async fn revoke(
         &mut tx,
         who.org_id,
         &[user.id],
-        "inactive",
+        UserStatus::Inactive,
         Some(who.user_id),
         now,
     )
@@ -552,8 +553,8 @@ pub async fn revoke(
             "invitation.revoked",
             "user",
             Some(user.id),
-            Some(&"pending"),
-            Some(&"inactive"),
+            Some(&UserStatus::Pending),
+            Some(&UserStatus::Inactive),
         )],
     )
     .await?;

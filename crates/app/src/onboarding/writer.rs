@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use rollcall_domain::{Email, Permission, Username};
+use rollcall_domain::{Email, Permission, UserStatus, Username};
 use rollcall_store::invitations::{self, Invitation};
 use rollcall_store::orgs::Organization;
 use rollcall_store::outbox::{self, OutboxMessage};
@@ -138,7 +138,7 @@ pub(crate) async fn write(
             last_name: person.last_name.clone(),
             mobile: person.mobile.clone(),
             user_type: person.user_type.clone(),
-            status: "pending".into(),
+            status: UserStatus::Pending,
             default_location_id: Some(person.default_location),
             source: batch.source.into(),
             password_hash: None,
@@ -188,7 +188,7 @@ pub(crate) async fn write(
             location_pairs.push((user.id, person.default_location));
         }
         role_pairs.extend(person.roles.iter().map(|r| (user.id, *r)));
-        direct_pairs.extend(person.permissions.iter().map(|p| (user.id, p.key())));
+        direct_pairs.extend(person.permissions.iter().map(|p| (user.id, *p)));
         if person.npi.is_some() || !person.taxonomy.is_empty() {
             providers.push((
                 user.id,

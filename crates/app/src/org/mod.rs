@@ -3,7 +3,7 @@
 
 pub mod taxonomy;
 
-use rollcall_domain::{Capability, Email, Permission, Policy, Username, ValueError};
+use rollcall_domain::{Capability, Email, Permission, Policy, UserStatus, Username, ValueError};
 use rollcall_store::audit;
 use rollcall_store::invitations::{self, Invitation};
 use rollcall_store::locations::{self, Location};
@@ -159,7 +159,7 @@ pub async fn create_org(
             org_id: org.id,
             name: name.into(),
             predefined: true,
-            permissions: perms.iter().map(|p| p.key().to_string()).collect(),
+            permissions: perms.to_vec(),
         };
         roles::insert(&mut tx, &role, org.created_at).await?;
         events.push(meta.change(
@@ -273,7 +273,7 @@ pub async fn create_admin(
         display_name: format!("{} {}", first_name.trim(), last_name.trim()),
         mobile: None,
         user_type: Some("administrator".into()),
-        status: "pending".into(),
+        status: UserStatus::Pending,
         default_location_id: None,
         source: "cli".into(),
         password_hash: None,
@@ -297,11 +297,7 @@ pub async fn create_admin(
         )));
     }
     users::insert_many(&mut tx, std::slice::from_ref(&user)).await?;
-    let all: Vec<String> = Permission::ALL
-        .iter()
-        .map(|p| p.key().to_string())
-        .collect();
-    roles::grant_direct(&mut tx, user.id, &all).await?;
+    roles::grant_direct(&mut tx, user.id, &Permission::ALL).await?;
     let locs: Vec<Uuid> = locations::list(&mut tx, org.id)
         .await?
         .into_iter()

@@ -86,7 +86,7 @@ impl ListParams {
             Some(s) => Some(match UserStatus::parse(s)? {
                 UserStatus::Expired => StatusFilter::Expired,
                 UserStatus::Pending => StatusFilter::PendingUnexpired,
-                other => StatusFilter::Stored(other.as_str().to_string()),
+                other => StatusFilter::Stored(other),
             }),
         };
         Ok(ListQuery {
@@ -147,7 +147,7 @@ pub async fn list(app: &App, who: &Principal, params: &ListParams) -> Result<Use
     let pending: Vec<Uuid> = page
         .rows
         .iter()
-        .filter(|r| r.user.status == "pending")
+        .filter(|r| r.user.status == UserStatus::Pending)
         .map(|r| r.user.id)
         .collect();
     let mut delivery = rollcall_store::invitations::delivery_of(&mut conn, &pending).await?;
@@ -155,25 +155,22 @@ pub async fn list(app: &App, who: &Principal, params: &ListParams) -> Result<Use
         users: page
             .rows
             .into_iter()
-            .map(|r| {
-                let stored = UserStatus::parse(&r.user.status).unwrap_or(UserStatus::Inactive);
-                UserRow {
-                    id: r.user.id,
-                    name: r.user.display_name,
-                    email: r.user.email,
-                    username: r.user.username,
-                    created_at: rfc3339(r.user.created_at),
-                    created_micros: r.user.created_at,
-                    status: status::derive(stored, r.user.invite_expires_at, now),
-                    user_type: r.user.user_type,
-                    locations: r.locations,
-                    invitation: delivery.remove(&r.user.id).map(|(state, error)| {
-                        match (state.as_str(), error) {
-                            (state @ ("failed" | "retrying"), Some(e)) => format!("{state}: {e}"),
-                            _ => state,
-                        }
-                    }),
-                }
+            .map(|r| UserRow {
+                id: r.user.id,
+                name: r.user.display_name,
+                email: r.user.email,
+                username: r.user.username,
+                created_at: rfc3339(r.user.created_at),
+                created_micros: r.user.created_at,
+                status: status::derive(r.user.status, r.user.invite_expires_at, now),
+                user_type: r.user.user_type,
+                locations: r.locations,
+                invitation: delivery.remove(&r.user.id).map(|(state, error)| {
+                    match (state.as_str(), error) {
+                        (state @ ("failed" | "retrying"), Some(e)) => format!("{state}: {e}"),
+                        _ => state,
+                    }
+                }),
             })
             .collect(),
         next: page.next.as_ref().map(encode_cursor),

@@ -8,7 +8,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rollcall_app::App;
 use rollcall_app::access::bulk_update::{self, BulkUpdateRequest, Refused};
-use rollcall_app::domain::JobKind;
 use rollcall_app::jobs::{self, JobView};
 use rollcall_app::model::Job;
 use serde::{Deserialize, Serialize};
@@ -79,7 +78,7 @@ pub async fn get(
     Path(id): Path<Uuid>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let job = jobs::get(&app, &caller.principal, id).await?;
-    if JobKind::parse(&job.kind).is_ok_and(JobKind::is_import) {
+    if job.kind.is_import() {
         let (outcome, message) = rollcall_app::onboarding::import::run::outcome_of(&job);
         let not_imported = if job.is_finished() {
             rollcall_app::onboarding::import::run::not_imported(&app, &caller.principal, id, 100)

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::access::bulk_update::{self, BulkUpdateRequest, Refused};
 use rollcall_app::clock::local;
-use rollcall_app::domain::{BulkChanges, Capability, JobKind, Module, Permission};
+use rollcall_app::domain::{BulkChanges, Capability, Module, Permission};
 use rollcall_app::model::Job;
 use rollcall_app::users::list::{self as user_list, ListParams};
 use rollcall_app::{App, AppError};
@@ -218,7 +218,7 @@ pub async fn apply(
 struct JobPage {
     nav: Nav,
     id: String,
-    kind: String,
+    kind: &'static str,
     running: bool,
     done: i64,
     total: i64,
@@ -247,7 +247,7 @@ pub async fn job(
     Ok(render(&JobPage {
         nav: Nav::of(&user),
         id: job.id.to_string(),
-        kind: job.kind.replace('_', " "),
+        kind: job.kind.label(),
         running: !job.is_finished(),
         done: job.done,
         total: job.total,
@@ -263,7 +263,7 @@ pub async fn job(
 
 /// Imports have a page of their own: they speak of rows and people created.
 fn is_import(job: &Job) -> bool {
-    JobKind::parse(&job.kind).is_ok_and(JobKind::is_import)
+    job.kind.is_import()
 }
 
 /// `GET /jobs/{id}/report.csv`: what a job did not do and why, whatever its kind.
@@ -278,8 +278,8 @@ pub async fn report(
 
 pub struct JobRow {
     pub id: String,
-    pub kind: String,
-    pub state: String,
+    pub kind: &'static str,
+    pub state: &'static str,
     pub outcome: &'static str,
     pub progress: String,
     pub started: String,
@@ -302,11 +302,8 @@ pub async fn list(State(app): State<App>, user: ConsoleUser) -> Result<Response,
             .iter()
             .map(|j| JobRow {
                 id: j.id.to_string(),
-                kind: j.kind.replace('_', " "),
-                state: match j.state.as_str() {
-                    "validated" => "awaiting review".to_string(),
-                    other => other.replace('_', " "),
-                },
+                kind: j.kind.label(),
+                state: j.state.label(),
                 outcome: rollcall_app::jobs::kinds::outcome_of(j)
                     .map(|(o, _)| o.as_str())
                     .unwrap_or("running"),

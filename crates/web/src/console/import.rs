@@ -10,8 +10,8 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use rollcall_app::audit::Meta;
 use rollcall_app::clock::local;
-use rollcall_app::domain::Capability;
 use rollcall_app::domain::import::{Column, template};
+use rollcall_app::domain::{Capability, JobKind, JobState};
 use rollcall_app::model::ImportFilter as Filter;
 use rollcall_app::model::Job;
 use rollcall_app::onboarding::import::run::{self as import_run, NotImported};
@@ -191,11 +191,12 @@ async fn show_review(
     let filter = filter_of(q);
     let review =
         import::review(app, &user.principal, id, filter, q.after.unwrap_or(-1), 50).await?;
-    if review.job.state != "validated" && review.job.state != "draft" {
+    if !review.job.state.is_under_review() {
         return Ok(Redirect::to(&format!("/jobs/{id}")).into_response());
     }
     let columns = columns_of(&review);
-    let committable = review.job.state == "validated" && user.principal.can(Capability::BulkAdd);
+    let committable =
+        review.job.state == JobState::Validated && user.principal.can(Capability::BulkAdd);
     let options = if committable {
         Some(import::commit_options(app, &user.principal).await?)
     } else {
@@ -428,7 +429,7 @@ struct JobPage {
     id: String,
     title: &'static str,
     running: bool,
-    state: String,
+    queued: bool,
     done: i64,
     total: i64,
     percent: i64,
@@ -443,7 +444,7 @@ struct JobPage {
 
 /// `GET /jobs/{id}` of an import: progress while it runs (polled), then what it did.
 pub async fn job_page(app: &App, user: &ConsoleUser, job: Job) -> Result<Response, PageError> {
-    if job.state == "draft" || job.state == "validated" {
+    if job.state.is_under_review() {
         // Not committed yet: its page is the review.
         return Ok(Redirect::to(&format!("/import/{}", job.id)).into_response());
     }
@@ -458,13 +459,13 @@ pub async fn job_page(app: &App, user: &ConsoleUser, job: Job) -> Result<Respons
     Ok(render(&JobPage {
         nav: Nav::of(user),
         id: job.id.to_string(),
-        title: if job.kind == import::KIND_DIRECTORY {
+        title: if job.kind == JobKind::DirectoryAdd {
             "Adding people from the directory"
         } else {
             "CSV import"
         },
         running: !finished,
-        state: job.state.replace('_', " "),
+        queued: job.state == JobState::Queued,
         done: job.done,
         total: job.total,
         percent: rollcall_app::jobs::percent_done(&job),

@@ -39,7 +39,7 @@ struct RolePage {
 
 impl RolePage {
     fn holds(&self, key: &str) -> bool {
-        self.role.permissions.iter().any(|p| p == key)
+        self.role.permissions.iter().any(|p| p.key() == key)
     }
 }
 

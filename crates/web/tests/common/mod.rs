@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 
 use rollcall_app::audit::Meta;
+use rollcall_app::domain::UserStatus;
 use rollcall_app::{App, Clock, Config};
 use rollcall_store::orgs::Organization;
 use rollcall_store::testing::TestDb;
@@ -255,7 +256,7 @@ pub async fn add_staff(
         display_name: format!("{} {}", name.0, name.1),
         mobile: None,
         user_type: Some(user_type.into()),
-        status: "active".into(),
+        status: UserStatus::Active,
         default_location_id: None,
         source: "test".into(),
         password_hash: hash,

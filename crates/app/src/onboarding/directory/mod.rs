@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use rollcall_domain::import::{Column, RawRow};
-use rollcall_domain::{Capability, ValueError, notifications};
+use rollcall_domain::{Capability, JobKind, ValueError, notifications};
 use rollcall_store::directory::{self, Person};
 use rollcall_store::jobs::{self, Job};
 use rollcall_store::{Conn, users};
@@ -415,7 +415,7 @@ async fn add_now(
             cells,
         })
     });
-    let job = import::stage(app, who, import::KIND_DIRECTORY, "directory", rows, meta).await?;
+    let job = import::stage(app, who, JobKind::DirectoryAdd, "directory", rows, meta).await?;
     import::commit(
         app,
         who,

@@ -1,6 +1,6 @@
 //! Committing: access and licence seats checked once for the whole batch, then the job queued.
 
-use rollcall_domain::{Capability, Change, Path, Subject, ValueError, notifications};
+use rollcall_domain::{Capability, Change, JobState, Path, Subject, ValueError, notifications};
 use rollcall_store::jobs::{self, Job};
 use rollcall_store::{Conn, audit, locations, roles, users};
 use serde::Serialize;
@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 use super::plan::*;
 use super::review::{import_job, not_editable};
-use crate::access::parse_permissions;
 use crate::audit::Meta;
 use crate::clock::{DAY, parse_local};
 use crate::onboarding::writer::{Inviter, Schedule};
@@ -28,7 +27,7 @@ pub async fn commit(
     let (job, ctx, shared) = {
         let mut conn = app.db.read_conn().await?;
         let job = import_job(&mut conn, who, job_id).await?;
-        if job.state != "validated" {
+        if job.state != JobState::Validated {
             // The same commit again (a retried request) answers the job it started.
             let earlier: Option<Params> =
                 serde_json::from_str(&jobs::input(&mut conn, job.id).await?).ok();
@@ -112,7 +111,7 @@ pub async fn commit(
     };
     let mut tx = app.db.begin().await?;
     crate::onboarding::writer::check_seats(&mut tx, &ctx.org, needed).await?;
-    if !jobs::queue(&mut tx, job.id, "validated", now).await? {
+    if !jobs::queue(&mut tx, job.id, JobState::Validated, now).await? {
         return Err(AppError::Conflict(
             "This import was committed a moment ago by another request; see its progress on the Jobs page.".into(),
         ));
@@ -217,7 +216,7 @@ async fn resolve_access(
             let grants = roles::grants_of(conn, user.id).await?;
             Some(SharedAccess {
                 roles: grants.roles.keys().copied().collect(),
-                permissions: parse_permissions(&grants.direct),
+                permissions: grants.direct,
                 locations: locations::of_user(conn, user.id)
                     .await?
                     .into_iter()

@@ -13,7 +13,7 @@ pub mod run;
 mod stage;
 
 pub use commit::{CommitOptions, commit, commit_options};
-pub use plan::{Access, Commit, KIND_CSV, KIND_DIRECTORY, MAX_UPLOAD_BYTES, Summary};
+pub use plan::{Access, Commit, MAX_UPLOAD_BYTES, Summary};
 pub(crate) use plan::{CHUNK, Context, Params, SharedAccess};
 pub use review::{Review, ReviewRow, edit_row, review};
 pub use stage::{stage, upload};

@@ -6,19 +6,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
 use rollcall_domain::import::{Catalogue, Checked, Column, Issue};
-use rollcall_domain::{Change, JobKind, Path, Permission, Policy, Subject};
+use rollcall_domain::{Change, Path, Permission, Policy, Subject};
 use rollcall_store::jobs::Job;
 use rollcall_store::orgs::Organization;
 use rollcall_store::{Conn, locations, roles};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::access::{OrgScope, parse_permissions};
+use crate::access::OrgScope;
 use crate::onboarding::writer::{Inviter, Schedule};
 use crate::{AppError, Principal};
-
-pub const KIND_CSV: &str = JobKind::CsvImport.key();
-pub const KIND_DIRECTORY: &str = JobKind::DirectoryAdd.key();
 
 /// Rows per staging batch and per transaction when the import runs.
 pub(crate) const CHUNK: usize = 1_000;
@@ -159,7 +156,7 @@ impl Context {
         };
         let role_permissions = roles
             .iter()
-            .map(|r| (r.id, parse_permissions(&r.permissions)))
+            .map(|r| (r.id, r.permissions.iter().copied().collect()))
             .collect();
         Ok(Context {
             org,

@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use rollcall_domain::Capability;
 use rollcall_domain::import::{Column, Issue, RawRow, check_row};
+use rollcall_domain::{Capability, JobState};
 use rollcall_store::imports::{self, Filter, StagedRow};
 use rollcall_store::jobs::{self, Job};
 use rollcall_store::{Conn, audit, users};
@@ -97,14 +97,14 @@ pub(super) async fn import_job(
 ) -> Result<Job, AppError> {
     let job = jobs::get(conn, who.org_id, job_id)
         .await?
-        .filter(|j| j.kind == KIND_CSV || j.kind == KIND_DIRECTORY)
+        .filter(|j| j.kind.is_import())
         .ok_or_else(|| AppError::not_found("import"))?;
     Ok(job)
 }
 
 pub(super) fn not_editable(job: &Job) -> AppError {
-    AppError::Conflict(match job.state.as_str() {
-        "draft" => "This import is still being read; wait a moment and reload.".to_string(),
+    AppError::Conflict(match job.state {
+        JobState::Draft => "This import is still being read; wait a moment and reload.".to_string(),
         _ => "This import was already committed: its rows can no longer be changed. Upload the file again to start a new import.".to_string(),
     })
 }
@@ -123,7 +123,7 @@ pub async fn edit_row(
     who.require(Capability::BulkAdd)?;
     let mut conn = app.db.read_conn().await?;
     let job = import_job(&mut conn, who, job_id).await?;
-    if job.state != "validated" {
+    if job.state != JobState::Validated {
         return Err(not_editable(&job));
     }
     let old = imports::get(&mut conn, job.id, seq)

@@ -13,10 +13,10 @@ use uuid::Uuid;
 
 use crate::audit::Meta;
 use futures::future::BoxFuture;
-use rollcall_domain::JobKind;
+use rollcall_domain::{JobKind, JobState};
 
 use crate::jobs::{Kind, Step, lease_micros};
-use crate::onboarding::import::{CHUNK, Context, KIND_DIRECTORY, Params, SharedAccess, Summary};
+use crate::onboarding::import::{CHUNK, Context, Params, SharedAccess, Summary};
 use crate::onboarding::writer::{self as onboard, Newcomer};
 use crate::{App, AppError};
 
@@ -77,11 +77,11 @@ async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
     }
     // Rows left out at review count too: the file was not imported whole.
     let state = if summary.not_imported + summary.in_error == 0 {
-        "succeeded"
+        JobState::Succeeded
     } else if summary.created > 0 {
-        "partially_succeeded"
+        JobState::PartiallySucceeded
     } else {
-        "failed"
+        JobState::Failed
     };
     let mut conn = app.db.write_conn().await?;
     jobs::finish(
@@ -162,7 +162,7 @@ async fn step(
             }
         }
     }
-    let source = if job.kind == KIND_DIRECTORY {
+    let source = if job.kind == JobKind::DirectoryAdd {
         "directory"
     } else {
         "csv_import"
@@ -323,8 +323,8 @@ pub fn outcome_of(job: &Job) -> (rollcall_domain::Outcome, String) {
         .unwrap_or_default();
     let people = |n: i64| format!("{n} {}", if n == 1 { "person" } else { "people" });
     let rows = |n: i64| format!("{n} row{}", if n == 1 { "" } else { "s" });
-    match job.state.as_str() {
-        "failed" if s.error.is_some() || s.created == 0 => {
+    match job.state {
+        JobState::Failed if s.error.is_some() || s.created == 0 => {
             let why = s.error.clone().unwrap_or_else(|| {
                 "no row could be imported; the table below says why.".to_string()
             });

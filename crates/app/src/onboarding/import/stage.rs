@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rollcall_domain::import::{Checked, Column, Issue, RawRow, RowError, check_row};
-use rollcall_domain::{Capability, ValueError};
+use rollcall_domain::{Capability, JobKind, JobState, ValueError};
 use rollcall_store::imports::{self, StagedRow};
 use rollcall_store::jobs::{self, Job};
 use rollcall_store::{Conn, audit, users};
@@ -20,7 +20,7 @@ use crate::{App, AppError, Principal};
 pub async fn stage(
     app: &App,
     who: &Principal,
-    kind: &str,
+    kind: JobKind,
     label: &str,
     rows: impl Iterator<Item = Result<RawRow, RowError>> + Send,
     meta: &Meta,
@@ -34,10 +34,10 @@ pub async fn stage(
     let mut job = Job {
         id: rollcall_store::new_id(),
         org_id: who.org_id,
-        kind: kind.to_string(),
+        kind,
         actor_id: who.user_ref(),
         idempotency_key: None,
-        state: "draft".into(),
+        state: JobState::Draft,
         total: 0,
         done: 0,
         summary: "{}".into(),
@@ -77,7 +77,7 @@ pub async fn stage(
             jobs::finish(
                 &mut tx,
                 job.id,
-                "failed",
+                JobState::Failed,
                 &serde_json::to_string(&summary).expect("summary serializes"),
                 app.clock.now(),
             )
@@ -107,7 +107,7 @@ pub async fn stage(
     }
     summary.user_types = stager.types.into_iter().collect();
     job.total = summary.rows;
-    job.state = "validated".into();
+    job.state = JobState::Validated;
     job.summary = serde_json::to_string(&summary).expect("summary serializes");
     let mut tx = app.db.begin().await?;
     jobs::set_staged(&mut tx, job.id, job.total, &job.summary, app.clock.now()).await?;
@@ -296,5 +296,5 @@ pub async fn upload<R: std::io::Read + Send>(
         None => rollcall_domain::import::Reader::new(input)?,
     };
     let rows = std::iter::from_fn(move || reader.next_row());
-    stage(app, who, KIND_CSV, file_name, rows, meta).await
+    stage(app, who, JobKind::CsvImport, file_name, rows, meta).await
 }

@@ -390,180 +390,46 @@ pub async fn update(
         .map_err(AppError::Refused)?;
 
     // Values first: anything that does not parse refuses the edit before any rule is asked.
-    let mut next = user.clone();
-    if let Some(v) = &edit.first_name {
-        next.first_name = required("first_name", "First name", v)?;
-    }
-    if let Some(v) = &edit.last_name {
-        next.last_name = required("last_name", "Last name", v)?;
-    }
-    if let Some(v) = &edit.display_name {
-        next.display_name = required("display_name", "Display name", v)?;
-    }
-    if let Some(v) = &edit.mobile {
-        next.mobile = match v.trim() {
-            "" => None,
-            m => Some(Mobile::parse(m, Some("US"))?.as_str().to_string()),
-        };
-    }
-    let user_type = match edit.user_type.as_deref().map(str::trim) {
-        None => user.user_type.clone(),
-        Some("") => None,
-        Some(t) => Some(user_type_code(&policy, t)?),
-    };
-    next.user_type = user_type.clone();
-    let known: BTreeSet<Uuid> = location_names(&mut tx, org.id).await?.into_keys().collect();
-    for l in edit
-        .locations
-        .iter()
-        .flatten()
-        .chain(edit.default_location.iter())
-    {
-        if !known.contains(l) {
-            return Err(AppError::NotFound(format!(
-                "No location with id {l} in this organization; nothing was changed."
-            )));
-        }
-    }
-    if let Some(d) = edit.default_location {
-        next.default_location_id = Some(d);
-    }
-    let all_roles = roles::list(&mut tx, org.id).await?;
-    for r in edit.roles.iter().flatten() {
-        if !all_roles.iter().any(|x| x.id == *r) {
-            return Err(AppError::NotFound(format!(
-                "No role with id {r} in this organization; nothing was changed."
-            )));
-        }
-    }
-    let provider = provider_edit(&mut tx, &user, edit).await?;
-    let notifications = match &edit.notifications {
-        None => None,
-        Some(choices) => {
-            let settings = &org.settings;
-            let mut on = choices
-                .iter()
-                .map(|c| {
-                    notifications::parse_choice(
-                        c,
-                        &settings.notification_categories,
-                        &settings.notification_media,
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            on.sort();
-            on.dedup();
-            Some(on)
-        }
-    };
-
-    // Then the rules, over every access change the edit makes.
-    let census = admin_census(&mut tx, org.id, &policy).await?;
+    let next = person_edited(&user, edit, &policy)?;
     let names = location_names(&mut tx, org.id).await?;
-    let changes = access_changes(&subject, edit, &user_type);
+    check_locations_exist(&names, edit)?;
+    let all_roles = roles::list(&mut tx, org.id).await?;
+    check_roles_exist(&all_roles, edit)?;
+    let provider = provider_edit(&mut tx, &user, edit).await?;
+    let notifications = notifications_edited(&org.settings, edit)?;
+
+    // Then the rules, over every access change the edit makes, then those the roles carry.
+    let census = admin_census(&mut tx, org.id, &policy).await?;
+    let changes = access_changes(&subject, edit, &next.user_type);
     let plan = policy.plan(&actor, &subject, &changes, path, Some(&census), &names);
     if let Some(why) = all_refusals(plan.refused) {
         return Err(AppError::Refused(why));
     }
-    let mut after = plan.after;
     let current_roles: BTreeSet<Uuid> = roles::grants_of(&mut tx, user.id)
         .await?
         .roles
         .into_keys()
         .collect();
-    if let Some(want) = edit.roles.as_ref().filter(|want| **want != current_roles) {
-        let carried = |ids: &BTreeSet<Uuid>| -> BTreeSet<Permission> {
-            all_roles
-                .iter()
-                .filter(|r| ids.contains(&r.id))
-                .flat_map(|r| r.permissions.iter().copied())
-                .collect()
-        };
-        let (before, now_carried) = (carried(&current_roles), carried(want));
-        let role_changes: Vec<Change> = now_carried
-            .difference(&before)
-            .map(|p| Change::GrantPermission(*p))
-            .chain(
-                before
-                    .difference(&now_carried)
-                    .map(|p| Change::RevokePermission(*p)),
-            )
-            .collect();
-        let mut census = census.clone();
-        policy.update_census(&mut census, &subject, &after);
-        let roles_plan = policy.plan(
-            &actor,
-            &after,
-            &role_changes,
-            Path::RoleEdit,
-            Some(&census),
-            &names,
-        );
-        if let Some(why) = all_refusals(roles_plan.refused) {
-            return Err(AppError::Refused(why));
+    let role_change = edit.roles.as_ref().filter(|want| **want != current_roles);
+    let after = match role_change {
+        None => plan.after,
+        Some(want) => {
+            let judged = RoleChange {
+                all_roles: &all_roles,
+                current: &current_roles,
+                want,
+            };
+            let after = judged.judge(&policy, &actor, (&subject, plan.after), census, &names)?;
+            profiles::set_roles(&mut tx, user.id, &want.iter().copied().collect::<Vec<_>>())
+                .await?;
+            after
         }
-        after = roles_plan.after;
-        profiles::set_roles(&mut tx, user.id, &want.iter().copied().collect::<Vec<_>>()).await?;
-    }
+    };
 
     // Writes, and one audit event with what changed.
-    let mut before_json = serde_json::Map::new();
-    let mut after_json = serde_json::Map::new();
-    let mut note = |field: &str, was: serde_json::Value, now: serde_json::Value| {
-        if was != now {
-            before_json.insert(field.into(), was);
-            after_json.insert(field.into(), now);
-        }
-    };
-    note(
-        "first_name",
-        user.first_name.clone().into(),
-        next.first_name.clone().into(),
-    );
-    note(
-        "last_name",
-        user.last_name.clone().into(),
-        next.last_name.clone().into(),
-    );
-    note(
-        "display_name",
-        user.display_name.clone().into(),
-        next.display_name.clone().into(),
-    );
-    note(
-        "mobile",
-        user.mobile.clone().into(),
-        next.mobile.clone().into(),
-    );
-    note(
-        "user_type",
-        user.user_type.clone().into(),
-        next.user_type.clone().into(),
-    );
-    note(
-        "default_location",
-        user.default_location_id
-            .map(|l| names.get(&l).cloned().unwrap_or_default())
-            .into(),
-        next.default_location_id
-            .map(|l| names.get(&l).cloned().unwrap_or_default())
-            .into(),
-    );
-    let loc_names = |s: &BTreeSet<Uuid>| -> serde_json::Value {
-        s.iter()
-            .map(|l| names.get(l).cloned().unwrap_or_default())
-            .collect::<Vec<_>>()
-            .into()
-    };
-    note(
-        "locations",
-        loc_names(&subject.locations),
-        loc_names(&after.locations),
-    );
-    let keys = |s: &BTreeSet<Permission>| -> serde_json::Value {
-        s.iter().map(|p| p.key()).collect::<Vec<_>>().into()
-    };
-    note("permissions", keys(&subject.direct), keys(&after.direct));
+    let mut changed = Changed::default();
+    changed.person(&user, &next, &names);
+    changed.access(&subject, &after, &names);
     if let Some(want) = &edit.roles {
         let role_names = |ids: &BTreeSet<Uuid>| -> serde_json::Value {
             all_roles
@@ -573,7 +439,7 @@ pub async fn update(
                 .collect::<Vec<_>>()
                 .into()
         };
-        note("roles", role_names(&current_roles), role_names(want));
+        changed.note("roles", role_names(&current_roles), role_names(want));
     }
     if next != user {
         profiles::update_person(&mut tx, &next).await?;
@@ -593,7 +459,7 @@ pub async fn update(
     if let Some((was, now_p)) = provider
         && was != now_p
     {
-        note("provider", provider_json(&was), provider_json(&now_p));
+        changed.note("provider", provider_json(&was), provider_json(&now_p));
         profiles::save_provider(&mut tx, user.id, &now_p).await?;
     }
     if let Some(on) = notifications {
@@ -605,28 +471,237 @@ pub async fn update(
                     .collect::<Vec<_>>()
                     .into()
             };
-            note("notifications", pairs(&was), pairs(&on));
+            changed.note("notifications", pairs(&was), pairs(&on));
             profiles::set_notifications(&mut tx, &[user.id], &on).await?;
         }
     }
-    if !after_json.is_empty() {
-        audit::append(
-            &mut tx,
-            org.id,
-            now,
-            &[meta.change(
-                "user.updated",
-                "user",
-                Some(user.id),
-                Some(&serde_json::Value::Object(before_json)),
-                Some(&serde_json::Value::Object(after_json)),
-            )],
-        )
-        .await?;
+    if let Some(event) = changed.event(meta, user.id) {
+        audit::append(&mut tx, org.id, now, &[event]).await?;
     }
     let profile = load(&mut tx, now, who, id).await?;
     tx.commit().await?;
     Ok(profile)
+}
+
+/// The person's own fields as the edit leaves them, each parsed.
+fn person_edited(
+    user: &users::User,
+    edit: &ProfileEdit,
+    policy: &Policy,
+) -> Result<users::User, AppError> {
+    let mut next = user.clone();
+    if let Some(v) = &edit.first_name {
+        next.first_name = required("first_name", "First name", v)?;
+    }
+    if let Some(v) = &edit.last_name {
+        next.last_name = required("last_name", "Last name", v)?;
+    }
+    if let Some(v) = &edit.display_name {
+        next.display_name = required("display_name", "Display name", v)?;
+    }
+    if let Some(v) = &edit.mobile {
+        next.mobile = match v.trim() {
+            "" => None,
+            m => Some(Mobile::parse(m, Some("US"))?.as_str().to_string()),
+        };
+    }
+    next.user_type = match edit.user_type.as_deref().map(str::trim) {
+        None => user.user_type.clone(),
+        Some("") => None,
+        Some(t) => Some(user_type_code(policy, t)?),
+    };
+    if let Some(d) = edit.default_location {
+        next.default_location_id = Some(d);
+    }
+    Ok(next)
+}
+
+fn check_locations_exist(
+    names: &BTreeMap<Uuid, String>,
+    edit: &ProfileEdit,
+) -> Result<(), AppError> {
+    let named = edit
+        .locations
+        .iter()
+        .flatten()
+        .chain(edit.default_location.iter());
+    match named.into_iter().find(|l| !names.contains_key(l)) {
+        Some(l) => Err(AppError::NotFound(format!(
+            "No location with id {l} in this organization; nothing was changed."
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn check_roles_exist(all_roles: &[roles::Role], edit: &ProfileEdit) -> Result<(), AppError> {
+    match edit
+        .roles
+        .iter()
+        .flatten()
+        .find(|r| !all_roles.iter().any(|x| x.id == **r))
+    {
+        Some(r) => Err(AppError::NotFound(format!(
+            "No role with id {r} in this organization; nothing was changed."
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The notification choices of the edit, each one the organization offers.
+fn notifications_edited(
+    settings: &rollcall_store::orgs::OrgSettings,
+    edit: &ProfileEdit,
+) -> Result<Option<Vec<(String, String)>>, AppError> {
+    let Some(choices) = &edit.notifications else {
+        return Ok(None);
+    };
+    let mut on = choices
+        .iter()
+        .map(|c| {
+            notifications::parse_choice(
+                c,
+                &settings.notification_categories,
+                &settings.notification_media,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    on.sort();
+    on.dedup();
+    Ok(Some(on))
+}
+
+/// A change of roles: the permissions the roles carry, gained and lost, judged by the rules as
+/// they stand after the edit's own access changes.
+struct RoleChange<'a> {
+    all_roles: &'a [roles::Role],
+    current: &'a BTreeSet<Uuid>,
+    want: &'a BTreeSet<Uuid>,
+}
+
+impl RoleChange<'_> {
+    fn carried(&self, ids: &BTreeSet<Uuid>) -> BTreeSet<Permission> {
+        self.all_roles
+            .iter()
+            .filter(|r| ids.contains(&r.id))
+            .flat_map(|r| r.permissions.iter().copied())
+            .collect()
+    }
+
+    fn judge(
+        &self,
+        policy: &Policy,
+        actor: &rollcall_domain::Actor,
+        (subject, after): (&Subject, Subject),
+        mut census: rollcall_domain::AdminCensus,
+        names: &BTreeMap<Uuid, String>,
+    ) -> Result<Subject, AppError> {
+        let (before, now_carried) = (self.carried(self.current), self.carried(self.want));
+        let changes: Vec<Change> = now_carried
+            .difference(&before)
+            .map(|p| Change::GrantPermission(*p))
+            .chain(
+                before
+                    .difference(&now_carried)
+                    .map(|p| Change::RevokePermission(*p)),
+            )
+            .collect();
+        policy.update_census(&mut census, subject, &after);
+        let plan = policy.plan(
+            actor,
+            &after,
+            &changes,
+            Path::RoleEdit,
+            Some(&census),
+            names,
+        );
+        match all_refusals(plan.refused) {
+            Some(why) => Err(AppError::Refused(why)),
+            None => Ok(plan.after),
+        }
+    }
+}
+
+/// What an edit changed, field by field, for its one audit event.
+#[derive(Default)]
+struct Changed {
+    before: serde_json::Map<String, serde_json::Value>,
+    after: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Changed {
+    fn note(&mut self, field: &str, was: serde_json::Value, now: serde_json::Value) {
+        if was != now {
+            self.before.insert(field.into(), was);
+            self.after.insert(field.into(), now);
+        }
+    }
+
+    fn person(&mut self, user: &users::User, next: &users::User, names: &BTreeMap<Uuid, String>) {
+        self.note(
+            "first_name",
+            user.first_name.clone().into(),
+            next.first_name.clone().into(),
+        );
+        self.note(
+            "last_name",
+            user.last_name.clone().into(),
+            next.last_name.clone().into(),
+        );
+        self.note(
+            "display_name",
+            user.display_name.clone().into(),
+            next.display_name.clone().into(),
+        );
+        self.note(
+            "mobile",
+            user.mobile.clone().into(),
+            next.mobile.clone().into(),
+        );
+        self.note(
+            "user_type",
+            user.user_type.clone().into(),
+            next.user_type.clone().into(),
+        );
+        let name = |l: Option<Uuid>| -> serde_json::Value {
+            l.map(|l| names.get(&l).cloned().unwrap_or_default()).into()
+        };
+        self.note(
+            "default_location",
+            name(user.default_location_id),
+            name(next.default_location_id),
+        );
+    }
+
+    fn access(&mut self, subject: &Subject, after: &Subject, names: &BTreeMap<Uuid, String>) {
+        let loc_names = |s: &BTreeSet<Uuid>| -> serde_json::Value {
+            s.iter()
+                .map(|l| names.get(l).cloned().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .into()
+        };
+        self.note(
+            "locations",
+            loc_names(&subject.locations),
+            loc_names(&after.locations),
+        );
+        let keys = |s: &BTreeSet<Permission>| -> serde_json::Value {
+            s.iter().map(|p| p.key()).collect::<Vec<_>>().into()
+        };
+        self.note("permissions", keys(&subject.direct), keys(&after.direct));
+    }
+
+    /// `user.updated` with before and after of what changed; nothing when nothing did.
+    fn event(self, meta: &Meta, user_id: Uuid) -> Option<rollcall_store::audit::NewEvent> {
+        (!self.after.is_empty()).then(|| {
+            meta.change(
+                "user.updated",
+                "user",
+                Some(user_id),
+                Some(&serde_json::Value::Object(self.before)),
+                Some(&serde_json::Value::Object(self.after)),
+            )
+        })
+    }
 }
 
 /// Every refused change of an edit in one refusal: the first one's rule and code, and all the

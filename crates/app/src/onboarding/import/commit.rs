@@ -171,60 +171,12 @@ async fn resolve_access(
     let summary = Summary::of(job);
     let location = match commit.location_id {
         None => None,
-        Some(id) => {
-            let l = locations::get(conn, who.org_id, id)
-                .await?
-                .ok_or_else(|| AppError::not_found("location"))?;
-            if !l.active {
-                return Err(ValueError::new(
-                    "location",
-                    "location_inactive",
-                    format!("{} is deactivated; choose an active location.", l.name),
-                )
-                .into());
-            }
-            Some(l.id)
-        }
+        Some(id) => Some(active_location(conn, who, id).await?),
     };
     let mut shared = match &commit.access {
         Access::Customize => None,
-        Access::Roles { role_ids } => {
-            if role_ids.is_empty() {
-                return Err(ValueError::new(
-                    "roles",
-                    "roles_missing",
-                    "Choose at least one role for the imported people, or mirror a user, or use the file's own columns.",
-                )
-                .into());
-            }
-            for r in role_ids {
-                if !ctx.role_permissions.contains_key(r) {
-                    return Err(AppError::NotFound(format!(
-                        "No role with id {r} in this organization; nothing was imported."
-                    )));
-                }
-            }
-            Some(SharedAccess {
-                roles: role_ids.iter().copied().collect(),
-                ..SharedAccess::default()
-            })
-        }
-        Access::Mirror { user_id } => {
-            let user = users::get(conn, who.org_id, *user_id)
-                .await?
-                .ok_or_else(|| AppError::not_found("user"))?;
-            let grants = roles::grants_of(conn, user.id).await?;
-            Some(SharedAccess {
-                roles: grants.roles.keys().copied().collect(),
-                permissions: grants.direct,
-                locations: locations::of_user(conn, user.id)
-                    .await?
-                    .into_iter()
-                    .map(|l| l.id)
-                    .collect(),
-                default_location: user.default_location_id,
-            })
-        }
+        Access::Roles { role_ids } => Some(roles_for_everyone(ctx, role_ids)?),
+        Access::Mirror { user_id } => Some(mirrored(conn, who, *user_id).await?),
     };
     if let Some(s) = shared.as_mut()
         && let Some(l) = location
@@ -237,80 +189,125 @@ async fn resolve_access(
             .as_ref()
             .is_some_and(|s| s.default_location.is_some());
     if summary.without_location > 0 && !default_given {
+        return Err(location_required(summary.without_location));
+    }
+    // The rules, once per user type among the rows: every row of a type gets the same access.
+    for user_type in &summary.user_types {
+        check_grants(who, ctx, user_type, location, shared.as_ref())?;
+    }
+    Ok(shared)
+}
+
+async fn active_location(conn: &mut Conn, who: &Principal, id: Uuid) -> Result<Uuid, AppError> {
+    let l = locations::get(conn, who.org_id, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("location"))?;
+    if !l.active {
         return Err(ValueError::new(
             "location",
-            "location_required",
-            format!(
-                "{} row{} name no default location: choose the location {} will work at.",
-                summary.without_location,
-                if summary.without_location == 1 {
-                    ""
-                } else {
-                    "s"
-                },
-                if summary.without_location == 1 {
-                    "that person"
-                } else {
-                    "those people"
-                }
-            ),
+            "location_inactive",
+            format!("{} is deactivated; choose an active location.", l.name),
         )
         .into());
     }
-    // The rules, once per user type among the rows: every row of a type gets the same access.
-    let actor = who.actor();
-    for user_type in &summary.user_types {
-        let mut subject = Subject {
-            user_type: user_type.clone(),
-            display_name: "The imported people".into(),
-            ..Subject::default()
-        };
-        if let Some(l) = location {
-            subject.locations.insert(l);
-            ctx.policy
-                .check(
-                    &actor,
-                    &subject,
-                    &Change::GrantLocation(l),
-                    Path::CsvImport,
-                    None,
-                    &ctx.names,
-                )
-                .map_err(AppError::Refused)?;
-        }
-        let Some(s) = &shared else { continue };
-        for l in &s.locations {
-            ctx.policy
-                .check(
-                    &actor,
-                    &subject,
-                    &Change::GrantLocation(*l),
-                    Path::CsvImport,
-                    None,
-                    &ctx.names,
-                )
-                .map_err(AppError::Refused)?;
-        }
-        subject.locations.extend(s.locations.iter().copied());
-        for p in &s.permissions {
-            ctx.policy
-                .check(
-                    &actor,
-                    &subject,
-                    &Change::GrantPermission(*p),
-                    Path::CsvImport,
-                    None,
-                    &ctx.names,
-                )
-                .map_err(AppError::Refused)?;
-        }
-        let through_roles = s
-            .roles
-            .iter()
-            .flat_map(|r| ctx.role_permissions.get(r).into_iter().flatten().copied());
-        who.check_role_grants(&ctx.policy, &subject, through_roles, &ctx.names)?;
+    Ok(l.id)
+}
+
+fn roles_for_everyone(ctx: &Context, role_ids: &[Uuid]) -> Result<SharedAccess, AppError> {
+    if role_ids.is_empty() {
+        return Err(ValueError::new(
+            "roles",
+            "roles_missing",
+            "Choose at least one role for the imported people, or mirror a user, or use the file's own columns.",
+        )
+        .into());
     }
-    Ok(shared)
+    if let Some(r) = role_ids
+        .iter()
+        .find(|r| !ctx.role_permissions.contains_key(r))
+    {
+        return Err(AppError::NotFound(format!(
+            "No role with id {r} in this organization; nothing was imported."
+        )));
+    }
+    Ok(SharedAccess {
+        roles: role_ids.iter().copied().collect(),
+        ..SharedAccess::default()
+    })
+}
+
+/// A user's roles, direct permissions and locations, for everyone imported.
+async fn mirrored(
+    conn: &mut Conn,
+    who: &Principal,
+    user_id: Uuid,
+) -> Result<SharedAccess, AppError> {
+    let user = users::get(conn, who.org_id, user_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    let grants = roles::grants_of(conn, user.id).await?;
+    Ok(SharedAccess {
+        roles: grants.roles.keys().copied().collect(),
+        permissions: grants.direct,
+        locations: locations::of_user(conn, user.id)
+            .await?
+            .into_iter()
+            .map(|l| l.id)
+            .collect(),
+        default_location: user.default_location_id,
+    })
+}
+
+fn location_required(rows: i64) -> AppError {
+    let (s, who) = if rows == 1 {
+        ("", "that person")
+    } else {
+        ("s", "those people")
+    };
+    ValueError::new(
+        "location",
+        "location_required",
+        format!("{rows} row{s} name no default location: choose the location {who} will work at."),
+    )
+    .into()
+}
+
+/// Rule checks of what every row of one user type would be granted.
+fn check_grants(
+    who: &Principal,
+    ctx: &Context,
+    user_type: &Option<String>,
+    location: Option<Uuid>,
+    shared: Option<&SharedAccess>,
+) -> Result<(), AppError> {
+    let actor = who.actor();
+    let mut subject = Subject {
+        user_type: user_type.clone(),
+        display_name: "The imported people".into(),
+        ..Subject::default()
+    };
+    let check = |subject: &Subject, change: Change| {
+        ctx.policy
+            .check(&actor, subject, &change, Path::CsvImport, None, &ctx.names)
+            .map_err(AppError::Refused)
+    };
+    if let Some(l) = location {
+        subject.locations.insert(l);
+        check(&subject, Change::GrantLocation(l))?;
+    }
+    let Some(s) = shared else { return Ok(()) };
+    for l in &s.locations {
+        check(&subject, Change::GrantLocation(*l))?;
+    }
+    subject.locations.extend(s.locations.iter().copied());
+    for p in &s.permissions {
+        check(&subject, Change::GrantPermission(*p))?;
+    }
+    let through_roles = s
+        .roles
+        .iter()
+        .flat_map(|r| ctx.role_permissions.get(r).into_iter().flatten().copied());
+    who.check_role_grants(&ctx.policy, &subject, through_roles, &ctx.names)
 }
 
 /// What the commit form offers: active locations, roles, the notification grid and the zone

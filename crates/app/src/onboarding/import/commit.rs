@@ -51,54 +51,9 @@ pub async fn commit(
         .into());
     }
     let now = app.clock.now();
-    let schedule = match commit
-        .send_at
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        None => Schedule::default(),
-        Some(text) => {
-            let zone = &ctx.org.time_zone;
-            let at = parse_local(text, zone)?;
-            if at <= now {
-                return Err(ValueError::new(
-                    "send_at",
-                    "send_at_past",
-                    format!("{} ({zone}) has already passed: choose a later time, or leave it empty to send now.", text.replace('T', " ")),
-                )
-                .into());
-            }
-            if at > now + MAX_SCHEDULE_DAYS * DAY {
-                return Err(ValueError::new(
-                    "send_at",
-                    "send_at_too_far",
-                    format!("Invitations can be scheduled up to {MAX_SCHEDULE_DAYS} days ahead."),
-                )
-                .into());
-            }
-            Schedule {
-                send_at: Some(at),
-                local: Some(text.replace('T', " ")),
-                zone: Some(zone.clone()),
-            }
-        }
-    };
-    let mut notifications_on = commit
-        .notifications
-        .iter()
-        .map(|(c, m)| {
-            notifications::parse_choice(
-                &format!("{c}:{m}"),
-                &ctx.org.settings.notification_categories,
-                &ctx.org.settings.notification_media,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    notifications_on.sort();
-    notifications_on.dedup();
+    let schedule = schedule_of(commit.send_at.as_deref(), &ctx.org.time_zone, now)?;
     let mut commit = commit.clone();
-    commit.notifications = notifications_on;
+    commit.notifications = notification_choices(&commit.notifications, &ctx.org.settings)?;
     let params = Params {
         commit,
         schedule: schedule.clone(),
@@ -157,6 +112,59 @@ pub async fn commit(
     jobs::get(&mut conn, who.org_id, job.id)
         .await?
         .ok_or_else(|| AppError::not_found("import"))
+}
+
+/// When the invitations go out: now, or a later local time in the organization's zone (within
+/// `MAX_SCHEDULE_DAYS`).
+fn schedule_of(send_at: Option<&str>, zone: &str, now: i64) -> Result<Schedule, AppError> {
+    let Some(text) = send_at.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(Schedule::default());
+    };
+    let at = parse_local(text, zone)?;
+    if at <= now {
+        return Err(ValueError::new(
+            "send_at",
+            "send_at_past",
+            format!(
+                "{} ({zone}) has already passed: choose a later time, or leave it empty to send now.",
+                text.replace('T', " ")
+            ),
+        )
+        .into());
+    }
+    if at > now + MAX_SCHEDULE_DAYS * DAY {
+        return Err(ValueError::new(
+            "send_at",
+            "send_at_too_far",
+            format!("Invitations can be scheduled up to {MAX_SCHEDULE_DAYS} days ahead."),
+        )
+        .into());
+    }
+    Ok(Schedule {
+        send_at: Some(at),
+        local: Some(text.replace('T', " ")),
+        zone: Some(zone.to_string()),
+    })
+}
+
+/// The batch's notification preferences, each one the organization offers, once each.
+fn notification_choices(
+    chosen: &[(String, String)],
+    settings: &rollcall_store::orgs::OrgSettings,
+) -> Result<Vec<(String, String)>, AppError> {
+    let mut on = chosen
+        .iter()
+        .map(|(c, m)| {
+            notifications::parse_choice(
+                &format!("{c}:{m}"),
+                &settings.notification_categories,
+                &settings.notification_media,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    on.sort();
+    on.dedup();
+    Ok(on)
 }
 
 /// The access a commit gives every row (roles or mirror), checked by the rule engine for each

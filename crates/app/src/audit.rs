@@ -4,7 +4,6 @@
 use futures::StreamExt;
 use rollcall_domain::{Capability, ValueError};
 use rollcall_store::audit::{self, ActionMatch, AuditQuery, NewEvent, Verification};
-use rollcall_store::users;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -349,9 +348,7 @@ pub async fn history_of(
 ) -> Result<UserHistory, AppError> {
     who.require(Capability::ViewUsers)?;
     let mut conn = app.db.read_conn().await?;
-    let user = users::get(&mut conn, who.org_id, user_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user"))?;
+    let user = crate::access::user_in(&mut conn, who.org_id, user_id).await?;
     drop(conn);
     let page = page_of(
         app,

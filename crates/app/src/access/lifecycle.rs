@@ -27,9 +27,7 @@ pub async fn deactivate(
     }
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
-    let user = users::get(&mut tx, who.org_id, user_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user"))?;
+    let user = crate::access::user_in(&mut tx, who.org_id, user_id).await?;
     let from = user.status;
     let to = status::apply(from, Transition::Deactivate)?;
     let OrgScope { org, policy } = OrgScope::load(&mut tx, who.org_id).await?;
@@ -88,9 +86,7 @@ pub async fn reactivate(
     who.require(Capability::ManageUsers)?;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
-    let user = users::get(&mut tx, who.org_id, user_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user"))?;
+    let user = crate::access::user_in(&mut tx, who.org_id, user_id).await?;
     let from = user.status;
     let ever_registered = user.password_hash.is_some() && user.activated_at.is_some();
     let to = status::apply(from, Transition::Reactivate { ever_registered })?;

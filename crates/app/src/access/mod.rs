@@ -18,5 +18,5 @@ mod rules;
 pub use principal::Principal;
 pub(crate) use rules::{
     OrgScope, admin_census, location_names, parse_policy, policy_of, subject_of, subjects,
-    to_subject,
+    to_subject, user_in,
 };

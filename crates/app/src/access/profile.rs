@@ -135,9 +135,7 @@ pub async fn get(app: &App, who: &Principal, id: Uuid) -> Result<Profile, AppErr
 }
 
 async fn load(conn: &mut Conn, now: i64, who: &Principal, id: Uuid) -> Result<Profile, AppError> {
-    let user = users::get(conn, who.org_id, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user"))?;
+    let user = crate::access::user_in(conn, who.org_id, id).await?;
     let OrgScope { org, policy } = OrgScope::load(conn, who.org_id).await?;
     let subject = subject_of(conn, &user).await?;
     let grants = roles::grants_of(conn, user.id).await?;
@@ -378,9 +376,7 @@ pub async fn update(
 ) -> Result<Profile, AppError> {
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
-    let user = users::get(&mut tx, who.org_id, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user"))?;
+    let user = crate::access::user_in(&mut tx, who.org_id, id).await?;
     let OrgScope { org, policy } = OrgScope::load(&mut tx, who.org_id).await?;
     let actor = who.actor();
     who.require(Capability::EditAccess)?;

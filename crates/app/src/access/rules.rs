@@ -37,6 +37,18 @@ pub fn parse_policy(json: &str) -> Result<Policy, AppError> {
     })
 }
 
+/// A user of the organization, or the answer that there is none (the same whether the id
+/// exists in another organization or not).
+pub(crate) async fn user_in(
+    conn: &mut Conn,
+    org_id: Uuid,
+    id: Uuid,
+) -> Result<users::User, AppError> {
+    users::get(conn, org_id, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))
+}
+
 /// The rule engine's view of a stored user: type, status, access and grants.
 pub(crate) async fn subject_of(conn: &mut Conn, user: &users::User) -> Result<Subject, AppError> {
     subjects(conn, user.org_id, &[user.id])

@@ -47,9 +47,7 @@ pub async fn inspect(app: &App, token: &str) -> Result<LinkState, AppError> {
     let org = rollcall_store::orgs::get(&mut conn, inv.org_id)
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
-    let user = users::get(&mut conn, inv.org_id, inv.user_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user"))?;
+    let user = crate::access::user_in(&mut conn, inv.org_id, inv.user_id).await?;
     Ok(LinkState::Usable {
         org: Box::new(org),
         user: Box::new(user),

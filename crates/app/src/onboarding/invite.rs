@@ -439,9 +439,7 @@ async fn paste_invite_once(
 
 async fn pending_user(conn: &mut Conn, who: &Principal, user_id: Uuid) -> Result<User, AppError> {
     who.require(Capability::ManageUsers)?;
-    let user = users::get(conn, who.org_id, user_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user"))?;
+    let user = crate::access::user_in(conn, who.org_id, user_id).await?;
     if user.status != UserStatus::Pending {
         return Err(AppError::Conflict(format!(
             "{} is {}, not pending: there is no invitation to change.",

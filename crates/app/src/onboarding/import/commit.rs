@@ -2,7 +2,7 @@
 
 use rollcall_domain::{Capability, Change, JobState, Path, Subject, ValueError, notifications};
 use rollcall_store::jobs::{self, Job};
-use rollcall_store::{Conn, audit, locations, roles, users};
+use rollcall_store::{Conn, audit, locations, roles};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -250,9 +250,7 @@ async fn mirrored(
     who: &Principal,
     user_id: Uuid,
 ) -> Result<SharedAccess, AppError> {
-    let user = users::get(conn, who.org_id, user_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user"))?;
+    let user = crate::access::user_in(conn, who.org_id, user_id).await?;
     let grants = roles::grants_of(conn, user.id).await?;
     Ok(SharedAccess {
         roles: grants.roles.keys().copied().collect(),

@@ -17,6 +17,7 @@ use rollcall_store::{invitations, locations, roles};
 use uuid::Uuid;
 
 rollcall_store::engine_tests!(
+    clearing_a_rows_access_columns_updates_the_count,
     the_review_counts_rows_and_marks_each_problem,
     a_row_fixed_in_the_review_is_imported,
     committing_with_a_role_creates_pending_people_with_one_invitation_each,
@@ -191,6 +192,36 @@ async fn a_row_fixed_in_the_review_is_imported(t: TestDb) {
     let kim = c.user_by_email("kim@alpha.example").await.unwrap();
     assert_eq!(kim.status, UserStatus::Pending);
     assert_eq!(kim.default_location_id, Some(c.northside.id));
+}
+
+/// The warning that roles-for-everyone ignores the access columns counts the rows as they
+/// stand after edits in the review.
+async fn clearing_a_rows_access_columns_updates_the_count(t: TestDb) {
+    let c = clinic(t).await;
+    let id = upload(
+        &c,
+        "first_name,last_name,email,default_location,roles\n\
+         Dana,Lee,dana@alpha.example,DT,Provider\n\
+         Kim,Park,kim@alpha.example,NS,\n",
+    )
+    .await;
+    let before = review(&c, id, Filter::All).await;
+    assert_eq!(before.summary.with_access_columns, 1);
+    let dana = &before.rows[0];
+    let mut cells: BTreeMap<Column, String> = dana.cells.clone();
+    cells.remove(&Column::Roles);
+    import::edit_row(&c.app, &c.admin, id, dana.seq, cells, &c.meta())
+        .await
+        .unwrap();
+    let after = review(&c, id, Filter::All).await;
+    assert_eq!(after.summary.with_access_columns, 0, "{:?}", after.summary);
+    assert_eq!(
+        after
+            .summary
+            .ignored_access_columns(&import::Access::Roles { role_ids: vec![] }),
+        None,
+        "nothing is left to warn about"
+    );
 }
 
 async fn committing_with_a_role_creates_pending_people_with_one_invitation_each(t: TestDb) {

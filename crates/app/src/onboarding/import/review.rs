@@ -1,6 +1,6 @@
 //! The review: staged rows page by page with their issues, and fixing a row in the table.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_domain::import::{Column, Issue, RawRow, check_row};
 use rollcall_domain::{Capability, JobState};
@@ -11,7 +11,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::plan::*;
-use super::stage::Stager;
+use super::stage::{Stager, fills_access_columns};
 use crate::audit::Meta;
 use crate::{App, AppError, Principal};
 
@@ -169,13 +169,7 @@ pub async fn edit_row(
     drop(conn);
     let mut summary = Summary::of(&job);
     let mut types: BTreeSet<Option<String>> = summary.user_types.iter().cloned().collect();
-    let mut stager = Stager {
-        ctx: &ctx,
-        who,
-        emails: HashMap::new(),
-        usernames: HashMap::new(),
-        types: BTreeSet::new(),
-    };
+    let mut stager = Stager::new(&ctx, who);
     let mut scratch = Summary::default();
     let row = stager.staged(seq, &raw, checked.as_ref(), issues, &mut scratch);
     types.extend(stager.types);
@@ -186,6 +180,9 @@ pub async fn edit_row(
     summary.with_warnings += (!row.in_error && row.issues.is_some()) as i64 - had_warnings as i64;
     let old_without = was_valid && !cells_name_location(&old.cells);
     summary.without_location += scratch.without_location - old_without as i64;
+    let old_cells: BTreeMap<Column, String> = serde_json::from_str(&old.cells).unwrap_or_default();
+    let old_fills = fills_access_columns(|c| old_cells.get(&c).map(String::as_str));
+    summary.with_access_columns += scratch.with_access_columns - old_fills as i64;
     summary.user_types = types.into_iter().collect();
     let mut tx = app.db.begin().await?;
     imports::update(&mut tx, job.id, &row).await?;

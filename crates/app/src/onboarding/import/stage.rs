@@ -53,13 +53,7 @@ pub async fn stage(
         label: label.to_string(),
         ..Summary::default()
     };
-    let mut stager = Stager {
-        ctx: &ctx,
-        who,
-        emails: HashMap::new(),
-        usernames: HashMap::new(),
-        types: BTreeSet::new(),
-    };
+    let mut stager = Stager::new(&ctx, who);
     let mut batch: Vec<Result<RawRow, RowError>> = Vec::with_capacity(CHUNK);
     let mut seq = 0i64;
     let mut rows = rows.peekable();
@@ -132,6 +126,13 @@ pub async fn stage(
 }
 
 /// Checks rows against each other across batches (by digest) and against the organization.
+/// Whether a row fills a column that only per-row access reads.
+pub(super) fn fills_access_columns<'a>(cell: impl Fn(Column) -> Option<&'a str>) -> bool {
+    [Column::Roles, Column::Permissions, Column::Locations]
+        .into_iter()
+        .any(|c| cell(c).is_some_and(|v| !v.trim().is_empty()))
+}
+
 pub(super) struct Stager<'a> {
     pub(super) ctx: &'a Context,
     pub(super) who: &'a Principal,
@@ -141,7 +142,17 @@ pub(super) struct Stager<'a> {
     pub(super) types: BTreeSet<Option<String>>,
 }
 
-impl Stager<'_> {
+impl<'a> Stager<'a> {
+    pub(super) fn new(ctx: &'a Context, who: &'a Principal) -> Stager<'a> {
+        Stager {
+            ctx,
+            who,
+            emails: HashMap::new(),
+            usernames: HashMap::new(),
+            types: BTreeSet::new(),
+        }
+    }
+
     pub(super) async fn check_batch(
         &mut self,
         conn: &mut Conn,
@@ -243,10 +254,7 @@ impl Stager<'_> {
     ) -> StagedRow {
         let in_error = issues.iter().any(Issue::is_error);
         summary.rows += 1;
-        if [Column::Roles, Column::Permissions, Column::Locations]
-            .iter()
-            .any(|&c| row.get(c).is_some_and(|v| !v.trim().is_empty()))
-        {
+        if fills_access_columns(|c| row.get(c)) {
             summary.with_access_columns += 1;
         }
         if in_error {

@@ -374,12 +374,12 @@ pub async fn update(
     path: Path,
     meta: &Meta,
 ) -> Result<Profile, AppError> {
+    who.require(Capability::EditAccess)?;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let user = crate::access::user_in(&mut tx, who.org_id, id).await?;
     let OrgScope { org, policy } = OrgScope::load(&mut tx, who.org_id).await?;
     let actor = who.actor();
-    who.require(Capability::EditAccess)?;
     let subject = subject_of(&mut tx, &user).await?;
     policy
         .check_reach(&actor, &subject)

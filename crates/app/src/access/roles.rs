@@ -155,11 +155,11 @@ pub async fn create(
     permissions: &BTreeSet<Permission>,
     meta: &Meta,
 ) -> Result<Saved, AppError> {
+    who.require(Capability::EditAccess)?;
     let name = role_name(name)?;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let policy = crate::access::policy_of(&mut tx, who.org_id).await?;
-    who.require(Capability::EditAccess)?;
     let names = location_names(&mut tx, who.org_id).await?;
     // No members yet: only the actor's own grants bound what the role may carry.
     who.check_role_grants(
@@ -214,11 +214,11 @@ pub async fn update(
     permissions: &BTreeSet<Permission>,
     meta: &Meta,
 ) -> Result<Saved, AppError> {
+    who.require(Capability::EditAccess)?;
     let name = role_name(name)?;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let OrgScope { org, policy } = OrgScope::load(&mut tx, who.org_id).await?;
-    who.require(Capability::EditAccess)?;
     let all = roles::list(&mut tx, org.id).await?;
     let role = all
         .iter()

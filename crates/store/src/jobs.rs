@@ -149,9 +149,10 @@ pub async fn claim(conn: &mut Conn, id: Uuid, now: i64, until: i64) -> Result<bo
 }
 
 /// Jobs left unfinished with no live lease: queued ones, and running ones whose runner stopped.
-pub async fn orphaned(conn: &mut Conn, now: i64) -> Result<Vec<(Uuid, Uuid)>> {
+/// Jobs queued or running whose runner's lease has run out: (organization, job, kind).
+pub async fn orphaned(conn: &mut Conn, now: i64) -> Result<Vec<(Uuid, Uuid, JobKind)>> {
     let mut q = Sql::new(
-        "SELECT org_id, id FROM jobs WHERE state IN ('queued', 'running') \
+        "SELECT org_id, id, kind FROM jobs WHERE state IN ('queued', 'running') \
          AND (claimed_until IS NULL OR claimed_until < ",
     );
     q.bind(now).push(") ORDER BY created_at");
@@ -159,6 +160,7 @@ pub async fn orphaned(conn: &mut Conn, now: i64) -> Result<Vec<(Uuid, Uuid)>> {
         Ok((
             parse_id(&r.try_get::<String, _>(0)?)?,
             parse_id(&r.try_get::<String, _>(1)?)?,
+            parse_stored("jobs", "kind", r.try_get(2)?, JobKind::parse)?,
         ))
     })
     .await

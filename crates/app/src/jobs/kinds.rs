@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rollcall_domain::Outcome;
+use rollcall_domain::{JobKind, Outcome};
 use rollcall_store::jobs::{self, Job};
 use uuid::Uuid;
 
@@ -14,10 +14,14 @@ use crate::{App, AppError, Principal, access::bulk_update, onboarding::import};
 const KINDS: [&dyn Kind; 2] = [&bulk_update::BULK_UPDATE, &import::run::IMPORT];
 
 fn of(job: &Job) -> Result<&'static dyn Kind, AppError> {
+    runner_of(job.kind)
+}
+
+fn runner_of(kind: JobKind) -> Result<&'static dyn Kind, AppError> {
     KINDS
         .into_iter()
-        .find(|k| k.kinds().contains(&job.kind))
-        .ok_or_else(|| AppError::Internal(format!("no runner for jobs of kind {}", job.kind)))
+        .find(|k| k.kinds().contains(&kind))
+        .ok_or_else(|| AppError::Internal(format!("no runner for jobs of kind {kind}")))
 }
 
 /// A finished job's outcome and the sentence that says it, whatever its kind.
@@ -61,14 +65,13 @@ pub async fn resume_orphans(app: &App) -> Result<usize, AppError> {
 /// Picks up jobs that a stopped process left queued or running (once their lease has run
 /// out); returns each one's (organization, job) so a caller can follow them.
 pub async fn take_over_orphans(app: &App) -> Result<Vec<(Uuid, Uuid)>, AppError> {
-    let mut conn = app.db.read_conn().await?;
-    let orphans = jobs::orphaned(&mut conn, app.clock.now()).await?;
-    for (org_id, id) in &orphans {
-        if let Some(job) = jobs::get(&mut conn, *org_id, *id).await? {
-            super::spawn(app, *org_id, *id, of(&job)?);
-        }
+    let orphans = jobs::orphaned(&mut *app.db.read_conn().await?, app.clock.now()).await?;
+    let mut taken = Vec::with_capacity(orphans.len());
+    for (org_id, id, kind) in orphans {
+        super::spawn(app, org_id, id, runner_of(kind)?);
+        taken.push((org_id, id));
     }
-    Ok(orphans)
+    Ok(taken)
 }
 
 /// Resumes orphaned jobs now and every half minute: a job whose runner died is taken over once

@@ -43,7 +43,6 @@ async fn prepare(
     user_type: Option<&str>,
     path: Path,
 ) -> Result<Batch, AppError> {
-    who.require(Capability::Invite)?;
     let OrgScope { org, policy } = OrgScope::load(conn, who.org_id).await?;
     let all = locations::list(conn, org.id).await?;
     if all.is_empty() {
@@ -224,6 +223,7 @@ pub async fn invite_one(
     req: &InviteOne,
     meta: &Meta,
 ) -> Result<Invited, AppError> {
+    who.require(Capability::Invite)?;
     let email = Email::parse(&req.email)?;
     let name = req.full_name.trim();
     if name.is_empty() {
@@ -325,6 +325,7 @@ pub async fn paste_invite(
     idempotency: Option<&crate::idempotency::Key>,
     meta: &Meta,
 ) -> Result<PasteResult, AppError> {
+    who.require(Capability::Invite)?;
     match paste_invite_once(app, who, text, location_id, role_id, idempotency, meta).await {
         // A concurrent call with the same key won the race: answer as it did.
         Err(AppError::Store(e)) if e.is_unique_violation() && idempotency.is_some() => {

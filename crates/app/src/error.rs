@@ -8,6 +8,9 @@ pub enum AppError {
     /// Input that does not parse: says what is wrong and how to fix it.
     #[error("{0}")]
     Invalid(#[from] ValueError),
+    /// Several fields that do not parse, each with what is wrong (a form or body checked whole).
+    #[error("{}", .0.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join(" "))]
+    InvalidFields(Vec<ValueError>),
     /// A rule of the rule engine refused the change.
     #[error("{}", .0.message)]
     Refused(Refusal),
@@ -36,6 +39,15 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// One field error as it is, several as a list; `None` when there is none.
+    pub fn of_fields(mut errors: Vec<ValueError>) -> Option<AppError> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop().map(AppError::Invalid),
+            _ => Some(AppError::InvalidFields(errors)),
+        }
+    }
+
     pub fn not_found(what: &str) -> AppError {
         AppError::NotFound(format!("No {what} with that id in this organization."))
     }

@@ -1,5 +1,6 @@
 //! Idempotency keys on bulk API calls: a retried call with the same key and body gets the first
-//! call's answer and changes nothing; the same key with another body is refused.
+//! call's answer and changes nothing; the same key with another body is refused. A key belongs
+//! to the credential that sent it: another token's call with the same key is a new call.
 
 use rollcall_store::Conn;
 use rollcall_store::idempotency::{self, Stored};
@@ -8,17 +9,21 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::AppError;
+use crate::{AppError, Principal};
 
 #[derive(Debug, Clone)]
 pub struct Key {
     pub endpoint: &'static str,
+    /// The key as the caller sent it, for messages.
     pub key: String,
+    /// The key as it is stored: the caller's, under its credential.
+    pub scoped: String,
     pub request_hash: String,
 }
 
 impl Key {
     pub fn new(
+        who: &Principal,
         endpoint: &'static str,
         key: &str,
         request: &impl Serialize,
@@ -35,6 +40,7 @@ impl Key {
         let body = serde_json::to_vec(request).map_err(|e| AppError::Internal(e.to_string()))?;
         Ok(Key {
             endpoint,
+            scoped: format!("{}/{key}", who.credential()),
             key: key.to_string(),
             request_hash: hex::encode(Sha256::digest(body)),
         })
@@ -47,7 +53,7 @@ pub(crate) async fn replay<T: DeserializeOwned>(
     org_id: Uuid,
     key: &Key,
 ) -> Result<Option<T>, AppError> {
-    let Some(stored) = idempotency::get(conn, org_id, key.endpoint, &key.key).await? else {
+    let Some(stored) = idempotency::get(conn, org_id, key.endpoint, &key.scoped).await? else {
         return Ok(None);
     };
     if stored.request_hash != key.request_hash {
@@ -74,7 +80,7 @@ pub(crate) async fn record<T: Serialize>(
         conn,
         org_id,
         key.endpoint,
-        &key.key,
+        &key.scoped,
         &Stored {
             request_hash: key.request_hash.clone(),
             status: 200,

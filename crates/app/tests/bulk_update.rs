@@ -47,8 +47,8 @@ async fn staff(c: &Clinic) -> Staff {
 fn request(users: &[Uuid], changes: BulkChanges) -> BulkUpdateRequest {
     BulkUpdateRequest {
         user_ids: users.to_vec(),
-        filter: None,
         changes,
+        ..BulkUpdateRequest::default()
     }
 }
 

@@ -462,7 +462,7 @@ async fn invite(app: &App, args: InviteArgs, operator: &Meta) -> anyhow::Result<
         .idempotency_key
         .unwrap_or_else(|| rollcall_app::secret::hash(&format!("{}|{}|{}", text, loc.id, role.id)));
     let request = serde_json::json!({ "addresses": text, "location": loc.id, "role": role.id });
-    let key = rollcall_app::idempotency::Key::new("cli.invite", &key_text, &request)?;
+    let key = rollcall_app::idempotency::Key::new(&who, "cli.invite", &key_text, &request)?;
     let result = rollcall_app::onboarding::invite::paste_invite(
         app,
         &who,

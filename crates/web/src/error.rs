@@ -1,16 +1,21 @@
-//! How use-case errors reach people (an HTML page) and clients (JSON with a code and a sentence).
+//! How use-case errors reach people (an HTML page) and clients (problem details with a code and
+//! a sentence).
 //! Server faults are logged with detail and answered without it.
 
 use askama::Template;
-use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use rollcall_app::AppError;
-use serde_json::json;
+
+use crate::api::Problem;
 
 fn status_and_code(e: &AppError) -> (StatusCode, &'static str) {
     match e {
         AppError::Invalid(v) => (StatusCode::UNPROCESSABLE_ENTITY, v.code),
+        AppError::InvalidFields(all) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            all.first().map_or("invalid", |v| v.code),
+        ),
         AppError::Refused(r) => (StatusCode::UNPROCESSABLE_ENTITY, r.code),
         AppError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
         AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
@@ -44,15 +49,19 @@ impl<E: Into<AppError>> From<E> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = status_and_code(&self.0);
-        let mut body = json!({ "error": { "code": code, "message": public_message(&self.0) } });
-        if let AppError::Invalid(v) = &self.0 {
-            body["error"]["field"] = json!(v.field);
-        }
-        if let AppError::Refused(r) = &self.0 {
-            body["error"]["rule"] = json!(r.rule);
-        }
-        (status, Json(body)).into_response()
+        let problem = match &self.0 {
+            AppError::Invalid(v) => Problem::invalid(std::slice::from_ref(v)),
+            AppError::InvalidFields(all) => Problem::invalid(all),
+            other => {
+                let (status, code) = status_and_code(other);
+                let mut p = Problem::new(status, code, public_message(other));
+                if let AppError::Refused(r) = other {
+                    p.rule = Some(r.rule.code().to_string());
+                }
+                p
+            }
+        };
+        problem.into_response()
     }
 }
 

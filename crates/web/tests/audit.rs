@@ -507,7 +507,7 @@ async fn viewers_read_the_log_and_the_api_needs_users_read(t: TestDb) {
     );
     let (status, body) = read("?target=not-an-id").await;
     assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "target");
+    assert_eq!(body["errors"][0]["field"], "target");
     let (status, body) = read("?from=2026-02-30").await;
     assert_eq!(status, 422, "{body}");
 }

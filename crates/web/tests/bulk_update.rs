@@ -135,7 +135,7 @@ async fn mixed_selection_is_partially_applied_with_reasons(t: TestDb) {
     assert_eq!(post(&app, &token, Some("mixed-1"), &other).await.0, 409);
     let (status, err) = post(&app, &token, None, &other).await;
     assert_eq!(status, 422);
-    assert_eq!(err["error"]["code"], "idempotency_key_missing");
+    assert_eq!(err["code"], "idempotency_key_missing");
 
     // The job and its report are there to read later.
     let job: Value = reqwest::Client::new()
@@ -181,13 +181,59 @@ async fn bad_requests_change_nothing(t: TestDb) {
             404,
             "not_found",
         ),
+        // A mistyped filter key, an empty filter and an unknown filter value select nobody.
+        (
+            json!({ "filter": { "usertype": "pt" }, "grant_permissions": ["calendar.view"] }),
+            422,
+            "body_invalid",
+        ),
+        (
+            json!({ "filter": {}, "grant_permissions": ["calendar.view"] }),
+            422,
+            "filter_empty",
+        ),
+        (
+            json!({ "filter": { "user_type": "physio" }, "grant_permissions": ["calendar.view"] }),
+            422,
+            "filter_value_unknown",
+        ),
+        (
+            json!({ "filter": { "location": "Uptown" }, "grant_permissions": ["calendar.view"] }),
+            422,
+            "filter_value_unknown",
+        ),
+        (
+            json!({ "user_ids": [s.pt], "filter": { "user_type": "pt" }, "grant_permissions": ["calendar.view"] }),
+            422,
+            "selection_ambiguous",
+        ),
+        (
+            json!({ "user_ids": [s.pt], "grant_permission": ["calendar.view"], "revoke_permissions": ["calendar.view"] }),
+            422,
+            "field_unknown",
+        ),
     ];
     for (i, (body, status, code)) in cases.iter().enumerate() {
         let (got, err) = post(&app, &token, Some(&format!("bad-{i}")), body).await;
         assert_eq!(got, *status, "{body} → {err}");
-        assert_eq!(err["error"]["code"], *code, "{err}");
-        assert!(!err["error"]["message"].as_str().unwrap().is_empty());
+        assert_eq!(err["code"], *code, "{err}");
+        assert!(!err["detail"].as_str().unwrap().is_empty());
+        assert_eq!(err["status"], *status, "{err}");
     }
+    let (_, typo) = post(&app, &token, Some("typo"), &cases[5].0).await;
+    let detail = typo["detail"].as_str().unwrap();
+    assert!(detail.contains("unknown field `usertype`"), "{detail}");
+    assert!(
+        detail.contains("`user_type`"),
+        "lists the valid keys: {detail}"
+    );
+    assert_eq!(typo["errors"][0]["field"], "filter.usertype", "{typo}");
+    let (_, unknown) = post(&app, &token, Some("physio"), &cases[7].0).await;
+    let detail = unknown["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("“physio”") && detail.contains("pta"),
+        "{detail}"
+    );
     let r = reqwest::Client::new()
         .post(app.url("/api/v1/bulk-updates"))
         .bearer_auth(&token)
@@ -257,6 +303,21 @@ async fn select_all_matching_a_filter(t: TestDb) {
     let changed = events(&app, "user.access_changed").await;
     assert_eq!(changed.len(), 1);
     assert_eq!(changed[0].event.target_id, Some(s.pta));
+
+    // Everyone takes an explicit "all"; a location may be named by its name as well as its id.
+    let body = json!({ "filter": { "all": true }, "grant_permissions": ["calendar.view"] });
+    let (status, answer) = post(&app, &token, Some("everyone"), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["job"]["total"].as_i64().unwrap() >= 4, "{answer}");
+    let mut totals = Vec::new();
+    for (key, location) in [("by-id", s.northside.to_string()), ("by-code", "ns".into())] {
+        let body =
+            json!({ "filter": { "location": location }, "grant_permissions": ["calendar.delete"] });
+        let (status, answer) = post(&app, &token, Some(key), &body).await;
+        assert_eq!(status, 200, "{answer}");
+        totals.push(answer["job"]["total"].clone());
+    }
+    assert_eq!(totals[0], totals[1]);
 }
 
 engine_tests!(
@@ -487,7 +548,7 @@ struct BulkUpdateRequestFor;
 impl BulkUpdateRequestFor {
     fn pts(location: Uuid) -> rollcall_app::access::bulk_update::BulkUpdateRequest {
         rollcall_app::access::bulk_update::BulkUpdateRequest {
-            filter: Some(rollcall_app::users::list::ListParams {
+            filter: Some(rollcall_app::users::list::UserFilter {
                 user_type: Some("pt".into()),
                 ..Default::default()
             }),

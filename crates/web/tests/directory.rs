@@ -262,8 +262,8 @@ async fn loading_replacing_and_refusing_a_roster(t: TestDb) {
         )
         .await;
     assert_eq!(status, 422, "{err}");
-    assert_eq!(err["error"]["code"], "directory_invalid");
-    let message = err["error"]["message"].as_str().unwrap();
+    assert_eq!(err["code"], "directory_invalid");
+    let message = err["detail"].as_str().unwrap();
     assert!(
         message.contains("person 3 (external id “E003”)"),
         "{message}"

@@ -240,6 +240,13 @@ async fn one_organization_never_sees_another(t: TestDb) {
             .json()
             .await
             .unwrap();
+        if body["users"].is_null() {
+            // Another organization's location or role is unknown here, and the answer lists
+            // only this organization's.
+            assert_eq!(body["code"], "filter_value_unknown", "{q}: {body}");
+            assert!(!body["detail"].as_str().unwrap().contains("beta"), "{body}");
+            continue;
+        }
         let emails: Vec<&str> = body["users"]
             .as_array()
             .unwrap()
@@ -358,7 +365,7 @@ async fn api_tokens_are_scoped_and_the_list_pages(t: TestDb) {
     let r = api.get(app.url("/api/v1/users")).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "unauthenticated");
+    assert_eq!(body["code"], "unauthenticated");
     assert_eq!(
         api.get(app.url("/api/v1/users"))
             .bearer_auth("rc_forged")
@@ -419,10 +426,7 @@ async fn api_tokens_are_scoped_and_the_list_pages(t: TestDb) {
     assert_eq!(r.status(), 422);
     let body: Value = r.json().await.unwrap();
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("sleeping"),
+        body["detail"].as_str().unwrap().contains("sleeping"),
         "{body}"
     );
 

@@ -423,6 +423,22 @@ async fn api_import_with_scheduled_invitations(t: TestDb) {
     assert_eq!(body["rows_in_error"][0]["line"], 3);
     let id = body["import"]["id"].as_str().unwrap().to_string();
 
+    // An edit changes only the cells it names.
+    let seq = &body["rows_in_error"][0]["seq"];
+    let (status, row) = app
+        .api(
+            &token,
+            reqwest::Method::PATCH,
+            &format!("/api/v1/imports/{id}/rows/{seq}"),
+            Some(&json!({ "cells": { "email": "still not an address" } })),
+        )
+        .await;
+    assert_eq!(status, 200, "{row}");
+    assert_eq!(row["cells"]["email"], "still not an address");
+    assert_eq!(row["cells"]["first_name"], "Bad", "{row}");
+    assert_eq!(row["cells"]["default_location"], "NS", "{row}");
+    assert_eq!(row["in_error"], true);
+
     // Nine in the morning, organization time, in three days.
     let zone = jiff::tz::TimeZone::get("America/Chicago").unwrap();
     let day = jiff::Timestamp::now()

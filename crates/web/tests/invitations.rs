@@ -549,6 +549,28 @@ async fn the_api_invites_and_a_retried_batch_invites_nobody_twice(t: TestDb) {
         .unwrap();
     assert_eq!(r.status(), 409, "same key, other body");
 
+    // A key belongs to the token that used it: a read-only token is refused rather than
+    // replayed, and another writing token's call with the same key is a call of its own.
+    let reader = app.api_token(&admin, &["users:read"]).await;
+    let writer = app.api_token(&admin, &["users:read", "users:write"]).await;
+    let send = |token: &str| {
+        api.post(app.url("/api/v1/invitations/batch"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", "batch-1")
+            .json(&body)
+            .send()
+    };
+    let r = send(&reader).await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/problem+json",
+        "errors are problem details"
+    );
+    let own: Value = send(&writer).await.unwrap().json().await.unwrap();
+    assert_eq!(own["invited"].as_array().unwrap().len(), 0, "{own}");
+    assert_ne!(own, answers[0], "not the other token's stored answer");
+
     // Every documented operation is routed (not the API's unknown-endpoint answer).
     let doc: Value = api
         .get(app.url("/api/v1/openapi.json"))

@@ -172,10 +172,7 @@ impl World {
             .unwrap();
         let v: Value = r.json().await.unwrap();
         let Some(outcome) = v["outcome"].as_str() else {
-            return (
-                v["error"]["code"].as_str().unwrap_or("?").to_string(),
-                vec![],
-            );
+            return (v["code"].as_str().unwrap_or("?").to_string(), vec![]);
         };
         let codes = v["refused"]
             .as_array()
@@ -219,7 +216,7 @@ impl World {
 }
 
 fn rule_of(v: &Value) -> &str {
-    v["error"]["rule"]
+    v["rule"]
         .as_str()
         .unwrap_or_else(|| panic!("no rule in {v}"))
 }
@@ -338,7 +335,7 @@ async fn admins_are_kept_on_every_path(t: TestDb) {
         )
         .await;
     assert_eq!(status, 422, "{err}");
-    assert_eq!(err["error"]["code"], "rule_3_last_company_admin");
+    assert_eq!(err["code"], "rule_3_last_company_admin");
     // A bulk update cannot remove admin rights from anyone who holds them.
     let morgan = w.profile_id("morgan").await;
     let (outcome, codes) = w
@@ -392,14 +389,14 @@ async fn admins_are_kept_on_every_path(t: TestDb) {
         .patch(&w.admin_token, morgan, json!({ "locations": [w.downtown] }))
         .await;
     assert_eq!(
-        (status, err["error"]["code"].as_str()),
+        (status, err["code"].as_str()),
         (422, Some("rule_3_last_clinic_admin"))
     );
     let (status, err) = w
         .patch(&w.admin_token, morgan, json!({ "roles": [] }))
         .await;
     assert_eq!(
-        (status, err["error"]["code"].as_str()),
+        (status, err["code"].as_str()),
         (422, Some("rule_3_last_clinic_admin"))
     );
     // Deactivation is the same rule.
@@ -442,7 +439,7 @@ async fn clinic_admin_scope_on_every_path(t: TestDb) {
     for (user, body, code) in cases {
         let (status, err) = w.patch(tok, user, body.clone()).await;
         assert_eq!(
-            (status, err["error"]["code"].as_str()),
+            (status, err["code"].as_str()),
             (422, Some(code)),
             "{body} → {err}"
         );
@@ -467,12 +464,9 @@ async fn clinic_admin_scope_on_every_path(t: TestDb) {
             .1
     };
     let err = invite(w.northside, w.front_desk).await;
-    assert_eq!(
-        err["error"]["code"], "rule_4_location_out_of_scope",
-        "{err}"
-    );
+    assert_eq!(err["code"], "rule_4_location_out_of_scope", "{err}");
     let err = invite(w.downtown, w.provider).await;
-    assert_eq!(err["error"]["code"], "rule_4_escalation", "{err}");
+    assert_eq!(err["code"], "rule_4_escalation", "{err}");
     // Nothing of it was written.
     assert_eq!(w.profile(w.pt).await["direct"], json!([]));
 }
@@ -492,7 +486,7 @@ async fn default_location_kept_on_every_path(t: TestDb) {
         .patch(&w.admin_token, w.pt, json!({ "locations": [w.northside] }))
         .await;
     assert_eq!(
-        (status, err["error"]["code"].as_str()),
+        (status, err["code"].as_str()),
         (422, Some("rule_5_default_location_kept")),
         "{err}"
     );
@@ -504,7 +498,7 @@ async fn default_location_kept_on_every_path(t: TestDb) {
         )
         .await;
     assert_eq!(
-        (status, err["error"]["code"].as_str()),
+        (status, err["code"].as_str()),
         (422, Some("rule_5_default_not_accessible")),
         "{err}"
     );
@@ -614,7 +608,7 @@ async fn profile_values_are_validated(t: TestDb) {
     ] {
         let (status, err) = w.patch(&w.admin_token, w.pt, body.clone()).await;
         assert_eq!(status, 422, "{body} → {err}");
-        assert_eq!(err["error"]["code"].as_str(), Some(code), "{body} → {err}");
+        assert_eq!(err["code"].as_str(), Some(code), "{body} → {err}");
     }
     let (status, p) = w
         .patch(&w.admin_token, w.pt, json!({ "npi": "1234567893", "taxonomies": "225100000x 2251S0007X", "capacity": "2", "scheduling_step": "30", "bio": "Sports rehab.", "display_name": "Dr. Pat Chen" }))
@@ -680,7 +674,7 @@ async fn profile_values_are_validated(t: TestDb) {
         )
         .await;
     assert_eq!(
-        (status, err["error"]["code"].as_str()),
+        (status, err["code"].as_str()),
         (422, Some("notification_invalid"))
     );
 }

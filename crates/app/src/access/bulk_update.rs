@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rollcall_domain::{
     BulkChanges, Capability, Change, JobKind, JobState, Outcome, Path, Permission, Plan, Subject,
-    Tally,
+    Tally, ValueError,
 };
 use rollcall_store::jobs::{self, Item, Job};
 use rollcall_store::{audit, locations, users};
@@ -19,7 +19,7 @@ use crate::access::{admin_census, location_names, subjects};
 use crate::audit::Meta;
 use crate::idempotency::Key;
 use crate::jobs::{Kind, Step, lease_micros};
-use crate::users::list::ListParams;
+use crate::users::list::{UserFilter, query_for};
 use crate::{App, AppError, Principal};
 use futures::future::BoxFuture;
 
@@ -39,9 +39,29 @@ pub struct BulkUpdateRequest {
     pub user_ids: Vec<Uuid>,
     /// …or every user matching the list's search and filters at the time of the request.
     #[serde(default)]
-    pub filter: Option<ListParams>,
+    pub filter: Option<UserFilter>,
     #[serde(flatten)]
     pub changes: BulkChanges,
+    /// Fields the request names that a bulk update does not know: refused, never ignored.
+    #[serde(flatten, skip_serializing)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
+}
+
+impl BulkUpdateRequest {
+    /// Refuses a request with a field a bulk update does not know (a typo must not pass
+    /// silently when the rest of the request changes people).
+    fn check_fields(&self) -> Result<(), ValueError> {
+        match self.unknown.keys().next() {
+            None => Ok(()),
+            Some(name) => Err(ValueError::new(
+                "body",
+                "field_unknown",
+                format!(
+                    "A bulk update has no field “{name}”. Its fields are user_ids or filter, and grant_permissions, revoke_permissions, grant_locations, revoke_locations."
+                ),
+            )),
+        }
+    }
 }
 
 /// What the job keeps to run (and resume): the resolved selection and the changes.
@@ -81,42 +101,22 @@ pub async fn select(
     req: &BulkUpdateRequest,
 ) -> Result<Vec<Uuid>, AppError> {
     who.require(Capability::ViewUsers)?;
+    req.check_fields()?;
     let mut conn = app.db.read_conn().await?;
-    let ids = match &req.filter {
-        Some(filter) => {
-            let query = filter.to_query(who.org_id, app.clock.now())?;
-            users::ids_matching(&mut conn, app.db.engine(), &query).await?
+    let ids = match (&req.filter, req.user_ids.is_empty()) {
+        (Some(_), false) => {
+            return Err(ValueError::new(
+                "filter",
+                "selection_ambiguous",
+                "Send either user_ids or a filter, not both; nothing was changed.",
+            )
+            .into());
         }
-        None => {
-            let mut seen = BTreeSet::new();
-            let ids: Vec<Uuid> = req
-                .user_ids
-                .iter()
-                .copied()
-                .filter(|id| seen.insert(*id))
-                .collect();
-            let found: BTreeSet<Uuid> = rollcall_store::access::load(&mut conn, who.org_id, &ids)
-                .await?
-                .into_iter()
-                .map(|r| r.user_id)
-                .collect();
-            let unknown: Vec<String> = ids
-                .iter()
-                .filter(|id| !found.contains(id))
-                .take(5)
-                .map(|id| id.to_string())
-                .collect();
-            if !unknown.is_empty() {
-                return Err(AppError::NotFound(format!(
-                    "No user with id {} in this organization; nothing was changed. Take the ids from the user list.",
-                    unknown.join(", ")
-                )));
-            }
-            ids
-        }
+        (Some(filter), true) => selected_by_filter(app, &mut conn, who, filter).await?,
+        (None, _) => selected_by_id(&mut conn, who, &req.user_ids).await?,
     };
     if ids.is_empty() {
-        return Err(rollcall_domain::ValueError::new(
+        return Err(ValueError::new(
             "user_ids",
             "selection_empty",
             "No user is selected: pick users in the list, or select all that match a filter.",
@@ -124,7 +124,7 @@ pub async fn select(
         .into());
     }
     if ids.len() > MAX_USERS {
-        return Err(rollcall_domain::ValueError::new(
+        return Err(ValueError::new(
             "user_ids",
             "selection_too_large",
             format!(
@@ -133,6 +133,57 @@ pub async fn select(
             ),
         )
         .into());
+    }
+    Ok(ids)
+}
+
+/// Every user a filter matches now; a filter that names nothing must say `"all": true`.
+async fn selected_by_filter(
+    app: &App,
+    conn: &mut rollcall_store::Conn,
+    who: &Principal,
+    filter: &UserFilter,
+) -> Result<Vec<Uuid>, AppError> {
+    if filter.names_nothing() && !filter.all {
+        return Err(ValueError::new(
+            "filter",
+            "filter_empty",
+            "The filter names no search or filter value, so it selects nobody; nothing was changed. To change every user, send \"filter\": {\"all\": true}.",
+        )
+        .into());
+    }
+    let query = query_for(conn, who, &filter.list_params(), app.clock.now()).await?;
+    Ok(users::ids_matching(conn, app.db.engine(), &query).await?)
+}
+
+/// The users picked one by one (repeats dropped), each of which must be in the organization.
+async fn selected_by_id(
+    conn: &mut rollcall_store::Conn,
+    who: &Principal,
+    user_ids: &[Uuid],
+) -> Result<Vec<Uuid>, AppError> {
+    let mut seen = BTreeSet::new();
+    let ids: Vec<Uuid> = user_ids
+        .iter()
+        .copied()
+        .filter(|id| seen.insert(*id))
+        .collect();
+    let found: BTreeSet<Uuid> = rollcall_store::access::load(conn, who.org_id, &ids)
+        .await?
+        .into_iter()
+        .map(|r| r.user_id)
+        .collect();
+    let unknown: Vec<String> = ids
+        .iter()
+        .filter(|id| !found.contains(id))
+        .take(5)
+        .map(|id| id.to_string())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(AppError::NotFound(format!(
+            "No user with id {} in this organization; nothing was changed. Take the ids from the user list.",
+            unknown.join(", ")
+        )));
     }
     Ok(ids)
 }
@@ -171,11 +222,11 @@ pub async fn start(
     who.require(Capability::EditAccess)?;
     req.changes.validate()?;
     let key = idempotency_key
-        .map(|k| Key::new(KIND.key(), k, req))
+        .map(|k| Key::new(who, KIND.key(), k, req))
         .transpose()?;
     if let Some(key) = &key {
         let mut conn = app.db.read_conn().await?;
-        if let Some(job) = jobs::find_by_key(&mut conn, who.org_id, KIND, &key.key).await? {
+        if let Some(job) = jobs::find_by_key(&mut conn, who.org_id, KIND, &key.scoped).await? {
             return same_request(&mut conn, job, key).await;
         }
     }
@@ -213,7 +264,7 @@ pub async fn start(
         org_id: who.org_id,
         kind: KIND,
         actor_id: who.user_ref(),
-        idempotency_key: key.as_ref().map(|k| k.key.clone()),
+        idempotency_key: key.as_ref().map(|k| k.scoped.clone()),
         state: JobState::Queued,
         total: params.ids.len() as i64,
         done: 0,
@@ -228,7 +279,7 @@ pub async fn start(
             drop(tx);
             let key = key.expect("only keyed jobs can collide");
             let mut conn = app.db.read_conn().await?;
-            let first = jobs::find_by_key(&mut conn, who.org_id, KIND, &key.key)
+            let first = jobs::find_by_key(&mut conn, who.org_id, KIND, &key.scoped)
                 .await?
                 .ok_or_else(|| AppError::Internal("idempotent job vanished".into()))?;
             return same_request(&mut conn, first, &key).await;

@@ -26,6 +26,8 @@ pub struct Principal {
     pub locations: BTreeSet<Uuid>,
     /// Scopes of the API token in use; `None` in a console session.
     pub scopes: Option<BTreeSet<Scope>>,
+    /// The API token in use; `None` in a console session and at the command line.
+    pub token_id: Option<Uuid>,
 }
 
 impl Principal {
@@ -81,6 +83,7 @@ impl Principal {
             permissions,
             locations,
             scopes: None,
+            token_id: None,
         }))
     }
 
@@ -113,6 +116,7 @@ impl Principal {
                 .map(|l| l.id)
                 .collect(),
             scopes: None,
+            token_id: None,
         })
     }
 
@@ -144,9 +148,21 @@ impl Principal {
         (!self.user_id.is_nil()).then_some(self.user_id)
     }
 
-    pub fn with_scopes(mut self, scopes: BTreeSet<Scope>) -> Principal {
+    /// The principal as an API token acts: its scopes narrow what the person may do.
+    pub fn with_token(mut self, token_id: Uuid, scopes: BTreeSet<Scope>) -> Principal {
         self.scopes = Some(scopes);
+        self.token_id = Some(token_id);
         self
+    }
+
+    /// The credential that acts: an API token, a person's session, or the operator. Keys that
+    /// make a retry safe belong to it, so nobody else's retry can replay its answer.
+    pub fn credential(&self) -> String {
+        match (self.token_id, self.user_ref()) {
+            (Some(token), _) => format!("token:{token}"),
+            (None, Some(user)) => format!("user:{user}"),
+            (None, None) => "operator".into(),
+        }
     }
 
     /// Whether this principal has the capability (what a front end asks to decide what to show).

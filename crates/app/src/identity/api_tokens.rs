@@ -103,7 +103,8 @@ pub async fn authenticate(app: &App, raw: &str) -> Result<Principal, AppError> {
     .await?
     .ok_or_else(denied)?;
     // A stored scope this version does not know grants nothing.
-    Ok(principal.with_scopes(
+    Ok(principal.with_token(
+        token.id,
         token
             .scopes
             .split(' ')

@@ -1,6 +1,7 @@
 //! The user list: what the console page, the API and the CSV export share.
 
 use rollcall_domain::{Capability, UserStatus, ValueError, status};
+use rollcall_store::Conn;
 use rollcall_store::users::{self, Cursor, ListQuery, SortKey, StatusFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -105,9 +106,132 @@ impl ListParams {
             after: blank(&self.after)
                 .map(|s| decode_cursor(s, sort))
                 .transpose()?,
-            limit: self.limit.unwrap_or(50).clamp(1, 200),
+            limit: checked_limit(self.limit)?,
             now,
         })
+    }
+
+    /// The same parameters with their values checked against the organization: a user type by
+    /// code, a location by id, code or name, a role by id or name (ids afterwards). An unknown
+    /// value is refused with the valid ones, never ignored.
+    async fn resolved(&self, conn: &mut Conn, org_id: Uuid) -> Result<ListParams, AppError> {
+        let mut out = self.clone();
+        if let Some(code) = blank(&self.user_type) {
+            let policy = crate::access::policy_of(conn, org_id).await?;
+            if !policy.user_types.iter().any(|t| t.code == code) {
+                let codes: Vec<&str> = policy.user_types.iter().map(|t| t.code.as_str()).collect();
+                return Err(unknown_value("user_type", "user type", code, &codes));
+            }
+        }
+        if let Some(wanted) = blank(&self.location) {
+            let all = rollcall_store::locations::list(conn, org_id).await?;
+            let found = all.iter().find(|l| {
+                l.id.to_string() == wanted
+                    || l.code.eq_ignore_ascii_case(wanted)
+                    || l.name.eq_ignore_ascii_case(wanted)
+            });
+            let codes: Vec<&str> = all.iter().map(|l| l.code.as_str()).collect();
+            let id = found.ok_or_else(|| unknown_value("location", "location", wanted, &codes))?;
+            out.location = Some(id.id.to_string());
+        }
+        if let Some(wanted) = blank(&self.role) {
+            let all = rollcall_store::roles::list(conn, org_id).await?;
+            let found = all
+                .iter()
+                .find(|r| r.id.to_string() == wanted || r.name.eq_ignore_ascii_case(wanted));
+            let names: Vec<&str> = all.iter().map(|r| r.name.as_str()).collect();
+            let id = found.ok_or_else(|| unknown_value("role", "role", wanted, &names))?;
+            out.role = Some(id.id.to_string());
+        }
+        Ok(out)
+    }
+}
+
+/// Page sizes a client may ask for; outside them the request is refused, never changed.
+const LIMITS: std::ops::RangeInclusive<u32> = 1..=200;
+
+fn checked_limit(limit: Option<u32>) -> Result<u32, ValueError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if LIMITS.contains(&n) => Ok(n),
+        Some(n) => Err(ValueError::new(
+            "limit",
+            "limit_out_of_range",
+            format!(
+                "limit={n} is out of range: ask for {} to {} users a page (50 when absent).",
+                LIMITS.start(),
+                LIMITS.end()
+            ),
+        )),
+    }
+}
+
+fn unknown_value(field: &'static str, what: &str, value: &str, valid: &[&str]) -> AppError {
+    let shown = valid
+        .iter()
+        .take(20)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = if valid.len() > 20 { ", …" } else { "" };
+    ValueError::new(
+        field,
+        "filter_value_unknown",
+        format!("This organization has no {what} “{value}”. Use one of: {shown}{more}."),
+    )
+    .into()
+}
+
+/// The list's query for a principal: parameters parsed and their values checked.
+pub(crate) async fn query_for(
+    conn: &mut Conn,
+    who: &Principal,
+    params: &ListParams,
+    now: i64,
+) -> Result<ListQuery, AppError> {
+    Ok(params
+        .resolved(conn, who.org_id)
+        .await?
+        .to_query(who.org_id, now)?)
+}
+
+/// The filters that select users for a change (a bulk update). Unlike the list's parameters,
+/// an empty filter selects nobody: selecting everyone takes `"all": true`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserFilter {
+    pub q: Option<String>,
+    pub status: Option<String>,
+    pub user_type: Option<String>,
+    pub location: Option<String>,
+    pub role: Option<String>,
+    /// Select every user the other fields match, even when none is set.
+    pub all: bool,
+}
+
+impl UserFilter {
+    /// True when the filter names no search and no filter value.
+    pub fn names_nothing(&self) -> bool {
+        [
+            &self.q,
+            &self.status,
+            &self.user_type,
+            &self.location,
+            &self.role,
+        ]
+        .iter()
+        .all(|v| blank(v).is_none())
+    }
+
+    pub fn list_params(&self) -> ListParams {
+        ListParams {
+            q: self.q.clone(),
+            status: self.status.clone(),
+            user_type: self.user_type.clone(),
+            location: self.location.clone(),
+            role: self.role.clone(),
+            ..ListParams::default()
+        }
     }
 }
 
@@ -141,8 +265,8 @@ fn decode_cursor(s: &str, sort: SortKey) -> Result<Cursor, ValueError> {
 pub async fn list(app: &App, who: &Principal, params: &ListParams) -> Result<UserPage, AppError> {
     who.require(Capability::ViewUsers)?;
     let now = app.clock.now();
-    let query = params.to_query(who.org_id, now)?;
     let mut conn = app.db.read_conn().await?;
+    let query = query_for(&mut conn, who, params, now).await?;
     let page = users::list(&mut conn, app.db.engine(), &query).await?;
     let pending: Vec<Uuid> = page
         .rows

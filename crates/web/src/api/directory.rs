@@ -35,6 +35,7 @@ async fn replace(
 ) -> Result<Json<Loaded>, ApiError> {
     let key = match headers.get("idempotency-key") {
         Some(v) => Some(Key::new(
+            &caller.principal,
             "directory.replace",
             v.to_str().unwrap_or_default(),
             &roster,

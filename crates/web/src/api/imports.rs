@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
@@ -20,8 +20,11 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::query::{StrictQuery, params};
 use crate::error::ApiError;
 use crate::session::ApiCaller;
+
+params!(RowsQuery: "filter", "after", "limit");
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -105,7 +108,7 @@ async fn rows(
     State(app): State<App>,
     caller: ApiCaller,
     Path(id): Path<Uuid>,
-    Query(q): Query<RowsQuery>,
+    StrictQuery(q): StrictQuery<RowsQuery>,
 ) -> Result<Json<Review>, ApiError> {
     let filter = match q.filter.as_deref() {
         None | Some("all") => Filter::All,
@@ -134,11 +137,13 @@ async fn rows(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RowEdit {
     cells: BTreeMap<Column, String>,
 }
 
-/// Replace one row's cells; the row is checked again (scope users:write).
+/// Change the cells a row's edit names (an empty value clears its cell; the others stay); the
+/// row is checked again (scope users:write).
 async fn edit_row(
     State(app): State<App>,
     caller: ApiCaller,

@@ -41,7 +41,7 @@ pub async fn batch(
     Json(req): Json<BatchRequest>,
 ) -> Result<Json<PasteResult>, ApiError> {
     let key = super::idempotency_key(&headers)?;
-    let key = Key::new("invitations.batch", key, &req)?;
+    let key = Key::new(&caller.principal, "invitations.batch", key, &req)?;
     let meta = caller.meta();
     Ok(Json(
         invite::paste_invite(

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rollcall_app::App;
@@ -13,8 +13,11 @@ use rollcall_app::model::Job;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::query::{StrictQuery, params};
 use crate::error::ApiError;
 use crate::session::ApiCaller;
+
+params!(Page: "after", "limit");
 
 /// How long a request waits for its bulk update before answering 202 with the running job.
 const WAIT: Duration = Duration::from_secs(10);
@@ -118,7 +121,7 @@ pub async fn refused(
     State(app): State<App>,
     caller: ApiCaller,
     Path(id): Path<Uuid>,
-    Query(page): Query<Page>,
+    StrictQuery(page): StrictQuery<Page>,
 ) -> Result<Json<RefusedPage>, ApiError> {
     let limit = page.limit.unwrap_or(500).clamp(1, 5_000);
     let items =

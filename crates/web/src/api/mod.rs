@@ -5,8 +5,12 @@ mod imports;
 mod invitations;
 mod jobs;
 mod openapi;
+mod problem;
+mod query;
 
-use axum::extract::{Query, State};
+pub use problem::Problem;
+
+use axum::extract::State;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use rollcall_app::App;
@@ -18,6 +22,10 @@ use serde_json::{Value, json};
 use axum::http::HeaderMap;
 
 use crate::error::ApiError;
+use query::{StrictQuery, params};
+
+params!(ListParams: "q", "status", "user_type", "location", "role", "sort", "after", "limit");
+params!(AuditParams: "actor", "action", "target", "from", "to", "before_seq", "limit");
 use crate::session::ApiCaller;
 
 pub fn routes() -> Router<App> {
@@ -44,6 +52,7 @@ pub fn routes() -> Router<App> {
                     .into(),
             ))
         })
+        .layer(axum::middleware::from_fn(problem::every_error_a_problem))
 }
 
 /// The caller's identity and access profile.
@@ -69,7 +78,7 @@ async fn me(caller: ApiCaller) -> Json<Value> {
 async fn list_users(
     State(app): State<App>,
     caller: ApiCaller,
-    Query(params): Query<ListParams>,
+    StrictQuery(params): StrictQuery<ListParams>,
 ) -> Result<Json<UserPage>, ApiError> {
     Ok(Json(
         user_list::list(&app, &caller.principal, &params).await?,
@@ -130,7 +139,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<&str, ApiError> {
 async fn list_audit(
     State(app): State<App>,
     caller: ApiCaller,
-    Query(params): Query<AuditParams>,
+    StrictQuery(params): StrictQuery<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
     Ok(Json(audit::list(&app, &caller.principal, &params).await?))
 }

@@ -10,7 +10,7 @@ use rollcall_app::access::bulk_update::{self, BulkUpdateRequest, Refused};
 use rollcall_app::clock::local;
 use rollcall_app::domain::{BulkChanges, Capability, Module, Permission};
 use rollcall_app::model::Job;
-use rollcall_app::users::list::{self as user_list, ListParams};
+use rollcall_app::users::list::{self as user_list, UserFilter};
 use rollcall_app::{App, AppError};
 use uuid::Uuid;
 
@@ -26,14 +26,15 @@ fn selection_of(pairs: &[(String, String)]) -> Result<BulkUpdateRequest, AppErro
     let one = |name: &str| field(pairs, name).next().map(str::to_string);
     if one("all").as_deref() == Some("1") {
         return Ok(BulkUpdateRequest {
-            filter: Some(ListParams {
+            // Ticking "select all that match" is the manager's consent to select everyone
+            // when no filter is set.
+            filter: Some(UserFilter {
                 q: one("q"),
                 status: one("status"),
                 user_type: one("user_type"),
                 location: one("location"),
                 role: one("role"),
-                sort: one("sort"),
-                ..ListParams::default()
+                all: true,
             }),
             ..BulkUpdateRequest::default()
         });
@@ -58,7 +59,6 @@ fn hidden_selection(req: &BulkUpdateRequest) -> Vec<(String, String)> {
                 ("user_type", &f.user_type),
                 ("location", &f.location),
                 ("role", &f.role),
-                ("sort", &f.sort),
             ] {
                 if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
                     out.push((k.to_string(), v.clone()));

@@ -309,8 +309,8 @@ pub async fn add(
     let Some(once) = once else {
         return add_now(app, who, req, meta).await;
     };
-    let claim = Key::new("directory.add", once, req)?;
-    let done = Key::new("directory.add.job", once, req)?;
+    let claim = Key::new(who, "directory.add", once, req)?;
+    let done = Key::new(who, "directory.add.job", once, req)?;
     let earlier = || async {
         let mut conn = app.db.read_conn().await?;
         match idempotency::replay::<Uuid>(&mut conn, who.org_id, &done).await? {

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rollcall_domain::import::{Column, Issue, RawRow, check_row};
+use rollcall_domain::import::{Checked, Column, Issue, RawRow, check_row};
 use rollcall_domain::{Capability, JobState};
 use rollcall_store::imports::{self, Filter, StagedRow};
 use rollcall_store::jobs::{self, Job};
@@ -110,7 +110,8 @@ pub(super) fn not_editable(job: &Job) -> AppError {
 }
 
 /// Edits one row in the review table and checks it again (alone, against the other rows'
-/// addresses and against the organization).
+/// addresses and against the organization). Only the cells named change; an empty value
+/// clears its cell.
 #[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn edit_row(
     app: &App,
@@ -130,59 +131,24 @@ pub async fn edit_row(
         .await?
         .ok_or_else(|| AppError::not_found("row"))?;
     let ctx = Context::load(&mut conn, who.org_id).await?;
-    let cells: BTreeMap<Column, String> = cells
-        .into_iter()
-        .map(|(c, v)| (c, v.trim().to_string()))
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
+    let old_cells: BTreeMap<Column, String> = serde_json::from_str(&old.cells).unwrap_or_default();
     let raw = RawRow {
         line: old.line as u64,
-        cells,
+        cells: merged(&old_cells, cells),
     };
-    let (checked, mut issues) = check_row(&raw, &ctx.catalogue);
-    if let Some(c) = &checked {
-        issues.extend(ctx.rule_issues(who, c));
-        let others = imports::same_email(&mut conn, job.id, c.email.match_key(), seq).await?;
-        if let Some(first) = others.iter().find(|o| o.seq < seq) {
-            issues.push(Issue::duplicate_in_file(
-                c.email.as_str(),
-                first.line as u64,
-            ));
-        }
-        if users::get_by_email_key(&mut conn, who.org_id, c.email.match_key())
-            .await?
-            .is_some()
-        {
-            issues.push(Issue::already_in_organization(
-                c.email.as_str(),
-                &ctx.org.name,
-            ));
-        }
-        if let Some(u) = &c.username
-            && !users::existing_usernames(&mut conn, who.org_id, &[u.as_str().to_string()])
-                .await?
-                .is_empty()
-        {
-            issues.push(Issue::username_taken(u.as_str()));
-        }
-    }
+    let (checked, issues) = recheck(&mut conn, &ctx, who, job.id, seq, &raw).await?;
     drop(conn);
     let mut summary = Summary::of(&job);
-    let mut types: BTreeSet<Option<String>> = summary.user_types.iter().cloned().collect();
     let mut stager = Stager::new(&ctx, who);
     let mut scratch = Summary::default();
     let row = stager.staged(seq, &raw, checked.as_ref(), issues, &mut scratch);
-    types.extend(stager.types);
-    // The counts move by the difference between the old row and the new.
-    let was_valid = !old.in_error;
-    let had_warnings = was_valid && old.issues.is_some();
-    summary.in_error += row.in_error as i64 - old.in_error as i64;
-    summary.with_warnings += (!row.in_error && row.issues.is_some()) as i64 - had_warnings as i64;
-    let old_without = was_valid && !cells_name_location(&old.cells);
-    summary.without_location += scratch.without_location - old_without as i64;
-    let old_cells: BTreeMap<Column, String> = serde_json::from_str(&old.cells).unwrap_or_default();
-    let old_fills = fills_access_columns(|c| old_cells.get(&c).map(String::as_str));
-    summary.with_access_columns += scratch.with_access_columns - old_fills as i64;
+    let types: BTreeSet<Option<String>> = summary
+        .user_types
+        .iter()
+        .cloned()
+        .chain(stager.types)
+        .collect();
+    move_counts(&mut summary, &old, &old_cells, &row, &scratch);
     summary.user_types = types.into_iter().collect();
     let mut tx = app.db.begin().await?;
     imports::update(&mut tx, job.id, &row).await?;
@@ -193,25 +159,90 @@ pub async fn edit_row(
         app.clock.now(),
     )
     .await?;
-    audit::append(
-        &mut tx,
-        who.org_id,
-        app.clock.now(),
-        &[meta.change(
-            "import.row_edited",
-            "job",
-            Some(job.id),
-            Some(&serde_json::json!({ "line": old.line, "cells": serde_json::from_str::<serde_json::Value>(&old.cells).unwrap_or_default() })),
-            Some(&serde_json::json!({ "line": row.line, "cells": raw.cells })),
-        )],
-    )
-    .await?;
+    let before = serde_json::json!({ "line": old.line, "cells": old_cells });
+    let after = serde_json::json!({ "line": row.line, "cells": raw.cells });
+    let event = meta.change(
+        "import.row_edited",
+        "job",
+        Some(job.id),
+        Some(&before),
+        Some(&after),
+    );
+    audit::append(&mut tx, who.org_id, app.clock.now(), &[event]).await?;
     tx.commit().await?;
     Ok(ReviewRow::of(row))
 }
 
-fn cells_name_location(cells: &str) -> bool {
-    serde_json::from_str::<BTreeMap<Column, String>>(cells)
-        .map(|c| c.contains_key(&Column::DefaultLocation))
-        .unwrap_or(false)
+/// The row's cells after an edit: the cells named replace the old ones (trimmed), an empty
+/// value clears its cell, and the cells not named stay as they were.
+fn merged(
+    old: &BTreeMap<Column, String>,
+    edit: BTreeMap<Column, String>,
+) -> BTreeMap<Column, String> {
+    let mut cells = old.clone();
+    for (column, value) in edit {
+        match value.trim() {
+            "" => cells.remove(&column),
+            v => cells.insert(column, v.to_string()),
+        };
+    }
+    cells
+}
+
+/// Checks an edited row alone, against the other rows' addresses and against the organization.
+async fn recheck(
+    conn: &mut Conn,
+    ctx: &Context,
+    who: &Principal,
+    job_id: Uuid,
+    seq: i64,
+    raw: &RawRow,
+) -> Result<(Option<Checked>, Vec<Issue>), AppError> {
+    let (checked, mut issues) = check_row(raw, &ctx.catalogue);
+    let Some(c) = &checked else {
+        return Ok((checked, issues));
+    };
+    issues.extend(ctx.rule_issues(who, c));
+    let others = imports::same_email(conn, job_id, c.email.match_key(), seq).await?;
+    if let Some(first) = others.iter().find(|o| o.seq < seq) {
+        issues.push(Issue::duplicate_in_file(
+            c.email.as_str(),
+            first.line as u64,
+        ));
+    }
+    if users::get_by_email_key(conn, who.org_id, c.email.match_key())
+        .await?
+        .is_some()
+    {
+        issues.push(Issue::already_in_organization(
+            c.email.as_str(),
+            &ctx.org.name,
+        ));
+    }
+    if let Some(u) = &c.username
+        && !users::existing_usernames(conn, who.org_id, &[u.as_str().to_string()])
+            .await?
+            .is_empty()
+    {
+        issues.push(Issue::username_taken(u.as_str()));
+    }
+    Ok((checked, issues))
+}
+
+/// The review's counts move by the difference between the old row and the new.
+fn move_counts(
+    summary: &mut Summary,
+    old: &StagedRow,
+    old_cells: &BTreeMap<Column, String>,
+    row: &StagedRow,
+    scratch: &Summary,
+) {
+    let was_valid = !old.in_error;
+    let had_warnings = was_valid && old.issues.is_some();
+    summary.in_error += row.in_error as i64 - old.in_error as i64;
+    summary.with_warnings += (!row.in_error && row.issues.is_some()) as i64 - had_warnings as i64;
+    let old_without = was_valid && !old_cells.contains_key(&Column::DefaultLocation);
+    summary.without_location += scratch.without_location - old_without as i64;
+    let old_fills = fills_access_columns(|c| old_cells.get(&c).map(String::as_str));
+    summary.with_access_columns += scratch.with_access_columns - old_fills as i64;
 }

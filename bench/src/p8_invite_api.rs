@@ -122,14 +122,19 @@ async fn main() -> Result<()> {
     let rate: f64 = arg("--rate").and_then(|s| s.parse().ok()).unwrap_or(1000.0);
     let (db, dir) = harness::database(arg("--database-url").as_deref()).await?;
     let s = harness::setup(db, dir, "p8").await?;
-    let (_, token) = rollcall_app::identity::api_tokens::create(
+    let token = rollcall_app::identity::api_tokens::create(
         &s.app,
         &s.admin,
-        "bench",
-        "users:read users:write",
+        &rollcall_app::identity::api_tokens::NewToken {
+            name: "bench".into(),
+            scopes: "users:read users:write".into(),
+            owner: "person".into(),
+            expires_in_days: None,
+        },
         &Meta::system("bench"),
     )
-    .await?;
+    .await?
+    .secret;
     let dispatcher = rollcall_app::delivery::spawn_dispatcher(s.app.clone());
     let addr = harness::serve(s.app.clone()).await?;
     println!(

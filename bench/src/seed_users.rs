@@ -450,15 +450,20 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
     let principal = Principal::of_user(app, org.id, admin.id)
         .await?
         .context("the admin cannot act")?;
-    let (_, token) = rollcall_app::identity::api_tokens::create(
+    let token = rollcall_app::identity::api_tokens::create(
         app,
         &principal,
-        "p4 benchmark",
-        "users:read",
+        &rollcall_app::identity::api_tokens::NewToken {
+            name: "p4 benchmark".into(),
+            scopes: "users:read".into(),
+            owner: "person".into(),
+            expires_in_days: None,
+        },
         &meta,
     )
     .await
-    .context("creating the API token")?;
+    .context("creating the API token")?
+    .secret;
 
     // The staff, generated and written in batches: generation of the next batch overlaps the
     // write of the current one.

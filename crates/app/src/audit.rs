@@ -30,7 +30,7 @@ impl Meta {
 
     pub fn of(p: &Principal, request_id: Option<String>, source_ip: Option<String>) -> Meta {
         Meta {
-            actor_id: Some(p.user_id),
+            actor_id: Some(p.actor_id()),
             actor_label: p.label.clone(),
             request_id,
             source_ip,

@@ -8,20 +8,22 @@ use serde::{Serialize, Serializer};
 
 use crate::{Permission, ValueError};
 
-/// A scope an API token is limited to. A token never does more than its user may.
+/// A scope an API token is limited to. A token never does more than its owner may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
     UsersRead,
     UsersWrite,
+    TokensWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 2] = [Scope::UsersRead, Scope::UsersWrite];
+    pub const ALL: [Scope; 3] = [Scope::UsersRead, Scope::UsersWrite, Scope::TokensWrite];
 
     pub fn key(self) -> &'static str {
         match self {
             Scope::UsersRead => "users:read",
             Scope::UsersWrite => "users:write",
+            Scope::TokensWrite => "tokens:write",
         }
     }
 
@@ -29,6 +31,9 @@ impl Scope {
         match self {
             Scope::UsersRead => "read users, roles, locations and the audit log",
             Scope::UsersWrite => "invite, import, change and deactivate users",
+            Scope::TokensWrite => {
+                "create, rotate and revoke API tokens (never with scopes the token lacks)"
+            }
         }
     }
 
@@ -40,7 +45,7 @@ impl Scope {
                 ValueError::new(
                     "scopes",
                     "scope_unknown",
-                    format!("“{key}” is not a scope: use users:read or users:write."),
+                    format!("“{key}” is not a scope: use users:read, users:write or tokens:write."),
                 )
             })
     }
@@ -49,6 +54,40 @@ impl Scope {
 impl Serialize for Scope {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.key())
+    }
+}
+
+/// Whom an API token belongs to, and so whom it acts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenOwner {
+    /// Acts as the person who made it, with their access; ends when they are deactivated.
+    Person,
+    /// A service account: acts as the organization (every location), audited as itself, and
+    /// outlives any one admin.
+    Organization,
+}
+
+impl TokenOwner {
+    pub fn key(self) -> &'static str {
+        match self {
+            TokenOwner::Person => "person",
+            TokenOwner::Organization => "organization",
+        }
+    }
+
+    pub fn parse(key: &str) -> Result<TokenOwner, ValueError> {
+        match key.trim() {
+            "person" => Ok(TokenOwner::Person),
+            "organization" => Ok(TokenOwner::Organization),
+            other => Err(ValueError::new(
+                "owner",
+                "owner_unknown",
+                format!(
+                    "“{other}” is not a token owner: use organization (a service account) or person (acts as you)."
+                ),
+            )),
+        }
     }
 }
 
@@ -64,20 +103,23 @@ pub enum Capability {
     Invite,
     /// Add people in bulk: CSV imports and the directory.
     BulkAdd,
-    /// Create and revoke API tokens that act as oneself.
+    /// Create, rotate and revoke API tokens that act as oneself.
     ManageTokens,
+    /// Create, rotate and revoke service accounts: tokens that act as the whole organization.
+    ManageServiceAccounts,
     /// The organization's settings, locations and licence seats.
     ManageSettings,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 7] = [
+    pub const ALL: [Capability; 8] = [
         Capability::ViewUsers,
         Capability::EditAccess,
         Capability::ManageUsers,
         Capability::Invite,
         Capability::BulkAdd,
         Capability::ManageTokens,
+        Capability::ManageServiceAccounts,
         Capability::ManageSettings,
     ];
 
@@ -90,6 +132,7 @@ impl Capability {
             Capability::Invite => "invite",
             Capability::BulkAdd => "bulk_add",
             Capability::ManageTokens => "manage_tokens",
+            Capability::ManageServiceAccounts => "manage_service_accounts",
             Capability::ManageSettings => "manage_settings",
         }
     }
@@ -124,7 +167,9 @@ impl Capability {
                 Permission::AdminCompany,
             ],
             Capability::EditAccess | Capability::ManageUsers | Capability::ManageTokens => &ADMINS,
-            Capability::ManageSettings => &[Permission::AdminCompany],
+            Capability::ManageSettings | Capability::ManageServiceAccounts => {
+                &[Permission::AdminCompany]
+            }
         }
     }
 
@@ -132,6 +177,7 @@ impl Capability {
     pub fn scope(self) -> Scope {
         match self {
             Capability::ViewUsers => Scope::UsersRead,
+            Capability::ManageTokens | Capability::ManageServiceAccounts => Scope::TokensWrite,
             _ => Scope::UsersWrite,
         }
     }
@@ -165,7 +211,12 @@ impl Capability {
             Capability::BulkAdd => {
                 "Your access profile cannot add people in bulk; it needs “Bulk add users” or “Manage users” (and an API token needs the users:write scope)."
             }
-            Capability::ManageTokens => "Only a user-management admin can manage API tokens.",
+            Capability::ManageTokens => {
+                "Only a user-management admin can manage API tokens (and an API token needs the tokens:write scope)."
+            }
+            Capability::ManageServiceAccounts => {
+                "Only a company admin can manage service accounts, tokens that act as the whole organization."
+            }
             Capability::ManageSettings => {
                 "Only a company admin can change the organization's settings, locations and seats."
             }

@@ -22,7 +22,7 @@ pub mod taxonomy;
 pub mod user_type;
 pub mod username;
 
-pub use capability::{Capability, Scope};
+pub use capability::{Capability, Scope, TokenOwner};
 pub use email::Email;
 pub use error::ValueError;
 pub use job::{JobKind, JobState};

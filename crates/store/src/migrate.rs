@@ -74,6 +74,12 @@ fn steps() -> Vec<Step> {
             sqlite: DIRECTORY,
             postgres: DIRECTORY,
         },
+        Step {
+            version: 9,
+            name: "service_accounts",
+            sqlite: include_str!("../migrations/0009_service_accounts.sqlite.sql"),
+            postgres: include_str!("../migrations/0009_service_accounts.postgres.sql"),
+        },
     ]
 }
 

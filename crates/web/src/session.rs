@@ -134,7 +134,7 @@ impl FromRequestParts<App> for ConsoleUser {
     }
 }
 
-/// An API caller, authenticated by `Authorization: Bearer rc_…`.
+/// An API caller, authenticated by `Authorization: Bearer rollcall_…`.
 pub struct ApiCaller {
     pub principal: Principal,
     /// For audit events of API writes.
@@ -159,7 +159,7 @@ impl FromRequestParts<App> for ApiCaller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| {
                 ApiError(AppError::Unauthenticated(
-                    "Send an API token as `Authorization: Bearer rc_…`; an admin creates one under Settings → API tokens.".into(),
+                    "Send an API token as `Authorization: Bearer rollcall_…`; an admin creates one under Settings → API tokens.".into(),
                 ))
             })?;
         let principal = rollcall_app::identity::api_tokens::authenticate(app, raw).await?;

@@ -155,6 +155,14 @@ impl Principal {
         self
     }
 
+    /// Whom the audit trail names as the actor: the person, or a service account's token.
+    pub fn actor_id(&self) -> Uuid {
+        match (self.user_ref(), self.token_id) {
+            (None, Some(token)) => token,
+            _ => self.user_id,
+        }
+    }
+
     /// The credential that acts: an API token, a person's session, or the operator. Keys that
     /// make a retry safe belong to it, so nobody else's retry can replay its answer.
     pub fn credential(&self) -> String {

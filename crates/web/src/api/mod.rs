@@ -7,6 +7,7 @@ mod jobs;
 mod openapi;
 mod problem;
 mod query;
+mod tokens;
 
 pub use problem::Problem;
 
@@ -44,6 +45,7 @@ pub fn routes() -> Router<App> {
         .route("/bulk-updates", post(jobs::create))
         .merge(imports::routes())
         .merge(directory::routes())
+        .merge(tokens::routes())
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/{id}/refused", get(jobs::refused))
         .fallback(|| async {

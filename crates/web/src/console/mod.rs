@@ -83,6 +83,8 @@ pub fn routes() -> Router<App> {
             "/settings/api-tokens",
             get(tokens::page).post(tokens::create),
         )
+        .route("/settings/api-tokens/{id}/rotate", post(tokens::rotate))
+        .route("/settings/api-tokens/{id}/revoke", post(tokens::revoke))
         .merge(import::routes())
         .merge(directory::routes())
         .route("/audit", get(audit::page))

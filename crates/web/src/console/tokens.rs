@@ -1,12 +1,15 @@
-//! API tokens page: an admin creates a scoped token for an integration and sees it once.
+//! API tokens page: an admin makes a token for an integration (a service account, or a personal
+//! token acting as themselves), sees its secret once, and rotates or revokes it later.
 
 use askama::Template;
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::Response;
 use rollcall_app::clock::local_date;
-use rollcall_app::domain::{Capability, Scope};
+use rollcall_app::domain::{Capability, Scope, TokenOwner};
+use rollcall_app::identity::api_tokens::{self, Issued, NewToken, TokenView};
 use rollcall_app::{App, AppError};
+use uuid::Uuid;
 
 use super::{Nav, field};
 use crate::error::{PageError, render};
@@ -17,39 +20,68 @@ use crate::session::ConsoleUser;
 struct TokensPage {
     nav: Nav,
     scopes: Vec<(&'static str, &'static str)>,
-    tokens: Vec<(String, String, String, String)>,
-    created: Option<String>,
+    /// A company admin may make service accounts.
+    service_accounts: bool,
+    tokens: Vec<Row>,
+    /// The token just made or rotated: its name and its secret, shown this once.
+    issued: Option<(String, String)>,
     error: Option<String>,
+}
+
+struct Row {
+    id: Uuid,
+    name: String,
+    acts_as: &'static str,
+    scopes: String,
+    created: String,
+    created_by: String,
+    expires: String,
+    last_used: String,
+    state: &'static str,
+}
+
+impl Row {
+    fn of(t: TokenView, zone: &str) -> Row {
+        let date = |rfc: &Option<String>| {
+            rfc.as_deref()
+                .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+                .map(|t| local_date(t.as_microsecond(), zone))
+        };
+        Row {
+            id: t.id,
+            acts_as: match t.owner {
+                TokenOwner::Organization => "Service account",
+                TokenOwner::Person => "Personal",
+            },
+            scopes: t.scopes.join(" "),
+            created: date(&Some(t.created_at)).unwrap_or_default(),
+            created_by: t.created_by,
+            expires: date(&t.expires_at).unwrap_or_else(|| "never".into()),
+            last_used: date(&t.last_used_at).unwrap_or_else(|| "never".into()),
+            state: t.state,
+            name: t.name,
+        }
+    }
 }
 
 async fn show(
     app: &App,
     user: &ConsoleUser,
-    created: Option<String>,
+    issued: Option<Issued>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    user.principal.require(Capability::ManageTokens)?;
-    let tokens = rollcall_app::identity::api_tokens::list(app, &user.principal)
+    let zone = &user.principal.time_zone;
+    let tokens = api_tokens::list(app, &user.principal)
         .await?
         .into_iter()
-        .map(|t| {
-            (
-                t.name,
-                t.scopes,
-                local_date(t.created_at, &user.principal.time_zone),
-                if t.revoked_at.is_some() {
-                    "revoked".into()
-                } else {
-                    "active".into()
-                },
-            )
-        })
+        .map(|t| Row::of(t, zone))
         .collect();
     Ok(render(&TokensPage {
         nav: Nav::of(user),
         scopes: Scope::ALL.map(|s| (s.key(), s.description())).to_vec(),
+        service_accounts: user.principal.can(Capability::ManageServiceAccounts),
         tokens,
-        created,
+        issued: issued.map(|i| (i.token.name, i.secret)),
         error,
     }))
 }
@@ -64,19 +96,61 @@ pub async fn create(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     user.verify_form_csrf(&pairs)?;
-    let name = field(&pairs, "name").next().unwrap_or_default();
-    let scopes = field(&pairs, "scope").collect::<Vec<_>>().join(" ");
-    match rollcall_app::identity::api_tokens::create(
+    let one = |name| field(&pairs, name).next().unwrap_or_default().to_string();
+    let expiry = one("expires_in_days");
+    let req = NewToken {
+        name: one("name"),
+        scopes: field(&pairs, "scope").collect::<Vec<_>>().join(" "),
+        owner: field(&pairs, "owner")
+            .next()
+            .unwrap_or("person")
+            .to_string(),
+        expires_in_days: match expiry.as_str() {
+            "" | "never" => None,
+            days => Some(days.parse().unwrap_or(0)),
+        },
+    };
+    answer(
         &app,
-        &user.principal,
-        name,
-        &scopes,
-        &user.meta(),
+        &user,
+        api_tokens::create(&app, &user.principal, &req, &user.meta()).await,
     )
     .await
-    {
-        Ok((_, raw)) => show(&app, &user, Some(raw), None).await,
-        Err(AppError::Invalid(v)) => show(&app, &user, None, Some(v.message)).await,
+}
+
+pub async fn rotate(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Path(id): Path<Uuid>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    user.verify_form_csrf(&pairs)?;
+    let rotated = api_tokens::rotate(&app, &user.principal, id, &user.meta()).await;
+    answer(&app, &user, rotated).await
+}
+
+pub async fn revoke(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Path(id): Path<Uuid>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    user.verify_form_csrf(&pairs)?;
+    api_tokens::revoke(&app, &user.principal, id, &user.meta()).await?;
+    show(&app, &user, None, None).await
+}
+
+/// The page again, with the new secret or with what was wrong.
+async fn answer(
+    app: &App,
+    user: &ConsoleUser,
+    result: Result<Issued, AppError>,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(issued) => show(app, user, Some(issued), None).await,
+        Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_) | AppError::Conflict(_))) => {
+            show(app, user, None, Some(e.to_string())).await
+        }
         Err(e) => Err(e.into()),
     }
 }

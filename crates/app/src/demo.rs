@@ -59,13 +59,63 @@ pub struct Demo {
     pub created: bool,
 }
 
+/// A demo account with the locations it may access, its role and its direct grants.
+struct Member {
+    user: User,
+    locations: Vec<Uuid>,
+    role: &'static str,
+    direct: Vec<Permission>,
+}
+
+/// What sets one demo account apart; everything else is the same for all of them.
+struct Person<'a> {
+    email: &'a str,
+    first: &'a str,
+    last: &'a str,
+    user_type: &'a str,
+    status: UserStatus,
+    created_at: i64,
+    home: Uuid,
+}
+
+impl Person<'_> {
+    fn user(&self, org_id: Uuid) -> User {
+        let email = Email::parse(self.email).expect("demo address parses");
+        User {
+            id: new_id(),
+            org_id,
+            email: email.as_str().to_string(),
+            email_key: email.match_key().to_string(),
+            username: Username::from_email(&email).as_str().to_string(),
+            first_name: self.first.into(),
+            last_name: self.last.into(),
+            display_name: format!("{} {}", self.first, self.last),
+            mobile: None,
+            user_type: Some(self.user_type.into()),
+            status: self.status,
+            default_location_id: Some(self.home),
+            source: "demo".into(),
+            password_hash: None,
+            invite_expires_at: None,
+            failed_sign_ins: 0,
+            locked_until: None,
+            created_at: self.created_at,
+            created_by: None,
+            activated_at: None,
+            deactivated_at: None,
+            last_sign_in_at: None,
+        }
+    }
+}
+
 /// Creates the demo organization once; later runs find it and change nothing (beyond loading the
 /// demo taxonomy list into a demo organization that has none yet).
 pub async fn ensure(app: &App) -> Result<Demo, AppError> {
     let meta = Meta::system("demo set-up");
     let mut conn = app.db.read_conn().await?;
-    if let Some(org) = rollcall_store::orgs::get_by_slug(&mut conn, SLUG).await? {
-        drop(conn);
+    let existing = rollcall_store::orgs::get_by_slug(&mut conn, SLUG).await?;
+    drop(conn);
+    if let Some(org) = existing {
         if crate::org::taxonomy::count(app, org.id).await? == 0 {
             load_demo_taxonomy(app, org.id, &meta).await?;
         }
@@ -74,186 +124,217 @@ pub async fn ensure(app: &App) -> Result<Demo, AppError> {
             created: false,
         });
     }
-    drop(conn);
+    let org = create_demo(app, &meta).await?;
+    Ok(Demo { org, created: true })
+}
+
+/// The organization with its clinics, staff and taxonomy list.
+async fn create_demo(app: &App, meta: &Meta) -> Result<Organization, AppError> {
     let org = create_org(
         app,
         SLUG,
         "Riverside Therapy Group",
         "America/Chicago",
-        &meta,
+        meta,
     )
     .await?;
+    let locs = set_up_clinics(app, org.id, meta).await?;
+    let role_ids = role_ids_by_name(app, org.id).await?;
+    let hash = password::hash(PASSWORD.to_string()).await?;
+    let now = app.clock.now();
+    let mut people = sign_in_accounts(org.id, &locs, hash, now);
+    people.extend((0..198usize).map(|i| generated_member(i, org.id, &locs, now)));
+    insert_members(app, org.id, &people, &role_ids, meta, now).await?;
+    load_demo_taxonomy(app, org.id, meta).await?;
+    Ok(org)
+}
+
+/// Seats and the three clinics; returns the clinics' ids.
+async fn set_up_clinics(app: &App, org_id: Uuid, meta: &Meta) -> Result<Vec<Uuid>, AppError> {
     // Room to try every onboarding path: ~160 demo staff hold seats already.
-    let operator = crate::Principal::operator(app, org.id, "demo set-up").await?;
-    crate::org::set_seats(app, &operator, rollcall_store::seats::PORTAL, 500, &meta).await?;
+    let operator = crate::Principal::operator(app, org_id, "demo set-up").await?;
+    crate::org::set_seats(app, &operator, rollcall_store::seats::PORTAL, 500, meta).await?;
     let mut locs = Vec::new();
     for (name, code) in [
         ("Downtown Clinic", "DT"),
         ("Northside Clinic", "NS"),
         ("Lakeview Sports Rehab", "LV"),
     ] {
-        locs.push(create_location(app, &operator, name, code, &meta).await?);
+        locs.push(create_location(app, &operator, name, code, meta).await?.id);
     }
+    Ok(locs)
+}
+
+async fn role_ids_by_name(app: &App, org_id: Uuid) -> Result<BTreeMap<String, Uuid>, AppError> {
     let mut tx = app.db.begin().await?;
-    let role_ids: BTreeMap<String, Uuid> = roles::list(&mut tx, org.id)
+    let role_ids = roles::list(&mut tx, org_id)
         .await?
         .into_iter()
         .map(|r| (r.name, r.id))
         .collect();
     tx.commit().await?;
+    Ok(role_ids)
+}
 
-    let hash = password::hash(PASSWORD.to_string()).await?;
-    let now = app.clock.now();
-    let mut people: Vec<(User, Vec<Uuid>, &str, Vec<Permission>)> = Vec::new();
-    let person = |email: &str,
-                  first: &str,
-                  last: &str,
-                  user_type: &str,
-                  status: UserStatus,
-                  created_at: i64,
-                  home: Uuid| {
-        let email = Email::parse(email).expect("demo address parses");
-        User {
-            id: new_id(),
-            org_id: org.id,
-            email: email.as_str().to_string(),
-            email_key: email.match_key().to_string(),
-            username: Username::from_email(&email).as_str().to_string(),
-            first_name: first.into(),
-            last_name: last.into(),
-            display_name: format!("{first} {last}"),
-            mobile: None,
-            user_type: Some(user_type.into()),
-            status,
-            default_location_id: Some(home),
-            source: "demo".into(),
-            password_hash: None,
-            invite_expires_at: None,
-            failed_sign_ins: 0,
-            locked_until: None,
-            created_at,
-            created_by: None,
-            activated_at: None,
-            deactivated_at: None,
-            last_sign_in_at: None,
-        }
+/// The two accounts the demo is tried with, both with the demo password: an administrator who
+/// holds every permission and a read-only viewer, each with access to every clinic.
+fn sign_in_accounts(org_id: Uuid, locs: &[Uuid], hash: String, now: i64) -> Vec<Member> {
+    let registered = |mut user: User, hash: String| {
+        user.password_hash = Some(hash);
+        user.activated_at = Some(user.created_at);
+        user
     };
-    let all_locs: Vec<Uuid> = locs.iter().map(|l| l.id).collect();
-    let mut admin = person(
-        ADMIN_EMAIL,
-        "Morgan",
-        "Reed",
-        "administrator",
-        UserStatus::Active,
-        now - 400 * DAY,
-        locs[0].id,
-    );
-    admin.password_hash = Some(hash.clone());
-    admin.activated_at = Some(admin.created_at);
-    people.push((
-        admin,
-        all_locs.clone(),
-        "Clinic Admin",
-        Permission::ALL.to_vec(),
-    ));
-    let mut viewer = person(
-        VIEWER_EMAIL,
-        "Robin",
-        "Hale",
-        "clerical",
-        UserStatus::Active,
-        now - 390 * DAY,
-        locs[1].id,
-    );
-    viewer.password_hash = Some(hash);
-    viewer.activated_at = Some(viewer.created_at);
-    people.push((viewer, all_locs.clone(), "Read-only", vec![]));
+    let admin = Person {
+        email: ADMIN_EMAIL,
+        first: "Morgan",
+        last: "Reed",
+        user_type: "administrator",
+        status: UserStatus::Active,
+        created_at: now - 400 * DAY,
+        home: locs[0],
+    };
+    let viewer = Person {
+        email: VIEWER_EMAIL,
+        first: "Robin",
+        last: "Hale",
+        user_type: "clerical",
+        status: UserStatus::Active,
+        created_at: now - 390 * DAY,
+        home: locs[1],
+    };
+    vec![
+        Member {
+            user: registered(admin.user(org_id), hash.clone()),
+            locations: locs.to_vec(),
+            role: "Clinic Admin",
+            direct: Permission::ALL.to_vec(),
+        },
+        Member {
+            user: registered(viewer.user(org_id), hash),
+            locations: locs.to_vec(),
+            role: "Read-only",
+            direct: vec![],
+        },
+    ]
+}
 
-    for i in 0..198usize {
-        let (first, last) = (
-            FIRST[i % FIRST.len()],
-            LAST[(i / FIRST.len() + i) % LAST.len()],
-        );
-        let (user_type, role) = STAFF[i % STAFF.len()];
-        // Mostly active; the rest spread over every other status, legacy ones included.
-        let status = match i % 20 {
-            0..=11 => UserStatus::Active,
-            12 | 13 => UserStatus::Pending,
-            14 | 15 => UserStatus::Pending, // expired below
-            16 | 17 => UserStatus::Inactive,
-            18 => UserStatus::Blocked,
-            _ => UserStatus::Disabled,
-        };
-        let home = locs[i % 3].id;
-        let created_at = now - (380 - i as i64) * DAY;
-        let mut u = person(
-            &format!(
-                "{}.{}{}@riverside.example",
-                first.to_lowercase(),
-                last.to_lowercase(),
-                i
-            ),
-            first,
-            last,
-            user_type,
-            status,
-            created_at,
-            home,
-        );
-        match i % 20 {
-            12 | 13 => u.invite_expires_at = Some(now + 5 * DAY),
-            14 | 15 => u.invite_expires_at = Some(now - 2 * DAY),
-            16 | 17 => u.deactivated_at = Some(now - 10 * DAY),
-            _ => u.activated_at = Some(created_at + DAY),
-        }
-        let access = if i % 7 == 0 {
-            all_locs.clone()
-        } else {
-            vec![home]
-        };
-        people.push((u, access, role, vec![]));
+/// The `i`th generated member of staff: names, types and roles cycle through their lists, and
+/// the dates fit the status.
+fn generated_member(i: usize, org_id: Uuid, locs: &[Uuid], now: i64) -> Member {
+    let (first, last) = (
+        FIRST[i % FIRST.len()],
+        LAST[(i / FIRST.len() + i) % LAST.len()],
+    );
+    let (user_type, role) = STAFF[i % STAFF.len()];
+    let home = locs[i % 3];
+    let created_at = now - (380 - i as i64) * DAY;
+    let email = format!(
+        "{}.{}{}@riverside.example",
+        first.to_lowercase(),
+        last.to_lowercase(),
+        i
+    );
+    let mut user = Person {
+        email: &email,
+        first,
+        last,
+        user_type,
+        status: generated_status(i),
+        created_at,
+        home,
     }
+    .user(org_id);
+    match i % 20 {
+        12 | 13 => user.invite_expires_at = Some(now + 5 * DAY),
+        14 | 15 => user.invite_expires_at = Some(now - 2 * DAY),
+        16 | 17 => user.deactivated_at = Some(now - 10 * DAY),
+        _ => user.activated_at = Some(created_at + DAY),
+    }
+    let locations = if i.is_multiple_of(7) {
+        locs.to_vec()
+    } else {
+        vec![home]
+    };
+    Member {
+        user,
+        locations,
+        role,
+        direct: vec![],
+    }
+}
 
+/// Mostly active; the rest spread over every other status, legacy ones included.
+fn generated_status(i: usize) -> UserStatus {
+    match i % 20 {
+        0..=11 => UserStatus::Active,
+        12 | 13 => UserStatus::Pending,
+        14 | 15 => UserStatus::Pending, // expired: its invitation ran out
+        16 | 17 => UserStatus::Inactive,
+        18 => UserStatus::Blocked,
+        _ => UserStatus::Disabled,
+    }
+}
+
+/// Writes the staff with their access, an invitation for each pending one and a `user.created`
+/// event each, in one transaction.
+async fn insert_members(
+    app: &App,
+    org_id: Uuid,
+    people: &[Member],
+    role_ids: &BTreeMap<String, Uuid>,
+    meta: &Meta,
+    now: i64,
+) -> Result<(), AppError> {
     let mut tx = app.db.begin().await?;
-    let rows: Vec<User> = people.iter().map(|p| p.0.clone()).collect();
+    let rows: Vec<User> = people.iter().map(|p| p.user.clone()).collect();
     users::insert_many(&mut tx, &rows).await?;
     let mut invites = Vec::new();
     let mut events = Vec::new();
-    for (u, access, role, direct) in &people {
-        locations::grant(&mut tx, u.id, access).await?;
-        roles::assign(&mut tx, u.id, &[role_ids[*role]]).await?;
-        roles::grant_direct(&mut tx, u.id, direct).await?;
-        if let Some(expires_at) = u.invite_expires_at {
-            invites.push(Invitation {
-                id: new_id(),
-                org_id: org.id,
-                user_id: u.id,
-                token_hash: secret::hash(&secret::new_token()),
-                send_at: expires_at - 7 * DAY,
-                send_at_local: None,
-                send_zone: None,
-                sent_at: Some(expires_at - 7 * DAY),
-                expires_at,
-                accepted_at: None,
-                revoked_at: None,
-                delivery_state: "sent".into(),
-                created_at: expires_at - 7 * DAY,
-                created_by: None,
-            });
+    for Member {
+        user,
+        locations: access,
+        role,
+        direct,
+    } in people
+    {
+        locations::grant(&mut tx, user.id, access).await?;
+        roles::assign(&mut tx, user.id, &[role_ids[*role]]).await?;
+        roles::grant_direct(&mut tx, user.id, direct).await?;
+        if let Some(expires_at) = user.invite_expires_at {
+            invites.push(sent_invitation(org_id, user.id, expires_at));
         }
         events.push(meta.change(
             "user.created",
             "user",
-            Some(u.id),
+            Some(user.id),
             None::<&()>,
-            Some(&(&u.email, &u.status, role)),
+            Some(&(&user.email, &user.status, role)),
         ));
     }
     invitations::insert_many(&mut tx, &invites).await?;
-    audit::append(&mut tx, org.id, now, &events).await?;
+    audit::append(&mut tx, org_id, now, &events).await?;
     tx.commit().await?;
-    load_demo_taxonomy(app, org.id, &meta).await?;
-    Ok(Demo { org, created: true })
+    Ok(())
+}
+
+/// An invitation that went out a week before it expires (its token is not kept: nobody uses it).
+fn sent_invitation(org_id: Uuid, user_id: Uuid, expires_at: i64) -> Invitation {
+    Invitation {
+        id: new_id(),
+        org_id,
+        user_id,
+        token_hash: secret::hash(&secret::new_token()),
+        send_at: expires_at - 7 * DAY,
+        send_at_local: None,
+        send_zone: None,
+        sent_at: Some(expires_at - 7 * DAY),
+        expires_at,
+        accepted_at: None,
+        revoked_at: None,
+        delivery_state: "sent".into(),
+        created_at: expires_at - 7 * DAY,
+        created_by: None,
+    }
 }
 
 /// The short list of common therapy codes Rollcall ships for the demo (the full NUCC list is

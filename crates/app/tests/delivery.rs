@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use common::{Harness, SmtpServer, free_port, harness, smtp_config};
 use rollcall_app::config::{SmsConfig, SmtpSecurity};
 use rollcall_app::delivery::{self, Dispatcher, MAX_ATTEMPTS, SmtpSender};
+use rollcall_app::domain::DeliveryState;
 use rollcall_app::{App, Clock, Config};
 use rollcall_store::testing::TestDb;
 use rollcall_store::{Db, mailbox, outbox};
@@ -77,7 +78,7 @@ async fn an_invitation_arrives_with_its_subject_both_parts_and_the_link(t: TestD
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].state.as_str(), rows[0].attempts), ("sent", 1));
+    assert_eq!((rows[0].state, rows[0].attempts), (DeliveryState::Sent, 1));
     assert!(rows[0].sent_at.is_some() && rows[0].claimed_until.is_none());
     let (state, attempts, error, sent_at) = h.invitation_delivery().await;
     assert_eq!((state.as_str(), attempts, error), ("sent", 1, None));
@@ -127,7 +128,7 @@ async fn the_dispatcher_survives_the_smtp_server_being_down(t: TestDb) {
         .unwrap()
         .remove(0);
     drop(conn);
-    assert_eq!((row.state.as_str(), row.attempts), ("queued", 1));
+    assert_eq!((row.state, row.attempts), (DeliveryState::Queued, 1));
     let reason = row.last_error.unwrap();
     assert!(
         reason.starts_with(&format!(
@@ -197,7 +198,10 @@ async fn a_message_that_keeps_failing_ends_failed_with_its_reason(t: TestDb) {
         .unwrap()
         .remove(0);
     drop(conn);
-    assert_eq!((row.state.as_str(), row.attempts), ("failed", MAX_ATTEMPTS));
+    assert_eq!(
+        (row.state, row.attempts),
+        (DeliveryState::Failed, MAX_ATTEMPTS)
+    );
     let (state, attempts, error, _) = h.invitation_delivery().await;
     assert_eq!((state.as_str(), attempts), ("failed", MAX_ATTEMPTS));
     let error = error.unwrap();
@@ -226,7 +230,7 @@ async fn refused_recipients_fail_at_once_each_with_its_reason(t: TestDb) {
     let mut conn = h.app.db().read_conn().await.unwrap();
     for m in &msgs[..2] {
         let row = outbox::get(&mut conn, m.id).await.unwrap().unwrap();
-        assert_eq!((row.state.as_str(), row.attempts), ("failed", 1));
+        assert_eq!((row.state, row.attempts), (DeliveryState::Failed, 1));
         assert!(
             row.last_error.as_deref().unwrap().contains("550"),
             "{:?}",
@@ -234,7 +238,7 @@ async fn refused_recipients_fail_at_once_each_with_its_reason(t: TestDb) {
         );
     }
     let ok = outbox::get(&mut conn, msgs[2].id).await.unwrap().unwrap();
-    assert_eq!(ok.state, "sent");
+    assert_eq!(ok.state, DeliveryState::Sent);
     drop(conn);
     let (state, _, error, _) = h.invitation_delivery().await;
     assert_eq!(state, "failed");
@@ -291,7 +295,7 @@ async fn two_dispatchers_never_send_one_row_twice(t: TestDb) {
     let mut conn = h.app.db().read_conn().await.unwrap();
     assert_eq!(
         outbox::count_by_state(&mut conn).await.unwrap(),
-        vec![("sent".to_string(), 400)]
+        vec![(DeliveryState::Sent, 400)]
     );
     drop(conn);
     other.db().close().await;
@@ -376,7 +380,7 @@ async fn messages_of_a_revoked_invitation_are_not_sent(t: TestDb) {
     let rows = outbox::for_invitation(&mut conn, h.invitation_id)
         .await
         .unwrap();
-    assert!(rows.iter().all(|r| r.state == "revoked"));
+    assert!(rows.iter().all(|r| r.state == DeliveryState::Revoked));
 }
 
 async fn with_no_smtp_or_sms_configured_messages_land_in_the_local_mailbox(t: TestDb) {
@@ -491,7 +495,7 @@ async fn sms_go_to_the_http_provider_with_its_token(t: TestDb) {
     );
     let mut conn = h.app.db().read_conn().await.unwrap();
     let failed = outbox::get(&mut conn, bad.id).await.unwrap().unwrap();
-    assert_eq!(failed.state, "failed");
+    assert_eq!(failed.state, DeliveryState::Failed);
     assert_eq!(
         failed.last_error.as_deref(),
         Some("the SMS provider answered HTTP 422: invalid number")

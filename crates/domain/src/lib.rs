@@ -6,6 +6,7 @@
 mod macros;
 
 pub mod capability;
+pub mod delivery;
 pub mod email;
 pub mod error;
 pub mod import;
@@ -23,6 +24,7 @@ pub mod user_type;
 pub mod username;
 
 pub use capability::{Capability, Scope, TokenOwner};
+pub use delivery::DeliveryState;
 pub use email::Email;
 pub use error::ValueError;
 pub use job::{JobKind, JobState};

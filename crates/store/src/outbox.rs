@@ -7,11 +7,12 @@
 //! on that token, so a dispatcher whose lease ran out (a crashed or stalled process) cannot
 //! overwrite the outcome of whoever retook the row.
 
+use rollcall_domain::DeliveryState;
 use sqlx::Row;
 use uuid::Uuid;
 
 use crate::sql::{insert_rows, rows_per_statement};
-use crate::{Conn, Db, Engine, Result, Sql, parse_id, parse_opt_id};
+use crate::{Conn, Db, Engine, Result, Sql, parse_id, parse_opt_id, parse_stored};
 
 /// A message to deliver, as the app layer composes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,8 +38,8 @@ pub struct OutboxMessage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     pub message: OutboxMessage,
-    /// "queued", "sent", "failed" or "revoked".
-    pub state: String,
+    /// Queued, sent, failed or revoked.
+    pub state: DeliveryState,
     /// Attempts made so far.
     pub attempts: i64,
     /// Why the last attempt failed.
@@ -79,7 +80,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Delivery> {
             send_at: r.try_get("next_attempt_at")?,
             created_at: r.try_get("created_at")?,
         },
-        state: r.try_get("state")?,
+        state: parse_stored("outbox", "state", r.try_get("state")?, DeliveryState::parse)?,
         attempts: r.try_get("attempts")?,
         last_error: r.try_get("last_error")?,
         sent_at: r.try_get("sent_at")?,
@@ -222,14 +223,9 @@ pub async fn mark_failed(conn: &mut Conn, token: i64, failures: &[Failure]) -> R
         let mut invitations = Vec::new();
         for r in &rows {
             if let Some(id) = r.try_get::<Option<String>, _>(0)? {
-                let state: String = r.try_get(1)?;
+                let state = parse_stored("outbox", "state", r.try_get(1)?, DeliveryState::parse)?;
                 let error: Option<String> = r.try_get(2)?;
-                let state = if state == "failed" {
-                    "failed"
-                } else {
-                    "retrying"
-                };
-                invitations.push((id, error, state));
+                invitations.push((id, error, invitation_state_after_failure(state)));
             }
         }
         if invitations.is_empty() {
@@ -246,6 +242,15 @@ pub async fn mark_failed(conn: &mut Conn, token: i64, failures: &[Failure]) -> R
         q.execute(&mut *conn).await?;
     }
     Ok(recorded)
+}
+
+/// The invitation's delivery state after its message failed: failed when the message was
+/// given up, else retrying (the message is queued again for a later attempt).
+fn invitation_state_after_failure(state: DeliveryState) -> &'static str {
+    match state {
+        DeliveryState::Failed => "failed",
+        _ => "retrying",
+    }
 }
 
 /// Gives claimed rows back without an attempt (the dispatcher did not get to them in time), so
@@ -297,10 +302,13 @@ pub async fn revoke_for_invitations(conn: &mut Conn, invitation_ids: &[Uuid]) ->
     Ok(revoked)
 }
 
-/// How many messages are in each state.
-pub async fn count_by_state(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
+/// How many messages are in each state, by the state's stored name.
+pub async fn count_by_state(conn: &mut Conn) -> Result<Vec<(DeliveryState, i64)>> {
     Sql::new("SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state")
-        .fetch_all_as(&mut *conn, |r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .fetch_all_as(&mut *conn, |r| {
+            let state = parse_stored("outbox", "state", r.try_get(0)?, DeliveryState::parse)?;
+            Ok((state, r.try_get(1)?))
+        })
         .await
 }
 

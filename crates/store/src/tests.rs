@@ -1,6 +1,6 @@
 //! Store tests: each runs on SQLite and on PostgreSQL.
 
-use rollcall_domain::{JobKind, JobState, Permission, UserStatus};
+use rollcall_domain::{DeliveryState, JobKind, JobState, Permission, UserStatus};
 use uuid::Uuid;
 
 use crate::audit::{self, ActionMatch, AuditQuery, NewEvent};
@@ -8,7 +8,9 @@ use crate::locations::{self, Location};
 use crate::orgs::{self, OrgSettings, Organization};
 use crate::testing::TestDb;
 use crate::users::{self, Cursor, ListQuery, SortKey, StatusFilter, User};
-use crate::{Sql, StoreError, access, engine_tests, jobs, migrate, new_id, roles, taxonomy};
+use crate::{
+    Sql, StoreError, access, engine_tests, jobs, migrate, new_id, outbox, roles, taxonomy,
+};
 
 async fn org(t: &TestDb, slug: &str) -> Uuid {
     let o = Organization {
@@ -617,6 +619,37 @@ async fn stored_names_read_back_as_domain_values(t: TestDb) {
             "{message}"
         );
     }
+
+    let message = outbox::OutboxMessage {
+        id: new_id(),
+        org_id: o,
+        kind: "notice".into(),
+        medium: "email".into(),
+        recipient: "lee.moss@example.org".into(),
+        subject: "Hello".into(),
+        body_text: "Hello".into(),
+        body_html: None,
+        invitation_id: None,
+        send_at: 1,
+        created_at: 1,
+    };
+    outbox::enqueue(&mut c, std::slice::from_ref(&message))
+        .await
+        .unwrap();
+    let queued = outbox::get(&mut c, message.id).await.unwrap().unwrap();
+    assert_eq!(queued.state, DeliveryState::Queued);
+    assert_eq!(
+        outbox::count_by_state(&mut c).await.unwrap(),
+        [(DeliveryState::Queued, 1)]
+    );
+    let mut q = Sql::new("UPDATE outbox SET state = 'paused' WHERE id = ");
+    q.bind(message.id.to_string());
+    q.execute(&mut c).await.unwrap();
+    let message = corrupt(outbox::get(&mut c, message.id).await.unwrap_err());
+    assert!(
+        message.contains("outbox.state") && message.contains("paused"),
+        "{message}"
+    );
 }
 
 engine_tests!(

@@ -4,7 +4,7 @@
 
 use rollcall_domain::status::{self, Transition};
 use rollcall_domain::{Capability, Change, Path, UserStatus};
-use rollcall_store::{api_tokens, audit, invitations, outbox, sessions, users};
+use rollcall_store::{api_tokens, audit, sessions, users};
 use uuid::Uuid;
 
 use crate::access::OrgScope;
@@ -48,15 +48,7 @@ pub async fn deactivate(
     users::set_status(&mut tx, org.id, &[user.id], to, who.user_ref(), now).await?;
     let ended = sessions::delete_for_user(&mut tx, user.id).await?;
     let tokens = api_tokens::revoke_for_user(&mut tx, user.id, now).await?;
-    let live: Vec<Uuid> = invitations::live_for_user(&mut tx, user.id)
-        .await?
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
-    for id in &live {
-        outbox::revoke_for_invitation(&mut tx, *id).await?;
-    }
-    invitations::revoke_for_user(&mut tx, user.id, now).await?;
+    let revoked = crate::onboarding::invite::revoke_live_invitations(&mut tx, user.id, now).await?;
     users::set_invite_expiry(&mut tx, user.id, None).await?;
     audit::append(
         &mut tx,
@@ -67,7 +59,7 @@ pub async fn deactivate(
             "user",
             Some(user.id),
             Some(&from.as_str()),
-            Some(&serde_json::json!({ "status": to.as_str(), "sessions_ended": ended, "api_tokens_revoked": tokens, "invitations_revoked": live.len() })),
+            Some(&serde_json::json!({ "status": to.as_str(), "sessions_ended": ended, "api_tokens_revoked": tokens, "invitations_revoked": revoked })),
         )],
     )
     .await?;

@@ -140,47 +140,16 @@ async fn load(conn: &mut Conn, now: i64, who: &Principal, id: Uuid) -> Result<Pr
     let subject = subject_of(conn, &user).await?;
     let grants = roles::grants_of(conn, user.id).await?;
     let all_roles = roles::list(conn, who.org_id).await?;
-    // Which roles grant each permission, for the "source" column.
-    let mut sources: BTreeMap<Permission, Vec<GrantSource>> = BTreeMap::new();
-    for p in &subject.direct {
-        sources.entry(*p).or_default().push(GrantSource::Direct);
-    }
-    for r in all_roles
-        .iter()
-        .filter(|r| grants.roles.contains_key(&r.id))
-    {
-        for p in &r.permissions {
-            sources
-                .entry(*p)
-                .or_default()
-                .push(GrantSource::Role(r.name.clone()));
-        }
-    }
+    let sources = grant_sources(&subject, &all_roles, &grants);
     let names = location_names(conn, who.org_id).await?;
     let (kept, filtered) = policy.effective(&subject, &names);
     let provider = profiles::provider_of(conn, user.id)
         .await?
         .unwrap_or_default();
     let on = profiles::notifications_of(conn, user.id).await?;
-    let settings = &org.settings;
-    let notifications = settings
-        .notification_categories
-        .iter()
-        .flat_map(|c| settings.notification_media.iter().map(move |m| (c, m)))
-        .map(|(c, m)| NotificationChoice {
-            category_label: notifications::category_label(c).to_string(),
-            medium_label: notifications::medium_label(m).to_string(),
-            on: on.iter().any(|(oc, om)| oc == c && om == m),
-            category: c.clone(),
-            medium: m.clone(),
-        })
-        .collect();
-    let mut known = rollcall_store::taxonomy::names(conn, who.org_id, &provider.taxonomies).await?;
-    let taxonomy_names = provider
-        .taxonomies
-        .iter()
-        .map(|c| (c.clone(), known.remove(c)))
-        .collect();
+    let notifications = notification_choices(&org.settings, &on);
+    let provider = provider_view(conn, who.org_id, provider).await?;
+    let locations = location_access(conn, who, &subject).await?;
     Ok(Profile {
         id: user.id,
         email: user.email.clone(),
@@ -204,54 +173,139 @@ async fn load(conn: &mut Conn, now: i64, who: &Principal, id: Uuid) -> Result<Pr
         deactivated_at: user.deactivated_at.map(rfc3339),
         last_sign_in_at: user.last_sign_in_at.map(rfc3339),
         default_location: user.default_location_id,
-        locations: locations::list(conn, who.org_id)
-            .await?
-            .into_iter()
-            .map(|l| LocationAccess {
-                granted: subject.locations.contains(&l.id),
-                in_reach: who.locations.contains(&l.id),
-                id: l.id,
-                name: l.name,
-            })
-            .collect(),
-        roles: all_roles
-            .iter()
-            .map(|r| RoleMembership {
-                id: r.id,
-                name: r.name.clone(),
-                member: grants.roles.contains_key(&r.id),
-            })
-            .collect(),
+        locations,
+        roles: memberships(&all_roles, &grants),
         direct: subject.direct.iter().map(|p| p.key().to_string()).collect(),
-        effective: kept
-            .iter()
-            .map(|p| Effective {
-                key: p.key().into(),
-                label: p.label().into(),
-                sources: sources.get(p).cloned().unwrap_or_default(),
-            })
-            .collect(),
-        filtered: filtered
-            .into_iter()
-            .map(|(p, why)| Filtered {
-                key: p.key().into(),
-                label: p.label().into(),
-                sources: sources.get(&p).cloned().unwrap_or_default(),
-                rule: why.rule.code().into(),
-                reason: why.message,
-            })
-            .collect(),
-        provider: ProviderView {
-            npi: provider.npi,
-            taxonomies: taxonomy_names,
-            bio: provider.bio,
-            licence_number: provider.licence_number,
-            licence_state: provider.licence_state,
-            capacity: provider.capacity,
-            scheduling_step: provider.scheduling_step,
-        },
+        effective: effective_view(&kept, &sources),
+        filtered: filtered_view(filtered, &sources),
+        provider,
         notifications,
     })
+}
+
+/// Which grants give each permission (direct, or the roles held), for the "source" column.
+fn grant_sources(
+    subject: &Subject,
+    all_roles: &[roles::Role],
+    grants: &roles::Grants,
+) -> BTreeMap<Permission, Vec<GrantSource>> {
+    let mut sources: BTreeMap<Permission, Vec<GrantSource>> = BTreeMap::new();
+    for p in &subject.direct {
+        sources.entry(*p).or_default().push(GrantSource::Direct);
+    }
+    for r in all_roles
+        .iter()
+        .filter(|r| grants.roles.contains_key(&r.id))
+    {
+        for p in &r.permissions {
+            sources
+                .entry(*p)
+                .or_default()
+                .push(GrantSource::Role(r.name.clone()));
+        }
+    }
+    sources
+}
+
+/// Every category × medium the organization offers, switched on where the user chose it.
+fn notification_choices(
+    settings: &rollcall_store::orgs::OrgSettings,
+    on: &[(String, String)],
+) -> Vec<NotificationChoice> {
+    settings
+        .notification_categories
+        .iter()
+        .flat_map(|c| settings.notification_media.iter().map(move |m| (c, m)))
+        .map(|(c, m)| NotificationChoice {
+            category_label: notifications::category_label(c).to_string(),
+            medium_label: notifications::medium_label(m).to_string(),
+            on: on.iter().any(|(oc, om)| oc == c && om == m),
+            category: c.clone(),
+            medium: m.clone(),
+        })
+        .collect()
+}
+
+/// The provider details, each taxonomy code with its name where the organization's list has it.
+async fn provider_view(
+    conn: &mut Conn,
+    org_id: Uuid,
+    provider: Provider,
+) -> Result<ProviderView, AppError> {
+    let mut known = rollcall_store::taxonomy::names(conn, org_id, &provider.taxonomies).await?;
+    let taxonomies = provider
+        .taxonomies
+        .iter()
+        .map(|c| (c.clone(), known.remove(c)))
+        .collect();
+    Ok(ProviderView {
+        npi: provider.npi,
+        taxonomies,
+        bio: provider.bio,
+        licence_number: provider.licence_number,
+        licence_state: provider.licence_state,
+        capacity: provider.capacity,
+        scheduling_step: provider.scheduling_step,
+    })
+}
+
+/// Every location of the organization: whether the user has it, and whether the person looking
+/// may change it.
+async fn location_access(
+    conn: &mut Conn,
+    who: &Principal,
+    subject: &Subject,
+) -> Result<Vec<LocationAccess>, AppError> {
+    Ok(locations::list(conn, who.org_id)
+        .await?
+        .into_iter()
+        .map(|l| LocationAccess {
+            granted: subject.locations.contains(&l.id),
+            in_reach: who.locations.contains(&l.id),
+            id: l.id,
+            name: l.name,
+        })
+        .collect())
+}
+
+fn memberships(all_roles: &[roles::Role], grants: &roles::Grants) -> Vec<RoleMembership> {
+    all_roles
+        .iter()
+        .map(|r| RoleMembership {
+            id: r.id,
+            name: r.name.clone(),
+            member: grants.roles.contains_key(&r.id),
+        })
+        .collect()
+}
+
+fn effective_view(
+    kept: &BTreeSet<Permission>,
+    sources: &BTreeMap<Permission, Vec<GrantSource>>,
+) -> Vec<Effective> {
+    kept.iter()
+        .map(|p| Effective {
+            key: p.key().into(),
+            label: p.label().into(),
+            sources: sources.get(p).cloned().unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn filtered_view(
+    filtered: Vec<(Permission, rollcall_domain::Refusal)>,
+    sources: &BTreeMap<Permission, Vec<GrantSource>>,
+) -> Vec<Filtered> {
+    filtered
+        .into_iter()
+        .map(|(p, why)| Filtered {
+            key: p.key().into(),
+            label: p.label().into(),
+            sources: sources.get(&p).cloned().unwrap_or_default(),
+            rule: why.rule.code().into(),
+            reason: why.message,
+        })
+        .collect()
 }
 
 /// An edit of a profile: every field is optional, and an absent field stays as it is. An empty
@@ -378,71 +432,132 @@ pub async fn update(
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let user = crate::access::user_in(&mut tx, who.org_id, id).await?;
-    let OrgScope { org, policy } = OrgScope::load(&mut tx, who.org_id).await?;
+    let scope = OrgScope::load(&mut tx, who.org_id).await?;
     let actor = who.actor();
     let subject = subject_of(&mut tx, &user).await?;
-    policy
+    scope
+        .policy
         .check_reach(&actor, &subject)
         .map_err(AppError::Refused)?;
 
     // Values first: anything that does not parse refuses the edit before any rule is asked.
-    let next = person_edited(&user, edit, &policy)?;
-    let names = location_names(&mut tx, org.id).await?;
-    check_locations_exist(&names, edit)?;
-    let all_roles = roles::list(&mut tx, org.id).await?;
-    check_roles_exist(&all_roles, edit)?;
-    let provider = provider_edit(&mut tx, &user, edit).await?;
-    let notifications = notifications_edited(&org.settings, edit)?;
+    let values = Values::check(&mut tx, &scope, &user, edit).await?;
+    let (after, current_roles) =
+        judge_access(&mut tx, &scope, &actor, &subject, edit, &values, path).await?;
 
-    // Then the rules, over every access change the edit makes, then those the roles carry.
-    let census = admin_census(&mut tx, org.id, &policy).await?;
-    let changes = access_changes(&subject, edit, &next.user_type);
-    let plan = policy.plan(&actor, &subject, &changes, path, Some(&census), &names);
+    // Writes, and one audit event with what changed.
+    let mut changed = Changed::default();
+    changed.person(&user, &values.next, &values.names);
+    changed.access(&subject, &after, &values.names);
+    if let Some(want) = &edit.roles {
+        changed.roles(&values.all_roles, &current_roles, want);
+    }
+    save_person_and_access(&mut tx, &user, &values.next, &subject, &after).await?;
+    if let Some((was, now_p)) = values.provider {
+        save_provider(&mut tx, user.id, was, now_p, &mut changed).await?;
+    }
+    if let Some(on) = values.notifications {
+        save_notifications(&mut tx, user.id, on, &mut changed).await?;
+    }
+    if let Some(event) = changed.event(meta, user.id) {
+        audit::append(&mut tx, scope.org.id, now, &[event]).await?;
+    }
+    let profile = load(&mut tx, now, who, id).await?;
+    tx.commit().await?;
+    Ok(profile)
+}
+
+/// The values of an edit, each parsed and checked against the organization.
+struct Values {
+    /// The person's own fields as the edit leaves them.
+    next: users::User,
+    names: BTreeMap<Uuid, String>,
+    all_roles: Vec<roles::Role>,
+    /// The provider details before and after, if the edit touches them.
+    provider: Option<(Provider, Provider)>,
+    notifications: Option<Vec<(String, String)>>,
+}
+
+impl Values {
+    async fn check(
+        conn: &mut Conn,
+        scope: &OrgScope,
+        user: &users::User,
+        edit: &ProfileEdit,
+    ) -> Result<Values, AppError> {
+        let next = person_edited(user, edit, &scope.policy)?;
+        let names = location_names(conn, scope.org.id).await?;
+        check_locations_exist(&names, edit)?;
+        let all_roles = roles::list(conn, scope.org.id).await?;
+        check_roles_exist(&all_roles, edit)?;
+        let provider = provider_edit(conn, user, edit).await?;
+        let notifications = notifications_edited(&scope.org.settings, edit)?;
+        Ok(Values {
+            next,
+            names,
+            all_roles,
+            provider,
+            notifications,
+        })
+    }
+}
+
+/// The rules, over every access change the edit makes, then (when the roles change) over the
+/// permissions the roles carry; the new roles are set once judged. Returns the access after
+/// the edit and the roles held before it.
+async fn judge_access(
+    tx: &mut Conn,
+    scope: &OrgScope,
+    actor: &rollcall_domain::Actor,
+    subject: &Subject,
+    edit: &ProfileEdit,
+    values: &Values,
+    path: Path,
+) -> Result<(Subject, BTreeSet<Uuid>), AppError> {
+    let policy = &scope.policy;
+    let census = admin_census(tx, scope.org.id, policy).await?;
+    let changes = access_changes(subject, edit, &values.next.user_type);
+    let plan = policy.plan(actor, subject, &changes, path, Some(&census), &values.names);
     if let Some(why) = all_refusals(plan.refused) {
         return Err(AppError::Refused(why));
     }
-    let current_roles: BTreeSet<Uuid> = roles::grants_of(&mut tx, user.id)
+    let current_roles: BTreeSet<Uuid> = roles::grants_of(tx, subject.user_id)
         .await?
         .roles
         .into_keys()
         .collect();
-    let role_change = edit.roles.as_ref().filter(|want| **want != current_roles);
-    let after = match role_change {
-        None => plan.after,
-        Some(want) => {
-            let judged = RoleChange {
-                all_roles: &all_roles,
-                current: &current_roles,
-                want,
-            };
-            let after = judged.judge(&policy, &actor, (&subject, plan.after), census, &names)?;
-            profiles::set_roles(&mut tx, user.id, &want.iter().copied().collect::<Vec<_>>())
-                .await?;
-            after
-        }
+    let Some(want) = edit.roles.as_ref().filter(|want| **want != current_roles) else {
+        return Ok((plan.after, current_roles));
     };
+    let judged = RoleChange {
+        all_roles: &values.all_roles,
+        current: &current_roles,
+        want,
+    };
+    let after = judged.judge(policy, actor, (subject, plan.after), census, &values.names)?;
+    profiles::set_roles(
+        tx,
+        subject.user_id,
+        &want.iter().copied().collect::<Vec<_>>(),
+    )
+    .await?;
+    Ok((after, current_roles))
+}
 
-    // Writes, and one audit event with what changed.
-    let mut changed = Changed::default();
-    changed.person(&user, &next, &names);
-    changed.access(&subject, &after, &names);
-    if let Some(want) = &edit.roles {
-        let role_names = |ids: &BTreeSet<Uuid>| -> serde_json::Value {
-            all_roles
-                .iter()
-                .filter(|r| ids.contains(&r.id))
-                .map(|r| r.name.clone())
-                .collect::<Vec<_>>()
-                .into()
-        };
-        changed.note("roles", role_names(&current_roles), role_names(want));
-    }
+/// Writes the person's fields, locations and direct grants, each only if it changed.
+async fn save_person_and_access(
+    tx: &mut Conn,
+    user: &users::User,
+    next: &users::User,
+    subject: &Subject,
+    after: &Subject,
+) -> Result<(), AppError> {
     if next != user {
-        profiles::update_person(&mut tx, &next).await?;
+        profiles::update_person(tx, next).await?;
     }
     if after.locations != subject.locations {
         profiles::set_locations(
-            &mut tx,
+            tx,
             user.id,
             &after.locations.iter().copied().collect::<Vec<_>>(),
         )
@@ -450,33 +565,43 @@ pub async fn update(
     }
     if after.direct != subject.direct {
         let direct: Vec<Permission> = after.direct.iter().copied().collect();
-        profiles::set_direct(&mut tx, user.id, &direct).await?;
+        profiles::set_direct(tx, user.id, &direct).await?;
     }
-    if let Some((was, now_p)) = provider
-        && was != now_p
-    {
-        changed.note("provider", provider_json(&was), provider_json(&now_p));
-        profiles::save_provider(&mut tx, user.id, &now_p).await?;
+    Ok(())
+}
+
+async fn save_provider(
+    tx: &mut Conn,
+    user_id: Uuid,
+    was: Provider,
+    now: Provider,
+    changed: &mut Changed,
+) -> Result<(), AppError> {
+    if was != now {
+        changed.note("provider", provider_json(&was), provider_json(&now));
+        profiles::save_provider(tx, user_id, &now).await?;
     }
-    if let Some(on) = notifications {
-        let was = profiles::notifications_of(&mut tx, user.id).await?;
-        if was != on {
-            let pairs = |v: &[(String, String)]| -> serde_json::Value {
-                v.iter()
-                    .map(|(c, m)| format!("{c}:{m}"))
-                    .collect::<Vec<_>>()
-                    .into()
-            };
-            changed.note("notifications", pairs(&was), pairs(&on));
-            profiles::set_notifications(&mut tx, &[user.id], &on).await?;
-        }
+    Ok(())
+}
+
+async fn save_notifications(
+    tx: &mut Conn,
+    user_id: Uuid,
+    on: Vec<(String, String)>,
+    changed: &mut Changed,
+) -> Result<(), AppError> {
+    let was = profiles::notifications_of(tx, user_id).await?;
+    if was != on {
+        let pairs = |v: &[(String, String)]| -> serde_json::Value {
+            v.iter()
+                .map(|(c, m)| format!("{c}:{m}"))
+                .collect::<Vec<_>>()
+                .into()
+        };
+        changed.note("notifications", pairs(&was), pairs(&on));
+        profiles::set_notifications(tx, &[user_id], &on).await?;
     }
-    if let Some(event) = changed.event(meta, user.id) {
-        audit::append(&mut tx, org.id, now, &[event]).await?;
-    }
-    let profile = load(&mut tx, now, who, id).await?;
-    tx.commit().await?;
-    Ok(profile)
+    Ok(())
 }
 
 /// The person's own fields as the edit leaves them, each parsed.
@@ -666,6 +791,18 @@ impl Changed {
             name(user.default_location_id),
             name(next.default_location_id),
         );
+    }
+
+    fn roles(&mut self, all_roles: &[roles::Role], was: &BTreeSet<Uuid>, now: &BTreeSet<Uuid>) {
+        let role_names = |ids: &BTreeSet<Uuid>| -> serde_json::Value {
+            all_roles
+                .iter()
+                .filter(|r| ids.contains(&r.id))
+                .map(|r| r.name.clone())
+                .collect::<Vec<_>>()
+                .into()
+        };
+        self.note("roles", role_names(was), role_names(now));
     }
 
     fn access(&mut self, subject: &Subject, after: &Subject, names: &BTreeMap<Uuid, String>) {

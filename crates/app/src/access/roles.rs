@@ -140,10 +140,32 @@ fn role_name(input: &str) -> Result<String, ValueError> {
     Ok(name.to_string())
 }
 
-fn taken(name: &str) -> AppError {
-    AppError::Conflict(format!(
-        "There is already a role called “{name}”; choose another name."
-    ))
+/// Refuses a name another role of the organization has (letter case ignored); `except` is the
+/// role being renamed.
+fn check_name_free(all: &[Role], name: &str, except: Option<Uuid>) -> Result<(), AppError> {
+    if all
+        .iter()
+        .any(|r| Some(r.id) != except && r.name.eq_ignore_ascii_case(name))
+    {
+        return Err(AppError::Conflict(format!(
+            "There is already a role called “{name}”; choose another name."
+        )));
+    }
+    Ok(())
+}
+
+/// What every role edit starts with: the capability, checked before anything is read, then the
+/// name, checked before the transaction begins. Returns the name, the time and the transaction.
+async fn begin_edit(
+    app: &App,
+    who: &Principal,
+    name: &str,
+) -> Result<(String, i64, rollcall_store::Tx), AppError> {
+    who.require(Capability::EditAccess)?;
+    let name = role_name(name)?;
+    let now = app.clock.now();
+    let tx = app.db.begin().await?;
+    Ok((name, now, tx))
 }
 
 /// Creates a role. The actor must hold every permission it carries (rule 4).
@@ -155,10 +177,7 @@ pub async fn create(
     permissions: &BTreeSet<Permission>,
     meta: &Meta,
 ) -> Result<Saved, AppError> {
-    who.require(Capability::EditAccess)?;
-    let name = role_name(name)?;
-    let now = app.clock.now();
-    let mut tx = app.db.begin().await?;
+    let (name, now, mut tx) = begin_edit(app, who, name).await?;
     let policy = crate::access::policy_of(&mut tx, who.org_id).await?;
     let names = location_names(&mut tx, who.org_id).await?;
     // No members yet: only the actor's own grants bound what the role may carry.
@@ -168,13 +187,7 @@ pub async fn create(
         permissions.iter().copied(),
         &names,
     )?;
-    if roles::list(&mut tx, who.org_id)
-        .await?
-        .iter()
-        .any(|r| r.name.eq_ignore_ascii_case(&name))
-    {
-        return Err(taken(&name));
-    }
+    check_name_free(&roles::list(&mut tx, who.org_id).await?, &name, None)?;
     let role = Role {
         id: rollcall_store::new_id(),
         org_id: who.org_id,
@@ -214,10 +227,7 @@ pub async fn update(
     permissions: &BTreeSet<Permission>,
     meta: &Meta,
 ) -> Result<Saved, AppError> {
-    who.require(Capability::EditAccess)?;
-    let name = role_name(name)?;
-    let now = app.clock.now();
-    let mut tx = app.db.begin().await?;
+    let (name, now, mut tx) = begin_edit(app, who, name).await?;
     let OrgScope { org, policy } = OrgScope::load(&mut tx, who.org_id).await?;
     let all = roles::list(&mut tx, org.id).await?;
     let role = all
@@ -225,75 +235,24 @@ pub async fn update(
         .find(|r| r.id == id)
         .cloned()
         .ok_or_else(|| AppError::not_found("role"))?;
-    if all
-        .iter()
-        .any(|r| r.id != id && r.name.eq_ignore_ascii_case(&name))
-    {
-        return Err(taken(&name));
-    }
+    check_name_free(&all, &name, Some(id))?;
     let before: BTreeSet<Permission> = role.permissions.iter().copied().collect();
     let names = location_names(&mut tx, org.id).await?;
     let gained = permissions.difference(&before).copied();
     who.check_role_grants(&policy, &Subject::default(), gained, &names)?;
-    // Each member as the rules see them, with what this role gives them and what they hold
-    // otherwise (direct grants and other roles).
     let member_ids = roles::members(&mut tx, id).await?;
-    let mut census = admin_census(&mut tx, org.id, &policy).await?;
-    // Each member, and what they hold through their other roles (kept whatever this role does).
-    let (members, others): (Vec<Subject>, BTreeMap<Uuid, BTreeSet<Permission>>) =
-        rollcall_store::access::load(&mut tx, org.id, &member_ids)
-            .await?
-            .into_iter()
-            .map(|row| {
-                let other: BTreeSet<Permission> = all
-                    .iter()
-                    .filter(|r| r.id != id && row.role_ids.contains(&r.id))
-                    .flat_map(|r| r.permissions.iter().copied())
-                    .collect();
-                let subject = crate::access::to_subject(row);
-                let user = subject.user_id;
-                (subject, (user, other))
-            })
-            .unzip();
-    let mut saved = Saved {
-        id,
-        ..Saved::default()
+    let census = admin_census(&mut tx, org.id, &policy).await?;
+    let members = members_of(&mut tx, org.id, &all, id, &member_ids).await?;
+    let change = PermissionChange {
+        policy: &policy,
+        names: &names,
+        before: &before,
+        after: permissions,
     };
-    for member in &members {
-        let kept = others.get(&member.user_id).cloned().unwrap_or_default();
-        // Only what changes for this member: a permission they hold anyway is not at stake.
-        let changes: Vec<Change> = permissions
-            .difference(&before)
-            .filter(|p| !kept.contains(p) && !member.direct.contains(p))
-            .map(|p| Change::GrantPermission(*p))
-            .chain(
-                before
-                    .difference(permissions)
-                    .filter(|p| !kept.contains(p))
-                    .map(|p| Change::RevokePermission(*p)),
-            )
-            .collect();
-        if changes.is_empty() {
-            continue;
-        }
-        let plan = policy.plan(
-            &who.actor(),
-            member,
-            &changes,
-            Path::RoleEdit,
-            Some(&census),
-            &names,
-        );
-        if let Some((_, why)) = plan.refused.into_iter().next() {
-            return Err(AppError::Refused(why));
-        }
-        policy.update_census(&mut census, member, &plan.after);
-        for (p, _) in policy.effective(&plan.after, &names).1 {
-            if permissions.contains(&p) {
-                *saved.filtered.entry(p.key().to_string()).or_default() += 1;
-            }
-        }
-    }
+    let saved = Saved {
+        id,
+        filtered: change.judge(&who.actor(), &members, census)?,
+    };
     let keys: Vec<Permission> = permissions.iter().copied().collect();
     if name != role.name {
         roles::rename(&mut tx, org.id, id, &name).await?;
@@ -316,4 +275,97 @@ pub async fn update(
     .await?;
     tx.commit().await?;
     Ok(saved)
+}
+
+/// A member of a role as the rules see them, with what they hold through their other roles
+/// (kept whatever this role does).
+struct RoleMember {
+    subject: Subject,
+    other_roles: BTreeSet<Permission>,
+}
+
+async fn members_of(
+    conn: &mut rollcall_store::Conn,
+    org_id: Uuid,
+    all: &[Role],
+    role_id: Uuid,
+    member_ids: &[Uuid],
+) -> Result<Vec<RoleMember>, AppError> {
+    Ok(rollcall_store::access::load(conn, org_id, member_ids)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let other_roles = all
+                .iter()
+                .filter(|r| r.id != role_id && row.role_ids.contains(&r.id))
+                .flat_map(|r| r.permissions.iter().copied())
+                .collect();
+            RoleMember {
+                subject: crate::access::to_subject(row),
+                other_roles,
+            }
+        })
+        .collect())
+}
+
+/// A role's permissions going from `before` to `after`, judged for each of its members.
+struct PermissionChange<'a> {
+    policy: &'a rollcall_domain::Policy,
+    names: &'a BTreeMap<Uuid, String>,
+    before: &'a BTreeSet<Permission>,
+    after: &'a BTreeSet<Permission>,
+}
+
+impl PermissionChange<'_> {
+    /// Only what changes for this member: a permission they hold anyway is not at stake.
+    fn changes_for(&self, member: &RoleMember) -> Vec<Change> {
+        let kept = &member.other_roles;
+        self.after
+            .difference(self.before)
+            .filter(|p| !kept.contains(p) && !member.subject.direct.contains(p))
+            .map(|p| Change::GrantPermission(*p))
+            .chain(
+                self.before
+                    .difference(self.after)
+                    .filter(|p| !kept.contains(p))
+                    .map(|p| Change::RevokePermission(*p)),
+            )
+            .collect()
+    }
+
+    /// Judges the change member by member, the admin census following each one; the first
+    /// refusal refuses it all. Returns, per permission, how many members' types filter it out.
+    fn judge(
+        &self,
+        actor: &rollcall_domain::Actor,
+        members: &[RoleMember],
+        mut census: rollcall_domain::AdminCensus,
+    ) -> Result<BTreeMap<String, usize>, AppError> {
+        let mut filtered = BTreeMap::new();
+        for member in members {
+            let changes = self.changes_for(member);
+            if changes.is_empty() {
+                continue;
+            }
+            let subject = &member.subject;
+            let plan = self.policy.plan(
+                actor,
+                subject,
+                &changes,
+                Path::RoleEdit,
+                Some(&census),
+                self.names,
+            );
+            if let Some((_, why)) = plan.refused.into_iter().next() {
+                return Err(AppError::Refused(why));
+            }
+            self.policy.update_census(&mut census, subject, &plan.after);
+            for (p, _) in self.policy.effective(&plan.after, self.names).1 {
+                if self.after.contains(&p) {
+                    *filtered.entry(p.key().to_string()).or_default() += 1;
+                }
+            }
+        }
+        Ok(filtered)
+    }
 }

@@ -1,6 +1,7 @@
 //! The words of outgoing messages: a plain-text and an HTML part for each, from templates.
 
 use std::borrow::Cow;
+use std::ops::Deref;
 
 use askama::Template;
 use rollcall_store::outbox::OutboxMessage;
@@ -23,6 +24,7 @@ pub fn addressed<'a>(msg: &'a OutboxMessage, public_url: &str) -> Cow<'a, Outbox
     Cow::Owned(out)
 }
 
+/// What an invitation says; its text part is rendered from these values directly.
 #[derive(Template)]
 #[template(path = "email/invitation.txt", escape = "none")]
 struct InvitationText<'a> {
@@ -33,20 +35,33 @@ struct InvitationText<'a> {
     expires: &'a str,
 }
 
+/// The HTML part reads the text part's values (through `Deref`).
 #[derive(Template)]
 #[template(path = "email/invitation.html")]
-struct InvitationHtml<'a> {
-    name: Option<&'a str>,
-    inviter: Option<&'a str>,
-    org_name: &'a str,
-    link: &'a str,
-    expires: &'a str,
+struct InvitationHtml<'a>(&'a InvitationText<'a>);
+
+impl<'a> Deref for InvitationHtml<'a> {
+    type Target = InvitationText<'a>;
+
+    fn deref(&self) -> &InvitationText<'a> {
+        self.0
+    }
 }
 
 pub struct Composed {
     pub subject: String,
     pub text: String,
     pub html: String,
+}
+
+impl Composed {
+    fn of(subject: String, text: &impl Template, html: &impl Template) -> Composed {
+        Composed {
+            subject,
+            text: text.render().expect("template renders"),
+            html: html.render().expect("template renders"),
+        }
+    }
 }
 
 /// The invitation names the organization and the person who invited (`None`: an operator at
@@ -58,32 +73,21 @@ pub fn invitation(
     link: &str,
     expires: &str,
 ) -> Composed {
-    Composed {
-        subject: match inviter {
-            Some(inviter) => format!("{inviter} invited you to {org_name}"),
-            None => format!("You are invited to join {org_name}"),
-        },
-        text: InvitationText {
-            name,
-            inviter,
-            org_name,
-            link,
-            expires,
-        }
-        .render()
-        .expect("template renders"),
-        html: InvitationHtml {
-            name,
-            inviter,
-            org_name,
-            link,
-            expires,
-        }
-        .render()
-        .expect("template renders"),
-    }
+    let subject = match inviter {
+        Some(inviter) => format!("{inviter} invited you to {org_name}"),
+        None => format!("You are invited to join {org_name}"),
+    };
+    let text = InvitationText {
+        name,
+        inviter,
+        org_name,
+        link,
+        expires,
+    };
+    Composed::of(subject, &text, &InvitationHtml(&text))
 }
 
+/// What a verification code message says; its text part is rendered from these values directly.
 #[derive(Template)]
 #[template(path = "email/code.txt", escape = "none")]
 struct CodeText<'a> {
@@ -92,30 +96,28 @@ struct CodeText<'a> {
     minutes: i64,
 }
 
+/// The HTML part reads the text part's values (through `Deref`).
 #[derive(Template)]
 #[template(path = "email/code.html")]
-struct CodeHtml<'a> {
-    org_name: &'a str,
-    code: &'a str,
-    minutes: i64,
+struct CodeHtml<'a>(&'a CodeText<'a>);
+
+impl<'a> Deref for CodeHtml<'a> {
+    type Target = CodeText<'a>;
+
+    fn deref(&self) -> &CodeText<'a> {
+        self.0
+    }
 }
 
 pub fn code(org_name: &str, code: &str, minutes: i64) -> Composed {
-    Composed {
-        subject: format!("{org_name} verification code"),
-        text: CodeText {
-            org_name,
-            code,
-            minutes,
-        }
-        .render()
-        .expect("template renders"),
-        html: CodeHtml {
-            org_name,
-            code,
-            minutes,
-        }
-        .render()
-        .expect("template renders"),
-    }
+    let text = CodeText {
+        org_name,
+        code,
+        minutes,
+    };
+    Composed::of(
+        format!("{org_name} verification code"),
+        &text,
+        &CodeHtml(&text),
+    )
 }

@@ -6,10 +6,12 @@
 //! is marked with the step it may do (see `staged`).
 
 use rollcall_domain::{Mobile, UserStatus, ValueError};
+use rollcall_store::audit::NewEvent;
 use rollcall_store::orgs::Organization;
 use rollcall_store::sessions;
 use rollcall_store::users::{self, User};
 use rollcall_store::{Conn, audit, invitations};
+use serde::Serialize;
 
 use crate::audit::Meta;
 use crate::clock::HOUR;
@@ -139,31 +141,38 @@ pub async fn submit(
     };
     let (session_token, session) = new_session(org.id, user.id, now, HOUR, Some(stage));
     sessions::insert(&mut tx, &session, source_ip.clone()).await?;
-    let meta = Meta {
-        actor_id: Some(user.id),
-        source_ip,
-        ..Meta::system(&user.email)
-    };
     let entered =
         serde_json::json!({ "first_name": first, "last_name": last, "mobile": mobile.as_str() });
-    audit::append(
-        &mut tx,
-        org.id,
-        now,
-        &[meta.change(
-            "registration.details",
-            "user",
-            Some(user.id),
-            None::<&()>,
-            Some(&entered),
-        )],
-    )
-    .await?;
+    let event = step_event(
+        &user,
+        source_ip,
+        "registration.details",
+        None::<&()>,
+        &entered,
+    );
+    audit::append(&mut tx, org.id, now, &[event]).await?;
     tx.commit().await?;
     Ok(Staged {
         token: session_token,
         stage,
     })
+}
+
+/// The audit event of a registration step. The person registering is its actor: nobody else
+/// is signed in.
+fn step_event<B: Serialize, A: Serialize>(
+    user: &User,
+    source_ip: Option<String>,
+    action: &str,
+    before: Option<&B>,
+    after: &A,
+) -> NewEvent {
+    let meta = Meta {
+        actor_id: Some(user.id),
+        source_ip,
+        ..Meta::system(&user.email)
+    };
+    meta.change(action, "user", Some(user.id), before, Some(after))
 }
 
 /// Marks the link's invitation accepted. Of two submissions racing on one link only the first
@@ -247,23 +256,14 @@ pub async fn confirm_second_factor(
     users::set_mfa(&mut tx, p.user.id, Some(method.as_str()), secret.as_deref()).await?;
     let recovery = mfa::new_recovery_codes(&mut tx, p.user.id).await?;
     sessions::set_stage(&mut tx, &p.session.id_hash, Some(STAGE_EULA), now).await?;
-    let meta = Meta {
-        actor_id: Some(p.user.id),
-        ..Meta::system(&p.user.email)
-    };
-    audit::append(
-        &mut tx,
-        p.org.id,
-        now,
-        &[meta.change(
-            "registration.second_factor",
-            "user",
-            Some(p.user.id),
-            None::<&()>,
-            Some(&method.as_str()),
-        )],
-    )
-    .await?;
+    let event = step_event(
+        &p.user,
+        None,
+        "registration.second_factor",
+        None::<&()>,
+        &method.as_str(),
+    );
+    audit::append(&mut tx, p.org.id, now, &[event]).await?;
     tx.commit().await?;
     Ok(recovery)
 }
@@ -282,25 +282,14 @@ pub async fn accept_eula(
     users::accept_eula_and_activate(&mut tx, p.user.id, version_shown as i64, now).await?;
     sessions::set_stage(&mut tx, &p.session.id_hash, None, now).await?;
     users::record_sign_in(&mut tx, p.user.id, now).await?;
-    let meta = Meta {
-        actor_id: Some(p.user.id),
-        ..Meta::system(&p.user.email)
-    };
-    audit::append(
-        &mut tx,
-        p.org.id,
-        now,
-        &[meta.change(
-            "registration.completed",
-            "user",
-            Some(p.user.id),
-            Some(&UserStatus::Pending),
-            Some(
-                &serde_json::json!({ "status": UserStatus::Active, "eula_version": version_shown }),
-            ),
-        )],
-    )
-    .await?;
+    let event = step_event(
+        &p.user,
+        None,
+        "registration.completed",
+        Some(&UserStatus::Pending),
+        &serde_json::json!({ "status": UserStatus::Active, "eula_version": version_shown }),
+    );
+    audit::append(&mut tx, p.org.id, now, &[event]).await?;
     let policy = crate::access::parse_policy(&p.org.policy)?;
     let principal = Principal::load(&mut tx, &policy, p.org.id, p.user.id)
         .await?

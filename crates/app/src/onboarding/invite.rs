@@ -44,7 +44,32 @@ async fn prepare(
     path: Path,
 ) -> Result<Batch, AppError> {
     let OrgScope { org, policy } = OrgScope::load(conn, who.org_id).await?;
-    let all = locations::list(conn, org.id).await?;
+    let location = batch_location(conn, org.id, location_id).await?;
+    let role = roles::get(conn, org.id, role_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("role"))?;
+    let user_type = match user_type.map(str::trim).filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => Some(user_type_code(&policy, t)?),
+    };
+    let batch = Batch {
+        org,
+        location,
+        role,
+        user_type,
+    };
+    check_batch_access(who, &policy, &batch, path)?;
+    Ok(batch)
+}
+
+/// The primary location of a batch: one of the organization's, and active. An organization
+/// without locations cannot invite anyone yet.
+async fn batch_location(
+    conn: &mut Conn,
+    org_id: Uuid,
+    location_id: Option<Uuid>,
+) -> Result<Location, AppError> {
+    let all = locations::list(conn, org_id).await?;
     if all.is_empty() {
         return Err(ValueError::new(
             "location",
@@ -76,28 +101,41 @@ async fn prepare(
         )
         .into());
     }
-    let role = roles::get(conn, org.id, role_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("role"))?;
-    let user_type = match user_type.map(str::trim).filter(|t| !t.is_empty()) {
-        None => None,
-        Some(t) => Some(
-            rollcall_domain::user_type::resolve(&policy.user_types, t)
-                .map(|d| d.code.clone())
-                .ok_or_else(|| ValueError::new("user_type", "user_type_unknown", format!("“{t}” is not a user type of this organization; choose one from the list.")))?,
-        ),
-    };
-    // The rule engine decides on a stand-in for every person of the batch: same type, same access.
+    Ok(location)
+}
+
+fn user_type_code(policy: &rollcall_domain::Policy, input: &str) -> Result<String, ValueError> {
+    rollcall_domain::user_type::resolve(&policy.user_types, input)
+        .map(|d| d.code.clone())
+        .ok_or_else(|| {
+            ValueError::new(
+                "user_type",
+                "user_type_unknown",
+                format!(
+                    "“{input}” is not a user type of this organization; choose one from the list."
+                ),
+            )
+        })
+}
+
+/// The rule engine decides on a stand-in for every person of the batch: same type, same
+/// access (the location, then what the role carries).
+fn check_batch_access(
+    who: &Principal,
+    policy: &rollcall_domain::Policy,
+    batch: &Batch,
+    path: Path,
+) -> Result<(), AppError> {
     let subject = Subject {
-        user_type: user_type.clone(),
+        user_type: batch.user_type.clone(),
         display_name: "The invited person".into(),
         ..Subject::default()
     };
+    let location = &batch.location;
     let names: BTreeMap<Uuid, String> = [(location.id, location.name.clone())].into();
-    let actor = who.actor();
     policy
         .check(
-            &actor,
+            &who.actor(),
             &subject,
             &Change::GrantLocation(location.id),
             path,
@@ -105,20 +143,14 @@ async fn prepare(
             &names,
         )
         .map_err(AppError::Refused)?;
-    let mut with_location = subject.clone();
+    let mut with_location = subject;
     with_location.locations.insert(location.id);
     who.check_role_grants(
-        &policy,
+        policy,
         &with_location,
-        role.permissions.iter().copied(),
+        batch.role.permissions.iter().copied(),
         &names,
-    )?;
-    Ok(Batch {
-        org,
-        location,
-        role,
-        user_type,
-    })
+    )
 }
 
 /// One new person of a batch, before writing.
@@ -326,7 +358,13 @@ pub async fn paste_invite(
     meta: &Meta,
 ) -> Result<PasteResult, AppError> {
     who.require(Capability::Invite)?;
-    match paste_invite_once(app, who, text, location_id, role_id, idempotency, meta).await {
+    let request = PasteRequest {
+        text,
+        location_id,
+        role_id,
+        idempotency,
+    };
+    match paste_invite_once(app, who, &request, meta).await {
         // A concurrent call with the same key won the race: answer as it did.
         Err(AppError::Store(e)) if e.is_unique_violation() && idempotency.is_some() => {
             let key = idempotency.expect("checked above");
@@ -339,16 +377,21 @@ pub async fn paste_invite(
     }
 }
 
+/// What a paste asks for.
+struct PasteRequest<'a> {
+    text: &'a str,
+    location_id: Option<Uuid>,
+    role_id: Uuid,
+    idempotency: Option<&'a crate::idempotency::Key>,
+}
+
 async fn paste_invite_once(
     app: &App,
     who: &Principal,
-    text: &str,
-    location_id: Option<Uuid>,
-    role_id: Uuid,
-    idempotency: Option<&crate::idempotency::Key>,
+    request: &PasteRequest<'_>,
     meta: &Meta,
 ) -> Result<PasteResult, AppError> {
-    let pasted = paste::parse(text)?;
+    let pasted = paste::parse(request.text)?;
     if pasted.entries.is_empty() {
         return Err(ValueError::new(
             "addresses",
@@ -358,30 +401,81 @@ async fn paste_invite_once(
         .into());
     }
     let mut tx = app.db.begin().await?;
-    if let Some(key) = idempotency
+    if let Some(key) = request.idempotency
         && let Some(earlier) = crate::idempotency::replay(&mut tx, who.org_id, key).await?
     {
         return Ok(earlier);
     }
-    let batch = prepare(&mut tx, who, location_id, role_id, None, Path::PasteInvite).await?;
+    let batch = prepare(
+        &mut tx,
+        who,
+        request.location_id,
+        request.role_id,
+        None,
+        Path::PasteInvite,
+    )
+    .await?;
+    let existing = existing_addresses(&mut tx, who.org_id, &pasted).await?;
+    let (people, not_invited) = sort_entries(pasted.entries, &existing, &batch.org.name);
+    let invited = if people.is_empty() {
+        Vec::new()
+    } else {
+        write_batch(app, &mut tx, who, &batch, people, "paste", meta).await?
+    };
+    let summary = serde_json::json!({ "invited": invited.len(), "not_invited": not_invited.len(), "location": batch.location.name, "role": batch.role.name });
+    let event = meta.change(
+        "invitations.pasted",
+        "organization",
+        Some(who.org_id),
+        None::<&()>,
+        Some(&summary),
+    );
+    audit::append(&mut tx, who.org_id, app.clock.now(), &[event]).await?;
+    let result = PasteResult {
+        invited,
+        not_invited,
+        location: batch.location.name,
+        role: batch.role.name,
+    };
+    if let Some(key) = request.idempotency {
+        crate::idempotency::record(&mut tx, who.org_id, key, &result, app.clock.now()).await?;
+    }
+    tx.commit().await?;
+    crate::delivery::wake(app);
+    Ok(result)
+}
+
+/// The match keys of the paste's valid addresses that already belong to the organization.
+async fn existing_addresses(
+    conn: &mut Conn,
+    org_id: Uuid,
+    pasted: &paste::Pasted,
+) -> Result<BTreeSet<String>, AppError> {
     let keys: Vec<String> = pasted
         .valid()
         .map(|(e, _)| e.match_key().to_string())
         .collect();
-    let existing: BTreeSet<String> = users::existing_email_keys(&mut tx, who.org_id, &keys)
+    Ok(users::existing_email_keys(conn, org_id, &keys)
         .await?
         .into_iter()
-        .collect();
+        .collect())
+}
+
+/// The entries to invite, and those not invited with the reason, in the order pasted.
+fn sort_entries(
+    entries: Vec<paste::Entry>,
+    existing: &BTreeSet<String>,
+    org_name: &str,
+) -> (Vec<Newcomer>, Vec<NotInvited>) {
     let mut people = Vec::new();
     let mut not_invited = Vec::new();
-    for entry in pasted.entries {
+    for entry in entries {
         match entry.outcome {
             Outcome::Valid(email) if existing.contains(email.match_key()) => {
                 not_invited.push(NotInvited {
                     reason: format!(
-                        "{} is already in {} (whatever its location or status).",
+                        "{} is already in {org_name} (whatever its location or status).",
                         email.as_str(),
-                        batch.org.name
                     ),
                     entry: entry.raw,
                     code: "already_in_organization".into(),
@@ -406,36 +500,7 @@ async fn paste_invite_once(
             }),
         }
     }
-    let invited = if people.is_empty() {
-        Vec::new()
-    } else {
-        write_batch(app, &mut tx, who, &batch, people, "paste", meta).await?
-    };
-    audit::append(
-        &mut tx,
-        who.org_id,
-        app.clock.now(),
-        &[meta.change(
-            "invitations.pasted",
-            "organization",
-            Some(who.org_id),
-            None::<&()>,
-            Some(&serde_json::json!({ "invited": invited.len(), "not_invited": not_invited.len(), "location": batch.location.name, "role": batch.role.name })),
-        )],
-    )
-    .await?;
-    let result = PasteResult {
-        invited,
-        not_invited,
-        location: batch.location.name,
-        role: batch.role.name,
-    };
-    if let Some(key) = idempotency {
-        crate::idempotency::record(&mut tx, who.org_id, key, &result, app.clock.now()).await?;
-    }
-    tx.commit().await?;
-    crate::delivery::wake(app);
-    Ok(result)
+    (people, not_invited)
 }
 
 async fn pending_user(conn: &mut Conn, who: &Principal, user_id: Uuid) -> Result<User, AppError> {
@@ -449,6 +514,21 @@ async fn pending_user(conn: &mut Conn, who: &Principal, user_id: Uuid) -> Result
         )));
     }
     Ok(user)
+}
+
+/// Revokes a user's live invitations with their messages not sent yet, so no old link goes out
+/// or works any more. Returns how many invitations were live.
+pub(crate) async fn revoke_live_invitations(
+    conn: &mut Conn,
+    user_id: Uuid,
+    now: i64,
+) -> Result<usize, AppError> {
+    let live = invitations::live_for_user(conn, user_id).await?;
+    for old in &live {
+        outbox::revoke_for_invitation(conn, old.id).await?;
+    }
+    invitations::revoke_for_user(conn, user_id, now).await?;
+    Ok(live.len())
 }
 
 /// Resend: the old link stops working; a new one with a fresh validity goes out.
@@ -480,10 +560,7 @@ pub(crate) async fn reissue(
     let org = rollcall_store::orgs::get(tx, who.org_id)
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
-    for old in invitations::live_for_user(tx, user.id).await? {
-        outbox::revoke_for_invitation(tx, old.id).await?;
-    }
-    invitations::revoke_for_user(tx, user.id, now).await?;
+    revoke_live_invitations(tx, user.id, now).await?;
     let expires_at = now + org.settings.invitation_days as i64 * DAY;
     let name = (!user.first_name.is_empty()).then_some(user.display_name.clone());
     let inviter = onboard::Inviter {
@@ -530,10 +607,7 @@ pub async fn revoke(
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let user = pending_user(&mut tx, who, user_id).await?;
-    for old in invitations::live_for_user(&mut tx, user.id).await? {
-        outbox::revoke_for_invitation(&mut tx, old.id).await?;
-    }
-    invitations::revoke_for_user(&mut tx, user.id, now).await?;
+    revoke_live_invitations(&mut tx, user.id, now).await?;
     users::set_status(
         &mut tx,
         who.org_id,

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use rollcall_domain::{Email, Permission, UserStatus, Username};
+use rollcall_store::audit::NewEvent;
 use rollcall_store::invitations::{self, Invitation};
 use rollcall_store::orgs::Organization;
 use rollcall_store::outbox::{self, OutboxMessage};
@@ -89,6 +90,27 @@ pub struct Batch<'a> {
     pub context: Option<serde_json::Value>,
 }
 
+/// When a batch's invitations go out, and until when their links work.
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    now: i64,
+    send_at: i64,
+    expires_at: i64,
+}
+
+impl Times {
+    /// A time already past sends now; the link's validity counts from the sending.
+    fn of(batch: &Batch<'_>, now: i64) -> Times {
+        let send_at = batch.schedule.send_at.unwrap_or(now).max(now);
+        let expires_at = send_at + batch.org.settings.invitation_days as i64 * DAY;
+        Times {
+            now,
+            send_at,
+            expires_at,
+        }
+    }
+}
+
 /// Writes the people of a checked batch.
 pub(crate) async fn write(
     app: &App,
@@ -100,98 +122,93 @@ pub(crate) async fn write(
     if people.is_empty() {
         return Ok(Vec::new());
     }
-    let now = app.clock.now();
-    let org = batch.org;
-    let send_at = batch.schedule.send_at.unwrap_or(now).max(now);
-    let expires_at = send_at + org.settings.invitation_days as i64 * DAY;
-    let usernames = unique_usernames(conn, org.id, &people).await?;
-    let n = people.len();
-    let mut users_rows = Vec::with_capacity(n);
-    let mut invites = Vec::with_capacity(n);
-    let mut messages_out = Vec::with_capacity(n);
-    let mut events = Vec::with_capacity(n);
-    let mut location_pairs = Vec::with_capacity(n);
-    let mut role_pairs = Vec::with_capacity(n);
-    let mut direct_pairs = Vec::new();
-    let mut providers = Vec::new();
-    let name_of = |id: &Uuid| {
-        batch
-            .names
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| id.to_string())
-    };
+    let times = Times::of(batch, app.clock.now());
+    let usernames = unique_usernames(conn, batch.org.id, &people).await?;
+    let mut rows = Rows::with_capacity(people.len());
     for (person, username) in people.into_iter().zip(usernames) {
+        rows.add(batch, meta, &person, username, times);
+    }
+    rows.insert(conn, batch, times.now).await?;
+    Ok(rows
+        .users
+        .into_iter()
+        .map(|u| Invited {
+            user_id: u.id,
+            email: u.email,
+        })
+        .collect())
+}
+
+/// Every row a batch writes: gathered person by person, then written table by table in
+/// multi-row statements.
+struct Rows {
+    users: Vec<User>,
+    invites: Vec<Invitation>,
+    messages: Vec<OutboxMessage>,
+    events: Vec<NewEvent>,
+    locations: Vec<(Uuid, Uuid)>,
+    roles: Vec<(Uuid, Uuid)>,
+    direct: Vec<(Uuid, Permission)>,
+    providers: Vec<(Uuid, Provider)>,
+}
+
+impl Rows {
+    fn with_capacity(n: usize) -> Rows {
+        Rows {
+            users: Vec::with_capacity(n),
+            invites: Vec::with_capacity(n),
+            messages: Vec::with_capacity(n),
+            events: Vec::with_capacity(n),
+            locations: Vec::with_capacity(n),
+            roles: Vec::with_capacity(n),
+            direct: Vec::new(),
+            providers: Vec::new(),
+        }
+    }
+
+    /// One person: the pending user, the invitation and its message, the audit event and the
+    /// access.
+    fn add(
+        &mut self,
+        batch: &Batch<'_>,
+        meta: &Meta,
+        person: &Newcomer,
+        username: String,
+        times: Times,
+    ) {
         let full_name = person.full_name();
-        let user = User {
-            id: new_id(),
-            org_id: org.id,
-            email: person.email.as_str().to_string(),
-            email_key: person.email.match_key().to_string(),
-            username,
-            display_name: person
-                .display_name
-                .clone()
-                .or_else(|| full_name.clone())
-                .unwrap_or_else(|| person.email.as_str().to_string()),
-            first_name: person.first_name.clone(),
-            last_name: person.last_name.clone(),
-            mobile: person.mobile.clone(),
-            user_type: person.user_type.clone(),
-            status: UserStatus::Pending,
-            default_location_id: Some(person.default_location),
-            source: batch.source.into(),
-            password_hash: None,
-            invite_expires_at: Some(expires_at),
-            failed_sign_ins: 0,
-            locked_until: None,
-            created_at: now,
-            created_by: batch.inviter.user_id,
-            activated_at: None,
-            deactivated_at: None,
-            last_sign_in_at: None,
-        };
+        let user = pending_user(batch, person, username, full_name.clone(), times);
         let (invitation, message) = invitation_for(
             batch.inviter,
-            org,
+            batch.org,
             &user,
             full_name.as_deref(),
-            (now, send_at),
-            expires_at,
+            (times.now, times.send_at),
+            times.expires_at,
             batch.schedule,
         );
-        let mut after = serde_json::json!({
-            "email": user.email,
-            "location": name_of(&person.default_location),
-            "locations": person.locations.iter().map(name_of).collect::<Vec<_>>(),
-            "roles": person.roles.iter().map(name_of).collect::<Vec<_>>(),
-            "user_type": user.user_type, "source": batch.source, "expires_at": expires_at,
-        });
-        if !person.permissions.is_empty() {
-            after["permissions"] = person.permissions.iter().map(|p| p.key()).collect();
-        }
-        if let Some(at) = batch.schedule.send_at {
-            after["send_at"] = at.into();
-        }
-        if let Some(extra) = &batch.context {
-            after["context"] = extra.clone();
-        }
-        events.push(meta.change(
-            "user.invited",
-            "user",
-            Some(user.id),
-            None::<&()>,
-            Some(&after),
-        ));
-        location_pairs.extend(person.locations.iter().map(|l| (user.id, *l)));
+        self.events
+            .push(invited_event(batch, meta, person, &user, times.expires_at));
+        self.add_access(user.id, person);
+        self.messages.push(message);
+        self.users.push(user);
+        self.invites.push(invitation);
+    }
+
+    /// Locations (the default one always among them), roles, direct grants and provider details.
+    fn add_access(&mut self, user_id: Uuid, person: &Newcomer) {
+        self.locations
+            .extend(person.locations.iter().map(|l| (user_id, *l)));
         if !person.locations.contains(&person.default_location) {
-            location_pairs.push((user.id, person.default_location));
+            self.locations.push((user_id, person.default_location));
         }
-        role_pairs.extend(person.roles.iter().map(|r| (user.id, *r)));
-        direct_pairs.extend(person.permissions.iter().map(|p| (user.id, *p)));
+        self.roles
+            .extend(person.roles.iter().map(|r| (user_id, *r)));
+        self.direct
+            .extend(person.permissions.iter().map(|p| (user_id, *p)));
         if person.npi.is_some() || !person.taxonomy.is_empty() {
-            providers.push((
-                user.id,
+            self.providers.push((
+                user_id,
                 Provider {
                     npi: person.npi.clone(),
                     taxonomies: person.taxonomy.clone(),
@@ -199,33 +216,107 @@ pub(crate) async fn write(
                 },
             ));
         }
-        messages_out.push(message);
-        users_rows.push(user);
-        invites.push(invitation);
     }
-    users::insert_many(conn, &users_rows).await?;
-    locations::grant_many(conn, &location_pairs).await?;
-    roles::assign_many(conn, &role_pairs).await?;
-    if !direct_pairs.is_empty() {
-        roles::grant_direct_many(conn, &direct_pairs).await?;
+
+    async fn insert(&self, conn: &mut Conn, batch: &Batch<'_>, now: i64) -> Result<(), AppError> {
+        users::insert_many(conn, &self.users).await?;
+        locations::grant_many(conn, &self.locations).await?;
+        roles::assign_many(conn, &self.roles).await?;
+        if !self.direct.is_empty() {
+            roles::grant_direct_many(conn, &self.direct).await?;
+        }
+        for (user_id, provider) in &self.providers {
+            profiles::save_provider(conn, *user_id, provider).await?;
+        }
+        if !batch.notifications.is_empty() {
+            let ids: Vec<Uuid> = self.users.iter().map(|u| u.id).collect();
+            profiles::add_notifications(conn, &ids, batch.notifications).await?;
+        }
+        invitations::insert_many(conn, &self.invites).await?;
+        outbox::enqueue(conn, &self.messages).await?;
+        audit::append(conn, batch.org.id, now, &self.events).await?;
+        Ok(())
     }
-    for (user_id, provider) in &providers {
-        profiles::save_provider(conn, *user_id, provider).await?;
+}
+
+/// The pending account of a newcomer. Its display name is the one given, else the full name,
+/// else the address.
+fn pending_user(
+    batch: &Batch<'_>,
+    person: &Newcomer,
+    username: String,
+    full_name: Option<String>,
+    times: Times,
+) -> User {
+    User {
+        id: new_id(),
+        org_id: batch.org.id,
+        email: person.email.as_str().to_string(),
+        email_key: person.email.match_key().to_string(),
+        username,
+        display_name: person
+            .display_name
+            .clone()
+            .or(full_name)
+            .unwrap_or_else(|| person.email.as_str().to_string()),
+        first_name: person.first_name.clone(),
+        last_name: person.last_name.clone(),
+        mobile: person.mobile.clone(),
+        user_type: person.user_type.clone(),
+        status: UserStatus::Pending,
+        default_location_id: Some(person.default_location),
+        source: batch.source.into(),
+        password_hash: None,
+        invite_expires_at: Some(times.expires_at),
+        failed_sign_ins: 0,
+        locked_until: None,
+        created_at: times.now,
+        created_by: batch.inviter.user_id,
+        activated_at: None,
+        deactivated_at: None,
+        last_sign_in_at: None,
     }
-    if !batch.notifications.is_empty() {
-        let ids: Vec<Uuid> = users_rows.iter().map(|u| u.id).collect();
-        profiles::add_notifications(conn, &ids, batch.notifications).await?;
+}
+
+/// `user.invited`, with the access by name and whatever the batch adds.
+fn invited_event(
+    batch: &Batch<'_>,
+    meta: &Meta,
+    person: &Newcomer,
+    user: &User,
+    expires_at: i64,
+) -> NewEvent {
+    // An id the batch has no name for is shown as it is rather than dropped.
+    let name_of = |id: &Uuid| {
+        batch
+            .names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    };
+    let mut after = serde_json::json!({
+        "email": user.email,
+        "location": name_of(&person.default_location),
+        "locations": person.locations.iter().map(name_of).collect::<Vec<_>>(),
+        "roles": person.roles.iter().map(name_of).collect::<Vec<_>>(),
+        "user_type": user.user_type, "source": batch.source, "expires_at": expires_at,
+    });
+    if !person.permissions.is_empty() {
+        after["permissions"] = person.permissions.iter().map(|p| p.key()).collect();
     }
-    invitations::insert_many(conn, &invites).await?;
-    outbox::enqueue(conn, &messages_out).await?;
-    audit::append(conn, org.id, now, &events).await?;
-    Ok(users_rows
-        .into_iter()
-        .map(|u| Invited {
-            user_id: u.id,
-            email: u.email,
-        })
-        .collect())
+    if let Some(at) = batch.schedule.send_at {
+        after["send_at"] = at.into();
+    }
+    if let Some(extra) = &batch.context {
+        after["context"] = extra.clone();
+    }
+    meta.change(
+        "user.invited",
+        "user",
+        Some(user.id),
+        None::<&()>,
+        Some(&after),
+    )
 }
 
 /// A new invitation for a pending user, and its message in the outbox: a fresh 256-bit token

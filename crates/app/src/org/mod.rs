@@ -3,7 +3,9 @@
 
 pub mod taxonomy;
 
-use rollcall_domain::{Capability, Email, Permission, Policy, UserStatus, Username, ValueError};
+use rollcall_domain::{
+    Capability, Email, Module, Permission, Policy, UserStatus, Username, ValueError,
+};
 use rollcall_store::audit;
 use rollcall_store::invitations::{self, Invitation};
 use rollcall_store::locations::{self, Location};
@@ -19,53 +21,45 @@ use crate::audit::Meta;
 use crate::clock::DAY;
 use crate::{App, AppError, secret};
 
-/// The roles every new organization starts with (editable afterwards).
+/// The roles every new organization starts with (editable afterwards). A role that covers a
+/// whole module of the catalogue takes the module's permissions from the catalogue.
 pub fn predefined_roles() -> Vec<(&'static str, Vec<Permission>)> {
     use Permission::*;
     vec![
         (
             "Front Desk",
-            vec![
-                CalendarView,
-                CalendarCreate,
-                CalendarDelete,
-                BillingPayments,
-            ],
+            Module::Calendar
+                .permissions()
+                .chain([BillingPayments])
+                .collect(),
         ),
         (
             "Provider",
-            vec![
-                CalendarView,
-                CalendarCreate,
-                ClinicalCharts,
-                ClinicalNotes,
-                ClinicalMedications,
-                SoapStart,
-                SoapForward,
-                SoapFinish,
-            ],
+            [CalendarView, CalendarCreate]
+                .into_iter()
+                .chain(Module::Clinical.permissions())
+                .chain(Module::Soap.permissions())
+                .collect(),
         ),
         (
             "Billing Manager",
-            vec![
-                CalendarView,
-                BillingPayments,
-                BillingRefunds,
-                BillingRevenueReports,
-            ],
+            [CalendarView]
+                .into_iter()
+                .chain(Module::Billing.permissions())
+                .collect(),
         ),
         (
             "Clinic Admin",
-            vec![
+            [
                 AdminClinic,
                 UsersManage,
                 UsersView,
                 UsersInvite,
                 UsersBulkAdd,
-                CalendarView,
-                CalendarCreate,
-                CalendarDelete,
-            ],
+            ]
+            .into_iter()
+            .chain(Module::Calendar.permissions())
+            .collect(),
         ),
         (
             "User Manager",
@@ -262,30 +256,7 @@ pub async fn create_admin(
     let now = app.clock.now();
     let token = secret::new_token();
     let expires_at = now + org.settings.invitation_days as i64 * DAY;
-    let user = User {
-        id: new_id(),
-        org_id: org.id,
-        email: email.as_str().to_string(),
-        email_key: email.match_key().to_string(),
-        username: Username::from_email(&email).as_str().to_string(),
-        first_name: first_name.trim().to_string(),
-        last_name: last_name.trim().to_string(),
-        display_name: format!("{} {}", first_name.trim(), last_name.trim()),
-        mobile: None,
-        user_type: Some("administrator".into()),
-        status: UserStatus::Pending,
-        default_location_id: None,
-        source: "cli".into(),
-        password_hash: None,
-        invite_expires_at: Some(expires_at),
-        failed_sign_ins: 0,
-        locked_until: None,
-        created_at: now,
-        created_by: meta.actor_id,
-        activated_at: None,
-        deactivated_at: None,
-        last_sign_in_at: None,
-    };
+    let user = pending_admin(org, &email, (first_name, last_name), expires_at, now, meta);
     let mut tx = app.db.begin().await?;
     if users::get_by_email_key(&mut tx, org.id, &user.email_key)
         .await?
@@ -304,26 +275,8 @@ pub async fn create_admin(
         .map(|l| l.id)
         .collect();
     locations::grant(&mut tx, user.id, &locs).await?;
-    invitations::insert_many(
-        &mut tx,
-        &[Invitation {
-            id: new_id(),
-            org_id: org.id,
-            user_id: user.id,
-            token_hash: secret::hash(&token),
-            send_at: now,
-            send_at_local: None,
-            send_zone: None,
-            sent_at: Some(now),
-            expires_at,
-            accepted_at: None,
-            revoked_at: None,
-            delivery_state: "printed".into(),
-            created_at: now,
-            created_by: meta.actor_id,
-        }],
-    )
-    .await?;
+    let invitation = printed_invitation(&user, &token, now, expires_at, meta);
+    invitations::insert_many(&mut tx, &[invitation]).await?;
     audit::append(
         &mut tx,
         org.id,
@@ -339,6 +292,67 @@ pub async fn create_admin(
     .await?;
     tx.commit().await?;
     Ok((user, token))
+}
+
+/// The first admin's account, created at the command line: Pending until they register.
+fn pending_admin(
+    org: &Organization,
+    email: &Email,
+    (first_name, last_name): (&str, &str),
+    expires_at: i64,
+    now: i64,
+    meta: &Meta,
+) -> User {
+    User {
+        id: new_id(),
+        org_id: org.id,
+        email: email.as_str().to_string(),
+        email_key: email.match_key().to_string(),
+        username: Username::from_email(email).as_str().to_string(),
+        first_name: first_name.trim().to_string(),
+        last_name: last_name.trim().to_string(),
+        display_name: format!("{} {}", first_name.trim(), last_name.trim()),
+        mobile: None,
+        user_type: Some("administrator".into()),
+        status: UserStatus::Pending,
+        default_location_id: None,
+        source: "cli".into(),
+        password_hash: None,
+        invite_expires_at: Some(expires_at),
+        failed_sign_ins: 0,
+        locked_until: None,
+        created_at: now,
+        created_by: meta.actor_id,
+        activated_at: None,
+        deactivated_at: None,
+        last_sign_in_at: None,
+    }
+}
+
+/// The admin's invitation: its link is printed for the operator rather than sent.
+fn printed_invitation(
+    user: &User,
+    token: &str,
+    now: i64,
+    expires_at: i64,
+    meta: &Meta,
+) -> Invitation {
+    Invitation {
+        id: new_id(),
+        org_id: user.org_id,
+        user_id: user.id,
+        token_hash: secret::hash(token),
+        send_at: now,
+        send_at_local: None,
+        send_zone: None,
+        sent_at: Some(now),
+        expires_at,
+        accepted_at: None,
+        revoked_at: None,
+        delivery_state: "printed".into(),
+        created_at: now,
+        created_by: meta.actor_id,
+    }
 }
 
 /// What a company admin may change in the organization's settings.

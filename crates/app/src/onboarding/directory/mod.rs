@@ -357,6 +357,47 @@ async fn add_now(
 ) -> Result<Job, AppError> {
     who.require(Capability::BulkAdd)?;
     let options = options(app, who).await?;
+    check_offered(&options, req)?;
+    let send_at = match &req.send_at {
+        Some(s) => {
+            let (d, t) = s.split_once('T').unwrap_or((s.as_str(), ""));
+            send_at_of(app, d, t, &options.time_zone)?
+        }
+        None => None,
+    };
+    let notifications = notification_choices(&options, &req.notifications)?;
+    let people = {
+        let mut conn = app.db.read_conn().await?;
+        still_eligible(&mut conn, who.org_id, &req.external_ids).await?
+    };
+    let job = import::stage(
+        app,
+        who,
+        JobKind::DirectoryAdd,
+        "directory",
+        rows_of(people),
+        meta,
+    )
+    .await?;
+    import::commit(
+        app,
+        who,
+        job.id,
+        &Commit {
+            access: Access::Roles {
+                role_ids: vec![req.role_id],
+            },
+            location_id: Some(req.location_id),
+            send_at,
+            notifications,
+        },
+        meta,
+    )
+    .await
+}
+
+/// The role and the primary location must be among those the wizard offers this admin.
+fn check_offered(options: &Options, req: &AddRequest) -> Result<(), AppError> {
     if !options.roles.iter().any(|(id, _)| *id == req.role_id) {
         return Err(AppError::not_found("role"));
     }
@@ -372,18 +413,17 @@ async fn add_now(
         )
         .into());
     }
-    let send_at = match &req.send_at {
-        Some(s) => {
-            let (d, t) = s.split_once('T').unwrap_or((s.as_str(), ""));
-            send_at_of(app, d, t, &options.time_zone)?
-        }
-        None => None,
-    };
-    let notifications = notification_choices(&options, &req.notifications)?;
-    let (people, dropped) = {
-        let mut conn = app.db.read_conn().await?;
-        eligible(&mut conn, who.org_id, &req.external_ids).await?
-    };
+    Ok(())
+}
+
+/// The people of the batch, refused whole if any of them can no longer be added (the admin
+/// confirms again with the list as it now is).
+async fn still_eligible(
+    conn: &mut Conn,
+    org_id: Uuid,
+    ids: &[String],
+) -> Result<Vec<Person>, AppError> {
+    let (people, dropped) = eligible(conn, org_id, ids).await?;
     if people.is_empty() && dropped == 0 {
         return Err(ValueError::new(
             "people",
@@ -402,7 +442,14 @@ async fn add_now(
             }
         )));
     }
-    let rows = people.into_iter().enumerate().map(|(i, p)| {
+    Ok(people)
+}
+
+/// One import row per person; the line is the person's place in the batch.
+fn rows_of(
+    people: Vec<Person>,
+) -> impl Iterator<Item = Result<RawRow, rollcall_domain::import::RowError>> + Send {
+    people.into_iter().enumerate().map(|(i, p)| {
         let mut cells = BTreeMap::new();
         cells.insert(Column::FirstName, p.first_name);
         cells.insert(Column::LastName, p.last_name);
@@ -414,21 +461,5 @@ async fn add_now(
             line: i as u64 + 1,
             cells,
         })
-    });
-    let job = import::stage(app, who, JobKind::DirectoryAdd, "directory", rows, meta).await?;
-    import::commit(
-        app,
-        who,
-        job.id,
-        &Commit {
-            access: Access::Roles {
-                role_ids: vec![req.role_id],
-            },
-            location_id: Some(req.location_id),
-            send_at,
-            notifications,
-        },
-        meta,
-    )
-    .await
+    })
 }

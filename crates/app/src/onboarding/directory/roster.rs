@@ -336,82 +336,113 @@ fn check(entries: Vec<(u64, PersonIn)>, unit: &str) -> Result<Vec<Person>, Vec<S
     let mut first_seen: BTreeMap<String, u64> = BTreeMap::new();
     for (n, p) in entries {
         let at = format!("{unit} {n}");
-        let external_id = p.external_id.trim().to_string();
-        if external_id.is_empty() {
-            problems.push(format!(
-                "{at}: the external id is missing; give every person the id the upstream system knows them by"
-            ));
-            continue;
-        }
-        if external_id.chars().count() > 200 {
-            problems.push(format!(
-                "{at}: the external id is longer than 200 characters"
-            ));
-            continue;
-        }
-        if let Some(earlier) = first_seen.get(&external_id) {
-            problems.push(format!(
-                "{at}: the external id “{external_id}” is already used on {unit} {earlier}; each person appears once, with all their groups"
-            ));
-            continue;
-        }
-        first_seen.insert(external_id.clone(), n);
-        let mut row_problems = Vec::new();
-        let first_name = p.first_name.trim().to_string();
-        let last_name = p.last_name.trim().to_string();
-        if first_name.is_empty() {
-            row_problems.push("the first name is missing".to_string());
-        }
-        if last_name.is_empty() {
-            row_problems.push("the last name is missing".to_string());
-        }
-        if first_name.chars().count() > 200 || last_name.chars().count() > 200 {
-            row_problems.push("a name is longer than 200 characters".to_string());
-        }
-        let email = match Email::parse(&p.email) {
-            Ok(e) => Some(e),
-            Err(e) => {
-                row_problems.push(lowercase_first(&e.message));
-                None
-            }
-        };
-        if !row_problems.is_empty() {
-            problems.push(format!(
-                "{at} (external id “{external_id}”): {}",
-                row_problems.join("; ")
-            ));
-            continue;
-        }
-        let email = email.expect("no problem means a parsed address");
-        let mut groups: Vec<String> = Vec::new();
-        for g in p.groups.iter().map(|g| g.trim()).filter(|g| !g.is_empty()) {
-            if g.chars().count() > 200 {
-                problems.push(format!("{at}: a group name is longer than 200 characters"));
+        let external_id = match external_id(&p.external_id, &at, unit, &first_seen) {
+            Ok(id) => id,
+            Err(problem) => {
+                problems.push(problem);
                 continue;
             }
-            if !groups.iter().any(|x| x == g) {
-                groups.push(g.to_string());
-            }
+        };
+        first_seen.insert(external_id.clone(), n);
+        if let Some(person) = checked_person(p, external_id, &at, &mut problems) {
+            people.push(person);
         }
-        people.push(Person {
-            external_id,
-            first_name,
-            last_name,
-            email: email.as_str().to_string(),
-            email_key: email.match_key().to_string(),
-            user_type: p
-                .user_type
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty()),
-            active: p.active.unwrap_or(true),
-            groups,
-        });
     }
     if problems.is_empty() {
         Ok(people)
     } else {
         Err(problems)
     }
+}
+
+/// A person's external id, given, not too long and not used by an earlier person.
+fn external_id(
+    raw: &str,
+    at: &str,
+    unit: &str,
+    first_seen: &BTreeMap<String, u64>,
+) -> Result<String, String> {
+    let external_id = raw.trim().to_string();
+    if external_id.is_empty() {
+        return Err(format!(
+            "{at}: the external id is missing; give every person the id the upstream system knows them by"
+        ));
+    }
+    if external_id.chars().count() > 200 {
+        return Err(format!(
+            "{at}: the external id is longer than 200 characters"
+        ));
+    }
+    if let Some(earlier) = first_seen.get(&external_id) {
+        return Err(format!(
+            "{at}: the external id “{external_id}” is already used on {unit} {earlier}; each person appears once, with all their groups"
+        ));
+    }
+    Ok(external_id)
+}
+
+/// The person with their names, address and groups checked; `None` when any is wrong, with the
+/// problems added (a person's name and address problems in one line).
+fn checked_person(
+    p: PersonIn,
+    external_id: String,
+    at: &str,
+    problems: &mut Vec<String>,
+) -> Option<Person> {
+    let mut row_problems = Vec::new();
+    let first_name = p.first_name.trim().to_string();
+    let last_name = p.last_name.trim().to_string();
+    if first_name.is_empty() {
+        row_problems.push("the first name is missing".to_string());
+    }
+    if last_name.is_empty() {
+        row_problems.push("the last name is missing".to_string());
+    }
+    if first_name.chars().count() > 200 || last_name.chars().count() > 200 {
+        row_problems.push("a name is longer than 200 characters".to_string());
+    }
+    let email = match Email::parse(&p.email) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            row_problems.push(lowercase_first(&e.message));
+            None
+        }
+    };
+    let Some(email) = email.filter(|_| row_problems.is_empty()) else {
+        problems.push(format!(
+            "{at} (external id “{external_id}”): {}",
+            row_problems.join("; ")
+        ));
+        return None;
+    };
+    Some(Person {
+        external_id,
+        first_name,
+        last_name,
+        email: email.as_str().to_string(),
+        email_key: email.match_key().to_string(),
+        user_type: p
+            .user_type
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty()),
+        active: p.active.unwrap_or(true),
+        groups: groups_of(&p.groups, at, problems),
+    })
+}
+
+/// The person's groups, each once in the order given; a name too long is a problem.
+fn groups_of(given: &[String], at: &str, problems: &mut Vec<String>) -> Vec<String> {
+    let mut groups: Vec<String> = Vec::new();
+    for g in given.iter().map(|g| g.trim()).filter(|g| !g.is_empty()) {
+        if g.chars().count() > 200 {
+            problems.push(format!("{at}: a group name is longer than 200 characters"));
+            continue;
+        }
+        if !groups.iter().any(|x| x == g) {
+            groups.push(g.to_string());
+        }
+    }
+    groups
 }
 
 fn lowercase_first(s: &str) -> String {

@@ -28,21 +28,13 @@ pub async fn commit(
         let mut conn = app.db.read_conn().await?;
         let job = import_job(&mut conn, who, job_id).await?;
         if job.state != JobState::Validated {
-            // The same commit again (a retried request) answers the job it started.
-            let earlier: Option<Params> =
-                serde_json::from_str(&jobs::input(&mut conn, job.id).await?).ok();
-            if earlier.is_some_and(|p| p.commit == *commit) {
-                return Ok(job);
-            }
-            return Err(not_editable(&job));
+            return committed_before(&mut conn, job, commit).await;
         }
         let ctx = Context::load(&mut conn, who.org_id).await?;
         let shared = resolve_access(&mut conn, who, &ctx, &job, commit).await?;
         (job, ctx, shared)
     };
-    let summary = Summary::of(&job);
-    let needed = summary.importable();
-    if needed == 0 {
+    if Summary::of(&job).importable() == 0 {
         return Err(ValueError::new(
             "rows",
             "import_nothing_valid",
@@ -51,48 +43,91 @@ pub async fn commit(
         .into());
     }
     let now = app.clock.now();
+    let params = job_params(who, &ctx, commit, shared, now)?;
+    let mut tx = app.db.begin().await?;
+    queue_job(&mut tx, &job, &ctx, &params, meta, now).await?;
+    tx.commit().await?;
+    crate::jobs::spawn(app, job.org_id, job.id, &super::run::IMPORT);
+    let mut conn = app.db.read_conn().await?;
+    jobs::get(&mut conn, who.org_id, job.id)
+        .await?
+        .ok_or_else(|| AppError::not_found("import"))
+}
+
+/// An import no longer under review: the same commit again (a retried request) answers the job
+/// it started; any other is refused.
+async fn committed_before(conn: &mut Conn, job: Job, commit: &Commit) -> Result<Job, AppError> {
+    let earlier: Option<Params> = serde_json::from_str(&jobs::input(conn, job.id).await?).ok();
+    if earlier.is_some_and(|p| p.commit == *commit) {
+        return Ok(job);
+    }
+    Err(not_editable(&job))
+}
+
+/// What the job keeps to run: the commit with its choices checked, when to send and who sends.
+fn job_params(
+    who: &Principal,
+    ctx: &Context,
+    commit: &Commit,
+    shared: Option<SharedAccess>,
+    now: i64,
+) -> Result<Params, AppError> {
     let schedule = schedule_of(commit.send_at.as_deref(), &ctx.org.time_zone, now)?;
     let mut commit = commit.clone();
     commit.notifications = notification_choices(&commit.notifications, &ctx.org.settings)?;
-    let params = Params {
+    Ok(Params {
         commit,
-        schedule: schedule.clone(),
+        schedule,
         inviter: Inviter {
             user_id: who.user_ref(),
             name: who.display_name.clone(),
         },
         actor_label: who.label.clone(),
         shared,
-    };
-    let mut tx = app.db.begin().await?;
-    crate::onboarding::writer::check_seats(&mut tx, &ctx.org, needed).await?;
-    if !jobs::queue(&mut tx, job.id, JobState::Validated, now).await? {
+    })
+}
+
+/// Queues the job in the caller's transaction: the licence seats its rows need are checked and
+/// held, and its input, its summary and the audit event are written. Of two commits racing,
+/// the second is refused.
+async fn queue_job(
+    tx: &mut Conn,
+    job: &Job,
+    ctx: &Context,
+    params: &Params,
+    meta: &Meta,
+    now: i64,
+) -> Result<(), AppError> {
+    let mut summary = Summary::of(job);
+    let needed = summary.importable();
+    crate::onboarding::writer::check_seats(tx, &ctx.org, needed).await?;
+    if !jobs::queue(tx, job.id, JobState::Validated, now).await? {
         return Err(AppError::Conflict(
             "This import was committed a moment ago by another request; see its progress on the Jobs page.".into(),
         ));
     }
-    rollcall_store::seats::hold(&mut tx, job.id, needed).await?;
+    rollcall_store::seats::hold(tx, job.id, needed).await?;
     jobs::set_input(
-        &mut tx,
+        tx,
         job.id,
-        &serde_json::to_string(&params).expect("params serialize"),
+        &serde_json::to_string(params).expect("params serialize"),
     )
     .await?;
-    let mut summary = summary;
-    summary.send_at = schedule
+    summary.send_at = params
+        .schedule
         .local
         .as_ref()
         .map(|l| format!("{l} {}", ctx.org.time_zone));
     jobs::set_summary(
-        &mut tx,
+        tx,
         job.id,
         &serde_json::to_string(&summary).expect("summary serializes"),
         now,
     )
     .await?;
     audit::append(
-        &mut tx,
-        who.org_id,
+        tx,
+        job.org_id,
         now,
         &[meta.change(
             "import.committed",
@@ -106,12 +141,7 @@ pub async fn commit(
         )],
     )
     .await?;
-    tx.commit().await?;
-    crate::jobs::spawn(app, job.org_id, job.id, &super::run::IMPORT);
-    let mut conn = app.db.read_conn().await?;
-    jobs::get(&mut conn, who.org_id, job.id)
-        .await?
-        .ok_or_else(|| AppError::not_found("import"))
+    Ok(())
 }
 
 /// When the invitations go out: now, or a later local time in the organization's zone (within

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
 use rollcall_domain::import::{Catalogue, Checked, Column, Issue};
-use rollcall_domain::{Change, Path, Permission, Policy, Subject};
+use rollcall_domain::{Change, Email, Path, Permission, Policy, Subject};
 use rollcall_store::jobs::Job;
 use rollcall_store::orgs::Organization;
-use rollcall_store::{Conn, locations, roles};
+use rollcall_store::{Conn, locations, roles, users};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -210,6 +210,56 @@ impl Context {
             check(Change::GrantPermission(p), Path::RoleEdit, Column::Roles);
         }
         out.dedup();
+        out
+    }
+}
+
+/// Addresses (match keys) and usernames of a batch that already belong to users of the
+/// organization, looked up for the whole batch at once.
+pub(super) struct Taken {
+    emails: BTreeSet<String>,
+    usernames: BTreeSet<String>,
+}
+
+impl Taken {
+    pub(super) async fn look_up(
+        conn: &mut Conn,
+        org_id: Uuid,
+        email_keys: &[String],
+        usernames: &[String],
+    ) -> Result<Taken, AppError> {
+        let emails = users::existing_email_keys(conn, org_id, email_keys)
+            .await?
+            .into_iter()
+            .collect();
+        let usernames = if usernames.is_empty() {
+            BTreeSet::new()
+        } else {
+            users::existing_usernames(conn, org_id, usernames)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        Ok(Taken { emails, usernames })
+    }
+
+    /// Why a person cannot be added next to the organization's users: their address first,
+    /// then their username.
+    pub(super) fn issues(
+        &self,
+        email: &Email,
+        username: Option<&str>,
+        org_name: &str,
+    ) -> Vec<Issue> {
+        let mut out = Vec::new();
+        if self.emails.contains(email.match_key()) {
+            out.push(Issue::already_in_organization(email.as_str(), org_name));
+        }
+        if let Some(u) = username
+            && self.usernames.contains(u)
+        {
+            out.push(Issue::username_taken(u));
+        }
         out
     }
 }

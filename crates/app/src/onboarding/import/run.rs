@@ -8,13 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use rollcall_domain::import::{Checked, Column, Issue, RawRow, check_row};
 use rollcall_store::imports::{self, StagedRow};
 use rollcall_store::jobs::{self, Item, Job};
-use rollcall_store::{seats, users};
+use rollcall_store::{Conn, seats, users};
 use uuid::Uuid;
 
 use crate::audit::Meta;
 use futures::future::BoxFuture;
 use rollcall_domain::{JobKind, JobState};
 
+use super::plan::Taken;
 use crate::jobs::{Kind, Step, lease_micros};
 use crate::onboarding::import::{CHUNK, Context, Params, SharedAccess, Summary};
 use crate::onboarding::writer::{self as onboard, Newcomer};
@@ -97,6 +98,8 @@ async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
     Ok(())
 }
 
+/// One chunk of rows: read, turned into people, checked again against the organization and
+/// committed with the job's progress. `Lost` when another runner took the job meanwhile.
 async fn step(
     app: &App,
     job: &Job,
@@ -110,58 +113,102 @@ async fn step(
     }
     let from = *done;
     let to = (from + CHUNK as i64).min(job.total);
-    let rows = {
-        let mut conn = app.db.read_conn().await?;
-        if (from / CHUNK as i64) % STATISTICS_EVERY == 0 {
-            users::refresh_statistics(&mut conn).await?;
-        }
-        imports::valid_between(&mut conn, job.id, from, to).await?
-    };
-    let mut candidates = Vec::with_capacity(rows.len());
+    let rows = read_chunk(app, job.id, from, to).await?;
     let mut refused = Vec::new();
+    let mut candidates = Vec::with_capacity(rows.len());
     for row in &rows {
         match newcomer(row, params, ctx) {
             Ok(n) => candidates.push((row, n)),
             Err(issue) => refused.push(item(row, &issue)),
         }
     }
-    // What changed since the review: someone may have added one of these people meanwhile.
-    let mut people = Vec::with_capacity(candidates.len());
-    {
+    let people = {
         let mut conn = app.db.read_conn().await?;
-        let keys: Vec<String> = candidates
-            .iter()
-            .map(|(_, p)| p.email.match_key().to_string())
-            .collect();
-        let taken: BTreeSet<String> = users::existing_email_keys(&mut conn, job.org_id, &keys)
-            .await?
-            .into_iter()
-            .collect();
-        let wanted: Vec<String> = candidates
-            .iter()
-            .filter_map(|(_, p)| p.username.clone())
-            .collect();
-        let taken_names: BTreeSet<String> = if wanted.is_empty() {
-            BTreeSet::new()
-        } else {
-            users::existing_usernames(&mut conn, job.org_id, &wanted)
-                .await?
-                .into_iter()
-                .collect()
-        };
-        for (row, p) in candidates {
-            if taken.contains(p.email.match_key()) {
-                refused.push(item(
-                    row,
-                    &Issue::already_in_organization(p.email.as_str(), &ctx.org.name),
-                ));
-            } else if let Some(u) = p.username.as_ref().filter(|u| taken_names.contains(*u)) {
-                refused.push(item(row, &Issue::username_taken(u)));
-            } else {
-                people.push(p);
-            }
+        still_free(&mut conn, job.org_id, ctx, candidates, &mut refused).await?
+    };
+    let created = people.len() as i64;
+    let mut next = summary.clone();
+    next.created += created;
+    next.not_imported += refused.len() as i64;
+    let chunk = Chunk {
+        from,
+        to,
+        rows: rows.len() as i64,
+        refused,
+    };
+    if !commit_chunk(app, job, params, ctx, people, &chunk, &next).await? {
+        return Ok(Step::Lost);
+    }
+    tracing::debug!(job = %job.id, from, to, created, "import chunk committed");
+    *summary = next;
+    *done = to;
+    crate::delivery::wake(app);
+    Ok(Step::Continue)
+}
+
+/// The valid staged rows from `from` to `to`, now and then refreshing the users table's
+/// statistics as it grows.
+async fn read_chunk(
+    app: &App,
+    job_id: Uuid,
+    from: i64,
+    to: i64,
+) -> Result<Vec<StagedRow>, AppError> {
+    let mut conn = app.db.read_conn().await?;
+    if (from / CHUNK as i64) % STATISTICS_EVERY == 0 {
+        users::refresh_statistics(&mut conn).await?;
+    }
+    Ok(imports::valid_between(&mut conn, job_id, from, to).await?)
+}
+
+/// What changed since the review: someone may have added one of these people meanwhile. Those
+/// are refused with the reason; the others are returned.
+async fn still_free(
+    conn: &mut Conn,
+    org_id: Uuid,
+    ctx: &Context,
+    candidates: Vec<(&StagedRow, Newcomer)>,
+    refused: &mut Vec<Item>,
+) -> Result<Vec<Newcomer>, AppError> {
+    let keys: Vec<String> = candidates
+        .iter()
+        .map(|(_, p)| p.email.match_key().to_string())
+        .collect();
+    let wanted: Vec<String> = candidates
+        .iter()
+        .filter_map(|(_, p)| p.username.clone())
+        .collect();
+    let taken = Taken::look_up(conn, org_id, &keys, &wanted).await?;
+    let mut people = Vec::with_capacity(candidates.len());
+    for (row, p) in candidates {
+        let issues = taken.issues(&p.email, p.username.as_deref(), &ctx.org.name);
+        match issues.first() {
+            Some(issue) => refused.push(item(row, issue)),
+            None => people.push(p),
         }
     }
+    Ok(people)
+}
+
+/// The rows of a chunk and the items of those refused.
+struct Chunk {
+    from: i64,
+    to: i64,
+    rows: i64,
+    refused: Vec<Item>,
+}
+
+/// Creates the chunk's people, records its refused rows, releases its seats and advances the
+/// job, in one transaction. `false` (and nothing written) when the job's lease was lost.
+async fn commit_chunk(
+    app: &App,
+    job: &Job,
+    params: &Params,
+    ctx: &Context,
+    people: Vec<Newcomer>,
+    chunk: &Chunk,
+    next: &Summary,
+) -> Result<bool, AppError> {
     let source = if job.kind == JobKind::DirectoryAdd {
         "directory"
     } else {
@@ -173,7 +220,6 @@ async fn step(
         request_id: Some(format!("job:{}", job.id)),
         source_ip: None,
     };
-    let created = people.len() as i64;
     let mut tx = app.db.begin().await?;
     onboard::write(
         app,
@@ -191,31 +237,23 @@ async fn step(
         &meta,
     )
     .await?;
-    jobs::insert_items(&mut tx, job.id, &refused).await?;
-    seats::release(&mut tx, job.id, rows.len() as i64).await?;
-    let mut next = summary.clone();
-    next.created += created;
-    next.not_imported += refused.len() as i64;
+    jobs::insert_items(&mut tx, job.id, &chunk.refused).await?;
+    seats::release(&mut tx, job.id, chunk.rows).await?;
     let now = app.clock.now();
     let advanced = jobs::advance(
         &mut tx,
         job.id,
-        from,
-        to,
-        &serde_json::to_string(&next).expect("summary serializes"),
+        chunk.from,
+        chunk.to,
+        &serde_json::to_string(next).expect("summary serializes"),
         now,
         now + lease_micros(),
     )
     .await?;
-    if !advanced {
-        return Ok(Step::Lost);
+    if advanced {
+        tx.commit().await?;
     }
-    tx.commit().await?;
-    tracing::debug!(job = %job.id, from, to, created, "import chunk committed");
-    *summary = next;
-    *done = to;
-    crate::delivery::wake(app);
-    Ok(Step::Continue)
+    Ok(advanced)
 }
 
 /// A staged row turned into a person with all their access, or the first reason it cannot be.

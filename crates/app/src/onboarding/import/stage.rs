@@ -7,7 +7,8 @@ use rollcall_domain::import::{Checked, Column, Issue, RawRow, RowError, check_ro
 use rollcall_domain::{Capability, JobKind, JobState, ValueError};
 use rollcall_store::imports::{self, StagedRow};
 use rollcall_store::jobs::{self, Job};
-use rollcall_store::{Conn, audit, users};
+use rollcall_store::{Conn, audit};
+use uuid::Uuid;
 
 use super::plan::*;
 use crate::audit::Meta;
@@ -30,25 +31,7 @@ pub async fn stage(
         let mut conn = app.db.read_conn().await?;
         Context::load(&mut conn, who.org_id).await?
     };
-    let now = app.clock.now();
-    let mut job = Job {
-        id: rollcall_store::new_id(),
-        org_id: who.org_id,
-        kind,
-        actor_id: who.user_ref(),
-        idempotency_key: None,
-        state: JobState::Draft,
-        total: 0,
-        done: 0,
-        summary: "{}".into(),
-        created_at: now,
-        updated_at: now,
-    };
-    {
-        let mut tx = app.db.begin().await?;
-        jobs::insert(&mut tx, &job, "{}").await?;
-        tx.commit().await?;
-    }
+    let mut job = insert_draft(app, who, kind).await?;
     let mut summary = Summary {
         label: label.to_string(),
         ..Summary::default()
@@ -60,33 +43,9 @@ pub async fn stage(
     while rows.peek().is_some() {
         batch.extend(rows.by_ref().take(CHUNK));
         // A file too large or unreadable stops the whole import: nothing of it is kept.
-        if let Some(Err(fatal)) = batch
-            .iter()
-            .find(|r| matches!(r, Err(e) if FATAL.contains(&e.issue.code.as_str())))
-        {
-            let fatal = fatal.clone();
-            let mut tx = app.db.begin().await?;
-            imports::delete(&mut tx, job.id).await?;
-            summary.error = Some(fatal.issue.message.clone());
-            jobs::finish(
-                &mut tx,
-                job.id,
-                JobState::Failed,
-                &serde_json::to_string(&summary).expect("summary serializes"),
-                app.clock.now(),
-            )
-            .await?;
-            tx.commit().await?;
-            return Err(ValueError::new(
-                "file",
-                if fatal.issue.code == "file_too_large" {
-                    "file_too_large"
-                } else {
-                    "file_unreadable"
-                },
-                format!("{} Nothing was imported.", fatal.issue.message),
-            )
-            .into());
+        if let Some(fatal) = fatal_error(&batch) {
+            abandon(app, job.id, &mut summary, &fatal.issue.message).await?;
+            return Err(file_refused(&fatal));
         }
         let staged = {
             let mut conn = app.db.read_conn().await?;
@@ -100,9 +59,87 @@ pub async fn stage(
         tx.commit().await?;
     }
     summary.user_types = stager.types.into_iter().collect();
+    mark_validated(app, who, &mut job, &summary, meta).await?;
+    Ok(job)
+}
+
+/// The import's record, a draft until its rows are staged.
+async fn insert_draft(app: &App, who: &Principal, kind: JobKind) -> Result<Job, AppError> {
+    let now = app.clock.now();
+    let job = Job {
+        id: rollcall_store::new_id(),
+        org_id: who.org_id,
+        kind,
+        actor_id: who.user_ref(),
+        idempotency_key: None,
+        state: JobState::Draft,
+        total: 0,
+        done: 0,
+        summary: "{}".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = app.db.begin().await?;
+    jobs::insert(&mut tx, &job, "{}").await?;
+    tx.commit().await?;
+    Ok(job)
+}
+
+/// The first error of a batch that stops the whole file.
+fn fatal_error(batch: &[Result<RawRow, RowError>]) -> Option<RowError> {
+    batch.iter().find_map(|r| match r {
+        Err(e) if FATAL.contains(&e.issue.code.as_str()) => Some(e.clone()),
+        _ => None,
+    })
+}
+
+/// Drops the rows staged so far and ends the import failed, with the reason in its summary.
+async fn abandon(
+    app: &App,
+    job_id: Uuid,
+    summary: &mut Summary,
+    reason: &str,
+) -> Result<(), AppError> {
+    let mut tx = app.db.begin().await?;
+    imports::delete(&mut tx, job_id).await?;
+    summary.error = Some(reason.to_string());
+    jobs::finish(
+        &mut tx,
+        job_id,
+        JobState::Failed,
+        &serde_json::to_string(&summary).expect("summary serializes"),
+        app.clock.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The answer to a file that stops the import.
+fn file_refused(fatal: &RowError) -> AppError {
+    ValueError::new(
+        "file",
+        if fatal.issue.code == "file_too_large" {
+            "file_too_large"
+        } else {
+            "file_unreadable"
+        },
+        format!("{} Nothing was imported.", fatal.issue.message),
+    )
+    .into()
+}
+
+/// Every row staged: the job waits for review (`validated`), with its counts.
+async fn mark_validated(
+    app: &App,
+    who: &Principal,
+    job: &mut Job,
+    summary: &Summary,
+    meta: &Meta,
+) -> Result<(), AppError> {
     job.total = summary.rows;
     job.state = JobState::Validated;
-    job.summary = serde_json::to_string(&summary).expect("summary serializes");
+    job.summary = serde_json::to_string(summary).expect("summary serializes");
     let mut tx = app.db.begin().await?;
     jobs::set_staged(&mut tx, job.id, job.total, &job.summary, app.clock.now()).await?;
     audit::append(
@@ -115,14 +152,14 @@ pub async fn stage(
             Some(job.id),
             None::<&()>,
             Some(&serde_json::json!({
-                "kind": kind, "label": label, "rows": summary.rows,
+                "kind": job.kind, "label": summary.label, "rows": summary.rows,
                 "in_error": summary.in_error, "with_warnings": summary.with_warnings,
             })),
         )],
     )
     .await?;
     tx.commit().await?;
-    Ok(job)
+    Ok(())
 }
 
 /// Checks rows against each other across batches (by digest) and against the organization.
@@ -160,88 +197,79 @@ impl<'a> Stager<'a> {
         first_seq: i64,
         summary: &mut Summary,
     ) -> Result<Vec<StagedRow>, AppError> {
-        let mut checked_rows = Vec::with_capacity(batch.len());
-        for (i, item) in batch.drain(..).enumerate() {
-            let seq = first_seq + i as i64;
-            let (row, checked, issues) = match item {
-                Ok(raw) => {
-                    let (checked, mut issues) = check_row(&raw, &self.ctx.catalogue);
-                    if let Some(c) = &checked {
-                        issues.extend(self.ctx.rule_issues(self.who, c));
-                        if let Some(&first) = self.emails.get(&digest(c.email.match_key())) {
-                            issues.push(Issue::duplicate_in_file(c.email.as_str(), first));
-                        } else {
-                            self.emails.insert(digest(c.email.match_key()), raw.line);
-                        }
-                        if let Some(u) = &c.username {
-                            match self.usernames.get(&digest(u.as_str())) {
-                                Some(&first) => {
-                                    issues.push(Issue::username_in_file(u.as_str(), first))
-                                }
-                                None => {
-                                    self.usernames.insert(digest(u.as_str()), raw.line);
-                                }
-                            }
-                        }
-                    }
-                    (raw, checked, issues)
-                }
-                Err(RowError { line, issue }) => (
-                    RawRow {
-                        line,
-                        cells: BTreeMap::new(),
-                    },
-                    None,
-                    vec![issue],
-                ),
-            };
-            checked_rows.push((seq, row, checked, issues));
-        }
+        let checked_rows: Vec<_> = batch
+            .drain(..)
+            .enumerate()
+            .map(|(i, item)| (first_seq + i as i64, self.check_alone(item)))
+            .collect();
         // The organization's addresses and usernames, for the whole batch at once.
         let keys: Vec<String> = checked_rows
             .iter()
-            .filter_map(|(_, _, c, _)| c.as_ref().map(|c| c.email.match_key().to_string()))
+            .filter_map(|(_, (_, c, _))| c.as_ref().map(|c| c.email.match_key().to_string()))
             .collect();
-        let taken_emails: BTreeSet<String> =
-            users::existing_email_keys(conn, self.who.org_id, &keys)
-                .await?
-                .into_iter()
-                .collect();
         let wanted: Vec<String> = checked_rows
             .iter()
-            .filter_map(|(_, _, c, _)| {
+            .filter_map(|(_, (_, c, _))| {
                 c.as_ref()?
                     .username
                     .as_ref()
                     .map(|u| u.as_str().to_string())
             })
             .collect();
-        let taken_usernames: BTreeSet<String> = if wanted.is_empty() {
-            BTreeSet::new()
-        } else {
-            users::existing_usernames(conn, self.who.org_id, &wanted)
-                .await?
-                .into_iter()
-                .collect()
-        };
+        let taken = Taken::look_up(conn, self.who.org_id, &keys, &wanted).await?;
         let mut out = Vec::with_capacity(checked_rows.len());
-        for (seq, row, checked, mut issues) in checked_rows {
+        for (seq, (row, checked, mut issues)) in checked_rows {
             if let Some(c) = &checked {
-                if taken_emails.contains(c.email.match_key()) {
-                    issues.push(Issue::already_in_organization(
-                        c.email.as_str(),
-                        &self.ctx.org.name,
-                    ));
-                }
-                if let Some(u) = &c.username
-                    && taken_usernames.contains(u.as_str())
-                {
-                    issues.push(Issue::username_taken(u.as_str()));
-                }
+                let username = c.username.as_ref().map(|u| u.as_str());
+                issues.extend(taken.issues(&c.email, username, &self.ctx.org.name));
             }
             out.push(self.staged(seq, &row, checked.as_ref(), issues, summary));
         }
         Ok(out)
+    }
+
+    /// A row checked alone, against the organization's rules and against the rows before it
+    /// (by digest). A row that could not be read keeps its line and its one issue.
+    fn check_alone(
+        &mut self,
+        item: Result<RawRow, RowError>,
+    ) -> (RawRow, Option<Checked>, Vec<Issue>) {
+        let raw = match item {
+            Ok(raw) => raw,
+            Err(RowError { line, issue }) => {
+                let row = RawRow {
+                    line,
+                    cells: BTreeMap::new(),
+                };
+                return (row, None, vec![issue]);
+            }
+        };
+        let (checked, mut issues) = check_row(&raw, &self.ctx.catalogue);
+        if let Some(c) = &checked {
+            issues.extend(self.ctx.rule_issues(self.who, c));
+            issues.extend(self.seen_before(c, raw.line));
+        }
+        (raw, checked, issues)
+    }
+
+    /// The address and username already on an earlier line of the file; a first sighting is
+    /// remembered.
+    fn seen_before(&mut self, c: &Checked, line: u64) -> Vec<Issue> {
+        let mut issues = Vec::new();
+        if let Some(&first) = self.emails.get(&digest(c.email.match_key())) {
+            issues.push(Issue::duplicate_in_file(c.email.as_str(), first));
+        } else {
+            self.emails.insert(digest(c.email.match_key()), line);
+        }
+        if let Some(u) = &c.username {
+            match self.usernames.get(&digest(u.as_str())) {
+                Some(&first) => issues.push(Issue::username_in_file(u.as_str(), first)),
+                None => {
+                    self.usernames.insert(digest(u.as_str()), line);
+                }
+            }
+        }
+        issues
     }
 
     pub(super) fn staged(

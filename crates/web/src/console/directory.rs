@@ -168,7 +168,7 @@ impl PeoplePage {
     }
 
     fn group_link(&self, name: &str) -> String {
-        format!("/directory?group={}", super::users::urlencode(name))
+        format!("/directory?group={}", super::urlencode(name))
     }
 
     fn is_shown(&self, name: &str) -> bool {

@@ -21,6 +21,7 @@ use axum::Router;
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use rollcall_app::audit::urlencode;
 use rollcall_app::domain::Capability;
 use rollcall_app::{App, Principal};
 

@@ -157,7 +157,7 @@ pub async fn save(
                 .collect();
             Ok(Redirect::to(&format!(
                 "/roles/{id}?saved=1&filtered={}",
-                super::users::urlencode(&filtered.join(", "))
+                super::urlencode(&filtered.join(", "))
             ))
             .into_response())
         }

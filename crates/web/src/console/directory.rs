@@ -3,7 +3,6 @@
 //! hidden form fields; nothing is written until Confirm.
 
 use askama::Template;
-use axum::Form;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
 use axum::http::StatusCode;
@@ -19,9 +18,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::upload::{self, Upload};
-use super::{Nav, field};
+use super::{Nav, field, first_value, values};
 use crate::error::{PageError, render};
-use crate::session::ConsoleUser;
+use crate::session::{ConsoleForm, ConsoleUser};
 
 /// Largest upload: the roster file and the form around it.
 const UPLOAD_LIMIT: usize = directory::MAX_FILE_BYTES as usize + 64 * 1024;
@@ -63,7 +62,7 @@ enum Step {
 
 impl Wizard {
     fn from_form(pairs: &[(String, String)]) -> Wizard {
-        let one = |name: &str| field(pairs, name).next().unwrap_or_default().to_string();
+        let one = |name: &str| first_value(pairs, name).to_string();
         let mut batch: Vec<String> = Vec::new();
         for id in field(pairs, "batch") {
             if !batch.iter().any(|b| b == id) {
@@ -76,12 +75,12 @@ impl Wizard {
                 .next()
                 .filter(|g| !g.is_empty())
                 .map(str::to_string),
-            picks: field(pairs, "pick").map(str::to_string).collect(),
+            picks: values(pairs, "pick"),
             role_id: one("role_id"),
             location_id: one("location_id"),
             date: one("date"),
             time: one("time"),
-            notifications: field(pairs, "notifications").map(str::to_string).collect(),
+            notifications: values(pairs, "notifications"),
         }
     }
 
@@ -358,9 +357,8 @@ fn loaded_notice(l: &Loaded) -> String {
 pub async fn add(
     State(app): State<App>,
     user: ConsoleUser,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
     user.principal.require(Capability::BulkAdd)?;
     let mut w = Wizard::from_form(&pairs);
     let go = field(&pairs, "go").next().unwrap_or("batch").to_string();

@@ -204,3 +204,13 @@ pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> impl Iterator<Ite
         .filter(move |(k, _)| k == name)
         .map(|(_, v)| v.as_str())
 }
+
+/// The first value of a form field; empty when the form has none.
+pub fn first_value<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    field(pairs, name).next().unwrap_or_default()
+}
+
+/// Every value of a repeated form field, in the order sent.
+pub fn values(pairs: &[(String, String)], name: &str) -> Vec<String> {
+    field(pairs, name).map(str::to_string).collect()
+}

@@ -1,16 +1,15 @@
 //! API tokens page: an admin creates a scoped token for an integration and sees it once.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
 use rollcall_app::clock::local_date;
 use rollcall_app::domain::{Capability, Scope};
 use rollcall_app::{App, AppError};
 
-use super::{Nav, field};
+use super::{Nav, field, first_value};
 use crate::error::{PageError, render};
-use crate::session::ConsoleUser;
+use crate::session::{ConsoleForm, ConsoleUser};
 
 #[derive(Template)]
 #[template(path = "tokens.html")]
@@ -61,15 +60,13 @@ pub async fn page(State(app): State<App>, user: ConsoleUser) -> Result<Response,
 pub async fn create(
     State(app): State<App>,
     user: ConsoleUser,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
-    let name = field(&pairs, "name").next().unwrap_or_default();
     let scopes = field(&pairs, "scope").collect::<Vec<_>>().join(" ");
     match rollcall_app::identity::api_tokens::create(
         &app,
         &user.principal,
-        name,
+        first_value(&pairs, "name"),
         &scopes,
         &user.meta(),
     )

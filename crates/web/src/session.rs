@@ -55,7 +55,7 @@ pub struct ConsoleUser {
 }
 
 /// Every state-changing form carries the session's CSRF token.
-fn check_csrf(session: Option<&str>, submitted: &str) -> Result<(), PageError> {
+pub fn check_csrf(session: Option<&str>, submitted: &str) -> Result<(), PageError> {
     if session.is_some_and(|csrf| rollcall_app::secret::same(csrf, submitted)) {
         Ok(())
     } else {

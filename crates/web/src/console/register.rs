@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::cookies;
 use crate::error::{MessagePage, PageError, render};
-use crate::session::Origin;
+use crate::session::{Origin, check_csrf};
 
 #[derive(Template)]
 #[template(path = "register.html")]
@@ -208,15 +208,8 @@ async fn submitted_at(
     csrf: &str,
 ) -> Result<InProgress, StepError> {
     let p = in_progress(app, headers, stage).await?;
-    if rollcall_app::secret::same(&p.session.csrf_token, csrf) {
-        Ok(p)
-    } else {
-        Err(AppError::Forbidden(
-            "This form has expired or did not come from this site. Reload the page and try again."
-                .into(),
-        )
-        .into())
-    }
+    check_csrf(Some(&p.session.csrf_token), csrf).map_err(StepError::Failed)?;
+    Ok(p)
 }
 
 #[derive(Template)]

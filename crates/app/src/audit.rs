@@ -274,7 +274,8 @@ impl AuditParams {
     }
 }
 
-fn urlencode(s: &str) -> String {
+/// `s` as a query-string value: every byte but letters, digits and `-_.~` is percent-encoded.
+pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

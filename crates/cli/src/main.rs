@@ -22,37 +22,34 @@ use serve::ServeArgs;
     about = "Bulk onboarding and access management for clinic staff accounts"
 )]
 struct Cli {
+    /// Address to serve on (serve and demo; the same as their own --listen).
+    #[arg(long, env = "ROLLCALL_LISTEN")]
+    listen: Option<SocketAddr>,
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the data is and where people reach the console: options of every command.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Global options")]
+struct GlobalArgs {
     /// Directory of the SQLite database.
     #[arg(
         long,
         env = "ROLLCALL_DATA_DIR",
         default_value = "./data",
-        global = true,
-        help_heading = "Global options"
+        global = true
     )]
     data_dir: PathBuf,
     /// sqlite://PATH or postgres://USER@HOST:PORT/DB [default: SQLite in the data directory].
-    #[arg(
-        long,
-        env = "ROLLCALL_DATABASE_URL",
-        global = true,
-        help_heading = "Global options"
-    )]
+    #[arg(long, env = "ROLLCALL_DATABASE_URL", global = true)]
     database_url: Option<String>,
     /// The address people reach the console at, e.g. https://staff.clinic.example. The serving
     /// process puts it in the links of the messages it sends [default: http://LISTEN].
-    #[arg(
-        long,
-        env = "ROLLCALL_PUBLIC_URL",
-        global = true,
-        help_heading = "Global options"
-    )]
+    #[arg(long, env = "ROLLCALL_PUBLIC_URL", global = true)]
     public_url: Option<String>,
-    /// Address to serve on (serve and demo; the same as their own --listen).
-    #[arg(long, env = "ROLLCALL_LISTEN")]
-    listen: Option<SocketAddr>,
-    #[command(subcommand)]
-    command: Command,
 }
 
 #[derive(Subcommand)]
@@ -283,7 +280,7 @@ async fn run() -> anyhow::Result<()> {
         Some(_) => Some(serve::bind(listen).await?),
         None => None,
     };
-    let app = open(&cli, serving, listen).await?;
+    let app = open(&cli.global, serving, listen).await?;
     let operator = Meta::system(&format!("operator ({})", whoami()));
     match cli.command {
         Command::Migrate => println!("Database is up to date."),
@@ -313,7 +310,7 @@ async fn run() -> anyhow::Result<()> {
                     last_name,
                 },
         } => {
-            let explicit = cli.public_url.is_some();
+            let explicit = cli.global.public_url.is_some();
             admin_create(
                 &app,
                 &org,
@@ -342,24 +339,28 @@ async fn run() -> anyhow::Result<()> {
 
 /// Connects and migrates. Only a serving process delivers messages, so only it reads the
 /// delivery options; its public address defaults to the one it listens on.
-async fn open(cli: &Cli, serving: Option<&ServeArgs>, listen: SocketAddr) -> anyhow::Result<App> {
-    if cli.database_url.is_none() {
-        std::fs::create_dir_all(&cli.data_dir).with_context(|| {
+async fn open(
+    global: &GlobalArgs,
+    serving: Option<&ServeArgs>,
+    listen: SocketAddr,
+) -> anyhow::Result<App> {
+    if global.database_url.is_none() {
+        std::fs::create_dir_all(&global.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
-                cli.data_dir.display()
+                global.data_dir.display()
             )
         })?;
     }
-    let public_url = cli
+    let public_url = global
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{listen}"))
         .trim_end_matches('/')
         .to_string();
     let config = Config {
-        data_dir: cli.data_dir.clone(),
-        database_url: cli.database_url.clone(),
+        data_dir: global.data_dir.clone(),
+        database_url: global.database_url.clone(),
         public_url,
         secure_cookies: serving.is_some_and(|s| s.secure_cookies),
         smtp: match serving {

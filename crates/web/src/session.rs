@@ -3,7 +3,8 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::Form;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -53,25 +54,22 @@ pub struct ConsoleUser {
     pub local_mailbox: bool,
 }
 
-impl ConsoleUser {
-    /// Every state-changing form carries the session's CSRF token.
-    pub fn verify_csrf(&self, submitted: &str) -> Result<(), PageError> {
-        if rollcall_app::secret::same(&self.csrf, submitted) {
-            Ok(())
-        } else {
-            Err(PageError(AppError::Forbidden(
-                "This form has expired or did not come from this site. Reload the page and try again.".into(),
-            )))
-        }
+/// Every state-changing form carries the session's CSRF token.
+pub fn check_csrf(session: Option<&str>, submitted: &str) -> Result<(), PageError> {
+    if session.is_some_and(|csrf| rollcall_app::secret::same(csrf, submitted)) {
+        Ok(())
+    } else {
+        Err(PageError(AppError::Forbidden(
+            "This form has expired or did not come from this site. Reload the page and try again."
+                .into(),
+        )))
     }
+}
 
-    /// The same check for a form read as name/value pairs.
-    pub fn verify_form_csrf(&self, pairs: &[(String, String)]) -> Result<(), PageError> {
-        self.verify_csrf(
-            crate::console::field(pairs, "csrf")
-                .next()
-                .unwrap_or_default(),
-        )
+impl ConsoleUser {
+    /// Checks the CSRF token of a form read into a struct.
+    pub fn verify_csrf(&self, submitted: &str) -> Result<(), PageError> {
+        check_csrf(Some(&self.csrf), submitted)
     }
 
     pub fn meta(&self) -> Meta {
@@ -117,13 +115,18 @@ impl FromRequestParts<App> for ConsoleUser {
             .into_response());
         };
         match rollcall_app::identity::auth::session(app, &token).await {
-            Ok(Some((session, principal))) => Ok(ConsoleUser {
-                principal,
-                csrf: session.csrf_token,
-                token,
-                origin: Origin::from_parts(parts),
-                local_mailbox: app.config.smtp.is_none(),
-            }),
+            Ok(Some((session, principal))) => {
+                parts
+                    .extensions
+                    .insert(SessionCsrf(session.csrf_token.clone()));
+                Ok(ConsoleUser {
+                    principal,
+                    csrf: session.csrf_token,
+                    token,
+                    origin: Origin::from_parts(parts),
+                    local_mailbox: app.config.smtp.is_none(),
+                })
+            }
             Ok(None) => Err(SignInRequired {
                 htmx,
                 expired: true,
@@ -131,6 +134,31 @@ impl FromRequestParts<App> for ConsoleUser {
             .into_response()),
             Err(e) => Err(PageError(e).into_response()),
         }
+    }
+}
+
+/// The session's CSRF token, left in the request by `ConsoleUser` for a `ConsoleForm` read
+/// after it.
+#[derive(Clone)]
+struct SessionCsrf(String);
+
+/// A console form read as name/value pairs (repeated fields such as checkboxes are kept), taken
+/// once its `csrf` field matches the session's. It comes after `ConsoleUser` among a handler's
+/// arguments; without a `ConsoleUser` before it, no form is taken.
+pub struct ConsoleForm(pub Vec<(String, String)>);
+
+impl FromRequest<App> for ConsoleForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let session = req.extensions().get::<SessionCsrf>().cloned();
+        let Form(pairs) = Form::<Vec<(String, String)>>::from_request(req, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let submitted = crate::console::first_value(&pairs, "csrf");
+        check_csrf(session.as_ref().map(|s| s.0.as_str()), submitted)
+            .map_err(IntoResponse::into_response)?;
+        Ok(ConsoleForm(pairs))
     }
 }
 

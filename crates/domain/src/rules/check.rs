@@ -3,6 +3,16 @@ use super::policy::refusal;
 use super::{Actor, Change, Names, Path, Plan, Policy, Refusal, RuleId, Subject};
 use crate::permission::Permission;
 
+/// One change to one user, and what the rules besides need to judge it.
+#[derive(Clone, Copy)]
+struct Case<'a> {
+    subject: &'a Subject,
+    change: &'a Change,
+    path: Path,
+    census: Option<&'a AdminCensus>,
+    names: &'a dyn Names,
+}
+
 /// Holding any of these lets an actor change users; `users.view` alone does not (rule 6).
 /// Which of them a given screen or endpoint needs is for that screen to decide.
 const CHANGES_USERS: [Permission; 5] = [
@@ -47,10 +57,17 @@ impl Policy {
             user_id: subject.user_id,
             ..r
         })?;
-        self.check_actor_scope(actor, subject, change, names)?;
-        self.check_default_location(subject, change, names)?;
-        self.check_forbidden_pairs(subject, change, path)?;
-        self.check_admins_kept(subject, change, path, census, names)
+        let case = Case {
+            subject,
+            change,
+            path,
+            census,
+            names,
+        };
+        self.check_actor_scope(actor, case)?;
+        self.check_default_location(case)?;
+        self.check_forbidden_pairs(case)?;
+        self.check_admins_kept(case)
     }
 
     /// Checks and applies `changes` in order to a copy of the subject; a refused change is
@@ -106,23 +123,17 @@ impl Policy {
     }
 
     /// Rule 4: the actor's own locations and permissions bound what they can hand out.
-    fn check_actor_scope(
-        &self,
-        actor: &Actor,
-        subject: &Subject,
-        change: &Change,
-        names: &dyn Names,
-    ) -> Result<(), Refusal> {
+    fn check_actor_scope(&self, actor: &Actor, case: Case) -> Result<(), Refusal> {
         let rule = RuleId::ActorScope;
-        let name = &subject.display_name;
-        self.check_reach(actor, subject)?;
-        match change {
+        let name = &case.subject.display_name;
+        self.check_reach(actor, case.subject)?;
+        match case.change {
             Change::GrantLocation(l)
             | Change::RevokeLocation(l)
             | Change::SetDefaultLocation(l)
                 if !actor.locations.contains(l) =>
             {
-                let what = match change {
+                let what = match case.change {
                     Change::GrantLocation(_) => format!("give {name} access to it"),
                     Change::RevokeLocation(_) => format!("remove {name}'s access to it"),
                     _ => format!("make it {name}'s default location"),
@@ -130,10 +141,10 @@ impl Policy {
                 Err(refusal(
                     rule,
                     "rule_4_location_out_of_scope",
-                    subject,
+                    case.subject,
                     format!(
                         "Rule 4: you do not have access to {}, so you cannot {what}.",
-                        names.location_name(*l)
+                        case.names.location_name(*l)
                     ),
                 ))
             }
@@ -143,7 +154,7 @@ impl Policy {
                 Err(refusal(
                     rule,
                     "rule_4_escalation",
-                    subject,
+                    case.subject,
                     format!(
                         "Rule 4: you do not hold “{}” yourself, so you cannot grant it to {name}.",
                         p.label()
@@ -155,31 +166,26 @@ impl Policy {
     }
 
     /// Rule 5: the default location is always one the user can access.
-    fn check_default_location(
-        &self,
-        subject: &Subject,
-        change: &Change,
-        names: &dyn Names,
-    ) -> Result<(), Refusal> {
+    fn check_default_location(&self, case: Case) -> Result<(), Refusal> {
         let rule = RuleId::DefaultLocationKept;
-        let name = &subject.display_name;
-        match change {
-            Change::RevokeLocation(l) if subject.default_location == Some(*l) => Err(refusal(
+        let name = &case.subject.display_name;
+        match case.change {
+            Change::RevokeLocation(l) if case.subject.default_location == Some(*l) => Err(refusal(
                 rule,
                 rule.code(),
-                subject,
+                case.subject,
                 format!(
                     "Rule 5: {} is {name}'s default location, so it cannot be removed from their access; choose another default location first.",
-                    names.location_name(*l)
+                    case.names.location_name(*l)
                 ),
             )),
-            Change::SetDefaultLocation(l) if !subject.locations.contains(l) => Err(refusal(
+            Change::SetDefaultLocation(l) if !case.subject.locations.contains(l) => Err(refusal(
                 rule,
                 "rule_5_default_not_accessible",
-                subject,
+                case.subject,
                 format!(
                     "Rule 5: {name} does not have access to {}, so it cannot be their default location; give them access to it first.",
-                    names.location_name(*l)
+                    case.names.location_name(*l)
                 ),
             )),
             _ => Ok(()),
@@ -188,25 +194,20 @@ impl Policy {
 
     /// Rules 1 and 2, and any pairing an organization adds. A role edit is not refused: the
     /// role's grant is filtered for the members whose type forbids it (see `effective`).
-    fn check_forbidden_pairs(
-        &self,
-        subject: &Subject,
-        change: &Change,
-        path: Path,
-    ) -> Result<(), Refusal> {
-        let name = &subject.display_name;
-        match change {
-            Change::GrantPermission(p) if path != Path::RoleEdit => {
-                match self.forbidding(subject.user_type.as_deref(), *p) {
+    fn check_forbidden_pairs(&self, case: Case) -> Result<(), Refusal> {
+        let name = &case.subject.display_name;
+        match case.change {
+            Change::GrantPermission(p) if case.path != Path::RoleEdit => {
+                match self.forbidding(case.subject.user_type.as_deref(), *p) {
                     None => Ok(()),
                     Some(f) => Err(refusal(
                         f.rule,
                         f.rule.code(),
-                        subject,
+                        case.subject,
                         format!(
                             "Rule {}: {name} is {}; {} ({}).",
                             f.rule.number(),
-                            self.type_phrase(subject.user_type.as_deref()),
+                            self.type_phrase(case.subject.user_type.as_deref()),
                             f.rule.summary(),
                             p.label()
                         ),
@@ -214,7 +215,8 @@ impl Policy {
                 }
             }
             Change::SetUserType(code) => {
-                let clash = subject
+                let clash = case
+                    .subject
                     .direct
                     .iter()
                     .find_map(|&p| self.forbidding(Some(code), p).map(|f| (p, f)));
@@ -223,7 +225,7 @@ impl Policy {
                     Some((p, f)) => Err(refusal(
                         f.rule,
                         f.rule.code(),
-                        subject,
+                        case.subject,
                         format!(
                             "Rule {}: {name} holds “{}”, and {}, so they cannot become {}; remove the permission first.",
                             f.rule.number(),
@@ -240,57 +242,50 @@ impl Policy {
 
     /// Rule 3: bulk updates leave admin rights alone, and no change leaves a clinic or the
     /// company without an active admin.
-    fn check_admins_kept(
-        &self,
-        subject: &Subject,
-        change: &Change,
-        path: Path,
-        census: Option<&AdminCensus>,
-        names: &dyn Names,
-    ) -> Result<(), Refusal> {
+    fn check_admins_kept(&self, case: Case) -> Result<(), Refusal> {
         let rule = RuleId::KeepAdmins;
-        let name = &subject.display_name;
+        let name = &case.subject.display_name;
         // Only someone who holds the right can lose it; for the others the change is moot.
-        if let Change::RevokePermission(p) = change
-            && path == Path::BulkUpdate
+        if let Change::RevokePermission(p) = case.change
+            && case.path == Path::BulkUpdate
             && self.is_protected(*p)
-            && (subject.direct.contains(p) || subject.role_permissions.contains(p))
+            && (case.subject.direct.contains(p) || case.subject.role_permissions.contains(p))
         {
             return Err(refusal(
                 rule,
                 "rule_3_bulk_keeps_admin",
-                subject,
+                case.subject,
                 format!(
                     "Rule 3: a bulk update cannot remove “{}” from {name}; change it on their profile instead.",
                     p.label()
                 ),
             ));
         }
-        let Some(census) = census else {
+        let Some(census) = case.census else {
             return Ok(());
         };
         let may_lower = matches!(
-            change,
+            case.change,
             Change::RevokePermission(_)
                 | Change::RevokeLocation(_)
                 | Change::SetUserType(_)
                 | Change::Deactivate
         );
-        if !may_lower || !subject.active {
+        if !may_lower || !case.subject.active {
             return Ok(());
         }
-        let was = self.standing(subject);
+        let was = self.standing(case.subject);
         if !was.company && was.clinics.is_empty() {
             return Ok(());
         }
-        let mut after = subject.clone();
-        after.apply(change, path);
+        let mut after = case.subject.clone();
+        after.apply(case.change, case.path);
         let now = self.standing(&after);
         if was.company && !now.company && census.company_admins <= 1 {
             return Err(refusal(
                 rule,
                 "rule_3_last_company_admin",
-                subject,
+                case.subject,
                 format!(
                     "Rule 3: {name} is the company's last active admin, so this change would leave the company without one; make someone else a company admin first."
                 ),
@@ -304,10 +299,10 @@ impl Policy {
             return Err(refusal(
                 rule,
                 "rule_3_last_clinic_admin",
-                subject,
+                case.subject,
                 format!(
                     "Rule 3: {name} is the last active clinic admin of {}, so this change would leave it without one; make someone else a clinic admin there first.",
-                    names.location_name(*orphaned)
+                    case.names.location_name(*orphaned)
                 ),
             ));
         }

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::access::bulk_update::{self, BulkUpdateRequest, Refused};
@@ -16,7 +15,7 @@ use uuid::Uuid;
 
 use super::{Nav, field};
 use crate::error::{PageError, render};
-use crate::session::ConsoleUser;
+use crate::session::{ConsoleForm, ConsoleUser};
 
 /// How long saving waits for the job before showing its progress page instead.
 const WAIT: Duration = Duration::from_secs(5);
@@ -159,9 +158,8 @@ pub async fn review_filter(
 pub async fn review_selected(
     State(app): State<App>,
     user: ConsoleUser,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
     review_page(&app, &user, &pairs, None).await
 }
 
@@ -191,9 +189,8 @@ fn parse_changes(pairs: &[(String, String)]) -> Result<BulkChanges, AppError> {
 pub async fn apply(
     State(app): State<App>,
     user: ConsoleUser,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
     let mut req = selection_of(&pairs)?;
     let started = match parse_changes(&pairs) {
         Ok(changes) => {
@@ -326,9 +323,8 @@ struct DeactivatedPage {
 pub async fn deactivate(
     State(app): State<App>,
     user: ConsoleUser,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
     let req = selection_of(&pairs)?;
     let ids = bulk_update::select(&app, &user.principal, &req).await?;
     let outcomes =

@@ -3,7 +3,6 @@
 //! hidden form fields; nothing is written until Confirm.
 
 use askama::Template;
-use axum::Form;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
 use axum::http::StatusCode;
@@ -19,9 +18,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::upload::{self, Upload};
-use super::{Nav, field};
+use super::{Nav, field, first_value, values};
 use crate::error::{PageError, render};
-use crate::session::ConsoleUser;
+use crate::session::{ConsoleForm, ConsoleUser};
 
 /// Largest upload: the roster file and the form around it.
 const UPLOAD_LIMIT: usize = directory::MAX_FILE_BYTES as usize + 64 * 1024;
@@ -63,7 +62,7 @@ enum Step {
 
 impl Wizard {
     fn from_form(pairs: &[(String, String)]) -> Wizard {
-        let one = |name: &str| field(pairs, name).next().unwrap_or_default().to_string();
+        let one = |name: &str| first_value(pairs, name).to_string();
         let mut batch: Vec<String> = Vec::new();
         for id in field(pairs, "batch") {
             if !batch.iter().any(|b| b == id) {
@@ -76,12 +75,12 @@ impl Wizard {
                 .next()
                 .filter(|g| !g.is_empty())
                 .map(str::to_string),
-            picks: field(pairs, "pick").map(str::to_string).collect(),
+            picks: values(pairs, "pick"),
             role_id: one("role_id"),
             location_id: one("location_id"),
             date: one("date"),
             time: one("time"),
-            notifications: field(pairs, "notifications").map(str::to_string).collect(),
+            notifications: values(pairs, "notifications"),
         }
     }
 
@@ -124,26 +123,27 @@ impl Wizard {
         out
     }
 
-    fn role(&self) -> Result<Uuid, AppError> {
-        self.role_id.parse().map_err(|_| {
-            ValueError::new(
+    /// The role and the primary location chosen in step 2; the first one missing is refused.
+    fn access(&self) -> Result<(Uuid, Uuid), ValueError> {
+        let [role, location] = [
+            (
+                &self.role_id,
                 "role",
                 "role_required",
                 "Choose the role the invited people get.",
-            )
-            .into()
-        })
-    }
-
-    fn location(&self) -> Result<Uuid, AppError> {
-        self.location_id.parse().map_err(|_| {
-            ValueError::new(
+            ),
+            (
+                &self.location_id,
                 "location",
                 "location_required",
                 "Choose the primary location the invited people will work at.",
-            )
-            .into()
-        })
+            ),
+        ]
+        .map(|(id, field, code, message)| {
+            id.parse::<Uuid>()
+                .map_err(|_| ValueError::new(field, code, message))
+        });
+        Ok((role?, location?))
     }
 }
 
@@ -167,7 +167,7 @@ impl PeoplePage {
     }
 
     fn group_link(&self, name: &str) -> String {
-        format!("/directory?group={}", super::users::urlencode(name))
+        format!("/directory?group={}", super::urlencode(name))
     }
 
     fn is_shown(&self, name: &str) -> bool {
@@ -175,10 +175,13 @@ impl PeoplePage {
     }
 }
 
+/// Steps 2 (role, primary location, and when to send) and 3 (the batch's notification
+/// preferences) show the same things: the size of the batch and the organization's options.
 #[derive(Template)]
-#[template(path = "directory_access.html")]
-struct AccessPage {
+#[template(path = "directory_options.html")]
+struct OptionsPage {
     nav: Nav,
+    step: Step,
     count: usize,
     options: Options,
     w: Wizard,
@@ -186,18 +189,7 @@ struct AccessPage {
     error: Option<String>,
 }
 
-#[derive(Template)]
-#[template(path = "directory_notifications.html")]
-struct NotificationsPage {
-    nav: Nav,
-    count: usize,
-    options: Options,
-    w: Wizard,
-    hidden: Vec<(&'static str, String)>,
-    error: Option<String>,
-}
-
-impl NotificationsPage {
+impl OptionsPage {
     fn chosen(&self, category: &str, medium: &str) -> bool {
         let pair = format!("{category}:{medium}");
         self.w.notifications.contains(&pair)
@@ -365,9 +357,8 @@ fn loaded_notice(l: &Loaded) -> String {
 pub async fn add(
     State(app): State<App>,
     user: ConsoleUser,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
     user.principal.require(Capability::BulkAdd)?;
     let mut w = Wizard::from_form(&pairs);
     let go = field(&pairs, "go").next().unwrap_or("batch").to_string();
@@ -387,10 +378,10 @@ pub async fn add(
                 let why = "Add at least one person to the batch first.";
                 return people_page(&app, &user, w, None, Some(why.into())).await;
             }
-            access_page(&app, &user, w, None).await
+            options_step(&app, &user, Step::Access, w, None).await
         }
         "notifications" => match checked_request(&app, &user, &w).await? {
-            Ok(_) => notifications_page(&app, &user, w, None).await,
+            Ok(_) => options_step(&app, &user, Step::Notifications, w, None).await,
             Err(back) => Ok(back),
         },
         "confirm" => confirm_page(&app, &user, w, None).await,
@@ -472,7 +463,8 @@ async fn checked_request(
     match access_checked(app, user, w).await {
         Ok(req) => Ok(Ok(req)),
         Err(e @ (AppError::Invalid(_) | AppError::NotFound(_))) => {
-            let back = access_page(app, user, w.clone(), Some(e.to_string())).await?;
+            let back =
+                options_step(app, user, Step::Access, w.clone(), Some(e.to_string())).await?;
             Ok(Err(back))
         }
         Err(e) => Err(e.into()),
@@ -482,8 +474,7 @@ async fn checked_request(
 /// The request steps 1–3 describe, checked as far as the wizard can before Confirm.
 async fn access_checked(app: &App, user: &ConsoleUser, w: &Wizard) -> Result<AddRequest, AppError> {
     let options = directory::options(app, &user.principal).await?;
-    let role_id = w.role()?;
-    let location_id = w.location()?;
+    let (role_id, location_id) = w.access()?;
     if !options.roles.iter().any(|(id, _)| *id == role_id) {
         return Err(AppError::not_found("role"));
     }
@@ -500,56 +491,26 @@ async fn access_checked(app: &App, user: &ConsoleUser, w: &Wizard) -> Result<Add
     })
 }
 
-/// Step 2: role, primary location, and when to send.
-async fn access_page(
-    app: &App,
-    user: &ConsoleUser,
-    w: Wizard,
-    error: Option<String>,
-) -> Result<Response, PageError> {
-    options_step(app, user, w, error, Step::Access).await
-}
-
-/// Step 3: the batch's notification preferences.
-async fn notifications_page(
-    app: &App,
-    user: &ConsoleUser,
-    w: Wizard,
-    error: Option<String>,
-) -> Result<Response, PageError> {
-    options_step(app, user, w, error, Step::Notifications).await
-}
-
-/// Steps 2 and 3 show the same things: the size of the batch and the organization's options.
+/// Step 2 or step 3 of the wizard.
 async fn options_step(
     app: &App,
     user: &ConsoleUser,
+    step: Step,
     w: Wizard,
     error: Option<String>,
-    step: Step,
 ) -> Result<Response, PageError> {
     let options = directory::options(app, &user.principal).await?;
     let status = status_for(&error);
-    let (nav, count, hidden) = (Nav::of(user), w.batch.len(), w.hidden(step));
-    let page = match step {
-        Step::Notifications => render(&NotificationsPage {
-            nav,
-            count,
-            options,
-            w,
-            hidden,
-            error,
-        }),
-        _ => render(&AccessPage {
-            nav,
-            count,
-            options,
-            w,
-            hidden,
-            error,
-        }),
+    let page = OptionsPage {
+        nav: Nav::of(user),
+        step,
+        count: w.batch.len(),
+        options,
+        hidden: w.hidden(step),
+        w,
+        error,
     };
-    Ok(with_status(status, page))
+    Ok(with_status(status, render(&page)))
 }
 
 /// Step 4: everything chosen, to confirm; or the reason Confirm was refused.
@@ -567,7 +528,9 @@ async fn confirm_page(
     let options = directory::options(app, who).await?;
     let chosen = match directory::notification_choices(&options, &w.notifications) {
         Ok(c) => c,
-        Err(e) => return notifications_page(app, user, w, Some(e.to_string())).await,
+        Err(e) => {
+            return options_step(app, user, Step::Notifications, w, Some(e.to_string())).await;
+        }
     };
     let batch = directory::batch(app, who, &w.batch).await?;
     w.batch = batch.people.iter().map(|c| c.external_id.clone()).collect();

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use rollcall_app::audit::Meta;
 use rollcall_app::clock::local;
 use rollcall_app::domain::import::{Column, template};
@@ -23,9 +23,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::upload::{self, Upload};
-use super::{Nav, csv_download, field};
+use super::{Nav, csv_download, field, first_value, values};
 use crate::error::{PageError, render};
-use crate::session::ConsoleUser;
+use crate::session::{ConsoleForm, ConsoleUser};
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -271,9 +271,8 @@ async fn save_row(
     State(app): State<App>,
     user: ConsoleUser,
     Path((id, seq)): Path<(Uuid, i64)>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
     let cells: BTreeMap<Column, String> = Column::ALL
         .iter()
         .filter_map(|c| field(&pairs, c.name()).next().map(|v| (*c, v.to_string())))
@@ -303,15 +302,15 @@ struct CommitForm {
 
 impl CommitForm {
     fn of(pairs: &[(String, String)]) -> CommitForm {
-        let one = |n: &str| field(pairs, n).next().unwrap_or("").trim().to_string();
+        let one = |n: &str| first_value(pairs, n).trim().to_string();
         CommitForm {
             mode: one("mode"),
-            roles: field(pairs, "roles").map(str::to_string).collect(),
+            roles: values(pairs, "roles"),
             mirror: one("mirror"),
             location: one("location"),
             send_date: one("send_date"),
             send_time: one("send_time"),
-            notifications: field(pairs, "notifications").map(str::to_string).collect(),
+            notifications: values(pairs, "notifications"),
         }
     }
 }
@@ -320,9 +319,8 @@ async fn commit(
     State(app): State<App>,
     user: ConsoleUser,
     Path(id): Path<Uuid>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
     let form = CommitForm::of(&pairs);
     let request = match commit_request(&app, &user, &form).await {
         Ok(r) => r,

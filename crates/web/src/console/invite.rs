@@ -172,7 +172,7 @@ pub async fn one(
     match invite::invite_one(&app, &user.principal, &form.invite, &user.meta()).await {
         Ok(invited) => Ok(Redirect::to(&format!(
             "/users?notice=invited&q={}",
-            super::users::urlencode(&invited.email)
+            super::urlencode(&invited.email)
         ))
         .into_response()),
         Err(e @ (AppError::Invalid(_) | AppError::Refused(_) | AppError::Conflict(_))) => {

@@ -21,6 +21,7 @@ use axum::Router;
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use rollcall_app::audit::urlencode;
 use rollcall_app::domain::Capability;
 use rollcall_app::{App, Principal};
 
@@ -204,4 +205,14 @@ pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> impl Iterator<Ite
         .iter()
         .filter(move |(k, _)| k == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// The first value of a form field; empty when the form has none.
+pub fn first_value<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    field(pairs, name).next().unwrap_or_default()
+}
+
+/// Every value of a repeated form field, in the order sent.
+pub fn values(pairs: &[(String, String)], name: &str) -> Vec<String> {
+    field(pairs, name).map(str::to_string).collect()
 }

@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::access::profile::{self, Profile, ProfileEdit};
@@ -15,9 +14,9 @@ use rollcall_app::{App, AppError};
 use uuid::Uuid;
 
 use super::bulk::{PermissionGroup, catalogue};
-use super::{Nav, field};
+use super::{Nav, field, values};
 use crate::error::{PageError, render};
-use crate::session::ConsoleUser;
+use crate::session::{ConsoleForm, ConsoleUser};
 
 #[derive(Template)]
 #[template(path = "profile.html")]
@@ -159,7 +158,7 @@ fn edit_of(pairs: &[(String, String)]) -> Result<ProfileEdit, AppError> {
         licence_state: one("licence_state"),
         capacity: one("capacity"),
         scheduling_step: one("scheduling_step"),
-        notifications: Some(field(pairs, "notifications").map(str::to_string).collect()),
+        notifications: Some(values(pairs, "notifications")),
     })
 }
 
@@ -168,9 +167,8 @@ pub async fn save(
     State(app): State<App>,
     user: ConsoleUser,
     Path(id): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
     let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found("user"))?;
     let result = match edit_of(&pairs) {
         Ok(edit) => {

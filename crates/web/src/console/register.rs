@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::cookies;
 use crate::error::{MessagePage, PageError, render};
-use crate::session::Origin;
+use crate::session::{Origin, check_csrf};
 
 #[derive(Template)]
 #[template(path = "register.html")]
@@ -159,13 +159,23 @@ pub async fn submit(
     }
 }
 
-/// The registration (or sign-in) step the cookie's session is at, or a page saying it ended.
-async fn in_progress(app: &App, headers: &HeaderMap, stage: &str) -> Result<InProgress, Response> {
-    let token = cookies::get(headers, cookies::SESSION).unwrap_or_default();
-    staged::at_stage(app, &token, stage)
-        .await
-        .map_err(|e| match e {
-            AppError::Unauthenticated(text) => (
+/// Why a step of registration or of signing in answers with another page than its own.
+pub enum StepError {
+    /// The step's session is over (or never was): a page that points to sign-in.
+    Ended(String),
+    Failed(PageError),
+}
+
+impl<E: Into<AppError>> From<E> for StepError {
+    fn from(e: E) -> Self {
+        StepError::Failed(PageError(e.into()))
+    }
+}
+
+impl IntoResponse for StepError {
+    fn into_response(self) -> Response {
+        match self {
+            StepError::Ended(text) => (
                 StatusCode::UNAUTHORIZED,
                 render(&MessagePage {
                     heading: "This step has ended".into(),
@@ -174,7 +184,19 @@ async fn in_progress(app: &App, headers: &HeaderMap, stage: &str) -> Result<InPr
                 }),
             )
                 .into_response(),
-            other => PageError(other).into_response(),
+            StepError::Failed(e) => e.into_response(),
+        }
+    }
+}
+
+/// The registration (or sign-in) step the cookie's session is at.
+async fn in_progress(app: &App, headers: &HeaderMap, stage: &str) -> Result<InProgress, StepError> {
+    let token = cookies::get(headers, cookies::SESSION).unwrap_or_default();
+    staged::at_stage(app, &token, stage)
+        .await
+        .map_err(|e| match e {
+            AppError::Unauthenticated(text) => StepError::Ended(text),
+            other => other.into(),
         })
 }
 
@@ -184,17 +206,10 @@ async fn submitted_at(
     headers: &HeaderMap,
     stage: &str,
     csrf: &str,
-) -> Result<InProgress, Response> {
+) -> Result<InProgress, StepError> {
     let p = in_progress(app, headers, stage).await?;
-    if rollcall_app::secret::same(&p.session.csrf_token, csrf) {
-        Ok(p)
-    } else {
-        Err(PageError(AppError::Forbidden(
-            "This form has expired or did not come from this site. Reload the page and try again."
-                .into(),
-        ))
-        .into_response())
-    }
+    check_csrf(Some(&p.session.csrf_token), csrf).map_err(StepError::Failed)?;
+    Ok(p)
 }
 
 #[derive(Template)]
@@ -254,11 +269,12 @@ fn unprocessable(page: &SecondFactorPage) -> Response {
     (StatusCode::UNPROCESSABLE_ENTITY, render(page)).into_response()
 }
 
-pub async fn second_factor(State(app): State<App>, headers: HeaderMap) -> Response {
-    match in_progress(&app, &headers, STAGE_2FA).await {
-        Ok(p) => render(&SecondFactorPage::new(&p)),
-        Err(r) => r,
-    }
+pub async fn second_factor(
+    State(app): State<App>,
+    headers: HeaderMap,
+) -> Result<Response, StepError> {
+    let p = in_progress(&app, &headers, STAGE_2FA).await?;
+    Ok(render(&SecondFactorPage::new(&p)))
 }
 
 #[derive(Deserialize)]
@@ -273,11 +289,8 @@ pub async fn start_second_factor(
     State(app): State<App>,
     headers: HeaderMap,
     Form(form): Form<MethodForm>,
-) -> Result<Response, PageError> {
-    let p = match submitted_at(&app, &headers, STAGE_2FA, &form.csrf).await {
-        Ok(p) => p,
-        Err(r) => return Ok(r),
-    };
+) -> Result<Response, StepError> {
+    let p = submitted_at(&app, &headers, STAGE_2FA, &form.csrf).await?;
     let method = match Method::parse(&form.method) {
         Ok(m) => m,
         Err(e) => {
@@ -326,11 +339,8 @@ pub async fn confirm_second_factor(
     State(app): State<App>,
     headers: HeaderMap,
     Form(form): Form<MethodForm>,
-) -> Result<Response, PageError> {
-    let p = match submitted_at(&app, &headers, STAGE_2FA, &form.csrf).await {
-        Ok(p) => p,
-        Err(r) => return Ok(r),
-    };
+) -> Result<Response, StepError> {
+    let p = submitted_at(&app, &headers, STAGE_2FA, &form.csrf).await?;
     let method = Method::parse(&form.method)?;
     match register::confirm_second_factor(&app, &p, method, &form.code).await {
         Ok(codes) => Ok(render(&RecoveryPage { codes })),
@@ -363,16 +373,14 @@ struct TermsPage {
     csrf: String,
 }
 
-pub async fn terms(State(app): State<App>, headers: HeaderMap) -> Response {
-    match in_progress(&app, &headers, STAGE_EULA).await {
-        Ok(p) => render(&TermsPage {
-            version: p.org.settings.eula_version,
-            text: register::eula_text(&p.org),
-            org_name: p.org.name.clone(),
-            csrf: p.session.csrf_token.clone(),
-        }),
-        Err(r) => r,
-    }
+pub async fn terms(State(app): State<App>, headers: HeaderMap) -> Result<Response, StepError> {
+    let p = in_progress(&app, &headers, STAGE_EULA).await?;
+    Ok(render(&TermsPage {
+        version: p.org.settings.eula_version,
+        text: register::eula_text(&p.org),
+        org_name: p.org.name.clone(),
+        csrf: p.session.csrf_token.clone(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -385,22 +393,20 @@ pub async fn accept_terms(
     State(app): State<App>,
     headers: HeaderMap,
     Form(form): Form<TermsForm>,
-) -> Result<Response, PageError> {
-    let p = match submitted_at(&app, &headers, STAGE_EULA, &form.csrf).await {
-        Ok(p) => p,
-        Err(r) => return Ok(r),
-    };
+) -> Result<Response, StepError> {
+    let p = submitted_at(&app, &headers, STAGE_EULA, &form.csrf).await?;
     register::accept_eula(&app, &p, form.version).await?;
     Ok(Redirect::to("/home").into_response())
 }
 
 // ---- second step of signing in ----------------------------------------------------------------
 
-pub async fn sign_in_code(State(app): State<App>, headers: HeaderMap) -> Response {
-    match in_progress(&app, &headers, STAGE_MFA).await {
-        Ok(p) => render(&sign_in_code_page(&app, &p, None).await),
-        Err(r) => r,
-    }
+pub async fn sign_in_code(
+    State(app): State<App>,
+    headers: HeaderMap,
+) -> Result<Response, StepError> {
+    let p = in_progress(&app, &headers, STAGE_MFA).await?;
+    Ok(render(&sign_in_code_page(&app, &p, None).await))
 }
 
 async fn sign_in_code_page(app: &App, p: &InProgress, error: Option<String>) -> SecondFactorPage {
@@ -438,11 +444,8 @@ pub async fn submit_sign_in_code(
     origin: Origin,
     headers: HeaderMap,
     Form(form): Form<MethodForm>,
-) -> Result<Response, PageError> {
-    let p = match submitted_at(&app, &headers, STAGE_MFA, &form.csrf).await {
-        Ok(p) => p,
-        Err(r) => return Ok(r),
-    };
+) -> Result<Response, StepError> {
+    let p = submitted_at(&app, &headers, STAGE_MFA, &form.csrf).await?;
     let token = cookies::get(&headers, cookies::SESSION).unwrap_or_default();
     match rollcall_app::identity::auth::verify_second_factor(
         &app,

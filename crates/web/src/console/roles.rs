@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::access::roles::{self, Member, RoleView};
@@ -13,9 +12,9 @@ use rollcall_app::{App, AppError};
 use uuid::Uuid;
 
 use super::bulk::{PermissionGroup, catalogue};
-use super::{Nav, field};
+use super::{Nav, field, first_value};
 use crate::error::{PageError, render};
-use crate::session::ConsoleUser;
+use crate::session::{ConsoleForm, ConsoleUser};
 
 #[derive(Template)]
 #[template(path = "roles.html")]
@@ -78,12 +77,13 @@ fn shown(e: &AppError) -> bool {
 pub async fn create(
     State(app): State<App>,
     user: ConsoleUser,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
-    let name = field(&pairs, "name").next().unwrap_or_default();
     let result = match permissions_of(&pairs) {
-        Ok(perms) => roles::create(&app, &user.principal, name, &perms, &user.meta()).await,
+        Ok(perms) => {
+            let name = first_value(&pairs, "name");
+            roles::create(&app, &user.principal, name, &perms, &user.meta()).await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -140,12 +140,13 @@ pub async fn save(
     State(app): State<App>,
     user: ConsoleUser,
     Path(id): Path<Uuid>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
-    let name = field(&pairs, "name").next().unwrap_or_default();
     let result = match permissions_of(&pairs) {
-        Ok(perms) => roles::update(&app, &user.principal, id, name, &perms, &user.meta()).await,
+        Ok(perms) => {
+            let name = first_value(&pairs, "name");
+            roles::update(&app, &user.principal, id, name, &perms, &user.meta()).await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -157,7 +158,7 @@ pub async fn save(
                 .collect();
             Ok(Redirect::to(&format!(
                 "/roles/{id}?saved=1&filtered={}",
-                super::users::urlencode(&filtered.join(", "))
+                super::urlencode(&filtered.join(", "))
             ))
             .into_response())
         }

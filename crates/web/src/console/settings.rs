@@ -11,9 +11,9 @@ use rollcall_app::org::SettingsChange;
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
 
-use super::{Nav, field};
+use super::{Nav, field, values};
 use crate::error::{PageError, render};
-use crate::session::ConsoleUser;
+use crate::session::{ConsoleForm, ConsoleUser};
 
 #[derive(Template)]
 #[template(path = "settings.html")]
@@ -116,9 +116,8 @@ pub async fn page(
 pub async fn save(
     State(app): State<App>,
     user: ConsoleUser,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
     let number = |name: &str| {
         field(&pairs, name)
             .next()
@@ -127,7 +126,7 @@ pub async fn save(
     };
     let change = SettingsChange {
         require_2fa: field(&pairs, "require_2fa").next().is_some(),
-        allowed_2fa: field(&pairs, "allowed_2fa").map(str::to_string).collect(),
+        allowed_2fa: values(&pairs, "allowed_2fa"),
         invitation_days: number("invitation_days"),
         idle_timeout_minutes: number("idle_timeout_minutes"),
         notification_categories: field(&pairs, "notification_category")

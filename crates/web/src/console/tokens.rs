@@ -2,7 +2,6 @@
 //! token acting as themselves), sees its secret once, and rotates or revokes it later.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use rollcall_app::clock::local_date;
@@ -11,9 +10,9 @@ use rollcall_app::identity::api_tokens::{self, Issued, NewToken, TokenView};
 use rollcall_app::{App, AppError};
 use uuid::Uuid;
 
-use super::{Nav, field};
+use super::{Nav, field, first_value};
 use crate::error::{PageError, render};
-use crate::session::ConsoleUser;
+use crate::session::{ConsoleForm, ConsoleUser};
 
 #[derive(Template)]
 #[template(path = "tokens.html")]
@@ -93,10 +92,9 @@ pub async fn page(State(app): State<App>, user: ConsoleUser) -> Result<Response,
 pub async fn create(
     State(app): State<App>,
     user: ConsoleUser,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
-    let one = |name| field(&pairs, name).next().unwrap_or_default().to_string();
+    let one = |name| first_value(&pairs, name).to_string();
     let expiry = one("expires_in_days");
     let req = NewToken {
         name: one("name"),
@@ -122,9 +120,8 @@ pub async fn rotate(
     State(app): State<App>,
     user: ConsoleUser,
     Path(id): Path<Uuid>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(_): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
     let rotated = api_tokens::rotate(&app, &user.principal, id, &user.meta()).await;
     answer(&app, &user, rotated).await
 }
@@ -133,9 +130,8 @@ pub async fn revoke(
     State(app): State<App>,
     user: ConsoleUser,
     Path(id): Path<Uuid>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    ConsoleForm(_): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_form_csrf(&pairs)?;
     api_tokens::revoke(&app, &user.principal, id, &user.meta()).await?;
     show(&app, &user, None, None).await
 }

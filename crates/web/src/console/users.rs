@@ -9,7 +9,7 @@ use rollcall_app::clock::local_date;
 use rollcall_app::domain::Capability;
 use rollcall_app::users::list::{self as user_list, ListParams, UserPage};
 
-use super::Nav;
+use super::{Nav, urlencode};
 use crate::error::{PageError, render};
 use crate::session::ConsoleUser;
 
@@ -81,17 +81,6 @@ fn serde_urlencoded_like(p: &ListParams) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
-}
-
-pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 async fn load(

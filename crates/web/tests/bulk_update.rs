@@ -24,6 +24,17 @@ async fn post(app: &TestApp, token: &str, key: Option<&str>, body: &Value) -> (u
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// The tally a finished bulk update job keeps.
+async fn job_tally(app: &TestApp, job: &Value) -> Value {
+    let id: Uuid = job["id"].as_str().unwrap().parse().unwrap();
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let job = rollcall_store::jobs::get(&mut conn, app.org.id, id)
+        .await
+        .unwrap()
+        .unwrap();
+    serde_json::from_str(&job.summary).unwrap()
+}
+
 async fn events(app: &TestApp, action: &str) -> Vec<audit::Event> {
     let mut conn = app.app.db().read_conn().await.unwrap();
     audit::list(
@@ -50,9 +61,29 @@ async fn mixed_selection_is_partially_applied_with_reasons(t: TestDb) {
         "revoke_permissions": ["admin.clinic"],
         "grant_locations": [s.northside],
     });
+    // A dry run says what would happen and changes nothing.
+    let (status, dry) = app
+        .api(
+            &token,
+            reqwest::Method::POST,
+            "/api/v1/bulk-updates/dry-run",
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(dry["selected"], 4);
+    assert_eq!(dry["refused"].as_array().unwrap().len(), 3, "{dry}");
+    assert!(events(&app, "user.access_changed").await.is_empty());
+    assert!(events(&app, "bulk_update.started").await.is_empty());
+
     let (status, answer) = post(&app, &token, Some("mixed-1"), &body).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["outcome"], "partially_succeeded");
+    let job = &answer["job"];
+    assert_eq!(
+        dry["tally"]["permission_changes_refused"],
+        job_tally(&app, job).await["permission_changes_refused"]
+    );
     let message = answer["message"].as_str().unwrap();
     assert!(
         message.starts_with(

@@ -230,24 +230,7 @@ pub async fn start(
             return same_request(&mut conn, job, key).await;
         }
     }
-    {
-        let mut conn = app.db.read_conn().await?;
-        let known: BTreeSet<Uuid> = locations::list(&mut conn, who.org_id)
-            .await?
-            .into_iter()
-            .map(|l| l.id)
-            .collect();
-        let asked = req
-            .changes
-            .grant_locations
-            .iter()
-            .chain(&req.changes.revoke_locations);
-        if let Some(l) = asked.into_iter().find(|l| !known.contains(l)) {
-            return Err(AppError::NotFound(format!(
-                "No location with id {l} in this organization; nothing was changed. Pick locations from the list in Settings."
-            )));
-        }
-    }
+    check_locations(app, who, &req.changes).await?;
     let ids = select(app, who, req).await?;
     let now = app.clock.now();
     let params = Params {
@@ -286,21 +269,100 @@ pub async fn start(
         }
         other => other?,
     }
-    audit::append(
-        &mut tx,
-        who.org_id,
-        now,
-        &[meta.change(
-            "bulk_update.started",
-            "job",
-            Some(job.id),
-            None::<&()>,
-            Some(&serde_json::json!({ "users": job.total, "changes": req.changes })),
-        )],
-    )
-    .await?;
+    let after = serde_json::json!({ "users": job.total, "changes": req.changes });
+    let event = meta.change(
+        "bulk_update.started",
+        "job",
+        Some(job.id),
+        None::<&()>,
+        Some(&after),
+    );
+    audit::append(&mut tx, who.org_id, now, &[event]).await?;
     tx.commit().await?;
     Ok(job)
+}
+
+/// Every location a change names must be one of the organization's.
+async fn check_locations(
+    app: &App,
+    who: &Principal,
+    changes: &BulkChanges,
+) -> Result<(), AppError> {
+    let mut conn = app.db.read_conn().await?;
+    let known: BTreeSet<Uuid> = locations::list(&mut conn, who.org_id)
+        .await?
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    let asked = changes
+        .grant_locations
+        .iter()
+        .chain(&changes.revoke_locations);
+    match asked.into_iter().find(|l| !known.contains(l)) {
+        Some(l) => Err(AppError::NotFound(format!(
+            "No location with id {l} in this organization; nothing was changed. Pick locations from the list in Settings."
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// What a bulk update would do, written nowhere: how many users it selects, how many it would
+/// change, and the users for whom the rules would refuse a change (the first 100).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DryRun {
+    pub selected: usize,
+    pub tally: Tally,
+    pub refused: Vec<Refused>,
+}
+
+/// Judges a bulk update by the rules as it would run now, changing nothing.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
+pub async fn dry_run(
+    app: &App,
+    who: &Principal,
+    req: &BulkUpdateRequest,
+) -> Result<DryRun, AppError> {
+    who.require(Capability::EditAccess)?;
+    req.changes.validate()?;
+    check_locations(app, who, &req.changes).await?;
+    let ids = select(app, who, req).await?;
+    let mut conn = app.db.read_conn().await?;
+    let OrgScope { org, policy } = OrgScope::load(&mut conn, who.org_id).await?;
+    let mut run = Run {
+        tally: Tally::default(),
+        done: 0,
+        census: None,
+    };
+    if may_lower_admins(&req.changes, &policy) {
+        run.census = Some(admin_census(&mut conn, org.id, &policy).await?);
+    }
+    let names = location_names(&mut conn, org.id).await?;
+    let mut refused = Vec::new();
+    for (n, part) in ids.chunks(CHUNK).enumerate() {
+        let chunk = Chunk {
+            job_id: Uuid::nil(),
+            meta: Meta::default(),
+            changes: &req.changes,
+            policy: &policy,
+            actor: who,
+            names: &names,
+            from: n * CHUNK,
+        };
+        let planned = chunk.plan(&subjects(&mut conn, org.id, part).await?, &mut run);
+        let room = 100 - refused.len().min(100);
+        refused.extend(
+            planned
+                .items
+                .iter()
+                .take(room)
+                .filter_map(|i| serde_json::from_str(&i.payload).ok()),
+        );
+    }
+    Ok(DryRun {
+        selected: ids.len(),
+        tally: run.tally,
+        refused,
+    })
 }
 
 /// The job a repeated key refers to, if the request is the same one.
@@ -412,120 +474,160 @@ fn may_lower_admins(changes: &BulkChanges, policy: &rollcall_domain::Policy) -> 
 
 /// One chunk: plan each user, write what the rules allow, record refusals and progress.
 async fn step(app: &App, job: &Job, params: &Params, run: &mut Run) -> Result<Step, AppError> {
-    let tally = &mut run.tally;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let OrgScope { org, policy } = OrgScope::load(&mut tx, job.org_id).await?;
     let from = run.done as usize;
     if from >= params.ids.len() {
-        let outcome = tally.outcome();
-        let summary = serde_json::to_string(&tally).expect("tally serializes");
-        jobs::finish(&mut tx, job.id, outcome.into(), &summary, now).await?;
-        let meta = job_meta(job, params);
-        audit::append(
-            &mut tx,
-            org.id,
-            now,
-            &[meta.change(
-                "bulk_update.finished",
-                "job",
-                Some(job.id),
-                None::<&()>,
-                Some(&serde_json::json!({ "outcome": outcome.as_str(), "tally": &*tally })),
-            )],
-        )
-        .await?;
+        finish(&mut tx, job, params, &run.tally, now).await?;
         tx.commit().await?;
         return Ok(Step::Done);
     }
-    // The actor as they stand now: someone who lost their rights mid-job cannot finish it.
-    let actor = match job.actor_id {
-        Some(id) => crate::Principal::load(&mut tx, &policy, org.id, id)
+    let actor = actor_now(&mut tx, &policy, job, params).await?;
+    let started = std::time::Instant::now();
+    let to = (from + CHUNK).min(params.ids.len());
+    if run.census.is_none() && may_lower_admins(&params.changes, &policy) {
+        run.census = Some(admin_census(&mut tx, org.id, &policy).await?);
+    }
+    let names = location_names(&mut tx, org.id).await?;
+    let subjects = subjects(&mut tx, org.id, &params.ids[from..to]).await?;
+    let loaded = started.elapsed();
+    let chunk = Chunk {
+        job_id: job.id,
+        meta: job_meta(job, params),
+        changes: &params.changes,
+        policy: &policy,
+        actor: &actor,
+        names: &names,
+        from,
+    };
+    let planned = chunk.plan(&subjects, run);
+    let planning = started.elapsed();
+    planned.writes.apply(&mut tx).await?;
+    audit::append(&mut tx, org.id, now, &planned.events).await?;
+    jobs::insert_items(&mut tx, job.id, &planned.items).await?;
+    let summary = serde_json::to_string(&run.tally).expect("tally serializes");
+    let lease = now + lease_micros();
+    if !jobs::advance(&mut tx, job.id, run.done, to as i64, &summary, now, lease).await? {
+        return Ok(Step::Lost);
+    }
+    tx.commit().await?;
+    tracing::debug!(
+        job = %job.id,
+        users = to - from,
+        ?loaded,
+        ?planning,
+        committed = ?started.elapsed(),
+        "bulk update chunk"
+    );
+    run.done = to as i64;
+    Ok(Step::Continue)
+}
+
+/// Marks the job finished with its outcome, and audits it.
+async fn finish(
+    tx: &mut rollcall_store::Conn,
+    job: &Job,
+    params: &Params,
+    tally: &Tally,
+    now: i64,
+) -> Result<(), AppError> {
+    let outcome = tally.outcome();
+    let summary = serde_json::to_string(tally).expect("tally serializes");
+    jobs::finish(tx, job.id, outcome.into(), &summary, now).await?;
+    let after = serde_json::json!({ "outcome": outcome.as_str(), "tally": tally });
+    let event = job_meta(job, params).change(
+        "bulk_update.finished",
+        "job",
+        Some(job.id),
+        None::<&()>,
+        Some(&after),
+    );
+    audit::append(tx, job.org_id, now, &[event]).await?;
+    Ok(())
+}
+
+/// The actor as they stand now: someone who lost their rights mid-job cannot finish it.
+async fn actor_now(
+    tx: &mut rollcall_store::Conn,
+    policy: &rollcall_domain::Policy,
+    job: &Job,
+    params: &Params,
+) -> Result<Principal, AppError> {
+    match job.actor_id {
+        Some(id) => Principal::load(tx, policy, job.org_id, id)
             .await?
             .ok_or_else(|| {
                 AppError::Forbidden(
                     "The person who started this update can no longer act; the rest was not applied."
                         .into(),
                 )
-            })?,
-        None => crate::Principal::operator_on(&mut tx, org.id, &params.actor_label).await?,
-    };
-    let started = std::time::Instant::now();
-    let to = (from + CHUNK).min(params.ids.len());
-    let chunk = &params.ids[from..to];
-    if run.census.is_none() && may_lower_admins(&params.changes, &policy) {
-        run.census = Some(admin_census(&mut tx, org.id, &policy).await?);
+            }),
+        None => Principal::operator_on(tx, job.org_id, &params.actor_label).await,
     }
-    let names = location_names(&mut tx, org.id).await?;
-    let changes = params.changes.changes();
-    let meta = job_meta(job, params);
-    let mut writes = Writes::default();
-    let mut events = Vec::new();
-    let mut items = Vec::new();
-    let subjects = subjects(&mut tx, org.id, chunk).await?;
-    let loaded = started.elapsed();
-    for (offset, subject) in subjects.iter().enumerate() {
-        let plan = policy.plan(
-            &actor.actor(),
-            subject,
-            &changes,
-            Path::BulkUpdate,
-            run.census.as_ref(),
-            &names,
-        );
-        if let Some(census) = run.census.as_mut() {
-            policy.update_census(census, subject, &plan.after);
+}
+
+/// What a chunk needs to judge its users.
+struct Chunk<'a> {
+    job_id: Uuid,
+    meta: Meta,
+    changes: &'a BulkChanges,
+    policy: &'a rollcall_domain::Policy,
+    actor: &'a Principal,
+    names: &'a BTreeMap<Uuid, String>,
+    /// Position of the chunk's first user in the selection.
+    from: usize,
+}
+
+/// A chunk's outcome before it is written: the access rows, the audit events, the refusals.
+struct Planned {
+    writes: Writes,
+    events: Vec<rollcall_store::audit::NewEvent>,
+    items: Vec<Item>,
+}
+
+impl Chunk<'_> {
+    /// Judges each user's changes by the rules, keeping the census and the tally up to date.
+    fn plan(&self, subjects: &[Subject], run: &mut Run) -> Planned {
+        let changes = self.changes.changes();
+        let mut out = Planned {
+            writes: Writes::default(),
+            events: Vec::new(),
+            items: Vec::new(),
+        };
+        for (offset, subject) in subjects.iter().enumerate() {
+            let plan = self.policy.plan(
+                &self.actor.actor(),
+                subject,
+                &changes,
+                Path::BulkUpdate,
+                run.census.as_ref(),
+                self.names,
+            );
+            if let Some(census) = run.census.as_mut() {
+                self.policy.update_census(census, subject, &plan.after);
+            }
+            let diff = out.writes.add(subject, &plan.after);
+            run.tally.add(&plan, diff.is_some());
+            if let Some(diff) = diff {
+                let mut after = diff.describe(self.names);
+                after["job"] = serde_json::Value::String(self.job_id.to_string());
+                out.events.push(self.meta.change(
+                    "user.access_changed",
+                    "user",
+                    Some(subject.user_id),
+                    None::<&()>,
+                    Some(&after),
+                ));
+            }
+            if !plan.refused.is_empty() {
+                let seq = (self.from + offset) as i64;
+                out.items
+                    .push(refused_item(seq, subject, &plan, self.names));
+            }
         }
-        let diff = writes.add(subject, &plan.after);
-        tally.add(&plan, diff.is_some());
-        if let Some(diff) = diff {
-            let mut after = diff.describe(&names);
-            after["job"] = serde_json::Value::String(job.id.to_string());
-            events.push(meta.change(
-                "user.access_changed",
-                "user",
-                Some(subject.user_id),
-                None::<&()>,
-                Some(&after),
-            ));
-        }
-        if !plan.refused.is_empty() {
-            items.push(refused_item((from + offset) as i64, subject, &plan, &names));
-        }
+        out
     }
-    let planned = started.elapsed();
-    writes.apply(&mut tx).await?;
-    let written = started.elapsed();
-    audit::append(&mut tx, org.id, now, &events).await?;
-    let audited = started.elapsed();
-    jobs::insert_items(&mut tx, job.id, &items).await?;
-    let summary = serde_json::to_string(&tally).expect("tally serializes");
-    if !jobs::advance(
-        &mut tx,
-        job.id,
-        run.done,
-        to as i64,
-        &summary,
-        now,
-        now + lease_micros(),
-    )
-    .await?
-    {
-        return Ok(Step::Lost);
-    }
-    tx.commit().await?;
-    tracing::debug!(
-        job = %job.id,
-        users = chunk.len(),
-        ?loaded,
-        ?planned,
-        ?written,
-        ?audited,
-        committed = ?started.elapsed(),
-        "bulk update chunk"
-    );
-    run.done = to as i64;
-    Ok(Step::Continue)
 }
 
 fn job_meta(job: &Job, params: &Params) -> Meta {

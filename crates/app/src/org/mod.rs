@@ -1,6 +1,7 @@
 //! The organization: setting it up (locations, the first admin), its settings and licence
 //! seats; `taxonomy` holds the code list that names provider taxonomy codes.
 
+pub mod reference;
 pub mod taxonomy;
 
 use rollcall_domain::{

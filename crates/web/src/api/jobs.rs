@@ -49,6 +49,19 @@ async fn answer(app: &App, caller: &ApiCaller, job: &Job) -> Result<BulkUpdateAn
     })
 }
 
+/// What a bulk update would do, changing nothing (scope users:write): how many users it
+/// selects, the tally of changes it would apply and refuse, and the first 100 users with a
+/// refused change and why.
+pub async fn dry_run(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Json(req): Json<BulkUpdateRequest>,
+) -> Result<Json<bulk_update::DryRun>, ApiError> {
+    Ok(Json(
+        bulk_update::dry_run(&app, &caller.principal, &req).await?,
+    ))
+}
+
 /// Start a bulk update (scope users:write); requires an `Idempotency-Key` header. Small
 /// selections answer 200 when done; large ones 202 with the running job to poll.
 pub async fn create(

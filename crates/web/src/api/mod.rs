@@ -7,6 +7,7 @@ mod jobs;
 mod openapi;
 mod problem;
 mod query;
+mod reference;
 mod tokens;
 
 pub use problem::Problem;
@@ -43,9 +44,11 @@ pub fn routes() -> Router<App> {
         .route("/users/{id}/deactivate", post(invitations::deactivate))
         .route("/users/{id}/reactivate", post(invitations::reactivate))
         .route("/bulk-updates", post(jobs::create))
+        .route("/bulk-updates/dry-run", post(jobs::dry_run))
         .merge(imports::routes())
         .merge(directory::routes())
         .merge(tokens::routes())
+        .merge(reference::routes())
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/{id}/refused", get(jobs::refused))
         .fallback(|| async {

@@ -9,6 +9,7 @@
 //! table for the README.
 
 mod bench_store;
+mod harness;
 mod loadgen;
 mod seed_users;
 
@@ -170,7 +171,7 @@ fn run(
     let app_addr: SocketAddr = server_rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let router = rollcall_web::router(app.clone());
+        let router = harness::router(app.clone());
         tokio::spawn(async move {
             let _ = axum::serve(
                 listener,

@@ -284,10 +284,10 @@ async fn run() -> anyhow::Result<()> {
     let operator = Meta::system(&format!("operator ({})", whoami()));
     match cli.command {
         Command::Migrate => println!("Database is up to date."),
-        Command::Serve(_) => serve::serve(app, listener.expect("bound")).await?,
-        Command::Demo(_) => {
+        Command::Serve(s) => serve::serve(app, s.edge.edge(), listener.expect("bound")).await?,
+        Command::Demo(s) => {
             demo_banner(&app).await?;
-            serve::serve(app, listener.expect("bound")).await?;
+            serve::serve(app, s.edge.edge(), listener.expect("bound")).await?;
         }
         Command::Org { command } => org(&app, command, &operator).await?,
         Command::Location {

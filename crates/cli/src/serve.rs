@@ -1,6 +1,9 @@
 //! `rollcall serve` and `rollcall demo`: the options of a serving process and the server itself.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
+
+use ipnet::IpNet;
 
 use anyhow::{Context, bail};
 use rollcall_app::App;
@@ -19,6 +22,42 @@ pub struct ServeArgs {
     pub secure_cookies: bool,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+}
+
+/// API rate limits and the reverse proxies whose forwarded client addresses are believed.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Limits and proxies")]
+pub struct EdgeArgs {
+    /// API requests a minute one token may make (429 with Retry-After beyond it).
+    #[arg(long, env = "ROLLCALL_API_RATE_LIMIT", default_value_t = NonZeroU32::new(1_200).expect("non-zero"))]
+    api_rate_limit: NonZeroU32,
+    /// API requests a minute from one client address, whatever the token.
+    #[arg(long, env = "ROLLCALL_API_RATE_LIMIT_PER_ADDRESS", default_value_t = NonZeroU32::new(3_000).expect("non-zero"))]
+    api_rate_limit_per_address: NonZeroU32,
+    /// A reverse proxy (address or CIDR, repeatable; comma-separated in the variable) whose
+    /// X-Forwarded-For names the client for the audit trail, the sign-in pause and the limits.
+    #[arg(long = "trusted-proxy", env = "ROLLCALL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy)]
+    trusted_proxies: Vec<IpNet>,
+}
+
+impl EdgeArgs {
+    pub fn edge(&self) -> rollcall_web::Edge {
+        rollcall_web::Edge {
+            per_token_per_minute: self.api_rate_limit,
+            per_address_per_minute: self.api_rate_limit_per_address,
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
+}
+
+/// An address is a network of one.
+fn proxy(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("“{s}” is not an address or network, e.g. 10.0.0.5 or 10.0.0.0/8"))
 }
 
 /// Outgoing messages. Without an SMTP host, email goes to the local mailbox shown at /mailbox.
@@ -112,12 +151,16 @@ pub async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener>
 }
 
 /// Serves until SIGTERM or Ctrl-C; delivers messages and resumes bulk jobs in the background.
-pub async fn serve(app: App, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+pub async fn serve(
+    app: App,
+    edge: rollcall_web::Edge,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, public_url = %app.config.public_url, database = app.database(), "serving");
     let dispatcher = rollcall_app::delivery::spawn_dispatcher(app.clone());
     let jobs = rollcall_app::jobs::kinds::spawn_sweeper(app.clone());
-    rollcall_web::serve(app, listener).await?;
+    rollcall_web::serve(app, edge, listener).await?;
     dispatcher.abort();
     jobs.abort();
     Ok(())

@@ -5,6 +5,7 @@
 mod api;
 mod console;
 mod cookies;
+mod edge;
 mod error;
 mod headers;
 mod session;
@@ -13,28 +14,38 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
 use rollcall_app::App;
 
+pub use edge::Edge;
 pub use error::{ApiError, PageError};
 
 /// Largest request body accepted anywhere (forms and JSON); larger ones get a 413 that says so.
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
-/// The whole application as a `Router`, for `serve` and for tests.
+/// The whole application as a `Router` with the default limits, for tests.
 pub fn router(app: App) -> Router {
+    router_with(app, Edge::default())
+}
+
+/// The whole application as a `Router`, with the given rate limits and trusted proxies.
+pub fn router_with(app: App, edge: Edge) -> Router {
+    let limits = edge::Limits::new(edge);
+    let api = api::routes().layer(from_fn_with_state(limits.clone(), edge::rate_limits));
     Router::new()
         .merge(console::routes())
-        .nest("/api/v1", api::routes())
+        .nest("/api/v1", api)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(headers::security_headers))
+        .layer(from_fn_with_state(limits, edge::client_address))
+        .layer(from_fn(headers::security_headers))
         .with_state(app)
 }
 
 /// Serves until ctrl-c / SIGTERM.
-pub async fn serve(app: App, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+pub async fn serve(app: App, edge: Edge, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     axum::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router_with(app, edge).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown())
     .await

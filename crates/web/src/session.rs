@@ -27,8 +27,15 @@ impl Origin {
             request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
             source_ip: parts
                 .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
+                .get::<crate::edge::ClientAddr>()
+                .map(|c| c.0)
+                .or_else(|| {
+                    parts
+                        .extensions
+                        .get::<ConnectInfo<SocketAddr>>()
+                        .map(|c| c.0.ip())
+                })
+                .map(|ip| ip.to_string()),
         }
     }
 

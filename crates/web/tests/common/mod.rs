@@ -22,6 +22,11 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(t: TestDb) -> TestApp {
+    spawn_app_with(t, rollcall_web::Edge::default()).await
+}
+
+/// The application served with the given rate limits and trusted proxies.
+pub async fn spawn_app_with(t: TestDb, edge: rollcall_web::Edge) -> TestApp {
     let app = App::with_db(t.db.clone(), Config::for_tests(t.url()), Clock::system());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -29,7 +34,8 @@ pub async fn spawn_app(t: TestDb) -> TestApp {
     tokio::spawn(async move {
         axum::serve(
             listener,
-            rollcall_web::router(served).into_make_service_with_connect_info::<SocketAddr>(),
+            rollcall_web::router_with(served, edge)
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .await
         .unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rollcall_app::audit::Meta;
-use rollcall_app::domain::JobState;
+use rollcall_app::domain::{JobState, Outcome};
 use rollcall_app::model::ImportFilter as Filter;
 use rollcall_app::model::Job;
 use rollcall_app::onboarding::import::{self, Access, Commit, Summary};
@@ -227,9 +227,11 @@ pub async fn follow(app: &App, who: &Principal, id: Uuid) -> anyhow::Result<Job>
     }
 }
 
-/// Prints a finished job's outcome, whatever its kind; fails when the job failed.
+/// Prints a finished job's outcome, whatever its kind; fails when the job failed and ends
+/// "partly done" when some rows were not imported.
 fn finish(job: &Job) -> anyhow::Result<()> {
-    if let Some((outcome, sentence)) = rollcall_app::jobs::kinds::outcome_of(job) {
+    let outcome = rollcall_app::jobs::kinds::outcome_of(job);
+    if let Some((outcome, sentence)) = &outcome {
         println!("{}: {sentence}", outcome.label());
     }
     let s = Summary::of(job);
@@ -239,7 +241,12 @@ fn finish(job: &Job) -> anyhow::Result<()> {
     if job.state == JobState::Failed {
         bail!("the import failed");
     }
-    Ok(())
+    match outcome {
+        Some((Outcome::PartiallySucceeded, _)) => {
+            Err(crate::exit::Partly("some rows were not imported".into()).into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `rollcall jobs resume`: takes over the unfinished jobs whose runner stopped (once their

@@ -9,9 +9,11 @@ use clap::{Parser, Subcommand};
 use rollcall_app::audit::Meta;
 use rollcall_app::{App, Config};
 
+mod exit;
 mod import;
 mod lookup;
 mod serve;
+mod tokens;
 
 use serve::ServeArgs;
 
@@ -94,6 +96,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// API tokens of the organization (service accounts).
+    Tokens {
+        #[command(subcommand)]
+        command: tokens::TokensCommand,
     },
     /// The taxonomy code list that names the codes on provider profiles.
     Taxonomy {
@@ -227,21 +234,7 @@ enum AuditCommand {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match run().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // One line a person can act on: each cause once.
-            let mut parts: Vec<String> = Vec::new();
-            for cause in e.chain() {
-                let text = cause.to_string();
-                if !parts.iter().any(|p| p.contains(&text)) {
-                    parts.push(text);
-                }
-            }
-            eprintln!("error: {}", parts.join(": "));
-            std::process::ExitCode::FAILURE
-        }
-    }
+    exit::code_of(run().await)
 }
 
 /// Logs go to standard error (standard output is the command's answer), coloured only on a
@@ -290,6 +283,7 @@ async fn run() -> anyhow::Result<()> {
             serve::serve(app, s.edge.edge(), listener.expect("bound")).await?;
         }
         Command::Org { command } => org(&app, command, &operator).await?,
+        Command::Tokens { command } => tokens::run(&app, command, &operator).await?,
         Command::Location {
             command: LocationCommand::Create { org, name, code },
         } => {
@@ -487,7 +481,11 @@ async fn invite(app: &App, args: InviteArgs, operator: &Meta) -> anyhow::Result<
         }
     }
     println!("Invitations go out while `rollcall serve` runs.");
-    Ok(())
+    match (result.invited.len(), result.not_invited.len()) {
+        (_, 0) => Ok(()),
+        (0, n) => bail!("nobody was invited: the {n} entries above were not taken"),
+        (_, n) => Err(exit::Partly(format!("{n} entries were not invited")).into()),
+    }
 }
 
 async fn audit_verify(app: &App, org: Option<&str>) -> anyhow::Result<()> {

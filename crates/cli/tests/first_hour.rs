@@ -354,3 +354,83 @@ async fn messages_queued_by_the_cli_carry_the_sending_servers_address_and_name_t
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn exit_codes_tell_partial_success_from_success_and_failure_and_tokens_are_made_for_scripts() {
+    let dir = fresh_dir();
+    setup_org(&dir);
+    let file = dir.join("staff.csv");
+    std::fs::write(
+        &file,
+        "first_name,last_name,email\nAda,Ng,ada@harbour.example\nCy,Oh,not-an-address\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let o = rollcall(
+        &dir,
+        &[
+            "import",
+            path,
+            "--org",
+            "harbour",
+            "--roles",
+            "Front Desk",
+            "--location",
+            "QC",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "a partial import: {}", text(&o));
+    assert!(text(&o).contains("partly done"), "{}", text(&o));
+
+    let list = dir.join("addresses.txt");
+    let invite = |addresses: &str| {
+        std::fs::write(&list, addresses).unwrap();
+        let args = [
+            "invite",
+            "--org",
+            "harbour",
+            "--file",
+            list.to_str().unwrap(),
+            "--location",
+            "QC",
+            "--role",
+            "Front Desk",
+        ];
+        rollcall(&dir, &args)
+    };
+    let o = invite("bo@harbour.example ada@harbour.example");
+    assert_eq!(o.status.code(), Some(3), "one of two invited: {}", text(&o));
+    let o = invite("ada@harbour.example");
+    assert_eq!(o.status.code(), Some(1), "nobody invited: {}", text(&o));
+
+    let o = rollcall(
+        &dir,
+        &[
+            "tokens",
+            "create",
+            "--org",
+            "harbour",
+            "--name",
+            "HR sync",
+            "--scopes",
+            "users:read",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let issued: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        issued["secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("rollcall_sa_")
+    );
+    assert_eq!(issued["token"]["owner"], "organization");
+    let id = issued["token"]["id"].as_str().unwrap();
+    let o = rollcall(&dir, &["tokens", "revoke", "--org", "harbour", id]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = rollcall(&dir, &["tokens", "list", "--org", "harbour", "--json"]);
+    let tokens: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(tokens[0]["state"], "revoked", "{tokens}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

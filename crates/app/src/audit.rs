@@ -103,8 +103,11 @@ pub struct AuditParams {
     pub from: Option<String>,
     /// Last day included, `YYYY-MM-DD` in the organization's time zone.
     pub to: Option<String>,
-    /// Events older than this sequence number (the `next` of the previous page).
+    /// Events older than this sequence number (the `next` of the previous page), newest first.
     pub before_seq: Option<i64>,
+    /// Events newer than this sequence number, oldest first: a feed that follows changes (pass
+    /// the `seq` of the last event seen; 0 starts at the beginning).
+    pub after_seq: Option<i64>,
     pub limit: Option<u32>,
 }
 
@@ -161,7 +164,8 @@ impl AuditEntry {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AuditPage {
     pub events: Vec<AuditEntry>,
-    /// Pass as `before_seq` for older events; `null` on the last page.
+    /// Pass as `before_seq` (or, when paging forward, `after_seq`) for the next page; `null` on
+    /// the last page.
     pub next: Option<i64>,
 }
 
@@ -172,18 +176,24 @@ fn blank(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// Start of `date` (or of the day after it, for an inclusive end) in `zone`, in microseconds.
+/// An RFC 3339 instant as it is, or the start of `date` (or of the day after it, for an
+/// inclusive end) in `zone`, in microseconds.
 fn day_start(
     field: &'static str,
     text: &str,
     zone: &str,
     next_day: bool,
 ) -> Result<i64, ValueError> {
+    if let Ok(instant) = text.parse::<jiff::Timestamp>() {
+        return Ok(instant.as_microsecond());
+    }
     let bad = || {
         ValueError::new(
             field,
             "date_invalid",
-            format!("“{text}” is not a date: use the form 2026-03-31."),
+            format!(
+                "“{text}” is not a date or a time: use 2026-03-31 (a whole day in the organization's zone) or 2026-03-31T14:00:00Z."
+            ),
         )
     };
     let mut date: jiff::civil::Date = text.parse().map_err(|_| bad())?;
@@ -246,6 +256,13 @@ impl AuditParams {
                 "The “to” date is before the “from” date: swap them.",
             ));
         }
+        if self.before_seq.is_some() && self.after_seq.is_some() {
+            return Err(ValueError::new(
+                "after_seq",
+                "paging_ambiguous",
+                "Page backwards with before_seq or forwards with after_seq, not both.",
+            ));
+        }
         Ok(AuditQuery {
             actor_id,
             actor_text,
@@ -254,7 +271,8 @@ impl AuditParams {
             from,
             to,
             before_seq: self.before_seq,
-            limit: self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
+            after_seq: self.after_seq,
+            limit: checked_limit(self.limit)?,
         })
     }
 
@@ -271,6 +289,21 @@ impl AuditParams {
         .filter_map(|(k, v)| blank(v).map(|v| format!("{k}={}", urlencode(v))))
         .collect::<Vec<_>>()
         .join("&")
+    }
+}
+
+/// A page size in range, or a refusal that says the range (never a silent change).
+fn checked_limit(limit: Option<u32>) -> Result<u32, ValueError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(ValueError::new(
+            "limit",
+            "limit_out_of_range",
+            format!(
+                "limit={n} is out of range: ask for 1 to {MAX_PAGE} events a page ({DEFAULT_PAGE} when absent)."
+            ),
+        )),
     }
 }
 

@@ -175,6 +175,8 @@ pub struct AuditQuery {
     pub to: Option<i64>,
     /// Newest first; page with the last seen sequence number.
     pub before_seq: Option<i64>,
+    /// Oldest first from just after this sequence number (a feed that follows changes).
+    pub after_seq: Option<i64>,
     pub limit: u32,
 }
 
@@ -229,8 +231,12 @@ pub async fn list(conn: &mut Conn, org_id: Uuid, f: &AuditQuery) -> Result<Vec<E
     if let Some(s) = f.before_seq {
         q.push(" AND seq < ").bind(s);
     }
+    if let Some(s) = f.after_seq {
+        q.push(" AND seq > ").bind(s);
+    }
+    let order = if f.after_seq.is_some() { "ASC" } else { "DESC" };
     q.push(&format!(
-        " ORDER BY seq DESC LIMIT {}",
+        " ORDER BY seq {order} LIMIT {}",
         f.limit.clamp(1, 10_000)
     ));
     q.fetch_all_as(&mut *conn, from_row).await

@@ -510,6 +510,50 @@ async fn viewers_read_the_log_and_the_api_needs_users_read(t: TestDb) {
     assert_eq!(body["errors"][0]["field"], "target");
     let (status, body) = read("?from=2026-02-30").await;
     assert_eq!(status, 422, "{body}");
+
+    // A feed that follows changes: oldest first from a sequence number, page by page, to the
+    // same events the log holds.
+    let (_, everything) = read("?limit=500").await;
+    let mut all: Vec<i64> = everything["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    all.reverse();
+    let mut followed = Vec::new();
+    let mut after = 0;
+    loop {
+        let url = app.url(&format!("/api/v1/audit?limit=2&after_seq={after}"));
+        let page: Value = api
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        followed.extend(
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_i64().unwrap()),
+        );
+        match page["next"].as_i64() {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    assert_eq!(followed, all);
+    let (status, body) = read("?after_seq=1&before_seq=9").await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = read("?from=2020-01-01T00:00:00Z&limit=500").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["events"], everything["events"], "an RFC 3339 instant");
+    let (status, _) = read("?from=2099-01-01T00:00:00Z").await;
+    assert_eq!(status, 200);
 }
 
 engine_tests!(

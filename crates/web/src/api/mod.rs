@@ -27,7 +27,7 @@ use crate::error::ApiError;
 use query::{StrictQuery, params};
 
 params!(ListParams: "q", "status", "user_type", "location", "role", "sort", "after", "limit");
-params!(AuditParams: "actor", "action", "target", "from", "to", "before_seq", "limit");
+params!(AuditParams: "actor", "action", "target", "from", "to", "before_seq", "after_seq", "limit");
 use crate::session::ApiCaller;
 
 pub fn routes() -> Router<App> {

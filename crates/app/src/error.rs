@@ -58,3 +58,20 @@ impl From<rollcall_store::SqlxError> for AppError {
         AppError::Store(e.into())
     }
 }
+
+/// Field errors gathered across a whole form or body, so every wrong field is reported at once
+/// rather than the first one only.
+#[derive(Debug, Default)]
+pub(crate) struct FieldErrors(Vec<ValueError>);
+
+impl FieldErrors {
+    /// The value, or `None` with its error kept.
+    pub(crate) fn take<T>(&mut self, result: Result<T, ValueError>) -> Option<T> {
+        result.map_err(|e| self.0.push(e)).ok()
+    }
+
+    /// Nothing wrong, or every error at once.
+    pub(crate) fn into_result(self) -> Result<(), AppError> {
+        AppError::of_fields(self.0).map_or(Ok(()), Err)
+    }
+}

@@ -610,6 +610,23 @@ async fn profile_values_are_validated(t: TestDb) {
         assert_eq!(status, 422, "{body} → {err}");
         assert_eq!(err["code"].as_str(), Some(code), "{body} → {err}");
     }
+    // Several wrong fields are all reported, each with its field, and nothing is written.
+    let (status, err) = w
+        .patch(
+            &w.admin_token,
+            w.pt,
+            json!({ "mobile": "12", "npi": "1234567890", "capacity": "0", "bio": "Kept?" }),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    let fields: Vec<&str> = err["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["mobile", "npi", "capacity"], "{err}");
+    assert_ne!(w.profile(w.pt).await["provider"]["bio"], "Kept?");
     let (status, p) = w
         .patch(&w.admin_token, w.pt, json!({ "npi": "1234567893", "taxonomies": "225100000x 2251S0007X", "capacity": "2", "scheduling_step": "30", "bio": "Sports rehab.", "display_name": "Dr. Pat Chen" }))
         .await;

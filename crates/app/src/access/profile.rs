@@ -17,6 +17,7 @@ use crate::access::OrgScope;
 use crate::access::{admin_census, location_names, subject_of};
 use crate::audit::Meta;
 use crate::clock::rfc3339;
+use crate::error::FieldErrors;
 use crate::{App, AppError, Principal};
 
 #[derive(Debug, Clone, Serialize)]
@@ -485,12 +486,15 @@ impl Values {
         user: &users::User,
         edit: &ProfileEdit,
     ) -> Result<Values, AppError> {
-        let next = person_edited(user, edit, &scope.policy)?;
+        // Every field that does not parse is reported, not only the first.
+        let mut errors = FieldErrors::default();
+        let next = person_edited(user, edit, &scope.policy, &mut errors);
+        let provider = provider_edit(conn, user, edit, &mut errors).await?;
+        errors.into_result()?;
         let names = location_names(conn, scope.org.id).await?;
         check_locations_exist(&names, edit)?;
         let all_roles = roles::list(conn, scope.org.id).await?;
         check_roles_exist(&all_roles, edit)?;
-        let provider = provider_edit(conn, user, edit).await?;
         let notifications = notifications_edited(&scope.org.settings, edit)?;
         Ok(Values {
             next,
@@ -609,32 +613,56 @@ fn person_edited(
     user: &users::User,
     edit: &ProfileEdit,
     policy: &Policy,
-) -> Result<users::User, AppError> {
+    errors: &mut FieldErrors,
+) -> users::User {
     let mut next = user.clone();
-    if let Some(v) = &edit.first_name {
-        next.first_name = required("first_name", "First name", v)?;
-    }
-    if let Some(v) = &edit.last_name {
-        next.last_name = required("last_name", "Last name", v)?;
-    }
-    if let Some(v) = &edit.display_name {
-        next.display_name = required("display_name", "Display name", v)?;
-    }
-    if let Some(v) = &edit.mobile {
-        next.mobile = match v.trim() {
-            "" => None,
-            m => Some(Mobile::parse(m, Some("US"))?.as_str().to_string()),
-        };
-    }
-    next.user_type = match edit.user_type.as_deref().map(str::trim) {
-        None => user.user_type.clone(),
-        Some("") => None,
-        Some(t) => Some(user_type_code(policy, t)?),
+    let mut set = |target: &mut String, field, label, value: &Option<String>| {
+        if let Some(v) = value
+            && let Some(v) = errors.take(required(field, label, v))
+        {
+            *target = v;
+        }
     };
+    set(
+        &mut next.first_name,
+        "first_name",
+        "First name",
+        &edit.first_name,
+    );
+    set(
+        &mut next.last_name,
+        "last_name",
+        "Last name",
+        &edit.last_name,
+    );
+    set(
+        &mut next.display_name,
+        "display_name",
+        "Display name",
+        &edit.display_name,
+    );
+    if let Some(v) = &edit.mobile {
+        let mobile = match v.trim() {
+            "" => Ok(None),
+            m => Mobile::parse(m, Some("US")).map(|m| Some(m.as_str().to_string())),
+        };
+        if let Some(m) = errors.take(mobile) {
+            next.mobile = m;
+        }
+    }
+    match edit.user_type.as_deref().map(str::trim) {
+        None => {}
+        Some("") => next.user_type = None,
+        Some(t) => {
+            if let Some(code) = errors.take(user_type_code(policy, t)) {
+                next.user_type = Some(code);
+            }
+        }
+    }
     if let Some(d) = edit.default_location {
         next.default_location_id = Some(d);
     }
-    Ok(next)
+    next
 }
 
 fn check_locations_exist(
@@ -882,6 +910,7 @@ async fn provider_edit(
     conn: &mut Conn,
     user: &users::User,
     edit: &ProfileEdit,
+    errors: &mut FieldErrors,
 ) -> Result<Option<(Provider, Provider)>, AppError> {
     let touched = edit.npi.is_some()
         || edit.taxonomies.is_some()
@@ -898,38 +927,65 @@ async fn provider_edit(
         .unwrap_or_default();
     let mut p = was.clone();
     if let Some(v) = &edit.npi {
-        p.npi = match v.trim() {
-            "" => None,
-            n => Some(Npi::parse(n)?.as_str().to_string()),
+        let npi = match v.trim() {
+            "" => Ok(None),
+            n => Npi::parse(n).map(|n| Some(n.as_str().to_string())),
         };
-    }
-    if let Some(v) = &edit.taxonomies {
-        let mut codes = Vec::new();
-        for part in v
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|s| !s.is_empty())
-        {
-            let code = TaxonomyCode::parse(part)?.as_str().to_string();
-            if !codes.contains(&code) {
-                codes.push(code);
-            }
+        if let Some(npi) = errors.take(npi) {
+            p.npi = npi;
         }
+    }
+    if let Some(v) = &edit.taxonomies
+        && let Some(codes) = errors.take(taxonomy_codes(v))
+    {
         p.taxonomies = codes;
     }
-    if let Some(v) = &edit.bio {
-        p.bio = optional("bio", "The bio", v, 2_000)?;
+    let mut text = |target: &mut Option<String>, field, label, value: &Option<String>, max| {
+        if let Some(v) = value
+            && let Some(v) = errors.take(optional(field, label, v, max))
+        {
+            *target = v;
+        }
+    };
+    text(&mut p.bio, "bio", "The bio", &edit.bio, 2_000);
+    text(
+        &mut p.licence_number,
+        "licence_number",
+        "The licence number",
+        &edit.licence_number,
+        40,
+    );
+    text(
+        &mut p.licence_state,
+        "licence_state",
+        "The licence state",
+        &edit.licence_state,
+        40,
+    );
+    if let Some(v) = &edit.capacity
+        && let Some(c) = errors.take(Capacity::parse(v))
+    {
+        p.capacity = c.get() as i64;
     }
-    if let Some(v) = &edit.licence_number {
-        p.licence_number = optional("licence_number", "The licence number", v, 40)?;
-    }
-    if let Some(v) = &edit.licence_state {
-        p.licence_state = optional("licence_state", "The licence state", v, 40)?;
-    }
-    if let Some(v) = &edit.capacity {
-        p.capacity = Capacity::parse(v)?.get() as i64;
-    }
-    if let Some(v) = &edit.scheduling_step {
-        p.scheduling_step = SchedulingStep::parse(v)?.minutes() as i64;
+    if let Some(v) = &edit.scheduling_step
+        && let Some(s) = errors.take(SchedulingStep::parse(v))
+    {
+        p.scheduling_step = s.minutes() as i64;
     }
     Ok(Some((was, p)))
+}
+
+/// Taxonomy codes separated by commas or spaces, each once, in the order given.
+fn taxonomy_codes(input: &str) -> Result<Vec<String>, ValueError> {
+    let mut codes = Vec::new();
+    for part in input
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+    {
+        let code = TaxonomyCode::parse(part)?.as_str().to_string();
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    Ok(codes)
 }

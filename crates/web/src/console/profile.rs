@@ -186,7 +186,12 @@ pub async fn save(
     };
     match result {
         Ok(_) => Ok(Redirect::to(&format!("/users/{id}?saved=1")).into_response()),
-        Err(e @ (AppError::Invalid(_) | AppError::Refused(_) | AppError::NotFound(_))) => {
+        Err(
+            e @ (AppError::Invalid(_)
+            | AppError::InvalidFields(_)
+            | AppError::Refused(_)
+            | AppError::NotFound(_)),
+        ) => {
             let mut page = show(&app, &user, id, None, Some(e.to_string())).await?;
             *page.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
             Ok(page)

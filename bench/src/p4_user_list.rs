@@ -929,7 +929,7 @@ impl<'a> Figures<'a> {
         let (s, r, lost) = (self.s, self.r, self.lost);
         let verdict = &self.verdict;
         format!(
-            "P4 {}: saturation {} req/s (bare axum {} req/s, ratio {:.3}){}; at half load ({} req/s) p50 {} p90 {} p99 {} (p99.9 {}, max {}, load generator lag max {}) (target p99 ≤ 25 ms, throughput ≥ 0.1× bare) — {verdict}; {} of {} requests failed (non-200 {}, wrong body size {}, transport errors {}, unanswered {lost})",
+            "P4 {}: saturation {} req/s (bare axum {} req/s, ratio {:.3}){}; at half load ({} req/s) p50 {} p90 {} p99 {} ({}) (target p99 ≤ 25 ms, throughput ≥ 0.1× bare) — {verdict}; {} (non-200 {}, wrong body size {}, transport errors {}, unanswered {lost})",
             s.key,
             fmt_int(r.closed.rps),
             fmt_int(bare),
@@ -943,11 +943,8 @@ impl<'a> Figures<'a> {
             ms(r.open.p50),
             ms(r.open.p90),
             ms(r.open.p99),
-            ms(r.open.p999),
-            ms(r.open.max),
-            ms(r.open.generator_lag),
-            fmt_int(self.failed as f64),
-            fmt_int(self.requests as f64),
+            self.tail(),
+            self.failed_of(),
             self.faults.0,
             self.faults.1,
             self.faults.2,
@@ -958,7 +955,7 @@ impl<'a> Figures<'a> {
     fn line(&self) -> String {
         let (s, r) = (self.s, self.r);
         format!(
-            "P4 {} ({}): saturation {} req/s{}; at half load ({} req/s) p50 {} p99 {} (p99.9 {}, max {}, load generator lag max {}); {} of {} requests failed",
+            "P4 {} ({}): saturation {} req/s{}; at half load ({} req/s) p50 {} p99 {} ({}); {}",
             s.key,
             s.what,
             fmt_int(r.closed.rps),
@@ -970,11 +967,27 @@ impl<'a> Figures<'a> {
             fmt_int(r.open.achieved_rps),
             ms(r.open.p50),
             ms(r.open.p99),
-            ms(r.open.p999),
-            ms(r.open.max),
-            ms(r.open.generator_lag),
+            self.tail(),
+            self.failed_of(),
+        )
+    }
+
+    /// The open loop's slowest requests, and how late the load generator itself was.
+    fn tail(&self) -> String {
+        let o = &self.r.open;
+        format!(
+            "p99.9 {}, max {}, load generator lag max {}",
+            ms(o.p999),
+            ms(o.max),
+            ms(o.generator_lag)
+        )
+    }
+
+    fn failed_of(&self) -> String {
+        format!(
+            "{} of {} requests failed",
             fmt_int(self.failed as f64),
-            fmt_int(self.requests as f64),
+            fmt_int(self.requests as f64)
         )
     }
 

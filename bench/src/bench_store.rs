@@ -90,6 +90,14 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// The engine as the reports name it.
+pub fn engine_name(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Sqlite => "SQLite (WAL)",
+        Engine::Postgres => "PostgreSQL",
+    }
+}
+
 /// The load average now, as /proc shows it.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

@@ -283,69 +283,17 @@ pub async fn open(target: &Target, connections: usize, rate: f64, duration: Dura
         workers.push(w);
     }
     let t0 = Instant::now() + Duration::from_millis(20);
-    let deadline = t0 + duration + Duration::from_secs(30);
-
-    let pacer = {
-        let permits = permits.clone();
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut released = 0u64;
-            let mut lag = Duration::ZERO;
-            while released < total && !stop.load(Ordering::Relaxed) {
-                let now = Instant::now();
-                if now >= t0 {
-                    let due = (((now - t0).as_secs_f64() * rate) as u64 + 1).min(total);
-                    if due > released {
-                        let first_due = t0 + Duration::from_secs_f64(released as f64 / rate);
-                        lag = lag.max(now.saturating_duration_since(first_due));
-                        permits.add_permits((due - released) as usize);
-                        released = due;
-                    }
-                }
-                if released >= total {
-                    break;
-                }
-                let next_due = t0 + Duration::from_secs_f64(released as f64 / rate);
-                let wait = next_due
-                    .saturating_duration_since(Instant::now())
-                    .min(Duration::from_millis(2));
-                if !wait.is_zero() {
-                    std::thread::sleep(wait);
-                }
-            }
-            // Let every waiting worker see that the run is over.
-            permits.add_permits(connections + 1);
-            lag
-        })
+    let schedule = Schedule {
+        t0,
+        rate,
+        total,
+        deadline: t0 + duration + Duration::from_secs(30),
     };
-
+    let pacer = spawn_pacer(schedule, permits.clone(), stop.clone(), connections);
     let mut tasks = Vec::new();
-    for mut w in workers {
-        let permits = permits.clone();
-        let next = next.clone();
-        let stop = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut lat: Vec<u32> = Vec::new();
-            loop {
-                match permits.acquire().await {
-                    Ok(p) => p.forget(),
-                    Err(_) => break,
-                }
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                if k >= total {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    stop.store(true, Ordering::Relaxed);
-                    break;
-                }
-                let due = t0 + Duration::from_secs_f64(k as f64 / rate);
-                if w.once().await {
-                    lat.push(due.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                }
-            }
-            (lat, w.faults)
-        }));
+    for w in workers {
+        let run = paced(w, schedule, permits.clone(), next.clone(), stop.clone());
+        tasks.push(tokio::spawn(run));
     }
     let mut all: Vec<u32> = Vec::with_capacity(total as usize);
     let mut faults = Faults::default();
@@ -357,28 +305,125 @@ pub async fn open(target: &Target, connections: usize, rate: f64, duration: Dura
     }
     let generator_lag = pacer.join().unwrap_or_default();
     let elapsed = t0.elapsed().as_secs_f64();
-    all.sort_unstable();
-    let pct = |p: f64| -> Duration {
-        if all.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((p * all.len() as f64).ceil() as usize).clamp(1, all.len()) - 1;
-        Duration::from_micros(all[i] as u64)
-    };
-    Open {
-        rate,
-        scheduled: total,
-        completed: all.len() as u64,
-        achieved_rps: all.len() as f64 / elapsed,
-        p50: pct(0.50),
-        p90: pct(0.90),
-        p99: pct(0.99),
-        p999: pct(0.999),
-        max: all
-            .last()
-            .map(|m| Duration::from_micros(*m as u64))
-            .unwrap_or_default(),
-        generator_lag,
-        faults,
+    schedule.figures(all, elapsed, generator_lag, faults)
+}
+
+/// When the requests of an open-loop run fall due.
+#[derive(Clone, Copy)]
+struct Schedule {
+    t0: Instant,
+    /// Requests per second.
+    rate: f64,
+    total: u64,
+    /// After this, workers stop taking requests (the server has stalled).
+    deadline: Instant,
+}
+
+impl Schedule {
+    /// When request `k` falls due.
+    fn due(&self, k: u64) -> Instant {
+        self.t0 + Duration::from_secs_f64(k as f64 / self.rate)
     }
+
+    /// The run's figures from the latencies (µs) of the completed requests.
+    fn figures(
+        &self,
+        mut all: Vec<u32>,
+        elapsed: f64,
+        generator_lag: Duration,
+        faults: Faults,
+    ) -> Open {
+        all.sort_unstable();
+        let pct = |p: f64| -> Duration {
+            if all.is_empty() {
+                return Duration::ZERO;
+            }
+            let i = ((p * all.len() as f64).ceil() as usize).clamp(1, all.len()) - 1;
+            Duration::from_micros(all[i] as u64)
+        };
+        Open {
+            rate: self.rate,
+            scheduled: self.total,
+            completed: all.len() as u64,
+            achieved_rps: all.len() as f64 / elapsed,
+            p50: pct(0.50),
+            p90: pct(0.90),
+            p99: pct(0.99),
+            p999: pct(0.999),
+            max: all
+                .last()
+                .map(|m| Duration::from_micros(*m as u64))
+                .unwrap_or_default(),
+            generator_lag,
+            faults,
+        }
+    }
+}
+
+/// The pacing thread: releases one permit per request as it falls due, until every request is
+/// released or `stop`. Answers the longest it released a request late.
+fn spawn_pacer(
+    s: Schedule,
+    permits: Arc<Semaphore>,
+    stop: Arc<AtomicBool>,
+    connections: usize,
+) -> std::thread::JoinHandle<Duration> {
+    std::thread::spawn(move || {
+        let mut released = 0u64;
+        let mut lag = Duration::ZERO;
+        while released < s.total && !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now >= s.t0 {
+                let due = (((now - s.t0).as_secs_f64() * s.rate) as u64 + 1).min(s.total);
+                if due > released {
+                    lag = lag.max(now.saturating_duration_since(s.due(released)));
+                    permits.add_permits((due - released) as usize);
+                    released = due;
+                }
+            }
+            if released >= s.total {
+                break;
+            }
+            let wait = s
+                .due(released)
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(2));
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
+        }
+        // Let every waiting worker see that the run is over.
+        permits.add_permits(connections + 1);
+        lag
+    })
+}
+
+/// A worker of the open loop: takes the next released request and sends it. Answers the
+/// latencies (µs, from each request's due time) of those that completed, and its faults.
+async fn paced(
+    mut w: Worker,
+    s: Schedule,
+    permits: Arc<Semaphore>,
+    next: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> (Vec<u32>, Faults) {
+    let mut lat: Vec<u32> = Vec::new();
+    loop {
+        match permits.acquire().await {
+            Ok(p) => p.forget(),
+            Err(_) => break,
+        }
+        let k = next.fetch_add(1, Ordering::Relaxed);
+        if k >= s.total {
+            break;
+        }
+        if Instant::now() > s.deadline {
+            stop.store(true, Ordering::Relaxed);
+            break;
+        }
+        if w.once().await {
+            lat.push(s.due(k).elapsed().as_micros().min(u32::MAX as u128) as u32);
+        }
+    }
+    (lat, w.faults)
 }

@@ -30,11 +30,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
-use bench_store::{Store, cores, machine_note, thousands};
+use bench_store::{Store, cores, engine_name, machine_note, thousands};
 use clap::{Parser, ValueEnum};
 use harness::median;
 use rollcall_app::audit::Meta;
 use rollcall_app::domain::{JobKind, JobState};
+use rollcall_app::model::Job;
 use rollcall_app::onboarding::import::{self, Access, Commit, Summary};
 use rollcall_app::testing::store::{Db, Engine, jobs, now_micros, seats};
 use uuid::Uuid;
@@ -203,33 +204,15 @@ impl BaselineRun {
 async fn main() -> Result<()> {
     harness::trace_from_env();
     let args = Args::parse();
-    ensure!(
-        args.pg_database
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
-        "--pg-database: lower-case letters, digits and underscores only"
-    );
-    let engine = match args.database_url.as_deref() {
-        None => Engine::Sqlite,
-        Some(u) if u.starts_with("postgres") => Engine::Postgres,
-        Some(other) => bail!("--database-url must be postgres://…, not {other}"),
-    };
-    if args.p3 && engine != Engine::Postgres {
-        bail!("P3 needs --database-url postgres://USER@HOST:PORT/DB");
-    }
-    let id = match (args.p2, engine) {
-        (true, _) => "P2",
-        (false, Engine::Postgres) => "P3",
-        (false, Engine::Sqlite) => "P1",
-    };
-    let rows = args
-        .rows
-        .unwrap_or(if args.p2 { 1_000_000 } else { 100_000 });
-    let runs = args.runs.unwrap_or(if args.p2 { 1 } else { 3 }).max(1);
-    ensure!(rows > 0, "--rows must be positive");
-    let cores = cores();
+    let plan = Plan::of(&args)?;
+    let Plan {
+        id,
+        engine,
+        rows,
+        runs,
+    } = plan;
     let engine_name = engine_name(engine);
-    println!("{id} machine: {}", machine_note(cores));
+    println!("{id} machine: {}", machine_note(cores()));
 
     let dir = std::env::temp_dir().join(format!(
         "rollcall-bench-{}-csv-{}-{}",
@@ -249,42 +232,91 @@ async fn main() -> Result<()> {
         args.access,
         if runs == 1 { "" } else { "s" }
     );
-
     if let Some(url) = args.database_url.as_deref() {
-        use sqlx::Connection;
-        let mut c = sqlx::PgConnection::connect(url)
-            .await
-            .context("connecting to the PostgreSQL server")?;
-        let (av, version): (String, String) = sqlx::query_as(
-            "SELECT current_setting('autovacuum'), current_setting('server_version')",
-        )
-        .fetch_one(&mut c)
-        .await?;
-        c.close().await?;
-        println!(
-            "{id} server: PostgreSQL {version}, autovacuum = {av}{}",
-            match args.pg_analyze_every {
-                Some(s) => format!(
-                    "; the benchmark runs ANALYZE every {s} s during each import, as autovacuum would (--pg-analyze-every)"
-                ),
-                None =>
-                    "; no ANALYZE by the benchmark (--pg-analyze-every SECS emulates autovacuum)"
-                        .into(),
-            }
-        );
+        print_server(id, url, args.pg_analyze_every).await?;
     }
     let tool = if args.no_baseline {
         None
     } else {
         baseline_tool(engine)
     };
-    let result = measure(&args, id, engine, &csv, rows, runs, tool.as_deref()).await;
+    let result = measure(&args, &plan, &csv, tool.as_deref()).await;
     if args.keep {
         println!("CSV file kept: {}", csv.display());
     } else {
         std::fs::remove_dir_all(&dir)?;
     }
     result
+}
+
+/// Which benchmark the arguments ask for, and how large.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    /// P1, P2 or P3.
+    id: &'static str,
+    engine: Engine,
+    rows: usize,
+    runs: usize,
+}
+
+impl Plan {
+    fn of(args: &Args) -> Result<Plan> {
+        ensure!(
+            args.pg_database
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "--pg-database: lower-case letters, digits and underscores only"
+        );
+        let engine = match args.database_url.as_deref() {
+            None => Engine::Sqlite,
+            Some(u) if u.starts_with("postgres") => Engine::Postgres,
+            Some(other) => bail!("--database-url must be postgres://…, not {other}"),
+        };
+        if args.p3 && engine != Engine::Postgres {
+            bail!("P3 needs --database-url postgres://USER@HOST:PORT/DB");
+        }
+        let id = match (args.p2, engine) {
+            (true, _) => "P2",
+            (false, Engine::Postgres) => "P3",
+            (false, Engine::Sqlite) => "P1",
+        };
+        let rows = args
+            .rows
+            .unwrap_or(if args.p2 { 1_000_000 } else { 100_000 });
+        let runs = args.runs.unwrap_or(if args.p2 { 1 } else { 3 }).max(1);
+        ensure!(rows > 0, "--rows must be positive");
+        Ok(Plan {
+            id,
+            engine,
+            rows,
+            runs,
+        })
+    }
+}
+
+/// The PostgreSQL server's version and whether autovacuum runs: without it the import's
+/// queries are planned with no statistics unless the benchmark runs ANALYZE itself.
+async fn print_server(id: &str, url: &str, analyze_every: Option<u64>) -> Result<()> {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(url)
+        .await
+        .context("connecting to the PostgreSQL server")?;
+    let (av, version): (String, String) =
+        sqlx::query_as("SELECT current_setting('autovacuum'), current_setting('server_version')")
+            .fetch_one(&mut c)
+            .await?;
+    c.close().await?;
+    println!(
+        "{id} server: PostgreSQL {version}, autovacuum = {av}{}",
+        match analyze_every {
+            Some(s) => format!(
+                "; the benchmark runs ANALYZE every {s} s during each import, as autovacuum would (--pg-analyze-every)"
+            ),
+            None =>
+                "; no ANALYZE by the benchmark (--pg-analyze-every SECS emulates autovacuum)".into(),
+        }
+    );
+    Ok(())
 }
 
 /// The baseline's command-line tool, or why it cannot run.
@@ -306,98 +338,16 @@ fn baseline_tool(engine: Engine) -> Option<String> {
     }
 }
 
-async fn measure(
-    args: &Args,
-    id: &str,
-    engine: Engine,
-    csv: &Path,
-    rows: usize,
-    runs: usize,
-    tool: Option<&str>,
-) -> Result<()> {
-    let engine_name = engine_name(engine);
+async fn measure(args: &Args, plan: &Plan, csv: &Path, tool: Option<&str>) -> Result<()> {
     let mut product = Vec::new();
     let mut baseline = Vec::new();
-    for run in 0..runs {
-        let label = format!("{}-run{run}", id.to_lowercase());
-        let store = Store::create(
-            &label,
-            args.database_url.as_deref(),
-            &format!("{}_{}_run{run}", args.pg_database, id.to_lowercase()),
-        )
-        .await?;
-        let p = product_run(&store.url, csv, rows, args).await;
-        store.dispose(args.keep).await?;
-        let p = p?;
-        let b = match tool {
-            None => None,
-            Some(tool) => {
-                let store = Store::create(
-                    &format!("{label}-base"),
-                    args.database_url.as_deref(),
-                    &format!("{}_{}_base{run}", args.pg_database, id.to_lowercase()),
-                )
-                .await?;
-                let b = baseline_run(&store, csv, rows, tool).await;
-                store.dispose(args.keep).await?;
-                Some(b?)
-            }
-        };
-        let chunks = rows.div_ceil(1_000);
-        println!(
-            "  run {}: product {:.2} s = stage {:.2} s + commit {:.0} ms + run {:.2} s ({}/s; {} chunks of 1,000 rows, {:.1} ms per chunk; created {}; wrote {} users, {} invitations, {} outbox messages, {} audit events){}",
-            run + 1,
-            p.total().as_secs_f64(),
-            p.stage.as_secs_f64(),
-            p.commit.as_secs_f64() * 1e3,
-            p.run.as_secs_f64(),
-            thousands((rows as f64 / p.total().as_secs_f64()) as u64),
-            chunks,
-            p.run.as_secs_f64() * 1e3 / chunks as f64,
-            thousands(p.created as u64),
-            thousands(p.counts.1 as u64),
-            thousands(p.counts.2 as u64),
-            thousands(p.counts.3 as u64),
-            thousands(p.counts.4 as u64),
-            match &b {
-                Some(b) => format!(
-                    " · baseline {:.2} s = {} {:.2} s + INSERT … SELECT {:.2} s",
-                    b.total().as_secs_f64(),
-                    load_name(engine),
-                    b.load.as_secs_f64(),
-                    b.insert.as_secs_f64()
-                ),
-                None => String::new(),
-            }
-        );
-        if let Some((first, last)) = p.stage_rates {
-            println!(
-                "    staging: first 10 % {}/s, last 10 % {}/s ({:.2}×)",
-                thousands(first as u64),
-                thousands(last as u64),
-                last / first
-            );
-        }
-        if let Some((first, last)) = p.run_rates {
-            println!(
-                "    job:     first 10 % {}/s, last 10 % {}/s ({:.2}×)",
-                thousands(first as u64),
-                thousands(last as u64),
-                last / first
-            );
-        }
+    for run in 0..plan.runs {
+        let (p, b) = measure_run(args, plan, csv, tool, run).await?;
+        print_run(plan, run, &p, b.as_ref());
         product.push(p);
         baseline.extend(b);
     }
-
-    let med =
-        |f: &dyn Fn(&ProductRun) -> Duration| median(&product.iter().map(f).collect::<Vec<_>>());
-    let (total, stage, commit, run) = (
-        med(&|p| p.total()),
-        med(&|p| p.stage),
-        med(&|p| p.commit),
-        med(&|p| p.run),
-    );
+    let med = Medians::of(&product);
     let base = (!baseline.is_empty()).then(|| {
         (
             median(&baseline.iter().map(BaselineRun::total).collect::<Vec<_>>()),
@@ -405,21 +355,8 @@ async fn measure(
             median(&baseline.iter().map(|b| b.insert).collect::<Vec<_>>()),
         )
     });
-    let rows_k = if rows.is_multiple_of(1_000_000) {
-        format!("{}M", rows / 1_000_000)
-    } else if rows.is_multiple_of(1_000) {
-        format!("{}k", rows / 1_000)
-    } else {
-        thousands(rows as u64)
-    };
-    let split = format!(
-        "stage {:.2} s ({:.0} %) · commit {:.0} ms · run {:.2} s ({:.0} %)",
-        stage.as_secs_f64(),
-        100.0 * stage.as_secs_f64() / total.as_secs_f64(),
-        commit.as_secs_f64() * 1e3,
-        run.as_secs_f64(),
-        100.0 * run.as_secs_f64() / total.as_secs_f64()
-    );
+    let (id, rows, total) = (plan.id, plan.rows, med.total);
+    let split = med.split();
     println!();
     println!(
         "{id} product: median {:.2} s for {} rows ({}/s): {split}",
@@ -428,91 +365,257 @@ async fn measure(
         thousands((rows as f64 / total.as_secs_f64()) as u64),
     );
     let (base_cell, ratio_cell, ratio) = match base {
-        Some((b, load, insert)) => {
-            println!(
-                "{id} baseline: median {:.2} s ({}/s) = {} {:.2} s + INSERT … SELECT into users {:.2} s",
-                b.as_secs_f64(),
-                thousands((rows as f64 / b.as_secs_f64()) as u64),
-                load_name(engine),
-                load.as_secs_f64(),
-                insert.as_secs_f64()
-            );
-            let ratio = total.as_secs_f64() / b.as_secs_f64();
-            if engine == Engine::Postgres {
-                println!(
-                    "{id} ratio {ratio:.1}× against \\copy + INSERT … SELECT (the one the target uses: \"\\copy of the same file into the same users table\"); {:.1}× against the \\copy into staging alone",
-                    total.as_secs_f64() / load.as_secs_f64()
-                );
-            } else {
-                println!("{id} ratio {ratio:.1}× against .import + INSERT … SELECT");
-            }
-            (
-                format!(
-                    "{} + INSERT…SELECT {:.2} s ({} {:.2} s)",
-                    load_name(engine),
-                    b.as_secs_f64(),
-                    load_name(engine),
-                    load.as_secs_f64()
-                ),
-                format!("{ratio:.1}×"),
-                Some(ratio),
-            )
-        }
+        Some(base) => compare(plan, total, base),
         None => ("not measured".to_string(), "–".to_string(), None),
     };
-
-    let verdict = |ok: bool| if ok { "met" } else { "not met" };
+    let row = TableRow {
+        what: format!(
+            "CSV import, {}, {}",
+            rows_label(rows),
+            engine_name(plan.engine)
+        ),
+        total,
+        split,
+        base_cell,
+        ratio_cell,
+    };
     println!();
     println!("| id | what | product (median) | baseline (median) | ratio | target | |");
     println!("|---|---|---|---|---|---|---|");
     match id {
-        "P2" => {
-            let rss = peak_rss_mb();
-            let p = &product[product.len() / 2];
-            let worst = |r: Option<(f64, f64)>| r.map(|(f, l)| l / f);
-            let (sr, rr) = (worst(p.stage_rates), worst(p.run_rates));
-            let time_ok = total <= Duration::from_secs(20);
-            let rss_ok = rss.is_some_and(|r| r <= 256.0);
-            let rate_ok = sr.unwrap_or(0.0) >= 0.8 && rr.unwrap_or(0.0) >= 0.8;
-            println!(
-                "{id} peak RSS (VmHWM of this process): {} at the end; {} when staging ended",
-                rss.map(|r| format!("{r:.0} MB"))
-                    .unwrap_or_else(|| "unknown".into()),
-                p.rss_after_stage
-                    .map(|r| format!("{r:.0} MB"))
-                    .unwrap_or_else(|| "unknown".into())
-            );
-            println!(
-                "| P2 | CSV import, {rows_k} rows, {engine_name} | {:.1} s ({split}) · peak RSS {} · last/first 10 %: staging {} job {} | {base_cell} | {ratio_cell} | ≤ 20 s · ≤ 256 MB · ≥ 0.8× | time {} · RSS {} · rate {} |",
-                total.as_secs_f64(),
-                rss.map(|r| format!("{r:.0} MB"))
-                    .unwrap_or_else(|| "?".into()),
-                sr.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "?".into()),
-                rr.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "?".into()),
-                verdict(time_ok),
-                verdict(rss_ok),
-                verdict(rate_ok)
-            );
-        }
-        _ => {
-            let target = if engine == Engine::Postgres { 1.5 } else { 2.0 };
-            println!(
-                "| {id} | CSV import, {rows_k} rows, {engine_name} | {:.2} s ({split}) | {base_cell} | {ratio_cell} | ≤ {target}× | {} |",
-                total.as_secs_f64(),
-                ratio
-                    .map(|r| verdict(r <= target))
-                    .unwrap_or("not measured")
-            );
-        }
+        "P2" => row.print_p2(&product[product.len() / 2]),
+        _ => row.print(plan, ratio),
     }
     Ok(())
 }
 
-fn engine_name(engine: Engine) -> &'static str {
-    match engine {
-        Engine::Sqlite => "SQLite (WAL)",
-        Engine::Postgres => "PostgreSQL",
+/// One measured run: the product on a fresh database, then the baseline (when its tool is
+/// there) on another.
+async fn measure_run(
+    args: &Args,
+    plan: &Plan,
+    csv: &Path,
+    tool: Option<&str>,
+    run: usize,
+) -> Result<(ProductRun, Option<BaselineRun>)> {
+    let id = plan.id.to_lowercase();
+    let label = format!("{id}-run{run}");
+    let store = Store::create(
+        &label,
+        args.database_url.as_deref(),
+        &format!("{}_{id}_run{run}", args.pg_database),
+    )
+    .await?;
+    let p = product_run(&store.url, csv, plan.rows, args).await;
+    store.dispose(args.keep).await?;
+    let p = p?;
+    let Some(tool) = tool else {
+        return Ok((p, None));
+    };
+    let store = Store::create(
+        &format!("{label}-base"),
+        args.database_url.as_deref(),
+        &format!("{}_{id}_base{run}", args.pg_database),
+    )
+    .await?;
+    let b = baseline_run(&store, csv, plan.rows, tool).await;
+    store.dispose(args.keep).await?;
+    Ok((p, Some(b?)))
+}
+
+/// The run's line: the product's times and what it wrote, then the baseline's times; with
+/// P2's instrumentation, the rates of the first and the last 10 % of rows.
+fn print_run(plan: &Plan, run: usize, p: &ProductRun, b: Option<&BaselineRun>) {
+    let chunks = plan.rows.div_ceil(1_000);
+    println!(
+        "  run {}: product {:.2} s = stage {:.2} s + commit {:.0} ms + run {:.2} s ({}/s; {} chunks of 1,000 rows, {:.1} ms per chunk; created {}; wrote {} users, {} invitations, {} outbox messages, {} audit events){}",
+        run + 1,
+        p.total().as_secs_f64(),
+        p.stage.as_secs_f64(),
+        p.commit.as_secs_f64() * 1e3,
+        p.run.as_secs_f64(),
+        thousands((plan.rows as f64 / p.total().as_secs_f64()) as u64),
+        chunks,
+        p.run.as_secs_f64() * 1e3 / chunks as f64,
+        thousands(p.created as u64),
+        thousands(p.counts.1 as u64),
+        thousands(p.counts.2 as u64),
+        thousands(p.counts.3 as u64),
+        thousands(p.counts.4 as u64),
+        match b {
+            Some(b) => format!(
+                " · baseline {:.2} s = {} {:.2} s + INSERT … SELECT {:.2} s",
+                b.total().as_secs_f64(),
+                load_name(plan.engine),
+                b.load.as_secs_f64(),
+                b.insert.as_secs_f64()
+            ),
+            None => String::new(),
+        }
+    );
+    for (what, rates) in [("staging:", p.stage_rates), ("job:    ", p.run_rates)] {
+        if let Some((first, last)) = rates {
+            println!(
+                "    {what} first 10 % {}/s, last 10 % {}/s ({:.2}×)",
+                thousands(first as u64),
+                thousands(last as u64),
+                last / first
+            );
+        }
     }
+}
+
+/// Medians of the product's runs.
+struct Medians {
+    total: Duration,
+    stage: Duration,
+    commit: Duration,
+    run: Duration,
+}
+
+impl Medians {
+    fn of(product: &[ProductRun]) -> Medians {
+        let med = |f: &dyn Fn(&ProductRun) -> Duration| {
+            median(&product.iter().map(f).collect::<Vec<_>>())
+        };
+        Medians {
+            total: med(&|p| p.total()),
+            stage: med(&|p| p.stage),
+            commit: med(&|p| p.commit),
+            run: med(&|p| p.run),
+        }
+    }
+
+    /// Where the time went.
+    fn split(&self) -> String {
+        let total = self.total.as_secs_f64();
+        format!(
+            "stage {:.2} s ({:.0} %) · commit {:.0} ms · run {:.2} s ({:.0} %)",
+            self.stage.as_secs_f64(),
+            100.0 * self.stage.as_secs_f64() / total,
+            self.commit.as_secs_f64() * 1e3,
+            self.run.as_secs_f64(),
+            100.0 * self.run.as_secs_f64() / total
+        )
+    }
+}
+
+/// Prints the baseline's medians and the ratio; answers the table's baseline and ratio cells,
+/// and the ratio.
+fn compare(
+    plan: &Plan,
+    total: Duration,
+    (b, load, insert): (Duration, Duration, Duration),
+) -> (String, String, Option<f64>) {
+    let (id, rows, engine) = (plan.id, plan.rows, plan.engine);
+    println!(
+        "{id} baseline: median {:.2} s ({}/s) = {} {:.2} s + INSERT … SELECT into users {:.2} s",
+        b.as_secs_f64(),
+        thousands((rows as f64 / b.as_secs_f64()) as u64),
+        load_name(engine),
+        load.as_secs_f64(),
+        insert.as_secs_f64()
+    );
+    let ratio = total.as_secs_f64() / b.as_secs_f64();
+    if engine == Engine::Postgres {
+        println!(
+            "{id} ratio {ratio:.1}× against \\copy + INSERT … SELECT (the one the target uses: \"\\copy of the same file into the same users table\"); {:.1}× against the \\copy into staging alone",
+            total.as_secs_f64() / load.as_secs_f64()
+        );
+    } else {
+        println!("{id} ratio {ratio:.1}× against .import + INSERT … SELECT");
+    }
+    (
+        format!(
+            "{} + INSERT…SELECT {:.2} s ({} {:.2} s)",
+            load_name(engine),
+            b.as_secs_f64(),
+            load_name(engine),
+            load.as_secs_f64()
+        ),
+        format!("{ratio:.1}×"),
+        Some(ratio),
+    )
+}
+
+/// `100k`, `1M`, or the count itself.
+fn rows_label(rows: usize) -> String {
+    let rows_k = if rows.is_multiple_of(1_000_000) {
+        format!("{}M", rows / 1_000_000)
+    } else if rows.is_multiple_of(1_000) {
+        format!("{}k", rows / 1_000)
+    } else {
+        thousands(rows as u64)
+    };
+    format!("{rows_k} rows")
+}
+
+/// The Markdown table's row, as far as every benchmark shares it.
+struct TableRow {
+    what: String,
+    total: Duration,
+    split: String,
+    base_cell: String,
+    ratio_cell: String,
+}
+
+impl TableRow {
+    /// P2's row: time, peak RSS and the rates of the last against the first 10 % of rows of
+    /// the median run `p`.
+    fn print_p2(&self, p: &ProductRun) {
+        let rss = peak_rss_mb();
+        let worst = |r: Option<(f64, f64)>| r.map(|(f, l)| l / f);
+        let (sr, rr) = (worst(p.stage_rates), worst(p.run_rates));
+        let time_ok = self.total <= Duration::from_secs(20);
+        let rss_ok = rss.is_some_and(|r| r <= 256.0);
+        let rate_ok = sr.unwrap_or(0.0) >= 0.8 && rr.unwrap_or(0.0) >= 0.8;
+        println!(
+            "P2 peak RSS (VmHWM of this process): {} at the end; {} when staging ended",
+            rss.map(|r| format!("{r:.0} MB"))
+                .unwrap_or_else(|| "unknown".into()),
+            p.rss_after_stage
+                .map(|r| format!("{r:.0} MB"))
+                .unwrap_or_else(|| "unknown".into())
+        );
+        println!(
+            "| P2 | {} | {:.1} s ({}) · peak RSS {} · last/first 10 %: staging {} job {} | {} | {} | ≤ 20 s · ≤ 256 MB · ≥ 0.8× | time {} · RSS {} · rate {} |",
+            self.what,
+            self.total.as_secs_f64(),
+            self.split,
+            rss.map(|r| format!("{r:.0} MB"))
+                .unwrap_or_else(|| "?".into()),
+            sr.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "?".into()),
+            rr.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "?".into()),
+            self.base_cell,
+            self.ratio_cell,
+            met(time_ok),
+            met(rss_ok),
+            met(rate_ok)
+        );
+    }
+
+    /// P1's or P3's row: the ratio against the baseline is the target.
+    fn print(&self, plan: &Plan, ratio: Option<f64>) {
+        let target = if plan.engine == Engine::Postgres {
+            1.5
+        } else {
+            2.0
+        };
+        println!(
+            "| {} | {} | {:.2} s ({}) | {} | {} | ≤ {target}× | {} |",
+            plan.id,
+            self.what,
+            self.total.as_secs_f64(),
+            self.split,
+            self.base_cell,
+            self.ratio_cell,
+            ratio.map(|r| met(r <= target)).unwrap_or("not measured")
+        );
+    }
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "not met" }
 }
 
 fn load_name(engine: Engine) -> &'static str {
@@ -555,56 +658,11 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
     let app = s.app.clone();
     let who = &s.admin;
     let meta = Meta::system("bench");
-    let front_desk = s.role_id;
+    let analyzer = analyzer(&app, args.pg_analyze_every);
 
-    // Autovacuum's ANALYZE, emulated when asked (the server's own is off).
-    let analyzer = match args.pg_analyze_every {
-        Some(every) if app.db().engine() == Engine::Postgres => {
-            let db = app.db().clone();
-            Some(AbortOnDrop(tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(every.max(1))).await;
-                    if let Err(e) = sqlx::query("ANALYZE").execute(db.reader()).await {
-                        eprintln!("ANALYZE failed: {e}");
-                    }
-                }
-            })))
-        }
-        _ => None,
-    };
-
-    // Stage: the file streamed from disk. P2 passes the same reader through a counting wrapper
-    // to time the first and the last 10 % of rows (`upload` is exactly `Reader` + `stage`).
     let started = Instant::now();
     let (job, stage_rates) = if args.p2 {
-        let marks: Arc<Mutex<Vec<Instant>>> = Arc::default();
-        let every = (rows / 100).max(1);
-        let mut reader =
-            rollcall_app::domain::import::Reader::new(BufReader::new(std::fs::File::open(csv)?))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let seen = marks.clone();
-        let mut n = 0usize;
-        let iter = std::iter::from_fn(move || {
-            let row = reader.next_row();
-            if row.is_some() {
-                if n.is_multiple_of(every) {
-                    seen.lock().expect("marks").push(Instant::now());
-                }
-                n += 1;
-            }
-            row
-        });
-        let job = import::stage(&app, who, JobKind::CsvImport, "staff.csv", iter, &meta).await?;
-        let end = Instant::now();
-        let marks = marks.lock().expect("marks").clone();
-        let rates = (marks.len() > 90).then(|| {
-            let tenth = (every * 10) as f64;
-            (
-                tenth / (marks[10] - marks[0]).as_secs_f64(),
-                (rows - every * 90) as f64 / (end - marks[90]).as_secs_f64(),
-            )
-        });
-        (job, rates)
+        stage_counted(&app, who, csv, rows, &meta).await?
     } else {
         let file = BufReader::new(std::fs::File::open(csv)?);
         (
@@ -620,34 +678,14 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
         "staging: {job:?}"
     );
     if summary.in_error > 0 {
-        println!(
-            "    note: {} rows in error at review (the benchmark's file should have none), e.g.:",
-            summary.in_error
-        );
-        let review = import::review(
-            &app,
-            who,
-            job.id,
-            rollcall_app::testing::store::imports::Filter::Errors,
-            -1,
-            3,
-        )
-        .await?;
-        for r in review.rows {
-            let why: Vec<String> = r
-                .issues
-                .iter()
-                .map(|i| format!("{}: {}", i.code, i.message))
-                .collect();
-            println!("      line {}: {}", r.line, why.join(" / "));
-        }
+        print_errors(&app, who, &job, summary.in_error).await?;
     }
 
     let commit = Commit {
         access: match args.access {
             AccessMode::Customize => Access::Customize,
             AccessMode::Roles => Access::Roles {
-                role_ids: vec![front_desk],
+                role_ids: vec![s.role_id],
             },
         },
         location_id: Some(s.location_id),
@@ -659,27 +697,7 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
     let commit_time = started.elapsed();
     let committed_at = now_micros();
     let committed = Instant::now();
-
-    // Wait for the job, sampling its progress.
-    let poll = if args.p2 {
-        Duration::from_millis(100)
-    } else {
-        Duration::from_millis(20)
-    };
-    let mut samples: Vec<(f64, i64)> = vec![(0.0, 0)];
-    let job = loop {
-        let now = {
-            let mut conn = app.db().read_conn().await?;
-            jobs::get(&mut conn, s.org_id, job.id)
-                .await?
-                .context("the job")?
-        };
-        samples.push((committed.elapsed().as_secs_f64(), now.done));
-        if now.is_finished() {
-            break now;
-        }
-        tokio::time::sleep(poll).await;
-    };
+    let (job, samples) = follow(&app, &job, committed, args.p2).await?;
     drop(analyzer);
     // The job records when it finished (the app's clock: system time, µs).
     let polled = committed.elapsed();
@@ -694,32 +712,8 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
         job.state,
         summary
     );
-    let total = job.total as f64;
-    let at = |x: f64| -> f64 {
-        let i = samples
-            .iter()
-            .position(|(_, d)| *d as f64 >= x)
-            .unwrap_or(samples.len() - 1);
-        if i == 0 {
-            return samples[0].0;
-        }
-        let ((t0, d0), (t1, d1)) = (samples[i - 1], samples[i]);
-        t0 + (t1 - t0) * (x - d0 as f64) / ((d1 - d0).max(1) as f64)
-    };
-    let run_rates = (samples.len() > 4).then(|| {
-        let (t10, t90) = (at(0.1 * total), at(0.9 * total));
-        (
-            0.1 * total / t10.max(1e-6),
-            0.1 * total / (run.as_secs_f64() - t90).max(1e-6),
-        )
-    });
-    let counts = (
-        rows as i64,
-        count(app.db(), "SELECT COUNT(*) FROM users").await?,
-        count(app.db(), "SELECT COUNT(*) FROM invitations").await?,
-        count(app.db(), "SELECT COUNT(*) FROM outbox").await?,
-        count(app.db(), "SELECT COUNT(*) FROM audit_events").await?,
-    );
+    let run_rates = job_rates(&samples, job.total as f64, run);
+    let counts = counts(app.db(), rows).await?;
     app.db().close().await;
     Ok(ProductRun {
         stage,
@@ -731,6 +725,158 @@ async fn product_run(url: &str, csv: &Path, rows: usize, args: &Args) -> Result<
         rss_after_stage,
         run_rates,
     })
+}
+
+/// Autovacuum's ANALYZE, emulated on PostgreSQL when asked (the server's own is off); it
+/// stops when the handle goes.
+fn analyzer(app: &rollcall_app::App, every: Option<u64>) -> Option<AbortOnDrop> {
+    match every {
+        Some(every) if app.db().engine() == Engine::Postgres => {
+            let db = app.db().clone();
+            Some(AbortOnDrop(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(every.max(1))).await;
+                    if let Err(e) = sqlx::query("ANALYZE").execute(db.reader()).await {
+                        eprintln!("ANALYZE failed: {e}");
+                    }
+                }
+            })))
+        }
+        _ => None,
+    }
+}
+
+/// Stages the file streamed from disk through a counting wrapper, to time the first and the
+/// last 10 % of rows (`upload` is exactly `Reader` + `stage`). Answers the job and those two
+/// rates (rows/s).
+async fn stage_counted(
+    app: &rollcall_app::App,
+    who: &rollcall_app::Principal,
+    csv: &Path,
+    rows: usize,
+    meta: &Meta,
+) -> Result<(Job, Option<(f64, f64)>)> {
+    let marks: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let every = (rows / 100).max(1);
+    let mut reader =
+        rollcall_app::domain::import::Reader::new(BufReader::new(std::fs::File::open(csv)?))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let seen = marks.clone();
+    let mut n = 0usize;
+    let iter = std::iter::from_fn(move || {
+        let row = reader.next_row();
+        if row.is_some() {
+            if n.is_multiple_of(every) {
+                seen.lock().expect("marks").push(Instant::now());
+            }
+            n += 1;
+        }
+        row
+    });
+    let job = import::stage(app, who, JobKind::CsvImport, "staff.csv", iter, meta).await?;
+    let end = Instant::now();
+    let marks = marks.lock().expect("marks").clone();
+    let rates = (marks.len() > 90).then(|| {
+        let tenth = (every * 10) as f64;
+        (
+            tenth / (marks[10] - marks[0]).as_secs_f64(),
+            (rows - every * 90) as f64 / (end - marks[90]).as_secs_f64(),
+        )
+    });
+    Ok((job, rates))
+}
+
+/// The benchmark's file should have no row in error: shows a few of them when it does.
+async fn print_errors(
+    app: &rollcall_app::App,
+    who: &rollcall_app::Principal,
+    job: &Job,
+    in_error: i64,
+) -> Result<()> {
+    println!(
+        "    note: {in_error} rows in error at review (the benchmark's file should have none), e.g.:"
+    );
+    let review = import::review(
+        app,
+        who,
+        job.id,
+        rollcall_app::testing::store::imports::Filter::Errors,
+        -1,
+        3,
+    )
+    .await?;
+    for r in review.rows {
+        let why: Vec<String> = r
+            .issues
+            .iter()
+            .map(|i| format!("{}: {}", i.code, i.message))
+            .collect();
+        println!("      line {}: {}", r.line, why.join(" / "));
+    }
+    Ok(())
+}
+
+/// Waits for the committed job to finish, sampling its progress: (seconds since `committed`,
+/// rows done). Answers the finished job and the samples.
+async fn follow(
+    app: &rollcall_app::App,
+    job: &Job,
+    committed: Instant,
+    p2: bool,
+) -> Result<(Job, Vec<(f64, i64)>)> {
+    let poll = if p2 {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_millis(20)
+    };
+    let mut samples: Vec<(f64, i64)> = vec![(0.0, 0)];
+    loop {
+        let now = {
+            let mut conn = app.db().read_conn().await?;
+            jobs::get(&mut conn, job.org_id, job.id)
+                .await?
+                .context("the job")?
+        };
+        samples.push((committed.elapsed().as_secs_f64(), now.done));
+        if now.is_finished() {
+            return Ok((now, samples));
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// The job's rate over its first and its last 10 % of `total` rows (rows/s), interpolated
+/// between the progress samples; `run` is how long the whole job took.
+fn job_rates(samples: &[(f64, i64)], total: f64, run: Duration) -> Option<(f64, f64)> {
+    let at = |x: f64| -> f64 {
+        let i = samples
+            .iter()
+            .position(|(_, d)| *d as f64 >= x)
+            .unwrap_or(samples.len() - 1);
+        if i == 0 {
+            return samples[0].0;
+        }
+        let ((t0, d0), (t1, d1)) = (samples[i - 1], samples[i]);
+        t0 + (t1 - t0) * (x - d0 as f64) / ((d1 - d0).max(1) as f64)
+    };
+    (samples.len() > 4).then(|| {
+        let (t10, t90) = (at(0.1 * total), at(0.9 * total));
+        (
+            0.1 * total / t10.max(1e-6),
+            0.1 * total / (run.as_secs_f64() - t90).max(1e-6),
+        )
+    })
+}
+
+/// (rows, users, invitations, outbox messages, audit events) in the database.
+async fn counts(db: &Db, rows: usize) -> Result<(i64, i64, i64, i64, i64)> {
+    Ok((
+        rows as i64,
+        count(db, "SELECT COUNT(*) FROM users").await?,
+        count(db, "SELECT COUNT(*) FROM invitations").await?,
+        count(db, "SELECT COUNT(*) FROM outbox").await?,
+        count(db, "SELECT COUNT(*) FROM audit_events").await?,
+    ))
 }
 
 async fn count(db: &Db, sql: &str) -> Result<i64> {

@@ -29,7 +29,7 @@ use sqlx::{Executor, Row};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use bench_store::{Store, cores, load_average, machine_note, thousands};
+use bench_store::{Store, cores, engine_name, load_average, machine_note, thousands};
 use loadgen::{Closed, Conn, Open, Target};
 use seed_users::Seeded;
 
@@ -130,89 +130,10 @@ fn run(
     client_rt: &tokio::runtime::Runtime,
     store: &Store,
 ) -> Result<String> {
-    let engine_name = match store.engine {
-        Engine::Sqlite => "SQLite (WAL)",
-        Engine::Postgres => "PostgreSQL",
-    };
-
-    // ---- seeding ----------------------------------------------------------------------------
-    let (app, seeded) = server_rt.block_on(async {
-        let db = Db::connect(&store.url).await?;
-        migrate(&db).await?;
-        let app = App::with_db(db, Config::for_tests(store.url.clone()), Clock::system());
-        println!("P4 seeding {} users into {engine_name} …", fmt_int(args.users as f64));
-        let seeded = seed_users::seed(&app, args.users).await?;
-        let settle = Instant::now();
-        let size = settle_store(&app, store).await?;
-        verify_seed(&app, &seeded).await?;
-        println!(
-            "P4 seeding: {} users with {} location grants, {} role grants and {} invitations in {:.1} s \
-             ({} users/s; generating {:.1} s, overlapped with writing {:.1} s; then {} {:.1} s); database {:.0} MB",
-            fmt_int(seeded.users as f64),
-            fmt_int(seeded.expected.user_locations as f64),
-            fmt_int(seeded.expected.user_roles as f64),
-            fmt_int(seeded.expected.invitations as f64),
-            seeded.timings.total.as_secs_f64(),
-            fmt_int(seeded.users as f64 / seeded.timings.total.as_secs_f64()),
-            seeded.timings.generate.as_secs_f64(),
-            seeded.timings.write.as_secs_f64(),
-            match store.engine {
-                Engine::Sqlite => "WAL checkpoint",
-                Engine::Postgres => "ANALYZE",
-            },
-            settle.elapsed().as_secs_f64(),
-            size as f64 / 1e6,
-        );
-        anyhow::Ok((app, seeded))
-    })?;
-
-    // ---- servers ----------------------------------------------------------------------------
+    let (app, seeded) = server_rt.block_on(seed_store(args, store))?;
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let app_addr: SocketAddr = server_rt.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let router = harness::router(app.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await;
-        });
-        anyhow::Ok(addr)
-    })?;
-
-    let outcome = client_rt.block_on(async {
-        // The checks, and the pages the scenarios need, before any load.
-        let mut scenarios = prepare(args, app_addr, &seeded).await?;
-        let page_body = scenarios.first_page_body.clone();
-        let (bare_stop_tx, bare_stop_rx) = oneshot::channel::<()>();
-        let bare_addr = server_rt
-            .spawn(serve_bare(page_body, bare_stop_rx))
-            .await??;
-        let mut bare = Target::new(bare_addr, "/bare", None)?;
-        bare.expected_len = Some(scenarios.first_page_body.len());
-        scenarios.list.insert(
-            0,
-            Scenario {
-                key: "bare-axum",
-                what: format!(
-                    "baseline: axum handler returning a pre-serialized {}-byte JSON body",
-                    fmt_int(scenarios.first_page_body.len() as f64)
-                ),
-                query: "GET /bare".into(),
-                rows: 50,
-                kind: Kind::Baseline,
-                target: bare,
-            },
-        );
-        let measured = measure_all(args, &scenarios.list).await;
-        let _ = bare_stop_tx.send(());
-        anyhow::Ok((scenarios, measured))
-    });
+    let app_addr = server_rt.block_on(serve_app(app.clone(), stop_rx))?;
+    let outcome = client_rt.block_on(measure_scenarios(args, server_rt, app_addr, &seeded));
     let _ = stop_tx.send(());
     let window = Duration::from_secs_f64(args.seconds.min(3.0));
     let floor = Floors {
@@ -222,6 +143,94 @@ fn run(
     server_rt.block_on(app.db().close());
     let (scenarios, measured) = outcome?;
     Ok(report(args, store, &seeded, &scenarios, &measured, floor))
+}
+
+/// The application on the migrated store, with the users seeded, settled and checked.
+async fn seed_store(args: &Args, store: &Store) -> Result<(App, Seeded)> {
+    let db = Db::connect(&store.url).await?;
+    migrate(&db).await?;
+    let app = App::with_db(db, Config::for_tests(store.url.clone()), Clock::system());
+    println!(
+        "P4 seeding {} users into {} …",
+        fmt_int(args.users as f64),
+        engine_name(store.engine)
+    );
+    let seeded = seed_users::seed(&app, args.users).await?;
+    let settle = Instant::now();
+    let size = settle_store(&app, store).await?;
+    verify_seed(&app, &seeded).await?;
+    println!(
+        "P4 seeding: {} users with {} location grants, {} role grants and {} invitations in {:.1} s \
+         ({} users/s; generating {:.1} s, overlapped with writing {:.1} s; then {} {:.1} s); database {:.0} MB",
+        fmt_int(seeded.users as f64),
+        fmt_int(seeded.expected.user_locations as f64),
+        fmt_int(seeded.expected.user_roles as f64),
+        fmt_int(seeded.expected.invitations as f64),
+        seeded.timings.total.as_secs_f64(),
+        fmt_int(seeded.users as f64 / seeded.timings.total.as_secs_f64()),
+        seeded.timings.generate.as_secs_f64(),
+        seeded.timings.write.as_secs_f64(),
+        match store.engine {
+            Engine::Sqlite => "WAL checkpoint",
+            Engine::Postgres => "ANALYZE",
+        },
+        settle.elapsed().as_secs_f64(),
+        size as f64 / 1e6,
+    );
+    Ok((app, seeded))
+}
+
+/// Serves the application's router on 127.0.0.1 until `stop`.
+async fn serve_app(app: App, stop: oneshot::Receiver<()>) -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let router = harness::router(app);
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stop.await;
+        })
+        .await;
+    });
+    Ok(addr)
+}
+
+/// Prepares the scenarios (the checks and the pages they need come before any load), puts the
+/// bare handler serving the first page's body in front of them, and measures each.
+async fn measure_scenarios(
+    args: &Args,
+    server_rt: &tokio::runtime::Runtime,
+    app_addr: SocketAddr,
+    seeded: &Seeded,
+) -> Result<(Scenarios, Vec<Measured>)> {
+    let mut scenarios = prepare(args, app_addr, seeded).await?;
+    let page_body = scenarios.first_page_body.clone();
+    let (bare_stop_tx, bare_stop_rx) = oneshot::channel::<()>();
+    let bare_addr = server_rt
+        .spawn(serve_bare(page_body, bare_stop_rx))
+        .await??;
+    let mut bare = Target::new(bare_addr, "/bare", None)?;
+    bare.expected_len = Some(scenarios.first_page_body.len());
+    scenarios.list.insert(
+        0,
+        Scenario {
+            key: "bare-axum",
+            what: format!(
+                "baseline: axum handler returning a pre-serialized {}-byte JSON body",
+                fmt_int(scenarios.first_page_body.len() as f64)
+            ),
+            query: "GET /bare".into(),
+            rows: 50,
+            kind: Kind::Baseline,
+            target: bare,
+        },
+    );
+    let measured = measure_all(args, &scenarios.list).await;
+    let _ = bare_stop_tx.send(());
+    Ok((scenarios, measured))
 }
 
 async fn serve_bare(body: Vec<u8>, stop: oneshot::Receiver<()>) -> Result<SocketAddr> {
@@ -378,127 +387,277 @@ fn text(r: &Value, k: &str) -> String {
 /// The fields a search by name looks in.
 const NAME_FIELDS: [&str; 3] = ["name", "email", "username"];
 
-/// Searches for `term` and checks that it found someone, and only people with the term in one
-/// of `fields`. Answers the query, its target, how many rows it found and the body's length.
-async fn search(
-    conn: &mut Conn,
-    addr: SocketAddr,
-    token: Option<&str>,
-    term: &str,
-    fields: &[&str],
-) -> Result<(String, Target, usize, usize)> {
-    let q = format!("/api/v1/users?q={}", url_escape(term));
-    let t = Target::new(addr, &q, token)?;
-    let (p, len) = fetch(conn, &t).await?;
-    let rs = rows(&p);
-    ensure!(!rs.is_empty(), "search “{term}” found nobody");
-    for r in rs {
-        ensure!(
-            fields.iter().any(|f| text(r, f).contains(term)),
-            "search “{term}” returned {r}"
-        );
-    }
-    Ok((q, t, rs.len(), len))
-}
-
 /// Builds each scenario's request and checks that what it returns is right.
 async fn prepare(args: &Args, addr: SocketAddr, s: &Seeded) -> Result<Scenarios> {
-    let token = Some(s.token.as_str());
-    let mut conn = Conn::open(addr).await?;
-    let mut list = Vec::new();
-    let mut add =
-        |key, what: String, query: String, rows: usize, mut target: Target, len: usize| {
-            target.expected_len = Some(len);
-            list.push(Scenario {
-                key,
-                what,
-                query,
-                rows,
-                kind: Kind::Judged,
-                target,
-            });
-        };
-
-    // First page, newest first (the list's default order).
-    let q = "/api/v1/users".to_string();
-    let t = Target::new(addr, &q, token)?;
-    let (first, len) = fetch(&mut conn, &t).await?;
-    let first_ids = ids(&first);
-    ensure!(
-        first_ids.len() == 50,
-        "first page has {} rows",
-        first_ids.len()
-    );
-    ensure!(first["next"].is_string(), "first page has no next cursor");
-    let first_page_body = conn.get(&t).await?.body;
-    add(
-        "first-page",
-        "first page, newest first".into(),
-        format!("GET {q}"),
-        50,
-        t,
-        len,
-    );
-
-    // Page N through the cursor chain, then that page on its own.
-    let walk_started = Instant::now();
-    let mut cursor = first["next"].as_str().unwrap_or_default().to_string();
-    let mut seen = first_ids.clone();
-    let mut prev_last = rows(&first)
-        .last()
-        .and_then(|r| r["created_micros"].as_i64());
-    for page in 2..=args.page {
-        let q = format!("/api/v1/users?after={cursor}");
-        let t = Target::new(addr, &q, token)?;
-        let (p, len) = fetch(&mut conn, &t).await?;
-        let rs = rows(&p);
-        ensure!(rs.len() == 50, "page {page} has {} rows", rs.len());
-        let created: Vec<i64> = rs
-            .iter()
-            .filter_map(|r| r["created_micros"].as_i64())
-            .collect();
-        ensure!(
-            created.windows(2).all(|w| w[0] >= w[1]) && prev_last.is_none_or(|l| created[0] <= l),
-            "page {page} is not in newest-first order after the previous page"
-        );
-        prev_last = created.last().copied();
-        if page == args.page {
-            let page_ids = ids(&p);
-            ensure!(
-                page_ids.iter().all(|i| !first_ids.contains(i)),
-                "page {page} repeats rows of the first page"
-            );
-            add(
-                "deep-page",
-                format!("page {page} through its keyset cursor"),
-                "GET /api/v1/users?after=<cursor of page 199>"
-                    .replace("199", &(page - 1).to_string()),
-                50,
-                t,
-                len,
-            );
-        } else {
-            seen.extend(ids(&p));
-            cursor = p["next"].as_str().context("no next cursor")?.to_string();
-        }
-    }
-    let walk = walk_started.elapsed();
-    seen.sort();
-    let before = seen.len();
-    seen.dedup();
-    ensure!(
-        seen.len() == before,
-        "the cursor chain returned a row twice"
-    );
-
+    let mut p = Preparing {
+        conn: Conn::open(addr).await?,
+        addr,
+        token: Some(s.token.as_str()),
+        list: Vec::new(),
+    };
+    let (first, first_page_body) = p.first_page().await?;
+    let walk = p.deep_page(args.page, &first).await?;
     // Search by a name: a last name (about 1 % of everyone).
-    let term = "kowalski";
-    let (q, t, found, len) = search(&mut conn, addr, token, term, &NAME_FIELDS).await?;
-    let what = format!("search by name substring “{term}”");
-    add("search-name", what, format!("GET {q}"), found, t, len);
-
+    p.search_scenario(
+        "search-name",
+        "search by name substring",
+        "kowalski",
+        &NAME_FIELDS,
+    )
+    .await?;
     // Search by part of one person's address (selective: one or a few matches).
-    let sample = rows(&first)
+    let term = email_term(&first)?;
+    p.search_scenario(
+        "search-email",
+        "search by email substring",
+        &term,
+        &["email"],
+    )
+    .await?;
+    p.status_filter().await?;
+    p.location_and_type_filter(s).await?;
+    // Beyond the brief's list: a role filter, and a short search term made of common trigrams
+    // (it matches about as many people as the last name above, through other names too).
+    p.role_filter(s).await?;
+    p.search_scenario(
+        "search-short",
+        "search by a short substring",
+        "park",
+        &NAME_FIELDS,
+    )
+    .await?;
+    p.authentication().await?;
+    Ok(Scenarios {
+        list: p.list,
+        first_page_body,
+        walk,
+    })
+}
+
+/// The scenarios built so far, and the connection their checks go through.
+struct Preparing<'a> {
+    conn: Conn,
+    addr: SocketAddr,
+    token: Option<&'a str>,
+    list: Vec<Scenario>,
+}
+
+impl Preparing<'_> {
+    /// A judged scenario whose every response must be `len` bytes long.
+    fn judged(
+        &mut self,
+        key: &'static str,
+        what: String,
+        query: String,
+        rows: usize,
+        mut target: Target,
+        len: usize,
+    ) {
+        target.expected_len = Some(len);
+        self.list.push(Scenario {
+            key,
+            what,
+            query,
+            rows,
+            kind: Kind::Judged,
+            target,
+        });
+    }
+
+    /// One GET of `q`: its target, the page and the body's length.
+    async fn page(&mut self, q: &str) -> Result<(Target, Value, usize)> {
+        let t = Target::new(self.addr, q, self.token)?;
+        let (p, len) = fetch(&mut self.conn, &t).await?;
+        Ok((t, p, len))
+    }
+
+    /// One GET of a filter that matches more people than a page holds: a full page of 50.
+    async fn full_page(&mut self, q: &str, what: &str) -> Result<(Target, Value, usize)> {
+        let (t, p, len) = self.page(q).await?;
+        let n = rows(&p).len();
+        ensure!(n == 50, "{what} returned {n} rows");
+        Ok((t, p, len))
+    }
+
+    /// First page, newest first (the list's default order). Answers it and its body.
+    async fn first_page(&mut self) -> Result<(Value, Vec<u8>)> {
+        let q = "/api/v1/users".to_string();
+        let (t, first, len) = self.page(&q).await?;
+        let n = ids(&first).len();
+        ensure!(n == 50, "first page has {n} rows");
+        ensure!(first["next"].is_string(), "first page has no next cursor");
+        let body = self.conn.get(&t).await?.body;
+        let what = "first page, newest first".into();
+        self.judged("first-page", what, format!("GET {q}"), 50, t, len);
+        Ok((first, body))
+    }
+
+    /// Page `last` through the cursor chain, then that page on its own. Every page must follow
+    /// the one before in newest-first order and no row may come twice. Answers how long the
+    /// walk took.
+    async fn deep_page(&mut self, last: usize, first: &Value) -> Result<Duration> {
+        let first_ids = ids(first);
+        let walk_started = Instant::now();
+        let mut cursor = first["next"].as_str().unwrap_or_default().to_string();
+        let mut seen = first_ids.clone();
+        let mut prev_last = rows(first)
+            .last()
+            .and_then(|r| r["created_micros"].as_i64());
+        for page in 2..=last {
+            let q = format!("/api/v1/users?after={cursor}");
+            let (t, p, len) = self.page(&q).await?;
+            prev_last = next_in_order(&p, page, prev_last)?;
+            if page == last {
+                ensure!(
+                    ids(&p).iter().all(|i| !first_ids.contains(i)),
+                    "page {page} repeats rows of the first page"
+                );
+                let what = format!("page {page} through its keyset cursor");
+                let query = "GET /api/v1/users?after=<cursor of page 199>"
+                    .replace("199", &(page - 1).to_string());
+                self.judged("deep-page", what, query, 50, t, len);
+            } else {
+                seen.extend(ids(&p));
+                cursor = p["next"].as_str().context("no next cursor")?.to_string();
+            }
+        }
+        let walk = walk_started.elapsed();
+        seen.sort();
+        let before = seen.len();
+        seen.dedup();
+        ensure!(
+            seen.len() == before,
+            "the cursor chain returned a row twice"
+        );
+        Ok(walk)
+    }
+
+    /// Searches for `term` and checks that it found someone, and only people with the term in
+    /// one of `fields`. Answers the query, its target, how many rows it found and the body's
+    /// length.
+    async fn search(
+        &mut self,
+        term: &str,
+        fields: &[&str],
+    ) -> Result<(String, Target, usize, usize)> {
+        let q = format!("/api/v1/users?q={}", url_escape(term));
+        let (t, p, len) = self.page(&q).await?;
+        let rs = rows(&p);
+        ensure!(!rs.is_empty(), "search “{term}” found nobody");
+        for r in rs {
+            ensure!(
+                fields.iter().any(|f| text(r, f).contains(term)),
+                "search “{term}” returned {r}"
+            );
+        }
+        Ok((q, t, rs.len(), len))
+    }
+
+    /// A judged search for `term`, described as `what` and the term.
+    async fn search_scenario(
+        &mut self,
+        key: &'static str,
+        what: &str,
+        term: &str,
+        fields: &[&str],
+    ) -> Result<()> {
+        let (q, t, found, len) = self.search(term, fields).await?;
+        let what = format!("{what} “{term}”");
+        self.judged(key, what, format!("GET {q}"), found, t, len);
+        Ok(())
+    }
+
+    /// Status filter: pending with an expired invitation.
+    async fn status_filter(&mut self) -> Result<()> {
+        let q = "/api/v1/users?status=expired".to_string();
+        let (t, p, len) = self.full_page(&q, "status=expired").await?;
+        ensure!(
+            rows(&p).iter().all(|r| r["status"] == "expired"),
+            "status=expired returned another status"
+        );
+        let what = "filter status = expired".into();
+        self.judged("status-expired", what, format!("GET {q}"), 50, t, len);
+        Ok(())
+    }
+
+    /// Location and user type.
+    async fn location_and_type_filter(&mut self, s: &Seeded) -> Result<()> {
+        let (loc_name, loc_id) = &s.locations[1];
+        let q = format!("/api/v1/users?location={loc_id}&user_type=pta");
+        let (t, p, len) = self.full_page(&q, "location + user_type").await?;
+        for r in rows(&p) {
+            let has_loc = r["locations"]
+                .as_array()
+                .is_some_and(|ls| ls.iter().any(|l| l.as_str() == Some(loc_name)));
+            ensure!(
+                r["user_type"] == "pta" && has_loc,
+                "location + user_type returned {r}"
+            );
+        }
+        let what = format!("filter location = {loc_name} and user type = PTA");
+        let query = "GET /api/v1/users?location=<id>&user_type=pta".into();
+        self.judged("location-type", what, query, 50, t, len);
+        Ok(())
+    }
+
+    /// Role filter: everyone with the Billing Manager role is in billing.
+    async fn role_filter(&mut self, s: &Seeded) -> Result<()> {
+        let role = "Billing Manager";
+        let q = format!("/api/v1/users?role={}", s.roles[role]);
+        let (t, p, len) = self.full_page(&q, "role filter").await?;
+        ensure!(
+            rows(&p).iter().all(|r| r["user_type"] == "billing"),
+            "role = Billing Manager returned someone who is not in billing"
+        );
+        let what = format!("filter role = {role}");
+        let query = "GET /api/v1/users?role=<id>".into();
+        self.judged("role", what, query, 50, t, len);
+        Ok(())
+    }
+
+    /// Every request must be authenticated: a wrong token is refused. Then the diagnostic of
+    /// what authenticating the bearer token alone costs (every API request pays it).
+    async fn authentication(&mut self) -> Result<()> {
+        let bad = Target::new(self.addr, "/api/v1/users", Some("rc_not-a-token"))?;
+        let r = self.conn.get(&bad).await?;
+        ensure!(r.status == 401, "a wrong token got {}", r.status);
+
+        let mut t = Target::new(self.addr, "/api/v1/me", self.token)?;
+        let r = self.conn.get(&t).await?;
+        ensure!(r.status == 200, "/api/v1/me answered {}", r.status);
+        t.expected_len = Some(r.body.len());
+        self.list.push(Scenario {
+            key: "auth-only",
+            what: "diagnostic: token authentication alone, no list".into(),
+            query: "GET /api/v1/me".into(),
+            rows: 0,
+            kind: Kind::Diagnostic,
+            target: t,
+        });
+        Ok(())
+    }
+}
+
+/// Checks that page number `page` holds 50 rows in newest-first order after the previous page
+/// (whose last row was created at `prev_last`); answers when its own last row was created.
+fn next_in_order(p: &Value, page: usize, prev_last: Option<i64>) -> Result<Option<i64>> {
+    let rs = rows(p);
+    ensure!(rs.len() == 50, "page {page} has {} rows", rs.len());
+    let created: Vec<i64> = rs
+        .iter()
+        .filter_map(|r| r["created_micros"].as_i64())
+        .collect();
+    ensure!(
+        created.windows(2).all(|w| w[0] >= w[1]) && prev_last.is_none_or(|l| created[0] <= l),
+        "page {page} is not in newest-first order after the previous page"
+    );
+    Ok(created.last().copied())
+}
+
+/// A selective search term: the end of the local part and the start of the domain of the
+/// first address on the first page.
+fn email_term(first: &Value) -> Result<String> {
+    let sample = rows(first)
         .iter()
         .map(|r| text(r, "email"))
         .find(|e| e.contains('@'))
@@ -508,109 +667,7 @@ async fn prepare(args: &Args, addr: SocketAddr, s: &Seeded) -> Result<Scenarios>
         .chars()
         .skip(local.chars().count().saturating_sub(10))
         .collect();
-    let term = format!("{local_tail}@{}", &domain[..domain.len().min(6)]);
-    let (q, t, found, len) = search(&mut conn, addr, token, &term, &["email"]).await?;
-    let what = format!("search by email substring “{term}”");
-    add("search-email", what, format!("GET {q}"), found, t, len);
-
-    // Status filter: pending with an expired invitation.
-    let q = "/api/v1/users?status=expired".to_string();
-    let t = Target::new(addr, &q, token)?;
-    let (p, len) = fetch(&mut conn, &t).await?;
-    let rs = rows(&p);
-    ensure!(rs.len() == 50, "status=expired returned {} rows", rs.len());
-    ensure!(
-        rs.iter().all(|r| r["status"] == "expired"),
-        "status=expired returned another status"
-    );
-    add(
-        "status-expired",
-        "filter status = expired".into(),
-        format!("GET {q}"),
-        50,
-        t,
-        len,
-    );
-
-    // Location and user type.
-    let (loc_name, loc_id) = &s.locations[1];
-    let q = format!("/api/v1/users?location={loc_id}&user_type=pta");
-    let t = Target::new(addr, &q, token)?;
-    let (p, len) = fetch(&mut conn, &t).await?;
-    let rs = rows(&p);
-    ensure!(
-        rs.len() == 50,
-        "location + user_type returned {} rows",
-        rs.len()
-    );
-    for r in rs {
-        let has_loc = r["locations"]
-            .as_array()
-            .is_some_and(|ls| ls.iter().any(|l| l.as_str() == Some(loc_name)));
-        ensure!(
-            r["user_type"] == "pta" && has_loc,
-            "location + user_type returned {r}"
-        );
-    }
-    add(
-        "location-type",
-        format!("filter location = {loc_name} and user type = PTA"),
-        "GET /api/v1/users?location=<id>&user_type=pta".into(),
-        50,
-        t,
-        len,
-    );
-
-    // Beyond the brief's list: a role filter, and a short search term made of common trigrams
-    // (it matches about as many people as the last name above, through other names too).
-    let role = "Billing Manager";
-    let q = format!("/api/v1/users?role={}", s.roles[role]);
-    let t = Target::new(addr, &q, token)?;
-    let (p, len) = fetch(&mut conn, &t).await?;
-    let rs = rows(&p);
-    ensure!(rs.len() == 50, "role filter returned {} rows", rs.len());
-    ensure!(
-        rs.iter().all(|r| r["user_type"] == "billing"),
-        "role = Billing Manager returned someone who is not in billing"
-    );
-    add(
-        "role",
-        format!("filter role = {role}"),
-        "GET /api/v1/users?role=<id>".into(),
-        50,
-        t,
-        len,
-    );
-
-    let term = "park";
-    let (q, t, found, len) = search(&mut conn, addr, token, term, &NAME_FIELDS).await?;
-    let what = format!("search by a short substring “{term}”");
-    add("search-short", what, format!("GET {q}"), found, t, len);
-
-    // Every request must be authenticated: a wrong token is refused.
-    let bad = Target::new(addr, "/api/v1/users", Some("rc_not-a-token"))?;
-    let r = conn.get(&bad).await?;
-    ensure!(r.status == 401, "a wrong token got {}", r.status);
-
-    // Diagnostic: what authenticating the bearer token alone costs (every API request pays it).
-    let mut t = Target::new(addr, "/api/v1/me", token)?;
-    let r = conn.get(&t).await?;
-    ensure!(r.status == 200, "/api/v1/me answered {}", r.status);
-    t.expected_len = Some(r.body.len());
-    list.push(Scenario {
-        key: "auth-only",
-        what: "diagnostic: token authentication alone, no list".into(),
-        query: "GET /api/v1/me".into(),
-        rows: 0,
-        kind: Kind::Diagnostic,
-        target: t,
-    });
-
-    Ok(Scenarios {
-        list,
-        first_page_body,
-        walk,
-    })
+    Ok(format!("{local_tail}@{}", &domain[..domain.len().min(6)]))
 }
 
 fn url_escape(s: &str) -> String {
@@ -742,22 +799,57 @@ fn report(
     m: &[Measured],
     floor: Floors,
 ) -> String {
-    let engine = match store.engine {
-        Engine::Sqlite => "SQLite (WAL)",
-        Engine::Postgres => "PostgreSQL",
-    };
     let bare = m[0].closed.rps;
-    let first = sc
-        .list
-        .iter()
-        .position(|s| s.key == "first-page")
-        .map(|i| m[i].closed.rps)
-        .unwrap_or(0.0);
+    let first = throughput(sc, m, "first-page", 1.0);
     let mut lines = Vec::new();
-    let mut table = vec![
+    let mut table = table_head(args, store, seeded);
+    for (s, r) in sc.list.iter().zip(m) {
+        let f = Figures::of(s, r, bare);
+        lines.push(if s.kind == Kind::Judged {
+            f.judged_line(bare, first)
+        } else {
+            f.line()
+        });
+        table.push(f.table_row());
+    }
+    lines.push(format!(
+        "P4 store floor (diagnostic, no HTTP, no authentication, {} at a time): `SELECT 1` through the application's read pool {} queries/s; store::users::list first page called directly {} pages/s ({:.3}× bare axum). A list request through the API makes 10 queries: 8 to authenticate the token and load its principal, 2 for the page",
+        args.connections,
+        fmt_int(floor.select_1),
+        fmt_int(floor.store_page),
+        floor.store_page / bare,
+    ));
+    lines.push(format!(
+        "P4 cursor walk: pages 1–{} one request at a time in {:.2} s ({} per page)",
+        args.page,
+        sc.walk.as_secs_f64(),
+        ms(sc.walk / args.page as u32)
+    ));
+    lines.push(verdict_line(sc, m, bare, first));
+    table.push(String::new());
+    table.push(format!(
+        "Saturation: closed loop, {} keep-alive connections, {} s after {} s of warm-up. Latency: open loop at half of that rate for {} s, from each request's scheduled start. Load generator (raw hyper client) and servers share the machine's cores in one process.",
+        args.connections, args.seconds, args.warmup, args.seconds
+    ));
+    format!("{}\n\n{}", lines.join("\n"), table.join("\n"))
+}
+
+/// The saturation throughput of scenario `key` divided by `per`, or 0 without that scenario.
+fn throughput(sc: &Scenarios, m: &[Measured], key: &str, per: f64) -> f64 {
+    sc.list
+        .iter()
+        .position(|s| s.key == key)
+        .map(|i| m[i].closed.rps / per)
+        .unwrap_or(0.0)
+}
+
+/// The table's title line and header.
+fn table_head(args: &Args, store: &Store, seeded: &Seeded) -> Vec<String> {
+    vec![
         format!(
-            "P4 user list — {} users, {engine}, {} connections, {} s per measurement{}; {}",
+            "P4 user list — {} users, {}, {} connections, {} s per measurement{}; {}",
             fmt_int(seeded.users as f64),
+            engine_name(store.engine),
             args.connections,
             args.seconds,
             if args.repeat > 1 { format!(", median of {}", args.repeat) } else { String::new() },
@@ -766,25 +858,163 @@ fn report(
         String::new(),
         "| scenario | request | rows | saturation | × bare axum | p50 at half load | p99 at half load | failed requests | target |".into(),
         "|---|---|---:|---:|---:|---:|---:|---:|---|".into(),
-    ];
-    for (s, r) in sc.list.iter().zip(m) {
+    ]
+}
+
+/// Whether every judged scenario meets the targets, and the deep page against the first.
+fn verdict_line(sc: &Scenarios, m: &[Measured], bare: f64, first: f64) -> String {
+    let all_meet = sc
+        .list
+        .iter()
+        .zip(m)
+        .filter(|(s, _)| s.kind == Kind::Judged)
+        .all(|(_, r)| {
+            r.open.p99 <= TARGET_P99
+                && r.closed.rps / bare >= TARGET_RATIO
+                && r.closed.faults.total() + r.open.faults.total() == 0
+                && r.open.completed == r.open.scheduled
+        });
+    let deep = throughput(sc, m, "deep-page", first);
+    format!(
+        "P4 verdict: {} (p99 ≤ 25 ms at half of saturation and ≥ 0.1× bare axum in every scenario; deep page at {:.2}× the first page's throughput)",
+        if all_meet {
+            "meets the targets"
+        } else {
+            "MISSES a target"
+        },
+        deep
+    )
+}
+
+/// One scenario's measurements, with what the report derives from them.
+struct Figures<'a> {
+    s: &'a Scenario,
+    r: &'a Measured,
+    /// Saturation throughput against the bare handler's.
+    ratio: f64,
+    /// Requests completed in both loops.
+    requests: u64,
+    /// Non-200 answers, wrong body sizes and transport errors, over both loops.
+    faults: (u64, u64, u64),
+    /// Open-loop requests scheduled but never answered.
+    lost: u64,
+    failed: u64,
+    verdict: String,
+}
+
+impl<'a> Figures<'a> {
+    fn of(s: &'a Scenario, r: &'a Measured, bare: f64) -> Figures<'a> {
         let ratio = r.closed.rps / bare;
-        let requests = r.closed.completed + r.open.completed;
-        let faults = {
-            let (c, o) = (r.closed.faults, r.open.faults);
-            (
-                c.non_200 + o.non_200,
-                c.wrong_size + o.wrong_size,
-                c.errors + o.errors,
-            )
-        };
+        let (c, o) = (r.closed.faults, r.open.faults);
+        let faults = (
+            c.non_200 + o.non_200,
+            c.wrong_size + o.wrong_size,
+            c.errors + o.errors,
+        );
         let lost = r.open.scheduled - r.open.completed;
         let failed = faults.0 + faults.1 + faults.2 + lost;
-        let verdict = if s.kind == Kind::Baseline {
-            "baseline".to_string()
-        } else if s.kind == Kind::Diagnostic {
-            "diagnostic".to_string()
-        } else {
+        Figures {
+            s,
+            r,
+            ratio,
+            requests: r.closed.completed + r.open.completed,
+            faults,
+            lost,
+            failed,
+            verdict: verdict(s.kind, r, ratio, failed),
+        }
+    }
+
+    /// The line of a judged scenario: every figure, the targets and the failures by kind.
+    fn judged_line(&self, bare: f64, first: f64) -> String {
+        let (s, r, lost) = (self.s, self.r, self.lost);
+        let verdict = &self.verdict;
+        format!(
+            "P4 {}: saturation {} req/s (bare axum {} req/s, ratio {:.3}){}; at half load ({} req/s) p50 {} p90 {} p99 {} ({}) (target p99 ≤ 25 ms, throughput ≥ 0.1× bare) — {verdict}; {} (non-200 {}, wrong body size {}, transport errors {}, unanswered {lost})",
+            s.key,
+            fmt_int(r.closed.rps),
+            fmt_int(bare),
+            self.ratio,
+            if s.key == "deep-page" {
+                format!(", {:.2}× the first page", r.closed.rps / first)
+            } else {
+                String::new()
+            },
+            fmt_int(r.open.achieved_rps),
+            ms(r.open.p50),
+            ms(r.open.p90),
+            ms(r.open.p99),
+            self.tail(),
+            self.failed_of(),
+            self.faults.0,
+            self.faults.1,
+            self.faults.2,
+        )
+    }
+
+    /// The line of the baseline or a diagnostic.
+    fn line(&self) -> String {
+        let (s, r) = (self.s, self.r);
+        format!(
+            "P4 {} ({}): saturation {} req/s{}; at half load ({} req/s) p50 {} p99 {} ({}); {}",
+            s.key,
+            s.what,
+            fmt_int(r.closed.rps),
+            if s.kind == Kind::Diagnostic {
+                format!(" (ratio to bare axum {:.3})", self.ratio)
+            } else {
+                String::new()
+            },
+            fmt_int(r.open.achieved_rps),
+            ms(r.open.p50),
+            ms(r.open.p99),
+            self.tail(),
+            self.failed_of(),
+        )
+    }
+
+    /// The open loop's slowest requests, and how late the load generator itself was.
+    fn tail(&self) -> String {
+        let o = &self.r.open;
+        format!(
+            "p99.9 {}, max {}, load generator lag max {}",
+            ms(o.p999),
+            ms(o.max),
+            ms(o.generator_lag)
+        )
+    }
+
+    fn failed_of(&self) -> String {
+        format!(
+            "{} of {} requests failed",
+            fmt_int(self.failed as f64),
+            fmt_int(self.requests as f64)
+        )
+    }
+
+    fn table_row(&self) -> String {
+        let (s, r) = (self.s, self.r);
+        format!(
+            "| {} | {} | {} | {} req/s | {:.3} | {} | {} | {} | {} |",
+            s.what,
+            s.query.replace('|', "\\|"),
+            s.rows,
+            fmt_int(r.closed.rps),
+            self.ratio,
+            ms(r.open.p50),
+            ms(r.open.p99),
+            self.failed,
+            self.verdict
+        )
+    }
+}
+
+/// A judged scenario meets the targets, or misses the ones it names.
+fn verdict(kind: Kind, r: &Measured, ratio: f64, failed: u64) -> String {
+    match kind {
+        Kind::Baseline => "baseline".to_string(),
+        Kind::Diagnostic => "diagnostic".to_string(),
+        Kind::Judged => {
             let mut misses = Vec::new();
             if r.open.p99 > TARGET_P99 {
                 misses.push("p99");
@@ -800,109 +1030,8 @@ fn report(
             } else {
                 format!("MISSES ({})", misses.join(", "))
             }
-        };
-        let line = if s.kind == Kind::Judged {
-            format!(
-                "P4 {}: saturation {} req/s (bare axum {} req/s, ratio {:.3}){}; at half load ({} req/s) p50 {} p90 {} p99 {} (p99.9 {}, max {}, load generator lag max {}) (target p99 ≤ 25 ms, throughput ≥ 0.1× bare) — {verdict}; {} of {} requests failed (non-200 {}, wrong body size {}, transport errors {}, unanswered {lost})",
-                s.key,
-                fmt_int(r.closed.rps),
-                fmt_int(bare),
-                ratio,
-                if s.key == "deep-page" {
-                    format!(", {:.2}× the first page", r.closed.rps / first)
-                } else {
-                    String::new()
-                },
-                fmt_int(r.open.achieved_rps),
-                ms(r.open.p50),
-                ms(r.open.p90),
-                ms(r.open.p99),
-                ms(r.open.p999),
-                ms(r.open.max),
-                ms(r.open.generator_lag),
-                fmt_int(failed as f64),
-                fmt_int(requests as f64),
-                faults.0,
-                faults.1,
-                faults.2,
-            )
-        } else {
-            format!(
-                "P4 {} ({}): saturation {} req/s{}; at half load ({} req/s) p50 {} p99 {} (p99.9 {}, max {}, load generator lag max {}); {} of {} requests failed",
-                s.key,
-                s.what,
-                fmt_int(r.closed.rps),
-                if s.kind == Kind::Diagnostic {
-                    format!(" (ratio to bare axum {ratio:.3})")
-                } else {
-                    String::new()
-                },
-                fmt_int(r.open.achieved_rps),
-                ms(r.open.p50),
-                ms(r.open.p99),
-                ms(r.open.p999),
-                ms(r.open.max),
-                ms(r.open.generator_lag),
-                fmt_int(failed as f64),
-                fmt_int(requests as f64),
-            )
-        };
-        lines.push(line);
-        table.push(format!(
-            "| {} | {} | {} | {} req/s | {:.3} | {} | {} | {} | {} |",
-            s.what,
-            s.query.replace('|', "\\|"),
-            s.rows,
-            fmt_int(r.closed.rps),
-            ratio,
-            ms(r.open.p50),
-            ms(r.open.p99),
-            failed,
-            verdict
-        ));
+        }
     }
-    lines.push(format!(
-        "P4 store floor (diagnostic, no HTTP, no authentication, {} at a time): `SELECT 1` through the application's read pool {} queries/s; store::users::list first page called directly {} pages/s ({:.3}× bare axum). A list request through the API makes 10 queries: 8 to authenticate the token and load its principal, 2 for the page",
-        args.connections,
-        fmt_int(floor.select_1),
-        fmt_int(floor.store_page),
-        floor.store_page / bare,
-    ));
-    lines.push(format!(
-        "P4 cursor walk: pages 1–{} one request at a time in {:.2} s ({} per page)",
-        args.page,
-        sc.walk.as_secs_f64(),
-        ms(sc.walk / args.page as u32)
-    ));
-    let counted: Vec<(&Scenario, &Measured)> = sc
-        .list
-        .iter()
-        .zip(m)
-        .filter(|(s, _)| s.kind == Kind::Judged)
-        .collect();
-    let all_meet = counted.iter().all(|(_, r)| {
-        r.open.p99 <= TARGET_P99
-            && r.closed.rps / bare >= TARGET_RATIO
-            && r.closed.faults.total() + r.open.faults.total() == 0
-            && r.open.completed == r.open.scheduled
-    });
-    let deep = sc
-        .list
-        .iter()
-        .position(|s| s.key == "deep-page")
-        .map(|i| m[i].closed.rps / first)
-        .unwrap_or(0.0);
-    lines.push(format!(
-        "P4 verdict: {} (p99 ≤ 25 ms at half of saturation and ≥ 0.1× bare axum in every scenario; deep page at {:.2}× the first page's throughput)",
-        if all_meet { "meets the targets" } else { "MISSES a target" },
-        deep
-    ));
-    table.push(String::new());
-    table.push(format!(
-        "Saturation: closed loop, {} keep-alive connections, {} s after {} s of warm-up. Latency: open loop at half of that rate for {} s, from each request's scheduled start. Load generator (raw hyper client) and servers share the machine's cores in one process.",
-        args.connections, args.seconds, args.warmup, args.seconds
-    ));
-    format!("{}\n\n{}", lines.join("\n"), table.join("\n"))
 }
 
 /// A rate or count, rounded, with thousands separators.

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail, ensure};
-use bench_store::{Store, cores, machine_note, thousands};
+use bench_store::{Store, cores, engine_name, machine_note, thousands};
 use clap::Parser;
 use mailin_embedded::response::OK;
 use mailin_embedded::{Handler, Response, Server};
@@ -36,7 +36,7 @@ use rollcall_app::testing::store::invitations::{self, Invitation};
 use rollcall_app::testing::store::orgs::Organization;
 use rollcall_app::testing::store::outbox::{self, OutboxMessage};
 use rollcall_app::testing::store::users::{self, User};
-use rollcall_app::testing::store::{Db, Engine, migrate, new_id, token_hash};
+use rollcall_app::testing::store::{Db, migrate, new_id, token_hash};
 use rollcall_app::{App, Clock, Config};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -133,10 +133,7 @@ fn start_smtp_server(threads: u32) -> Result<(u16, Arc<AtomicU64>)> {
 }
 
 async fn run(args: &Args, store: &Store) -> Result<String> {
-    let engine_name = match store.engine {
-        Engine::Sqlite => "SQLite (WAL)",
-        Engine::Postgres => "PostgreSQL",
-    };
+    let engine_name = engine_name(store.engine);
     // Every connection of every phase may be open at once (pools keep theirs until closed).
     let (port, accepted) = start_smtp_server(args.connections * 4 + 8)?;
     let db = Db::connect(&store.url).await?;
@@ -163,8 +160,22 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
         "P6 setup: {engine_name}; SMTP server mailin-embedded on 127.0.0.1:{port}; {} connections; {} messages per run",
         args.connections, args.messages
     );
+    let baseline = baseline(args, port, &accepted).await?;
+    let bench = Dispatching {
+        args,
+        app: &app,
+        org: &org,
+        smtp: &smtp,
+        accepted: &accepted,
+    };
+    let drain_took = bench.dispatch().await?;
+    let stall_rate = bench.nagle_stall().await?;
+    Ok(result(args, engine_name, baseline, drain_took, stall_rate))
+}
 
-    // ---- baseline: a minimal SMTP client --------------------------------------------------
+/// The baseline: the same messages through a minimal SMTP client, `--repeat` times. Answers
+/// the median rate (messages/s).
+async fn baseline(args: &Args, port: u16, accepted: &AtomicU64) -> Result<f64> {
     let payloads = Arc::new(
         (0..args.messages)
             .map(|i| {
@@ -196,52 +207,59 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
         );
         baseline_rates.push(rate);
     }
-    let baseline = median(&mut baseline_rates);
+    Ok(median(&mut baseline_rates))
+}
 
-    // ---- P6: the dispatcher with Rollcall's SMTP sender -----------------------------------
-    let mut drains = Vec::new();
-    let mut next_user = 0;
-    for run in 0..args.repeat {
-        let queued = Instant::now();
-        queue_invitations(&app, &org, next_user, args.messages).await?;
-        next_user += args.messages;
-        let queue_took = queued.elapsed();
-        let took = drain_through(
-            &app,
-            &smtp,
-            SmtpStrategy::NoDelayPool,
-            &accepted,
-            args.messages,
-        )
-        .await?;
-        let rate = args.messages as f64 / took.as_secs_f64();
-        println!(
-            "P6 dispatch run {}: {} invitations (queued with their users and invitations in {:.2} s) drained in {:.2} s = {:.0} messages/s \
-             (Rollcall's SMTP pool, {} connections, TCP_NODELAY)",
-            run + 1,
-            args.messages,
-            queue_took.as_secs_f64(),
-            took.as_secs_f64(),
-            rate,
-            args.connections
-        );
-        drains.push(took);
+/// The dispatcher's runs against the SMTP server, with what they share.
+struct Dispatching<'a> {
+    args: &'a Args,
+    app: &'a App,
+    org: &'a Organization,
+    smtp: &'a SmtpConfig,
+    accepted: &'a AtomicU64,
+}
+
+impl Dispatching<'_> {
+    /// P6: the dispatcher with Rollcall's SMTP sender, `--repeat` times. Answers the median
+    /// drain time.
+    async fn dispatch(&self) -> Result<Duration> {
+        let args = self.args;
+        let mut drains = Vec::new();
+        for run in 0..args.repeat {
+            let queued = Instant::now();
+            queue_invitations(self.app, self.org, run * args.messages, args.messages).await?;
+            let queue_took = queued.elapsed();
+            let took = self.drain(SmtpStrategy::NoDelayPool, args.messages).await?;
+            let rate = args.messages as f64 / took.as_secs_f64();
+            println!(
+                "P6 dispatch run {}: {} invitations (queued with their users and invitations in {:.2} s) drained in {:.2} s = {:.0} messages/s \
+                 (Rollcall's SMTP pool, {} connections, TCP_NODELAY)",
+                run + 1,
+                args.messages,
+                queue_took.as_secs_f64(),
+                took.as_secs_f64(),
+                rate,
+                args.connections
+            );
+            drains.push(took);
+        }
+        drains.sort();
+        Ok(drains[drains.len() / 2])
     }
-    drains.sort();
-    let drain_took = drains[drains.len() / 2];
-    let rate = args.messages as f64 / drain_took.as_secs_f64();
 
-    // ---- the Nagle stall: lettre's own transport ------------------------------------------
-    let stall_rate = if args.stall_messages > 0 {
-        queue_invitations(&app, &org, next_user, args.stall_messages).await?;
-        let took = drain_through(
-            &app,
-            &smtp,
-            SmtpStrategy::LettrePool,
-            &accepted,
-            args.stall_messages,
-        )
-        .await?;
+    /// The Nagle stall: lettre's own transport, on fewer messages. Answers its rate, unless
+    /// `--stall-messages` is 0.
+    async fn nagle_stall(&self) -> Result<Option<f64>> {
+        let args = self.args;
+        if args.stall_messages == 0 {
+            return Ok(None);
+        }
+        // The users after those of the dispatch runs.
+        let from = args.repeat * args.messages;
+        queue_invitations(self.app, self.org, from, args.stall_messages).await?;
+        let took = self
+            .drain(SmtpStrategy::LettrePool, args.stall_messages)
+            .await?;
         let stall = args.stall_messages as f64 / took.as_secs_f64();
         println!(
             "P6 without the fix: lettre's AsyncSmtpTransport pool (Nagle on), {} connections: {} messages in {:.2} s = {:.0} messages/s \
@@ -252,11 +270,23 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
             stall,
             stall / args.connections as f64
         );
-        Some(stall)
-    } else {
-        None
-    };
+        Ok(Some(stall))
+    }
 
+    async fn drain(&self, strategy: SmtpStrategy, messages: usize) -> Result<Duration> {
+        drain_through(self.app, self.smtp, strategy, self.accepted, messages).await
+    }
+}
+
+/// Prints the result line and answers the Markdown table.
+fn result(
+    args: &Args,
+    engine_name: &str,
+    baseline: f64,
+    drain_took: Duration,
+    stall_rate: Option<f64>,
+) -> String {
+    let rate = args.messages as f64 / drain_took.as_secs_f64();
     println!(
         "P6 result: {} invitations drained in {:.2} s = {:.0} messages/s; baseline {:.0} messages/s (dispatch at {:.2}× the baseline){}",
         args.messages,
@@ -287,7 +317,7 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
             .unwrap_or_else(|| "not measured".into()),
         if pass { "yes" } else { "no" }
     ));
-    Ok(table)
+    table
 }
 
 /// Drains the queued `messages` through Rollcall's SMTP sender with `strategy`, checks that the
@@ -343,64 +373,10 @@ async fn queue_invitations(app: &App, org: &Organization, from: usize, n: usize)
     let mut invites = Vec::with_capacity(n);
     let mut msgs = Vec::with_capacity(n);
     for i in from..from + n {
-        let email = format!("staff{i}@p6.example");
-        let user = User {
-            id: new_id(),
-            org_id: org.id,
-            email: email.clone(),
-            email_key: email.clone(),
-            username: format!("staff{i}"),
-            first_name: "Staff".into(),
-            last_name: format!("Member {i}"),
-            display_name: format!("Staff Member {i}"),
-            mobile: None,
-            user_type: Some("staff".into()),
-            status: UserStatus::Pending,
-            default_location_id: None,
-            source: "bench".into(),
-            password_hash: None,
-            invite_expires_at: Some(now + 7 * DAY),
-            failed_sign_ins: 0,
-            locked_until: None,
-            created_at: now,
-            created_by: None,
-            activated_at: None,
-            deactivated_at: None,
-            last_sign_in_at: None,
-        };
-        let token = format!("{:064x}", i as u128 * 7919 + 1);
-        let invitation = Invitation {
-            id: new_id(),
-            org_id: org.id,
-            user_id: user.id,
-            token_hash: token_hash(&token),
-            send_at: now,
-            send_at_local: None,
-            send_zone: None,
-            sent_at: None,
-            expires_at: now + 7 * DAY,
-            accepted_at: None,
-            revoked_at: None,
-            delivery_state: "queued".into(),
-            created_at: now,
-            created_by: None,
-        };
-        let (subject, text, html) = compose(i, &token);
-        msgs.push(OutboxMessage {
-            id: new_id(),
-            org_id: org.id,
-            kind: "invitation".into(),
-            medium: "email".into(),
-            recipient: email,
-            subject,
-            body_text: text,
-            body_html: Some(html),
-            invitation_id: Some(invitation.id),
-            send_at: now,
-            created_at: now,
-        });
+        let (user, invitation, msg) = invited(org, i, now);
         users_rows.push(user);
         invites.push(invitation);
+        msgs.push(msg);
     }
     let mut tx = app.db().begin().await?;
     let started = Instant::now();
@@ -419,6 +395,67 @@ async fn queue_invitations(app: &App, org: &Organization, from: usize, n: usize)
         (started.elapsed() - users_took - invitations_took - outbox_took).as_secs_f64()
     );
     Ok(())
+}
+
+/// Staff member `i`: the pending user, their queued invitation and its outbox message.
+fn invited(org: &Organization, i: usize, now: i64) -> (User, Invitation, OutboxMessage) {
+    let email = format!("staff{i}@p6.example");
+    let user = User {
+        id: new_id(),
+        org_id: org.id,
+        email: email.clone(),
+        email_key: email.clone(),
+        username: format!("staff{i}"),
+        first_name: "Staff".into(),
+        last_name: format!("Member {i}"),
+        display_name: format!("Staff Member {i}"),
+        mobile: None,
+        user_type: Some("staff".into()),
+        status: UserStatus::Pending,
+        default_location_id: None,
+        source: "bench".into(),
+        password_hash: None,
+        invite_expires_at: Some(now + 7 * DAY),
+        failed_sign_ins: 0,
+        locked_until: None,
+        created_at: now,
+        created_by: None,
+        activated_at: None,
+        deactivated_at: None,
+        last_sign_in_at: None,
+    };
+    let token = format!("{:064x}", i as u128 * 7919 + 1);
+    let invitation = Invitation {
+        id: new_id(),
+        org_id: org.id,
+        user_id: user.id,
+        token_hash: token_hash(&token),
+        send_at: now,
+        send_at_local: None,
+        send_zone: None,
+        sent_at: None,
+        expires_at: now + 7 * DAY,
+        accepted_at: None,
+        revoked_at: None,
+        delivery_state: "queued".into(),
+        created_at: now,
+        created_by: None,
+    };
+    let (subject, text, html) = compose(i, &token);
+    let msg = OutboxMessage {
+        id: new_id(),
+        org_id: org.id,
+        kind: "invitation".into(),
+        medium: "email".into(),
+        recipient: email,
+        subject,
+        body_text: text,
+        body_html: Some(html),
+        invitation_id: Some(invitation.id),
+        send_at: now,
+        created_at: now,
+    };
+    (user, invitation, msg)
 }
 
 /// An invitation of realistic size: about 0.5 KB of text and 1.5 KB of HTML.

@@ -376,19 +376,65 @@ pub struct SeedTimings {
 pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
     let started = Instant::now();
     let meta = Meta::system("benchmark set-up");
+    let (org_id, locs, role_ids) = organization(app, &meta).await?;
+    // One real password hash, shared by every active account: rows are the size they would be.
+    let hash = rollcall_app::identity::password::hash("p4-bench-password-2026".into())
+        .await
+        .context("hashing the shared password")?;
+    let now = app.clock.now();
+    let loc_ids: Vec<Uuid> = locs.iter().map(|l| l.1).collect();
+    let admin = insert_admin(app, org_id, &loc_ids, &role_ids, &hash, now).await?;
+    let token = admin_token(app, org_id, admin, &meta).await?;
+
+    // The staff, generated and written in batches: generation of the next batch overlaps the
+    // write of the current one.
+    let (tx_batches, rx_batches) = tokio::sync::mpsc::channel::<Batch>(2);
+    let staff = Staff {
+        org_id,
+        locs: loc_ids,
+        roles: role_ids.clone(),
+        hash,
+        now,
+    };
+    let generator = tokio::task::spawn_blocking(move || staff.generate(n, tx_batches));
+    let write_started = Instant::now();
+    write_batches(app, rx_batches, write_started).await?;
+    let (expected, generate) = generator.await??;
+    let timings = SeedTimings {
+        generate,
+        write: write_started.elapsed(),
+        total: started.elapsed(),
+    };
+    Ok(Seeded {
+        org_id,
+        locations: locs,
+        roles: role_ids,
+        token,
+        users: n,
+        expected,
+        timings,
+    })
+}
+
+/// The organization with its clinics (name and id, in `LOCATIONS` order) and its predefined
+/// roles by name; every role `STAFF` gives must be among them.
+async fn organization(
+    app: &App,
+    meta: &Meta,
+) -> Result<(Uuid, Vec<(String, Uuid)>, BTreeMap<String, Uuid>)> {
     let org = create_org(
         app,
         "p4-bench",
         "Riverside Therapy Group",
         "America/Chicago",
-        &meta,
+        meta,
     )
     .await
     .context("creating the organization")?;
     let operator = Principal::operator(app, org.id, "bench").await?;
     let mut locs = Vec::new();
     for (name, code) in LOCATIONS {
-        let l = create_location(app, &operator, name, code, &meta)
+        let l = create_location(app, &operator, name, code, meta)
             .await
             .context("creating a location")?;
         locs.push((l.name, l.id));
@@ -406,19 +452,23 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
             bail!("predefined role {role} is missing");
         }
     }
+    Ok((org.id, locs, role_ids))
+}
 
-    // One real password hash, shared by every active account: rows are the size they would be.
-    let hash = rollcall_app::identity::password::hash("p4-bench-password-2026".into())
-        .await
-        .context("hashing the shared password")?;
-    let now = app.clock.now();
-    let loc_ids: Vec<Uuid> = locs.iter().map(|l| l.1).collect();
-
-    // The admin whose token the load generator uses.
+/// The admin whose token the load generator uses: every permission, every clinic, Clinic
+/// Admin. Answers the admin's id.
+async fn insert_admin(
+    app: &App,
+    org_id: Uuid,
+    loc_ids: &[Uuid],
+    role_ids: &BTreeMap<String, Uuid>,
+    hash: &str,
+    now: i64,
+) -> Result<Uuid> {
     let admin_email = Email::parse("owner@riverside-therapy.example")?;
     let admin = User {
         id: new_id(),
-        org_id: org.id,
+        org_id,
         email: admin_email.as_str().into(),
         email_key: admin_email.match_key().into(),
         username: Username::from_email(&admin_email).as_str().into(),
@@ -430,7 +480,7 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
         status: UserStatus::Active,
         default_location_id: Some(loc_ids[0]),
         source: "cli".into(),
-        password_hash: Some(hash.clone()),
+        password_hash: Some(hash.to_string()),
         invite_expires_at: None,
         failed_sign_ins: 0,
         locked_until: None,
@@ -443,11 +493,15 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
     let mut tx = app.db().begin().await?;
     users::insert_many(&mut tx, std::slice::from_ref(&admin)).await?;
     roles::grant_direct(&mut tx, admin.id, &Permission::ALL).await?;
-    locations::grant(&mut tx, admin.id, &loc_ids).await?;
+    locations::grant(&mut tx, admin.id, loc_ids).await?;
     roles::assign(&mut tx, admin.id, &[role_ids["Clinic Admin"]]).await?;
     tx.commit().await?;
+    Ok(admin.id)
+}
 
-    let principal = Principal::of_user(app, org.id, admin.id)
+/// A `users:read` API token of the admin; answers its secret.
+async fn admin_token(app: &App, org_id: Uuid, admin_id: Uuid, meta: &Meta) -> Result<String> {
+    let principal = Principal::of_user(app, org_id, admin_id)
         .await?
         .context("the admin cannot act")?;
     let token = rollcall_app::identity::api_tokens::create(
@@ -459,23 +513,69 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
             owner: "person".into(),
             expires_in_days: None,
         },
-        &meta,
+        meta,
     )
     .await
-    .context("creating the API token")?
-    .secret;
+    .context("creating the API token")?;
+    Ok(token.secret)
+}
 
-    // The staff, generated and written in batches: generation of the next batch overlaps the
-    // write of the current one.
-    let mut expected = Expected::default();
-    let mut timings = SeedTimings::default();
-    let span = 5 * 365 * DAY;
-    let first_created = now - span - DAY;
-    let (tx_batches, mut rx_batches) = tokio::sync::mpsc::channel::<Batch>(2);
-    let gen_org = org.id;
-    let gen_locs = loc_ids.clone();
-    let gen_roles = role_ids.clone();
-    let generator = tokio::task::spawn_blocking(move || -> Result<(Expected, Duration)> {
+/// Writes each batch as it arrives, one transaction per batch, with a progress line every 10 s.
+async fn write_batches(
+    app: &App,
+    mut batches: tokio::sync::mpsc::Receiver<Batch>,
+    started: Instant,
+) -> Result<()> {
+    let rows = match app.db().engine() {
+        Engine::Sqlite => SQLITE_ROWS,
+        Engine::Postgres => POSTGRES_ROWS,
+    };
+    let mut written = 0usize;
+    let mut last_report = Instant::now();
+    while let Some(b) = batches.recv().await {
+        let mut tx = app.db().begin().await?;
+        write_batch(&mut tx, &b, rows).await?;
+        tx.commit().await?;
+        written += b.users.len();
+        if last_report.elapsed() > Duration::from_secs(10) {
+            last_report = Instant::now();
+            eprintln!(
+                "  … {written} users written ({:.0} users/s)",
+                written as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Batch {
+    users: Vec<User>,
+    user_locations: Vec<(Uuid, Uuid)>,
+    user_roles: Vec<(Uuid, Uuid)>,
+    invitations: Vec<Invitation>,
+}
+
+/// The generator of the staff, with what every person shares.
+struct Staff {
+    org_id: Uuid,
+    locs: Vec<Uuid>,
+    roles: BTreeMap<String, Uuid>,
+    /// The shared password hash of active accounts.
+    hash: String,
+    now: i64,
+}
+
+impl Staff {
+    /// Generates `n` people in batches of `TX_USERS` and sends each batch to the writer.
+    /// Answers the counts generated and the time spent generating (not waiting for the writer).
+    fn generate(
+        self,
+        n: usize,
+        batches: tokio::sync::mpsc::Sender<Batch>,
+    ) -> Result<(Expected, Duration)> {
+        let span = 5 * 365 * DAY;
+        let first_created = self.now - span - DAY;
         let mut rng = Rng::new(0x5EED_0004);
         let mut expected = Expected::default();
         let mut spent = Duration::ZERO;
@@ -488,87 +588,148 @@ pub async fn seed(app: &App, n: usize) -> Result<Seeded> {
                 let created_at = first_created
                     + (span as i128 * k as i128 / n.max(1) as i128) as i64
                     + rng.below(60_000_000) as i64;
-                person(
-                    &mut rng,
-                    &mut b,
-                    &mut expected,
-                    k,
-                    gen_org,
-                    &gen_locs,
-                    &gen_roles,
-                    &hash,
-                    created_at,
-                    now,
-                )?;
+                self.person(&mut rng, &mut b, &mut expected, k, created_at)?;
             }
             spent += t.elapsed();
-            if tx_batches.blocking_send(b).is_err() {
+            if batches.blocking_send(b).is_err() {
                 break;
             }
             i = end;
         }
         Ok((expected, spent))
-    });
-    let rows = match app.db().engine() {
-        Engine::Sqlite => SQLITE_ROWS,
-        Engine::Postgres => POSTGRES_ROWS,
-    };
-    let write_started = Instant::now();
-    let mut written = 0usize;
-    let mut last_report = Instant::now();
-    while let Some(b) = rx_batches.recv().await {
-        let mut tx = app.db().begin().await?;
-        write_batch(&mut tx, &b, rows).await?;
-        tx.commit().await?;
-        written += b.users.len();
-        if last_report.elapsed() > Duration::from_secs(10) {
-            last_report = Instant::now();
-            eprintln!(
-                "  … {written} users written ({:.0} users/s)",
-                written as f64 / write_started.elapsed().as_secs_f64()
-            );
+    }
+
+    /// Person `k`: the user, their invitation when pending, their clinics and roles. The
+    /// generator is drawn from in a fixed order, so a given `n` always yields the same people.
+    fn person(
+        &self,
+        rng: &mut Rng,
+        b: &mut Batch,
+        expected: &mut Expected,
+        k: usize,
+        created_at: i64,
+    ) -> Result<()> {
+        let (first, last, email) = address(rng, k)?;
+        let (user_type, _, role) = *rng.weighted(STAFF, |s| s.1);
+        let home = self.locs[*rng.weighted(&[0usize, 1, 2], |i| [50u32, 30, 20][*i])];
+        let mut u = self.user(rng, (first, last), &email, user_type, home, created_at);
+        let status = roll_status(rng);
+        *expected.by_status.entry(status.as_str()).or_default() += 1;
+        match status {
+            UserStatus::Active
+            | UserStatus::Inactive
+            | UserStatus::Blocked
+            | UserStatus::Disabled => {
+                u.status = status;
+                u.password_hash = Some(self.hash.clone());
+                u.activated_at = Some(created_at + rng.below(3 * DAY as u64) as i64);
+            }
+            _ => {
+                b.invitations.push(self.invite(&mut u, rng, status, k));
+                expected.invitations += 1;
+            }
+        }
+        for l in self.access(rng, home) {
+            b.user_locations.push((u.id, l));
+            expected.user_locations += 1;
+        }
+        b.user_roles.push((u.id, self.roles[role]));
+        expected.user_roles += 1;
+        if user_type == "administrator" && rng.below(3) == 0 {
+            b.user_roles.push((u.id, self.roles["User Manager"]));
+            expected.user_roles += 1;
+        }
+        b.users.push(u);
+        Ok(())
+    }
+
+    /// The user row, still pending: `person` then activates or invites them.
+    fn user(
+        &self,
+        rng: &mut Rng,
+        (first, last): (&str, &str),
+        email: &Email,
+        user_type: &str,
+        home: Uuid,
+        created_at: i64,
+    ) -> User {
+        User {
+            id: new_id(),
+            org_id: self.org_id,
+            email: email.as_str().into(),
+            email_key: email.match_key().into(),
+            username: Username::from_email(email).as_str().into(),
+            first_name: first.into(),
+            last_name: last.into(),
+            display_name: format!("{first} {last}"),
+            mobile: (rng.below(2) == 0).then(|| format!("+1312555{:04}", rng.below(10_000))),
+            user_type: Some(user_type.into()),
+            status: UserStatus::Pending,
+            default_location_id: Some(home),
+            source: ["import", "invite", "api", "import"][rng.below(4) as usize].into(),
+            password_hash: None,
+            invite_expires_at: None,
+            failed_sign_ins: 0,
+            locked_until: None,
+            created_at,
+            created_by: None,
+            activated_at: None,
+            deactivated_at: None,
+            last_sign_in_at: None,
         }
     }
-    let (gen_expected, gen_time) = generator.await??;
-    expected.by_status = gen_expected.by_status;
-    expected.invitations = gen_expected.invitations;
-    expected.user_locations = gen_expected.user_locations;
-    expected.user_roles = gen_expected.user_roles;
-    timings.generate = gen_time;
-    timings.write = write_started.elapsed();
-    timings.total = started.elapsed();
-    Ok(Seeded {
-        org_id: org.id,
-        locations: locs,
-        roles: role_ids,
-        token,
-        users: n,
-        expected,
-        timings,
-    })
+
+    /// The invitation of a pending user: live (`Pending`) or already expired (`Expired`, which
+    /// is stored as pending with a past expiry).
+    fn invite(&self, u: &mut User, rng: &mut Rng, status: UserStatus, k: usize) -> Invitation {
+        u.status = UserStatus::Pending;
+        let expires_at = if status == UserStatus::Pending {
+            // A live (possibly re-sent) invitation.
+            self.now + DAY + rng.below(13 * DAY as u64) as i64
+        } else {
+            (u.created_at + 7 * DAY).min(self.now - DAY)
+        };
+        u.invite_expires_at = Some(expires_at);
+        Invitation {
+            id: new_id(),
+            org_id: self.org_id,
+            user_id: u.id,
+            token_hash: format!(
+                "{k:016x}{:016x}{:016x}{:016x}",
+                rng.next(),
+                rng.next(),
+                rng.next()
+            ),
+            send_at: expires_at - 7 * DAY,
+            send_at_local: None,
+            send_zone: None,
+            sent_at: Some(expires_at - 7 * DAY),
+            expires_at,
+            accepted_at: None,
+            revoked_at: None,
+            delivery_state: "sent".into(),
+            created_at: expires_at - 7 * DAY,
+            created_by: None,
+        }
+    }
+
+    /// Access: mostly the home clinic, some two, a few every clinic.
+    fn access(&self, rng: &mut Rng, home: Uuid) -> Vec<Uuid> {
+        let locs = &self.locs;
+        match rng.below(20) {
+            0 => locs.to_vec(),
+            1 | 2 => {
+                let other =
+                    locs[(locs.iter().position(|l| *l == home).unwrap_or(0) + 1) % locs.len()];
+                vec![home, other]
+            }
+            _ => vec![home],
+        }
+    }
 }
 
-#[derive(Default)]
-struct Batch {
-    users: Vec<User>,
-    user_locations: Vec<(Uuid, Uuid)>,
-    user_roles: Vec<(Uuid, Uuid)>,
-    invitations: Vec<Invitation>,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn person(
-    rng: &mut Rng,
-    b: &mut Batch,
-    expected: &mut Expected,
-    k: usize,
-    org_id: Uuid,
-    locs: &[Uuid],
-    roles: &BTreeMap<String, Uuid>,
-    hash: &str,
-    created_at: i64,
-    now: i64,
-) -> Result<()> {
+/// A name from the lists and an address made of it, unique by the sequence number `k`.
+fn address(rng: &mut Rng, k: usize) -> Result<(&'static str, &'static str, Email)> {
     let first = *rng.pick(FIRST);
     let last = *rng.pick(LAST);
     let domain = rng.weighted(DOMAINS, |d| d.1).0;
@@ -585,106 +746,20 @@ fn person(
         3 => format!("{l}.{f}{k}"),
         _ => format!("{f}_{l}{k}"),
     };
-    let email = Email::parse(&format!("{local}@{domain}"))?;
-    let (user_type, _, role) = *rng.weighted(STAFF, |s| s.1);
-    let home = locs[*rng.weighted(&[0usize, 1, 2], |i| [50u32, 30, 20][*i])];
-    let id = new_id();
-    let mut u = User {
-        id,
-        org_id,
-        email: email.as_str().into(),
-        email_key: email.match_key().into(),
-        username: Username::from_email(&email).as_str().into(),
-        first_name: first.into(),
-        last_name: last.into(),
-        display_name: format!("{first} {last}"),
-        mobile: (rng.below(2) == 0).then(|| format!("+1312555{:04}", rng.below(10_000))),
-        user_type: Some(user_type.into()),
-        status: UserStatus::Pending,
-        default_location_id: Some(home),
-        source: ["import", "invite", "api", "import"][rng.below(4) as usize].into(),
-        password_hash: None,
-        invite_expires_at: None,
-        failed_sign_ins: 0,
-        locked_until: None,
-        created_at,
-        created_by: None,
-        activated_at: None,
-        deactivated_at: None,
-        last_sign_in_at: None,
-    };
-    // 60 % active, 8 % pending, 10 % pending with an expired invitation, 12 % inactive,
-    // 5 % each of the legacy blocked and disabled.
-    let roll = rng.below(100);
-    let status = match roll {
+    Ok((first, last, Email::parse(&format!("{local}@{domain}"))?))
+}
+
+/// 60 % active, 8 % pending, 10 % pending with an expired invitation, 12 % inactive,
+/// 5 % each of the legacy blocked and disabled.
+fn roll_status(rng: &mut Rng) -> UserStatus {
+    match rng.below(100) {
         0..60 => UserStatus::Active,
         60..68 => UserStatus::Pending,
         68..78 => UserStatus::Expired,
         78..90 => UserStatus::Inactive,
         90..95 => UserStatus::Blocked,
         _ => UserStatus::Disabled,
-    };
-    *expected.by_status.entry(status.as_str()).or_default() += 1;
-    match status {
-        UserStatus::Active | UserStatus::Inactive | UserStatus::Blocked | UserStatus::Disabled => {
-            u.status = status;
-            u.password_hash = Some(hash.to_string());
-            u.activated_at = Some(created_at + rng.below(3 * DAY as u64) as i64);
-        }
-        _ => {
-            u.status = UserStatus::Pending;
-            let expires_at = if status == UserStatus::Pending {
-                // A live (possibly re-sent) invitation.
-                now + DAY + rng.below(13 * DAY as u64) as i64
-            } else {
-                (created_at + 7 * DAY).min(now - DAY)
-            };
-            u.invite_expires_at = Some(expires_at);
-            b.invitations.push(Invitation {
-                id: new_id(),
-                org_id,
-                user_id: id,
-                token_hash: format!(
-                    "{k:016x}{:016x}{:016x}{:016x}",
-                    rng.next(),
-                    rng.next(),
-                    rng.next()
-                ),
-                send_at: expires_at - 7 * DAY,
-                send_at_local: None,
-                send_zone: None,
-                sent_at: Some(expires_at - 7 * DAY),
-                expires_at,
-                accepted_at: None,
-                revoked_at: None,
-                delivery_state: "sent".into(),
-                created_at: expires_at - 7 * DAY,
-                created_by: None,
-            });
-            expected.invitations += 1;
-        }
     }
-    // Access: mostly the home clinic, some two, a few every clinic.
-    let access: Vec<Uuid> = match rng.below(20) {
-        0 => locs.to_vec(),
-        1 | 2 => {
-            let other = locs[(locs.iter().position(|l| *l == home).unwrap_or(0) + 1) % locs.len()];
-            vec![home, other]
-        }
-        _ => vec![home],
-    };
-    for l in access {
-        b.user_locations.push((id, l));
-        expected.user_locations += 1;
-    }
-    b.user_roles.push((id, roles[role]));
-    expected.user_roles += 1;
-    if user_type == "administrator" && rng.below(3) == 0 {
-        b.user_roles.push((id, roles["User Manager"]));
-        expected.user_roles += 1;
-    }
-    b.users.push(u);
-    Ok(())
 }
 
 async fn write_batch(conn: &mut Conn, b: &Batch, rows: usize) -> Result<()> {

@@ -75,51 +75,69 @@ pub async fn run(app: &App, args: ImportArgs, operator: &Meta) -> anyhow::Result
         Some(l) => Some(rollcall_app::org::find_location(app, &who, l).await?.id),
     };
 
+    let job = upload(app, &who, file, operator).await?;
+    let summary = print_review(app, &who, &job).await?;
+    let Some(access) = access else {
+        return end_dry_run(&summary);
+    };
+    if let Some(warning) = summary.ignored_access_columns(&access) {
+        eprintln!("warning: {warning}");
+    }
+    let commit = Commit {
+        access,
+        location_id,
+        send_at: args.send_at.clone(),
+        notifications: notifications(&args.notify)?,
+    };
+    let job = import::commit(app, &who, job.id, &commit, operator).await?;
+    let job = follow(app, &who, job.id).await?;
+    finish(&job)
+}
+
+/// Stages the file (`-` is standard input) as an import job whose rows are checked.
+async fn upload(
+    app: &App,
+    who: &Principal,
+    file: &std::path::Path,
+    operator: &Meta,
+) -> anyhow::Result<Job> {
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "stdin".into());
     eprintln!("Reading {name}…");
-    let job = if file.as_os_str() == "-" {
-        import::upload(
-            app,
-            &who,
-            std::io::BufReader::new(std::io::stdin()),
-            &name,
-            None,
-            operator,
-        )
-        .await?
-    } else {
-        let f =
-            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-        import::upload(
-            app,
-            &who,
-            std::io::BufReader::with_capacity(1 << 20, f),
-            &name,
-            None,
-            operator,
-        )
-        .await
-        .with_context(|| file.display().to_string())?
-    };
-    let summary = print_review(app, &who, &job).await?;
-    let Some(access) = access else {
-        println!("Dry run: nothing was created.");
-        if summary.in_error > 0 {
-            bail!(
-                "{} rows are in error: fix them in the file, or they will not be imported",
-                summary.in_error
-            );
-        }
-        return Ok(());
-    };
-    if let Some(warning) = summary.ignored_access_columns(&access) {
-        eprintln!("warning: {warning}");
+    if file.as_os_str() == "-" {
+        let stdin = std::io::BufReader::new(std::io::stdin());
+        return Ok(import::upload(app, who, stdin, &name, None, operator).await?);
     }
-    let notifications = args
-        .notify
+    let f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    import::upload(
+        app,
+        who,
+        std::io::BufReader::with_capacity(1 << 20, f),
+        &name,
+        None,
+        operator,
+    )
+    .await
+    .with_context(|| file.display().to_string())
+}
+
+/// A dry run fails when rows are in error, so that a script stops before the real import.
+fn end_dry_run(summary: &Summary) -> anyhow::Result<()> {
+    println!("Dry run: nothing was created.");
+    if summary.in_error > 0 {
+        bail!(
+            "{} rows are in error: fix them in the file, or they will not be imported",
+            summary.in_error
+        );
+    }
+    Ok(())
+}
+
+/// The `--notify category:medium` flags as (category, medium) pairs.
+fn notifications(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    flags
         .iter()
         .map(|n| {
             n.split_once(':')
@@ -128,16 +146,7 @@ pub async fn run(app: &App, args: ImportArgs, operator: &Meta) -> anyhow::Result
                     format!("--notify “{n}”: write category:medium, e.g. schedule:email")
                 })
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let commit = Commit {
-        access,
-        location_id,
-        send_at: args.send_at.clone(),
-        notifications,
-    };
-    let job = import::commit(app, &who, job.id, &commit, operator).await?;
-    let job = follow(app, &who, job.id).await?;
-    finish(&job)
+        .collect()
 }
 
 async fn access_of(app: &App, who: &Principal, args: &ImportArgs) -> anyhow::Result<Access> {

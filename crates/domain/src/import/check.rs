@@ -52,65 +52,14 @@ pub struct Checked {
 /// the first, so that the file needs one round of fixing.
 pub fn check_row(row: &RawRow, cat: &Catalogue) -> (Option<Checked>, Vec<Issue>) {
     let mut issues = Vec::new();
-    let cell = |c: Column| {
-        row.cells
-            .get(&c)
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-    };
-
-    let first_name = name(cell(Column::FirstName), Column::FirstName, &mut issues);
-    let last_name = name(cell(Column::LastName), Column::LastName, &mut issues);
-    let email = email(cell(Column::Email), &mut issues);
-    let username = cell(Column::Username)
-        .and_then(|s| value(Column::Username, Username::parse(s), &mut issues));
-    let mobile = cell(Column::Mobile).and_then(|s| {
-        value(
-            Column::Mobile,
-            Mobile::parse(s, cat.region.as_deref()),
-            &mut issues,
-        )
-    });
-    let user_type = cell(Column::UserType).and_then(|s| user_type(s, cat, &mut issues));
-    let default_location =
-        cell(Column::DefaultLocation).and_then(|s| default_location(s, cat, &mut issues));
-    let mut locations = cell(Column::Locations)
-        .map(|s| locations(s, cat, &mut issues))
-        .unwrap_or_default();
-    locations.extend(default_location);
-    let roles = cell(Column::Roles)
-        .map(|s| roles(s, cat, &mut issues))
-        .unwrap_or_default();
-    let permissions = cell(Column::Permissions)
-        .and_then(|s| {
-            // `|` is accepted as a separator in every list column.
-            let list = permission::parse_list(&s.replace('|', ";"));
-            value(Column::Permissions, list, &mut issues)
-        })
-        .map(BTreeSet::from_iter)
-        .unwrap_or_default();
-    let npi = cell(Column::Npi).and_then(|s| value(Column::Npi, Npi::parse(s), &mut issues));
-    let taxonomy = cell(Column::Taxonomy)
-        .map(|s| taxonomy(s, cat, &mut issues))
-        .unwrap_or_default();
-    if let Some(t) = user_type
+    let first_name = name(cell(row, Column::FirstName), Column::FirstName, &mut issues);
+    let last_name = name(cell(row, Column::LastName), Column::LastName, &mut issues);
+    let email = email(cell(row, Column::Email), &mut issues);
+    let optional = OptionalCells::check(row, cat, &mut issues);
+    if let Some(t) = optional.user_type
         && !is_provider_type(t)
     {
-        for (column, what) in [
-            (Column::Npi, "an NPI"),
-            (Column::Taxonomy, "taxonomy codes"),
-        ] {
-            if cell(column).is_some() {
-                issues.push(Issue::warning(
-                    Some(column),
-                    "not_a_provider_type",
-                    format!(
-                        "This row gives {what}, which only clinical providers have, but its user type is {}: check the user type, or leave the {column} cell empty.",
-                        t.label
-                    ),
-                ));
-            }
-        }
+        warn_provider_only_cells(row, t, &mut issues);
     }
 
     // Column order, as the review table shows them; whole-row issues first.
@@ -118,24 +67,117 @@ pub fn check_row(row: &RawRow, cat: &Catalogue) -> (Option<Checked>, Vec<Issue>)
     issues.truncate(MAX_ROW_ISSUES);
     let checked = match (first_name, last_name, email) {
         (Some(first_name), Some(last_name), Some(email)) if !issues.iter().any(Issue::is_error) => {
-            Some(Checked {
-                email,
-                first_name,
-                last_name,
-                username,
-                mobile,
-                user_type: user_type.map(|t| t.code.clone()),
-                default_location,
-                locations,
-                roles,
-                permissions,
-                npi,
-                taxonomy,
-            })
+            Some(optional.into_checked(first_name, last_name, email))
         }
         _ => None,
     };
     (checked, issues)
+}
+
+/// The trimmed text of a cell, or `None` when the cell is absent or empty.
+fn cell(row: &RawRow, c: Column) -> Option<&str> {
+    row.cells
+        .get(&c)
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+}
+
+/// The checked values of the cells a row may leave empty.
+struct OptionalCells<'c> {
+    username: Option<Username>,
+    mobile: Option<Mobile>,
+    user_type: Option<&'c UserTypeDef>,
+    default_location: Option<Uuid>,
+    locations: BTreeSet<Uuid>,
+    roles: BTreeSet<Uuid>,
+    permissions: BTreeSet<Permission>,
+    npi: Option<Npi>,
+    taxonomy: Vec<TaxonomyCode>,
+}
+
+impl<'c> OptionalCells<'c> {
+    /// Checks the cells in template order, adding their issues to `issues`.
+    fn check(row: &RawRow, cat: &'c Catalogue, issues: &mut Vec<Issue>) -> OptionalCells<'c> {
+        let username = cell(row, Column::Username)
+            .and_then(|s| value(Column::Username, Username::parse(s), issues));
+        let mobile = cell(row, Column::Mobile).and_then(|s| {
+            value(
+                Column::Mobile,
+                Mobile::parse(s, cat.region.as_deref()),
+                issues,
+            )
+        });
+        let user_type = cell(row, Column::UserType).and_then(|s| user_type(s, cat, issues));
+        let default_location =
+            cell(row, Column::DefaultLocation).and_then(|s| default_location(s, cat, issues));
+        let mut locations = cell(row, Column::Locations)
+            .map(|s| locations(s, cat, issues))
+            .unwrap_or_default();
+        locations.extend(default_location);
+        let roles = cell(row, Column::Roles)
+            .map(|s| roles(s, cat, issues))
+            .unwrap_or_default();
+        let permissions = cell(row, Column::Permissions)
+            .and_then(|s| {
+                // `|` is accepted as a separator in every list column.
+                let list = permission::parse_list(&s.replace('|', ";"));
+                value(Column::Permissions, list, issues)
+            })
+            .map(BTreeSet::from_iter)
+            .unwrap_or_default();
+        let npi = cell(row, Column::Npi).and_then(|s| value(Column::Npi, Npi::parse(s), issues));
+        let taxonomy = cell(row, Column::Taxonomy)
+            .map(|s| taxonomy(s, cat, issues))
+            .unwrap_or_default();
+        OptionalCells {
+            username,
+            mobile,
+            user_type,
+            default_location,
+            locations,
+            roles,
+            permissions,
+            npi,
+            taxonomy,
+        }
+    }
+
+    fn into_checked(self, first_name: String, last_name: String, email: Email) -> Checked {
+        Checked {
+            email,
+            first_name,
+            last_name,
+            username: self.username,
+            mobile: self.mobile,
+            user_type: self.user_type.map(|t| t.code.clone()),
+            default_location: self.default_location,
+            locations: self.locations,
+            roles: self.roles,
+            permissions: self.permissions,
+            npi: self.npi,
+            taxonomy: self.taxonomy,
+        }
+    }
+}
+
+/// An NPI or taxonomy codes on a row whose type is not a clinical provider's is likely a
+/// wrong user type; it is imported anyway, so this is only a warning.
+fn warn_provider_only_cells(row: &RawRow, t: &UserTypeDef, issues: &mut Vec<Issue>) {
+    for (column, what) in [
+        (Column::Npi, "an NPI"),
+        (Column::Taxonomy, "taxonomy codes"),
+    ] {
+        if cell(row, column).is_some() {
+            issues.push(Issue::warning(
+                Some(column),
+                "not_a_provider_type",
+                format!(
+                    "This row gives {what}, which only clinical providers have, but its user type is {}: check the user type, or leave the {column} cell empty.",
+                    t.label
+                ),
+            ));
+        }
+    }
 }
 
 fn value<T>(

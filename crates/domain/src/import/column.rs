@@ -157,97 +157,142 @@ pub fn read_header(cells: &[&str]) -> Result<Header, ValueError> {
     if let Some(e) = wrong_separator(cells) {
         return Err(e);
     }
+    let scan = HeaderScan::of(cells);
+    // The file has no header line at all: its first line is already data.
+    if scan.positions.is_empty() && cells.iter().any(|c| c.contains('@')) {
+        return Err(header_missing());
+    }
+    scan.into_header()
+}
 
-    let mut positions = Vec::with_capacity(cells.len());
-    let mut unknown: Vec<&str> = Vec::new();
-    let mut hints: Vec<String> = Vec::new();
-    let mut empty: Vec<usize> = Vec::new();
-    let mut twice: Vec<(Column, usize, usize)> = Vec::new();
-    for (i, cell) in cells.iter().enumerate() {
-        if blank(cell) {
-            empty.push(i);
-        } else if let Some(c) = Column::parse(cell) {
-            if let Some(first) = positions.iter().position(|p| *p == c) {
-                twice.push((c, first, i));
-            }
-            positions.push(c);
-        } else {
-            let cell = cell.trim();
-            unknown.push(cell);
-            if let Some(c) = Column::near_miss(cell) {
-                hints.push(format!("{} for {}", c.name(), quoted(cell)));
+/// What each header cell turned out to be, with every problem kept for the error.
+struct HeaderScan<'a> {
+    positions: Vec<Column>,
+    unknown: Vec<&'a str>,
+    hints: Vec<String>,
+    empty: Vec<usize>,
+    twice: Vec<(Column, usize, usize)>,
+}
+
+impl<'a> HeaderScan<'a> {
+    fn of(cells: &[&'a str]) -> HeaderScan<'a> {
+        let mut scan = HeaderScan {
+            positions: Vec::with_capacity(cells.len()),
+            unknown: Vec::new(),
+            hints: Vec::new(),
+            empty: Vec::new(),
+            twice: Vec::new(),
+        };
+        for (i, cell) in cells.iter().enumerate() {
+            if blank(cell) {
+                scan.empty.push(i);
+            } else if let Some(c) = Column::parse(cell) {
+                if let Some(first) = scan.positions.iter().position(|p| *p == c) {
+                    scan.twice.push((c, first, i));
+                }
+                scan.positions.push(c);
+            } else {
+                let cell = cell.trim();
+                scan.unknown.push(cell);
+                if let Some(c) = Column::near_miss(cell) {
+                    scan.hints
+                        .push(format!("{} for {}", c.name(), quoted(cell)));
+                }
             }
         }
-    }
-    let missing: Vec<&str> = Column::ALL
-        .into_iter()
-        .filter(|c| c.required() && !positions.contains(c))
-        .map(Column::name)
-        .collect();
-    // The file has no header line at all: its first line is already data.
-    if positions.is_empty() && cells.iter().any(|c| c.contains('@')) {
-        return Err(ValueError::new(
-            "header",
-            "header_missing",
-            format!(
-                "The first line of the file must be the header ({}), but it looks like data. Add the header line, or start from the template.",
-                template_header()
-            ),
-        ));
+        scan
     }
 
-    let mut sentences = Vec::new();
-    let mut code = None;
-    if !unknown.is_empty() {
-        code.get_or_insert("column_unknown");
-        let what = if unknown.len() == 1 {
-            format!("{} is not a column of the template", quoted(unknown[0]))
-        } else {
-            format!("{} are not columns of the template", quoted_list(&unknown))
-        };
-        let hint = if hints.is_empty() {
-            String::new()
-        } else {
-            format!(" (did you mean {}?)", hints.join(", "))
-        };
-        sentences.push(format!(
-            "{what}{hint}. The expected columns are: {}; rename or delete the others.",
-            template_header()
-        ));
+    /// The header, or one error naming every problem; its code is that of the first problem.
+    fn into_header(self) -> Result<Header, ValueError> {
+        let mut sentences = Vec::new();
+        let mut code = None;
+        if !self.unknown.is_empty() {
+            code.get_or_insert("column_unknown");
+            sentences.push(self.unknown_sentence());
+        }
+        if let Some(sentence) = self.missing_sentence() {
+            code.get_or_insert("column_missing");
+            sentences.push(sentence);
+        }
+        for (c, first, again) in &self.twice {
+            code.get_or_insert("column_duplicate");
+            sentences.push(format!(
+                "The column {c} appears twice, in columns {} and {}: keep only one.",
+                spreadsheet_column(*first),
+                spreadsheet_column(*again)
+            ));
+        }
+        if !self.empty.is_empty() {
+            code.get_or_insert("column_name_empty");
+            sentences.push(self.empty_sentence());
+        }
+        match code {
+            None => Ok(Header {
+                positions: self.positions,
+            }),
+            Some(code) => Err(ValueError::new("header", code, sentences.join(" "))),
+        }
     }
-    if !missing.is_empty() {
-        code.get_or_insert("column_missing");
-        let (what, them) = if missing.len() == 1 {
-            (
-                format!("The required column {} is missing", missing[0]),
-                "it",
+
+    fn unknown_sentence(&self) -> String {
+        let what = if self.unknown.len() == 1 {
+            format!(
+                "{} is not a column of the template",
+                quoted(self.unknown[0])
             )
         } else {
-            let names = missing.join(", ");
-            (format!("The required columns {names} are missing"), "them")
+            format!(
+                "{} are not columns of the template",
+                quoted_list(&self.unknown)
+            )
         };
-        sentences.push(format!("{what}: add {them} to the header line."));
+        let hint = if self.hints.is_empty() {
+            String::new()
+        } else {
+            format!(" (did you mean {}?)", self.hints.join(", "))
+        };
+        format!(
+            "{what}{hint}. The expected columns are: {}; rename or delete the others.",
+            template_header()
+        )
     }
-    for (c, first, again) in &twice {
-        code.get_or_insert("column_duplicate");
-        sentences.push(format!(
-            "The column {c} appears twice, in columns {} and {}: keep only one.",
-            spreadsheet_column(*first),
-            spreadsheet_column(*again)
-        ));
+
+    fn missing_sentence(&self) -> Option<String> {
+        let missing: Vec<&str> = Column::ALL
+            .into_iter()
+            .filter(|c| c.required() && !self.positions.contains(c))
+            .map(Column::name)
+            .collect();
+        let (what, them) = match missing.as_slice() {
+            [] => return None,
+            [one] => (format!("The required column {one} is missing"), "it"),
+            _ => {
+                let names = missing.join(", ");
+                (format!("The required columns {names} are missing"), "them")
+            }
+        };
+        Some(format!("{what}: add {them} to the header line."))
     }
-    if !empty.is_empty() {
-        code.get_or_insert("column_name_empty");
-        let at: Vec<String> = empty.iter().map(|i| spreadsheet_column(*i)).collect();
-        sentences.push(format!(
+
+    fn empty_sentence(&self) -> String {
+        let at: Vec<String> = self.empty.iter().map(|i| spreadsheet_column(*i)).collect();
+        format!(
             "The header has no name in column {}: name it after a template column, or delete the column.",
             listing(at.iter().map(String::as_str), 10)
-        ));
+        )
     }
-    match code {
-        None => Ok(Header { positions }),
-        Some(code) => Err(ValueError::new("header", code, sentences.join(" "))),
-    }
+}
+
+fn header_missing() -> ValueError {
+    ValueError::new(
+        "header",
+        "header_missing",
+        format!(
+            "The first line of the file must be the header ({}), but it looks like data. Add the header line, or start from the template.",
+            template_header()
+        ),
+    )
 }
 
 fn template_header() -> String {

@@ -20,7 +20,7 @@ mod users;
 use axum::Router;
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use rollcall_app::audit::urlencode;
 use rollcall_app::domain::Capability;
 use rollcall_app::{App, Principal};
@@ -31,9 +31,25 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/users") }))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/home", get(home::page))
+        .merge(sign_in_and_registration_routes())
+        .merge(user_routes())
+        .merge(role_and_job_routes())
+        .merge(import::routes())
+        .merge(directory::routes())
+        .merge(settings_routes())
+        .merge(audit_and_mailbox_routes())
+        .merge(static_routes())
+}
+
+fn sign_in_and_registration_routes() -> Router<App> {
+    Router::new()
         .route("/sign-in", get(sign_in::page).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
-        .route("/home", get(home::page))
+        .route(
+            "/sign-in/code",
+            get(register::sign_in_code).post(register::submit_sign_in_code),
+        )
         .route("/register/2fa", get(register::second_factor))
         .route("/register/2fa/start", post(register::start_second_factor))
         .route(
@@ -48,10 +64,13 @@ pub fn routes() -> Router<App> {
             "/register/{token}",
             get(register::page).post(register::submit),
         )
-        .route(
-            "/sign-in/code",
-            get(register::sign_in_code).post(register::submit_sign_in_code),
-        )
+}
+
+fn user_routes() -> Router<App> {
+    Router::new()
+        .route("/users", get(users::page))
+        .route("/users/rows", get(users::rows))
+        .route("/users/export.csv", get(users::export))
         .route("/users/invite", get(invite::page))
         .route("/users/invite/count", post(invite::count))
         .route("/users/invite/paste", post(invite::paste))
@@ -65,83 +84,94 @@ pub fn routes() -> Router<App> {
         .route("/users/{id}/history", get(audit::history))
         .route("/users/{id}", get(profile::page).post(profile::save))
         .route("/users/{id}/{action}", post(row_actions::apply))
+}
+
+fn role_and_job_routes() -> Router<App> {
+    Router::new()
         .route("/roles", get(roles::list).post(roles::create))
         .route("/roles/{id}", get(roles::show).post(roles::save))
         .route("/jobs", get(bulk::list))
         .route("/jobs/{id}", get(bulk::job))
         .route("/jobs/{id}/report.csv", get(bulk::report))
+}
+
+fn settings_routes() -> Router<App> {
+    Router::new()
         .route("/settings", get(settings::page).post(settings::save))
         .route(
             "/settings/locations",
             get(|| async { Redirect::to("/settings#locations") }).post(settings::add_location),
         )
-        .route("/mailbox", get(mailbox::list))
-        .route("/mailbox/{id}", get(mailbox::show))
-        .route("/users", get(users::page))
-        .route("/users/rows", get(users::rows))
-        .route("/users/export.csv", get(users::export))
         .route(
             "/settings/api-tokens",
             get(tokens::page).post(tokens::create),
         )
         .route("/settings/api-tokens/{id}/rotate", post(tokens::rotate))
         .route("/settings/api-tokens/{id}/revoke", post(tokens::revoke))
-        .merge(import::routes())
-        .merge(directory::routes())
+}
+
+fn audit_and_mailbox_routes() -> Router<App> {
+    Router::new()
         .route("/audit", get(audit::page))
         .route("/audit/export.csv", get(audit::export_csv))
         .route("/audit/export.json", get(audit::export_json))
+        .route("/mailbox", get(mailbox::list))
+        .route("/mailbox/{id}", get(mailbox::show))
+}
+
+/// The stylesheet, scripts and icon, compiled into the binary.
+fn static_routes() -> Router<App> {
+    const HOUR: &str = "max-age=3600";
+    const DAY: &str = "max-age=86400";
+    let favicon = asset(
+        "image/svg+xml",
+        DAY,
+        include_str!("../../static/favicon.svg"),
+    );
+    Router::new()
         .route(
             "/static/app.css",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/css"),
-                        (header::CACHE_CONTROL, "max-age=3600"),
-                    ],
-                    include_str!("../../static/app.css"),
-                )
-            }),
+            asset("text/css", HOUR, include_str!("../../static/app.css")),
         )
         .route(
             "/static/import.js",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/javascript"),
-                        (header::CACHE_CONTROL, "max-age=3600"),
-                    ],
-                    include_str!("../../static/import.js"),
-                )
-            }),
+            asset(
+                "text/javascript",
+                HOUR,
+                include_str!("../../static/import.js"),
+            ),
         )
         .route(
             "/static/select.js",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/javascript"),
-                        (header::CACHE_CONTROL, "max-age=3600"),
-                    ],
-                    include_str!("../../static/select.js"),
-                )
-            }),
+            asset(
+                "text/javascript",
+                HOUR,
+                include_str!("../../static/select.js"),
+            ),
         )
-        .route("/static/favicon.svg", get(favicon))
-        .route("/favicon.ico", get(favicon))
+        .route("/static/favicon.svg", favicon.clone())
+        .route("/favicon.ico", favicon)
         .route(
             "/static/htmx.min.js",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/javascript"),
-                        (header::CACHE_CONTROL, "max-age=86400"),
-                    ],
-                    include_str!("../../static/htmx.min.js"),
-                )
-                    .into_response()
-            }),
+            asset(
+                "text/javascript",
+                DAY,
+                include_str!("../../static/htmx.min.js"),
+            ),
         )
+}
+
+/// A GET route that answers with a fixed file and lets the browser keep it for `cache`.
+fn asset(content_type: &'static str, cache: &'static str, body: &'static str) -> MethodRouter<App> {
+    get(move || async move {
+        (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, cache),
+            ],
+            body,
+        )
+    })
 }
 
 /// What the navigation bar shows.
@@ -167,16 +197,6 @@ impl Nav {
             csrf: user.csrf.clone(),
         }
     }
-}
-
-async fn favicon() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "image/svg+xml"),
-            (header::CACHE_CONTROL, "max-age=86400"),
-        ],
-        include_str!("../../static/favicon.svg"),
-    )
 }
 
 /// A file the browser saves as `file_name` rather than shows.

@@ -90,8 +90,9 @@ pub async fn verify(
 }
 
 /// Filters of the audit log as people and clients send them.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// A user id, or text found in the actor's name or email (case-insensitive).
     pub actor: Option<String>,
@@ -105,24 +106,31 @@ pub struct AuditParams {
     pub to: Option<String>,
     /// Events older than this sequence number (the `next` of the previous page).
     pub before_seq: Option<i64>,
+    /// Events a page, 1 to 500 (50 when absent; larger values are capped).
     pub limit: Option<u32>,
 }
 
 /// One event, for the console, the API and exports.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditEntry {
+    /// Position in the organization's hash chain.
     pub seq: i64,
     pub id: Uuid,
     /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
     pub at: String,
     #[serde(skip)]
     pub at_micros: i64,
     pub actor_id: Option<Uuid>,
+    /// The actor's name and email as recorded, or the operator.
     pub actor: String,
+    /// e.g. `user.invited`.
     pub action: String,
     pub target_type: String,
     pub target_id: Option<Uuid>,
+    /// The recorded value before the change, if any.
     pub before: Option<serde_json::Value>,
+    /// The recorded value after the change, if any.
     pub after: Option<serde_json::Value>,
     pub request_id: Option<String>,
     pub source_ip: Option<String>,
@@ -158,7 +166,8 @@ impl AuditEntry {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One page of the audit log, newest first.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditPage {
     pub events: Vec<AuditEntry>,
     /// Pass as `before_seq` for older events; `null` on the last page.

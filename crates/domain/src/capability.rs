@@ -46,6 +46,8 @@ impl Scope {
     }
 }
 
+key_schema!(Scope, key, "A scope an API token is limited to.");
+
 impl Serialize for Scope {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.key())

@@ -173,13 +173,13 @@ fn check(doc: &Value, method: &str, template: &str, answer: &Answer) {
         "{method} {template} {status} documents {}: {content}",
         answer.media
     );
-    if let Some(schema) = media.get("schema") {
-        if let Err(e) = fits(doc, schema, &answer.body) {
-            panic!(
-                "{method} {template} {status}: the answer does not fit the document: {e}\n{}",
-                answer.body
-            );
-        }
+    if let Some(schema) = media.get("schema")
+        && let Err(e) = fits(doc, schema, &answer.body)
+    {
+        panic!(
+            "{method} {template} {status}: the answer does not fit the document: {e}\n{}",
+            answer.body
+        );
     }
 }
 

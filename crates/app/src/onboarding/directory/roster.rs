@@ -33,6 +33,8 @@ pub const COLUMNS: [(&str, bool); 7] = [
 ];
 
 /// One person as a client sends them (`PUT /api/v1/directory`), or a row of a roster file.
+/// `external_id`, `first_name`, `last_name` and `email` must be filled: a person without one
+/// refuses the whole roster.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct PersonIn {

@@ -189,7 +189,7 @@ async fn token(app: &TestApp, scopes: &[&str]) -> String {
     app.api_token(&admin, scopes).await
 }
 
-/// The organization's locations and roles by code and name.
+/// The id of the organization's first location and of its Front Desk role.
 async fn ids(app: &TestApp) -> (String, String) {
     let mut conn = app.app.db().read_conn().await.unwrap();
     let loc = rollcall_store::locations::list(&mut conn, app.org.id)
@@ -280,7 +280,7 @@ async fn every_documented_operation_is_routed_and_named_once(t: TestDb) {
             answer.body
         );
     }
-    assert_eq!(ids.len(), 22, "every route of the API is documented");
+    assert_eq!(ids.len(), 22, "the API's 22 operations are all documented");
 }
 
 async fn every_error_answer_is_problem_details_and_every_example_fits(t: TestDb) {

@@ -90,8 +90,9 @@ pub async fn verify(
 }
 
 /// Filters of the audit log as people and clients send them.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// A user id, or text found in the actor's name or email (case-insensitive).
     pub actor: Option<String>,
@@ -99,33 +100,41 @@ pub struct AuditParams {
     pub action: Option<String>,
     /// The id of the user, location, role or token an event is about.
     pub target: Option<String>,
-    /// First day included, `YYYY-MM-DD` in the organization's time zone.
+    /// First day included, `YYYY-MM-DD` in the organization's time zone, or an RFC 3339 time.
     pub from: Option<String>,
-    /// Last day included, `YYYY-MM-DD` in the organization's time zone.
+    /// Last day included, `YYYY-MM-DD` in the organization's time zone, or an RFC 3339 time
+    /// (excluded).
     pub to: Option<String>,
     /// Events older than this sequence number (the `next` of the previous page), newest first.
     pub before_seq: Option<i64>,
     /// Events newer than this sequence number, oldest first: a feed that follows changes (pass
     /// the `seq` of the last event seen; 0 starts at the beginning).
     pub after_seq: Option<i64>,
+    /// Events a page, 1 to 500 (50 when absent; other values are refused).
     pub limit: Option<u32>,
 }
 
 /// One event, for the console, the API and exports.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditEntry {
+    /// Position in the organization's hash chain.
     pub seq: i64,
     pub id: Uuid,
     /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
     pub at: String,
     #[serde(skip)]
     pub at_micros: i64,
     pub actor_id: Option<Uuid>,
+    /// The actor's name and email as recorded, or the operator.
     pub actor: String,
+    /// e.g. `user.invited`.
     pub action: String,
     pub target_type: String,
     pub target_id: Option<Uuid>,
+    /// The recorded value before the change, if any.
     pub before: Option<serde_json::Value>,
+    /// The recorded value after the change, if any.
     pub after: Option<serde_json::Value>,
     pub request_id: Option<String>,
     pub source_ip: Option<String>,
@@ -161,7 +170,8 @@ impl AuditEntry {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One page of the audit log, newest first.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditPage {
     pub events: Vec<AuditEntry>,
     /// Pass as `before_seq` (or, when paging forward, `after_seq`) for the next page; `null` on

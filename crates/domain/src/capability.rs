@@ -51,6 +51,8 @@ impl Scope {
     }
 }
 
+key_schema!(Scope, key, "A scope an API token is limited to.");
+
 impl Serialize for Scope {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.key())
@@ -58,7 +60,7 @@ impl Serialize for Scope {
 }
 
 /// Whom an API token belongs to, and so whom it acts as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenOwner {
     /// Acts as the person who made it, with their access; ends when they are deactivated.

@@ -58,6 +58,7 @@ impl JobKind {
 }
 
 string_value!(JobKind, key, JobKind::parse);
+key_schema!(JobKind, key, "What the job does.");
 
 /// Where a job is: an import is read (draft) and waits for review (validated) before it is
 /// queued; every job then runs until it finishes in one of the three outcomes.
@@ -148,6 +149,11 @@ impl From<Outcome> for JobState {
 }
 
 string_value!(JobState, key, JobState::parse);
+key_schema!(
+    JobState,
+    key,
+    "Where the job is: an import is `draft` while read and `validated` until committed; every job is then `queued`, `running`, and ends `succeeded`, `partially_succeeded` or `failed`."
+);
 
 #[cfg(test)]
 mod tests {

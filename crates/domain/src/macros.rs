@@ -35,3 +35,20 @@ macro_rules! string_value {
         }
     };
 }
+
+/// The OpenAPI schema of a type written as one of its keys: a string, one of `ALL`'s keys.
+macro_rules! key_schema {
+    ($ty:ident, $key:ident, $description:literal) => {
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some($ty::ALL.map($ty::$key)))
+                    .description(Some($description))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $ty {}
+    };
+}

@@ -201,6 +201,11 @@ fn unknown(keys: &[&str]) -> ValueError {
 }
 
 string_value!(Permission, key, Permission::parse);
+key_schema!(
+    Permission,
+    key,
+    "A permission of the catalogue, by its key."
+);
 
 #[cfg(test)]
 mod tests {

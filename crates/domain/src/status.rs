@@ -4,7 +4,7 @@ use crate::error::{ValueError, quoted};
 
 /// Where an account is in its life. `Expired` is derived from the invitation's expiry and never
 /// stored; `Blocked` and `Disabled` exist only on records migrated from an older system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UserStatus {
     Pending,

@@ -31,8 +31,14 @@ const CHUNK: usize = 2_000;
 /// The largest selection one bulk update takes.
 pub const MAX_USERS: usize = 250_000;
 
-/// A bulk update as the console and the API ask for it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A bulk update as the console and the API ask for it: `user_ids` or a `filter`, and at least
+/// one change. A field it does not know is refused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(examples(json!({
+    "user_ids": ["0190c6d2-5f4e-7a31-9b8e-1f2a3b4c5d6e", "0190c6d2-6a01-7c22-8d3e-2b3c4d5e6f70"],
+    "grant_permissions": ["calendar.create"],
+    "revoke_locations": ["0190c6d1-0b2c-7d3e-9f40-5a6b7c8d9e0f"]
+})))]
 pub struct BulkUpdateRequest {
     /// Users picked one by one…
     #[serde(default)]
@@ -44,6 +50,7 @@ pub struct BulkUpdateRequest {
     pub changes: BulkChanges,
     /// Fields the request names that a bulk update does not know: refused, never ignored.
     #[serde(flatten, skip_serializing)]
+    #[schema(ignore)]
     pub unknown: BTreeMap<String, serde_json::Value>,
 }
 
@@ -74,7 +81,7 @@ struct Params {
 }
 
 /// A user whose update was not fully applied, as the report lists them.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Refused {
     pub user_id: Uuid,
     pub name: String,
@@ -84,8 +91,10 @@ pub struct Refused {
     pub applied: usize,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// One change the rules refused for a user.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct RefusedChange {
+    /// The change in words, e.g. `grant calendar.create`.
     pub change: String,
     /// The rule, e.g. `rule_4_actor_scope`, and the precise reason, e.g. `rule_4_escalation`.
     pub rule: String,
@@ -308,7 +317,7 @@ async fn check_locations(
 
 /// What a bulk update would do, written nowhere: how many users it selects, how many it would
 /// change, and the users for whom the rules would refuse a change (the first 100).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DryRun {
     pub selected: usize,
     pub tally: Tally,

@@ -20,7 +20,9 @@ use crate::clock::rfc3339;
 use crate::error::FieldErrors;
 use crate::{App, AppError, Principal};
 
-#[derive(Debug, Clone, Serialize)]
+/// A user's profile: details, access with its sources, the grants the rules filter out,
+/// provider credentials and notification choices.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Profile {
     pub id: Uuid,
     pub email: String,
@@ -32,12 +34,18 @@ pub struct Profile {
     pub user_type: Option<String>,
     pub user_type_label: Option<String>,
     pub status: UserStatus,
+    /// How the account came to be, e.g. `console`, `paste`, `csv_import`, `directory`.
     pub source: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    /// `created_at` in microseconds since the epoch.
     pub created_micros: i64,
     pub last_sign_in_micros: Option<i64>,
+    #[schema(format = DateTime)]
     pub activated_at: Option<String>,
+    #[schema(format = DateTime)]
     pub deactivated_at: Option<String>,
+    #[schema(format = DateTime)]
     pub last_sign_in_at: Option<String>,
     pub default_location: Option<Uuid>,
     pub locations: Vec<LocationAccess>,
@@ -52,7 +60,7 @@ pub struct Profile {
     pub notifications: Vec<NotificationChoice>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NotificationChoice {
     pub category: String,
     pub category_label: String,
@@ -61,7 +69,7 @@ pub struct NotificationChoice {
     pub on: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LocationAccess {
     pub id: Uuid,
     pub name: String,
@@ -70,17 +78,19 @@ pub struct LocationAccess {
     pub in_reach: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoleMembership {
     pub id: Uuid,
     pub name: String,
     pub member: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Effective {
     pub key: String,
     pub label: String,
+    /// Where the permission comes from: `direct`, or the name of a role.
+    #[schema(value_type = Vec<String>)]
     pub sources: Vec<GrantSource>,
 }
 
@@ -107,16 +117,18 @@ impl Serialize for GrantSource {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Filtered {
     pub key: String,
     pub label: String,
+    /// The roles that carry the permission.
+    #[schema(value_type = Vec<String>)]
     pub sources: Vec<GrantSource>,
     pub rule: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct ProviderView {
     pub npi: Option<String>,
     /// Code and, when the organization's code list has it, its name.
@@ -311,8 +323,16 @@ fn filtered_view(
 
 /// An edit of a profile: every field is optional, and an absent field stays as it is. An empty
 /// string clears an optional field (mobile, user type, NPI, bio, licence).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(examples(json!({
+    "display_name": "Pat Chen, PT",
+    "mobile": "+1 312 555 0142",
+    "locations": ["0190c6d2-5f4e-7a31-9b8e-1f2a3b4c5d6e"],
+    "permissions": ["calendar.view", "calendar.create"],
+    "npi": "1234567893",
+    "notifications": ["appointments:email"]
+})))]
 pub struct ProfileEdit {
     pub first_name: Option<String>,
     pub last_name: Option<String>,

@@ -18,7 +18,7 @@ use crate::access::{admin_census, location_names};
 use crate::audit::Meta;
 use crate::{App, AppError, Principal};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoleView {
     pub id: Uuid,
     pub name: String,

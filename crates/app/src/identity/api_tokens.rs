@@ -45,7 +45,7 @@ pub fn parse_scopes(input: &str) -> Result<BTreeSet<Scope>, ValueError> {
 }
 
 /// A token as it is asked for.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     pub name: String,
@@ -58,7 +58,7 @@ pub struct NewToken {
 }
 
 /// A token as lists show it (never its secret: only a hash is kept).
-#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TokenView {
     pub id: Uuid,
     pub name: String,
@@ -102,7 +102,7 @@ impl TokenView {
 }
 
 /// A new token and its secret, which is shown this once.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Issued {
     pub token: TokenView,
     pub secret: String,

@@ -33,17 +33,24 @@ pub fn lease_micros() -> i64 {
 }
 
 /// A job as people and clients see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobView {
     pub id: Uuid,
     pub kind: JobKind,
     pub state: JobState,
+    /// Whether the job has ended (succeeded, partially succeeded or failed).
     pub finished: bool,
+    /// Items to do: rows of an import, users of a bulk update.
     pub total: i64,
+    /// Items done so far.
     pub done: i64,
+    /// `done` of `total` in whole percent (an empty job is done).
     pub percent: i64,
+    /// The kind's counts: an import's rows, errors and users created; a bulk update's tally.
     pub summary: serde_json::Value,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 

@@ -238,12 +238,24 @@ fn split_name(name: Option<&str>) -> (String, String) {
     }
 }
 
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+/// One person to invite.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[schema(examples(json!({
+    "email": "kim.lee@clinic.example",
+    "full_name": "Kim Lee",
+    "location_id": "0190c6d1-0b2c-7d3e-9f40-5a6b7c8d9e0f",
+    "role_id": "0190c6d1-2c3d-7e4f-8a5b-6c7d8e9f0a1b",
+    "user_type": "pta"
+})))]
 pub struct InviteOne {
     pub email: String,
+    /// As it should appear on notes and signatures.
     pub full_name: String,
+    /// The primary location the person works at; a request without one is refused
+    /// (`location_required`).
     pub location_id: Option<Uuid>,
     pub role_id: Uuid,
+    /// A user type code or label, e.g. `pta`.
     pub user_type: Option<String>,
 }
 
@@ -313,7 +325,8 @@ pub async fn invite_one(
     Ok(invited.remove(0))
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+/// An entry of a batch that was not invited, and why.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct NotInvited {
     /// What was typed for the entry.
     pub entry: String,
@@ -321,11 +334,14 @@ pub struct NotInvited {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+/// Who a batch invited and why the others were not.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PasteResult {
     pub invited: Vec<Invited>,
     pub not_invited: Vec<NotInvited>,
+    /// The location's name.
     pub location: String,
+    /// The role's name.
     pub role: String,
 }
 

@@ -69,7 +69,8 @@ pub struct Schedule {
     pub zone: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A person invited: their new account and the address the invitation went to.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Invited {
     pub user_id: Uuid,
     pub email: String,

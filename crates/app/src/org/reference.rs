@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::access::OrgScope;
 use crate::{App, AppError, Principal};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LocationView {
     pub id: Uuid,
     pub code: String,
@@ -19,7 +19,7 @@ pub struct LocationView {
     pub active: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct UserTypeView {
     pub code: String,
     pub label: String,
@@ -27,7 +27,7 @@ pub struct UserTypeView {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PermissionView {
     pub key: &'static str,
     pub label: &'static str,

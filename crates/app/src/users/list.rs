@@ -10,26 +10,36 @@ use crate::clock::rfc3339;
 use crate::{App, AppError, Principal};
 
 /// Query parameters as people and clients send them.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Text found in the name, email or username (case-insensitive).
     pub q: Option<String>,
+    /// pending, expired, active, inactive, blocked or disabled.
     pub status: Option<String>,
+    /// A user type code of the organization, e.g. `pta`.
     pub user_type: Option<String>,
+    /// A location by id, code or name.
     pub location: Option<String>,
+    /// A role by id or name.
     pub role: Option<String>,
     /// created (default), name, email, username; prefix "-" for descending.
     pub sort: Option<String>,
+    /// The `next` of the previous page.
     pub after: Option<String>,
+    /// Users a page, 1 to 200 (50 when absent).
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One user of the list.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct UserRow {
     pub id: Uuid,
     pub name: String,
     pub email: String,
     pub username: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
     pub created_micros: i64,
     pub status: UserStatus,
@@ -40,7 +50,8 @@ pub struct UserRow {
     pub invitation: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One page of the user list.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserPage {
     pub users: Vec<UserRow>,
     /// Pass as `after` for the next page.
@@ -197,7 +208,7 @@ pub(crate) async fn query_for(
 
 /// The filters that select users for a change (a bulk update). Unlike the list's parameters,
 /// an empty filter selects nobody: selecting everyone takes `"all": true`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct UserFilter {
     pub q: Option<String>,

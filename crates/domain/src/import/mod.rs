@@ -18,7 +18,7 @@ pub use reader::{MAX_ROW_BYTES, RawRow, Reader};
 /// The most issues reported for one row; beyond that the review table would only get noisier.
 pub const MAX_ROW_ISSUES: usize = 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// The row cannot be imported until it is fixed.
@@ -27,9 +27,10 @@ pub enum Severity {
     Warning,
 }
 
-/// One problem with a row: which column (None = the whole row), a stable code, a sentence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One problem with a row: which column (none: the whole row), a stable code, a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Issue {
+    /// The column at fault; `null` for the whole row.
     pub column: Option<Column>,
     pub severity: Severity,
     pub code: String,

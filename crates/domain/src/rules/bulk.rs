@@ -11,14 +11,18 @@ use crate::error::ValueError;
 use crate::permission::Permission;
 
 /// What a bulk update asks for every selected user.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BulkChanges {
+    /// Permissions granted directly to every selected user.
     #[serde(default)]
     pub grant_permissions: BTreeSet<Permission>,
+    /// Direct grants taken from every selected user.
     #[serde(default)]
     pub revoke_permissions: BTreeSet<Permission>,
+    /// Locations (ids) added to every selected user.
     #[serde(default)]
     pub grant_locations: BTreeSet<Uuid>,
+    /// Locations (ids) taken from every selected user.
     #[serde(default)]
     pub revoke_locations: BTreeSet<Uuid>,
 }
@@ -90,7 +94,7 @@ impl BulkChanges {
 }
 
 /// How a bulk update ended, as the console colours it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Every change was applied to every user.
@@ -120,7 +124,7 @@ impl Outcome {
 }
 
 /// Running counts over the users of a bulk update.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tally {
     pub users: u64,
     /// Users whose access actually changed (a grant they already held changes nothing).

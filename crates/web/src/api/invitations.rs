@@ -4,15 +4,46 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use rollcall_app::App;
+use rollcall_app::domain::UserStatus;
 use rollcall_app::idempotency::Key;
 use rollcall_app::onboarding::invite::{self, InviteOne, Invited, PasteResult};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::problem::{CONTENT_TYPE as PROBLEM, Problem};
+use super::responses::{
+    BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, RateLimited, Unauthenticated,
+    UnsupportedMediaType,
+};
 use crate::error::ApiError;
 use crate::session::ApiCaller;
 
-/// Invite one person (scope users:write).
+/// Invite one person
+///
+/// Creates a pending account at one location with one role and queues the invitation.
+/// Scope `users:write`.
+#[utoipa::path(
+    post,
+    path = "/invitations",
+    tag = "invitations",
+    operation_id = "create_invitation",
+    request_body = InviteOne,
+    security(("bearer" = ["users:write"])),
+    responses(
+        (status = 201, description = "Invited; the message is queued", body = Invited),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such location or role in the organization", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The address already has an account in the organization (`conflict`), or no licence seat is free (`seats_exhausted`)", body = Problem, content_type = PROBLEM),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "A value is not valid, no location is given or the organization has none, or a rule refused the role", body = Problem, content_type = PROBLEM),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    )
+)]
 pub async fn create(
     State(app): State<App>,
     caller: ApiCaller,
@@ -25,15 +56,49 @@ pub async fn create(
     ))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// Many pasted addresses to invite to one location with one role.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "addresses": "kim.lee@clinic.example, Sam Ortiz <sam.ortiz@clinic.example>\njo.park@clinic.example",
+    "location_id": "0190c6d1-0b2c-7d3e-9f40-5a6b7c8d9e0f",
+    "role_id": "0190c6d1-2c3d-7e4f-8a5b-6c7d8e9f0a1b"
+})))]
 pub struct BatchRequest {
     /// Addresses separated by newlines, commas, semicolons or spaces; `Name <addr>` allowed.
     pub addresses: String,
+    /// The primary location everyone works at; a request without one is refused
+    /// (`location_required`).
     pub location_id: Option<Uuid>,
     pub role_id: Uuid,
 }
 
-/// Invite a batch (scope users:write); requires an `Idempotency-Key` header.
+/// Invite a batch of pasted addresses
+///
+/// Every valid new address is invited to one location with one role; the answer says why the
+/// others were not. Requires an `Idempotency-Key` header: a retry with the same key and body
+/// answers as the first call did and invites nobody twice. Scope `users:write`.
+#[utoipa::path(
+    post,
+    path = "/invitations/batch",
+    tag = "invitations",
+    operation_id = "create_invitation_batch",
+    params(("Idempotency-Key" = String, Header, description = "A new key (e.g. a UUID) per request; a retry sends the same one")),
+    request_body = BatchRequest,
+    security(("bearer" = ["users:write"])),
+    responses(
+        (status = 200, description = "Who was invited and why the others were not", body = PasteResult),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such location or role in the organization", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The key was used with a different request (`conflict`), or too few licence seats are free (`seats_exhausted`)", body = Problem, content_type = PROBLEM),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "No `Idempotency-Key` header, a value that is not valid, or a rule refused the role", body = Problem, content_type = PROBLEM),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    )
+)]
 pub async fn batch(
     State(app): State<App>,
     caller: ApiCaller,
@@ -57,6 +122,27 @@ pub async fn batch(
     ))
 }
 
+/// Resend a user's invitation
+///
+/// The old link stops working and a new one with a fresh validity goes out. Scope
+/// `users:write`.
+#[utoipa::path(
+    post,
+    path = "/users/{id}/invitation/resend",
+    tag = "invitations",
+    operation_id = "resend_invitation",
+    params(("id" = Uuid, Path, description = "The pending user's id")),
+    security(("bearer" = ["users:write"])),
+    responses(
+        (status = 204, description = "Sent"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The user is not pending: there is no invitation to change", body = Problem, content_type = PROBLEM),
+        (status = 500, response = Internal),
+    )
+)]
 pub async fn resend(
     State(app): State<App>,
     caller: ApiCaller,
@@ -66,6 +152,26 @@ pub async fn resend(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Revoke a user's invitation
+///
+/// The link stops working and the pending account is deactivated. Scope `users:write`.
+#[utoipa::path(
+    delete,
+    path = "/users/{id}/invitation",
+    tag = "invitations",
+    operation_id = "revoke_invitation",
+    params(("id" = Uuid, Path, description = "The pending user's id")),
+    security(("bearer" = ["users:write"])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The user is not pending: there is no invitation to change", body = Problem, content_type = PROBLEM),
+        (status = 500, response = Internal),
+    )
+)]
 pub async fn revoke(
     State(app): State<App>,
     caller: ApiCaller,
@@ -75,7 +181,28 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Deactivate (scope users:write): sessions, tokens and pending invitation revoked; history kept.
+/// Deactivate a user
+///
+/// Sessions, API tokens and any pending invitation are revoked and the seat is freed; history
+/// is kept. Scope `users:write`.
+#[utoipa::path(
+    post,
+    path = "/users/{id}/deactivate",
+    tag = "invitations",
+    operation_id = "deactivate_user",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    security(("bearer" = ["users:write"])),
+    responses(
+        (status = 204, description = "Deactivated"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The caller's own account", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Already inactive, or a rule refused (e.g. the last active admin)", body = Problem, content_type = PROBLEM),
+        (status = 500, response = Internal),
+    )
+)]
 pub async fn deactivate(
     State(app): State<App>,
     caller: ApiCaller,
@@ -86,14 +213,41 @@ pub async fn deactivate(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Reactivate (scope users:write); answers the status the user is in now.
+/// The status a reactivated user is in now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reactivated {
+    /// `active`, or `pending` with a new invitation for someone who never registered.
+    pub status: UserStatus,
+}
+
+/// Reactivate a user
+///
+/// Active again, or pending with a new invitation if they never registered. Scope
+/// `users:write`.
+#[utoipa::path(
+    post,
+    path = "/users/{id}/reactivate",
+    tag = "invitations",
+    operation_id = "reactivate_user",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    security(("bearer" = ["users:write"])),
+    responses(
+        (status = 200, description = "The status now", body = Reactivated),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, description = "The user is not inactive, or a rule refused (outside the caller's locations)", body = Problem, content_type = PROBLEM),
+        (status = 500, response = Internal),
+    )
+)]
 pub async fn reactivate(
     State(app): State<App>,
     caller: ApiCaller,
     Path(id): Path<Uuid>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Reactivated>, ApiError> {
     let status =
         rollcall_app::access::lifecycle::reactivate(&app, &caller.principal, id, &caller.meta())
             .await?;
-    Ok(Json(serde_json::json!({ "status": status.as_str() })))
+    Ok(Json(Reactivated { status }))
 }

@@ -8,12 +8,20 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rollcall_app::App;
 use rollcall_app::access::bulk_update::{self, BulkUpdateRequest, Refused};
+use rollcall_app::domain::Outcome;
 use rollcall_app::jobs::{self, JobView};
 use rollcall_app::model::Job;
+use rollcall_app::onboarding::import::run::{self as import_run, NotImported};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::problem::{CONTENT_TYPE as PROBLEM, Problem};
 use super::query::{StrictQuery, params};
+use super::responses::{
+    BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthenticated,
+    UnsupportedMediaType,
+};
 use crate::error::ApiError;
 use crate::session::ApiCaller;
 
@@ -22,11 +30,13 @@ params!(Page: "after", "limit");
 /// How long a request waits for its bulk update before answering 202 with the running job.
 const WAIT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Serialize)]
+/// A bulk update: its job, and once it ends, its outcome and the users not fully updated.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BulkUpdateAnswer {
     pub job: JobView,
-    /// succeeded, partially_succeeded or failed; absent while the job runs.
-    pub outcome: Option<&'static str>,
+    /// How the job ended; `null` while it runs.
+    pub outcome: Option<Outcome>,
+    /// The outcome or the progress in a sentence.
     pub message: String,
     /// The first users not fully updated; page through the rest at `refused_url`.
     pub refused: Vec<Refused>,
@@ -42,16 +52,37 @@ async fn answer(app: &App, caller: &ApiCaller, job: &Job) -> Result<BulkUpdateAn
         .collect();
     Ok(BulkUpdateAnswer {
         job: JobView::from(job),
-        outcome: job.is_finished().then_some(outcome.as_str()),
+        outcome: job.is_finished().then_some(outcome),
         message,
         refused,
         refused_url: format!("/api/v1/jobs/{}/refused", job.id),
     })
 }
 
-/// What a bulk update would do, changing nothing (scope users:write): how many users it
-/// selects, the tally of changes it would apply and refuse, and the first 100 users with a
-/// refused change and why.
+/// What a bulk update would do, changing nothing
+///
+/// How many users it selects, the tally of changes it would apply and refuse, and the first
+/// 100 users with a refused change and why. The same body as a bulk update; no
+/// `Idempotency-Key` needed. Scope `users:write`.
+#[utoipa::path(
+    post,
+    path = "/bulk-updates/dry-run",
+    tag = "users",
+    operation_id = "dry_run_bulk_update",
+    request_body = BulkUpdateRequest,
+    security(("bearer" = ["users:write"])),
+    responses(
+        (status = 200, description = "What would happen", body = bulk_update::DryRun),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "A user or location id is not in the organization", body = Problem, content_type = PROBLEM),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Nothing selected or both `user_ids` and `filter`, nothing asked, a contradiction, an unknown field, filter key or value", body = Problem, content_type = PROBLEM),
+        (status = 500, response = Internal),
+    )
+)]
 pub async fn dry_run(
     State(app): State<App>,
     caller: ApiCaller,
@@ -62,8 +93,35 @@ pub async fn dry_run(
     ))
 }
 
-/// Start a bulk update (scope users:write); requires an `Idempotency-Key` header. Small
-/// selections answer 200 when done; large ones 202 with the running job to poll.
+/// Add or remove permissions and locations for many users
+///
+/// Select users by `user_ids` or by `filter` (the user list's search and filters; `"all": true`
+/// selects everyone it matches). Every change is judged by the rules. Small selections answer
+/// 200 when done; large ones 202 with the running job to poll at `Location`. Requires an
+/// `Idempotency-Key` header: a retry with the same key and body answers the same job and
+/// changes nothing twice. Scope `users:write`.
+#[utoipa::path(
+    post,
+    path = "/bulk-updates",
+    tag = "users",
+    operation_id = "create_bulk_update",
+    params(("Idempotency-Key" = String, Header, description = "A new key (e.g. a UUID) per request; a retry sends the same one")),
+    request_body = BulkUpdateRequest,
+    security(("bearer" = ["users:write"])),
+    responses(
+        (status = 200, description = "Done: the outcome and the users not fully updated", body = BulkUpdateAnswer, headers(("Location" = String, description = "The job, at /api/v1/jobs/{id}"))),
+        (status = 202, description = "Still running: poll the job at `Location`", body = BulkUpdateAnswer, headers(("Location" = String, description = "The job, at /api/v1/jobs/{id}"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "A user or location id is not in the organization", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The key was used with a different request", body = Problem, content_type = PROBLEM),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "No `Idempotency-Key` header, nothing selected or both `user_ids` and `filter`, nothing asked, a contradiction, an unknown field or permission, or the caller is a viewer (rule 6)", body = Problem, content_type = PROBLEM),
+        (status = 500, response = Internal),
+    )
+)]
 pub async fn create(
     State(app): State<App>,
     caller: ApiCaller,
@@ -87,49 +145,114 @@ pub async fn create(
         .into_response())
 }
 
-/// One job's state and progress (scope users:read).
+/// An import (from a CSV file or the directory): its job, and once it ends, its outcome and the
+/// rows not imported.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportAnswer {
+    pub job: JobView,
+    /// How the job ended; `null` while it runs.
+    pub outcome: Option<Outcome>,
+    /// The outcome or the progress in a sentence.
+    pub message: String,
+    /// The first rows not imported, in file order; empty while the job runs.
+    pub not_imported: Vec<NotImported>,
+    /// The full report as CSV, in the console (a signed-in session).
+    pub report_url: String,
+}
+
+/// A job as `GET /jobs/{id}` answers it: an import or a bulk update, told apart by `job.kind`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum JobAnswer {
+    Import(ImportAnswer),
+    BulkUpdate(BulkUpdateAnswer),
+}
+
+/// One job's state, progress and outcome
+///
+/// An import answers its rows not imported; a bulk update the users it did not fully update.
+/// Scope `users:read`.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}",
+    tag = "jobs",
+    operation_id = "get_job",
+    params(("id" = Uuid, Path, description = "The job's id")),
+    security(("bearer" = ["users:read"])),
+    responses(
+        (status = 200, description = "The job", body = JobAnswer),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 pub async fn get(
     State(app): State<App>,
     caller: ApiCaller,
     Path(id): Path<Uuid>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<JobAnswer>, ApiError> {
     let job = jobs::get(&app, &caller.principal, id).await?;
-    if job.kind.is_import() {
-        let (outcome, message) = rollcall_app::onboarding::import::run::outcome_of(&job);
-        let not_imported = if job.is_finished() {
-            rollcall_app::onboarding::import::run::not_imported(&app, &caller.principal, id, 100)
-                .await?
-        } else {
-            Vec::new()
-        };
-        return Ok(Json(serde_json::json!({
-            "job": JobView::from(&job),
-            "outcome": job.is_finished().then_some(outcome.as_str()),
-            "message": message,
-            "not_imported": not_imported,
-            "report_url": format!("/jobs/{id}/report.csv"),
-        })));
+    if !job.kind.is_import() {
+        return Ok(Json(JobAnswer::BulkUpdate(
+            answer(&app, &caller, &job).await?,
+        )));
     }
-    Ok(Json(
-        serde_json::to_value(answer(&app, &caller, &job).await?).expect("answer serializes"),
-    ))
+    let (outcome, message) = import_run::outcome_of(&job);
+    let not_imported = if job.is_finished() {
+        import_run::not_imported(&app, &caller.principal, id, 100).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Json(JobAnswer::Import(ImportAnswer {
+        job: JobView::from(&job),
+        outcome: job.is_finished().then_some(outcome),
+        message,
+        not_imported,
+        report_url: format!("/jobs/{id}/report.csv"),
+    })))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// The `next` of the previous page.
     pub after: Option<i64>,
+    /// Users a page, 1 to 5000 (500 when absent; others are brought into range).
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+/// A page of the users a job did not fully update.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RefusedPage {
     pub refused: Vec<Refused>,
     /// Pass as `after` for the next page.
     pub next: Option<i64>,
 }
 
-/// Every user a job did not fully update, with each refused change and its rule.
+/// The users a bulk update did not fully update
+///
+/// Each with every refused change and the rule that refused it; page with `after`. Scope
+/// `users:read`.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}/refused",
+    tag = "jobs",
+    operation_id = "list_job_refusals",
+    params(("id" = Uuid, Path, description = "The job's id"), Page),
+    security(("bearer" = ["users:read"])),
+    responses(
+        (status = 200, description = "A page of refused users", body = RefusedPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, description = "A parameter this endpoint does not take, or a value that is not a number", body = Problem, content_type = PROBLEM),
+        (status = 500, response = Internal),
+    )
+)]
 pub async fn refused(
     State(app): State<App>,
     caller: ApiCaller,

@@ -16,13 +16,27 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 /// What a client asks when a token is missing or refused (RFC 6750).
 const CHALLENGE: &str = r#"Bearer realm="rollcall""#;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// Problem details (RFC 9457): what went wrong, a stable code, and the fields at fault.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(examples(json!({
+    "type": "urn:rollcall:problem:idempotency_key_missing",
+    "title": "Unprocessable Entity",
+    "status": 422,
+    "detail": "Bulk calls need an Idempotency-Key header (e.g. a new UUID per request) so a retry never acts twice.",
+    "code": "idempotency_key_missing",
+    "errors": [{
+        "field": "Idempotency-Key",
+        "code": "idempotency_key_missing",
+        "detail": "Bulk calls need an Idempotency-Key header (e.g. a new UUID per request) so a retry never acts twice."
+    }]
+})))]
 pub struct Problem {
     /// A URI naming the kind of problem; the same for the same `code`.
     #[serde(rename = "type")]
     pub kind: String,
     /// A short summary of the kind of problem (the HTTP reason phrase).
     pub title: String,
+    /// The HTTP status code.
     pub status: u16,
     /// What is wrong with this request and how to fix it.
     pub detail: String,
@@ -36,11 +50,14 @@ pub struct Problem {
     pub rule: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One field, header or parameter that is wrong.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FieldProblem {
     /// The field, header or parameter, e.g. `email`, `filter`, `Idempotency-Key`, `limit`.
     pub field: String,
+    /// Stable snake_case code of what is wrong with it.
     pub code: String,
+    /// What is wrong and how to fix it.
     pub detail: String,
 }
 

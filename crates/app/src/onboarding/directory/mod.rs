@@ -24,7 +24,7 @@ pub use roster::{
 };
 
 /// A group of the roster with its counts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GroupView {
     pub name: String,
     pub members: i64,
@@ -32,7 +32,7 @@ pub struct GroupView {
 }
 
 /// The roster at a glance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Overview {
     pub people: i64,
     pub inactive: i64,

@@ -33,9 +33,12 @@ pub const COLUMNS: [(&str, bool); 7] = [
 ];
 
 /// One person as a client sends them (`PUT /api/v1/directory`), or a row of a roster file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `external_id`, `first_name`, `last_name` and `email` must be filled: a person without one
+/// refuses the whole roster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct PersonIn {
+    /// The person's id in the practice's system.
     pub external_id: String,
     pub first_name: String,
     pub last_name: String,
@@ -43,17 +46,22 @@ pub struct PersonIn {
     pub user_type: Option<String>,
     /// `false`: deactivated upstream. Absent means active.
     pub active: Option<bool>,
+    /// Names of the groups the person belongs to.
     pub groups: Vec<String>,
 }
 
 /// A whole roster as a client sends it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(examples(json!({ "people": [
+    { "external_id": "E-1001", "first_name": "Kim", "last_name": "Lee", "email": "kim.lee@clinic.example", "user_type": "pta", "groups": ["Downtown PT"] },
+    { "external_id": "E-1002", "first_name": "Sam", "last_name": "Ortiz", "email": "sam.ortiz@clinic.example", "active": false }
+] })))]
 pub struct Roster {
     pub people: Vec<PersonIn>,
 }
 
 /// What a load did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Loaded {
     pub people: usize,
     pub groups: usize,

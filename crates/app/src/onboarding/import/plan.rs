@@ -30,7 +30,7 @@ pub(super) const FATAL: [&str; 2] = ["file_too_large", "file_unreadable"];
 pub(super) const MAX_SCHEDULE_DAYS: i64 = 365;
 
 /// How the created users get their access.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum Access {
     /// The same roles for every row.
@@ -42,20 +42,26 @@ pub enum Access {
 }
 
 /// What the admin chose when committing an import.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(examples(json!({
+    "access": { "mode": "roles", "role_ids": ["0190c6d1-2c3d-7e4f-8a5b-6c7d8e9f0a1b"] },
+    "location_id": "0190c6d1-0b2c-7d3e-9f40-5a6b7c8d9e0f",
+    "send_at": "2026-12-01T09:00",
+    "notifications": [["appointments", "email"], ["messages", "sms"]]
+})))]
 pub struct Commit {
     pub access: Access,
     /// Primary location of rows that name none.
     pub location_id: Option<Uuid>,
     /// When to send the invitations: local date and time in the organization's zone
-    /// (`2026-12-01T09:00`); `None` sends them now.
+    /// (`2026-12-01T09:00`); none (`null` or absent) sends them now.
     pub send_at: Option<String>,
     /// Notification preferences every created user starts with: (category, medium).
     pub notifications: Vec<(String, String)>,
 }
 
 /// An import's counts, kept as its job's summary.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Summary {
     /// The file's name, or where the rows came from.
     pub label: String,

@@ -16,10 +16,13 @@ use crate::audit::Meta;
 use crate::{App, AppError, Principal};
 
 /// One row as the review table shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReviewRow {
+    /// The row's number in the import, for edits and paging.
     pub seq: i64,
+    /// The line of the file.
     pub line: i64,
+    /// The row's cells by column name; empty cells are absent.
     pub cells: BTreeMap<Column, String>,
     pub issues: Vec<Issue>,
     pub in_error: bool,
@@ -51,7 +54,7 @@ impl ReviewRow {
 }
 
 /// A page of the review table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Review {
     pub job: crate::jobs::JobView,
     pub summary: Summary,

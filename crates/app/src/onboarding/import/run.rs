@@ -341,7 +341,7 @@ fn item(row: &StagedRow, issue: &Issue) -> Item {
 }
 
 /// A row that was not imported, as the outcome page and the report list it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct NotImported {
     pub line: i64,
     pub email: String,

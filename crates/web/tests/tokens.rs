@@ -4,31 +4,12 @@
 
 mod common;
 
-use common::{PASSWORD, TestApp, add_user, spawn_app, staff};
+use common::{PASSWORD, add_user, spawn_app, staff};
 use reqwest::Method;
 use rollcall_app::domain::Permission;
 use rollcall_store::engine_tests;
 use rollcall_store::testing::TestDb;
 use serde_json::json;
-
-/// Makes a token through the console form and returns its secret.
-async fn console_token(app: &TestApp, who: &reqwest::Client, form: &[(&str, &str)]) -> String {
-    let csrf = app.csrf_of(who, "/settings/api-tokens").await;
-    let mut fields = vec![("csrf", csrf.as_str())];
-    fields.extend_from_slice(form);
-    let html = who
-        .post(app.url("/settings/api-tokens"))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let start =
-        html.find("id=\"new-token\">").expect("the secret, once") + "id=\"new-token\">".len();
-    html[start..].split('<').next().unwrap().to_string()
-}
 
 async fn service_accounts_outlive_their_maker_and_are_audited_as_themselves(t: TestDb) {
     let app = spawn_app(t).await;
@@ -52,18 +33,18 @@ async fn service_accounts_outlive_their_maker_and_are_audited_as_themselves(t: T
         .sign_in(&sam_browser, &app.org.slug, "sam@alpha.example", PASSWORD)
         .await;
     assert_eq!(r.status(), 303);
-    let service = console_token(
-        &app,
-        &sam_browser,
-        &[
-            ("name", "HR sync"),
-            ("owner", "organization"),
-            ("scope", "users:read"),
-            ("scope", "users:write"),
-            ("expires_in_days", "90"),
-        ],
-    )
-    .await;
+    let service = app
+        .console_token(
+            &sam_browser,
+            &[
+                ("name", "HR sync"),
+                ("owner", "organization"),
+                ("scope", "users:read"),
+                ("scope", "users:write"),
+                ("expires_in_days", "90"),
+            ],
+        )
+        .await;
     assert!(service.starts_with("rollcall_sa_"), "{service}");
     let personal = app.api_token(&sam_browser, &["users:read"]).await;
     assert!(personal.starts_with("rollcall_pat_"), "{personal}");

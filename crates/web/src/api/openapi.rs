@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 
 use axum::Json;
 use utoipa::Modify;
-use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi, Ref};
 
 use super::problem::{FieldProblem, Problem};
 use super::responses::{
@@ -65,7 +65,30 @@ impl Modify for BearerToken {
 /// The document, generated once from the routes the API serves.
 pub fn document() -> &'static OpenApi {
     static DOCUMENT: OnceLock<OpenApi> = OnceLock::new();
-    DOCUMENT.get_or_init(|| super::documented().into_openapi())
+    DOCUMENT.get_or_init(|| {
+        let mut doc = super::documented().into_openapi();
+        every_operation_may_be_rate_limited(&mut doc);
+        doc
+    })
+}
+
+/// Every request passes the rate limits, so every operation can answer 429.
+fn every_operation_may_be_rate_limited(doc: &mut OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in operations.into_iter().flatten() {
+            op.responses
+                .responses
+                .entry("429".into())
+                .or_insert_with(|| Ref::from_response_name("RateLimited").into());
+        }
+    }
 }
 
 /// This document: every operation of the API (no token needed).

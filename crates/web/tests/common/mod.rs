@@ -187,14 +187,21 @@ impl TestApp {
         c
     }
 
-    /// Creates an API token through the console and returns it.
+    /// Creates a personal API token through the console and returns it.
     pub async fn api_token(&self, client: &reqwest::Client, scopes: &[&str]) -> String {
-        let csrf = self.csrf_of(client, "/settings/api-tokens").await;
-        let mut form = vec![("csrf", csrf.as_str()), ("name", "integration")];
+        let mut form = vec![("name", "integration")];
         form.extend(scopes.iter().map(|s| ("scope", *s)));
+        self.console_token(client, &form).await
+    }
+
+    /// Submits the console's token form with these fields and returns the secret it shows once.
+    pub async fn console_token(&self, client: &reqwest::Client, form: &[(&str, &str)]) -> String {
+        let csrf = self.csrf_of(client, "/settings/api-tokens").await;
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
         let html = client
             .post(self.url("/settings/api-tokens"))
-            .form(&form)
+            .form(&fields)
             .send()
             .await
             .unwrap()

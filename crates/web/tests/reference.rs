@@ -66,6 +66,19 @@ async fn reference_data_names_what_requests_may_use(t: TestDb) {
     assert_eq!(problem["code"], "limit_out_of_range");
     let (status, problem) = get("/api/v1/users?status=archived").await;
     assert_eq!(status, 422, "{problem}");
+
+    // A method an endpoint does not take is named with the ones it does.
+    let r = reqwest::Client::new()
+        .put(app.url(&format!("/api/v1/users/{ns}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET, PATCH");
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["code"], "method_not_allowed");
+    assert!(problem["detail"].as_str().unwrap().contains("it takes GET, PATCH"));
 }
 
 engine_tests!(reference_data_names_what_requests_may_use);

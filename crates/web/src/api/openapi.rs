@@ -72,6 +72,39 @@ pub fn document() -> &'static OpenApi {
     })
 }
 
+/// The methods the document gives a concrete path (`/users/0190…` matches `/users/{id}`), for
+/// the `Allow` header of a 405.
+pub fn methods_of(path: &str) -> Vec<&'static str> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let matches = |template: &str| {
+        let parts: Vec<&str> = template.split('/').collect();
+        parts.len() == segments.len()
+            && parts
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t.starts_with('{') || t == s)
+    };
+    let Some(item) = document()
+        .paths
+        .paths
+        .iter()
+        .find(|(t, _)| matches(t))
+        .map(|(_, i)| i)
+    else {
+        return Vec::new();
+    };
+    [
+        ("GET", item.get.is_some()),
+        ("POST", item.post.is_some()),
+        ("PUT", item.put.is_some()),
+        ("PATCH", item.patch.is_some()),
+        ("DELETE", item.delete.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(m, on)| on.then_some(m))
+    .collect()
+}
+
 /// Every request passes the rate limits, so every operation can answer 429.
 fn every_operation_may_be_rate_limited(doc: &mut OpenApi) {
     for item in doc.paths.paths.values_mut() {

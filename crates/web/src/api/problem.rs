@@ -124,7 +124,15 @@ impl IntoResponse for Problem {
 /// into one, keeping its status and headers (`Allow` on 405, for one).
 pub async fn every_error_a_problem(req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let res = next.run(req).await;
+    let path = req.uri().path().to_string();
+    let mut res = next.run(req).await;
+    if res.status() == StatusCode::METHOD_NOT_ALLOWED && !res.headers().contains_key(header::ALLOW)
+    {
+        let allowed = super::openapi::methods_of(&path).join(", ");
+        if let Ok(v) = HeaderValue::from_str(&allowed) {
+            res.headers_mut().insert(header::ALLOW, v);
+        }
+    }
     let status = res.status();
     let is_problem = res
         .headers()

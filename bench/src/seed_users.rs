@@ -690,27 +690,13 @@ impl Staff {
             (u.created_at + 7 * DAY).min(self.now - DAY)
         };
         u.invite_expires_at = Some(expires_at);
-        Invitation {
-            id: new_id(),
-            org_id: self.org_id,
-            user_id: u.id,
-            token_hash: format!(
-                "{k:016x}{:016x}{:016x}{:016x}",
-                rng.next(),
-                rng.next(),
-                rng.next()
-            ),
-            send_at: expires_at - 7 * DAY,
-            send_at_local: None,
-            send_zone: None,
-            sent_at: Some(expires_at - 7 * DAY),
-            expires_at,
-            accepted_at: None,
-            revoked_at: None,
-            delivery_state: "sent".into(),
-            created_at: expires_at - 7 * DAY,
-            created_by: None,
-        }
+        let token_hash = format!(
+            "{k:016x}{:016x}{:016x}{:016x}",
+            rng.next(),
+            rng.next(),
+            rng.next()
+        );
+        Invitation::sent_a_week_before(self.org_id, u.id, token_hash, expires_at)
     }
 
     /// Access: mostly the home clinic, some two, a few every clinic.

@@ -301,7 +301,11 @@ async fn insert_members(
         roles::assign(&mut tx, user.id, &[role_ids[*role]]).await?;
         roles::grant_direct(&mut tx, user.id, direct).await?;
         if let Some(expires_at) = user.invite_expires_at {
-            invites.push(sent_invitation(org_id, user.id, expires_at));
+            // Its token is not kept: nobody uses it.
+            let token_hash = secret::hash(&secret::new_token());
+            invites.push(Invitation::sent_a_week_before(
+                org_id, user.id, token_hash, expires_at,
+            ));
         }
         events.push(meta.change(
             "user.created",
@@ -315,26 +319,6 @@ async fn insert_members(
     audit::append(&mut tx, org_id, now, &events).await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// An invitation that went out a week before it expires (its token is not kept: nobody uses it).
-fn sent_invitation(org_id: Uuid, user_id: Uuid, expires_at: i64) -> Invitation {
-    Invitation {
-        id: new_id(),
-        org_id,
-        user_id,
-        token_hash: secret::hash(&secret::new_token()),
-        send_at: expires_at - 7 * DAY,
-        send_at_local: None,
-        send_zone: None,
-        sent_at: Some(expires_at - 7 * DAY),
-        expires_at,
-        accepted_at: None,
-        revoked_at: None,
-        delivery_state: "sent".into(),
-        created_at: expires_at - 7 * DAY,
-        created_by: None,
-    }
 }
 
 /// The short list of common therapy codes Rollcall ships for the demo (the full NUCC list is

@@ -25,6 +25,35 @@ pub struct Invitation {
     pub created_by: Option<Uuid>,
 }
 
+impl Invitation {
+    /// An invitation that went out a week before it expires and is still open (the demo's and
+    /// the benchmarks' seeded staff).
+    pub fn sent_a_week_before(
+        org_id: Uuid,
+        user_id: Uuid,
+        token_hash: String,
+        expires_at: i64,
+    ) -> Invitation {
+        const WEEK: i64 = 7 * 86_400 * 1_000_000;
+        Invitation {
+            id: crate::new_id(),
+            org_id,
+            user_id,
+            token_hash,
+            send_at: expires_at - WEEK,
+            send_at_local: None,
+            send_zone: None,
+            sent_at: Some(expires_at - WEEK),
+            expires_at,
+            accepted_at: None,
+            revoked_at: None,
+            delivery_state: "sent".into(),
+            created_at: expires_at - WEEK,
+            created_by: None,
+        }
+    }
+}
+
 const COLUMNS: &str = "id, org_id, user_id, token_hash, send_at, send_at_local, send_zone, sent_at, expires_at, accepted_at, revoked_at, \
     delivery_state, created_at, created_by";
 

@@ -78,7 +78,12 @@ async fn reference_data_names_what_requests_may_use(t: TestDb) {
     assert_eq!(r.headers()["allow"], "GET, PATCH");
     let problem: Value = r.json().await.unwrap();
     assert_eq!(problem["code"], "method_not_allowed");
-    assert!(problem["detail"].as_str().unwrap().contains("it takes GET, PATCH"));
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("it takes GET, PATCH")
+    );
 }
 
 engine_tests!(reference_data_names_what_requests_may_use);

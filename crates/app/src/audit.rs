@@ -282,7 +282,7 @@ impl AuditParams {
             to,
             before_seq: self.before_seq,
             after_seq: self.after_seq,
-            limit: checked_limit(self.limit)?,
+            limit: crate::paging::page_size(self.limit, DEFAULT_PAGE, MAX_PAGE, "events")?,
         })
     }
 
@@ -299,21 +299,6 @@ impl AuditParams {
         .filter_map(|(k, v)| blank(v).map(|v| format!("{k}={}", urlencode(v))))
         .collect::<Vec<_>>()
         .join("&")
-    }
-}
-
-/// A page size in range, or a refusal that says the range (never a silent change).
-fn checked_limit(limit: Option<u32>) -> Result<u32, ValueError> {
-    match limit {
-        None => Ok(DEFAULT_PAGE),
-        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(n) => Err(ValueError::new(
-            "limit",
-            "limit_out_of_range",
-            format!(
-                "limit={n} is out of range: ask for 1 to {MAX_PAGE} events a page ({DEFAULT_PAGE} when absent)."
-            ),
-        )),
     }
 }
 

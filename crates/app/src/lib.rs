@@ -19,6 +19,7 @@ pub mod testing {
 pub mod model;
 pub mod onboarding;
 pub mod org;
+mod paging;
 pub mod secret;
 pub mod sheet;
 pub mod users;

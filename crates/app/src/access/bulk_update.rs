@@ -359,13 +359,7 @@ pub async fn dry_run(
         };
         let planned = chunk.plan(&subjects(&mut conn, org.id, part).await?, &mut run);
         let room = 100 - refused.len().min(100);
-        refused.extend(
-            planned
-                .items
-                .iter()
-                .take(room)
-                .filter_map(|i| serde_json::from_str(&i.payload).ok()),
-        );
+        refused.extend(planned.refused.into_iter().take(room));
     }
     Ok(DryRun {
         selected: ids.len(),
@@ -592,6 +586,9 @@ struct Chunk<'a> {
 struct Planned {
     writes: Writes,
     events: Vec<rollcall_store::audit::NewEvent>,
+    /// The users not fully updated, as the report lists them…
+    refused: Vec<Refused>,
+    /// …and as the job keeps them.
     items: Vec<Item>,
 }
 
@@ -602,6 +599,7 @@ impl Chunk<'_> {
         let mut out = Planned {
             writes: Writes::default(),
             events: Vec::new(),
+            refused: Vec::new(),
             items: Vec::new(),
         };
         for (offset, subject) in subjects.iter().enumerate() {
@@ -631,8 +629,9 @@ impl Chunk<'_> {
             }
             if !plan.refused.is_empty() {
                 let seq = (self.from + offset) as i64;
-                out.items
-                    .push(refused_item(seq, subject, &plan, self.names));
+                let refused = refused_of(subject, &plan, self.names);
+                out.items.push(refused_item(seq, &refused, &plan));
+                out.refused.push(refused);
             }
         }
         out
@@ -664,8 +663,9 @@ fn name_of(names: &BTreeMap<Uuid, String>, l: &Uuid) -> String {
     names.get(l).cloned().unwrap_or_else(|| l.to_string())
 }
 
-fn refused_item(seq: i64, subject: &Subject, plan: &Plan, names: &BTreeMap<Uuid, String>) -> Item {
-    let refused = Refused {
+/// A user not fully updated, with each refused change and why.
+fn refused_of(subject: &Subject, plan: &Plan, names: &BTreeMap<Uuid, String>) -> Refused {
+    Refused {
         user_id: subject.user_id,
         name: subject.display_name.clone(),
         email: String::new(),
@@ -680,7 +680,11 @@ fn refused_item(seq: i64, subject: &Subject, plan: &Plan, names: &BTreeMap<Uuid,
                 message: why.message.clone(),
             })
             .collect(),
-    };
+    }
+}
+
+/// The job item that keeps a refused user for the report.
+fn refused_item(seq: i64, refused: &Refused, plan: &Plan) -> Item {
     let first = &plan.refused[0].1;
     Item {
         seq,
@@ -697,7 +701,7 @@ fn refused_item(seq: i64, subject: &Subject, plan: &Plan, names: &BTreeMap<Uuid,
                 .collect::<Vec<_>>()
                 .join(" "),
         ),
-        payload: serde_json::to_string(&refused).expect("item serializes"),
+        payload: serde_json::to_string(refused).expect("item serializes"),
     }
 }
 

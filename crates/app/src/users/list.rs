@@ -117,7 +117,7 @@ impl ListParams {
             after: blank(&self.after)
                 .map(|s| decode_cursor(s, sort))
                 .transpose()?,
-            limit: checked_limit(self.limit)?,
+            limit: crate::paging::page_size(self.limit, 50, 200, "users")?,
             now,
         })
     }
@@ -155,25 +155,6 @@ impl ListParams {
             out.role = Some(id.id.to_string());
         }
         Ok(out)
-    }
-}
-
-/// Page sizes a client may ask for; outside them the request is refused, never changed.
-const LIMITS: std::ops::RangeInclusive<u32> = 1..=200;
-
-fn checked_limit(limit: Option<u32>) -> Result<u32, ValueError> {
-    match limit {
-        None => Ok(50),
-        Some(n) if LIMITS.contains(&n) => Ok(n),
-        Some(n) => Err(ValueError::new(
-            "limit",
-            "limit_out_of_range",
-            format!(
-                "limit={n} is out of range: ask for {} to {} users a page (50 when absent).",
-                LIMITS.start(),
-                LIMITS.end()
-            ),
-        )),
     }
 }
 

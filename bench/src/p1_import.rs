@@ -802,7 +802,7 @@ async fn print_errors(
         job.id,
         rollcall_app::testing::store::imports::Filter::Errors,
         -1,
-        3,
+        Some(3),
     )
     .await?;
     for r in review.rows {

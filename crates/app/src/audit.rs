@@ -105,11 +105,14 @@ pub struct AuditParams {
     /// Last day included, `YYYY-MM-DD` in the organization's time zone, or an RFC 3339 time
     /// (excluded).
     pub to: Option<String>,
-    /// Events older than this sequence number (the `next` of the previous page), newest first.
+    /// Events older than this sequence number, newest first.
     pub before_seq: Option<i64>,
     /// Events newer than this sequence number, oldest first: a feed that follows changes (pass
     /// the `seq` of the last event seen; 0 starts at the beginning).
     pub after_seq: Option<i64>,
+    /// The `next` of the previous page: it carries on in the same direction (and takes the
+    /// place of `before_seq` and `after_seq`).
+    pub after: Option<String>,
     /// Events a page, 1 to 500 (50 when absent; other values are refused).
     pub limit: Option<u32>,
 }
@@ -174,9 +177,8 @@ impl AuditEntry {
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditPage {
     pub events: Vec<AuditEntry>,
-    /// Pass as `before_seq` (or, when paging forward, `after_seq`) for the next page; `null` on
-    /// the last page.
-    pub next: Option<i64>,
+    /// Pass as `after` for the next page (opaque); `null` on the last page.
+    pub next: Option<String>,
 }
 
 const DEFAULT_PAGE: u32 = 50;
@@ -273,6 +275,10 @@ impl AuditParams {
                 "Page backwards with before_seq or forwards with after_seq, not both.",
             ));
         }
+        let (before_seq, after_seq) = match blank(&self.after) {
+            Some(c) => Direction::of_cursor(c)?,
+            None => (self.before_seq, self.after_seq),
+        };
         Ok(AuditQuery {
             actor_id,
             actor_text,
@@ -280,8 +286,8 @@ impl AuditParams {
             target_id,
             from,
             to,
-            before_seq: self.before_seq,
-            after_seq: self.after_seq,
+            before_seq,
+            after_seq,
             limit: crate::paging::page_size(self.limit, DEFAULT_PAGE, MAX_PAGE, "events")?,
         })
     }
@@ -314,6 +320,38 @@ pub fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// Which way a page of the log reads: older events from the newest down, or a feed of newer
+/// events from a known point up.
+#[derive(Clone, Copy)]
+enum Direction {
+    Older,
+    Newer,
+}
+
+impl Direction {
+    const TAGS: [(Direction, &str); 2] = [
+        (Direction::Older, "audit-older"),
+        (Direction::Newer, "audit-newer"),
+    ];
+
+    fn tag(self) -> &'static str {
+        Self::TAGS[self as usize].1
+    }
+
+    fn cursor(self, seq: i64) -> String {
+        crate::paging::cursor(self.tag(), seq)
+    }
+
+    /// `(before_seq, after_seq)` from a cursor this list gave.
+    fn of_cursor(cursor: &str) -> Result<(Option<i64>, Option<i64>), ValueError> {
+        match crate::paging::position::<i64>(Direction::Older.tag(), cursor) {
+            Ok(seq) => Ok((Some(seq), None)),
+            Err(_) => crate::paging::position::<i64>(Direction::Newer.tag(), cursor)
+                .map(|seq| (None, Some(seq))),
+        }
+    }
+}
+
 /// Reads one page of `query`, newest first, and says where the next one starts.
 async fn page_of(app: &App, org_id: Uuid, query: &AuditQuery) -> Result<AuditPage, AppError> {
     let mut conn = app.db.read_conn().await?;
@@ -329,8 +367,12 @@ async fn page_of(app: &App, org_id: Uuid, query: &AuditQuery) -> Result<AuditPag
     .await?;
     let more = events.len() > query.limit as usize;
     events.truncate(query.limit as usize);
+    let direction = match query.after_seq {
+        Some(_) => Direction::Newer,
+        None => Direction::Older,
+    };
     let next = if more {
-        events.last().map(|e| e.seq)
+        events.last().map(|e| direction.cursor(e.seq))
     } else {
         None
     };
@@ -366,16 +408,19 @@ pub struct UserHistory {
 }
 
 /// What happened to one user (the events with the user as target), newest first; page with
-/// `before_seq` = the previous page's `next`.
+/// `after` = the previous page's `next`.
 #[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn history_of(
     app: &App,
     who: &Principal,
     user_id: Uuid,
-    before_seq: Option<i64>,
+    after: Option<&str>,
     limit: u32,
 ) -> Result<UserHistory, AppError> {
     who.require(Capability::ViewUsers)?;
+    let before_seq = after
+        .map(|c| crate::paging::position::<i64>(Direction::Older.tag(), c))
+        .transpose()?;
     let mut conn = app.db.read_conn().await?;
     let user = crate::access::user_in(&mut conn, who.org_id, user_id).await?;
     drop(conn);
@@ -461,9 +506,9 @@ pub async fn export(
                     out
                 }
             };
-            match page.next {
-                Some(n) => s.query.before_seq = Some(n),
-                None => s.done = true,
+            match (&page.next, page.events.last()) {
+                (Some(_), Some(last)) => s.query.before_seq = Some(last.seq),
+                _ => s.done = true,
             }
             Ok(Some((chunk, s)))
         }

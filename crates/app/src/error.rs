@@ -26,6 +26,9 @@ pub enum AppError {
     /// The request conflicts with what is stored (already exists, already used).
     #[error("{0}")]
     Conflict(String),
+    /// The client's copy is out of date (an `If-Match` that no longer matches): read it again.
+    #[error("{0}")]
+    Stale(String),
     /// The organization has too few free licence seats for the batch (says both numbers).
     #[error("{0}")]
     SeatsExhausted(String),

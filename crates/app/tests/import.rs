@@ -41,7 +41,7 @@ async fn upload(c: &Clinic, csv: &str) -> Uuid {
 }
 
 async fn review(c: &Clinic, id: Uuid, filter: Filter) -> Review {
-    import::review(&c.app, &c.admin, id, filter, -1, 100)
+    import::review(&c.app, &c.admin, id, filter, -1, None)
         .await
         .unwrap()
 }

@@ -24,7 +24,7 @@ async fn view(c: &Clinic, id: Uuid) -> Profile {
 }
 
 async fn save(c: &Clinic, id: Uuid, edit: &ProfileEdit) -> Result<Profile, AppError> {
-    profile::update(&c.app, &c.admin, id, edit, Path::Console, &c.meta()).await
+    profile::update(&c.app, &c.admin, id, edit, None, Path::Console, &c.meta()).await
 }
 
 fn granted(p: &Profile) -> Vec<&str> {

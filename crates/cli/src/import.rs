@@ -176,7 +176,7 @@ async fn access_of(app: &App, who: &Principal, args: &ImportArgs) -> anyhow::Res
 }
 
 async fn print_review(app: &App, who: &Principal, job: &Job) -> anyhow::Result<Summary> {
-    let review = import::review(app, who, job.id, Filter::Errors, -1, 20).await?;
+    let review = import::review(app, who, job.id, Filter::Errors, -1, Some(20)).await?;
     let s = &review.summary;
     println!(
         "{} rows read: {} can be imported, {} in error (never imported), {} with warnings.",

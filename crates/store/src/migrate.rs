@@ -23,6 +23,7 @@ const NOTIFICATIONS: &str = include_str!("../migrations/0005_notification_prefer
 const JOB_INPUTS: &str = include_str!("../migrations/0006_job_inputs.sql");
 const IMPORTS: &str = include_str!("../migrations/0007_imports.sql");
 const DIRECTORY: &str = include_str!("../migrations/0008_directory.sql");
+const AUDIT_BY_TIME: &str = include_str!("../migrations/0010_audit_by_time.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -79,6 +80,12 @@ fn steps() -> Vec<Step> {
             name: "service_accounts",
             sqlite: include_str!("../migrations/0009_service_accounts.sqlite.sql"),
             postgres: include_str!("../migrations/0009_service_accounts.postgres.sql"),
+        },
+        Step {
+            version: 10,
+            name: "audit_by_time",
+            sqlite: AUDIT_BY_TIME,
+            postgres: AUDIT_BY_TIME,
         },
     ]
 }

@@ -179,6 +179,31 @@ pub async fn members(conn: &mut Conn, role_id: Uuid) -> Result<Vec<Uuid>> {
         .await
 }
 
+/// The names of the roles each of `users` holds, by name; users without a role are absent.
+pub async fn names_by_user(
+    conn: &mut Conn,
+    org_id: Uuid,
+    users: &[Uuid],
+) -> Result<BTreeMap<Uuid, Vec<String>>> {
+    let mut out: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    if users.is_empty() {
+        return Ok(out);
+    }
+    let mut q = Sql::new(
+        "SELECT ur.user_id, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+         WHERE r.org_id = ",
+    );
+    q.bind(org_id.to_string())
+        .push(" AND ur.user_id IN (")
+        .bind_list(users.iter().map(Uuid::to_string))
+        .push(") ORDER BY r.name");
+    for r in q.fetch_all(&mut *conn).await? {
+        let user = parse_id(&r.try_get::<String, _>(0)?)?;
+        out.entry(user).or_default().push(r.try_get(1)?);
+    }
+    Ok(out)
+}
+
 /// How many members each role of an organization has.
 pub async fn member_counts(conn: &mut Conn, org_id: Uuid) -> Result<BTreeMap<Uuid, i64>> {
     let mut q = Sql::new(

@@ -130,6 +130,21 @@ pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<User>
     q.fetch_optional_as(&mut *conn, from_row).await
 }
 
+/// Holds the user's row until the transaction ends, so a check of what the user looks like and
+/// the change it allows happen as one step (PostgreSQL locks the row; SQLite's one writer runs
+/// write transactions one at a time).
+pub async fn lock(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<()> {
+    let mut q = Sql::new("SELECT id FROM users WHERE org_id = ");
+    q.bind(org_id.to_string())
+        .push(" AND id = ")
+        .bind(id.to_string());
+    if !crate::sql::is_sqlite(conn) {
+        q.push(" FOR UPDATE");
+    }
+    q.fetch_optional(&mut *conn).await?;
+    Ok(())
+}
+
 pub async fn get_by_email_key(
     conn: &mut Conn,
     org_id: Uuid,
@@ -398,6 +413,12 @@ pub struct ListQuery {
     pub user_type: Option<String>,
     pub location: Option<Uuid>,
     pub role: Option<Uuid>,
+    /// Exactly this address (its match key).
+    pub email_key: Option<String>,
+    /// The person the directory knows by this id.
+    pub external_id: Option<String>,
+    /// Created, or the target of an audit event, at or after this time (microseconds).
+    pub changed_since: Option<i64>,
     pub sort: SortKey,
     pub descending: bool,
     pub after: Option<Cursor>,
@@ -476,6 +497,31 @@ fn push_filters(q: &mut Sql, engine: Engine, query: &ListQuery) {
         q.push(" AND EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = users.id AND ur.role_id = ")
             .bind(r.to_string())
             .push(")");
+    }
+    push_lookups(q, query);
+}
+
+/// Exact lookups, and "changed since": every change to a user is audited with the user as its
+/// target, so the audit log is the one record of when a user last changed.
+fn push_lookups(q: &mut Sql, query: &ListQuery) {
+    if let Some(key) = &query.email_key {
+        q.push(" AND email_key = ").bind(key.clone());
+    }
+    if let Some(id) = &query.external_id {
+        q.push(" AND email_key IN (SELECT d.email_key FROM directory_people d WHERE d.org_id = ")
+            .bind(query.org_id.to_string())
+            .push(" AND d.external_id = ")
+            .bind(id.clone())
+            .push(")");
+    }
+    if let Some(since) = query.changed_since {
+        q.push(" AND (created_at >= ")
+            .bind(since)
+            .push(" OR id IN (SELECT a.target_id FROM audit_events a WHERE a.org_id = ")
+            .bind(query.org_id.to_string())
+            .push(" AND a.at >= ")
+            .bind(since)
+            .push("))");
     }
 }
 

@@ -21,6 +21,7 @@ fn status_and_code(e: &AppError) -> (StatusCode, &'static str) {
         AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
         AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        AppError::Stale(_) => (StatusCode::PRECONDITION_FAILED, "version_stale"),
         AppError::SeatsExhausted(_) => (StatusCode::CONFLICT, "seats_exhausted"),
         AppError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
         AppError::Store(_) | AppError::Internal(_) => {

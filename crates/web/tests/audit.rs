@@ -478,9 +478,9 @@ async fn viewers_read_the_log_and_the_api_needs_users_read(t: TestDb) {
     let events = first["events"].as_array().unwrap();
     assert_eq!(events.len(), 3);
     assert_eq!(events[0]["action"], "api_token.created", "newest first");
-    let next = first["next"].as_i64().expect("an older page exists");
+    let next = first["next"].as_str().expect("an older page exists");
     let r = api
-        .get(app.url(&format!("/api/v1/audit?limit=3&before_seq={next}")))
+        .get(app.url(&format!("/api/v1/audit?limit=3&after={next}")))
         .bearer_auth(&token)
         .send()
         .await
@@ -521,19 +521,16 @@ async fn viewers_read_the_log_and_the_api_needs_users_read(t: TestDb) {
         .map(|e| e["seq"].as_i64().unwrap())
         .collect();
     all.reverse();
+    // The feed starts after a sequence number and carries on with the `Link` of each page.
     let mut followed = Vec::new();
-    let mut after = 0;
+    let mut url = app.url("/api/v1/audit?limit=2&after_seq=0");
     loop {
-        let url = app.url(&format!("/api/v1/audit?limit=2&after_seq={after}"));
-        let page: Value = api
-            .get(url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r = api.get(&url).bearer_auth(&token).send().await.unwrap();
+        let link = r
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_string());
+        let page: Value = r.json().await.unwrap();
         followed.extend(
             page["events"]
                 .as_array()
@@ -541,12 +538,29 @@ async fn viewers_read_the_log_and_the_api_needs_users_read(t: TestDb) {
                 .iter()
                 .map(|e| e["seq"].as_i64().unwrap()),
         );
-        match page["next"].as_i64() {
-            Some(n) => after = n,
-            None => break,
+        match (page["next"].as_str(), link) {
+            (Some(next), Some(link)) => {
+                assert!(
+                    link.ends_with(&format!("after={next}>; rel=\"next\"")),
+                    "{link}"
+                );
+                let target = link.trim_start_matches('<').split('>').next().unwrap();
+                assert!(
+                    target.contains("after_seq=0"),
+                    "the link keeps the query: {link}"
+                );
+                url = app.url(target);
+            }
+            (None, None) => break,
+            other => panic!("next and Link disagree: {other:?}"),
         }
     }
     assert_eq!(followed, all);
+    let (status, body) = read("?after=00ff").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("cursor_invalid"))
+    );
     let (status, body) = read("?after_seq=1&before_seq=9").await;
     assert_eq!(status, 422, "{body}");
     let (status, body) = read("?from=2020-01-01T00:00:00Z&limit=500").await;

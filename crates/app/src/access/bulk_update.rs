@@ -815,6 +815,42 @@ pub fn outcome_of(job: &Job) -> (Tally, Outcome, String) {
     (tally, outcome, sentence)
 }
 
+/// A page of the users a job did not fully update.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RefusedPage {
+    pub refused: Vec<Refused>,
+    /// Pass as `after` for the next page (opaque); `null` on the last page.
+    pub next: Option<String>,
+}
+
+const REFUSED_CURSOR: &str = "refused";
+
+/// One page of `refused` for clients: `after` is the previous page's `next`; `limit` 1 to
+/// 5000 (500 when absent).
+pub async fn refused_page(
+    app: &App,
+    who: &Principal,
+    job_id: Uuid,
+    after: Option<&str>,
+    limit: Option<u32>,
+) -> Result<RefusedPage, AppError> {
+    let limit = crate::paging::page_size(limit, 500, 5_000, "users")?;
+    let after = match after.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => crate::paging::position(REFUSED_CURSOR, c)?,
+        None => -1,
+    };
+    let mut items = refused(app, who, job_id, after, limit + 1).await?;
+    let next = (items.len() > limit as usize).then(|| {
+        items.truncate(limit as usize);
+        let last = items.last().map(|(seq, _)| *seq).unwrap_or(after);
+        crate::paging::cursor(REFUSED_CURSOR, last)
+    });
+    Ok(RefusedPage {
+        refused: items.into_iter().map(|(_, r)| r).collect(),
+        next,
+    })
+}
+
 /// The users not fully updated, with each refused change and its rule, in selection order.
 #[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn refused(

@@ -147,6 +147,36 @@ pub async fn get(app: &App, who: &Principal, id: Uuid) -> Result<Profile, AppErr
     load(&mut conn, app.clock.now(), who, id).await
 }
 
+/// The profile's version as its reader sees it: it changes whenever anything the profile shows
+/// changes, so a client that sends it back with an edit learns when its copy went stale.
+pub fn version(profile: &Profile) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(profile).expect("a profile serializes");
+    hex::encode(&Sha256::digest(json)[..12])
+}
+
+/// Refuses the edit when the profile no longer is the version the client read; the row stays
+/// locked until the edit commits, so no other edit slips in between.
+async fn check_version(
+    tx: &mut Conn,
+    now: i64,
+    who: &Principal,
+    id: Uuid,
+    expected: Option<&str>,
+) -> Result<(), AppError> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    users::lock(tx, who.org_id, id).await?;
+    if version(&load(tx, now, who, id).await?) == expected {
+        return Ok(());
+    }
+    Err(AppError::Stale(
+        "This user changed since you read them: read the profile again (and its ETag), then repeat the edit on the new version."
+            .into(),
+    ))
+}
+
 async fn load(conn: &mut Conn, now: i64, who: &Principal, id: Uuid) -> Result<Profile, AppError> {
     let user = crate::access::user_in(conn, who.org_id, id).await?;
     let OrgScope { org, policy } = OrgScope::load(conn, who.org_id).await?;
@@ -446,6 +476,7 @@ pub async fn update(
     who: &Principal,
     id: Uuid,
     edit: &ProfileEdit,
+    expected: Option<&str>,
     path: Path,
     meta: &Meta,
 ) -> Result<Profile, AppError> {
@@ -453,6 +484,7 @@ pub async fn update(
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let user = crate::access::user_in(&mut tx, who.org_id, id).await?;
+    check_version(&mut tx, now, who, id, expected).await?;
     let scope = OrgScope::load(&mut tx, who.org_id).await?;
     let actor = who.actor();
     let subject = subject_of(&mut tx, &user).await?;

@@ -1,6 +1,6 @@
 //! The user list: what the console page, the API and the CSV export share.
 
-use rollcall_domain::{Capability, UserStatus, ValueError, status};
+use rollcall_domain::{Capability, Email, UserStatus, ValueError, status};
 use rollcall_store::Conn;
 use rollcall_store::users::{self, Cursor, ListQuery, SortKey, StatusFilter};
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,13 @@ pub struct ListParams {
     pub location: Option<String>,
     /// A role by id or name.
     pub role: Option<String>,
+    /// Exactly this email address (case-insensitive): a lookup.
+    pub email: Option<String>,
+    /// The id the organization's directory gives the person (exact): a lookup.
+    pub external_id: Option<String>,
+    /// Users created or changed (as the audit log records) at or after this RFC 3339 time.
+    #[param(format = DateTime)]
+    pub updated_since: Option<String>,
     /// created (default), name, email, username; prefix "-" for descending.
     pub sort: Option<String>,
     /// The `next` of the previous page.
@@ -72,6 +79,22 @@ fn parse_uuid(field: &'static str, s: &str) -> Result<Uuid, ValueError> {
     })
 }
 
+/// An RFC 3339 time in microseconds, or a refusal that shows the form.
+fn instant_of(text: &str) -> Result<i64, ValueError> {
+    text.parse::<jiff::Timestamp>()
+        .map(|t| t.as_microsecond())
+        .map_err(|_| {
+            ValueError::new(
+                "updated_since",
+                "time_invalid",
+                format!(
+                    "“{}” is not an RFC 3339 time: write it like 2026-11-30T09:00:00Z.",
+                    text.chars().take(60).collect::<String>()
+                ),
+            )
+        })
+}
+
 impl ListParams {
     pub fn to_query(&self, org_id: Uuid, now: i64) -> Result<ListQuery, ValueError> {
         let (descending, sort_name) = match blank(&self.sort) {
@@ -112,6 +135,12 @@ impl ListParams {
             role: blank(&self.role)
                 .map(|s| parse_uuid("role", s))
                 .transpose()?,
+            email_key: blank(&self.email)
+                .map(|e| Email::parse(e).map(|e| e.match_key().to_string()))
+                .transpose()
+                .map_err(|e| ValueError::new("email", e.code, e.message))?,
+            external_id: blank(&self.external_id).map(str::to_string),
+            changed_since: blank(&self.updated_since).map(instant_of).transpose()?,
             sort,
             descending,
             after: blank(&self.after)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rollcall_app::domain::ValueError;
@@ -123,7 +123,7 @@ async fn upload(
         &meta,
     )
     .await?;
-    let review = import::review(&app, &caller.principal, job.id, Filter::Errors, -1, 100).await?;
+    let review = import::review(&app, &caller.principal, job.id, Filter::Errors, -1, None).await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v1/imports/{}/rows", job.id))],
@@ -144,15 +144,15 @@ async fn upload(
 struct RowsQuery {
     /// `all` (default), `errors` or `issues` (errors and warnings).
     filter: Option<String>,
-    /// The `next_after` of the previous page.
-    after: Option<i64>,
-    /// Rows a page, 1 to 500 (100 when absent; others are brought into range).
+    /// The `next` of the previous page.
+    after: Option<String>,
+    /// Rows a page, 1 to 500 (100 when absent; other values are refused).
     limit: Option<u32>,
 }
 
 /// The review table of an import
 ///
-/// Each row with its cells, errors and warnings; page with `after`. Scope `users:read`.
+/// Each row with its cells, errors and warnings; page with `after` = `next`. Scope `users:read`.
 #[utoipa::path(
     get,
     path = "/imports/{id}/rows",
@@ -161,21 +161,22 @@ struct RowsQuery {
     params(("id" = Uuid, Path, description = "The import's id (its job's id)"), RowsQuery),
     security(("bearer" = ["users:read"])),
     responses(
-        (status = 200, description = "A page of rows", body = Review),
+        (status = 200, description = "A page of rows", body = Review, headers(("Link" = String, description = "`<…>; rel=\"next\"` when another page follows"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 422, description = "A parameter this endpoint does not take, an unknown filter, or a value that is not a number", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A parameter this endpoint does not take, an unknown filter, or a bad cursor or limit", body = Problem, content_type = PROBLEM),
         (status = 500, response = Internal),
     )
 )]
 async fn rows(
     State(app): State<App>,
     caller: ApiCaller,
+    uri: OriginalUri,
     Path(id): Path<Uuid>,
     StrictQuery(q): StrictQuery<RowsQuery>,
-) -> Result<Json<Review>, ApiError> {
+) -> Result<Response, ApiError> {
     let filter = match q.filter.as_deref() {
         None | Some("all") => Filter::All,
         Some("errors") => Filter::Errors,
@@ -189,16 +190,12 @@ async fn rows(
             .into());
         }
     };
-    Ok(Json(
-        import::review(
-            &app,
-            &caller.principal,
-            id,
-            filter,
-            q.after.unwrap_or(-1),
-            q.limit.unwrap_or(100),
-        )
-        .await?,
+    let after = import::rows_after(q.after.as_deref())?;
+    let review = import::review(&app, &caller.principal, id, filter, after, q.limit).await?;
+    Ok(super::paging::paged(
+        &uri,
+        review.next.clone().as_deref(),
+        review,
     ))
 }
 

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rollcall_app::App;
-use rollcall_app::access::bulk_update::{self, BulkUpdateRequest, Refused};
+use rollcall_app::access::bulk_update::{self, BulkUpdateRequest, Refused, RefusedPage};
 use rollcall_app::domain::Outcome;
 use rollcall_app::jobs::{self, JobView};
 use rollcall_app::model::Job;
@@ -219,23 +219,15 @@ pub async fn get(
 #[into_params(parameter_in = Query)]
 pub struct Page {
     /// The `next` of the previous page.
-    pub after: Option<i64>,
-    /// Users a page, 1 to 5000 (500 when absent; others are brought into range).
+    pub after: Option<String>,
+    /// Users a page, 1 to 5000 (500 when absent; other values are refused).
     pub limit: Option<u32>,
-}
-
-/// A page of the users a job did not fully update.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RefusedPage {
-    pub refused: Vec<Refused>,
-    /// Pass as `after` for the next page.
-    pub next: Option<i64>,
 }
 
 /// The users a bulk update did not fully update
 ///
-/// Each with every refused change and the rule that refused it; page with `after`. Scope
-/// `users:read`.
+/// Each with every refused change and the rule that refused it; page with `after` = `next`.
+/// Scope `users:read`.
 #[utoipa::path(
     get,
     path = "/jobs/{id}/refused",
@@ -244,29 +236,33 @@ pub struct RefusedPage {
     params(("id" = Uuid, Path, description = "The job's id"), Page),
     security(("bearer" = ["users:read"])),
     responses(
-        (status = 200, description = "A page of refused users", body = RefusedPage),
+        (status = 200, description = "A page of refused users", body = RefusedPage, headers(("Link" = String, description = "`<…>; rel=\"next\"` when another page follows"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 422, description = "A parameter this endpoint does not take, or a value that is not a number", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A parameter this endpoint does not take, a bad cursor or limit", body = Problem, content_type = PROBLEM),
         (status = 500, response = Internal),
     )
 )]
 pub async fn refused(
     State(app): State<App>,
     caller: ApiCaller,
+    uri: OriginalUri,
     Path(id): Path<Uuid>,
     StrictQuery(page): StrictQuery<Page>,
-) -> Result<Json<RefusedPage>, ApiError> {
-    let limit = page.limit.unwrap_or(500).clamp(1, 5_000);
-    let items =
-        bulk_update::refused(&app, &caller.principal, id, page.after.unwrap_or(-1), limit).await?;
-    let next = (items.len() == limit as usize)
-        .then(|| items.last().map(|(seq, _)| *seq))
-        .flatten();
-    Ok(Json(RefusedPage {
-        refused: items.into_iter().map(|(_, r)| r).collect(),
-        next,
-    }))
+) -> Result<Response, ApiError> {
+    let page = bulk_update::refused_page(
+        &app,
+        &caller.principal,
+        id,
+        page.after.as_deref(),
+        page.limit,
+    )
+    .await?;
+    Ok(super::paging::paged(
+        &uri,
+        page.next.clone().as_deref(),
+        page,
+    ))
 }

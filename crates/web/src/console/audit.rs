@@ -75,9 +75,9 @@ async fn load(app: &App, user: &ConsoleUser, params: &AuditParams) -> Result<Loa
             let base = params.query_string();
             let older = page.next.map(|n| {
                 if base.is_empty() {
-                    format!("before_seq={n}")
+                    format!("after={n}")
                 } else {
-                    format!("{base}&before_seq={n}")
+                    format!("{base}&after={n}")
                 }
             });
             Ok((rows, older, None))
@@ -170,8 +170,8 @@ pub async fn export_json(
 pub struct HistoryView {
     pub user_id: String,
     pub rows: Vec<EventRow>,
-    /// `before_seq` of the next older page.
-    pub older: Option<i64>,
+    /// The cursor of the next older page.
+    pub older: Option<String>,
 }
 
 impl HistoryView {
@@ -180,9 +180,9 @@ impl HistoryView {
         app: &App,
         user: &ConsoleUser,
         user_id: Uuid,
-        before_seq: Option<i64>,
+        after: Option<&str>,
     ) -> Result<(HistoryView, audit::UserHistory), PageError> {
-        let h = audit::history_of(app, &user.principal, user_id, before_seq, HISTORY_PAGE).await?;
+        let h = audit::history_of(app, &user.principal, user_id, after, HISTORY_PAGE).await?;
         let zone = user.principal.time_zone.as_str();
         Ok((
             HistoryView {
@@ -193,7 +193,7 @@ impl HistoryView {
                     .iter()
                     .map(|e| EventRow::of(e, zone))
                     .collect(),
-                older: h.page.next,
+                older: h.page.next.clone(),
             },
             h,
         ))
@@ -220,7 +220,7 @@ struct HistoryPage {
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
 pub struct HistoryQuery {
-    before_seq: Option<i64>,
+    after: Option<String>,
 }
 
 /// `GET /users/{id}/history`: the history table as a fragment for htmx (e.g. a profile page
@@ -233,7 +233,7 @@ pub async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> Result<Response, PageError> {
     let id = Uuid::parse_str(&id).map_err(|_| rollcall_app::AppError::not_found("user"))?;
-    let (history, h) = HistoryView::load(&app, &user, id, q.before_seq).await?;
+    let (history, h) = HistoryView::load(&app, &user, id, q.after.as_deref()).await?;
     if headers.contains_key("hx-request") {
         return Ok(render(&HistoryPartial { history }));
     }

@@ -117,7 +117,7 @@ async fn upload(
 #[derive(Deserialize, Default)]
 struct ReviewQuery {
     filter: Option<String>,
-    after: Option<i64>,
+    after: Option<String>,
 }
 
 fn filter_of(q: &ReviewQuery) -> Filter {
@@ -189,8 +189,8 @@ async fn show_review(
     form: CommitForm,
 ) -> Result<Response, PageError> {
     let filter = filter_of(q);
-    let review =
-        import::review(app, &user.principal, id, filter, q.after.unwrap_or(-1), 50).await?;
+    let after = import::rows_after(q.after.as_deref())?;
+    let review = import::review(app, &user.principal, id, filter, after, Some(50)).await?;
     if !review.job.state.is_under_review() {
         return Ok(Redirect::to(&format!("/jobs/{id}")).into_response());
     }
@@ -258,7 +258,7 @@ async fn row_page(
     user: ConsoleUser,
     Path((id, seq)): Path<(Uuid, i64)>,
 ) -> Result<Response, PageError> {
-    let review = import::review(&app, &user.principal, id, Filter::All, seq - 1, 1).await?;
+    let review = import::review(&app, &user.principal, id, Filter::All, seq - 1, Some(1)).await?;
     let row = review
         .rows
         .into_iter()

@@ -32,6 +32,9 @@ struct ProfilePage {
     notice: Option<&'static str>,
     error: Option<String>,
     zone: String,
+    /// The version the form was filled from: a save on top of another manager's edit is
+    /// refused instead of silently undoing it.
+    version: String,
 }
 
 impl ProfilePage {
@@ -88,6 +91,7 @@ async fn show(
     let p = profile::get(app, &user.principal, id).await?;
     let options = filter_options(app, &user.principal).await?;
     Ok(render(&ProfilePage {
+        version: profile::version(&p),
         nav: Nav::of(user),
         can_edit: user.principal.can(Capability::EditAccess),
         user_types: options.user_types,
@@ -177,6 +181,7 @@ pub async fn save(
                 &user.principal,
                 id,
                 &edit,
+                field(&pairs, "version").next(),
                 ChangePath::Console,
                 &user.meta(),
             )
@@ -190,6 +195,7 @@ pub async fn save(
             e @ (AppError::Invalid(_)
             | AppError::InvalidFields(_)
             | AppError::Refused(_)
+            | AppError::Stale(_)
             | AppError::NotFound(_)),
         ) => {
             let mut page = show(&app, &user, id, None, Some(e.to_string())).await?;

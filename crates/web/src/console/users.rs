@@ -1,12 +1,14 @@
 //! The user list page, its htmx-swapped rows and the CSV export.
 
 use askama::Template;
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use rollcall_app::App;
 use rollcall_app::clock::local_date;
 use rollcall_app::domain::Capability;
+use rollcall_app::users::export;
 use rollcall_app::users::list::{self as user_list, ListParams, UserPage};
 
 use super::{Nav, urlencode};
@@ -202,8 +204,8 @@ pub async fn export(
     user: ConsoleUser,
     Query(params): Query<ListParams>,
 ) -> Result<Response, PageError> {
-    let csv = rollcall_app::users::export::users_csv(&app, &user.principal, &params).await?;
-    Ok(super::csv_download("users.csv", csv))
+    let body = export::users(&app, &user.principal, &params, export::Format::Csv).await?;
+    Ok(super::csv_download("users.csv", Body::from_stream(body)))
 }
 
 fn actions(user: &ConsoleUser) -> Option<String> {

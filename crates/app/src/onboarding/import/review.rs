@@ -61,8 +61,18 @@ pub struct Review {
     pub rows: Vec<ReviewRow>,
     /// How many rows the filter matches.
     pub matching: i64,
-    /// The `after` of the next page, if there is one.
-    pub next_after: Option<i64>,
+    /// Pass as `after` for the next page (opaque); `null` on the last page.
+    pub next: Option<String>,
+}
+
+const ROWS_CURSOR: &str = "import-rows";
+
+/// The row position a review cursor (`Review::next`) starts after; the first page without one.
+pub fn rows_after(cursor: Option<&str>) -> Result<i64, AppError> {
+    match cursor.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => Ok(crate::paging::position(ROWS_CURSOR, c)?),
+        None => Ok(-1),
+    }
 }
 
 #[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
@@ -72,16 +82,17 @@ pub async fn review(
     job_id: Uuid,
     filter: Filter,
     after: i64,
-    limit: u32,
+    limit: Option<u32>,
 ) -> Result<Review, AppError> {
     who.require(Capability::ViewUsers)?;
+    let limit = crate::paging::page_size(limit, 100, 500, "rows")?;
     let mut conn = app.db.read_conn().await?;
     let job = import_job(&mut conn, who, job_id).await?;
-    let limit = limit.clamp(1, 500);
     let mut rows = imports::page(&mut conn, job.id, filter, after, limit + 1).await?;
-    let next_after = (rows.len() > limit as usize).then(|| {
+    let next = (rows.len() > limit as usize).then(|| {
         rows.truncate(limit as usize);
-        rows.last().map(|r| r.seq).unwrap_or(after)
+        let last = rows.last().map(|r| r.seq).unwrap_or(after);
+        crate::paging::cursor(ROWS_CURSOR, last)
     });
     let matching = imports::count(&mut conn, job.id, filter).await?;
     Ok(Review {
@@ -89,7 +100,7 @@ pub async fn review(
         summary: Summary::of(&job),
         rows: rows.into_iter().map(ReviewRow::of).collect(),
         matching,
-        next_after,
+        next,
     })
 }
 

@@ -1,0 +1,309 @@
+//! The users API as an integrator scripts it, on SQLite and PostgreSQL: lookups, "changed
+//! since", versions that stop lost updates, the streaming export, and one way every list pages.
+
+mod common;
+
+use common::{TestApp, add_user, spawn_app};
+use reqwest::StatusCode;
+use rollcall_store::engine_tests;
+use rollcall_store::testing::TestDb;
+use serde_json::{Value, json};
+
+async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
+    let r = reqwest::Client::new()
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+fn emails(page: &Value) -> Vec<&str> {
+    page["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect()
+}
+
+async fn an_integrator_finds_follows_and_edits_users_safely(t: TestDb) {
+    let app = spawn_app(t).await;
+    let kim = add_user(
+        &app.app,
+        &app.org,
+        "Kim.Lee@alpha.example",
+        ("Kim", "Lee"),
+        "Front Desk",
+        None,
+    )
+    .await;
+    add_user(
+        &app.app,
+        &app.org,
+        "kimberly@alpha.example",
+        ("Kimberly", "Ode"),
+        "Front Desk",
+        None,
+    )
+    .await;
+    let admin = app.signed_in_admin().await;
+    let token = app.api_token(&admin, &["users:read", "users:write"]).await;
+
+    // A lookup by exact address: case does not matter, a longer address that contains it is
+    // not matched, and an address that does not parse says so.
+    let (status, page) = get(&app, &token, "/api/v1/users?email=KIM.LEE%40ALPHA.EXAMPLE").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(emails(&page), ["Kim.Lee@alpha.example"]);
+    let (status, page) = get(&app, &token, "/api/v1/users?email=kim").await;
+    assert_eq!(
+        (status.as_u16(), page["errors"][0]["field"].as_str()),
+        (422, Some("email"))
+    );
+    let (_, page) = get(&app, &token, "/api/v1/users?external_id=E404").await;
+    assert_eq!(
+        emails(&page),
+        Vec::<&str>::new(),
+        "no directory person has that id"
+    );
+
+    // Changed since: nobody after the fixtures were written, then the one user edited.
+    let since = jiff::Timestamp::now().to_string();
+    let (status, page) = get(
+        &app,
+        &token,
+        &format!("/api/v1/users?updated_since={since}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(emails(&page), Vec::<&str>::new());
+
+    // A version read with the profile guards the edit: the first edit with it saves, a second
+    // edit made on the same (now stale) copy is refused and changes nothing.
+    let r = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/users/{kim}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    assert!(etag.starts_with('"') && etag.len() > 10, "{etag}");
+    let patch = |name: &'static str, tag: String| {
+        let (url, token) = (app.url(&format!("/api/v1/users/{kim}")), token.clone());
+        async move {
+            let r = reqwest::Client::new()
+                .patch(url)
+                .bearer_auth(token)
+                .header("If-Match", tag)
+                .json(&json!({ "first_name": name }))
+                .send()
+                .await
+                .unwrap();
+            let etag = r
+                .headers()
+                .get("etag")
+                .map(|t| t.to_str().unwrap().to_string());
+            (r.status().as_u16(), etag, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, new_tag, saved) = patch("Kimi", etag.clone()).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_ne!(new_tag.as_deref(), Some(etag.as_str()), "the version moved");
+    let (status, _, stale) = patch("Kimmy", etag.clone()).await;
+    assert_eq!(
+        (status, stale["code"].as_str()),
+        (412, Some("version_stale")),
+        "{stale}"
+    );
+    let (_, profile) = get(&app, &token, &format!("/api/v1/users/{kim}")).await;
+    assert_eq!(
+        profile["first_name"], "Kimi",
+        "the stale edit changed nothing"
+    );
+    let (status, _, _) = patch("Kimberley", new_tag.unwrap()).await;
+    assert_eq!(status, 200, "the current version saves");
+    let (status, _, _) = patch("Kim", "*".into()).await;
+    assert_eq!(status, 200, "If-Match: * takes any version");
+
+    let (_, page) = get(
+        &app,
+        &token,
+        &format!("/api/v1/users?updated_since={since}"),
+    )
+    .await;
+    assert_eq!(
+        emails(&page),
+        ["Kim.Lee@alpha.example"],
+        "the edited user changed since"
+    );
+    let (status, page) = get(&app, &token, "/api/v1/users?updated_since=yesterday").await;
+    assert_eq!(
+        (status.as_u16(), page["code"].as_str()),
+        (422, Some("time_invalid"))
+    );
+}
+
+async fn the_export_streams_every_matching_user_with_ids_and_access(t: TestDb) {
+    let app = spawn_app(t).await;
+    for i in 0..230 {
+        let email = format!("staff{i:03}@alpha.example");
+        add_user(
+            &app.app,
+            &app.org,
+            &email,
+            ("Staff", "Member"),
+            "Front Desk",
+            None,
+        )
+        .await;
+    }
+    let admin = app.signed_in_admin().await;
+    let token = app.api_token(&admin, &["users:read"]).await;
+    let export = |query: &'static str| {
+        let (url, token) = (
+            app.url(&format!("/api/v1/users/export{query}")),
+            token.clone(),
+        );
+        async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let kind = r.headers()["content-type"].to_str().unwrap().to_string();
+            (r.status().as_u16(), kind, r.text().await.unwrap())
+        }
+    };
+    let (status, kind, body) = export("?format=ndjson").await;
+    assert_eq!((status, kind.as_str()), (200, "application/x-ndjson"));
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        231,
+        "every user across more than one page, once"
+    );
+    let staff = lines
+        .iter()
+        .find(|u| u["email"] == "staff007@alpha.example")
+        .unwrap();
+    assert_eq!(staff["roles"], json!(["Front Desk"]));
+    assert_eq!(staff["status"], "active");
+    assert_eq!(staff["locations"].as_array().unwrap().len(), 1);
+    assert!(staff["id"].as_str().unwrap().len() == 36);
+
+    let (status, kind, body) = export("?email=staff007%40alpha.example").await;
+    assert_eq!((status, kind.as_str()), (200, "text/csv; charset=utf-8"));
+    let mut rows = csv::Reader::from_reader(body.as_bytes());
+    let header = rows.headers().unwrap().clone();
+    assert_eq!(&header[0], "id");
+    assert!(header.iter().any(|h| h == "roles"));
+    assert_eq!(rows.records().count(), 1, "the filters apply");
+
+    let (status, _, body) = export("?format=xml").await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("csv or ndjson"));
+    let (status, _, body) = export("?limit=5").await;
+    assert_eq!(status, 422, "the export does not page: {body}");
+}
+
+/// Every list takes `limit` and `after`, answers an opaque `next` and the same `Link`, and
+/// refuses a page size out of range or a cursor it did not give.
+async fn every_list_pages_the_same_way(t: TestDb) {
+    let app = spawn_app(t).await;
+    for i in 0..3 {
+        let email = format!("pager{i}@alpha.example");
+        add_user(
+            &app.app,
+            &app.org,
+            &email,
+            ("Pa", "Ger"),
+            "Front Desk",
+            None,
+        )
+        .await;
+    }
+    let admin = app.signed_in_admin().await;
+    let token = app.api_token(&admin, &["users:read", "users:write"]).await;
+    let csv = "first_name,last_name,email\nAna,One,ana@alpha.example\nBo,Two,bo@alpha.example\nCy,Three,cy@alpha.example\n";
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/imports"))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let import: Value = r.json().await.unwrap();
+    let rows = import["rows_url"].as_str().unwrap().to_string();
+
+    let lists = [
+        ("/api/v1/users?limit=1".to_string(), "users"),
+        ("/api/v1/audit?limit=1".to_string(), "events"),
+        (format!("{rows}?limit=1"), "rows"),
+    ];
+    let mut cursors = Vec::new();
+    for (first, items) in &lists {
+        let mut url = first.clone();
+        let mut seen = 0;
+        loop {
+            let r = reqwest::Client::new()
+                .get(app.url(&url))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{url}");
+            let link = r
+                .headers()
+                .get("link")
+                .map(|l| l.to_str().unwrap().to_string());
+            let page: Value = r.json().await.unwrap();
+            seen += page[items].as_array().unwrap().len();
+            match (page["next"].as_str(), link) {
+                (Some(next), Some(link)) => {
+                    cursors.push((first.clone(), next.to_string()));
+                    assert!(link.ends_with("; rel=\"next\""), "{link}");
+                    url = link[1..link.find('>').unwrap()].to_string();
+                    assert!(url.contains(&format!("after={next}")), "{url}");
+                }
+                (None, None) => break,
+                other => panic!("{first}: next and Link disagree: {other:?}"),
+            }
+        }
+        assert!(
+            seen >= 3,
+            "{first}: every item reached through the links ({seen})"
+        );
+    }
+    for (first, _) in &lists {
+        let base = first.split('?').next().unwrap();
+        for bad in ["limit=0", "limit=100000"] {
+            let (status, p) = get(&app, &token, &format!("{base}?{bad}")).await;
+            assert_eq!(
+                (status.as_u16(), p["code"].as_str()),
+                (422, Some("limit_out_of_range")),
+                "{base}?{bad}"
+            );
+        }
+        // A cursor another list gave is not misread as one of this list's.
+        let (_, foreign) = cursors.iter().find(|(f, _)| f != first).unwrap();
+        let (status, p) = get(&app, &token, &format!("{base}?after={foreign}")).await;
+        assert_eq!(
+            (status.as_u16(), p["code"].as_str()),
+            (422, Some("cursor_invalid")),
+            "{base}"
+        );
+    }
+}
+
+engine_tests!(
+    an_integrator_finds_follows_and_edits_users_safely,
+    the_export_streams_every_matching_user_with_ids_and_access,
+    every_list_pages_the_same_way
+);

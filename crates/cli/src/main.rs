@@ -11,9 +11,14 @@ use rollcall_app::{App, Config};
 
 mod exit;
 mod import;
+mod import_remote;
+mod invite;
 mod lookup;
+mod output;
+mod remote;
 mod serve;
 mod tokens;
+mod users;
 
 use serve::ServeArgs;
 
@@ -52,6 +57,16 @@ struct GlobalArgs {
     /// process puts it in the links of the messages it sends [default: http://LISTEN].
     #[arg(long, env = "ROLLCALL_PUBLIC_URL", global = true)]
     public_url: Option<String>,
+    /// A running server to act through (users, invite, import, tokens), e.g.
+    /// https://staff.clinic.example, instead of opening the database.
+    #[arg(long, env = "ROLLCALL_URL", global = true)]
+    url: Option<String>,
+    /// The API token for --url; its scopes apply and the server audits the changes to it.
+    #[arg(long, env = "ROLLCALL_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// text for people, json for scripts (one JSON document on standard output).
+    #[arg(long, env = "ROLLCALL_OUTPUT", value_enum, default_value_t = output::Output::Text, global = true)]
+    output: output::Output,
 }
 
 #[derive(Subcommand)]
@@ -78,7 +93,7 @@ enum Command {
         command: AdminCommand,
     },
     /// Invite the addresses in a file (one per line, or separated by commas, semicolons or spaces).
-    Invite(InviteArgs),
+    Invite(invite::InviteArgs),
     /// Import people from a CSV file: every row is checked first, rows in error are never
     /// imported; the users are created as Pending and their invitations queued.
     Import(import::ImportArgs),
@@ -91,6 +106,11 @@ enum Command {
     Seats {
         #[command(subcommand)]
         command: SeatsCommand,
+    },
+    /// Users of an organization: list, show, deactivate, reactivate.
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCommand,
     },
     /// The audit trail.
     Audit {
@@ -107,29 +127,6 @@ enum Command {
         #[command(subcommand)]
         command: TaxonomyCommand,
     },
-}
-
-#[derive(clap::Args)]
-struct InviteArgs {
-    /// The organization's short code (see `rollcall org list`).
-    #[arg(long)]
-    org: String,
-    /// The file of addresses; `-` reads standard input.
-    #[arg(long)]
-    file: PathBuf,
-    /// Location code (e.g. DT) or name.
-    #[arg(long)]
-    location: String,
-    /// Role name (e.g. "Front Desk").
-    #[arg(long)]
-    role: String,
-    /// The address of the user who invites: the messages name them, and they may grant only
-    /// what they hold [default: the operator, and the messages name the organization only].
-    #[arg(long)]
-    inviter: Option<String>,
-    /// Makes a retried run invite nobody twice (default: derived from the file's content).
-    #[arg(long)]
-    idempotency_key: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -251,7 +248,8 @@ fn init_logs() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)?;
     init_logs();
     // Needs no database.
     if let Command::Import(args) = &cli.command
@@ -260,6 +258,32 @@ async fn run() -> anyhow::Result<()> {
         print!("{}", rollcall_app::domain::import::template());
         return Ok(());
     }
+    match cli.global.url.clone() {
+        Some(url) => {
+            let name = matches.subcommand_name().unwrap_or_default().to_string();
+            remote(cli, &url, &name).await
+        }
+        None => direct(cli).await,
+    }
+}
+
+/// Through a running server's API with a token: the commands an integration scripts.
+async fn remote(cli: Cli, url: &str, name: &str) -> anyhow::Result<()> {
+    let client = remote::Client::new(url, cli.global.token.as_deref())?;
+    let out = cli.global.output;
+    match cli.command {
+        Command::Users { command } => users::remote(&client, command, out).await,
+        Command::Invite(args) => invite::remote(&client, args, out).await,
+        Command::Import(args) => import_remote::run(&client, args, out).await,
+        Command::Tokens { command } => tokens::remote(&client, command, out).await,
+        _ => bail!(
+            "`rollcall {name}` works on the server's database only: run it on the server without --url or ROLLCALL_URL (users, invite, import and tokens work with --url)"
+        ),
+    }
+}
+
+/// On the database, as the operator on the server.
+async fn direct(cli: Cli) -> anyhow::Result<()> {
     let serving = match &cli.command {
         Command::Serve(s) | Command::Demo(s) => Some(s),
         _ => None,
@@ -275,6 +299,7 @@ async fn run() -> anyhow::Result<()> {
     };
     let app = open(&cli.global, serving, listen).await?;
     let operator = Meta::system(&format!("operator ({})", whoami()));
+    let out = cli.global.output;
     match cli.command {
         Command::Migrate => println!("Database is up to date."),
         Command::Serve(s) => serve::serve(app, s.edge.edge(), listener.expect("bound")).await?,
@@ -282,8 +307,9 @@ async fn run() -> anyhow::Result<()> {
             demo_banner(&app).await?;
             serve::serve(app, s.edge.edge(), listener.expect("bound")).await?;
         }
-        Command::Org { command } => org(&app, command, &operator).await?,
-        Command::Tokens { command } => tokens::run(&app, command, &operator).await?,
+        Command::Org { command } => org(&app, command, &operator, out).await?,
+        Command::Tokens { command } => tokens::direct(&app, command, &operator, out).await?,
+        Command::Users { command } => users::direct(&app, command, &operator, out).await?,
         Command::Location {
             command: LocationCommand::Create { org, name, code },
         } => {
@@ -295,31 +321,15 @@ async fn run() -> anyhow::Result<()> {
                 loc.name, loc.code, who.org_name
             );
         }
-        Command::Admin {
-            command:
-                AdminCommand::Create {
-                    org,
-                    email,
-                    first_name,
-                    last_name,
-                },
-        } => {
+        Command::Admin { command } => {
             let explicit = cli.global.public_url.is_some();
-            admin_create(
-                &app,
-                &org,
-                &email,
-                (&first_name, &last_name),
-                explicit,
-                &operator,
-            )
-            .await?
+            admin_create(&app, command, explicit, &operator).await?
         }
-        Command::Invite(args) => invite(&app, args, &operator).await?,
+        Command::Invite(args) => invite::direct(&app, args, &operator, out).await?,
         Command::Audit {
             command: AuditCommand::Verify { org },
         } => audit_verify(&app, org.as_deref()).await?,
-        Command::Import(args) => import::run(&app, args, &operator).await?,
+        Command::Import(args) => import::run(&app, args, &operator, out).await?,
         Command::Jobs {
             command: JobsCommand::Resume,
         } => import::resume(&app).await?,
@@ -393,7 +403,12 @@ async fn demo_banner(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn org(app: &App, command: OrgCommand, operator: &Meta) -> anyhow::Result<()> {
+async fn org(
+    app: &App,
+    command: OrgCommand,
+    operator: &Meta,
+    out: output::Output,
+) -> anyhow::Result<()> {
     match command {
         OrgCommand::Create {
             slug,
@@ -408,7 +423,15 @@ async fn org(app: &App, command: OrgCommand, operator: &Meta) -> anyhow::Result<
             );
         }
         OrgCommand::List => {
-            for o in rollcall_app::org::list(app).await? {
+            let orgs = rollcall_app::org::list(app).await?;
+            if out.json() {
+                let orgs: Vec<_> = orgs
+                    .iter()
+                    .map(|o| serde_json::json!({ "code": o.slug, "name": o.name, "time_zone": o.time_zone }))
+                    .collect();
+                return output::print_json(&serde_json::Value::Array(orgs));
+            }
+            for o in orgs {
                 println!("{}\t{}\t{}", o.slug, o.name, o.time_zone);
             }
         }
@@ -418,15 +441,20 @@ async fn org(app: &App, command: OrgCommand, operator: &Meta) -> anyhow::Result<
 
 async fn admin_create(
     app: &App,
-    org: &str,
-    email: &str,
-    (first_name, last_name): (&str, &str),
+    command: AdminCommand,
     explicit_public_url: bool,
     operator: &Meta,
 ) -> anyhow::Result<()> {
-    let org = rollcall_app::org::find(app, org).await?;
+    let AdminCommand::Create {
+        org,
+        email,
+        first_name,
+        last_name,
+    } = command;
+    let org = rollcall_app::org::find(app, &org).await?;
     let (user, token) =
-        rollcall_app::org::create_admin(app, &org, email, first_name, last_name, operator).await?;
+        rollcall_app::org::create_admin(app, &org, &email, &first_name, &last_name, operator)
+            .await?;
     println!("Created company admin {} in {}.", user.email, org.name);
     println!(
         "One-time set-up link (valid {} days):",
@@ -440,52 +468,6 @@ async fn admin_create(
         );
     }
     Ok(())
-}
-
-async fn invite(app: &App, args: InviteArgs, operator: &Meta) -> anyhow::Result<()> {
-    let text = if args.file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())?
-    } else {
-        std::fs::read_to_string(&args.file)
-            .with_context(|| format!("cannot read {}", args.file.display()))?
-    };
-    let org = rollcall_app::org::find(app, &args.org).await?;
-    let (who, meta) = lookup::actor(app, &org, args.inviter.as_deref(), operator).await?;
-    let loc = rollcall_app::org::find_location(app, &who, &args.location).await?;
-    let role = rollcall_app::access::roles::find_by_name(app, &who, &args.role).await?;
-    let key_text = args
-        .idempotency_key
-        .unwrap_or_else(|| rollcall_app::secret::hash(&format!("{}|{}|{}", text, loc.id, role.id)));
-    let request = serde_json::json!({ "addresses": text, "location": loc.id, "role": role.id });
-    let key = rollcall_app::idempotency::Key::new(&who, "cli.invite", &key_text, &request)?;
-    let result = rollcall_app::onboarding::invite::paste_invite(
-        app,
-        &who,
-        &text,
-        Some(loc.id),
-        role.id,
-        Some(&key),
-        &meta,
-    )
-    .await?;
-    println!(
-        "Invited {} to {} as {}.",
-        result.invited.len(),
-        result.location,
-        result.role
-    );
-    if !result.not_invited.is_empty() {
-        println!("Not invited ({}):", result.not_invited.len());
-        for n in &result.not_invited {
-            println!("  {}: {}", n.entry, n.reason);
-        }
-    }
-    println!("Invitations go out while `rollcall serve` runs.");
-    match (result.invited.len(), result.not_invited.len()) {
-        (_, 0) => Ok(()),
-        (0, n) => bail!("nobody was invited: the {n} entries above were not taken"),
-        (_, n) => Err(exit::Partly(format!("{n} entries were not invited")).into()),
-    }
 }
 
 async fn audit_verify(app: &App, org: Option<&str>) -> anyhow::Result<()> {

@@ -286,17 +286,34 @@ fn finish(job: &Job, out: Output) -> anyhow::Result<()> {
 
 /// `rollcall jobs resume`: takes over the unfinished jobs whose runner stopped (once their
 /// lease has run out) and waits until they are done.
-pub async fn resume(app: &App) -> anyhow::Result<()> {
+pub async fn resume(app: &App, out: Output) -> anyhow::Result<()> {
     let orphans = rollcall_app::jobs::kinds::take_over_orphans(app).await?;
-    if orphans.is_empty() {
+    if orphans.is_empty() && !out.json() {
         println!("No unfinished job is waiting to be resumed.");
-        return Ok(());
     }
+    let mut jobs = Vec::new();
     for (org_id, id) in &orphans {
-        println!("Resuming job {id}…");
+        eprintln!("Resuming job {id}…");
         let who = Principal::operator(app, *org_id, "operator").await?;
-        let job = follow(app, &who, *id).await?;
-        finish(&job, Output::Text)?;
+        jobs.push(follow(app, &who, *id).await?);
+    }
+    if out.json() {
+        let docs: Vec<serde_json::Value> = jobs
+            .iter()
+            .map(|job| {
+                let (outcome, message) = rollcall_app::jobs::kinds::outcome_of(job).unzip();
+                serde_json::json!({
+                    "job": rollcall_app::jobs::JobView::from(job),
+                    "outcome": outcome,
+                    "message": message,
+                })
+            })
+            .collect();
+        output::print_json(&serde_json::Value::Array(docs))?;
+    }
+    // Every job is reported before the first one that did not fully succeed ends the command.
+    for job in &jobs {
+        finish(job, out)?;
     }
     Ok(())
 }

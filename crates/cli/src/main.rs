@@ -14,6 +14,7 @@ mod import;
 mod import_remote;
 mod invite;
 mod lookup;
+mod operator;
 mod output;
 mod remote;
 mod serve;
@@ -80,17 +81,17 @@ enum Command {
     /// Organizations.
     Org {
         #[command(subcommand)]
-        command: OrgCommand,
+        command: operator::OrgCommand,
     },
     /// Locations (clinics) of an organization.
     Location {
         #[command(subcommand)]
-        command: LocationCommand,
+        command: operator::LocationCommand,
     },
     /// Company admins.
     Admin {
         #[command(subcommand)]
-        command: AdminCommand,
+        command: operator::AdminCommand,
     },
     /// Invite the addresses in a file (one per line, or separated by commas, semicolons or spaces).
     Invite(invite::InviteArgs),
@@ -105,7 +106,7 @@ enum Command {
     /// Licence seats.
     Seats {
         #[command(subcommand)]
-        command: SeatsCommand,
+        command: operator::SeatsCommand,
     },
     /// Users of an organization: list, show, deactivate, reactivate.
     Users {
@@ -115,7 +116,7 @@ enum Command {
     /// The audit trail.
     Audit {
         #[command(subcommand)]
-        command: AuditCommand,
+        command: operator::AuditCommand,
     },
     /// API tokens of the organization (service accounts).
     Tokens {
@@ -125,7 +126,7 @@ enum Command {
     /// The taxonomy code list that names the codes on provider profiles.
     Taxonomy {
         #[command(subcommand)]
-        command: TaxonomyCommand,
+        command: operator::TaxonomyCommand,
     },
 }
 
@@ -133,100 +134,6 @@ enum Command {
 enum JobsCommand {
     /// Finish the jobs a stopped process left unfinished (after their lease runs out).
     Resume,
-}
-
-#[derive(Subcommand)]
-enum SeatsCommand {
-    /// Show the seats of an organization: total, in use, free.
-    Show {
-        /// The organization's short code.
-        #[arg(long)]
-        org: String,
-    },
-    /// Set the number of seats of a product.
-    Set {
-        /// The organization's short code.
-        #[arg(long)]
-        org: String,
-        /// The licensed product.
-        #[arg(long, default_value = "portal")]
-        product: String,
-        /// How many accounts may hold a seat (pending, expired and active users).
-        seats: i64,
-    },
-}
-
-#[derive(Subcommand)]
-enum TaxonomyCommand {
-    /// Load the NUCC code list (the CSV file as published, or `code,name` lines), replacing the
-    /// organization's current list. A file with any bad row loads nothing.
-    Load {
-        /// The CSV file; `-` reads standard input.
-        file: PathBuf,
-        /// The organization's short code.
-        #[arg(long)]
-        org: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum OrgCommand {
-    /// Create an organization with the predefined roles.
-    Create {
-        /// Short code used at sign-in, e.g. riverside-therapy.
-        slug: String,
-        /// The name people see, e.g. "Riverside Therapy".
-        #[arg(long)]
-        name: String,
-        /// IANA time zone.
-        #[arg(long, default_value = "America/Chicago")]
-        time_zone: String,
-    },
-    /// List organizations.
-    List,
-}
-
-#[derive(Subcommand)]
-enum LocationCommand {
-    /// Add a location.
-    Create {
-        /// The organization's short code.
-        #[arg(long)]
-        org: String,
-        /// The clinic's name, e.g. "Downtown Clinic".
-        #[arg(long)]
-        name: String,
-        /// A short code for files and commands, e.g. DT.
-        #[arg(long)]
-        code: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum AdminCommand {
-    /// Create a company admin and print a one-time set-up link.
-    Create {
-        /// The organization's short code.
-        #[arg(long)]
-        org: String,
-        /// The admin's email address; they sign in with it.
-        #[arg(long)]
-        email: String,
-        #[arg(long)]
-        first_name: String,
-        #[arg(long)]
-        last_name: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum AuditCommand {
-    /// Check the hash chain; exits non-zero if any event was edited or deleted.
-    Verify {
-        /// Only this organization (short code).
-        #[arg(long)]
-        org: Option<String>,
-    },
 }
 
 #[tokio::main]
@@ -301,42 +208,33 @@ async fn direct(cli: Cli) -> anyhow::Result<()> {
     let operator = Meta::system(&format!("operator ({})", whoami()));
     let out = cli.global.output;
     match cli.command {
+        Command::Migrate if out.json() => {
+            output::print_json(&serde_json::json!({ "migrated": true }))?
+        }
         Command::Migrate => println!("Database is up to date."),
         Command::Serve(s) => serve::serve(app, s.edge.edge(), listener.expect("bound")).await?,
         Command::Demo(s) => {
             demo_banner(&app).await?;
             serve::serve(app, s.edge.edge(), listener.expect("bound")).await?;
         }
-        Command::Org { command } => org(&app, command, &operator, out).await?,
+        Command::Org { command } => operator::org(&app, command, &operator, out).await?,
         Command::Tokens { command } => tokens::direct(&app, command, &operator, out).await?,
         Command::Users { command } => users::direct(&app, command, &operator, out).await?,
-        Command::Location {
-            command: LocationCommand::Create { org, name, code },
-        } => {
-            let who = lookup::operator(&app, &org, &operator).await?;
-            let loc =
-                rollcall_app::org::create_location(&app, &who, &name, &code, &operator).await?;
-            println!(
-                "Added location “{}” ({}) to {}.",
-                loc.name, loc.code, who.org_name
-            );
-        }
+        Command::Location { command } => operator::location(&app, command, &operator, out).await?,
         Command::Admin { command } => {
             let explicit = cli.global.public_url.is_some();
-            admin_create(&app, command, explicit, &operator).await?
+            operator::admin_create(&app, command, explicit, &operator, out).await?
         }
         Command::Invite(args) => invite::direct(&app, args, &operator, out).await?,
-        Command::Audit {
-            command: AuditCommand::Verify { org },
-        } => audit_verify(&app, org.as_deref()).await?,
+        Command::Audit { command } => operator::audit_verify(&app, command, out).await?,
         Command::Import(args) => import::run(&app, args, &operator, out).await?,
         Command::Jobs {
             command: JobsCommand::Resume,
-        } => import::resume(&app).await?,
-        Command::Seats { command } => seats(&app, command, &operator).await?,
-        Command::Taxonomy {
-            command: TaxonomyCommand::Load { file, org },
-        } => taxonomy_load(&app, &file, &org, &operator).await?,
+        } => import::resume(&app, out).await?,
+        Command::Seats { command } => operator::seats(&app, command, &operator, out).await?,
+        Command::Taxonomy { command } => {
+            operator::taxonomy_load(&app, command, &operator, out).await?
+        }
     }
     Ok(())
 }
@@ -400,150 +298,6 @@ async fn demo_banner(app: &App) -> anyhow::Result<()> {
         rollcall_app::demo::PASSWORD
     );
     println!();
-    Ok(())
-}
-
-async fn org(
-    app: &App,
-    command: OrgCommand,
-    operator: &Meta,
-    out: output::Output,
-) -> anyhow::Result<()> {
-    match command {
-        OrgCommand::Create {
-            slug,
-            name,
-            time_zone,
-        } => {
-            let org =
-                rollcall_app::org::create_org(app, &slug, &name, &time_zone, operator).await?;
-            println!(
-                "Created organization “{}” (code {}). Next: rollcall location create --org {} --name … --code …",
-                org.name, org.slug, org.slug
-            );
-        }
-        OrgCommand::List => {
-            let orgs = rollcall_app::org::list(app).await?;
-            if out.json() {
-                let orgs: Vec<_> = orgs
-                    .iter()
-                    .map(|o| serde_json::json!({ "code": o.slug, "name": o.name, "time_zone": o.time_zone }))
-                    .collect();
-                return output::print_json(&serde_json::Value::Array(orgs));
-            }
-            for o in orgs {
-                println!("{}\t{}\t{}", o.slug, o.name, o.time_zone);
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn admin_create(
-    app: &App,
-    command: AdminCommand,
-    explicit_public_url: bool,
-    operator: &Meta,
-) -> anyhow::Result<()> {
-    let AdminCommand::Create {
-        org,
-        email,
-        first_name,
-        last_name,
-    } = command;
-    let org = rollcall_app::org::find(app, &org).await?;
-    let (user, token) =
-        rollcall_app::org::create_admin(app, &org, &email, &first_name, &last_name, operator)
-            .await?;
-    println!("Created company admin {} in {}.", user.email, org.name);
-    println!(
-        "One-time set-up link (valid {} days):",
-        org.settings.invitation_days
-    );
-    println!("  {}/register/{token}", app.config.public_url);
-    if !explicit_public_url {
-        println!(
-            "If people reach the console at another address, put it in place of {} (or give --public-url).",
-            app.config.public_url
-        );
-    }
-    Ok(())
-}
-
-async fn audit_verify(app: &App, org: Option<&str>) -> anyhow::Result<()> {
-    let results = rollcall_app::audit::verify(app, org).await?;
-    let mut broken = false;
-    for (slug, v) in results {
-        if v.breaks.is_empty() {
-            println!("{slug}: {} events, chain intact", v.checked);
-        } else {
-            broken = true;
-            println!(
-                "{slug}: {} events checked, {} problems:",
-                v.checked,
-                v.breaks.len()
-            );
-            for b in v.breaks {
-                println!("  event {}: {}", b.seq, b.problem);
-            }
-        }
-    }
-    if broken {
-        bail!("the audit trail was tampered with");
-    }
-    Ok(())
-}
-
-async fn seats(app: &App, command: SeatsCommand, operator: &Meta) -> anyhow::Result<()> {
-    match command {
-        SeatsCommand::Show { org } => {
-            let who = lookup::operator(app, &org, operator).await?;
-            for (product, s) in rollcall_app::org::settings_view(app, &who).await?.seats {
-                println!(
-                    "{product}: {} seats, {} in use, {} free",
-                    s.total,
-                    s.used,
-                    s.free()
-                );
-            }
-        }
-        SeatsCommand::Set {
-            org,
-            product,
-            seats,
-        } => {
-            let who = lookup::operator(app, &org, operator).await?;
-            rollcall_app::org::set_seats(app, &who, &product, seats, operator).await?;
-            println!("{}: {product} has {seats} seats.", who.org_name);
-        }
-    }
-    Ok(())
-}
-
-async fn taxonomy_load(
-    app: &App,
-    file: &std::path::Path,
-    org: &str,
-    operator: &Meta,
-) -> anyhow::Result<()> {
-    let who = lookup::operator(app, org, operator).await?;
-    let loaded = if file.as_os_str() == "-" {
-        rollcall_app::org::taxonomy::load(app, &who, std::io::stdin().lock(), operator).await?
-    } else {
-        let f =
-            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-        rollcall_app::org::taxonomy::load(app, &who, std::io::BufReader::new(f), operator)
-            .await
-            .with_context(|| file.display().to_string())?
-    };
-    let replaced = match loaded.replaced {
-        0 => String::new(),
-        n => format!(" (replacing the previous list of {n})"),
-    };
-    println!(
-        "Loaded {} taxonomy codes into {}{replaced}.",
-        loaded.count, who.org_name
-    );
     Ok(())
 }
 

@@ -170,6 +170,10 @@ async fn run() -> anyhow::Result<()> {
             let name = matches.subcommand_name().unwrap_or_default().to_string();
             remote(cli, &url, &name).await
         }
+        None if matches.value_source("token") == Some(clap::parser::ValueSource::CommandLine) => {
+            // Without an address the command would open a local database and ignore the token.
+            bail!("--token works with --url (or ROLLCALL_URL): give the server's address")
+        }
         None => direct(cli).await,
     }
 }

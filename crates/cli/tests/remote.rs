@@ -439,6 +439,14 @@ fn refusals_are_clear_lines_on_stderr_and_exit_1() {
     let only = "works on the server's database only";
     assert!(stderr(&o).contains(only), "{}", stderr(&o));
 
+    let o = bin()
+        .args(["--token", &reader, "users", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let needs_url = "error: --token works with --url (or ROLLCALL_URL)";
+    assert!(stderr(&o).contains(needs_url), "{}", stderr(&o));
+
     // An address nobody answers at, from the environment.
     let closed = format!("http://127.0.0.1:{}", free_port());
     let o = bin()

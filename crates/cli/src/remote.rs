@@ -12,6 +12,9 @@ use uuid::Uuid;
 use crate::exit::Lines;
 use crate::output::s;
 
+/// The longest a command waits in all for the server's rate limit before it reports the refusal.
+const MAX_WAIT_SECS: u64 = 120;
+
 pub struct Client {
     http: reqwest::Client,
     /// The server as given, for messages.
@@ -57,9 +60,30 @@ impl Client {
     }
 
     /// Sends a request; a success answers its JSON (`null` when it has no body), anything else
-    /// becomes an error a person can act on.
+    /// becomes an error a person can act on. Over the rate limit it waits as the server says and
+    /// sends again: the limit refuses before the handler runs, so nothing was done twice.
     pub async fn send(&self, request: RequestBuilder) -> anyhow::Result<Value> {
-        let res = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let mut waited = 0;
+        loop {
+            // The bodies sent here are JSON or bytes in memory, which clone.
+            let attempt = request
+                .try_clone()
+                .context("a request that cannot be repeated")?;
+            let res = attempt.send().await.map_err(|e| self.unreachable(&e))?;
+            let wait = (res.status() == StatusCode::TOO_MANY_REQUESTS)
+                .then(|| retry_after(&res))
+                .flatten()
+                .filter(|secs| waited + secs <= MAX_WAIT_SECS);
+            let Some(secs) = wait else {
+                return self.answer(res).await;
+            };
+            eprintln!("The server's rate limit is reached: waiting {secs} s…");
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            waited += secs;
+        }
+    }
+
+    async fn answer(&self, res: reqwest::Response) -> anyhow::Result<Value> {
         let status = res.status();
         let is_json = res
             .headers()
@@ -175,6 +199,19 @@ impl Client {
             .and_then(|u| Uuid::parse_str(s(u, "id")).ok())
             .with_context(|| format!("no user with the address “{who}” in the organization"))
     }
+}
+
+/// The seconds a 429 asks to wait (`Retry-After`), at least one.
+fn retry_after(res: &reqwest::Response) -> Option<u64> {
+    let secs = res
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(secs.max(1))
 }
 
 /// Whether `--org` names the organization: its name, or its code as the name's first words

@@ -62,12 +62,18 @@ impl Drop for Demo {
 
 impl Demo {
     fn start() -> Demo {
+        Demo::start_with(&[])
+    }
+
+    /// With options of `demo` (e.g. its rate limit).
+    fn start_with(options: &[&str]) -> Demo {
         let dir = std::env::temp_dir().join(format!("rollcall-remote-{}", uuid::Uuid::now_v7()));
         let port = free_port();
         let server = bin()
             .arg("--data-dir")
             .arg(&dir)
             .args(["--listen", &format!("127.0.0.1:{port}"), "demo"])
+            .args(options)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -464,4 +470,35 @@ fn refusals_are_clear_lines_on_stderr_and_exit_1() {
     assert!(t.contains("check --url"), "{t}");
     assert_eq!(t.lines().count(), 1, "{t}");
     assert!(!t.contains(&reader));
+}
+
+#[tokio::test]
+async fn a_script_over_the_rate_limit_waits_as_the_server_says_and_goes_on() {
+    let demo = Demo::start_with(&["--api-rate-limit", "60"]);
+    let token = demo.token("ci", CI_SCOPES);
+    // Another client spends the token's whole allowance.
+    let http = reqwest::Client::new();
+    let mut sent = 0;
+    loop {
+        let res = http
+            .get(format!("{}/api/v1/me", demo.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if res.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+        sent += 1;
+        assert!(sent < 1_000, "the limit never answered 429");
+    }
+    let o = demo.remote(&token, &["users", "show", "viewer@riverside.example"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("<viewer@riverside.example>"),
+        "{}",
+        text(&o)
+    );
+    let waited = "The server's rate limit is reached: waiting";
+    assert!(stderr(&o).contains(waited), "{}", stderr(&o));
 }

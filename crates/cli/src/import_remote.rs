@@ -198,7 +198,9 @@ fn finish(review: &Value, job: &Value, out: Output) -> anyhow::Result<()> {
                 s(n, "message")
             );
         }
-        println!("Invitations go out while the server runs.");
+        if job["job"]["summary"]["created"].as_i64().unwrap_or(0) > 0 {
+            println!("The server sends the invitations.");
+        }
     }
     match outcome {
         Some(Outcome::Failed) => bail!("the import failed"),

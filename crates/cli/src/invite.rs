@@ -76,7 +76,11 @@ pub async fn direct(
         &meta,
     )
     .await?;
-    report(&result, out)
+    report(
+        &result,
+        "Invitations go out while `rollcall serve` runs.",
+        out,
+    )
 }
 
 pub async fn remote(client: &Client, args: InviteArgs, out: Output) -> anyhow::Result<()> {
@@ -97,7 +101,7 @@ pub async fn remote(client: &Client, args: InviteArgs, out: Output) -> anyhow::R
         .json(&body);
     let result: PasteResult = serde_json::from_value(client.send(req).await?)
         .context("the server's answer to the invitations is not what this version reads")?;
-    report(&result, out)
+    report(&result, "The server sends the invitations.", out)
 }
 
 /// The id of a location (by code or name) or a role (by name) in the API's reference list.
@@ -121,7 +125,7 @@ pub fn find(list: &Value, wanted: &str, what: &str) -> anyhow::Result<String> {
 }
 
 /// Who was invited and why the others were not; partly done when some were not.
-fn report(result: &PasteResult, out: Output) -> anyhow::Result<()> {
+fn report(result: &PasteResult, delivery: &str, out: Output) -> anyhow::Result<()> {
     if out.json() {
         output::print_json(&serde_json::to_value(result)?)?;
     } else {
@@ -137,7 +141,7 @@ fn report(result: &PasteResult, out: Output) -> anyhow::Result<()> {
                 println!("  {}: {}", n.entry, n.reason);
             }
         }
-        println!("Invitations go out while `rollcall serve` runs.");
+        println!("{delivery}");
     }
     match (result.invited.len(), result.not_invited.len()) {
         (_, 0) => Ok(()),

@@ -86,7 +86,7 @@ pub fn profile(p: &Value) {
     println!("  roles:      {}", named("roles", "member"));
     println!("  created:    {}", s(p, "created_at"));
     if let Some(at) = p["deactivated_at"].as_str() {
-        println!("  deactivated {at}");
+        println!("  deactivated at {at}");
     }
 }
 

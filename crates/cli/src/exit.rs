@@ -18,6 +18,18 @@ impl std::error::Error for Partly {}
 
 pub const PARTLY: u8 = 3;
 
+/// A refusal of several parts (a server's detail and its field errors): one line each.
+#[derive(Debug)]
+pub struct Lines(pub Vec<String>);
+
+impl fmt::Display for Lines {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("; "))
+    }
+}
+
+impl std::error::Error for Lines {}
+
 /// The exit code and the line standard error gets for a command's result.
 pub fn code_of(result: anyhow::Result<()>) -> ExitCode {
     let Err(e) = result else {
@@ -26,6 +38,10 @@ pub fn code_of(result: anyhow::Result<()>) -> ExitCode {
     if let Some(partly) = e.downcast_ref::<Partly>() {
         eprintln!("partly done: {partly}");
         return ExitCode::from(PARTLY);
+    }
+    if let Some(lines) = e.downcast_ref::<Lines>() {
+        lines.0.iter().for_each(|l| eprintln!("error: {l}"));
+        return ExitCode::FAILURE;
     }
     // One line a person can act on: each cause once.
     let mut parts: Vec<String> = Vec::new();

@@ -10,52 +10,53 @@ use rollcall_app::audit::Meta;
 use rollcall_app::domain::{JobState, Outcome};
 use rollcall_app::model::ImportFilter as Filter;
 use rollcall_app::model::Job;
-use rollcall_app::onboarding::import::{self, Access, Commit, Summary};
+use rollcall_app::onboarding::import::{self, Access, Commit, Review, Summary};
 use rollcall_app::{App, Principal};
 use uuid::Uuid;
 
 use crate::lookup;
+use crate::output::{self, Output};
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
     /// The CSV file (see `rollcall import --template`); `-` reads standard input.
-    file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
     /// The organization's short code (see `rollcall org list`).
     #[arg(long)]
-    org: Option<String>,
+    pub(crate) org: Option<String>,
     /// Check every row and print the review; create nothing. Exits non-zero when any row is in
     /// error, so a script can stop before the real import.
     #[arg(long)]
-    dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Give everyone these roles (names, comma-separated).
     #[arg(long, conflicts_with_all = ["mirror", "customize"])]
-    roles: Option<String>,
+    pub(crate) roles: Option<String>,
     /// Give everyone the roles, permissions and locations of this user (email).
     #[arg(long, conflicts_with = "customize")]
-    mirror: Option<String>,
+    pub(crate) mirror: Option<String>,
     /// Use each row's own roles, permissions and locations columns.
     #[arg(long)]
-    customize: bool,
+    pub(crate) customize: bool,
     /// Primary location (code or name) of rows that name none.
     #[arg(long)]
-    location: Option<String>,
+    pub(crate) location: Option<String>,
     /// Send the invitations at this local time of the organization ("2026-12-01 09:00").
     #[arg(long)]
-    send_at: Option<String>,
+    pub(crate) send_at: Option<String>,
     /// Notification preference every imported person starts with, as category:medium
     /// (repeat the flag for more).
     #[arg(long = "notify")]
-    notify: Vec<String>,
+    pub(crate) notify: Vec<String>,
     /// The address of the user who imports: the invitations name them, and they may grant only
     /// what they hold [default: the operator, and the invitations name the organization only].
     #[arg(long)]
-    inviter: Option<String>,
+    pub(crate) inviter: Option<String>,
     /// Print the template's header and example rows, and exit.
     #[arg(long)]
     pub template: bool,
 }
 
-pub async fn run(app: &App, args: ImportArgs, operator: &Meta) -> anyhow::Result<()> {
+pub async fn run(app: &App, args: ImportArgs, operator: &Meta, out: Output) -> anyhow::Result<()> {
     let (Some(file), Some(org)) = (&args.file, &args.org) else {
         bail!(
             "give the file and the organization: rollcall import FILE --org SLUG (or --template for the template)"
@@ -76,9 +77,16 @@ pub async fn run(app: &App, args: ImportArgs, operator: &Meta) -> anyhow::Result
     };
 
     let job = upload(app, &who, file, operator).await?;
-    let summary = print_review(app, &who, &job).await?;
+    let review = import::review(app, &who, job.id, Filter::Errors, -1, Some(100)).await?;
+    if !out.json() {
+        print_review(&review);
+    }
+    let summary = review.summary.clone();
     let Some(access) = access else {
-        return end_dry_run(&summary);
+        if out.json() {
+            output::print_json(&serde_json::json!({ "review": review }))?;
+        }
+        return end_dry_run(&summary, out);
     };
     if let Some(warning) = summary.ignored_access_columns(&access) {
         eprintln!("warning: {warning}");
@@ -91,7 +99,23 @@ pub async fn run(app: &App, args: ImportArgs, operator: &Meta) -> anyhow::Result
     };
     let job = import::commit(app, &who, job.id, &commit, operator).await?;
     let job = follow(app, &who, job.id).await?;
-    finish(&job)
+    if out.json() {
+        let result = json_result(app, &who, &job).await?;
+        output::print_json(&serde_json::json!({ "review": review, "result": result }))?;
+    }
+    finish(&job, out)
+}
+
+/// A finished import as `GET /api/v1/jobs/{id}` answers it.
+async fn json_result(app: &App, who: &Principal, job: &Job) -> anyhow::Result<serde_json::Value> {
+    let (outcome, message) = import::run::outcome_of(job);
+    let not_imported = import::run::not_imported(app, who, job.id, 100).await?;
+    Ok(serde_json::json!({
+        "job": rollcall_app::jobs::JobView::from(job),
+        "outcome": outcome,
+        "message": message,
+        "not_imported": not_imported,
+    }))
 }
 
 /// Stages the file (`-` is standard input) as an import job whose rows are checked.
@@ -124,8 +148,10 @@ async fn upload(
 }
 
 /// A dry run fails when rows are in error, so that a script stops before the real import.
-fn end_dry_run(summary: &Summary) -> anyhow::Result<()> {
-    println!("Dry run: nothing was created.");
+fn end_dry_run(summary: &Summary, out: Output) -> anyhow::Result<()> {
+    if !out.json() {
+        println!("Dry run: nothing was created.");
+    }
     if summary.in_error > 0 {
         bail!(
             "{} rows are in error: fix them in the file, or they will not be imported",
@@ -136,7 +162,7 @@ fn end_dry_run(summary: &Summary) -> anyhow::Result<()> {
 }
 
 /// The `--notify category:medium` flags as (category, medium) pairs.
-fn notifications(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn notifications(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     flags
         .iter()
         .map(|n| {
@@ -175,8 +201,7 @@ async fn access_of(app: &App, who: &Principal, args: &ImportArgs) -> anyhow::Res
     Ok(Access::Roles { role_ids })
 }
 
-async fn print_review(app: &App, who: &Principal, job: &Job) -> anyhow::Result<Summary> {
-    let review = import::review(app, who, job.id, Filter::Errors, -1, Some(20)).await?;
+fn print_review(review: &Review) {
     let s = &review.summary;
     println!(
         "{} rows read: {} can be imported, {} in error (never imported), {} with warnings.",
@@ -185,20 +210,20 @@ async fn print_review(app: &App, who: &Principal, job: &Job) -> anyhow::Result<S
         s.in_error,
         s.with_warnings
     );
-    for row in &review.rows {
+    for row in review.rows.iter().take(20) {
         for i in row.issues.iter().filter(|i| i.is_error()) {
             let column = i.column.map(|c| format!(" {c}")).unwrap_or_default();
             println!("  line {}{column}: {}", row.line, i.message);
         }
     }
-    if review.matching > review.rows.len() as i64 {
+    let shown = review.rows.len().min(20) as i64;
+    if review.matching > shown {
         println!(
             "  … and {} more rows in error (see the review at /import/{}).",
-            review.matching - review.rows.len() as i64,
-            job.id
+            review.matching - shown,
+            review.job.id
         );
     }
-    Ok(review.summary)
 }
 
 /// Waits for a job, drawing its progress on standard error.
@@ -238,14 +263,15 @@ pub async fn follow(app: &App, who: &Principal, id: Uuid) -> anyhow::Result<Job>
 
 /// Prints a finished job's outcome, whatever its kind; fails when the job failed and ends
 /// "partly done" when some rows were not imported.
-fn finish(job: &Job) -> anyhow::Result<()> {
+fn finish(job: &Job, out: Output) -> anyhow::Result<()> {
     let outcome = rollcall_app::jobs::kinds::outcome_of(job);
-    if let Some((outcome, sentence)) = &outcome {
-        println!("{}: {sentence}", outcome.label());
-    }
-    let s = Summary::of(job);
-    if s.created > 0 {
-        println!("Invitations go out while `rollcall serve` runs.");
+    if !out.json() {
+        if let Some((outcome, sentence)) = &outcome {
+            println!("{}: {sentence}", outcome.label());
+        }
+        if Summary::of(job).created > 0 {
+            println!("Invitations go out while `rollcall serve` runs.");
+        }
     }
     if job.state == JobState::Failed {
         bail!("the import failed");
@@ -260,17 +286,34 @@ fn finish(job: &Job) -> anyhow::Result<()> {
 
 /// `rollcall jobs resume`: takes over the unfinished jobs whose runner stopped (once their
 /// lease has run out) and waits until they are done.
-pub async fn resume(app: &App) -> anyhow::Result<()> {
+pub async fn resume(app: &App, out: Output) -> anyhow::Result<()> {
     let orphans = rollcall_app::jobs::kinds::take_over_orphans(app).await?;
-    if orphans.is_empty() {
+    if orphans.is_empty() && !out.json() {
         println!("No unfinished job is waiting to be resumed.");
-        return Ok(());
     }
+    let mut jobs = Vec::new();
     for (org_id, id) in &orphans {
-        println!("Resuming job {id}…");
+        eprintln!("Resuming job {id}…");
         let who = Principal::operator(app, *org_id, "operator").await?;
-        let job = follow(app, &who, *id).await?;
-        finish(&job)?;
+        jobs.push(follow(app, &who, *id).await?);
+    }
+    if out.json() {
+        let docs: Vec<serde_json::Value> = jobs
+            .iter()
+            .map(|job| {
+                let (outcome, message) = rollcall_app::jobs::kinds::outcome_of(job).unzip();
+                serde_json::json!({
+                    "job": rollcall_app::jobs::JobView::from(job),
+                    "outcome": outcome,
+                    "message": message,
+                })
+            })
+            .collect();
+        output::print_json(&serde_json::Value::Array(docs))?;
+    }
+    // Every job is reported before the first one that did not fully succeed ends the command.
+    for job in &jobs {
+        finish(job, out)?;
     }
     Ok(())
 }

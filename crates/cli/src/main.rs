@@ -11,9 +11,15 @@ use rollcall_app::{App, Config};
 
 mod exit;
 mod import;
+mod import_remote;
+mod invite;
 mod lookup;
+mod operator;
+mod output;
+mod remote;
 mod serve;
 mod tokens;
+mod users;
 
 use serve::ServeArgs;
 
@@ -52,6 +58,16 @@ struct GlobalArgs {
     /// process puts it in the links of the messages it sends [default: http://LISTEN].
     #[arg(long, env = "ROLLCALL_PUBLIC_URL", global = true)]
     public_url: Option<String>,
+    /// A running server to act through (users, invite, import, tokens), e.g.
+    /// https://staff.clinic.example, instead of opening the database.
+    #[arg(long, env = "ROLLCALL_URL", global = true)]
+    url: Option<String>,
+    /// The API token for --url; its scopes apply and the server audits the changes to it.
+    #[arg(long, env = "ROLLCALL_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// text for people, json for scripts (one JSON document on standard output).
+    #[arg(long, env = "ROLLCALL_OUTPUT", value_enum, default_value_t = output::Output::Text, global = true)]
+    output: output::Output,
 }
 
 #[derive(Subcommand)]
@@ -65,20 +81,20 @@ enum Command {
     /// Organizations.
     Org {
         #[command(subcommand)]
-        command: OrgCommand,
+        command: operator::OrgCommand,
     },
     /// Locations (clinics) of an organization.
     Location {
         #[command(subcommand)]
-        command: LocationCommand,
+        command: operator::LocationCommand,
     },
     /// Company admins.
     Admin {
         #[command(subcommand)]
-        command: AdminCommand,
+        command: operator::AdminCommand,
     },
     /// Invite the addresses in a file (one per line, or separated by commas, semicolons or spaces).
-    Invite(InviteArgs),
+    Invite(invite::InviteArgs),
     /// Import people from a CSV file: every row is checked first, rows in error are never
     /// imported; the users are created as Pending and their invitations queued.
     Import(import::ImportArgs),
@@ -90,12 +106,17 @@ enum Command {
     /// Licence seats.
     Seats {
         #[command(subcommand)]
-        command: SeatsCommand,
+        command: operator::SeatsCommand,
+    },
+    /// Users of an organization: list, show, deactivate, reactivate.
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCommand,
     },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
-        command: AuditCommand,
+        command: operator::AuditCommand,
     },
     /// API tokens of the organization (service accounts).
     Tokens {
@@ -105,131 +126,14 @@ enum Command {
     /// The taxonomy code list that names the codes on provider profiles.
     Taxonomy {
         #[command(subcommand)]
-        command: TaxonomyCommand,
+        command: operator::TaxonomyCommand,
     },
-}
-
-#[derive(clap::Args)]
-struct InviteArgs {
-    /// The organization's short code (see `rollcall org list`).
-    #[arg(long)]
-    org: String,
-    /// The file of addresses; `-` reads standard input.
-    #[arg(long)]
-    file: PathBuf,
-    /// Location code (e.g. DT) or name.
-    #[arg(long)]
-    location: String,
-    /// Role name (e.g. "Front Desk").
-    #[arg(long)]
-    role: String,
-    /// The address of the user who invites: the messages name them, and they may grant only
-    /// what they hold [default: the operator, and the messages name the organization only].
-    #[arg(long)]
-    inviter: Option<String>,
-    /// Makes a retried run invite nobody twice (default: derived from the file's content).
-    #[arg(long)]
-    idempotency_key: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum JobsCommand {
     /// Finish the jobs a stopped process left unfinished (after their lease runs out).
     Resume,
-}
-
-#[derive(Subcommand)]
-enum SeatsCommand {
-    /// Show the seats of an organization: total, in use, free.
-    Show {
-        /// The organization's short code.
-        #[arg(long)]
-        org: String,
-    },
-    /// Set the number of seats of a product.
-    Set {
-        /// The organization's short code.
-        #[arg(long)]
-        org: String,
-        /// The licensed product.
-        #[arg(long, default_value = "portal")]
-        product: String,
-        /// How many accounts may hold a seat (pending, expired and active users).
-        seats: i64,
-    },
-}
-
-#[derive(Subcommand)]
-enum TaxonomyCommand {
-    /// Load the NUCC code list (the CSV file as published, or `code,name` lines), replacing the
-    /// organization's current list. A file with any bad row loads nothing.
-    Load {
-        /// The CSV file; `-` reads standard input.
-        file: PathBuf,
-        /// The organization's short code.
-        #[arg(long)]
-        org: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum OrgCommand {
-    /// Create an organization with the predefined roles.
-    Create {
-        /// Short code used at sign-in, e.g. riverside-therapy.
-        slug: String,
-        /// The name people see, e.g. "Riverside Therapy".
-        #[arg(long)]
-        name: String,
-        /// IANA time zone.
-        #[arg(long, default_value = "America/Chicago")]
-        time_zone: String,
-    },
-    /// List organizations.
-    List,
-}
-
-#[derive(Subcommand)]
-enum LocationCommand {
-    /// Add a location.
-    Create {
-        /// The organization's short code.
-        #[arg(long)]
-        org: String,
-        /// The clinic's name, e.g. "Downtown Clinic".
-        #[arg(long)]
-        name: String,
-        /// A short code for files and commands, e.g. DT.
-        #[arg(long)]
-        code: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum AdminCommand {
-    /// Create a company admin and print a one-time set-up link.
-    Create {
-        /// The organization's short code.
-        #[arg(long)]
-        org: String,
-        /// The admin's email address; they sign in with it.
-        #[arg(long)]
-        email: String,
-        #[arg(long)]
-        first_name: String,
-        #[arg(long)]
-        last_name: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum AuditCommand {
-    /// Check the hash chain; exits non-zero if any event was edited or deleted.
-    Verify {
-        /// Only this organization (short code).
-        #[arg(long)]
-        org: Option<String>,
-    },
 }
 
 #[tokio::main]
@@ -251,7 +155,8 @@ fn init_logs() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)?;
     init_logs();
     // Needs no database.
     if let Command::Import(args) = &cli.command
@@ -260,6 +165,36 @@ async fn run() -> anyhow::Result<()> {
         print!("{}", rollcall_app::domain::import::template());
         return Ok(());
     }
+    match cli.global.url.clone() {
+        Some(url) => {
+            let name = matches.subcommand_name().unwrap_or_default().to_string();
+            remote(cli, &url, &name).await
+        }
+        None if matches.value_source("token") == Some(clap::parser::ValueSource::CommandLine) => {
+            // Without an address the command would open a local database and ignore the token.
+            bail!("--token works with --url (or ROLLCALL_URL): give the server's address")
+        }
+        None => direct(cli).await,
+    }
+}
+
+/// Through a running server's API with a token: the commands an integration scripts.
+async fn remote(cli: Cli, url: &str, name: &str) -> anyhow::Result<()> {
+    let client = remote::Client::new(url, cli.global.token.as_deref())?;
+    let out = cli.global.output;
+    match cli.command {
+        Command::Users { command } => users::remote(&client, command, out).await,
+        Command::Invite(args) => invite::remote(&client, args, out).await,
+        Command::Import(args) => import_remote::run(&client, args, out).await,
+        Command::Tokens { command } => tokens::remote(&client, command, out).await,
+        _ => bail!(
+            "`rollcall {name}` works on the server's database only: run it on the server without --url or ROLLCALL_URL (users, invite, import and tokens work with --url)"
+        ),
+    }
+}
+
+/// On the database, as the operator on the server.
+async fn direct(cli: Cli) -> anyhow::Result<()> {
     let serving = match &cli.command {
         Command::Serve(s) | Command::Demo(s) => Some(s),
         _ => None,
@@ -275,58 +210,35 @@ async fn run() -> anyhow::Result<()> {
     };
     let app = open(&cli.global, serving, listen).await?;
     let operator = Meta::system(&format!("operator ({})", whoami()));
+    let out = cli.global.output;
     match cli.command {
+        Command::Migrate if out.json() => {
+            output::print_json(&serde_json::json!({ "migrated": true }))?
+        }
         Command::Migrate => println!("Database is up to date."),
         Command::Serve(s) => serve::serve(app, s.edge.edge(), listener.expect("bound")).await?,
         Command::Demo(s) => {
             demo_banner(&app).await?;
             serve::serve(app, s.edge.edge(), listener.expect("bound")).await?;
         }
-        Command::Org { command } => org(&app, command, &operator).await?,
-        Command::Tokens { command } => tokens::run(&app, command, &operator).await?,
-        Command::Location {
-            command: LocationCommand::Create { org, name, code },
-        } => {
-            let who = lookup::operator(&app, &org, &operator).await?;
-            let loc =
-                rollcall_app::org::create_location(&app, &who, &name, &code, &operator).await?;
-            println!(
-                "Added location “{}” ({}) to {}.",
-                loc.name, loc.code, who.org_name
-            );
-        }
-        Command::Admin {
-            command:
-                AdminCommand::Create {
-                    org,
-                    email,
-                    first_name,
-                    last_name,
-                },
-        } => {
+        Command::Org { command } => operator::org(&app, command, &operator, out).await?,
+        Command::Tokens { command } => tokens::direct(&app, command, &operator, out).await?,
+        Command::Users { command } => users::direct(&app, command, &operator, out).await?,
+        Command::Location { command } => operator::location(&app, command, &operator, out).await?,
+        Command::Admin { command } => {
             let explicit = cli.global.public_url.is_some();
-            admin_create(
-                &app,
-                &org,
-                &email,
-                (&first_name, &last_name),
-                explicit,
-                &operator,
-            )
-            .await?
+            operator::admin_create(&app, command, explicit, &operator, out).await?
         }
-        Command::Invite(args) => invite(&app, args, &operator).await?,
-        Command::Audit {
-            command: AuditCommand::Verify { org },
-        } => audit_verify(&app, org.as_deref()).await?,
-        Command::Import(args) => import::run(&app, args, &operator).await?,
+        Command::Invite(args) => invite::direct(&app, args, &operator, out).await?,
+        Command::Audit { command } => operator::audit_verify(&app, command, out).await?,
+        Command::Import(args) => import::run(&app, args, &operator, out).await?,
         Command::Jobs {
             command: JobsCommand::Resume,
-        } => import::resume(&app).await?,
-        Command::Seats { command } => seats(&app, command, &operator).await?,
-        Command::Taxonomy {
-            command: TaxonomyCommand::Load { file, org },
-        } => taxonomy_load(&app, &file, &org, &operator).await?,
+        } => import::resume(&app, out).await?,
+        Command::Seats { command } => operator::seats(&app, command, &operator, out).await?,
+        Command::Taxonomy { command } => {
+            operator::taxonomy_load(&app, command, &operator, out).await?
+        }
     }
     Ok(())
 }
@@ -390,178 +302,6 @@ async fn demo_banner(app: &App) -> anyhow::Result<()> {
         rollcall_app::demo::PASSWORD
     );
     println!();
-    Ok(())
-}
-
-async fn org(app: &App, command: OrgCommand, operator: &Meta) -> anyhow::Result<()> {
-    match command {
-        OrgCommand::Create {
-            slug,
-            name,
-            time_zone,
-        } => {
-            let org =
-                rollcall_app::org::create_org(app, &slug, &name, &time_zone, operator).await?;
-            println!(
-                "Created organization “{}” (code {}). Next: rollcall location create --org {} --name … --code …",
-                org.name, org.slug, org.slug
-            );
-        }
-        OrgCommand::List => {
-            for o in rollcall_app::org::list(app).await? {
-                println!("{}\t{}\t{}", o.slug, o.name, o.time_zone);
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn admin_create(
-    app: &App,
-    org: &str,
-    email: &str,
-    (first_name, last_name): (&str, &str),
-    explicit_public_url: bool,
-    operator: &Meta,
-) -> anyhow::Result<()> {
-    let org = rollcall_app::org::find(app, org).await?;
-    let (user, token) =
-        rollcall_app::org::create_admin(app, &org, email, first_name, last_name, operator).await?;
-    println!("Created company admin {} in {}.", user.email, org.name);
-    println!(
-        "One-time set-up link (valid {} days):",
-        org.settings.invitation_days
-    );
-    println!("  {}/register/{token}", app.config.public_url);
-    if !explicit_public_url {
-        println!(
-            "If people reach the console at another address, put it in place of {} (or give --public-url).",
-            app.config.public_url
-        );
-    }
-    Ok(())
-}
-
-async fn invite(app: &App, args: InviteArgs, operator: &Meta) -> anyhow::Result<()> {
-    let text = if args.file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())?
-    } else {
-        std::fs::read_to_string(&args.file)
-            .with_context(|| format!("cannot read {}", args.file.display()))?
-    };
-    let org = rollcall_app::org::find(app, &args.org).await?;
-    let (who, meta) = lookup::actor(app, &org, args.inviter.as_deref(), operator).await?;
-    let loc = rollcall_app::org::find_location(app, &who, &args.location).await?;
-    let role = rollcall_app::access::roles::find_by_name(app, &who, &args.role).await?;
-    let key_text = args
-        .idempotency_key
-        .unwrap_or_else(|| rollcall_app::secret::hash(&format!("{}|{}|{}", text, loc.id, role.id)));
-    let request = serde_json::json!({ "addresses": text, "location": loc.id, "role": role.id });
-    let key = rollcall_app::idempotency::Key::new(&who, "cli.invite", &key_text, &request)?;
-    let result = rollcall_app::onboarding::invite::paste_invite(
-        app,
-        &who,
-        &text,
-        Some(loc.id),
-        role.id,
-        Some(&key),
-        &meta,
-    )
-    .await?;
-    println!(
-        "Invited {} to {} as {}.",
-        result.invited.len(),
-        result.location,
-        result.role
-    );
-    if !result.not_invited.is_empty() {
-        println!("Not invited ({}):", result.not_invited.len());
-        for n in &result.not_invited {
-            println!("  {}: {}", n.entry, n.reason);
-        }
-    }
-    println!("Invitations go out while `rollcall serve` runs.");
-    match (result.invited.len(), result.not_invited.len()) {
-        (_, 0) => Ok(()),
-        (0, n) => bail!("nobody was invited: the {n} entries above were not taken"),
-        (_, n) => Err(exit::Partly(format!("{n} entries were not invited")).into()),
-    }
-}
-
-async fn audit_verify(app: &App, org: Option<&str>) -> anyhow::Result<()> {
-    let results = rollcall_app::audit::verify(app, org).await?;
-    let mut broken = false;
-    for (slug, v) in results {
-        if v.breaks.is_empty() {
-            println!("{slug}: {} events, chain intact", v.checked);
-        } else {
-            broken = true;
-            println!(
-                "{slug}: {} events checked, {} problems:",
-                v.checked,
-                v.breaks.len()
-            );
-            for b in v.breaks {
-                println!("  event {}: {}", b.seq, b.problem);
-            }
-        }
-    }
-    if broken {
-        bail!("the audit trail was tampered with");
-    }
-    Ok(())
-}
-
-async fn seats(app: &App, command: SeatsCommand, operator: &Meta) -> anyhow::Result<()> {
-    match command {
-        SeatsCommand::Show { org } => {
-            let who = lookup::operator(app, &org, operator).await?;
-            for (product, s) in rollcall_app::org::settings_view(app, &who).await?.seats {
-                println!(
-                    "{product}: {} seats, {} in use, {} free",
-                    s.total,
-                    s.used,
-                    s.free()
-                );
-            }
-        }
-        SeatsCommand::Set {
-            org,
-            product,
-            seats,
-        } => {
-            let who = lookup::operator(app, &org, operator).await?;
-            rollcall_app::org::set_seats(app, &who, &product, seats, operator).await?;
-            println!("{}: {product} has {seats} seats.", who.org_name);
-        }
-    }
-    Ok(())
-}
-
-async fn taxonomy_load(
-    app: &App,
-    file: &std::path::Path,
-    org: &str,
-    operator: &Meta,
-) -> anyhow::Result<()> {
-    let who = lookup::operator(app, org, operator).await?;
-    let loaded = if file.as_os_str() == "-" {
-        rollcall_app::org::taxonomy::load(app, &who, std::io::stdin().lock(), operator).await?
-    } else {
-        let f =
-            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-        rollcall_app::org::taxonomy::load(app, &who, std::io::BufReader::new(f), operator)
-            .await
-            .with_context(|| file.display().to_string())?
-    };
-    let replaced = match loaded.replaced {
-        0 => String::new(),
-        n => format!(" (replacing the previous list of {n})"),
-    };
-    println!(
-        "Loaded {} taxonomy codes into {}{replaced}.",
-        loaded.count, who.org_name
-    );
     Ok(())
 }
 

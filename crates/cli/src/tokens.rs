@@ -1,21 +1,26 @@
 //! `rollcall tokens`: service accounts made, listed, rotated and revoked by the operator on the
 //! server (the command line acts as no person, so its tokens belong to the organization).
 
+use anyhow::Context;
 use clap::Subcommand;
+use reqwest::Method;
 use rollcall_app::App;
 use rollcall_app::audit::Meta;
-use rollcall_app::identity::api_tokens::{self, Issued, NewToken, TokenView};
+use rollcall_app::identity::api_tokens::{self, NewToken};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::lookup;
+use crate::output::{self, Output};
+use crate::remote::Client;
 
 #[derive(Subcommand)]
 pub enum TokensCommand {
     /// Make a service account and print its secret (shown this once).
     Create {
-        /// The organization's short code.
+        /// The organization's short code (remote commands use the token's).
         #[arg(long)]
-        org: String,
+        org: Option<String>,
         /// What the token is for, e.g. "HR sync".
         #[arg(long)]
         name: String,
@@ -25,21 +30,21 @@ pub enum TokensCommand {
         /// Days until the token stops working [default: it does not expire].
         #[arg(long)]
         expires_in_days: Option<u32>,
-        /// Print the token as JSON (with its secret) instead of text.
+        /// Print the token as JSON (with its secret): the same as `--output json`.
         #[arg(long)]
         json: bool,
     },
     /// The organization's tokens (never their secrets).
     List {
         #[arg(long)]
-        org: String,
+        org: Option<String>,
         #[arg(long)]
         json: bool,
     },
     /// Give a token a new secret; the old one stops working at once.
     Rotate {
         #[arg(long)]
-        org: String,
+        org: Option<String>,
         id: Uuid,
         #[arg(long)]
         json: bool,
@@ -47,21 +52,50 @@ pub enum TokensCommand {
     /// Stop a token at once.
     Revoke {
         #[arg(long)]
-        org: String,
+        org: Option<String>,
         id: Uuid,
     },
 }
 
-pub async fn run(app: &App, command: TokensCommand, operator: &Meta) -> anyhow::Result<()> {
+impl TokensCommand {
+    fn org(&self) -> Option<&str> {
+        match self {
+            TokensCommand::Create { org, .. }
+            | TokensCommand::List { org, .. }
+            | TokensCommand::Rotate { org, .. }
+            | TokensCommand::Revoke { org, .. } => org.as_deref(),
+        }
+    }
+
+    /// `--json` of the command, kept as an alias of `--output json`.
+    fn output(&self, out: Output) -> Output {
+        match self {
+            TokensCommand::Create { json, .. }
+            | TokensCommand::List { json, .. }
+            | TokensCommand::Rotate { json, .. } => out.or_json(*json),
+            TokensCommand::Revoke { .. } => out,
+        }
+    }
+}
+
+pub async fn direct(
+    app: &App,
+    command: TokensCommand,
+    operator: &Meta,
+    out: Output,
+) -> anyhow::Result<()> {
+    let out = command.output(out);
+    let org = command
+        .org()
+        .context("give the organization: --org CODE (see `rollcall org list`)")?;
+    let who = lookup::operator(app, org, operator).await?;
     match command {
         TokensCommand::Create {
-            org,
             name,
             scopes,
             expires_in_days,
-            json,
+            ..
         } => {
-            let who = lookup::operator(app, &org, operator).await?;
             let req = NewToken {
                 name,
                 scopes,
@@ -69,50 +103,78 @@ pub async fn run(app: &App, command: TokensCommand, operator: &Meta) -> anyhow::
                 expires_in_days,
             };
             let issued = api_tokens::create(app, &who, &req, operator).await?;
-            print_issued(&issued, json)
+            output::issued(&serde_json::to_value(&issued)?, out)
         }
-        TokensCommand::List { org, json } => {
-            let who = lookup::operator(app, &org, operator).await?;
-            let tokens = api_tokens::list(app, &who).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&tokens)?);
-            } else {
-                tokens.iter().for_each(print_line);
-            }
-            Ok(())
+        TokensCommand::List { .. } => print_list(
+            &serde_json::to_value(&api_tokens::list(app, &who).await?)?,
+            out,
+        ),
+        TokensCommand::Rotate { id, .. } => {
+            let issued = api_tokens::rotate(app, &who, id, operator).await?;
+            output::issued(&serde_json::to_value(&issued)?, out)
         }
-        TokensCommand::Rotate { org, id, json } => {
-            let who = lookup::operator(app, &org, operator).await?;
-            print_issued(&api_tokens::rotate(app, &who, id, operator).await?, json)
-        }
-        TokensCommand::Revoke { org, id } => {
-            let who = lookup::operator(app, &org, operator).await?;
+        TokensCommand::Revoke { id, .. } => {
             let token = api_tokens::revoke(app, &who, id, operator).await?;
-            println!("Revoked “{}”; it no longer works.", token.name);
-            Ok(())
+            revoked(&serde_json::to_value(&token)?, out)
         }
     }
 }
 
-fn print_issued(issued: &Issued, json: bool) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(issued)?);
-    } else {
-        print_line(&issued.token);
-        println!("{}", issued.secret);
-        eprintln!("Copy the secret now: it is not shown again.");
+pub async fn remote(client: &Client, command: TokensCommand, out: Output) -> anyhow::Result<()> {
+    let out = command.output(out);
+    client.check_org(command.org()).await?;
+    match command {
+        TokensCommand::Create {
+            name,
+            scopes,
+            expires_in_days,
+            ..
+        } => {
+            let req = serde_json::json!({
+                "name": name,
+                "scopes": scopes,
+                "owner": "organization",
+                "expires_in_days": expires_in_days,
+            });
+            output::issued(&client.post("/tokens", &req).await?, out)
+        }
+        TokensCommand::List { .. } => print_list(&client.get("/tokens").await?, out),
+        TokensCommand::Rotate { id, .. } => {
+            let path = format!("/tokens/{id}/rotate");
+            output::issued(
+                &client.send(client.request(Method::POST, &path)).await?,
+                out,
+            )
+        }
+        TokensCommand::Revoke { id, .. } => {
+            let path = format!("/tokens/{id}");
+            revoked(
+                &client.send(client.request(Method::DELETE, &path)).await?,
+                out,
+            )
+        }
     }
+}
+
+fn print_list(tokens: &Value, out: Output) -> anyhow::Result<()> {
+    if out.json() {
+        return output::print_json(tokens);
+    }
+    tokens
+        .as_array()
+        .into_iter()
+        .flatten()
+        .for_each(output::token_line);
     Ok(())
 }
 
-fn print_line(t: &TokenView) {
+fn revoked(token: &Value, out: Output) -> anyhow::Result<()> {
+    if out.json() {
+        return output::print_json(token);
+    }
     println!(
-        "{}  {:<8} {:<24} {:<30} expires {}  last used {}",
-        t.id,
-        t.state,
-        t.name,
-        t.scopes.join(" "),
-        t.expires_at.as_deref().unwrap_or("never"),
-        t.last_used_at.as_deref().unwrap_or("never"),
+        "Revoked “{}”; it no longer works.",
+        output::s(token, "name")
     );
+    Ok(())
 }

@@ -267,3 +267,52 @@ async fn taxonomy_load_names_codes_and_a_bad_file_loads_nothing() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One JSON document on standard output, whatever else went to standard error.
+fn json_of(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", text(o));
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", text(o)))
+}
+
+#[test]
+fn with_output_json_each_operator_command_prints_one_json_document() {
+    let dir = std::env::temp_dir().join(format!("rollcall-cli-{}", rollcall_store::new_id()));
+    let json = |args: &[&str]| json_of(&rollcall(&dir, &[args, &["--output", "json"]].concat()));
+    let org = json(&["org", "create", "dunes", "--name", "Dunes Physio"]);
+    assert_eq!(org["code"], "dunes", "{org}");
+    assert_eq!(json(&["org", "list"])[0]["name"], "Dunes Physio");
+    let loc = json(&[
+        "location", "create", "--org", "dunes", "--name", "Beach", "--code", "BE",
+    ]);
+    assert_eq!(loc["code"], "BE", "{loc}");
+    let admin = json(&[
+        "admin",
+        "create",
+        "--org",
+        "dunes",
+        "--email",
+        "ann@dunes.example",
+        "--first-name",
+        "Ann",
+        "--last-name",
+        "Lee",
+    ]);
+    assert!(
+        admin["set_up_link"]
+            .as_str()
+            .unwrap()
+            .contains("/register/"),
+        "{admin}"
+    );
+    assert_eq!(json(&["seats", "set", "--org", "dunes", "10"])["total"], 10);
+    assert_eq!(json(&["seats", "show", "--org", "dunes"])[0]["free"], 9);
+    let users = json(&["users", "list", "--org", "dunes"]);
+    assert_eq!(users[0]["email"], "ann@dunes.example", "{users}");
+    assert_eq!(users[0]["status"], "pending", "{users}");
+    let audit = json(&["audit", "verify"]);
+    assert_eq!(audit[0]["intact"], true, "{audit}");
+    assert_eq!(json(&["jobs", "resume"]), serde_json::json!([]));
+    assert_eq!(json(&["migrate"])["migrated"], true);
+    let _ = std::fs::remove_dir_all(&dir);
+}

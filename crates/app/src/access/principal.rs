@@ -20,6 +20,8 @@ pub struct Principal {
     pub label: String,
     pub display_name: String,
     pub org_name: String,
+    /// The organization's short code (its sign-in slug), as the command line names it.
+    pub org_code: String,
     /// The organization's IANA zone, for showing times.
     pub time_zone: String,
     pub permissions: BTreeSet<Permission>,
@@ -69,13 +71,14 @@ impl Principal {
         } else {
             locs
         };
-        let (org_name, time_zone) = orgs::get(conn, org_id)
+        let (org_name, org_code, time_zone) = orgs::get(conn, org_id)
             .await?
-            .map(|o| (o.name, o.time_zone))
+            .map(|o| (o.name, o.slug, o.time_zone))
             .unwrap_or_default();
         Ok(Some(Principal {
             org_id,
             org_name,
+            org_code,
             time_zone,
             user_id,
             label: format!("{} <{}>", user.display_name, user.email),
@@ -108,6 +111,7 @@ impl Principal {
             label: label.to_string(),
             display_name: label.to_string(),
             org_name: org.name,
+            org_code: org.slug,
             time_zone: org.time_zone,
             permissions: Permission::ALL.into_iter().collect(),
             locations: locations::list(conn, org_id)

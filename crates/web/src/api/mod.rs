@@ -89,6 +89,8 @@ struct Me {
     user_id: Uuid,
     /// The organization's name.
     organization: String,
+    /// The organization's short code, as the command line's `--org` names it.
+    organization_code: String,
     name: String,
     /// The permissions the user holds (keys).
     permissions: BTreeSet<Permission>,
@@ -120,6 +122,7 @@ async fn me(caller: ApiCaller) -> Json<Me> {
     Json(Me {
         user_id: p.user_id,
         organization: p.org_name.clone(),
+        organization_code: p.org_code.clone(),
         name: p.display_name.clone(),
         can_view_users: p.can(Capability::ViewUsers),
         can_manage_users: p.can(Capability::EditAccess),

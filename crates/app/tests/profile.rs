@@ -43,7 +43,7 @@ async fn a_valid_edit_is_saved_with_one_audit_event_of_before_and_after(t: TestD
     let edit = ProfileEdit {
         first_name: Some("Patricia".into()),
         mobile: Some("(415) 555-2671".into()),
-        locations: Some([c.downtown.id, c.northside.id].into()),
+        locations: Some([c.downtown.code.clone(), c.northside.name.clone()].into()),
         permissions: Some([Permission::BillingPayments].into()),
         npi: Some("1234567893".into()),
         ..Default::default()
@@ -109,7 +109,7 @@ async fn an_edit_with_refused_changes_is_refused_whole_and_writes_nothing(t: Tes
     // Two changes the rules refuse, next to a name change they would allow.
     let edit = ProfileEdit {
         first_name: Some("Cassandra".into()),
-        default_location: Some(c.northside.id),
+        default_location: Some(c.northside.id.to_string()),
         permissions: Some([Permission::SoapStart].into()),
         ..Default::default()
     };

@@ -302,7 +302,76 @@ async fn every_list_pages_the_same_way(t: TestDb) {
     }
 }
 
+/// Locations and roles are named in a body the way the CSV and the command line name them.
+async fn an_edit_names_locations_and_roles_by_code_or_name(t: TestDb) {
+    let app = spawn_app(t).await;
+    let kim = add_user(
+        &app.app,
+        &app.org,
+        "kim@alpha.example",
+        ("Kim", "Lee"),
+        "Front Desk",
+        None,
+    )
+    .await;
+    let admin = app.signed_in_admin().await;
+    let token = app.api_token(&admin, &["users:read", "users:write"]).await;
+    let patch = |body: Value| {
+        let (url, token) = (app.url(&format!("/api/v1/users/{kim}")), token.clone());
+        async move {
+            let r = reqwest::Client::new()
+                .patch(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, saved) = patch(json!({
+        "locations": ["dt", "alpha Northside"],
+        "default_location": "NS",
+        "roles": ["front desk"],
+    }))
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    let held: Vec<&str> = saved["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["granted"] == true)
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(held, ["alpha Downtown", "alpha Northside"], "{saved}");
+
+    let (status, refused) =
+        patch(json!({ "roles": ["Front Desk", "Astronaut"], "locations": ["XX"] })).await;
+    assert_eq!(status, 422, "{refused}");
+    let fields: Vec<(&str, &str)> = refused["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["field"].as_str().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        fields,
+        [("locations", "location_unknown"), ("roles", "role_unknown")],
+        "every unknown name at once"
+    );
+    assert!(
+        refused.to_string().contains("Use one of: DT, NS"),
+        "{refused}"
+    );
+    let (_, now) = get(&app, &token, &format!("/api/v1/users/{kim}")).await;
+    assert_eq!(
+        now["roles"], saved["roles"],
+        "a refused edit changes nothing"
+    );
+}
+
 engine_tests!(
+    an_edit_names_locations_and_roles_by_code_or_name,
     an_integrator_finds_follows_and_edits_users_safely,
     the_export_streams_every_matching_user_with_ids_and_access,
     every_list_pages_the_same_way

@@ -10,6 +10,7 @@
 
 pub mod bulk_update;
 pub mod lifecycle;
+pub(crate) mod names;
 mod principal;
 pub mod profile;
 pub mod roles;

@@ -8,12 +8,14 @@ use rollcall_domain::{
     Capability, Capacity, Change, Mobile, Npi, Path, Permission, Policy, SchedulingStep, Subject,
     TaxonomyCode, UserStatus, ValueError, notifications, status,
 };
+use rollcall_store::locations::Location;
 use rollcall_store::profiles::{self, Provider};
 use rollcall_store::{Conn, audit, locations, roles, users};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::access::OrgScope;
+use crate::access::names;
 use crate::access::{admin_census, location_names, subject_of};
 use crate::audit::Meta;
 use crate::clock::rfc3339;
@@ -369,11 +371,12 @@ pub struct ProfileEdit {
     pub display_name: Option<String>,
     pub mobile: Option<String>,
     pub user_type: Option<String>,
-    pub default_location: Option<Uuid>,
-    /// The full set of locations the user should have.
-    pub locations: Option<BTreeSet<Uuid>>,
-    /// The full set of roles.
-    pub roles: Option<BTreeSet<Uuid>>,
+    /// A location by id, code or name.
+    pub default_location: Option<String>,
+    /// The full set of locations the user should have, each by id, code or name.
+    pub locations: Option<BTreeSet<String>>,
+    /// The full set of roles, each by id or name.
+    pub roles: Option<BTreeSet<String>>,
     /// The full set of direct permission grants (keys).
     pub permissions: Option<BTreeSet<Permission>>,
     pub npi: Option<String>,
@@ -417,11 +420,53 @@ fn optional(
     Ok((!v.is_empty()).then(|| v.to_string()))
 }
 
+/// The locations and roles an edit names, resolved to the organization's ids.
+#[derive(Default)]
+struct Named {
+    default_location: Option<Uuid>,
+    locations: Option<BTreeSet<Uuid>>,
+    roles: Option<BTreeSet<Uuid>>,
+}
+
+impl Named {
+    /// Every name resolved, or each unknown one in `errors`.
+    fn resolve(
+        edit: &ProfileEdit,
+        all_locations: &[Location],
+        all_roles: &[roles::Role],
+        errors: &mut FieldErrors,
+    ) -> Named {
+        let location =
+            |field, text: &str| names::location_id(all_locations, field, "location_unknown", text);
+        let role = |field, text: &str| names::role_id(all_roles, field, "role_unknown", text);
+        let locations = edit.locations.as_ref().map(|l| {
+            l.iter()
+                .filter_map(|t| errors.take(location("locations", t)))
+                .collect()
+        });
+        let roles = edit.roles.as_ref().map(|l| {
+            l.iter()
+                .filter_map(|t| errors.take(role("roles", t)))
+                .collect()
+        });
+        let default_location = edit
+            .default_location
+            .as_deref()
+            .and_then(|t| errors.take(location("default_location", t)));
+        Named {
+            default_location,
+            locations,
+            roles,
+        }
+    }
+}
+
 /// The changes to access an edit asks for, in the order the rules judge them: permissions taken
 /// first and given last, locations given before the default moves and taken after it.
 fn access_changes(
     subject: &Subject,
     edit: &ProfileEdit,
+    named: &Named,
     user_type: &Option<String>,
 ) -> Vec<Change> {
     let mut out = Vec::new();
@@ -433,19 +478,19 @@ fn access_changes(
                 .map(|p| Change::RevokePermission(*p)),
         );
     }
-    if let Some(want) = &edit.locations {
+    if let Some(want) = &named.locations {
         out.extend(
             want.difference(&subject.locations)
                 .map(|l| Change::GrantLocation(*l)),
         );
     }
-    if let Some(d) = edit
+    if let Some(d) = named
         .default_location
         .filter(|d| Some(*d) != subject.default_location)
     {
         out.push(Change::SetDefaultLocation(d));
     }
-    if let Some(want) = &edit.locations {
+    if let Some(want) = &named.locations {
         out.extend(
             subject
                 .locations
@@ -502,7 +547,7 @@ pub async fn update(
     let mut changed = Changed::default();
     changed.person(&user, &values.next, &values.names);
     changed.access(&subject, &after, &values.names);
-    if let Some(want) = &edit.roles {
+    if let Some(want) = &values.named.roles {
         changed.roles(&values.all_roles, &current_roles, want);
     }
     save_person_and_access(&mut tx, &user, &values.next, &subject, &after).await?;
@@ -526,6 +571,7 @@ struct Values {
     next: users::User,
     names: BTreeMap<Uuid, String>,
     all_roles: Vec<roles::Role>,
+    named: Named,
     /// The provider details before and after, if the edit touches them.
     provider: Option<(Provider, Provider)>,
     notifications: Option<Vec<(String, String)>>,
@@ -540,18 +586,22 @@ impl Values {
     ) -> Result<Values, AppError> {
         // Every field that does not parse is reported, not only the first.
         let mut errors = FieldErrors::default();
-        let next = person_edited(user, edit, &scope.policy, &mut errors);
+        let mut next = person_edited(user, edit, &scope.policy, &mut errors);
         let provider = provider_edit(conn, user, edit, &mut errors).await?;
-        errors.into_result()?;
-        let names = location_names(conn, scope.org.id).await?;
-        check_locations_exist(&names, edit)?;
+        let all_locations = locations::list(conn, scope.org.id).await?;
         let all_roles = roles::list(conn, scope.org.id).await?;
-        check_roles_exist(&all_roles, edit)?;
+        let named = Named::resolve(edit, &all_locations, &all_roles, &mut errors);
+        errors.into_result()?;
+        if let Some(d) = named.default_location {
+            next.default_location_id = Some(d);
+        }
+        let names = all_locations.into_iter().map(|l| (l.id, l.name)).collect();
         let notifications = notifications_edited(&scope.org.settings, edit)?;
         Ok(Values {
             next,
             names,
             all_roles,
+            named,
             provider,
             notifications,
         })
@@ -572,7 +622,7 @@ async fn judge_access(
 ) -> Result<(Subject, BTreeSet<Uuid>), AppError> {
     let policy = &scope.policy;
     let census = admin_census(tx, scope.org.id, policy).await?;
-    let changes = access_changes(subject, edit, &values.next.user_type);
+    let changes = access_changes(subject, edit, &values.named, &values.next.user_type);
     let plan = policy.plan(actor, subject, &changes, path, Some(&census), &values.names);
     if let Some(why) = all_refusals(plan.refused) {
         return Err(AppError::Refused(why));
@@ -582,7 +632,12 @@ async fn judge_access(
         .roles
         .into_keys()
         .collect();
-    let Some(want) = edit.roles.as_ref().filter(|want| **want != current_roles) else {
+    let Some(want) = values
+        .named
+        .roles
+        .as_ref()
+        .filter(|want| **want != current_roles)
+    else {
         return Ok((plan.after, current_roles));
     };
     let judged = RoleChange {
@@ -711,41 +766,7 @@ fn person_edited(
             }
         }
     }
-    if let Some(d) = edit.default_location {
-        next.default_location_id = Some(d);
-    }
     next
-}
-
-fn check_locations_exist(
-    names: &BTreeMap<Uuid, String>,
-    edit: &ProfileEdit,
-) -> Result<(), AppError> {
-    let named = edit
-        .locations
-        .iter()
-        .flatten()
-        .chain(edit.default_location.iter());
-    match named.into_iter().find(|l| !names.contains_key(l)) {
-        Some(l) => Err(AppError::NotFound(format!(
-            "No location with id {l} in this organization; nothing was changed."
-        ))),
-        None => Ok(()),
-    }
-}
-
-fn check_roles_exist(all_roles: &[roles::Role], edit: &ProfileEdit) -> Result<(), AppError> {
-    match edit
-        .roles
-        .iter()
-        .flatten()
-        .find(|r| !all_roles.iter().any(|x| x.id == **r))
-    {
-        Some(r) => Err(AppError::NotFound(format!(
-            "No role with id {r} in this organization; nothing was changed."
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// The notification choices of the edit, each one the organization offers.

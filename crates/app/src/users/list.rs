@@ -6,6 +6,7 @@ use rollcall_store::users::{self, Cursor, ListQuery, SortKey, StatusFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::access::names;
 use crate::clock::rfc3339;
 use crate::{App, AppError, Principal};
 
@@ -160,48 +161,24 @@ impl ListParams {
             let policy = crate::access::policy_of(conn, org_id).await?;
             if !policy.user_types.iter().any(|t| t.code == code) {
                 let codes: Vec<&str> = policy.user_types.iter().map(|t| t.code.as_str()).collect();
-                return Err(unknown_value("user_type", "user type", code, &codes));
+                return Err(names::unknown("user_type", UNKNOWN, "user type", code, &codes).into());
             }
         }
         if let Some(wanted) = blank(&self.location) {
             let all = rollcall_store::locations::list(conn, org_id).await?;
-            let found = all.iter().find(|l| {
-                l.id.to_string() == wanted
-                    || l.code.eq_ignore_ascii_case(wanted)
-                    || l.name.eq_ignore_ascii_case(wanted)
-            });
-            let codes: Vec<&str> = all.iter().map(|l| l.code.as_str()).collect();
-            let id = found.ok_or_else(|| unknown_value("location", "location", wanted, &codes))?;
-            out.location = Some(id.id.to_string());
+            let id = names::location_id(&all, "location", UNKNOWN, wanted)?;
+            out.location = Some(id.to_string());
         }
         if let Some(wanted) = blank(&self.role) {
             let all = rollcall_store::roles::list(conn, org_id).await?;
-            let found = all
-                .iter()
-                .find(|r| r.id.to_string() == wanted || r.name.eq_ignore_ascii_case(wanted));
-            let names: Vec<&str> = all.iter().map(|r| r.name.as_str()).collect();
-            let id = found.ok_or_else(|| unknown_value("role", "role", wanted, &names))?;
-            out.role = Some(id.id.to_string());
+            let id = names::role_id(&all, "role", UNKNOWN, wanted)?;
+            out.role = Some(id.to_string());
         }
         Ok(out)
     }
 }
 
-fn unknown_value(field: &'static str, what: &str, value: &str, valid: &[&str]) -> AppError {
-    let shown = valid
-        .iter()
-        .take(20)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(", ");
-    let more = if valid.len() > 20 { ", …" } else { "" };
-    ValueError::new(
-        field,
-        "filter_value_unknown",
-        format!("This organization has no {what} “{value}”. Use one of: {shown}{more}."),
-    )
-    .into()
-}
+const UNKNOWN: &str = "filter_value_unknown";
 
 /// The list's query for a principal: parameters parsed and their values checked.
 pub(crate) async fn query_for(

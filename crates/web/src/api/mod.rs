@@ -336,11 +336,11 @@ fn if_match(headers: &HeaderMap) -> Option<String> {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 403, response = Forbidden),
-        (status = 404, description = "No such user, location or role in the organization", body = Problem, content_type = PROBLEM),
+        (status = 404, response = NotFound),
         (status = 412, description = "`If-Match` names a version the profile no longer is: read it again (`version_stale`)", body = Problem, content_type = PROBLEM),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
-        (status = 422, description = "A value is not valid (NPI check digit, taxonomy code, mobile, …), an unknown field, or a rule refused a change (`rule` names it)", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A value is not valid (NPI check digit, taxonomy code, mobile, a location or role the organization does not have, …), an unknown field, or a rule refused a change (`rule` names it)", body = Problem, content_type = PROBLEM),
         (status = 500, response = Internal),
     )
 )]

@@ -133,23 +133,16 @@ pub async fn page(
 /// The form always sends every field, so sets are complete (an unticked box means "not held").
 fn edit_of(pairs: &[(String, String)]) -> Result<ProfileEdit, AppError> {
     let one = |name: &str| field(pairs, name).next().map(str::to_string);
-    let ids = |name: &str| -> Result<BTreeSet<Uuid>, AppError> {
-        field(pairs, name)
-            .map(|s| s.parse::<Uuid>().map_err(|_| AppError::not_found(name)))
-            .collect()
-    };
+    let ids = |name: &str| -> BTreeSet<String> { field(pairs, name).map(str::to_string).collect() };
     Ok(ProfileEdit {
         first_name: one("first_name"),
         last_name: one("last_name"),
         display_name: one("display_name"),
         mobile: one("mobile"),
         user_type: one("user_type"),
-        default_location: one("default_location")
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse().map_err(|_| AppError::not_found("location")))
-            .transpose()?,
-        locations: Some(ids("locations")?),
-        roles: Some(ids("roles")?),
+        default_location: one("default_location").filter(|s| !s.is_empty()),
+        locations: Some(ids("locations")),
+        roles: Some(ids("roles")),
         permissions: Some(
             field(pairs, "permissions")
                 .map(|k| Permission::parse(k).map_err(AppError::from))

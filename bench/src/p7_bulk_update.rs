@@ -209,7 +209,8 @@ async fn measure_run(
                 .into_iter()
                 .collect(),
             ..Default::default()
-        },
+        }
+        .into(),
         ..Default::default()
     };
     let start = Instant::now();

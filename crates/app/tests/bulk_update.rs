@@ -47,7 +47,7 @@ async fn staff(c: &Clinic) -> Staff {
 fn request(users: &[Uuid], changes: BulkChanges) -> BulkUpdateRequest {
     BulkUpdateRequest {
         user_ids: users.to_vec(),
-        changes,
+        changes: changes.into(),
         ..BulkUpdateRequest::default()
     }
 }

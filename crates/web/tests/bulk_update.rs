@@ -209,8 +209,8 @@ async fn bad_requests_change_nothing(t: TestDb) {
         ),
         (
             json!({ "user_ids": [s.pt], "grant_locations": [Uuid::now_v7()] }),
-            404,
-            "not_found",
+            422,
+            "location_unknown",
         ),
         // A mistyped filter key, an empty filter and an unknown filter value select nobody.
         (
@@ -586,7 +586,8 @@ impl BulkUpdateRequestFor {
             changes: rollcall_app::domain::BulkChanges {
                 grant_locations: [location].into_iter().collect(),
                 ..Default::default()
-            },
+            }
+            .into(),
             ..Default::default()
         }
     }

@@ -368,6 +368,35 @@ async fn an_edit_names_locations_and_roles_by_code_or_name(t: TestDb) {
         now["roles"], saved["roles"],
         "a refused edit changes nothing"
     );
+
+    // A bulk update names its locations the same way.
+    let dry_run = |body: Value| {
+        let (url, token) = (app.url("/api/v1/bulk-updates/dry-run"), token.clone());
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, plan) =
+        dry_run(json!({ "user_ids": [kim], "revoke_locations": ["alpha downtown"] })).await;
+    assert_eq!(
+        (status, plan["tally"]["users_changed"].as_u64()),
+        (200, Some(1)),
+        "{plan}"
+    );
+    let (status, refused) =
+        dry_run(json!({ "user_ids": [kim], "grant_locations": ["Uptown"] })).await;
+    assert_eq!(
+        (status, refused["errors"][0]["code"].as_str()),
+        (422, Some("location_unknown")),
+        "{refused}"
+    );
 }
 
 engine_tests!(

@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::access::OrgScope;
+use crate::access::names;
 use crate::access::{admin_census, location_names, subjects};
 use crate::audit::Meta;
+use crate::error::FieldErrors;
 use crate::idempotency::Key;
 use crate::jobs::{Kind, Step, lease_micros};
 use crate::users::list::{UserFilter, query_for};
@@ -37,7 +39,7 @@ pub const MAX_USERS: usize = 250_000;
 #[schema(examples(json!({
     "user_ids": ["0190c6d2-5f4e-7a31-9b8e-1f2a3b4c5d6e", "0190c6d2-6a01-7c22-8d3e-2b3c4d5e6f70"],
     "grant_permissions": ["calendar.create"],
-    "revoke_locations": ["0190c6d1-0b2c-7d3e-9f40-5a6b7c8d9e0f"]
+    "revoke_locations": ["DT"]
 })))]
 pub struct BulkUpdateRequest {
     /// Users picked one by one…
@@ -47,11 +49,40 @@ pub struct BulkUpdateRequest {
     #[serde(default)]
     pub filter: Option<UserFilter>,
     #[serde(flatten)]
-    pub changes: BulkChanges,
+    pub changes: ChangesAsked,
     /// Fields the request names that a bulk update does not know: refused, never ignored.
     #[serde(flatten, skip_serializing)]
     #[schema(ignore)]
     pub unknown: BTreeMap<String, serde_json::Value>,
+}
+
+/// The changes as a request names them: permissions by key, locations by id, code or name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChangesAsked {
+    /// Permissions granted directly to every selected user.
+    #[serde(default)]
+    pub grant_permissions: BTreeSet<Permission>,
+    /// Direct grants taken from every selected user.
+    #[serde(default)]
+    pub revoke_permissions: BTreeSet<Permission>,
+    /// Locations added to every selected user, each by id, code or name.
+    #[serde(default)]
+    pub grant_locations: BTreeSet<String>,
+    /// Locations taken from every selected user, each by id, code or name.
+    #[serde(default)]
+    pub revoke_locations: BTreeSet<String>,
+}
+
+impl From<BulkChanges> for ChangesAsked {
+    fn from(c: BulkChanges) -> Self {
+        let named = |ids: BTreeSet<Uuid>| ids.iter().map(Uuid::to_string).collect();
+        ChangesAsked {
+            grant_permissions: c.grant_permissions,
+            revoke_permissions: c.revoke_permissions,
+            grant_locations: named(c.grant_locations),
+            revoke_locations: named(c.revoke_locations),
+        }
+    }
 }
 
 impl BulkUpdateRequest {
@@ -229,7 +260,6 @@ pub async fn start(
     meta: &Meta,
 ) -> Result<Job, AppError> {
     who.require(Capability::EditAccess)?;
-    req.changes.validate()?;
     let key = idempotency_key
         .map(|k| Key::new(who, KIND.key(), k, req))
         .transpose()?;
@@ -239,12 +269,12 @@ pub async fn start(
             return same_request(&mut conn, job, key).await;
         }
     }
-    check_locations(app, who, &req.changes).await?;
+    let changes = resolved(app, who, &req.changes).await?;
     let ids = select(app, who, req).await?;
     let now = app.clock.now();
     let params = Params {
         ids,
-        changes: req.changes.clone(),
+        changes,
         actor_label: who.label.clone(),
         request_hash: key
             .as_ref()
@@ -278,7 +308,7 @@ pub async fn start(
         }
         other => other?,
     }
-    let after = serde_json::json!({ "users": job.total, "changes": req.changes });
+    let after = serde_json::json!({ "users": job.total, "changes": params.changes });
     let event = meta.change(
         "bulk_update.started",
         "job",
@@ -292,27 +322,30 @@ pub async fn start(
 }
 
 /// Every location a change names must be one of the organization's.
-async fn check_locations(
+/// The changes with every location resolved to the organization's ids (each unknown one
+/// reported), checked for sense.
+async fn resolved(
     app: &App,
     who: &Principal,
-    changes: &BulkChanges,
-) -> Result<(), AppError> {
-    let mut conn = app.db.read_conn().await?;
-    let known: BTreeSet<Uuid> = locations::list(&mut conn, who.org_id)
-        .await?
-        .into_iter()
-        .map(|l| l.id)
-        .collect();
-    let asked = changes
-        .grant_locations
-        .iter()
-        .chain(&changes.revoke_locations);
-    match asked.into_iter().find(|l| !known.contains(l)) {
-        Some(l) => Err(AppError::NotFound(format!(
-            "No location with id {l} in this organization; nothing was changed. Pick locations from the list in Settings."
-        ))),
-        None => Ok(()),
-    }
+    asked: &ChangesAsked,
+) -> Result<BulkChanges, AppError> {
+    let all = locations::list(&mut *app.db.read_conn().await?, who.org_id).await?;
+    let mut errors = FieldErrors::default();
+    let mut ids = |field, named: &BTreeSet<String>| -> BTreeSet<Uuid> {
+        named
+            .iter()
+            .filter_map(|t| errors.take(names::location_id(&all, field, "location_unknown", t)))
+            .collect()
+    };
+    let changes = BulkChanges {
+        grant_locations: ids("grant_locations", &asked.grant_locations),
+        revoke_locations: ids("revoke_locations", &asked.revoke_locations),
+        grant_permissions: asked.grant_permissions.clone(),
+        revoke_permissions: asked.revoke_permissions.clone(),
+    };
+    errors.into_result()?;
+    changes.validate()?;
+    Ok(changes)
 }
 
 /// What a bulk update would do, written nowhere: how many users it selects, how many it would
@@ -332,8 +365,7 @@ pub async fn dry_run(
     req: &BulkUpdateRequest,
 ) -> Result<DryRun, AppError> {
     who.require(Capability::EditAccess)?;
-    req.changes.validate()?;
-    check_locations(app, who, &req.changes).await?;
+    let changes = resolved(app, who, &req.changes).await?;
     let ids = select(app, who, req).await?;
     let mut conn = app.db.read_conn().await?;
     let OrgScope { org, policy } = OrgScope::load(&mut conn, who.org_id).await?;
@@ -342,7 +374,7 @@ pub async fn dry_run(
         done: 0,
         census: None,
     };
-    if may_lower_admins(&req.changes, &policy) {
+    if may_lower_admins(&changes, &policy) {
         run.census = Some(admin_census(&mut conn, org.id, &policy).await?);
     }
     let names = location_names(&mut conn, org.id).await?;
@@ -351,7 +383,7 @@ pub async fn dry_run(
         let chunk = Chunk {
             job_id: Uuid::nil(),
             meta: Meta::default(),
-            changes: &req.changes,
+            changes: &changes,
             policy: &policy,
             actor: who,
             names: &names,

@@ -194,7 +194,7 @@ pub async fn apply(
     let mut req = selection_of(&pairs)?;
     let started = match parse_changes(&pairs) {
         Ok(changes) => {
-            req.changes = changes;
+            req.changes = changes.into();
             let key = field(&pairs, "key").next();
             bulk_update::run(&app, &user.principal, &req, key, &user.meta(), WAIT).await
         }

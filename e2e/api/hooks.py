@@ -29,16 +29,22 @@ IN_CONTEXT = {
     # The file's content: CSV that is empty, unreadable, or not in the template's columns.
     "create_import": {
         "file_empty", "file_unreadable", "file_wrong_separator", "header_missing", "column_duplicate",
-        "column_missing", "column_name_empty", "column_unknown",
+        "column_missing", "column_name_empty", "column_unknown", "file_not_utf8",
     },
+    # An import whose rows (which edits change) are all in error.
+    "commit_import": {"import_nothing_valid"},
     # Pasted text that holds no address, or none the organization does not already have.
     "create_invitation_batch": {"paste_empty", "batch_empty"},
     # An address that does not parse, the organization's user types and locations.
     "create_invitation": {"email_invalid", "user_type_unknown", "location_inactive"},
     # The calling token's own scopes bound the new token's; a personal token needs a person.
     "create_token": {"scope_not_held", "owner_person_unavailable"},
-    # The organization's user types, locations and roles (by code or name); not `status`.
-    "list_users": {"filter_value_unknown@user_type", "filter_value_unknown@location", "filter_value_unknown@role"},
+    # The organization's user types, locations and roles (by code or name), not `status`; a cursor
+    # is only ever one the server gave out.
+    "list_users": {
+        "filter_value_unknown@user_type", "filter_value_unknown@location", "filter_value_unknown@role",
+        "cursor_invalid@after",
+    },
     # Check digits, phone numbers, the organization's user types, locations, notifications.
     "update_user": {
         "npi_invalid_check_digit", "mobile_invalid", "user_type_unknown", "location_inactive",

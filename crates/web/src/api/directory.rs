@@ -35,7 +35,7 @@ pub fn routes() -> OpenApiRouter<App> {
     path = "/directory",
     tag = "directory",
     operation_id = "replace_directory",
-    params(("Idempotency-Key" = Option<String>, Header, description = "A new key per request (1–200 printable ASCII characters); a retry with the same key and body answers as the first call did", pattern = r"^[!-~]([ -~]{0,198}[!-~])?$")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A new key per request (1–200 visible ASCII characters, with spaces or tabs only inside); a retry with the same key and body answers as the first call did", pattern = r"^[!-~]([\t -~]{0,198}[!-~])?$")),
     request_body = Roster,
     security(("bearer" = ["users:write"])),
     responses(

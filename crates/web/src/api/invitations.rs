@@ -84,7 +84,7 @@ pub struct BatchRequest {
     path = "/invitations/batch",
     tag = "invitations",
     operation_id = "create_invitation_batch",
-    params(("Idempotency-Key" = String, Header, description = "A new key (e.g. a UUID; 1–200 printable ASCII characters) per request; a retry sends the same one", pattern = r"^[!-~]([ -~]{0,198}[!-~])?$")),
+    params(("Idempotency-Key" = String, Header, description = "A new key (e.g. a UUID; 1–200 visible ASCII characters, with spaces or tabs only inside) per request; a retry sends the same one", pattern = r"^[!-~]([\t -~]{0,198}[!-~])?$")),
     request_body = BatchRequest,
     security(("bearer" = ["users:write"])),
     responses(

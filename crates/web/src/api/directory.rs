@@ -11,6 +11,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use super::problem::{CONTENT_TYPE as PROBLEM, Problem};
+use super::query::StrictJson;
 use super::responses::{
     BadRequest, Forbidden, Internal, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
 };
@@ -34,7 +35,7 @@ pub fn routes() -> OpenApiRouter<App> {
     path = "/directory",
     tag = "directory",
     operation_id = "replace_directory",
-    params(("Idempotency-Key" = Option<String>, Header, description = "A new key per request; a retry with the same key and body answers as the first call did")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A new key per request (1–200 visible ASCII characters, with spaces or tabs only inside); a retry with the same key and body answers as the first call did", pattern = r"^[!-~]([\t -~]{0,198}[!-~])?$")),
     request_body = Roster,
     security(("bearer" = ["users:write"])),
     responses(
@@ -53,7 +54,7 @@ async fn replace(
     State(app): State<App>,
     caller: ApiCaller,
     headers: HeaderMap,
-    Json(roster): Json<Roster>,
+    StrictJson(roster): StrictJson<Roster>,
 ) -> Result<Json<Loaded>, ApiError> {
     let key = match headers.get("idempotency-key") {
         Some(v) => Some(Key::new(

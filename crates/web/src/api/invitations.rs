@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::problem::{CONTENT_TYPE as PROBLEM, Problem};
+use super::query::StrictJson;
 use super::responses::{
     BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, RateLimited, Unauthenticated,
     UnsupportedMediaType,
@@ -47,7 +48,7 @@ use crate::session::ApiCaller;
 pub async fn create(
     State(app): State<App>,
     caller: ApiCaller,
-    Json(req): Json<InviteOne>,
+    StrictJson(req): StrictJson<InviteOne>,
 ) -> Result<(StatusCode, Json<Invited>), ApiError> {
     let meta = caller.meta();
     Ok((
@@ -68,6 +69,7 @@ pub struct BatchRequest {
     pub addresses: String,
     /// The primary location everyone works at; a request without one is refused
     /// (`location_required`).
+    #[schema(value_type = Uuid, required = true)]
     pub location_id: Option<Uuid>,
     pub role_id: Uuid,
 }
@@ -82,7 +84,7 @@ pub struct BatchRequest {
     path = "/invitations/batch",
     tag = "invitations",
     operation_id = "create_invitation_batch",
-    params(("Idempotency-Key" = String, Header, description = "A new key (e.g. a UUID) per request; a retry sends the same one")),
+    params(("Idempotency-Key" = String, Header, description = "A new key (e.g. a UUID; 1–200 visible ASCII characters, with spaces or tabs only inside) per request; a retry sends the same one", pattern = r"^[!-~]([\t -~]{0,198}[!-~])?$")),
     request_body = BatchRequest,
     security(("bearer" = ["users:write"])),
     responses(
@@ -103,7 +105,7 @@ pub async fn batch(
     State(app): State<App>,
     caller: ApiCaller,
     headers: HeaderMap,
-    Json(req): Json<BatchRequest>,
+    StrictJson(req): StrictJson<BatchRequest>,
 ) -> Result<Json<PasteResult>, ApiError> {
     let key = super::idempotency_key(&headers)?;
     let key = Key::new(&caller.principal, "invitations.batch", key, &req)?;

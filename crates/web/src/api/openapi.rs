@@ -6,8 +6,9 @@ use std::sync::OnceLock;
 
 use axum::Json;
 use utoipa::Modify;
+use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{OpenApi, Ref};
+use utoipa::openapi::{OpenApi, Ref, RefOr};
 
 use super::problem::{FieldProblem, Problem};
 use super::responses::{
@@ -68,6 +69,12 @@ pub fn document() -> &'static OpenApi {
     DOCUMENT.get_or_init(|| {
         let mut doc = super::documented().into_openapi();
         every_operation_may_be_rate_limited(&mut doc);
+        if let Some(components) = doc.components.as_mut() {
+            components
+                .schemas
+                .values_mut()
+                .for_each(tuples_say_their_length);
+        }
         doc
     })
 }
@@ -124,6 +131,36 @@ fn every_operation_may_be_rate_limited(doc: &mut OpenApi) {
     }
 }
 
+/// A Rust tuple is generated as `prefixItems` with `items: false`, which lets a shorter array
+/// pass (`[]` is a valid pair) and which client generators refuse. `minItems` = `maxItems` = the
+/// tuple's length says exactly what the server takes, and `items` is left unconstrained.
+fn tuples_say_their_length(schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Array(a) => {
+            if matches!(a.items, ArrayItems::False) {
+                let len = a.prefix_items.len();
+                (a.min_items, a.max_items) = (Some(len), Some(len));
+                a.items = ArrayItems::default();
+            }
+            if let ArrayItems::RefOrSchema(items) = &mut a.items {
+                tuples_say_their_length(items);
+            }
+        }
+        Schema::Object(o) => {
+            o.properties.values_mut().for_each(tuples_say_their_length);
+            if let Some(AdditionalProperties::RefOr(extra)) = o.additional_properties.as_deref_mut()
+            {
+                tuples_say_their_length(extra);
+            }
+        }
+        Schema::OneOf(o) => o.items.iter_mut().for_each(tuples_say_their_length),
+        Schema::AllOf(o) => o.items.iter_mut().for_each(tuples_say_their_length),
+        Schema::AnyOf(o) => o.items.iter_mut().for_each(tuples_say_their_length),
+        _ => {}
+    }
+}
+
 /// This document: every operation of the API (no token needed).
 #[utoipa::path(
     get,
@@ -135,4 +172,23 @@ fn every_operation_may_be_rate_limited(doc: &mut OpenApi) {
 )]
 pub async fn serve() -> Json<&'static OpenApi> {
     Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_tuple_says_its_length() {
+        let doc = serde_json::to_value(super::document()).unwrap();
+        let pair = &doc["components"]["schemas"]["Commit"]["properties"]["notifications"]["items"];
+        assert_eq!(
+            pair["prefixItems"].as_array().map(Vec::len),
+            Some(2),
+            "{pair}"
+        );
+        assert_eq!(
+            (&pair["minItems"], &pair["maxItems"]),
+            (&2.into(), &2.into())
+        );
+        assert_eq!(pair["items"], serde_json::json!({}), "no `items: false`");
+    }
 }

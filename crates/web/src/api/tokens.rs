@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::problem::{CONTENT_TYPE as PROBLEM, Problem};
+use super::query::StrictJson;
 use super::responses::{
     BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthenticated,
     UnsupportedMediaType,
@@ -74,7 +75,7 @@ async fn list(State(app): State<App>, caller: ApiCaller) -> Result<Json<Vec<Toke
 async fn create(
     State(app): State<App>,
     caller: ApiCaller,
-    Json(req): Json<NewToken>,
+    StrictJson(req): StrictJson<NewToken>,
 ) -> Result<(StatusCode, Json<Issued>), ApiError> {
     let issued = api_tokens::create(&app, &caller.principal, &req, &caller.meta()).await?;
     Ok((StatusCode::CREATED, Json(issued)))

@@ -1,0 +1,216 @@
+"""Calls every operation of the OpenAPI document through the client generated from it, with
+sensible data on the demo organization, and checks that each answer parses as its typed model
+(not None, not a Problem). Fails when an operation of the document was not called.
+
+Usage: PYTHONPATH=<dir holding rollcall_client> python every_operation.py \
+           --base http://127.0.0.1:PORT --token rollcall_sa_… --document openapi.json
+The token needs users:read, users:write and tokens:write.
+"""
+
+import argparse
+import importlib
+import io
+import json
+import sys
+import time
+import uuid
+
+import attrs
+from rollcall_client import AuthenticatedClient
+from rollcall_client import models as m
+from rollcall_client.types import File
+
+NO_BODY = object()
+
+
+class Failure(Exception):
+    pass
+
+
+class Api:
+    def __init__(self, base: str, token: str, document: dict):
+        self.client = AuthenticatedClient(base_url=f"{base}/api/v1", token=token, timeout=60)
+        self.tags = {
+            op["operationId"]: op["tags"][0]
+            for item in document["paths"].values()
+            for op in item.values()
+            if isinstance(op, dict) and "operationId" in op
+        }
+        self.called: set[str] = set()
+
+    def __call__(self, operation: str, expect, *args, **kwargs):
+        """Calls `operation` and returns its parsed answer, which must be an `expect` (a model
+        class, `[Model]` for a list of them, or NO_BODY for a 204)."""
+        module = importlib.import_module(f"rollcall_client.api.{self.tags[operation]}.{operation}")
+        res = module.sync_detailed(*args, client=self.client, **kwargs)
+        self.called.add(operation)
+        parsed = res.parsed
+        what = f"{operation}: {int(res.status_code)} {res.content[:400]!r}"
+        if not 200 <= res.status_code < 300 or isinstance(parsed, m.Problem):
+            raise Failure(f"{what}: not a success")
+        if expect is NO_BODY:
+            if res.status_code != 204 or res.content:
+                raise Failure(f"{what}: expected 204 without a body")
+            return None
+        if isinstance(expect, list):
+            if not isinstance(parsed, list) or not all(isinstance(p, expect[0]) for p in parsed):
+                raise Failure(f"{what}: expected a list of {expect[0].__name__}, parsed {parsed!r:.200}")
+        elif not isinstance(parsed, expect):
+            raise Failure(f"{what}: expected {expect}, parsed {type(parsed).__name__}")
+        undocumented(operation, parsed)
+        return parsed
+
+
+def undocumented(operation: str, value, path: str = "$") -> None:
+    """A field the document does not declare lands in `additional_properties` of a model that
+    declares fields: the answer has drifted from its schema."""
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            undocumented(operation, v, f"{path}[{i}]")
+        return
+    if not attrs.has(type(value)):
+        return
+    declared = [f.name for f in attrs.fields(type(value)) if f.name != "additional_properties"]
+    extra = getattr(value, "additional_properties", {})
+    if declared and extra:
+        raise Failure(f"{operation}: {path} has fields the document does not declare: {sorted(extra)}")
+    for name in declared:
+        undocumented(operation, getattr(value, name), f"{path}.{name}")
+
+
+def wait_for_job(api: Api, job_id, expect):
+    deadline = time.monotonic() + 60
+    while True:
+        answer = api("get_job", expect, job_id)
+        if answer.job.finished:
+            return answer
+        if time.monotonic() > deadline:
+            raise Failure(f"job {job_id} did not finish within 60 s")
+        time.sleep(0.3)
+
+
+def run(api: Api, document: dict) -> None:
+    tag = uuid.uuid4().hex[:8]
+
+    # The caller, this document and the reference data.
+    me = api("get_me", m.Me)
+    assert "users:write" in [str(s) for s in me.scopes], me.scopes
+    doc = api("get_openapi_document", m.GetOpenapiDocumentResponse200)
+    assert doc.additional_properties["openapi"].startswith("3.1"), doc.additional_properties["openapi"]
+    locations = api("list_locations", [m.LocationView])
+    roles = api("list_roles", [m.RoleView])
+    user_types = api("list_user_types", [m.UserTypeView])
+    permissions = api("list_permissions", [m.PermissionView])
+    assert locations and roles and user_types and permissions
+    downtown = next(loc for loc in locations if loc.code == "DT")
+    front_desk = next(r for r in roles if r.name == "Front Desk")
+
+    # Users: a page, a profile, an edit.
+    page = api("list_users", m.UserPage, limit=50, status="active")
+    assert page.users, "the demo has active users"
+    first = page.users[0]
+    profile = api("get_user", m.Profile, first.id)
+    assert str(profile.id) == str(first.id)
+    edited = api("update_user", m.Profile, first.id, body=m.ProfileEdit(display_name=f"Conformance {tag}"))
+    assert edited.display_name == f"Conformance {tag}", edited.display_name
+
+    # Invitations: one, a batch, resend one, revoke another.
+    one = api("create_invitation", m.Invited, body=m.InviteOne(
+        email=f"one.{tag}@clinic.example", full_name="Conformance One",
+        location_id=downtown.id, role_id=front_desk.id))
+    batch = api("create_invitation_batch", m.PasteResult, idempotency_key=str(uuid.uuid4()),
+                body=m.BatchRequest(
+                    addresses=f"two.{tag}@clinic.example, Three <three.{tag}@clinic.example>",
+                    location_id=downtown.id, role_id=front_desk.id))
+    assert len(batch.invited) == 2, batch
+    api("resend_invitation", NO_BODY, one.user_id)
+    api("revoke_invitation", NO_BODY, batch.invited[0].user_id)
+
+    # Deactivate and reactivate someone invited here (no demo account is disturbed).
+    someone = batch.invited[1].user_id
+    api("deactivate_user", NO_BODY, someone)
+    back = api("reactivate_user", m.Reactivated, someone)
+    assert str(back.status) == "pending", back.status
+
+    # Bulk update: a dry run, then the update itself and its job.
+    request = m.BulkUpdateRequest(user_ids=[one.user_id, someone], grant_permissions=[m.Permission("calendar.view")])
+    dry = api("dry_run_bulk_update", m.DryRun, body=request)
+    assert dry.selected == 2, dry.selected
+    update = api("create_bulk_update", m.BulkUpdateAnswer, body=request, idempotency_key=str(uuid.uuid4()))
+    done = wait_for_job(api, update.job.id, m.BulkUpdateAnswer)
+    assert done.outcome is not None
+    api("list_job_refusals", m.RefusedPage, update.job.id, limit=10)
+
+    # Import: the template's header, an upload, its rows, a row edit, the commit and its job.
+    # The generator hands a text/csv answer over as the body's bytes.
+    template = api("get_import_template", bytes)
+    header = template.decode().splitlines()[0]
+    columns = header.split(",")
+    rows = []
+    for n in (1, 2):
+        cells = {"first_name": f"Import{n}", "last_name": tag, "email": f"import{n}.{tag}@clinic.example",
+                 "default_location": "DT"}
+        rows.append(",".join(cells.get(c, "") for c in columns))
+    csv = "\n".join([header, *rows]) + "\n"
+    # The generated client sends a binary body's `payload`.
+    uploaded = api("create_import", m.Uploaded, body=File(payload=io.BytesIO(csv.encode())),
+                   x_file_name=f"conformance-{tag}.csv")
+    assert uploaded.summary.rows == 2 and uploaded.summary.in_error == 0, uploaded.summary
+    import_id = uploaded.import_.id
+    review = api("list_import_rows", m.Review, import_id, limit=10)
+    assert len(review.rows) == 2, review
+    row = api("update_import_row", m.ReviewRow, import_id, review.rows[0].seq,
+              body=m.RowEdit(cells=m.RowEditCells.from_dict({"mobile": "+1 312 555 0142"})))
+    assert not row.in_error, row
+    committed = api("commit_import", m.Committed, import_id, body=m.Commit(
+        access=m.AccessType0(mode=m.AccessType0Mode.ROLES, role_ids=[front_desk.id]),
+        location_id=downtown.id, notifications=[]))
+    imported = wait_for_job(api, committed.job.id, m.ImportAnswer)
+    assert imported.job.summary.get("created") == 2, imported.job.summary
+
+    # The staff directory.
+    loaded = api("replace_directory", m.Loaded, idempotency_key=str(uuid.uuid4()), body=m.Roster(people=[
+        m.PersonIn(external_id=f"E-{tag}", first_name="Dir", last_name=tag,
+                   email=f"dir.{tag}@clinic.example", groups=["Conformance"])]))
+    assert loaded.people == 1, loaded
+    overview = api("get_directory", m.Overview)
+    assert overview.people == 1, overview
+
+    # The audit log.
+    audit = api("list_audit_events", m.AuditPage, limit=20)
+    assert audit.events, "the calls above are audited"
+
+    # Tokens: list, make, rotate, revoke.
+    api("list_tokens", [m.TokenView])
+    issued = api("create_token", m.Issued, body=m.NewToken(
+        name=f"conformance {tag}", scopes="users:read", owner="organization", expires_in_days=30))
+    rotated = api("rotate_token", m.Issued, issued.token.id)
+    assert rotated.secret != issued.secret
+    revoked = api("revoke_token", m.TokenView, issued.token.id)
+    assert revoked.state == "revoked", revoked.state
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--document", required=True)
+    args = parser.parse_args()
+    with open(args.document) as f:
+        document = json.load(f)
+    api = Api(args.base, args.token, document)
+    try:
+        run(api, document)
+    except (Failure, AssertionError) as e:
+        print(f"FAILED: {e!r}", file=sys.stderr)
+        return 1
+    missing = sorted(set(api.tags) - api.called)
+    if missing:
+        print(f"FAILED: operations of the document not called: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    print(f"every operation called and parsed: {len(api.called)} of {len(api.tags)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

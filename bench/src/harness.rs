@@ -32,6 +32,35 @@ pub fn trace_from_env() {
     }
 }
 
+/// Counts the SQL statements the database driver runs (its `sqlx::query` events), to say what
+/// one call costs in statements rather than only in time.
+#[derive(Clone, Default)]
+pub struct Statements(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Statements {
+    /// Installs the counter as the process's subscriber (instead of `trace_from_env`).
+    pub fn install() -> Statements {
+        use tracing_subscriber::prelude::*;
+        let counter = Statements::default();
+        let only_statements = tracing_subscriber::filter::Targets::new()
+            .with_target("sqlx::query", tracing::Level::DEBUG);
+        tracing_subscriber::registry()
+            .with(counter.clone().with_filter(only_statements))
+            .init();
+        counter
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Statements {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// A fresh database: SQLite in a temp directory unless a URL is given.
 pub async fn database(url: Option<&str>) -> Result<(Db, Option<std::path::PathBuf>)> {
     match url {

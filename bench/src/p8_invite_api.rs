@@ -116,8 +116,38 @@ async fn fixed_rate(
     (latencies, failed, achieved)
 }
 
+/// Statements the server runs for one call, averaged over sequential calls: authentication alone
+/// (`GET /me` reads nothing else) and one invitation.
+async fn statements_per_call(
+    statements: &harness::Statements,
+    addr: std::net::SocketAddr,
+    token: &str,
+    s: &harness::Setup,
+) -> Result<(f64, f64)> {
+    const CALLS: u64 = 200;
+    let client = reqwest::Client::new();
+    let mut per = Vec::new();
+    for invite in [false, true] {
+        let before = statements.count();
+        for n in 0..CALLS {
+            let r = if invite {
+                client
+                    .post(format!("http://{addr}/api/v1/invitations"))
+                    .json(&json!({ "email": format!("count{n}@clinic.example"), "full_name": "Count Me", "location_id": s.location_id, "role_id": s.role_id }))
+            } else {
+                client.get(format!("http://{addr}/api/v1/me"))
+            };
+            let status = r.bearer_auth(token).send().await?.status();
+            anyhow::ensure!(status.is_success(), "a counted call failed: {status}");
+        }
+        per.push((statements.count() - before) as f64 / CALLS as f64);
+    }
+    Ok((per[0], per[1]))
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
+    let statements = harness::Statements::install();
     let seconds: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(5);
     let rate: f64 = arg("--rate").and_then(|s| s.parse().ok()).unwrap_or(1000.0);
     let (db, dir) = harness::database(arg("--database-url").as_deref()).await?;
@@ -135,8 +165,12 @@ async fn main() -> Result<()> {
     )
     .await?
     .secret;
-    let dispatcher = rollcall_app::delivery::spawn_dispatcher(s.app.clone());
     let addr = harness::serve(s.app.clone()).await?;
+    let (per_auth, per_invite) = statements_per_call(&statements, addr, &token, &s).await?;
+    println!(
+        "P8 statements: {per_auth:.1} per authenticated call (GET /me: the token's checks alone), {per_invite:.1} per invitation (sequential, dispatcher stopped)"
+    );
+    let dispatcher = rollcall_app::delivery::spawn_dispatcher(s.app.clone());
     println!(
         "P8 invite through the JSON API: {CONNECTIONS} connections, {seconds} s per measurement, database {:?}",
         s.app.db().engine()

@@ -215,9 +215,10 @@ async fn the_export_streams_every_matching_user_with_ids_and_access(t: TestDb) {
 /// refuses a page size out of range or a cursor it did not give.
 async fn every_list_pages_the_same_way(t: TestDb) {
     let app = spawn_app(t).await;
+    let mut pagers = Vec::new();
     for i in 0..3 {
         let email = format!("pager{i}@alpha.example");
-        add_user(
+        let id = add_user(
             &app.app,
             &app.org,
             &email,
@@ -226,6 +227,7 @@ async fn every_list_pages_the_same_way(t: TestDb) {
             None,
         )
         .await;
+        pagers.push(id);
     }
     let admin = app.signed_in_admin().await;
     let token = app.api_token(&admin, &["users:read", "users:write"]).await;
@@ -241,11 +243,27 @@ async fn every_list_pages_the_same_way(t: TestDb) {
     assert_eq!(r.status(), 201);
     let import: Value = r.json().await.unwrap();
     let rows = import["rows_url"].as_str().unwrap().to_string();
+    // SOAP notes for front-desk staff: the rules refuse it for each of them.
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/bulk-updates"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "soap-for-all")
+        .json(&json!({ "user_ids": pagers, "grant_permissions": ["soap.finish"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let job: Value = r.json().await.unwrap();
+    let refused = format!(
+        "/api/v1/jobs/{}/refused",
+        job["job"]["id"].as_str().unwrap()
+    );
 
     let lists = [
         ("/api/v1/users?limit=1".to_string(), "users"),
         ("/api/v1/audit?limit=1".to_string(), "events"),
         (format!("{rows}?limit=1"), "rows"),
+        (format!("{refused}?limit=1"), "refused"),
     ];
     let mut cursors = Vec::new();
     for (first, items) in &lists {

@@ -1,6 +1,6 @@
 //! Security headers on every response, and a request id for logs and audit events.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -8,7 +8,16 @@ use axum::response::Response;
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
-pub async fn security_headers(mut req: Request, next: Next) -> Response {
+/// Whether the server is reached over HTTPS (it sets secure cookies): then browsers are told to
+/// use HTTPS only, so a later visit cannot be downgraded to plain HTTP.
+#[derive(Clone, Copy)]
+pub struct Https(pub bool);
+
+pub async fn security_headers(
+    State(Https(https)): State<Https>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let request_id = rollcall_app::secret::new_token()[..16].to_string();
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let mut res = next.run(req).await;
@@ -29,6 +38,9 @@ pub async fn security_headers(mut req: Request, next: Next) -> Response {
         header::HeaderName::from_static("permissions-policy"),
         "camera=(), microphone=(), geolocation=()",
     );
+    if https {
+        set(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         h.insert(header::HeaderName::from_static("x-request-id"), v);
     }

@@ -31,13 +31,14 @@ pub fn router(app: App) -> Router {
 /// The whole application as a `Router`, with the given rate limits and trusted proxies.
 pub fn router_with(app: App, edge: Edge) -> Router {
     let limits = edge::Limits::new(edge);
+    let https = headers::Https(app.config.secure_cookies);
     let api = api::routes().layer(from_fn_with_state(limits.clone(), edge::rate_limits));
     Router::new()
         .merge(console::routes())
         .nest("/api/v1", api)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn_with_state(limits, edge::client_address))
-        .layer(from_fn(headers::security_headers))
+        .layer(from_fn_with_state(https, headers::security_headers))
         .with_state(app)
 }
 

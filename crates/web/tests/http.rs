@@ -72,6 +72,10 @@ async fn sign_in_needs_the_right_password_and_a_fresh_form(t: TestDb) {
     ] {
         assert!(r.headers().contains_key(h), "security header {h}");
     }
+    assert!(
+        !r.headers().contains_key("strict-transport-security"),
+        "no HTTPS pinning when served over plain HTTP"
+    );
     assert!(r.text().await.unwrap().contains(&app.admin_email));
 
     // Sign-out needs the session's CSRF token, then ends the session.
@@ -557,7 +561,21 @@ async fn sign_out_everywhere_ends_every_session(t: TestDb) {
     );
 }
 
+/// Browsers are told to keep to HTTPS only where the server is reached over HTTPS.
+async fn https_deployments_pin_browsers_to_https(t: TestDb) {
+    let https = common::spawn_app_https(t).await;
+    let r = reqwest::get(https.url("/sign-in")).await.unwrap();
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+    let r = reqwest::get(https.url("/api/v1/me")).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers().contains_key("strict-transport-security"),
+        "the API too"
+    );
+}
+
 engine_tests!(
+    https_deployments_pin_browsers_to_https,
     sessions_end_after_the_absolute_timeout_even_when_busy,
     sign_out_everywhere_ends_every_session,
     sign_in_needs_the_right_password_and_a_fresh_form,

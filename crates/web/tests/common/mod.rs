@@ -27,7 +27,21 @@ pub async fn spawn_app(t: TestDb) -> TestApp {
 
 /// The application served with the given rate limits and trusted proxies.
 pub async fn spawn_app_with(t: TestDb, edge: rollcall_web::Edge) -> TestApp {
-    let app = App::with_db(t.db.clone(), Config::for_tests(t.url()), Clock::system());
+    let config = Config::for_tests(t.url());
+    spawn_configured(t, edge, config).await
+}
+
+/// The application as deployed behind HTTPS (secure cookies).
+pub async fn spawn_app_https(t: TestDb) -> TestApp {
+    let config = Config {
+        secure_cookies: true,
+        ..Config::for_tests(t.url())
+    };
+    spawn_configured(t, rollcall_web::Edge::default(), config).await
+}
+
+async fn spawn_configured(t: TestDb, edge: rollcall_web::Edge, config: Config) -> TestApp {
+    let app = App::with_db(t.db.clone(), config, Clock::system());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let served = app.clone();

@@ -131,6 +131,35 @@ async fn repeated_failures_pause_an_address_whether_or_not_it_exists(t: TestDb) 
     );
 }
 
+/// One person opening the console in several tabs at once is not taken for an attacker: only
+/// failures count towards a pause.
+async fn concurrent_correct_sign_ins_all_succeed(t: TestDb) {
+    let app = spawn_app(t).await;
+    // Every tab has its form first, then all of them are sent at once.
+    let mut tabs = Vec::new();
+    for _ in 0..12 {
+        let c = app.browser();
+        let csrf = app.csrf_of(&c, "/sign-in").await;
+        tabs.push((c, csrf));
+    }
+    let sent = tabs.iter().map(|(c, csrf)| {
+        c.post(app.url("/sign-in"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("organization", app.org.slug.as_str()),
+                ("email", app.admin_email.as_str()),
+                ("password", PASSWORD),
+            ])
+            .send()
+    });
+    let statuses: Vec<u16> = futures::future::join_all(sent)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert_eq!(statuses, [303; 12]);
+}
+
 async fn idle_sessions_end(t: TestDb) {
     let app = spawn_app(t).await;
     let c = app.signed_in_admin().await;
@@ -576,6 +605,7 @@ async fn https_deployments_pin_browsers_to_https(t: TestDb) {
 
 engine_tests!(
     https_deployments_pin_browsers_to_https,
+    concurrent_correct_sign_ins_all_succeed,
     sessions_end_after_the_absolute_timeout_even_when_busy,
     sign_out_everywhere_ends_every_session,
     sign_in_needs_the_right_password_and_a_fresh_form,

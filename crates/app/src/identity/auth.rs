@@ -56,6 +56,11 @@ impl Limiter {
         Ok(())
     }
 
+    /// Refuses, without counting, once `max` attempts fell under `key` in `window`.
+    pub fn check(&self, key: &str, now: i64, max: u32, window: i64) -> Result<(), i64> {
+        self.take(key, now, 0, max.saturating_sub(1), window)
+    }
+
     pub fn clear(&self, key: &str) {
         self.hits.lock().expect("limiter lock").remove(key);
     }
@@ -115,6 +120,9 @@ pub async fn sign_in(
     })))
 }
 
+/// How long failed sign-ins of one address are remembered in memory.
+const FAILURE_WINDOW: i64 = 15 * MINUTE;
+
 fn paused(minutes: i64) -> AppError {
     AppError::RateLimited(format!(
         "Sign-in for this address is paused after repeated failures. Try again in {minutes} minutes."
@@ -135,14 +143,15 @@ async fn check_password(
     let org = find_org(&mut conn, org_slug.trim())
         .await
         .map_err(|_| AppError::Unauthenticated(WRONG.into()))?;
-    // Counted by what was typed, before the lookup, so unknown addresses pause like known ones.
+    // Failures are counted by what was typed, so unknown addresses pause like known ones; only
+    // failures count, so one person signing in from several tabs at once is never paused.
     let key = Email::parse(email)
         .map(|e| e.match_key().to_string())
         .unwrap_or_else(|_| email.trim().to_lowercase());
     let attempt_key = format!("email:{}:{key}", org.id);
     let threshold = org.settings.lockout_threshold.max(1);
     app.limits
-        .hit(&attempt_key, now, threshold, 15 * MINUTE)
+        .check(&attempt_key, now, threshold, FAILURE_WINDOW)
         .map_err(paused)?;
     let user = users::get_by_email_key(&mut conn, org.id, &key).await?;
     drop(conn);
@@ -165,6 +174,7 @@ async fn check_password(
             Ok((org, u))
         }
         other => {
+            let _ = app.limits.hit(&attempt_key, now, threshold, FAILURE_WINDOW);
             if let Some(u) = other {
                 record_failure(app, org.id, &u, threshold, source_ip.clone(), now).await?;
             }

@@ -42,6 +42,8 @@ pub struct App {
     pub clock: Clock,
     pub config: Arc<Config>,
     pub limits: Arc<identity::auth::Limiter>,
+    /// The key that signs pre-session form tokens, read from the database once.
+    form_key: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl App {
@@ -72,6 +74,7 @@ impl App {
             clock,
             config: Arc::new(config),
             limits: Arc::new(identity::auth::Limiter::default()),
+            form_key: Arc::default(),
         }
     }
 }

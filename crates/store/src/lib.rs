@@ -25,6 +25,7 @@ pub mod outbox;
 pub mod profiles;
 pub mod roles;
 pub mod seats;
+pub mod server_keys;
 pub mod sessions;
 pub mod taxonomy;
 pub mod users;

@@ -24,6 +24,7 @@ const JOB_INPUTS: &str = include_str!("../migrations/0006_job_inputs.sql");
 const IMPORTS: &str = include_str!("../migrations/0007_imports.sql");
 const DIRECTORY: &str = include_str!("../migrations/0008_directory.sql");
 const AUDIT_BY_TIME: &str = include_str!("../migrations/0010_audit_by_time.sql");
+const SERVER_KEYS: &str = include_str!("../migrations/0011_server_keys.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -86,6 +87,12 @@ fn steps() -> Vec<Step> {
             name: "audit_by_time",
             sqlite: AUDIT_BY_TIME,
             postgres: AUDIT_BY_TIME,
+        },
+        Step {
+            version: 11,
+            name: "server_keys",
+            sqlite: SERVER_KEYS,
+            postgres: SERVER_KEYS,
         },
     ]
 }

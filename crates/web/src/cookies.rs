@@ -1,4 +1,4 @@
-//! The two cookies: the session, and the pre-session CSRF token of the sign-in form.
+//! The two cookies: the session, and the pre-session nonce of the sign-in and registration forms.
 
 use axum::http::HeaderMap;
 use axum::http::header::{COOKIE, SET_COOKIE};
@@ -41,4 +41,22 @@ pub fn redirect_with_session(to: &str, token: &str, secure: bool) -> Response {
     res.headers_mut()
         .append(SET_COOKIE, cookie.parse().expect("cookie"));
     res
+}
+
+/// A pre-session form's token (sign-in, registration) and the cookie that goes with it: the
+/// cookie holds a nonce, the form the nonce signed by the server (see `secret::form_pair`).
+pub async fn pre_session(
+    app: &rollcall_app::App,
+) -> Result<(String, String), rollcall_app::AppError> {
+    let (nonce, token) = rollcall_app::secret::form_pair(app).await?;
+    let cookie = set(PRE_SESSION, &nonce, app.config.secure_cookies, Some(3600));
+    Ok((token, cookie))
+}
+
+/// Whether a pre-session form comes from a page this server gave this browser.
+pub async fn pre_session_valid(app: &rollcall_app::App, headers: &HeaderMap, token: &str) -> bool {
+    let nonce = get(headers, PRE_SESSION).unwrap_or_default();
+    rollcall_app::secret::form_pair_valid(app, &nonce, token)
+        .await
+        .unwrap_or(false)
 }

@@ -47,6 +47,23 @@ async fn sign_in_needs_the_right_password_and_a_fresh_form(t: TestDb) {
         .unwrap();
     assert_eq!(r.status(), 403);
 
+    // Login CSRF: a page elsewhere that planted its own pre-session cookie and posts the same
+    // value as the form's token (to sign the victim in as the attacker) is refused too.
+    let planted = "a".repeat(64);
+    let r = reqwest::Client::new()
+        .post(app.url("/sign-in"))
+        .header("cookie", format!("rc_presession={planted}"))
+        .form(&[
+            ("csrf", planted.as_str()),
+            ("organization", app.org.slug.as_str()),
+            ("email", app.admin_email.as_str()),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a planted cookie signs nobody in");
+
     let r = app
         .sign_in(&c, &app.org.slug, &app.admin_email, PASSWORD)
         .await;

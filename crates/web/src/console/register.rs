@@ -56,16 +56,6 @@ fn unusable(state: &LinkState) -> MessagePage {
     }
 }
 
-fn with_pre_session(app: &App, csrf: &str, status: StatusCode, body: Response) -> Response {
-    let cookie = cookies::set(
-        cookies::PRE_SESSION,
-        csrf,
-        app.config.secure_cookies,
-        Some(3600),
-    );
-    (status, [(header::SET_COOKIE, cookie)], body).into_response()
-}
-
 async fn show(
     app: &App,
     token: String,
@@ -77,10 +67,10 @@ async fn show(
     let LinkState::Usable { org, user } = state else {
         return Ok((StatusCode::GONE, render(&unusable(&state))).into_response());
     };
-    let csrf = rollcall_app::secret::new_token();
+    let (csrf, cookie) = cookies::pre_session(app).await?;
     let page = RegisterPage {
         token,
-        csrf: csrf.clone(),
+        csrf,
         org_name: org.name,
         email: user.email,
         first_name: typed
@@ -94,7 +84,7 @@ async fn show(
         min_length: org.settings.password_min_length,
         error,
     };
-    Ok(with_pre_session(app, &csrf, status, render(&page)))
+    Ok((status, [(header::SET_COOKIE, cookie)], render(&page)).into_response())
 }
 
 /// Opening the link shows the form and changes nothing.
@@ -119,8 +109,7 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<DetailsForm>,
 ) -> Result<Response, PageError> {
-    let expected = cookies::get(&headers, cookies::PRE_SESSION).unwrap_or_default();
-    if expected.is_empty() || !rollcall_app::secret::same(&expected, &form.csrf) {
+    if !cookies::pre_session_valid(&app, &headers, &form.csrf).await {
         let msg = "The form expired; it has been reloaded. Enter your details again.".to_string();
         return show(
             &app,

@@ -43,22 +43,19 @@ async fn show(
     message: Option<(String, &'static str)>,
     status: StatusCode,
 ) -> Response {
-    let csrf = rollcall_app::secret::new_token();
+    let (csrf, cookie) = match cookies::pre_session(app).await {
+        Ok(pair) => pair,
+        Err(e) => return crate::error::PageError::from(e).into_response(),
+    };
     let single = single_org(app).await;
     let page = SignInPage {
-        csrf: csrf.clone(),
+        csrf,
         single_org: single.is_some(),
         organization: organization.or(single).unwrap_or_default(),
         email,
         message_kind: message.as_ref().map(|m| m.1).unwrap_or("info"),
         message: message.map(|m| m.0),
     };
-    let cookie = cookies::set(
-        cookies::PRE_SESSION,
-        &csrf,
-        app.config.secure_cookies,
-        Some(3600),
-    );
     (status, [(header::SET_COOKIE, cookie)], render(&page)).into_response()
 }
 
@@ -95,8 +92,7 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    let expected = cookies::get(&headers, cookies::PRE_SESSION).unwrap_or_default();
-    if expected.is_empty() || !rollcall_app::secret::same(&expected, &form.csrf) {
+    if !cookies::pre_session_valid(&app, &headers, &form.csrf).await {
         let msg =
             "The sign-in form expired. It has been reloaded: please sign in again.".to_string();
         return show(

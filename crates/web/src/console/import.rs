@@ -190,7 +190,7 @@ async fn show_review(
 ) -> Result<Response, PageError> {
     let filter = filter_of(q);
     let after = import::rows_after(q.after.as_deref())?;
-    let review = import::review(app, &user.principal, id, filter, after, Some(50)).await?;
+    let review = import::review(app, &user.principal, id, filter, after, Some(REVIEW_PAGE)).await?;
     if !review.job.state.is_under_review() {
         return Ok(Redirect::to(&format!("/jobs/{id}")).into_response());
     }
@@ -267,6 +267,9 @@ async fn row_page(
     Ok(render(&RowPage::new(&user, id, row, None)))
 }
 
+/// Rows a page of the review table.
+const REVIEW_PAGE: u32 = 50;
+
 async fn save_row(
     State(app): State<App>,
     user: ConsoleUser,
@@ -279,7 +282,10 @@ async fn save_row(
         .collect();
     let meta = Meta::of(&user.principal, None, None);
     let row = import::edit_row(&app, &user.principal, id, seq, cells, &meta).await?;
-    let anchor = format!("/import/{id}?after={}#row-{}", row.seq - 1, row.seq);
+    let anchor = match import::page_holding(row.seq, REVIEW_PAGE) {
+        Some(page) => format!("/import/{id}?after={page}#row-{}", row.seq),
+        None => format!("/import/{id}#row-{}", row.seq),
+    };
     if row.in_error {
         // Still wrong: stay on the row with what is wrong.
         let error = "The row still has errors; it was saved, and it will not be imported until they are fixed.";

@@ -67,6 +67,13 @@ pub struct Review {
 
 const ROWS_CURSOR: &str = "import-rows";
 
+/// The cursor of the unfiltered review page of `per_page` rows that holds row `seq` (`None`:
+/// the first page): where a manager returns after fixing that row, earlier rows a page back.
+pub fn page_holding(seq: i64, per_page: u32) -> Option<String> {
+    let start = seq - seq.rem_euclid(per_page.max(1) as i64);
+    (start > 0).then(|| crate::paging::cursor(ROWS_CURSOR, start - 1))
+}
+
 /// The row position a review cursor (`Review::next`) starts after; the first page without one.
 pub fn rows_after(cursor: Option<&str>) -> Result<i64, AppError> {
     match cursor.map(str::trim).filter(|c| !c.is_empty()) {
@@ -259,4 +266,18 @@ fn move_counts(
     summary.without_location += scratch.without_location - old_without as i64;
     let old_fills = fills_access_columns(|c| old_cells.get(&c).map(String::as_str));
     summary.with_access_columns += scratch.with_access_columns - old_fills as i64;
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_row_is_shown_on_the_page_that_holds_it() {
+        assert_eq!(page_holding(0, 50), None);
+        assert_eq!(page_holding(49, 50), None, "the first page holds rows 0 to 49");
+        let second = page_holding(50, 50).unwrap();
+        assert_eq!(rows_after(Some(&second)).unwrap(), 49);
+        assert_eq!(page_holding(99, 50), Some(second));
+    }
 }

@@ -417,7 +417,60 @@ async fn an_edit_names_locations_and_roles_by_code_or_name(t: TestDb) {
     );
 }
 
+/// Two managers on one profile: the console form saved on top of another edit is refused
+/// instead of silently undoing it.
+async fn a_console_save_on_a_stale_profile_is_refused(t: TestDb) {
+    let app = spawn_app(t).await;
+    let kim = add_user(
+        &app.app,
+        &app.org,
+        "kim@alpha.example",
+        ("Kim", "Lee"),
+        "Front Desk",
+        None,
+    )
+    .await;
+    let admin = app.signed_in_admin().await;
+    let page = app.page(&admin, &format!("/users/{kim}")).await;
+    let csrf = common::csrf_in(&page);
+    let version = page
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form carries the version it was filled from")
+        .to_string();
+    let token = app.api_token(&admin, &["users:read", "users:write"]).await;
+    let r = reqwest::Client::new()
+        .patch(app.url(&format!("/api/v1/users/{kim}")))
+        .bearer_auth(&token)
+        .json(&json!({ "first_name": "Kimberly" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "meanwhile, another edit");
+    let r = admin
+        .post(app.url(&format!("/users/{kim}")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("version", version.as_str()),
+            ("first_name", "Kim"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("changed since you read them")
+    );
+    let (_, now) = get(&app, &token, &format!("/api/v1/users/{kim}")).await;
+    assert_eq!(now["first_name"], "Kimberly", "the other edit stands");
+}
+
 engine_tests!(
+    a_console_save_on_a_stale_profile_is_refused,
     an_edit_names_locations_and_roles_by_code_or_name,
     an_integrator_finds_follows_and_edits_users_safely,
     the_export_streams_every_matching_user_with_ids_and_access,

@@ -275,7 +275,11 @@ mod page_tests {
     #[test]
     fn a_fixed_row_is_shown_on_the_page_that_holds_it() {
         assert_eq!(page_holding(0, 50), None);
-        assert_eq!(page_holding(49, 50), None, "the first page holds rows 0 to 49");
+        assert_eq!(
+            page_holding(49, 50),
+            None,
+            "the first page holds rows 0 to 49"
+        );
         let second = page_holding(50, 50).unwrap();
         assert_eq!(rows_after(Some(&second)).unwrap(), 49);
         assert_eq!(page_holding(99, 50), Some(second));

@@ -98,12 +98,15 @@ pub struct AuditParams {
     pub actor: Option<String>,
     /// An exact action such as `user.invited`, or a prefix ending in `.` or `*` such as `user.`.
     pub action: Option<String>,
-    /// The id of the user, location, role or token an event is about.
+    /// The id of the user, location, role or token an event is about (blank: any).
+    #[param(schema_with = crate::schema::id_or_blank)]
     pub target: Option<String>,
     /// First day included, `YYYY-MM-DD` in the organization's time zone, or an RFC 3339 time.
+    #[param(schema_with = crate::schema::day_or_time)]
     pub from: Option<String>,
     /// Last day included, `YYYY-MM-DD` in the organization's time zone, or an RFC 3339 time
     /// (excluded).
+    #[param(schema_with = crate::schema::day_or_time)]
     pub to: Option<String>,
     /// Events older than this sequence number, newest first.
     pub before_seq: Option<i64>,
@@ -114,6 +117,7 @@ pub struct AuditParams {
     /// place of `before_seq` and `after_seq`).
     pub after: Option<String>,
     /// Events a page, 1 to 500 (50 when absent; other values are refused).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -200,8 +200,8 @@ fn day_start(
     zone: &str,
     next_day: bool,
 ) -> Result<i64, ValueError> {
-    if let Ok(instant) = text.parse::<jiff::Timestamp>() {
-        return Ok(instant.as_microsecond());
+    if let Some(instant) = crate::clock::instant(text) {
+        return Ok(instant);
     }
     let bad = || {
         ValueError::new(
@@ -212,16 +212,17 @@ fn day_start(
             ),
         )
     };
-    let mut date: jiff::civil::Date = text.parse().map_err(|_| bad())?;
-    if next_day {
-        date = date.tomorrow().map_err(|_| bad())?;
-    }
+    let date: jiff::civil::Date = text.parse().map_err(|_| bad())?;
+    let day = if next_day {
+        date.tomorrow().ok()
+    } else {
+        Some(date)
+    };
     let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    Ok(date
-        .to_zoned(tz)
-        .map_err(|_| bad())?
-        .timestamp()
-        .as_microsecond())
+    day.and_then(|d| d.to_zoned(tz).ok())
+        .map(|start| start.timestamp().as_microsecond())
+        .or_else(|| crate::clock::edge_of(date))
+        .ok_or_else(bad)
 }
 
 impl AuditParams {

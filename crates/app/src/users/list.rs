@@ -86,18 +86,16 @@ fn parse_uuid(field: &'static str, s: &str) -> Result<Uuid, ValueError> {
 
 /// An RFC 3339 time in microseconds, or a refusal that shows the form.
 fn instant_of(text: &str) -> Result<i64, ValueError> {
-    text.parse::<jiff::Timestamp>()
-        .map(|t| t.as_microsecond())
-        .map_err(|_| {
-            ValueError::new(
-                "updated_since",
-                "time_invalid",
-                format!(
-                    "“{}” is not an RFC 3339 time: write it like 2026-11-30T09:00:00Z.",
-                    text.chars().take(60).collect::<String>()
-                ),
-            )
-        })
+    crate::clock::instant(text).ok_or_else(|| {
+        ValueError::new(
+            "updated_since",
+            "time_invalid",
+            format!(
+                "“{}” is not an RFC 3339 time: write it like 2026-11-30T09:00:00Z.",
+                text.chars().take(60).collect::<String>()
+            ),
+        )
+    })
 }
 
 impl ListParams {

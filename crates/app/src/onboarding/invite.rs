@@ -47,14 +47,12 @@ async fn prepare(
 ) -> Result<Batch, AppError> {
     let OrgScope { org, policy } = OrgScope::load(conn, who.org_id).await?;
     let location = batch_location(conn, org.id, location).await?;
-    let mut all_roles = roles::list(conn, org.id).await?;
+    let all_roles = roles::list(conn, org.id).await?;
     let role_id = names::role_id(&all_roles, "role", "role_unknown", role)?;
-    let role = all_roles.swap_remove(
-        all_roles
-            .iter()
-            .position(|r| r.id == role_id)
-            .expect("resolved among these"),
-    );
+    let role = all_roles
+        .into_iter()
+        .find(|r| r.id == role_id)
+        .expect("resolved among these");
     let user_type = match user_type.map(str::trim).filter(|t| !t.is_empty()) {
         None => None,
         Some(t) => Some(user_type_code(&policy, t)?),

@@ -19,8 +19,8 @@ IN_CONTEXT = {
     # The account's state: already inactive, not inactive, or a legacy status no action leaves.
     "deactivate_user": {"status_already_inactive", "status_legacy"},
     "reactivate_user": {"status_not_inactive", "status_legacy"},
-    # Granting and taking the same thing, and filters naming nobody: relations between fields.
-    # The organization's locations, by id, code or name.
+    # Granting and taking the same thing, and filters naming nobody: relations between fields;
+    # and the organization's locations (by id, code or name).
     "dry_run_bulk_update": {
         "bulk_update_contradiction", "bulk_update_empty", "selection_empty", "selection_ambiguous", "filter_empty",
         "location_unknown",

@@ -113,15 +113,19 @@ def run(api: Api, document: dict) -> None:
     assert str(profile.id) == str(first.id)
     edited = api("update_user", m.Profile, first.id, body=m.ProfileEdit(display_name=f"Conformance {tag}"))
     assert edited.display_name == f"Conformance {tag}", edited.display_name
+    # The export is text (CSV here), handed over as the body's bytes.
+    exported = api("export_users", bytes, format_="csv", status="active")
+    assert exported.decode().startswith("id,"), exported[:100]
 
-    # Invitations: one, a batch, resend one, revoke another.
+    # Invitations: one (naming its location by code and role by name), a batch (by ids), resend
+    # one, revoke another.
     one = api("create_invitation", m.Invited, body=m.InviteOne(
         email=f"one.{tag}@clinic.example", full_name="Conformance One",
-        location_id=downtown.id, role_id=front_desk.id))
+        location=downtown.code, role=front_desk.name))
     batch = api("create_invitation_batch", m.PasteResult, idempotency_key=str(uuid.uuid4()),
                 body=m.BatchRequest(
                     addresses=f"two.{tag}@clinic.example, Three <three.{tag}@clinic.example>",
-                    location_id=downtown.id, role_id=front_desk.id))
+                    location=str(downtown.id), role=str(front_desk.id)))
     assert len(batch.invited) == 2, batch
     api("resend_invitation", NO_BODY, one.user_id)
     api("revoke_invitation", NO_BODY, batch.invited[0].user_id)

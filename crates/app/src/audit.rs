@@ -98,12 +98,15 @@ pub struct AuditParams {
     pub actor: Option<String>,
     /// An exact action such as `user.invited`, or a prefix ending in `.` or `*` such as `user.`.
     pub action: Option<String>,
-    /// The id of the user, location, role or token an event is about.
+    /// The id of the user, location, role or token an event is about (blank: any).
+    #[param(schema_with = crate::schema::id_or_blank)]
     pub target: Option<String>,
     /// First day included, `YYYY-MM-DD` in the organization's time zone, or an RFC 3339 time.
+    #[param(schema_with = crate::schema::day_or_time)]
     pub from: Option<String>,
     /// Last day included, `YYYY-MM-DD` in the organization's time zone, or an RFC 3339 time
     /// (excluded).
+    #[param(schema_with = crate::schema::day_or_time)]
     pub to: Option<String>,
     /// Events older than this sequence number, newest first.
     pub before_seq: Option<i64>,
@@ -114,6 +117,7 @@ pub struct AuditParams {
     /// place of `before_seq` and `after_seq`).
     pub after: Option<String>,
     /// Events a page, 1 to 500 (50 when absent; other values are refused).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -196,8 +200,8 @@ fn day_start(
     zone: &str,
     next_day: bool,
 ) -> Result<i64, ValueError> {
-    if let Ok(instant) = text.parse::<jiff::Timestamp>() {
-        return Ok(instant.as_microsecond());
+    if let Some(instant) = crate::clock::instant(text) {
+        return Ok(instant);
     }
     let bad = || {
         ValueError::new(
@@ -208,16 +212,17 @@ fn day_start(
             ),
         )
     };
-    let mut date: jiff::civil::Date = text.parse().map_err(|_| bad())?;
-    if next_day {
-        date = date.tomorrow().map_err(|_| bad())?;
-    }
+    let date: jiff::civil::Date = text.parse().map_err(|_| bad())?;
+    let day = if next_day {
+        date.tomorrow().ok()
+    } else {
+        Some(date)
+    };
     let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    Ok(date
-        .to_zoned(tz)
-        .map_err(|_| bad())?
-        .timestamp()
-        .as_microsecond())
+    day.and_then(|d| d.to_zoned(tz).ok())
+        .map(|start| start.timestamp().as_microsecond())
+        .or_else(|| crate::clock::edge_of(date))
+        .ok_or_else(bad)
 }
 
 impl AuditParams {

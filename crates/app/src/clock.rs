@@ -92,6 +92,29 @@ pub fn local_date(micros: i64, zone: &str) -> String {
     local(micros, zone).chars().take(10).collect()
 }
 
+/// The instant an RFC 3339 time names, in microseconds. One past the years kept (late on
+/// 9999-12-31, early on -9999-01-01) is taken as the last or first instant kept: it selects the
+/// same records.
+pub fn instant(text: &str) -> Option<i64> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Some(t.as_microsecond());
+    }
+    let pieces = jiff::fmt::temporal::Pieces::parse(text).ok()?;
+    pieces.time()?;
+    pieces.offset()?;
+    edge_of(pieces.date())
+}
+
+/// The last or first instant kept, for a date in the first or last year, where a zone or the
+/// next day may fall outside what is kept.
+pub fn edge_of(date: jiff::civil::Date) -> Option<i64> {
+    match date.year() {
+        9999 => Some(jiff::Timestamp::MAX.as_microsecond()),
+        -9999 => Some(jiff::Timestamp::MIN.as_microsecond()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +143,18 @@ mod tests {
     fn nonsense_is_refused_with_the_expected_form() {
         let e = parse_local("next tuesday", "America/Chicago").unwrap_err();
         assert!(e.message.contains("YYYY-MM-DD"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_time_past_the_years_kept_is_the_last_instant_kept() {
+        assert_eq!(instant("2026-11-30T09:00:00Z"), Some(1_796_029_200_000_000));
+        let last = jiff::Timestamp::MAX.as_microsecond();
+        assert_eq!(instant("9999-12-31T23:59:59-23:59"), Some(last));
+        assert_eq!(instant("2026-02-30T00:00:00Z"), None);
+        assert_eq!(
+            instant("2026-11-30T09:00:00"),
+            None,
+            "no offset: not an instant"
+        );
     }
 }

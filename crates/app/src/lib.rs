@@ -20,6 +20,7 @@ pub mod model;
 pub mod onboarding;
 pub mod org;
 mod paging;
+pub mod schema;
 pub mod secret;
 pub mod sheet;
 pub mod users;

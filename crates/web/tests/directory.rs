@@ -262,7 +262,9 @@ async fn loading_replacing_and_refusing_a_roster(t: TestDb) {
         )
         .await;
     assert_eq!(status, 422, "{err}");
-    assert_eq!(err["code"], "directory_invalid");
+    // Each problem has a code of its kind, so a client can tell a bad address from the rest.
+    assert_eq!(err["code"], "email_invalid");
+    assert_eq!(err["errors"][0]["code"], "email_invalid");
     let message = err["detail"].as_str().unwrap();
     assert!(
         message.contains("person 3 (external id “E003”)"),

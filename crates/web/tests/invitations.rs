@@ -425,8 +425,8 @@ async fn inviting_needs_a_location_and_respects_the_rules(t: TestDb) {
     let req = rollcall_app::onboarding::invite::InviteOne {
         email: "x@y.org".into(),
         full_name: "X Y".into(),
-        location_id: None,
-        role_id: role,
+        location: None,
+        role: role.to_string(),
         user_type: None,
     };
     let e = rollcall_app::onboarding::invite::invite_one(&app.app, &who, &req, &meta)
@@ -495,12 +495,13 @@ async fn the_api_invites_and_a_retried_batch_invites_nobody_twice(t: TestDb) {
     let r = api
         .post(app.url("/api/v1/invitations"))
         .bearer_auth(&token)
-        .json(&json!({ "email": "api.one@clinic.example", "full_name": "Api One", "location_id": loc, "role_id": roles["Front Desk"] }))
+        .json(&json!({ "email": "api.one@clinic.example", "full_name": "Api One", "location": loc, "role": roles["Front Desk"] }))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
 
+    // The names of older clients, `location_id` and `role_id`, are still read.
     let body = json!({ "addresses": "b1@clinic.example b2@clinic.example bad", "location_id": loc, "role_id": roles["Front Desk"] });
     let r = api
         .post(app.url("/api/v1/invitations/batch"))
@@ -827,8 +828,72 @@ async fn second_factor_by_emailed_code(t: TestDb) {
     assert_eq!(r.headers()["location"], "/home");
 }
 
+async fn the_api_names_the_location_by_code_and_the_role_by_name(t: TestDb) {
+    let app = spawn_app(t).await;
+    let admin = app.signed_in_admin().await;
+    let token = app.api_token(&admin, &["users:read", "users:write"]).await;
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let location = rollcall_store::locations::list(&mut conn, app.org.id)
+        .await
+        .unwrap()
+        .remove(0);
+    drop(conn);
+    let api = reqwest::Client::new();
+    let invite = |body: Value| {
+        api.post(app.url("/api/v1/invitations"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let r = invite(json!({ "email": "by.name@clinic.example", "full_name": "By Name", "location": location.code.to_lowercase(), "role": "front desk" }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let invited: Value = r.json().await.unwrap();
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let user_id = invited["user_id"].as_str().unwrap().parse().unwrap();
+    let user = rollcall_store::users::get(&mut conn, app.org.id, user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.default_location_id, Some(location.id));
+    drop(conn);
+
+    // An unknown role is refused with the names there are; nobody is invited.
+    let r = invite(json!({ "email": "nobody@clinic.example", "full_name": "No Body", "location": location.name, "role": "Janitor" }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["code"], "role_unknown", "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "role", "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("“Janitor”")
+            && detail.contains("Front Desk")
+            && detail.contains("Provider"),
+        "{detail}"
+    );
+    let r = api
+        .post(app.url("/api/v1/invitations/batch"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "by-name")
+        .json(&json!({ "addresses": "nobody@clinic.example", "location": "Nowhere", "role": "Provider" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["code"], "location_unknown", "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains(&location.code),
+        "{problem}"
+    );
+}
+
 engine_tests!(
     an_invited_person_registers_and_signs_in,
+    the_api_names_the_location_by_code_and_the_role_by_name,
     one_registration_wins_on_a_shared_token,
     links_expire_and_resend_replaces_them,
     a_paste_invites_the_valid_new_addresses_and_explains_the_rest,

@@ -397,12 +397,12 @@ async fn answers_about_users_fit_the_document(t: TestDb) {
     assert_eq!(me.status, 200);
     assert_eq!(me.body["scopes"], json!(["users:read"]));
 
-    let invite = json!({ "email": "kim.lee@alpha.example", "full_name": "Kim Lee", "location_id": loc, "role_id": role });
+    let invite = json!({ "email": "kim.lee@alpha.example", "full_name": "Kim Lee", "location": loc, "role": role });
     let invitations = (Method::POST, "/invitations", "/invitations");
     let invited = api.send_json(&writer, invitations, &invite).await;
     assert_eq!(invited.status, 201, "{}", invited.body);
     let kim = invited.body["user_id"].as_str().unwrap().to_string();
-    let batch = json!({ "addresses": "jo@alpha.example, Sam <sam@alpha.example> nope", "location_id": loc, "role_id": role });
+    let batch = json!({ "addresses": "jo@alpha.example, Sam <sam@alpha.example> nope", "location": loc, "role": role });
     let batches = (Method::POST, "/invitations/batch", "/invitations/batch");
     let pasted = api.send_json(&writer, batches, &batch).await;
     assert_eq!(pasted.status, 200, "{}", pasted.body);
@@ -631,7 +631,7 @@ async fn error_answers_fit_the_document(t: TestDb) {
 
     let anonymous = api.call(Method::GET, "/me", "/me", |r| r).await;
     assert_eq!(code(&anonymous), (401, "unauthenticated".into()));
-    let invite = json!({ "email": "kim@alpha.example", "full_name": "Kim Lee", "location_id": loc, "role_id": role });
+    let invite = json!({ "email": "kim@alpha.example", "full_name": "Kim Lee", "location": loc, "role": role });
     let invitations = (Method::POST, "/invitations", "/invitations");
     let forbidden = api.send_json(&reader, invitations.clone(), &invite).await;
     assert_eq!(code(&forbidden), (403, "forbidden".into()));
@@ -688,8 +688,7 @@ async fn error_answers_fit_the_document(t: TestDb) {
         })
         .await;
     assert_eq!(code(&no_key), (422, "idempotency_key_missing".into()));
-    let batch =
-        |addresses: &str| json!({ "addresses": addresses, "location_id": loc, "role_id": role });
+    let batch = |addresses: &str| json!({ "addresses": addresses, "location": loc, "role": role });
     let writer_ref = writer.as_str();
     let with_key = |body: Value| {
         move |r: RequestBuilder| {

@@ -56,20 +56,25 @@ pub struct BulkUpdateRequest {
     pub unknown: BTreeMap<String, serde_json::Value>,
 }
 
-/// The changes as a request names them: permissions by key, locations by id, code or name.
+/// The changes as a request names them: permissions by key, locations by id, code or name (a
+/// repeat counts once).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChangesAsked {
     /// Permissions granted directly to every selected user.
     #[serde(default)]
+    #[schema(value_type = Vec<Permission>)]
     pub grant_permissions: BTreeSet<Permission>,
     /// Direct grants taken from every selected user.
     #[serde(default)]
+    #[schema(value_type = Vec<Permission>)]
     pub revoke_permissions: BTreeSet<Permission>,
     /// Locations added to every selected user, each by id, code or name.
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub grant_locations: BTreeSet<String>,
     /// Locations taken from every selected user, each by id, code or name.
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub revoke_locations: BTreeSet<String>,
 }
 

@@ -354,7 +354,8 @@ fn filtered_view(
 }
 
 /// An edit of a profile: every field is optional, and an absent field stays as it is. An empty
-/// string clears an optional field (mobile, user type, NPI, bio, licence).
+/// string clears an optional field (mobile, user type, NPI, taxonomies, bio, licence). Lengths
+/// and numbers are of the trimmed text.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 #[schema(examples(json!({
@@ -366,26 +367,49 @@ fn filtered_view(
     "notifications": ["appointments:email"]
 })))]
 pub struct ProfileEdit {
+    /// 1 to 100 characters.
+    #[schema(schema_with = crate::schema::name)]
     pub first_name: Option<String>,
+    /// 1 to 100 characters.
+    #[schema(schema_with = crate::schema::name)]
     pub last_name: Option<String>,
+    /// 1 to 100 characters.
+    #[schema(schema_with = crate::schema::name)]
     pub display_name: Option<String>,
     pub mobile: Option<String>,
     pub user_type: Option<String>,
     /// A location by id, code or name.
     pub default_location: Option<String>,
-    /// The full set of locations the user should have, each by id, code or name.
+    /// The full set of locations the user should have, each by id, code or name (a repeat
+    /// counts once).
+    #[schema(value_type = Option<Vec<String>>)]
     pub locations: Option<BTreeSet<String>>,
-    /// The full set of roles, each by id or name.
+    /// The full set of roles, each by id or name (a repeat counts once).
+    #[schema(value_type = Option<Vec<String>>)]
     pub roles: Option<BTreeSet<String>>,
-    /// The full set of direct permission grants (keys).
+    /// The full set of direct permission grants (keys; a repeat counts once).
+    #[schema(value_type = Option<Vec<Permission>>)]
     pub permissions: Option<BTreeSet<Permission>>,
+    /// 10 digits (spaces and dashes between them are dropped), with a valid check digit.
+    #[schema(schema_with = crate::schema::npi)]
     pub npi: Option<String>,
-    /// Codes separated by commas or spaces.
+    /// Codes separated by commas or spaces, each nine letters or digits and an X.
+    #[schema(schema_with = crate::schema::taxonomies)]
     pub taxonomies: Option<String>,
+    /// At most 2000 characters.
+    #[schema(schema_with = crate::schema::long_text)]
     pub bio: Option<String>,
+    /// At most 40 characters.
+    #[schema(schema_with = crate::schema::short_text)]
     pub licence_number: Option<String>,
+    /// At most 40 characters.
+    #[schema(schema_with = crate::schema::short_text)]
     pub licence_state: Option<String>,
+    /// Appointments held at once, 1 to 50.
+    #[schema(schema_with = crate::schema::capacity)]
     pub capacity: Option<String>,
+    /// Minutes: 5, 10, 15, 20, 30, 45 or 60.
+    #[schema(schema_with = crate::schema::scheduling_step)]
     pub scheduling_step: Option<String>,
     /// The full set of notifications switched on, as `category:medium`.
     pub notifications: Option<Vec<String>>,
@@ -529,7 +553,6 @@ pub async fn update(
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let user = crate::access::user_in(&mut tx, who.org_id, id).await?;
-    check_version(&mut tx, now, who, id, expected).await?;
     let scope = OrgScope::load(&mut tx, who.org_id).await?;
     let actor = who.actor();
     let subject = subject_of(&mut tx, &user).await?;
@@ -538,8 +561,10 @@ pub async fn update(
         .check_reach(&actor, &subject)
         .map_err(AppError::Refused)?;
 
-    // Values first: anything that does not parse refuses the edit before any rule is asked.
+    // Values first: anything that does not parse refuses the edit before any rule is asked,
+    // and before the version is (an edit that can never succeed is not merely stale).
     let values = Values::check(&mut tx, &scope, &user, edit).await?;
+    check_version(&mut tx, now, who, id, expected).await?;
     let (after, current_roles) =
         judge_access(&mut tx, &scope, &actor, &subject, edit, &values, path).await?;
 

@@ -30,7 +30,7 @@ const LAST_USE_RESOLUTION: i64 = 60 * 1_000_000;
 
 pub fn parse_scopes(input: &str) -> Result<BTreeSet<Scope>, ValueError> {
     let scopes = input
-        .split([' ', ','])
+        .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty())
         .map(Scope::parse)
         .collect::<Result<BTreeSet<Scope>, ValueError>>()?;
@@ -48,13 +48,33 @@ pub fn parse_scopes(input: &str) -> Result<BTreeSet<Scope>, ValueError> {
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
+    /// Not blank (the first 100 characters are kept).
+    #[schema(schema_with = crate::schema::not_blank)]
     pub name: String,
-    /// Space- or comma-separated, e.g. `users:read users:write`.
+    /// Separated by commas or spaces, e.g. `users:read users:write`.
+    #[schema(schema_with = crate::schema::scopes)]
     pub scopes: String,
     /// `organization` (a service account) or `person` (acts as its maker).
+    #[schema(schema_with = crate::schema::owner)]
     pub owner: String,
-    /// Days until the token stops working; absent: it does not expire.
+    /// Days until the token stops working, 1 to 3650; absent: it does not expire.
+    #[serde(default, deserialize_with = "whole_days")]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
+}
+
+/// A whole number of days: JSON Schema counts `30.0` as an integer, so it is taken as 30.
+fn whole_days<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::{Deserialize, Error};
+    let Some(n) = Option::<f64>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if n.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&n) {
+        return Err(D::Error::custom(format!(
+            "{n} is not a whole number of days"
+        )));
+    }
+    Ok(Some(n as u32))
 }
 
 /// A token as lists show it (never its secret: only a hash is kept).

@@ -17,7 +17,7 @@ use rollcall_store::{Conn, audit};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::access::OrgScope;
+use crate::access::{OrgScope, names};
 use crate::audit::Meta;
 use crate::clock::{DAY, MINUTE};
 use crate::onboarding::writer as onboard;
@@ -35,19 +35,24 @@ struct Batch {
 /// turn the service into a mail cannon.
 const INVITES_PER_HOUR: u32 = 20_000;
 
+/// Checks a batch's location (by id, code or name), role (by id or name) and user type, and
+/// whether the inviter may give them.
 async fn prepare(
     conn: &mut Conn,
     who: &Principal,
-    location_id: Option<Uuid>,
-    role_id: Uuid,
+    location: Option<&str>,
+    role: &str,
     user_type: Option<&str>,
     path: Path,
 ) -> Result<Batch, AppError> {
     let OrgScope { org, policy } = OrgScope::load(conn, who.org_id).await?;
-    let location = batch_location(conn, org.id, location_id).await?;
-    let role = roles::get(conn, org.id, role_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("role"))?;
+    let location = batch_location(conn, org.id, location).await?;
+    let all_roles = roles::list(conn, org.id).await?;
+    let role_id = names::role_id(&all_roles, "role", "role_unknown", role)?;
+    let role = all_roles
+        .into_iter()
+        .find(|r| r.id == role_id)
+        .expect("resolved among these");
     let user_type = match user_type.map(str::trim).filter(|t| !t.is_empty()) {
         None => None,
         Some(t) => Some(user_type_code(&policy, t)?),
@@ -67,7 +72,7 @@ async fn prepare(
 async fn batch_location(
     conn: &mut Conn,
     org_id: Uuid,
-    location_id: Option<Uuid>,
+    location: Option<&str>,
 ) -> Result<Location, AppError> {
     let all = locations::list(conn, org_id).await?;
     if all.is_empty() {
@@ -78,7 +83,7 @@ async fn batch_location(
         )
         .into());
     }
-    let Some(location_id) = location_id else {
+    let Some(location) = location.map(str::trim).filter(|l| !l.is_empty()) else {
         return Err(ValueError::new(
             "location",
             "location_required",
@@ -86,10 +91,11 @@ async fn batch_location(
         )
         .into());
     };
+    let id = names::location_id(&all, "location", "location_unknown", location)?;
     let location = all
         .into_iter()
-        .find(|l| l.id == location_id)
-        .ok_or_else(|| AppError::not_found("location"))?;
+        .find(|l| l.id == id)
+        .expect("resolved among these");
     if !location.active {
         return Err(ValueError::new(
             "location",
@@ -243,18 +249,25 @@ fn split_name(name: Option<&str>) -> (String, String) {
 #[schema(examples(json!({
     "email": "kim.lee@clinic.example",
     "full_name": "Kim Lee",
-    "location_id": "0190c6d1-0b2c-7d3e-9f40-5a6b7c8d9e0f",
-    "role_id": "0190c6d1-2c3d-7e4f-8a5b-6c7d8e9f0a1b",
+    "location": "DT",
+    "role": "Front Desk",
     "user_type": "pta"
 })))]
 pub struct InviteOne {
     pub email: String,
     /// As it should appear on notes and signatures.
+    #[schema(schema_with = crate::schema::not_blank)]
     pub full_name: String,
-    /// The primary location the person works at; a request without one is refused
-    /// (`location_required`).
-    pub location_id: Option<Uuid>,
-    pub role_id: Uuid,
+    /// The primary location the person works at, by id, code or name (`location_id` is read
+    /// as this field too); a request without one is refused (`location_required`), an unknown
+    /// one with the valid codes (`location_unknown`).
+    #[serde(alias = "location_id")]
+    #[schema(value_type = String, required = true)]
+    pub location: Option<String>,
+    /// The role, by id or name (`role_id` is read as this field too); an unknown one is refused
+    /// with the valid names (`role_unknown`).
+    #[serde(alias = "role_id")]
+    pub role: String,
     /// A user type code or label, e.g. `pta`.
     pub user_type: Option<String>,
 }
@@ -283,8 +296,8 @@ pub async fn invite_one(
     let batch = prepare(
         &mut conn,
         who,
-        req.location_id,
-        req.role_id,
+        req.location.as_deref(),
+        &req.role,
         req.user_type.as_deref(),
         Path::Console,
     )
@@ -362,22 +375,23 @@ pub fn count(text: &str) -> Result<PasteCount, AppError> {
     })
 }
 
-/// Invites every valid new address of a paste to one location with one role.
+/// Invites every valid new address of a paste to one location with one role, each named as
+/// text (id, code or name) or by its `Uuid`.
 #[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn paste_invite(
     app: &App,
     who: &Principal,
     text: &str,
-    location_id: Option<Uuid>,
-    role_id: Uuid,
+    location: Option<impl ToString>,
+    role: impl ToString,
     idempotency: Option<&crate::idempotency::Key>,
     meta: &Meta,
 ) -> Result<PasteResult, AppError> {
     who.require(Capability::Invite)?;
     let request = PasteRequest {
         text,
-        location_id,
-        role_id,
+        location: location.map(|l| l.to_string()),
+        role: role.to_string(),
         idempotency,
     };
     match paste_invite_once(app, who, &request, meta).await {
@@ -396,8 +410,8 @@ pub async fn paste_invite(
 /// What a paste asks for.
 struct PasteRequest<'a> {
     text: &'a str,
-    location_id: Option<Uuid>,
-    role_id: Uuid,
+    location: Option<String>,
+    role: String,
     idempotency: Option<&'a crate::idempotency::Key>,
 }
 
@@ -425,8 +439,8 @@ async fn paste_invite_once(
     let batch = prepare(
         &mut tx,
         who,
-        request.location_id,
-        request.role_id,
+        request.location.as_deref(),
+        &request.role,
         None,
         Path::PasteInvite,
     )

@@ -17,7 +17,8 @@ use crate::{App, AppError, Principal};
 pub struct ListParams {
     /// Text found in the name, email or username (case-insensitive).
     pub q: Option<String>,
-    /// pending, expired, active, inactive, blocked or disabled.
+    /// pending, expired, active, inactive, blocked or disabled (blank: any).
+    #[param(schema_with = crate::schema::status)]
     pub status: Option<String>,
     /// A user type code of the organization, e.g. `pta`.
     pub user_type: Option<String>,
@@ -29,14 +30,17 @@ pub struct ListParams {
     pub email: Option<String>,
     /// The id the organization's directory gives the person (exact): a lookup.
     pub external_id: Option<String>,
-    /// Users created or changed (as the audit log records) at or after this RFC 3339 time.
+    /// Users created or changed (as the audit log records) at or after this RFC 3339 time
+    /// (blank is refused: it is no time).
     #[param(format = DateTime)]
     pub updated_since: Option<String>,
     /// created (default), name, email, username; prefix "-" for descending.
+    #[param(schema_with = crate::schema::sort)]
     pub sort: Option<String>,
     /// The `next` of the previous page.
     pub after: Option<String>,
-    /// Users a page, 1 to 200 (50 when absent).
+    /// Users a page, 1 to 200 (50 when absent; other values are refused).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -82,18 +86,16 @@ fn parse_uuid(field: &'static str, s: &str) -> Result<Uuid, ValueError> {
 
 /// An RFC 3339 time in microseconds, or a refusal that shows the form.
 fn instant_of(text: &str) -> Result<i64, ValueError> {
-    text.parse::<jiff::Timestamp>()
-        .map(|t| t.as_microsecond())
-        .map_err(|_| {
-            ValueError::new(
-                "updated_since",
-                "time_invalid",
-                format!(
-                    "“{}” is not an RFC 3339 time: write it like 2026-11-30T09:00:00Z.",
-                    text.chars().take(60).collect::<String>()
-                ),
-            )
-        })
+    crate::clock::instant(text).ok_or_else(|| {
+        ValueError::new(
+            "updated_since",
+            "time_invalid",
+            format!(
+                "“{}” is not an RFC 3339 time: write it like 2026-11-30T09:00:00Z.",
+                text.chars().take(60).collect::<String>()
+            ),
+        )
+    })
 }
 
 impl ListParams {
@@ -141,7 +143,7 @@ impl ListParams {
                 .transpose()
                 .map_err(|e| ValueError::new("email", e.code, e.message))?,
             external_id: blank(&self.external_id).map(str::to_string),
-            changed_since: blank(&self.updated_since).map(instant_of).transpose()?,
+            changed_since: self.updated_since.as_deref().map(instant_of).transpose()?,
             sort,
             descending,
             after: blank(&self.after)

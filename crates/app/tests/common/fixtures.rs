@@ -93,8 +93,8 @@ impl Clinic {
         let req = InviteOne {
             email: email.into(),
             full_name: full_name.into(),
-            location_id: Some(self.downtown.id),
-            role_id: self.role(role).await,
+            location: Some(self.downtown.code.clone()),
+            role: role.into(),
             user_type: Some(user_type.into()),
         };
         invite::invite_one(&self.app, &self.admin, &req, &self.meta())

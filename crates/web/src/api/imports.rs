@@ -22,7 +22,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::problem::{CONTENT_TYPE as PROBLEM, Problem};
-use super::query::{StrictQuery, params};
+use super::query::{StrictJson, StrictQuery, params};
 use super::responses::{
     BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthenticated,
     UnsupportedMediaType,
@@ -143,10 +143,12 @@ async fn upload(
 #[into_params(parameter_in = Query)]
 struct RowsQuery {
     /// `all` (default), `errors` or `issues` (errors and warnings).
+    #[param(pattern = "^(all|errors|issues)$")]
     filter: Option<String>,
     /// The `next` of the previous page.
     after: Option<String>,
     /// Rows a page, 1 to 500 (100 when absent; other values are refused).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -240,7 +242,7 @@ async fn edit_row(
     State(app): State<App>,
     caller: ApiCaller,
     Path((id, seq)): Path<(Uuid, i64)>,
-    Json(edit): Json<RowEdit>,
+    StrictJson(edit): StrictJson<RowEdit>,
 ) -> Result<Json<ReviewRow>, ApiError> {
     let meta = caller.meta();
     Ok(Json(
@@ -286,7 +288,7 @@ async fn commit(
     State(app): State<App>,
     caller: ApiCaller,
     Path(id): Path<Uuid>,
-    Json(req): Json<Commit>,
+    StrictJson(req): StrictJson<Commit>,
 ) -> Result<Response, ApiError> {
     let meta = caller.meta();
     let job = import::commit(&app, &caller.principal, id, &req, &meta).await?;

@@ -36,11 +36,10 @@ use crate::session::ApiCaller;
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 403, response = Forbidden),
-        (status = 404, description = "No such location or role in the organization", body = Problem, content_type = PROBLEM),
         (status = 409, description = "The address already has an account in the organization (`conflict`), or no licence seat is free (`seats_exhausted`)", body = Problem, content_type = PROBLEM),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
-        (status = 422, description = "A value is not valid, no location is given or the organization has none, or a rule refused the role", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A value is not valid, no location is given or the organization has none, a location or role it does not have, or a rule refused the role", body = Problem, content_type = PROBLEM),
         (status = 429, response = RateLimited),
         (status = 500, response = Internal),
     )
@@ -61,17 +60,22 @@ pub async fn create(
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[schema(examples(json!({
     "addresses": "kim.lee@clinic.example, Sam Ortiz <sam.ortiz@clinic.example>\njo.park@clinic.example",
-    "location_id": "0190c6d1-0b2c-7d3e-9f40-5a6b7c8d9e0f",
-    "role_id": "0190c6d1-2c3d-7e4f-8a5b-6c7d8e9f0a1b"
+    "location": "DT",
+    "role": "Front Desk"
 })))]
 pub struct BatchRequest {
     /// Addresses separated by newlines, commas, semicolons or spaces; `Name <addr>` allowed.
     pub addresses: String,
-    /// The primary location everyone works at; a request without one is refused
-    /// (`location_required`).
-    #[schema(value_type = Uuid, required = true)]
-    pub location_id: Option<Uuid>,
-    pub role_id: Uuid,
+    /// The primary location everyone works at, by id, code or name (`location_id` is read as
+    /// this field too); a request without one is refused (`location_required`), an unknown one
+    /// with the valid codes (`location_unknown`).
+    #[serde(alias = "location_id")]
+    #[schema(value_type = String, required = true)]
+    pub location: Option<String>,
+    /// The role, by id or name (`role_id` is read as this field too); an unknown one is refused
+    /// with the valid names (`role_unknown`).
+    #[serde(alias = "role_id")]
+    pub role: String,
 }
 
 /// Invite a batch of pasted addresses
@@ -92,11 +96,10 @@ pub struct BatchRequest {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 403, response = Forbidden),
-        (status = 404, description = "No such location or role in the organization", body = Problem, content_type = PROBLEM),
         (status = 409, description = "The key was used with a different request (`conflict`), or too few licence seats are free (`seats_exhausted`)", body = Problem, content_type = PROBLEM),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
-        (status = 422, description = "No `Idempotency-Key` header, a value that is not valid, or a rule refused the role", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "No `Idempotency-Key` header, a value that is not valid, a location or role the organization does not have, or a rule refused the role", body = Problem, content_type = PROBLEM),
         (status = 429, response = RateLimited),
         (status = 500, response = Internal),
     )
@@ -115,8 +118,8 @@ pub async fn batch(
             &app,
             &caller.principal,
             &req.addresses,
-            req.location_id,
-            req.role_id,
+            req.location.as_deref(),
+            &req.role,
             Some(&key),
             &meta,
         )

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::problem::{CONTENT_TYPE as PROBLEM, Problem};
-use super::query::{StrictQuery, params};
+use super::query::{StrictJson, StrictQuery, params};
 use super::responses::{
     BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthenticated,
     UnsupportedMediaType,
@@ -86,7 +86,7 @@ async fn answer(app: &App, caller: &ApiCaller, job: &Job) -> Result<BulkUpdateAn
 pub async fn dry_run(
     State(app): State<App>,
     caller: ApiCaller,
-    Json(req): Json<BulkUpdateRequest>,
+    StrictJson(req): StrictJson<BulkUpdateRequest>,
 ) -> Result<Json<bulk_update::DryRun>, ApiError> {
     Ok(Json(
         bulk_update::dry_run(&app, &caller.principal, &req).await?,
@@ -105,7 +105,7 @@ pub async fn dry_run(
     path = "/bulk-updates",
     tag = "users",
     operation_id = "create_bulk_update",
-    params(("Idempotency-Key" = String, Header, description = "A new key (e.g. a UUID) per request; a retry sends the same one")),
+    params(("Idempotency-Key" = String, Header, description = "A new key (e.g. a UUID; 1–200 visible ASCII characters, with spaces or tabs only inside) per request; a retry sends the same one", pattern = r"^[!-~]([\t -~]{0,198}[!-~])?$")),
     request_body = BulkUpdateRequest,
     security(("bearer" = ["users:write"])),
     responses(
@@ -126,7 +126,7 @@ pub async fn create(
     State(app): State<App>,
     caller: ApiCaller,
     headers: HeaderMap,
-    Json(req): Json<BulkUpdateRequest>,
+    StrictJson(req): StrictJson<BulkUpdateRequest>,
 ) -> Result<Response, ApiError> {
     let key = super::idempotency_key(&headers)?;
     let meta = caller.meta();
@@ -221,6 +221,7 @@ pub struct Page {
     /// The `next` of the previous page.
     pub after: Option<String>,
     /// Users a page, 1 to 5000 (500 when absent; other values are refused).
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
 }
 

@@ -37,7 +37,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::session::ApiCaller;
 use problem::CONTENT_TYPE as PROBLEM;
-use query::{StrictQuery, params};
+use query::{StrictJson, StrictQuery, params};
 use responses::{
     BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthenticated,
     UnsupportedMediaType,
@@ -170,10 +170,12 @@ async fn list_users(
 #[into_params(parameter_in = Query)]
 struct ExportQuery {
     /// `csv` (default) or `ndjson` (one JSON object a line).
+    #[param(pattern = "^(csv|ndjson)$")]
     format: Option<String>,
     /// Text found in the name, email or username (case-insensitive).
     q: Option<String>,
-    /// pending, expired, active, inactive, blocked or disabled.
+    /// pending, expired, active, inactive, blocked or disabled (blank: any).
+    #[param(schema_with = rollcall_app::schema::status)]
     status: Option<String>,
     /// A user type code of the organization, e.g. `pta`.
     user_type: Option<String>,
@@ -189,6 +191,7 @@ struct ExportQuery {
     #[param(format = DateTime)]
     updated_since: Option<String>,
     /// created (default), name, email, username; prefix "-" for descending.
+    #[param(schema_with = rollcall_app::schema::sort)]
     sort: Option<String>,
 }
 
@@ -349,7 +352,7 @@ async fn update_user(
     caller: ApiCaller,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
-    Json(edit): Json<ProfileEdit>,
+    StrictJson(edit): StrictJson<ProfileEdit>,
 ) -> Result<Response, ApiError> {
     let meta = caller.meta();
     let saved = profile::update(

@@ -2,11 +2,12 @@
 //! routes: each handler's `#[utoipa::path]` (its doc comment, parameters, body and answers) and
 //! the Rust types it takes and answers.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use axum::Json;
 use utoipa::Modify;
-use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, Schema};
+use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi, Ref, RefOr};
 
@@ -70,6 +71,7 @@ pub fn document() -> &'static OpenApi {
         let mut doc = super::documented().into_openapi();
         every_operation_may_be_rate_limited(&mut doc);
         if let Some(components) = doc.components.as_mut() {
+            close_flattened(&mut components.schemas, "BulkUpdateRequest");
             components
                 .schemas
                 .values_mut()
@@ -129,6 +131,35 @@ fn every_operation_may_be_rate_limited(doc: &mut OpenApi) {
                 .or_insert_with(|| Ref::from_response_name("RateLimited").into());
         }
     }
+}
+
+/// A request that flattens a part (so the server can name a field it does not know) is
+/// generated as an open `allOf`; the document gives it as the one closed object it is.
+fn close_flattened(schemas: &mut BTreeMap<String, RefOr<Schema>>, name: &str) {
+    let Some(RefOr::T(Schema::AllOf(all))) = schemas.get(name) else {
+        return;
+    };
+    let mut closed = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(all.description.clone())
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .build();
+    closed.examples = all.examples.clone();
+    for part in &all.items {
+        let part = match part {
+            RefOr::Ref(r) => r
+                .ref_location
+                .rsplit('/')
+                .next()
+                .and_then(|n| schemas.get(n)),
+            RefOr::T(_) => Some(part),
+        };
+        if let Some(RefOr::T(Schema::Object(o))) = part {
+            closed.properties.extend(o.properties.clone());
+            closed.required.extend(o.required.clone());
+        }
+    }
+    schemas.insert(name.to_string(), RefOr::T(Schema::Object(closed)));
 }
 
 /// A Rust tuple is generated as `prefixItems` with `items: false`, which lets a shorter array

@@ -334,7 +334,7 @@ pub async fn load(
             let notice = loaded_notice(&l);
             people_page(&app, &user, Wizard::default(), Some(notice), None).await
         }
-        Err(e @ AppError::Invalid(_)) => {
+        Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_))) => {
             people_page(&app, &user, Wizard::default(), None, Some(e.to_string())).await
         }
         Err(e) => Err(e.into()),

@@ -103,8 +103,8 @@ pub async fn count(_user: ConsoleUser, Form(form): Form<CountForm>) -> Response 
 pub struct PasteForm {
     csrf: String,
     addresses: String,
-    location_id: Option<Uuid>,
-    role_id: Uuid,
+    location_id: Option<String>,
+    role_id: String,
 }
 
 #[derive(Template)]
@@ -127,8 +127,8 @@ pub async fn paste(
         &app,
         &user.principal,
         &form.addresses,
-        form.location_id,
-        form.role_id,
+        form.location_id.as_deref(),
+        &form.role_id,
         None,
         &user.meta(),
     )
@@ -146,8 +146,8 @@ pub async fn paste(
                 &app,
                 &user,
                 form.addresses,
-                form.location_id.map(|l| l.to_string()),
-                Some(form.role_id.to_string()),
+                form.location_id,
+                Some(form.role_id),
                 Some(e.to_string()),
             )
             .await
@@ -180,8 +180,8 @@ pub async fn one(
                 &app,
                 &user,
                 String::new(),
-                form.invite.location_id.map(|l| l.to_string()),
-                Some(form.invite.role_id.to_string()),
+                form.invite.location,
+                Some(form.invite.role),
                 Some(e.to_string()),
             )
             .await

@@ -34,14 +34,19 @@ pub const COLUMNS: [(&str, bool); 7] = [
 
 /// One person as a client sends them (`PUT /api/v1/directory`), or a row of a roster file.
 /// `external_id`, `first_name`, `last_name` and `email` must be filled: a person without one
-/// refuses the whole roster.
+/// refuses the whole roster; each is 1 to 200 characters once trimmed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct PersonIn {
-    /// The person's id in the practice's system.
+    /// The person's id in the practice's system, unique in the roster.
+    #[schema(required = true, schema_with = crate::schema::roster_field)]
     pub external_id: String,
+    #[schema(required = true, schema_with = crate::schema::roster_field)]
     pub first_name: String,
+    #[schema(required = true, schema_with = crate::schema::roster_field)]
     pub last_name: String,
+    /// Whether an address is valid is the server's to say (`email_invalid`).
+    #[schema(required = true, format = Email)]
     pub email: String,
     pub user_type: Option<String>,
     /// `false`: deactivated upstream. Absent means active.
@@ -121,14 +126,15 @@ pub fn parse_csv(reader: impl Read) -> Result<Vec<Person>, AppError> {
     };
     let positions = column_positions(&header)?;
     let mut entries: Vec<(u64, PersonIn)> = Vec::new();
-    let mut problems: Vec<String> = Vec::new();
+    let mut problems: Vec<Problem> = Vec::new();
     let mut lines = Lines::new(file.bytes());
     for record in records {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| lines.at(p.byte()));
-                problems.push(format!("line {line}: not valid CSV ({e})"));
+                let text = format!("line {line}: not valid CSV ({e})");
+                problems.push(("directory_line_invalid", text));
                 continue;
             }
         };
@@ -138,7 +144,7 @@ pub fn parse_csv(reader: impl Read) -> Result<Vec<Person>, AppError> {
         }
         match person_of(&record, &positions) {
             Ok(p) => entries.push((line, p)),
-            Err(problem) => problems.push(format!("line {line}: {problem}")),
+            Err((code, problem)) => problems.push((code, format!("line {line}: {problem}"))),
         }
     }
     match check(entries, "line") {
@@ -146,7 +152,7 @@ pub fn parse_csv(reader: impl Read) -> Result<Vec<Person>, AppError> {
         Ok(_) => Err(refusal(problems)),
         Err(more) => {
             problems.extend(more);
-            problems.sort_by_key(|p| line_of(p));
+            problems.sort_by_key(|(_, p)| line_of(p));
             Err(refusal(problems))
         }
     }
@@ -235,12 +241,15 @@ fn column_positions(header: &csv::StringRecord) -> Result<Vec<usize>, AppError> 
 }
 
 /// One record as a person, or what is wrong with it (without its line number).
-fn person_of(record: &csv::StringRecord, positions: &[usize]) -> Result<PersonIn, String> {
+fn person_of(record: &csv::StringRecord, positions: &[usize]) -> Result<PersonIn, Problem> {
     if record.len() > positions.len() {
-        return Err(format!(
-            "it has {} fields but the header has {}; put quotes around values that contain a comma",
-            record.len(),
-            positions.len()
+        return Err((
+            "directory_line_invalid",
+            format!(
+                "it has {} fields but the header has {}; put quotes around values that contain a comma",
+                record.len(),
+                positions.len()
+            ),
         ));
     }
     let mut p = PersonIn::default();
@@ -254,9 +263,9 @@ fn person_of(record: &csv::StringRecord, positions: &[usize]) -> Result<PersonIn
             "user_type" => p.user_type = Some(value),
             "active" => {
                 p.active = Some(parse_active(&value).ok_or_else(|| {
-                    format!(
+                    ("active_invalid", format!(
                         "active is “{value}”; write true or false (yes/no and 1/0 work too), or leave it empty for active"
-                    )
+                    ))
                 })?)
             }
             _ => {
@@ -320,25 +329,37 @@ fn line_of(problem: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn refusal(problems: Vec<String>) -> AppError {
+/// What is wrong with one line or person: a code of its kind (so a client can tell a bad
+/// address from a repeated id) and the sentence, starting with where it is.
+type Problem = (&'static str, String);
+
+/// Every problem as a field error of its own, the first saying that nothing was loaded.
+fn refusal(problems: Vec<Problem>) -> AppError {
     let total = problems.len();
-    let mut shown: Vec<String> = problems.into_iter().take(MAX_PROBLEMS_SHOWN).collect();
-    if total > MAX_PROBLEMS_SHOWN {
-        shown.push(format!("and {} more", total - MAX_PROBLEMS_SHOWN));
+    let mut errors: Vec<ValueError> = problems
+        .into_iter()
+        .take(MAX_PROBLEMS_SHOWN)
+        .map(|(code, text)| ValueError::new("directory", code, format!("{text}.")))
+        .collect();
+    if let Some(last) = errors.last_mut()
+        && total > MAX_PROBLEMS_SHOWN
+    {
+        let more = total - MAX_PROBLEMS_SHOWN;
+        last.message.push_str(&format!(" And {more} more."));
     }
-    invalid(
-        "directory_invalid",
-        format!(
-            "Nothing was loaded, and the directory is as it was: {total} {} to fix: {}.",
+    if let Some(first) = errors.first_mut() {
+        first.message = format!(
+            "Nothing was loaded, and the directory is as it was: {total} {} to fix. {}",
             if total == 1 { "problem" } else { "problems" },
-            shown.join("; ")
-        ),
-    )
+            first.message
+        );
+    }
+    AppError::InvalidFields(errors)
 }
 
 /// Checks people one by one and against each other; `unit` names where each one is (`line` of
 /// a file, `person` of a JSON list). Returns the problems, each starting with `unit N:`.
-fn check(entries: Vec<(u64, PersonIn)>, unit: &str) -> Result<Vec<Person>, Vec<String>> {
+fn check(entries: Vec<(u64, PersonIn)>, unit: &str) -> Result<Vec<Person>, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut people = Vec::with_capacity(entries.len());
     let mut first_seen: BTreeMap<String, u64> = BTreeMap::new();
@@ -369,60 +390,60 @@ fn external_id(
     at: &str,
     unit: &str,
     first_seen: &BTreeMap<String, u64>,
-) -> Result<String, String> {
+) -> Result<String, Problem> {
     let external_id = raw.trim().to_string();
     if external_id.is_empty() {
-        return Err(format!(
-            "{at}: the external id is missing; give every person the id the upstream system knows them by"
+        return Err((
+            "external_id_missing",
+            format!(
+                "{at}: the external id is missing; give every person the id the upstream system knows them by"
+            ),
         ));
     }
     if external_id.chars().count() > 200 {
-        return Err(format!(
-            "{at}: the external id is longer than 200 characters"
+        return Err((
+            "external_id_too_long",
+            format!("{at}: the external id is longer than 200 characters"),
         ));
     }
     if let Some(earlier) = first_seen.get(&external_id) {
-        return Err(format!(
-            "{at}: the external id “{external_id}” is already used on {unit} {earlier}; each person appears once, with all their groups"
+        return Err((
+            "external_id_repeated",
+            format!(
+                "{at}: the external id “{external_id}” is already used on {unit} {earlier}; each person appears once, with all their groups"
+            ),
         ));
     }
     Ok(external_id)
 }
 
 /// The person with their names, address and groups checked; `None` when any is wrong, with the
-/// problems added (a person's name and address problems in one line).
+/// problems added.
 fn checked_person(
     p: PersonIn,
     external_id: String,
     at: &str,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> Option<Person> {
-    let mut row_problems = Vec::new();
+    let before = problems.len();
+    let mut problem = |code, what: &str| {
+        problems.push((code, format!("{at} (external id “{external_id}”): {what}")));
+    };
     let first_name = p.first_name.trim().to_string();
     let last_name = p.last_name.trim().to_string();
     if first_name.is_empty() {
-        row_problems.push("the first name is missing".to_string());
+        problem("name_missing", "the first name is missing");
     }
     if last_name.is_empty() {
-        row_problems.push("the last name is missing".to_string());
+        problem("name_missing", "the last name is missing");
     }
     if first_name.chars().count() > 200 || last_name.chars().count() > 200 {
-        row_problems.push("a name is longer than 200 characters".to_string());
+        problem("name_too_long", "a name is longer than 200 characters");
     }
-    let email = match Email::parse(&p.email) {
-        Ok(e) => Some(e),
-        Err(e) => {
-            row_problems.push(lowercase_first(&e.message));
-            None
-        }
-    };
-    let Some(email) = email.filter(|_| row_problems.is_empty()) else {
-        problems.push(format!(
-            "{at} (external id “{external_id}”): {}",
-            row_problems.join("; ")
-        ));
-        return None;
-    };
+    let email = Email::parse(&p.email)
+        .map_err(|e| problem(e.code, &lowercase_first(&e.message)))
+        .ok();
+    let email = email.filter(|_| problems.len() == before)?;
     Some(Person {
         external_id,
         first_name,
@@ -439,11 +460,12 @@ fn checked_person(
 }
 
 /// The person's groups, each once in the order given; a name too long is a problem.
-fn groups_of(given: &[String], at: &str, problems: &mut Vec<String>) -> Vec<String> {
+fn groups_of(given: &[String], at: &str, problems: &mut Vec<Problem>) -> Vec<String> {
     let mut groups: Vec<String> = Vec::new();
     for g in given.iter().map(|g| g.trim()).filter(|g| !g.is_empty()) {
         if g.chars().count() > 200 {
-            problems.push(format!("{at}: a group name is longer than 200 characters"));
+            let text = format!("{at}: a group name is longer than 200 characters");
+            problems.push(("group_name_too_long", text));
             continue;
         }
         if !groups.iter().any(|x| x == g) {

@@ -1,0 +1,142 @@
+//! Documented string patterns of the values the server trims, for `schema_with`. JSON Schema's
+//! `\s` is ECMA-262's, which is neither what `str::trim` takes away (ECMA adds U+FEFF and lacks
+//! U+0085) nor Python's (the fuzzers' also has U+001C–U+001F), so the patterns spell out
+//! Unicode's White_Space, exactly what `trim` and `char::is_whitespace` see.
+
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+
+/// One character `trim` takes away.
+const SPACE: &str = r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+/// One character it keeps.
+const TEXT: &str = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
+/// `core` with any spaces around it.
+fn spaced(core: &str) -> String {
+    format!("^{SPACE}*{core}{SPACE}*$")
+}
+
+/// 1 to `max` characters once trimmed.
+fn filled(max: usize) -> String {
+    format!("{TEXT}([\\s\\S]{{0,{}}}{TEXT})?", max - 2)
+}
+
+fn string(pattern: String) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+}
+
+/// The same, `null` allowed (an absent field of an edit).
+fn nullable(pattern: String) -> Object {
+    string(pattern)
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .build()
+}
+
+/// A name: 1 to 100 characters once trimmed.
+pub fn name() -> Object {
+    nullable(spaced(&filled(100)))
+}
+
+/// A field of a roster: 1 to 200 characters once trimmed.
+pub fn roster_field() -> Object {
+    string(spaced(&filled(200))).build()
+}
+
+/// Text that is not blank.
+pub fn not_blank() -> Object {
+    string(TEXT.to_string()).build()
+}
+
+/// Optional text of at most 2,000 characters once trimmed (blank clears it).
+pub fn long_text() -> Object {
+    nullable(spaced(&format!("({})?", filled(2_000))))
+}
+
+/// Optional text of at most 40 characters once trimmed (blank clears it).
+pub fn short_text() -> Object {
+    nullable(spaced(&format!("({})?", filled(40))))
+}
+
+/// One of `words` (a regex alternation), or blank when `blank` allows it.
+fn word(words: &str, blank: bool) -> String {
+    spaced(&format!("({words}){}", if blank { "?" } else { "" }))
+}
+
+/// A user status, or blank (any).
+pub fn status() -> Object {
+    nullable(word(
+        "pending|expired|active|inactive|blocked|disabled",
+        true,
+    ))
+}
+
+/// A sort of the user list, or blank (the default).
+pub fn sort() -> Object {
+    nullable(word("-?(created|name|email|username)", true))
+}
+
+/// An id (hyphenated or not), or blank (any).
+pub fn id_or_blank() -> Object {
+    let hex = "[0-9a-fA-F]";
+    let id = format!("{hex}{{8}}(-{hex}{{4}}){{3}}-{hex}{{12}}|{hex}{{32}}");
+    nullable(word(&id, true))
+}
+
+/// A token's owner.
+pub fn owner() -> Object {
+    string(word("organization|person", false)).build()
+}
+
+/// Whole numbers from 1 to 50 (appointments at once).
+pub fn capacity() -> Object {
+    nullable(word(r"\+?0*([1-9]|[1-4][0-9]|50)", false))
+}
+
+/// Minutes of a scheduling step.
+pub fn scheduling_step() -> Object {
+    nullable(word(r"\+?0*(5|10|15|20|30|45|60)", false))
+}
+
+/// 10 digits (spaces and dashes between them dropped), or blank (clears it).
+pub fn npi() -> Object {
+    nullable(word("([ -]*[0-9]){10}[ -]*", true))
+}
+
+/// Items separated by commas or spaces, none or more.
+fn list(item: &str, at_least_one: bool) -> String {
+    let sep = format!("({SPACE}|,)");
+    let items = format!("{item}({sep}+{item})*");
+    let items = if at_least_one {
+        items
+    } else {
+        format!("({items})?")
+    };
+    format!("^{sep}*{items}{sep}*$")
+}
+
+/// Taxonomy codes: nine letters or digits and an X each.
+pub fn taxonomies() -> Object {
+    nullable(list("[0-9A-Za-z]{9}[Xx]", false))
+}
+
+/// API token scopes, at least one.
+pub fn scopes() -> Object {
+    string(list("(users:read|users:write|tokens:write)", true)).build()
+}
+
+/// Blank (taken as absent, as forms send it), a date or an RFC 3339 time.
+pub fn day_or_time() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, SchemaFormat};
+    let format = |f| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(f)))
+    };
+    AnyOfBuilder::new()
+        .item(string(spaced("")))
+        .item(format(KnownFormat::Date))
+        .item(format(KnownFormat::DateTime))
+        .build()
+        .into()
+}

@@ -33,9 +33,27 @@ fn nullable(pattern: String) -> Object {
         .build()
 }
 
-/// A name: 1 to 100 characters once trimmed.
+/// One character a name may start or end with: neither a space nor a control character.
+const VISIBLE: &str = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
+/// A person's name (`domain::name`): 1 to 100 characters once trimmed, none of them a control
+/// character.
+fn one_line_name() -> String {
+    let max = rollcall_domain::name::MAX_CHARS;
+    spaced(&format!(
+        "{VISIBLE}([^\\x00-\\x1f\\x7f-\\x9f]{{0,{}}}{VISIBLE})?",
+        max - 2
+    ))
+}
+
+/// A name of an edit (`null`: unchanged).
 pub fn name() -> Object {
-    nullable(spaced(&filled(100)))
+    nullable(one_line_name())
+}
+
+/// A name that must be given.
+pub fn full_name() -> Object {
+    string(one_line_name()).build()
 }
 
 /// A field of a roster: 1 to 200 characters once trimmed.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod import;
 pub mod job;
 pub mod mobile;
+pub mod name;
 pub mod notifications;
 pub mod npi;
 pub mod paste;

@@ -78,10 +78,17 @@ pub fn parse(text: &str) -> Result<Pasted, ValueError> {
     let entries = split(text)
         .into_iter()
         .map(|(raw, name, address)| {
-            let outcome = match Email::parse(&address) {
-                Ok(email) if seen.insert(email.match_key().to_string()) => Outcome::Valid(email),
-                Ok(email) => Outcome::Duplicate(email),
-                Err(e) => Outcome::Invalid(e),
+            let checked_name = name
+                .as_deref()
+                .map(|n| crate::name::person_name("addresses", "name", n))
+                .transpose();
+            let outcome = match (Email::parse(&address), checked_name) {
+                (_, Err(e)) => Outcome::Invalid(e),
+                (Ok(email), _) if seen.insert(email.match_key().to_string()) => {
+                    Outcome::Valid(email)
+                }
+                (Ok(email), _) => Outcome::Duplicate(email),
+                (Err(e), _) => Outcome::Invalid(e),
             };
             Entry { raw, name, outcome }
         })

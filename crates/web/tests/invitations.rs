@@ -891,7 +891,68 @@ async fn the_api_names_the_location_by_code_and_the_role_by_name(t: TestDb) {
     );
 }
 
+/// A name is 1 to 100 characters on one line whichever way the person is invited: a name of
+/// 2,000 characters or with a line break in it invites nobody and says why.
+async fn names_are_checked_the_same_on_every_invitation_path(t: TestDb) {
+    let app = spawn_app(t).await;
+    let admin = app.signed_in_admin().await;
+    let token = app.api_token(&admin, &["users:read", "users:write"]).await;
+    let long = "Kim ".repeat(500);
+    let r = invite_one(&app, &admin, "long@clinic.example", &long).await;
+    assert_eq!(r.status(), 422, "the console's form");
+    assert!(r.text().await.unwrap().contains("at most 100 are allowed"));
+    let api = reqwest::Client::new();
+    for name in [long.as_str(), "Kim\u{7}Lee"] {
+        let r = api
+            .post(app.url("/api/v1/invitations"))
+            .bearer_auth(&token)
+            .json(&json!({ "email": "api@clinic.example", "full_name": name, "location": "DT", "role": "Front Desk" }))
+            .send()
+            .await
+            .unwrap();
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], "full_name", "{problem}");
+    }
+    let pasted = format!("{long} <pasted@clinic.example>, Kim Lee <fine@clinic.example>");
+    let r = api
+        .post(app.url("/api/v1/invitations/batch"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "names")
+        .json(&json!({ "addresses": pasted, "location": "DT", "role": "Front Desk" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let batch: Value = r.json().await.unwrap();
+    assert_eq!(batch["invited"].as_array().unwrap().len(), 1, "{batch}");
+    assert!(
+        batch.to_string().contains("at most 100 are allowed"),
+        "{batch}"
+    );
+    let list: Value = api
+        .get(app.url("/api/v1/users?status=pending"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let emails: Vec<&str> = list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        ["fine@clinic.example"],
+        "only the well-named person was invited"
+    );
+}
+
 engine_tests!(
+    names_are_checked_the_same_on_every_invitation_path,
     an_invited_person_registers_and_signs_in,
     the_api_names_the_location_by_code_and_the_role_by_name,
     one_registration_wins_on_a_shared_token,

@@ -599,7 +599,7 @@ async fn profile_values_are_validated(t: TestDb) {
         (json!({ "scheduling_step": "7" }), "scheduling_step_invalid"),
         (json!({ "capacity": "0" }), "capacity_invalid"),
         (json!({ "mobile": "12" }), "mobile_invalid"),
-        (json!({ "first_name": "  " }), "name_invalid"),
+        (json!({ "first_name": "  " }), "name_missing"),
         (json!({ "user_type": "astronaut" }), "user_type_unknown"),
         (
             json!({ "notifications": ["appointments:fax"] }),

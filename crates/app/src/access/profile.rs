@@ -416,15 +416,7 @@ pub struct ProfileEdit {
 }
 
 fn required(field: &'static str, label: &str, value: &str) -> Result<String, ValueError> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > 100 {
-        return Err(ValueError::new(
-            field,
-            "name_invalid",
-            format!("{label} must be 1–100 characters."),
-        ));
-    }
-    Ok(v.to_string())
+    rollcall_domain::name::person_name(field, label, value)
 }
 
 fn optional(
@@ -758,19 +750,19 @@ fn person_edited(
     set(
         &mut next.first_name,
         "first_name",
-        "First name",
+        "first name",
         &edit.first_name,
     );
     set(
         &mut next.last_name,
         "last_name",
-        "Last name",
+        "last name",
         &edit.last_name,
     );
     set(
         &mut next.display_name,
         "display_name",
-        "Display name",
+        "display name",
         &edit.display_name,
     );
     if let Some(v) = &edit.mobile {

@@ -71,15 +71,7 @@ pub struct Staged {
 }
 
 fn name(field: &'static str, label: &str, value: &str) -> Result<String, ValueError> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > 100 {
-        return Err(ValueError::new(
-            field,
-            "name_invalid",
-            format!("Enter your {label} (1–100 characters)."),
-        ));
-    }
-    Ok(v.to_string())
+    rollcall_domain::name::person_name(field, label, value)
 }
 
 /// Details that passed the checks.

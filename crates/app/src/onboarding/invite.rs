@@ -256,7 +256,7 @@ fn split_name(name: Option<&str>) -> (String, String) {
 pub struct InviteOne {
     pub email: String,
     /// As it should appear on notes and signatures.
-    #[schema(schema_with = crate::schema::not_blank)]
+    #[schema(schema_with = crate::schema::full_name)]
     pub full_name: String,
     /// The primary location the person works at, by id, code or name (`location_id` is read
     /// as this field too); a request without one is refused (`location_required`), an unknown
@@ -282,15 +282,8 @@ pub async fn invite_one(
 ) -> Result<Invited, AppError> {
     who.require(Capability::Invite)?;
     let email = Email::parse(&req.email)?;
-    let name = req.full_name.trim();
-    if name.is_empty() {
-        return Err(ValueError::new(
-            "full_name",
-            "name_missing",
-            "Enter the person's full name as it should appear on notes and signatures.",
-        )
-        .into());
-    }
+    let name = rollcall_domain::name::person_name("full_name", "full name", &req.full_name)?;
+    let name = name.as_str();
     // Checks read on the read pool: SQLite's one writer is held only for the writes.
     let mut conn = app.db.read_conn().await?;
     let batch = prepare(

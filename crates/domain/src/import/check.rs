@@ -10,7 +10,7 @@ use crate::error::quoted;
 use crate::user_type::{self, UserTypeDef};
 use crate::{Email, Mobile, Npi, Permission, TaxonomyCode, Username, permission};
 
-const MAX_NAME_CHARS: usize = 100;
+const MAX_NAME_CHARS: usize = crate::name::MAX_CHARS;
 /// How many catalogue entries a message lists before saying how many more there are.
 const MAX_LISTED: usize = 25;
 

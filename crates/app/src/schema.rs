@@ -116,9 +116,10 @@ pub fn scheduling_step() -> Object {
     nullable(word(r"\+?0*(5|10|15|20|30|45|60)", false))
 }
 
-/// 10 digits (spaces and dashes between them dropped), or blank (clears it).
+/// 10 digits, the first 1 or 2 (spaces and dashes between them dropped), or blank (clears
+/// it). The check digit is the server's to judge: no pattern can.
 pub fn npi() -> Object {
-    nullable(word("([ -]*[0-9]){10}[ -]*", true))
+    nullable(word("[ -]*[12]([ -]*[0-9]){9}[ -]*", true))
 }
 
 /// Items separated by commas or spaces, none or more.

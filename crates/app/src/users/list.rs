@@ -235,16 +235,19 @@ impl UserFilter {
     }
 }
 
-/// Cursors are opaque to clients: hex of "value\u{1f}id".
+const CURSOR: &str = "users";
+
+/// The list's cursor: the sort value and the id of the last row, in the one cursor form every
+/// list uses (`paging::cursor`).
 fn encode_cursor(c: &Cursor) -> String {
-    let raw = match c {
-        Cursor::Int(v, id) => format!("{v}\u{1f}{id}"),
-        Cursor::Text(v, id) => format!("{v}\u{1f}{id}"),
-    };
-    hex::encode(raw)
+    match c {
+        Cursor::Int(v, id) => crate::paging::cursor(CURSOR, format!("{v}\u{1f}{id}")),
+        Cursor::Text(v, id) => crate::paging::cursor(CURSOR, format!("{v}\u{1f}{id}")),
+    }
 }
 
 fn decode_cursor(s: &str, sort: SortKey) -> Result<Cursor, ValueError> {
+    let raw: String = crate::paging::position(CURSOR, s)?;
     let bad = || {
         ValueError::new(
             "after",
@@ -252,7 +255,6 @@ fn decode_cursor(s: &str, sort: SortKey) -> Result<Cursor, ValueError> {
             "The page cursor is not valid for this sort; start again from the first page.",
         )
     };
-    let raw = String::from_utf8(hex::decode(s).map_err(|_| bad())?).map_err(|_| bad())?;
     let (v, id) = raw.split_once('\u{1f}').ok_or_else(bad)?;
     let id = Uuid::parse_str(id).map_err(|_| bad())?;
     Ok(match sort {

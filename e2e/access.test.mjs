@@ -82,7 +82,7 @@ describe('Access management', { timeout: 120_000 }, () => {
     assert.doesNotMatch(effective, /Finish SOAP notes/);
     assert.match(await page.locator('#filtered').innerText(), /Finish SOAP notes[\s\S]*Rule 2/);
     await page.locator('#user-history').waitFor();
-    assert.match(await page.locator('#user-history').innerText(), /user\.access_changed/);
+    assert.match(await page.locator('#user-history').innerText(), /User: access changed/);
     await shot(page, 'profile-filtered.png');
     assert.deepEqual(problems, [], 'no console errors');
   });
@@ -96,11 +96,14 @@ describe('Access management', { timeout: 120_000 }, () => {
     await page.locator('#profile-name').waitFor();
     await page.locator('input[name=permissions][value="soap.start"]').check();
     await Promise.all([page.waitForLoadState('load'), page.locator('#save-profile').click()]);
-    const error = page.locator('#profile-error');
+    const error = page.locator('#error-summary li');
     await error.waitFor();
     assert.match(await error.innerText(), new RegExp(`^Rule 1: ${clerk.name} is`));
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'error-summary', 'the summary of what to fix takes focus');
+    assert.equal(await page.locator('input[name=permissions][value="soap.start"]').isChecked(), true, 'the refused choice is still ticked');
     await shot(page, 'profile-refused.png');
-    // A valid edit is saved and shows up in the history.
+    // Without the refused permission, the edit is saved and shows up in the history.
+    await page.locator('input[name=permissions][value="soap.start"]').uncheck();
     await page.locator('input[name=mobile]').fill('+1 415 555 2671');
     await Promise.all([page.waitForURL((u) => u.searchParams.get('saved') === '1'), page.locator('#save-profile').click()]);
     assert.equal(await page.locator('input[name=mobile]').inputValue(), '+14155552671');

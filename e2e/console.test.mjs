@@ -149,7 +149,8 @@ describe('Rollcall web console', { timeout: 120_000 }, () => {
     );
     const firstPage = await readRows(page);
     assert.ok(firstPage.length >= 40 && firstPage.length <= 50, `about 50 rows on the first page, got ${firstPage.length}`);
-    assert.equal(await page.locator('#shown').innerText(), `${firstPage.length} shown`);
+    assert.match(await page.locator('#result-total').innerText(), /^\d+ users match$/, 'the list says how many users match');
+    assert.equal(await page.locator('#prev-page').count(), 0, 'no previous page on the first page');
     assertStatusBadges(firstPage);
     assert.ok(new Set(firstPage.map((r) => r.status)).size > 1, 'the demo list shows several statuses');
     for (const r of firstPage) {
@@ -175,7 +176,8 @@ describe('Rollcall web console', { timeout: 120_000 }, () => {
     }
     assert.equal(await page.evaluate(() => window.__sameDocument), true, 'search did not reload the page');
     assert.equal(new URL(page.url()).searchParams.get('q'), 'chen', 'the address bar carries the search');
-    assert.equal(await page.locator('#shown').innerText(), `${found.length} shown`);
+    assert.equal(await page.locator('#result-total').innerText(), found.length === 1 ? '1 user matches' : `${found.length} users match`, 'the live count follows the search');
+    assert.equal(await page.locator('[role=status] #result-total').count(), 1, 'the count is announced from a live region that stays in place');
     await shot(page, 'users-search.png');
 
     // Clear the search, then filter by status.
@@ -223,6 +225,8 @@ describe('Rollcall web console', { timeout: 120_000 }, () => {
     assertStatusBadges(secondPage);
     assert.ok(new URL(page.url()).searchParams.has('after'), 'the address bar carries the page position');
     await shot(page, 'users-page-2.png');
+    await swapRows(page, () => page.locator('#prev-page').click());
+    assert.deepEqual((await readRows(page)).map((r) => r.id), firstPage.map((r) => r.id), 'the previous page is the first page again');
 
     assert.deepEqual(problems, [], 'no console errors on the admin pages');
   });

@@ -241,7 +241,7 @@ describe('Bulk add from the directory', { timeout: 180_000 }, () => {
     await shot(page, 'directory-outcome.png');
     assert.equal(seats().used, start.used + chosen.length);
 
-    // The people are Pending, at the location chosen.
+    // The people are Pending, at the location chosen; their invitations wait for the time set.
     await page.goto(`${h.base}/users?status=pending`);
     const oldRows = await page.$('#rows');
     await page.getByRole('searchbox', { name: 'Search', exact: true }).fill(FAMILY);
@@ -251,7 +251,7 @@ describe('Bulk add from the directory', { timeout: 180_000 }, () => {
     const pending = await readUsers(page);
     assert.deepEqual(pending.map((u) => u.name).sort(), chosen.map(name).sort(), `pending: ${JSON.stringify(pending)}`);
     for (const u of pending) {
-      assert.equal(u.status, 'Pending', `${u.name} is Pending`);
+      assert.equal(u.status, 'Scheduled', `${u.name}'s invitation is shown as Scheduled`);
       assert.match(u.locations, new RegExp(location), `${u.name} works at ${location}`);
       assert.equal(u.email, person(chosen.find((p) => name(p) === u.name).external_id).email);
     }

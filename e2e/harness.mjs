@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -200,6 +200,51 @@ export function createHarness() {
   return h;
 }
 
-export async function shot(page, name, { fullPage = true } = {}) {
+/**
+ * Keeps a screenshot of the page as it is now, after checking what every console page owes its
+ * reader (see `checkPage`). `check: false` only for a page state that is not the console's own.
+ */
+export async function shot(page, name, { fullPage = true, check = true } = {}) {
+  if (check) await checkPage(page, name);
   await page.screenshot({ path: path.join(shotDir, name), fullPage });
+}
+
+const axeSource = readFileSync(path.join(here, 'node_modules/axe-core/axe.min.js'), 'utf8');
+const WCAG_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+
+/**
+ * What every page state of the console owes its reader, checked where it stands:
+ * - no violation of the WCAG 2.0/2.1 A and AA rules that axe-core checks;
+ * - no horizontal scroll of the page at its width (a table may scroll inside its own box only
+ *   where it says so);
+ * - no internal value shown as text: a raw UUID or a millisecond or microsecond epoch number
+ *   outside a link's address.
+ */
+export async function checkPage(page, label) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(
+    (tags) => globalThis.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] }),
+    WCAG_AA,
+  );
+  const violations = result.violations.map(
+    (v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}${v.nodes.length > 3 ? ` and ${v.nodes.length - 3} more` : ''}`,
+  );
+  assert.deepEqual(violations, [], `${label}: WCAG 2.1 AA violations at ${page.url()}`);
+
+  const widths = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, view: window.innerWidth }));
+  assert.ok(widths.page <= widths.view, `${label}: the page scrolls sideways at ${widths.view} px (${widths.page} px wide) at ${page.url()}`);
+
+  const internal = await page.evaluate(() => {
+    const found = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const pattern = /\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b|\b1\d{12}(\d{3})?\b/i;
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement;
+      if (!el || el.closest('script, style, template, [hidden]')) continue;
+      const m = n.textContent.match(pattern);
+      if (m) found.push(`${m[0]} in <${el.tagName.toLowerCase()}>`);
+    }
+    return found;
+  });
+  assert.deepEqual(internal, [], `${label}: internal values shown at ${page.url()}`);
 }

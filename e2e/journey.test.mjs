@@ -165,7 +165,9 @@ function readRows(page) {
         status: badge ? badge.innerText.trim() : '',
         statusClass: badge ? badge.className : '',
         locations: cells[6],
-        buttons: [...tr.querySelectorAll('button')].map((b) => b.innerText.trim()),
+        // The visible label; the accessible name adds the person (checked below).
+        buttons: [...tr.querySelectorAll('button')].map((b) => b.firstChild.textContent.trim()),
+        buttonNames: [...tr.querySelectorAll('button')].map((b) => b.textContent.replace(/\s+/g, ' ').trim()),
       };
     }),
   );
@@ -340,7 +342,7 @@ describe('a new user\'s journey', { timeout: 180_000 }, () => {
     ]);
     await page.getByRole('heading', { name: 'Invite people', exact: true }).waitFor();
     const form = page.locator('#paste-form');
-    const addresses = form.locator('#addresses');
+    const addresses = form.locator('[name=addresses]');
     const recognised = page.locator('#paste-count #recognised');
     // The count comes from the server (htmx) as the text changes, without a page load.
     await page.waitForFunction(() => typeof window.htmx === 'object');
@@ -378,8 +380,8 @@ describe('a new user\'s journey', { timeout: 180_000 }, () => {
     assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the count did not reload the page');
     assert.equal(await addresses.inputValue(), PASTE_LINES.join('\n'), 'the text typed is kept');
 
-    await form.locator('select[name=location_id]').selectOption({ label: LOCATION });
-    await form.locator('select[name=role_id]').selectOption({ label: ROLE });
+    await form.locator('select[name=location]').selectOption({ label: LOCATION });
+    await form.locator('select[name=role]').selectOption({ label: ROLE });
     await shot(page, 'invite-paste.png');
 
     await Promise.all([
@@ -412,7 +414,7 @@ describe('a new user\'s journey', { timeout: 180_000 }, () => {
       page.locator('#send-more').click(),
     ]);
     await page.getByRole('heading', { name: 'Invite people', exact: true }).waitFor();
-    assert.equal(await page.locator('#addresses').inputValue(), '', 'the invite form is empty again');
+    assert.equal(await page.locator('[name=addresses]').inputValue(), '', 'the invite form is empty again');
     assert.equal((await page.locator('#recognised').innerText()).trim(), '0');
     state.invited = true;
 
@@ -443,6 +445,7 @@ describe('a new user\'s journey', { timeout: 180_000 }, () => {
       assert.match(row.statusClass, /\bstatus-pending\b/);
       assert.equal(row.locations, LOCATION);
       assert.deepEqual(row.buttons, ['Resend', 'Revoke'], `${email} can be resent or revoked`);
+      assert.deepEqual(row.buttonNames, [`Resend ${row.name}`, `Revoke ${row.name}`], 'each button names the person it acts on');
     }
     assert.equal(rows.find((r) => r.email === DANA.email).name, `${DANA.first} ${DANA.last}`, 'the name typed with the address is kept');
     assert.equal(rows.some((r) => r.email === ADMIN.email), false, 'the admin was not invited');
@@ -454,12 +457,12 @@ describe('a new user\'s journey', { timeout: 180_000 }, () => {
     const [resend] = await Promise.all([
       page.waitForRequest((r) => new URL(r.url()).pathname === `/users/${samId}/resend`),
       page.waitForURL((u) => u.pathname === '/users' && u.searchParams.get('notice') === 'resent'),
-      samRow.getByRole('button', { name: 'Resend', exact: true }).click(),
+      samRow.getByRole('button', { name: /^Resend\b/ }).click(),
     ]);
     assert.equal(resend.method(), 'POST', 'Resend is a form POST');
     assert.equal(resend.isNavigationRequest(), true, 'Resend submits the form (a page load)');
     assert.equal(
-      (await page.getByRole('status').innerText()).trim(),
+      (await page.locator('.notice[role=status]').innerText()).trim(),
       'A new invitation was sent; the previous link no longer works.',
     );
     await shot(page, 'users-resent.png', { fullPage: false });

@@ -24,10 +24,13 @@ fi
 
 # Install the npm dependencies unless the installed ones match the lock file.
 if ! node -e '
-  const want = require("./package-lock.json").packages["node_modules/playwright-core"].version;
-  let have;
-  try { have = require("./node_modules/playwright-core/package.json").version; } catch {}
-  process.exit(want === have ? 0 : 1);
+  const lock = require("./package-lock.json").packages;
+  const deps = Object.keys(require("./package.json").dependencies);
+  const same = deps.every((d) => {
+    try { return require(`./node_modules/${d}/package.json`).version === lock[`node_modules/${d}`].version; }
+    catch { return false; }
+  });
+  process.exit(same ? 0 : 1);
 ' 2>/dev/null; then
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi

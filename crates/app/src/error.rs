@@ -73,6 +73,23 @@ impl FieldErrors {
         result.map_err(|e| self.0.push(e)).ok()
     }
 
+    /// The value of a step that may refuse fields: its field errors are kept (and `None`
+    /// answered) so later fields are still checked; any other error stops here.
+    pub(crate) fn keep<T>(&mut self, result: Result<T, AppError>) -> Result<Option<T>, AppError> {
+        match result {
+            Ok(v) => Ok(Some(v)),
+            Err(AppError::Invalid(e)) => {
+                self.0.push(e);
+                Ok(None)
+            }
+            Err(AppError::InvalidFields(all)) => {
+                self.0.extend(all);
+                Ok(None)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
     /// Nothing wrong, or every error at once.
     pub(crate) fn into_result(self) -> Result<(), AppError> {
         AppError::of_fields(self.0).map_or(Ok(()), Err)

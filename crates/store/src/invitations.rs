@@ -152,21 +152,35 @@ pub async fn latest_for_user(conn: &mut Conn, user_id: Uuid) -> Result<Option<In
 pub async fn delivery_of(
     conn: &mut Conn,
     user_ids: &[Uuid],
-) -> Result<std::collections::BTreeMap<Uuid, (String, Option<String>)>> {
+) -> Result<std::collections::BTreeMap<Uuid, Delivery>> {
     let mut out = std::collections::BTreeMap::new();
     if user_ids.is_empty() {
         return Ok(out);
     }
     let mut q = Sql::new(
-        "SELECT user_id, delivery_state, last_error FROM invitations WHERE accepted_at IS NULL AND revoked_at IS NULL AND user_id IN (",
+        "SELECT user_id, delivery_state, last_error, send_at FROM invitations WHERE accepted_at IS NULL AND revoked_at IS NULL AND user_id IN (",
     );
     q.bind_list(user_ids.iter().map(|u| u.to_string()))
         .push(") ORDER BY created_at");
     for r in q.fetch_all(&mut *conn).await? {
         out.insert(
             parse_id(&r.try_get::<String, _>(0)?)?,
-            (r.try_get(1)?, r.try_get(2)?),
+            Delivery {
+                state: r.try_get(1)?,
+                error: r.try_get(2)?,
+                send_at: r.try_get(3)?,
+            },
         );
     }
     Ok(out)
+}
+
+/// How an open invitation's delivery stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// `queued`, `sent`, `retrying` or `failed`.
+    pub state: String,
+    pub error: Option<String>,
+    /// When it goes (or went) out, in microseconds.
+    pub send_at: i64,
 }

@@ -299,3 +299,27 @@ pub async fn items(conn: &mut Conn, job_id: Uuid, after_seq: i64, limit: u32) ->
     })
     .await
 }
+
+/// The kind and creation time of the organization's jobs among `ids` (for naming them in the
+/// audit log).
+pub async fn kinds_of(
+    conn: &mut Conn,
+    org_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, JobKind, i64)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Sql::new("SELECT id, kind, created_at FROM jobs WHERE org_id = ");
+    q.bind(org_id.to_string()).push(" AND id IN (");
+    q.bind_list(ids.iter().map(Uuid::to_string)).push(")");
+    let mut out = Vec::new();
+    for r in q.fetch_all(&mut *conn).await? {
+        out.push((
+            parse_id(&r.try_get::<String, _>(0)?)?,
+            parse_stored("jobs", "kind", r.try_get(1)?, JobKind::parse)?,
+            r.try_get(2)?,
+        ));
+    }
+    Ok(out)
+}

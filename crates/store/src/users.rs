@@ -422,6 +422,8 @@ pub struct ListQuery {
     pub sort: SortKey,
     pub descending: bool,
     pub after: Option<Cursor>,
+    /// Page backwards: the rows just before this cursor (in the list's order).
+    pub before: Option<Cursor>,
     pub limit: u32,
     pub now: i64,
 }
@@ -437,6 +439,8 @@ pub struct ListPage {
     pub rows: Vec<ListRow>,
     /// Cursor for the next page, if there is one.
     pub next: Option<Cursor>,
+    /// Cursor for the previous page, if there is one.
+    pub prev: Option<Cursor>,
 }
 
 pub fn cursor_of(user: &User, sort: SortKey) -> Cursor {
@@ -525,6 +529,22 @@ fn push_lookups(q: &mut Sql, query: &ListQuery) {
     }
 }
 
+/// How many users match a list query's search and filters, counting no further than `cap` (a
+/// list says "more than" beyond it rather than scan a whole large organization).
+pub async fn count_matching(
+    conn: &mut Conn,
+    engine: Engine,
+    query: &ListQuery,
+    cap: u32,
+) -> Result<u32> {
+    let mut q = Sql::new("SELECT COUNT(*) FROM (SELECT 1 FROM users WHERE org_id = ");
+    q.bind(query.org_id.to_string());
+    push_filters(&mut q, engine, query);
+    q.push(&format!(" LIMIT {}) AS matching", cap as u64 + 1));
+    let n: i64 = q.fetch_one(&mut *conn).await?.try_get(0)?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
 /// Every user matching a list query's search and filters (its cursor and limit are ignored), in
 /// the list's order: what "select all matching" selects.
 pub async fn ids_matching(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<Vec<Uuid>> {
@@ -546,15 +566,17 @@ pub async fn list(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<
     q.bind(query.org_id.to_string());
     push_filters(&mut q, engine, query);
     let col = query.sort.column();
-    let (cmp, dir) = if query.descending {
+    // Backwards, the same order is read reversed from the cursor, then turned round.
+    let backwards = query.before.is_some();
+    let (cmp, dir) = if query.descending != backwards {
         ("<", "DESC")
     } else {
         (">", "ASC")
     };
-    if let Some(after) = &query.after {
+    if let Some(from) = query.before.as_ref().or(query.after.as_ref()) {
         q.push(&format!(" AND ({col}, id) {cmp} "))
             .values_row(|row| {
-                match after {
+                match from {
                     Cursor::Int(v, id) => row.bind(*v).bind(id.to_string()),
                     Cursor::Text(v, id) => row.bind(v.clone()).bind(id.to_string()),
                 };
@@ -566,11 +588,16 @@ pub async fn list(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<
         limit + 1
     ));
     let mut users = q.fetch_all_as(&mut *conn, from_row).await?;
-    let next = if users.len() > limit as usize {
-        users.truncate(limit as usize);
-        users.last().map(|u| cursor_of(u, query.sort))
-    } else {
-        None
+    let more = users.len() > limit as usize;
+    users.truncate(limit as usize);
+    if backwards {
+        users.reverse();
+    }
+    let first = users.first().map(|u| cursor_of(u, query.sort));
+    let last = users.last().map(|u| cursor_of(u, query.sort));
+    let (next, prev) = match (backwards, query.after.is_some()) {
+        (true, _) => (last, first.filter(|_| more)),
+        (false, came_forward) => (last.filter(|_| more), first.filter(|_| came_forward)),
     };
     let mut names = location_names(conn, users.iter().map(|u| u.id)).await?;
     let rows = users
@@ -580,7 +607,7 @@ pub async fn list(conn: &mut Conn, engine: Engine, query: &ListQuery) -> Result<
             user,
         })
         .collect();
-    Ok(ListPage { rows, next })
+    Ok(ListPage { rows, next, prev })
 }
 
 /// `%term%` with LIKE's own wildcard `%` removed from what the person typed.
@@ -647,4 +674,23 @@ pub async fn refresh_statistics(conn: &mut Conn) -> Result<()> {
         Sql::new("ANALYZE users").execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Display names of the organization's users among `ids` (for naming them in the audit log).
+pub async fn display_names(
+    conn: &mut Conn,
+    org_id: Uuid,
+    ids: &[Uuid],
+) -> Result<BTreeMap<Uuid, String>> {
+    let mut out = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut q = Sql::new("SELECT id, display_name FROM users WHERE org_id = ");
+    q.bind(org_id.to_string()).push(" AND id IN (");
+    q.bind_list(ids.iter().map(Uuid::to_string)).push(")");
+    for r in q.fetch_all(&mut *conn).await? {
+        out.insert(parse_id(&r.try_get::<String, _>(0)?)?, r.try_get(1)?);
+    }
+    Ok(out)
 }

@@ -34,10 +34,10 @@ fn actions_in(html: &str) -> Vec<String> {
     html.split("<tr data-seq=")
         .skip(1)
         .map(|row| {
-            row.split("<code>")
+            row.split("data-action=\"")
                 .nth(1)
                 .unwrap()
-                .split('<')
+                .split('"')
                 .next()
                 .unwrap()
                 .to_string()
@@ -62,7 +62,7 @@ async fn deactivate(app: &TestApp, c: &reqwest::Client, id: uuid::Uuid) {
     let csrf = app.csrf_of(c, "/users").await;
     let r = c
         .post(app.url(&format!("/users/{id}/deactivate")))
-        .form(&[("csrf", csrf.as_str()), ("back", "")])
+        .form(&[("csrf", csrf.as_str()), ("back", ""), ("confirmed", "yes")])
         .send()
         .await
         .unwrap();
@@ -106,10 +106,21 @@ async fn filters_narrow_the_log_and_a_user_has_a_history(t: TestDb) {
 
     let html = rows(&c, &app, "action=user.deactivated").await;
     assert_eq!(actions_in(&html), ["user.deactivated"]);
-    assert!(html.contains(&dee.to_string()), "the target is shown");
     assert!(
-        html.contains("active → ") && html.contains("status: inactive"),
+        html.contains(&format!("href=\"/audit?target={dee}\"")),
+        "the target links to everything about it"
+    );
+    assert!(
+        html.contains(">Dee "),
+        "the target is shown by name: {html}"
+    );
+    assert!(
+        html.contains("Was Active") && html.contains("Status: Inactive"),
         "before and after in words: {html}"
+    );
+    assert!(
+        !html.contains(&format!(">{dee}<")),
+        "no id is shown as text: {html}"
     );
 
     let by_prefix = actions_in(&rows(&c, &app, "action=user.").await);
@@ -155,7 +166,7 @@ async fn filters_narrow_the_log_and_a_user_has_a_history(t: TestDb) {
         "{page}"
     );
     assert!(
-        page.contains(r#"<option value="user." >user.* (all)</option>"#),
+        page.contains(r#"<option value="user." >User: all</option>"#),
         "{page}"
     );
     assert!(page.contains(r#"name="actor" value="admin""#));
@@ -177,7 +188,8 @@ async fn filters_narrow_the_log_and_a_user_has_a_history(t: TestDb) {
         fragment.starts_with("<div id=\"user-history\""),
         "{fragment}"
     );
-    assert!(fragment.contains("<code>user.deactivated</code>"));
+    assert!(fragment.contains("data-action=\"user.deactivated\""));
+    assert!(fragment.contains("User: deactivated"));
     assert!(
         !fragment.contains("auth.signed_in"),
         "only events about Dee"

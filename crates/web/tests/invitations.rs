@@ -66,8 +66,8 @@ async fn invite_one(
             ("csrf", csrf.as_str()),
             ("email", email),
             ("full_name", name),
-            ("location_id", &loc),
-            ("role_id", &roles["Front Desk"]),
+            ("location", &loc),
+            ("role", &roles["Front Desk"]),
             ("user_type", "front_desk"),
         ])
         .send()
@@ -325,7 +325,7 @@ async fn links_expire_and_resend_replaces_them(t: TestDb) {
     let csrf = csrf_in(&html);
     let r = admin
         .post(app.url(&format!("/users/{user_id}/revoke")))
-        .form(&[("csrf", csrf.as_str())])
+        .form(&[("csrf", csrf.as_str()), ("confirmed", "yes")])
         .send()
         .await
         .unwrap();
@@ -375,8 +375,8 @@ async fn a_paste_invites_the_valid_new_addresses_and_explains_the_rest(t: TestDb
         .form(&[
             ("csrf", csrf.as_str()),
             ("addresses", text),
-            ("location_id", &loc),
-            ("role_id", &roles["Provider"]),
+            ("location", &loc),
+            ("role", &roles["Provider"]),
         ])
         .send()
         .await
@@ -462,8 +462,8 @@ async fn inviting_needs_a_location_and_respects_the_rules(t: TestDb) {
             ("csrf", csrf.as_str()),
             ("email", "biller@clinic.example"),
             ("full_name", "Bill Er"),
-            ("location_id", &loc),
-            ("role_id", &roles["Billing Manager"]),
+            ("location", &loc),
+            ("role", &roles["Billing Manager"]),
             ("user_type", ""),
         ])
         .send()

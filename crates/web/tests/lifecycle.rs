@@ -52,9 +52,33 @@ async fn deactivation_ends_access_and_keeps_history(t: TestDb) {
 
     let admin = app.signed_in_admin().await;
     let (id, csrf) = row_id(&app, &admin, "leaving").await;
+    // The row's button asks first, saying what deactivation does; nothing changes yet.
     let r = admin
         .post(app.url(&format!("/users/{id}/deactivate")))
         .form(&[("csrf", csrf.as_str()), ("back", "q=leaving")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let asked = r.text().await.unwrap();
+    assert!(
+        asked.contains("Deactivate Lee Leaving (leaving@alpha.example)?")
+            && asked.contains("Their licence seat is freed.")
+            && asked.contains("name=\"confirmed\" value=\"yes\""),
+        "{asked}"
+    );
+    let still = app.page(&admin, "/users?q=leaving").await;
+    assert!(
+        still.contains("status-active"),
+        "nothing changed before the answer"
+    );
+    let r = admin
+        .post(app.url(&format!("/users/{id}/deactivate")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("back", "q=leaving"),
+            ("confirmed", "yes"),
+        ])
         .send()
         .await
         .unwrap();
@@ -94,7 +118,7 @@ async fn deactivation_ends_access_and_keeps_history(t: TestDb) {
     let (id, csrf) = row_id(&app, &admin, "leaving").await;
     let r = admin
         .post(app.url(&format!("/users/{id}/reactivate")))
-        .form(&[("csrf", csrf.as_str())])
+        .form(&[("csrf", csrf.as_str()), ("confirmed", "yes")])
         .send()
         .await
         .unwrap();
@@ -125,7 +149,7 @@ async fn the_last_company_admin_cannot_be_deactivated(t: TestDb) {
     let (id, csrf) = row_id(&app, &manager, "admin%40alpha").await;
     let r = manager
         .post(app.url(&format!("/users/{id}/deactivate")))
-        .form(&[("csrf", csrf.as_str())])
+        .form(&[("csrf", csrf.as_str()), ("confirmed", "yes")])
         .send()
         .await
         .unwrap();
@@ -139,7 +163,7 @@ async fn the_last_company_admin_cannot_be_deactivated(t: TestDb) {
     let (own, csrf) = row_id(&app, &admin, "admin%40alpha").await;
     let r = admin
         .post(app.url(&format!("/users/{own}/deactivate")))
-        .form(&[("csrf", csrf.as_str())])
+        .form(&[("csrf", csrf.as_str()), ("confirmed", "yes")])
         .send()
         .await
         .unwrap();

@@ -371,7 +371,7 @@ async fn documented_query_parameters_are_the_ones_taken(t: TestDb) {
     }
     assert_eq!(
         taken,
-        11 + 1 + 10 + 1 + 9 + 1 + 3 + 1 + 2 + 1,
+        12 + 1 + 10 + 1 + 9 + 1 + 3 + 1 + 2 + 1,
         "users, users export, audit, rows, refused"
     );
 }

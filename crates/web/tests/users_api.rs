@@ -469,7 +469,52 @@ async fn a_console_save_on_a_stale_profile_is_refused(t: TestDb) {
     assert_eq!(now["first_name"], "Kimberly", "the other edit stands");
 }
 
+/// The user list pages back as well as forwards: `prev` of a page, passed as `before`, gives
+/// the page before it exactly; the first page has none; `after` with `before` is refused.
+async fn the_user_list_pages_both_ways(t: TestDb) {
+    let app = spawn_app(t).await;
+    for i in 0..5 {
+        let email = format!("both{i}@alpha.example");
+        add_user(&app.app, &app.org, &email, ("Bo", "Th"), "Front Desk", None).await;
+    }
+    let admin = app.signed_in_admin().await;
+    let token = app.api_token(&admin, &["users:read"]).await;
+    let base = "/api/v1/users?q=both&sort=email&limit=2";
+    let (_, first) = get(&app, &token, base).await;
+    assert_eq!(
+        first["prev"],
+        Value::Null,
+        "the first page has no previous one"
+    );
+    let next = first["next"].as_str().unwrap();
+    let (_, second) = get(&app, &token, &format!("{base}&after={next}")).await;
+    assert_eq!(
+        emails(&second),
+        ["both2@alpha.example", "both3@alpha.example"]
+    );
+    let next = second["next"].as_str().unwrap();
+    let (_, third) = get(&app, &token, &format!("{base}&after={next}")).await;
+    assert_eq!(emails(&third), ["both4@alpha.example"]);
+    let prev = third["prev"].as_str().unwrap();
+    let (_, back) = get(&app, &token, &format!("{base}&before={prev}")).await;
+    assert_eq!(emails(&back), emails(&second), "back one page");
+    let prev = back["prev"].as_str().unwrap();
+    let (_, start) = get(&app, &token, &format!("{base}&before={prev}")).await;
+    assert_eq!(
+        emails(&start),
+        ["both0@alpha.example", "both1@alpha.example"]
+    );
+    assert_eq!(start["prev"], Value::Null, "back at the start");
+    assert!(start["next"].is_string(), "and forwards again from there");
+    let (status, refused) = get(&app, &token, &format!("{base}&before={prev}&after={next}")).await;
+    assert_eq!(
+        (status.as_u16(), refused["code"].as_str()),
+        (422, Some("cursor_invalid"))
+    );
+}
+
 engine_tests!(
+    the_user_list_pages_both_ways,
     a_console_save_on_a_stale_profile_is_refused,
     an_edit_names_locations_and_roles_by_code_or_name,
     an_integrator_finds_follows_and_edits_users_safely,

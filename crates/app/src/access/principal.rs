@@ -24,6 +24,8 @@ pub struct Principal {
     pub org_code: String,
     /// The organization's IANA zone, for showing times.
     pub time_zone: String,
+    /// How long a console session may sit unused before it ends (the organization's setting).
+    pub idle_timeout_minutes: i64,
     pub permissions: BTreeSet<Permission>,
     pub locations: BTreeSet<Uuid>,
     /// Scopes of the API token in use; `None` in a console session.
@@ -71,15 +73,19 @@ impl Principal {
         } else {
             locs
         };
-        let (org_name, org_code, time_zone) = orgs::get(conn, org_id)
+        let (org_name, org_code, time_zone, idle_timeout_minutes) = orgs::get(conn, org_id)
             .await?
-            .map(|o| (o.name, o.slug, o.time_zone))
+            .map(|o| {
+                let idle = o.settings.idle_timeout_minutes as i64;
+                (o.name, o.slug, o.time_zone, idle)
+            })
             .unwrap_or_default();
         Ok(Some(Principal {
             org_id,
             org_name,
             org_code,
             time_zone,
+            idle_timeout_minutes,
             user_id,
             label: format!("{} <{}>", user.display_name, user.email),
             display_name: user.display_name,
@@ -113,6 +119,7 @@ impl Principal {
             org_name: org.name,
             org_code: org.slug,
             time_zone: org.time_zone,
+            idle_timeout_minutes: org.settings.idle_timeout_minutes as i64,
             permissions: Permission::ALL.into_iter().collect(),
             locations: locations::list(conn, org_id)
                 .await?

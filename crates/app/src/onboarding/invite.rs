@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::access::{OrgScope, names};
 use crate::audit::Meta;
 use crate::clock::{DAY, MINUTE};
+use crate::error::FieldErrors;
 use crate::onboarding::writer as onboard;
 use crate::{App, AppError, Principal};
 
@@ -46,16 +47,18 @@ async fn prepare(
     path: Path,
 ) -> Result<Batch, AppError> {
     let OrgScope { org, policy } = OrgScope::load(conn, who.org_id).await?;
-    let location = batch_location(conn, org.id, location).await?;
+    // Every field is checked, so the form can mark all that are wrong at once.
+    let mut errors = FieldErrors::default();
+    let location = errors.keep(batch_location(conn, org.id, location).await)?;
     let all_roles = roles::list(conn, org.id).await?;
-    let role_id = names::role_id(&all_roles, "role", "role_unknown", role)?;
-    let role = all_roles
-        .into_iter()
-        .find(|r| r.id == role_id)
-        .expect("resolved among these");
+    let role = errors.take(batch_role(all_roles, role));
     let user_type = match user_type.map(str::trim).filter(|t| !t.is_empty()) {
         None => None,
-        Some(t) => Some(user_type_code(&policy, t)?),
+        Some(t) => errors.take(user_type_code(&policy, t)),
+    };
+    errors.into_result()?;
+    let (Some(location), Some(role)) = (location, role) else {
+        unreachable!("a field without a value has its error reported above");
     };
     let batch = Batch {
         org,
@@ -65,6 +68,22 @@ async fn prepare(
     };
     check_batch_access(who, &policy, &batch, path)?;
     Ok(batch)
+}
+
+/// The role of a batch, which must be chosen: no role is assumed.
+fn batch_role(all: Vec<Role>, role: &str) -> Result<Role, ValueError> {
+    if role.trim().is_empty() {
+        return Err(ValueError::new(
+            "role",
+            "role_required",
+            "Choose the role the invited people will have.",
+        ));
+    }
+    let id = names::role_id(&all, "role", "role_unknown", role)?;
+    Ok(all
+        .into_iter()
+        .find(|r| r.id == id)
+        .expect("resolved among these"))
 }
 
 /// The primary location of a batch: one of the organization's, and active. An organization
@@ -281,20 +300,31 @@ pub async fn invite_one(
     meta: &Meta,
 ) -> Result<Invited, AppError> {
     who.require(Capability::Invite)?;
-    let email = Email::parse(&req.email)?;
-    let name = rollcall_domain::name::person_name("full_name", "full name", &req.full_name)?;
-    let name = name.as_str();
+    let mut errors = FieldErrors::default();
+    let email = errors.take(Email::parse(&req.email));
+    let name = errors.take(rollcall_domain::name::person_name(
+        "full_name",
+        "full name",
+        &req.full_name,
+    ));
     // Checks read on the read pool: SQLite's one writer is held only for the writes.
     let mut conn = app.db.read_conn().await?;
-    let batch = prepare(
-        &mut conn,
-        who,
-        req.location.as_deref(),
-        &req.role,
-        req.user_type.as_deref(),
-        Path::Console,
-    )
-    .await?;
+    let batch = errors.keep(
+        prepare(
+            &mut conn,
+            who,
+            req.location.as_deref(),
+            &req.role,
+            req.user_type.as_deref(),
+            Path::Console,
+        )
+        .await,
+    )?;
+    errors.into_result()?;
+    let (Some(email), Some(name), Some(batch)) = (email, name, batch) else {
+        unreachable!("a field without a value has its error reported above");
+    };
+    let name = name.as_str();
     let taken = users::get_by_email_key(&mut conn, who.org_id, email.match_key()).await?;
     drop(conn);
     if let Some(existing) = taken {

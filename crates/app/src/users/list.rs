@@ -2,6 +2,7 @@
 
 use rollcall_domain::{Capability, Email, UserStatus, ValueError, status};
 use rollcall_store::Conn;
+use rollcall_store::invitations::Delivery;
 use rollcall_store::users::{self, Cursor, ListQuery, SortKey, StatusFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -39,6 +40,8 @@ pub struct ListParams {
     pub sort: Option<String>,
     /// The `next` of the previous page.
     pub after: Option<String>,
+    /// The `prev` of the following page: page backwards.
+    pub before: Option<String>,
     /// Users a page, 1 to 200 (50 when absent; other values are refused).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
@@ -60,6 +63,12 @@ pub struct UserRow {
     /// For pending and expired users: how the invitation's delivery went ("queued", "sent",
     /// "failed: …").
     pub invitation: Option<String>,
+    /// For an invitation scheduled to go out later: when (RFC 3339).
+    #[schema(format = DateTime)]
+    pub scheduled_for: Option<String>,
+    /// `scheduled_for` in microseconds since the epoch.
+    #[serde(skip)]
+    pub scheduled_micros: Option<i64>,
 }
 
 /// One page of the user list.
@@ -68,6 +77,8 @@ pub struct UserPage {
     pub users: Vec<UserRow>,
     /// Pass as `after` for the next page.
     pub next: Option<String>,
+    /// Pass as `before` for the previous page; `null` on the first page.
+    pub prev: Option<String>,
 }
 
 fn blank(s: &Option<String>) -> Option<&str> {
@@ -149,6 +160,16 @@ impl ListParams {
             after: blank(&self.after)
                 .map(|s| decode_cursor(s, sort))
                 .transpose()?,
+            before: match (blank(&self.after), blank(&self.before)) {
+                (Some(_), Some(_)) => {
+                    return Err(ValueError::new(
+                        "before",
+                        "cursor_invalid",
+                        "Page forwards (`after`) or backwards (`before`), not both at once.",
+                    ));
+                }
+                (_, before) => before.map(|s| decode_cursor(s, sort)).transpose()?,
+            },
             limit: crate::paging::page_size(self.limit, 50, 200, "users")?,
             now,
         })
@@ -291,16 +312,44 @@ pub async fn list(app: &App, who: &Principal, params: &ListParams) -> Result<Use
                 status: status::derive(r.user.status, r.user.invite_expires_at, now),
                 user_type: r.user.user_type,
                 locations: r.locations,
-                invitation: delivery.remove(&r.user.id).map(|(state, error)| {
-                    match (state.as_str(), error) {
+                scheduled_micros: scheduled(&delivery, r.user.id, now),
+                scheduled_for: scheduled(&delivery, r.user.id, now).map(rfc3339),
+                invitation: delivery.remove(&r.user.id).map(|d| {
+                    match (d.state.as_str(), d.error) {
                         (state @ ("failed" | "retrying"), Some(e)) => format!("{state}: {e}"),
-                        _ => state,
+                        _ => d.state,
                     }
                 }),
             })
             .collect(),
         next: page.next.as_ref().map(encode_cursor),
+        prev: page.prev.as_ref().map(encode_cursor),
     })
+}
+
+/// How many users the list's search and filters match, up to `cap` (`cap + 1` means "more").
+pub async fn count(
+    app: &App,
+    who: &Principal,
+    params: &ListParams,
+    cap: u32,
+) -> Result<u32, AppError> {
+    who.require(Capability::ViewUsers)?;
+    let mut conn = app.db.read_conn().await?;
+    let query = query_for(&mut conn, who, params, app.clock.now()).await?;
+    Ok(users::count_matching(&mut conn, app.db.engine(), &query, cap).await?)
+}
+
+/// When a user's invitation is to go out, if it waits for a later time.
+fn scheduled(
+    delivery: &std::collections::BTreeMap<Uuid, Delivery>,
+    user: Uuid,
+    now: i64,
+) -> Option<i64> {
+    delivery
+        .get(&user)
+        .filter(|d| d.state == "queued" && d.send_at > now)
+        .map(|d| d.send_at)
 }
 
 /// The choices the list's filters offer: (value, label) pairs.

@@ -43,7 +43,7 @@ use responses::{
     UnsupportedMediaType,
 };
 
-params!(ListParams: "q", "status", "user_type", "location", "role", "email", "external_id", "updated_since", "sort", "after", "limit");
+params!(ListParams: "q", "status", "user_type", "location", "role", "email", "external_id", "updated_since", "sort", "after", "before", "limit");
 params!(AuditParams: "actor", "action", "target", "from", "to", "before_seq", "after_seq", "after", "limit");
 
 pub fn routes() -> Router<App> {
@@ -210,6 +210,7 @@ impl ExportQuery {
             updated_since: self.updated_since,
             sort: self.sort,
             after: None,
+            before: None,
             limit: None,
         }
     }

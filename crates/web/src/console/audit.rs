@@ -6,15 +6,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use rollcall_app::App;
+use rollcall_app::audit::words::{Glossary, action_label, glossary};
 use rollcall_app::audit::{self, AuditEntry, AuditParams, ExportFormat};
-use rollcall_app::clock::local;
 use uuid::Uuid;
 
 use super::Nav;
 use crate::error::{PageError, render};
 use crate::session::ConsoleUser;
 
-/// One event as the console shows it.
+/// One event as the console shows it: names, labels and local times, no ids or codes.
 pub struct EventRow {
     pub seq: i64,
     /// Date and time in the organization's zone.
@@ -22,24 +22,38 @@ pub struct EventRow {
     pub actor: String,
     pub actor_id: Option<String>,
     pub action: String,
-    pub target_type: String,
+    /// The action's code, for scripts reading the page (`data-action`).
+    pub code: String,
+    /// What the event is about, by name.
+    pub target: String,
     pub target_id: Option<String>,
-    /// Before and after in words.
-    pub change: String,
+    /// Before and after in words, a line a field.
+    pub change: Vec<String>,
 }
 
 impl EventRow {
-    pub fn of(e: &AuditEntry, zone: &str) -> EventRow {
+    fn of(e: &AuditEntry, words: &Glossary) -> EventRow {
         EventRow {
             seq: e.seq,
-            when: local(e.at_micros, zone),
+            when: words.when(e.at_micros),
             actor: e.actor.clone(),
             actor_id: e.actor_id.map(|a| a.to_string()),
-            action: e.action.clone(),
-            target_type: e.target_type.clone(),
+            action: words.action(&e.action),
+            code: e.action.clone(),
+            target: words.target(e),
             target_id: e.target_id.map(|t| t.to_string()),
-            change: e.change_text(),
+            change: words.change(e),
         }
+    }
+
+    /// The rows of a page of events, named in the organization's words.
+    async fn all(
+        app: &App,
+        user: &ConsoleUser,
+        events: &[AuditEntry],
+    ) -> Result<Vec<EventRow>, PageError> {
+        let words = glossary(app, &user.principal, events).await?;
+        Ok(events.iter().map(|e| EventRow::of(e, &words)).collect())
     }
 }
 
@@ -70,8 +84,7 @@ type Loaded = (Vec<EventRow>, Option<String>, Option<String>);
 async fn load(app: &App, user: &ConsoleUser, params: &AuditParams) -> Result<Loaded, PageError> {
     match audit::list(app, &user.principal, params).await {
         Ok(page) => {
-            let zone = user.principal.time_zone.as_str();
-            let rows = page.events.iter().map(|e| EventRow::of(e, zone)).collect();
+            let rows = EventRow::all(app, user, &page.events).await?;
             let base = params.query_string();
             let older = page.next.map(|n| {
                 if base.is_empty() {
@@ -95,11 +108,11 @@ fn action_choices(actions: Vec<String>) -> Vec<(String, String)> {
         if let Some((prefix, _)) = a.split_once('.') {
             let prefix = format!("{prefix}.");
             if group.as_deref() != Some(prefix.as_str()) {
-                out.push((prefix.clone(), format!("{prefix}* (all)")));
+                out.push((prefix.clone(), action_label(&prefix)));
                 group = Some(prefix);
             }
         }
-        out.push((a.clone(), a));
+        out.push((a.clone(), action_label(&a)));
     }
     out
 }
@@ -183,16 +196,10 @@ impl HistoryView {
         after: Option<&str>,
     ) -> Result<(HistoryView, audit::UserHistory), PageError> {
         let h = audit::history_of(app, &user.principal, user_id, after, HISTORY_PAGE).await?;
-        let zone = user.principal.time_zone.as_str();
         Ok((
             HistoryView {
                 user_id: user_id.to_string(),
-                rows: h
-                    .page
-                    .events
-                    .iter()
-                    .map(|e| EventRow::of(e, zone))
-                    .collect(),
+                rows: EventRow::all(app, user, &h.page.events).await?,
                 older: h.page.next.clone(),
             },
             h,

@@ -12,9 +12,10 @@ use rollcall_app::{App, AppError};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::Nav;
+use super::form::FormState;
+use super::{Nav, first_value};
 use crate::error::{PageError, render};
-use crate::session::ConsoleUser;
+use crate::session::{ConsoleForm, ConsoleUser};
 
 #[derive(Template)]
 #[template(path = "invite.html")]
@@ -23,21 +24,20 @@ struct InvitePage {
     locations: Vec<(String, String)>,
     roles: Vec<(String, String)>,
     user_types: Vec<(String, String)>,
-    selected_location: Option<String>,
-    selected_role: Option<String>,
     no_locations: bool,
-    addresses: String,
     count: PasteCount,
-    error: Option<String>,
+    /// The paste form, as typed when it was refused.
+    paste_form: FormState,
+    /// The one-person form, as typed when it was refused.
+    one_form: FormState,
 }
 
+/// The invite page; after a refusal, the refused form keeps what was typed and marks why.
 async fn show(
     app: &App,
     user: &ConsoleUser,
-    addresses: String,
-    location: Option<String>,
-    role: Option<String>,
-    error: Option<String>,
+    paste_form: FormState,
+    one_form: FormState,
 ) -> Result<Response, PageError> {
     user.principal.require(Capability::Invite)?;
     let options = filter_options(app, &user.principal).await?;
@@ -50,7 +50,7 @@ async fn show(
                 .is_ok_and(|id| user.principal.locations.contains(&id))
         })
         .collect();
-    let count = invite::count(&addresses).unwrap_or(PasteCount {
+    let count = invite::count(&paste_form.text("addresses", "")).unwrap_or(PasteCount {
         recognised: 0,
         invalid: 0,
         duplicates: 0,
@@ -61,13 +61,12 @@ async fn show(
         locations,
         roles: options.roles,
         user_types: options.user_types,
-        selected_location: location,
-        selected_role: role,
-        addresses,
         count,
-        error,
+        paste_form,
+        one_form,
     };
-    let status = if page.error.is_some() {
+    let refused = !page.paste_form.problems().is_empty() || !page.one_form.problems().is_empty();
+    let status = if refused {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -76,7 +75,7 @@ async fn show(
 }
 
 pub async fn page(State(app): State<App>, user: ConsoleUser) -> Result<Response, PageError> {
-    show(&app, &user, String::new(), None, None, None).await
+    show(&app, &user, FormState::stored(), one_form_state()).await
 }
 
 #[derive(Template)]
@@ -99,14 +98,6 @@ pub async fn count(_user: ConsoleUser, Form(form): Form<CountForm>) -> Response 
     }
 }
 
-#[derive(Deserialize)]
-pub struct PasteForm {
-    csrf: String,
-    addresses: String,
-    location_id: Option<String>,
-    role_id: String,
-}
-
 #[derive(Template)]
 #[template(path = "invite_result.html")]
 struct ResultPage {
@@ -117,23 +108,29 @@ struct ResultPage {
     role: String,
 }
 
+/// The one-person form's field ids start apart from the paste form's.
+fn one_form_state() -> FormState {
+    FormState::stored().within("one-")
+}
+
+/// `POST /users/invite/paste`
 pub async fn paste(
     State(app): State<App>,
     user: ConsoleUser,
-    Form(form): Form<PasteForm>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(&form.csrf)?;
-    match invite::paste_invite(
+    let location = first_value(&pairs, "location");
+    let result = invite::paste_invite(
         &app,
         &user.principal,
-        &form.addresses,
-        form.location_id.as_deref(),
-        &form.role_id,
+        first_value(&pairs, "addresses"),
+        Some(location).filter(|l| !l.is_empty()),
+        first_value(&pairs, "role"),
         None,
         &user.meta(),
     )
-    .await
-    {
+    .await;
+    match result {
         Ok(r) => Ok(render(&ResultPage {
             nav: Nav::of(&user),
             invited: r.invited.len(),
@@ -141,50 +138,41 @@ pub async fn paste(
             location: r.location,
             role: r.role,
         })),
-        Err(e @ (AppError::Invalid(_) | AppError::Refused(_))) => {
-            show(
-                &app,
-                &user,
-                form.addresses,
-                form.location_id,
-                Some(form.role_id),
-                Some(e.to_string()),
-            )
-            .await
+        Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_) | AppError::Refused(_))) => {
+            show(&app, &user, FormState::refused(pairs, &e), one_form_state()).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
-#[derive(Deserialize)]
-pub struct OneForm {
-    csrf: String,
-    #[serde(flatten)]
-    invite: InviteOne,
-}
-
+/// `POST /users/invite/one`
 pub async fn one(
     State(app): State<App>,
     user: ConsoleUser,
-    Form(form): Form<OneForm>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(&form.csrf)?;
-    match invite::invite_one(&app, &user.principal, &form.invite, &user.meta()).await {
+    let text = |name: &str| first_value(&pairs, name).to_string();
+    let req = InviteOne {
+        email: text("email"),
+        full_name: text("full_name"),
+        location: Some(text("location")).filter(|l| !l.is_empty()),
+        role: text("role"),
+        user_type: Some(text("user_type")).filter(|t| !t.is_empty()),
+    };
+    match invite::invite_one(&app, &user.principal, &req, &user.meta()).await {
         Ok(invited) => Ok(Redirect::to(&format!(
             "/users?notice=invited&q={}",
             super::urlencode(&invited.email)
         ))
         .into_response()),
-        Err(e @ (AppError::Invalid(_) | AppError::Refused(_) | AppError::Conflict(_))) => {
-            show(
-                &app,
-                &user,
-                String::new(),
-                form.invite.location,
-                Some(form.invite.role),
-                Some(e.to_string()),
-            )
-            .await
+        Err(
+            e @ (AppError::Invalid(_)
+            | AppError::InvalidFields(_)
+            | AppError::Refused(_)
+            | AppError::Conflict(_)),
+        ) => {
+            let one = FormState::refused(pairs, &e).within("one-");
+            show(&app, &user, FormState::stored(), one).await
         }
         Err(e) => Err(e.into()),
     }

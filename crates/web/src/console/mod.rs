@@ -3,6 +3,7 @@
 mod audit;
 mod bulk;
 mod directory;
+mod form;
 mod home;
 mod import;
 mod invite;
@@ -46,6 +47,7 @@ fn sign_in_and_registration_routes() -> Router<App> {
     Router::new()
         .route("/sign-in", get(sign_in::page).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
+        .route("/session/keepalive", post(sign_in::keep_alive))
         .route(
             "/sign-in/code",
             get(register::sign_in_code).post(register::submit_sign_in_code),
@@ -142,11 +144,11 @@ fn static_routes() -> Router<App> {
             ),
         )
         .route(
-            "/static/select.js",
+            "/static/console.js",
             asset(
                 "text/javascript",
                 HOUR,
-                include_str!("../../static/select.js"),
+                include_str!("../../static/console.js"),
             ),
         )
         .route("/static/favicon.svg", favicon.clone())
@@ -183,6 +185,8 @@ pub struct Nav {
     /// Messages are kept in the local mailbox (no SMTP server configured).
     pub mailbox: bool,
     pub csrf: String,
+    /// How long the session may sit unused, for the warning shown before it ends.
+    pub idle_seconds: i64,
 }
 
 impl Nav {
@@ -195,6 +199,7 @@ impl Nav {
             can_view: p.can(Capability::ViewUsers),
             mailbox: user.local_mailbox,
             csrf: user.csrf.clone(),
+            idle_seconds: p.idle_timeout_minutes * 60,
         }
     }
 }

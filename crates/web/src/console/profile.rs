@@ -14,6 +14,7 @@ use rollcall_app::{App, AppError};
 use uuid::Uuid;
 
 use super::bulk::{PermissionGroup, catalogue};
+use super::form::FormState;
 use super::{Nav, field, values};
 use crate::error::{PageError, render};
 use crate::session::{ConsoleForm, ConsoleUser};
@@ -30,7 +31,8 @@ struct ProfilePage {
     steps: Vec<u16>,
     taxonomies: String,
     notice: Option<&'static str>,
-    error: Option<String>,
+    /// What was typed and refused, when the page answers a refused save.
+    form: FormState,
     zone: String,
     /// The version the form was filled from: a save on top of another manager's edit is
     /// refused instead of silently undoing it.
@@ -86,7 +88,7 @@ async fn show(
     user: &ConsoleUser,
     id: Uuid,
     notice: Option<&'static str>,
-    error: Option<String>,
+    form: FormState,
 ) -> Result<Response, PageError> {
     let p = profile::get(app, &user.principal, id).await?;
     let options = filter_options(app, &user.principal).await?;
@@ -107,7 +109,7 @@ async fn show(
             .join(", "),
         p,
         notice,
-        error,
+        form,
         zone: user.principal.time_zone.clone(),
     }))
 }
@@ -127,7 +129,7 @@ pub async fn page(
 ) -> Result<Response, PageError> {
     let id = Uuid::parse_str(&id).map_err(|_| AppError::not_found("user"))?;
     let notice = q.saved.map(|_| "Saved.");
-    show(&app, &user, id, notice, None).await
+    show(&app, &user, id, notice, FormState::stored()).await
 }
 
 /// The form always sends every field, so sets are complete (an unticked box means "not held").
@@ -191,7 +193,7 @@ pub async fn save(
             | AppError::Stale(_)
             | AppError::NotFound(_)),
         ) => {
-            let mut page = show(&app, &user, id, None, Some(e.to_string())).await?;
+            let mut page = show(&app, &user, id, None, FormState::refused(pairs, &e)).await?;
             *page.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
             Ok(page)
         }

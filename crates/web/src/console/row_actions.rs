@@ -1,5 +1,6 @@
 //! The buttons on a user's row: resend or revoke an invitation, deactivate or reactivate.
 
+use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -7,7 +8,8 @@ use rollcall_app::{App, AppError};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::error::PageError;
+use super::Nav;
+use crate::error::{PageError, render};
 use crate::session::ConsoleUser;
 
 #[derive(Deserialize)]
@@ -16,6 +18,60 @@ pub struct ActionForm {
     /// The list's filters, to return to the same view.
     #[serde(default)]
     back: String,
+    /// Set by the confirmation page: a change that ends access is asked about first.
+    #[serde(default)]
+    confirmed: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    nav: Nav,
+    heading: String,
+    consequences: Vec<&'static str>,
+    button: String,
+    action: String,
+    back: String,
+}
+
+/// What ending someone's access will do, asked before it is done.
+async fn confirmation(
+    app: &App,
+    user: &ConsoleUser,
+    id: Uuid,
+    action: &str,
+    back: &str,
+) -> Result<Option<Response>, PageError> {
+    let (heading, consequences, button): (_, Vec<&'static str>, _) = match action {
+        "deactivate" => (
+            "Deactivate {name}?",
+            vec![
+                "They can no longer sign in; their open sessions end at once and their personal API tokens stop working.",
+                "Their licence seat is freed.",
+                "Their profile, access and history are kept: you can reactivate them later.",
+            ],
+            "Deactivate {name}",
+        ),
+        "revoke" => (
+            "Withdraw the invitation to {name}?",
+            vec![
+                "The link in their invitation stops working at once.",
+                "The account is kept as Inactive with its history: you can reactivate or invite them again later.",
+            ],
+            "Withdraw the invitation",
+        ),
+        _ => return Ok(None),
+    };
+    let p = rollcall_app::access::profile::get(app, &user.principal, id).await?;
+    let name = format!("{} ({})", p.display_name, p.email);
+    Ok(Some(render(&ConfirmPage {
+        nav: Nav::of(user),
+        heading: heading.replace("{name}", &name),
+        consequences,
+        button: button.replace("{name}", &p.display_name),
+        action: format!("/users/{id}/{action}"),
+        back: back.to_string(),
+    })))
 }
 
 /// Back to the list as it was filtered; only a plain query string is accepted.
@@ -39,6 +95,11 @@ pub async fn apply(
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PageError> {
     user.verify_csrf(&form.csrf)?;
+    if form.confirmed.is_none()
+        && let Some(page) = confirmation(&app, &user, id, &action, &form.back).await?
+    {
+        return Ok(page);
+    }
     let (who, meta) = (&user.principal, user.meta());
     let notice = match action.as_str() {
         "resend" => rollcall_app::onboarding::invite::resend(&app, who, id, &meta)

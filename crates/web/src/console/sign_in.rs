@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::cookies;
 use crate::error::{PageError, render};
-use crate::session::{ConsoleUser, Origin};
+use crate::session::{ConsoleForm, ConsoleUser, Origin};
 
 #[derive(Template)]
 #[template(path = "sign_in.html")]
@@ -173,4 +173,10 @@ pub async fn sign_out(
             .expect("cookie"),
     );
     Ok(res)
+}
+
+/// `POST /session/keepalive`: "Stay signed in" before the idle timeout; reading the session
+/// notes the activity.
+pub async fn keep_alive(_user: ConsoleUser, _form: ConsoleForm) -> StatusCode {
+    StatusCode::NO_CONTENT
 }

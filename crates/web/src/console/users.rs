@@ -29,6 +29,8 @@ pub struct Row {
     pub invitation_open: bool,
     pub inactive: bool,
     pub invitation: Option<String>,
+    /// When a scheduled invitation goes out, in the organization's zone.
+    pub scheduled: Option<String>,
 }
 
 #[derive(Template)]
@@ -45,9 +47,7 @@ struct UsersPage {
     /// The CSRF token for row actions, when this admin may resend and revoke.
     actions: Option<String>,
     notice: Option<&'static str>,
-    rows: Vec<Row>,
-    next_query: Option<String>,
-    error: Option<String>,
+    list: Listed,
 }
 
 #[derive(Template)]
@@ -55,9 +55,42 @@ struct UsersPage {
 struct RowsPartial {
     filters: String,
     actions: Option<String>,
+    list: Listed,
+}
+
+/// One page of the list as the console shows it.
+pub struct Listed {
     rows: Vec<Row>,
+    /// How many users match, in words ("1,234 users" or "more than 10,000 users").
+    total: String,
     next_query: Option<String>,
+    prev_query: Option<String>,
     error: Option<String>,
+    /// Rendered for an htmx swap: the page's live region is updated beside the rows.
+    swapped: bool,
+}
+
+/// Counting stops here: beyond it the list says "more than".
+const COUNT_CAP: u32 = 10_000;
+
+fn total_text(n: u32) -> String {
+    let grouped = |n: u32| {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    match n {
+        0 => "No users match".into(),
+        1 => "1 user matches".into(),
+        n if n > COUNT_CAP => format!("More than {} users match", grouped(COUNT_CAP)),
+        n => format!("{} users match", grouped(n)),
+    }
 }
 
 fn query_string(p: &ListParams) -> String {
@@ -89,10 +122,11 @@ async fn load(
     app: &App,
     user: &ConsoleUser,
     params: &ListParams,
-) -> Result<(Vec<Row>, Option<String>, Option<String>), PageError> {
+    swapped: bool,
+) -> Result<Listed, PageError> {
     let zone = user.principal.time_zone.as_str();
     match user_list::list(app, &user.principal, params).await {
-        Ok(UserPage { users, next }) => {
+        Ok(UserPage { users, next, prev }) => {
             let labels = user_list::filter_options(app, &user.principal)
                 .await?
                 .user_types;
@@ -124,19 +158,37 @@ async fn load(
                     ),
                     inactive: u.status == rollcall_app::domain::UserStatus::Inactive,
                     invitation: u.invitation,
+                    scheduled: u
+                        .scheduled_micros
+                        .map(|m| rollcall_app::clock::local(m, zone)),
                 })
                 .collect();
             let base = query_string(params);
-            let next_query = next.map(|n| {
+            let with = |key: &str, cursor: String| {
                 if base.is_empty() {
-                    format!("after={n}")
+                    format!("{key}={cursor}")
                 } else {
-                    format!("{base}&after={n}")
+                    format!("{base}&{key}={cursor}")
                 }
-            });
-            Ok((rows, next_query, None))
+            };
+            let total = user_list::count(app, &user.principal, params, COUNT_CAP).await?;
+            Ok(Listed {
+                rows,
+                total: total_text(total),
+                next_query: next.map(|n| with("after", n)),
+                prev_query: prev.map(|p| with("before", p)),
+                error: None,
+                swapped,
+            })
         }
-        Err(rollcall_app::AppError::Invalid(v)) => Ok((Vec::new(), None, Some(v.message))),
+        Err(rollcall_app::AppError::Invalid(v)) => Ok(Listed {
+            rows: Vec::new(),
+            total: total_text(0),
+            next_query: None,
+            prev_query: None,
+            error: Some(v.message),
+            swapped,
+        }),
         Err(e) => Err(e.into()),
     }
 }
@@ -154,7 +206,7 @@ pub async fn page(
         return rows(State(app), user, Query(params)).await;
     }
     let options = user_list::filter_options(&app, &user.principal).await?;
-    let (rows, next_query, error) = load(&app, &user, &params).await?;
+    let list = load(&app, &user, &params, false).await?;
     let sorts = [
         ("-created", "Newest first"),
         ("created", "Oldest first"),
@@ -177,9 +229,7 @@ pub async fn page(
         locations: options.locations,
         roles: options.roles,
         sorts,
-        rows,
-        next_query,
-        error,
+        list,
     };
     Ok(render(&page))
 }
@@ -189,13 +239,11 @@ pub async fn rows(
     user: ConsoleUser,
     Query(params): Query<ListParams>,
 ) -> Result<Response, PageError> {
-    let (rows, next_query, error) = load(&app, &user, &params).await?;
+    let list = load(&app, &user, &params, true).await?;
     Ok(render(&RowsPartial {
         filters: query_string(&params),
         actions: actions(&user),
-        rows,
-        next_query,
-        error,
+        list,
     }))
 }
 

@@ -1,6 +1,8 @@
 //! The audit trail: who did something, from where (attached to every event a use case records),
 //! and reading it back: the organization's log with filters, one user's history, exports.
 
+pub mod words;
+
 use futures::StreamExt;
 use rollcall_domain::{Capability, ValueError};
 use rollcall_store::audit::{self, ActionMatch, AuditQuery, NewEvent, Verification};

@@ -1,0 +1,119 @@
+//! Console forms refused as a whole, on SQLite and PostgreSQL: what was typed stays, every
+//! refused field is marked beside itself and listed in a summary that links to it.
+
+mod common;
+
+use common::{add_user, spawn_app};
+use rollcall_store::engine_tests;
+use rollcall_store::testing::TestDb;
+
+/// The attributes a refused control carries, for its id.
+fn marked(id: &str) -> String {
+    format!("id=\"{id}\" aria-invalid=\"true\" aria-describedby=\"{id}-error\"")
+}
+
+/// A profile save with a bad mobile and a bad NPI: nothing is saved, both fields are marked
+/// and listed, and every other change typed with them is still in the form.
+async fn a_refused_profile_save_keeps_what_was_typed(t: TestDb) {
+    let app = spawn_app(t).await;
+    let kim = add_user(
+        &app.app,
+        &app.org,
+        "kim@alpha.example",
+        ("Kim", "Lee"),
+        "Front Desk",
+        None,
+    )
+    .await;
+    let admin = app.signed_in_admin().await;
+    let page = app.page(&admin, &format!("/users/{kim}")).await;
+    let csrf = common::csrf_in(&page);
+    let r = admin
+        .post(app.url(&format!("/users/{kim}")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("first_name", "Kimberly"),
+            ("last_name", "Lee"),
+            ("display_name", "Kimberly Lee"),
+            ("mobile", "hello"),
+            ("npi", "123"),
+            ("bio", "Sees children on Tuesdays."),
+            ("capacity", "3"),
+            ("scheduling_step", "30"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains(&marked("f-mobile")), "the mobile is marked");
+    assert!(html.contains(&marked("f-npi")), "the NPI is marked");
+    assert!(
+        html.contains("This was not saved: 2 things to fix"),
+        "both are listed"
+    );
+    assert!(
+        html.contains("href=\"#f-npi\""),
+        "the summary links to the NPI"
+    );
+    for kept in [
+        "value=\"Kimberly\"",
+        "value=\"hello\"",
+        "value=\"123\"",
+        "Sees children on Tuesdays.</textarea>",
+        "value=\"3\"",
+        "value=\"30\" selected",
+    ] {
+        assert!(html.contains(kept), "the form still holds {kept}");
+    }
+    let stored = app.page(&admin, &format!("/users/{kim}")).await;
+    assert!(
+        stored.contains("value=\"Kim\"") && !stored.contains("Tuesdays"),
+        "nothing was saved"
+    );
+}
+
+/// Inviting one person with a bad address, a name with a control character and no location or
+/// role chosen: all four are marked at once and what was typed is kept.
+async fn a_refused_invitation_marks_every_field_and_keeps_the_typing(t: TestDb) {
+    let app = spawn_app(t).await;
+    let admin = app.signed_in_admin().await;
+    let page = app.page(&admin, "/users/invite").await;
+    assert!(
+        page.contains("<option value=\"\">Choose a role…</option>"),
+        "no role is chosen for the manager"
+    );
+    let csrf = common::csrf_in(&page);
+    let r = admin
+        .post(app.url("/users/invite/one"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "dana.clinic.example"),
+            ("full_name", "Dana\u{7}Lee"),
+            ("location", ""),
+            ("role", ""),
+            ("user_type", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    for field in ["email", "full_name", "location", "role"] {
+        assert!(
+            html.contains(&marked(&format!("one-f-{field}"))),
+            "{field} is marked"
+        );
+    }
+    assert!(html.contains("This was not saved: 4 things to fix"));
+    assert!(
+        html.contains("value=\"dana.clinic.example\""),
+        "the address is kept"
+    );
+    assert!(html.contains("Choose the role the invited people will have."));
+}
+
+engine_tests!(
+    a_refused_profile_save_keeps_what_was_typed,
+    a_refused_invitation_marks_every_field_and_keeps_the_typing,
+);

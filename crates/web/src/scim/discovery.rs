@@ -90,12 +90,11 @@ fn user_schema(base: &str) -> Value {
         "description": "A person of the organization",
         "attributes": [
             with(attr("userName", "string", "The access email, unless the provider names the person otherwise; unique without regard to case"), json!({"required": true, "uniqueness": "server"})),
-            complex("name", "The person's name", false, vec![
+            with(complex("name", "The person's name", false, vec![
                 attr("givenName", "string", "First name"),
                 attr("familyName", "string", "Last name"),
-                with(attr("formatted", "string", "The full name"), read_only.clone()),
-            ]),
-            attr("displayName", "string", "As it appears on notes and signatures"),
+            ]), json!({"required": true})),
+            with(attr("displayName", "string", "As it appears on notes and signatures"), json!({"required": true})),
             with(complex("emails", "Addresses; read at creation (the invitation's address), never changed afterwards", true, vec![
                 with(attr("value", "string", "An email address"), json!({"required": true})),
                 with(attr("type", "string", "work, home or other"), json!({"canonicalValues": ["work", "home", "other"]})),
@@ -105,7 +104,7 @@ fn user_schema(base: &str) -> Value {
                 attr("value", "string", "A mobile number, international or US"),
                 with(attr("type", "string", "mobile"), json!({"canonicalValues": ["mobile"]})),
             ]),
-            attr("active", "boolean", "false deactivates the person, true reactivates them"),
+            with(attr("active", "boolean", "false deactivates the person, true reactivates them"), json!({"required": true})),
             with(complex("groups", "The provider's groups the person is in", true, vec![
                 with(attr("value", "string", "The group's id"), read_only.clone()),
                 with(reference("$ref", "The group", &["Group"]), read_only.clone()),
@@ -135,16 +134,22 @@ fn enterprise_schema(base: &str) -> Value {
     })
 }
 
-fn rollcall_schema(base: &str) -> Value {
+/// The organization's user type codes and location codes, offered as the Rollcall extension's
+/// canonical values.
+pub struct Choices {
+    pub user_types: Vec<String>,
+    pub locations: Vec<String>,
+}
+
+fn rollcall_schema(base: &str, choices: &Choices) -> Value {
     json!({
         "id": ROLLCALL_USER,
         "name": "RollcallUser",
         "description": "What Rollcall keeps about a clinic's staff",
         "attributes": [
-            attr("userType", "string", "A user type code or label of the organization (e.g. pta)"),
-            attr("defaultLocation", "string", "The primary location, by id, code or name; shown as its code"),
+            with(attr("userType", "string", "A user type code or label of the organization (e.g. pta)"), json!({"canonicalValues": choices.user_types})),
+            with(attr("defaultLocation", "string", "The primary location, by id, code or name; shown as its code"), json!({"canonicalValues": choices.locations, "required": true})),
             attr("npi", "string", "National Provider Identifier: 10 digits with a valid check digit"),
-            with(attr("status", "string", "pending, expired, active, inactive, blocked or disabled"), json!({"mutability": "readOnly"})),
         ],
         "meta": {"resourceType": "Schema", "location": format!("{base}/Schemas/{ROLLCALL_USER}")},
     })
@@ -160,7 +165,6 @@ fn group_schema(base: &str) -> Value {
             complex("members", "The group's users", true, vec![
                 with(attr("value", "string", "A user's id"), json!({"mutability": "immutable"})),
                 with(reference("$ref", "The user", &["User"]), json!({"mutability": "immutable"})),
-                with(attr("display", "string", "The user's name"), json!({"mutability": "readOnly"})),
                 with(attr("type", "string", "User"), json!({"mutability": "immutable", "canonicalValues": ["User"]})),
             ]),
         ],
@@ -168,11 +172,11 @@ fn group_schema(base: &str) -> Value {
     })
 }
 
-pub fn schemas(base: &str) -> Vec<Value> {
+pub fn schemas(base: &str, choices: &Choices) -> Vec<Value> {
     let mut all = vec![
         user_schema(base),
         enterprise_schema(base),
-        rollcall_schema(base),
+        rollcall_schema(base, choices),
         group_schema(base),
     ];
     for s in &mut all {
@@ -192,7 +196,7 @@ pub fn resource_types(base: &str) -> Vec<Value> {
             "schema": CORE_USER,
             "schemaExtensions": [
                 {"schema": ENTERPRISE, "required": false},
-                {"schema": ROLLCALL_USER, "required": false},
+                {"schema": ROLLCALL_USER, "required": true},
             ],
             "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User")},
         }),

@@ -378,6 +378,21 @@ pub struct PatchPath {
 }
 
 pub fn parse_path(text: &str) -> Result<PatchPath, ScimError> {
+    // An extension's URN alone names the extension's whole object.
+    if let Some(urn) = super::resources::EXTENSIONS
+        .iter()
+        .find(|u| u.eq_ignore_ascii_case(text.trim()))
+    {
+        return Ok(PatchPath {
+            attr: AttrPath {
+                urn: None,
+                name: urn.to_string(),
+                sub: None,
+            },
+            filter: None,
+            sub: None,
+        });
+    }
     let bad = |m: String| ScimError::invalid_path(format!("The path “{text}” is not valid: {m}"));
     let Some(open) = text.find('[') else {
         return Ok(PatchPath {

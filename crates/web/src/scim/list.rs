@@ -9,9 +9,8 @@ use super::errors::ScimError;
 use super::filter::{self, AttrPath, Filter, member};
 use super::resources::LIST;
 
-/// Largest page, and the page size when `count` is absent.
+/// Largest page, and the page size when `count` is absent (RFC 7644 §3.4.2.4: `maxResults`).
 pub const MAX_COUNT: usize = 1000;
-const DEFAULT_COUNT: usize = 100;
 
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -154,7 +153,7 @@ impl ListQuery {
                 .transpose()?,
             // Below 1 is read as 1, and a negative count as 0 (RFC 7644 §3.4.2.4).
             start_index: start_index.unwrap_or(1).max(1) as usize,
-            count: count.map_or(DEFAULT_COUNT, |c| c.clamp(0, MAX_COUNT as i64) as usize),
+            count: count.map_or(MAX_COUNT, |c| c.clamp(0, MAX_COUNT as i64) as usize),
             sort_by: sort_by
                 .filter(|s| !s.trim().is_empty())
                 .map(|s| {

@@ -41,6 +41,7 @@ pub fn routes() -> Router<App> {
         .route("/Schemas", get(schemas))
         .route("/Schemas/{id}", get(schema))
         .route("/docs", get(docs))
+        .route("/.search", post(search_all))
         .route("/Users", get(users::list).post(users::create))
         .route("/Users/.search", post(users::search))
         .route(
@@ -226,19 +227,40 @@ async fn resource_type(
         })
 }
 
-async fn schemas(State(app): State<App>, _: ScimCaller) -> Response {
-    answer(
+/// The organization's choices the Rollcall extension offers as canonical values.
+async fn choices(app: &App, caller: &ScimCaller) -> Result<discovery::Choices, ScimError> {
+    use rollcall_app::org::reference;
+    let who = &caller.principal;
+    Ok(discovery::Choices {
+        user_types: reference::user_types(app, who)
+            .await?
+            .into_iter()
+            .map(|t| t.code)
+            .collect(),
+        locations: reference::locations(app, who)
+            .await?
+            .into_iter()
+            .filter(|l| l.active)
+            .map(|l| l.code)
+            .collect(),
+    })
+}
+
+async fn schemas(State(app): State<App>, caller: ScimCaller) -> Result<Response, ScimError> {
+    let choices = choices(&app, &caller).await?;
+    Ok(answer(
         StatusCode::OK,
-        discovery::all(discovery::schemas(&base(&app))),
-    )
+        discovery::all(discovery::schemas(&base(&app), &choices)),
+    ))
 }
 
 async fn schema(
     State(app): State<App>,
-    _: ScimCaller,
+    caller: ScimCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ScimError> {
-    discovery::schemas(&base(&app))
+    let choices = choices(&app, &caller).await?;
+    discovery::schemas(&base(&app), &choices)
         .into_iter()
         .find(|s| {
             s["id"]
@@ -247,6 +269,29 @@ async fn schema(
         })
         .map(|s| answer(StatusCode::OK, s))
         .ok_or_else(|| ScimError::not_found(format!("No schema “{id}”: /Schemas lists them.")))
+}
+
+/// `POST /.search`: users and groups at once, in that order.
+async fn search_all(
+    State(app): State<App>,
+    caller: ScimCaller,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let q = list::ListQuery::from_body(&body)?;
+    let who = &caller.principal;
+    let base = base(&app);
+    let mut all: Vec<Value> = rollcall_app::provisioning::users(&app, who)
+        .await?
+        .iter()
+        .map(|u| resources::user_json(u, &base))
+        .collect();
+    all.extend(
+        rollcall_app::provisioning::groups::groups(&app, who)
+            .await?
+            .iter()
+            .map(|g| resources::group_json(g, &base)),
+    );
+    Ok(answer(StatusCode::OK, list::respond(all, &q)))
 }
 
 async fn docs() -> Response {

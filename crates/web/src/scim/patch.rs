@@ -22,6 +22,17 @@ enum Op {
 /// Attributes a provider can never write.
 const READ_ONLY: [&str; 4] = ["id", "meta", "groups", "schemas"];
 
+/// Attributes every person (or group) has in Rollcall: they can be changed, never removed.
+const REQUIRED: [(Option<&str>, &str); 7] = [
+    (None, "userName"),
+    (None, "name"),
+    (None, "displayName"),
+    (None, "active"),
+    (None, "emails"),
+    (None, super::resources::ROLLCALL_USER),
+    (Some(super::resources::ROLLCALL_USER), "defaultLocation"),
+];
+
 /// The operations of a PatchOp request, each checked.
 /// One operation: what, where (a path, or none) and the value.
 type Operation = (Op, Option<String>, Option<Value>);
@@ -139,6 +150,16 @@ fn apply_at(
         return Err(ScimError::mutability(format!(
             "{} is read-only: the server sets it.",
             attr.name
+        )));
+    }
+    let required = REQUIRED.iter().any(|(urn, name)| {
+        urn.map(str::to_ascii_lowercase) == attr.urn.as_deref().map(str::to_ascii_lowercase)
+            && name.eq_ignore_ascii_case(&attr.name)
+    });
+    if op == Op::Remove && required && attr.sub.is_none() && path.filter.is_none() {
+        return Err(ScimError::mutability(format!(
+            "{} cannot be removed: Rollcall keeps it for everyone. Replace it instead.",
+            attr.dotted()
         )));
     }
     let holder = holder(resource, attr, op != Op::Remove)?;

@@ -15,6 +15,8 @@ pub const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const CORE_GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 pub const ROLLCALL_USER: &str = "urn:ietf:params:scim:schemas:extension:rollcall:2.0:User";
+/// The extensions of the User resource.
+pub const EXTENSIONS: [&str; 2] = [ENTERPRISE, ROLLCALL_USER];
 pub const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
 fn time(micros: i64) -> String {
@@ -46,11 +48,7 @@ pub fn user_json(u: &ScimUser, base: &str) -> Value {
         "schemas": [CORE_USER, ENTERPRISE, ROLLCALL_USER],
         "id": u.id,
         "userName": u.user_name,
-        "name": {
-            "givenName": u.first_name,
-            "familyName": u.last_name,
-            "formatted": format!("{} {}", u.first_name, u.last_name).trim(),
-        },
+        "name": {"givenName": u.first_name, "familyName": u.last_name},
         "displayName": u.display_name,
         "emails": [{"value": u.email, "type": "work", "primary": true}],
         "active": u.active(),
@@ -97,7 +95,6 @@ pub fn user_json(u: &ScimUser, base: &str) -> Value {
         o.insert(ENTERPRISE.into(), Value::Object(enterprise));
     }
     let mut rollcall = Map::new();
-    rollcall.insert("status".into(), json!(u.status.as_str()));
     if let Some(t) = &u.user_type {
         rollcall.insert("userType".into(), json!(t));
     }
@@ -115,7 +112,7 @@ pub fn group_json(g: &ScimGroup, base: &str) -> Value {
     let members: Vec<Value> = g
         .members
         .iter()
-        .map(|(id, name)| json!({"value": id, "display": name, "$ref": format!("{base}/Users/{id}"), "type": "User"}))
+        .map(|(id, _)| json!({"value": id, "$ref": format!("{base}/Users/{id}"), "type": "User"}))
         .collect();
     let mut out = json!({
         "schemas": [CORE_GROUP],

@@ -288,6 +288,19 @@ async fn okta_golden_requests(t: TestDb) {
     assert_eq!(r.body["name"]["familyName"], "Ortiz-Reyes");
     assert_eq!(r.body[ROLLCALL]["userType"], "clerical");
 
+    // A PUT keeps what it omits (Okta maps no user type, NPI or mobile here).
+    let partial = json!({"userName": "sam.ortiz@clinic.example", "name": {"givenName": "Sam", "familyName": "Ortiz-Reyes"}});
+    let r = scim(
+        &app,
+        &okta,
+        Method::PUT,
+        &format!("/Users/{id}"),
+        Some(partial),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body[ROLLCALL]["userType"], "clerical");
+
     // A PUT on the version read before that change is refused, and changes nothing.
     let stale = reqwest::Client::new()
         .put(app.url(&format!("/scim/v2/Users/{id}")))

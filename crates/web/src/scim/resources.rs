@@ -133,6 +133,40 @@ pub fn group_json(g: &ScimGroup, base: &str) -> Value {
     out
 }
 
+/// A PUT body laid over the resource as it is: the attributes sent replace theirs (null clears
+/// one), those omitted stay, so a provider that maps no NPI never clears it. Extension objects
+/// are laid over attribute by attribute.
+pub fn overlay(current: Value, body: &Value) -> Result<Value, ScimError> {
+    let body = object(body, "The body")?;
+    let mut out = current;
+    let target = out.as_object_mut().expect("a resource is an object");
+    for (key, value) in body.as_object().expect("checked above") {
+        let existing = target.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned();
+        let is_extension = EXTENSIONS.iter().any(|u| u.eq_ignore_ascii_case(key));
+        match (existing, value) {
+            (Some(k), Value::Object(inner)) if is_extension => {
+                if let Some(Value::Object(have)) = target.get_mut(&k) {
+                    for (ik, iv) in inner {
+                        let ik = have
+                            .keys()
+                            .find(|h| h.eq_ignore_ascii_case(ik))
+                            .cloned()
+                            .unwrap_or_else(|| ik.clone());
+                        have.insert(ik, iv.clone());
+                    }
+                }
+            }
+            (Some(k), v) => {
+                target.insert(k, v.clone());
+            }
+            (None, v) => {
+                target.insert(key.clone(), v.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A string attribute: absent or null is `None`; anything but a string is refused.
 fn text(obj: &Value, key: &str, label: &str) -> Result<Option<String>, ScimError> {
     match member(obj, key) {

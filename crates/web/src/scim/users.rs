@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::errors::ScimError;
 use super::list::{self, ListQuery};
-use super::resources::{if_match, user_json, user_state};
+use super::resources::{if_match, overlay, user_json, user_state};
 use super::{ScimBody, ScimCaller, answer, base, id_of, params, patch};
 
 pub async fn list(
@@ -79,8 +79,9 @@ pub async fn replace(
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
     let id = id_of(&id, "user")?;
-    let state = user_state(&body)?;
-    save(&app, &caller, id, state, &headers).await
+    let current = provisioning::user(&app, &caller.principal, id).await?;
+    let merged = overlay(user_json(&current, &base(&app)), &body)?;
+    save(&app, &caller, id, user_state(&merged)?, &headers).await
 }
 
 pub async fn patch(

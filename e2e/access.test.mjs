@@ -57,6 +57,7 @@ describe('Access management', { timeout: 120_000 }, () => {
     const banner = await outcome.innerText();
     assert.match(banner, /^Partially succeeded\./);
     assert.match(banner, /permission changes? and 0 location changes were not applied/);
+    assert.match(await page.locator('#job-announce[role=status]').textContent(), /^Partially succeeded\./, 'the outcome is announced from the live region that stayed in place');
     const reasons = await page.locator('#refused tbody tr').evaluateAll((trs) =>
       trs.map((tr) => ({ user: tr.cells[0].innerText, change: tr.cells[1].innerText, rule: tr.cells[2].innerText, why: tr.cells[3].innerText })));
     const rulesSeen = new Set(reasons.map((r) => r.rule));

@@ -13,7 +13,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ADMIN, VIEWER, createHarness, shot } from './harness.mjs';
+import { ADMIN, VIEWER, checkPage, createHarness, shot } from './harness.mjs';
 
 const STATUS_LABELS = ['Active', 'Pending', 'Expired', 'Inactive', 'Blocked', 'Disabled'];
 
@@ -340,6 +340,21 @@ describe('Rollcall web console', { timeout: 120_000 }, () => {
     assert.match(href, /status=expired/, `Export CSV link is ${href}`);
     const csv = await exportCsv(page);
     assert.ok(csv.rows.every((r) => r.status === 'expired'), 'the export holds only expired users');
+  });
+
+  test('every console page reflows at 320 px (400 % zoom) and meets WCAG 2.1 AA there', async () => {
+    const { page, problems } = await openPage('narrow');
+    await signIn(page, ADMIN);
+    await page.setViewportSize({ width: 320, height: 640 });
+    const someone = await page.locator('table.users tbody tr[data-user]').first().getAttribute('data-user');
+    for (const path of ['/users', '/users/invite', `/users/${someone}`, '/roles', '/jobs', '/audit', '/settings', '/settings/api-tokens', '/import', '/directory', '/mailbox']) {
+      await page.goto(`${base}${path}`);
+      await page.waitForLoadState('load');
+      await page.waitForFunction(() => !document.querySelector('.htmx-request'));
+      await checkPage(page, `${path} at 320 px`);
+    }
+    await shot(page, 'users-320.png', { fullPage: false, check: false });
+    assert.deepEqual(problems, [], 'no console errors');
   });
 
   test('the browser finds a favicon', async () => {

@@ -20,6 +20,7 @@ pub mod model;
 pub mod onboarding;
 pub mod org;
 mod paging;
+pub mod provisioning;
 pub mod schema;
 pub mod secret;
 pub mod sheet;

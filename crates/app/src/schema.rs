@@ -141,7 +141,7 @@ pub fn taxonomies() -> Object {
 
 /// API token scopes, at least one.
 pub fn scopes() -> Object {
-    string(list("(users:read|users:write|tokens:write)", true)).build()
+    string(list("(users:read|users:write|tokens:write|scim)", true)).build()
 }
 
 /// Blank (taken as absent, as forms send it), a date or an RFC 3339 time.

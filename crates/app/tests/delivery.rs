@@ -398,14 +398,14 @@ async fn with_no_smtp_or_sms_configured_messages_land_in_the_local_mailbox(t: Te
     assert_eq!(delivery::drain_once(&h.app).await.unwrap().sent, 1);
 
     let mut conn = h.app.db().read_conn().await.unwrap();
-    let all = mailbox::list(&mut conn, None, 10).await.unwrap();
+    let all = mailbox::list(&mut conn, None, None, 10).await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(
         (all[0].medium.as_str(), all[0].recipient.as_str()),
         ("sms", "+15555550123")
     );
     assert_eq!(all[0].body_text, sms.body_text);
-    let ana = mailbox::list(&mut conn, Some("ana@alpha.example"), 10)
+    let ana = mailbox::list(&mut conn, None, Some("ana@alpha.example"), 10)
         .await
         .unwrap();
     assert_eq!(ana.len(), 1);
@@ -415,10 +415,16 @@ async fn with_no_smtp_or_sms_configured_messages_land_in_the_local_mailbox(t: Te
         (email.subject.as_str(), email.body_html.as_deref())
     );
     assert_eq!(
-        mailbox::get(&mut conn, ana[0].id).await.unwrap().as_ref(),
+        mailbox::get(&mut conn, h.org.id, ana[0].id)
+            .await
+            .unwrap()
+            .as_ref(),
         Some(&ana[0])
     );
-    assert_eq!(mailbox::list(&mut conn, None, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        mailbox::list(&mut conn, None, None, 1).await.unwrap().len(),
+        1
+    );
     drop(conn);
     assert_eq!(h.invitation_delivery().await.0, "sent");
 }

@@ -24,7 +24,7 @@ pub enum TokensCommand {
         /// What the token is for, e.g. "HR sync".
         #[arg(long)]
         name: String,
-        /// Space- or comma-separated: users:read, users:write, tokens:write.
+        /// Space- or comma-separated: users:read, users:write, tokens:write, scim.
         #[arg(long)]
         scopes: String,
         /// Days until the token stops working [default: it does not expire].

@@ -243,7 +243,7 @@ async fn mailbox_message(dir: &Path, to: &str) -> rollcall_store::mailbox::Mailb
     let start = Instant::now();
     loop {
         let mut conn = db.read_conn().await.unwrap();
-        if let Some(m) = rollcall_store::mailbox::list(&mut conn, Some(to), 1)
+        if let Some(m) = rollcall_store::mailbox::list(&mut conn, None, Some(to), 1)
             .await
             .unwrap()
             .pop()

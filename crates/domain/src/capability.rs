@@ -14,16 +14,24 @@ pub enum Scope {
     UsersRead,
     UsersWrite,
     TokensWrite,
+    /// Provisioning from an identity provider over SCIM 2.0 (`/scim/v2`).
+    Scim,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::UsersRead, Scope::UsersWrite, Scope::TokensWrite];
+    pub const ALL: [Scope; 4] = [
+        Scope::UsersRead,
+        Scope::UsersWrite,
+        Scope::TokensWrite,
+        Scope::Scim,
+    ];
 
     pub fn key(self) -> &'static str {
         match self {
             Scope::UsersRead => "users:read",
             Scope::UsersWrite => "users:write",
             Scope::TokensWrite => "tokens:write",
+            Scope::Scim => "scim",
         }
     }
 
@@ -33,6 +41,9 @@ impl Scope {
             Scope::UsersWrite => "invite, import, change and deactivate users",
             Scope::TokensWrite => {
                 "create, rotate and revoke API tokens (never with scopes the token lacks)"
+            }
+            Scope::Scim => {
+                "provision users and groups from an identity provider over SCIM 2.0 (read, create, change and deactivate users)"
             }
         }
     }
@@ -45,7 +56,9 @@ impl Scope {
                 ValueError::new(
                     "scopes",
                     "scope_unknown",
-                    format!("“{key}” is not a scope: use users:read, users:write or tokens:write."),
+                    format!(
+                        "“{key}” is not a scope: use users:read, users:write, tokens:write or scim."
+                    ),
                 )
             })
     }
@@ -111,10 +124,12 @@ pub enum Capability {
     ManageServiceAccounts,
     /// The organization's settings, locations and licence seats.
     ManageSettings,
+    /// Drive users and groups from an identity provider (SCIM 2.0).
+    Provision,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 8] = [
+    pub const ALL: [Capability; 9] = [
         Capability::ViewUsers,
         Capability::EditAccess,
         Capability::ManageUsers,
@@ -123,6 +138,7 @@ impl Capability {
         Capability::ManageTokens,
         Capability::ManageServiceAccounts,
         Capability::ManageSettings,
+        Capability::Provision,
     ];
 
     /// The stable name clients see (`GET /api/v1/me`).
@@ -136,6 +152,7 @@ impl Capability {
             Capability::ManageTokens => "manage_tokens",
             Capability::ManageServiceAccounts => "manage_service_accounts",
             Capability::ManageSettings => "manage_settings",
+            Capability::Provision => "provision",
         }
     }
 }
@@ -169,9 +186,9 @@ impl Capability {
                 Permission::AdminCompany,
             ],
             Capability::EditAccess | Capability::ManageUsers | Capability::ManageTokens => &ADMINS,
-            Capability::ManageSettings | Capability::ManageServiceAccounts => {
-                &[Permission::AdminCompany]
-            }
+            Capability::ManageSettings
+            | Capability::ManageServiceAccounts
+            | Capability::Provision => &[Permission::AdminCompany],
         }
     }
 
@@ -180,8 +197,21 @@ impl Capability {
         match self {
             Capability::ViewUsers => Scope::UsersRead,
             Capability::ManageTokens | Capability::ManageServiceAccounts => Scope::TokensWrite,
+            Capability::Provision => Scope::Scim,
             _ => Scope::UsersWrite,
         }
+    }
+
+    /// What a `scim` token may do besides provisioning: the user use cases SCIM calls (read,
+    /// invite, change and deactivate), so it goes through the same checks as every other path.
+    fn provisioning_uses(self) -> bool {
+        matches!(
+            self,
+            Capability::ViewUsers
+                | Capability::Invite
+                | Capability::EditAccess
+                | Capability::ManageUsers
+        )
     }
 
     /// Whether `permissions`, used through a token limited to `scopes` (`None`: a console
@@ -191,8 +221,9 @@ impl Capability {
         permissions: &BTreeSet<Permission>,
         scopes: Option<&BTreeSet<Scope>>,
     ) -> bool {
-        scopes.is_none_or(|s| s.contains(&self.scope()))
-            && self.permissions().iter().any(|p| permissions.contains(p))
+        scopes.is_none_or(|s| {
+            s.contains(&self.scope()) || (self.provisioning_uses() && s.contains(&Scope::Scim))
+        }) && self.permissions().iter().any(|p| permissions.contains(p))
     }
 
     /// What is missing, and whom to ask: shown when the capability is not granted.
@@ -221,6 +252,9 @@ impl Capability {
             }
             Capability::ManageSettings => {
                 "Only a company admin can change the organization's settings, locations and seats."
+            }
+            Capability::Provision => {
+                "SCIM provisioning needs a service account with the scim scope; a company admin makes one under Settings → API tokens."
             }
         }
     }
@@ -267,6 +301,19 @@ mod tests {
         let write: BTreeSet<Scope> = [Scope::UsersWrite].into();
         assert!(!Capability::ViewUsers.granted(&admin, Some(&write)));
         assert!(Capability::Invite.granted(&admin, Some(&write)));
+    }
+
+    #[test]
+    fn a_scim_token_provisions_and_nothing_else() {
+        let admin = holding(&[Permission::AdminCompany]);
+        let scim: BTreeSet<Scope> = [Scope::Scim].into();
+        assert!(Capability::Provision.granted(&admin, Some(&scim)));
+        assert!(Capability::Invite.granted(&admin, Some(&scim)));
+        assert!(Capability::ManageUsers.granted(&admin, Some(&scim)));
+        assert!(!Capability::ManageTokens.granted(&admin, Some(&scim)));
+        assert!(!Capability::BulkAdd.granted(&admin, Some(&scim)));
+        let write: BTreeSet<Scope> = [Scope::UsersRead, Scope::UsersWrite].into();
+        assert!(!Capability::Provision.granted(&admin, Some(&write)));
     }
 
     #[test]

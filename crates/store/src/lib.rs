@@ -24,6 +24,7 @@ pub mod orgs;
 pub mod outbox;
 pub mod profiles;
 pub mod roles;
+pub mod scim;
 pub mod seats;
 pub mod server_keys;
 pub mod sessions;

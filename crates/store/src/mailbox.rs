@@ -57,14 +57,19 @@ pub async fn insert(conn: &mut Conn, msgs: &[MailboxMessage]) -> Result<()> {
 }
 
 /// The newest `limit` messages, optionally only those to one recipient (compared without case).
+/// The newest messages, of one organization (`None`: every one's) and to one recipient or any.
 pub async fn list(
     conn: &mut Conn,
+    org_id: Option<Uuid>,
     recipient: Option<&str>,
     limit: i64,
 ) -> Result<Vec<MailboxMessage>> {
-    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM mailbox"));
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM mailbox WHERE 1 = 1"));
+    if let Some(org) = org_id {
+        q.push(" AND org_id = ").bind(org.to_string());
+    }
     if let Some(r) = recipient {
-        q.push(" WHERE LOWER(recipient) = ")
+        q.push(" AND LOWER(recipient) = ")
             .bind(r.trim().to_lowercase());
     }
     q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
@@ -72,8 +77,10 @@ pub async fn list(
     q.fetch_all_as(&mut *conn, from_row).await
 }
 
-pub async fn get(conn: &mut Conn, id: Uuid) -> Result<Option<MailboxMessage>> {
+pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<MailboxMessage>> {
     let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM mailbox WHERE id = "));
-    q.bind(id.to_string());
+    q.bind(id.to_string())
+        .push(" AND org_id = ")
+        .bind(org_id.to_string());
     q.fetch_optional_as(&mut *conn, from_row).await
 }

@@ -25,6 +25,7 @@ const IMPORTS: &str = include_str!("../migrations/0007_imports.sql");
 const DIRECTORY: &str = include_str!("../migrations/0008_directory.sql");
 const AUDIT_BY_TIME: &str = include_str!("../migrations/0010_audit_by_time.sql");
 const SERVER_KEYS: &str = include_str!("../migrations/0011_server_keys.sql");
+const SCIM: &str = include_str!("../migrations/0012_scim.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -93,6 +94,12 @@ fn steps() -> Vec<Step> {
             name: "server_keys",
             sqlite: SERVER_KEYS,
             postgres: SERVER_KEYS,
+        },
+        Step {
+            version: 12,
+            name: "scim",
+            sqlite: SCIM,
+            postgres: SCIM,
         },
     ]
 }

@@ -130,6 +130,13 @@ pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<User>
     q.fetch_optional_as(&mut *conn, from_row).await
 }
 
+/// Every user of the organization, oldest first (ties by id): a stable order to page by position.
+pub async fn all_in_org(conn: &mut Conn, org_id: Uuid) -> Result<Vec<User>> {
+    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE org_id = "));
+    q.bind(org_id.to_string()).push(" ORDER BY created_at, id");
+    q.fetch_all_as(&mut *conn, from_row).await
+}
+
 /// Holds the user's row until the transaction ends, so a check of what the user looks like and
 /// the change it allows happen as one step (PostgreSQL locks the row; SQLite's one writer runs
 /// write transactions one at a time).

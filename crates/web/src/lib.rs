@@ -8,6 +8,7 @@ mod cookies;
 mod edge;
 mod error;
 mod headers;
+mod scim;
 mod session;
 
 use std::net::SocketAddr;
@@ -33,9 +34,11 @@ pub fn router_with(app: App, edge: Edge) -> Router {
     let limits = edge::Limits::new(edge);
     let https = headers::Https(app.config.secure_cookies);
     let api = api::routes().layer(from_fn_with_state(limits.clone(), edge::rate_limits));
+    let scim = scim::routes().layer(from_fn_with_state(limits.clone(), edge::rate_limits));
     Router::new()
         .merge(console::routes())
         .nest("/api/v1", api)
+        .nest("/scim/v2", scim)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn_with_state(limits, edge::client_address))
         .layer(from_fn_with_state(https, headers::security_headers))

@@ -540,7 +540,7 @@ async fn adding_a_batch_from_two_groups(t: TestDb) {
     // The invitations wait for their time: nothing goes out now.
     rollcall_app::delivery::drain_once(&app.app).await.unwrap();
     assert!(
-        mailbox::list(&mut conn, Some("dana.lee@alpha.example"), 1)
+        mailbox::list(&mut conn, None, Some("dana.lee@alpha.example"), 1)
             .await
             .unwrap()
             .is_empty()

@@ -620,7 +620,34 @@ async fn https_deployments_pin_browsers_to_https(t: TestDb) {
     );
 }
 
+/// The local mailbox holds registration links: without a session it sends to sign-in, a
+/// clinic admin is refused, and a company admin reads their own organization's messages only.
+async fn the_local_mailbox_is_for_company_admins_only(t: TestDb) {
+    let app = spawn_app(t).await;
+    let anonymous = app.browser();
+    let r = anonymous.get(app.url("/mailbox")).send().await.unwrap();
+    assert_eq!(r.status(), 303, "no session: to sign-in");
+    add_user(
+        &app.app,
+        &app.org,
+        "clinic.admin@alpha.example",
+        ("Cli", "Nic"),
+        "Clinic Admin",
+        Some(PASSWORD),
+    )
+    .await;
+    let clinic = app.browser();
+    app.sign_in(&clinic, "alpha", "clinic.admin@alpha.example", PASSWORD)
+        .await;
+    let r = clinic.get(app.url("/mailbox")).send().await.unwrap();
+    assert_eq!(r.status(), 403, "a clinic admin does not read the mailbox");
+    let admin = app.signed_in_admin().await;
+    let page = app.page(&admin, "/mailbox").await;
+    assert!(page.contains("Local mailbox"), "{page}");
+}
+
 engine_tests!(
+    the_local_mailbox_is_for_company_admins_only,
     https_deployments_pin_browsers_to_https,
     concurrent_correct_sign_ins_all_succeed,
     sessions_end_after_the_absolute_timeout_even_when_busy,

@@ -20,7 +20,7 @@ async fn deliver(app: &TestApp) {
 async fn last_message(app: &TestApp, to: &str) -> mailbox::MailboxMessage {
     deliver(app).await;
     let mut conn = app.app.db().read_conn().await.unwrap();
-    mailbox::list(&mut conn, Some(to), 1)
+    mailbox::list(&mut conn, None, Some(to), 1)
         .await
         .unwrap()
         .pop()

@@ -222,7 +222,7 @@ async fn reactivating_someone_who_never_registered_invites_again(t: TestDb) {
     assert_eq!(r["status"], "pending");
     rollcall_app::delivery::drain_once(&app.app).await.unwrap();
     let mut conn = app.app.db().read_conn().await.unwrap();
-    let messages = rollcall_store::mailbox::list(&mut conn, Some("never@clinic.example"), 10)
+    let messages = rollcall_store::mailbox::list(&mut conn, None, Some("never@clinic.example"), 10)
         .await
         .unwrap();
     assert_eq!(

@@ -43,18 +43,27 @@ impl Sender for MailboxSender {
     }
 }
 
-/// The newest messages in the local mailbox, to one recipient or to anyone.
+/// The newest messages of the caller's organization in the local mailbox, to one recipient or
+/// to anyone. They carry registration links and codes: only a company admin reads them.
 pub async fn recent(
     app: &crate::App,
+    who: &crate::Principal,
     to: Option<&str>,
     limit: i64,
 ) -> Result<Vec<MailboxMessage>, crate::AppError> {
-    Ok(mailbox::list(&mut *app.db.read_conn().await?, to, limit).await?)
+    who.require(rollcall_domain::Capability::ManageSettings)?;
+    let mut conn = app.db.read_conn().await?;
+    Ok(mailbox::list(&mut conn, Some(who.org_id), to, limit).await?)
 }
 
-/// One message of the local mailbox.
-pub async fn message(app: &crate::App, id: uuid::Uuid) -> Result<MailboxMessage, crate::AppError> {
-    mailbox::get(&mut *app.db.read_conn().await?, id)
+/// One message of the caller's organization in the local mailbox.
+pub async fn message(
+    app: &crate::App,
+    who: &crate::Principal,
+    id: uuid::Uuid,
+) -> Result<MailboxMessage, crate::AppError> {
+    who.require(rollcall_domain::Capability::ManageSettings)?;
+    mailbox::get(&mut *app.db.read_conn().await?, who.org_id, id)
         .await?
         .ok_or_else(|| crate::AppError::not_found("message"))
 }

@@ -38,7 +38,7 @@ pub fn parse_scopes(input: &str) -> Result<BTreeSet<Scope>, ValueError> {
         return Err(ValueError::new(
             "scopes",
             "scopes_missing",
-            "Give the token at least one scope: users:read, users:write or tokens:write.",
+            "Give the token at least one scope: users:read, users:write, tokens:write or scim.",
         ));
     }
     Ok(scopes)

@@ -28,7 +28,8 @@ use crate::{App, AppError, Principal};
 struct Batch {
     org: Organization,
     location: Location,
-    role: Role,
+    /// `None`: the people get no role (a provider's groups give their access later).
+    role: Option<Role>,
     user_type: Option<String>,
 }
 
@@ -42,7 +43,7 @@ async fn prepare(
     conn: &mut Conn,
     who: &Principal,
     location: Option<&str>,
-    role: &str,
+    role: Option<&str>,
     user_type: Option<&str>,
     path: Path,
 ) -> Result<Batch, AppError> {
@@ -50,8 +51,13 @@ async fn prepare(
     // Every field is checked, so the form can mark all that are wrong at once.
     let mut errors = FieldErrors::default();
     let location = errors.keep(batch_location(conn, org.id, location).await)?;
-    let all_roles = roles::list(conn, org.id).await?;
-    let role = errors.take(batch_role(all_roles, role));
+    // No role at all is asked only by a path whose access comes otherwise (SCIM groups).
+    let role = match role {
+        None => Some(None),
+        Some(role) => errors
+            .take(batch_role(roles::list(conn, org.id).await?, role))
+            .map(Some),
+    };
     let user_type = match user_type.map(str::trim).filter(|t| !t.is_empty()) {
         None => None,
         Some(t) => errors.take(user_type_code(&policy, t)),
@@ -170,12 +176,11 @@ fn check_batch_access(
         .map_err(AppError::Refused)?;
     let mut with_location = subject;
     with_location.locations.insert(location.id);
-    who.check_role_grants(
-        policy,
-        &with_location,
-        batch.role.permissions.iter().copied(),
-        &names,
-    )
+    let granted = batch
+        .role
+        .iter()
+        .flat_map(|r| r.permissions.iter().copied());
+    who.check_role_grants(policy, &with_location, granted, &names)
 }
 
 /// One new person of a batch, before writing.
@@ -197,16 +202,6 @@ async fn write_batch(
     source: &str,
     meta: &Meta,
 ) -> Result<Vec<Invited>, AppError> {
-    let now = app.clock.now();
-    app.limits.take(&format!("invites:{}", who.label), now, people.len() as u32, INVITES_PER_HOUR, 60 * MINUTE).map_err(|m| {
-        AppError::RateLimited(format!("You have sent {INVITES_PER_HOUR} invitations in the last hour, the most allowed. Try again in {m} minutes."))
-    })?;
-    onboard::check_seats(conn, &batch.org, people.len() as i64).await?;
-    let names: BTreeMap<Uuid, String> = [
-        (batch.location.id, batch.location.name.clone()),
-        (batch.role.id, batch.role.name.clone()),
-    ]
-    .into();
     let people = people
         .into_iter()
         .map(|p| {
@@ -224,13 +219,37 @@ async fn write_batch(
                 user_type: batch.user_type.clone(),
                 default_location: batch.location.id,
                 locations: [batch.location.id].into(),
-                roles: [batch.role.id].into(),
+                roles: batch.role.iter().map(|r| r.id).collect(),
                 permissions: BTreeSet::new(),
                 npi: None,
                 taxonomy: Vec::new(),
             }
         })
         .collect();
+    write_newcomers(app, conn, who, batch, people, source, meta).await
+}
+
+/// Writes checked newcomers of a batch after the sender's hourly limit and the organization's
+/// licence seats: the one onboarding writer every invitation path ends in.
+async fn write_newcomers(
+    app: &App,
+    conn: &mut Conn,
+    who: &Principal,
+    batch: &Batch,
+    people: Vec<onboard::Newcomer>,
+    source: &str,
+    meta: &Meta,
+) -> Result<Vec<Invited>, AppError> {
+    let now = app.clock.now();
+    app.limits.take(&format!("invites:{}", who.label), now, people.len() as u32, INVITES_PER_HOUR, 60 * MINUTE).map_err(|m| {
+        AppError::RateLimited(format!("You have sent {INVITES_PER_HOUR} invitations in the last hour, the most allowed. Try again in {m} minutes."))
+    })?;
+    onboard::check_seats(conn, &batch.org, people.len() as i64).await?;
+    let mut names: BTreeMap<Uuid, String> =
+        [(batch.location.id, batch.location.name.clone())].into();
+    if let Some(role) = &batch.role {
+        names.insert(role.id, role.name.clone());
+    }
     let inviter = onboard::Inviter {
         user_id: who.user_ref(),
         name: who.display_name.clone(),
@@ -314,7 +333,7 @@ pub async fn invite_one(
             &mut conn,
             who,
             req.location.as_deref(),
-            &req.role,
+            Some(&req.role),
             req.user_type.as_deref(),
             Path::Console,
         )
@@ -359,6 +378,128 @@ pub async fn invite_one(
     tx.commit().await?;
     crate::delivery::wake(app);
     Ok(invited.remove(0))
+}
+
+/// One person an identity provider pushes (SCIM), as it names them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Provisioned {
+    pub email: String,
+    /// Either may be blank; the display name then stands for the full name.
+    pub first_name: String,
+    pub last_name: String,
+    pub display_name: Option<String>,
+    pub mobile: Option<String>,
+    pub user_type: Option<String>,
+    /// By id, code or name; `None`: the organization's first active location by name.
+    pub location: Option<String>,
+    pub npi: Option<String>,
+}
+
+/// Invites one person an identity provider pushes, in the caller's transaction (which keeps the
+/// provider's record of them too): the same checks (rules, seats, duplicates) and the same
+/// writer as every other invitation, without a role (the provider's groups give access).
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
+pub async fn invite_provisioned(
+    app: &App,
+    tx: &mut Conn,
+    who: &Principal,
+    p: &Provisioned,
+    meta: &Meta,
+) -> Result<Invited, AppError> {
+    who.require(Capability::Invite)?;
+    let newcomer = provisioned_newcomer(p)?;
+    let location = match p
+        .location
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        Some(l) => Some(l.to_string()),
+        None => locations::list(tx, who.org_id)
+            .await?
+            .into_iter()
+            .find(|l| l.active)
+            .map(|l| l.id.to_string()),
+    };
+    let batch = prepare(
+        tx,
+        who,
+        location.as_deref(),
+        None,
+        p.user_type.as_deref(),
+        Path::Scim,
+    )
+    .await?;
+    if let Some(existing) =
+        users::get_by_email_key(tx, who.org_id, newcomer.email.match_key()).await?
+    {
+        return Err(AppError::Conflict(format!(
+            "{} already has an account in {} (status: {}).",
+            newcomer.email.as_str(),
+            batch.org.name,
+            existing.status.as_str()
+        )));
+    }
+    let person = onboard::Newcomer {
+        user_type: batch.user_type.clone(),
+        default_location: batch.location.id,
+        locations: [batch.location.id].into(),
+        ..newcomer
+    };
+    let mut invited = write_newcomers(app, tx, who, &batch, vec![person], "scim", meta).await?;
+    Ok(invited.remove(0))
+}
+
+/// A provisioned person's values, each checked (every one that does not parse is reported).
+fn provisioned_newcomer(p: &Provisioned) -> Result<onboard::Newcomer, AppError> {
+    let mut errors = crate::error::FieldErrors::default();
+    let email = errors.take(Email::parse(&p.email));
+    let name = |field: &'static str, label: &str, v: &str| -> Result<String, ValueError> {
+        match v.trim() {
+            "" => Ok(String::new()),
+            v => rollcall_domain::name::person_name(field, label, v),
+        }
+    };
+    let first_name = errors.take(name("first_name", "first name", &p.first_name));
+    let last_name = errors.take(name("last_name", "last name", &p.last_name));
+    let display_name = match p.display_name.as_deref().map(str::trim) {
+        None | Some("") => Some(None),
+        Some(d) => errors.take(name("display_name", "display name", d).map(Some)),
+    };
+    let mobile = match p.mobile.as_deref().map(str::trim) {
+        None | Some("") => Some(None),
+        Some(m) => errors.take(
+            rollcall_domain::Mobile::parse(m, Some("US")).map(|m| Some(m.as_str().to_string())),
+        ),
+    };
+    let npi = match p.npi.as_deref().map(str::trim) {
+        None | Some("") => Some(None),
+        Some(n) => {
+            errors.take(rollcall_domain::Npi::parse(n).map(|n| Some(n.as_str().to_string())))
+        }
+    };
+    errors.into_result()?;
+    let (first_name, last_name) = match (first_name, last_name) {
+        (Some(f), Some(l)) if f.is_empty() && l.is_empty() => {
+            split_name(display_name.clone().flatten().as_deref())
+        }
+        (f, l) => (f.unwrap_or_default(), l.unwrap_or_default()),
+    };
+    Ok(onboard::Newcomer {
+        email: email.expect("checked above"),
+        first_name,
+        last_name,
+        display_name: display_name.flatten(),
+        username: None,
+        mobile: mobile.flatten(),
+        user_type: None,
+        default_location: Uuid::nil(),
+        locations: BTreeSet::new(),
+        roles: BTreeSet::new(),
+        permissions: BTreeSet::new(),
+        npi: npi.flatten(),
+        taxonomy: Vec::new(),
+    })
 }
 
 /// An entry of a batch that was not invited, and why.
@@ -463,7 +604,7 @@ async fn paste_invite_once(
         &mut tx,
         who,
         request.location.as_deref(),
-        &request.role,
+        Some(&request.role),
         None,
         Path::PasteInvite,
     )
@@ -475,7 +616,8 @@ async fn paste_invite_once(
     } else {
         write_batch(app, &mut tx, who, &batch, people, "paste", meta).await?
     };
-    let summary = serde_json::json!({ "invited": invited.len(), "not_invited": not_invited.len(), "location": batch.location.name, "role": batch.role.name });
+    let role = batch.role.map(|r| r.name).unwrap_or_default();
+    let summary = serde_json::json!({ "invited": invited.len(), "not_invited": not_invited.len(), "location": batch.location.name, "role": role });
     let event = meta.change(
         "invitations.pasted",
         "organization",
@@ -488,7 +630,7 @@ async fn paste_invite_once(
         invited,
         not_invited,
         location: batch.location.name,
-        role: batch.role.name,
+        role,
     };
     if let Some(key) = request.idempotency {
         crate::idempotency::record(&mut tx, who.org_id, key, &result, app.clock.now()).await?;

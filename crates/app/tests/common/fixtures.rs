@@ -123,7 +123,7 @@ impl Clinic {
     async fn link_in_mail_to(&self, email: &str) -> String {
         delivery::drain_once(&self.app).await.unwrap();
         let mut conn = self.app.db().read_conn().await.unwrap();
-        let mail = mailbox::list(&mut conn, Some(email), 1)
+        let mail = mailbox::list(&mut conn, None, Some(email), 1)
             .await
             .unwrap()
             .pop()

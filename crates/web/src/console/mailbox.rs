@@ -1,5 +1,6 @@
 //! The local mailbox: where messages wait when no SMTP server or SMS provider is configured, so
-//! a new install works end to end on one machine. It answers only to requests from this machine.
+//! a new install works end to end on one machine. Its messages carry registration links and
+//! codes, so only a company admin of the organization reads them, signed in.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -10,15 +11,12 @@ use rollcall_app::{App, AppError};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::Nav;
 use crate::error::{PageError, render};
-use crate::session::Origin;
+use crate::session::ConsoleUser;
 
-fn allowed(app: &App, origin: &Origin) -> Result<(), PageError> {
-    let local_request = origin.source_ip.as_deref().is_none_or(|ip| {
-        ip.parse::<std::net::IpAddr>()
-            .is_ok_and(|a| a.is_loopback())
-    });
-    if app.config.smtp.is_none() && local_request {
+fn allowed(app: &App) -> Result<(), PageError> {
+    if app.config.smtp.is_none() {
         Ok(())
     } else {
         Err(AppError::NotFound(
@@ -31,6 +29,7 @@ fn allowed(app: &App, origin: &Origin) -> Result<(), PageError> {
 #[derive(Template)]
 #[template(path = "mailbox.html")]
 struct ListPage {
+    nav: Nav,
     to: String,
     messages: Vec<(String, String, Uuid, String, String)>,
 }
@@ -43,17 +42,19 @@ pub struct ListQuery {
 
 pub async fn list(
     State(app): State<App>,
-    origin: Origin,
+    user: ConsoleUser,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    allowed(&app, &origin)?;
+    allowed(&app)?;
     let to = q.to.trim().to_string();
-    let messages = mailbox::recent(&app, (!to.is_empty()).then_some(to.as_str()), 200)
+    let zone = user.principal.time_zone.clone();
+    let wanted = (!to.is_empty()).then_some(to.as_str());
+    let messages = mailbox::recent(&app, &user.principal, wanted, 200)
         .await?
         .into_iter()
         .map(|m| {
             (
-                local(m.created_at, "UTC"),
+                local(m.created_at, &zone),
                 m.recipient,
                 m.id,
                 m.subject,
@@ -61,12 +62,17 @@ pub async fn list(
             )
         })
         .collect();
-    Ok(render(&ListPage { to, messages }))
+    Ok(render(&ListPage {
+        nav: Nav::of(&user),
+        to,
+        messages,
+    }))
 }
 
 #[derive(Template)]
 #[template(path = "mailbox_message.html")]
 struct MessagePage {
+    nav: Nav,
     subject: String,
     to: String,
     when: String,
@@ -103,15 +109,16 @@ fn linkify(line: &str) -> Vec<(String, Option<String>)> {
 
 pub async fn show(
     State(app): State<App>,
-    origin: Origin,
+    user: ConsoleUser,
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
-    allowed(&app, &origin)?;
-    let m = mailbox::message(&app, id).await?;
+    allowed(&app)?;
+    let m = mailbox::message(&app, &user.principal, id).await?;
     Ok(render(&MessagePage {
+        nav: Nav::of(&user),
         subject: m.subject,
         to: m.recipient,
-        when: local(m.created_at, "UTC"),
+        when: local(m.created_at, &user.principal.time_zone),
         medium: m.medium,
         lines: m.body_text.lines().map(linkify).collect(),
     }))

@@ -182,7 +182,8 @@ pub struct Nav {
     pub user_name: String,
     pub can_manage: bool,
     pub can_view: bool,
-    /// Messages are kept in the local mailbox (no SMTP server configured).
+    /// Messages are kept in the local mailbox (no SMTP server configured), which this person
+    /// (a company admin) may read.
     pub mailbox: bool,
     pub csrf: String,
     /// How long the session may sit unused, for the warning shown before it ends.
@@ -197,7 +198,7 @@ impl Nav {
             user_name: p.display_name.clone(),
             can_manage: p.can(Capability::EditAccess),
             can_view: p.can(Capability::ViewUsers),
-            mailbox: user.local_mailbox,
+            mailbox: user.local_mailbox && p.can(Capability::ManageSettings),
             csrf: user.csrf.clone(),
             idle_seconds: p.idle_timeout_minutes * 60,
         }

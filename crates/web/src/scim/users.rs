@@ -1,0 +1,127 @@
+//! /Users: list and search, read, create (a Pending person with an invitation), replace,
+//! patch, and delete (a deactivation).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use rollcall_app::App;
+use rollcall_app::provisioning::{self, Lookup, UserState};
+use serde_json::Value;
+
+use super::errors::ScimError;
+use super::list::{self, ListQuery};
+use super::resources::{if_match, overlay, user_json, user_state};
+use super::{ScimBody, ScimCaller, answer, base, id_of, params, patch};
+
+pub async fn list(
+    State(app): State<App>,
+    caller: ScimCaller,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ScimError> {
+    let q = ListQuery::from_params(&params(raw)?)?;
+    listed(&app, &caller, &q).await
+}
+
+pub async fn search(
+    State(app): State<App>,
+    caller: ScimCaller,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let q = ListQuery::from_body(&body)?;
+    listed(&app, &caller, &q).await
+}
+
+/// The common provisioning lookups (`userName eq`, `externalId eq`) read an index; any other
+/// filter is evaluated over the organization's users.
+async fn listed(app: &App, caller: &ScimCaller, q: &ListQuery) -> Result<Response, ScimError> {
+    let who = &caller.principal;
+    let users = if let Some(name) = q.equality_on("userName") {
+        provisioning::find(app, who, &Lookup::UserName(name)).await?
+    } else if let Some(id) = q.equality_on("externalId") {
+        provisioning::find(app, who, &Lookup::ExternalId(id)).await?
+    } else {
+        provisioning::users(app, who).await?
+    };
+    let base = base(app);
+    let resources = users.iter().map(|u| user_json(u, &base)).collect();
+    Ok(answer(StatusCode::OK, list::respond(resources, q)))
+}
+
+pub async fn get(
+    State(app): State<App>,
+    caller: ScimCaller,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ScimError> {
+    let q = ListQuery::from_params(&params(raw)?)?;
+    let user = provisioning::user(&app, &caller.principal, id_of(&id, "user")?).await?;
+    Ok(answer(
+        StatusCode::OK,
+        list::project(user_json(&user, &base(&app)), &q),
+    ))
+}
+
+pub async fn create(
+    State(app): State<App>,
+    caller: ScimCaller,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let state = user_state(&body)?;
+    let user = provisioning::create_user(&app, &caller.principal, &state, &caller.meta()).await?;
+    Ok(answer(StatusCode::CREATED, user_json(&user, &base(&app))))
+}
+
+pub async fn replace(
+    State(app): State<App>,
+    caller: ScimCaller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let id = id_of(&id, "user")?;
+    let current = provisioning::user(&app, &caller.principal, id).await?;
+    let merged = overlay(user_json(&current, &base(&app)), &body)?;
+    save(&app, &caller, id, user_state(&merged)?, &headers).await
+}
+
+pub async fn patch(
+    State(app): State<App>,
+    caller: ScimCaller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let id = id_of(&id, "user")?;
+    let current = provisioning::user(&app, &caller.principal, id).await?;
+    let patched: Value = patch::apply(&user_json(&current, &base(&app)), &body)?;
+    save(&app, &caller, id, user_state(&patched)?, &headers).await
+}
+
+async fn save(
+    app: &App,
+    caller: &ScimCaller,
+    id: uuid::Uuid,
+    state: UserState,
+    headers: &HeaderMap,
+) -> Result<Response, ScimError> {
+    let user = provisioning::update_user(
+        app,
+        &caller.principal,
+        id,
+        &state,
+        if_match(headers).as_deref(),
+        &caller.meta(),
+    )
+    .await?;
+    Ok(answer(StatusCode::OK, user_json(&user, &base(app))))
+}
+
+pub async fn delete(
+    State(app): State<App>,
+    caller: ScimCaller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ScimError> {
+    let id = id_of(&id, "user")?;
+    provisioning::deactivate_user(&app, &caller.principal, id, &caller.meta()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,924 @@
+//! SCIM 2.0 on SQLite and PostgreSQL: the request shapes Entra ID and Okta document replayed
+//! as they send them, deactivation through SCIM (sessions end, the seat is freed), groups
+//! giving roles, filters and paging, and tenant isolation.
+
+mod common;
+
+use common::{PASSWORD, TestApp, add_user, org_with_admin, spawn_app};
+use reqwest::Method;
+use rollcall_app::audit::Meta;
+use rollcall_app::identity::api_tokens::{self, NewToken};
+use rollcall_app::{App, Principal};
+use rollcall_store::engine_tests;
+use rollcall_store::testing::TestDb;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const ROLLCALL: &str = "urn:ietf:params:scim:schemas:extension:rollcall:2.0:User";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+/// A service account of the organization with these scopes.
+async fn token(app: &App, org_id: Uuid, scopes: &str) -> String {
+    let operator = Principal::operator(app, org_id, "test").await.unwrap();
+    let req = NewToken {
+        name: "Entra provisioning".into(),
+        scopes: scopes.into(),
+        owner: "organization".into(),
+        expires_in_days: None,
+    };
+    api_tokens::create(app, &operator, &req, &Meta::system("test"))
+        .await
+        .unwrap()
+        .secret
+}
+
+/// The person's status as Rollcall keeps it (pending, active, inactive, …).
+async fn status_of(app: &TestApp, id: &str) -> String {
+    let operator = Principal::operator(&app.app, app.org.id, "test")
+        .await
+        .unwrap();
+    rollcall_app::access::profile::get(&app.app, &operator, id.parse().unwrap())
+        .await
+        .unwrap()
+        .status
+        .as_str()
+        .to_string()
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+    headers: reqwest::header::HeaderMap,
+}
+
+async fn scim(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Answer {
+    let mut req = reqwest::Client::new()
+        .request(method, app.url(&format!("/scim/v2{path}")))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/scim+json")
+            .body(b.to_string());
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Answer {
+        status,
+        body,
+        headers,
+    }
+}
+
+fn filter(f: &str) -> String {
+    format!("/Users?filter={}", urlencode(f))
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_string()
+}
+
+/// A user as Entra ID's provisioning service creates one.
+fn entra_user(email: &str, external_id: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+        "externalId": external_id,
+        "userName": email,
+        "active": true,
+        "addresses": [{"primary": true, "type": "work", "streetAddress": "1 Main St"}],
+        "displayName": "Kim Lee",
+        "emails": [{"primary": true, "type": "work", "value": email}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "Kim Lee", "familyName": "Lee", "givenName": "Kim"},
+        "title": "Front desk lead",
+        ENTERPRISE: {"employeeNumber": "E-104", "department": "Front desk"}
+    })
+}
+
+async fn entra_golden_requests(t: TestDb) {
+    let app = spawn_app(t).await;
+    let entra = token(&app.app, app.org.id, "scim").await;
+
+    // "Test connection": a random GUID as userName finds nobody, and that is a 200.
+    let probe = format!("userName eq \"{}\"", Uuid::now_v7());
+    let r = scim(&app, &entra, Method::GET, &filter(&probe), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 0);
+    assert_eq!(r.body["Resources"], json!([]));
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/scim+json")
+    );
+
+    let r = scim(
+        &app,
+        &entra,
+        Method::POST,
+        "/Users",
+        Some(entra_user("Kim.Lee@Clinic.example", "e-1")),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["userName"], "Kim.Lee@Clinic.example");
+    assert_eq!(status_of(&app, &id).await, "pending");
+    assert_eq!(r.body[ROLLCALL]["defaultLocation"], "DT");
+    assert_eq!(r.body[ENTERPRISE]["department"], "Front desk");
+    assert!(
+        r.headers["location"]
+            .to_str()
+            .unwrap()
+            .ends_with(&format!("/scim/v2/Users/{id}"))
+    );
+    assert!(r.headers.contains_key("etag"));
+
+    // userName is compared without regard to case, quoted as Entra quotes it.
+    let r = scim(
+        &app,
+        &entra,
+        Method::GET,
+        &filter("userName eq \"kim.lee@clinic.EXAMPLE\""),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    assert_eq!(r.body["Resources"][0]["id"], id.as_str());
+    let r = scim(
+        &app,
+        &entra,
+        Method::GET,
+        &filter("externalId eq \"e-1\""),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["totalResults"], 1);
+
+    // The same person again, in another case: 409 uniqueness, and nothing more is created.
+    let r = scim(
+        &app,
+        &entra,
+        Method::POST,
+        "/Users",
+        Some(entra_user("KIM.LEE@clinic.example", "e-2")),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["scimType"], "uniqueness");
+    assert_eq!(
+        r.body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+    );
+
+    // Entra's updates: capitalised ops, dotted and URN keys, a work address by filter.
+    let patch = json!({"schemas": [PATCH_OP], "Operations": [
+        {"op": "Add", "value": {"name.givenName": "Kimberly", (format!("{ENTERPRISE}:department")): "Billing"}},
+        {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "Kim.Lee@Clinic.example"},
+        {"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "value": "E-200"},
+        {"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 312 555 0142"},
+    ]});
+    let r = scim(
+        &app,
+        &entra,
+        Method::PATCH,
+        &format!("/Users/{id}"),
+        Some(patch),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["name"]["givenName"], "Kimberly");
+    assert_eq!(r.body[ENTERPRISE]["department"], "Billing");
+    assert_eq!(r.body[ENTERPRISE]["employeeNumber"], "E-200");
+    assert_eq!(r.body["phoneNumbers"][0]["value"], "+13125550142");
+
+    // A string boolean deactivates.
+    let off = json!({"schemas": [PATCH_OP], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
+    let r = scim(
+        &app,
+        &entra,
+        Method::PATCH,
+        &format!("/Users/{id}"),
+        Some(off),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["active"], false);
+    assert_eq!(status_of(&app, &id).await, "inactive");
+
+    // Every change is audited as the token.
+    let reader = token(&app.app, app.org.id, "users:read").await;
+    let (status, audit) = app
+        .api(
+            &reader,
+            Method::GET,
+            &format!("/api/v1/audit?target={id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let events = audit["events"].as_array().unwrap();
+    assert!(events.len() >= 4, "{audit}");
+    for e in events {
+        assert!(
+            e["actor"].as_str().unwrap().contains("Entra provisioning"),
+            "{e}"
+        );
+    }
+}
+
+async fn okta_golden_requests(t: TestDb) {
+    let app = spawn_app(t).await;
+    let okta = token(&app.app, app.org.id, "scim").await;
+    let r = scim(
+        &app,
+        &okta,
+        Method::GET,
+        &format!(
+            "{}&startIndex=1&count=100",
+            filter("userName eq \"sam.ortiz@clinic.example\"")
+        ),
+        None,
+    )
+    .await;
+    assert_eq!((r.status, r.body["totalResults"].clone()), (200, json!(0)));
+    let create = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "sam.ortiz@clinic.example",
+        "name": {"givenName": "Sam", "familyName": "Ortiz"},
+        "emails": [{"primary": true, "value": "sam.ortiz@clinic.example", "type": "work"}],
+        "displayName": "Sam Ortiz",
+        "locale": "en-US",
+        "externalId": "00u1abcd",
+        "groups": [],
+        "password": "never kept",
+        "active": true
+    });
+    let r = scim(&app, &okta, Method::POST, "/Users", Some(create.clone())).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let version = r.headers["etag"].to_str().unwrap().to_string();
+
+    // Okta updates with PUT, the whole resource.
+    let mut put = r.body.clone();
+    put["name"]["familyName"] = json!("Ortiz-Reyes");
+    put[ROLLCALL]["userType"] = json!("clerical");
+    let r = scim(
+        &app,
+        &okta,
+        Method::PUT,
+        &format!("/Users/{id}"),
+        Some(put.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["name"]["familyName"], "Ortiz-Reyes");
+    assert_eq!(r.body[ROLLCALL]["userType"], "clerical");
+
+    // A PUT keeps what it omits (Okta maps no user type, NPI or mobile here).
+    let partial = json!({"userName": "sam.ortiz@clinic.example", "name": {"givenName": "Sam", "familyName": "Ortiz-Reyes"}});
+    let r = scim(
+        &app,
+        &okta,
+        Method::PUT,
+        &format!("/Users/{id}"),
+        Some(partial),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body[ROLLCALL]["userType"], "clerical");
+
+    // A PUT on the version read before that change is refused, and changes nothing.
+    let stale = reqwest::Client::new()
+        .put(app.url(&format!("/scim/v2/Users/{id}")))
+        .bearer_auth(&okta)
+        .header("content-type", "application/json")
+        .header("if-match", &version)
+        .body(
+            json!({"userName": "sam.ortiz@clinic.example", "name": {"givenName": "Samuel"}})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    let r = scim(&app, &okta, Method::GET, &format!("/Users/{id}"), None).await;
+    assert_eq!(r.body["name"]["givenName"], "Sam");
+
+    // Okta's deactivation: a path-less replace.
+    let off = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": false}}]});
+    let r = scim(
+        &app,
+        &okta,
+        Method::PATCH,
+        &format!("/Users/{id}"),
+        Some(off),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["active"].clone()),
+        (200, json!(false)),
+        "{}",
+        r.body
+    );
+    let on = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": true}}]});
+    let r = scim(
+        &app,
+        &okta,
+        Method::PATCH,
+        &format!("/Users/{id}"),
+        Some(on),
+    )
+    .await;
+    assert_eq!(r.body["active"], true);
+    assert_eq!(
+        status_of(&app, &id).await,
+        "pending",
+        "never registered: invited again"
+    );
+
+    // DELETE deactivates; the person stays, inactive.
+    let r = scim(&app, &okta, Method::DELETE, &format!("/Users/{id}"), None).await;
+    assert_eq!(r.status, 204);
+    let r = scim(&app, &okta, Method::GET, &format!("/Users/{id}"), None).await;
+    assert_eq!((r.status, r.body["active"].clone()), (200, json!(false)));
+}
+
+async fn deactivation_ends_sessions_and_frees_the_seat(t: TestDb) {
+    let app = spawn_app(t).await;
+    let scim_token = token(&app.app, app.org.id, "scim").await;
+    let dana = add_user(
+        &app.app,
+        &app.org,
+        "dana@alpha.example",
+        ("Dana", "Lee"),
+        "Front Desk",
+        Some(PASSWORD),
+    )
+    .await;
+    let browser = app.browser();
+    assert_eq!(
+        app.sign_in(&browser, &app.org.slug, "dana@alpha.example", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let home = browser.get(app.url("/home")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    // Admin and Dana use the two seats there are.
+    let mut conn = app.app.db().write_conn().await.unwrap();
+    rollcall_store::orgs::set_seats(&mut conn, app.org.id, "portal", 2)
+        .await
+        .unwrap();
+    drop(conn);
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::POST,
+        "/Users",
+        Some(entra_user("new@alpha.example", "n-1")),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("seat"),
+        "{}",
+        r.body
+    );
+
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::DELETE,
+        &format!("/Users/{dana}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let home = browser.get(app.url("/home")).send().await.unwrap();
+    assert_eq!(home.status(), 303, "the session ended");
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::POST,
+        "/Users",
+        Some(entra_user("new@alpha.example", "n-1")),
+    )
+    .await;
+    assert_eq!(r.status, 201, "the seat was freed: {}", r.body);
+}
+
+async fn rule_refusals_name_the_rule(t: TestDb) {
+    let app = spawn_app(t).await;
+    let scim_token = token(&app.app, app.org.id, "scim").await;
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::GET,
+        &filter(&format!("userName eq \"{}\"", app.admin_email)),
+        None,
+    )
+    .await;
+    let admin = r.body["Resources"][0]["id"].as_str().unwrap().to_string();
+    let off = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::PATCH,
+        &format!("/Users/{admin}"),
+        Some(off),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("rule 3"),
+        "{}",
+        r.body
+    );
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::GET,
+        &format!("/Users/{admin}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["active"], true);
+
+    // Bad values change nothing and say what is wrong.
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::POST,
+        "/Users",
+        Some(json!({"userName": "not-an-address"})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["scimType"].clone()),
+        (400, json!("invalidValue")),
+        "{}",
+        r.body
+    );
+    let mut bad = entra_user("pat@alpha.example", "p-1");
+    bad[ROLLCALL] = json!({"npi": "1234567890"});
+    let r = scim(&app, &scim_token, Method::POST, "/Users", Some(bad)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("NPI"),
+        "{}",
+        r.body
+    );
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::GET,
+        &filter("userName eq \"pat@alpha.example\""),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["totalResults"], 0);
+    let r = scim(&app, &scim_token, Method::GET, &filter("userName eq"), None).await;
+    assert_eq!(
+        (r.status, r.body["scimType"].clone()),
+        (400, json!("invalidFilter"))
+    );
+    let r = scim(&app, &scim_token, Method::PATCH, &format!("/Users/{admin}"), Some(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "id", "value": "x"}]}))).await;
+    assert_eq!(
+        (r.status, r.body["scimType"].clone()),
+        (400, json!("mutability"))
+    );
+    let remove = json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "name"}]});
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::PATCH,
+        &format!("/Users/{admin}"),
+        Some(remove),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["scimType"].clone()),
+        (400, json!("mutability")),
+        "{}",
+        r.body
+    );
+}
+
+async fn groups_give_roles_and_members_change_in_one_patch(t: TestDb) {
+    let app = spawn_app(t).await;
+    let scim_token = token(&app.app, app.org.id, "scim").await;
+    let mut ids = Vec::new();
+    for (i, who) in ["ann", "bob", "cy"].iter().enumerate() {
+        let r = scim(
+            &app,
+            &scim_token,
+            Method::POST,
+            "/Users",
+            Some(entra_user(
+                &format!("{who}@alpha.example"),
+                &format!("g-{i}"),
+            )),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::POST,
+        "/Groups",
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Front desk staff",
+            "externalId": "grp-1",
+            "members": [{"value": ids[0]}]
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let group: Uuid = r.body["id"].as_str().unwrap().parse().unwrap();
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::POST,
+        "/Groups",
+        Some(json!({"displayName": "FRONT DESK STAFF"})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["scimType"].clone()),
+        (409, json!("uniqueness"))
+    );
+
+    // A company admin maps the group to a role; its member gets it.
+    let operator = Principal::operator(&app.app, app.org.id, "test")
+        .await
+        .unwrap();
+    let mapping = rollcall_app::provisioning::groups::Mapping {
+        roles: vec!["Front Desk".into()],
+        locations: vec!["NS".into()],
+    };
+    rollcall_app::provisioning::groups::set_mapping(
+        &app.app,
+        &operator,
+        group,
+        &mapping,
+        &Meta::system("test"),
+    )
+    .await
+    .unwrap();
+    let has_role = |id: String| {
+        let app = &app.app;
+        let operator = operator.clone();
+        async move {
+            let p = rollcall_app::access::profile::get(app, &operator, id.parse().unwrap())
+                .await
+                .unwrap();
+            let role = p.roles.iter().any(|r| r.member && r.name == "Front Desk");
+            let north = p
+                .locations
+                .iter()
+                .any(|l| l.granted && l.name.ends_with("Northside"));
+            role && north
+        }
+    };
+    assert!(has_role(ids[0].clone()).await);
+
+    // Entra's membership update: two added in one op, one removed by value filter.
+    let patch = json!({"schemas": [PATCH_OP], "Operations": [
+        {"op": "Add", "path": "members", "value": [{"value": ids[1]}, {"value": ids[2]}]},
+        {"op": "Remove", "path": format!("members[value eq \"{}\"]", ids[0])},
+    ]});
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::PATCH,
+        &format!("/Groups/{group}"),
+        Some(patch),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let members: Vec<&str> = r.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(members.len(), 2);
+    assert!(members.contains(&ids[1].as_str()) && members.contains(&ids[2].as_str()));
+    assert!(
+        !has_role(ids[0].clone()).await,
+        "the member who left lost the role"
+    );
+    assert!(has_role(ids[1].clone()).await && has_role(ids[2].clone()).await);
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::GET,
+        &format!("/Users/{}", ids[1]),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["groups"][0]["display"], "Front desk staff");
+
+    // Okta removes members by listing them as the value.
+    let patch = json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "members", "value": [{"value": ids[1]}]}]});
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::PATCH,
+        &format!("/Groups/{group}"),
+        Some(patch),
+    )
+    .await;
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 1, "{}", r.body);
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::DELETE,
+        &format!("/Groups/{group}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert!(!has_role(ids[2].clone()).await);
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::GET,
+        &format!("/Groups/{group}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+}
+
+async fn filters_paging_sorting_and_attributes(t: TestDb) {
+    let app = spawn_app(t).await;
+    let scim_token = token(&app.app, app.org.id, "scim").await;
+    for (who, dept) in [
+        ("zoe", "Billing"),
+        ("amy", "Front desk"),
+        ("max", "Billing"),
+    ] {
+        let mut u = entra_user(&format!("{who}@alpha.example"), who);
+        u[ENTERPRISE]["department"] = json!(dept);
+        assert_eq!(
+            scim(&app, &scim_token, Method::POST, "/Users", Some(u))
+                .await
+                .status,
+            201
+        );
+    }
+    let count = |f: &'static str| {
+        let app = &app;
+        let token = scim_token.clone();
+        async move {
+            let r = scim(app, &token, Method::GET, &filter(f), None).await;
+            assert_eq!(r.status, 200, "{f}: {}", r.body);
+            r.body["totalResults"].as_u64().unwrap()
+        }
+    };
+    // The admin made at setup counts among the users.
+    assert_eq!(
+        count("userName sw \"ZOE\" or userName ew \"my@alpha.example\"").await,
+        2
+    );
+    assert_eq!(
+        count(
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"billing\""
+        )
+        .await,
+        2
+    );
+    assert_eq!(count("emails[type eq \"work\" and value co \"@alpha\"] and not (userName eq \"max@alpha.example\")").await, 3);
+    assert_eq!(count("meta.lastModified gt \"2000-01-01T00:00:00Z\" and meta.created lt \"2999-01-01T00:00:00Z\"").await, 4);
+    assert_eq!(count("externalId pr").await, 3);
+    assert_eq!(count("active ne true").await, 0);
+
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::GET,
+        "/Users?sortBy=userName&sortOrder=descending&startIndex=2&count=2&attributes=userName",
+        None,
+    )
+    .await;
+    assert_eq!(r.body["totalResults"], 4);
+    assert_eq!(r.body["startIndex"], 2);
+    let names: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["max@alpha.example", "amy@alpha.example"]);
+    assert!(r.body["Resources"][0].get("name").is_none());
+
+    let search = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": "name.givenName eq \"kim\"",
+        "excludedAttributes": ["emails", "name"],
+        "startIndex": 1, "count": 10
+    });
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::POST,
+        "/Users/.search",
+        Some(search),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 3);
+    assert!(
+        r.body["Resources"][0].get("emails").is_none()
+            && r.body["Resources"][0].get("userName").is_some()
+    );
+
+    let r = scim(
+        &app,
+        &scim_token,
+        Method::GET,
+        "/ServiceProviderConfig",
+        None,
+    )
+    .await;
+    assert_eq!(r.body["patch"]["supported"], true);
+    assert!(
+        r.body["documentationUri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/scim/v2/docs")
+    );
+    let docs = reqwest::get(app.url("/scim/v2/docs"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(docs.contains("deactivates"));
+    let r = scim(&app, &scim_token, Method::GET, "/Schemas", None).await;
+    assert_eq!(r.body["totalResults"], 4);
+    let r = scim(&app, &scim_token, Method::GET, "/ResourceTypes/User", None).await;
+    assert_eq!(r.body["endpoint"], "/Users");
+}
+
+async fn tokens_reach_one_organization_and_need_the_scim_scope(t: TestDb) {
+    let app = spawn_app(t).await;
+    let a = token(&app.app, app.org.id, "scim").await;
+    let (beta, _) = org_with_admin(&app.app, "beta").await;
+    let b = token(&app.app, beta.id, "scim").await;
+    let r = scim(
+        &app,
+        &a,
+        Method::POST,
+        "/Users",
+        Some(entra_user("kim@alpha.example", "k")),
+    )
+    .await;
+    let kim = r.body["id"].as_str().unwrap().to_string();
+    let r = scim(
+        &app,
+        &a,
+        Method::POST,
+        "/Groups",
+        Some(json!({"displayName": "Alpha staff", "members": [{"value": kim}]})),
+    )
+    .await;
+    let group = r.body["id"].as_str().unwrap().to_string();
+
+    // B sees and changes nothing of A.
+    let r = scim(&app, &b, Method::GET, "/Users", None).await;
+    let names: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin@beta.example"]);
+    assert_eq!(
+        scim(
+            &app,
+            &b,
+            Method::GET,
+            &filter("userName eq \"kim@alpha.example\""),
+            None
+        )
+        .await
+        .body["totalResults"],
+        0
+    );
+    assert_eq!(
+        scim(&app, &b, Method::GET, &format!("/Users/{kim}"), None)
+            .await
+            .status,
+        404
+    );
+    let off = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": false}}]});
+    assert_eq!(
+        scim(&app, &b, Method::PATCH, &format!("/Users/{kim}"), Some(off))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        scim(&app, &b, Method::DELETE, &format!("/Users/{kim}"), None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        scim(&app, &b, Method::GET, &format!("/Groups/{group}"), None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        scim(&app, &b, Method::DELETE, &format!("/Groups/{group}"), None)
+            .await
+            .status,
+        404
+    );
+    let r = scim(
+        &app,
+        &b,
+        Method::POST,
+        "/Groups",
+        Some(json!({"displayName": "Beta", "members": [{"value": kim}]})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "A's user is no member for B: {}", r.body);
+    let r = scim(&app, &a, Method::GET, &format!("/Users/{kim}"), None).await;
+    assert_eq!(r.body["active"], true);
+
+    // Without the scim scope, or without a token, nothing.
+    let api = token(&app.app, app.org.id, "users:read users:write").await;
+    let r = scim(&app, &api, Method::GET, "/Users", None).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+    );
+    let r = reqwest::get(app.url("/scim/v2/Users")).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let r = reqwest::Client::new()
+        .post(app.url("/scim/v2/Users"))
+        .bearer_auth(&a)
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+
+    // The console's token form offers the scope.
+    let admin = app.signed_in_admin().await;
+    let page = app.page(&admin, "/settings/api-tokens").await;
+    assert!(
+        page.contains("value=\"scim\""),
+        "the console grants the scim scope"
+    );
+    let made = app
+        .console_token(
+            &admin,
+            &[
+                ("name", "Okta"),
+                ("owner", "organization"),
+                ("scope", "scim"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        scim(&app, &made, Method::GET, "/ServiceProviderConfig", None)
+            .await
+            .status,
+        200
+    );
+}
+
+engine_tests!(
+    entra_golden_requests,
+    okta_golden_requests,
+    deactivation_ends_sessions_and_frees_the_seat,
+    rule_refusals_name_the_rule,
+    groups_give_roles_and_members_change_in_one_patch,
+    filters_paging_sorting_and_attributes,
+    tokens_reach_one_organization_and_need_the_scim_scope,
+);

@@ -4,14 +4,11 @@
 //! Failed sign-ins answer the same way whether or not the address has an account, and an address
 //! is paused after repeated failures whether or not it exists, so neither reveals who has one.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use rollcall_domain::{Email, UserStatus};
 use rollcall_store::orgs::Organization;
 use rollcall_store::sessions::{self, Session};
 use rollcall_store::users::{self, User};
-use rollcall_store::{Conn, audit};
+use rollcall_store::{Conn, audit, rate_counters};
 use uuid::Uuid;
 
 use crate::access::policy_of;
@@ -25,45 +22,91 @@ use crate::{App, AppError, Principal, secret};
 
 const WRONG: &str = "The email address or password is not right. Check both and try again.";
 
-/// In-memory attempt counters: per source address and per (organization, email).
-#[derive(Default)]
+/// Attempt counters per source address, per (organization, email), per code and per inviter,
+/// kept in the database so every process of an installation counts the same attempts. Keys are
+/// stored as SHA-256 digests, so no address is kept in clear.
+#[derive(Clone)]
 pub struct Limiter {
-    hits: Mutex<HashMap<String, (u32, i64)>>,
+    db: rollcall_store::Db,
 }
 
 impl Limiter {
+    pub fn new(db: rollcall_store::Db) -> Limiter {
+        Limiter { db }
+    }
+
     /// Counts one attempt under `key`; refuses once `max` attempts fall in `window`.
     /// Returns the minutes to wait when refused.
-    pub fn hit(&self, key: &str, now: i64, max: u32, window: i64) -> Result<(), i64> {
-        self.take(key, now, 1, max, window)
+    pub async fn hit(
+        &self,
+        key: &str,
+        now: i64,
+        max: u32,
+        window: i64,
+    ) -> Result<Result<(), i64>, AppError> {
+        self.take(key, now, 1, max, window).await
     }
 
     /// Counts `n` units at once (e.g. the invitations of one batch); refuses the whole batch if
     /// it would go over `max` in `window`.
-    pub fn take(&self, key: &str, now: i64, n: u32, max: u32, window: i64) -> Result<(), i64> {
-        let mut hits = self.hits.lock().expect("limiter lock");
-        if hits.len() > 100_000 {
-            hits.retain(|_, (_, start)| now - *start < window);
+    pub async fn take(
+        &self,
+        key: &str,
+        now: i64,
+        n: u32,
+        max: u32,
+        window: i64,
+    ) -> Result<Result<(), i64>, AppError> {
+        self.take_in(&mut *self.db.write_conn().await?, key, now, n, max, window)
+            .await
+    }
+
+    /// [`Limiter::take`] in the caller's transaction: counted only if it commits.
+    pub async fn take_in(
+        &self,
+        conn: &mut Conn,
+        key: &str,
+        now: i64,
+        n: u32,
+        max: u32,
+        window: i64,
+    ) -> Result<Result<(), i64>, AppError> {
+        if n > max {
+            return Ok(Err((window / MINUTE).max(1)));
         }
-        let entry = hits.entry(key.to_string()).or_insert((0, now));
-        if now - entry.1 >= window {
-            *entry = (0, now);
-        }
-        if entry.0.saturating_add(n) > max {
-            return Err(((entry.1 + window - now) / MINUTE).max(1));
-        }
-        entry.0 += n;
-        Ok(())
+        let refused_until =
+            rate_counters::take(conn, &digest(key), n.into(), max.into(), now, window).await?;
+        Ok(match refused_until {
+            None => Ok(()),
+            Some(until) => Err(((until - now) / MINUTE).max(1)),
+        })
     }
 
     /// Refuses, without counting, once `max` attempts fell under `key` in `window`.
-    pub fn check(&self, key: &str, now: i64, max: u32, window: i64) -> Result<(), i64> {
-        self.take(key, now, 0, max.saturating_sub(1), window)
+    pub async fn check(
+        &self,
+        key: &str,
+        now: i64,
+        max: u32,
+        window: i64,
+    ) -> Result<Result<(), i64>, AppError> {
+        self.take(key, now, 0, max.saturating_sub(1), window).await
     }
 
-    pub fn clear(&self, key: &str) {
-        self.hits.lock().expect("limiter lock").remove(key);
+    pub async fn clear(&self, key: &str) -> Result<(), AppError> {
+        rate_counters::clear(&mut *self.db.write_conn().await?, &digest(key)).await?;
+        Ok(())
     }
+
+    /// Drops counters no window needs any more (the longest is an hour).
+    pub async fn forget_old(&self, now: i64) -> Result<u64, AppError> {
+        Ok(rate_counters::prune(&mut *self.db.write_conn().await?, now - 2 * HOUR).await?)
+    }
+}
+
+fn digest(key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
 }
 
 /// After the password: either signed in, or a second factor is still to come.
@@ -96,6 +139,7 @@ pub async fn sign_in(
     if let Some(ip) = &source_ip {
         app.limits
             .hit(&format!("ip:{ip}"), now, 30, 5 * MINUTE)
+            .await?
             .map_err(|m| {
                 AppError::RateLimited(format!(
                     "Too many sign-in attempts from this address. Try again in {m} minutes."
@@ -120,7 +164,7 @@ pub async fn sign_in(
     })))
 }
 
-/// How long failed sign-ins of one address are remembered in memory.
+/// How long failed sign-ins of one address are remembered.
 const FAILURE_WINDOW: i64 = 15 * MINUTE;
 
 fn paused(minutes: i64) -> AppError {
@@ -152,6 +196,7 @@ async fn check_password(
     let threshold = org.settings.lockout_threshold.max(1);
     app.limits
         .check(&attempt_key, now, threshold, FAILURE_WINDOW)
+        .await?
         .map_err(paused)?;
     let user = users::get_by_email_key(&mut conn, org.id, &key).await?;
     drop(conn);
@@ -170,11 +215,14 @@ async fn check_password(
     .await;
     match user {
         Some(u) if ok && u.status == UserStatus::Active => {
-            app.limits.clear(&attempt_key);
+            app.limits.clear(&attempt_key).await?;
             Ok((org, u))
         }
         other => {
-            let _ = app.limits.hit(&attempt_key, now, threshold, FAILURE_WINDOW);
+            let _ = app
+                .limits
+                .hit(&attempt_key, now, threshold, FAILURE_WINDOW)
+                .await?;
             if let Some(u) = other {
                 record_failure(app, org.id, &u, threshold, source_ip.clone(), now).await?;
             }
@@ -350,6 +398,7 @@ pub async fn verify_second_factor(
     let limit_key = format!("mfa:{}", p.user.id);
     app.limits
         .hit(&limit_key, now, 10, 15 * MINUTE)
+        .await?
         .map_err(|m| {
             AppError::RateLimited(format!("Too many codes tried. Try again in {m} minutes."))
         })?;
@@ -380,7 +429,7 @@ pub async fn verify_second_factor(
     sessions::delete(&mut tx, &p.session.id_hash).await?;
     let (token, session) = open_session(&mut tx, &p.org, p.user.id, now, &meta).await?;
     tx.commit().await?;
-    app.limits.clear(&limit_key);
+    app.limits.clear(&limit_key).await?;
     Ok(SignedIn {
         token,
         session,

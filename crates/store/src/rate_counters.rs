@@ -43,6 +43,30 @@ pub async fn take(
     Ok(Some(start + window))
 }
 
+/// Counts one more event under `key`, remembering when it happened (`window_start` is then the
+/// last event's time); a count whose last event came before `forget_before` starts again.
+/// Returns the count.
+pub async fn note(conn: &mut Conn, key: &str, now: i64, forget_before: i64) -> Result<i64> {
+    let mut q = Sql::new("INSERT INTO rate_counters (key, hits, window_start) VALUES (");
+    q.bind(key.to_string())
+        .push(", 1, ")
+        .bind(now)
+        .push(
+            ") ON CONFLICT (key) DO UPDATE SET hits = CASE WHEN rate_counters.window_start < ",
+        )
+        .bind(forget_before)
+        .push(" THEN 1 ELSE rate_counters.hits + 1 END, window_start = excluded.window_start RETURNING hits");
+    Ok(q.fetch_one(&mut *conn).await?.try_get(0)?)
+}
+
+/// `key`'s count and when its window started (for [`note`]: when the last event happened).
+pub async fn get(conn: &mut Conn, key: &str) -> Result<Option<(i64, i64)>> {
+    let mut q = Sql::new("SELECT hits, window_start FROM rate_counters WHERE key = ");
+    q.bind(key.to_string());
+    q.fetch_optional_as(&mut *conn, |r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .await
+}
+
 /// Forgets `key`'s count (e.g. after a successful sign-in).
 pub async fn clear(conn: &mut Conn, key: &str) -> Result<()> {
     let mut q = Sql::new("DELETE FROM rate_counters WHERE key = ");

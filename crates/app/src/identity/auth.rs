@@ -82,27 +82,36 @@ impl Limiter {
         })
     }
 
-    /// Refuses, without counting, once `max` attempts fell under `key` in `window`.
-    pub async fn check(
-        &self,
-        key: &str,
-        now: i64,
-        max: u32,
-        window: i64,
-    ) -> Result<Result<(), i64>, AppError> {
-        self.take(key, now, 0, max.saturating_sub(1), window).await
-    }
-
     pub async fn clear(&self, key: &str) -> Result<(), AppError> {
         rate_counters::clear(&mut *self.db.write_conn().await?, &digest(key)).await?;
         Ok(())
     }
 
+    /// Counts one failure under `key`; returns how many there have been (failures are forgotten
+    /// [`FORGET_FAILURES_AFTER`] after the last one).
+    pub async fn fail(&self, key: &str, now: i64) -> Result<i64, AppError> {
+        let mut conn = self.db.write_conn().await?;
+        let forget_before = now - FORGET_FAILURES_AFTER;
+        Ok(rate_counters::note(&mut conn, &digest(key), now, forget_before).await?)
+    }
+
+    /// Failures counted under `key` and the time of the last one, if it is still remembered.
+    pub async fn failures(&self, key: &str, now: i64) -> Result<Option<(i64, i64)>, AppError> {
+        let mut conn = self.db.write_conn().await?;
+        let counted = rate_counters::get(&mut conn, &digest(key)).await?;
+        Ok(counted.filter(|(_, last)| *last >= now - FORGET_FAILURES_AFTER))
+    }
+
     /// Drops counters no window needs any more (the longest is an hour).
     pub async fn forget_old(&self, now: i64) -> Result<u64, AppError> {
-        Ok(rate_counters::prune(&mut *self.db.write_conn().await?, now - 2 * HOUR).await?)
+        let before = now - FORGET_FAILURES_AFTER.max(2 * HOUR);
+        Ok(rate_counters::prune(&mut *self.db.write_conn().await?, before).await?)
     }
 }
+
+/// Failed sign-ins of an address are forgotten this long after the last one (the longest pause,
+/// after 11 failures, is 64 minutes).
+const FORGET_FAILURES_AFTER: i64 = 2 * HOUR;
 
 fn digest(key: &str) -> String {
     use sha2::Digest;
@@ -164,9 +173,6 @@ pub async fn sign_in(
     })))
 }
 
-/// How long failed sign-ins of one address are remembered.
-const FAILURE_WINDOW: i64 = 15 * MINUTE;
-
 fn paused(minutes: i64) -> AppError {
     AppError::RateLimited(format!(
         "Sign-in for this address is paused after repeated failures. Try again in {minutes} minutes."
@@ -187,26 +193,22 @@ async fn check_password(
     let org = find_org(&mut conn, org_slug.trim())
         .await
         .map_err(|_| AppError::Unauthenticated(WRONG.into()))?;
-    // Failures are counted by what was typed, so unknown addresses pause like known ones; only
-    // failures count, so one person signing in from several tabs at once is never paused.
+    // Failures are counted by what was typed, in the database every process shares, so unknown
+    // addresses pause exactly like known ones; only failures count, so one person signing in
+    // from several tabs at once is never paused.
     let key = Email::parse(email)
         .map(|e| e.match_key().to_string())
         .unwrap_or_else(|_| email.trim().to_lowercase());
     let attempt_key = format!("email:{}:{key}", org.id);
     let threshold = org.settings.lockout_threshold.max(1);
-    app.limits
-        .check(&attempt_key, now, threshold, FAILURE_WINDOW)
-        .await?
-        .map_err(paused)?;
+    if let Some((failures, last)) = app.limits.failures(&attempt_key, now).await?
+        && let Some(minutes) = lock_minutes(failures, threshold.into())
+        && last + minutes * MINUTE > now
+    {
+        return Err(paused(((last + minutes * MINUTE - now) / MINUTE).max(1)));
+    }
     let user = users::get_by_email_key(&mut conn, org.id, &key).await?;
     drop(conn);
-    if let Some(until) = user
-        .as_ref()
-        .and_then(|u| u.locked_until)
-        .filter(|t| *t > now)
-    {
-        return Err(paused(((until - now) / MINUTE).max(1)));
-    }
     // Verified even without an account, so the answer takes as long either way.
     let ok = password::verify(
         password_text.to_string(),
@@ -219,10 +221,7 @@ async fn check_password(
             Ok((org, u))
         }
         other => {
-            let _ = app
-                .limits
-                .hit(&attempt_key, now, threshold, FAILURE_WINDOW)
-                .await?;
+            app.limits.fail(&attempt_key, now).await?;
             if let Some(u) = other {
                 record_failure(app, org.id, &u, threshold, source_ip.clone(), now).await?;
             }
@@ -231,7 +230,9 @@ async fn check_password(
     }
 }
 
-/// Counts a failed sign-in against the account, pausing it past the threshold, and audits it.
+/// Counts a failed sign-in on the account's record and audits it. Whether sign-in is paused is
+/// decided by the count per typed address (`check_password`), the same with or without an
+/// account.
 async fn record_failure(
     app: &App,
     org_id: Uuid,

@@ -201,18 +201,16 @@ impl Dispatcher {
             claimed.iter().partition(|d| d.message.medium == "email");
         let (sms, unknown): (Vec<&Delivery>, Vec<&Delivery>) =
             rest.into_iter().partition(|d| d.message.medium == "sms");
-        let ahead = Semaphore::new(2 * (self.email.concurrency() + self.sms.concurrency()).max(1));
+        // Per sender: a permit per message being sent or sent and not yet recorded.
+        let email_ahead = Semaphore::new(2 * self.email.concurrency().max(1));
+        let sms_ahead = Semaphore::new(2 * self.sms.concurrency().max(1));
         let (outcomes, mut known) = mpsc::unbounded_channel();
         let sending = async {
             futures::join!(
-                self.send_all(&*self.email, email, claim, &ahead, &outcomes),
-                self.send_all(&*self.sms, sms, claim, &ahead, &outcomes),
+                self.send_all(&*self.email, email, claim, &email_ahead, &outcomes),
+                self.send_all(&*self.sms, sms, claim, &sms_ahead, &outcomes),
             );
             for d in unknown {
-                let Ok(permit) = ahead.acquire().await else {
-                    break;
-                };
-                permit.forget();
                 let reason = format!("“{}” is not a medium Rollcall can send", d.message.medium);
                 let _ = outcomes.send((d, Outcome::Failed(SendError::permanent(reason))));
             }
@@ -226,11 +224,21 @@ impl Dispatcher {
             let mut batch = Vec::with_capacity(RECORD_AT_ONCE);
             while known.recv_many(&mut batch, RECORD_AT_ONCE).await > 0 {
                 let recorded = self.record(claim.id, &batch, &mut report).await;
-                ahead.add_permits(batch.len());
+                let emails = batch
+                    .iter()
+                    .filter(|(d, _)| d.message.medium == "email")
+                    .count();
+                let sms = batch
+                    .iter()
+                    .filter(|(d, _)| d.message.medium == "sms")
+                    .count();
+                email_ahead.add_permits(emails);
+                sms_ahead.add_permits(sms);
                 batch.clear();
                 if let Err(e) = recorded {
                     // Sending stops; what is left stays claimed until its lease runs out.
-                    ahead.close();
+                    email_ahead.close();
+                    sms_ahead.close();
                     return Err(e);
                 }
             }

@@ -243,13 +243,18 @@ async fn count(db: &Db, sql: &str) -> i64 {
         .unwrap()
 }
 
-/// An organization with a location, and invitations to every address, queued in the outbox.
-fn invite(dir: &Path, url: &str) {
+/// The organization "acme" with the location MAIN and room for everyone the tests add.
+fn organization(dir: &Path, url: &str) {
     ok(rollcall(dir, url).args(["org", "create", "acme", "--name", "Acme Rehab"]));
     ok(rollcall(dir, url).args([
         "location", "create", "--org", "acme", "--name", "Main", "--code", "MAIN",
     ]));
-    ok(rollcall(dir, url).args(["seats", "set", "--org", "acme", "10000"]));
+    ok(rollcall(dir, url).args(["seats", "set", "--org", "acme", "100000"]));
+}
+
+/// Invitations to every address of the organization, queued in the outbox.
+fn invite(dir: &Path, url: &str) {
+    organization(dir, url);
     let file = dir.join("staff.txt");
     let addresses: Vec<String> = (0..INVITATIONS)
         .map(|i| format!("person{i}@acme.example"))
@@ -336,13 +341,21 @@ async fn activate(db: &Db, email: &str, password: &str) {
     assert_eq!(q.execute(&mut conn).await.unwrap(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_share_one_postgres_database() {
+/// The PostgreSQL server to make databases on; `None` (the test is skipped) without one.
+fn postgres() -> Option<String> {
     let Ok(admin_url) = std::env::var("ROLLCALL_TEST_POSTGRES_URL") else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("CI=true but ROLLCALL_TEST_POSTGRES_URL is not set: this test must run in CI");
         }
         eprintln!("skipped: ROLLCALL_TEST_POSTGRES_URL is not set (two processes need PostgreSQL)");
+        return None;
+    };
+    Some(admin_url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_one_postgres_database() {
+    let Some(admin_url) = postgres() else {
         return;
     };
     let (url, name) = empty_database(&admin_url).await;
@@ -442,11 +455,7 @@ async fn two_processes_share_one_postgres_database() {
 /// invitation arrives, and at most twice A's SMTP connections (4 by default) arrive twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_process_repeats_at_most_its_messages_in_flight() {
-    let Ok(admin_url) = std::env::var("ROLLCALL_TEST_POSTGRES_URL") else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but ROLLCALL_TEST_POSTGRES_URL is not set: this test must run in CI");
-        }
-        eprintln!("skipped: ROLLCALL_TEST_POSTGRES_URL is not set (two processes need PostgreSQL)");
+    let Some(admin_url) = postgres() else {
         return;
     };
     let (url, name) = empty_database(&admin_url).await;
@@ -475,6 +484,120 @@ async fn a_killed_process_repeats_at_most_its_messages_in_flight() {
         repeated <= 2 * 4,
         "{repeated} messages arrived twice (A was killed after {killed_at} deliveries)"
     );
+    db.close().await;
+    drop((a, b));
+    drop_database(&admin_url, &name).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGTERM to the process running an import: it stops after the chunk being written and gives
+/// the job back, the other process finishes it (within its sweep, not after the lease), every
+/// row is imported once with one invitation, and the audit chain is intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_whose_process_is_stopped_is_finished_once_by_the_other() {
+    const ROWS: usize = 6_000;
+    let Some(admin_url) = postgres() else {
+        return;
+    };
+    let (url, name) = empty_database(&admin_url).await;
+    let dir = std::env::temp_dir().join(format!("rollcall-multi-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (smtp_port, deliveries) = start_smtp();
+    let http = reqwest::Client::new();
+    let mut a = Process::start("A", &dir, &url, smtp_port);
+    a.wait_ready(&http).await;
+    let mut b = Process::start("B", &dir, &url, smtp_port);
+    b.wait_ready(&http).await;
+    organization(&dir, &url);
+    let created = ok(rollcall(&dir, &url).args([
+        "tokens",
+        "create",
+        "--org",
+        "acme",
+        "--name",
+        "sync",
+        "--scopes",
+        "users:read users:write",
+        "--json",
+    ]));
+    let token: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let token = token["secret"].as_str().unwrap().to_string();
+    let file = dir.join("staff.csv");
+    let mut csv = String::from("first_name,last_name,email,user_type\n");
+    for i in 0..ROWS {
+        csv.push_str(&format!("Person{i},Staff,imported{i}@acme.example,PT\n"));
+    }
+    std::fs::write(&file, csv).unwrap();
+
+    // The import goes to A through its API; A runs the job.
+    let mut importer = rollcall(&dir, &url)
+        .args(["--url", &a.base, "--token", &token, "import"])
+        .arg(&file)
+        .args(["--roles", "Provider", "--location", "MAIN"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let db = Db::connect(&url).await.unwrap();
+    let imported = "SELECT COUNT(*) FROM users WHERE source = 'csv_import'";
+    let start = Instant::now();
+    while count(&db, imported).await < 1_000 {
+        assert!(start.elapsed() < BOUND, "the import never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = a.terminate();
+    assert!(status.success(), "A's exit: {status}\n{}", a.log());
+    assert!(a.log().contains("drained; stopping"), "{}", a.log());
+    let at_stop = count(&db, imported).await;
+    assert!(
+        a.log().contains("job given back while draining"),
+        "{}",
+        a.log()
+    );
+    let _ = importer.kill();
+    let _ = importer.wait();
+
+    // With leases of five minutes, a job A kept would still be unfinished at the bound.
+    let start = Instant::now();
+    loop {
+        let unfinished = count(
+            &db,
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+        )
+        .await;
+        if unfinished == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < BOUND,
+            "the job is still unfinished ({at_stop} rows imported when A stopped)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(at_stop < ROWS as i64, "A was stopped mid-import");
+    for (what, sql) in [
+        ("users", imported),
+        (
+            "distinct addresses",
+            "SELECT COUNT(DISTINCT email_key) FROM users WHERE source = 'csv_import'",
+        ),
+        ("invitations", "SELECT COUNT(*) FROM invitations"),
+        (
+            "audit events",
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'user.invited'",
+        ),
+    ] {
+        assert_eq!(count(&db, sql).await, ROWS as i64, "{what}");
+    }
+    all_sent(&db, "after the import").await;
+    let per_recipient = deliveries.per_recipient();
+    assert_eq!(per_recipient.len(), ROWS);
+    assert!(
+        per_recipient.values().all(|n| *n == 1),
+        "an invitation arrived twice"
+    );
+    let verify = ok(rollcall(&dir, &url).args(["audit", "verify", "--org", "acme"]));
+    assert!(verify.contains("chain intact"), "{verify}");
     db.close().await;
     drop((a, b));
     drop_database(&admin_url, &name).await;

@@ -317,6 +317,10 @@ impl Dispatcher {
         let mut tries = 0;
         loop {
             let attempt = async {
+                if failures.is_empty() && released.is_empty() {
+                    outbox::record_sent(&self.app.db, claim, done, &sent).await?;
+                    return Ok(());
+                }
                 let mut tx = self.app.db.begin().await?;
                 outbox::mark_sent(&mut tx, claim, done, &sent).await?;
                 outbox::mark_failed(&mut tx, claim, &failures).await?;

@@ -170,6 +170,15 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
     };
     let drain_took = bench.dispatch().await?;
     let stall_rate = bench.nagle_stall().await?;
+    let shared_took = bench.two_dispatchers(&store.url).await?;
+    let shared_rate = args.messages as f64 / shared_took.as_secs_f64();
+    println!(
+        "P6 two dispatchers sharing the outbox: {} invitations drained in {:.2} s = {:.0} messages/s ({:.2}× one dispatcher in this run)",
+        args.messages,
+        shared_took.as_secs_f64(),
+        shared_rate,
+        drain_took.as_secs_f64() / shared_took.as_secs_f64()
+    );
     Ok(result(args, engine_name, baseline, drain_took, stall_rate))
 }
 
@@ -271,6 +280,57 @@ impl Dispatching<'_> {
             stall / args.connections as f64
         );
         Ok(Some(stall))
+    }
+
+    /// Two dispatchers, each with its own database pool and SMTP pool (as two processes have),
+    /// draining one outbox together, `--repeat` times. Answers the median drain time.
+    async fn two_dispatchers(&self, url: &str) -> Result<Duration> {
+        let args = self.args;
+        let other = App::with_db(
+            Db::connect(url).await?,
+            Config::for_tests(url.to_string()),
+            Clock::system(),
+        );
+        let mut drains = Vec::new();
+        for run in 0..args.repeat {
+            // The users after those of the dispatch runs and the stall.
+            let from = (args.repeat + run) * args.messages + args.stall_messages;
+            queue_invitations(self.app, self.org, from, args.messages).await?;
+            let before = self.accepted.load(Ordering::Relaxed);
+            let dispatcher = |app: &App| -> Result<(Arc<SmtpSender>, Dispatcher)> {
+                let sender = Arc::new(SmtpSender::new(self.smtp).map_err(anyhow::Error::msg)?);
+                let mailbox = Arc::new(MailboxSender::new(app.db().clone(), app.clock.clone()));
+                Ok((
+                    sender.clone(),
+                    Dispatcher::with_senders(app.clone(), sender, mailbox),
+                ))
+            };
+            let (first_sender, first) = dispatcher(self.app)?;
+            let (second_sender, second) = dispatcher(&other)?;
+            let started = Instant::now();
+            let (a, b) = tokio::join!(first.drain(), second.drain());
+            let took = started.elapsed();
+            let (a, b) = (a?, b?);
+            first_sender.close().await;
+            second_sender.close().await;
+            let got = self.accepted.load(Ordering::Relaxed) - before;
+            let mut both = a;
+            both.sent += b.sent;
+            check_drained(self.app, &both, got, args.messages).await?;
+            println!(
+                "P6 two dispatchers run {}: {} invitations drained in {:.2} s = {:.0} messages/s ({} and {} sent)",
+                run + 1,
+                args.messages,
+                took.as_secs_f64(),
+                args.messages as f64 / took.as_secs_f64(),
+                a.sent,
+                b.sent
+            );
+            drains.push(took);
+        }
+        other.db().close().await;
+        drains.sort();
+        Ok(drains[drains.len() / 2])
     }
 
     async fn drain(&self, strategy: SmtpStrategy, messages: usize) -> Result<Duration> {

@@ -67,3 +67,19 @@ impl Config {
         }
     }
 }
+
+/// How long a claim is held without being renewed: a bulk job's runner between chunks, a
+/// dispatcher's batch of messages between heartbeats (it renews every third of this). Work whose
+/// process died is taken over within this time. `ROLLCALL_LEASE_SECS` (or its older name
+/// `ROLLCALL_JOB_LEASE_SECS`) sets it; 30 s by default.
+pub fn lease_micros() -> i64 {
+    static LEASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *LEASE.get_or_init(|| {
+        ["ROLLCALL_LEASE_SECS", "ROLLCALL_JOB_LEASE_SECS"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok()?.parse::<i64>().ok())
+            .filter(|s| *s > 0)
+            .unwrap_or(30)
+            * 1_000_000
+    })
+}

@@ -24,6 +24,7 @@ pub mod provisioning;
 pub mod schema;
 pub mod secret;
 pub mod sheet;
+pub mod shutdown;
 pub mod users;
 
 use std::sync::Arc;
@@ -43,7 +44,9 @@ pub struct App {
     pub(crate) db: Db,
     pub clock: Clock,
     pub config: Arc<Config>,
-    pub limits: Arc<identity::auth::Limiter>,
+    pub limits: identity::auth::Limiter,
+    /// This process's drain (SIGTERM): background work watches it.
+    pub shutdown: shutdown::Shutdown,
     /// The key that signs pre-session form tokens, read from the database once.
     form_key: Arc<tokio::sync::OnceCell<String>>,
 }
@@ -72,10 +75,11 @@ impl App {
 
     pub fn with_db(db: Db, config: Config, clock: Clock) -> App {
         App {
+            limits: identity::auth::Limiter::new(db.clone()),
             db,
             clock,
             config: Arc::new(config),
-            limits: Arc::new(identity::auth::Limiter::default()),
+            shutdown: shutdown::Shutdown::default(),
             form_key: Arc::default(),
         }
     }

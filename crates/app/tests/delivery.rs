@@ -22,6 +22,9 @@ rollcall_store::engine_tests!(
     refused_recipients_fail_at_once_each_with_its_reason,
     two_dispatchers_never_send_one_row_twice,
     a_crashed_dispatchers_claim_is_taken_again_after_its_lease,
+    a_live_claim_keeps_its_rows_past_the_first_lease,
+    a_draining_dispatcher_claims_nothing,
+    a_drain_mid_batch_records_what_was_sent_and_gives_the_rest_back_at_once,
     a_scheduled_message_waits_for_its_time,
     messages_of_a_revoked_invitation_are_not_sent,
     with_no_smtp_or_sms_configured_messages_land_in_the_local_mailbox,
@@ -308,7 +311,9 @@ async fn a_crashed_dispatchers_claim_is_taken_again_after_its_lease(t: TestDb) {
         .await;
     // A dispatcher claims the row and dies before sending.
     let now = h.app.clock.now();
-    let claimed = outbox::claim_due(h.app.db(), now, now + delivery::LEASE, 10)
+    let lease = rollcall_app::config::lease_micros();
+    let dead = uuid::Uuid::now_v7();
+    let claimed = outbox::claim_due(h.app.db(), dead, now, now + lease, 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -318,9 +323,7 @@ async fn a_crashed_dispatchers_claim_is_taken_again_after_its_lease(t: TestDb) {
         0,
         "still leased"
     );
-    h.app
-        .clock
-        .advance_minutes(delivery::LEASE / 60_000_000 + 1);
+    h.app.clock.advance_minutes(lease / 60_000_000 + 1);
     let r = delivery::drain_once(&h.app).await.unwrap();
 
     assert_eq!((r.claimed, r.sent), (1, 1));
@@ -329,7 +332,7 @@ async fn a_crashed_dispatchers_claim_is_taken_again_after_its_lease(t: TestDb) {
     let mut tx = h.app.db().begin().await.unwrap();
     let late = outbox::mark_failed(
         &mut tx,
-        now + delivery::LEASE,
+        dead,
         &[outbox::Failure {
             id: claimed[0].message.id,
             error: "late".into(),
@@ -341,6 +344,101 @@ async fn a_crashed_dispatchers_claim_is_taken_again_after_its_lease(t: TestDb) {
     tx.commit().await.unwrap();
     assert_eq!(late, 0);
     assert_eq!(h.invitation_delivery().await.0, "sent");
+}
+
+async fn a_live_claim_keeps_its_rows_past_the_first_lease(t: TestDb) {
+    let smtp = SmtpServer::start();
+    let h = harness(t, Some(smtp.port)).await;
+    h.enqueue(&[h.message("ana@alpha.example", None)]).await;
+    let now = h.app.clock.now();
+    let lease = rollcall_app::config::lease_micros();
+    let holder = uuid::Uuid::now_v7();
+    outbox::claim_due(h.app.db(), holder, now, now + lease, 10)
+        .await
+        .unwrap();
+    // The holder's heartbeat moves its lease on; past the first lease the row is still its own.
+    h.app.clock.advance_minutes(lease / 60_000_000 + 1);
+    let renewed = outbox::renew(h.app.db(), holder, h.app.clock.now() + lease)
+        .await
+        .unwrap();
+    assert_eq!(renewed, 1);
+    assert_eq!(delivery::drain_once(&h.app).await.unwrap().claimed, 0);
+    assert!(smtp.received().is_empty());
+}
+
+async fn a_draining_dispatcher_claims_nothing(t: TestDb) {
+    let smtp = SmtpServer::start();
+    let h = harness(t, Some(smtp.port)).await;
+    h.enqueue(&[h.message("ana@alpha.example", None)]).await;
+    h.app.shutdown.begin();
+    assert_eq!(delivery::drain_once(&h.app).await.unwrap().claimed, 0);
+    assert!(smtp.received().is_empty());
+    let mut conn = h.app.db().read_conn().await.unwrap();
+    assert_eq!(outbox::pending(&mut conn).await.unwrap(), 1);
+}
+
+/// Accepts every message, and tells its process to drain after the `stop_after`th.
+struct StoppingSender {
+    shutdown: rollcall_app::shutdown::Shutdown,
+    stop_after: usize,
+    sent: Mutex<Vec<String>>,
+}
+
+impl delivery::Sender for StoppingSender {
+    fn send<'a>(
+        &'a self,
+        msg: &'a outbox::OutboxMessage,
+    ) -> futures::future::BoxFuture<'a, Result<(), delivery::SendError>> {
+        Box::pin(async move {
+            let mut sent = self.sent.lock().unwrap();
+            sent.push(msg.recipient.clone());
+            if sent.len() == self.stop_after {
+                self.shutdown.begin();
+            }
+            Ok(())
+        })
+    }
+}
+
+async fn a_drain_mid_batch_records_what_was_sent_and_gives_the_rest_back_at_once(t: TestDb) {
+    let smtp = SmtpServer::start();
+    let h = harness(t, Some(smtp.port)).await;
+    let msgs: Vec<_> = (0..30)
+        .map(|i| h.message(&format!("person{i}@alpha.example"), None))
+        .collect();
+    h.enqueue(&msgs).await;
+    let stopping = Arc::new(StoppingSender {
+        shutdown: h.app.shutdown.clone(),
+        stop_after: 10,
+        sent: Mutex::default(),
+    });
+    let first = Dispatcher::with_senders(h.app.clone(), stopping.clone(), stopping.clone());
+
+    let r = first.drain().await.unwrap();
+
+    assert_eq!((r.claimed, r.sent, r.released), (30, 10, 20));
+    // Another process takes the rest at once: no lease to wait for, nothing sent twice.
+    let other_db = Db::connect(&h.db.url()).await.unwrap();
+    let other = App::with_db(other_db, Config::for_tests(h.db.url()), h.app.clock.clone());
+    let cfg = smtp_config(smtp.port);
+    let second = Dispatcher::with_senders(
+        other.clone(),
+        Arc::new(SmtpSender::new(&cfg).unwrap()),
+        Arc::new(SmtpSender::new(&cfg).unwrap()),
+    );
+    let r = second.drain_once().await.unwrap();
+    assert_eq!((r.claimed, r.sent), (20, 20));
+    let mut all = stopping.sent.lock().unwrap().clone();
+    all.extend(smtp.received().iter().map(|m| m.to[0].clone()));
+    let distinct: BTreeSet<_> = all.iter().cloned().collect();
+    assert_eq!((all.len(), distinct.len()), (30, 30));
+    let mut conn = h.app.db().read_conn().await.unwrap();
+    assert_eq!(
+        outbox::count_by_state(&mut conn).await.unwrap(),
+        vec![(DeliveryState::Sent, 30)]
+    );
+    drop(conn);
+    other.db().close().await;
 }
 
 async fn a_scheduled_message_waits_for_its_time(t: TestDb) {

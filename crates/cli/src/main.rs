@@ -216,10 +216,10 @@ async fn direct(cli: Cli) -> anyhow::Result<()> {
             output::print_json(&serde_json::json!({ "migrated": true }))?
         }
         Command::Migrate => println!("Database is up to date."),
-        Command::Serve(s) => serve::serve(app, s.edge.edge(), listener.expect("bound")).await?,
+        Command::Serve(s) => serve::serve(app, &s, listener.expect("bound")).await?,
         Command::Demo(s) => {
             demo_banner(&app).await?;
-            serve::serve(app, s.edge.edge(), listener.expect("bound")).await?;
+            serve::serve(app, &s, listener.expect("bound")).await?;
         }
         Command::Org { command } => operator::org(&app, command, &operator, out).await?,
         Command::Tokens { command } => tokens::direct(&app, command, &operator, out).await?,

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -20,6 +21,10 @@ pub struct ServeArgs {
     /// Mark cookies Secure (set this when the console is served over HTTPS).
     #[arg(long, env = "ROLLCALL_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Seconds a stopping process (SIGTERM, Ctrl-C) gives the requests, message sends and job
+    /// chunks in progress to finish before it exits.
+    #[arg(long, env = "ROLLCALL_DRAIN_SECS", default_value_t = 20)]
+    pub drain_secs: u64,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
     #[command(flatten)]
@@ -151,17 +156,53 @@ pub async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener>
 }
 
 /// Serves until SIGTERM or Ctrl-C; delivers messages and resumes bulk jobs in the background.
+/// On the signal the process drains: it takes no new connection, message or job, answers the
+/// requests in flight, records the sends in flight, gives back the messages it claimed and did
+/// not send and the job it was running (after the chunk being written), and exits — within
+/// `--drain-secs`; whatever is still held then is taken over by another process after its lease.
 pub async fn serve(
     app: App,
-    edge: rollcall_web::Edge,
+    args: &ServeArgs,
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, public_url = %app.config.public_url, database = app.database(), "serving");
     let dispatcher = rollcall_app::delivery::spawn_dispatcher(app.clone());
-    let jobs = rollcall_app::jobs::kinds::spawn_sweeper(app.clone());
-    rollcall_web::serve(app, edge, listener).await?;
-    dispatcher.abort();
-    jobs.abort();
+    let sweeper = rollcall_app::jobs::kinds::spawn_sweeper(app.clone());
+    let shutdown = app.shutdown.clone();
+    let stop = async move { shutdown.draining().await };
+    let mut http = tokio::spawn(rollcall_web::serve(
+        app.clone(),
+        args.edge.edge(),
+        listener,
+        stop,
+    ));
+    tokio::select! {
+        served = &mut http => {
+            served.context("the HTTP server stopped")??;
+            return Ok(());
+        }
+        () = rollcall_web::stop_signal() => {}
+    }
+    let drain = Duration::from_secs(args.drain_secs);
+    tracing::info!(
+        drain_secs = args.drain_secs,
+        "draining: finishing what is in progress"
+    );
+    app.shutdown.begin();
+    let drained = tokio::time::timeout(drain, async {
+        let _ = http.await;
+        let _ = dispatcher.await;
+        let _ = sweeper.await;
+        app.shutdown.jobs_stopped().await;
+    })
+    .await;
+    match drained {
+        Ok(()) => tracing::info!("drained; stopping"),
+        Err(_) => tracing::warn!(
+            drain_secs = args.drain_secs,
+            "the drain time ran out; what this process still holds is taken over by another once its lease runs out"
+        ),
+    }
     Ok(())
 }

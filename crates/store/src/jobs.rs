@@ -190,6 +190,21 @@ pub async fn advance(
     Ok(q.execute(&mut *conn).await? == 1)
 }
 
+/// Gives an unfinished job back without waiting for its lease to run out (its runner is
+/// stopping between chunks), so any runner can take it at once. Only while the job is still at
+/// `done`, i.e. nobody advanced it since. Returns whether it was given back.
+pub async fn release(conn: &mut Conn, id: Uuid, done: i64, now: i64) -> Result<bool> {
+    let mut q = Sql::update("jobs", |set| {
+        set.sql("claimed_until = NULL").set("updated_at", now);
+    });
+    q.push(" WHERE id = ")
+        .bind(id.to_string())
+        .push(" AND done = ")
+        .bind(done)
+        .push(" AND state IN ('queued', 'running')");
+    Ok(q.execute(&mut *conn).await? == 1)
+}
+
 /// Replaces a job's input (an import's commit choices).
 pub async fn set_input(conn: &mut Conn, id: Uuid, params: &str) -> Result<()> {
     let mut q = Sql::new("UPDATE job_inputs SET params = ");

@@ -23,6 +23,7 @@ pub mod mailbox;
 pub mod orgs;
 pub mod outbox;
 pub mod profiles;
+pub mod rate_counters;
 pub mod roles;
 pub mod scim;
 pub mod seats;

@@ -26,6 +26,8 @@ const DIRECTORY: &str = include_str!("../migrations/0008_directory.sql");
 const AUDIT_BY_TIME: &str = include_str!("../migrations/0010_audit_by_time.sql");
 const SERVER_KEYS: &str = include_str!("../migrations/0011_server_keys.sql");
 const SCIM: &str = include_str!("../migrations/0012_scim.sql");
+const SHARED_LIMITS_AND_CLAIMS: &str =
+    include_str!("../migrations/0013_shared_limits_and_claims.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -101,12 +103,49 @@ fn steps() -> Vec<Step> {
             sqlite: SCIM,
             postgres: SCIM,
         },
+        Step {
+            version: 13,
+            name: "shared_limits_and_claims",
+            sqlite: SHARED_LIMITS_AND_CLAIMS,
+            postgres: SHARED_LIMITS_AND_CLAIMS,
+        },
     ]
 }
 
+/// Any fixed number: the key of the PostgreSQL advisory lock that serializes migrations.
+const MIGRATION_LOCK: i64 = 0x726f_6c6c_6361_6c6c; // "rollcall"
+
 /// Applies every step not yet applied; returns the versions it applied.
+///
+/// Several processes may start together on one database: on PostgreSQL they take turns under an
+/// advisory lock held on this connection for the whole run, so the second waits and then finds
+/// nothing to do. On SQLite each step's transaction starts by writing its version row, which
+/// takes the database's single write lock (waiting out the busy timeout) before anything is
+/// read, so a step another process applied meanwhile is skipped.
 pub async fn migrate(db: &Db) -> Result<Vec<i64>, StoreError> {
     let mut conn = db.write_conn().await?;
+    if db.engine() == Engine::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let applied = apply_pending(db, &mut conn).await;
+    if db.engine() == Engine::Postgres {
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await;
+        if unlocked.is_err() {
+            // The lock belongs to the session: a connection that cannot say so is not reused.
+            conn.detach();
+            return applied;
+        }
+    }
+    applied
+}
+
+async fn apply_pending(db: &Db, conn: &mut sqlx::AnyConnection) -> Result<Vec<i64>, StoreError> {
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
          checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
@@ -136,14 +175,23 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, StoreError> {
             continue;
         }
         let mut tx = conn.begin().await?;
+        // Written first, so the step holds the write lock before it reads anything.
+        let claimed = sqlx::query(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(step.version)
+        .bind(step.name)
+        .bind(checksum)
+        .bind(now_micros())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            tx.rollback().await?;
+            continue;
+        }
         tx.execute(sql).await?;
-        sqlx::query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
-            .bind(step.version)
-            .bind(step.name)
-            .bind(checksum)
-            .bind(now_micros())
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         tracing::info!(
             version = step.version,

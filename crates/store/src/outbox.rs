@@ -2,10 +2,10 @@
 //! change that causes it, then claimed and delivered by a dispatcher.
 //!
 //! A row is `queued` until it is `sent`, `failed` (given up) or `revoked` (its invitation was
-//! withdrawn before it went out). A dispatcher claims due rows by setting `claimed_until` to a
-//! lease expiry; the value it wrote is its claim token, and every outcome it records is fenced
-//! on that token, so a dispatcher whose lease ran out (a crashed or stalled process) cannot
-//! overwrite the outcome of whoever retook the row.
+//! withdrawn before it went out). A dispatcher claims due rows by writing a claim id of its own
+//! (`claim_id`) and a lease expiry (`claimed_until`) that it renews while it lives; every outcome
+//! it records is fenced on the claim id, so a dispatcher whose lease ran out (a crashed or
+//! stalled process) cannot overwrite the outcome of whoever retook the row.
 
 use rollcall_domain::DeliveryState;
 use sqlx::Row;
@@ -45,7 +45,7 @@ pub struct Delivery {
     /// Why the last attempt failed.
     pub last_error: Option<String>,
     pub sent_at: Option<i64>,
-    /// The lease expiry of the dispatcher holding the row (its claim token), if any.
+    /// When the lease of the dispatcher holding the row runs out, if one holds it.
     pub claimed_until: Option<i64>,
 }
 
@@ -115,13 +115,19 @@ pub async fn enqueue(conn: &mut Conn, msgs: &[OutboxMessage]) -> Result<()> {
     .await?)
 }
 
-/// Claims up to `limit` queued messages due at `now` whose lease (if any) has run out, and leases
-/// them until `lease_until`, which is also the claim token for recording their outcome.
+/// Claims up to `limit` queued messages due at `now` whose lease (if any) has run out for
+/// `claim`, and leases them until `lease_until` ([`renew`] extends it).
 ///
 /// Commits on its own, before anything is sent. Several processes sharing one PostgreSQL each
 /// get different rows (`FOR UPDATE SKIP LOCKED`); on SQLite the single-writer pool and the
 /// database lock serialise claims.
-pub async fn claim_due(db: &Db, now: i64, lease_until: i64, limit: usize) -> Result<Vec<Delivery>> {
+pub async fn claim_due(
+    db: &Db,
+    claim: Uuid,
+    now: i64,
+    lease_until: i64,
+    limit: usize,
+) -> Result<Vec<Delivery>> {
     fn due(q: &mut Sql, now: i64, limit: usize) {
         q.push("SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ")
             .bind(now)
@@ -136,13 +142,17 @@ pub async fn claim_due(db: &Db, now: i64, lease_until: i64, limit: usize) -> Res
         Engine::Postgres => {
             q.push("WITH due AS (");
             due(&mut q, now, limit);
-            q.push(" FOR UPDATE SKIP LOCKED) UPDATE outbox SET claimed_until = ")
+            q.push(" FOR UPDATE SKIP LOCKED) UPDATE outbox SET claim_id = ")
+                .bind(claim.to_string())
+                .push(", claimed_until = ")
                 .bind(lease_until)
                 .push(" FROM due WHERE outbox.id = due.id RETURNING ")
                 .push(&qualified("outbox"));
         }
         Engine::Sqlite => {
-            q.push("UPDATE outbox SET claimed_until = ")
+            q.push("UPDATE outbox SET claim_id = ")
+                .bind(claim.to_string())
+                .push(", claimed_until = ")
                 .bind(lease_until)
                 .push(" WHERE id IN (");
             due(&mut q, now, limit);
@@ -155,6 +165,17 @@ pub async fn claim_due(db: &Db, now: i64, lease_until: i64, limit: usize) -> Res
     Ok(claimed)
 }
 
+/// Extends the lease of `claim`'s rows still queued to `lease_until` (the holder's heartbeat).
+/// Returns how many rows it still holds.
+pub async fn renew(db: &Db, claim: Uuid, lease_until: i64) -> Result<u64> {
+    let mut q = Sql::new("UPDATE outbox SET claimed_until = ");
+    q.bind(lease_until)
+        .push(" WHERE claim_id = ")
+        .bind(claim.to_string())
+        .push(" AND state = 'queued'");
+    Ok(q.execute(&mut *db.write_conn().await?).await?)
+}
+
 fn qualified(table: &str) -> String {
     COLUMNS
         .split(", ")
@@ -164,15 +185,15 @@ fn qualified(table: &str) -> String {
 }
 
 /// Records messages the far side accepted: the message is sent, and so is its invitation.
-/// Rows no longer held under `token` (lease lost, or revoked meanwhile) are left alone.
+/// Rows no longer held under `claim` (lease lost, or revoked meanwhile) are left alone.
 /// Returns how many rows were recorded.
-pub async fn mark_sent(conn: &mut Conn, token: i64, now: i64, ids: &[Uuid]) -> Result<u64> {
+pub async fn mark_sent(conn: &mut Conn, claim: Uuid, now: i64, ids: &[Uuid]) -> Result<u64> {
     let mut recorded = 0;
     for chunk in ids.chunks(BATCH) {
         let mut q = Sql::new("UPDATE outbox SET state = 'sent', sent_at = ");
         q.bind(now)
-            .push(", attempts = attempts + 1, last_error = NULL, claimed_until = NULL WHERE claimed_until = ")
-            .bind(token)
+            .push(", attempts = attempts + 1, last_error = NULL, claim_id = NULL, claimed_until = NULL WHERE claim_id = ")
+            .bind(claim.to_string())
             .push(" AND state = 'queued' AND id IN (")
             .bind_list(chunk.iter().map(|id| id.to_string()))
             .push(") RETURNING invitation_id");
@@ -195,11 +216,41 @@ pub async fn mark_sent(conn: &mut Conn, token: i64, now: i64, ids: &[Uuid]) -> R
     Ok(recorded)
 }
 
+/// [`mark_sent`] on its own, committed at once: on PostgreSQL one statement (the outbox rows and
+/// their invitations together) in one round trip instead of a transaction's four, which is what
+/// a dispatcher recording each message as it is accepted waits for; on SQLite a transaction.
+pub async fn record_sent(db: &Db, claim: Uuid, now: i64, ids: &[Uuid]) -> Result<u64> {
+    if db.engine() == Engine::Sqlite {
+        let mut tx = db.begin().await?;
+        let recorded = mark_sent(&mut tx, claim, now, ids).await?;
+        tx.commit().await?;
+        return Ok(recorded);
+    }
+    let mut recorded = 0;
+    let mut conn = db.write_conn().await?;
+    for chunk in ids.chunks(BATCH) {
+        let mut q = Sql::new("WITH sent AS (UPDATE outbox SET state = 'sent', sent_at = ");
+        q.bind(now)
+            .push(", attempts = attempts + 1, last_error = NULL, claim_id = NULL, claimed_until = NULL WHERE claim_id = ")
+            .bind(claim.to_string())
+            .push(" AND state = 'queued' AND id IN (")
+            .bind_list(chunk.iter().map(|id| id.to_string()))
+            .push(") RETURNING invitation_id), invited AS (UPDATE invitations SET sent_at = ")
+            .bind(now)
+            .push(
+                ", delivery_state = 'sent', attempts = attempts + 1, last_error = NULL \
+                 WHERE id IN (SELECT invitation_id FROM sent)) SELECT COUNT(*) FROM sent",
+            );
+        recorded += q.fetch_one(&mut conn).await?.try_get::<i64, _>(0)? as u64;
+    }
+    Ok(recorded)
+}
+
 /// Records failed attempts: each row counts an attempt and keeps the reason; it is retried at
 /// `retry_at`, or given up (`failed`) when that is `None`. Linked invitations show the same:
 /// `delivery_state` 'retrying' or 'failed', `last_error`, one more attempt.
 /// Returns how many rows were recorded.
-pub async fn mark_failed(conn: &mut Conn, token: i64, failures: &[Failure]) -> Result<u64> {
+pub async fn mark_failed(conn: &mut Conn, claim: Uuid, failures: &[Failure]) -> Result<u64> {
     let mut recorded = 0;
     // Several rows may fail differently: one UPDATE joined to a VALUES list per batch
     // (VALUES columns are named column1, column2, … on both engines).
@@ -208,16 +259,18 @@ pub async fn mark_failed(conn: &mut Conn, token: i64, failures: &[Failure]) -> R
             "UPDATE outbox SET attempts = attempts + 1, last_error = v.column2, \
              next_attempt_at = COALESCE(v.column3, next_attempt_at), \
              state = CASE WHEN v.column3 IS NULL THEN 'failed' ELSE 'queued' END, \
-             claimed_until = NULL FROM (VALUES ",
+             claim_id = NULL, claimed_until = NULL FROM (VALUES ",
         );
         q.values_rows(chunk, |f, row| {
             row.bind(f.id.to_string())
                 .bind(f.error.clone())
                 .bind(f.retry_at);
         })
-        .push(") AS v WHERE outbox.id = v.column1 AND outbox.state = 'queued' AND outbox.claimed_until = ")
-            .bind(token)
-            .push(" RETURNING invitation_id, state, last_error");
+        .push(
+            ") AS v WHERE outbox.id = v.column1 AND outbox.state = 'queued' AND outbox.claim_id = ",
+        )
+        .bind(claim.to_string())
+        .push(" RETURNING invitation_id, state, last_error");
         let rows = q.fetch_all(&mut *conn).await?;
         recorded += rows.len() as u64;
         let mut invitations = Vec::new();
@@ -253,13 +306,14 @@ fn invitation_state_after_failure(state: DeliveryState) -> &'static str {
     }
 }
 
-/// Gives claimed rows back without an attempt (the dispatcher did not get to them in time), so
-/// the next claim can take them at once.
-pub async fn release(conn: &mut Conn, token: i64, ids: &[Uuid]) -> Result<u64> {
+/// Gives claimed rows back without an attempt (the dispatcher is stopping, or did not get to
+/// them in time), so the next claim, in any process, can take them at once.
+pub async fn release(conn: &mut Conn, claim: Uuid, ids: &[Uuid]) -> Result<u64> {
     let mut released = 0;
     for chunk in ids.chunks(BATCH) {
-        let mut q = Sql::new("UPDATE outbox SET claimed_until = NULL WHERE claimed_until = ");
-        q.bind(token)
+        let mut q =
+            Sql::new("UPDATE outbox SET claim_id = NULL, claimed_until = NULL WHERE claim_id = ");
+        q.bind(claim.to_string())
             .push(" AND id IN (")
             .bind_list(chunk.iter().map(|id| id.to_string()))
             .push(")");
@@ -293,7 +347,7 @@ pub async fn revoke_for_invitations(conn: &mut Conn, invitation_ids: &[Uuid]) ->
     let mut revoked = 0;
     for chunk in invitation_ids.chunks(BATCH) {
         let mut q = Sql::new(
-            "UPDATE outbox SET state = 'revoked', claimed_until = NULL \
+            "UPDATE outbox SET state = 'revoked', claim_id = NULL, claimed_until = NULL \
              WHERE state = 'queued' AND invitation_id IN (",
         );
         q.bind_list(chunk.iter().map(|id| id.to_string())).push(")");

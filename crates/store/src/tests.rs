@@ -661,3 +661,67 @@ engine_tests!(
     list_searches_filters_sorts_and_pages,
     audit_chain_detects_edits_and_deletions,
 );
+
+/// Two processes migrating one empty database at once: both succeed and each step is applied
+/// once, by one of them.
+async fn migrating_twice_at_once_applies_each_step_once(url: &str) {
+    let (a, b) = (
+        crate::Db::connect(url).await.unwrap(),
+        crate::Db::connect(url).await.unwrap(),
+    );
+    let (by_a, by_b) = tokio::join!(migrate(&a), migrate(&b));
+    let mut applied = [by_a.unwrap(), by_b.unwrap()].concat();
+    applied.sort();
+    let mut once = applied.clone();
+    once.dedup();
+    assert_eq!(applied, once, "a step applied twice");
+    let mut conn = a.read_conn().await.unwrap();
+    let recorded: i64 = sqlx::Row::try_get(
+        &Sql::new("SELECT COUNT(*) FROM schema_migrations")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap(),
+        0,
+    )
+    .unwrap();
+    assert_eq!(recorded as usize, applied.len());
+    drop(conn);
+    assert!(migrate(&b).await.unwrap().is_empty());
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_migrations_from_two_pools_at_once_apply_each_step_once() {
+    let path = std::env::temp_dir().join(format!("rollcall-migrate-{}.db", Uuid::now_v7()));
+    migrating_twice_at_once_applies_each_step_once(&format!("sqlite://{}", path.display())).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migrations_from_two_pools_at_once_apply_each_step_once() {
+    let Ok(admin_url) = std::env::var("ROLLCALL_TEST_POSTGRES_URL") else {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "CI=true but ROLLCALL_TEST_POSTGRES_URL is not set: the PostgreSQL suite must run in CI"
+        );
+        eprintln!("skipped: ROLLCALL_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let name = format!("rollcall_migrate_{}", Uuid::now_v7().simple());
+    let admin = crate::Db::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(admin.reader())
+        .await
+        .unwrap();
+    migrating_twice_at_once_applies_each_step_once(&crate::testing::with_database(
+        &admin_url, &name,
+    ))
+    .await;
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(admin.reader())
+        .await;
+    admin.close().await;
+}

@@ -8,6 +8,7 @@ mod cookies;
 mod edge;
 mod error;
 mod headers;
+mod health;
 mod scim;
 mod session;
 
@@ -37,6 +38,7 @@ pub fn router_with(app: App, edge: Edge) -> Router {
     let scim = scim::routes().layer(from_fn_with_state(limits.clone(), edge::rate_limits));
     Router::new()
         .merge(console::routes())
+        .merge(health::routes())
         .nest("/api/v1", api)
         .nest("/scim/v2", scim)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -45,17 +47,24 @@ pub fn router_with(app: App, edge: Edge) -> Router {
         .with_state(app)
 }
 
-/// Serves until ctrl-c / SIGTERM.
-pub async fn serve(app: App, edge: Edge, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+/// Serves until `stop` resolves, then answers the requests in flight and returns (axum's
+/// graceful shutdown: no new connection is taken).
+pub async fn serve(
+    app: App,
+    edge: Edge,
+    listener: tokio::net::TcpListener,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(
         listener,
         router_with(app, edge).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown())
+    .with_graceful_shutdown(stop)
     .await
 }
 
-async fn shutdown() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

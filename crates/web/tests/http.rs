@@ -148,6 +148,30 @@ async fn repeated_failures_pause_an_address_whether_or_not_it_exists(t: TestDb) 
     );
 }
 
+async fn the_pause_grows_alike_for_known_and_unknown_addresses(t: TestDb) {
+    let app = spawn_app(t).await;
+    let mut answers = Vec::new();
+    for email in [app.admin_email.clone(), "nobody@alpha.example".to_string()] {
+        let c = app.browser();
+        let mut seen = Vec::new();
+        for minutes in [0, 0, 0, 0, 0, 0, 2, 0, 3, 0] {
+            app.app.clock.advance_minutes(minutes);
+            let r = app
+                .sign_in(&c, &app.org.slug, &email, "wrong password here")
+                .await;
+            seen.push(r.status().as_u16());
+        }
+        answers.push(seen);
+        app.app.clock.advance_minutes(120);
+    }
+    // Five failures pause for a minute; each failure after a pause pauses for twice as long.
+    assert_eq!(
+        answers[0],
+        [401, 401, 401, 401, 401, 429, 401, 429, 401, 429]
+    );
+    assert_eq!(answers[0], answers[1]);
+}
+
 /// One person opening the console in several tabs at once is not taken for an attacker: only
 /// failures count towards a pause.
 async fn concurrent_correct_sign_ins_all_succeed(t: TestDb) {
@@ -654,6 +678,7 @@ engine_tests!(
     sign_out_everywhere_ends_every_session,
     sign_in_needs_the_right_password_and_a_fresh_form,
     repeated_failures_pause_an_address_whether_or_not_it_exists,
+    the_pause_grows_alike_for_known_and_unknown_addresses,
     idle_sessions_end,
     one_organization_never_sees_another,
     viewers_read_and_change_nothing,

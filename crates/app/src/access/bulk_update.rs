@@ -483,6 +483,7 @@ async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
     };
     loop {
         match step(app, job, &params, &mut run).await? {
+            Step::Continue if crate::jobs::stop_here(app, job, run.done).await? => return Ok(()),
             Step::Continue => continue,
             Step::Done | Step::Lost => return Ok(()),
         }

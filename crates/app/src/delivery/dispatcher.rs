@@ -1,33 +1,41 @@
-//! The dispatcher: claims due outbox rows, sends them concurrently, records the outcomes.
+//! The dispatcher: claims due outbox rows, sends them concurrently, records each outcome as
+//! soon as it is known.
 //!
 //! Several dispatchers (in one process or in several sharing a PostgreSQL) never hold the same
-//! row at once: a claim leases rows until a time that is also the claim's token, and outcomes
-//! are recorded only for rows still held under that token. A dispatcher starts no send once its
-//! lease is near its end, so a row whose lease runs out (its process died) is taken again by
-//! another dispatcher and is not, in normal operation, sent twice.
+//! row at once: a claim leases rows under a claim id of its own, renews the lease while its
+//! holder lives (a heartbeat every third of the lease), and outcomes are recorded only for rows
+//! still held under that id. A message the server accepted is recorded at once (a few at a
+//! time, in one transaction, while the next ones are sent), and no connection gets more than
+//! one message ahead of what is recorded: a process killed outright repeats at most two
+//! messages per SMTP connection (those in flight and those accepted but not yet recorded),
+//! and its other claimed rows are taken by another dispatcher once their lease runs out.
+//! When the process drains (SIGTERM), no send starts any more, the unsent rows of the claim are
+//! given back at once and the sends in flight are recorded.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::Either;
 use rand::Rng;
 use rollcall_store::outbox::{self, Delivery, Failure};
+use tokio::sync::{Semaphore, mpsc};
 use uuid::Uuid;
 
 use super::{HttpSmsSender, MailboxSender, SendError, Sender, SmtpSender, Unusable, notify};
-use crate::clock::{HOUR, MINUTE};
+use crate::clock::HOUR;
+use crate::config::lease_micros;
 use crate::{App, AppError};
 
-/// How long a claim holds its rows.
-pub const LEASE: i64 = 5 * MINUTE;
-/// No send starts this close to the end of the lease (connect and send time-outs fit in it).
-const LEASE_MARGIN: i64 = 2 * MINUTE;
 /// Attempts before a message is given up.
 pub const MAX_ATTEMPTS: i64 = 10;
 const FIRST_RETRY: i64 = 30 * 1_000_000;
 const LONGEST_RETRY: i64 = HOUR;
 /// Rows per claim.
 const BATCH: usize = 256;
+/// Outcomes recorded together at most (one transaction).
+const RECORD_AT_ONCE: usize = 256;
 /// Polling interval: the fall-back for scheduled messages and for messages queued by another
 /// process (the wake-up only reaches dispatchers in the process that queued).
 const POLL: Duration = Duration::from_secs(1);
@@ -41,7 +49,7 @@ pub struct DrainReport {
     pub retrying: usize,
     /// Failed for good.
     pub failed: usize,
-    /// Given back unsent because the lease was running out.
+    /// Given back unsent (the process is draining, or the lease could not be renewed).
     pub released: usize,
 }
 
@@ -69,16 +77,13 @@ pub struct Dispatcher {
     email: Arc<dyn Sender>,
     sms: Arc<dyn Sender>,
     batch: usize,
+    lease: i64,
 }
 
-/// A sent batch and what to record about it.
-struct Batch {
-    token: i64,
-    done: i64,
-    sent: Vec<Uuid>,
-    failures: Vec<Failure>,
-    released: Vec<Uuid>,
-    report: DrainReport,
+/// Rows leased under one claim id, until a time the heartbeat moves on.
+struct Claim {
+    id: Uuid,
+    held_until: AtomicI64,
 }
 
 enum Outcome {
@@ -86,6 +91,9 @@ enum Outcome {
     Failed(SendError),
     Released,
 }
+
+/// Outcomes known and not yet recorded.
+type Outcomes<'a> = mpsc::UnboundedSender<(&'a Delivery, Outcome)>;
 
 impl Dispatcher {
     /// Senders from the configuration: SMTP and the HTTP SMS provider where configured, the
@@ -123,6 +131,7 @@ impl Dispatcher {
             email,
             sms,
             batch: BATCH,
+            lease: lease_micros(),
         }
     }
 
@@ -132,98 +141,164 @@ impl Dispatcher {
         self
     }
 
-    /// Claims due messages once, sends them, records the outcomes.
+    /// Claims due messages once, sends them, records the outcomes. Claims nothing once the
+    /// process drains.
     pub async fn drain_once(&self) -> Result<DrainReport, AppError> {
-        let (token, claimed) = self.claim().await?;
+        if self.app.shutdown.is_draining() {
+            return Ok(DrainReport::default());
+        }
+        let now = self.app.clock.now();
+        let claim = Claim {
+            id: Uuid::now_v7(),
+            held_until: AtomicI64::new(now + self.lease),
+        };
+        let claimed =
+            outbox::claim_due(&self.app.db, claim.id, now, now + self.lease, self.batch).await?;
         if claimed.is_empty() {
             return Ok(DrainReport::default());
         }
-        let batch = self.send(token, claimed).await;
-        self.record(&batch).await?;
-        Ok(batch.report)
+        let delivering = std::pin::pin!(self.deliver(&claim, &claimed));
+        let heartbeat = std::pin::pin!(self.keep_alive(&claim));
+        match futures::future::select(delivering, heartbeat).await {
+            Either::Left((report, _)) => report,
+            Either::Right((never, _)) => match never {},
+        }
     }
 
-    /// Delivers everything due, batch after batch, until a claim finds nothing. Each batch is
-    /// sent while the outcomes of the one before are recorded, so the database's time and the
-    /// mail server's time overlap instead of adding up.
+    /// Delivers everything due, claim after claim, until a claim finds nothing or the process
+    /// drains.
     pub async fn drain(&self) -> Result<DrainReport, AppError> {
         let mut total = DrainReport::default();
-        let mut unrecorded: Option<Batch> = None;
         loop {
-            let previous = unrecorded.take();
-            let (next, recorded) = futures::join!(
-                async {
-                    let (token, claimed) = self.claim().await?;
-                    if claimed.is_empty() {
-                        return Ok::<_, AppError>(None);
-                    }
-                    Ok(Some(self.send(token, claimed).await))
-                },
-                async {
-                    match &previous {
-                        Some(batch) => self.record(batch).await,
-                        None => Ok(()),
-                    }
-                },
-            );
-            if let Err(e) = recorded {
-                // Record what was just sent before giving up, if the database allows.
-                if let Ok(Some(batch)) = &next {
-                    let _ = self.record(batch).await;
-                }
-                return Err(e);
+            let report = self.drain_once().await?;
+            if report.claimed == 0 {
+                return Ok(total);
             }
-            match next? {
-                Some(batch) => {
-                    total.add(&batch.report);
-                    unrecorded = Some(batch);
+            total.add(&report);
+        }
+    }
+
+    /// Renews the claim's lease every third of it, for as long as it is polled.
+    async fn keep_alive(&self, claim: &Claim) -> std::convert::Infallible {
+        let every = Duration::from_micros((self.lease / 3).max(1) as u64);
+        loop {
+            tokio::time::sleep(every).await;
+            let until = self.app.clock.now() + self.lease;
+            match outbox::renew(&self.app.db, claim.id, until).await {
+                Ok(_) => claim.held_until.store(until, Ordering::Relaxed),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not renew the lease of claimed messages")
                 }
-                None => return Ok(total),
             }
         }
     }
 
-    /// Leases due rows; the lease's end is the claim token.
-    async fn claim(&self) -> Result<(i64, Vec<Delivery>), AppError> {
-        let now = self.app.clock.now();
-        let token = now + LEASE;
-        let claimed = outbox::claim_due(&self.app.db, now, token, self.batch).await?;
-        Ok((token, claimed))
-    }
-
-    /// Sends a claimed batch, each medium through its sender, and decides what to record.
-    async fn send(&self, token: i64, claimed: Vec<Delivery>) -> Batch {
+    /// Sends a claim's rows, each medium through its sender, while their outcomes are recorded
+    /// as they come. Each sender may be at most one message per connection ahead of what is
+    /// recorded.
+    async fn deliver(&self, claim: &Claim, claimed: &[Delivery]) -> Result<DrainReport, AppError> {
         let (email, rest): (Vec<&Delivery>, Vec<&Delivery>) =
             claimed.iter().partition(|d| d.message.medium == "email");
         let (sms, unknown): (Vec<&Delivery>, Vec<&Delivery>) =
             rest.into_iter().partition(|d| d.message.medium == "sms");
-        let deadline = token - LEASE_MARGIN;
-        let (mut outcomes, sms_outcomes) = futures::join!(
-            self.send_all(&*self.email, email, deadline),
-            self.send_all(&*self.sms, sms, deadline),
-        );
-        outcomes.extend(sms_outcomes);
-        outcomes.extend(unknown.into_iter().map(|d| {
-            let reason = format!("“{}” is not a medium Rollcall can send", d.message.medium);
-            (d, Outcome::Failed(SendError::permanent(reason)))
-        }));
-
-        let done = self.app.clock.now();
-        let mut batch = Batch {
-            token,
-            done,
-            sent: Vec::new(),
-            failures: Vec::new(),
-            released: Vec::new(),
-            report: DrainReport {
+        // Per sender: a permit per message being sent or sent and not yet recorded.
+        let email_ahead = Semaphore::new(2 * self.email.concurrency().max(1));
+        let sms_ahead = Semaphore::new(2 * self.sms.concurrency().max(1));
+        let (outcomes, mut known) = mpsc::unbounded_channel();
+        let sending = async {
+            futures::join!(
+                self.send_all(&*self.email, email, claim, &email_ahead, &outcomes),
+                self.send_all(&*self.sms, sms, claim, &sms_ahead, &outcomes),
+            );
+            for d in unknown {
+                let reason = format!("“{}” is not a medium Rollcall can send", d.message.medium);
+                let _ = outcomes.send((d, Outcome::Failed(SendError::permanent(reason))));
+            }
+            drop(outcomes);
+        };
+        let recording = async {
+            let mut report = DrainReport {
                 claimed: claimed.len(),
                 ..Default::default()
-            },
+            };
+            let mut batch = Vec::with_capacity(RECORD_AT_ONCE);
+            while known.recv_many(&mut batch, RECORD_AT_ONCE).await > 0 {
+                let recorded = self.record(claim.id, &batch, &mut report).await;
+                let emails = batch
+                    .iter()
+                    .filter(|(d, _)| d.message.medium == "email")
+                    .count();
+                let sms = batch
+                    .iter()
+                    .filter(|(d, _)| d.message.medium == "sms")
+                    .count();
+                email_ahead.add_permits(emails);
+                sms_ahead.add_permits(sms);
+                batch.clear();
+                if let Err(e) = recorded {
+                    // Sending stops; what is left stays claimed until its lease runs out.
+                    email_ahead.close();
+                    sms_ahead.close();
+                    return Err(e);
+                }
+            }
+            Ok(report)
         };
+        let ((), report) = futures::join!(sending, recording);
+        report
+    }
+
+    async fn send_all<'a>(
+        &self,
+        sender: &dyn Sender,
+        batch: Vec<&'a Delivery>,
+        claim: &Claim,
+        ahead: &Semaphore,
+        outcomes: &Outcomes<'a>,
+    ) {
+        futures::stream::iter(batch)
+            .for_each_concurrent(sender.concurrency().max(1), |d| async move {
+                let Ok(permit) = ahead.acquire().await else {
+                    return;
+                };
+                let outcome = self.send_one(sender, d, claim).await;
+                // Given back by the recorder once this outcome is recorded.
+                permit.forget();
+                let _ = outcomes.send((d, outcome));
+            })
+            .await
+    }
+
+    async fn send_one(&self, sender: &dyn Sender, d: &Delivery, claim: &Claim) -> Outcome {
+        // Half the lease is kept in hand: a claim whose heartbeat fails starts no send that
+        // could outlive it.
+        let deadline = claim.held_until.load(Ordering::Relaxed) - self.lease / 2;
+        if self.app.shutdown.is_draining() || self.app.clock.now() >= deadline {
+            return Outcome::Released;
+        }
+        let message = crate::delivery::messages::addressed(&d.message, &self.app.config.public_url);
+        match sender.send(&message).await {
+            Ok(()) => Outcome::Sent,
+            Err(e) => Outcome::Failed(e),
+        }
+    }
+
+    /// Records outcomes in one transaction. The messages have left already, so a failure here
+    /// is retried a few times: an unrecorded row would be sent again once its lease runs out.
+    async fn record(
+        &self,
+        claim: Uuid,
+        outcomes: &[(&Delivery, Outcome)],
+        report: &mut DrainReport,
+    ) -> Result<(), AppError> {
+        let done = self.app.clock.now();
+        let mut sent = Vec::new();
+        let mut failures = Vec::new();
+        let mut released = Vec::new();
         for (d, outcome) in outcomes {
             match outcome {
-                Outcome::Sent => batch.sent.push(d.message.id),
-                Outcome::Released => batch.released.push(d.message.id),
+                Outcome::Sent => sent.push(d.message.id),
+                Outcome::Released => released.push(d.message.id),
                 Outcome::Failed(e) => {
                     let attempts = d.attempts + 1;
                     let give_up = e.permanent || attempts >= MAX_ATTEMPTS;
@@ -231,74 +306,30 @@ impl Dispatcher {
                         message = %d.message.id, attempts, final = give_up, reason = %e.reason,
                         "message not delivered"
                     );
-                    batch.failures.push(Failure {
+                    failures.push(Failure {
                         id: d.message.id,
-                        error: e.reason,
+                        error: e.reason.clone(),
                         retry_at: (!give_up).then(|| done + retry_delay(attempts)),
                     });
                 }
             }
         }
-        let report = &mut batch.report;
-        report.sent = batch.sent.len();
-        report.failed = batch
-            .failures
-            .iter()
-            .filter(|f| f.retry_at.is_none())
-            .count();
-        report.retrying = batch.failures.len() - report.failed;
-        report.released = batch.released.len();
-        batch
-    }
-
-    async fn send_all<'a>(
-        &self,
-        sender: &dyn Sender,
-        batch: Vec<&'a Delivery>,
-        deadline: i64,
-    ) -> Vec<(&'a Delivery, Outcome)> {
-        let mut sends = Vec::with_capacity(batch.len());
-        for d in batch {
-            sends.push(self.send_one(sender, d, deadline));
-        }
-        futures::stream::iter(sends)
-            .buffer_unordered(sender.concurrency().max(1))
-            .collect()
-            .await
-    }
-
-    async fn send_one<'a>(
-        &self,
-        sender: &dyn Sender,
-        d: &'a Delivery,
-        deadline: i64,
-    ) -> (&'a Delivery, Outcome) {
-        if self.app.clock.now() >= deadline {
-            return (d, Outcome::Released);
-        }
-        let message = crate::delivery::messages::addressed(&d.message, &self.app.config.public_url);
-        match sender.send(&message).await {
-            Ok(()) => (d, Outcome::Sent),
-            Err(e) => (d, Outcome::Failed(e)),
-        }
-    }
-
-    /// Records a batch's outcomes in one transaction. The messages have left already, so a
-    /// failure here is retried a few times: an unrecorded row would be sent again once its
-    /// lease runs out.
-    async fn record(&self, batch: &Batch) -> Result<(), AppError> {
         let mut tries = 0;
         loop {
             let attempt = async {
+                if failures.is_empty() && released.is_empty() {
+                    outbox::record_sent(&self.app.db, claim, done, &sent).await?;
+                    return Ok(());
+                }
                 let mut tx = self.app.db.begin().await?;
-                outbox::mark_sent(&mut tx, batch.token, batch.done, &batch.sent).await?;
-                outbox::mark_failed(&mut tx, batch.token, &batch.failures).await?;
-                outbox::release(&mut tx, batch.token, &batch.released).await?;
+                outbox::mark_sent(&mut tx, claim, done, &sent).await?;
+                outbox::mark_failed(&mut tx, claim, &failures).await?;
+                outbox::release(&mut tx, claim, &released).await?;
                 tx.commit().await?;
                 Ok::<_, AppError>(())
             };
             match attempt.await {
-                Ok(()) => return Ok(()),
+                Ok(()) => break,
                 Err(e) if tries < 5 => {
                     tries += 1;
                     tracing::warn!(error = %e, tries, "recording delivery outcomes failed; retrying");
@@ -307,24 +338,33 @@ impl Dispatcher {
                 Err(e) => return Err(e),
             }
         }
+        let failed = failures.iter().filter(|f| f.retry_at.is_none()).count();
+        report.sent += sent.len();
+        report.failed += failed;
+        report.retrying += failures.len() - failed;
+        report.released += released.len();
+        Ok(())
     }
 
-    /// Delivers forever: drains while there is work, then waits for [`super::wake`] or the
-    /// next poll.
+    /// Delivers until the process drains: drains while there is work, then waits for
+    /// [`super::wake`] or the next poll.
     pub async fn run(self) {
-        loop {
+        let shutdown = self.app.shutdown.clone();
+        while !shutdown.is_draining() {
             if let Err(e) = self.drain().await {
                 tracing::warn!(error = %e, "message dispatch failed");
             }
             tokio::select! {
                 _ = notify().notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
+                _ = shutdown.draining() => {}
             }
         }
+        tracing::info!("dispatcher stopped");
     }
 }
 
-/// Starts the dispatcher for the configured senders; it runs until the runtime stops.
+/// Starts the dispatcher for the configured senders; it runs until the process drains.
 pub fn spawn_dispatcher(app: App) -> tokio::task::JoinHandle<()> {
     tokio::spawn(Dispatcher::new(app).run())
 }

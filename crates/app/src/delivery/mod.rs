@@ -23,7 +23,7 @@ use rollcall_store::outbox::OutboxMessage;
 use tokio::sync::Notify;
 
 pub use dispatcher::{
-    Dispatcher, DrainReport, LEASE, MAX_ATTEMPTS, drain_once, retry_delay, spawn_dispatcher,
+    Dispatcher, DrainReport, MAX_ATTEMPTS, drain_once, retry_delay, spawn_dispatcher,
 };
 pub use mailbox::MailboxSender;
 pub use sms::HttpSmsSender;

@@ -4,14 +4,11 @@
 //! Failed sign-ins answer the same way whether or not the address has an account, and an address
 //! is paused after repeated failures whether or not it exists, so neither reveals who has one.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use rollcall_domain::{Email, UserStatus};
 use rollcall_store::orgs::Organization;
 use rollcall_store::sessions::{self, Session};
 use rollcall_store::users::{self, User};
-use rollcall_store::{Conn, audit};
+use rollcall_store::{Conn, audit, rate_counters};
 use uuid::Uuid;
 
 use crate::access::policy_of;
@@ -25,45 +22,100 @@ use crate::{App, AppError, Principal, secret};
 
 const WRONG: &str = "The email address or password is not right. Check both and try again.";
 
-/// In-memory attempt counters: per source address and per (organization, email).
-#[derive(Default)]
+/// Attempt counters per source address, per (organization, email), per code and per inviter,
+/// kept in the database so every process of an installation counts the same attempts. Keys are
+/// stored as SHA-256 digests, so no address is kept in clear.
+#[derive(Clone)]
 pub struct Limiter {
-    hits: Mutex<HashMap<String, (u32, i64)>>,
+    db: rollcall_store::Db,
 }
 
 impl Limiter {
+    pub fn new(db: rollcall_store::Db) -> Limiter {
+        Limiter { db }
+    }
+
     /// Counts one attempt under `key`; refuses once `max` attempts fall in `window`.
     /// Returns the minutes to wait when refused.
-    pub fn hit(&self, key: &str, now: i64, max: u32, window: i64) -> Result<(), i64> {
-        self.take(key, now, 1, max, window)
+    pub async fn hit(
+        &self,
+        key: &str,
+        now: i64,
+        max: u32,
+        window: i64,
+    ) -> Result<Result<(), i64>, AppError> {
+        self.take(key, now, 1, max, window).await
     }
 
     /// Counts `n` units at once (e.g. the invitations of one batch); refuses the whole batch if
     /// it would go over `max` in `window`.
-    pub fn take(&self, key: &str, now: i64, n: u32, max: u32, window: i64) -> Result<(), i64> {
-        let mut hits = self.hits.lock().expect("limiter lock");
-        if hits.len() > 100_000 {
-            hits.retain(|_, (_, start)| now - *start < window);
+    pub async fn take(
+        &self,
+        key: &str,
+        now: i64,
+        n: u32,
+        max: u32,
+        window: i64,
+    ) -> Result<Result<(), i64>, AppError> {
+        self.take_in(&mut *self.db.write_conn().await?, key, now, n, max, window)
+            .await
+    }
+
+    /// [`Limiter::take`] in the caller's transaction: counted only if it commits.
+    pub async fn take_in(
+        &self,
+        conn: &mut Conn,
+        key: &str,
+        now: i64,
+        n: u32,
+        max: u32,
+        window: i64,
+    ) -> Result<Result<(), i64>, AppError> {
+        if n > max {
+            return Ok(Err((window / MINUTE).max(1)));
         }
-        let entry = hits.entry(key.to_string()).or_insert((0, now));
-        if now - entry.1 >= window {
-            *entry = (0, now);
-        }
-        if entry.0.saturating_add(n) > max {
-            return Err(((entry.1 + window - now) / MINUTE).max(1));
-        }
-        entry.0 += n;
+        let refused_until =
+            rate_counters::take(conn, &digest(key), n.into(), max.into(), now, window).await?;
+        Ok(match refused_until {
+            None => Ok(()),
+            Some(until) => Err(((until - now) / MINUTE).max(1)),
+        })
+    }
+
+    pub async fn clear(&self, key: &str) -> Result<(), AppError> {
+        rate_counters::clear(&mut *self.db.write_conn().await?, &digest(key)).await?;
         Ok(())
     }
 
-    /// Refuses, without counting, once `max` attempts fell under `key` in `window`.
-    pub fn check(&self, key: &str, now: i64, max: u32, window: i64) -> Result<(), i64> {
-        self.take(key, now, 0, max.saturating_sub(1), window)
+    /// Counts one failure under `key`; returns how many there have been (failures are forgotten
+    /// [`FORGET_FAILURES_AFTER`] after the last one).
+    pub async fn fail(&self, key: &str, now: i64) -> Result<i64, AppError> {
+        let mut conn = self.db.write_conn().await?;
+        let forget_before = now - FORGET_FAILURES_AFTER;
+        Ok(rate_counters::note(&mut conn, &digest(key), now, forget_before).await?)
     }
 
-    pub fn clear(&self, key: &str) {
-        self.hits.lock().expect("limiter lock").remove(key);
+    /// Failures counted under `key` and the time of the last one, if it is still remembered.
+    pub async fn failures(&self, key: &str, now: i64) -> Result<Option<(i64, i64)>, AppError> {
+        let mut conn = self.db.write_conn().await?;
+        let counted = rate_counters::get(&mut conn, &digest(key)).await?;
+        Ok(counted.filter(|(_, last)| *last >= now - FORGET_FAILURES_AFTER))
     }
+
+    /// Drops counters no window needs any more (the longest is an hour).
+    pub async fn forget_old(&self, now: i64) -> Result<u64, AppError> {
+        let before = now - FORGET_FAILURES_AFTER.max(2 * HOUR);
+        Ok(rate_counters::prune(&mut *self.db.write_conn().await?, before).await?)
+    }
+}
+
+/// Failed sign-ins of an address are forgotten this long after the last one (the longest pause,
+/// after 11 failures, is 64 minutes).
+const FORGET_FAILURES_AFTER: i64 = 2 * HOUR;
+
+fn digest(key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
 }
 
 /// After the password: either signed in, or a second factor is still to come.
@@ -96,6 +148,7 @@ pub async fn sign_in(
     if let Some(ip) = &source_ip {
         app.limits
             .hit(&format!("ip:{ip}"), now, 30, 5 * MINUTE)
+            .await?
             .map_err(|m| {
                 AppError::RateLimited(format!(
                     "Too many sign-in attempts from this address. Try again in {m} minutes."
@@ -120,9 +173,6 @@ pub async fn sign_in(
     })))
 }
 
-/// How long failed sign-ins of one address are remembered in memory.
-const FAILURE_WINDOW: i64 = 15 * MINUTE;
-
 fn paused(minutes: i64) -> AppError {
     AppError::RateLimited(format!(
         "Sign-in for this address is paused after repeated failures. Try again in {minutes} minutes."
@@ -143,25 +193,22 @@ async fn check_password(
     let org = find_org(&mut conn, org_slug.trim())
         .await
         .map_err(|_| AppError::Unauthenticated(WRONG.into()))?;
-    // Failures are counted by what was typed, so unknown addresses pause like known ones; only
-    // failures count, so one person signing in from several tabs at once is never paused.
+    // Failures are counted by what was typed, in the database every process shares, so unknown
+    // addresses pause exactly like known ones; only failures count, so one person signing in
+    // from several tabs at once is never paused.
     let key = Email::parse(email)
         .map(|e| e.match_key().to_string())
         .unwrap_or_else(|_| email.trim().to_lowercase());
     let attempt_key = format!("email:{}:{key}", org.id);
     let threshold = org.settings.lockout_threshold.max(1);
-    app.limits
-        .check(&attempt_key, now, threshold, FAILURE_WINDOW)
-        .map_err(paused)?;
+    if let Some((failures, last)) = app.limits.failures(&attempt_key, now).await?
+        && let Some(minutes) = lock_minutes(failures, threshold.into())
+        && last + minutes * MINUTE > now
+    {
+        return Err(paused(((last + minutes * MINUTE - now) / MINUTE).max(1)));
+    }
     let user = users::get_by_email_key(&mut conn, org.id, &key).await?;
     drop(conn);
-    if let Some(until) = user
-        .as_ref()
-        .and_then(|u| u.locked_until)
-        .filter(|t| *t > now)
-    {
-        return Err(paused(((until - now) / MINUTE).max(1)));
-    }
     // Verified even without an account, so the answer takes as long either way.
     let ok = password::verify(
         password_text.to_string(),
@@ -170,11 +217,11 @@ async fn check_password(
     .await;
     match user {
         Some(u) if ok && u.status == UserStatus::Active => {
-            app.limits.clear(&attempt_key);
+            app.limits.clear(&attempt_key).await?;
             Ok((org, u))
         }
         other => {
-            let _ = app.limits.hit(&attempt_key, now, threshold, FAILURE_WINDOW);
+            app.limits.fail(&attempt_key, now).await?;
             if let Some(u) = other {
                 record_failure(app, org.id, &u, threshold, source_ip.clone(), now).await?;
             }
@@ -183,7 +230,9 @@ async fn check_password(
     }
 }
 
-/// Counts a failed sign-in against the account, pausing it past the threshold, and audits it.
+/// Counts a failed sign-in on the account's record and audits it. Whether sign-in is paused is
+/// decided by the count per typed address (`check_password`), the same with or without an
+/// account.
 async fn record_failure(
     app: &App,
     org_id: Uuid,
@@ -350,6 +399,7 @@ pub async fn verify_second_factor(
     let limit_key = format!("mfa:{}", p.user.id);
     app.limits
         .hit(&limit_key, now, 10, 15 * MINUTE)
+        .await?
         .map_err(|m| {
             AppError::RateLimited(format!("Too many codes tried. Try again in {m} minutes."))
         })?;
@@ -380,7 +430,7 @@ pub async fn verify_second_factor(
     sessions::delete(&mut tx, &p.session.id_hash).await?;
     let (token, session) = open_session(&mut tx, &p.org, p.user.id, now, &meta).await?;
     tx.commit().await?;
-    app.limits.clear(&limit_key);
+    app.limits.clear(&limit_key).await?;
     Ok(SignedIn {
         token,
         session,

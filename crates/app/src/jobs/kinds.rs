@@ -10,6 +10,9 @@ use uuid::Uuid;
 use super::Kind;
 use crate::{App, AppError, Principal, access::bulk_update, onboarding::import};
 
+/// How often unfinished jobs without a live lease are looked for.
+const SWEEP: Duration = Duration::from_secs(10);
+
 /// Every kind Rollcall runs.
 const KINDS: [&dyn Kind; 2] = [&bulk_update::BULK_UPDATE, &import::run::IMPORT];
 
@@ -74,15 +77,24 @@ pub async fn take_over_orphans(app: &App) -> Result<Vec<(Uuid, Uuid)>, AppError>
     Ok(taken)
 }
 
-/// Resumes orphaned jobs now and every half minute: a job whose runner died is taken over once
-/// its lease runs out. A job running here holds a live lease, so it is never run twice.
+/// Resumes orphaned jobs now and every ten seconds, until the process drains: a job whose runner
+/// died is taken over once its lease runs out, one given back by a draining process at once. A
+/// job running here holds a live lease, so it is never run twice. Also forgets old attempt
+/// counters.
 pub fn spawn_sweeper(app: App) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        loop {
+        let shutdown = app.shutdown.clone();
+        while !shutdown.is_draining() {
             if let Err(e) = resume_orphans(&app).await {
                 tracing::warn!(error = %e, "could not look for unfinished jobs");
             }
-            tokio::time::sleep(Duration::from_secs(30)).await;
+            if let Err(e) = app.limits.forget_old(app.clock.now()).await {
+                tracing::warn!(error = %e, "could not forget old sign-in attempts");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(SWEEP) => {}
+                _ = shutdown.draining() => {}
+            }
         }
     })
 }

@@ -17,20 +17,7 @@ use uuid::Uuid;
 use crate::clock::rfc3339;
 use crate::{App, AppError, Principal};
 
-/// How long a runner holds a job between chunks before another may take it over: a chunk
-/// commits in well under a second, so a job whose runner died is resumed within this time.
-/// `ROLLCALL_JOB_LEASE_SECS` shortens it (tests that kill a process mid-job).
-pub fn lease_micros() -> i64 {
-    static LEASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    *LEASE.get_or_init(|| {
-        std::env::var("ROLLCALL_JOB_LEASE_SECS")
-            .ok()
-            .and_then(|s| s.parse::<i64>().ok())
-            .filter(|s| *s > 0)
-            .unwrap_or(30)
-            * 1_000_000
-    })
-}
+pub use crate::config::lease_micros;
 
 /// A job as people and clients see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -121,6 +108,10 @@ pub(crate) async fn run(
     id: Uuid,
     kind: &dyn Kind,
 ) -> Result<(), AppError> {
+    let _running = app.shutdown.job_running();
+    if app.shutdown.is_draining() {
+        return Ok(());
+    }
     {
         let now = app.clock.now();
         let mut conn = app.db.write_conn().await?;
@@ -147,6 +138,19 @@ pub(crate) async fn run(
         return Err(e);
     }
     Ok(())
+}
+
+/// Whether a runner should stop before its next chunk (the process is draining); if so, the
+/// job is given back first, so another runner takes it at once instead of after the lease.
+pub(crate) async fn stop_here(app: &App, job: &Job, done: i64) -> Result<bool, AppError> {
+    if !app.shutdown.is_draining() {
+        return Ok(false);
+    }
+    let mut conn = app.db.write_conn().await?;
+    if jobs::release(&mut conn, job.id, done, app.clock.now()).await? {
+        tracing::info!(job = %job.id, done, total = job.total, "job given back while draining");
+    }
+    Ok(true)
 }
 
 /// Marks a job failed with the reason, keeping what its committed chunks did.

@@ -241,7 +241,7 @@ async fn write_newcomers(
     meta: &Meta,
 ) -> Result<Vec<Invited>, AppError> {
     let now = app.clock.now();
-    app.limits.take(&format!("invites:{}", who.label), now, people.len() as u32, INVITES_PER_HOUR, 60 * MINUTE).map_err(|m| {
+    app.limits.take_in(conn, &format!("invites:{}", who.label), now, people.len() as u32, INVITES_PER_HOUR, 60 * MINUTE).await?.map_err(|m| {
         AppError::RateLimited(format!("You have sent {INVITES_PER_HOUR} invitations in the last hour, the most allowed. Try again in {m} minutes."))
     })?;
     onboard::check_seats(conn, &batch.org, people.len() as i64).await?;

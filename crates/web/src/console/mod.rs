@@ -31,7 +31,6 @@ use crate::session::ConsoleUser;
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/users") }))
-        .route("/healthz", get(|| async { "ok" }))
         .route("/home", get(home::page))
         .merge(sign_in_and_registration_routes())
         .merge(user_routes())

@@ -71,6 +71,7 @@ async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
     let mut done = job.done;
     loop {
         match step(app, job, &params, &ctx, &mut summary, &mut done).await? {
+            Step::Continue if crate::jobs::stop_here(app, job, done).await? => return Ok(()),
             Step::Continue => continue,
             Step::Lost => return Ok(()),
             Step::Done => break,

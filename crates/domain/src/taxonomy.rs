@@ -55,9 +55,33 @@ impl TaxonomyCode {
 
 string_value!(TaxonomyCode, as_str, TaxonomyCode::parse);
 
+/// The codes of a list as people type it, on every path (profile, import, API): separated by
+/// semicolons, commas, bars or spaces.
+pub fn list_items(input: &str) -> impl Iterator<Item = &str> {
+    input
+        .split(|c: char| matches!(c, ';' | '|' | ',') || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_reads_the_same_whatever_separates_its_codes() {
+        for typed in [
+            "225100000X;2251S0007X",
+            "225100000X, 2251S0007X",
+            "225100000X | 2251S0007X",
+            " 225100000X 2251S0007X ",
+        ] {
+            assert_eq!(
+                list_items(typed).collect::<Vec<_>>(),
+                ["225100000X", "2251S0007X"],
+                "{typed}"
+            );
+        }
+    }
 
     #[test]
     fn accepts_and_normalizes() {

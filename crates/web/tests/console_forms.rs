@@ -113,7 +113,75 @@ async fn a_refused_invitation_marks_every_field_and_keeps_the_typing(t: TestDb) 
     assert!(html.contains("Choose the role the invited people will have."));
 }
 
+/// A role edit reaches every member at once: it is asked about first, saying what it gives and
+/// to how many people, and nothing changes until the answer.
+async fn a_role_edit_asks_first_with_its_reach(t: TestDb) {
+    let app = spawn_app(t).await;
+    add_user(
+        &app.app,
+        &app.org,
+        "desk@alpha.example",
+        ("Des", "K"),
+        "Front Desk",
+        None,
+    )
+    .await;
+    let admin = app.signed_in_admin().await;
+    let roles = app.page(&admin, "/roles").await;
+    let id = roles
+        .split("href=\"/roles/")
+        .skip(1)
+        .find(|rest| {
+            rest.split("</a>")
+                .next()
+                .unwrap_or("")
+                .contains("Front Desk")
+        })
+        .and_then(|rest| rest.split('"').next())
+        .expect("the roles page links Front Desk")
+        .to_string();
+    let page = app.page(&admin, &format!("/roles/{id}")).await;
+    let csrf = common::csrf_in(&page);
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("name", "Front Desk"),
+        ("permissions", "users.view"),
+    ];
+    let r = admin
+        .post(app.url(&format!("/roles/{id}")))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let asked = r.text().await.unwrap();
+    assert!(asked.contains("Change what Front Desk can do?"), "{asked}");
+    assert!(
+        asked.contains("This reaches the 1 member of Front Desk at once"),
+        "{asked}"
+    );
+    assert!(
+        asked.contains("name=\"permissions\" value=\"users.view\""),
+        "the form is carried on"
+    );
+    let unchanged = app.page(&admin, &format!("/roles/{id}")).await;
+    assert_eq!(
+        unchanged,
+        page.replace(&csrf, &common::csrf_in(&unchanged)),
+        "nothing changed yet"
+    );
+    form.push(("confirmed", "yes"));
+    let r = admin
+        .post(app.url(&format!("/roles/{id}")))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "confirmed, it is saved");
+}
+
 engine_tests!(
+    a_role_edit_asks_first_with_its_reach,
     a_refused_profile_save_keeps_what_was_typed,
     a_refused_invitation_marks_every_field_and_keeps_the_typing,
 );

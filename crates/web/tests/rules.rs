@@ -193,7 +193,11 @@ impl World {
     async fn save_role(&self, role: Uuid, name: &str, permissions: &[&str]) -> (u16, String) {
         let page = self.app.page(&self.admin, &format!("/roles/{role}")).await;
         let csrf = csrf_in(&page);
-        let mut form = vec![("csrf", csrf.as_str()), ("name", name)];
+        let mut form = vec![
+            ("csrf", csrf.as_str()),
+            ("name", name),
+            ("confirmed", "yes"),
+        ];
         form.extend(permissions.iter().map(|p| ("permissions", *p)));
         let r = self
             .admin

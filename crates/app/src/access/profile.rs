@@ -1065,13 +1065,11 @@ async fn provider_edit(
     Ok(Some((was, p)))
 }
 
-/// Taxonomy codes separated by commas or spaces, each once, in the order given.
+/// Taxonomy codes as a list is typed everywhere (`;`, `,` or spaces between them), each once,
+/// in the order given.
 fn taxonomy_codes(input: &str) -> Result<Vec<String>, ValueError> {
     let mut codes = Vec::new();
-    for part in input
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-    {
+    for part in rollcall_domain::taxonomy::list_items(input) {
         let code = TaxonomyCode::parse(part)?.as_str().to_string();
         if !codes.contains(&code) {
             codes.push(code);

@@ -33,6 +33,8 @@ pub struct Member {
     pub name: String,
     pub email: String,
     pub user_type: Option<String>,
+    /// The user type as the organization names it.
+    pub user_type_label: Option<String>,
     /// Permissions of this role not in effect for this member, with the reason.
     pub filtered: Vec<String>,
 }
@@ -107,6 +109,13 @@ pub async fn get(
             id: subject.user_id,
             name,
             email,
+            user_type_label: subject.user_type.as_deref().map(|code| {
+                policy
+                    .user_types
+                    .iter()
+                    .find(|t| t.code == code)
+                    .map_or_else(|| code.to_string(), |t| t.label.clone())
+            }),
             user_type: subject.user_type.clone(),
             filtered: filtered
                 .into_iter()

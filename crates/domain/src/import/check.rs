@@ -446,10 +446,7 @@ fn taxonomy(typed: &str, cat: &Catalogue, issues: &mut Vec<Issue>) -> Vec<Taxono
     let mut codes: Vec<TaxonomyCode> = Vec::new();
     let mut invalid = Vec::new();
     let mut unknown = Vec::new();
-    let items = typed
-        .split(|c: char| matches!(c, ';' | '|' | ',') || c.is_whitespace())
-        .filter(|s| !s.is_empty());
-    for item in items {
+    for item in crate::taxonomy::list_items(typed) {
         match TaxonomyCode::parse(item) {
             Ok(code) if codes.contains(&code) => {}
             Ok(code) => {

@@ -2,6 +2,7 @@
 
 mod audit;
 mod bulk;
+mod confirm;
 mod directory;
 mod form;
 mod home;

@@ -7,11 +7,12 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::access::roles::{self, Member, RoleView};
-use rollcall_app::domain::Permission;
+use rollcall_app::domain::{Capability, Permission};
 use rollcall_app::{App, AppError};
 use uuid::Uuid;
 
 use super::bulk::{PermissionGroup, catalogue};
+use super::confirm::{self, Question};
 use super::{Nav, field, first_value};
 use crate::error::{PageError, render};
 use crate::session::{ConsoleForm, ConsoleUser};
@@ -135,6 +136,49 @@ pub async fn show(
     role_page(&app, &user, id, notice, None).await
 }
 
+/// A change of a role's permissions reaches every member at once: it is asked about first,
+/// with what it adds and removes and how many people it reaches.
+async fn reach_question(
+    app: &App,
+    user: &ConsoleUser,
+    id: Uuid,
+    perms: &BTreeSet<Permission>,
+) -> Result<Option<Question>, PageError> {
+    let (role, _) = roles::get(app, &user.principal, id).await?;
+    let now: BTreeSet<Permission> = role.permissions.iter().copied().collect();
+    let labels = |set: Vec<&Permission>| -> String {
+        set.iter().map(|p| p.label()).collect::<Vec<_>>().join(", ")
+    };
+    let added = labels(perms.difference(&now).collect());
+    let removed = labels(now.difference(perms).collect());
+    if role.members == 0 || (added.is_empty() && removed.is_empty()) {
+        return Ok(None);
+    }
+    let mut consequences = Vec::new();
+    if !added.is_empty() {
+        consequences.push(format!("Gives: {added}."));
+    }
+    if !removed.is_empty() {
+        consequences.push(format!("Takes away: {removed}."));
+    }
+    let people = if role.members == 1 {
+        "the 1 member".to_string()
+    } else {
+        format!("all {} members", role.members)
+    };
+    consequences.push(format!(
+        "This reaches {people} of {} at once; the rules still decide for each person.",
+        role.name
+    ));
+    Ok(Some(Question {
+        heading: format!("Change what {} can do?", role.name),
+        consequences,
+        button: format!("Change it for {people}"),
+        action: format!("/roles/{id}"),
+        cancel: format!("/roles/{id}"),
+    }))
+}
+
 /// `POST /roles/{id}`: rename and set permissions.
 pub async fn save(
     State(app): State<App>,
@@ -142,6 +186,13 @@ pub async fn save(
     Path(id): Path<Uuid>,
     ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
+    if !confirm::confirmed(&pairs)
+        && user.principal.can(Capability::EditAccess)
+        && let Ok(perms) = permissions_of(&pairs)
+        && let Some(q) = reach_question(&app, &user, id, &perms).await?
+    {
+        return Ok(confirm::ask(&user, q, &pairs));
+    }
     let result = match permissions_of(&pairs) {
         Ok(perms) => {
             let name = first_value(&pairs, "name");

@@ -1,51 +1,27 @@
 //! The buttons on a user's row: resend or revoke an invitation, deactivate or reactivate.
 
-use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::{App, AppError};
-use serde::Deserialize;
 use uuid::Uuid;
 
-use super::Nav;
-use crate::error::{PageError, render};
-use crate::session::ConsoleUser;
-
-#[derive(Deserialize)]
-pub struct ActionForm {
-    csrf: String,
-    /// The list's filters, to return to the same view.
-    #[serde(default)]
-    back: String,
-    /// Set by the confirmation page: a change that ends access is asked about first.
-    #[serde(default)]
-    confirmed: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "confirm.html")]
-struct ConfirmPage {
-    nav: Nav,
-    heading: String,
-    consequences: Vec<&'static str>,
-    button: String,
-    action: String,
-    back: String,
-}
+use super::confirm::{self, Question};
+use super::first_value;
+use crate::error::PageError;
+use crate::session::{ConsoleForm, ConsoleUser};
 
 /// What ending someone's access will do, asked before it is done.
-async fn confirmation(
+async fn question(
     app: &App,
     user: &ConsoleUser,
     id: Uuid,
     action: &str,
     back: &str,
-) -> Result<Option<Response>, PageError> {
-    let (heading, consequences, button): (_, Vec<&'static str>, _) = match action {
+) -> Result<Option<Question>, PageError> {
+    let (heading, consequences, button): (_, &[&str], _) = match action {
         "deactivate" => (
             "Deactivate {name}?",
-            vec![
+            &[
                 "They can no longer sign in; their open sessions end at once and their personal API tokens stop working.",
                 "Their licence seat is freed.",
                 "Their profile, access and history are kept: you can reactivate them later.",
@@ -54,7 +30,7 @@ async fn confirmation(
         ),
         "revoke" => (
             "Withdraw the invitation to {name}?",
-            vec![
+            &[
                 "The link in their invitation stops working at once.",
                 "The account is kept as Inactive with its history: you can reactivate or invite them again later.",
             ],
@@ -64,14 +40,17 @@ async fn confirmation(
     };
     let p = rollcall_app::access::profile::get(app, &user.principal, id).await?;
     let name = format!("{} ({})", p.display_name, p.email);
-    Ok(Some(render(&ConfirmPage {
-        nav: Nav::of(user),
+    Ok(Some(Question {
         heading: heading.replace("{name}", &name),
-        consequences,
+        consequences: consequences.iter().map(|c| c.to_string()).collect(),
         button: button.replace("{name}", &p.display_name),
         action: format!("/users/{id}/{action}"),
-        back: back.to_string(),
-    })))
+        cancel: if back.is_empty() {
+            "/users".into()
+        } else {
+            format!("/users?{back}")
+        },
+    }))
 }
 
 /// Back to the list as it was filtered; only a plain query string is accepted.
@@ -92,13 +71,13 @@ pub async fn apply(
     State(app): State<App>,
     user: ConsoleUser,
     Path((id, action)): Path<(Uuid, String)>,
-    Form(form): Form<ActionForm>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(&form.csrf)?;
-    if form.confirmed.is_none()
-        && let Some(page) = confirmation(&app, &user, id, &action, &form.back).await?
+    let back = first_value(&pairs, "back");
+    if !confirm::confirmed(&pairs)
+        && let Some(q) = question(&app, &user, id, &action, back).await?
     {
-        return Ok(page);
+        return Ok(confirm::ask(&user, q, &pairs));
     }
     let (who, meta) = (&user.principal, user.meta());
     let notice = match action.as_str() {
@@ -118,5 +97,5 @@ pub async fn apply(
             "There is no such action on a user.".into(),
         )),
     }?;
-    Ok(back_to_list(&form.back, notice))
+    Ok(back_to_list(back, notice))
 }

@@ -115,6 +115,12 @@ describe('Bulk add from the directory', { timeout: 180_000 }, () => {
     await Promise.all([page.waitForURL((u) => u.pathname === '/directory'), page.locator('#directory').click()]);
     await page.getByRole('heading', { name: 'Staff directory', exact: true }).waitFor();
 
+    // With no roster yet, the page leads with loading one and offers a template.
+    assert.equal(await page.locator('main section.card').first().getAttribute('id'), 'load', 'loading the roster comes first');
+    assert.equal(await page.locator('#wizard').count(), 0, 'no empty wizard before there is a roster');
+    const template = await page.evaluate(async () => (await fetch('/directory/roster-template.csv')).text());
+    assert.match(template, /^external_id,first_name,last_name,email,user_type,active,groups\n/, 'the template has the roster columns');
+
     // Load the roster.
     await page.getByLabel('Roster file (CSV)').setInputFiles(ROSTER);
     await go(page, page.locator('#load-roster'));

@@ -144,6 +144,10 @@ describe('CSV import', { timeout: 180_000 }, () => {
     for (const optional of ['username', 'mobile', 'user_type', 'default_location', 'locations', 'roles', 'permissions', 'npi', 'taxonomy']) {
       assert.ok(templateHeader.split(',').includes(optional), `the template has the column ${optional}`);
     }
+    const example = template.split(/\r?\n/)[1].split(',');
+    const settings = await page.evaluate(async () => (await fetch('/settings')).text());
+    const clinics = [...settings.matchAll(/<td><code>([^<]+)<\/code><\/td>/g)].map((m) => m[1]);
+    assert.ok(clinics.includes(example[templateHeader.split(',').indexOf('default_location')]), `the example row names one of the practice's own clinics: ${example}`);
 
     // A file with a column the template does not have is refused, naming the expected columns.
     await page.locator('#file').setInputFiles({

@@ -159,6 +159,28 @@ fn roster_json(edit: impl Fn(&mut Vec<Value>)) -> Value {
     json!({ "people": people })
 }
 
+/// With no roster yet, the page offers a template, and the template loads as it is.
+async fn the_roster_template_loads_as_it_is(t: TestDb) {
+    let app = spawn_app(t).await;
+    let admin = app.signed_in_admin().await;
+    let page = app.page(&admin, "/directory").await;
+    assert!(
+        page.contains("/directory/roster-template.csv"),
+        "a template is offered"
+    );
+    let template = admin
+        .get(app.url("/directory/roster-template.csv"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (status, loaded) = upload(&app, &admin, template.as_bytes()).await;
+    assert_eq!(status, 200, "the template loads as it is: {loaded}");
+    assert!(loaded.contains("Directory loaded: 2 people"), "{loaded}");
+}
+
 async fn loading_replacing_and_refusing_a_roster(t: TestDb) {
     let app = spawn_app(t).await;
     let admin = app.signed_in_admin().await;
@@ -683,6 +705,7 @@ async fn a_viewer_can_look_but_not_load_or_add(t: TestDb) {
 }
 
 engine_tests!(
+    the_roster_template_loads_as_it_is,
     loading_replacing_and_refusing_a_roster,
     adding_a_batch_from_two_groups,
     too_few_seats_creates_nobody,

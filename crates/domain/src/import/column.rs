@@ -105,6 +105,11 @@ impl std::fmt::Display for Column {
 /// The file people download to start from: the header and two example rows that pass the
 /// format checks (the location codes and roles are examples the organization may not have).
 pub fn template() -> String {
+    template_at("MAIN", "EAST")
+}
+
+/// The template with the organization's own location codes in its example rows.
+pub fn template_at(first: &str, second: &str) -> String {
     let npi = {
         let nine = [1, 2, 3, 4, 5, 6, 7, 8, 9];
         let digits: String = nine.iter().map(|d| char::from(b'0' + d)).collect();
@@ -113,8 +118,8 @@ pub fn template() -> String {
     let header: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
     format!(
         "{}\n\
-         Dana,Lee,dana.lee@example.org,dana.lee,+1 415 555 0123,PT,MAIN,MAIN;EAST,Provider,,{npi},225100000X\n\
-         Sam,Ward,sam.ward@example.org,,,Front desk,MAIN,,Front Desk,calendar.view;calendar.create,,\n",
+         Dana,Lee,dana.lee@example.org,dana.lee,+1 415 555 0123,PT,{first},{first};{second},Provider,,{npi},225100000X\n\
+         Sam,Ward,sam.ward@example.org,,,Front desk,{first},,Front Desk,calendar.view;calendar.create,,\n",
         header.join(",")
     )
 }

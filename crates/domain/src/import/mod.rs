@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ValueError, quoted};
 
 pub use check::{Catalogue, Checked, check_row};
-pub use column::{Column, Header, read_header, template};
+pub use column::{Column, Header, read_header, template, template_at};
 pub use reader::{MAX_ROW_BYTES, RawRow, Reader};
 
 /// The most issues reported for one row; beyond that the review table would only get noisier.

@@ -28,6 +28,7 @@ const UPLOAD_LIMIT: usize = directory::MAX_FILE_BYTES as usize + 64 * 1024;
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/directory", get(page))
+        .route("/directory/roster-template.csv", get(roster_template))
         .route(
             "/directory/load",
             post(load).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
@@ -578,4 +579,9 @@ async fn confirm_page(
         error,
     };
     Ok(with_status(status, render(&page)))
+}
+
+/// `GET /directory/roster-template.csv`: a roster file to start from.
+async fn roster_template(_user: ConsoleUser) -> Response {
+    super::csv_download("rollcall-roster-template.csv", directory::template())
 }

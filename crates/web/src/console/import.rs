@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use rollcall_app::audit::Meta;
 use rollcall_app::clock::local;
-use rollcall_app::domain::import::{Column, template};
+use rollcall_app::domain::import::{Column, template, template_at};
 use rollcall_app::domain::{Capability, JobKind, JobState};
 use rollcall_app::model::ImportFilter as Filter;
 use rollcall_app::model::Job;
@@ -69,8 +69,20 @@ fn show_upload(user: &ConsoleUser, error: Option<String>) -> Result<Response, Pa
     }))
 }
 
-async fn template_csv() -> Response {
-    csv_download("rollcall-import-template.csv", template())
+/// `GET /import/template.csv`: the template, its examples at the organization's own locations.
+async fn template_csv(State(app): State<App>, user: ConsoleUser) -> Result<Response, PageError> {
+    let codes: Vec<String> = rollcall_app::org::reference::locations(&app, &user.principal)
+        .await?
+        .into_iter()
+        .filter(|l| l.active)
+        .map(|l| l.code)
+        .collect();
+    let body = match codes.as_slice() {
+        [] => template(),
+        [only] => template_at(only, only),
+        [first, second, ..] => template_at(first, second),
+    };
+    Ok(csv_download("rollcall-import-template.csv", body))
 }
 
 /// `POST /import/upload` (multipart: `csrf`, then `file`).

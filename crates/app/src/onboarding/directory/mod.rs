@@ -20,7 +20,8 @@ use crate::{App, AppError, Principal};
 mod roster;
 
 pub use roster::{
-    COLUMNS, Loaded, MAX_FILE_BYTES, MAX_PEOPLE, PersonIn, Roster, load_csv, load_people, parse_csv,
+    COLUMNS, Loaded, MAX_FILE_BYTES, MAX_PEOPLE, PersonIn, Roster, load_csv, load_people,
+    parse_csv, template,
 };
 
 /// A group of the roster with its counts.

@@ -174,6 +174,16 @@ fn read_file(reader: impl Read) -> Result<SmallCsv, AppError> {
     })
 }
 
+/// A roster file to start from: the header and two example people (one deactivated upstream).
+pub fn template() -> String {
+    format!(
+        "{}\n\
+         E-1001,Kim,Lee,kim.lee@clinic.example,pta,true,Downtown PT;Weekend cover\n\
+         E-1002,Sam,Ortiz,sam.ortiz@clinic.example,front_desk,false,Front office\n",
+        expected_columns().replace(", ", ",")
+    )
+}
+
 fn expected_columns() -> String {
     COLUMNS
         .iter()

@@ -357,6 +357,40 @@ describe('Rollcall web console', { timeout: 120_000 }, () => {
     assert.deepEqual(problems, [], 'no console errors');
   });
 
+  test('keyboard only: the skip link, then inviting one person', async () => {
+    const { page, problems } = await openPage('keyboard');
+    await signIn(page, ADMIN);
+    await page.goto(`${base}/users/invite`);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content', 'the first stop skips the header');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'main', 'the content has the focus');
+    /** Tabs on until the focus is on the field named `name` of the one-person form. */
+    const tabTo = async (name) => {
+      for (let i = 0; i < 40; i += 1) {
+        if (await page.evaluate((n) => document.activeElement?.name === n && !!document.activeElement.closest('#one-form'), name)) return;
+        await page.keyboard.press('Tab');
+      }
+      assert.fail(`no Tab stop reaches ${name} of the one-person form`);
+    };
+    const email = `keys.only@${'riverside.example'}`;
+    await tabTo('email');
+    await page.keyboard.type(email);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('Kay Board');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('ArrowDown'); // the first clinic, after "Choose a location…"
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('ArrowDown'); // the first role
+    await tabTo('user_type');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Send invitation');
+    await Promise.all([page.waitForURL((u) => u.searchParams.get('notice') === 'invited'), page.keyboard.press('Enter')]);
+    const rows = await readRows(page);
+    assert.deepEqual(rows.map((r) => r.email), [email], 'the person invited by keyboard alone is listed');
+    assert.deepEqual(problems, [], 'no console errors');
+  });
+
   test('the browser finds a favicon', async () => {
     const res = await fetch(`${base}/favicon.ico`);
     const page = await (await fetch(`${base}/sign-in`)).text();

@@ -172,11 +172,6 @@ impl AuditEntry {
             hash: e.hash,
         }
     }
-
-    /// The change in words: changed fields as `field: old → new`, or the values recorded.
-    pub fn change_text(&self) -> String {
-        change_text(self.before.as_ref(), self.after.as_ref())
-    }
 }
 
 /// One page of the audit log, newest first.
@@ -564,56 +559,4 @@ fn csv_chunk(events: Option<&[AuditEntry]>) -> Result<Vec<u8>, AppError> {
         ])?;
     }
     sheet.into_bytes()
-}
-
-/// A recorded value in words: text as is, lists joined, objects as `field: value` pairs.
-pub fn readable(v: &serde_json::Value) -> String {
-    use serde_json::Value;
-    match v {
-        Value::Null => "—".into(),
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
-        Value::Number(n) => n.to_string(),
-        Value::Array(items) => items.iter().map(readable).collect::<Vec<_>>().join(", "),
-        Value::Object(fields) => fields
-            .iter()
-            .map(|(k, v)| format!("{}: {}", k.replace('_', " "), readable(v)))
-            .collect::<Vec<_>>()
-            .join("; "),
-    }
-}
-
-/// Before and after in words: for two objects only the fields that changed.
-pub fn change_text(
-    before: Option<&serde_json::Value>,
-    after: Option<&serde_json::Value>,
-) -> String {
-    use serde_json::Value;
-    match (before, after) {
-        (None, None) => String::new(),
-        (None, Some(a)) => readable(a),
-        (Some(b), None) => format!("was {}", readable(b)),
-        (Some(Value::Object(b)), Some(Value::Object(a))) => {
-            let keys: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
-            let changed: Vec<String> = keys
-                .into_iter()
-                .filter(|k| b.get(*k) != a.get(*k))
-                .map(|k| {
-                    let show = |v: Option<&Value>| v.map(readable).unwrap_or_else(|| "—".into());
-                    format!(
-                        "{}: {} → {}",
-                        k.replace('_', " "),
-                        show(b.get(k)),
-                        show(a.get(k))
-                    )
-                })
-                .collect();
-            if changed.is_empty() {
-                "no change".into()
-            } else {
-                changed.join("; ")
-            }
-        }
-        (Some(b), Some(a)) => format!("{} → {}", readable(b), readable(a)),
-    }
 }

@@ -186,14 +186,15 @@ pub async fn save(
     Path(id): Path<Uuid>,
     ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
+    let asked = permissions_of(&pairs);
     if !confirm::confirmed(&pairs)
         && user.principal.can(Capability::EditAccess)
-        && let Ok(perms) = permissions_of(&pairs)
-        && let Some(q) = reach_question(&app, &user, id, &perms).await?
+        && let Ok(perms) = &asked
+        && let Some(q) = reach_question(&app, &user, id, perms).await?
     {
         return Ok(confirm::ask(&user, q, &pairs));
     }
-    let result = match permissions_of(&pairs) {
+    let result = match asked {
         Ok(perms) => {
             let name = first_value(&pairs, "name");
             roles::update(&app, &user.principal, id, name, &perms, &user.meta()).await

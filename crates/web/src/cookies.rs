@@ -1,4 +1,5 @@
-//! The two cookies: the session, and the pre-session nonce of the sign-in and registration forms.
+//! The cookies: the session, the pre-session nonce of the sign-in and registration forms, and
+//! the organization code last signed in with.
 
 use axum::http::HeaderMap;
 use axum::http::header::{COOKIE, SET_COOKIE};
@@ -6,6 +7,22 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 pub const SESSION: &str = "rc_session";
 pub const PRE_SESSION: &str = "rc_presession";
+/// The organization code of the last sign-in on this browser: the sign-in page fills it in.
+pub const LAST_ORG: &str = "rc_org";
+
+/// The organization code a browser last signed in with, if it still reads as one.
+pub fn last_org(headers: &HeaderMap) -> Option<String> {
+    get(headers, LAST_ORG).filter(|code| is_org_code(code))
+}
+
+/// Whether `code` can be an organization code (and so is safe in a cookie or a link).
+pub fn is_org_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 40
+        && code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
 
 pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
     headers

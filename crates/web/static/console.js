@@ -1,19 +1,66 @@
 // The console's few behaviours that need a script; every page works without it.
 
-// The user list's selection: a page checkbox ticks every row; the count follows the ticks.
+// The user list's selection: kept in this tab while the manager pages, searches and filters,
+// so people ticked on one page stay ticked on the next. A page checkbox ticks every row on it.
+// Applying or deactivating the selection ends it.
+const selection = {
+  key: "rollcall-selection",
+  read() { return new Set(JSON.parse(sessionStorage.getItem(this.key) || "[]")); },
+  write(ids) { sessionStorage.setItem(this.key, JSON.stringify([...ids])); },
+  clear() { sessionStorage.removeItem(this.key); },
+};
+
+function showSelection() {
+  const ids = selection.read();
+  const boxes = document.querySelectorAll("input[name=ids]");
+  if (!boxes.length && !document.getElementById("bulk")) return;
+  boxes.forEach((b) => { b.checked = ids.has(b.value); });
+  const page = document.getElementById("pick-page");
+  if (page) page.checked = boxes.length > 0 && [...boxes].every((b) => b.checked);
+  const elsewhere = [...ids].filter((id) => ![...boxes].some((b) => b.value === id)).length;
+  const count = document.getElementById("selected-count");
+  if (count) {
+    count.textContent = `${ids.size} selected` + (elsewhere ? ` (${elsewhere} not shown here)` : "");
+  }
+  const clear = document.getElementById("clear-selection");
+  if (clear) clear.hidden = ids.size === 0;
+  const go = document.getElementById("update-selected");
+  if (go) go.disabled = ids.size === 0;
+}
+
 document.addEventListener("change", (event) => {
   const box = event.target;
-  if (box.id === "pick-page") {
-    document.querySelectorAll("input[name=ids]").forEach((b) => { b.checked = box.checked; });
-  }
-  if (box.id === "pick-page" || box.name === "ids") {
-    const n = document.querySelectorAll("input[name=ids]:checked").length;
-    const count = document.getElementById("selected-count");
-    if (count) count.textContent = n === 1 ? "1 selected" : `${n} selected`;
-    const go = document.getElementById("update-selected");
-    if (go) go.disabled = n === 0;
-  }
+  if (box.id !== "pick-page" && box.name !== "ids") return;
+  const ids = selection.read();
+  const changed = box.id === "pick-page" ? document.querySelectorAll("input[name=ids]") : [box];
+  changed.forEach((b) => { if (box.checked) ids.add(b.value); else ids.delete(b.value); });
+  selection.write(ids);
+  showSelection();
 });
+
+document.addEventListener("click", (event) => {
+  if (event.target.id !== "clear-selection") return;
+  selection.clear();
+  showSelection();
+});
+
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form.id === "bulk") {
+    // The people ticked on other pages go with the form too.
+    const onPage = new Set([...document.querySelectorAll("input[name=ids]")].map((b) => b.value));
+    for (const id of selection.read()) {
+      if (onPage.has(id)) continue;
+      const hidden = document.createElement("input");
+      hidden.type = "hidden"; hidden.name = "ids"; hidden.value = id;
+      form.append(hidden);
+    }
+  }
+  if (form.id === "bulk-changes" || form.id === "bulk-deactivate") selection.clear();
+});
+
+document.addEventListener("DOMContentLoaded", showSelection);
+document.addEventListener("htmx:afterSettle", showSelection);
 
 // A refused form: its summary takes focus so what to fix is read first, with links to each field.
 document.addEventListener("DOMContentLoaded", () => {

@@ -670,7 +670,38 @@ async fn the_local_mailbox_is_for_company_admins_only(t: TestDb) {
     assert!(page.contains("Local mailbox"), "{page}");
 }
 
+/// With several organizations the sign-in page asks for the organization code: a link from the
+/// invitation fills it in, and the browser remembers it after a sign-in.
+async fn the_sign_in_page_fills_in_the_organization_code(t: TestDb) {
+    let app = spawn_app(t).await;
+    org_with_admin(&app.app, "beta").await;
+    let c = app.browser();
+    let html = app.page(&c, "/sign-in").await;
+    assert!(
+        html.contains("name=\"organization\" value=\"\"") && html.contains("invitation email"),
+        "asks for the code and says where to find it: {html}"
+    );
+    let html = app.page(&c, "/sign-in?org=alpha").await;
+    assert!(
+        html.contains("name=\"organization\" value=\"alpha\""),
+        "{html}"
+    );
+    let html = app.page(&c, "/sign-in?org=%22%3E%3Cb%3E").await;
+    assert!(
+        html.contains("name=\"organization\" value=\"\"") && !html.contains("<b>"),
+        "a code that cannot be one is ignored"
+    );
+    let r = app.sign_in(&c, "alpha", &app.admin_email, PASSWORD).await;
+    assert_eq!(r.status(), 303);
+    let fresh_tab = app.page(&c, "/sign-in").await;
+    assert!(
+        fresh_tab.contains("name=\"organization\" value=\"alpha\""),
+        "remembered: {fresh_tab}"
+    );
+}
+
 engine_tests!(
+    the_sign_in_page_fills_in_the_organization_code,
     the_local_mailbox_is_for_company_admins_only,
     https_deployments_pin_browsers_to_https,
     concurrent_correct_sign_ins_all_succeed,

@@ -951,7 +951,131 @@ async fn names_are_checked_the_same_on_every_invitation_path(t: TestDb) {
     );
 }
 
+/// Someone who sent their details but left before the terms comes back through sign-in and
+/// carries on where they stopped; the used link says so. With a second factor set up, sign-in
+/// asks for it before the terms.
+async fn an_abandoned_registration_carries_on_at_sign_in(t: TestDb) {
+    let app = spawn_app(t).await;
+    let admin = app.signed_in_admin().await;
+    invite_one(&app, &admin, "later@clinic.example", "Lee Later").await;
+    let body = last_message(&app, "later@clinic.example").await.body_text;
+    assert!(
+        body.contains("/sign-in?org=alpha") && body.contains("organization code: alpha"),
+        "the invitation says how to sign in later: {body}"
+    );
+    let path = path_of(&link_in(&body));
+    let r = register(&app, &app.browser(), &path, PASSWORD).await;
+    assert_eq!(r.headers()["location"], "/register/terms");
+
+    // The tab is closed. The link now says it was used, and what to do.
+    let r = app.browser().get(app.url(&path)).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("carry on where you left off")
+    );
+
+    let c = app.browser();
+    let r = app
+        .sign_in(&c, "alpha", "later@clinic.example", "not the password!")
+        .await;
+    assert_eq!(r.status(), 401, "a wrong password is refused as ever");
+    let r = app
+        .sign_in(&c, "alpha", "later@clinic.example", PASSWORD)
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/register/terms");
+    assert_eq!(
+        c.get(app.url("/users")).send().await.unwrap().status(),
+        303,
+        "not signed in before the terms"
+    );
+    assert_eq!(accept_terms(&app, &c).await.status(), 303);
+    let html = app.page(&c, "/home").await;
+    assert!(html.contains("You're all set"), "{html}");
+    assert!(
+        app.page(&admin, "/audit")
+            .await
+            .contains("registration.resumed")
+    );
+}
+
+async fn a_registration_left_after_its_second_factor_asks_for_it_first(t: TestDb) {
+    let app = spawn_app(t).await;
+    let mut conn = app.app.db().write_conn().await.unwrap();
+    let mut settings = rollcall_store::orgs::get(&mut conn, app.org.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .settings;
+    settings.require_2fa = true;
+    rollcall_store::orgs::update_settings(&mut conn, app.org.id, &settings)
+        .await
+        .unwrap();
+    drop(conn);
+    let admin = app.signed_in_admin().await;
+    invite_one(&app, &admin, "half@clinic.example", "Hal Fway").await;
+    let path = path_of(&link_in(
+        &last_message(&app, "half@clinic.example").await.body_text,
+    ));
+    let c = app.browser();
+    register(&app, &c, &path, PASSWORD).await;
+    let csrf = app.csrf_of(&c, "/register/2fa").await;
+    let html = c
+        .post(app.url("/register/2fa/start"))
+        .form(&[("csrf", csrf.as_str()), ("method", "totp")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = html
+        .split("id=\"totp-secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    let code = rollcall_app::identity::mfa::totp_now(&secret, app.app.clock.now());
+    c.post(app.url("/register/2fa/confirm"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("method", "totp"),
+            ("code", code.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    // Left at the terms. Back through sign-in: the second factor first, then the terms.
+    let c = app.browser();
+    let r = app
+        .sign_in(&c, "alpha", "half@clinic.example", PASSWORD)
+        .await;
+    assert_eq!(r.headers()["location"], "/sign-in/code");
+    let csrf = app.csrf_of(&c, "/sign-in/code").await;
+    let code = rollcall_app::identity::mfa::totp_now(&secret, app.app.clock.now());
+    let r = c
+        .post(app.url("/sign-in/code"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("method", "totp"),
+            ("code", code.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/register/terms");
+    assert_eq!(accept_terms(&app, &c).await.status(), 303);
+    assert!(app.page(&c, "/home").await.contains("You're all set"));
+}
+
 engine_tests!(
+    an_abandoned_registration_carries_on_at_sign_in,
+    a_registration_left_after_its_second_factor_asks_for_it_first,
     names_are_checked_the_same_on_every_invitation_path,
     an_invited_person_registers_and_signs_in,
     the_api_names_the_location_by_code_and_the_role_by_name,

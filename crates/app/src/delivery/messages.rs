@@ -33,6 +33,9 @@ struct InvitationText<'a> {
     org_name: &'a str,
     link: &'a str,
     expires: &'a str,
+    /// The organization's code, which the sign-in page asks for once there are several.
+    org_code: &'a str,
+    sign_in: String,
 }
 
 /// The HTML part reads the text part's values (through `Deref`).
@@ -69,7 +72,7 @@ impl Composed {
 pub fn invitation(
     name: Option<&str>,
     inviter: Option<&str>,
-    org_name: &str,
+    (org_name, org_code): (&str, &str),
     link: &str,
     expires: &str,
 ) -> Composed {
@@ -83,6 +86,8 @@ pub fn invitation(
         org_name,
         link,
         expires,
+        org_code,
+        sign_in: format!("{PUBLIC_URL}/sign-in?org={org_code}"),
     };
     Composed::of(subject, &text, &InvitationHtml(&text))
 }

@@ -16,7 +16,7 @@ use crate::audit::Meta;
 use crate::clock::{HOUR, MINUTE};
 use crate::identity::mfa::{self, Method};
 use crate::identity::password;
-use crate::identity::staged::{STAGE_MFA, at_stage, new_session};
+use crate::identity::staged::{STAGE_2FA, STAGE_EULA, STAGE_MFA, at_stage, new_session};
 use crate::org::find_org;
 use crate::{App, AppError, Principal, secret};
 
@@ -121,7 +121,16 @@ fn digest(key: &str) -> String {
 /// After the password: either signed in, or a second factor is still to come.
 pub enum SignInStep {
     Done(Box<SignedIn>),
-    SecondFactor { token: String, method: String },
+    SecondFactor {
+        token: String,
+        method: String,
+    },
+    /// The password was right but registration was left unfinished (a second factor or the
+    /// terms still to come): the session is staged at that registration step.
+    Registering {
+        token: String,
+        stage: &'static str,
+    },
 }
 
 pub struct SignedIn {
@@ -162,6 +171,21 @@ pub async fn sign_in(
         return Ok(SignInStep::SecondFactor { token, method });
     }
     let mut tx = app.db.begin().await?;
+    if user.status == UserStatus::Pending {
+        let stage = if org.settings.require_2fa {
+            STAGE_2FA
+        } else {
+            STAGE_EULA
+        };
+        let meta = Meta {
+            actor_id: Some(user.id),
+            source_ip,
+            ..Meta::system(&user.email)
+        };
+        let token = resume_registration(&mut tx, &org, &user, stage, &meta, now).await?;
+        tx.commit().await?;
+        return Ok(SignInStep::Registering { token, stage });
+    }
     let principal = load_principal(&mut tx, org.id, user.id).await?;
     let meta = Meta::of(&principal, None, source_ip);
     let (token, session) = open_session(&mut tx, &org, user.id, now, &meta).await?;
@@ -215,8 +239,15 @@ async fn check_password(
         user.as_ref().and_then(|u| u.password_hash.clone()),
     )
     .await;
+    let usable = match &user {
+        Some(u) if ok => {
+            u.status == UserStatus::Active
+                || registering(&mut *app.db.read_conn().await?, u).await?
+        }
+        _ => false,
+    };
     match user {
-        Some(u) if ok && u.status == UserStatus::Active => {
+        Some(u) if usable => {
             app.limits.clear(&attempt_key).await?;
             Ok((org, u))
         }
@@ -228,6 +259,39 @@ async fn check_password(
             Err(AppError::Unauthenticated(WRONG.into()))
         }
     }
+}
+
+/// Whether a Pending account is part-way through registering: the details of its latest
+/// invitation were sent (that set the password) but the second factor or the terms were not.
+async fn registering(conn: &mut Conn, user: &User) -> Result<bool, AppError> {
+    if user.status != UserStatus::Pending || user.password_hash.is_none() {
+        return Ok(false);
+    }
+    let latest = rollcall_store::invitations::latest_for_user(conn, user.id).await?;
+    Ok(latest.is_some_and(|inv| inv.accepted_at.is_some()))
+}
+
+/// Stages a session at the registration step still to do, for someone who left registration
+/// unfinished and came back through sign-in.
+async fn resume_registration(
+    conn: &mut Conn,
+    org: &Organization,
+    user: &User,
+    stage: &'static str,
+    meta: &Meta,
+    now: i64,
+) -> Result<String, AppError> {
+    let (token, session) = new_session(org.id, user.id, now, HOUR, Some(stage));
+    sessions::insert(conn, &session, meta.source_ip.clone()).await?;
+    let event = meta.change(
+        "registration.resumed",
+        "user",
+        Some(user.id),
+        None::<&()>,
+        Some(&stage),
+    );
+    audit::append(conn, org.id, now, &[event]).await?;
+    Ok(token)
 }
 
 /// Counts a failed sign-in on the account's record and audits it. Whether sign-in is paused is
@@ -393,7 +457,7 @@ pub async fn verify_second_factor(
     token: &str,
     code: &str,
     source_ip: Option<String>,
-) -> Result<SignedIn, AppError> {
+) -> Result<SignInStep, AppError> {
     let p = at_stage(app, token, STAGE_MFA).await?;
     let now = app.clock.now();
     let limit_key = format!("mfa:{}", p.user.id);
@@ -425,17 +489,27 @@ pub async fn verify_second_factor(
             "That code is not right or has expired. Try again, or use a recovery code.".into(),
         ));
     }
-    let principal = load_principal(&mut tx, p.org.id, p.user.id).await?;
-    // A fresh token for the full session: the one that carried the half-done step is dropped.
+    // A fresh token for what comes next: the one that carried the half-done step is dropped.
     sessions::delete(&mut tx, &p.session.id_hash).await?;
+    if p.user.status == UserStatus::Pending {
+        // Registration left at the terms, after the second factor was set up.
+        let token = resume_registration(&mut tx, &p.org, &p.user, STAGE_EULA, &meta, now).await?;
+        tx.commit().await?;
+        app.limits.clear(&limit_key).await?;
+        return Ok(SignInStep::Registering {
+            token,
+            stage: STAGE_EULA,
+        });
+    }
+    let principal = load_principal(&mut tx, p.org.id, p.user.id).await?;
     let (token, session) = open_session(&mut tx, &p.org, p.user.id, now, &meta).await?;
     tx.commit().await?;
     app.limits.clear(&limit_key).await?;
-    Ok(SignedIn {
+    Ok(SignInStep::Done(Box::new(SignedIn {
         token,
         session,
         principal,
-    })
+    })))
 }
 
 /// Whether `code` is the account's second factor now: from its method, or a recovery code

@@ -354,7 +354,7 @@ pub(crate) fn invitation_for(
     let m = messages::invitation(
         name,
         inviter.user_id.map(|_| inviter.name.as_str()),
-        &org.name,
+        (&org.name, &org.slug),
         &link,
         &local(expires_at, &org.time_zone),
     );

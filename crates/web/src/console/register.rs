@@ -6,6 +6,7 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use rollcall_app::identity::auth::SignInStep;
 use rollcall_app::identity::mfa::Method;
 use rollcall_app::identity::register::{self, Details, LinkState};
 use rollcall_app::identity::staged::{self, InProgress, STAGE_2FA, STAGE_EULA, STAGE_MFA};
@@ -38,7 +39,7 @@ fn unusable(state: &LinkState) -> MessagePage {
         ),
         LinkState::Used => (
             "This invitation was already used",
-            "The account has been created: sign in with your email address and password. If you did not register, tell your practice's administrator.",
+            "Sign in with your email address and the password you chose. If you had not finished registering, you will carry on where you left off. If you did not register, tell your practice's administrator.",
         ),
         LinkState::Revoked => (
             "This invitation was withdrawn",
@@ -87,6 +88,15 @@ async fn show(
     Ok((status, [(header::SET_COOKIE, cookie)], render(&page)).into_response())
 }
 
+/// The page of a registration step.
+pub(super) fn step_path(stage: &str) -> &'static str {
+    if stage == STAGE_2FA {
+        "/register/2fa"
+    } else {
+        "/register/terms"
+    }
+}
+
 /// Opening the link shows the form and changes nothing.
 pub async fn page(
     State(app): State<App>,
@@ -121,18 +131,11 @@ pub async fn submit(
         .await;
     }
     match register::submit(&app, &token, &form.details, origin.source_ip).await {
-        Ok(staged) => {
-            let next = if staged.stage == STAGE_2FA {
-                "/register/2fa"
-            } else {
-                "/register/terms"
-            };
-            Ok(cookies::redirect_with_session(
-                next,
-                &staged.token,
-                app.config.secure_cookies,
-            ))
-        }
+        Ok(staged) => Ok(cookies::redirect_with_session(
+            step_path(staged.stage),
+            &staged.token,
+            app.config.secure_cookies,
+        )),
         Err(AppError::Invalid(v)) => {
             show(
                 &app,
@@ -444,11 +447,18 @@ pub async fn submit_sign_in_code(
     )
     .await
     {
-        Ok(signed) => Ok(cookies::redirect_with_session(
-            "/home",
-            &signed.token,
-            app.config.secure_cookies,
-        )),
+        Ok(step) => {
+            let (token, next) = match step {
+                SignInStep::Registering { token, stage } => (token, step_path(stage)),
+                SignInStep::Done(signed) => (signed.token, "/home"),
+                SignInStep::SecondFactor { token, .. } => (token, "/sign-in/code"),
+            };
+            Ok(cookies::redirect_with_session(
+                next,
+                &token,
+                app.config.secure_cookies,
+            ))
+        }
         Err(e @ (AppError::Unauthenticated(_) | AppError::RateLimited(_))) => {
             let status = if matches!(e, AppError::RateLimited(_)) {
                 StatusCode::TOO_MANY_REQUESTS

@@ -29,6 +29,8 @@ pub struct SignInQuery {
     expired: Option<String>,
     signed_out: Option<String>,
     setup: Option<String>,
+    /// The organization code, from a link in the invitation.
+    org: Option<String>,
 }
 
 async fn single_org(app: &App) -> Option<String> {
@@ -59,7 +61,11 @@ async fn show(
     (status, [(header::SET_COOKIE, cookie)], render(&page)).into_response()
 }
 
-pub async fn page(State(app): State<App>, Query(q): Query<SignInQuery>) -> Response {
+pub async fn page(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<SignInQuery>,
+) -> Response {
     let message = if q.expired.is_some() {
         Some((
             "Your session ended. Sign in again to continue.".to_string(),
@@ -75,7 +81,12 @@ pub async fn page(State(app): State<App>, Query(q): Query<SignInQuery>) -> Respo
     } else {
         None
     };
-    show(&app, String::new(), None, message, StatusCode::OK).await
+    let organization = q
+        .org
+        .map(|code| code.trim().to_lowercase())
+        .filter(|code| cookies::is_org_code(code))
+        .or_else(|| cookies::last_org(&headers));
+    show(&app, String::new(), organization, message, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -118,11 +129,26 @@ pub async fn submit(
             let (token, next) = match step {
                 SignInStep::Done(signed) => (signed.token, "/home"),
                 SignInStep::SecondFactor { token, .. } => (token, "/sign-in/code"),
+                SignInStep::Registering { token, stage } => {
+                    (token, super::register::step_path(stage))
+                }
             };
             let mut res = cookies::redirect_with_session(next, &token, app.config.secure_cookies);
             let clear = cookies::clear(cookies::PRE_SESSION, app.config.secure_cookies);
             res.headers_mut()
                 .append(header::SET_COOKIE, clear.parse().expect("cookie header"));
+            let code = form.organization.trim().to_lowercase();
+            if cookies::is_org_code(&code) {
+                let year = 365 * 24 * 3600;
+                let remember = cookies::set(
+                    cookies::LAST_ORG,
+                    &code,
+                    app.config.secure_cookies,
+                    Some(year),
+                );
+                res.headers_mut()
+                    .append(header::SET_COOKIE, remember.parse().expect("cookie header"));
+            }
             res
         }
         Err(

@@ -24,6 +24,25 @@ function readRows(page) {
   );
 }
 
+/** Swaps the list's rows through htmx (paging, searching) and waits for the new ones. */
+async function swapRows(page, action) {
+  const old = await page.$('#rows');
+  await action();
+  await page.waitForFunction((el) => !el.isConnected, old);
+  await old.dispose();
+  await page.waitForFunction(() => !document.querySelector('.htmx-request'));
+  await page.locator('#rows table.users').waitFor();
+}
+
+/** Presses Tab until the focused element matches `selector`; fails after `max` presses. */
+async function tabTo(page, selector, max = 150) {
+  for (let i = 0; i < max; i += 1) {
+    if (await page.evaluate((sel) => !!document.activeElement?.matches(sel), selector)) return;
+    await page.keyboard.press('Tab');
+  }
+  assert.fail(`no Tab stop reaches ${selector}`);
+}
+
 describe('Access management', { timeout: 120_000 }, () => {
   test('bulk update over a mixed selection comes back partially succeeded, with the reasons', async () => {
     const { page, problems } = await h.openPage('bulk');
@@ -114,6 +133,58 @@ describe('Access management', { timeout: 120_000 }, () => {
     assert.match(await page.locator('#roles').innerText(), /Clinic Admin/);
     await shot(page, 'roles.png');
     h.forgive(problems, /status of 422/);
+    assert.deepEqual(problems, [], 'no console errors');
+  });
+
+  test('people ticked on one page stay ticked across paging and searching, and all go to the bulk update', async () => {
+    const { page, problems } = await h.openPage('selection');
+    await h.signIn(page, ADMIN);
+    await page.goto(`${h.base}/users`);
+    const first = (await readRows(page)).slice(0, 2);
+    for (const r of first) await page.locator(`tr[data-user="${r.id}"] input[name=ids]`).check();
+    await swapRows(page, () => page.locator('#next-page').click());
+    const [second] = await readRows(page);
+    await page.locator(`tr[data-user="${second.id}"] input[name=ids]`).check();
+    assert.equal(await page.locator('#selected-count').innerText(), '3 selected (2 not shown here)');
+    await swapRows(page, () => page.locator('input[name=q]').pressSequentially(first[0].name.split(' ')[0], { delay: 40 }));
+    assert.ok(await page.locator(`tr[data-user="${first[0].id}"] input[name=ids]`).isChecked(), 'still ticked after a search');
+    assert.match(await page.locator('#selected-count').innerText(), /^3 selected/);
+    await shot(page, 'selection-kept.png');
+    await Promise.all([page.waitForURL((u) => u.pathname === '/users/bulk'), page.locator('#update-selected').click()]);
+    assert.equal(await page.locator('#selected-total').innerText(), '3 users selected');
+    const listed = await page.locator('#selection tbody td:first-child').allInnerTexts();
+    for (const r of [...first, second]) assert.ok(listed.includes(r.name), `${r.name} is in the review`);
+    // Back on the list, the selection can be cleared in one go.
+    await page.goto(`${h.base}/users`);
+    assert.match(await page.locator('#selected-count').innerText(), /^3 selected/);
+    await page.locator('#clear-selection').click();
+    assert.equal(await page.locator('#selected-count').innerText(), '0 selected');
+    assert.ok(await page.locator('#update-selected').isDisabled());
+    assert.deepEqual(problems, [], 'no console errors');
+  });
+
+  test('keyboard only: ticking two people and updating their access', async () => {
+    const { page, problems } = await h.openPage('keyboard-bulk');
+    await h.signIn(page, ADMIN);
+    await page.goto(`${h.base}/users?user_type=front_desk`);
+    const rows = (await readRows(page)).slice(0, 2);
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter'); // the skip link
+    for (const r of rows) {
+      await tabTo(page, `tr[data-user="${r.id}"] input[name=ids]`);
+      await page.keyboard.press('Space');
+    }
+    assert.equal(await page.locator('#selected-count').innerText(), '2 selected');
+    await page.keyboard.press('Shift+Tab');
+    await tabTo(page, '#update-selected', 400);
+    await Promise.all([page.waitForURL((u) => u.pathname === '/users/bulk'), page.keyboard.press('Enter')]);
+    await tabTo(page, 'input[aria-label="Add Create appointments"]');
+    await page.keyboard.press('Space');
+    await tabTo(page, '#save-bulk');
+    await Promise.all([page.waitForURL((u) => /^\/jobs\//.test(u.pathname)), page.keyboard.press('Enter')]);
+    const outcome = page.locator('#outcome');
+    await outcome.waitFor();
+    assert.match(await outcome.innerText(), /^Succeeded\./);
     assert.deepEqual(problems, [], 'no console errors');
   });
 });

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod demo;
+pub mod drafts;
 pub mod error;
 pub mod idempotency;
 pub mod identity;

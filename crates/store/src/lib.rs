@@ -14,6 +14,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod codes;
 pub mod directory;
+pub mod drafts;
 pub mod idempotency;
 pub mod imports;
 pub mod invitations;

@@ -638,6 +638,21 @@ async fn too_few_seats_creates_nobody(t: TestDb) {
     for email in ["dana.lee@alpha.example", "kim.ng@alpha.example"] {
         assert!(user_by_email(&app, email).await.is_none(), "{email}");
     }
+    // No batch is left waiting for a review that could only fail: the refused one is closed
+    // with its reason.
+    let jobs = app.page(&admin, "/jobs").await;
+    assert!(!jobs.contains("awaiting review"), "{jobs}");
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let job = jobs::recent(&mut conn, app.org.id, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(job.state, JobState::Failed);
+    assert!(
+        job.summary.contains("Nothing was created") && job.summary.contains("seat"),
+        "{}",
+        job.summary
+    );
 }
 
 async fn a_viewer_can_look_but_not_load_or_add(t: TestDb) {
@@ -704,7 +719,63 @@ async fn a_viewer_can_look_but_not_load_or_add(t: TestDb) {
     assert_eq!(loads(&app).await.len(), 1);
 }
 
+/// A batch outlives leaving the page: the admin comes back to it (in another tab, too); Start
+/// over empties it, and another admin never sees it.
+async fn the_batch_is_kept_when_the_admin_leaves_the_page(t: TestDb) {
+    let app = spawn_app(t).await;
+    let admin = app.signed_in_admin().await;
+    assert_eq!(upload(&app, &admin, ROSTER).await.0, 200);
+    let page = app.page(&admin, "/directory?group=Therapy").await;
+    let page = step(&app, &admin, &carried(&page), &[("go", "add_all")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(section(&page, "batch").contains("Batch: 4 people"));
+
+    let elsewhere = app.page(&admin, "/users").await;
+    assert!(elsewhere.contains("Users"));
+    let back = app.page(&admin, "/directory").await;
+    assert!(
+        section(&back, "batch").contains("Batch: 4 people"),
+        "{}",
+        section(&back, "batch")
+    );
+    let other_tab = app.browser();
+    app.sign_in(&other_tab, "alpha", &app.admin_email, PASSWORD)
+        .await;
+    assert!(
+        section(&app.page(&other_tab, "/directory").await, "batch").contains("Batch: 4 people")
+    );
+
+    add_user(
+        &app.app,
+        &app.org,
+        "other.admin@alpha.example",
+        ("Otto", "Admin"),
+        "Clinic Admin",
+        Some(PASSWORD),
+    )
+    .await;
+    let other = app.browser();
+    app.sign_in(&other, "alpha", "other.admin@alpha.example", PASSWORD)
+        .await;
+    assert!(
+        section(&app.page(&other, "/directory").await, "batch").contains("Batch: 0 people"),
+        "a draft is its admin's own"
+    );
+
+    let page = step(&app, &admin, &carried(&back), &[("go", "start_over")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(section(&page, "batch").contains("Batch: 0 people"));
+    assert!(section(&app.page(&admin, "/directory").await, "batch").contains("Batch: 0 people"));
+}
+
 engine_tests!(
+    the_batch_is_kept_when_the_admin_leaves_the_page,
     the_roster_template_loads_as_it_is,
     loading_replacing_and_refusing_a_roster,
     adding_a_batch_from_two_groups,

@@ -1,6 +1,7 @@
 //! The staff directory in the console: the roster's groups and its upload, and the bulk add
-//! wizard (people → role and location → notifications → confirm). The wizard keeps its state in
-//! hidden form fields; nothing is written until Confirm.
+//! wizard (people → role and location → notifications → confirm). The wizard carries its state
+//! in hidden form fields and keeps it as the admin's draft as well, so a batch survives leaving
+//! the page; no account is created until Confirm.
 
 use askama::Template;
 use axum::Router;
@@ -12,9 +13,9 @@ use rollcall_app::domain::Capability;
 use rollcall_app::onboarding::directory::{
     self, AddRequest, Candidate, Loaded, Members, Options, Overview,
 };
-use rollcall_app::{App, AppError};
+use rollcall_app::{App, AppError, drafts};
 use rollcall_domain::ValueError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::upload::{self, Upload};
@@ -36,8 +37,9 @@ pub fn routes() -> Router<App> {
         .route("/directory/add", post(add))
 }
 
-/// What the wizard carries from step to step.
-#[derive(Debug, Default, Clone)]
+/// What the wizard carries from step to step. Kept as the admin's draft too, so a batch outlives
+/// leaving the page.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Wizard {
     /// External ids of the batch, in the order they were added.
     batch: Vec<String>,
@@ -258,6 +260,7 @@ async fn people_page(
         ));
     }
     w.batch = batch.people.iter().map(|c| c.external_id.clone()).collect();
+    remember(app, user, &w).await?;
     let status = status_for(&error);
     let page = PeoplePage {
         nav: Nav::of(user),
@@ -290,16 +293,45 @@ pub struct PageQuery {
     group: Option<String>,
 }
 
-/// `GET /directory`: the roster's groups; `?group=` shows one group's members.
+/// The name the wizard's draft is kept under.
+const DRAFT: &str = "directory";
+
+/// The wizard as the admin left it (their draft), or a fresh one.
+async fn resumed(app: &App, user: &ConsoleUser) -> Result<Wizard, PageError> {
+    if !user.principal.can(Capability::BulkAdd) {
+        return Ok(Wizard::default());
+    }
+    Ok(drafts::load(app, &user.principal, DRAFT)
+        .await?
+        .unwrap_or_default())
+}
+
+/// Keeps the wizard as the admin's draft; an empty batch keeps nothing.
+async fn remember(app: &App, user: &ConsoleUser, w: &Wizard) -> Result<(), PageError> {
+    if !user.principal.can(Capability::BulkAdd) {
+        return Ok(());
+    }
+    if w.batch.is_empty() {
+        drafts::discard(app, &user.principal, DRAFT).await?;
+    } else {
+        let kept = Wizard {
+            picks: Vec::new(),
+            ..w.clone()
+        };
+        drafts::save(app, &user.principal, DRAFT, &kept).await?;
+    }
+    Ok(())
+}
+
+/// `GET /directory`: the roster's groups; `?group=` shows one group's members. A batch the
+/// admin started earlier is still there.
 pub async fn page(
     State(app): State<App>,
     user: ConsoleUser,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, PageError> {
-    let w = Wizard {
-        group: q.group.filter(|g| !g.is_empty()),
-        ..Wizard::default()
-    };
+    let mut w = resumed(&app, &user).await?;
+    w.group = q.group.filter(|g| !g.is_empty());
     people_page(&app, &user, w, None, None).await
 }
 
@@ -333,7 +365,11 @@ pub async fn load(
     match result {
         Ok(l) => {
             let notice = loaded_notice(&l);
-            people_page(&app, &user, Wizard::default(), Some(notice), None).await
+            let w = Wizard {
+                group: None,
+                ..resumed(&app, &user).await?
+            };
+            people_page(&app, &user, w, Some(notice), None).await
         }
         Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_))) => {
             people_page(&app, &user, Wizard::default(), None, Some(e.to_string())).await
@@ -370,6 +406,9 @@ pub async fn add(
     if let Some(id) = go.strip_prefix("remove:") {
         w.batch.retain(|b| b != id);
         return people_page(&app, &user, w, None, None).await;
+    }
+    if go == "start_over" {
+        return people_page(&app, &user, Wizard::default(), None, None).await;
     }
     match go.as_str() {
         "add_all" => add_from_group(&app, &user, w, Pick::All).await,
@@ -442,7 +481,10 @@ async fn commit(
         Err(back) => return Ok(back),
     };
     match directory::add(app, &user.principal, &req, once, &user.meta()).await {
-        Ok(job) => Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response()),
+        Ok(job) => {
+            drafts::discard(app, &user.principal, DRAFT).await?;
+            Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response())
+        }
         Err(
             e @ (AppError::Store(_)
             | AppError::Internal(_)
@@ -501,6 +543,7 @@ async fn options_step(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let options = directory::options(app, &user.principal).await?;
+    remember(app, user, &w).await?;
     let status = status_for(&error);
     let page = OptionsPage {
         nav: Nav::of(user),
@@ -556,6 +599,7 @@ async fn confirm_page(
             .map(|(_, n)| n.clone())
             .unwrap_or_default()
     };
+    remember(app, user, &w).await?;
     let status = status_for(&error);
     let page = ConfirmPage {
         nav: Nav::of(user),

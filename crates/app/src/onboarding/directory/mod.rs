@@ -380,21 +380,25 @@ async fn add_now(
         meta,
     )
     .await?;
-    import::commit(
-        app,
-        who,
-        job.id,
-        &Commit {
-            access: Access::Roles {
-                role_ids: vec![req.role_id],
-            },
-            location_id: Some(req.location_id),
-            send_at,
-            notifications,
+    let commit = Commit {
+        access: Access::Roles {
+            role_ids: vec![req.role_id],
         },
-        meta,
-    )
-    .await
+        location_id: Some(req.location_id),
+        send_at,
+        notifications,
+    };
+    match import::commit(app, who, job.id, &commit, meta).await {
+        Ok(job) => Ok(job),
+        Err(e @ (AppError::Store(_) | AppError::Internal(_))) => Err(e),
+        // Refused as a whole (seats, rules): the staged batch is closed with the reason, so the
+        // Jobs page shows what happened instead of a batch waiting for review.
+        Err(e) => {
+            let reason = format!("Not added: {e} Nothing was created.");
+            import::withdraw(app, &job, &reason).await?;
+            Err(e)
+        }
+    }
 }
 
 /// The role and the primary location must be among those the wizard offers this admin.

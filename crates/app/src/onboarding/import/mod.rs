@@ -16,4 +16,5 @@ pub use commit::{CommitOptions, commit, commit_options};
 pub use plan::{Access, Commit, MAX_UPLOAD_BYTES, Summary};
 pub(crate) use plan::{CHUNK, Context, Params, SharedAccess};
 pub use review::{Review, ReviewRow, edit_row, page_holding, review, rows_after};
+pub(crate) use stage::withdraw;
 pub use stage::{stage, upload};

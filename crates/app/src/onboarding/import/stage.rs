@@ -93,6 +93,12 @@ fn fatal_error(batch: &[Result<RawRow, RowError>]) -> Option<RowError> {
     })
 }
 
+/// Ends an import still under review as failed, its staged rows dropped: the batch it held was
+/// refused as a whole, so nothing is left waiting for a commit that would fail.
+pub(crate) async fn withdraw(app: &App, job: &Job, reason: &str) -> Result<(), AppError> {
+    abandon(app, job.id, &mut Summary::of(job), reason).await
+}
+
 /// Drops the rows staged so far and ends the import failed, with the reason in its summary.
 async fn abandon(
     app: &App,

@@ -51,7 +51,7 @@ const DOMAIN = 'e2e-import.example';
 /** Rows of the review table: line, status, classes, issues and the cells by column name. */
 function readReview(page) {
   return page.locator('#review').evaluate((table) => {
-    const names = [...table.tHead.rows[0].cells].map((th) => th.textContent.trim());
+    const names = [...table.tHead.rows[0].cells].map((th) => th.dataset.column || th.textContent.trim());
     return [...table.tBodies[0].rows].map((tr) => {
       const cells = {};
       [...tr.cells].forEach((td, i) => {
@@ -233,7 +233,7 @@ describe('CSV import', { timeout: 180_000 }, () => {
     const errorsOnly = await readReview(page);
     assert.deepEqual(errorsOnly.map((r) => r.line), ['drew', 'ellis2', 'member'].map(lineOf));
     assert.ok(errorsOnly.every((r) => r.className === 'row-error'));
-    assert.match(await page.locator('main').innerText(), /3 rows shown by this filter/);
+    assert.match(await page.locator('#rows-shown').innerText(), /^Rows 1–3 of 3 shown by this filter/);
     assert.deepEqual(await counts(page), { rows: 8, valid: 5, errors: 3, warnings: 1 }, 'the counts are of the whole file');
     await shot(page, 'import-review-errors.png');
 
@@ -292,6 +292,9 @@ describe('CSV import', { timeout: 180_000 }, () => {
     assert.equal((await edited.locator('.badge').textContent()).trim(), 'OK');
     assert.match(await edited.innerText(), new RegExp(people.member.email.replace(/\./g, '\\.')));
     assert.deepEqual(await counts(page), { rows: 8, valid: 7, errors: 1, warnings: 1 });
+    assert.match(await page.locator('#row-saved').innerText(), new RegExp(`^Line ${lineOf('member')} saved`));
+    assert.match(await page.locator('#rows-shown').innerText(), /^Rows 1–8 of 8/, 'every row is still shown after the edit');
+    assert.equal(await page.locator('#review thead th[data-column=email]').count(), 1);
 
     // Commit with a role, a location for the row that names none, and notifications.
     await page.goto(`${h.base}/import/${id}`);

@@ -93,6 +93,40 @@ pub async fn page(
     q.fetch_all_as(&mut *conn, from_row).await
 }
 
+/// How many rows matching a filter come at or before `seq`.
+pub async fn count_through(conn: &mut Conn, job_id: Uuid, filter: Filter, seq: i64) -> Result<i64> {
+    let mut q = Sql::new("SELECT COUNT(*) FROM import_rows WHERE job_id = ");
+    q.bind(job_id.to_string())
+        .push(filter.condition())
+        .push(" AND seq <= ")
+        .bind(seq);
+    Ok(q.fetch_one(&mut *conn).await?.try_get(0)?)
+}
+
+/// The position of the `n`th row matching a filter counted back from `seq` (inclusive):
+/// where the page before one starting after `seq` begins. `None` when fewer rows come before.
+pub async fn nth_back(
+    conn: &mut Conn,
+    job_id: Uuid,
+    filter: Filter,
+    seq: i64,
+    n: u32,
+) -> Result<Option<i64>> {
+    let mut q = Sql::new("SELECT seq FROM import_rows WHERE job_id = ");
+    q.bind(job_id.to_string())
+        .push(filter.condition())
+        .push(" AND seq <= ")
+        .bind(seq)
+        .push(&format!(
+            " ORDER BY seq DESC LIMIT 1 OFFSET {}",
+            n.clamp(1, 10_000) - 1
+        ));
+    Ok(match q.fetch_optional(&mut *conn).await? {
+        Some(row) => Some(row.try_get(0)?),
+        None => None,
+    })
+}
+
 /// How many rows match a filter.
 pub async fn count(conn: &mut Conn, job_id: Uuid, filter: Filter) -> Result<i64> {
     let mut q = Sql::new("SELECT COUNT(*) FROM import_rows WHERE job_id = ");

@@ -514,7 +514,81 @@ async fn api_import_with_scheduled_invitations(t: TestDb) {
     assert_eq!(drained.sent, 0, "sent once");
 }
 
+/// The row editor offers the organization's roles as choices and keeps what it does not
+/// recognise; after a save the review shows the page holding the row, with every column of the
+/// file, the way back to earlier rows and how far in it is.
+async fn the_row_editor_offers_choices_and_the_review_keeps_its_bearings(t: TestDb) {
+    let app = spawn_app(t).await;
+    let admin = app.signed_in_admin().await;
+    let mut csv = String::from("first_name,last_name,email,username,roles\n");
+    for i in 0..120 {
+        let username = if i == 0 { "first.one" } else { "" };
+        let roles = if i == 69 { "Provider; Wizard" } else { "" };
+        csv.push_str(&format!(
+            "P{i},Row,row{i}@alpha.example,{username},{roles}\n"
+        ));
+    }
+    let id = stage(&app, &csv).await;
+    let seq = 69;
+    let editor = app.page(&admin, &format!("/import/{id}/rows/{seq}")).await;
+    assert!(
+        editor.contains("error-summary") && editor.contains("href=\"#f-roles\""),
+        "{editor}"
+    );
+    assert!(
+        editor.contains("type=\"checkbox\" name=\"roles\" value=\"Provider\" checked"),
+        "the role the cell names is ticked: {editor}"
+    );
+    assert!(
+        editor.contains("name=\"roles\" value=\"Wizard\""),
+        "what is not a role stays, as typed"
+    );
+    let csrf = common::csrf_in(&editor);
+    let r = admin
+        .post(app.url(&format!("/import/{id}/rows/{seq}")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("first_name", "P69"),
+            ("last_name", "Row"),
+            ("email", "row69@alpha.example"),
+            ("roles", ""),
+            ("roles", "Provider"),
+            ("roles", "Front Desk"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let back = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        back.contains("saved=") && back.contains(&format!("#row-{seq}")),
+        "{back}"
+    );
+    let page = app.page(&admin, &back).await;
+    assert!(
+        page.contains(&format!("id=\"row-{seq}\"")),
+        "the edited row is on the page"
+    );
+    assert!(page.contains("Rows 51–100 of 120"), "{page}");
+    assert!(
+        page.contains("id=\"prev-page\""),
+        "a way back to the earlier rows"
+    );
+    assert!(
+        page.contains("data-column=\"username\""),
+        "the username column stays though no row of this page fills it"
+    );
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let row = rollcall_store::imports::get(&mut conn, id, seq)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!row.in_error, "{:?}", row.issues);
+    assert!(row.cells.contains("Provider; Front Desk"), "{}", row.cells);
+}
+
 engine_tests!(
+    the_row_editor_offers_choices_and_the_review_keeps_its_bearings,
     console_upload_review_fix_and_commit,
     bad_files_say_what_is_wrong_and_create_nothing,
     too_few_seats_create_nothing_and_racing_batches_never_oversell,

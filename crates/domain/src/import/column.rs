@@ -68,6 +68,24 @@ impl Column {
         }
     }
 
+    /// The name people read (forms, review headers).
+    pub fn label(self) -> &'static str {
+        match self {
+            Column::FirstName => "First name",
+            Column::LastName => "Last name",
+            Column::Email => "Email",
+            Column::Username => "Username",
+            Column::Mobile => "Mobile",
+            Column::UserType => "User type",
+            Column::DefaultLocation => "Default location",
+            Column::Locations => "Locations",
+            Column::Roles => "Roles",
+            Column::Permissions => "Permissions",
+            Column::Npi => "NPI",
+            Column::Taxonomy => "Taxonomy codes",
+        }
+    }
+
     pub fn required(self) -> bool {
         matches!(self, Column::FirstName | Column::LastName | Column::Email)
     }

@@ -14,6 +14,7 @@ use rollcall_app::domain::import::{Column, template, template_at};
 use rollcall_app::domain::{Capability, JobKind, JobState};
 use rollcall_app::model::ImportFilter as Filter;
 use rollcall_app::model::Job;
+use rollcall_app::onboarding::import::editor::{self, Field, FieldKind};
 use rollcall_app::onboarding::import::run::{self as import_run, NotImported};
 use rollcall_app::onboarding::import::{
     self, Access, Commit, CommitOptions, Review, ReviewRow, Summary,
@@ -130,6 +131,8 @@ async fn upload(
 struct ReviewQuery {
     filter: Option<String>,
     after: Option<String>,
+    /// The line just saved in the row editor, to say so.
+    saved: Option<i64>,
 }
 
 fn filter_of(q: &ReviewQuery) -> Filter {
@@ -152,23 +155,27 @@ struct ReviewPage {
     options: Option<CommitOptions>,
     error: Option<String>,
     form: CommitForm,
+    saved: Option<i64>,
 }
 
 impl ReviewPage {
-    fn issue_for<'a>(
-        &self,
-        row: &'a ReviewRow,
-        c: &Column,
-    ) -> Vec<&'a rollcall_app::domain::import::Issue> {
-        row.issues_of(*c).collect()
+    /// The position of the page's last row among the rows the filter matches.
+    fn last_position(&self) -> i64 {
+        self.review.first_position + self.review.rows.len() as i64 - 1
+    }
+
+    /// Whether a cell has an error (or else a warning) to mark.
+    fn cell_mark(&self, row: &ReviewRow, c: &Column) -> &'static str {
+        let mut issues = row.issues_of(*c);
+        match issues.next() {
+            None => "",
+            Some(i) if i.is_error() || issues.any(|i| i.is_error()) => "cell-error",
+            Some(_) => "cell-warning",
+        }
     }
 
     fn cell<'a>(&self, row: &'a ReviewRow, c: &Column) -> &'a str {
         row.cell(*c)
-    }
-
-    fn row_issues<'a>(&self, row: &'a ReviewRow) -> Vec<&'a rollcall_app::domain::import::Issue> {
-        row.issues.iter().filter(|i| i.column.is_none()).collect()
     }
 
     fn checked(&self, category: &str, medium: &str) -> bool {
@@ -227,16 +234,25 @@ async fn show_review(
         options,
         error,
         form,
+        saved: q.saved,
         review,
     }))
 }
 
-/// The template's columns that any row of the page uses, required ones always.
+/// The columns the import's rows fill (the same on every page), required ones always.
 fn columns_of(review: &Review) -> Vec<Column> {
+    let filled = |c: &Column| {
+        if review.summary.columns.is_empty() {
+            // An import staged before the summary named its columns.
+            review.rows.iter().any(|r| r.cells.contains_key(c))
+        } else {
+            review.summary.columns.contains(c)
+        }
+    };
     Column::ALL
         .iter()
         .copied()
-        .filter(|c| c.required() || review.rows.iter().any(|r| r.cells.contains_key(c)))
+        .filter(|c| c.required() || filled(c))
         .collect()
 }
 
@@ -246,22 +262,46 @@ struct RowPage {
     nav: Nav,
     id: String,
     row: ReviewRow,
-    columns: Vec<(Column, String)>,
-    error: Option<String>,
+    fields: Vec<Field>,
+    /// Shown after a save: the row was saved and checked again.
+    saved: bool,
+    /// The review page that holds the row.
+    back: String,
 }
 
 impl RowPage {
-    fn new(user: &ConsoleUser, id: Uuid, row: ReviewRow, error: Option<String>) -> RowPage {
-        RowPage {
-            nav: Nav::of(user),
-            id: id.to_string(),
-            columns: Column::ALL
-                .iter()
-                .map(|c| (*c, row.cell(*c).to_string()))
-                .collect(),
-            row,
-            error,
-        }
+    fn issues_of(&self, c: &Column) -> Vec<&str> {
+        self.row.issues_of(*c).map(|i| i.message.as_str()).collect()
+    }
+
+    fn errors(&self) -> usize {
+        self.row.issues.iter().filter(|i| i.is_error()).count()
+    }
+}
+
+async fn row_page_of(
+    app: &App,
+    user: &ConsoleUser,
+    id: Uuid,
+    row: ReviewRow,
+    saved: bool,
+) -> Result<Response, PageError> {
+    let fields = editor::fields(app, &user.principal, &row).await?;
+    Ok(render(&RowPage {
+        nav: Nav::of(user),
+        id: id.to_string(),
+        back: review_link(id, row.seq),
+        row,
+        fields,
+        saved,
+    }))
+}
+
+/// The review page that holds row `seq`, scrolled to it.
+fn review_link(id: Uuid, seq: i64) -> String {
+    match import::page_holding(seq, REVIEW_PAGE) {
+        Some(page) => format!("/import/{id}?after={page}#row-{seq}"),
+        None => format!("/import/{id}#row-{seq}"),
     }
 }
 
@@ -276,7 +316,7 @@ async fn row_page(
         .into_iter()
         .find(|r| r.seq == seq)
         .ok_or_else(|| AppError::not_found("row"))?;
-    Ok(render(&RowPage::new(&user, id, row, None)))
+    row_page_of(&app, &user, id, row, false).await
 }
 
 /// Rows a page of the review table.
@@ -288,22 +328,32 @@ async fn save_row(
     Path((id, seq)): Path<(Uuid, i64)>,
     ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
+    // A list column comes as several ticked boxes (and what was not recognised): one cell.
     let cells: BTreeMap<Column, String> = Column::ALL
         .iter()
-        .filter_map(|c| field(&pairs, c.name()).next().map(|v| (*c, v.to_string())))
+        .filter(|c| field(&pairs, c.name()).next().is_some())
+        .map(|c| {
+            let values: Vec<&str> = field(&pairs, c.name())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .collect();
+            (*c, values.join("; "))
+        })
         .collect();
     let meta = Meta::of(&user.principal, None, None);
     let row = import::edit_row(&app, &user.principal, id, seq, cells, &meta).await?;
-    let anchor = match import::page_holding(row.seq, REVIEW_PAGE) {
-        Some(page) => format!("/import/{id}?after={page}#row-{}", row.seq),
-        None => format!("/import/{id}#row-{}", row.seq),
-    };
     if row.in_error {
         // Still wrong: stay on the row with what is wrong.
-        let error = "The row still has errors; it was saved, and it will not be imported until they are fixed.";
-        return Ok(render(&RowPage::new(&user, id, row, Some(error.into()))));
+        return row_page_of(&app, &user, id, row, true).await;
     }
-    Ok(Redirect::to(&anchor).into_response())
+    let back = match import::page_holding(row.seq, REVIEW_PAGE) {
+        Some(page) => format!(
+            "/import/{id}?after={page}&saved={}#row-{}",
+            row.line, row.seq
+        ),
+        None => format!("/import/{id}?saved={}#row-{}", row.line, row.seq),
+    };
+    Ok(Redirect::to(&back).into_response())
 }
 
 /// The commit form as posted (kept to show it again with an error).

@@ -7,6 +7,7 @@
 //! creates the users chunk by chunk. `plan` holds what they share.
 
 mod commit;
+pub mod editor;
 mod plan;
 mod review;
 pub mod run;

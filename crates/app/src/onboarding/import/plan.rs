@@ -76,6 +76,9 @@ pub struct Summary {
     pub with_access_columns: i64,
     /// Distinct user types of the rows, for the rule checks at commit.
     pub user_types: Vec<Option<String>>,
+    /// The columns some row fills, so the review shows the same columns on every page.
+    #[serde(default)]
+    pub columns: std::collections::BTreeSet<rollcall_domain::import::Column>,
     /// Users created so far.
     #[serde(default)]
     pub created: i64,

@@ -63,6 +63,10 @@ pub struct Review {
     pub matching: i64,
     /// Pass as `after` for the next page (opaque); `null` on the last page.
     pub next: Option<String>,
+    /// Pass as `after` for the page before (opaque); `null` on the first page.
+    pub prev: Option<String>,
+    /// Where the page's first row stands among the rows the filter matches (1 for the first).
+    pub first_position: i64,
 }
 
 const ROWS_CURSOR: &str = "import-rows";
@@ -102,12 +106,29 @@ pub async fn review(
         crate::paging::cursor(ROWS_CURSOR, last)
     });
     let matching = imports::count(&mut conn, job.id, filter).await?;
+    let before = if after < 0 {
+        0
+    } else {
+        imports::count_through(&mut conn, job.id, filter, after).await?
+    };
+    let prev = if before == 0 {
+        None
+    } else {
+        let start = imports::nth_back(&mut conn, job.id, filter, after, limit).await?;
+        // Fewer than a page before: the previous page is the first.
+        Some(crate::paging::cursor(
+            ROWS_CURSOR,
+            start.map_or(-1, |seq| seq - 1),
+        ))
+    };
     Ok(Review {
         job: crate::jobs::JobView::from(&job),
         summary: Summary::of(&job),
         rows: rows.into_iter().map(ReviewRow::of).collect(),
         matching,
         next,
+        prev,
+        first_position: before + 1,
     })
 }
 

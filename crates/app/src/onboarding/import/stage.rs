@@ -288,6 +288,12 @@ impl<'a> Stager<'a> {
     ) -> StagedRow {
         let in_error = issues.iter().any(Issue::is_error);
         summary.rows += 1;
+        summary.columns.extend(
+            row.cells
+                .iter()
+                .filter(|(_, v)| !v.trim().is_empty())
+                .map(|(c, _)| *c),
+        );
         if fills_access_columns(|c| row.get(c)) {
             summary.with_access_columns += 1;
         }

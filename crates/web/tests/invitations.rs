@@ -1073,7 +1073,48 @@ async fn a_registration_left_after_its_second_factor_asks_for_it_first(t: TestDb
     assert!(app.page(&c, "/home").await.contains("You're all set"));
 }
 
+/// A registration with several mistakes names them all at once, each at its field, and keeps
+/// what was typed.
+async fn registration_names_every_mistake_at_once(t: TestDb) {
+    let app = spawn_app(t).await;
+    let admin = app.signed_in_admin().await;
+    invite_one(&app, &admin, "typo@clinic.example", "Ty Po").await;
+    let path = path_of(&link_in(
+        &last_message(&app, "typo@clinic.example").await.body_text,
+    ));
+    let c = app.browser();
+    let csrf = app.csrf_of(&c, &path).await;
+    let r = c
+        .post(app.url(&path))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("first_name", "Tyrone"),
+            ("last_name", "Po"),
+            ("mobile", "12"),
+            ("password", "short"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"error-summary\""), "{html}");
+    assert!(html.contains("2 things to fix"), "{html}");
+    for field in ["mobile", "password"] {
+        assert!(
+            html.contains(&format!("href=\"#f-{field}\"")),
+            "the summary links to {field}"
+        );
+        assert!(
+            html.contains(&format!("id=\"f-{field}\" aria-invalid=\"true\"")),
+            "{field} is marked"
+        );
+    }
+    assert!(html.contains("value=\"Tyrone\""), "what was typed is kept");
+}
+
 engine_tests!(
+    registration_names_every_mistake_at_once,
     an_abandoned_registration_carries_on_at_sign_in,
     a_registration_left_after_its_second_factor_asks_for_it_first,
     names_are_checked_the_same_on_every_invitation_path,

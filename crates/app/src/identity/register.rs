@@ -81,17 +81,27 @@ struct Checked {
     mobile: Mobile,
 }
 
-/// Checks the details against the organization's rules, field by field in form order.
+/// Checks the details against the organization's rules; every field that fails is named at
+/// once, in form order.
 fn check_details(d: &Details, org: &Organization) -> Result<Checked, AppError> {
-    let first = name("first_name", "first name", &d.first_name)?;
-    let last = name("last_name", "last name", &d.last_name)?;
-    let mobile = Mobile::parse(&d.mobile, Some("US"))?;
-    password::check_policy(&d.password, org.settings.password_min_length as usize)?;
-    Ok(Checked {
-        first,
-        last,
-        mobile,
-    })
+    let first = name("first_name", "first name", &d.first_name);
+    let last = name("last_name", "last name", &d.last_name);
+    let mobile = Mobile::parse(&d.mobile, Some("US"));
+    let password = password::check_policy(&d.password, org.settings.password_min_length as usize);
+    match (first, last, mobile, password) {
+        (Ok(first), Ok(last), Ok(mobile), Ok(())) => Ok(Checked {
+            first,
+            last,
+            mobile,
+        }),
+        (first, last, mobile, password) => {
+            let errors = [first.err(), last.err(), mobile.err(), password.err()]
+                .into_iter()
+                .flatten()
+                .collect();
+            Err(AppError::of_fields(errors).expect("a field failed"))
+        }
+    }
 }
 
 /// Step 1: details and password. Uses the link.

@@ -13,6 +13,7 @@ use rollcall_app::identity::staged::{self, InProgress, STAGE_2FA, STAGE_EULA, ST
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
 
+use super::form::FormState;
 use crate::cookies;
 use crate::error::{MessagePage, PageError, render};
 use crate::session::{Origin, check_csrf};
@@ -29,6 +30,7 @@ struct RegisterPage {
     mobile: String,
     min_length: u32,
     error: Option<String>,
+    form: FormState,
 }
 
 fn unusable(state: &LinkState) -> MessagePage {
@@ -64,6 +66,18 @@ async fn show(
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
+    show_form(app, token, typed, (error, FormState::stored()), status).await
+}
+
+/// The details form; `shown` is a notice about the whole form and the fields' refusals.
+async fn show_form(
+    app: &App,
+    token: String,
+    typed: Option<&Details>,
+    shown: (Option<String>, FormState),
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let (error, form) = shown;
     let state = register::inspect(app, &token).await?;
     let LinkState::Usable { org, user } = state else {
         return Ok((StatusCode::GONE, render(&unusable(&state))).into_response());
@@ -84,6 +98,7 @@ async fn show(
             .unwrap_or_default(),
         min_length: org.settings.password_min_length,
         error,
+        form,
     };
     Ok((status, [(header::SET_COOKIE, cookie)], render(&page)).into_response())
 }
@@ -136,12 +151,13 @@ pub async fn submit(
             &staged.token,
             app.config.secure_cookies,
         )),
-        Err(AppError::Invalid(v)) => {
-            show(
+        Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_))) => {
+            let refused = FormState::refused(Vec::new(), &e);
+            show_form(
                 &app,
                 token,
                 Some(&form.details),
-                Some(v.message),
+                (None, refused),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await

@@ -180,7 +180,60 @@ async fn a_role_edit_asks_first_with_its_reach(t: TestDb) {
     assert_eq!(r.status(), 303, "confirmed, it is saved");
 }
 
+/// The settings page holds two forms: each refused one keeps its typing and marks its own
+/// fields, every problem at once.
+async fn refused_settings_and_locations_keep_what_was_typed(t: TestDb) {
+    let app = spawn_app(t).await;
+    let admin = app.signed_in_admin().await;
+    let csrf = app.csrf_of(&admin, "/settings").await;
+    let r = admin
+        .post(app.url("/settings"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("require_2fa", "on"),
+            ("invitation_days", "90"),
+            ("idle_timeout_minutes", "2"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("3 things to fix"), "{html}");
+    for id in [
+        "set-f-invitation_days",
+        "set-f-idle_timeout_minutes",
+        "set-f-allowed_2fa",
+    ] {
+        assert!(html.contains(&marked(id)), "{id} is marked");
+        assert!(html.contains(&format!("href=\"#{id}\"")), "{id} is linked");
+    }
+    assert!(html.contains("value=\"90\""), "the typed number stays");
+    let stored = app.page(&admin, "/settings").await;
+    assert!(!stored.contains("value=\"90\""), "nothing was saved");
+
+    let r = admin
+        .post(app.url("/settings/locations"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Harbor Clinic"),
+            ("code", " "),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains(&marked("loc-f-code")), "{html}");
+    assert!(
+        html.contains("value=\"Harbor Clinic\""),
+        "the typed name stays"
+    );
+    assert!(!html.contains(&marked("loc-f-name")));
+}
+
 engine_tests!(
+    refused_settings_and_locations_keep_what_was_typed,
     a_role_edit_asks_first_with_its_reach,
     a_refused_profile_save_keeps_what_was_typed,
     a_refused_invitation_marks_every_field_and_keeps_the_typing,

@@ -207,13 +207,23 @@ pub async fn create_location(
         time_zone: None,
         active: true,
     };
-    if loc.name.is_empty() || loc.code.is_empty() {
-        return Err(ValueError::new(
-            "location",
+    let mut missing = Vec::new();
+    if loc.name.is_empty() {
+        missing.push(ValueError::new(
+            "name",
             "location_incomplete",
-            "A location needs a name and a short code, e.g. “Downtown Clinic” and “DT”.",
-        )
-        .into());
+            "A location needs a name, e.g. “Downtown Clinic”.",
+        ));
+    }
+    if loc.code.is_empty() {
+        missing.push(ValueError::new(
+            "code",
+            "location_incomplete",
+            "A location needs a short code, e.g. “DT”.",
+        ));
+    }
+    if let Some(e) = AppError::of_fields(missing) {
+        return Err(e);
     }
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
@@ -385,21 +395,20 @@ pub async fn update_settings(
     meta: &Meta,
 ) -> Result<OrgSettings, AppError> {
     who.require(Capability::ManageSettings)?;
+    let mut refused = Vec::new();
     if !(1..=30).contains(&change.invitation_days) {
-        return Err(ValueError::new(
+        refused.push(ValueError::new(
             "invitation_days",
             "invitation_days_range",
             "Invitations can be valid for 1 to 30 days.",
-        )
-        .into());
+        ));
     }
     if !(5..=480).contains(&change.idle_timeout_minutes) {
-        return Err(ValueError::new(
+        refused.push(ValueError::new(
             "idle_timeout_minutes",
             "idle_timeout_range",
             "The automatic sign-out after inactivity must be between 5 and 480 minutes.",
-        )
-        .into());
+        ));
     }
     let methods: Vec<String> = ["email", "sms", "totp"]
         .iter()
@@ -407,12 +416,14 @@ pub async fn update_settings(
         .map(|m| m.to_string())
         .collect();
     if change.require_2fa && methods.is_empty() {
-        return Err(ValueError::new(
+        refused.push(ValueError::new(
             "allowed_2fa",
             "mfa_methods_missing",
             "To require a second sign-in step, allow at least one method.",
-        )
-        .into());
+        ));
+    }
+    if let Some(e) = AppError::of_fields(refused) {
+        return Err(e);
     }
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;

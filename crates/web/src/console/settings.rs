@@ -1,7 +1,6 @@
 //! Organization settings: locations, and the sign-in and invitation settings.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,7 +10,8 @@ use rollcall_app::org::SettingsChange;
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
 
-use super::{Nav, field, values};
+use super::form::FormState;
+use super::{Nav, field, first_value, values};
 use crate::error::{PageError, render};
 use crate::session::{ConsoleForm, ConsoleUser};
 
@@ -28,27 +28,47 @@ struct SettingsPage {
     categories: &'static [(&'static str, &'static str)],
     media: &'static [(&'static str, &'static str)],
     notice: Option<&'static str>,
-    error: Option<String>,
+    /// The form that adds a location, as typed when refused.
+    location_form: FormState,
+    /// The settings form, as typed when refused.
+    settings_form: FormState,
 }
 
 impl SettingsPage {
     fn offers_category(&self, code: &str) -> bool {
-        self.settings
+        let stored = self
+            .settings
             .notification_categories
             .iter()
-            .any(|c| c == code)
+            .any(|c| c == code);
+        self.settings_form
+            .chosen("notification_category", code, stored)
     }
 
     fn offers_medium(&self, code: &str) -> bool {
-        self.settings.notification_media.iter().any(|m| m == code)
+        let stored = self.settings.notification_media.iter().any(|m| m == code);
+        self.settings_form
+            .chosen("notification_medium", code, stored)
     }
+
+    fn allows(&self, method: &str) -> bool {
+        let stored = self.settings.allowed_2fa.iter().any(|m| m == method);
+        self.settings_form.chosen("allowed_2fa", method, stored)
+    }
+}
+
+/// Which of the page's two forms was refused, with what was typed and why.
+enum Refused {
+    Nothing,
+    Location(FormState),
+    Settings(FormState),
 }
 
 async fn show(
     app: &App,
     user: &ConsoleUser,
     notice: Option<&'static str>,
-    error: Option<String>,
+    refused: Refused,
 ) -> Result<Response, PageError> {
     let view = rollcall_app::org::settings_view(app, &user.principal).await?;
     let locations = view
@@ -75,10 +95,15 @@ async fn show(
     .into_iter()
     .map(|m| (m.as_str().to_string(), m.label()))
     .collect();
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
+    let status = if matches!(refused, Refused::Nothing) {
         StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let (location_form, settings_form) = match refused {
+        Refused::Nothing => (FormState::stored(), FormState::stored()),
+        Refused::Location(f) => (f, FormState::stored()),
+        Refused::Settings(f) => (FormState::stored(), f),
     };
     let page = SettingsPage {
         nav: Nav::of(user),
@@ -90,7 +115,8 @@ async fn show(
         categories: rollcall_app::domain::notifications::CATEGORIES,
         media: rollcall_app::domain::notifications::MEDIA,
         notice,
-        error,
+        location_form: location_form.within("loc-"),
+        settings_form: settings_form.within("set-"),
     };
     Ok((status, render(&page)).into_response())
 }
@@ -110,7 +136,7 @@ pub async fn page(
         Some("location") => Some("Location added."),
         _ => None,
     };
-    show(&app, &user, notice, None).await
+    show(&app, &user, notice, Refused::Nothing).await
 }
 
 pub async fn save(
@@ -138,36 +164,27 @@ pub async fn save(
     };
     match rollcall_app::org::update_settings(&app, &user.principal, &change, &user.meta()).await {
         Ok(_) => Ok(Redirect::to("/settings?saved=settings").into_response()),
-        Err(AppError::Invalid(v)) => show(&app, &user, None, Some(v.message)).await,
+        Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_))) => {
+            let form = FormState::refused(pairs, &e);
+            show(&app, &user, None, Refused::Settings(form)).await
+        }
         Err(e) => Err(e.into()),
     }
-}
-
-#[derive(Deserialize)]
-pub struct LocationForm {
-    csrf: String,
-    name: String,
-    code: String,
 }
 
 pub async fn add_location(
     State(app): State<App>,
     user: ConsoleUser,
-    Form(form): Form<LocationForm>,
+    ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    user.verify_csrf(&form.csrf)?;
-    match rollcall_app::org::create_location(
-        &app,
-        &user.principal,
-        &form.name,
-        &form.code,
-        &user.meta(),
-    )
-    .await
+    let name = first_value(&pairs, "name");
+    let code = first_value(&pairs, "code");
+    match rollcall_app::org::create_location(&app, &user.principal, name, code, &user.meta()).await
     {
         Ok(_) => Ok(Redirect::to("/settings?saved=location").into_response()),
-        Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
-            show(&app, &user, None, Some(e.to_string())).await
+        Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_) | AppError::Conflict(_))) => {
+            let form = FormState::refused(pairs.clone(), &e);
+            show(&app, &user, None, Refused::Location(form)).await
         }
         Err(e) => Err(e.into()),
     }

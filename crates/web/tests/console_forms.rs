@@ -232,7 +232,39 @@ async fn refused_settings_and_locations_keep_what_was_typed(t: TestDb) {
     assert!(!html.contains(&marked("loc-f-name")));
 }
 
+/// A token form without a name or a scope marks both and keeps the lifetime chosen.
+async fn a_refused_token_marks_its_fields(t: TestDb) {
+    let app = spawn_app(t).await;
+    let admin = app.signed_in_admin().await;
+    let csrf = app.csrf_of(&admin, "/settings/api-tokens").await;
+    let html = admin
+        .post(app.url("/settings/api-tokens"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", " "),
+            ("owner", "person"),
+            ("expires_in_days", "30"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&marked("f-name")), "{html}");
+    assert!(html.contains(&marked("f-scopes")), "{html}");
+    assert!(
+        html.contains("<option value=\"30\" selected>"),
+        "the lifetime chosen stays"
+    );
+    assert!(
+        html.contains("value=\"person\" checked"),
+        "the owner chosen stays"
+    );
+}
+
 engine_tests!(
+    a_refused_token_marks_its_fields,
     refused_settings_and_locations_keep_what_was_typed,
     a_role_edit_asks_first_with_its_reach,
     a_refused_profile_save_keeps_what_was_typed,

@@ -10,6 +10,7 @@ use rollcall_app::identity::api_tokens::{self, Issued, NewToken, TokenView};
 use rollcall_app::{App, AppError};
 use uuid::Uuid;
 
+use super::form::FormState;
 use super::{Nav, field, first_value};
 use crate::error::{PageError, render};
 use crate::session::{ConsoleForm, ConsoleUser};
@@ -24,7 +25,8 @@ struct TokensPage {
     tokens: Vec<Row>,
     /// The token just made or rotated: its name and its secret, shown this once.
     issued: Option<(String, String)>,
-    error: Option<String>,
+    /// The new-token form, as typed when refused.
+    form: FormState,
 }
 
 struct Row {
@@ -67,7 +69,7 @@ async fn show(
     app: &App,
     user: &ConsoleUser,
     issued: Option<Issued>,
-    error: Option<String>,
+    form: FormState,
 ) -> Result<Response, PageError> {
     let zone = &user.principal.time_zone;
     let tokens = api_tokens::list(app, &user.principal)
@@ -81,12 +83,12 @@ async fn show(
         service_accounts: user.principal.can(Capability::ManageServiceAccounts),
         tokens,
         issued: issued.map(|i| (i.token.name, i.secret)),
-        error,
+        form,
     }))
 }
 
 pub async fn page(State(app): State<App>, user: ConsoleUser) -> Result<Response, PageError> {
-    show(&app, &user, None, None).await
+    show(&app, &user, None, FormState::stored()).await
 }
 
 pub async fn create(
@@ -108,12 +110,8 @@ pub async fn create(
             days => Some(days.parse().unwrap_or(0)),
         },
     };
-    answer(
-        &app,
-        &user,
-        api_tokens::create(&app, &user.principal, &req, &user.meta()).await,
-    )
-    .await
+    let created = api_tokens::create(&app, &user.principal, &req, &user.meta()).await;
+    answer(&app, &user, created, pairs).await
 }
 
 pub async fn rotate(
@@ -123,7 +121,7 @@ pub async fn rotate(
     ConsoleForm(_): ConsoleForm,
 ) -> Result<Response, PageError> {
     let rotated = api_tokens::rotate(&app, &user.principal, id, &user.meta()).await;
-    answer(&app, &user, rotated).await
+    answer(&app, &user, rotated, Vec::new()).await
 }
 
 pub async fn revoke(
@@ -133,19 +131,20 @@ pub async fn revoke(
     ConsoleForm(_): ConsoleForm,
 ) -> Result<Response, PageError> {
     api_tokens::revoke(&app, &user.principal, id, &user.meta()).await?;
-    show(&app, &user, None, None).await
+    show(&app, &user, None, FormState::stored()).await
 }
 
-/// The page again, with the new secret or with what was wrong.
+/// The page again, with the new secret or with what was wrong (and what was `typed`).
 async fn answer(
     app: &App,
     user: &ConsoleUser,
     result: Result<Issued, AppError>,
+    typed: Vec<(String, String)>,
 ) -> Result<Response, PageError> {
     match result {
-        Ok(issued) => show(app, user, Some(issued), None).await,
+        Ok(issued) => show(app, user, Some(issued), FormState::stored()).await,
         Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_) | AppError::Conflict(_))) => {
-            show(app, user, None, Some(e.to_string())).await
+            show(app, user, None, FormState::refused(typed, &e)).await
         }
         Err(e) => Err(e.into()),
     }

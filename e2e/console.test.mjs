@@ -353,6 +353,11 @@ describe('Rollcall web console', { timeout: 120_000 }, () => {
       await page.waitForFunction(() => !document.querySelector('.htmx-request'));
       await checkPage(page, `${path} at 320 px`);
     }
+    await page.goto(`${base}/users`);
+    const row = page.locator('table.users tbody tr[data-user]').first();
+    assert.equal(await row.evaluate((tr) => getComputedStyle(tr).display), 'block', 'each user reads as a card');
+    const label = await row.locator('td[data-label="Access email"]').evaluate((td) => getComputedStyle(td, '::before').content);
+    assert.match(label, /Access email/, 'each value under its name');
     await shot(page, 'users-320.png', { fullPage: false, check: false });
     assert.deepEqual(problems, [], 'no console errors');
   });

@@ -17,6 +17,7 @@ pub mod testing {
     pub use rollcall_store as store;
 }
 pub mod model;
+pub mod oidc;
 pub mod onboarding;
 pub mod org;
 mod paging;
@@ -49,6 +50,8 @@ pub struct App {
     pub shutdown: shutdown::Shutdown,
     /// The key that signs pre-session form tokens, read from the database once.
     form_key: Arc<tokio::sync::OnceCell<String>>,
+    /// The published OpenID Connect signing keys, read from the database now and then.
+    oidc_keys: Arc<tokio::sync::Mutex<Option<oidc::keys::KeyRing>>>,
 }
 
 impl App {
@@ -81,6 +84,7 @@ impl App {
             config: Arc::new(config),
             shutdown: shutdown::Shutdown::default(),
             form_key: Arc::default(),
+            oidc_keys: Arc::default(),
         }
     }
 }

@@ -445,7 +445,7 @@ pub async fn submit_sign_in_code(
     .await
     {
         Ok(signed) => Ok(cookies::redirect_with_session(
-            "/home",
+            &cookies::after_sign_in(&headers),
             &signed.token,
             app.config.secure_cookies,
         )),

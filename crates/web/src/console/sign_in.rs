@@ -29,6 +29,8 @@ pub struct SignInQuery {
     expired: Option<String>,
     signed_out: Option<String>,
     setup: Option<String>,
+    /// A path on this site to return to once signed in.
+    next: Option<String>,
 }
 
 async fn single_org(app: &App) -> Option<String> {
@@ -75,7 +77,14 @@ pub async fn page(State(app): State<App>, Query(q): Query<SignInQuery>) -> Respo
     } else {
         None
     };
-    show(&app, String::new(), None, message, StatusCode::OK).await
+    let mut res = show(&app, String::new(), None, message, StatusCode::OK).await;
+    if let Some(next) = q.next.filter(|n| cookies::is_local_path(n)) {
+        let value = rollcall_app::audit::urlencode(&next);
+        let cookie = cookies::set(cookies::RETURN_TO, &value, app.config.secure_cookies, Some(900));
+        res.headers_mut()
+            .append(header::SET_COOKIE, cookie.parse().expect("cookie header"));
+    }
+    res
 }
 
 #[derive(Deserialize)]
@@ -116,10 +125,10 @@ pub async fn submit(
         Ok(step) => {
             // Signed in, or half-way: the second factor comes next on its own page.
             let (token, next) = match step {
-                SignInStep::Done(signed) => (signed.token, "/home"),
-                SignInStep::SecondFactor { token, .. } => (token, "/sign-in/code"),
+                SignInStep::Done(signed) => (signed.token, cookies::after_sign_in(&headers)),
+                SignInStep::SecondFactor { token, .. } => (token, "/sign-in/code".to_string()),
             };
-            let mut res = cookies::redirect_with_session(next, &token, app.config.secure_cookies);
+            let mut res = cookies::redirect_with_session(&next, &token, app.config.secure_cookies);
             let clear = cookies::clear(cookies::PRE_SESSION, app.config.secure_cookies);
             res.headers_mut()
                 .append(header::SET_COOKIE, clear.parse().expect("cookie header"));

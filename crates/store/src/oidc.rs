@@ -63,9 +63,14 @@ pub async fn insert_client(conn: &mut Conn, c: &Client) -> Result<()> {
 /// A client that has not been deleted, whatever its organization (the token endpoint learns the
 /// organization from the client).
 pub async fn client(conn: &mut Conn, id: Uuid) -> Result<Option<Client>> {
-    let mut q = Sql::new(&format!("SELECT {CLIENT_COLUMNS} FROM oidc_clients WHERE id = "));
+    let mut q = Sql::new(&format!(
+        "SELECT {CLIENT_COLUMNS} FROM oidc_clients WHERE id = "
+    ));
     q.bind(id.to_string()).push(" AND deleted_at IS NULL");
-    q.fetch_optional(&mut *conn).await?.map(client_of).transpose()
+    q.fetch_optional(&mut *conn)
+        .await?
+        .map(client_of)
+        .transpose()
 }
 
 pub async fn clients(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Client>> {
@@ -259,7 +264,11 @@ pub async fn insert_code(conn: &mut Conn, c: &Code) -> Result<()> {
 
 /// The code and its grant, marking it used; a code already used comes back with `used_at` set
 /// to its first use.
-pub async fn take_code(conn: &mut Conn, code_hash: &str, now: i64) -> Result<Option<(Code, Grant)>> {
+pub async fn take_code(
+    conn: &mut Conn,
+    code_hash: &str,
+    now: i64,
+) -> Result<Option<(Code, Grant)>> {
     let mut q = Sql::new(&format!(
         "SELECT c.code_hash, c.grant_id, c.redirect_uri, c.code_challenge, c.expires_at, \
          c.used_at, {GRANT_COLUMNS} FROM oidc_codes c JOIN oidc_grants g ON g.id = c.grant_id \

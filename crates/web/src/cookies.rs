@@ -80,7 +80,9 @@ pub fn sign_in_then(path: &str, secure: bool) -> Response {
         let value = rollcall_app::audit::urlencode(path);
         res.headers_mut().append(
             SET_COOKIE,
-            set(RETURN_TO, &value, secure, Some(900)).parse().expect("cookie"),
+            set(RETURN_TO, &value, secure, Some(900))
+                .parse()
+                .expect("cookie"),
         );
     }
     res

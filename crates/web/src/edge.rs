@@ -84,10 +84,8 @@ impl Limits {
                 edge.per_address_per_minute,
             ))
             .with_middleware(),
-            by_client: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
-                edge.per_token_per_minute,
-            ))
-            .with_middleware(),
+            by_client: DefaultKeyedRateLimiter::keyed(Quota::per_minute(edge.per_token_per_minute))
+                .with_middleware(),
             hasher: RandomState::new(),
             seen: AtomicU64::new(0),
             edge,

@@ -121,7 +121,11 @@ async fn authorize(
 }
 
 /// Sends the code (or the refusal) back to the app's registered redirect URI.
-fn answer_to_app(app: &App, req: &AuthorizeRequest, result: Result<String, OAuthError>) -> Response {
+fn answer_to_app(
+    app: &App,
+    req: &AuthorizeRequest,
+    result: Result<String, OAuthError>,
+) -> Response {
     let mut params = match result {
         Ok(code) => format!("code={}", urlencode(&code)),
         Err(e) => format!(
@@ -134,7 +138,11 @@ fn answer_to_app(app: &App, req: &AuthorizeRequest, result: Result<String, OAuth
         params.push_str(&format!("&state={}", urlencode(state)));
     }
     params.push_str(&format!("&iss={}", urlencode(&issuer(app))));
-    let joiner = if req.redirect_uri.contains('?') { '&' } else { '?' };
+    let joiner = if req.redirect_uri.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
     Redirect::to(&format!("{}{joiner}{params}", req.redirect_uri)).into_response()
 }
 
@@ -157,7 +165,11 @@ fn client_auth(headers: &HeaderMap, form: &TokenForm) -> ClientAuth {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| {
             s.split_once(':')
@@ -254,7 +266,11 @@ async fn userinfo(State(app): State<App>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn introspect(State(app): State<App>, headers: HeaderMap, Form(form): Form<TokenForm>) -> Response {
+async fn introspect(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
     let client = match tokens::authenticate(&app, &client_auth(&headers, &form)).await {
         Ok(c) => c,
         Err(e) => return oauth_error(e),
@@ -265,7 +281,11 @@ async fn introspect(State(app): State<App>, headers: HeaderMap, Form(form): Form
     }
 }
 
-async fn revoke(State(app): State<App>, headers: HeaderMap, Form(form): Form<TokenForm>) -> Response {
+async fn revoke(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
     let client = match tokens::authenticate(&app, &client_auth(&headers, &form)).await {
         Ok(c) => c,
         Err(e) => return oauth_error(e),
@@ -285,10 +305,15 @@ struct LogoutQuery {
 }
 
 /// RP-initiated logout: ends the Rollcall session and returns to a registered address.
-async fn logout(State(app): State<App>, headers: HeaderMap, Query(q): Query<LogoutQuery>) -> Response {
+async fn logout(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<LogoutQuery>,
+) -> Response {
     if let Some(token) = cookies::get(&headers, cookies::SESSION)
         && let Ok(Some((_, principal))) = rollcall_app::identity::auth::session(&app, &token).await
-        && let Err(e) = rollcall_app::identity::auth::sign_out(&app, &token, &principal, false).await
+        && let Err(e) =
+            rollcall_app::identity::auth::sign_out(&app, &token, &principal, false).await
     {
         return PageError(e).into_response();
     }

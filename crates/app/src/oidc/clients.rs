@@ -172,7 +172,10 @@ fn check(new: &NewClient) -> Result<Checked, AppError> {
             errors.take::<()>(Err(ValueError::new(
                 "scopes",
                 "unknown",
-                format!("“{s}” is not a scope Rollcall gives; use {}.", SCOPES.join(", ")),
+                format!(
+                    "“{s}” is not a scope Rollcall gives; use {}.",
+                    SCOPES.join(", ")
+                ),
             )));
         } else if !scopes.iter().any(|k| k == s) {
             scopes.push(s.to_string());

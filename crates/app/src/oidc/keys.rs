@@ -72,20 +72,26 @@ pub async fn jwks(app: &App) -> Result<Jwks, AppError> {
     })
 }
 
-/// Signs `claims` with the newest key already allowed to sign.
-pub async fn sign<C: Serialize>(app: &App, typ: &str, claims: &C) -> Result<String, AppError> {
-    let now = app.clock.now();
-    let ring = current(app).await?;
-    let key = ring
-        .keys
-        .iter()
-        .find(|k| k.stored.signs_from <= now)
-        .ok_or_else(|| AppError::Internal("no signing key is ready".into()))?;
-    let mut header = Header::new(Algorithm::ES256);
-    header.kid = Some(key.stored.kid.clone());
-    header.typ = Some(typ.to_string());
-    jsonwebtoken::encode(&header, claims, &key.encoding)
-        .map_err(|e| AppError::Internal(format!("signing failed: {e}")))
+/// The keys to sign with, read before a use case opens its transaction (reading them may
+/// write the first key or the sealing secret).
+pub async fn signer(app: &App) -> Result<KeyRing, AppError> {
+    current(app).await
+}
+
+impl KeyRing {
+    /// Signs `claims` with the newest key already allowed to sign at `now`.
+    pub fn sign<C: Serialize>(&self, now: i64, typ: &str, claims: &C) -> Result<String, AppError> {
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.stored.signs_from <= now)
+            .ok_or_else(|| AppError::Internal("no signing key is ready".into()))?;
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(key.stored.kid.clone());
+        header.typ = Some(typ.to_string());
+        jsonwebtoken::encode(&header, claims, &key.encoding)
+            .map_err(|e| AppError::Internal(format!("signing failed: {e}")))
+    }
 }
 
 /// The claims of a token one of the published keys signed with ES256; `None` for anything else
@@ -112,11 +118,22 @@ pub async fn verify<C: DeserializeOwned>(
     let mut v = Validation::new(Algorithm::ES256);
     v.set_issuer(&[super::issuer(app)]);
     v.validate_aud = false;
-    v.validate_exp = !allow_expired;
-    v.leeway = 0;
-    Ok(jsonwebtoken::decode::<C>(token, &key.decoding, &v)
-        .ok()
-        .map(|d| d.claims))
+    // Expiry is judged by the application's clock below, the one that issued the token.
+    v.validate_exp = false;
+    v.set_required_spec_claims(&["iss"]);
+    let Ok(data) = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+        token,
+        &key.decoding,
+        &v,
+    ) else {
+        return Ok(None);
+    };
+    let exp = data.claims.get("exp").and_then(serde_json::Value::as_i64);
+    let now_secs = app.clock.now() / 1_000_000;
+    if !allow_expired && exp.is_none_or(|e| e <= now_secs) {
+        return Ok(None);
+    }
+    Ok(serde_json::from_value(serde_json::Value::Object(data.claims)).ok())
 }
 
 /// Publishes a new key that signs from `PUBLISH_AHEAD_MICROS` on, and schedules the older keys'
@@ -224,8 +241,12 @@ fn seal(key: &LessSafeKey, plain: &[u8]) -> Result<String, AppError> {
         .fill(&mut nonce)
         .map_err(|_| AppError::Internal("no randomness".into()))?;
     let mut sealed = plain.to_vec();
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut sealed)
-        .map_err(|_| AppError::Internal("could not seal the signing key".into()))?;
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::empty(),
+        &mut sealed,
+    )
+    .map_err(|_| AppError::Internal("could not seal the signing key".into()))?;
     Ok(format!("{}.{}", B64.encode(nonce), B64.encode(sealed)))
 }
 
@@ -239,7 +260,11 @@ fn unseal(key: &LessSafeKey, stored: &str) -> Result<Vec<u8>, AppError> {
         .ok_or_else(corrupt)?;
     let mut sealed = B64.decode(sealed).map_err(|_| corrupt())?;
     let plain = key
-        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut sealed)
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::empty(),
+            &mut sealed,
+        )
         .map_err(|_| corrupt())?;
     Ok(plain.to_vec())
 }

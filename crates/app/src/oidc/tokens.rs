@@ -79,6 +79,7 @@ pub async fn exchange_code(
     redirect_uri: &str,
     verifier: &str,
 ) -> Result<TokenSet, OAuthError> {
+    let signer = keys::signer(app).await?;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let Some((stored, grant)) = oidc::take_code(&mut tx, &crate::secret::hash(code), now).await?
@@ -93,7 +94,13 @@ pub async fn exchange_code(
     if stored.used_at.is_some() {
         oidc::revoke_grant(&mut tx, grant.id, now).await?;
         tx.commit().await?;
-        return Err(refusal(app, client, Some(&grant), "code used twice; its tokens revoked").await);
+        return Err(refusal(
+            app,
+            client,
+            Some(&grant),
+            "code used twice; its tokens revoked",
+        )
+        .await);
     }
     let why = if stored.expires_at <= now {
         Some("code expired")
@@ -116,7 +123,16 @@ pub async fn exchange_code(
         tx.commit().await?;
         return Err(refusal(app, client, Some(&grant), "person no longer active").await);
     };
-    let set = issue(app, &mut tx, client, &grant, &profile, grant.nonce.as_deref()).await?;
+    let set = issue(
+        app,
+        &signer,
+        &mut tx,
+        client,
+        &grant,
+        &profile,
+        grant.nonce.as_deref(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(set)
 }
@@ -128,6 +144,7 @@ pub async fn refresh(
     client: &oidc::Client,
     token: &str,
 ) -> Result<TokenSet, OAuthError> {
+    let signer = keys::signer(app).await?;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let Some(r) = oidc::take_refresh(&mut tx, &crate::secret::hash(token), now).await? else {
@@ -142,11 +159,23 @@ pub async fn refresh(
     if r.rotated {
         oidc::revoke_grant(&mut tx, grant.id, now).await?;
         tx.commit().await?;
-        return Err(refusal(app, client, Some(&grant), "refresh token reused; sign-in revoked").await);
+        return Err(refusal(
+            app,
+            client,
+            Some(&grant),
+            "refresh token reused; sign-in revoked",
+        )
+        .await);
     }
     if grant.revoked_at.is_some() || r.expires_at <= now {
         tx.commit().await?;
-        return Err(refusal(app, client, Some(&grant), "refresh token revoked or expired").await);
+        return Err(refusal(
+            app,
+            client,
+            Some(&grant),
+            "refresh token revoked or expired",
+        )
+        .await);
     }
     let Some(profile) = claims::active_profile(&mut tx, grant.org_id, grant.user_id, now).await?
     else {
@@ -154,7 +183,7 @@ pub async fn refresh(
         tx.commit().await?;
         return Err(refusal(app, client, Some(&grant), "person no longer active").await);
     };
-    let set = issue(app, &mut tx, client, &grant, &profile, None).await?;
+    let set = issue(app, &signer, &mut tx, client, &grant, &profile, None).await?;
     tx.commit().await?;
     Ok(set)
 }
@@ -219,7 +248,8 @@ pub async fn revoke(app: &App, client: &oidc::Client, token: &str) -> Result<(),
         let now = app.clock.now();
         let mut tx = app.db.begin().await?;
         if oidc::revoke_grant(&mut tx, id, now).await? {
-            let event = client_meta(client).event("oidc.token_revoked", "oidc_client", Some(client.id));
+            let event =
+                client_meta(client).event("oidc.token_revoked", "oidc_client", Some(client.id));
             audit::append(&mut tx, client.org_id, now, &[event]).await?;
         }
         tx.commit().await?;
@@ -254,11 +284,17 @@ pub async fn end_session_target(
     let Some(client) = oidc::client(&mut conn, id).await? else {
         return Ok(None);
     };
-    Ok(post_logout_redirect_uri.filter(|u| client.logout_uris.iter().any(|k| k == u)).map(str::to_string))
+    Ok(post_logout_redirect_uri
+        .filter(|u| client.logout_uris.iter().any(|k| k == u))
+        .map(str::to_string))
 }
 
 /// Ends every sign-in of a deactivated person (called in the deactivation's transaction).
-pub(crate) async fn revoke_for_user(conn: &mut Conn, user_id: Uuid, now: i64) -> Result<u64, AppError> {
+pub(crate) async fn revoke_for_user(
+    conn: &mut Conn,
+    user_id: Uuid,
+    now: i64,
+) -> Result<u64, AppError> {
     Ok(oidc::revoke_grants_of_user(conn, user_id, now).await?)
 }
 
@@ -275,6 +311,7 @@ async fn live_access(app: &App, token: &str) -> Result<Option<AccessClaims>, App
 
 async fn issue(
     app: &App,
+    signer: &keys::KeyRing,
     tx: &mut Conn,
     client: &oidc::Client,
     grant: &oidc::Grant,
@@ -283,8 +320,14 @@ async fn issue(
 ) -> Result<TokenSet, OAuthError> {
     let now = app.clock.now();
     let refresh = crate::secret::new_token();
-    oidc::insert_refresh(tx, &crate::secret::hash(&refresh), grant.id, now, now + REFRESH_MICROS)
-        .await?;
+    oidc::insert_refresh(
+        tx,
+        &crate::secret::hash(&refresh),
+        grant.id,
+        now,
+        now + REFRESH_MICROS,
+    )
+    .await?;
     let access = AccessClaims {
         iss: issuer(app),
         sub: grant.user_id,
@@ -307,8 +350,8 @@ async fn issue(
         id.insert("nonce".into(), json!(n));
     }
     Ok(TokenSet {
-        access_token: keys::sign(app, "at+jwt", &access).await?,
-        id_token: keys::sign(app, "JWT", &id).await?,
+        access_token: signer.sign(now, "at+jwt", &access)?,
+        id_token: signer.sign(now, "JWT", &id)?,
         token_type: "Bearer",
         expires_in: access_token_micros() / SECOND,
         refresh_token: refresh,
@@ -324,7 +367,8 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
         && verifier
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier));
+    let computed =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier));
     valid && crate::secret::same(&computed, challenge)
 }
 

@@ -42,7 +42,10 @@ pub fn routes() -> OpenApiRouter<App> {
         (status = 500, response = Internal),
     )
 )]
-async fn list(State(app): State<App>, caller: ApiCaller) -> Result<Json<Vec<ClientView>>, ApiError> {
+async fn list(
+    State(app): State<App>,
+    caller: ApiCaller,
+) -> Result<Json<Vec<ClientView>>, ApiError> {
     Ok(Json(clients::list(&app, &caller.principal).await?))
 }
 

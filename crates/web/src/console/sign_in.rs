@@ -80,7 +80,12 @@ pub async fn page(State(app): State<App>, Query(q): Query<SignInQuery>) -> Respo
     let mut res = show(&app, String::new(), None, message, StatusCode::OK).await;
     if let Some(next) = q.next.filter(|n| cookies::is_local_path(n)) {
         let value = rollcall_app::audit::urlencode(&next);
-        let cookie = cookies::set(cookies::RETURN_TO, &value, app.config.secure_cookies, Some(900));
+        let cookie = cookies::set(
+            cookies::RETURN_TO,
+            &value,
+            app.config.secure_cookies,
+            Some(900),
+        );
         res.headers_mut()
             .append(header::SET_COOKIE, cookie.parse().expect("cookie header"));
     }

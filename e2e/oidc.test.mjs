@@ -74,6 +74,15 @@ test('an app signs a staff member in through Rollcall with openid-client', async
   // The company admin registers the app on the console and makes an API token for the set-up.
   const { page: admin } = await h.openPage('admin');
   await h.signIn(admin, ADMIN);
+  // Staff sign in with a second step (an authenticator app among the methods).
+  await admin.goto(`${h.base}/settings`);
+  const security = admin.locator('#security form');
+  await security.getByLabel('Require a second sign-in step (2FA)').check();
+  await security.locator('input[name=allowed_2fa][value=totp]').check();
+  await Promise.all([
+    admin.waitForURL((u) => u.searchParams.get('saved') === 'settings'),
+    security.getByRole('button', { name: 'Save settings', exact: true }).click(),
+  ]);
   await admin.goto(`${h.base}/settings/sign-in-apps`);
   await admin.getByLabel('Name', { exact: true }).fill('Scheduling');
   await admin.getByLabel(/^Redirect URIs/).fill(callback.redirect);
@@ -118,6 +127,9 @@ test('an app signs a staff member in through Rollcall with openid-client', async
   await page.getByLabel('Mobile number', { exact: true }).fill('+1 415 555 2671');
   await page.getByLabel(/^Password \(at least/).fill(STAFF.password);
   await page.getByRole('button', { name: 'Continue', exact: true }).click();
+  await page.waitForURL((u) => u.pathname === '/register/2fa').catch(async () => {
+    throw new Error(`registration stopped at ${page.url()}: ${await page.locator('main').innerText()}`);
+  });
   await page.getByLabel('An authenticator app (TOTP)', { exact: true }).check();
   await page.getByRole('button', { name: 'Continue', exact: true }).click();
   const secret = (await page.locator('#totp-secret').innerText()).trim();
@@ -161,7 +173,9 @@ test('an app signs a staff member in through Rollcall with openid-client', async
   await page.waitForTimeout(Math.max(0, 30_000 - (Date.now() % 30_000)) + 200);
   await page.getByLabel('Code', { exact: true }).fill(totp(secret));
   await page.getByRole('button', { name: 'Confirm', exact: true }).click();
-  await page.waitForURL((u) => u.href.startsWith(callback.redirect));
+  await page.waitForURL((u) => u.href.startsWith(callback.redirect)).catch(async () => {
+    throw new Error(`the sign-in stopped at ${page.url()}: ${await page.locator('body').innerText()}`);
+  });
   const back = new URL(page.url());
 
   const tokens = await oidc.authorizationCodeGrant(config, back, {

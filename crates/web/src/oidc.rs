@@ -110,7 +110,18 @@ async fn authorize(
         return cookies::sign_in_then(&here, app.config.secure_cookies);
     };
     let meta = origin.meta(&principal);
-    let mut res = back(authorize::approve(&app, &principal, &client, &req, &meta).await);
+    let result = authorize::approve(&app, &principal, &client, &req, &meta).await;
+    if cookies::get(&headers, cookies::RETURN_TO).is_none() {
+        return back(result);
+    }
+    // Back from the sign-in form: a redirect to the app would still belong to that form's
+    // submission, which the console's policy (`form-action 'self'`) keeps on this site; a page
+    // that moves on by itself ends the submission first.
+    let page = ContinuePage {
+        to: app_address(&app, &req, result),
+        app_name: client.name.clone(),
+    };
+    let mut res = crate::error::render(&page).into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
         cookies::clear(cookies::RETURN_TO, app.config.secure_cookies)
@@ -120,12 +131,24 @@ async fn authorize(
     res
 }
 
+#[derive(askama::Template)]
+#[template(path = "oidc_continue.html")]
+struct ContinuePage {
+    to: String,
+    app_name: String,
+}
+
 /// Sends the code (or the refusal) back to the app's registered redirect URI.
 fn answer_to_app(
     app: &App,
     req: &AuthorizeRequest,
     result: Result<String, OAuthError>,
 ) -> Response {
+    Redirect::to(&app_address(app, req, result)).into_response()
+}
+
+/// The app's redirect URI with the code (or the refusal), `state` and `iss`.
+fn app_address(app: &App, req: &AuthorizeRequest, result: Result<String, OAuthError>) -> String {
     let mut params = match result {
         Ok(code) => format!("code={}", urlencode(&code)),
         Err(e) => format!(
@@ -143,7 +166,7 @@ fn answer_to_app(
     } else {
         '?'
     };
-    Redirect::to(&format!("{}{joiner}{params}", req.redirect_uri)).into_response()
+    format!("{}{joiner}{params}", req.redirect_uri)
 }
 
 #[derive(Deserialize, Default)]

@@ -57,7 +57,10 @@ impl Row {
 const SCOPES: [(&str, &str); 4] = [
     ("profile", "name and username"),
     ("email", "email address"),
-    ("rollcall", "user type, permissions in effect, locations, NPI"),
+    (
+        "rollcall",
+        "user type, permissions in effect, locations, NPI",
+    ),
     ("offline_access", "stay signed in (refresh tokens)"),
 ];
 

@@ -28,7 +28,7 @@ pub fn routes() -> OpenApiRouter<App> {
 /// The organization's sign-in apps
 ///
 /// The apps that sign staff in through Rollcall (OpenID Connect clients). Never a secret.
-/// Company admins; scope `users:write`.
+/// Company admins only. Scope `users:write`.
 #[utoipa::path(
     get,
     path = "/oidc-clients",
@@ -52,7 +52,7 @@ async fn list(
 /// Register a sign-in app
 ///
 /// A confidential app (a server that keeps a secret; the secret is in this answer only) or a
-/// public one (PKCE alone). Redirect URIs are compared exactly. Company admins; scope
+/// public one (PKCE alone). Redirect URIs are compared exactly. Company admins only. Scope
 /// `users:write`.
 #[utoipa::path(
     post,
@@ -87,7 +87,7 @@ async fn create(
 
 /// Delete a sign-in app
 ///
-/// Every sign-in made through it ends at once. Company admins; scope `users:write`.
+/// Every sign-in made through it ends at once. Company admins only. Scope `users:write`.
 #[utoipa::path(
     delete,
     path = "/oidc-clients/{id}",

@@ -18,6 +18,7 @@ pub mod testing {
     pub use rollcall_store as store;
 }
 pub mod model;
+pub mod oidc;
 pub mod onboarding;
 pub mod org;
 mod paging;
@@ -50,6 +51,8 @@ pub struct App {
     pub shutdown: shutdown::Shutdown,
     /// The key that signs pre-session form tokens, read from the database once.
     form_key: Arc<tokio::sync::OnceCell<String>>,
+    /// The published OpenID Connect signing keys, read from the database now and then.
+    oidc_keys: Arc<tokio::sync::Mutex<Option<oidc::keys::KeyRing>>>,
 }
 
 impl App {
@@ -82,6 +85,7 @@ impl App {
             config: Arc::new(config),
             shutdown: shutdown::Shutdown::default(),
             form_key: Arc::default(),
+            oidc_keys: Arc::default(),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod invitations;
 pub mod jobs;
 pub mod locations;
 pub mod mailbox;
+pub mod oidc;
 pub mod orgs;
 pub mod outbox;
 pub mod profiles;

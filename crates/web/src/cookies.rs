@@ -23,6 +23,8 @@ pub fn is_org_code(code: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
+/// Where to go after signing in (a sign-in app waiting for its answer): a path on this site.
+pub const RETURN_TO: &str = "rc_return";
 
 pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -76,4 +78,42 @@ pub async fn pre_session_valid(app: &rollcall_app::App, headers: &HeaderMap, tok
     rollcall_app::secret::form_pair_valid(app, &nonce, token)
         .await
         .unwrap_or(false)
+}
+
+/// A path on this site and nothing else: no scheme, host or `//`, so a return address can never
+/// send the person to another site.
+pub fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && path.len() <= 4000
+        && !path.chars().any(|c| c.is_control() || c == '\\')
+}
+
+/// The sign-in page, remembering `path` to come back to once signed in.
+pub fn sign_in_then(path: &str, secure: bool) -> Response {
+    let mut res = Redirect::to("/sign-in").into_response();
+    if is_local_path(path) {
+        let value = rollcall_app::audit::urlencode(path);
+        res.headers_mut().append(
+            SET_COOKIE,
+            set(RETURN_TO, &value, secure, Some(900))
+                .parse()
+                .expect("cookie"),
+        );
+    }
+    res
+}
+
+/// Where a completed sign-in goes: the remembered local path, or the home page.
+pub fn after_sign_in(headers: &HeaderMap) -> String {
+    get(headers, RETURN_TO)
+        .and_then(|v| {
+            serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("p={v}"))
+                .ok()
+                .and_then(|mut p| p.pop())
+                .map(|(_, p)| p)
+        })
+        .filter(|p| is_local_path(p))
+        .unwrap_or_else(|| "/home".to_string())
 }

@@ -69,6 +69,8 @@ pub struct Limits {
     edge: Edge,
     by_token: Limiter<u64>,
     by_address: Limiter<IpAddr>,
+    /// Token requests per sign-in app (OpenID Connect client), as many as a bearer token's.
+    by_client: Limiter<u64>,
     hasher: RandomState,
     seen: AtomicU64,
 }
@@ -82,10 +84,20 @@ impl Limits {
                 edge.per_address_per_minute,
             ))
             .with_middleware(),
+            by_client: DefaultKeyedRateLimiter::keyed(Quota::per_minute(edge.per_token_per_minute))
+                .with_middleware(),
             hasher: RandomState::new(),
             seen: AtomicU64::new(0),
             edge,
         })
+    }
+
+    /// Counts one token request of the sign-in app `client_id`; the seconds to wait when it is
+    /// over its limit.
+    pub fn per_client(&self, client_id: &str) -> Option<u64> {
+        let key = self.hasher.hash_one(client_id.as_bytes());
+        let v = verdict(&self.by_client, &key, self.edge.per_token_per_minute.get());
+        v.refused.then_some(v.reset_secs)
     }
 
     fn real_client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {

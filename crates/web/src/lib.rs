@@ -9,6 +9,7 @@ mod edge;
 mod error;
 mod headers;
 mod health;
+mod oidc;
 mod scim;
 mod session;
 
@@ -39,6 +40,7 @@ pub fn router_with(app: App, edge: Edge) -> Router {
     Router::new()
         .merge(console::routes())
         .merge(health::routes())
+        .merge(oidc::routes(limits.clone()))
         .nest("/api/v1", api)
         .nest("/scim/v2", scim)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

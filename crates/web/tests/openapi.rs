@@ -14,7 +14,7 @@ use rollcall_store::testing::TestDb;
 use serde_json::{Value, json};
 
 const PROBLEM: &str = "application/problem+json";
-const TAGS: [&str; 9] = [
+const TAGS: [&str; 10] = [
     "users",
     "invitations",
     "imports",
@@ -22,6 +22,7 @@ const TAGS: [&str; 9] = [
     "jobs",
     "audit",
     "tokens",
+    "sign-in apps",
     "reference",
     "meta",
 ];

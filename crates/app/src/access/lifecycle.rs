@@ -48,6 +48,7 @@ pub async fn deactivate(
     users::set_status(&mut tx, org.id, &[user.id], to, who.user_ref(), now).await?;
     let ended = sessions::delete_for_user(&mut tx, user.id).await?;
     let tokens = api_tokens::revoke_for_user(&mut tx, user.id, now).await?;
+    let sign_ins = crate::oidc::tokens::revoke_for_user(&mut tx, user.id, now).await?;
     let revoked = crate::onboarding::invite::revoke_live_invitations(&mut tx, user.id, now).await?;
     users::set_invite_expiry(&mut tx, user.id, None).await?;
     audit::append(
@@ -59,7 +60,7 @@ pub async fn deactivate(
             "user",
             Some(user.id),
             Some(&from.as_str()),
-            Some(&serde_json::json!({ "status": to.as_str(), "sessions_ended": ended, "api_tokens_revoked": tokens, "invitations_revoked": revoked })),
+            Some(&serde_json::json!({ "status": to.as_str(), "sessions_ended": ended, "api_tokens_revoked": tokens, "app_sign_ins_ended": sign_ins, "invitations_revoked": revoked })),
         )],
     )
     .await?;

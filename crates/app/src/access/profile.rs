@@ -179,7 +179,12 @@ async fn check_version(
     ))
 }
 
-async fn load(conn: &mut Conn, now: i64, who: &Principal, id: Uuid) -> Result<Profile, AppError> {
+pub(crate) async fn load(
+    conn: &mut Conn,
+    now: i64,
+    who: &Principal,
+    id: Uuid,
+) -> Result<Profile, AppError> {
     let user = crate::access::user_in(conn, who.org_id, id).await?;
     let OrgScope { org, policy } = OrgScope::load(conn, who.org_id).await?;
     let subject = subject_of(conn, &user).await?;

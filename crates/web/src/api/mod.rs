@@ -4,6 +4,7 @@ mod directory;
 mod imports;
 mod invitations;
 mod jobs;
+mod oidc_clients;
 mod openapi;
 mod paging;
 mod problem;
@@ -78,6 +79,7 @@ fn documented() -> OpenApiRouter<App> {
         .merge(imports::routes())
         .merge(directory::routes())
         .merge(tokens::routes())
+        .merge(oidc_clients::routes())
         .merge(reference::routes())
         .routes(routes!(jobs::get))
         .routes(routes!(jobs::refused))

@@ -15,6 +15,7 @@ mod roles;
 mod row_actions;
 mod settings;
 mod sign_in;
+mod sign_in_apps;
 mod tokens;
 mod upload;
 mod users;
@@ -110,6 +111,14 @@ fn settings_routes() -> Router<App> {
         )
         .route("/settings/api-tokens/{id}/rotate", post(tokens::rotate))
         .route("/settings/api-tokens/{id}/revoke", post(tokens::revoke))
+        .route(
+            "/settings/sign-in-apps",
+            get(sign_in_apps::page).post(sign_in_apps::create),
+        )
+        .route(
+            "/settings/sign-in-apps/{id}/delete",
+            post(sign_in_apps::delete),
+        )
 }
 
 fn audit_and_mailbox_routes() -> Router<App> {
@@ -182,6 +191,8 @@ pub struct Nav {
     pub user_name: String,
     pub can_manage: bool,
     pub can_view: bool,
+    /// A company admin: the organization's settings and sign-in apps.
+    pub can_settings: bool,
     /// Messages are kept in the local mailbox (no SMTP server configured), which this person
     /// (a company admin) may read.
     pub mailbox: bool,
@@ -198,6 +209,7 @@ impl Nav {
             user_name: p.display_name.clone(),
             can_manage: p.can(Capability::EditAccess),
             can_view: p.can(Capability::ViewUsers),
+            can_settings: p.can(Capability::ManageSettings),
             mailbox: user.local_mailbox && p.can(Capability::ManageSettings),
             csrf: user.csrf.clone(),
             idle_seconds: p.idle_timeout_minutes * 60,

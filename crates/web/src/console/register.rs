@@ -465,12 +465,12 @@ pub async fn submit_sign_in_code(
     {
         Ok(step) => {
             let (token, next) = match step {
-                SignInStep::Registering { token, stage } => (token, step_path(stage)),
-                SignInStep::Done(signed) => (signed.token, "/home"),
-                SignInStep::SecondFactor { token, .. } => (token, "/sign-in/code"),
+                SignInStep::Registering { token, stage } => (token, step_path(stage).to_string()),
+                SignInStep::Done(signed) => (signed.token, cookies::after_sign_in(&headers)),
+                SignInStep::SecondFactor { token, .. } => (token, "/sign-in/code".to_string()),
             };
             Ok(cookies::redirect_with_session(
-                next,
+                &next,
                 &token,
                 app.config.secure_cookies,
             ))

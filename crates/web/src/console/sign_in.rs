@@ -31,6 +31,8 @@ pub struct SignInQuery {
     setup: Option<String>,
     /// The organization code, from a link in the invitation.
     org: Option<String>,
+    /// A path on this site to return to once signed in.
+    next: Option<String>,
 }
 
 async fn single_org(app: &App) -> Option<String> {
@@ -86,7 +88,19 @@ pub async fn page(
         .map(|code| code.trim().to_lowercase())
         .filter(|code| cookies::is_org_code(code))
         .or_else(|| cookies::last_org(&headers));
-    show(&app, String::new(), organization, message, StatusCode::OK).await
+    let mut res = show(&app, String::new(), organization, message, StatusCode::OK).await;
+    if let Some(next) = q.next.filter(|n| cookies::is_local_path(n)) {
+        let value = rollcall_app::audit::urlencode(&next);
+        let cookie = cookies::set(
+            cookies::RETURN_TO,
+            &value,
+            app.config.secure_cookies,
+            Some(900),
+        );
+        res.headers_mut()
+            .append(header::SET_COOKIE, cookie.parse().expect("cookie header"));
+    }
+    res
 }
 
 #[derive(Deserialize)]
@@ -127,13 +141,13 @@ pub async fn submit(
         Ok(step) => {
             // Signed in, or half-way: the second factor comes next on its own page.
             let (token, next) = match step {
-                SignInStep::Done(signed) => (signed.token, "/home"),
-                SignInStep::SecondFactor { token, .. } => (token, "/sign-in/code"),
+                SignInStep::Done(signed) => (signed.token, cookies::after_sign_in(&headers)),
+                SignInStep::SecondFactor { token, .. } => (token, "/sign-in/code".to_string()),
                 SignInStep::Registering { token, stage } => {
-                    (token, super::register::step_path(stage))
+                    (token, super::register::step_path(stage).to_string())
                 }
             };
-            let mut res = cookies::redirect_with_session(next, &token, app.config.secure_cookies);
+            let mut res = cookies::redirect_with_session(&next, &token, app.config.secure_cookies);
             let clear = cookies::clear(cookies::PRE_SESSION, app.config.secure_cookies);
             res.headers_mut()
                 .append(header::SET_COOKIE, clear.parse().expect("cookie header"));

@@ -1,0 +1,411 @@
+//! The token endpoint (code exchange, refresh with rotation), userinfo, introspection,
+//! revocation and the end of a sign-in. Every refusal is audited in the client's organization.
+
+use rollcall_store::{Conn, audit, oidc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::claims;
+use super::{OAuthError, REFRESH_MICROS, access_token_micros, id_token_micros, issuer, keys};
+use crate::audit::Meta;
+use crate::{App, AppError};
+
+const SECOND: i64 = 1_000_000;
+
+/// How a client proves itself at the token, introspection and revocation endpoints.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAuth {
+    pub client_id: String,
+    /// `None` for a public client.
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub id_token: String,
+    pub scope: String,
+}
+
+/// What an access token says: who, for which client, under which grant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: Uuid,
+    pub aud: String,
+    pub client_id: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub scope: String,
+    /// The grant (one sign-in to one client): revoking it ends the token at once.
+    pub gid: Uuid,
+    pub org: Uuid,
+}
+
+/// The client, if it exists and its credentials are right (a confidential client must send its
+/// secret; a public one has none).
+pub async fn authenticate(app: &App, auth: &ClientAuth) -> Result<oidc::Client, OAuthError> {
+    let Ok(id) = Uuid::parse_str(auth.client_id.trim()) else {
+        return Err(OAuthError::invalid_client());
+    };
+    let mut conn = app.db.read_conn().await?;
+    let client = oidc::client(&mut conn, id)
+        .await?
+        .ok_or_else(OAuthError::invalid_client)?;
+    let ok = match (&client.secret_hash, &auth.secret) {
+        (None, None) => true,
+        (Some(stored), Some(sent)) => crate::secret::same(stored, &crate::secret::hash(sent)),
+        _ => false,
+    };
+    if !ok {
+        drop(conn);
+        refused(app, &client, None, "invalid client credentials").await?;
+        return Err(OAuthError::invalid_client());
+    }
+    Ok(client)
+}
+
+/// Exchanges a code for tokens. A second use of a code is refused and revokes what the first
+/// use issued.
+pub async fn exchange_code(
+    app: &App,
+    client: &oidc::Client,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Result<TokenSet, OAuthError> {
+    let signer = keys::signer(app).await?;
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    let Some((stored, grant)) = oidc::take_code(&mut tx, &crate::secret::hash(code), now).await?
+    else {
+        drop(tx);
+        return Err(refusal(app, client, None, "unknown code").await);
+    };
+    if grant.client_id != client.id {
+        drop(tx);
+        return Err(refusal(app, client, None, "code of another client").await);
+    }
+    if stored.used_at.is_some() {
+        oidc::revoke_grant(&mut tx, grant.id, now).await?;
+        tx.commit().await?;
+        return Err(refusal(
+            app,
+            client,
+            Some(&grant),
+            "code used twice; its tokens revoked",
+        )
+        .await);
+    }
+    let why = if stored.expires_at <= now {
+        Some("code expired")
+    } else if stored.redirect_uri != redirect_uri {
+        Some("redirect_uri differs from the authorization request")
+    } else if !pkce_matches(verifier, &stored.code_challenge) {
+        Some("PKCE code_verifier does not match the code_challenge")
+    } else if grant.revoked_at.is_some() {
+        Some("sign-in revoked")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        tx.commit().await?;
+        return Err(refusal(app, client, Some(&grant), why).await);
+    }
+    let Some(profile) = claims::active_profile(&mut tx, grant.org_id, grant.user_id, now).await?
+    else {
+        oidc::revoke_grant(&mut tx, grant.id, now).await?;
+        tx.commit().await?;
+        return Err(refusal(app, client, Some(&grant), "person no longer active").await);
+    };
+    let set = issue(
+        app,
+        &signer,
+        &mut tx,
+        client,
+        &grant,
+        &profile,
+        grant.nonce.as_deref(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(set)
+}
+
+/// Exchanges a refresh token for new tokens and a new refresh token. Presenting a refresh token
+/// that was already exchanged revokes the whole sign-in (someone holds a copy).
+pub async fn refresh(
+    app: &App,
+    client: &oidc::Client,
+    token: &str,
+) -> Result<TokenSet, OAuthError> {
+    let signer = keys::signer(app).await?;
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    let Some(r) = oidc::take_refresh(&mut tx, &crate::secret::hash(token), now).await? else {
+        drop(tx);
+        return Err(refusal(app, client, None, "unknown refresh token").await);
+    };
+    let grant = r.grant;
+    if grant.client_id != client.id {
+        drop(tx);
+        return Err(refusal(app, client, None, "refresh token of another client").await);
+    }
+    if r.rotated {
+        oidc::revoke_grant(&mut tx, grant.id, now).await?;
+        tx.commit().await?;
+        return Err(refusal(
+            app,
+            client,
+            Some(&grant),
+            "refresh token reused; sign-in revoked",
+        )
+        .await);
+    }
+    if grant.revoked_at.is_some() || r.expires_at <= now {
+        tx.commit().await?;
+        return Err(refusal(
+            app,
+            client,
+            Some(&grant),
+            "refresh token revoked or expired",
+        )
+        .await);
+    }
+    let Some(profile) = claims::active_profile(&mut tx, grant.org_id, grant.user_id, now).await?
+    else {
+        oidc::revoke_grant(&mut tx, grant.id, now).await?;
+        tx.commit().await?;
+        return Err(refusal(app, client, Some(&grant), "person no longer active").await);
+    };
+    let set = issue(app, &signer, &mut tx, client, &grant, &profile, None).await?;
+    tx.commit().await?;
+    Ok(set)
+}
+
+/// The claims of a live access token's person: `invalid_token` for a token Rollcall did not
+/// sign with ES256, an expired one, or one whose sign-in or person is no longer active.
+pub async fn userinfo(app: &App, access_token: &str) -> Result<Map<String, Value>, OAuthError> {
+    let invalid = || OAuthError::new("invalid_token", "The access token is not valid.");
+    let claims = live_access(app, access_token).await?.ok_or_else(invalid)?;
+    let now = app.clock.now();
+    let mut conn = app.db.read_conn().await?;
+    let profile = claims::active_profile(&mut conn, claims.org, claims.sub, now)
+        .await?
+        .ok_or_else(invalid)?;
+    Ok(claims::of(&profile, &claims.scope))
+}
+
+/// RFC 7662: whether a token (access or refresh) is live, for a client of the same
+/// organization; `{"active": false}` for anything else.
+pub async fn introspect(
+    app: &App,
+    client: &oidc::Client,
+    token: &str,
+) -> Result<Value, OAuthError> {
+    if let Some(c) = live_access(app, token).await? {
+        if c.org == client.org_id {
+            return Ok(json!({
+                "active": true, "token_type": "access_token", "scope": c.scope,
+                "client_id": c.client_id, "sub": c.sub, "exp": c.exp, "iat": c.iat,
+                "iss": c.iss, "aud": c.aud, "jti": c.jti,
+            }));
+        }
+        return Ok(json!({ "active": false }));
+    }
+    let mut conn = app.db.read_conn().await?;
+    let found = oidc::grant_of_refresh(&mut conn, &crate::secret::hash(token)).await?;
+    Ok(match found {
+        Some((g, false)) if g.revoked_at.is_none() && g.org_id == client.org_id => json!({
+            "active": true, "token_type": "refresh_token", "scope": g.scope,
+            "client_id": g.client_id, "sub": g.user_id,
+        }),
+        _ => json!({ "active": false }),
+    })
+}
+
+/// RFC 7009: revokes the sign-in the client's token belongs to. Unknown tokens and other
+/// clients' tokens change nothing (and the answer is the same).
+pub async fn revoke(app: &App, client: &oidc::Client, token: &str) -> Result<(), OAuthError> {
+    let grant_id = match live_access(app, token).await? {
+        Some(c) if c.client_id == client.id.to_string() => Some(c.gid),
+        Some(_) => None,
+        None => {
+            let mut conn = app.db.read_conn().await?;
+            oidc::grant_of_refresh(&mut conn, &crate::secret::hash(token))
+                .await?
+                .map(|(g, _)| g)
+                .filter(|g| g.client_id == client.id)
+                .map(|g| g.id)
+        }
+    };
+    if let Some(id) = grant_id {
+        let now = app.clock.now();
+        let mut tx = app.db.begin().await?;
+        if oidc::revoke_grant(&mut tx, id, now).await? {
+            let event =
+                client_meta(client).event("oidc.token_revoked", "oidc_client", Some(client.id));
+            audit::append(&mut tx, client.org_id, now, &[event]).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// RP-initiated logout: the client an ID token hint names (signed by Rollcall, expired or not)
+/// and where it may send the person afterwards (a registered address only).
+pub async fn end_session_target(
+    app: &App,
+    id_token_hint: Option<&str>,
+    client_id: Option<&str>,
+    post_logout_redirect_uri: Option<&str>,
+) -> Result<Option<String>, AppError> {
+    let hinted: Option<Map<String, Value>> = match id_token_hint {
+        Some(t) => keys::verify(app, t, true).await?,
+        None => None,
+    };
+    let from_hint = hinted
+        .as_ref()
+        .and_then(|c| c.get("aud"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let Some(id) = from_hint
+        .or(client_id.map(str::to_string))
+        .and_then(|s| Uuid::parse_str(&s).ok())
+    else {
+        return Ok(None);
+    };
+    let mut conn = app.db.read_conn().await?;
+    let Some(client) = oidc::client(&mut conn, id).await? else {
+        return Ok(None);
+    };
+    Ok(post_logout_redirect_uri
+        .filter(|u| client.logout_uris.iter().any(|k| k == u))
+        .map(str::to_string))
+}
+
+/// Ends every sign-in of a deactivated person (called in the deactivation's transaction).
+pub(crate) async fn revoke_for_user(
+    conn: &mut Conn,
+    user_id: Uuid,
+    now: i64,
+) -> Result<u64, AppError> {
+    Ok(oidc::revoke_grants_of_user(conn, user_id, now).await?)
+}
+
+/// A verified access token whose sign-in is still live.
+async fn live_access(app: &App, token: &str) -> Result<Option<AccessClaims>, AppError> {
+    let Some(claims) = keys::verify::<AccessClaims>(app, token, false).await? else {
+        return Ok(None);
+    };
+    let mut conn = app.db.read_conn().await?;
+    Ok(oidc::grant_live(&mut conn, claims.gid)
+        .await?
+        .then_some(claims))
+}
+
+async fn issue(
+    app: &App,
+    signer: &keys::KeyRing,
+    tx: &mut Conn,
+    client: &oidc::Client,
+    grant: &oidc::Grant,
+    profile: &crate::access::profile::Profile,
+    nonce: Option<&str>,
+) -> Result<TokenSet, OAuthError> {
+    let now = app.clock.now();
+    let refresh = crate::secret::new_token();
+    oidc::insert_refresh(
+        tx,
+        &crate::secret::hash(&refresh),
+        grant.id,
+        now,
+        now + REFRESH_MICROS,
+    )
+    .await?;
+    let access = AccessClaims {
+        iss: issuer(app),
+        sub: grant.user_id,
+        aud: client.id.to_string(),
+        client_id: client.id.to_string(),
+        exp: (now + access_token_micros()) / SECOND,
+        iat: now / SECOND,
+        jti: crate::secret::new_token()[..24].to_string(),
+        scope: grant.scope.clone(),
+        gid: grant.id,
+        org: grant.org_id,
+    };
+    let mut id = claims::of(profile, &grant.scope);
+    id.insert("iss".into(), json!(access.iss));
+    id.insert("aud".into(), json!(access.aud));
+    id.insert("exp".into(), json!((now + id_token_micros()) / SECOND));
+    id.insert("iat".into(), json!(access.iat));
+    id.insert("auth_time".into(), json!(grant.auth_time / SECOND));
+    if let Some(n) = nonce {
+        id.insert("nonce".into(), json!(n));
+    }
+    Ok(TokenSet {
+        access_token: signer.sign(now, "at+jwt", &access)?,
+        id_token: signer.sign(now, "JWT", &id)?,
+        token_type: "Bearer",
+        expires_in: access_token_micros() / SECOND,
+        refresh_token: refresh,
+        scope: grant.scope.clone(),
+    })
+}
+
+/// RFC 7636 S256: BASE64URL(SHA-256(verifier)) equals the challenge.
+fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    let valid = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    let computed =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier));
+    valid && crate::secret::same(&computed, challenge)
+}
+
+fn client_meta(client: &oidc::Client) -> Meta {
+    Meta::system(&format!("Sign-in app “{}”", client.name))
+}
+
+/// Records a refused token request in the client's organization.
+async fn refused(
+    app: &App,
+    client: &oidc::Client,
+    grant: Option<&oidc::Grant>,
+    reason: &str,
+) -> Result<(), AppError> {
+    let now = app.clock.now();
+    let event = client_meta(client).change(
+        "oidc.token_refused",
+        "oidc_client",
+        Some(client.id),
+        None::<&()>,
+        Some(&json!({ "reason": reason, "user": grant.map(|g| g.user_id) })),
+    );
+    let mut tx = app.db.begin().await?;
+    audit::append(&mut tx, client.org_id, now, &[event]).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Audits the refusal and answers `invalid_grant` with its reason.
+async fn refusal(
+    app: &App,
+    client: &oidc::Client,
+    grant: Option<&oidc::Grant>,
+    reason: &str,
+) -> OAuthError {
+    if let Err(e) = refused(app, client, grant, reason).await {
+        return OAuthError::server(e);
+    }
+    OAuthError::invalid_grant(format!("The grant was refused: {reason}."))
+}

@@ -119,6 +119,21 @@ impl Db {
         Ok(self.read.acquire().await?)
     }
 
+    /// Connections of each pool: (pool, open, idle). PostgreSQL has one pool for both.
+    pub fn pool_use(&self) -> Vec<(&'static str, u32, u32)> {
+        let of = |p: &AnyPool| (p.size(), p.num_idle() as u32);
+        match self.engine {
+            Engine::Sqlite => {
+                let (r, w) = (of(&self.read), of(&self.write));
+                vec![("read", r.0, r.1), ("write", w.0, w.1)]
+            }
+            Engine::Postgres => {
+                let p = of(&self.write);
+                vec![("shared", p.0, p.1)]
+            }
+        }
+    }
+
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;

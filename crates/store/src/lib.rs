@@ -20,6 +20,7 @@ pub mod invitations;
 pub mod jobs;
 pub mod locations;
 pub mod mailbox;
+pub mod ops;
 pub mod orgs;
 pub mod outbox;
 pub mod profiles;
@@ -36,7 +37,9 @@ pub mod users;
 mod tests;
 
 pub use db::{Conn, Db, Engine, Tx};
-pub use migrate::migrate;
+pub use migrate::{MigrationFailed, latest_version, migrate, pending};
+#[cfg(any(test, feature = "testing"))]
+pub use migrate::migrate_with;
 pub use sql::{List, Sql};
 pub use sqlx::Error as SqlxError;
 
@@ -51,6 +54,8 @@ pub enum StoreError {
     Config(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    Migration(#[from] MigrationFailed),
 }
 
 impl StoreError {

@@ -99,6 +99,15 @@ impl Db {
         &self.url
     }
 
+    /// The SQLite database's file; `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        if self.engine != Engine::Sqlite {
+            return None;
+        }
+        let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url).ok()?;
+        Some(opts.get_filename().to_path_buf())
+    }
+
     /// Pool for reads outside a transaction.
     pub fn reader(&self) -> &AnyPool {
         &self.read

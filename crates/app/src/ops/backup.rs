@@ -61,6 +61,12 @@ pub async fn backup(app: &App, dest: &Path) -> Result<Report, AppError> {
 /// organization's audit chain (the check `rollcall audit verify` makes). Opening it may turn
 /// it to WAL mode, so it is given a file Rollcall owns (a fresh backup, or a restore's copy).
 pub async fn check_file(path: &Path) -> Result<Report, AppError> {
+    check_file_named(path, path).await
+}
+
+/// [`check_file`] of a working copy, its messages naming the file the operator gave.
+pub(crate) async fn check_file_named(path: &Path, shown: &Path) -> Result<Report, AppError> {
+    check_header(path, shown)?;
     let unreadable = |e: StoreError| {
         let reason = match &e {
             StoreError::Config(text) => text.clone(),
@@ -68,12 +74,12 @@ pub async fn check_file(path: &Path) -> Result<Report, AppError> {
         };
         AppError::Conflict(format!(
             "{} is not a usable Rollcall backup: SQLite cannot read it ({reason}). Choose a file `rollcall backup` wrote.",
-            path.display()
+            shown.display()
         ))
     };
     let url = format!("sqlite://{}?mode=rw", path.display());
     let db = Db::connect(&url).await.map_err(unreadable)?;
-    let checked = check_open(&db, path).await;
+    let checked = check_open(&db, path, shown).await;
     db.close().await;
     match checked {
         Err(AppError::Store(e)) => Err(unreadable(e)),
@@ -81,27 +87,41 @@ pub async fn check_file(path: &Path) -> Result<Report, AppError> {
     }
 }
 
-async fn check_open(db: &Db, path: &Path) -> Result<Report, AppError> {
+/// A file that does not start as a SQLite database does is refused before SQLite opens it.
+fn check_header(path: &Path, shown: &Path) -> Result<(), AppError> {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
+    if read.is_err() || &head != b"SQLite format 3\0" {
+        return Err(AppError::Conflict(format!(
+            "{} is not a Rollcall backup: it is not a SQLite database (damaged, truncated, or another kind of file). Choose a file `rollcall backup` wrote.",
+            shown.display()
+        )));
+    }
+    Ok(())
+}
+
+async fn check_open(db: &Db, path: &Path, shown: &Path) -> Result<Report, AppError> {
     let mut conn = db.read_conn().await?;
     let problems = ops::integrity_problems(&mut conn).await?;
     if let Some(first) = problems.first() {
         return Err(AppError::Conflict(format!(
             "{} is damaged: SQLite's integrity check found {} problem(s), the first: {first}. Use another backup.",
-            path.display(),
+            shown.display(),
             problems.len()
         )));
     }
     let Some(version) = ops::schema_version(&mut conn).await? else {
         return Err(AppError::Conflict(format!(
             "{} is a SQLite database but not Rollcall's (it has no schema versions). Choose a file `rollcall backup` wrote.",
-            path.display()
+            shown.display()
         )));
     };
     let known = super::schema_version();
     if version > known {
         return Err(AppError::Conflict(format!(
             "{} was written by a newer Rollcall (schema {version}; this binary knows up to {known}). Restore it with that version or a later one.",
-            path.display()
+            shown.display()
         )));
     }
     let counts = ops::counts(&mut conn).await?;
@@ -110,7 +130,7 @@ async fn check_open(db: &Db, path: &Path) -> Result<Report, AppError> {
         let b = &v.breaks[0];
         return Err(AppError::Conflict(format!(
             "{}: the audit trail of {slug} is broken at event {} ({}). Use another backup.",
-            path.display(),
+            shown.display(),
             b.seq,
             b.problem
         )));

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::backup::{Report, check_file};
+use super::backup::{Report, check_file_named};
 use super::lock::ServerLock;
 use crate::AppError;
 
@@ -36,7 +36,7 @@ pub async fn restore(file: &Path, db_path: &Path, force: bool) -> Result<Report,
     }
     let copy = sibling(db_path, &format!("restoring-{}", super::stamp()));
     std::fs::copy(file, &copy).map_err(|e| io("copy", file, e))?;
-    let report = match check_file(&copy).await {
+    let report = match check_file_named(&copy, file).await {
         Ok(r) => r,
         Err(e) => {
             remove_with_sidecars(&copy);

@@ -209,8 +209,14 @@ async fn run() -> anyhow::Result<()> {
     // Works on a stopped server's files: opening the database would create or migrate it.
     if let Command::Restore { file, force } = &cli.command {
         let g = &cli.global;
-        return backup::restore(file, &g.data_dir, g.database_url.as_deref(), *force, g.output)
-            .await;
+        return backup::restore(
+            file,
+            &g.data_dir,
+            g.database_url.as_deref(),
+            *force,
+            g.output,
+        )
+        .await;
     }
     // Needs no database.
     if let Command::Import(args) = &cli.command

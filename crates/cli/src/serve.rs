@@ -203,9 +203,11 @@ pub async fn serve(
     if let Some(at) = args.metrics.metrics_listen {
         let metrics = bind(at).await?;
         let stop = app.shutdown.clone();
-        tokio::spawn(rollcall_web::serve_metrics(app.clone(), metrics, async move {
-            stop.draining().await
-        }));
+        tokio::spawn(rollcall_web::serve_metrics(
+            app.clone(),
+            metrics,
+            async move { stop.draining().await },
+        ));
         tracing::info!(address = %at, "serving /metrics");
     }
     tracing::info!(%address, public_url = %app.config.public_url, database = app.database(), "serving");

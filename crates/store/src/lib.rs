@@ -37,9 +37,9 @@ pub mod users;
 mod tests;
 
 pub use db::{Conn, Db, Engine, Tx};
-pub use migrate::{MigrationFailed, latest_version, migrate, pending};
 #[cfg(any(test, feature = "testing"))]
 pub use migrate::migrate_with;
+pub use migrate::{MigrationFailed, latest_version, migrate, pending};
 pub use sql::{List, Sql};
 pub use sqlx::Error as SqlxError;
 

@@ -757,10 +757,7 @@ async fn operator_counts_and_gauges_read_on_both_engines(t: TestDb) {
     let mut c = t.db.read_conn().await.unwrap();
     let counts = crate::ops::counts(&mut c).await.unwrap();
     assert_eq!((counts.orgs, counts.users, counts.outbox), (1, 0, 0));
-    assert_eq!(
-        crate::ops::outbox_backlog(&mut c).await.unwrap(),
-        (0, None)
-    );
+    assert_eq!(crate::ops::outbox_backlog(&mut c).await.unwrap(), (0, None));
     assert!(
         crate::ops::jobs_by_kind_and_state(&mut c)
             .await

@@ -53,33 +53,73 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["method", "route"],
     )
     .expect("metric");
-    r.register(Box::new(http_seconds.clone())).expect("registered once");
+    r.register(Box::new(http_seconds.clone()))
+        .expect("registered once");
     let sign_in_pauses = IntCounter::new(
         "sign_in_pauses_total",
         "Sign-in pauses started by repeated failures for one address",
     )
     .expect("metric");
-    r.register(Box::new(sign_in_pauses.clone())).expect("registered once");
-    let outbox_queued = IntGauge::new("outbox_queued", "Messages waiting to be sent").expect("metric");
-    r.register(Box::new(outbox_queued.clone())).expect("registered once");
+    r.register(Box::new(sign_in_pauses.clone()))
+        .expect("registered once");
+    let outbox_queued =
+        IntGauge::new("outbox_queued", "Messages waiting to be sent").expect("metric");
+    r.register(Box::new(outbox_queued.clone()))
+        .expect("registered once");
     let outbox_oldest_seconds = IntGauge::new(
         "outbox_oldest_queued_age_seconds",
         "Age of the oldest message waiting to be sent (0 when none waits)",
     )
     .expect("metric");
-    r.register(Box::new(outbox_oldest_seconds.clone())).expect("registered once");
+    r.register(Box::new(outbox_oldest_seconds.clone()))
+        .expect("registered once");
     Metrics {
-        http_requests: counter(&r, "http_requests_total", "Requests answered, by route template and status", &["method", "route", "status"]),
+        http_requests: counter(
+            &r,
+            "http_requests_total",
+            "Requests answered, by route template and status",
+            &["method", "route", "status"],
+        ),
         http_seconds,
-        deliveries: counter(&r, "deliveries_total", "Messages handed to the mail or SMS server, by outcome (sent, retrying, failed)", &["outcome"]),
-        job_rows: counter(&r, "job_rows_processed_total", "Items (users, rows) bulk jobs processed in this process, by job kind", &["kind"]),
-        sign_in_failures: counter(&r, "sign_in_failures_total", "Refused sign-ins, by reason (wrong: password or address; paused: during a pause)", &["reason"]),
+        deliveries: counter(
+            &r,
+            "deliveries_total",
+            "Messages handed to the mail or SMS server, by outcome (sent, retrying, failed)",
+            &["outcome"],
+        ),
+        job_rows: counter(
+            &r,
+            "job_rows_processed_total",
+            "Items (users, rows) bulk jobs processed in this process, by job kind",
+            &["kind"],
+        ),
+        sign_in_failures: counter(
+            &r,
+            "sign_in_failures_total",
+            "Refused sign-ins, by reason (wrong: password or address; paused: during a pause)",
+            &["reason"],
+        ),
         sign_in_pauses,
         outbox_queued,
         outbox_oldest_seconds,
-        jobs: gauge(&r, "jobs", "Bulk jobs in the database, by kind and state", &["kind", "state"]),
-        job_items_done: gauge(&r, "job_items_done", "Items the jobs in the database have done, by kind and state", &["kind", "state"]),
-        db_connections: gauge(&r, "db_connections", "Database connections of this process, by pool and state (idle, in_use)", &["pool", "state"]),
+        jobs: gauge(
+            &r,
+            "jobs",
+            "Bulk jobs in the database, by kind and state",
+            &["kind", "state"],
+        ),
+        job_items_done: gauge(
+            &r,
+            "job_items_done",
+            "Items the jobs in the database have done, by kind and state",
+            &["kind", "state"],
+        ),
+        db_connections: gauge(
+            &r,
+            "db_connections",
+            "Database connections of this process, by pool and state (idle, in_use)",
+            &["pool", "state"],
+        ),
         registry: r,
     }
 });
@@ -132,11 +172,15 @@ pub async fn render(app: &App) -> Result<String, AppError> {
     m.job_items_done.reset();
     for (kind, state, count, done) in jobs {
         m.jobs.with_label_values(&[&kind, &state]).set(count);
-        m.job_items_done.with_label_values(&[&kind, &state]).set(done);
+        m.job_items_done
+            .with_label_values(&[&kind, &state])
+            .set(done);
     }
     for (pool, open, idle) in rollcall_store::ops::pool_use(&app.db) {
         let idle = idle.min(open);
-        m.db_connections.with_label_values(&[pool, "idle"]).set(idle.into());
+        m.db_connections
+            .with_label_values(&[pool, "idle"])
+            .set(idle.into());
         m.db_connections
             .with_label_values(&[pool, "in_use"])
             .set((open - idle).into());

@@ -18,5 +18,7 @@ pub fn schema_version() -> i64 {
 
 /// A timestamp for file names: `20261130T192500Z`.
 fn stamp() -> String {
-    jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string()
 }

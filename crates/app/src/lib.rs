@@ -20,6 +20,7 @@ pub mod testing {
 pub mod model;
 pub mod oidc;
 pub mod onboarding;
+pub mod ops;
 pub mod org;
 mod paging;
 pub mod provisioning;
@@ -56,11 +57,28 @@ pub struct App {
 }
 
 impl App {
-    /// Connects, migrates and returns a ready application.
+    /// Connects, migrates and returns a ready application; a SQLite database with migrations
+    /// to apply is copied beside itself first.
     pub async fn start(config: Config) -> Result<App, AppError> {
+        App::start_with(config, true).await
+    }
+
+    /// [`App::start`], copying the database before an upgrade only when `backup_before_migrate`.
+    pub async fn start_with(config: Config, backup_before_migrate: bool) -> Result<App, AppError> {
         let db = Db::connect(&config.database_url()).await?;
-        rollcall_store::migrate(&db).await?;
+        let copy = match backup_before_migrate {
+            true => ops::backup::before_upgrade(&db).await?,
+            false => None,
+        };
+        rollcall_store::migrate(&db)
+            .await
+            .map_err(|e| ops::backup::upgrade_failed(e, copy.as_deref()))?;
         Ok(App::with_db(db, config, Clock::system()))
+    }
+
+    /// The SQLite database's file (`None` on PostgreSQL): the one a serving process locks.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        self.db.sqlite_path()
     }
 
     /// Which database engine serves this process ("SQLite" or "PostgreSQL"), for logs.

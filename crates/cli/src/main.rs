@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use rollcall_app::audit::Meta;
 use rollcall_app::{App, Config};
 
+mod backup;
 mod exit;
 mod import;
 mod import_remote;
@@ -68,6 +69,18 @@ struct GlobalArgs {
     /// text for people, json for scripts (one JSON document on standard output).
     #[arg(long, env = "ROLLCALL_OUTPUT", value_enum, default_value_t = output::Output::Text, global = true)]
     output: output::Output,
+    /// Logs on standard error: text for people, json for a log collector (one object a line).
+    #[arg(long, env = "ROLLCALL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    /// Do not copy a SQLite database beside itself before applying migrations to it.
+    #[arg(long, env = "ROLLCALL_NO_BACKUP_BEFORE_MIGRATE", global = true)]
+    no_backup_before_migrate: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -76,8 +89,23 @@ enum Command {
     Serve(ServeArgs),
     /// Create the demo organization (once) and run the server.
     Demo(ServeArgs),
-    /// Apply database migrations and exit.
+    /// Apply database migrations and exit (a SQLite database is copied beside itself first).
     Migrate,
+    /// Copy the SQLite database to FILE while the server runs, and check the copy (integrity,
+    /// audit chains). For PostgreSQL use pg_dump.
+    Backup {
+        /// The file to write; it must not exist.
+        file: PathBuf,
+    },
+    /// Put a backup in place of the database of --data-dir, with the server stopped. The file
+    /// is checked first (integrity, audit chains, a schema this binary knows).
+    Restore {
+        /// A file `rollcall backup` wrote.
+        file: PathBuf,
+        /// Replace an existing database (it is kept beside it as a .replaced file).
+        #[arg(long)]
+        force: bool,
+    },
     /// Organizations.
     Org {
         #[command(subcommand)]
@@ -141,23 +169,55 @@ async fn main() -> std::process::ExitCode {
     exit::code_of(run().await)
 }
 
-/// Logs go to standard error (standard output is the command's answer), coloured only on a
-/// terminal.
-fn init_logs() {
-    tracing_subscriber::fmt()
+/// Logs go to standard error (standard output is the command's answer): text coloured only on
+/// a terminal, or one JSON object a line whose fields include the request's span (request id,
+/// route, organization, actor).
+fn init_logs(format: LogFormat) {
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ROLLCALL_LOG")
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
+/// `--version` names the schema too, so an operator knows which databases this binary reads.
+fn version() -> &'static str {
+    let text = format!(
+        "{} (database schema {})",
+        env!("CARGO_PKG_VERSION"),
+        rollcall_app::ops::schema_version()
+    );
+    Box::leak(text.into_boxed_str())
 }
 
 async fn run() -> anyhow::Result<()> {
-    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let matches = <Cli as clap::CommandFactory>::command()
+        .version(version())
+        .get_matches();
     let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)?;
-    init_logs();
+    init_logs(cli.global.log_format);
+    // Works on a stopped server's files: opening the database would create or migrate it.
+    if let Command::Restore { file, force } = &cli.command {
+        let g = &cli.global;
+        return backup::restore(
+            file,
+            &g.data_dir,
+            g.database_url.as_deref(),
+            *force,
+            g.output,
+        )
+        .await;
+    }
     // Needs no database.
     if let Command::Import(args) = &cli.command
         && args.template
@@ -216,6 +276,8 @@ async fn direct(cli: Cli) -> anyhow::Result<()> {
             output::print_json(&serde_json::json!({ "migrated": true }))?
         }
         Command::Migrate => println!("Database is up to date."),
+        Command::Backup { file } => backup::backup(&app, &file, out).await?,
+        Command::Restore { .. } => unreachable!("restored before the database is opened"),
         Command::Serve(s) => serve::serve(app, &s, listener.expect("bound")).await?,
         Command::Demo(s) => {
             demo_banner(&app).await?;
@@ -275,7 +337,9 @@ async fn open(
         },
         sms: serving.and_then(|s| s.delivery.sms()),
     };
-    App::start(config).await.context("cannot open the database")
+    App::start_with(config, !global.no_backup_before_migrate)
+        .await
+        .context("cannot open the database")
 }
 
 async fn demo_banner(app: &App) -> anyhow::Result<()> {

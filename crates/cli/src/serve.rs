@@ -29,6 +29,21 @@ pub struct ServeArgs {
     pub delivery: DeliveryArgs,
     #[command(flatten)]
     pub edge: EdgeArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// Where `/metrics` is served: never to the public by default.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Metrics")]
+pub struct MetricsArgs {
+    /// Serve /metrics (Prometheus text format) on this address of its own, e.g. 127.0.0.1:9464.
+    #[arg(long, env = "ROLLCALL_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Serve /metrics on the main port too, to requests with `Authorization: Bearer TOKEN`.
+    /// Without this or --metrics-listen, /metrics is not served (404).
+    #[arg(long, env = "ROLLCALL_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 /// API rate limits and the reverse proxies whose forwarded client addresses are believed.
@@ -48,11 +63,12 @@ pub struct EdgeArgs {
 }
 
 impl EdgeArgs {
-    pub fn edge(&self) -> rollcall_web::Edge {
+    pub fn edge(&self, metrics: &MetricsArgs) -> rollcall_web::Edge {
         rollcall_web::Edge {
             per_token_per_minute: self.api_rate_limit,
             per_address_per_minute: self.api_rate_limit_per_address,
             trusted_proxies: self.trusted_proxies.clone(),
+            metrics_token: metrics.metrics_token.clone().filter(|t| !t.is_empty()),
         }
     }
 }
@@ -155,6 +171,23 @@ pub async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener>
     }
 }
 
+/// Holds the SQLite database's lock while serving, so `rollcall restore` refuses to replace it;
+/// one SQLite database serves one process.
+fn lock_database(app: &App) -> anyhow::Result<Option<rollcall_app::ops::ServerLock>> {
+    let Some(path) = app.sqlite_path() else {
+        return Ok(None);
+    };
+    let lock = rollcall_app::ops::ServerLock::take(&path)
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    match lock {
+        Ok(lock) => Ok(Some(lock)),
+        Err(held) => bail!(
+            "{} is in use: {held}. One SQLite database serves one process; stop the other, or use PostgreSQL for several.",
+            path.display()
+        ),
+    }
+}
+
 /// Serves until SIGTERM or Ctrl-C; delivers messages and resumes bulk jobs in the background.
 /// On the signal the process drains: it takes no new connection, message or job, answers the
 /// requests in flight, records the sends in flight, gives back the messages it claimed and did
@@ -166,6 +199,17 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
+    let _lock = lock_database(&app)?;
+    if let Some(at) = args.metrics.metrics_listen {
+        let metrics = bind(at).await?;
+        let stop = app.shutdown.clone();
+        tokio::spawn(rollcall_web::serve_metrics(
+            app.clone(),
+            metrics,
+            async move { stop.draining().await },
+        ));
+        tracing::info!(address = %at, "serving /metrics");
+    }
     tracing::info!(%address, public_url = %app.config.public_url, database = app.database(), "serving");
     let dispatcher = rollcall_app::delivery::spawn_dispatcher(app.clone());
     let sweeper = rollcall_app::jobs::kinds::spawn_sweeper(app.clone());
@@ -173,7 +217,7 @@ pub async fn serve(
     let stop = async move { shutdown.draining().await };
     let mut http = tokio::spawn(rollcall_web::serve(
         app.clone(),
-        args.edge.edge(),
+        args.edge.edge(&args.metrics),
         listener,
         stop,
     ));

@@ -99,6 +99,15 @@ impl Db {
         &self.url
     }
 
+    /// The SQLite database's file; `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        if self.engine != Engine::Sqlite {
+            return None;
+        }
+        let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url).ok()?;
+        Some(opts.get_filename().to_path_buf())
+    }
+
     /// Pool for reads outside a transaction.
     pub fn reader(&self) -> &AnyPool {
         &self.read
@@ -117,6 +126,21 @@ impl Db {
     /// A pooled connection for reads.
     pub async fn read_conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
         Ok(self.read.acquire().await?)
+    }
+
+    /// Connections of each pool: (pool, open, idle). PostgreSQL has one pool for both.
+    pub fn pool_use(&self) -> Vec<(&'static str, u32, u32)> {
+        let of = |p: &AnyPool| (p.size(), p.num_idle() as u32);
+        match self.engine {
+            Engine::Sqlite => {
+                let (r, w) = (of(&self.read), of(&self.write));
+                vec![("read", r.0, r.1), ("write", w.0, w.1)]
+            }
+            Engine::Postgres => {
+                let p = of(&self.write);
+                vec![("shared", p.0, p.1)]
+            }
+        }
     }
 
     pub async fn close(&self) {

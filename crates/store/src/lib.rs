@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod locations;
 pub mod mailbox;
 pub mod oidc;
+pub mod ops;
 pub mod orgs;
 pub mod outbox;
 pub mod profiles;
@@ -38,7 +39,9 @@ pub mod users;
 mod tests;
 
 pub use db::{Conn, Db, Engine, Tx};
-pub use migrate::migrate;
+#[cfg(any(test, feature = "testing"))]
+pub use migrate::migrate_with;
+pub use migrate::{MigrationFailed, latest_version, migrate, pending};
 pub use sql::{List, Sql};
 pub use sqlx::Error as SqlxError;
 
@@ -53,6 +56,8 @@ pub enum StoreError {
     Config(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    Migration(#[from] MigrationFailed),
 }
 
 impl StoreError {

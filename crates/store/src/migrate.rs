@@ -129,6 +129,51 @@ fn steps() -> Vec<Step> {
 /// Any fixed number: the key of the PostgreSQL advisory lock that serializes migrations.
 const MIGRATION_LOCK: i64 = 0x726f_6c6c_6361_6c6c; // "rollcall"
 
+/// The newest migration this binary carries.
+pub fn latest_version() -> i64 {
+    steps().iter().map(|s| s.version).max().unwrap_or(0)
+}
+
+/// A migration that failed: it was rolled back whole, so the database is as the previous step
+/// left it.
+#[derive(Debug, thiserror::Error)]
+#[error("migration {version:04} ({name}) failed and was rolled back: {reason}")]
+pub struct MigrationFailed {
+    pub version: i64,
+    pub name: String,
+    pub reason: String,
+}
+
+/// The migrations an existing database has not applied yet: empty for a new database (one
+/// without Rollcall's tables) and for one that is up to date.
+pub async fn pending(db: &Db) -> Result<Vec<(i64, &'static str)>, StoreError> {
+    let mut conn = db.read_conn().await?;
+    let known = match db.engine() {
+        Engine::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        }
+        Engine::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'schema_migrations' \
+             AND table_schema = current_schema()"
+        }
+    };
+    let tables: i64 = sqlx::query_scalar(known).fetch_one(&mut *conn).await?;
+    if tables == 0 {
+        return Ok(Vec::new());
+    }
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *conn)
+        .await?;
+    if applied.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(steps()
+        .into_iter()
+        .filter(|s| !applied.contains(&s.version))
+        .map(|s| (s.version, s.name))
+        .collect())
+}
+
 /// Applies every step not yet applied; returns the versions it applied.
 ///
 /// Several processes may start together on one database: on PostgreSQL they take turns under an
@@ -144,7 +189,7 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, StoreError> {
             .execute(&mut *conn)
             .await?;
     }
-    let applied = apply_pending(db, &mut conn).await;
+    let applied = apply_pending(db, &mut conn, steps()).await;
     if db.engine() == Engine::Postgres {
         let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(MIGRATION_LOCK)
@@ -159,7 +204,28 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, StoreError> {
     applied
 }
 
-async fn apply_pending(db: &Db, conn: &mut sqlx::AnyConnection) -> Result<Vec<i64>, StoreError> {
+/// [`migrate`] with steps of a test's own after the real ones (a step that fails, for one).
+#[cfg(any(test, feature = "testing"))]
+pub async fn migrate_with(
+    db: &Db,
+    extra: &[(i64, &'static str, &'static str)],
+) -> Result<Vec<i64>, StoreError> {
+    let mut all = steps();
+    all.extend(extra.iter().map(|&(version, name, sql)| Step {
+        version,
+        name,
+        sqlite: sql,
+        postgres: sql,
+    }));
+    let mut conn = db.write_conn().await?;
+    apply_pending(db, &mut conn, all).await
+}
+
+async fn apply_pending(
+    db: &Db,
+    conn: &mut sqlx::AnyConnection,
+    steps: Vec<Step>,
+) -> Result<Vec<i64>, StoreError> {
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
          checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
@@ -173,7 +239,7 @@ async fn apply_pending(db: &Db, conn: &mut sqlx::AnyConnection) -> Result<Vec<i6
             .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))
             .collect();
     let mut done = Vec::new();
-    for step in steps() {
+    for step in steps {
         let sql = match db.engine() {
             Engine::Sqlite => step.sqlite,
             Engine::Postgres => step.postgres,
@@ -205,7 +271,15 @@ async fn apply_pending(db: &Db, conn: &mut sqlx::AnyConnection) -> Result<Vec<i6
             tx.rollback().await?;
             continue;
         }
-        tx.execute(sql).await?;
+        // The step's statements and its version row commit together or not at all.
+        if let Err(e) = tx.execute(sql).await {
+            let _ = tx.rollback().await;
+            return Err(StoreError::Migration(MigrationFailed {
+                version: step.version,
+                name: step.name.to_string(),
+                reason: e.to_string(),
+            }));
+        }
         tx.commit().await?;
         tracing::info!(
             version = step.version,

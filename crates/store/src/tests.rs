@@ -725,3 +725,50 @@ async fn postgres_migrations_from_two_pools_at_once_apply_each_step_once() {
         .await;
     admin.close().await;
 }
+
+/// A step that fails half-way leaves nothing of itself: neither its first statement's table nor
+/// its version row, and the error names it.
+async fn a_failing_migration_is_rolled_back_whole_and_named(t: TestDb) {
+    let failing = (
+        9001,
+        "probe",
+        "CREATE TABLE upgrade_probe (id BIGINT); INSERT INTO no_such_table VALUES (1);",
+    );
+    let err = crate::migrate_with(&t.db, &[failing]).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("migration 9001 (probe) failed"), "{text}");
+    let mut c = t.db.read_conn().await.unwrap();
+    let probe = sqlx::query("SELECT COUNT(*) FROM upgrade_probe")
+        .fetch_one(&mut *c)
+        .await;
+    assert!(probe.is_err(), "the failed step's table must not exist");
+    let recorded: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations WHERE version = 9001")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+    assert_eq!(recorded, 0);
+    assert!(crate::pending(&t.db).await.unwrap().is_empty());
+}
+
+/// The figures `/metrics` and `rollcall backup` show, read on both engines.
+async fn operator_counts_and_gauges_read_on_both_engines(t: TestDb) {
+    let o = org(&t, "gauges").await;
+    let mut c = t.db.read_conn().await.unwrap();
+    let counts = crate::ops::counts(&mut c).await.unwrap();
+    assert_eq!((counts.orgs, counts.users, counts.outbox), (1, 0, 0));
+    assert_eq!(crate::ops::outbox_backlog(&mut c).await.unwrap(), (0, None));
+    assert!(
+        crate::ops::jobs_by_kind_and_state(&mut c)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!crate::ops::pool_use(&t.db).is_empty());
+    let _ = o;
+}
+
+engine_tests!(
+    a_failing_migration_is_rolled_back_whole_and_named,
+    operator_counts_and_gauges_read_on_both_engines,
+);

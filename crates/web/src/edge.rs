@@ -28,6 +28,9 @@ pub struct Edge {
     pub per_address_per_minute: NonZeroU32,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// The bearer token that opens `/metrics` on the main port; without it the page is not
+    /// there (404).
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Edge {
@@ -36,6 +39,7 @@ impl Default for Edge {
             per_token_per_minute: NonZeroU32::new(1_200).expect("non-zero"),
             per_address_per_minute: NonZeroU32::new(3_000).expect("non-zero"),
             trusted_proxies: Vec::new(),
+            metrics_token: None,
         }
     }
 }

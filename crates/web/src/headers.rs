@@ -1,4 +1,4 @@
-//! Security headers on every response, and a request id for logs and audit events.
+//! Security headers on every response. (The request id is made in `observe`.)
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
@@ -15,11 +15,9 @@ pub struct Https(pub bool);
 
 pub async fn security_headers(
     State(Https(https)): State<Https>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
-    let request_id = rollcall_app::secret::new_token()[..16].to_string();
-    req.extensions_mut().insert(RequestId(request_id.clone()));
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     let mut set = |name: header::HeaderName, value: &'static str| {
@@ -40,9 +38,6 @@ pub async fn security_headers(
     );
     if https {
         set(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
-    }
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        h.insert(header::HeaderName::from_static("x-request-id"), v);
     }
     res
 }

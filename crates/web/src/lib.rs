@@ -10,6 +10,7 @@ mod error;
 mod headers;
 mod health;
 mod oidc;
+mod observe;
 mod scim;
 mod session;
 
@@ -17,7 +18,8 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::get;
 use rollcall_app::App;
 
 pub use edge::Edge;
@@ -33,6 +35,10 @@ pub fn router(app: App) -> Router {
 
 /// The whole application as a `Router`, with the given rate limits and trusted proxies.
 pub fn router_with(app: App, edge: Edge) -> Router {
+    let token = observe::MetricsToken(edge.metrics_token.clone());
+    let metrics = Router::new()
+        .route("/metrics", get(observe::metrics_with_token))
+        .with_state((app.clone(), token));
     let limits = edge::Limits::new(edge);
     let https = headers::Https(app.config.secure_cookies);
     let api = api::routes().layer(from_fn_with_state(limits.clone(), edge::rate_limits));
@@ -41,11 +47,20 @@ pub fn router_with(app: App, edge: Edge) -> Router {
         .merge(console::routes())
         .merge(health::routes())
         .merge(oidc::routes(limits.clone()))
+        .merge(metrics)
         .nest("/api/v1", api)
         .nest("/scim/v2", scim)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn_with_state(limits, edge::client_address))
         .layer(from_fn_with_state(https, headers::security_headers))
+        .layer(from_fn(observe::observe))
+        .with_state(app)
+}
+
+/// The metrics alone, for a listener of their own (`--metrics-listen`), with no token.
+pub fn metrics_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", get(observe::metrics))
         .with_state(app)
 }
 
@@ -63,6 +78,17 @@ pub async fn serve(
     )
     .with_graceful_shutdown(stop)
     .await
+}
+
+/// Serves `/metrics` alone on a listener of its own until `stop` resolves.
+pub async fn serve_metrics(
+    app: App,
+    listener: tokio::net::TcpListener,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, metrics_router(app))
+        .with_graceful_shutdown(stop)
+        .await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -123,6 +123,7 @@ impl FromRequestParts<App> for ConsoleUser {
         };
         match rollcall_app::identity::auth::session(app, &token).await {
             Ok(Some((session, principal))) => {
+                crate::observe::identify(&principal);
                 parts
                     .extensions
                     .insert(SessionCsrf(session.csrf_token.clone()));
@@ -198,6 +199,7 @@ impl FromRequestParts<App> for ApiCaller {
                 ))
             })?;
         let principal = rollcall_app::identity::api_tokens::authenticate(app, raw).await?;
+        crate::observe::identify(&principal);
         Ok(ApiCaller {
             principal,
             origin: Origin::from_parts(parts),

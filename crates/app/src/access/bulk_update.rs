@@ -553,6 +553,7 @@ async fn step(app: &App, job: &Job, params: &Params, run: &mut Run) -> Result<St
         return Ok(Step::Lost);
     }
     tx.commit().await?;
+    crate::ops::metrics::job_rows(job.kind.key(), (to - from) as i64);
     tracing::debug!(
         job = %job.id,
         users = to - from,

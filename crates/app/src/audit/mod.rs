@@ -74,12 +74,20 @@ pub async fn verify(
     org_slug: Option<&str>,
 ) -> Result<Vec<(String, Verification)>, AppError> {
     let mut conn = app.db.read_conn().await?;
+    verify_on(&mut conn, org_slug).await
+}
+
+/// [`verify`] on an open connection: the live database or a backup's copy.
+pub(crate) async fn verify_on(
+    conn: &mut rollcall_store::Conn,
+    org_slug: Option<&str>,
+) -> Result<Vec<(String, Verification)>, AppError> {
     let mut out = Vec::new();
-    for org in rollcall_store::orgs::list(&mut conn).await? {
+    for org in rollcall_store::orgs::list(&mut *conn).await? {
         if org_slug.is_some_and(|s| s != org.slug) {
             continue;
         }
-        out.push((org.slug.clone(), audit::verify(&mut conn, org.id).await?));
+        out.push((org.slug.clone(), audit::verify(&mut *conn, org.id).await?));
     }
     if out.is_empty()
         && let Some(s) = org_slug

@@ -343,6 +343,7 @@ impl Dispatcher {
         report.failed += failed;
         report.retrying += failures.len() - failed;
         report.released += released.len();
+        crate::ops::metrics::deliveries(sent.len(), failures.len() - failed, failed);
         Ok(())
     }
 

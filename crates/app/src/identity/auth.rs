@@ -229,6 +229,7 @@ async fn check_password(
         && let Some(minutes) = lock_minutes(failures, threshold.into())
         && last + minutes * MINUTE > now
     {
+        crate::ops::metrics::sign_in_failed(true);
         return Err(paused(((last + minutes * MINUTE - now) / MINUTE).max(1)));
     }
     let user = users::get_by_email_key(&mut conn, org.id, &key).await?;
@@ -252,7 +253,11 @@ async fn check_password(
             Ok((org, u))
         }
         other => {
-            app.limits.fail(&attempt_key, now).await?;
+            let failures = app.limits.fail(&attempt_key, now).await?;
+            crate::ops::metrics::sign_in_failed(false);
+            if lock_minutes(failures, threshold.into()).is_some() {
+                crate::ops::metrics::sign_in_pause_started();
+            }
             if let Some(u) = other {
                 record_failure(app, org.id, &u, threshold, source_ip.clone(), now).await?;
             }

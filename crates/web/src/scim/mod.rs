@@ -99,6 +99,7 @@ impl FromRequestParts<App> for ScimCaller {
                 ))
             })?;
         let principal = rollcall_app::identity::api_tokens::authenticate(app, raw).await?;
+        crate::observe::identify(&principal);
         principal.require(Capability::Provision)?;
         Ok(ScimCaller {
             principal,

@@ -253,6 +253,7 @@ async fn commit_chunk(
     .await?;
     if advanced {
         tx.commit().await?;
+        crate::ops::metrics::job_rows(job.kind.key(), chunk.to - chunk.from);
     }
     Ok(advanced)
 }

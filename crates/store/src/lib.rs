@@ -18,6 +18,7 @@ pub mod idempotency;
 pub mod imports;
 pub mod invitations;
 pub mod jobs;
+pub mod lease;
 pub mod locations;
 pub mod mailbox;
 pub mod orgs;
@@ -31,6 +32,7 @@ pub mod server_keys;
 pub mod sessions;
 pub mod taxonomy;
 pub mod users;
+pub mod webhooks;
 
 #[cfg(test)]
 mod tests;

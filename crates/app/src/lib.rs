@@ -26,6 +26,7 @@ pub mod secret;
 pub mod sheet;
 pub mod shutdown;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -49,6 +50,8 @@ pub struct App {
     pub shutdown: shutdown::Shutdown,
     /// The key that signs pre-session form tokens, read from the database once.
     form_key: Arc<tokio::sync::OnceCell<String>>,
+    /// The key that seals webhook signing secrets, read from the database once.
+    webhook_key: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl App {
@@ -81,6 +84,7 @@ impl App {
             config: Arc::new(config),
             shutdown: shutdown::Shutdown::default(),
             form_key: Arc::default(),
+            webhook_key: Arc::default(),
         }
     }
 }

@@ -274,6 +274,7 @@ async fn open(
             None => None,
         },
         sms: serving.and_then(|s| s.delivery.sms()),
+        webhooks: serving.map(|s| s.webhooks.config()).unwrap_or_default(),
     };
     App::start(config).await.context("cannot open the database")
 }

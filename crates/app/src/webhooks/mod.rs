@@ -421,21 +421,53 @@ pub async fn send_test(
     Ok(DeliveryView::of(&stored, Vec::new()))
 }
 
-/// An endpoint's deliveries, newest first, each with its attempts.
+/// A page of an endpoint's delivery log.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<DeliveryView>,
+    /// Pass as `after` for the next (older) page; `null` on the last page.
+    pub next: Option<String>,
+}
+
+/// An endpoint's deliveries, newest first, each with its attempts. `after` is the previous
+/// page's `next`; `limit` 1 to 200 (50 when absent).
 pub async fn deliveries(
     app: &App,
     who: &Principal,
     id: Uuid,
-    before: Option<Uuid>,
-    limit: u32,
-) -> Result<Vec<DeliveryView>, AppError> {
+    after: Option<&str>,
+    limit: Option<u32>,
+) -> Result<DeliveryPage, AppError> {
     who.require(Capability::ManageSettings)?;
+    let limit = limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ValueError::new(
+            "limit",
+            "limit_out_of_range",
+            format!("limit {limit} is out of range: ask for 1 to 200 deliveries a page."),
+        )
+        .into());
+    }
+    let before = after
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            Uuid::parse_str(a).map_err(|_| {
+                ValueError::new(
+                    "after",
+                    "cursor_invalid",
+                    "after is not a cursor this list gave: pass the previous page's next as it is.",
+                )
+            })
+        })
+        .transpose()?;
     let mut conn = app.db.read_conn().await?;
     endpoint_in(&mut conn, who.org_id, id).await?;
-    let list = webhooks::deliveries(&mut conn, id, before, limit).await?;
+    let list = webhooks::deliveries(&mut conn, id, before, limit + 1).await?;
+    let more = list.len() > limit as usize;
+    let list = &list[..list.len().min(limit as usize)];
     let ids: Vec<Uuid> = list.iter().map(|d| d.id).collect();
     let log = webhooks::attempts(&mut conn, &ids).await?;
-    Ok(list
+    let deliveries = list
         .iter()
         .map(|d| {
             let mine = log
@@ -451,7 +483,13 @@ pub async fn deliveries(
                 .collect();
             DeliveryView::of(d, mine)
         })
-        .collect())
+        .collect();
+    Ok(DeliveryPage {
+        deliveries,
+        next: more
+            .then(|| list.last().map(|d| d.id.to_string()))
+            .flatten(),
+    })
 }
 
 /// Sends a delivery again now, with the same `webhook-id` (a receiver that has it ignores it).

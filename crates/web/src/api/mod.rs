@@ -11,6 +11,7 @@ mod query;
 mod reference;
 mod responses;
 mod tokens;
+mod webhooks;
 
 pub use problem::Problem;
 
@@ -78,6 +79,7 @@ fn documented() -> OpenApiRouter<App> {
         .merge(imports::routes())
         .merge(directory::routes())
         .merge(tokens::routes())
+        .merge(webhooks::routes())
         .merge(reference::routes())
         .routes(routes!(jobs::get))
         .routes(routes!(jobs::refused))

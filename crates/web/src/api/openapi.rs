@@ -40,6 +40,7 @@ use super::responses::{
         (name = "jobs", description = "Bulk jobs: imports and bulk updates as they run and end"),
         (name = "audit", description = "The organization's audit log"),
         (name = "tokens", description = "API tokens: service accounts and personal tokens"),
+        (name = "webhooks", description = "Webhook endpoints (Standard Webhooks), their delivery log and redelivery"),
         (name = "reference", description = "Locations, roles, user types and permissions requests may name"),
         (name = "meta", description = "The caller and this document")
     )

@@ -43,7 +43,11 @@ pub struct WebhookArgs {
     webhooks_allow_private: bool,
     /// Days an endpoint may fail without a success before it is disabled and the company
     /// admins are told.
-    #[arg(long, env = "ROLLCALL_WEBHOOKS_DISABLE_AFTER_DAYS", default_value_t = 5)]
+    #[arg(
+        long,
+        env = "ROLLCALL_WEBHOOKS_DISABLE_AFTER_DAYS",
+        default_value_t = 5
+    )]
     webhooks_disable_after_days: u32,
 }
 

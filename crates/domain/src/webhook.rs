@@ -143,10 +143,7 @@ pub fn parse_event_types(input: &[String]) -> Result<Vec<EventType>, ValueError>
         return Err(ValueError::new(
             "event_types",
             "event_types_missing",
-            format!(
-                "Choose at least one event type to receive: {}.",
-                all_keys()
-            ),
+            format!("Choose at least one event type to receive: {}.", all_keys()),
         ));
     }
     out.sort();

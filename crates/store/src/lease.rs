@@ -47,12 +47,14 @@ pub async fn claim_due<T>(
         Engine::Postgres => {
             q.push("WITH due AS (");
             due(&mut q);
-            q.push(&format!(" FOR UPDATE SKIP LOCKED) UPDATE {table} SET claim_id = "))
-                .bind(claim.to_string())
-                .push(", claimed_until = ")
-                .bind(lease_until)
-                .push(&format!(" FROM due WHERE {table}.id = due.id RETURNING "))
-                .push(&qualified(table, columns));
+            q.push(&format!(
+                " FOR UPDATE SKIP LOCKED) UPDATE {table} SET claim_id = "
+            ))
+            .bind(claim.to_string())
+            .push(", claimed_until = ")
+            .bind(lease_until)
+            .push(&format!(" FROM due WHERE {table}.id = due.id RETURNING "))
+            .push(&qualified(table, columns));
         }
         Engine::Sqlite => {
             q.push(&format!("UPDATE {table} SET claim_id = "))

@@ -181,10 +181,21 @@ async fn another_organization_sees_and_changes_nothing(t: TestDb) {
     let app = spawn_app_local_webhooks(t).await;
     let token = admin_token(&app).await;
     let (rx, _) = receiver().await;
-    let (_, made) = create(&app, &token, &format!("http://{rx}/hook"), &["user.invited"]).await;
+    let (_, made) = create(
+        &app,
+        &token,
+        &format!("http://{rx}/hook"),
+        &["user.invited"],
+    )
+    .await;
     let id = made["endpoint"]["id"].as_str().unwrap().to_string();
     let (_, test) = app
-        .api(&token, Method::POST, &format!("/api/v1/webhooks/{id}/test"), None)
+        .api(
+            &token,
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/test"),
+            None,
+        )
         .await;
     let delivery = test["id"].as_str().unwrap().to_string();
 
@@ -202,7 +213,11 @@ async fn another_organization_sees_and_changes_nothing(t: TestDb) {
     let path = format!("/api/v1/webhooks/{id}");
     for (method, p, body) in [
         (Method::GET, path.clone(), None),
-        (Method::PATCH, path.clone(), Some(json!({ "enabled": false }))),
+        (
+            Method::PATCH,
+            path.clone(),
+            Some(json!({ "enabled": false })),
+        ),
         (Method::POST, format!("{path}/rotate"), None),
         (Method::POST, format!("{path}/test"), None),
         (Method::GET, format!("{path}/deliveries"), None),
@@ -240,7 +255,10 @@ async fn a_deactivation_queues_exactly_one_event_and_a_refusal_none(t: TestDb) {
         .api(
             &token,
             Method::POST,
-            &format!("/api/v1/users/{}/deactivate", me["user_id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/users/{}/deactivate",
+                me["user_id"].as_str().unwrap()
+            ),
             None,
         )
         .await;
@@ -304,7 +322,10 @@ async fn a_bulk_update_gives_one_access_event_per_user_with_before_and_after(t: 
         let before = data["before"]["locations"].to_string();
         let after = data["after"]["locations"].to_string();
         assert!(!before.contains("Northside"), "{data}");
-        assert!(after.contains("Northside") && after.contains("Downtown"), "{data}");
+        assert!(
+            after.contains("Northside") && after.contains("Downtown"),
+            "{data}"
+        );
         assert!(
             data["after"]["permissions"]
                 .as_array()
@@ -409,10 +430,21 @@ async fn a_gone_endpoint_is_disabled_and_admins_are_told(t: TestDb) {
         axum::routing::post(|| async { axum::http::StatusCode::GONE }),
     );
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let (_, made) = create(&app, &token, &format!("http://{rx}/hook"), &["user.invited"]).await;
+    let (_, made) = create(
+        &app,
+        &token,
+        &format!("http://{rx}/hook"),
+        &["user.invited"],
+    )
+    .await;
     let id = made["endpoint"]["id"].as_str().unwrap().to_string();
-    app.api(&token, Method::POST, &format!("/api/v1/webhooks/{id}/test"), None)
-        .await;
+    app.api(
+        &token,
+        Method::POST,
+        &format!("/api/v1/webhooks/{id}/test"),
+        None,
+    )
+    .await;
     WebhookDispatcher::new(app.app.clone())
         .drain()
         .await

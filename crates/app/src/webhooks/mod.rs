@@ -13,8 +13,8 @@ use rollcall_store::{audit, new_id};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use dispatcher::{WebhookDispatcher, sign, spawn_dispatcher};
 pub(crate) use dispatcher::wake;
+pub use dispatcher::{WebhookDispatcher, sign, spawn_dispatcher};
 
 use crate::audit::Meta;
 use crate::clock::{HOUR, rfc3339};
@@ -313,7 +313,10 @@ pub async fn update(
     if before.enabled && !after.enabled {
         webhooks::cancel_queued(&mut tx, id).await?;
     }
-    let (was, is) = (EndpointView::of(&before, now), EndpointView::of(&after, now));
+    let (was, is) = (
+        EndpointView::of(&before, now),
+        EndpointView::of(&after, now),
+    );
     let action = if before.enabled && !after.enabled {
         "webhook_endpoint.disabled"
     } else {

@@ -102,9 +102,8 @@ impl Resolve for CheckedResolver {
         let allow_private = self.allow_private;
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = found
                 .iter()
                 .copied()
@@ -166,7 +165,10 @@ mod tests {
             parse("http://127.0.0.1:9000/x", false).unwrap_err().code,
             "url_not_https"
         );
-        assert_eq!(parse("ftp://x.example", false).unwrap_err().code, "url_scheme");
+        assert_eq!(
+            parse("ftp://x.example", false).unwrap_err().code,
+            "url_scheme"
+        );
         assert_eq!(parse("not a url", false).unwrap_err().code, "url_invalid");
         assert_eq!(
             parse("https://u:p@x.example/", false).unwrap_err().code,

@@ -297,7 +297,10 @@ impl Context {
 fn job_kind(action: &str, after: &Value) -> Value {
     match action {
         "bulk_update.finished" => "bulk_update".into(),
-        _ => after.get("kind").cloned().unwrap_or_else(|| "import".into()),
+        _ => after
+            .get("kind")
+            .cloned()
+            .unwrap_or_else(|| "import".into()),
     }
 }
 

@@ -36,7 +36,7 @@ pub fn routes() -> OpenApiRouter<App> {
 
 /// The organization's webhook endpoints
 ///
-/// Never a secret. Company admins only; scope `users:write`.
+/// Never a secret. Company admins only. Scope `users:write`.
 #[utoipa::path(
     get,
     path = "/webhooks",
@@ -60,7 +60,7 @@ async fn list(
 /// Register a webhook endpoint
 ///
 /// HTTPS on a public host; the events it wants. Its signing secret (`whsec_…`) is in this
-/// answer only. Company admins only; scope `users:write`.
+/// answer only. Company admins only. Scope `users:write`.
 #[utoipa::path(
     post,
     path = "/webhooks",
@@ -95,7 +95,7 @@ async fn create(
 
 /// One webhook endpoint
 ///
-/// Company admins only; scope `users:write`.
+/// Company admins only. Scope `users:write`.
 #[utoipa::path(
     get,
     path = "/webhooks/{id}",
@@ -123,7 +123,7 @@ async fn get(
 /// Change a webhook endpoint
 ///
 /// The URL, description, event types or `enabled`; what is absent stays. Disabling cancels
-/// the deliveries still queued. Company admins only; scope `users:write`.
+/// the deliveries still queued. Company admins only. Scope `users:write`.
 #[utoipa::path(
     patch,
     path = "/webhooks/{id}",
@@ -157,7 +157,7 @@ async fn update(
 
 /// Delete a webhook endpoint
 ///
-/// With its delivery log. Company admins only; scope `users:write`.
+/// With its delivery log. Company admins only. Scope `users:write`.
 #[utoipa::path(
     delete,
     path = "/webhooks/{id}",
@@ -186,8 +186,8 @@ async fn delete(
 /// Give a webhook endpoint a new secret
 ///
 /// The new secret is in this answer only. For a day deliveries carry two signatures, one with
-/// each secret, so the receiver can switch over without losing an event. Company admins only;
-/// scope `users:write`.
+/// each secret, so the receiver can switch over without losing an event. Company admins only.
+/// Scope `users:write`.
 #[utoipa::path(
     post,
     path = "/webhooks/{id}/rotate",
@@ -217,7 +217,7 @@ async fn rotate(
 /// Send a test event
 ///
 /// Queues a `webhook.test` event for this endpoint, signed like any other. Company admins
-/// only; scope `users:write`.
+/// only. Scope `users:write`.
 #[utoipa::path(
     post,
     path = "/webhooks/{id}/test",
@@ -259,7 +259,7 @@ params!(Page: "after", "limit");
 /// An endpoint's delivery log
 ///
 /// Newest first, each delivery with every attempt (status code, response time, error). Company
-/// admins only; scope `users:write`.
+/// admins only. Scope `users:write`.
 #[utoipa::path(
     get,
     path = "/webhooks/{id}/deliveries",
@@ -284,16 +284,25 @@ async fn deliveries(
     Path(id): Path<Uuid>,
     StrictQuery(page): StrictQuery<Page>,
 ) -> Result<Response, ApiError> {
-    let page =
-        webhooks::deliveries(&app, &caller.principal, id, page.after.as_deref(), page.limit)
-            .await?;
-    Ok(super::paging::paged(&uri, page.next.clone().as_deref(), page))
+    let page = webhooks::deliveries(
+        &app,
+        &caller.principal,
+        id,
+        page.after.as_deref(),
+        page.limit,
+    )
+    .await?;
+    Ok(super::paging::paged(
+        &uri,
+        page.next.clone().as_deref(),
+        page,
+    ))
 }
 
 /// Redeliver an event
 ///
 /// Sends the delivery again now, with the same `webhook-id` (a receiver that deduplicates
-/// ignores an event it has). Company admins only; scope `users:write`.
+/// ignores an event it has). Company admins only. Scope `users:write`.
 #[utoipa::path(
     post,
     path = "/webhooks/deliveries/{id}/redeliver",

@@ -99,8 +99,15 @@ async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
         actor_id: job.actor_id,
         ..crate::audit::Meta::system("Rollcall")
     };
-    let after = serde_json::json!({ "kind": job.kind.key(), "outcome": state.key(), "summary": summary });
-    let event = meta.change("import.finished", "job", Some(job.id), None::<&()>, Some(&after));
+    let after =
+        serde_json::json!({ "kind": job.kind.key(), "outcome": state.key(), "summary": summary });
+    let event = meta.change(
+        "import.finished",
+        "job",
+        Some(job.id),
+        None::<&()>,
+        Some(&after),
+    );
     rollcall_store::audit::append(&mut tx, job.org_id, now, &[event]).await?;
     tx.commit().await?;
     crate::delivery::wake(app);

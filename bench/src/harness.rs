@@ -139,7 +139,7 @@ pub fn router(app: App) -> axum::Router {
         rollcall_web::Edge {
             per_token_per_minute: high,
             per_address_per_minute: high,
-            trusted_proxies: Vec::new(),
+            ..rollcall_web::Edge::default()
         },
     )
 }

@@ -16,6 +16,26 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// Outgoing SMS; `None` keeps them in the local mailbox.
     pub sms: Option<SmsConfig>,
+    pub webhooks: WebhookConfig,
+}
+
+/// Where webhooks may go and when a failing endpoint is turned off.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Endpoints on loopback, private or link-local addresses (and plain HTTP on loopback) are
+    /// allowed: for tests and receivers on the same machine or network only.
+    pub allow_private: bool,
+    /// An endpoint whose deliveries fail without a success for this many days is disabled.
+    pub disable_after_days: u32,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            allow_private: false,
+            disable_after_days: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +84,7 @@ impl Config {
             secure_cookies: false,
             smtp: None,
             sms: None,
+            webhooks: WebhookConfig::default(),
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod secret;
 pub mod sheet;
 pub mod shutdown;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -54,6 +55,8 @@ pub struct App {
     form_key: Arc<tokio::sync::OnceCell<String>>,
     /// The published OpenID Connect signing keys, read from the database now and then.
     oidc_keys: Arc<tokio::sync::Mutex<Option<oidc::keys::KeyRing>>>,
+    /// The key that seals webhook signing secrets, read from the database once.
+    webhook_key: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl App {
@@ -104,6 +107,7 @@ impl App {
             shutdown: shutdown::Shutdown::default(),
             form_key: Arc::default(),
             oidc_keys: Arc::default(),
+            webhook_key: Arc::default(),
         }
     }
 }

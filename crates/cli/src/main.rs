@@ -336,6 +336,7 @@ async fn open(
             None => None,
         },
         sms: serving.and_then(|s| s.delivery.sms()),
+        webhooks: serving.map(|s| s.webhooks.config()).unwrap_or_default(),
     };
     App::start_with(config, !global.no_backup_before_migrate)
         .await

@@ -31,6 +31,8 @@ pub struct ServeArgs {
     pub edge: EdgeArgs,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 /// Where `/metrics` is served: never to the public by default.
@@ -44,6 +46,33 @@ pub struct MetricsArgs {
     /// Without this or --metrics-listen, /metrics is not served (404).
     #[arg(long, env = "ROLLCALL_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+}
+
+/// Where webhooks may go and when a failing endpoint is turned off.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Webhooks")]
+pub struct WebhookArgs {
+    /// Let webhook endpoints point at loopback, private or link-local addresses (and at plain
+    /// HTTP on loopback): for receivers on this machine or network, and tests.
+    #[arg(long, env = "ROLLCALL_WEBHOOKS_ALLOW_PRIVATE")]
+    webhooks_allow_private: bool,
+    /// Days an endpoint may fail without a success before it is disabled and the company
+    /// admins are told.
+    #[arg(
+        long,
+        env = "ROLLCALL_WEBHOOKS_DISABLE_AFTER_DAYS",
+        default_value_t = 5
+    )]
+    webhooks_disable_after_days: u32,
+}
+
+impl WebhookArgs {
+    pub fn config(&self) -> rollcall_app::config::WebhookConfig {
+        rollcall_app::config::WebhookConfig {
+            allow_private: self.webhooks_allow_private,
+            disable_after_days: self.webhooks_disable_after_days.max(1),
+        }
+    }
 }
 
 /// API rate limits and the reverse proxies whose forwarded client addresses are believed.
@@ -212,6 +241,7 @@ pub async fn serve(
     }
     tracing::info!(%address, public_url = %app.config.public_url, database = app.database(), "serving");
     let dispatcher = rollcall_app::delivery::spawn_dispatcher(app.clone());
+    let webhooks = rollcall_app::webhooks::spawn_dispatcher(app.clone());
     let sweeper = rollcall_app::jobs::kinds::spawn_sweeper(app.clone());
     let shutdown = app.shutdown.clone();
     let stop = async move { shutdown.draining().await };
@@ -237,6 +267,7 @@ pub async fn serve(
     let drained = tokio::time::timeout(drain, async {
         let _ = http.await;
         let _ = dispatcher.await;
+        let _ = webhooks.await;
         let _ = sweeper.await;
         app.shutdown.jobs_stopped().await;
     })

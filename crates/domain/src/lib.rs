@@ -23,6 +23,7 @@ pub mod status;
 pub mod taxonomy;
 pub mod user_type;
 pub mod username;
+pub mod webhook;
 
 pub use capability::{Capability, Scope, TokenOwner};
 pub use delivery::DeliveryState;
@@ -41,3 +42,4 @@ pub use status::{Transition, UserStatus};
 pub use taxonomy::{DEMO_TAXONOMY, TaxonomyCode};
 pub use user_type::UserTypeDef;
 pub use username::Username;
+pub use webhook::EventType;

@@ -81,6 +81,7 @@ pub async fn append(conn: &mut Conn, org_id: Uuid, at: i64, events: &[NewEvent])
     let last: i64 = r.try_get(0)?;
     let mut prev: String = r.try_get(1)?;
     let mut seq = last - events.len() as i64;
+    let mut ids = Vec::with_capacity(events.len());
     // Events of one call mostly share who, what and where from: those columns are bound once per
     // statement and only the per-event ones per row (half the parameters of a plain VALUES list).
     let mut rest = events;
@@ -112,6 +113,7 @@ pub async fn append(conn: &mut Conn, org_id: Uuid, at: i64, events: &[NewEvent])
         .values_rows(group, |e, row| {
             seq += 1;
             let id = new_id();
+            ids.push((id, e));
             let hash = chain_hash(&prev, seq, id, at, e);
             row.bind(seq)
                 .bind(id.to_string())
@@ -127,7 +129,8 @@ pub async fn append(conn: &mut Conn, org_id: Uuid, at: i64, events: &[NewEvent])
     let mut q = Sql::new("UPDATE organizations SET audit_head = ");
     q.bind(prev).push(" WHERE id = ").bind(org_id.to_string());
     q.execute(&mut *conn).await?;
-    Ok(())
+    // The one place changes are recorded is the one place webhooks hear of them.
+    crate::webhooks::events::enqueue_for_audit(conn, org_id, at, &ids).await
 }
 
 const COLUMNS: &str = "seq, id, at, actor_id, actor_label, action, target_type, target_id, before, after, \

@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod imports;
 pub mod invitations;
 pub mod jobs;
+pub mod lease;
 pub mod locations;
 pub mod mailbox;
 pub mod oidc;
@@ -34,6 +35,7 @@ pub mod server_keys;
 pub mod sessions;
 pub mod taxonomy;
 pub mod users;
+pub mod webhooks;
 
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,7 @@ const SERVER_KEYS: &str = include_str!("../migrations/0011_server_keys.sql");
 const SCIM: &str = include_str!("../migrations/0012_scim.sql");
 const SHARED_LIMITS_AND_CLAIMS: &str =
     include_str!("../migrations/0013_shared_limits_and_claims.sql");
+const WEBHOOKS: &str = include_str!("../migrations/0014_webhooks.sql");
 const OIDC: &str = include_str!("../migrations/0015_oidc.sql");
 const DRAFTS: &str = include_str!("../migrations/0016_drafts.sql");
 
@@ -110,6 +111,12 @@ fn steps() -> Vec<Step> {
             name: "shared_limits_and_claims",
             sqlite: SHARED_LIMITS_AND_CLAIMS,
             postgres: SHARED_LIMITS_AND_CLAIMS,
+        },
+        Step {
+            version: 14,
+            name: "webhooks",
+            sqlite: WEBHOOKS,
+            postgres: WEBHOOKS,
         },
         Step {
             version: 15,

@@ -116,11 +116,8 @@ pub async fn enqueue(conn: &mut Conn, msgs: &[OutboxMessage]) -> Result<()> {
 }
 
 /// Claims up to `limit` queued messages due at `now` whose lease (if any) has run out for
-/// `claim`, and leases them until `lease_until` ([`renew`] extends it).
-///
-/// Commits on its own, before anything is sent. Several processes sharing one PostgreSQL each
-/// get different rows (`FOR UPDATE SKIP LOCKED`); on SQLite the single-writer pool and the
-/// database lock serialise claims.
+/// `claim`, and leases them until `lease_until` ([`renew`] extends it). See
+/// [`crate::lease::claim_due`].
 pub async fn claim_due(
     db: &Db,
     claim: Uuid,
@@ -128,39 +125,17 @@ pub async fn claim_due(
     lease_until: i64,
     limit: usize,
 ) -> Result<Vec<Delivery>> {
-    fn due(q: &mut Sql, now: i64, limit: usize) {
-        q.push("SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ")
-            .bind(now)
-            .push(" AND (claimed_until IS NULL OR claimed_until <= ")
-            .bind(now)
-            .push(") ORDER BY next_attempt_at LIMIT ")
-            .bind(limit as i64);
-    }
-    let mut q = Sql::default();
-    match db.engine() {
-        // A CTE is evaluated once, so the set locked is exactly the set updated.
-        Engine::Postgres => {
-            q.push("WITH due AS (");
-            due(&mut q, now, limit);
-            q.push(" FOR UPDATE SKIP LOCKED) UPDATE outbox SET claim_id = ")
-                .bind(claim.to_string())
-                .push(", claimed_until = ")
-                .bind(lease_until)
-                .push(" FROM due WHERE outbox.id = due.id RETURNING ")
-                .push(&qualified("outbox"));
-        }
-        Engine::Sqlite => {
-            q.push("UPDATE outbox SET claim_id = ")
-                .bind(claim.to_string())
-                .push(", claimed_until = ")
-                .bind(lease_until)
-                .push(" WHERE id IN (");
-            due(&mut q, now, limit);
-            q.push(") RETURNING ").push(COLUMNS);
-        }
-    }
-    let mut conn = db.write_conn().await?;
-    let mut claimed = q.fetch_all_as(&mut conn, from_row).await?;
+    let mut claimed = crate::lease::claim_due(
+        db,
+        "outbox",
+        COLUMNS,
+        claim,
+        now,
+        lease_until,
+        limit,
+        from_row,
+    )
+    .await?;
     claimed.sort_by_key(|d| (d.message.send_at, d.message.id));
     Ok(claimed)
 }
@@ -168,20 +143,7 @@ pub async fn claim_due(
 /// Extends the lease of `claim`'s rows still queued to `lease_until` (the holder's heartbeat).
 /// Returns how many rows it still holds.
 pub async fn renew(db: &Db, claim: Uuid, lease_until: i64) -> Result<u64> {
-    let mut q = Sql::new("UPDATE outbox SET claimed_until = ");
-    q.bind(lease_until)
-        .push(" WHERE claim_id = ")
-        .bind(claim.to_string())
-        .push(" AND state = 'queued'");
-    Ok(q.execute(&mut *db.write_conn().await?).await?)
-}
-
-fn qualified(table: &str) -> String {
-    COLUMNS
-        .split(", ")
-        .map(|c| format!("{table}.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::lease::renew(db, "outbox", claim, lease_until).await
 }
 
 /// Records messages the far side accepted: the message is sent, and so is its invitation.
@@ -309,17 +271,7 @@ fn invitation_state_after_failure(state: DeliveryState) -> &'static str {
 /// Gives claimed rows back without an attempt (the dispatcher is stopping, or did not get to
 /// them in time), so the next claim, in any process, can take them at once.
 pub async fn release(conn: &mut Conn, claim: Uuid, ids: &[Uuid]) -> Result<u64> {
-    let mut released = 0;
-    for chunk in ids.chunks(BATCH) {
-        let mut q =
-            Sql::new("UPDATE outbox SET claim_id = NULL, claimed_until = NULL WHERE claim_id = ");
-        q.bind(claim.to_string())
-            .push(" AND id IN (")
-            .bind_list(chunk.iter().map(|id| id.to_string()))
-            .push(")");
-        released += q.execute(&mut *conn).await?;
-    }
-    Ok(released)
+    crate::lease::release(conn, "outbox", claim, ids).await
 }
 
 /// Every message of an invitation, oldest first: what the console shows about its delivery.

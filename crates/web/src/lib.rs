@@ -9,8 +9,8 @@ mod edge;
 mod error;
 mod headers;
 mod health;
-mod oidc;
 mod observe;
+mod oidc;
 mod scim;
 mod session;
 

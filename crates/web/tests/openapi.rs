@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 const PROBLEM: &str = "application/problem+json";
 const TAGS: [&str; 10] = [
     "users",
+    "webhooks",
     "invitations",
     "imports",
     "directory",
@@ -283,7 +284,7 @@ async fn every_documented_operation_is_routed_and_named_once(t: TestDb) {
             answer.body
         );
     }
-    assert_eq!(ids.len(), 32, "the API's 32 operations are all documented");
+    assert_eq!(ids.len(), 41, "the API's 41 operations are all documented");
 }
 
 async fn every_error_answer_is_problem_details_and_every_example_fits(t: TestDb) {
@@ -372,8 +373,8 @@ async fn documented_query_parameters_are_the_ones_taken(t: TestDb) {
     }
     assert_eq!(
         taken,
-        12 + 1 + 10 + 1 + 9 + 1 + 3 + 1 + 2 + 1,
-        "users, users export, audit, rows, refused"
+        12 + 1 + 10 + 1 + 9 + 1 + 3 + 1 + 2 + 1 + 2 + 1,
+        "users, users export, audit, rows, refused, webhook deliveries"
     );
 }
 

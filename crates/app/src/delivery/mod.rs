@@ -95,4 +95,5 @@ fn notify() -> &'static Notify {
 /// poll. Call it after the transaction that enqueued them has committed.
 pub fn wake(_app: &App) {
     notify().notify_one();
+    crate::webhooks::wake();
 }

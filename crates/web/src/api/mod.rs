@@ -12,6 +12,7 @@ mod query;
 mod reference;
 mod responses;
 mod tokens;
+mod webhooks;
 
 pub use problem::Problem;
 
@@ -80,6 +81,7 @@ fn documented() -> OpenApiRouter<App> {
         .merge(directory::routes())
         .merge(tokens::routes())
         .merge(oidc_clients::routes())
+        .merge(webhooks::routes())
         .merge(reference::routes())
         .routes(routes!(jobs::get))
         .routes(routes!(jobs::refused))

@@ -40,6 +40,13 @@ pub async fn spawn_app_https(t: TestDb) -> TestApp {
     spawn_configured(t, rollcall_web::Edge::default(), config).await
 }
 
+/// The application with webhooks allowed to reach this machine (the tests' receivers).
+pub async fn spawn_app_local_webhooks(t: TestDb) -> TestApp {
+    let mut config = Config::for_tests(t.url());
+    config.webhooks.allow_private = true;
+    spawn_configured(t, rollcall_web::Edge::default(), config).await
+}
+
 async fn spawn_configured(t: TestDb, edge: rollcall_web::Edge, config: Config) -> TestApp {
     let app = App::with_db(t.db.clone(), config, Clock::system());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

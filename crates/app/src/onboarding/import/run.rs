@@ -85,16 +85,31 @@ async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
     } else {
         JobState::Failed
     };
-    let mut conn = app.db.write_conn().await?;
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
     jobs::finish(
-        &mut conn,
+        &mut tx,
         job.id,
         state,
         &serde_json::to_string(&summary).expect("summary serializes"),
-        app.clock.now(),
+        now,
     )
     .await?;
-    drop(conn);
+    let meta = crate::audit::Meta {
+        actor_id: job.actor_id,
+        ..crate::audit::Meta::system("Rollcall")
+    };
+    let after =
+        serde_json::json!({ "kind": job.kind.key(), "outcome": state.key(), "summary": summary });
+    let event = meta.change(
+        "import.finished",
+        "job",
+        Some(job.id),
+        None::<&()>,
+        Some(&after),
+    );
+    rollcall_store::audit::append(&mut tx, job.org_id, now, &[event]).await?;
+    tx.commit().await?;
     crate::delivery::wake(app);
     Ok(())
 }

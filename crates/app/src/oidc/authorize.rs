@@ -40,7 +40,7 @@ pub async fn client_for(app: &App, req: &AuthorizeRequest) -> Result<oidc::Clien
     let id = Uuid::parse_str(req.client_id.trim()).map_err(|_| unknown())?;
     let mut conn = app.db.read_conn().await?;
     let client = oidc::client(&mut conn, id).await?.ok_or_else(unknown)?;
-    if !client.redirect_uris.iter().any(|u| *u == req.redirect_uri) {
+    if !client.redirect_uris.contains(&req.redirect_uri) {
         return Err(AppError::Forbidden(
             "This app asked to return to an address it has not registered with Rollcall, so the \
              sign-in stops here. Ask your administrator to check the app's redirect URI."

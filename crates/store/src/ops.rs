@@ -26,6 +26,14 @@ pub async fn vacuum_into(db: &Db, dest: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether the database answers a query now.
+pub async fn answers(db: &Db) -> bool {
+    match db.read_conn().await {
+        Ok(mut conn) => sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
 /// SQLite's own check of every page and index: empty when the file is sound.
 pub async fn integrity_problems(conn: &mut Conn) -> Result<Vec<String>> {
     let rows = sqlx::query("PRAGMA integrity_check")

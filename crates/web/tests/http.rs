@@ -700,7 +700,24 @@ async fn the_sign_in_page_fills_in_the_organization_code(t: TestDb) {
     );
 }
 
+/// A load balancer's readiness check says whether the database answers, not only whether the
+/// process serves HTTP.
+async fn readiness_follows_the_database(t: TestDb) {
+    let app = spawn_app(t).await;
+    let c = app.browser();
+    let r = c.get(app.url("/health/ready")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ready");
+    app.app.db().close().await;
+    let r = c.get(app.url("/health/ready")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.text().await.unwrap(), "database unreachable");
+    let r = c.get(app.url("/health/live")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the process itself still lives");
+}
+
 engine_tests!(
+    readiness_follows_the_database,
     the_sign_in_page_fills_in_the_organization_code,
     the_local_mailbox_is_for_company_admins_only,
     https_deployments_pin_browsers_to_https,

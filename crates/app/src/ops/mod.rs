@@ -16,6 +16,15 @@ pub fn schema_version() -> i64 {
     rollcall_store::latest_version()
 }
 
+/// Whether the database answers within two seconds: a process whose database does not is not
+/// ready for traffic, however well it serves HTTP.
+pub async fn database_answers(app: &crate::App) -> bool {
+    let wait = std::time::Duration::from_secs(2);
+    tokio::time::timeout(wait, rollcall_store::ops::answers(&app.db))
+        .await
+        .unwrap_or(false)
+}
+
 /// A timestamp for file names: `20261130T192500Z`.
 fn stamp() -> String {
     jiff::Timestamp::now()

@@ -2,8 +2,13 @@
 sensible data on the demo organization, and checks that each answer parses as its typed model
 (not None, not a Problem). Fails when an operation of the document was not called.
 
+Webhooks go to the receiver of scripts/api-conformance (e2e/api/receiver.py), and what it got is
+checked with the Standard Webhooks library: each delivery verifies with the endpoint's secret, a
+tampered body does not, and after a rotation both the old and the new secret verify.
+
 Usage: PYTHONPATH=<dir holding rollcall_client> python every_operation.py \
-           --base http://127.0.0.1:PORT --token rollcall_sa_… --document openapi.json
+           --base http://127.0.0.1:PORT --token rollcall_sa_… --document openapi.json \
+           --receiver http://127.0.0.1:PORT --received FILE
 The token needs users:read, users:write and tokens:write.
 """
 
@@ -11,11 +16,13 @@ import argparse
 import importlib
 import io
 import json
+import re
 import sys
 import time
 import uuid
 
 import attrs
+import standardwebhooks
 from rollcall_client import AuthenticatedClient
 from rollcall_client import models as m
 from rollcall_client.types import File
@@ -41,7 +48,8 @@ class Api:
     def __call__(self, operation: str, expect, *args, **kwargs):
         """Calls `operation` and returns its parsed answer, which must be an `expect` (a model
         class, `[Model]` for a list of them, or NO_BODY for a 204)."""
-        module = importlib.import_module(f"rollcall_client.api.{self.tags[operation]}.{operation}")
+        package = re.sub(r"[^0-9a-z]+", "_", self.tags[operation].lower())
+        module = importlib.import_module(f"rollcall_client.api.{package}.{operation}")
         res = module.sync_detailed(*args, client=self.client, **kwargs)
         self.called.add(operation)
         parsed = res.parsed
@@ -89,7 +97,96 @@ def wait_for_job(api: Api, job_id, expect):
         time.sleep(0.3)
 
 
-def run(api: Api, document: dict) -> None:
+class Receiver:
+    """What the script's webhook receiver got, read from its file."""
+
+    def __init__(self, url: str, path: str):
+        self.url, self.path = url, path
+
+    def wait(self, hook_path: str, found, what: str, count: int = 1) -> list[dict]:
+        """Waits up to 30 s for `count` deliveries to `hook_path` of which `found` holds; returns
+        them all."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with open(self.path) as f:
+                    got = [json.loads(line) for line in f if line.strip()]
+            except FileNotFoundError:
+                got = []
+            mine = [g for g in got if g["path"] == hook_path and found(g)]
+            if len(mine) >= count:
+                return mine
+            if time.monotonic() > deadline:
+                raise Failure(f"the receiver did not get {what} within 30 s")
+            time.sleep(0.2)
+
+
+def verified(secret: str, delivery: dict) -> dict:
+    """The delivery's body, after the Standard Webhooks library verified it with `secret`."""
+    hook = standardwebhooks.Webhook(secret)
+    body = delivery["body"]
+    headers = {k.lower(): v for k, v in delivery["headers"].items()}
+    payload = hook.verify(body, headers)
+    try:
+        hook.verify(body.replace('"', "'", 1), headers)
+    except standardwebhooks.WebhookVerificationError:
+        pass
+    else:
+        raise Failure("a tampered webhook body verified")
+    return payload
+
+
+def webhooks_and_sign_in_apps(api: Api, receiver: Receiver, tag: str, deactivate) -> None:
+    """A webhook endpoint receives a deactivation, a test event and a redelivery after a secret
+    rotation; a sign-in app is registered, listed and deleted."""
+    hook_path = f"/hook/client-{tag}"
+    made = api("create_webhook", m.WithSecret, body=m.NewEndpoint(
+        url=f"{receiver.url}{hook_path}", description=f"Conformance {tag}",
+        event_types=["user.deactivated", "user.access_changed"]))
+    hook_id = made.endpoint.id
+    assert any(e.id == hook_id for e in api("list_webhooks", [m.EndpointView]))
+    assert api("get_webhook", m.EndpointView, hook_id).url.endswith(hook_path)
+    changed = api("update_webhook", m.EndpointView, hook_id, body=m.EndpointChange(description=f"Renamed {tag}"))
+    assert changed.description == f"Renamed {tag}", changed.description
+
+    # A real event: the deactivation of someone, signed with the endpoint's secret.
+    someone = deactivate()
+    got = receiver.wait(hook_path, lambda g: '"user.deactivated"' in g["body"], "the deactivation")
+    event = verified(made.secret, got[0])
+    assert event["data"]["user"]["id"] == str(someone), event
+
+    # A test event, then its redelivery after a rotation: the same webhook-id, signed with both.
+    test = api("test_webhook", m.DeliveryView, hook_id)
+    first = receiver.wait(hook_path, lambda g: g["headers"].get("webhook-id") == test.event_id, "the test event")
+    assert verified(made.secret, first[0])["type"] == "webhook.test"
+    deadline = time.monotonic() + 30
+    while True:
+        page = api("list_webhook_deliveries", m.DeliveryPage, hook_id, limit=10)
+        mine = next(d for d in page.deliveries if d.id == test.id)
+        if mine.state == "delivered":
+            break
+        if time.monotonic() > deadline:
+            raise Failure(f"the test delivery is {mine.state} after 30 s")
+        time.sleep(0.2)
+    rotated = api("rotate_webhook_secret", m.WithSecret, hook_id)
+    assert rotated.secret != made.secret
+    api("redeliver_webhook", m.DeliveryView, test.id)
+    both = receiver.wait(hook_path, lambda g: g["headers"].get("webhook-id") == test.event_id, "the redelivery", 2)
+    verified(rotated.secret, both[-1])
+    verified(made.secret, both[-1])
+    api("delete_webhook", NO_BODY, hook_id)
+
+    # A sign-in app: registered (its secret shown once), listed, deleted.
+    app = api("create_oidc_client", m.CreatedClient, body=m.NewClient(
+        name=f"Scheduling {tag}", redirect_uris=[f"https://scheduling.clinic.example/{tag}/callback"],
+        confidential=True, scopes=["profile", "email", "rollcall"]))
+    assert app.client_secret, "a confidential app gets a secret"
+    assert any(c.id == app.id for c in api("list_oidc_clients", [m.ClientView]))
+    api("delete_oidc_client", NO_BODY, app.id)
+    assert not any(c.id == app.id for c in api("list_oidc_clients", [m.ClientView]))
+
+
+def run(api: Api, document: dict, receiver: Receiver) -> None:
     tag = uuid.uuid4().hex[:8]
 
     # The caller, this document and the reference data.
@@ -130,9 +227,15 @@ def run(api: Api, document: dict) -> None:
     api("resend_invitation", NO_BODY, one.user_id)
     api("revoke_invitation", NO_BODY, batch.invited[0].user_id)
 
-    # Deactivate and reactivate someone invited here (no demo account is disturbed).
+    # Deactivate (heard by a webhook) and reactivate someone invited here (no demo account is
+    # disturbed).
     someone = batch.invited[1].user_id
-    api("deactivate_user", NO_BODY, someone)
+
+    def deactivate():
+        api("deactivate_user", NO_BODY, someone)
+        return someone
+
+    webhooks_and_sign_in_apps(api, receiver, tag, deactivate)
     back = api("reactivate_user", m.Reactivated, someone)
     assert str(back.status) == "pending", back.status
 
@@ -199,12 +302,14 @@ def main() -> int:
     parser.add_argument("--base", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--document", required=True)
+    parser.add_argument("--receiver", required=True)
+    parser.add_argument("--received", required=True)
     args = parser.parse_args()
     with open(args.document) as f:
         document = json.load(f)
     api = Api(args.base, args.token, document)
     try:
-        run(api, document)
+        run(api, document, Receiver(args.receiver, args.received))
     except (Failure, AssertionError) as e:
         print(f"FAILED: {e!r}", file=sys.stderr)
         return 1

@@ -34,6 +34,10 @@ IN_CONTEXT = {
     "list_audit_events": {"paging_ambiguous", "date_range_invalid", "cursor_invalid@after"},
     "list_import_rows": {"cursor_invalid@after"},
     "list_job_refusals": {"cursor_invalid@after"},
+    "list_webhook_deliveries": {"cursor_invalid@after"},
+    # Whether a host name resolves, and to a public address, is the network's to say.
+    "create_webhook": {"url_unresolved", "url_not_public"},
+    "update_webhook": {"url_unresolved", "url_not_public"},
     # The file's content: CSV that is empty, unreadable, or not in the template's columns.
     "create_import": {
         "file_empty", "file_unreadable", "file_wrong_separator", "header_missing", "column_duplicate",

@@ -3,7 +3,8 @@
 //! U+0085) nor Python's (the fuzzers' also has U+001C–U+001F), so the patterns spell out
 //! Unicode's White_Space, exactly what `trim` and `char::is_whitespace` see.
 
-use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+use rollcall_domain::webhook::EventType;
+use utoipa::openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
 
 /// One character `trim` takes away.
 const SPACE: &str = r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
@@ -142,6 +143,77 @@ pub fn taxonomies() -> Object {
 /// API token scopes, at least one.
 pub fn scopes() -> Object {
     string(list("(users:read|users:write|tokens:write|scim)", true)).build()
+}
+
+/// An array of strings matching `item`; `min` items at least.
+fn array(item: String, min: usize) -> Array {
+    ArrayBuilder::new()
+        .items(string(item))
+        .min_items((min > 0).then_some(min))
+        .build()
+}
+
+/// The OpenID Connect scopes an app may ask for, each one of them.
+pub fn oidc_scopes() -> Array {
+    array(word(&crate::oidc::clients::SCOPES.join("|"), false), 0)
+}
+
+/// Webhook event types: at least one item, each holding event types separated by commas or
+/// spaces (`["user.deactivated", "user.created"]` or `["user.deactivated, user.created"]`).
+pub fn event_types() -> Array {
+    let keys: Vec<&str> = EventType::ALL.iter().map(|t| t.key()).collect();
+    let one = format!("({})", keys.join("|").replace('.', "\\."));
+    array(list(&one, true), 1)
+}
+
+/// The same, `null` allowed (an absent field of an edit).
+pub fn event_types_or_null() -> Array {
+    let mut a = event_types();
+    a.schema_type = SchemaType::from_iter([Type::Array, Type::Null]);
+    a
+}
+
+/// A host name; its last label starts with a letter, so it is never read as an IPv4 address.
+const HOST: &str =
+    r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+/// A port, if any.
+const PORT: &str = r"(:[1-9][0-9]{0,3})?";
+
+/// What follows the host: a path or query without spaces or a fragment.
+fn path() -> String {
+    format!("([/?][^#{}]{{0,1900}})?", &SPACE[1..SPACE.len() - 1])
+}
+
+/// A webhook endpoint's URL: https on a named host (whether it resolves is the server's to
+/// find out).
+pub fn webhook_url() -> Object {
+    string(spaced(&format!("https://{HOST}{PORT}{}", path()))).build()
+}
+
+/// The same, `null` allowed (an absent field of an edit).
+pub fn webhook_url_or_null() -> Object {
+    nullable(spaced(&format!("https://{HOST}{PORT}{}", path())))
+}
+
+/// A redirect URI of a sign-in app: https, or plain http to this machine.
+fn redirect_uri() -> String {
+    let local = r"http://(localhost|127\.0\.0\.1|\[::1\])";
+    spaced(&format!("(https://{HOST}|{local}){PORT}{}", path()))
+}
+
+/// Where sign-ins return to: at least one.
+pub fn redirect_uris() -> Array {
+    array(redirect_uri(), 1)
+}
+
+/// Where an app may send people after signing out: none or more.
+pub fn logout_uris() -> Array {
+    array(redirect_uri(), 0)
+}
+
+/// A sign-in app's name: 1 to 100 characters once trimmed, on one line.
+pub fn app_name() -> Object {
+    string(spaced(&format!("{TEXT}([^\\n\\r]{{0,98}}{TEXT})?"))).build()
 }
 
 /// Blank (taken as absent, as forms send it), a date or an RFC 3339 time.

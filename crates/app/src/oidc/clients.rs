@@ -16,17 +16,22 @@ pub const SECRET_PREFIX: &str = "rollcall_oidc_";
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct NewClient {
+    /// What staff see on the sign-in page, e.g. “Scheduling” (1 to 100 characters, one line).
+    #[schema(schema_with = crate::schema::app_name)]
     pub name: String,
     /// Where sign-ins return to; compared exactly.
+    #[schema(schema_with = crate::schema::redirect_uris)]
     pub redirect_uris: Vec<String>,
     /// Where the app may send people after signing out; compared exactly.
     #[serde(default)]
+    #[schema(schema_with = crate::schema::logout_uris)]
     pub post_logout_redirect_uris: Vec<String>,
     /// `true`: the app keeps a secret (a server); `false`: a public app that proves itself with
     /// PKCE alone.
     pub confidential: bool,
     /// Of `openid`, `profile`, `email`, `rollcall`, `offline_access`; `openid` is added.
     #[serde(default)]
+    #[schema(schema_with = crate::schema::oidc_scopes)]
     pub scopes: Vec<String>,
 }
 
@@ -195,25 +200,33 @@ fn uris(errors: &mut FieldErrors, field: &'static str, list: &[String]) -> Vec<S
     let mut kept = Vec::new();
     for uri in list {
         let uri = uri.trim();
-        let local = ["http://localhost", "http://127.0.0.1", "http://[::1]"]
-            .iter()
-            .any(|p| uri.starts_with(p));
-        let ok = (uri.starts_with("https://") || local)
-            && !uri.contains('#')
-            && !uri.contains(char::is_whitespace)
-            && uri.len() <= 2000;
-        if ok {
+        if usable_uri(uri) {
             kept.push(uri.to_string());
         } else {
             errors.take::<()>(Err(ValueError::new(
                 field,
-                "invalid",
+                "uri_invalid",
                 format!(
-                    "“{uri}” is not a usable address: give a full https:// address without a \
-                     #fragment (http:// only for localhost)."
+                    "“{uri}” is not a usable address: give a full https:// address with a host \
+                     and without a #fragment (http:// only for localhost)."
                 ),
             )));
         }
     }
     kept
+}
+
+/// A redirect URI an app may register: an absolute https URL with a host (plain http only to
+/// this machine, for native and development apps), no fragment, no spaces (RFC 6749 §3.1.2).
+fn usable_uri(uri: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(uri) else {
+        return false;
+    };
+    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && local);
+    scheme_ok
+        && url.host_str().is_some_and(|h| !h.is_empty())
+        && !uri.contains('#')
+        && !uri.contains(char::is_whitespace)
+        && uri.len() <= 2000
 }

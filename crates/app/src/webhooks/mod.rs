@@ -31,11 +31,13 @@ const MAX_ENDPOINTS: usize = 50;
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     /// `https://…` on a public host.
+    #[schema(schema_with = crate::schema::webhook_url)]
     pub url: String,
     /// What the endpoint is for, e.g. "Scheduling app" (at most 200 characters).
     #[serde(default)]
     pub description: String,
     /// The event types to receive, e.g. `["user.deactivated", "user.access_changed"]`.
+    #[schema(schema_with = crate::schema::event_types)]
     pub event_types: Vec<String>,
     /// Whether deliveries are made (true when absent).
     #[serde(default)]
@@ -46,8 +48,10 @@ pub struct NewEndpoint {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointChange {
+    #[schema(schema_with = crate::schema::webhook_url_or_null)]
     pub url: Option<String>,
     pub description: Option<String>,
+    #[schema(schema_with = crate::schema::event_types_or_null)]
     pub event_types: Option<Vec<String>>,
     pub enabled: Option<bool>,
 }

@@ -113,9 +113,15 @@ impl Db {
         &self.read
     }
 
-    /// A write transaction: every use case runs in exactly one.
+    /// A write transaction: every use case runs in exactly one. On SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`), waiting up to the busy timeout for another process
+    /// (a CLI import beside the server) to finish: a deferred transaction that read first would
+    /// instead fail at its first write with "database is locked", which SQLite does not retry.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(self.write.begin().await?)
+        Ok(match self.engine {
+            Engine::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.write.begin().await?,
+        })
     }
 
     /// A pooled connection on the write side (migrations, statements outside a transaction).
@@ -207,4 +213,55 @@ fn cause(e: &sqlx::Error) -> String {
         inner = next;
     }
     inner.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two processes on one SQLite file (a CLI import beside the server): each has its own
+    /// pools. A transaction that reads, then writes after the other committed, must wait its
+    /// turn and see the other's row, not fail with "database is locked".
+    #[tokio::test]
+    async fn writers_of_two_processes_on_one_sqlite_file_take_turns() {
+        let path = std::env::temp_dir().join(format!("rollcall-turns-{}.db", uuid::Uuid::now_v7()));
+        let url = format!("sqlite://{}", path.display());
+        let a = Db::connect(&url).await.unwrap();
+        let b = Db::connect(&url).await.unwrap();
+        let mut conn = a.write_conn().await.unwrap();
+        conn.execute("CREATE TABLE t (n BIGINT NOT NULL)")
+            .await
+            .unwrap();
+        drop(conn);
+
+        let next = |db: Db| async move {
+            let mut tx = db.begin().await?;
+            let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t")
+                .fetch_one(&mut *tx)
+                .await?;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                .bind(count + 1)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        };
+        let (first, second) = tokio::join!(next(a.clone()), next(b.clone()));
+        first.unwrap();
+        second.unwrap();
+        let mut numbers: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n")
+            .fetch_all(a.reader())
+            .await
+            .unwrap();
+        numbers.sort();
+        assert_eq!(
+            numbers,
+            vec![1, 2],
+            "each saw the other's row: no lost update"
+        );
+        a.close().await;
+        b.close().await;
+        let _ = std::fs::remove_file(&path);
+    }
 }

@@ -17,6 +17,35 @@ pub struct Config {
     /// Outgoing SMS; `None` keeps them in the local mailbox.
     pub sms: Option<SmsConfig>,
     pub webhooks: WebhookConfig,
+    pub upkeep: UpkeepConfig,
+}
+
+/// What a serving process does on its own from time to time (`upkeep`).
+#[derive(Debug, Clone)]
+pub struct UpkeepConfig {
+    /// A new OpenID Connect signing key is published once the newest is this old (µs); 0 never.
+    pub key_rotation_micros: i64,
+    /// Backups of the SQLite database on a schedule, when the operator asks for them.
+    pub backups: Option<BackupSchedule>,
+}
+
+impl Default for UpkeepConfig {
+    fn default() -> Self {
+        UpkeepConfig {
+            key_rotation_micros: 90 * 24 * 3_600 * 1_000_000,
+            backups: None,
+        }
+    }
+}
+
+/// Where scheduled backups go, how often, and how many are kept.
+#[derive(Debug, Clone)]
+pub struct BackupSchedule {
+    pub dir: PathBuf,
+    /// A backup is taken once the newest in `dir` is this old (µs).
+    pub every_micros: i64,
+    /// The newest this many are kept; older scheduled backups in `dir` are removed.
+    pub keep: usize,
 }
 
 /// Where webhooks may go and when a failing endpoint is turned off.
@@ -85,6 +114,7 @@ impl Config {
             smtp: None,
             sms: None,
             webhooks: WebhookConfig::default(),
+            upkeep: UpkeepConfig::default(),
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod schema;
 pub mod secret;
 pub mod sheet;
 pub mod shutdown;
+pub mod upkeep;
 pub mod users;
 pub mod webhooks;
 

@@ -337,6 +337,10 @@ async fn open(
         },
         sms: serving.and_then(|s| s.delivery.sms()),
         webhooks: serving.map(|s| s.webhooks.config()).unwrap_or_default(),
+        upkeep: match serving {
+            Some(s) => s.upkeep.config()?,
+            None => Default::default(),
+        },
     };
     App::start_with(config, !global.no_backup_before_migrate)
         .await

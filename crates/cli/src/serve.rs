@@ -33,6 +33,54 @@ pub struct ServeArgs {
     pub metrics: MetricsArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub upkeep: UpkeepArgs,
+}
+
+/// What the server does on its own from time to time.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Upkeep")]
+pub struct UpkeepArgs {
+    /// Back the SQLite database up into this directory on a schedule (created if missing).
+    /// Each backup is checked like `rollcall backup`'s. PostgreSQL: use pg_dump instead.
+    #[arg(long, env = "ROLLCALL_BACKUP_DIR")]
+    backup_dir: Option<std::path::PathBuf>,
+    /// Hours between scheduled backups.
+    #[arg(long, env = "ROLLCALL_BACKUP_EVERY_HOURS", default_value_t = 24)]
+    backup_every_hours: u32,
+    /// Scheduled backups kept; older ones in --backup-dir are removed.
+    #[arg(long, env = "ROLLCALL_BACKUP_KEEP", default_value_t = 7)]
+    backup_keep: usize,
+    /// Days after which a new OpenID Connect signing key is published (it signs an hour later;
+    /// the old one stays published until its tokens expired). 0: never.
+    #[arg(long, env = "ROLLCALL_OIDC_KEY_ROTATION_DAYS", default_value_t = 90)]
+    oidc_key_rotation_days: u32,
+}
+
+impl UpkeepArgs {
+    pub fn config(&self) -> anyhow::Result<rollcall_app::config::UpkeepConfig> {
+        const HOUR: i64 = 3_600 * 1_000_000;
+        let backups = match &self.backup_dir {
+            None => None,
+            Some(dir) => {
+                if self.backup_every_hours == 0 || self.backup_keep == 0 {
+                    bail!("--backup-every-hours and --backup-keep must be at least 1");
+                }
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("cannot make the backup directory {}", dir.display())
+                })?;
+                Some(rollcall_app::config::BackupSchedule {
+                    dir: dir.clone(),
+                    every_micros: i64::from(self.backup_every_hours) * HOUR,
+                    keep: self.backup_keep,
+                })
+            }
+        };
+        Ok(rollcall_app::config::UpkeepConfig {
+            key_rotation_micros: i64::from(self.oidc_key_rotation_days) * 24 * HOUR,
+            backups,
+        })
+    }
 }
 
 /// Where `/metrics` is served: never to the public by default.
@@ -229,6 +277,11 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let _lock = lock_database(&app)?;
+    if app.config.upkeep.backups.is_some() && app.db().sqlite_path().is_none() {
+        bail!(
+            "--backup-dir backs up a SQLite database; this one is PostgreSQL: back it up with pg_dump (see the README's “Running in production”)"
+        );
+    }
     if let Some(at) = args.metrics.metrics_listen {
         let metrics = bind(at).await?;
         let stop = app.shutdown.clone();
@@ -243,6 +296,7 @@ pub async fn serve(
     let dispatcher = rollcall_app::delivery::spawn_dispatcher(app.clone());
     let webhooks = rollcall_app::webhooks::spawn_dispatcher(app.clone());
     let sweeper = rollcall_app::jobs::kinds::spawn_sweeper(app.clone());
+    let upkeep = rollcall_app::upkeep::spawn(app.clone());
     let shutdown = app.shutdown.clone();
     let stop = async move { shutdown.draining().await };
     let mut http = tokio::spawn(rollcall_web::serve(
@@ -269,6 +323,7 @@ pub async fn serve(
         let _ = dispatcher.await;
         let _ = webhooks.await;
         let _ = sweeper.await;
+        let _ = upkeep.await;
         app.shutdown.jobs_stopped().await;
     })
     .await;

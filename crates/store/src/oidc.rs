@@ -158,6 +158,29 @@ pub async fn published_keys(conn: &mut Conn, now: i64) -> Result<Vec<SigningKey>
         .collect()
 }
 
+/// The key of the PostgreSQL advisory lock that serializes key rotations.
+const KEY_ROTATION_LOCK: i64 = 0x726f_6c6c_6b65_7973;
+
+/// Held until the transaction ends, so processes sharing one database rotate one at a time
+/// (on SQLite the write lock the transaction began with does the same).
+pub async fn lock_key_rotation(conn: &mut Conn) -> Result<()> {
+    if !crate::sql::is_sqlite(conn) {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(KEY_ROTATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// When the newest signing key was made, if there is one.
+pub async fn newest_key_made(conn: &mut Conn) -> Result<Option<i64>> {
+    let row = Sql::new("SELECT MAX(created_at) FROM oidc_signing_keys")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
 /// Schedules the retirement of every published key but `keep`, unless one is already set.
 pub async fn retire_keys_except(conn: &mut Conn, keep: &str, at: i64) -> Result<u64> {
     let mut q = Sql::new("UPDATE oidc_signing_keys SET retire_at = ");

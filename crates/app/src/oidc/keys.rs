@@ -139,16 +139,48 @@ pub async fn verify<C: DeserializeOwned>(
 /// Publishes a new key that signs from `PUBLISH_AHEAD_MICROS` on, and schedules the older keys'
 /// retirement once the last token they may sign has expired. Returns the new key's id.
 pub async fn rotate(app: &App) -> Result<String, AppError> {
+    let key = new_key(app, app.clock.now(), app.clock.now() + PUBLISH_AHEAD_MICROS).await?;
+    let kid = key.kid.clone();
+    publish(app, key, None).await?;
+    Ok(kid)
+}
+
+/// Rotates when the newest key is `every` old or older (a serving process calls this
+/// periodically). Of several processes sharing the database, one rotates. Returns the new key's
+/// id, if it made one. No key yet: the first is made on first use, not here.
+pub async fn rotate_if_due(app: &App, every: i64) -> Result<Option<String>, AppError> {
     let now = app.clock.now();
-    let signs_from = now + PUBLISH_AHEAD_MICROS;
-    let key = new_key(app, now, signs_from).await?;
+    let newest = {
+        let mut conn = app.db.read_conn().await?;
+        oidc::newest_key_made(&mut conn).await?
+    };
+    if newest.is_none_or(|made| now - made < every) {
+        return Ok(None);
+    }
+    // Made before the transaction: making it may write the sealing secret.
+    let key = new_key(app, now, now + PUBLISH_AHEAD_MICROS).await?;
+    let kid = key.kid.clone();
+    Ok(publish(app, key, Some(every)).await?.then_some(kid))
+}
+
+/// Inserts `key` and schedules the others' retirement; with `due_every`, only if the newest
+/// key, read again under the rotation lock, is still that old. Whether it was published.
+async fn publish(app: &App, key: SigningKey, due_every: Option<i64>) -> Result<bool, AppError> {
     let mut tx = app.db.begin().await?;
+    oidc::lock_key_rotation(&mut tx).await?;
+    if let Some(every) = due_every {
+        let newest = oidc::newest_key_made(&mut tx).await?;
+        if newest.is_none_or(|made| key.created_at - made < every) {
+            return Ok(false);
+        }
+    }
     oidc::insert_key(&mut tx, &key).await?;
-    let retire_at = signs_from + super::id_token_micros().max(super::access_token_micros());
+    let retire_at = key.signs_from + super::id_token_micros().max(super::access_token_micros());
     oidc::retire_keys_except(&mut tx, &key.kid, retire_at).await?;
     tx.commit().await?;
     forget(app).await;
-    Ok(key.kid)
+    tracing::info!(kid = %key.kid, "published a new OpenID Connect signing key");
+    Ok(true)
 }
 
 async fn forget(app: &App) {

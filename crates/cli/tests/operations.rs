@@ -2,7 +2,8 @@
 //! writes holds a consistent prefix and restores into a server one signs in to; restore
 //! refuses a live database and a damaged file; a failed upgrade leaves the database as it was
 //! and says where the copy is; `/metrics` parses as Prometheus text and moves as it should; the
-//! JSON log parses line by line and holds no password or token.
+//! JSON log parses line by line and holds no password or token; webhook receivers get each
+//! event exactly once across their own outage and a restart of the server.
 //!
 //! SQLite only: PostgreSQL is backed up with pg_dump, which the README shows.
 
@@ -585,4 +586,168 @@ async fn metrics_parse_and_move_and_the_json_log_holds_no_secret() {
     ] {
         assert!(!log.contains(secret), "the log holds a secret: {secret}");
     }
+}
+
+/// What a webhook receiver acknowledged (2xx), by `webhook-id`, each verified with the
+/// Standard Webhooks library; the first `refuse` requests are answered 503 (an outage).
+#[derive(Clone)]
+struct Receiver {
+    acknowledged: std::sync::Arc<std::sync::Mutex<HashMap<String, u32>>>,
+    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    secret: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Receiver {
+    async fn start(refuse: usize) -> (Receiver, u16) {
+        use axum::http::{HeaderMap, StatusCode};
+        let rx = Receiver {
+            acknowledged: Default::default(),
+            refused: Default::default(),
+            secret: Default::default(),
+        };
+        let state = rx.clone();
+        let router = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let rx = state.clone();
+                async move {
+                    // A slow receiver, so a restart finds deliveries in flight.
+                    tokio::time::sleep(Duration::from_millis(60)).await;
+                    if rx.refused.load(std::sync::atomic::Ordering::SeqCst) < refuse {
+                        rx.refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let secret = rx
+                        .secret
+                        .lock()
+                        .unwrap()
+                        .clone()
+                        .expect("the secret is known");
+                    standardwebhooks::Webhook::new(&secret)
+                        .unwrap()
+                        .verify(body.as_bytes(), &headers)
+                        .expect("the signature verifies");
+                    let id = headers["webhook-id"].to_str().unwrap().to_string();
+                    *rx.acknowledged.lock().unwrap().entry(id).or_default() += 1;
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        (rx, port)
+    }
+
+    fn distinct(&self) -> usize {
+        self.acknowledged.lock().unwrap().len()
+    }
+
+    async fn wait_for(&self, n: usize, server: &Server) {
+        let start = Instant::now();
+        while self.distinct() < n {
+            assert!(
+                start.elapsed() < BOUND,
+                "{} of {n} events arrived:\n{}",
+                self.distinct(),
+                server.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_events_arrive_once_across_a_receiver_outage_and_a_server_restart() {
+    const PEOPLE: usize = 600;
+    let dir = fresh_dir("webhooks");
+    practice(&dir).await;
+    let token_out = ok(rollcall(&dir).args([
+        "tokens",
+        "create",
+        "--org",
+        "acme",
+        "--name",
+        "Hooks",
+        "--scopes",
+        "users:read users:write",
+        "--json",
+    ]));
+    let token = serde_json::from_str::<serde_json::Value>(&token_out).unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (receiver, port) = Receiver::start(5).await;
+    let serving = ["--webhooks-allow-private", "--drain-secs", "20"];
+    let mut server = Server::start(&dir, &serving);
+    server.wait_ready().await;
+    let http = reqwest::Client::new();
+    let made: serde_json::Value = http
+        .post(server.url("/api/v1/webhooks"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "url": format!("http://127.0.0.1:{port}/hook"), "event_types": ["user.invited"],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    *receiver.secret.lock().unwrap() = Some(made["secret"].as_str().expect("{made}").to_string());
+    let roles: serde_json::Value = http
+        .get(server.url("/api/v1/roles"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let addresses: Vec<String> = (0..PEOPLE)
+        .map(|i| format!("hook{i}@acme.example"))
+        .collect();
+    let r = http
+        .post(server.url("/api/v1/invitations/batch"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "hooks-1")
+        .json(&serde_json::json!({
+            "addresses": addresses.join("\n"), "location": "MAIN", "role": roles[0]["id"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+
+    // Stopped while it delivers, started again: the rest arrive, nothing twice.
+    receiver.wait_for(PEOPLE / 5, &server).await;
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit {status}:\n{}", server.log());
+    let at_stop = receiver.distinct();
+    assert!(
+        at_stop < PEOPLE,
+        "the restart came after every event: nothing was proved"
+    );
+    let mut server = Server::start(&dir, &serving);
+    server.wait_ready().await;
+    receiver.wait_for(PEOPLE, &server).await;
+    // A late duplicate would come within a poll or two.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let acknowledged = receiver.acknowledged.lock().unwrap().clone();
+    assert_eq!(acknowledged.len(), PEOPLE);
+    let twice: Vec<_> = acknowledged.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    assert_eq!(
+        receiver.refused.load(std::sync::atomic::Ordering::SeqCst),
+        5
+    );
+    drop(server);
 }

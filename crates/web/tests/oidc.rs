@@ -459,7 +459,10 @@ async fn the_console_changes_rotates_and_deletes_a_sign_in_app(t: TestDb) {
     )
     .await;
     assert!(html.contains(&marked("f-redirect_uris")), "{html}");
-    assert!(html.contains(">scheduling.example</textarea>"), "typed kept");
+    assert!(
+        html.contains(">scheduling.example</textarea>"),
+        "typed kept"
+    );
     assert!(html.contains("value=\"Scheduling two\""), "typed name kept");
     let (status, html) = post_form(
         &app,
@@ -468,7 +471,10 @@ async fn the_console_changes_rotates_and_deletes_a_sign_in_app(t: TestDb) {
         &page,
         &[
             ("name", "Scheduling two"),
-            ("redirect_uris", &format!("{REDIRECT}\nhttps://scheduling.clinic.example/cb")),
+            (
+                "redirect_uris",
+                &format!("{REDIRECT}\nhttps://scheduling.clinic.example/cb"),
+            ),
             ("post_logout_redirect_uris", ""),
             ("scope", "profile"),
             ("scope", "email"),
@@ -495,14 +501,20 @@ async fn the_console_changes_rotates_and_deletes_a_sign_in_app(t: TestDb) {
     // Rotation: asked first, then the new secret once.
     let rotate = format!("{page}/rotate");
     let (_, ask) = post_form(&app, &admin, &page, &rotate, &[]).await;
-    assert!(ask.contains("The old secret stops working at once"), "{ask}");
+    assert!(
+        ask.contains("The old secret stops working at once"),
+        "{ask}"
+    );
     assert!(!ask.contains("new-client-secret"));
     let (_, html) = post_form(&app, &admin, &page, &rotate, &[("confirmed", "yes")]).await;
     let secret = shown(&html, "new-client-secret");
     assert!(secret.starts_with("rollcall_oidc_") && secret != rp.secret);
     let code = code_for(&app, &browser, &rp).await;
     let (status, body) = exchange(&app, &rp, &code).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
     let fresh = Rp {
         id: rp.id.clone(),
         secret,
@@ -510,14 +522,19 @@ async fn the_console_changes_rotates_and_deletes_a_sign_in_app(t: TestDb) {
     let code = code_for(&app, &browser, &fresh).await;
     let (status, body) = exchange(&app, &fresh, &code).await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) =
-        refresh(&app, &fresh, before["refresh_token"].as_str().unwrap()).await;
-    assert_eq!(status, 200, "a refresh token from before stays valid: {body}");
+    let (status, body) = refresh(&app, &fresh, before["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        status, 200,
+        "a refresh token from before stays valid: {body}"
+    );
 
     // Deletion: asked first, with what it ends.
     let delete = format!("{page}/delete");
     let (_, ask) = post_form(&app, &admin, &page, &delete, &[]).await;
-    assert!(ask.contains("Every sign-in made through “Scheduling two” ends"), "{ask}");
+    assert!(
+        ask.contains("Every sign-in made through “Scheduling two” ends"),
+        "{ask}"
+    );
     let (_, html) = post_form(&app, &admin, &page, &delete, &[("confirmed", "yes")]).await;
     assert!(html.contains("is deleted"), "{html}");
     assert!(!html.contains(&format!("href=\"{page}\"")));
@@ -534,19 +551,34 @@ async fn the_api_changes_and_rotates_a_sign_in_app(t: TestDb) {
     let token = app.api_token(&admin, &["users:write"]).await;
     let path = format!("/api/v1/oidc-clients/{}", rp.id);
     let (status, body) = app
-        .api(&token, Method::PATCH, &path, Some(&json!({ "name": "Billing", "scopes": ["email"] })))
+        .api(
+            &token,
+            Method::PATCH,
+            &path,
+            Some(&json!({ "name": "Billing", "scopes": ["email"] })),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["name"], "Billing");
     assert_eq!(body["scopes"], json!(["openid", "email"]));
     assert_eq!(body["redirect_uris"], json!([REDIRECT]), "absent stays");
     let (status, body) = app
-        .api(&token, Method::PATCH, &path, Some(&json!({ "redirect_uris": ["ftp://x.example/cb"] })))
+        .api(
+            &token,
+            Method::PATCH,
+            &path,
+            Some(&json!({ "redirect_uris": ["ftp://x.example/cb"] })),
+        )
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["field"], "redirect_uris", "{body}");
     let (status, _) = app
-        .api(&token, Method::PATCH, &path, Some(&json!({ "confidential": false })))
+        .api(
+            &token,
+            Method::PATCH,
+            &path,
+            Some(&json!({ "confidential": false })),
+        )
         .await;
     assert!(status == 400 || status == 422, "{status}");
     let (status, body) = app
@@ -567,7 +599,10 @@ async fn the_api_changes_and_rotates_a_sign_in_app(t: TestDb) {
         .api(
             &token,
             Method::POST,
-            &format!("/api/v1/oidc-clients/{}/rotate-secret", public["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/oidc-clients/{}/rotate-secret",
+                public["id"].as_str().unwrap()
+            ),
             None,
         )
         .await;

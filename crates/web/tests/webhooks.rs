@@ -487,7 +487,11 @@ async fn the_console_adds_tests_and_redelivers_an_endpoint(t: TestDb) {
     let (rx, got) = receiver().await;
     let admin = app.signed_in_admin().await;
     let list = "/settings/webhooks";
-    assert!(app.page(&admin, "/users").await.contains("href=\"/settings/webhooks\""));
+    assert!(
+        app.page(&admin, "/users")
+            .await
+            .contains("href=\"/settings/webhooks\"")
+    );
 
     let (_, html) = post_form(
         &app,
@@ -504,8 +508,18 @@ async fn the_console_adds_tests_and_redelivers_an_endpoint(t: TestDb) {
     assert!(html.contains(&marked("f-url")), "{html}");
     assert!(html.contains("value=\"not an address\""), "typed kept");
     assert!(html.contains("value=\"Scheduling app\""), "typed kept");
-    assert!(html.contains("value=\"user.deactivated\" checked"), "choice kept");
-    let (_, html) = post_form(&app, &admin, list, list, &[("url", "http://127.0.0.1:9/hook")]).await;
+    assert!(
+        html.contains("value=\"user.deactivated\" checked"),
+        "choice kept"
+    );
+    let (_, html) = post_form(
+        &app,
+        &admin,
+        list,
+        list,
+        &[("url", "http://127.0.0.1:9/hook")],
+    )
+    .await;
     assert!(html.contains(&marked("f-event_types")), "{html}");
 
     let url = format!("http://{rx}/hook");
@@ -526,9 +540,14 @@ async fn the_console_adds_tests_and_redelivers_an_endpoint(t: TestDb) {
     assert!(secret.starts_with("whsec_"), "{secret}");
     assert!(html.contains("copy it now"));
     assert!(html.contains("A person is deactivated"), "{html}");
-    assert!(html.contains("A person&#39;s permissions, roles or locations change") || html.contains("A person&#x27;s permissions"), "{html}");
+    assert!(
+        html.contains("A person&#39;s permissions, roles or locations change")
+            || html.contains("A person&#x27;s permissions"),
+        "{html}"
+    );
     assert!(!html.contains("user.access_changed</"), "no internal codes");
-    let start = html.find("href=\"/settings/webhooks/").unwrap() + "href=\"/settings/webhooks/".len();
+    let start =
+        html.find("href=\"/settings/webhooks/").unwrap() + "href=\"/settings/webhooks/".len();
     let id = html[start..start + 36].to_string();
     let page = format!("/settings/webhooks/{id}");
 
@@ -538,7 +557,11 @@ async fn the_console_adds_tests_and_redelivers_an_endpoint(t: TestDb) {
         &admin,
         &page,
         &page,
-        &[("url", "ftp:nowhere"), ("event_type", "user.deactivated"), ("enabled", "on")],
+        &[
+            ("url", "ftp:nowhere"),
+            ("event_type", "user.deactivated"),
+            ("enabled", "on"),
+        ],
     )
     .await;
     assert!(html.contains(&marked("f-url")), "{html}");
@@ -555,7 +578,10 @@ async fn the_console_adds_tests_and_redelivers_an_endpoint(t: TestDb) {
 
     // A test event: queued, then delivered, in the log; redelivered on request.
     let (_, html) = post_form(&app, &admin, &page, &format!("{page}/test"), &[]).await;
-    assert!(html.contains("Test event") && html.contains("Waiting to be sent"), "{html}");
+    assert!(
+        html.contains("Test event") && html.contains("Waiting to be sent"),
+        "{html}"
+    );
     let dispatcher = WebhookDispatcher::new(app.app.clone());
     dispatcher.drain().await.unwrap();
     let log = app.page(&admin, &format!("{page}/deliveries")).await;
@@ -571,7 +597,10 @@ async fn the_console_adds_tests_and_redelivers_an_endpoint(t: TestDb) {
         &[],
     )
     .await;
-    assert!(html.contains("is queued to be sent again") && html.contains("Waiting to be sent"), "{html}");
+    assert!(
+        html.contains("is queued to be sent again") && html.contains("Waiting to be sent"),
+        "{html}"
+    );
     dispatcher.drain().await.unwrap();
     assert_eq!(got.lock().unwrap().len(), 2);
 

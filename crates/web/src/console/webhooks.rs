@@ -94,7 +94,10 @@ impl Row {
 
 /// The event types to choose from: key and sentence.
 fn choices() -> Vec<(&'static str, &'static str)> {
-    EventType::ALL.iter().map(|t| (t.key(), t.label())).collect()
+    EventType::ALL
+        .iter()
+        .map(|t| (t.key(), t.label()))
+        .collect()
 }
 
 #[derive(Template)]

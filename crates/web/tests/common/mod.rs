@@ -391,7 +391,10 @@ pub fn marked(id: &str) -> String {
 /// The text of the element with `id` on a page, as the browser shows it.
 pub fn shown(html: &str, id: &str) -> String {
     let tag = format!("id=\"{id}\">");
-    let start = html.find(&tag).unwrap_or_else(|| panic!("{id} shown: {html}")) + tag.len();
+    let start = html
+        .find(&tag)
+        .unwrap_or_else(|| panic!("{id} shown: {html}"))
+        + tag.len();
     html[start..]
         .split('<')
         .next()
@@ -412,12 +415,6 @@ pub async fn post_form(
     let csrf = app.csrf_of(client, page).await;
     let mut form = vec![("csrf", csrf.as_str())];
     form.extend_from_slice(fields);
-    let r = client
-        .post(app.url(path))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = client.post(app.url(path)).form(&form).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
-

@@ -366,7 +366,7 @@ impl DeliveryRow {
                     at: when(&a.at, zone),
                     status: a
                         .status_code
-                        .map(|s| s.to_string())
+                        .map(|s| format!("HTTP {s}"))
                         .unwrap_or_else(|| "no answer".into()),
                     response_ms: a.response_ms,
                     error: a.error,

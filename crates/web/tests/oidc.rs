@@ -615,7 +615,8 @@ async fn the_api_changes_and_rotates_a_sign_in_app(t: TestDb) {
     assert!(trail.iter().any(|a| a == "oidc_client.secret_rotated"));
 }
 
-/// A clinic admin is not offered the sign-in app and webhook pages, and is refused them.
+/// A clinic admin or a viewer is not offered the sign-in app and webhook pages, and is refused
+/// them.
 async fn a_clinic_admin_gets_no_sign_in_apps_or_webhooks(t: TestDb) {
     let app = spawn_app(t).await;
     let rp = register_app(&app).await;
@@ -639,6 +640,26 @@ async fn a_clinic_admin_gets_no_sign_in_apps_or_webhooks(t: TestDb) {
     )
     .await;
     assert_eq!(status, 403);
+
+    // A viewer neither.
+    add_user(
+        &app.app,
+        &app.org,
+        "vera@alpha.example",
+        ("Vera", "Viewer"),
+        "Read-only",
+        Some(PASSWORD),
+    )
+    .await;
+    let vera = app.browser();
+    app.sign_in(&vera, "alpha", "vera@alpha.example", PASSWORD)
+        .await;
+    let users = app.page(&vera, "/users").await;
+    assert!(!users.contains("/settings/webhooks"), "{users}");
+    for path in ["/settings/webhooks", "/settings/sign-in-apps"] {
+        let r = vera.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
 }
 
 engine_tests!(

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { ADMIN, createHarness, freePort, shot } from './harness.mjs';
+import { ADMIN, checkPage, createHarness, freePort, shot } from './harness.mjs';
 
 const h = createHarness();
 
@@ -53,6 +53,8 @@ test('a company admin adds a webhook, sees its secret once and its test delivery
   await shot(page, 'webhooks.png');
 
   await page.getByRole('link', { name: 'Send a test event', exact: true }).click();
+  await page.getByRole('button', { name: 'Save changes', exact: true }).waitFor();
+  await checkPage(page, 'webhook endpoint');
   await page.getByRole('button', { name: 'Send test event', exact: true }).first().click();
   await page.waitForURL((u) => u.pathname.endsWith('/test'));
   const log = page.locator('#deliveries tbody');

@@ -176,12 +176,18 @@ def webhooks_and_sign_in_apps(api: Api, receiver: Receiver, tag: str, deactivate
     verified(made.secret, both[-1])
     api("delete_webhook", NO_BODY, hook_id)
 
-    # A sign-in app: registered (its secret shown once), listed, deleted.
+    # A sign-in app: registered (its secret shown once), listed, changed, its secret rotated, deleted.
     app = api("create_oidc_client", m.CreatedClient, body=m.NewClient(
         name=f"Scheduling {tag}", redirect_uris=[f"https://scheduling.clinic.example/{tag}/callback"],
         confidential=True, scopes=["profile", "email", "rollcall"]))
     assert app.client_secret, "a confidential app gets a secret"
     assert any(c.id == app.id for c in api("list_oidc_clients", [m.ClientView]))
+    changed = api("update_oidc_client", m.ClientView, app.id, body=m.ClientChange(
+        name=f"Scheduling {tag} renamed", scopes=["profile", "email"]))
+    assert changed.name == f"Scheduling {tag} renamed" and changed.confidential
+    assert changed.redirect_uris == app.redirect_uris, "what is absent stays"
+    rotated = api("rotate_oidc_client_secret", m.CreatedClient, app.id)
+    assert rotated.client_secret and rotated.client_secret != app.client_secret
     api("delete_oidc_client", NO_BODY, app.id)
     assert not any(c.id == app.id for c in api("list_oidc_clients", [m.ClientView]))
 

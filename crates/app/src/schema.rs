@@ -216,6 +216,32 @@ pub fn app_name() -> Object {
     string(spaced(&format!("{TEXT}([^\\n\\r]{{0,98}}{TEXT})?"))).build()
 }
 
+/// The same, `null` allowed (an absent field of an edit).
+pub fn app_name_or_null() -> Object {
+    nullable(spaced(&format!("{TEXT}([^\\n\\r]{{0,98}}{TEXT})?")))
+}
+
+/// An array schema that also allows `null` (an absent field of an edit).
+fn or_null(mut a: Array) -> Array {
+    a.schema_type = SchemaType::from_iter([Type::Array, Type::Null]);
+    a
+}
+
+/// Redirect URIs of an edit (`null`: unchanged; else at least one).
+pub fn redirect_uris_or_null() -> Array {
+    or_null(redirect_uris())
+}
+
+/// Addresses to return to after signing out, of an edit (`null`: unchanged).
+pub fn logout_uris_or_null() -> Array {
+    or_null(logout_uris())
+}
+
+/// Scopes of an edit (`null`: unchanged).
+pub fn oidc_scopes_or_null() -> Array {
+    or_null(oidc_scopes())
+}
+
 /// Blank (taken as absent, as forms send it), a date or an RFC 3339 time.
 pub fn day_or_time() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, SchemaFormat};

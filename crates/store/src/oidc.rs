@@ -85,6 +85,26 @@ pub async fn clients(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Client>> {
         .collect()
 }
 
+/// Stores a client's name, secret, addresses and scopes; returns whether it existed (and was not
+/// deleted).
+pub async fn update_client(conn: &mut Conn, c: &Client) -> Result<bool> {
+    let mut q = Sql::new("UPDATE oidc_clients SET name = ");
+    q.bind(c.name.clone())
+        .push(", secret_hash = ")
+        .bind(c.secret_hash.clone())
+        .push(", redirect_uris = ")
+        .bind(json(&c.redirect_uris))
+        .push(", logout_uris = ")
+        .bind(json(&c.logout_uris))
+        .push(", scopes = ")
+        .bind(json(&c.scopes))
+        .push(" WHERE deleted_at IS NULL AND org_id = ")
+        .bind(c.org_id.to_string())
+        .push(" AND id = ")
+        .bind(c.id.to_string());
+    Ok(q.execute(&mut *conn).await? == 1)
+}
+
 /// Marks the client deleted and revokes every grant made to it; returns whether it existed.
 pub async fn delete_client(conn: &mut Conn, org_id: Uuid, id: Uuid, now: i64) -> Result<bool> {
     let mut q = Sql::new("UPDATE oidc_clients SET deleted_at = ");

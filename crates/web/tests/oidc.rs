@@ -431,7 +431,241 @@ async fn a_deactivated_person_is_refused_at_refresh(t: TestDb) {
     );
 }
 
+/// A company admin changes a sign-in app in the console (a wrong redirect URI is refused beside
+/// its field, with what was typed kept), rotates its secret (asked first; the old secret stops
+/// at once, the new one works, a refresh token from before keeps working) and deletes it (asked
+/// first).
+async fn the_console_changes_rotates_and_deletes_a_sign_in_app(t: TestDb) {
+    let app = spawn_app(t).await;
+    let rp = register_app(&app).await;
+    let (_, browser) = morgan(&app).await;
+    let code = code_for(&app, &browser, &rp).await;
+    let (_, before) = exchange(&app, &rp, &code).await;
+    let admin = app.signed_in_admin().await;
+    let page = format!("/settings/sign-in-apps/{}", rp.id);
+    let list = app.page(&admin, "/settings/sign-in-apps").await;
+    assert!(list.contains(&format!("href=\"{page}\"")), "{list}");
+
+    let (_, html) = post_form(
+        &app,
+        &admin,
+        &page,
+        &page,
+        &[
+            ("name", "Scheduling two"),
+            ("redirect_uris", "scheduling.example"),
+            ("scope", "email"),
+        ],
+    )
+    .await;
+    assert!(html.contains(&marked("f-redirect_uris")), "{html}");
+    assert!(
+        html.contains(">scheduling.example</textarea>"),
+        "typed kept"
+    );
+    assert!(html.contains("value=\"Scheduling two\""), "typed name kept");
+    let (status, html) = post_form(
+        &app,
+        &admin,
+        &page,
+        &page,
+        &[
+            ("name", "Scheduling two"),
+            (
+                "redirect_uris",
+                &format!("{REDIRECT}\nhttps://scheduling.clinic.example/cb"),
+            ),
+            ("post_logout_redirect_uris", ""),
+            ("scope", "profile"),
+            ("scope", "email"),
+            ("scope", "rollcall"),
+            ("scope", "offline_access"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("“Scheduling two” is saved."), "{html}");
+    let stored = rollcall_app::oidc::clients::list(
+        &app.app,
+        &rollcall_app::Principal::operator(&app.app, app.org.id, "test")
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored[0].name, "Scheduling two");
+    assert_eq!(stored[0].redirect_uris.len(), 2);
+    assert!(stored[0].post_logout_redirect_uris.is_empty());
+    assert!(stored[0].confidential, "the kind stays as made");
+
+    // Rotation: asked first, then the new secret once.
+    let rotate = format!("{page}/rotate");
+    let (_, ask) = post_form(&app, &admin, &page, &rotate, &[]).await;
+    assert!(
+        ask.contains("The old secret stops working at once"),
+        "{ask}"
+    );
+    assert!(!ask.contains("new-client-secret"));
+    let (_, html) = post_form(&app, &admin, &page, &rotate, &[("confirmed", "yes")]).await;
+    let secret = shown(&html, "new-client-secret");
+    assert!(secret.starts_with("rollcall_oidc_") && secret != rp.secret);
+    let code = code_for(&app, &browser, &rp).await;
+    let (status, body) = exchange(&app, &rp, &code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let fresh = Rp {
+        id: rp.id.clone(),
+        secret,
+    };
+    let code = code_for(&app, &browser, &fresh).await;
+    let (status, body) = exchange(&app, &fresh, &code).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = refresh(&app, &fresh, before["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        status, 200,
+        "a refresh token from before stays valid: {body}"
+    );
+
+    // Deletion: asked first, with what it ends.
+    let delete = format!("{page}/delete");
+    let (_, ask) = post_form(&app, &admin, &page, &delete, &[]).await;
+    assert!(
+        ask.contains("Every sign-in made through “Scheduling two” ends"),
+        "{ask}"
+    );
+    let (_, html) = post_form(&app, &admin, &page, &delete, &[("confirmed", "yes")]).await;
+    assert!(html.contains("is deleted"), "{html}");
+    assert!(!html.contains(&format!("href=\"{page}\"")));
+    let (status, _) = userinfo(&app, body["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 401, "its sign-ins ended");
+}
+
+/// The JSON API changes an app (the kind cannot be changed) and rotates its secret; a public
+/// app has none to rotate.
+async fn the_api_changes_and_rotates_a_sign_in_app(t: TestDb) {
+    let app = spawn_app(t).await;
+    let rp = register_app(&app).await;
+    let admin = app.signed_in_admin().await;
+    let token = app.api_token(&admin, &["users:write"]).await;
+    let path = format!("/api/v1/oidc-clients/{}", rp.id);
+    let (status, body) = app
+        .api(
+            &token,
+            Method::PATCH,
+            &path,
+            Some(&json!({ "name": "Billing", "scopes": ["email"] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "Billing");
+    assert_eq!(body["scopes"], json!(["openid", "email"]));
+    assert_eq!(body["redirect_uris"], json!([REDIRECT]), "absent stays");
+    let (status, body) = app
+        .api(
+            &token,
+            Method::PATCH,
+            &path,
+            Some(&json!({ "redirect_uris": ["ftp://x.example/cb"] })),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "redirect_uris", "{body}");
+    let (status, _) = app
+        .api(
+            &token,
+            Method::PATCH,
+            &path,
+            Some(&json!({ "confidential": false })),
+        )
+        .await;
+    assert!(status == 400 || status == 422, "{status}");
+    let (status, body) = app
+        .api(&token, Method::POST, &format!("{path}/rotate-secret"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(body["client_secret"].as_str().unwrap(), rp.secret);
+
+    let (_, public) = app
+        .api(
+            &token,
+            Method::POST,
+            "/api/v1/oidc-clients",
+            Some(&json!({ "name": "Mobile", "redirect_uris": [REDIRECT], "confidential": false })),
+        )
+        .await;
+    let (status, _) = app
+        .api(
+            &token,
+            Method::POST,
+            &format!(
+                "/api/v1/oidc-clients/{}/rotate-secret",
+                public["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409);
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let trail = rollcall_store::audit::actions(&mut conn, app.org.id)
+        .await
+        .unwrap();
+    assert!(trail.iter().any(|a| a == "oidc_client.changed"));
+    assert!(trail.iter().any(|a| a == "oidc_client.secret_rotated"));
+}
+
+/// A clinic admin or a viewer is not offered the sign-in app and webhook pages, and is refused
+/// them.
+async fn a_clinic_admin_gets_no_sign_in_apps_or_webhooks(t: TestDb) {
+    let app = spawn_app(t).await;
+    let rp = register_app(&app).await;
+    let (_, browser) = morgan(&app).await;
+    let home = app.page(&browser, "/users").await;
+    assert!(!home.contains("/settings/webhooks") && !home.contains("/settings/sign-in-apps"));
+    for path in [
+        "/settings/webhooks".to_string(),
+        format!("/settings/sign-in-apps/{}", rp.id),
+        "/settings/sign-in-apps".to_string(),
+    ] {
+        let r = browser.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    let (status, _) = post_form(
+        &app,
+        &browser,
+        "/users",
+        &format!("/settings/sign-in-apps/{}/rotate", rp.id),
+        &[("confirmed", "yes")],
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // A viewer neither.
+    add_user(
+        &app.app,
+        &app.org,
+        "vera@alpha.example",
+        ("Vera", "Viewer"),
+        "Read-only",
+        Some(PASSWORD),
+    )
+    .await;
+    let vera = app.browser();
+    app.sign_in(&vera, "alpha", "vera@alpha.example", PASSWORD)
+        .await;
+    let users = app.page(&vera, "/users").await;
+    assert!(!users.contains("/settings/webhooks"), "{users}");
+    for path in ["/settings/webhooks", "/settings/sign-in-apps"] {
+        let r = vera.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+}
+
 engine_tests!(
+    the_console_changes_rotates_and_deletes_a_sign_in_app,
+    the_api_changes_and_rotates_a_sign_in_app,
+    a_clinic_admin_gets_no_sign_in_apps_or_webhooks,
     a_person_signs_in_to_an_app_through_rollcall,
     wrong_redirects_verifiers_reused_and_expired_codes_are_refused,
     forged_tokens_and_other_organizations_are_refused,

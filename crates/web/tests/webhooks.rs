@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
-use common::{TestApp, org_with_admin, spawn_app, spawn_app_local_webhooks, staff};
+use common::{
+    TestApp, marked, org_with_admin, post_form, shown, spawn_app, spawn_app_local_webhooks, staff,
+};
 use reqwest::Method;
 use rollcall_app::webhooks::WebhookDispatcher;
 use rollcall_store::engine_tests;
@@ -477,7 +479,142 @@ async fn a_gone_endpoint_is_disabled_and_admins_are_told(t: TestDb) {
     assert_eq!(count, 1, "the company admin gets a notice");
 }
 
+/// A company admin adds an endpoint in the console (a bad address is refused beside its field,
+/// with what was typed kept), sees its secret once and its event types as sentences, rotates
+/// the secret (asked first), sends a test event, reads it in the delivery log and redelivers it.
+async fn the_console_adds_tests_and_redelivers_an_endpoint(t: TestDb) {
+    let app = spawn_app_local_webhooks(t).await;
+    let (rx, got) = receiver().await;
+    let admin = app.signed_in_admin().await;
+    let list = "/settings/webhooks";
+    assert!(
+        app.page(&admin, "/users")
+            .await
+            .contains("href=\"/settings/webhooks\"")
+    );
+
+    let (_, html) = post_form(
+        &app,
+        &admin,
+        list,
+        list,
+        &[
+            ("url", "not an address"),
+            ("description", "Scheduling app"),
+            ("event_type", "user.deactivated"),
+        ],
+    )
+    .await;
+    assert!(html.contains(&marked("f-url")), "{html}");
+    assert!(html.contains("value=\"not an address\""), "typed kept");
+    assert!(html.contains("value=\"Scheduling app\""), "typed kept");
+    assert!(
+        html.contains("value=\"user.deactivated\" checked"),
+        "choice kept"
+    );
+    let (_, html) = post_form(
+        &app,
+        &admin,
+        list,
+        list,
+        &[("url", "http://127.0.0.1:9/hook")],
+    )
+    .await;
+    assert!(html.contains(&marked("f-event_types")), "{html}");
+
+    let url = format!("http://{rx}/hook");
+    let (_, html) = post_form(
+        &app,
+        &admin,
+        list,
+        list,
+        &[
+            ("url", &url),
+            ("description", "Scheduling app"),
+            ("event_type", "user.deactivated"),
+            ("event_type", "user.access_changed"),
+        ],
+    )
+    .await;
+    let secret = shown(&html, "new-webhook-secret");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert!(html.contains("copy it now"));
+    assert!(html.contains("A person is deactivated"), "{html}");
+    assert!(
+        html.contains("A person&#39;s permissions, roles or locations change")
+            || html.contains("A person&#x27;s permissions"),
+        "{html}"
+    );
+    assert!(!html.contains("user.access_changed</"), "no internal codes");
+    let start =
+        html.find("href=\"/settings/webhooks/").unwrap() + "href=\"/settings/webhooks/".len();
+    let id = html[start..start + 36].to_string();
+    let page = format!("/settings/webhooks/{id}");
+
+    // A bad address in an edit is refused beside its field; the stored one stays.
+    let (_, html) = post_form(
+        &app,
+        &admin,
+        &page,
+        &page,
+        &[
+            ("url", "ftp:nowhere"),
+            ("event_type", "user.deactivated"),
+            ("enabled", "on"),
+        ],
+    )
+    .await;
+    assert!(html.contains(&marked("f-url")), "{html}");
+    assert!(html.contains("value=\"ftp:nowhere\""));
+
+    // Rotation: asked first, then the new secret once, the old one signing for a day.
+    let rotate = format!("{page}/rotate");
+    let (_, ask) = post_form(&app, &admin, &page, &rotate, &[]).await;
+    assert!(ask.contains("For one day"), "{ask}");
+    let (_, html) = post_form(&app, &admin, &page, &rotate, &[("confirmed", "yes")]).await;
+    let rotated = shown(&html, "new-webhook-secret");
+    assert!(rotated.starts_with("whsec_") && rotated != secret);
+    assert!(html.contains("keeps signing every delivery too for one day"));
+
+    // A test event: queued, then delivered, in the log; redelivered on request.
+    let (_, html) = post_form(&app, &admin, &page, &format!("{page}/test"), &[]).await;
+    assert!(
+        html.contains("Test event") && html.contains("Waiting to be sent"),
+        "{html}"
+    );
+    let dispatcher = WebhookDispatcher::new(app.app.clone());
+    dispatcher.drain().await.unwrap();
+    let log = app.page(&admin, &format!("{page}/deliveries")).await;
+    assert!(log.contains("Delivered") && log.contains("204"), "{log}");
+    assert_eq!(got.lock().unwrap().len(), 1);
+    let start = log.find("/deliveries/").unwrap() + "/deliveries/".len();
+    let delivery = &log[start..start + 36];
+    let (_, html) = post_form(
+        &app,
+        &admin,
+        &page,
+        &format!("{page}/deliveries/{delivery}/redeliver"),
+        &[],
+    )
+    .await;
+    assert!(
+        html.contains("is queued to be sent again") && html.contains("Waiting to be sent"),
+        "{html}"
+    );
+    dispatcher.drain().await.unwrap();
+    assert_eq!(got.lock().unwrap().len(), 2);
+
+    // Deletion: asked first.
+    let delete = format!("{page}/delete");
+    let (_, ask) = post_form(&app, &admin, &page, &delete, &[]).await;
+    assert!(ask.contains("its delivery log is deleted with it"), "{ask}");
+    let (_, html) = post_form(&app, &admin, &page, &delete, &[("confirmed", "yes")]).await;
+    assert!(html.contains("“Scheduling app” is deleted."), "{html}");
+    assert!(!html.contains(&page));
+}
+
 engine_tests!(
+    the_console_adds_tests_and_redelivers_an_endpoint,
     endpoints_are_managed_and_checked_through_the_api,
     internal_addresses_are_refused,
     another_organization_sees_and_changes_nothing,

@@ -35,6 +35,24 @@ pub struct NewClient {
     pub scopes: Vec<String>,
 }
 
+/// Changes to a sign-in app: what is absent stays as it is. Whether it is confidential or public
+/// stays as it was registered.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientChange {
+    #[schema(schema_with = crate::schema::app_name_or_null)]
+    pub name: Option<String>,
+    /// Replaces every redirect URI; at least one.
+    #[schema(schema_with = crate::schema::redirect_uris_or_null)]
+    pub redirect_uris: Option<Vec<String>>,
+    /// Replaces every address to return to after signing out.
+    #[schema(schema_with = crate::schema::logout_uris_or_null)]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// Replaces the scopes; `openid` is added.
+    #[schema(schema_with = crate::schema::oidc_scopes_or_null)]
+    pub scopes: Option<Vec<String>>,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ClientView {
     /// The `client_id` the app is configured with.
@@ -138,6 +156,98 @@ pub async fn delete(app: &App, who: &Principal, id: Uuid, meta: &Meta) -> Result
     audit::append(&mut tx, who.org_id, now, &[event]).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The client `id` of the organization, or not found.
+async fn client_in(
+    conn: &mut rollcall_store::Conn,
+    who: &Principal,
+    id: Uuid,
+) -> Result<oidc::Client, AppError> {
+    oidc::client(conn, id)
+        .await?
+        .filter(|c| c.org_id == who.org_id)
+        .ok_or_else(|| AppError::not_found("sign-in client"))
+}
+
+/// Changes an app's name, redirect URIs, post-logout URIs or scopes, checked as at
+/// registration. Sign-ins already made stay valid.
+pub async fn update(
+    app: &App,
+    who: &Principal,
+    id: Uuid,
+    change: &ClientChange,
+    meta: &Meta,
+) -> Result<ClientView, AppError> {
+    who.require(Capability::ManageSettings)?;
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    let before = client_in(&mut tx, who, id).await?;
+    let merged = NewClient {
+        name: change.name.clone().unwrap_or_else(|| before.name.clone()),
+        redirect_uris: change
+            .redirect_uris
+            .clone()
+            .unwrap_or_else(|| before.redirect_uris.clone()),
+        post_logout_redirect_uris: change
+            .post_logout_redirect_uris
+            .clone()
+            .unwrap_or_else(|| before.logout_uris.clone()),
+        confidential: before.secret_hash.is_some(),
+        scopes: change
+            .scopes
+            .clone()
+            .unwrap_or_else(|| before.scopes.clone()),
+    };
+    let checked = check(&merged)?;
+    let after = oidc::Client {
+        name: checked.name,
+        redirect_uris: checked.redirect_uris,
+        logout_uris: checked.logout_uris,
+        scopes: checked.scopes,
+        ..before.clone()
+    };
+    oidc::update_client(&mut tx, &after).await?;
+    let (was, is) = (view(&before), view(&after));
+    let event = meta.change(
+        "oidc_client.changed",
+        "oidc_client",
+        Some(id),
+        Some(&was),
+        Some(&is),
+    );
+    audit::append(&mut tx, who.org_id, now, &[event]).await?;
+    tx.commit().await?;
+    Ok(is)
+}
+
+/// Gives a confidential app a new secret, shown this once. The old secret stops working at
+/// once; sign-ins already made (and their refresh tokens) stay valid.
+pub async fn rotate_secret(
+    app: &App,
+    who: &Principal,
+    id: Uuid,
+    meta: &Meta,
+) -> Result<CreatedClient, AppError> {
+    who.require(Capability::ManageSettings)?;
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    let mut client = client_in(&mut tx, who, id).await?;
+    if client.secret_hash.is_none() {
+        return Err(AppError::Conflict(
+            "A public app has no client secret: it proves itself with PKCE alone.".into(),
+        ));
+    }
+    let secret = format!("{SECRET_PREFIX}{}", crate::secret::new_token());
+    client.secret_hash = Some(crate::secret::hash(&secret));
+    oidc::update_client(&mut tx, &client).await?;
+    let event = meta.event("oidc_client.secret_rotated", "oidc_client", Some(id));
+    audit::append(&mut tx, who.org_id, now, &[event]).await?;
+    tx.commit().await?;
+    Ok(CreatedClient {
+        client: view(&client),
+        client_secret: Some(secret),
+    })
 }
 
 struct Checked {

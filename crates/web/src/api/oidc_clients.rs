@@ -1,11 +1,11 @@
 //! Sign-in apps (OpenID Connect clients) through the API: a company admin's token with the
-//! `users:write` scope lists, registers and deletes them.
+//! `users:write` scope lists, registers, changes, rotates the secret of and deletes them.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rollcall_app::App;
-use rollcall_app::oidc::clients::{self, ClientView, CreatedClient, NewClient};
+use rollcall_app::oidc::clients::{self, ClientChange, ClientView, CreatedClient, NewClient};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -22,7 +22,8 @@ use crate::session::ApiCaller;
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(delete))
+        .routes(routes!(update, delete))
+        .routes(routes!(rotate_secret))
 }
 
 /// The organization's sign-in apps
@@ -111,4 +112,74 @@ async fn delete(
 ) -> Result<StatusCode, ApiError> {
     clients::delete(&app, &caller.principal, id, &caller.meta()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change a sign-in app
+///
+/// Its name, redirect URIs, post-logout URIs or scopes; what is absent stays as it is. Whether
+/// the app is confidential or public stays as it was registered. Sign-ins already made stay
+/// valid. Company admins only. Scope `users:write`.
+#[utoipa::path(
+    patch,
+    path = "/oidc-clients/{id}",
+    tag = "sign-in apps",
+    operation_id = "update_oidc_client",
+    params(("id" = Uuid, Path, description = "The app's client_id")),
+    request_body(content = ClientChange, example = json!({
+        "redirect_uris": ["https://scheduling.clinic.example/callback", "https://scheduling.clinic.example/auth"]
+    })),
+    security(("bearer" = ["users:write"])),
+    responses(
+        (status = 200, description = "The app as it now is (never its secret)", body = ClientView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Every field that is wrong: a blank name, a redirect URI that is not a full https address, an unknown scope", body = Problem, content_type = PROBLEM),
+        (status = 500, response = Internal),
+    )
+)]
+async fn update(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+    StrictJson(req): StrictJson<ClientChange>,
+) -> Result<Json<ClientView>, ApiError> {
+    Ok(Json(
+        clients::update(&app, &caller.principal, id, &req, &caller.meta()).await?,
+    ))
+}
+
+/// Rotate a sign-in app's client secret
+///
+/// A confidential app gets a new secret, in this answer only. The old secret stops working at
+/// once; sign-ins already made and their refresh tokens stay valid. Company admins only. Scope
+/// `users:write`.
+#[utoipa::path(
+    post,
+    path = "/oidc-clients/{id}/rotate-secret",
+    tag = "sign-in apps",
+    operation_id = "rotate_oidc_client_secret",
+    params(("id" = Uuid, Path, description = "The app's client_id")),
+    security(("bearer" = ["users:write"])),
+    responses(
+        (status = 200, description = "The app and its new secret, shown this once", body = CreatedClient),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "A public app has no secret to rotate", body = Problem, content_type = PROBLEM),
+        (status = 500, response = Internal),
+    )
+)]
+async fn rotate_secret(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<CreatedClient>, ApiError> {
+    Ok(Json(
+        clients::rotate_secret(&app, &caller.principal, id, &caller.meta()).await?,
+    ))
 }

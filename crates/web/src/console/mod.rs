@@ -19,6 +19,7 @@ mod sign_in_apps;
 mod tokens;
 mod upload;
 mod users;
+mod webhooks;
 
 use axum::Router;
 use axum::http::header;
@@ -116,9 +117,18 @@ fn settings_routes() -> Router<App> {
             get(sign_in_apps::page).post(sign_in_apps::create),
         )
         .route(
+            "/settings/sign-in-apps/{id}",
+            get(sign_in_apps::edit).post(sign_in_apps::save),
+        )
+        .route(
+            "/settings/sign-in-apps/{id}/rotate",
+            post(sign_in_apps::rotate),
+        )
+        .route(
             "/settings/sign-in-apps/{id}/delete",
             post(sign_in_apps::delete),
         )
+        .merge(webhooks::routes())
 }
 
 fn audit_and_mailbox_routes() -> Router<App> {

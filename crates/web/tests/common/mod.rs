@@ -382,3 +382,39 @@ pub async fn staff(app: &TestApp) -> Staff {
         northside: at("Northside"),
     }
 }
+
+/// The attributes a refused control carries, for its id.
+pub fn marked(id: &str) -> String {
+    format!("id=\"{id}\" aria-invalid=\"true\" aria-describedby=\"{id}-error\"")
+}
+
+/// The text of the element with `id` on a page, as the browser shows it.
+pub fn shown(html: &str, id: &str) -> String {
+    let tag = format!("id=\"{id}\">");
+    let start = html
+        .find(&tag)
+        .unwrap_or_else(|| panic!("{id} shown: {html}"))
+        + tag.len();
+    html[start..]
+        .split('<')
+        .next()
+        .unwrap()
+        .replace("&#x2f;", "/")
+        .replace("&#43;", "+")
+        .replace("&#61;", "=")
+}
+
+/// A console form `fields` posted to `path` by `client`, with the CSRF token of `page`.
+pub async fn post_form(
+    app: &TestApp,
+    client: &reqwest::Client,
+    page: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    let csrf = app.csrf_of(client, page).await;
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let r = client.post(app.url(path)).form(&form).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}

@@ -40,6 +40,7 @@ after(async () => {
 test('a company admin adds a webhook, sees its secret once and its test delivery', async () => {
   const { page, problems } = await h.openPage('admin');
   await h.signIn(page, ADMIN);
+  await page.getByRole('link', { name: 'Settings', exact: true }).click();
   await page.getByRole('link', { name: 'Webhooks', exact: true }).click();
   await page.waitForURL((u) => u.pathname === '/settings/webhooks');
   await page.getByLabel('Address (URL)', { exact: true }).fill(receiver.url);

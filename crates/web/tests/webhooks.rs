@@ -488,9 +488,10 @@ async fn the_console_adds_tests_and_redelivers_an_endpoint(t: TestDb) {
     let admin = app.signed_in_admin().await;
     let list = "/settings/webhooks";
     assert!(
-        app.page(&admin, "/users")
+        app.page(&admin, "/settings")
             .await
-            .contains("href=\"/settings/webhooks\"")
+            .contains("href=\"/settings/webhooks\""),
+        "Settings leads to the webhooks"
     );
 
     let (_, html) = post_form(

@@ -212,6 +212,7 @@ pub struct Closed {
     pub rps: f64,
     pub mean_latency: Duration,
     /// 99th percentile of the latencies of the requests completed inside the window.
+    #[allow(dead_code)]
     pub p99: Duration,
     pub faults: Faults,
 }

@@ -12,6 +12,7 @@
 //!   bench/run.sh p11 [--runs 3] [--seconds 5] [--rate 1000] [--connections 16]
 
 mod harness;
+#[allow(dead_code)]
 mod loadgen;
 
 use std::net::SocketAddr;
@@ -275,7 +276,7 @@ async fn serve_bare(len: usize) -> Result<SocketAddr> {
         let token = format!(
             "{}{}",
             uuid::Uuid::now_v7().simple(),
-            uuid::Uuid::new_v4().simple()
+            uuid::Uuid::now_v7().simple()
         );
         let mut body = serde_json::json!({
             "grant_type": form.get("grant_type"),
@@ -285,7 +286,11 @@ async fn serve_bare(len: usize) -> Result<SocketAddr> {
         })
         .to_string();
         let pad = len.saturating_sub(body.len());
-        body = body.replacen("\"pad\":\"\"", &format!("\"pad\":\"{}\"", "x".repeat(pad)), 1);
+        body = body.replacen(
+            "\"pad\":\"\"",
+            &format!("\"pad\":\"{}\"", "x".repeat(pad)),
+            1,
+        );
         (
             [
                 (axum::http::header::CONTENT_TYPE, "application/json"),

@@ -111,8 +111,18 @@ async fn receive(seen: Arc<Received>, headers: HeaderMap, body: Bytes) -> Status
         .and_then(|v| v["data"]["user"]["id"].as_str().map(str::to_string));
     match (id, user) {
         (Some(id), Some(user)) if signed => {
-            *seen.ids.lock().expect("not poisoned").entry(id).or_default() += 1;
-            *seen.users.lock().expect("not poisoned").entry(user).or_default() += 1;
+            *seen
+                .ids
+                .lock()
+                .expect("not poisoned")
+                .entry(id)
+                .or_default() += 1;
+            *seen
+                .users
+                .lock()
+                .expect("not poisoned")
+                .entry(user)
+                .or_default() += 1;
         }
         _ => {
             seen.malformed.fetch_add(1, Ordering::SeqCst);
@@ -372,7 +382,9 @@ async fn changed_users(app: &App, org_id: Uuid, job: &str) -> Result<HashSet<Str
     let mut q = rollcall_app::testing::store::Sql::new(
         "SELECT target_id FROM audit_events WHERE action = 'user.access_changed' AND org_id = ",
     );
-    q.bind(org_id.to_string()).push(" AND after LIKE ").bind(format!("%{job}%"));
+    q.bind(org_id.to_string())
+        .push(" AND after LIKE ")
+        .bind(format!("%{job}%"));
     let mut conn = app.db().read_conn().await?;
     let rows = q.fetch_all(&mut conn).await?;
     Ok(rows

@@ -32,8 +32,8 @@ use rollcall_app::testing::store::orgs::Organization;
 use rollcall_app::testing::store::{Db, migrate, new_id};
 use rollcall_app::{App, Clock, Config};
 use smtp_dispatch::{
-    FROM, check_drained, compose, dispatch_run, drain_through, queue_invitations,
-    smtp_config, start_smtp_server,
+    FROM, check_drained, compose, dispatch_run, drain_through, queue_invitations, smtp_config,
+    start_smtp_server,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -95,7 +95,6 @@ fn main() -> Result<()> {
     println!("{report}");
     Ok(())
 }
-
 
 async fn run(args: &Args, store: &Store) -> Result<String> {
     let engine_name = engine_name(store.engine);
@@ -342,7 +341,6 @@ fn result(
     ));
     table
 }
-
 
 /// The same message as the dispatcher sends, written out by hand, with the end-of-data marker.
 fn raw_message(to: &str, subject: &str, text: &str, html: &str) -> Vec<u8> {

@@ -224,7 +224,7 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
     );
 
     let mut runs = Vec::new();
-    for run in 0..args.runs.min(RUNS_CHANGES.len()) {
+    for (run, (add, remove)) in RUNS_CHANGES.iter().enumerate().take(args.runs) {
         // The baseline: P6's dispatch of as many messages.
         let (queue_took, smtp_drain) = smtp_dispatch::dispatch_run(
             &app,
@@ -238,7 +238,6 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
         .await?;
 
         // The bulk update queues the events (no dispatcher running).
-        let (add, remove) = &RUNS_CHANGES[run];
         let req = BulkUpdateRequest {
             filter: Some(rollcall_app::users::list::UserFilter {
                 all: true,

@@ -1,15 +1,19 @@
 //! An HTTP/1.1 load generator for loopback servers: keep-alive connections driven by raw hyper
 //! (the lightest client there is, so that the client's share of the CPU stays small), a
 //! closed loop for saturation throughput, and an open loop at a fixed rate whose latencies are
-//! taken from each request's scheduled start (no coordinated omission).
+//! taken from each request's scheduled start (no coordinated omission). Both drive any
+//! [`Session`]: a repeated GET ([`Target`]), or a benchmark's own requests (a chain of refresh
+//! tokens, say).
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
 use hyper::header::{AUTHORIZATION, HOST, HeaderValue};
@@ -19,7 +23,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 /// Longest a single request may take before it counts as an error.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One GET, repeated.
 #[derive(Clone)]
@@ -46,7 +50,7 @@ impl Target {
 
 /// A kept-alive connection.
 pub struct Conn {
-    sender: http1::SendRequest<Empty<Bytes>>,
+    sender: http1::SendRequest<Full<Bytes>>,
     host: HeaderValue,
 }
 
@@ -69,8 +73,8 @@ impl Conn {
         })
     }
 
-    fn request(&self, t: &Target) -> Request<Empty<Bytes>> {
-        let mut req = Request::new(Empty::new());
+    fn request(&self, t: &Target) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(Bytes::new()));
         *req.uri_mut() = t.uri.clone();
         let h = req.headers_mut();
         h.insert(HOST, self.host.clone());
@@ -97,8 +101,17 @@ impl Conn {
 
     /// Sends the request and keeps the body (for the correctness checks).
     pub async fn get(&mut self, t: &Target) -> Result<Response> {
+        let req = self.request(t);
+        self.send(req).await
+    }
+
+    /// Sends a request of the caller's own (any method and body; the Host header is added) and
+    /// keeps the body.
+    #[allow(dead_code)]
+    pub async fn send(&mut self, mut req: Request<Full<Bytes>>) -> Result<Response> {
+        req.headers_mut().insert(HOST, self.host.clone());
         self.sender.ready().await?;
-        let res = self.sender.send_request(self.request(t)).await?;
+        let res = self.sender.send_request(req).await?;
         let status = res.status();
         let body = res.into_body().collect().await?.to_bytes().to_vec();
         Ok(Response { status, body })
@@ -114,7 +127,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    fn add(&mut self, o: Faults) {
+    pub fn add(&mut self, o: Faults) {
         self.non_200 += o.non_200;
         self.wrong_size += o.wrong_size;
         self.errors += o.errors;
@@ -122,6 +135,13 @@ impl Faults {
     pub fn total(&self) -> u64 {
         self.non_200 + self.wrong_size + self.errors
     }
+}
+
+/// One load-generator connection's requests: `once` sends the next and says whether it
+/// completed (whatever its status); `faults` says what went wrong so far.
+pub trait Session: Send + 'static {
+    fn once(&mut self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
+    fn faults(&self) -> Faults;
 }
 
 /// A worker's connection that reconnects after a transport error.
@@ -153,7 +173,7 @@ impl Worker {
     }
 
     /// One request; `true` if it completed (whatever its status).
-    async fn once(&mut self) -> bool {
+    async fn hit_once(&mut self) -> bool {
         self.connect().await;
         let Some(conn) = self.conn.as_mut() else {
             return false;
@@ -176,12 +196,24 @@ impl Worker {
     }
 }
 
+impl Session for Worker {
+    fn once(&mut self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(self.hit_once())
+    }
+    fn faults(&self) -> Faults {
+        self.faults
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Closed {
     /// Requests completed inside the measured window.
     pub completed: u64,
     pub rps: f64,
     pub mean_latency: Duration,
+    /// 99th percentile of the latencies of the requests completed inside the window.
+    #[allow(dead_code)]
+    pub p99: Duration,
     pub faults: Faults,
 }
 
@@ -194,15 +226,27 @@ pub async fn closed(
     measure: Duration,
 ) -> Closed {
     let target = Arc::new(target.clone());
+    let workers = (0..connections)
+        .map(|_| Worker::new(target.clone()))
+        .collect();
+    closed_sessions(workers, warmup, measure).await.0
+}
+
+/// Saturation with sessions of the caller's own, one per connection; answers them back (they
+/// may carry state from one measurement to the next).
+pub async fn closed_sessions<S: Session>(
+    sessions: Vec<S>,
+    warmup: Duration,
+    measure: Duration,
+) -> (Closed, Vec<S>) {
     let start = Instant::now();
     let from = start + warmup;
     let until = from + measure;
     let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let target = target.clone();
+    for mut w in sessions {
         tasks.push(tokio::spawn(async move {
-            let mut w = Worker::new(target);
             let (mut n, mut busy) = (0u64, Duration::ZERO);
+            let mut lat: Vec<u32> = Vec::new();
             let mut faults_before = Faults::default();
             loop {
                 let t = Instant::now();
@@ -211,32 +255,44 @@ pub async fn closed(
                 }
                 if t < from {
                     // Faults during the warm-up are not the measured system's.
-                    faults_before = w.faults;
+                    faults_before = w.faults();
                 }
                 let ok = w.once().await;
                 let done = Instant::now();
                 if ok && done >= from && done <= until {
                     n += 1;
                     busy += done - t;
+                    lat.push((done - t).as_micros().min(u32::MAX as u128) as u32);
                 }
             }
-            let mut f = w.faults;
+            let mut f = w.faults();
             f.non_200 -= faults_before.non_200;
             f.wrong_size -= faults_before.wrong_size;
             f.errors -= faults_before.errors;
-            (n, busy, f)
+            (n, busy, lat, f, w)
         }));
     }
     let (mut completed, mut busy, mut faults) = (0u64, Duration::ZERO, Faults::default());
+    let mut all: Vec<u32> = Vec::new();
+    let mut back = Vec::new();
     for t in tasks {
-        if let Ok((n, b, f)) = t.await {
+        if let Ok((n, b, l, f, w)) = t.await {
             completed += n;
             busy += b;
+            all.extend(l);
             faults.add(f);
+            back.push(w);
         }
     }
+    all.sort_unstable();
+    let p99 = if all.is_empty() {
+        Duration::ZERO
+    } else {
+        let i = ((0.99 * all.len() as f64).ceil() as usize).clamp(1, all.len()) - 1;
+        Duration::from_micros(all[i] as u64)
+    };
     let seconds = measure.as_secs_f64();
-    Closed {
+    let closed = Closed {
         completed,
         rps: completed as f64 / seconds,
         mean_latency: if completed > 0 {
@@ -244,8 +300,10 @@ pub async fn closed(
         } else {
             Duration::ZERO
         },
+        p99,
         faults,
-    }
+    };
+    (closed, back)
 }
 
 #[derive(Debug, Clone)]
@@ -270,11 +328,6 @@ pub struct Open {
 /// the response, so time spent waiting for a free connection counts against the server.
 pub async fn open(target: &Target, connections: usize, rate: f64, duration: Duration) -> Open {
     let target = Arc::new(target.clone());
-    let total = ((rate * duration.as_secs_f64()).round() as u64).max(1);
-    let permits = Arc::new(Semaphore::new(0));
-    let next = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-
     // Connect every worker before the clock starts.
     let mut workers = Vec::new();
     for _ in 0..connections {
@@ -282,6 +335,21 @@ pub async fn open(target: &Target, connections: usize, rate: f64, duration: Dura
         w.connect().await;
         workers.push(w);
     }
+    open_sessions(workers, rate, duration).await.0
+}
+
+/// A fixed rate with sessions of the caller's own (connected already, if they connect ahead),
+/// one per connection; answers them back.
+pub async fn open_sessions<S: Session>(
+    workers: Vec<S>,
+    rate: f64,
+    duration: Duration,
+) -> (Open, Vec<S>) {
+    let connections = workers.len();
+    let total = ((rate * duration.as_secs_f64()).round() as u64).max(1);
+    let permits = Arc::new(Semaphore::new(0));
+    let next = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now() + Duration::from_millis(20);
     let schedule = Schedule {
         t0,
@@ -297,15 +365,17 @@ pub async fn open(target: &Target, connections: usize, rate: f64, duration: Dura
     }
     let mut all: Vec<u32> = Vec::with_capacity(total as usize);
     let mut faults = Faults::default();
+    let mut back = Vec::new();
     for t in tasks {
-        if let Ok((l, f)) = t.await {
+        if let Ok((l, f, w)) = t.await {
             all.extend(l);
             faults.add(f);
+            back.push(w);
         }
     }
     let generator_lag = pacer.join().unwrap_or_default();
     let elapsed = t0.elapsed().as_secs_f64();
-    schedule.figures(all, elapsed, generator_lag, faults)
+    (schedule.figures(all, elapsed, generator_lag, faults), back)
 }
 
 /// When the requests of an open-loop run fall due.
@@ -400,13 +470,13 @@ fn spawn_pacer(
 
 /// A worker of the open loop: takes the next released request and sends it. Answers the
 /// latencies (µs, from each request's due time) of those that completed, and its faults.
-async fn paced(
-    mut w: Worker,
+async fn paced<S: Session>(
+    mut w: S,
     s: Schedule,
     permits: Arc<Semaphore>,
     next: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
-) -> (Vec<u32>, Faults) {
+) -> (Vec<u32>, Faults, S) {
     let mut lat: Vec<u32> = Vec::new();
     loop {
         match permits.acquire().await {
@@ -425,5 +495,6 @@ async fn paced(
             lat.push(s.due(k).elapsed().as_micros().min(u32::MAX as u128) as u32);
         }
     }
-    (lat, w.faults)
+    let f = w.faults();
+    (lat, f, w)
 }

@@ -159,7 +159,7 @@ pub fn oidc_scopes() -> Array {
 }
 
 /// Webhook event types: at least one item, each holding event types separated by commas or
-/// spaces (`["user.deactivated", "user.created"]` or `["user.deactivated, user.created"]`).
+/// spaces (`["user.deactivated", "user.invited"]` or `["user.deactivated, user.invited"]`).
 pub fn event_types() -> Array {
     let keys: Vec<&str> = EventType::ALL.iter().map(|t| t.key()).collect();
     let one = format!("({})", keys.join("|").replace('.', "\\."));
@@ -168,9 +168,7 @@ pub fn event_types() -> Array {
 
 /// The same, `null` allowed (an absent field of an edit).
 pub fn event_types_or_null() -> Array {
-    let mut a = event_types();
-    a.schema_type = SchemaType::from_iter([Type::Array, Type::Null]);
-    a
+    or_null(event_types())
 }
 
 /// A host name; its last label starts with a letter, so it is never read as an IPv4 address.
@@ -184,15 +182,19 @@ fn path() -> String {
     format!("([/?][^#{}]{{0,1900}})?", &SPACE[1..SPACE.len() - 1])
 }
 
-/// A webhook endpoint's URL: https on a named host (whether it resolves is the server's to
-/// find out).
+/// https on a named host (whether it resolves is the server's to find out).
+fn https_url() -> String {
+    spaced(&format!("https://{HOST}{PORT}{}", path()))
+}
+
+/// A webhook endpoint's URL.
 pub fn webhook_url() -> Object {
-    string(spaced(&format!("https://{HOST}{PORT}{}", path()))).build()
+    string(https_url()).build()
 }
 
 /// The same, `null` allowed (an absent field of an edit).
 pub fn webhook_url_or_null() -> Object {
-    nullable(spaced(&format!("https://{HOST}{PORT}{}", path())))
+    nullable(https_url())
 }
 
 /// A redirect URI of a sign-in app: https, or plain http to this machine.
@@ -211,14 +213,19 @@ pub fn logout_uris() -> Array {
     array(redirect_uri(), 0)
 }
 
-/// A sign-in app's name: 1 to 100 characters once trimmed, on one line.
+/// 1 to `max` characters once trimmed, on one line.
+fn one_line(max: usize) -> String {
+    spaced(&format!("{TEXT}([^\\n\\r]{{0,{}}}{TEXT})?", max - 2))
+}
+
+/// A sign-in app's name.
 pub fn app_name() -> Object {
-    string(spaced(&format!("{TEXT}([^\\n\\r]{{0,98}}{TEXT})?"))).build()
+    string(one_line(100)).build()
 }
 
 /// The same, `null` allowed (an absent field of an edit).
 pub fn app_name_or_null() -> Object {
-    nullable(spaced(&format!("{TEXT}([^\\n\\r]{{0,98}}{TEXT})?")))
+    nullable(one_line(100))
 }
 
 /// An array schema that also allows `null` (an absent field of an edit).

@@ -136,43 +136,28 @@ pub async fn verify<C: DeserializeOwned>(
     Ok(serde_json::from_value(serde_json::Value::Object(data.claims)).ok())
 }
 
-/// Publishes a new key that signs from `PUBLISH_AHEAD_MICROS` on, and schedules the older keys'
-/// retirement once the last token they may sign has expired. Returns the new key's id.
-pub async fn rotate(app: &App) -> Result<String, AppError> {
-    let key = new_key(app, app.clock.now(), app.clock.now() + PUBLISH_AHEAD_MICROS).await?;
-    let kid = key.kid.clone();
-    publish(app, key, None).await?;
-    Ok(kid)
-}
-
-/// Rotates when the newest key is `every` old or older (a serving process calls this
-/// periodically). Of several processes sharing the database, one rotates. Returns the new key's
-/// id, if it made one. No key yet: the first is made on first use, not here.
+/// Publishes a new key once the newest is `every` old or older (a serving process calls this
+/// periodically): it signs from `PUBLISH_AHEAD_MICROS` on, and the older keys retire once the
+/// last token they may sign has expired. Of several processes sharing the database, one
+/// rotates. Returns the new key's id, if it made one. No key yet: the first is made on first
+/// use, not here.
 pub async fn rotate_if_due(app: &App, every: i64) -> Result<Option<String>, AppError> {
     let now = app.clock.now();
+    let due = |newest: Option<i64>| newest.is_some_and(|made| now - made >= every);
     let newest = {
         let mut conn = app.db.read_conn().await?;
         oidc::newest_key_made(&mut conn).await?
     };
-    if newest.is_none_or(|made| now - made < every) {
+    if !due(newest) {
         return Ok(None);
     }
     // Made before the transaction: making it may write the sealing secret.
     let key = new_key(app, now, now + PUBLISH_AHEAD_MICROS).await?;
-    let kid = key.kid.clone();
-    Ok(publish(app, key, Some(every)).await?.then_some(kid))
-}
-
-/// Inserts `key` and schedules the others' retirement; with `due_every`, only if the newest
-/// key, read again under the rotation lock, is still that old. Whether it was published.
-async fn publish(app: &App, key: SigningKey, due_every: Option<i64>) -> Result<bool, AppError> {
     let mut tx = app.db.begin().await?;
     oidc::lock_key_rotation(&mut tx).await?;
-    if let Some(every) = due_every {
-        let newest = oidc::newest_key_made(&mut tx).await?;
-        if newest.is_none_or(|made| key.created_at - made < every) {
-            return Ok(false);
-        }
+    // Read again under the lock: another process may have rotated meanwhile.
+    if !due(oidc::newest_key_made(&mut tx).await?) {
+        return Ok(None);
     }
     oidc::insert_key(&mut tx, &key).await?;
     let retire_at = key.signs_from + super::id_token_micros().max(super::access_token_micros());
@@ -180,7 +165,7 @@ async fn publish(app: &App, key: SigningKey, due_every: Option<i64>) -> Result<b
     tx.commit().await?;
     forget(app).await;
     tracing::info!(kid = %key.kid, "published a new OpenID Connect signing key");
-    Ok(true)
+    Ok(Some(key.kid))
 }
 
 async fn forget(app: &App) {

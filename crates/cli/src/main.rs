@@ -342,6 +342,12 @@ async fn open(
             None => Default::default(),
         },
     };
+    // Refused before the database is opened (and migrated).
+    if config.upkeep.backups.is_some() && !config.database_url().starts_with("sqlite:") {
+        anyhow::bail!(
+            "--backup-dir backs up a SQLite database; this one is PostgreSQL: back it up with pg_dump (see the README's “Running in production”)"
+        );
+    }
     App::start_with(config, !global.no_backup_before_migrate)
         .await
         .context("cannot open the database")

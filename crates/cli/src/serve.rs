@@ -277,11 +277,6 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let _lock = lock_database(&app)?;
-    if app.config.upkeep.backups.is_some() && app.db().sqlite_path().is_none() {
-        bail!(
-            "--backup-dir backs up a SQLite database; this one is PostgreSQL: back it up with pg_dump (see the README's “Running in production”)"
-        );
-    }
     if let Some(at) = args.metrics.metrics_listen {
         let metrics = bind(at).await?;
         let stop = app.shutdown.clone();

@@ -307,11 +307,8 @@ pub async fn insert_code(conn: &mut Conn, c: &Code) -> Result<()> {
 
 /// The code and its grant, marking it used; a code already used comes back with `used_at` set
 /// to its first use.
-pub async fn take_code(
-    conn: &mut Conn,
-    code_hash: &str,
-    now: i64,
-) -> Result<Option<(Code, Grant)>> {
+/// A code and its grant, without using it.
+pub async fn code(conn: &mut Conn, code_hash: &str) -> Result<Option<(Code, Grant)>> {
     let mut q = Sql::new(&format!(
         "SELECT c.code_hash, c.grant_id, c.redirect_uri, c.code_challenge, c.expires_at, \
          c.used_at, {GRANT_COLUMNS} FROM oidc_codes c JOIN oidc_grants g ON g.id = c.grant_id \
@@ -329,24 +326,18 @@ pub async fn take_code(
         expires_at: r.try_get(4)?,
         used_at: r.try_get(5)?,
     };
-    let grant = grant_of_offset(&r, 6)?;
-    if code.used_at.is_none() {
-        let mut q = Sql::new("UPDATE oidc_codes SET used_at = ");
-        q.bind(now)
-            .push(" WHERE used_at IS NULL AND code_hash = ")
-            .bind(code_hash.to_string());
-        if q.execute(&mut *conn).await? == 0 {
-            // Another request took it first: this one is the second use.
-            return Ok(Some((
-                Code {
-                    used_at: Some(now),
-                    ..code
-                },
-                grant,
-            )));
-        }
-    }
-    Ok(Some((code, grant)))
+    Ok(Some((code, grant_of_offset(&r, 6)?)))
+}
+
+/// Marks a code used; `false` when it already was (by a concurrent request) or its sign-in
+/// was revoked since it was read.
+pub async fn spend_code(conn: &mut Conn, code_hash: &str, now: i64) -> Result<bool> {
+    let mut q = Sql::new("UPDATE oidc_codes SET used_at = ");
+    q.bind(now)
+        .push(" WHERE used_at IS NULL AND code_hash = ")
+        .bind(code_hash.to_string())
+        .push(" AND grant_id IN (SELECT id FROM oidc_grants WHERE revoked_at IS NULL)");
+    Ok(q.execute(&mut *conn).await? == 1)
 }
 
 fn grant_of_offset(r: &AnyRow, at: usize) -> Result<Grant> {
@@ -386,13 +377,13 @@ pub async fn insert_refresh(
 
 pub struct Refresh {
     pub expires_at: i64,
-    /// Already exchanged (by an earlier request, or a concurrent one that won).
+    /// Already exchanged for a newer one.
     pub rotated: bool,
     pub grant: Grant,
 }
 
-/// The refresh token and its grant, marking it rotated.
-pub async fn take_refresh(conn: &mut Conn, token_hash: &str, now: i64) -> Result<Option<Refresh>> {
+/// A refresh token and its grant, without using it (exchange, revocation, introspection).
+pub async fn refresh_token(conn: &mut Conn, token_hash: &str) -> Result<Option<Refresh>> {
     let mut q = Sql::new(&format!(
         "SELECT r.expires_at, r.rotated_at, {GRANT_COLUMNS} FROM oidc_refresh_tokens r \
          JOIN oidc_grants g ON g.id = r.grant_id WHERE r.token_hash = "
@@ -401,35 +392,22 @@ pub async fn take_refresh(conn: &mut Conn, token_hash: &str, now: i64) -> Result
     let Some(r) = q.fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
-    let expires_at: i64 = r.try_get(0)?;
-    let mut rotated = r.try_get::<Option<i64>, _>(1)?.is_some();
-    let grant = grant_of_offset(&r, 2)?;
-    if !rotated {
-        let mut q = Sql::new("UPDATE oidc_refresh_tokens SET rotated_at = ");
-        q.bind(now)
-            .push(" WHERE rotated_at IS NULL AND token_hash = ")
-            .bind(token_hash.to_string());
-        rotated = q.execute(&mut *conn).await? == 0;
-    }
     Ok(Some(Refresh {
-        expires_at,
-        rotated,
-        grant,
+        expires_at: r.try_get(0)?,
+        rotated: r.try_get::<Option<i64>, _>(1)?.is_some(),
+        grant: grant_of_offset(&r, 2)?,
     }))
 }
 
-/// The grant a refresh token belongs to, without using it (revocation, introspection).
-pub async fn grant_of_refresh(conn: &mut Conn, token_hash: &str) -> Result<Option<(Grant, bool)>> {
-    let mut q = Sql::new(&format!(
-        "SELECT r.rotated_at, {GRANT_COLUMNS} FROM oidc_refresh_tokens r \
-         JOIN oidc_grants g ON g.id = r.grant_id WHERE r.token_hash = "
-    ));
-    q.bind(token_hash.to_string());
-    let Some(r) = q.fetch_optional(&mut *conn).await? else {
-        return Ok(None);
-    };
-    let rotated = r.try_get::<Option<i64>, _>(0)?.is_some();
-    Ok(Some((grant_of_offset(&r, 1)?, rotated)))
+/// Marks a refresh token exchanged; `false` when it already was (by a concurrent request) or
+/// its sign-in was revoked since it was read.
+pub async fn spend_refresh(conn: &mut Conn, token_hash: &str, now: i64) -> Result<bool> {
+    let mut q = Sql::new("UPDATE oidc_refresh_tokens SET rotated_at = ");
+    q.bind(now)
+        .push(" WHERE rotated_at IS NULL AND token_hash = ")
+        .bind(token_hash.to_string())
+        .push(" AND grant_id IN (SELECT id FROM oidc_grants WHERE revoked_at IS NULL)");
+    Ok(q.execute(&mut *conn).await? == 1)
 }
 
 /// Whether the grant is live: not revoked (access tokens carry the grant's id).

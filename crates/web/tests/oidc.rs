@@ -303,6 +303,12 @@ async fn wrong_redirects_verifiers_reused_and_expired_codes_are_refused(t: TestD
         (400, Some("invalid_grant"))
     );
     assert!(body["error_description"].as_str().unwrap().contains("PKCE"));
+    // A code is tried once: the right verifier afterwards finds it spent.
+    let (status, body) = exchange(&app, &rp, &code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 
     // A wrong secret.
     let wrong = Rp {

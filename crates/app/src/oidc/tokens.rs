@@ -64,7 +64,14 @@ pub async fn authenticate(app: &App, auth: &ClientAuth) -> Result<oidc::Client, 
     };
     if !ok {
         drop(conn);
-        refused(app, &client, None, "invalid client credentials").await?;
+        refused(
+            app,
+            &client,
+            None,
+            "invalid client credentials",
+            Undo::Nothing,
+        )
+        .await?;
         return Err(OAuthError::invalid_client());
     }
     Ok(client)
@@ -81,60 +88,57 @@ pub async fn exchange_code(
 ) -> Result<TokenSet, OAuthError> {
     let signer = keys::signer(app).await?;
     let now = app.clock.now();
-    let mut tx = app.db.begin().await?;
-    let Some((stored, grant)) = oidc::take_code(&mut tx, &crate::secret::hash(code), now).await?
-    else {
-        drop(tx);
-        return Err(refusal(app, client, None, "unknown code").await);
+    let hash = crate::secret::hash(code);
+    // Everything the answer needs is read before the write, so the write holds the database's
+    // writer only to spend the code and record the refresh token.
+    let mut conn = app.db.read_conn().await?;
+    let Some((stored, grant)) = oidc::code(&mut conn, &hash).await? else {
+        drop(conn);
+        return Err(refusal(app, client, None, "unknown code", Undo::Nothing).await);
     };
     if grant.client_id != client.id {
-        drop(tx);
-        return Err(refusal(app, client, None, "code of another client").await);
+        drop(conn);
+        return Err(refusal(app, client, None, "code of another client", Undo::Nothing).await);
     }
-    if stored.used_at.is_some() {
-        oidc::revoke_grant(&mut tx, grant.id, now).await?;
-        tx.commit().await?;
-        return Err(refusal(
-            app,
-            client,
-            Some(&grant),
-            "code used twice; its tokens revoked",
-        )
-        .await);
-    }
-    let why = if stored.expires_at <= now {
-        Some("code expired")
+    let why = if stored.used_at.is_some() {
+        Some(("code used twice; its tokens revoked", Undo::RevokeGrant))
+    } else if stored.expires_at <= now {
+        Some(("code expired", Undo::SpendCode(&hash)))
     } else if stored.redirect_uri != redirect_uri {
-        Some("redirect_uri differs from the authorization request")
+        let why = "redirect_uri differs from the authorization request";
+        Some((why, Undo::SpendCode(&hash)))
     } else if !pkce_matches(verifier, &stored.code_challenge) {
-        Some("PKCE code_verifier does not match the code_challenge")
+        let why = "PKCE code_verifier does not match the code_challenge";
+        Some((why, Undo::SpendCode(&hash)))
     } else if grant.revoked_at.is_some() {
-        Some("sign-in revoked")
+        Some(("sign-in revoked", Undo::Nothing))
     } else {
         None
     };
-    if let Some(why) = why {
-        tx.commit().await?;
-        return Err(refusal(app, client, Some(&grant), why).await);
+    if let Some((why, undo)) = why {
+        drop(conn);
+        return Err(refusal(app, client, Some(&grant), why, undo).await);
     }
-    let Some(profile) = claims::active_profile(&mut tx, grant.org_id, grant.user_id, now).await?
-    else {
-        oidc::revoke_grant(&mut tx, grant.id, now).await?;
-        tx.commit().await?;
-        return Err(refusal(app, client, Some(&grant), "person no longer active").await);
+    let profile = claims::active_profile(&mut conn, grant.org_id, grant.user_id, now).await?;
+    drop(conn);
+    let Some(profile) = profile else {
+        let why = "person no longer active";
+        return Err(refusal(app, client, Some(&grant), why, Undo::RevokeGrant).await);
     };
-    let set = issue(
-        app,
-        &signer,
-        &mut tx,
-        client,
-        &grant,
-        &profile,
-        grant.nonce.as_deref(),
-    )
-    .await?;
+    let refresh = crate::secret::new_token();
+    let mut tx = app.db.begin().await?;
+    if !oidc::spend_code(&mut tx, &hash, now).await? {
+        drop(tx);
+        // A concurrent request used the code first, or the sign-in was revoked meanwhile.
+        let why = "code used twice or its sign-in revoked; its tokens revoked";
+        return Err(refusal(app, client, Some(&grant), why, Undo::RevokeGrant).await);
+    }
+    record_refresh(&mut tx, &refresh, grant.id, now).await?;
     tx.commit().await?;
-    Ok(set)
+    let nonce = grant.nonce.as_deref();
+    Ok(sign(
+        app, &signer, client, &grant, &profile, nonce, refresh, now,
+    )?)
 }
 
 /// Exchanges a refresh token for new tokens and a new refresh token. Presenting a refresh token
@@ -146,46 +150,47 @@ pub async fn refresh(
 ) -> Result<TokenSet, OAuthError> {
     let signer = keys::signer(app).await?;
     let now = app.clock.now();
-    let mut tx = app.db.begin().await?;
-    let Some(r) = oidc::take_refresh(&mut tx, &crate::secret::hash(token), now).await? else {
-        drop(tx);
-        return Err(refusal(app, client, None, "unknown refresh token").await);
+    let hash = crate::secret::hash(token);
+    // Read first, write briefly: as for a code.
+    let mut conn = app.db.read_conn().await?;
+    let Some(r) = oidc::refresh_token(&mut conn, &hash).await? else {
+        drop(conn);
+        return Err(refusal(app, client, None, "unknown refresh token", Undo::Nothing).await);
     };
     let grant = r.grant;
-    if grant.client_id != client.id {
-        drop(tx);
-        return Err(refusal(app, client, None, "refresh token of another client").await);
-    }
-    if r.rotated {
-        oidc::revoke_grant(&mut tx, grant.id, now).await?;
-        tx.commit().await?;
-        return Err(refusal(
-            app,
-            client,
-            Some(&grant),
-            "refresh token reused; sign-in revoked",
-        )
-        .await);
-    }
-    if grant.revoked_at.is_some() || r.expires_at <= now {
-        tx.commit().await?;
-        return Err(refusal(
-            app,
-            client,
-            Some(&grant),
-            "refresh token revoked or expired",
-        )
-        .await);
-    }
-    let Some(profile) = claims::active_profile(&mut tx, grant.org_id, grant.user_id, now).await?
-    else {
-        oidc::revoke_grant(&mut tx, grant.id, now).await?;
-        tx.commit().await?;
-        return Err(refusal(app, client, Some(&grant), "person no longer active").await);
+    let why = if grant.client_id != client.id {
+        Some(("refresh token of another client", Undo::Nothing))
+    } else if r.rotated {
+        Some(("refresh token reused; sign-in revoked", Undo::RevokeGrant))
+    } else if grant.revoked_at.is_some() || r.expires_at <= now {
+        Some(("refresh token revoked or expired", Undo::Nothing))
+    } else {
+        None
     };
-    let set = issue(app, &signer, &mut tx, client, &grant, &profile, None).await?;
+    if let Some((why, undo)) = why {
+        drop(conn);
+        let known = (grant.client_id == client.id).then_some(&grant);
+        return Err(refusal(app, client, known, why, undo).await);
+    }
+    let profile = claims::active_profile(&mut conn, grant.org_id, grant.user_id, now).await?;
+    drop(conn);
+    let Some(profile) = profile else {
+        let why = "person no longer active";
+        return Err(refusal(app, client, Some(&grant), why, Undo::RevokeGrant).await);
+    };
+    let next = crate::secret::new_token();
+    let mut tx = app.db.begin().await?;
+    if !oidc::spend_refresh(&mut tx, &hash, now).await? {
+        drop(tx);
+        // Exchanged by a concurrent request (two holders of one token), or revoked meanwhile.
+        let why = "refresh token reused or its sign-in revoked; sign-in revoked";
+        return Err(refusal(app, client, Some(&grant), why, Undo::RevokeGrant).await);
+    }
+    record_refresh(&mut tx, &next, grant.id, now).await?;
     tx.commit().await?;
-    Ok(set)
+    Ok(sign(
+        app, &signer, client, &grant, &profile, None, next, now,
+    )?)
 }
 
 /// The claims of a live access token's person: `invalid_token` for a token Rollcall did not
@@ -219,9 +224,9 @@ pub async fn introspect(
         return Ok(json!({ "active": false }));
     }
     let mut conn = app.db.read_conn().await?;
-    let found = oidc::grant_of_refresh(&mut conn, &crate::secret::hash(token)).await?;
-    Ok(match found {
-        Some((g, false)) if g.revoked_at.is_none() && g.org_id == client.org_id => json!({
+    let found = oidc::refresh_token(&mut conn, &crate::secret::hash(token)).await?;
+    Ok(match found.filter(|r| !r.rotated).map(|r| r.grant) {
+        Some(g) if g.revoked_at.is_none() && g.org_id == client.org_id => json!({
             "active": true, "token_type": "refresh_token", "scope": g.scope,
             "client_id": g.client_id, "sub": g.user_id,
         }),
@@ -237,9 +242,9 @@ pub async fn revoke(app: &App, client: &oidc::Client, token: &str) -> Result<(),
         Some(_) => None,
         None => {
             let mut conn = app.db.read_conn().await?;
-            oidc::grant_of_refresh(&mut conn, &crate::secret::hash(token))
+            oidc::refresh_token(&mut conn, &crate::secret::hash(token))
                 .await?
-                .map(|(g, _)| g)
+                .map(|r| r.grant)
                 .filter(|g| g.client_id == client.id)
                 .map(|g| g.id)
         }
@@ -309,25 +314,30 @@ async fn live_access(app: &App, token: &str) -> Result<Option<AccessClaims>, App
         .then_some(claims))
 }
 
-async fn issue(
+/// Records the refresh token a token answer hands out.
+async fn record_refresh(
+    tx: &mut Conn,
+    refresh: &str,
+    grant_id: Uuid,
+    now: i64,
+) -> Result<(), AppError> {
+    let hash = crate::secret::hash(refresh);
+    oidc::insert_refresh(tx, &hash, grant_id, now, now + REFRESH_MICROS).await?;
+    Ok(())
+}
+
+/// The signed access and ID tokens of an answer whose refresh token is already recorded.
+#[allow(clippy::too_many_arguments)]
+fn sign(
     app: &App,
     signer: &keys::KeyRing,
-    tx: &mut Conn,
     client: &oidc::Client,
     grant: &oidc::Grant,
     profile: &crate::access::profile::Profile,
     nonce: Option<&str>,
-) -> Result<TokenSet, OAuthError> {
-    let now = app.clock.now();
-    let refresh = crate::secret::new_token();
-    oidc::insert_refresh(
-        tx,
-        &crate::secret::hash(&refresh),
-        grant.id,
-        now,
-        now + REFRESH_MICROS,
-    )
-    .await?;
+    refresh: String,
+    now: i64,
+) -> Result<TokenSet, AppError> {
     let access = AccessClaims {
         iss: issuer(app),
         sub: grant.user_id,
@@ -376,12 +386,22 @@ fn client_meta(client: &oidc::Client) -> Meta {
     Meta::system(&format!("Sign-in app “{}”", client.name))
 }
 
-/// Records a refused token request in the client's organization.
+/// What a refused token request changes besides being audited.
+enum Undo<'a> {
+    Nothing,
+    /// A code presented with a wrong verifier or address is spent: it is never tried twice.
+    SpendCode(&'a str),
+    /// The sign-in is revoked: a reused code or refresh token means someone else holds a copy.
+    RevokeGrant,
+}
+
+/// Records a refused token request in the client's organization, with what it undoes.
 async fn refused(
     app: &App,
     client: &oidc::Client,
     grant: Option<&oidc::Grant>,
     reason: &str,
+    undo: Undo<'_>,
 ) -> Result<(), AppError> {
     let now = app.clock.now();
     let event = client_meta(client).change(
@@ -392,6 +412,15 @@ async fn refused(
         Some(&json!({ "reason": reason, "user": grant.map(|g| g.user_id) })),
     );
     let mut tx = app.db.begin().await?;
+    match (undo, grant) {
+        (Undo::SpendCode(hash), _) => {
+            oidc::spend_code(&mut tx, hash, now).await?;
+        }
+        (Undo::RevokeGrant, Some(g)) => {
+            oidc::revoke_grant(&mut tx, g.id, now).await?;
+        }
+        _ => {}
+    }
     audit::append(&mut tx, client.org_id, now, &[event]).await?;
     tx.commit().await?;
     Ok(())
@@ -403,8 +432,9 @@ async fn refusal(
     client: &oidc::Client,
     grant: Option<&oidc::Grant>,
     reason: &str,
+    undo: Undo<'_>,
 ) -> OAuthError {
-    if let Err(e) = refused(app, client, grant, reason).await {
+    if let Err(e) = refused(app, client, grant, reason, undo).await {
         return OAuthError::server(e);
     }
     OAuthError::invalid_grant(format!("The grant was refused: {reason}."))

@@ -352,7 +352,8 @@ fn verified(secret: &str, got: &[(HeaderMap, String)]) -> Vec<Value> {
         .map(|(headers, body)| {
             wh.verify(body.as_bytes(), headers)
                 .unwrap_or_else(|e| panic!("signature does not verify: {e:?}"));
-            let tampered = body.replace("inactive", "active!!");
+            let tampered = body.replacen("\"type\"", "\"Type\"", 1);
+            assert_ne!(&tampered, body);
             assert!(
                 wh.verify(tampered.as_bytes(), headers).is_err(),
                 "a tampered body fails"
@@ -420,6 +421,81 @@ async fn deliveries_are_signed_retried_and_recorded(t: TestDb) {
     let got = got.lock().unwrap();
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].0["webhook-id"], got[1].0["webhook-id"]);
+}
+
+async fn an_endpoint_taking_batches_gets_a_bulk_update_in_few_signed_requests(t: TestDb) {
+    let app = spawn_app_local_webhooks(t).await;
+    let s = staff(&app).await;
+    let token = admin_token(&app).await;
+    let (rx, got) = receiver().await;
+    let body = |batch: Value| {
+        json!({
+            "url": format!("http://{rx}/hook"),
+            "event_types": ["user.access_changed"],
+            "batch_max": batch,
+        })
+    };
+    // Out of range: refused with the field named, nothing made.
+    for wrong in [json!(0), json!(101)] {
+        let (status, problem) = app
+            .api(&token, Method::POST, "/api/v1/webhooks", Some(&body(wrong)))
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(codes(&problem), ["batch_max_out_of_range"]);
+    }
+    let (status, made) = app
+        .api(
+            &token,
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(&body(json!(2))),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["endpoint"]["batch_max"], 2);
+    let secret = made["secret"].as_str().unwrap().to_string();
+    let id = made["endpoint"]["id"].as_str().unwrap().to_string();
+    let users = [s.pt, s.pta, s.clerk];
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/bulk-updates"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "webhooks-batch-1")
+        .json(&json!({ "user_ids": users, "grant_permissions": ["calendar.create"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    let dispatcher = WebhookDispatcher::new(app.app.clone());
+    assert_eq!(dispatcher.drain().await.unwrap(), 3);
+    let batches = verified(&secret, &got.lock().unwrap());
+    // Three events in two requests (two, then one), each a signed `webhook.batch`.
+    assert_eq!(batches.len(), 2, "{batches:?}");
+    let mut ids = Vec::new();
+    let mut people = Vec::new();
+    for b in &batches {
+        assert_eq!(b["type"], "webhook.batch", "{b}");
+        for e in b["data"]["events"].as_array().unwrap() {
+            assert_eq!(e["type"], "user.access_changed", "{e}");
+            ids.push(e["id"].as_str().unwrap().to_string());
+            people.push(e["data"]["user"]["id"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(ids.len(), 3);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "every event once, with its own id");
+    people.sort();
+    let mut expected: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+    expected.sort();
+    assert_eq!(people, expected);
+    // Each event's own log says it was delivered, under the id the batch listed.
+    let log = deliveries(&app, &token, &id).await;
+    assert!(log.iter().all(|d| d["state"] == "delivered"), "{log:?}");
+    assert!(
+        log.iter()
+            .all(|d| ids.contains(&d["event_id"].as_str().unwrap().to_string()))
+    );
 }
 
 async fn a_gone_endpoint_is_disabled_and_admins_are_told(t: TestDb) {
@@ -567,6 +643,37 @@ async fn the_console_adds_tests_and_redelivers_an_endpoint(t: TestDb) {
     .await;
     assert!(html.contains(&marked("f-url")), "{html}");
     assert!(html.contains("value=\"ftp:nowhere\""));
+    // A batch size out of range is refused beside its field too.
+    let (_, html) = post_form(
+        &app,
+        &admin,
+        &page,
+        &page,
+        &[
+            ("url", &url),
+            ("event_type", "user.deactivated"),
+            ("enabled", "on"),
+            ("batch_max", "many"),
+        ],
+    )
+    .await;
+    assert!(html.contains(&marked("f-batch_max")), "{html}");
+    // A good change is saved and the list says so.
+    let html = followed(
+        &app,
+        &admin,
+        &page,
+        &page,
+        &[
+            ("url", &url),
+            ("description", "Scheduling app"),
+            ("event_type", "user.deactivated"),
+            ("enabled", "on"),
+            ("batch_max", "1"),
+        ],
+    )
+    .await;
+    assert!(html.contains("“Scheduling app” is saved."), "{html}");
 
     // Rotation: asked first, then the new secret once, the old one signing for a day.
     let rotate = format!("{page}/rotate");
@@ -577,8 +684,9 @@ async fn the_console_adds_tests_and_redelivers_an_endpoint(t: TestDb) {
     assert!(rotated.starts_with("whsec_") && rotated != secret);
     assert!(html.contains("keeps signing every delivery too for one day"));
 
-    // A test event: queued, then delivered, in the log; redelivered on request.
-    let (_, html) = post_form(&app, &admin, &page, &format!("{page}/test"), &[]).await;
+    // A test event: queued, then delivered, in the log; redelivered on request. Each answer
+    // sends the browser on to the log, so a reload queues nothing again.
+    let html = followed(&app, &admin, &page, &format!("{page}/test"), &[]).await;
     assert!(
         html.contains("Test event") && html.contains("Waiting to be sent"),
         "{html}"
@@ -590,7 +698,7 @@ async fn the_console_adds_tests_and_redelivers_an_endpoint(t: TestDb) {
     assert_eq!(got.lock().unwrap().len(), 1);
     let start = log.find("/deliveries/").unwrap() + "/deliveries/".len();
     let delivery = &log[start..start + 36];
-    let (_, html) = post_form(
+    let html = followed(
         &app,
         &admin,
         &page,
@@ -609,9 +717,26 @@ async fn the_console_adds_tests_and_redelivers_an_endpoint(t: TestDb) {
     let delete = format!("{page}/delete");
     let (_, ask) = post_form(&app, &admin, &page, &delete, &[]).await;
     assert!(ask.contains("its delivery log is deleted with it"), "{ask}");
-    let (_, html) = post_form(&app, &admin, &page, &delete, &[("confirmed", "yes")]).await;
-    assert!(html.contains("“Scheduling app” is deleted."), "{html}");
+    let html = followed(&app, &admin, &page, &delete, &[("confirmed", "yes")]).await;
+    assert!(html.contains("The webhook endpoint is deleted."), "{html}");
     assert!(!html.contains(&page));
+}
+
+/// Posts a console form that answers with a redirect (303) and reads the page it leads to.
+async fn followed(
+    app: &TestApp,
+    client: &reqwest::Client,
+    page: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> String {
+    let csrf = app.csrf_of(client, page).await;
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let r = client.post(app.url(path)).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    app.page(client, &to).await
 }
 
 engine_tests!(
@@ -622,5 +747,6 @@ engine_tests!(
     a_deactivation_queues_exactly_one_event_and_a_refusal_none,
     a_bulk_update_gives_one_access_event_per_user_with_before_and_after,
     deliveries_are_signed_retried_and_recorded,
+    an_endpoint_taking_batches_gets_a_bulk_update_in_few_signed_requests,
     a_gone_endpoint_is_disabled_and_admins_are_told,
 );

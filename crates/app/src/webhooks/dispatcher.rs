@@ -153,14 +153,15 @@ impl WebhookDispatcher {
         let released = std::sync::Mutex::new(Vec::new());
         let failure = std::sync::Mutex::new(None);
         let (released_ref, failure_ref) = (&released, &failure);
-        futures::stream::iter(claimed)
-            .for_each_concurrent(CONCURRENCY, |d| async move {
+        futures::stream::iter(requests(claimed, targets))
+            .for_each_concurrent(CONCURRENCY, |sent| async move {
                 if self.app.shutdown.is_draining() {
-                    released_ref.lock().expect("not poisoned").push(d.id);
+                    let ids = sent.iter().map(|d| d.id);
+                    released_ref.lock().expect("not poisoned").extend(ids);
                     return;
                 }
-                let attempt = self.attempt(d, targets.get(&d.endpoint_id)).await;
-                if let Err(e) = self.record(claim, d, &attempt).await {
+                let answer = self.attempt(&sent, targets.get(&sent[0].endpoint_id)).await;
+                if let Err(e) = self.record(claim, &sent, &answer).await {
                     // Left claimed: retaken once the lease runs out.
                     *failure_ref.lock().expect("not poisoned") = Some(e);
                 }
@@ -177,12 +178,13 @@ impl WebhookDispatcher {
         }
     }
 
-    /// One signed POST and what came of it.
-    async fn attempt(&self, d: &Delivery, target: Option<&Target>) -> Attempt {
+    /// One signed POST of one event or a batch, and what came of it (for the first delivery;
+    /// [`attempt_of`] gives each delivery's own).
+    async fn attempt(&self, sent: &[&Delivery], target: Option<&Target>) -> Attempt {
         let started = Instant::now();
         let mut a = Attempt {
-            delivery_id: d.id,
-            endpoint_id: d.endpoint_id,
+            delivery_id: sent[0].id,
+            endpoint_id: sent[0].endpoint_id,
             at: self.app.clock.now(),
             status_code: None,
             response_ms: 0,
@@ -194,9 +196,9 @@ impl WebhookDispatcher {
             a.error = Some("The endpoint was disabled or deleted.".into());
             return a;
         };
-        let sent = self.post(t, d).await;
+        let posted = self.post(t, sent).await;
         a.response_ms = started.elapsed().as_millis() as i64;
-        match sent {
+        match posted {
             Ok((status, body)) => {
                 a.status_code = Some(i64::from(status));
                 a.delivered = (200..300).contains(&status);
@@ -206,28 +208,29 @@ impl WebhookDispatcher {
             }
             Err(why) => a.error = Some(why),
         }
-        let attempts = d.attempts + 1;
-        if !a.delivered && a.status_code != Some(410) {
-            a.retry_at = retry_after_secs(attempts).map(|s| a.at + s * 1_000_000);
-        }
         a
     }
 
-    async fn post(&self, t: &Target, d: &Delivery) -> Result<(u16, String), String> {
+    async fn post(&self, t: &Target, sent: &[&Delivery]) -> Result<(u16, String), String> {
         let url = reqwest::Url::parse(&t.endpoint.url).map_err(|e| e.to_string())?;
         if let Some(why) = target::literal_refusal(&url, self.app.config.webhooks.allow_private) {
             return Err(why);
         }
         let timestamp = self.app.clock.now() / 1_000_000;
-        let signature = sign(&t.secrets, &d.event_id, timestamp, &d.payload);
+        // An endpoint that takes batches always gets them, even of one: one shape to read.
+        let (id, body) = match sent {
+            [one] if t.endpoint.batch_max <= 1 => (one.event_id.clone(), one.payload.clone()),
+            several => batch(several, self.app.clock.now()),
+        };
+        let signature = sign(&t.secrets, &id, timestamp, &body);
         let r = self
             .client
             .post(url)
             .header("content-type", "application/json")
-            .header("webhook-id", &d.event_id)
+            .header("webhook-id", &id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
-            .body(d.payload.clone())
+            .body(body)
             .send()
             .await
             .map_err(|e| describe(&e))?;
@@ -242,13 +245,24 @@ impl WebhookDispatcher {
         Ok((status, body))
     }
 
-    /// Records an attempt; a 410 Gone also disables the endpoint.
-    async fn record(&self, claim: Uuid, d: &Delivery, a: &Attempt) -> Result<(), AppError> {
+    /// Records the answer for every delivery the request carried; a 410 Gone also disables
+    /// the endpoint.
+    async fn record(&self, claim: Uuid, sent: &[&Delivery], a: &Attempt) -> Result<(), AppError> {
         let mut tx = self.app.db.begin().await?;
-        let recorded = webhooks::record_attempt(&mut tx, claim, a).await?;
+        let mut recorded = false;
+        for d in sent {
+            recorded |= webhooks::record_attempt(&mut tx, claim, &attempt_of(a, d)).await?;
+        }
         if recorded && a.status_code == Some(410) {
             let reason = "The endpoint answered 410 Gone: it no longer takes webhooks.";
-            disable(&self.app, &mut tx, d.org_id, d.endpoint_id, reason).await?;
+            disable(
+                &self.app,
+                &mut tx,
+                sent[0].org_id,
+                sent[0].endpoint_id,
+                reason,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -295,6 +309,67 @@ impl WebhookDispatcher {
         }
         tracing::info!("webhook dispatcher stopped");
     }
+}
+
+/// The requests a claim makes, in claim order: each delivery alone, except that deliveries to
+/// an endpoint taking batches go together, up to its `batch_max`.
+fn requests<'a>(
+    claimed: &'a [Delivery],
+    targets: &HashMap<Uuid, Target>,
+) -> Vec<Vec<&'a Delivery>> {
+    let mut out: Vec<Vec<&Delivery>> = Vec::new();
+    let mut filling: HashMap<Uuid, usize> = HashMap::new();
+    for d in claimed {
+        let max = targets
+            .get(&d.endpoint_id)
+            .map_or(1, |t| t.endpoint.batch_max.max(1) as usize);
+        match filling.get(&d.endpoint_id) {
+            Some(&i) if out[i].len() < max => out[i].push(d),
+            _ => {
+                filling.insert(d.endpoint_id, out.len());
+                out.push(vec![d]);
+            }
+        }
+    }
+    out
+}
+
+/// A `webhook.batch` event listing several events, each with the `id` it would have had alone
+/// (what a receiver deduplicates on), and the batch's own `webhook-id`: the same for the same
+/// events, so a retry of the same batch is recognised too.
+fn batch(sent: &[&Delivery], now: i64) -> (String, String) {
+    use sha2::{Digest, Sha256};
+    let events: Vec<serde_json::Value> = sent
+        .iter()
+        .map(|d| {
+            let mut e: serde_json::Value =
+                serde_json::from_str(&d.payload).unwrap_or(serde_json::Value::Null);
+            if let Some(fields) = e.as_object_mut() {
+                fields.insert("id".into(), d.event_id.clone().into());
+            }
+            e
+        })
+        .collect();
+    let ids: Vec<&str> = sent.iter().map(|d| d.event_id.as_str()).collect();
+    let digest = Sha256::digest(ids.join(",").as_bytes());
+    let id = format!("msg_batch_{}", hex::encode(&digest[..12]));
+    let body = serde_json::json!({
+        "type": "webhook.batch",
+        "timestamp": crate::clock::rfc3339(now),
+        "data": { "events": events },
+    });
+    (id, body.to_string())
+}
+
+/// The attempt as one delivery of a request records it: its own retry schedule (deliveries
+/// sent together may have been tried before a different number of times).
+fn attempt_of(answer: &Attempt, d: &Delivery) -> Attempt {
+    let mut a = answer.clone();
+    a.delivery_id = d.id;
+    if !a.delivered && a.status_code != Some(410) {
+        a.retry_at = retry_after_secs(d.attempts + 1).map(|s| a.at + s * 1_000_000);
+    }
+    a
 }
 
 /// Why a request failed, for the delivery log (the URL is the endpoint's own; no secret).

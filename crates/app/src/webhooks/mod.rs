@@ -25,6 +25,8 @@ use crate::{App, AppError, Principal};
 pub const ROTATION_GRACE: i64 = 24 * HOUR;
 const MAX_DESCRIPTION: usize = 200;
 const MAX_ENDPOINTS: usize = 50;
+/// Most events one batched request carries.
+pub const MAX_BATCH: i64 = 100;
 
 /// An endpoint as it is asked for.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -42,6 +44,11 @@ pub struct NewEndpoint {
     /// Whether deliveries are made (true when absent).
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Events sent in one request at most, 1–100 (1 when absent: each event alone). Above 1,
+    /// events due together arrive as one `batch` event listing them.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
+    pub batch_max: Option<i64>,
 }
 
 /// Changes to an endpoint: what is absent stays as it is.
@@ -54,6 +61,8 @@ pub struct EndpointChange {
     #[schema(schema_with = crate::schema::event_types_or_null)]
     pub event_types: Option<Vec<String>>,
     pub enabled: Option<bool>,
+    #[schema(minimum = 1, maximum = 100)]
+    pub batch_max: Option<i64>,
 }
 
 /// An endpoint as lists show it (never its secret).
@@ -70,6 +79,8 @@ pub struct EndpointView {
     pub failing_since: Option<String>,
     /// Until when the secret before the last rotation is still signed with.
     pub previous_secret_valid_until: Option<String>,
+    /// Events sent in one request at most (1: each event alone).
+    pub batch_max: i64,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -85,6 +96,7 @@ impl EndpointView {
             disabled_reason: e.disabled_reason.clone(),
             failing_since: e.failing_since.map(rfc3339),
             previous_secret_valid_until: e.previous_until.filter(|u| *u > now).map(rfc3339),
+            batch_max: e.batch_max,
             created_at: rfc3339(e.created_at),
             updated_at: rfc3339(e.updated_at),
         }
@@ -152,11 +164,12 @@ impl DeliveryView {
     }
 }
 
-/// The checked URL, description and event types of a request.
+/// The checked URL, description, event types and batch size of a request.
 struct Checked {
     url: String,
     description: String,
     event_types: String,
+    batch_max: i64,
 }
 
 async fn check(
@@ -164,6 +177,7 @@ async fn check(
     url: &str,
     description: &str,
     event_types: &[String],
+    batch_max: i64,
 ) -> Result<Checked, AppError> {
     let allow = app.config.webhooks.allow_private;
     let mut errors = FieldErrors::default();
@@ -180,6 +194,13 @@ async fn check(
         )));
     }
     let types = errors.take(parse_event_types(event_types));
+    if !(1..=MAX_BATCH).contains(&batch_max) {
+        errors.take::<()>(Err(ValueError::new(
+            "batch_max",
+            "batch_max_out_of_range",
+            "Events per request must be a whole number from 1 (each event alone) to 100.",
+        )));
+    }
     errors.into_result()?;
     Ok(Checked {
         url: parsed.map(|u| u.to_string()).unwrap_or_default(),
@@ -190,6 +211,7 @@ async fn check(
             .map(|t| t.key())
             .collect::<Vec<_>>()
             .join(" "),
+        batch_max,
     })
 }
 
@@ -231,7 +253,8 @@ pub async fn create(
     meta: &Meta,
 ) -> Result<WithSecret, AppError> {
     who.require(Capability::ManageSettings)?;
-    let c = check(app, &req.url, &req.description, &req.event_types).await?;
+    let batch_max = req.batch_max.unwrap_or(1);
+    let c = check(app, &req.url, &req.description, &req.event_types, batch_max).await?;
     let secret = seal::new_secret();
     let sealed = seal::seal(app, &secret).await?;
     let now = app.clock.now();
@@ -247,6 +270,7 @@ pub async fn create(
         previous_sealed: None,
         previous_until: None,
         failing_since: None,
+        batch_max: c.batch_max,
         created_at: now,
         updated_at: now,
     };
@@ -297,6 +321,7 @@ pub async fn update(
         req.url.as_deref().unwrap_or(&current.url),
         req.description.as_deref().unwrap_or(&current.description),
         &types,
+        req.batch_max.unwrap_or(current.batch_max),
     )
     .await?;
     let mut tx = app.db.begin().await?;
@@ -305,6 +330,7 @@ pub async fn update(
     after.url = c.url;
     after.description = c.description;
     after.event_types = c.event_types;
+    after.batch_max = c.batch_max;
     if let Some(on) = req.enabled {
         after.enabled = on;
         if on {

@@ -30,6 +30,8 @@ pub struct Endpoint {
     pub previous_sealed: Option<String>,
     pub previous_until: Option<i64>,
     pub failing_since: Option<i64>,
+    /// Events sent in one request at most (1: each event alone).
+    pub batch_max: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -41,7 +43,7 @@ impl Endpoint {
 }
 
 const ENDPOINT_COLUMNS: &str = "id, org_id, url, description, event_types, enabled, disabled_reason, \
-    secret_sealed, previous_sealed, previous_until, failing_since, created_at, updated_at";
+    secret_sealed, previous_sealed, previous_until, failing_since, batch_max, created_at, updated_at";
 
 fn endpoint_of(r: &sqlx::any::AnyRow) -> Result<Endpoint> {
     Ok(Endpoint {
@@ -56,6 +58,7 @@ fn endpoint_of(r: &sqlx::any::AnyRow) -> Result<Endpoint> {
         previous_sealed: r.try_get("previous_sealed")?,
         previous_until: r.try_get("previous_until")?,
         failing_since: r.try_get("failing_since")?,
+        batch_max: r.try_get("batch_max")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -75,6 +78,7 @@ pub async fn insert(conn: &mut Conn, e: &Endpoint) -> Result<()> {
             .bind(e.previous_sealed.clone())
             .bind(e.previous_until)
             .bind(e.failing_since)
+            .bind(e.batch_max)
             .bind(e.created_at)
             .bind(e.updated_at);
     });
@@ -94,6 +98,7 @@ pub async fn update(conn: &mut Conn, e: &Endpoint) -> Result<()> {
             .set("previous_sealed", e.previous_sealed.clone())
             .set("previous_until", e.previous_until)
             .set("failing_since", e.failing_since)
+            .set("batch_max", e.batch_max)
             .set("updated_at", e.updated_at);
     });
     q.push(" WHERE id = ")

@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use rollcall_app::clock::{instant, local};
 use rollcall_app::domain::webhook::EventType;
@@ -63,6 +63,7 @@ struct Row {
     disabled_reason: Option<String>,
     failing_since: Option<String>,
     previous_until: Option<String>,
+    batch_max: i64,
     created: String,
 }
 
@@ -78,6 +79,7 @@ impl Row {
             disabled_reason: e.disabled_reason,
             failing_since: e.failing_since.map(|t| when(&t, zone)),
             previous_until: e.previous_secret_valid_until.map(|t| when(&t, zone)),
+            batch_max: e.batch_max,
             created: when(&e.created_at, zone),
         }
     }
@@ -135,8 +137,38 @@ async fn show(
     }))
 }
 
-pub async fn page(State(app): State<App>, user: ConsoleUser) -> Result<Response, PageError> {
-    show(&app, &user, None, None, FormState::stored()).await
+/// What the list says after a change it was sent back to (fixed sentences, never request text).
+#[derive(Deserialize)]
+pub struct ListNotice {
+    #[serde(default)]
+    saved: Option<Uuid>,
+    #[serde(default)]
+    deleted: Option<u8>,
+}
+
+pub async fn page(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Query(q): Query<ListNotice>,
+) -> Result<Response, PageError> {
+    let notice = match (q.saved, q.deleted) {
+        (Some(id), _) => webhooks::get(&app, &user.principal, id)
+            .await
+            .ok()
+            .map(|e| format!("“{}” is saved.", Row::of(e, "UTC").name())),
+        (None, Some(_)) => Some("The webhook endpoint is deleted.".to_string()),
+        _ => None,
+    };
+    show(&app, &user, None, notice, FormState::stored()).await
+}
+
+/// The events-per-request field: empty means `default`; anything but a number is sent on as 0,
+/// which the check refuses with its own message.
+fn batch_field(pairs: &[(String, String)], default: i64) -> i64 {
+    match first_value(pairs, "batch_max").trim() {
+        "" => default,
+        n => n.parse().unwrap_or(0),
+    }
 }
 
 pub async fn create(
@@ -149,6 +181,7 @@ pub async fn create(
         description: first_value(&pairs, "description").to_string(),
         event_types: values(&pairs, "event_type"),
         enabled: Some(true),
+        batch_max: Some(batch_field(&pairs, 1)),
     };
     match webhooks::create(&app, &user.principal, &req, &user.meta()).await {
         Ok(made) => {
@@ -224,13 +257,10 @@ pub async fn save(
         description: Some(first_value(&pairs, "description").to_string()),
         event_types: Some(values(&pairs, "event_type")),
         enabled: Some(first_value(&pairs, "enabled") == "on"),
+        batch_max: Some(batch_field(&pairs, 1)),
     };
     match webhooks::update(&app, &user.principal, id, &change, &user.meta()).await {
-        Ok(e) => {
-            let row = Row::of(e, &user.principal.time_zone);
-            let notice = format!("“{}” is saved.", row.name());
-            show(&app, &user, None, Some(notice), FormState::stored()).await
-        }
+        Ok(_) => Ok(Redirect::to(&format!("/settings/webhooks?saved={id}")).into_response()),
         Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_))) => {
             show_one(&app, &user, id, None, None, FormState::refused(pairs, &e)).await
         }
@@ -303,8 +333,7 @@ pub async fn delete(
         return Ok(confirm::ask(&user, q, &pairs));
     }
     webhooks::delete(&app, &user.principal, id, &user.meta()).await?;
-    let notice = format!("“{}” is deleted.", e.name());
-    show(&app, &user, None, Some(notice), FormState::stored()).await
+    Ok(Redirect::to("/settings/webhooks?deleted=1").into_response())
 }
 
 #[derive(Template)]
@@ -380,6 +409,9 @@ impl DeliveryRow {
 pub struct LogQuery {
     #[serde(default)]
     after: Option<String>,
+    /// What was just queued: `test` or `again` (a redelivery).
+    #[serde(default)]
+    queued: Option<String>,
 }
 
 async fn show_log(
@@ -414,45 +446,55 @@ pub async fn log(
     Path(id): Path<Uuid>,
     Query(q): Query<LogQuery>,
 ) -> Result<Response, PageError> {
-    show_log(&app, &user, id, q.after.as_deref(), None).await
+    let notice = match q.queued.as_deref() {
+        Some("test") => {
+            Some("A test event is on its way; it shows here with its answer once sent.".to_string())
+        }
+        Some("again") => Some("The event is queued to be sent again.".to_string()),
+        _ => None,
+    };
+    show_log(
+        &app,
+        &user,
+        id,
+        q.after.as_deref(),
+        notice.map(|n| ("ok", n)),
+    )
+    .await
 }
 
-/// Queues a test event for the endpoint and shows its delivery log.
+/// Queues a test event for the endpoint and goes to its delivery log.
 pub async fn test(
     State(app): State<App>,
     user: ConsoleUser,
     Path(id): Path<Uuid>,
     ConsoleForm(_): ConsoleForm,
 ) -> Result<Response, PageError> {
-    let notice = match webhooks::send_test(&app, &user.principal, id, &user.meta()).await {
-        Ok(_) => (
-            "ok",
-            "A test event is on its way; it shows here with its answer once sent.".to_string(),
-        ),
-        Err(AppError::Conflict(why)) => ("error", why),
-        Err(e) => return Err(e.into()),
-    };
-    show_log(&app, &user, id, None, Some(notice)).await
+    match webhooks::send_test(&app, &user.principal, id, &user.meta()).await {
+        Ok(_) => Ok(queued(id, "test")),
+        Err(AppError::Conflict(why)) => show_log(&app, &user, id, None, Some(("error", why))).await,
+        Err(e) => Err(e.into()),
+    }
 }
 
-/// Sends a delivery again (with the same webhook-id) and shows the log.
+/// Back to the delivery log after queuing something (a reload sends nothing again).
+fn queued(endpoint: Uuid, what: &str) -> Response {
+    Redirect::to(&format!(
+        "/settings/webhooks/{endpoint}/deliveries?queued={what}"
+    ))
+    .into_response()
+}
+
+/// Sends a delivery again (with the same webhook-id) and goes back to the log.
 pub async fn redeliver(
     State(app): State<App>,
     user: ConsoleUser,
     Path((id, delivery)): Path<(Uuid, Uuid)>,
     ConsoleForm(_): ConsoleForm,
 ) -> Result<Response, PageError> {
-    let (id, notice) =
-        match webhooks::redeliver(&app, &user.principal, delivery, &user.meta()).await {
-            Ok(d) => (
-                d.endpoint_id,
-                (
-                    "ok",
-                    format!("“{}” is queued to be sent again.", label(&d.event_type)),
-                ),
-            ),
-            Err(AppError::Conflict(why)) => (id, ("error", why)),
-            Err(e) => return Err(e.into()),
-        };
-    show_log(&app, &user, id, None, Some(notice)).await
+    match webhooks::redeliver(&app, &user.principal, delivery, &user.meta()).await {
+        Ok(d) => Ok(queued(d.endpoint_id, "again")),
+        Err(AppError::Conflict(why)) => show_log(&app, &user, id, None, Some(("error", why))).await,
+        Err(e) => Err(e.into()),
+    }
 }

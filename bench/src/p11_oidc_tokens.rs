@@ -265,7 +265,8 @@ impl Rp {
         let set = tokens::exchange_code(&self.app, &client, &code, REDIRECT, VERIFIER)
             .await
             .map_err(|e| anyhow!("exchange: {e}"))?;
-        Ok(set.refresh_token)
+        set.refresh_token
+            .context("the sign-in asked for offline_access, so it has a refresh token")
     }
 }
 

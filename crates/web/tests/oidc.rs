@@ -50,7 +50,7 @@ async fn register_app(app: &TestApp) -> Rp {
 
 fn authorize_path(rp: &Rp, redirect: &str, verifier: &str) -> String {
     format!(
-        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20profile%20email%20rollcall&state=s1&nonce=n1&code_challenge={}&code_challenge_method=S256",
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20profile%20email%20rollcall%20offline_access&state=s1&nonce=n1&code_challenge={}&code_challenge_method=S256",
         rp.id,
         rollcall_app::audit::urlencode(redirect),
         challenge(verifier)
@@ -237,6 +237,17 @@ async fn a_person_signs_in_to_an_app_through_rollcall(t: TestDb) {
         .to_string();
     assert!(audit.contains("oidc.signed_in"), "{audit}");
     assert!(audit.contains("oidc.token_refused"), "{audit}");
+
+    // An app that did not ask for offline_access gets no refresh token: its access ends with
+    // its access token.
+    let online = authorize_path(&rp, REDIRECT, VERIFIER).replace("%20offline_access", "");
+    let r = browser.get(app.url(&online)).send().await.unwrap();
+    let code = code_in(r.headers()["location"].to_str().unwrap());
+    let (status, tokens) = exchange(&app, &rp, &code).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["access_token"].is_string());
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    assert!(!tokens["scope"].as_str().unwrap().contains("offline_access"));
 }
 
 /// The ID token's signature checked against the published JWKS, by the JWT library.

@@ -26,7 +26,10 @@ pub struct TokenSet {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
-    pub refresh_token: String,
+    /// Only for a sign-in granted `offline_access` (OpenID Connect Core §11): an app that asked
+    /// for none keeps its access only as long as its access token lives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     pub id_token: String,
     pub scope: String,
 }
@@ -125,7 +128,8 @@ pub async fn exchange_code(
         let why = "person no longer active";
         return Err(refusal(app, client, Some(&grant), why, Undo::RevokeGrant).await);
     };
-    let refresh = crate::secret::new_token();
+    let offline = claims::has_scope(&grant.scope, "offline_access");
+    let refresh = offline.then(crate::secret::new_token);
     let mut tx = app.db.begin().await?;
     if !oidc::spend_code(&mut tx, &hash, now).await? {
         drop(tx);
@@ -133,7 +137,9 @@ pub async fn exchange_code(
         let why = "code used twice or its sign-in revoked; its tokens revoked";
         return Err(refusal(app, client, Some(&grant), why, Undo::RevokeGrant).await);
     }
-    record_refresh(&mut tx, &refresh, grant.id, now).await?;
+    if let Some(refresh) = &refresh {
+        record_refresh(&mut tx, refresh, grant.id, now).await?;
+    }
     tx.commit().await?;
     let nonce = grant.nonce.as_deref();
     Ok(sign(
@@ -189,7 +195,14 @@ pub async fn refresh(
     record_refresh(&mut tx, &next, grant.id, now).await?;
     tx.commit().await?;
     Ok(sign(
-        app, &signer, client, &grant, &profile, None, next, now,
+        app,
+        &signer,
+        client,
+        &grant,
+        &profile,
+        None,
+        Some(next),
+        now,
     )?)
 }
 
@@ -335,7 +348,7 @@ fn sign(
     grant: &oidc::Grant,
     profile: &crate::access::profile::Profile,
     nonce: Option<&str>,
-    refresh: String,
+    refresh: Option<String>,
     now: i64,
 ) -> Result<TokenSet, AppError> {
     let access = AccessClaims {

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+use support::mailbox_message;
+
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rollcall"));
     c.env("ROLLCALL_LOG", "warn")
@@ -233,30 +236,6 @@ fn import_warns_that_access_columns_are_ignored_and_a_dry_run_with_errors_fails(
     assert!(!o.status.success(), "a dry run with rows in error fails");
     assert!(text(&o).contains("1 rows are in error"), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-async fn mailbox_message(dir: &Path, to: &str) -> rollcall_store::mailbox::MailboxMessage {
-    let db =
-        rollcall_store::Db::connect(&format!("sqlite://{}", dir.join("rollcall.db").display()))
-            .await
-            .unwrap();
-    let start = Instant::now();
-    loop {
-        let mut conn = db.read_conn().await.unwrap();
-        if let Some(m) = rollcall_store::mailbox::list(&mut conn, None, Some(to), 1)
-            .await
-            .unwrap()
-            .pop()
-        {
-            return m;
-        }
-        drop(conn);
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no message to {to} was delivered"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test]

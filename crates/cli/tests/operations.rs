@@ -14,6 +14,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rollcall_store::{Db, Sql};
+
+mod support;
 use sqlx::Row;
 
 /// Rows imported while backups are taken: large enough that the import is mid-way for several
@@ -460,7 +462,7 @@ async fn metrics_parse_and_move_and_the_json_log_holds_no_secret() {
         "--name",
         "HR sync",
         "--scopes",
-        "users:read",
+        "users:read users:write",
         "--json",
     ]));
     let api_token = serde_json::from_str::<serde_json::Value>(&token_out).unwrap()["secret"]
@@ -507,6 +509,36 @@ async fn metrics_parse_and_move_and_the_json_log_holds_no_secret() {
         .unwrap();
     assert_eq!(users.status(), 404);
     assert!(users.headers().contains_key("x-request-id"));
+    // An invitation: its registration link is a secret the log must not hold either.
+    let invited = http
+        .post(server.url("/api/v1/invitations/batch"))
+        .bearer_auth(&api_token)
+        .header("Idempotency-Key", "log-1")
+        .json(&serde_json::json!({
+            "addresses": "new.hire@acme.example", "location": "MAIN", "role": "Front Desk",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        invited.status().is_success(),
+        "{}",
+        invited.text().await.unwrap()
+    );
+    let message = support::mailbox_message(&dir, "new.hire@acme.example").await;
+    let link = message
+        .body_text
+        .split_whitespace()
+        .find(|w| w.contains("/register/"))
+        .expect("the invitation carries its link")
+        .to_string();
+    let link_token = link
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .trim_end_matches('.')
+        .to_string();
+    assert!(link_token.len() >= 20, "{link}");
 
     let text = http
         .get(server.url("/metrics"))
@@ -583,6 +615,7 @@ async fn metrics_parse_and_move_and_the_json_log_holds_no_secret() {
         &api_token,
         &api_token[..20],
         metrics_token,
+        &link_token,
     ] {
         assert!(!log.contains(secret), "the log holds a secret: {secret}");
     }

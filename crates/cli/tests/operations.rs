@@ -19,8 +19,8 @@ mod support;
 use sqlx::Row;
 
 /// Rows imported while backups are taken: large enough that the import is mid-way for several
-/// seconds in a debug build, small enough to keep the test near a minute.
-const ROWS: usize = 20_000;
+/// seconds in a debug build (the size an operator would back up beside).
+const ROWS: usize = 50_000;
 const PASSWORD: &str = "correct horse battery staple 42";
 const BOUND: Duration = Duration::from_secs(120);
 

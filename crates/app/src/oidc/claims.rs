@@ -1,26 +1,72 @@
-//! What Rollcall tells an app about the person signed in: the same values the profile shows as
-//! in effect (read through the profile's own loader, never recomputed here).
+//! What Rollcall tells an app about the person signed in: the account and what is in effect
+//! after the rules, evaluated as the profile page evaluates it (`subject_of`, then
+//! `Policy::effective` over the organization's locations), reading only what the claims need:
+//! a token request runs this on every refresh.
 
-use rollcall_store::Conn;
+use std::collections::{BTreeMap, BTreeSet};
+
+use rollcall_domain::{Permission, UserStatus};
+use rollcall_store::users::User;
+use rollcall_store::{Conn, locations, profiles, users};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::access::policy_of;
-use crate::access::profile::{self, Profile};
-use crate::{AppError, Principal};
+use crate::AppError;
+use crate::access::{policy_of, subject_of};
 
-/// The person's profile, if they may still sign in (active, in that organization).
-pub(crate) async fn active_profile(
+/// The person as apps see them.
+pub(crate) struct Person {
+    user: User,
+    user_type_label: Option<String>,
+    /// In effect after the rules.
+    permissions: BTreeSet<Permission>,
+    /// The locations the person has, in the organization's order: (id, name).
+    locations: Vec<(Uuid, String)>,
+    default_location: Option<(Uuid, String)>,
+    npi: Option<String>,
+}
+
+/// The person, if they may still sign in (active, in that organization).
+pub(crate) async fn active_person(
     conn: &mut Conn,
     org_id: Uuid,
     user_id: Uuid,
-    now: i64,
-) -> Result<Option<Profile>, AppError> {
-    let policy = policy_of(conn, org_id).await?;
-    let Some(me) = Principal::load(conn, &policy, org_id, user_id).await? else {
+) -> Result<Option<Person>, AppError> {
+    let Some(user) = users::get(conn, org_id, user_id).await? else {
         return Ok(None);
     };
-    Ok(Some(profile::load(conn, now, &me, user_id).await?))
+    if user.status != UserStatus::Active {
+        return Ok(None);
+    }
+    let policy = policy_of(conn, org_id).await?;
+    let subject = subject_of(conn, &user).await?;
+    let all: Vec<(Uuid, String)> = locations::list(conn, org_id)
+        .await?
+        .into_iter()
+        .map(|l| (l.id, l.name))
+        .collect();
+    let names: BTreeMap<Uuid, String> = all.iter().cloned().collect();
+    let (permissions, _) = policy.effective(&subject, &names);
+    let npi = profiles::provider_of(conn, user.id)
+        .await?
+        .and_then(|p| p.npi);
+    Ok(Some(Person {
+        user_type_label: user
+            .user_type
+            .as_deref()
+            .and_then(|t| policy.user_type(t))
+            .map(|t| t.label.clone()),
+        permissions,
+        default_location: user
+            .default_location_id
+            .and_then(|d| all.iter().find(|(id, _)| *id == d).cloned()),
+        locations: all
+            .into_iter()
+            .filter(|(id, _)| subject.locations.contains(id))
+            .collect(),
+        npi,
+        user,
+    }))
 }
 
 pub fn has_scope(scope: &str, wanted: &str) -> bool {
@@ -28,46 +74,36 @@ pub fn has_scope(scope: &str, wanted: &str) -> bool {
 }
 
 /// `sub` and the claims the granted `scope` asks for.
-pub fn of(profile: &Profile, scope: &str) -> Map<String, Value> {
+pub(crate) fn of(person: &Person, scope: &str) -> Map<String, Value> {
+    let u = &person.user;
     let mut claims = Map::new();
-    claims.insert("sub".into(), json!(profile.id));
+    claims.insert("sub".into(), json!(u.id));
     if has_scope(scope, "email") {
-        claims.insert("email".into(), json!(profile.email));
+        claims.insert("email".into(), json!(u.email));
         // Rollcall sent the invitation to this address and the person registered through it.
         claims.insert("email_verified".into(), json!(true));
     }
     if has_scope(scope, "profile") {
-        claims.insert("name".into(), json!(profile.display_name));
-        claims.insert("given_name".into(), json!(profile.first_name));
-        claims.insert("family_name".into(), json!(profile.last_name));
-        claims.insert("preferred_username".into(), json!(profile.username));
+        claims.insert("name".into(), json!(u.display_name));
+        claims.insert("given_name".into(), json!(u.first_name));
+        claims.insert("family_name".into(), json!(u.last_name));
+        claims.insert("preferred_username".into(), json!(u.username));
     }
     if has_scope(scope, "rollcall") {
-        claims.insert("rollcall".into(), rollcall_claim(profile));
+        claims.insert("rollcall".into(), rollcall_claim(person));
     }
     claims
 }
 
 /// User type, effective permissions after the rules, locations and default location, NPI.
-fn rollcall_claim(p: &Profile) -> Value {
-    let locations: Vec<Value> = p
-        .locations
-        .iter()
-        .filter(|l| l.granted)
-        .map(|l| json!({ "id": l.id, "name": l.name }))
-        .collect();
-    let default_location = p.default_location.and_then(|id| {
-        p.locations
-            .iter()
-            .find(|l| l.id == id)
-            .map(|l| json!({ "id": l.id, "name": l.name }))
-    });
+fn rollcall_claim(p: &Person) -> Value {
+    let place = |(id, name): &(Uuid, String)| json!({ "id": id, "name": name });
     json!({
-        "user_type": p.user_type,
+        "user_type": p.user.user_type,
         "user_type_label": p.user_type_label,
-        "permissions": p.effective.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
-        "locations": locations,
-        "default_location": default_location,
-        "npi": p.provider.npi,
+        "permissions": p.permissions.iter().map(|e| e.key()).collect::<Vec<_>>(),
+        "locations": p.locations.iter().map(place).collect::<Vec<_>>(),
+        "default_location": p.default_location.as_ref().map(place),
+        "npi": p.npi,
     })
 }

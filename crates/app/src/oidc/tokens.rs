@@ -122,9 +122,9 @@ pub async fn exchange_code(
         drop(conn);
         return Err(refusal(app, client, Some(&grant), why, undo).await);
     }
-    let profile = claims::active_profile(&mut conn, grant.org_id, grant.user_id, now).await?;
+    let person = claims::active_person(&mut conn, grant.org_id, grant.user_id).await?;
     drop(conn);
-    let Some(profile) = profile else {
+    let Some(person) = person else {
         let why = "person no longer active";
         return Err(refusal(app, client, Some(&grant), why, Undo::RevokeGrant).await);
     };
@@ -143,7 +143,7 @@ pub async fn exchange_code(
     tx.commit().await?;
     let nonce = grant.nonce.as_deref();
     Ok(sign(
-        app, &signer, client, &grant, &profile, nonce, refresh, now,
+        app, &signer, client, &grant, &person, nonce, refresh, now,
     )?)
 }
 
@@ -178,9 +178,9 @@ pub async fn refresh(
         let known = (grant.client_id == client.id).then_some(&grant);
         return Err(refusal(app, client, known, why, undo).await);
     }
-    let profile = claims::active_profile(&mut conn, grant.org_id, grant.user_id, now).await?;
+    let person = claims::active_person(&mut conn, grant.org_id, grant.user_id).await?;
     drop(conn);
-    let Some(profile) = profile else {
+    let Some(person) = person else {
         let why = "person no longer active";
         return Err(refusal(app, client, Some(&grant), why, Undo::RevokeGrant).await);
     };
@@ -199,7 +199,7 @@ pub async fn refresh(
         &signer,
         client,
         &grant,
-        &profile,
+        &person,
         None,
         Some(next),
         now,
@@ -211,12 +211,11 @@ pub async fn refresh(
 pub async fn userinfo(app: &App, access_token: &str) -> Result<Map<String, Value>, OAuthError> {
     let invalid = || OAuthError::new("invalid_token", "The access token is not valid.");
     let claims = live_access(app, access_token).await?.ok_or_else(invalid)?;
-    let now = app.clock.now();
     let mut conn = app.db.read_conn().await?;
-    let profile = claims::active_profile(&mut conn, claims.org, claims.sub, now)
+    let person = claims::active_person(&mut conn, claims.org, claims.sub)
         .await?
         .ok_or_else(invalid)?;
-    Ok(claims::of(&profile, &claims.scope))
+    Ok(claims::of(&person, &claims.scope))
 }
 
 /// RFC 7662: whether a token (access or refresh) is live, for a client of the same
@@ -346,7 +345,7 @@ fn sign(
     signer: &keys::KeyRing,
     client: &oidc::Client,
     grant: &oidc::Grant,
-    profile: &crate::access::profile::Profile,
+    person: &claims::Person,
     nonce: Option<&str>,
     refresh: Option<String>,
     now: i64,
@@ -363,7 +362,7 @@ fn sign(
         gid: grant.id,
         org: grant.org_id,
     };
-    let mut id = claims::of(profile, &grant.scope);
+    let mut id = claims::of(person, &grant.scope);
     id.insert("iss".into(), json!(access.iss));
     id.insert("aud".into(), json!(access.aud));
     id.insert("exp".into(), json!((now + id_token_micros()) / SECOND));

@@ -31,6 +31,7 @@ const SHARED_LIMITS_AND_CLAIMS: &str =
 const WEBHOOKS: &str = include_str!("../migrations/0014_webhooks.sql");
 const OIDC: &str = include_str!("../migrations/0015_oidc.sql");
 const DRAFTS: &str = include_str!("../migrations/0016_drafts.sql");
+const SCIM_REQUESTS: &str = include_str!("../migrations/0018_scim_requests.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -129,6 +130,12 @@ fn steps() -> Vec<Step> {
             name: "drafts",
             sqlite: DRAFTS,
             postgres: DRAFTS,
+        },
+        Step {
+            version: 18,
+            name: "scim_requests",
+            sqlite: SCIM_REQUESTS,
+            postgres: SCIM_REQUESTS,
         },
     ]
 }

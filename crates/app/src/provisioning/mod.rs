@@ -5,6 +5,7 @@
 //! crate's; this module speaks in Rollcall's terms.
 
 pub mod groups;
+pub mod requests;
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -143,7 +143,12 @@ async fn a_company_admin_connects_a_provider_from_the_provisioning_page(t: TestD
     // The page lists the requests, newest first, and why the refused one was refused.
     let page = app.page(&admin, "/settings/provisioning").await;
     let log = section(&page, "scim-requests");
-    assert!(log.contains("PATCH /Groups/"), "{log}");
+    assert!(log.contains("PATCH /Groups/…"), "{log}");
+    assert!(
+        !log.contains(&group_id.to_string()),
+        "the group by name, not id: {log}"
+    );
+    assert!(log.contains("Therapists"), "{log}");
     assert!(log.contains("POST /Users"), "{log}");
     assert!(
         log.contains("Refused: uniqueness: The userName “tess.hale@alpha.example” already belongs"),

@@ -2,6 +2,8 @@
 //! each ended, kept for the Provisioning page (a company admin sees at a glance whether Entra ID
 //! or Okta reaches Rollcall, and why a request was refused). The audit trail keeps the changes.
 
+use std::collections::BTreeMap;
+
 use rollcall_domain::Capability;
 use rollcall_store::scim::{self, Request};
 use serde::Serialize;
@@ -53,7 +55,10 @@ pub struct RequestView {
     pub at: String,
     pub token: String,
     pub method: String,
+    /// The path and query, with a person's or group's id written `…` (see `about`).
     pub path: String,
+    /// The person or group the path names, by name.
+    pub about: Option<String>,
     pub status: i64,
     /// Whether the request did what it asked.
     pub ok: bool,
@@ -63,21 +68,64 @@ pub struct RequestView {
 /// The organization's last SCIM requests, newest first.
 pub async fn recent(app: &App, who: &Principal) -> Result<Vec<RequestView>, AppError> {
     who.require(Capability::ManageSettings)?;
-    let kept = scim::recent_requests(&mut *app.db.read_conn().await?, who.org_id).await?;
+    let conn = &mut *app.db.read_conn().await?;
+    let kept = scim::recent_requests(conn, who.org_id).await?;
+    let names = names_in(conn, who.org_id, &kept).await?;
     Ok(kept
         .into_iter()
-        .map(|r| RequestView {
-            at: local(r.at, &who.time_zone),
-            token: r
-                .token_name
-                .unwrap_or_else(|| "a token since deleted".into()),
-            ok: r.status < 400,
-            method: r.method,
-            path: r.path,
-            status: r.status,
-            outcome: r.outcome,
+        .map(|r| {
+            let (path, about) = match resource_id(&r.path) {
+                Some(id) => (
+                    r.path.replacen(&id.to_string(), "…", 1),
+                    Some(
+                        names
+                            .get(&id)
+                            .cloned()
+                            .unwrap_or_else(|| "not found".into()),
+                    ),
+                ),
+                None => (r.path, None),
+            };
+            RequestView {
+                at: local(r.at, &who.time_zone),
+                token: r
+                    .token_name
+                    .unwrap_or_else(|| "a token since deleted".into()),
+                ok: r.status < 400,
+                method: r.method,
+                path,
+                about,
+                status: r.status,
+                outcome: r.outcome,
+            }
         })
         .collect())
+}
+
+/// The id of the person or group a path names (`/Users/{id}`, `/Groups/{id}`).
+fn resource_id(path: &str) -> Option<Uuid> {
+    let path = path.split('?').next().unwrap_or_default();
+    let rest = path
+        .strip_prefix("/Users/")
+        .or_else(|| path.strip_prefix("/Groups/"))?;
+    rest.split('/').next()?.parse().ok()
+}
+
+/// The names of the people and groups the requests name.
+async fn names_in(
+    conn: &mut rollcall_store::Conn,
+    org_id: Uuid,
+    kept: &[Request],
+) -> Result<BTreeMap<Uuid, String>, AppError> {
+    let ids: Vec<Uuid> = kept.iter().filter_map(|r| resource_id(&r.path)).collect();
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let mut names = rollcall_store::users::display_names(conn, org_id, &ids).await?;
+    for g in scim::groups(conn, org_id).await? {
+        names.insert(g.id, g.display_name);
+    }
+    Ok(names)
 }
 
 /// The organization's tokens that can reach SCIM.

@@ -294,3 +294,55 @@ pub async fn last_sync(app: &App, who: &Principal) -> Result<Option<LastSync>, A
 fn listed<T: serde::de::DeserializeOwned>(after: &serde_json::Value, name: &str) -> Vec<T> {
     serde_json::from_value(after[name].clone()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(id: &str, email: &str, active: bool) -> Person {
+        Person {
+            external_id: id.into(),
+            first_name: "A".into(),
+            last_name: "B".into(),
+            email: email.into(),
+            email_key: email.into(),
+            user_type: None,
+            active,
+            groups: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_full_load_takes_the_unlisted_for_gone_and_a_partial_one_does_not() {
+        let before = [
+            person("e1", "dana@x.org", true),
+            person("e2", "sam@x.org", true),
+            person("e3", "kim@x.org", true),
+        ];
+        // Kim is listed under a new address: still there, not gone.
+        let after = [
+            person("e1", "dana@x.org", false),
+            person("e3", "kim.ng@x.org", true),
+        ];
+        let full = wanted_by_address(&before, &after, true);
+        assert_eq!(full["dana@x.org"], SyncReason::InactiveUpstream);
+        assert_eq!(full["sam@x.org"], SyncReason::LeftRoster);
+        assert!(!full.contains_key("kim@x.org"));
+        assert_eq!(full["kim.ng@x.org"], SyncReason::ActiveUpstream);
+        let partial = wanted_by_address(&before, &after, false);
+        assert!(!partial.contains_key("sam@x.org"));
+        assert_eq!(partial["dana@x.org"], SyncReason::InactiveUpstream);
+    }
+
+    #[test]
+    fn an_address_listed_twice_is_active_if_either_listing_is() {
+        let after = [
+            person("e1", "dana@x.org", true),
+            person("e9", "dana@x.org", false),
+        ];
+        let wanted = wanted_by_address(&[], &after, true);
+        assert_eq!(wanted["dana@x.org"], SyncReason::ActiveUpstream);
+        let wanted = wanted_by_address(&[], &[after[1].clone(), after[0].clone()], true);
+        assert_eq!(wanted["dana@x.org"], SyncReason::ActiveUpstream);
+    }
+}

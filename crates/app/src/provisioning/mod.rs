@@ -430,14 +430,14 @@ pub async fn update_user(
         check_user_name(conn, who.org_id, &state.user_name, Some(id)).await?;
         check_manager(conn, who.org_id, state.manager_id).await?;
     }
-    if !state.active {
+    if current.active() && !state.active {
         deprovision(app, who, id, Origin::Scim, meta).await?;
     }
     if let Some(edit) = profile_edit(app, who, &current, state).await? {
         profile::update(app, who, id, &edit, None, Path::Scim, meta).await?;
     }
     save_extra_if_changed(app, who, &current, state, meta).await?;
-    if state.active {
+    if !current.active() && state.active {
         reprovision(app, who, id, Origin::Scim, meta).await?;
     }
     user(app, who, id).await

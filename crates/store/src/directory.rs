@@ -65,6 +65,12 @@ pub async fn replace_for_org(
         q.bind(org.clone());
         q.execute(&mut *conn).await?;
     }
+    insert_people(conn, org_id, people, now).await
+}
+
+/// Writes people and their group memberships (none of them may be in the roster yet).
+async fn insert_people(conn: &mut Conn, org_id: Uuid, people: &[Person], now: i64) -> Result<()> {
+    let org = org_id.to_string();
     insert_rows(
         conn,
         "directory_people",
@@ -107,6 +113,38 @@ pub async fn replace_for_org(
     )
     .await?;
     Ok(())
+}
+
+/// Adds the given people to the roster or replaces them there (with their groups), leaving
+/// everyone else as they are: a partial load. Run it in a transaction.
+pub async fn upsert_for_org(
+    conn: &mut Conn,
+    org_id: Uuid,
+    people: &[Person],
+    now: i64,
+) -> Result<()> {
+    let org = org_id.to_string();
+    let ids: Vec<String> = people.iter().map(|p| p.external_id.clone()).collect();
+    for chunk in ids.chunks(crate::sql::MAX_PARAMS - 1) {
+        for table in ["directory_members", "directory_people"] {
+            let mut q = Sql::new(&format!("DELETE FROM {table} WHERE org_id = "));
+            q.bind(org.clone())
+                .push(" AND external_id IN (")
+                .bind_list(chunk.iter().cloned())
+                .push(")");
+            q.execute(&mut *conn).await?;
+        }
+    }
+    insert_people(conn, org_id, people, now).await
+}
+
+/// Every person of the organization's roster, without their groups.
+pub async fn people(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Person>> {
+    let mut q = Sql::new(&format!(
+        "SELECT {PERSON_COLUMNS} FROM directory_people p WHERE p.org_id = "
+    ));
+    q.bind(org_id.to_string()).push(" ORDER BY p.external_id");
+    q.fetch_all_as(&mut *conn, person_of).await
 }
 
 /// The external ids of the organization's roster.

@@ -32,6 +32,7 @@ const WEBHOOKS: &str = include_str!("../migrations/0014_webhooks.sql");
 const OIDC: &str = include_str!("../migrations/0015_oidc.sql");
 const DRAFTS: &str = include_str!("../migrations/0016_drafts.sql");
 const WEBHOOK_BATCHES: &str = include_str!("../migrations/0017_webhook_batches.sql");
+const SCIM_REQUESTS: &str = include_str!("../migrations/0018_scim_requests.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -136,6 +137,12 @@ fn steps() -> Vec<Step> {
             name: "webhook_batches",
             sqlite: WEBHOOK_BATCHES,
             postgres: WEBHOOK_BATCHES,
+        },
+        Step {
+            version: 18,
+            name: "scim_requests",
+            sqlite: SCIM_REQUESTS,
+            postgres: SCIM_REQUESTS,
         },
     ]
 }

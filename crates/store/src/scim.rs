@@ -293,3 +293,85 @@ pub async fn last_changes(
     }
     Ok(out)
 }
+
+/// One SCIM request as the Provisioning page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub id: Uuid,
+    pub token_id: Option<Uuid>,
+    /// The token's name, when it still exists.
+    pub token_name: Option<String>,
+    pub at: i64,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub outcome: String,
+}
+
+/// How many requests are kept per organization.
+pub const REQUESTS_KEPT: i64 = 100;
+
+/// Records a request and forgets those of the organization older than the newest
+/// [`REQUESTS_KEPT`].
+pub async fn record_request(conn: &mut Conn, org_id: Uuid, r: &Request) -> Result<()> {
+    let mut q = Sql::new(
+        "INSERT INTO scim_requests (id, org_id, token_id, at, method, path, status, outcome) \
+         VALUES (",
+    );
+    q.bind(r.id.to_string())
+        .push(", ")
+        .bind(org_id.to_string())
+        .push(", ")
+        .bind(r.token_id.map(|t| t.to_string()))
+        .push(", ")
+        .bind(r.at)
+        .push(", ")
+        .bind(r.method.clone())
+        .push(", ")
+        .bind(r.path.clone())
+        .push(", ")
+        .bind(r.status)
+        .push(", ")
+        .bind(r.outcome.clone())
+        .push(")");
+    q.execute(&mut *conn).await?;
+    // SQLite takes an OFFSET only after a LIMIT (-1: none); PostgreSQL takes it alone.
+    let all = if crate::sql::is_sqlite(conn) {
+        "LIMIT -1 "
+    } else {
+        ""
+    };
+    let mut q = Sql::new("DELETE FROM scim_requests WHERE org_id = ");
+    q.bind(org_id.to_string())
+        .push(" AND id IN (SELECT id FROM scim_requests WHERE org_id = ")
+        .bind(org_id.to_string())
+        .push(&format!(
+            " ORDER BY at DESC, id DESC {all}OFFSET {REQUESTS_KEPT})"
+        ));
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// The organization's kept requests, newest first.
+pub async fn recent_requests(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Request>> {
+    let mut q = Sql::new(
+        "SELECT r.id, r.token_id, t.name, r.at, r.method, r.path, r.status, r.outcome \
+         FROM scim_requests r LEFT JOIN api_tokens t ON t.id = r.token_id WHERE r.org_id = ",
+    );
+    q.bind(org_id.to_string()).push(&format!(
+        " ORDER BY r.at DESC, r.id DESC LIMIT {REQUESTS_KEPT}"
+    ));
+    q.fetch_all_as(&mut *conn, |r| {
+        Ok(Request {
+            id: parse_id(&r.try_get::<String, _>(0)?)?,
+            token_id: parse_opt_id(r.try_get(1)?)?,
+            token_name: r.try_get(2)?,
+            at: r.try_get(3)?,
+            method: r.try_get(4)?,
+            path: r.try_get(5)?,
+            status: r.try_get(6)?,
+            outcome: r.try_get(7)?,
+        })
+    })
+    .await
+}

@@ -164,6 +164,20 @@ pub async fn get_by_email_key(
     q.fetch_optional_as(&mut *conn, from_row).await
 }
 
+/// The users of the organization with these match keys (in no particular order).
+pub async fn by_email_keys(conn: &mut Conn, org_id: Uuid, keys: &[String]) -> Result<Vec<User>> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(BATCH) {
+        let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE org_id = "));
+        q.bind(org_id.to_string())
+            .push(" AND email_key IN (")
+            .bind_list(chunk.iter().cloned())
+            .push(")");
+        found.extend(q.fetch_all_as(&mut *conn, from_row).await?);
+    }
+    Ok(found)
+}
+
 /// Of the given match keys, those already taken in the organization.
 pub async fn existing_email_keys(
     conn: &mut Conn,

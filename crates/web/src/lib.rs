@@ -42,7 +42,9 @@ pub fn router_with(app: App, edge: Edge) -> Router {
     let limits = edge::Limits::new(edge);
     let https = headers::Https(app.config.secure_cookies);
     let api = api::routes().layer(from_fn_with_state(limits.clone(), edge::rate_limits));
-    let scim = scim::routes().layer(from_fn_with_state(limits.clone(), edge::rate_limits));
+    let scim = scim::routes()
+        .layer(from_fn_with_state(app.clone(), scim::log_requests))
+        .layer(from_fn_with_state(limits.clone(), edge::rate_limits));
     Router::new()
         .merge(console::routes())
         .merge(health::routes())

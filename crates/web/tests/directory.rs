@@ -310,7 +310,7 @@ async fn loading_replacing_and_refusing_a_roster(t: TestDb) {
         (&newest["people"], &newest["removed"], &newest["source"]),
         (&json!(11), &json!(1), &json!("api"))
     );
-    // No account was touched by any of it.
+    // No account of the roster's people existed, so none was touched.
     assert!(
         user_by_email(&app, "dana.lee@alpha.example")
             .await
@@ -774,7 +774,311 @@ async fn the_batch_is_kept_when_the_admin_leaves_the_page(t: TestDb) {
     assert!(section(&app.page(&admin, "/directory").await, "batch").contains("Batch: 0 people"));
 }
 
+/// A service account of the organization with users:write, made by the admin in the console:
+/// an HR integration that loads the roster every night.
+async fn hr_sync_token(app: &TestApp, admin: &reqwest::Client) -> String {
+    app.console_token(
+        admin,
+        &[
+            ("name", "HR sync"),
+            ("owner", "organization"),
+            ("scope", "users:read"),
+            ("scope", "users:write"),
+        ],
+    )
+    .await
+}
+
+async fn load_json(app: &TestApp, token: &str, method: reqwest::Method, roster: &Value) -> Value {
+    let (status, loaded) = app
+        .api(token, method, "/api/v1/directory", Some(roster))
+        .await;
+    assert_eq!(status, 200, "{loaded}");
+    loaded
+}
+
+/// The fixture with these people marked inactive upstream.
+fn with_inactive(ids: &[&str]) -> Value {
+    roster_json(|people| {
+        for p in people.iter_mut() {
+            if ids.iter().any(|id| p["external_id"] == *id) {
+                p["active"] = json!(false);
+            }
+        }
+    })
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn status_of(app: &TestApp, email: &str) -> UserStatus {
+    user_by_email(app, email).await.unwrap().status
+}
+
+/// The seats in use, as the Settings page shows them.
+async fn seats_used(app: &TestApp, admin: &reqwest::Client) -> String {
+    let page = app.page(admin, "/settings").await;
+    common::shown(&page, "seats-portal-used")
+}
+
+async fn marking_people_inactive_upstream_deactivates_them_but_never_the_last_admin(t: TestDb) {
+    let app = spawn_app(t).await;
+    let operator = rollcall_app::Principal::operator(&app.app, app.org.id, "test")
+        .await
+        .unwrap();
+    let meta = rollcall_app::audit::Meta::system("test");
+    rollcall_app::org::set_seats(&app.app, &operator, "portal", 10, &meta)
+        .await
+        .unwrap();
+    for (email, name) in [
+        ("dana.lee@alpha.example", ("Dana", "Lee")),
+        ("kim.ng@alpha.example", ("Kim", "Ng")),
+        ("sam.ward@alpha.example", ("Sam", "Ward")),
+    ] {
+        add_user(
+            &app.app,
+            &app.org,
+            email,
+            name,
+            "Front Desk",
+            Some(PASSWORD),
+        )
+        .await;
+    }
+    let kim = app.browser();
+    assert_eq!(
+        app.sign_in(&kim, "alpha", "kim.ng@alpha.example", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let admin = app.signed_in_admin().await;
+    let token = hr_sync_token(&app, &admin).await;
+    assert_eq!(seats_used(&app, &admin).await, "4");
+
+    // Dana and Kim left; the roster also marks Ada, the only company admin, inactive.
+    let loaded = load_json(
+        &app,
+        &token,
+        reqwest::Method::PUT,
+        &with_inactive(&["E001", "E003", "E006"]),
+    )
+    .await;
+    assert_eq!(loaded["full"], true);
+    assert_eq!(names(&loaded["deactivated"]), ["Dana Lee", "Kim Ng"]);
+    assert_eq!(loaded["deactivated"][0]["reason"], "inactive_upstream");
+    assert_eq!(loaded["reactivated"], json!([]));
+    let refused = &loaded["refused"];
+    assert_eq!(refused.as_array().unwrap().len(), 1, "{refused}");
+    assert_eq!(refused[0]["email"], app.admin_email.as_str(), "{refused}");
+    assert_eq!(refused[0]["rule"], "rule_3_keep_admins", "{refused}");
+    assert!(
+        refused[0]["detail"].as_str().unwrap().contains("admin"),
+        "the reason says why: {refused}"
+    );
+
+    assert_eq!(
+        kim.get(app.url("/home")).send().await.unwrap().status(),
+        303,
+        "Kim's session ended"
+    );
+    assert_eq!(
+        app.sign_in(&app.browser(), "alpha", "kim.ng@alpha.example", PASSWORD)
+            .await
+            .status(),
+        401,
+        "Kim cannot sign in"
+    );
+    assert_eq!(seats_used(&app, &admin).await, "2", "two seats freed");
+    assert_eq!(
+        status_of(&app, "dana.lee@alpha.example").await,
+        UserStatus::Inactive
+    );
+    assert_eq!(
+        status_of(&app, "sam.ward@alpha.example").await,
+        UserStatus::Active
+    );
+    assert_eq!(status_of(&app, &app.admin_email).await, UserStatus::Active);
+
+    // The Directory page shows what the sync changed, and what it could not, with the reason.
+    let page = app.page(&admin, "/directory").await;
+    let sync = section(&page, "last-sync");
+    assert!(
+        sync.contains("Dana Lee") && sync.contains("Kim Ng"),
+        "{sync}"
+    );
+    assert!(sync.contains("marked inactive upstream"), "{sync}");
+    assert!(sync.contains("Not deactivated"), "{sync}");
+    assert!(sync.contains(&app.admin_email), "{sync}");
+
+    // Audited as the directory sync, naming who loaded it.
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let dana = user_by_email(&app, "dana.lee@alpha.example").await.unwrap();
+    let events = audit::list(
+        &mut conn,
+        app.org.id,
+        &audit::AuditQuery {
+            action: Some(audit::ActionMatch::Exact("user.deactivated".into())),
+            target_id: Some(dana.id),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    assert_eq!(events.len(), 1);
+    assert!(
+        events[0].event.actor_label.starts_with("Directory sync"),
+        "{}",
+        events[0].event.actor_label
+    );
+    assert!(
+        events[0]
+            .event
+            .after
+            .as_deref()
+            .unwrap()
+            .contains("\"upstream\":\"directory\"")
+    );
+
+    // Loading the same roster again changes nothing more, and reports the admin again.
+    let again = load_json(
+        &app,
+        &token,
+        reqwest::Method::PUT,
+        &with_inactive(&["E001", "E003", "E006"]),
+    )
+    .await;
+    assert_eq!(again["deactivated"], json!([]));
+    assert_eq!(again["refused"][0]["email"], app.admin_email.as_str());
+}
+
+async fn a_full_load_deactivates_who_left_and_reactivation_follows_upstream(t: TestDb) {
+    let app = spawn_app(t).await;
+    for (email, name) in [
+        ("dana.lee@alpha.example", ("Dana", "Lee")),
+        ("sam.ward@alpha.example", ("Sam", "Ward")),
+        ("rosa.diaz@alpha.example", ("Rosa", "Diaz")),
+    ] {
+        add_user(
+            &app.app,
+            &app.org,
+            email,
+            name,
+            "Front Desk",
+            Some(PASSWORD),
+        )
+        .await;
+    }
+    let admin = app.signed_in_admin().await;
+    let token = hr_sync_token(&app, &admin).await;
+    let loaded = load_json(&app, &token, reqwest::Method::PUT, &roster_json(|_| {})).await;
+    assert_eq!(loaded["deactivated"], json!([]), "everyone is active");
+
+    // A full roster without Dana: her account is deactivated.
+    let without_dana = roster_json(|people| people.retain(|p| p["external_id"] != "E001"));
+    let loaded = load_json(&app, &token, reqwest::Method::PUT, &without_dana).await;
+    assert_eq!(names(&loaded["deactivated"]), ["Dana Lee"]);
+    assert_eq!(loaded["deactivated"][0]["reason"], "left_roster");
+    assert_eq!(
+        status_of(&app, "dana.lee@alpha.example").await,
+        UserStatus::Inactive
+    );
+
+    // A partial load that lists only Sam takes nobody else for gone.
+    let sam_only = roster_json(|people| people.retain(|p| p["external_id"] == "E002"));
+    let loaded = load_json(&app, &token, reqwest::Method::PATCH, &sam_only).await;
+    assert_eq!(loaded["full"], false);
+    assert_eq!(
+        (&loaded["deactivated"], &loaded["removed"]),
+        (&json!([]), &json!(0))
+    );
+    assert_eq!(
+        overview(&app, &token).await["people"],
+        11,
+        "nobody left the roster"
+    );
+    assert_eq!(
+        status_of(&app, "rosa.diaz@alpha.example").await,
+        UserStatus::Active
+    );
+
+    // Dana is back upstream (a partial load with her alone): the directory reactivates her.
+    let dana_only = roster_json(|people| people.retain(|p| p["external_id"] == "E001"));
+    let loaded = load_json(&app, &token, reqwest::Method::PATCH, &dana_only).await;
+    assert_eq!(names(&loaded["reactivated"]), ["Dana Lee"]);
+    assert_eq!(loaded["reactivated"][0]["reason"], "active_upstream");
+    assert_eq!(
+        app.sign_in(&app.browser(), "alpha", "dana.lee@alpha.example", PASSWORD)
+            .await
+            .status(),
+        303,
+        "Dana can sign in again"
+    );
+
+    // A manager deactivates Rosa by hand; the roster still lists her as active, and the
+    // manager's decision stands.
+    let rosa = user_by_email(&app, "rosa.diaz@alpha.example")
+        .await
+        .unwrap();
+    let (status, _) = app
+        .api(
+            &token,
+            reqwest::Method::POST,
+            &format!("/api/v1/users/{}/deactivate", rosa.id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let loaded = load_json(&app, &token, reqwest::Method::PUT, &roster_json(|_| {})).await;
+    assert_eq!(loaded["reactivated"], json!([]), "{loaded}");
+    assert_eq!(
+        status_of(&app, "rosa.diaz@alpha.example").await,
+        UserStatus::Inactive
+    );
+
+    // A partial load marking Sam inactive deactivates him.
+    let sam_leaves = roster_json(|people| {
+        people.retain(|p| p["external_id"] == "E002");
+        people[0]["active"] = json!(false);
+    });
+    let loaded = load_json(&app, &token, reqwest::Method::PATCH, &sam_leaves).await;
+    assert_eq!(names(&loaded["deactivated"]), ["Sam Ward"]);
+
+    // The console's upload is a full load too, and says what it changed.
+    let file = String::from_utf8(ROSTER.to_vec())
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("E012"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let raj = "raj.patel@alpha.example";
+    add_user(
+        &app.app,
+        &app.org,
+        raj,
+        ("Raj", "Patel"),
+        "Billing Manager",
+        None,
+    )
+    .await;
+    let (status, page) = upload(&app, &admin, file.as_bytes()).await;
+    assert_eq!(status, 200, "{page}");
+    let notice = section(&page, "directory-notice");
+    assert!(notice.contains("Deactivated 1: Raj Patel."), "{notice}");
+    assert!(notice.contains("Reactivated 1: Sam Ward."), "{notice}");
+    assert!(section(&page, "last-sync").contains("no longer in the roster"));
+}
+
 engine_tests!(
+    marking_people_inactive_upstream_deactivates_them_but_never_the_last_admin,
+    a_full_load_deactivates_who_left_and_reactivation_follows_upstream,
     the_batch_is_kept_when_the_admin_leaves_the_page,
     the_roster_template_loads_as_it_is,
     loading_replacing_and_refusing_a_roster,

@@ -284,7 +284,7 @@ async fn every_documented_operation_is_routed_and_named_once(t: TestDb) {
             answer.body
         );
     }
-    assert_eq!(ids.len(), 46, "the API's 46 operations are all documented");
+    assert_eq!(ids.len(), 47, "the API's 47 operations are all documented");
 }
 
 async fn every_error_answer_is_problem_details_and_every_example_fits(t: TestDb) {
@@ -513,6 +513,19 @@ async fn answers_about_users_fit_the_document(t: TestDb) {
     assert_eq!(loaded.body["people"], 2);
     let overview = api.get(&reader, "/directory", "/directory").await;
     assert_eq!(overview.body["groups"][0]["name"], "Front");
+    // Casey leaves upstream: a partial load deactivates her account, and says so.
+    let some = json!({ "people": [
+        { "external_id": "E-3", "first_name": "Casey", "last_name": "Ruiz", "email": "casey@alpha.example", "active": false }
+    ] });
+    let updated = api
+        .send_json(&writer, (Method::PATCH, "/directory", "/directory"), &some)
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert_eq!(
+        (&updated.body["full"], &updated.body["added"]),
+        (&json!(false), &json!(1))
+    );
+    assert_eq!(updated.body["deactivated"][0]["user_id"], casey.to_string());
 
     let template = api
         .get(&reader, "/imports/template.csv", "/imports/template.csv")

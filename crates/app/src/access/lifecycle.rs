@@ -12,11 +12,52 @@ use crate::access::{admin_census, location_names, subject_of};
 use crate::audit::Meta;
 use crate::{App, AppError, Principal};
 
+/// Whose word a deactivation or reactivation is: a person's own decision in the console or API,
+/// or an upstream source's (SCIM, the directory roster). Recorded on the audit event, so that an
+/// upstream source undoes only what it did itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Manager,
+    Scim,
+    Directory,
+}
+
+impl Origin {
+    /// As the audit event's `upstream` records it; `None` for a manager's own decision.
+    fn upstream(self) -> Option<&'static str> {
+        match self {
+            Origin::Manager => None,
+            Origin::Scim => Some("scim"),
+            Origin::Directory => Some("directory"),
+        }
+    }
+
+    fn of_upstream(name: Option<&str>) -> Origin {
+        match name {
+            Some("scim") => Origin::Scim,
+            Some("directory") => Origin::Directory,
+            _ => Origin::Manager,
+        }
+    }
+}
+
 #[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn deactivate(
     app: &App,
     who: &Principal,
     user_id: Uuid,
+    meta: &Meta,
+) -> Result<(), AppError> {
+    deactivate_from(app, who, user_id, Origin::Manager, meta).await
+}
+
+/// [`deactivate`] on the word of `origin`.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
+pub async fn deactivate_from(
+    app: &App,
+    who: &Principal,
+    user_id: Uuid,
+    origin: Origin,
     meta: &Meta,
 ) -> Result<(), AppError> {
     who.require(Capability::ManageUsers)?;
@@ -60,12 +101,41 @@ pub async fn deactivate(
             "user",
             Some(user.id),
             Some(&from.as_str()),
-            Some(&serde_json::json!({ "status": to.as_str(), "sessions_ended": ended, "api_tokens_revoked": tokens, "app_sign_ins_ended": sign_ins, "invitations_revoked": revoked })),
+            Some(&with_upstream(serde_json::json!({ "status": to.as_str(), "sessions_ended": ended, "api_tokens_revoked": tokens, "app_sign_ins_ended": sign_ins, "invitations_revoked": revoked }), origin)),
         )],
     )
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The audit value with the upstream source named, when there is one.
+fn with_upstream(mut value: serde_json::Value, origin: Origin) -> serde_json::Value {
+    if let (Some(upstream), Some(map)) = (origin.upstream(), value.as_object_mut()) {
+        map.insert("upstream".into(), upstream.into());
+    }
+    value
+}
+
+/// Whose word the person's latest deactivation was, read from the audit trail (the one record
+/// of it); `None` if they were never deactivated.
+pub async fn last_deactivation(
+    conn: &mut rollcall_store::Conn,
+    org_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<Origin>, AppError> {
+    let query = audit::AuditQuery {
+        action: Some(audit::ActionMatch::Exact("user.deactivated".into())),
+        target_id: Some(user_id),
+        limit: 1,
+        ..Default::default()
+    };
+    let latest = audit::list(conn, org_id, &query).await?.into_iter().next();
+    Ok(latest.map(|e| {
+        let after: Option<serde_json::Value> =
+            e.event.after.and_then(|a| serde_json::from_str(&a).ok());
+        Origin::of_upstream(after.as_ref().and_then(|a| a["upstream"].as_str()))
+    }))
 }
 
 /// Active again if the person had registered; otherwise Pending with a new invitation.
@@ -74,6 +144,18 @@ pub async fn reactivate(
     app: &App,
     who: &Principal,
     user_id: Uuid,
+    meta: &Meta,
+) -> Result<UserStatus, AppError> {
+    reactivate_from(app, who, user_id, Origin::Manager, meta).await
+}
+
+/// [`reactivate`] on the word of `origin`.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
+pub async fn reactivate_from(
+    app: &App,
+    who: &Principal,
+    user_id: Uuid,
+    origin: Origin,
     meta: &Meta,
 ) -> Result<UserStatus, AppError> {
     who.require(Capability::ManageUsers)?;
@@ -99,7 +181,7 @@ pub async fn reactivate(
             "user",
             Some(user.id),
             Some(&from.as_str()),
-            Some(&to.as_str()),
+            Some(&reactivated_value(to, origin)),
         )],
     )
     .await?;
@@ -109,6 +191,14 @@ pub async fn reactivate(
     tx.commit().await?;
     crate::delivery::wake(app);
     Ok(to)
+}
+
+/// A reactivation's audit value: the new status, with the upstream source when there is one.
+fn reactivated_value(to: UserStatus, origin: Origin) -> serde_json::Value {
+    match origin.upstream() {
+        None => to.as_str().into(),
+        Some(_) => with_upstream(serde_json::json!({ "status": to.as_str() }), origin),
+    }
 }
 
 /// The most users one bulk deactivation takes; each is its own transaction.

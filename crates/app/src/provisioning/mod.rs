@@ -5,6 +5,7 @@
 //! crate's; this module speaks in Rollcall's terms.
 
 pub mod groups;
+pub mod requests;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -15,7 +16,7 @@ use rollcall_store::{Conn, audit, locations};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::access::lifecycle;
+use crate::access::lifecycle::{self, Origin};
 use crate::access::profile::{self, ProfileEdit};
 use crate::audit::Meta;
 use crate::onboarding::invite::{self, Provisioned};
@@ -50,7 +51,7 @@ pub struct ScimUser {
 impl ScimUser {
     /// Whether the person may work in Rollcall (or will once registered): not deactivated.
     pub fn active(&self) -> bool {
-        !matches!(self.status, UserStatus::Inactive | UserStatus::Disabled)
+        holds_access(self.status)
     }
 
     /// The version a client sends back in `If-Match`: it changes whenever anything shown does.
@@ -59,6 +60,56 @@ impl ScimUser {
         let json = serde_json::to_vec(self).expect("a user serializes");
         hex::encode(&Sha256::digest(json)[..12])
     }
+}
+
+/// Whether a person in this status may work in Rollcall (or will once registered): what an
+/// upstream source calls active.
+pub fn holds_access(status: UserStatus) -> bool {
+    !matches!(status, UserStatus::Inactive | UserStatus::Disabled)
+}
+
+/// Deactivates a person on an upstream source's word (SCIM's `active: false` or DELETE, a
+/// person the directory roster marks inactive or no longer lists): the console's deactivation
+/// (sessions end, tokens revoked, seat freed), judged by the rule engine, with the source
+/// recorded on its audit event. A person already deactivated is left as they are: `false`.
+pub async fn deprovision(
+    app: &App,
+    who: &Principal,
+    id: Uuid,
+    origin: Origin,
+    meta: &Meta,
+) -> Result<bool, AppError> {
+    let status = {
+        let conn = &mut *app.db.read_conn().await?;
+        crate::access::user_in(conn, who.org_id, id).await?.status
+    };
+    if !holds_access(status) {
+        return Ok(false);
+    }
+    lifecycle::deactivate_from(app, who, id, origin, meta).await?;
+    Ok(true)
+}
+
+/// Reactivates a person on an upstream source's word: the console's reactivation (Pending with
+/// a new invitation for someone who never registered). A person with access is left as they
+/// are: `None`.
+pub async fn reprovision(
+    app: &App,
+    who: &Principal,
+    id: Uuid,
+    origin: Origin,
+    meta: &Meta,
+) -> Result<Option<UserStatus>, AppError> {
+    let status = {
+        let conn = &mut *app.db.read_conn().await?;
+        crate::access::user_in(conn, who.org_id, id).await?.status
+    };
+    if holds_access(status) {
+        return Ok(None);
+    }
+    Ok(Some(
+        lifecycle::reactivate_from(app, who, id, origin, meta).await?,
+    ))
 }
 
 /// A person as the provider wants them: what a create asks for, or the whole state a replace
@@ -350,7 +401,7 @@ pub async fn create_user(
     tx.commit().await?;
     crate::delivery::wake(app);
     if !state.active {
-        lifecycle::deactivate(app, who, invited.user_id, meta).await?;
+        deprovision(app, who, invited.user_id, Origin::Scim, meta).await?;
     }
     user(app, who, invited.user_id).await
 }
@@ -380,14 +431,14 @@ pub async fn update_user(
         check_manager(conn, who.org_id, state.manager_id).await?;
     }
     if current.active() && !state.active {
-        lifecycle::deactivate(app, who, id, meta).await?;
+        deprovision(app, who, id, Origin::Scim, meta).await?;
     }
     if let Some(edit) = profile_edit(app, who, &current, state).await? {
         profile::update(app, who, id, &edit, None, Path::Scim, meta).await?;
     }
     save_extra_if_changed(app, who, &current, state, meta).await?;
     if !current.active() && state.active {
-        lifecycle::reactivate(app, who, id, meta).await?;
+        reprovision(app, who, id, Origin::Scim, meta).await?;
     }
     user(app, who, id).await
 }
@@ -402,9 +453,7 @@ pub async fn deactivate_user(
     meta: &Meta,
 ) -> Result<(), AppError> {
     who.require(Capability::Provision)?;
-    if user(app, who, id).await?.active() {
-        lifecycle::deactivate(app, who, id, meta).await?;
-    }
+    deprovision(app, who, id, Origin::Scim, meta).await?;
     Ok(())
 }
 

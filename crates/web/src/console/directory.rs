@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use rollcall_app::domain::Capability;
 use rollcall_app::onboarding::directory::{
-    self, AddRequest, Candidate, Loaded, Members, Options, Overview,
+    self, AddRequest, Candidate, LastSync, Loaded, Members, Options, Overview,
 };
 use rollcall_app::{App, AppError, drafts};
 use rollcall_domain::ValueError;
@@ -162,6 +162,7 @@ struct PeoplePage {
     notice: Option<String>,
     error: Option<String>,
     columns: String,
+    last_sync: Option<LastSync>,
 }
 
 impl PeoplePage {
@@ -276,6 +277,7 @@ async fn people_page(
             .map(|(n, _)| *n)
             .collect::<Vec<_>>()
             .join(","),
+        last_sync: directory::last_sync(app, who).await?,
     };
     Ok(with_status(status, render(&page)))
 }
@@ -380,14 +382,40 @@ pub async fn load(
 
 fn loaded_notice(l: &Loaded) -> String {
     format!(
-        "Directory loaded: {} in {} group{} ({} new, {} removed, {} deactivated upstream). No account was changed.",
+        "Directory loaded: {} in {} group{} ({} new, {} removed, {} deactivated upstream). {}",
         people(l.people),
         l.groups,
         if l.groups == 1 { "" } else { "s" },
         l.added,
         l.removed,
-        l.inactive
+        l.inactive,
+        accounts_notice(l)
     )
+}
+
+/// What the load did to accounts, in one sentence each; the list is under "Last sync".
+fn accounts_notice(l: &Loaded) -> String {
+    if l.deactivated.is_empty() && l.reactivated.is_empty() && l.refused.is_empty() {
+        return "No account was changed.".into();
+    }
+    let names = |list: Vec<&str>| list.join(", ");
+    let mut said = Vec::new();
+    if !l.deactivated.is_empty() {
+        let who = names(l.deactivated.iter().map(|c| c.name.as_str()).collect());
+        said.push(format!("Deactivated {}: {who}.", l.deactivated.len()));
+    }
+    if !l.reactivated.is_empty() {
+        let who = names(l.reactivated.iter().map(|c| c.name.as_str()).collect());
+        said.push(format!("Reactivated {}: {who}.", l.reactivated.len()));
+    }
+    if !l.refused.is_empty() {
+        let who = names(l.refused.iter().map(|r| r.name.as_str()).collect());
+        said.push(format!(
+            "Not changed {}: {who}; the reasons are listed under Last sync.",
+            l.refused.len()
+        ));
+    }
+    said.join(" ")
 }
 
 /// `POST /directory/add`: every step of the wizard; the button pressed (`go`) says where to.

@@ -10,6 +10,7 @@ mod import;
 mod invite;
 mod mailbox;
 mod profile;
+mod provisioning;
 mod register;
 mod roles;
 mod row_actions;
@@ -129,6 +130,7 @@ fn settings_routes() -> Router<App> {
             post(sign_in_apps::delete),
         )
         .merge(webhooks::routes())
+        .merge(provisioning::routes())
 }
 
 fn audit_and_mailbox_routes() -> Router<App> {

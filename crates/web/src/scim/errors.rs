@@ -107,6 +107,10 @@ impl From<rollcall_app::domain::ValueError> for ScimError {
     }
 }
 
+/// A refusal's SCIM error type and detail, carried on the response for the request log.
+#[derive(Clone)]
+pub struct Outcome(pub String);
+
 impl IntoResponse for ScimError {
     fn into_response(self) -> Response {
         let mut body = json!({
@@ -118,6 +122,11 @@ impl IntoResponse for ScimError {
             body["scimType"] = json!(t);
         }
         let mut r = (self.status, body.to_string()).into_response();
+        let outcome = match self.scim_type {
+            Some(t) => format!("{t}: {}", self.detail),
+            None => self.detail.clone(),
+        };
+        r.extensions_mut().insert(Outcome(outcome));
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         if self.status == StatusCode::UNAUTHORIZED {

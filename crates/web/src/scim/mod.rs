@@ -13,16 +13,19 @@ mod resources;
 mod users;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rollcall_app::audit::Meta;
 use rollcall_app::domain::Capability;
+use rollcall_app::provisioning::requests::{self, Seen};
 use rollcall_app::{App, AppError, Principal};
 use serde_json::Value;
 use uuid::Uuid;
@@ -100,12 +103,66 @@ impl FromRequestParts<App> for ScimCaller {
             })?;
         let principal = rollcall_app::identity::api_tokens::authenticate(app, raw).await?;
         crate::observe::identify(&principal);
+        if let Some(logged) = parts.extensions.get::<Logged>() {
+            logged.caller(principal.org_id, principal.token_id);
+        }
         principal.require(Capability::Provision)?;
         Ok(ScimCaller {
             principal,
             origin: Origin::from_parts(parts),
         })
     }
+}
+
+/// Who a SCIM request came from, filled in by [`ScimCaller`] once the token is known, so that
+/// [`log_requests`] can keep the request with its organization.
+#[derive(Clone, Default)]
+struct Logged(Arc<Mutex<Option<Requester>>>);
+
+/// The organization a request reached, and the token that made it.
+type Requester = (Uuid, Option<Uuid>);
+
+impl Logged {
+    fn caller(&self, org_id: Uuid, token_id: Option<Uuid>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((org_id, token_id));
+    }
+
+    fn who(&self) -> Option<Requester> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Keeps each SCIM request whose token was recognised, with its status and, for a refusal, the
+/// SCIM error: the Provisioning page lists the last ones. Keeping it never fails the request.
+pub async fn log_requests(State(app): State<App>, mut req: Request, next: Next) -> Response {
+    let logged = Logged::default();
+    req.extensions_mut().insert(logged.clone());
+    let method = req.method().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let response = next.run(req).await;
+    if let Some((org_id, token_id)) = logged.who() {
+        let outcome = response
+            .extensions()
+            .get::<errors::Outcome>()
+            .map(|o| o.0.clone())
+            .unwrap_or_default();
+        let seen = Seen {
+            org_id,
+            token_id,
+            method,
+            path,
+            status: response.status().as_u16(),
+            outcome,
+        };
+        if let Err(e) = requests::record(&app, seen).await {
+            tracing::warn!(error = %e, "the SCIM request could not be kept for the Provisioning page");
+        }
+    }
+    response
 }
 
 /// A SCIM request body: `application/scim+json` or `application/json`, a JSON value.

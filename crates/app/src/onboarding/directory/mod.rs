@@ -1,6 +1,8 @@
 //! The directory: the practice's upstream staff roster, loaded whole (CSV file or JSON) and
-//! onboarded from in batches (C6). The roster is a source, not accounts: loading it never
-//! touches a user, and adding people from it goes through the shared import pipeline.
+//! onboarded from in batches (C6). The roster is a source to invite from, and the practice's word
+//! on who has left: a load deactivates the accounts of people it marks inactive or (whole) no
+//! longer lists, and reactivates those it deactivated itself (`sync`). Adding people from it goes
+//! through the shared import pipeline.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -18,11 +20,13 @@ use crate::onboarding::import::{self, Access, Commit};
 use crate::{App, AppError, Principal};
 
 mod roster;
+mod sync;
 
 pub use roster::{
     COLUMNS, Loaded, MAX_FILE_BYTES, MAX_PEOPLE, PersonIn, Roster, load_csv, load_people,
-    parse_csv, template,
+    load_some_people, parse_csv, template,
 };
+pub use sync::{AccountChange, LastSync, SyncReason, SyncRefusal, Synced, last_sync};
 
 /// A group of the roster with its counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]

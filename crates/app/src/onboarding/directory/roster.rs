@@ -9,6 +9,7 @@ use rollcall_store::audit;
 use rollcall_store::directory::{self, Person};
 use serde::{Deserialize, Serialize};
 
+use super::sync::{self, AccountChange, SyncRefusal, Synced};
 use crate::audit::Meta;
 use crate::idempotency::{self, Key};
 use crate::sheet::{SmallCsv, SmallCsvError};
@@ -68,14 +69,32 @@ pub struct Roster {
 /// What a load did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Loaded {
+    /// `true` for a whole roster (a file, `PUT`): it replaced the roster, and people of the
+    /// previous roster it does not list left it. `false` for a partial load (`PATCH`): the
+    /// people it lists were added or updated, and nobody else changed.
+    pub full: bool,
     pub people: usize,
     pub groups: usize,
     /// People deactivated upstream.
     pub inactive: usize,
     /// People new to the roster.
     pub added: usize,
-    /// People of the previous roster absent from this one.
+    /// People of the previous roster absent from this one (always 0 for a partial load).
     pub removed: usize,
+    /// Accounts deactivated: their person is marked inactive upstream, or left a full roster.
+    pub deactivated: Vec<AccountChange>,
+    /// Accounts reactivated: their person is active upstream again, and the directory had
+    /// deactivated them (a manager's deactivation stands).
+    pub reactivated: Vec<AccountChange>,
+    /// Account changes the load asked for and the rules refused, each with the reason.
+    pub refused: Vec<SyncRefusal>,
+}
+
+/// Whether a load is the whole roster or a part of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Extent {
+    Full,
+    Partial,
 }
 
 fn invalid(code: &'static str, message: String) -> AppError {
@@ -503,7 +522,7 @@ pub async fn load_csv(
 ) -> Result<Loaded, AppError> {
     who.require(Capability::BulkAdd)?;
     let people = parse_csv(reader)?;
-    replace(app, who, people, "file", None, meta).await
+    load(app, who, people, Extent::Full, "file", None, meta).await
 }
 
 /// Loads a roster sent as JSON, replacing the organization's roster. With an idempotency key a
@@ -517,6 +536,26 @@ pub async fn load_people(
     meta: &Meta,
 ) -> Result<Loaded, AppError> {
     who.require(Capability::BulkAdd)?;
+    let checked = checked_roster(roster)?;
+    load(app, who, checked, Extent::Full, "api", key, meta).await
+}
+
+/// Loads a part of the roster sent as JSON: the people it lists are added or replaced, nobody
+/// else changes (a person it does not list is not taken for gone).
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
+pub async fn load_some_people(
+    app: &App,
+    who: &Principal,
+    roster: Roster,
+    key: Option<&Key>,
+    meta: &Meta,
+) -> Result<Loaded, AppError> {
+    who.require(Capability::BulkAdd)?;
+    let checked = checked_roster(roster)?;
+    load(app, who, checked, Extent::Partial, "api", key, meta).await
+}
+
+fn checked_roster(roster: Roster) -> Result<Vec<Person>, AppError> {
     if roster.people.len() > MAX_PEOPLE {
         return Err(invalid(
             "directory_too_large",
@@ -526,7 +565,7 @@ pub async fn load_people(
             ),
         ));
     }
-    let checked = check(
+    check(
         roster
             .people
             .into_iter()
@@ -535,14 +574,18 @@ pub async fn load_people(
             .collect(),
         "person",
     )
-    .map_err(refusal)?;
-    replace(app, who, checked, "api", key, meta).await
+    .map_err(refusal)
 }
 
-async fn replace(
+/// Loads checked people: first the account changes the load asks for (each its own
+/// transaction, through the lifecycle), then the roster itself with the audit event that
+/// reports both. Should the process stop between the two, the roster is still the previous
+/// one, so loading again asks for the same changes.
+async fn load(
     app: &App,
     who: &Principal,
     people: Vec<Person>,
+    extent: Extent,
     source: &str,
     key: Option<&Key>,
     meta: &Meta,
@@ -556,33 +599,26 @@ async fn replace(
             ),
         ));
     }
+    let (before, planned) = {
+        let conn = &mut *app.db.read_conn().await?;
+        if let Some(key) = key
+            && let Some(earlier) = idempotency::replay(conn, who.org_id, key).await?
+        {
+            return Ok(earlier);
+        }
+        let before = directory::people(conn, who.org_id).await?;
+        let full = extent == Extent::Full;
+        let planned = sync::plan(conn, who.org_id, &before, &people, full).await?;
+        (before, planned)
+    };
+    let synced = sync::apply(app, who, planned, meta).await?;
+    let loaded = loaded_of(&before, &people, extent, synced);
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
-    if let Some(key) = key
-        && let Some(earlier) = idempotency::replay(&mut tx, who.org_id, key).await?
-    {
-        return Ok(earlier);
+    match extent {
+        Extent::Full => directory::replace_for_org(&mut tx, who.org_id, &people, now).await?,
+        Extent::Partial => directory::upsert_for_org(&mut tx, who.org_id, &people, now).await?,
     }
-    let before: HashSet<String> = directory::external_ids(&mut tx, who.org_id)
-        .await?
-        .into_iter()
-        .collect();
-    let after: HashSet<&str> = people.iter().map(|p| p.external_id.as_str()).collect();
-    let groups: BTreeSet<&str> = people
-        .iter()
-        .flat_map(|p| p.groups.iter().map(String::as_str))
-        .collect();
-    let loaded = Loaded {
-        people: people.len(),
-        groups: groups.len(),
-        inactive: people.iter().filter(|p| !p.active).count(),
-        added: after.iter().filter(|id| !before.contains(**id)).count(),
-        removed: before
-            .iter()
-            .filter(|id| !after.contains(id.as_str()))
-            .count(),
-    };
-    directory::replace_for_org(&mut tx, who.org_id, &people, now).await?;
     audit::append(
         &mut tx,
         who.org_id,
@@ -594,11 +630,15 @@ async fn replace(
             Some(&serde_json::json!({ "people": before.len() })),
             Some(&serde_json::json!({
                 "source": source,
+                "full": loaded.full,
                 "people": loaded.people,
                 "groups": loaded.groups,
                 "inactive": loaded.inactive,
                 "added": loaded.added,
                 "removed": loaded.removed,
+                "deactivated": loaded.deactivated,
+                "reactivated": loaded.reactivated,
+                "refused": loaded.refused,
             })),
         )],
     )
@@ -608,6 +648,30 @@ async fn replace(
     }
     tx.commit().await?;
     Ok(loaded)
+}
+
+/// The load's counts: the people it holds, and how the roster changed.
+fn loaded_of(before: &[Person], people: &[Person], extent: Extent, synced: Synced) -> Loaded {
+    let before: HashSet<&str> = before.iter().map(|p| p.external_id.as_str()).collect();
+    let after: HashSet<&str> = people.iter().map(|p| p.external_id.as_str()).collect();
+    let groups: BTreeSet<&str> = people
+        .iter()
+        .flat_map(|p| p.groups.iter().map(String::as_str))
+        .collect();
+    Loaded {
+        full: extent == Extent::Full,
+        people: people.len(),
+        groups: groups.len(),
+        inactive: people.iter().filter(|p| !p.active).count(),
+        added: after.iter().filter(|id| !before.contains(**id)).count(),
+        removed: match extent {
+            Extent::Full => before.iter().filter(|id| !after.contains(**id)).count(),
+            Extent::Partial => 0,
+        },
+        deactivated: synced.deactivated,
+        reactivated: synced.reactivated,
+        refused: synced.refused,
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rollcall_store::{Db, rate_counters};
+use rollcall_store::{Db, rate_paces};
+
+use crate::{App, AppError};
 use sha2::{Digest, Sha256};
 
 /// What a limit said about one request.
@@ -163,14 +165,14 @@ impl Limit {
         let key = hex::encode(key);
         if report.requests == 0 {
             let mut conn = self.db.read_conn().await?;
-            let row = rate_counters::get(&mut conn, &key).await?;
-            return Ok(row.map_or(i64::MIN, |(_, pace)| pace.saturating_mul(MICRO_NANOS)));
+            let pace = rate_paces::get(&mut conn, &key).await?;
+            return Ok(pace.map_or(i64::MIN, |pace| pace.saturating_mul(MICRO_NANOS)));
         }
         let mut conn = self.db.write_conn().await?;
         let cost = i64::from(report.requests) * self.cost / MICRO_NANOS;
         let since = report.since / MICRO_NANOS;
-        let shared = rate_counters::pace(&mut conn, &key, since, cost, report.requests.into());
-        Ok(shared.await?.saturating_mul(MICRO_NANOS))
+        let shared = rate_paces::add(&mut conn, &key, since, cost).await?;
+        Ok(shared.saturating_mul(MICRO_NANOS))
     }
 
     /// The cell rate algorithm on this process's copy.
@@ -211,6 +213,14 @@ impl Limit {
         let mut keys = self.keys.lock().expect("rate limit state");
         keys.retain(|_, pace| pace.syncing || pace.at > now);
     }
+}
+
+/// Forgets the shared paces of allowances that are whole again (the database's copy: each
+/// process forgets its own as it goes).
+pub async fn forget_whole(app: &App) -> Result<u64, AppError> {
+    let mut conn = app.db.write_conn().await?;
+    // The limits run on the system clock, as the local copies do.
+    Ok(rate_paces::forget_before(&mut conn, rollcall_store::now_micros()).await?)
 }
 
 fn now_nanos() -> i64 {

@@ -1,6 +1,5 @@
 //! Attempt counters shared by every process on the database: a count per key within a fixed
-//! window, or a pace (see [`pace`]). Keys are digests made by the caller; the store never sees
-//! what was counted.
+//! window. Keys are digests made by the caller; the store never sees what was counted.
 
 use sqlx::Row;
 
@@ -42,25 +41,6 @@ pub async fn take(
     q.bind(key.to_string());
     let start: i64 = q.fetch_one(&mut *conn).await?.try_get(0)?;
     Ok(Some(start + window))
-}
-
-/// Adds `cost` microseconds to the pace of `key` (a rate limit kept as the time its allowance is
-/// whole again, the generic cell rate algorithm's "theoretical arrival time", in `window_start`;
-/// `hits` counts the requests): the pace becomes `max(pace, since) + cost`, where `since` is when
-/// the first of the requests paid for came. Returns the new pace, every process's requests in it.
-pub async fn pace(conn: &mut Conn, key: &str, since: i64, cost: i64, requests: i64) -> Result<i64> {
-    let mut q = Sql::new("INSERT INTO rate_counters (key, hits, window_start) VALUES (");
-    q.bind(key.to_string())
-        .push(", ")
-        .bind(requests)
-        .push(", ")
-        .bind(since + cost)
-        .push(") ON CONFLICT (key) DO UPDATE SET hits = rate_counters.hits + excluded.hits, window_start = CASE WHEN rate_counters.window_start > ")
-        .bind(since)
-        .push(" THEN rate_counters.window_start + ")
-        .bind(cost)
-        .push(" ELSE excluded.window_start END RETURNING window_start");
-    Ok(q.fetch_one(&mut *conn).await?.try_get(0)?)
 }
 
 /// Counts one more event under `key`, remembering when it happened (`window_start` is then the

@@ -2,6 +2,7 @@
 # Builds the benchmarks in release mode and runs one of them, or all; each prints its figures
 # with the baseline measured in the same run. Arguments after the name go to the benchmark:
 #   bench/run.sh p4 --users 100000 --seconds 3
+#   bench/run.sh limits                  (the API rate limits' cost per request; --database-url)
 #   bench/run.sh p6 --database-url postgres://postgres@127.0.0.1:5432/postgres
 #   bench/run.sh p1 --runs 3            (p2: 1M rows, own process for its peak RSS; p3: PostgreSQL)
 #   bench/run.sh p11 --runs 3 --seconds 5 --rate 1000
@@ -16,6 +17,7 @@ cargo build --release -p rollcall-bench
 bin="${CARGO_TARGET_DIR:-target}/release"
 case "$which" in
   p4) exec "$bin/p4-user-list" "$@" ;;
+  limits) exec "$bin/p4-rate-limits" "$@" ;;
   p5) exec "$bin/p5-paste" "$@" ;;
   p6) exec "$bin/p6-dispatch" "$@" ;;
   p7) exec "$bin/p7-bulk-update" "$@" ;;
@@ -39,5 +41,5 @@ case "$which" in
       *" --database-url"*) ;;
       *) "$bin/p1-import" --p3 --database-url "${ROLLCALL_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}" "$@" ;;
     esac ;;
-  *) echo "unknown benchmark “$which”: use p1, p2, p3, p4, p5, p6, p7, p8, p11, p12 or all" >&2; exit 2 ;;
+  *) echo "unknown benchmark “$which”: use p1, p2, p3, p4, limits, p5, p6, p7, p8, p11, p12 or all" >&2; exit 2 ;;
 esac

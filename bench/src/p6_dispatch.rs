@@ -9,7 +9,10 @@
 //!   drained by the dispatcher's claim-send-record loop with the SMTP sender Rollcall uses
 //!   (its own pool of TCP_NODELAY connections);
 //! - the Nagle stall: the same dispatcher with lettre's own transport and pool, whose sockets
-//!   keep Nagle's algorithm on (fewer messages: it is slow).
+//!   keep Nagle's algorithm on (fewer messages: it is slow);
+//! - two dispatchers sharing the outbox in this process, and (on PostgreSQL) one against two
+//!   dispatcher processes — this program started again, each with its own database and SMTP
+//!   pools — draining one outbox, checked exactly once.
 //!
 //! SQLite in a temporary directory by default, or a database of its own on the PostgreSQL
 //! server named by `--database-url`. Prints one line per figure and a Markdown table row.
@@ -22,14 +25,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use bench_store::{Store, cores, engine_name, machine_note, thousands};
 use clap::Parser;
 use rollcall_app::audit::Meta;
 use rollcall_app::config::SmtpConfig;
-use rollcall_app::delivery::{Dispatcher, MailboxSender, SmtpSender, SmtpStrategy};
+use rollcall_app::delivery::{Dispatcher, DrainReport, MailboxSender, SmtpSender, SmtpStrategy};
 use rollcall_app::testing::store::orgs::Organization;
-use rollcall_app::testing::store::{Db, migrate, new_id};
+use rollcall_app::testing::store::{Db, Engine, migrate, new_id};
 use rollcall_app::{App, Clock, Config};
 use smtp_dispatch::{
     FROM, check_drained, compose, dispatch_run, drain_through, queue_invitations, smtp_config,
@@ -63,6 +66,12 @@ struct Args {
     /// Measure the baseline and the dispatcher this many times each and report the medians.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
+    /// Internal: run as one dispatcher process of the processes measurement, on this database.
+    #[arg(long, hide = true)]
+    drain_process: Option<String>,
+    /// Internal: the SMTP server's port, for --drain-process.
+    #[arg(long, hide = true)]
+    smtp_port: Option<u16>,
 }
 
 fn main() -> Result<()> {
@@ -82,6 +91,9 @@ fn main() -> Result<()> {
         .worker_threads(cores)
         .enable_all()
         .build()?;
+    if let (Some(url), Some(port)) = (&args.drain_process, args.smtp_port) {
+        return rt.block_on(drain_process(url, port, args.connections));
+    }
     println!("P6 machine: {}", machine_note(cores));
     let store = rt.block_on(Store::create(
         "p6",
@@ -99,7 +111,7 @@ fn main() -> Result<()> {
 async fn run(args: &Args, store: &Store) -> Result<String> {
     let engine_name = engine_name(store.engine);
     // Every connection of every phase may be open at once (pools keep theirs until closed).
-    let (port, accepted) = start_smtp_server(args.connections * 4 + 8)?;
+    let (port, accepted) = start_smtp_server(args.connections * 6 + 8)?;
     let db = Db::connect(&store.url).await?;
     migrate(&db).await?;
     let app = App::with_db(db, Config::for_tests(store.url.clone()), Clock::system());
@@ -135,6 +147,11 @@ async fn run(args: &Args, store: &Store) -> Result<String> {
         shared_rate,
         drain_took.as_secs_f64() / shared_took.as_secs_f64()
     );
+    if store.engine == Engine::Postgres {
+        bench.processes(&store.url, port).await?;
+    } else {
+        println!("P6 dispatcher processes: not measured (one process per SQLite file)");
+    }
     Ok(result(args, engine_name, baseline, drain_took, stall_rate))
 }
 
@@ -295,9 +312,142 @@ impl Dispatching<'_> {
         Ok(drains[drains.len() / 2])
     }
 
+    /// One against two dispatcher processes on one outbox, `--repeat` times each, in turns.
+    /// Prints the medians.
+    async fn processes(&self, url: &str, port: u16) -> Result<()> {
+        let args = self.args;
+        // The users after those of the dispatch runs, the stall and the two dispatchers.
+        let mut from = 2 * args.repeat * args.messages + args.stall_messages;
+        let (mut one, mut two) = (Vec::new(), Vec::new());
+        for _ in 0..args.repeat {
+            for (n, drains) in [(1, &mut one), (2, &mut two)] {
+                queue_invitations(self.app, self.org, from, args.messages, "P6").await?;
+                from += args.messages;
+                drains.push(self.drain_in_processes(url, port, n).await?);
+            }
+        }
+        let (one, two) = (median_duration(&mut one), median_duration(&mut two));
+        let rate = |took: Duration| args.messages as f64 / took.as_secs_f64();
+        println!(
+            "P6 dispatcher processes sharing the outbox: one process {:.0} messages/s ({:.2} s), two processes {:.0} messages/s ({:.2} s) = {:.2}× one (medians of {}, same run; every message accepted once, none left queued)",
+            rate(one),
+            one.as_secs_f64(),
+            rate(two),
+            two.as_secs_f64(),
+            one.as_secs_f64() / two.as_secs_f64(),
+            args.repeat
+        );
+        Ok(())
+    }
+
+    /// `n` dispatcher processes (this program, `--drain-process`) draining the queued
+    /// messages together, timed from the moment all are connected and told to go. Checks that
+    /// the server accepted each message once and none is left queued.
+    async fn drain_in_processes(&self, url: &str, port: u16, n: usize) -> Result<Duration> {
+        let args = self.args;
+        let before = self.accepted.load(Ordering::Relaxed);
+        let mut children = (0..n)
+            .map(|_| DrainProcess::start(url, port, args.connections))
+            .collect::<Result<Vec<_>>>()?;
+        let started = Instant::now();
+        for child in &mut children {
+            child.go()?;
+        }
+        let mut sent = Vec::new();
+        for child in children {
+            sent.push(child.finish()?);
+        }
+        let took = started.elapsed();
+        let got = self.accepted.load(Ordering::Relaxed) - before;
+        let report = DrainReport {
+            sent: sent.iter().sum(),
+            ..DrainReport::default()
+        };
+        check_drained(self.app, &report, got, args.messages).await?;
+        let processes = if n == 1 { "process" } else { "processes" };
+        println!(
+            "P6 {n} dispatcher {processes}: {} invitations drained in {:.2} s = {:.0} messages/s (sent {sent:?})",
+            args.messages,
+            took.as_secs_f64(),
+            args.messages as f64 / took.as_secs_f64(),
+        );
+        Ok(took)
+    }
+
     async fn drain(&self, strategy: SmtpStrategy, messages: usize) -> Result<Duration> {
         drain_through(self.app, self.smtp, strategy, self.accepted, messages).await
     }
+}
+
+/// One dispatcher process of the processes measurement, started and waiting for "go".
+struct DrainProcess {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl DrainProcess {
+    /// Starts this program with `--drain-process` and waits until it is connected.
+    fn start(url: &str, port: u16, connections: u32) -> Result<DrainProcess> {
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .args(["--drain-process", url, "--smtp-port", &port.to_string()])
+            .args(["--connections", &connections.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().context("the process's output")?;
+        let mut process = DrainProcess {
+            child,
+            lines: std::io::BufRead::lines(std::io::BufReader::new(stdout)),
+        };
+        ensure!(
+            process.next_line()? == "ready",
+            "the dispatcher process did not start"
+        );
+        Ok(process)
+    }
+
+    fn go(&mut self) -> Result<()> {
+        let stdin = self.child.stdin.as_mut().context("the process's input")?;
+        stdin.write_all(b"go\n")?;
+        Ok(stdin.flush()?)
+    }
+
+    /// Waits for the process to drain and exit; answers how many messages it sent.
+    fn finish(mut self) -> Result<usize> {
+        let line = self.next_line()?;
+        let status = self.child.wait()?;
+        ensure!(status.success(), "the dispatcher process failed: {status}");
+        let sent = line.strip_prefix("sent ").context("the process's report")?;
+        Ok(sent.parse()?)
+    }
+
+    fn next_line(&mut self) -> Result<String> {
+        Ok(self.lines.next().context("the process ended early")??)
+    }
+}
+
+/// `--drain-process`: connects to `url`, says "ready", drains the outbox through its own SMTP
+/// pool once told "go" on its input, and says "sent N".
+async fn drain_process(url: &str, port: u16, connections: u32) -> Result<()> {
+    let db = Db::connect(url).await?;
+    let app = App::with_db(db, Config::for_tests(url.to_string()), Clock::system());
+    let sender =
+        Arc::new(SmtpSender::new(&smtp_config(port, connections)).map_err(anyhow::Error::msg)?);
+    let mailbox = Arc::new(MailboxSender::new(app.db().clone(), app.clock.clone()));
+    let dispatcher = Dispatcher::with_senders(app.clone(), sender.clone(), mailbox);
+    println!("ready");
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go)?;
+    let report = dispatcher.drain().await?;
+    sender.close().await;
+    println!("sent {}", report.sent);
+    app.db().close().await;
+    Ok(())
+}
+
+fn median_duration(values: &mut [Duration]) -> Duration {
+    values.sort();
+    values[values.len() / 2]
 }
 
 /// Prints the result line and answers the Markdown table.

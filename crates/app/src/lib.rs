@@ -24,6 +24,7 @@ pub mod ops;
 pub mod org;
 mod paging;
 pub mod provisioning;
+pub mod rate_limit;
 pub mod schema;
 pub mod secret;
 pub mod sheet;
@@ -97,6 +98,11 @@ impl App {
     #[cfg(feature = "testing")]
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// A request rate limit every process on this database shares (see [`rate_limit`]).
+    pub fn shared_limit(&self, name: &'static str, per_minute: u32) -> rate_limit::Limit {
+        rate_limit::Limit::new(self.db.clone(), name, per_minute)
     }
 
     pub fn with_db(db: Db, config: Config, clock: Clock) -> App {

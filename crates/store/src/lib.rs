@@ -28,6 +28,7 @@ pub mod orgs;
 pub mod outbox;
 pub mod profiles;
 pub mod rate_counters;
+pub mod rate_paces;
 pub mod roles;
 pub mod scim;
 pub mod seats;

@@ -144,6 +144,12 @@ fn steps() -> Vec<Step> {
             sqlite: SCIM_REQUESTS,
             postgres: SCIM_REQUESTS,
         },
+        Step {
+            version: 19,
+            name: "api_rate_paces",
+            sqlite: include_str!("../migrations/0019_api_rate_paces.sqlite.sql"),
+            postgres: include_str!("../migrations/0019_api_rate_paces.postgres.sql"),
+        },
     ]
 }
 

@@ -1,21 +1,18 @@
 //! The edge of the service: the client's real address behind trusted reverse proxies, and API
-//! rate limits per credential and per client address, announced in `RateLimit-*` headers and
-//! enforced with 429 + `Retry-After`.
+//! rate limits per credential and per client address (shared by every process on the
+//! database), announced in `RateLimit-*` headers and enforced with 429 + `Retry-After`.
 
-use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
-use governor::{DefaultKeyedRateLimiter, Quota};
 use ipnet::IpNet;
+use rollcall_app::App;
+use rollcall_app::rate_limit::{Limit, Verdict};
 
 use crate::api::Problem;
 
@@ -44,68 +41,9 @@ impl Default for Edge {
     }
 }
 
-/// The client's address as the audit trail, the sign-in pause and the limits see it.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub IpAddr);
-
-/// Finds the client's address: the peer, or — when the peer is a trusted proxy — the nearest
-/// address in `X-Forwarded-For` that is not one.
-pub async fn client_address(
-    State(edge): State<Arc<Limits>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    if let Some(peer) = peer {
-        let addr = edge.real_client(peer, req.headers());
-        req.extensions_mut().insert(ClientAddr(addr));
-    }
-    next.run(req).await
-}
-
-type Limiter<K> = DefaultKeyedRateLimiter<K, StateInformationMiddleware>;
-
-/// The limits' state: one bucket per credential and one per address.
-pub struct Limits {
-    edge: Edge,
-    by_token: Limiter<u64>,
-    by_address: Limiter<IpAddr>,
-    /// Token requests per sign-in app (OpenID Connect client), as many as a bearer token's.
-    by_client: Limiter<u64>,
-    hasher: RandomState,
-    seen: AtomicU64,
-}
-
-impl Limits {
-    pub fn new(edge: Edge) -> Arc<Limits> {
-        Arc::new(Limits {
-            by_token: DefaultKeyedRateLimiter::keyed(Quota::per_minute(edge.per_token_per_minute))
-                .with_middleware(),
-            by_address: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
-                edge.per_address_per_minute,
-            ))
-            .with_middleware(),
-            by_client: DefaultKeyedRateLimiter::keyed(Quota::per_minute(edge.per_token_per_minute))
-                .with_middleware(),
-            hasher: RandomState::new(),
-            seen: AtomicU64::new(0),
-            edge,
-        })
-    }
-
-    /// Counts one token request of the sign-in app `client_id`; the seconds to wait when it is
-    /// over its limit.
-    pub fn per_client(&self, client_id: &str) -> Option<u64> {
-        let key = self.hasher.hash_one(client_id.as_bytes());
-        let v = verdict(&self.by_client, &key, self.edge.per_token_per_minute.get());
-        v.refused.then_some(v.reset_secs)
-    }
-
+impl Edge {
     fn real_client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        let trusted = |ip: &IpAddr| self.edge.trusted_proxies.iter().any(|n| n.contains(ip));
+        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|n| n.contains(ip));
         if !trusted(&peer) {
             return peer;
         }
@@ -124,64 +62,70 @@ impl Limits {
     }
 }
 
-/// What a limit said about one request.
-struct Verdict {
-    limit: u32,
-    remaining: u32,
-    /// Seconds until the bucket is full again, or until the next request passes when refused.
-    reset_secs: u64,
-    refused: bool,
+/// The client's address as the audit trail, the sign-in pause and the limits see it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+/// Finds the client's address: the peer, or — when the peer is a trusted proxy — the nearest
+/// address in `X-Forwarded-For` that is not one.
+pub async fn client_address(
+    State(edge): State<Arc<Limits>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(peer) = peer {
+        let addr = edge.edge.real_client(peer, req.headers());
+        req.extensions_mut().insert(ClientAddr(addr));
+    }
+    next.run(req).await
 }
 
-fn verdict<K: Clone + std::hash::Hash + Eq>(
-    limiter: &Limiter<K>,
-    key: &K,
-    per_minute: u32,
-) -> Verdict {
-    let per_request = 60.0 / f64::from(per_minute);
-    match limiter.check_key(key) {
-        Ok(state) => {
-            let remaining = state.remaining_burst_capacity();
-            Verdict {
-                limit: per_minute,
-                remaining,
-                reset_secs: (f64::from(per_minute - remaining) * per_request).ceil() as u64,
-                refused: false,
-            }
-        }
-        Err(not_until) => Verdict {
-            limit: per_minute,
-            remaining: 0,
-            reset_secs: not_until
-                .wait_time_from(DefaultClock::default().now())
-                .as_secs()
-                .max(1),
-            refused: true,
-        },
+/// The API's limits: one allowance per credential, one per client address and one per sign-in
+/// app, each shared by every process on the database (see `rollcall_app::rate_limit`).
+pub struct Limits {
+    edge: Edge,
+    by_token: Limit,
+    by_address: Limit,
+    /// Token requests per sign-in app (OpenID Connect client), as many as a bearer token's.
+    by_client: Limit,
+}
+
+impl Limits {
+    pub fn new(edge: Edge, app: &App) -> Arc<Limits> {
+        let per_token = edge.per_token_per_minute.get();
+        Arc::new(Limits {
+            by_token: app.shared_limit("api-token", per_token),
+            by_address: app.shared_limit("api-address", edge.per_address_per_minute.get()),
+            by_client: app.shared_limit("oidc-client", per_token),
+            edge,
+        })
+    }
+
+    /// Counts one token request of the sign-in app `client_id`; the seconds to wait when it is
+    /// over its limit.
+    pub async fn per_client(&self, client_id: &str) -> Option<u64> {
+        let v = self.by_client.check(client_id.as_bytes()).await;
+        v.refused.then_some(v.reset_secs)
     }
 }
 
 /// Applies the API's rate limits: the client address's first, then the credential's.
 pub async fn rate_limits(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
-    if limits.seen.fetch_add(1, Ordering::Relaxed) % 10_000 == 9_999 {
-        limits.by_token.retain_recent();
-        limits.by_address.retain_recent();
-    }
-    let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
-    let by_address = address.map(|a| {
-        verdict(
-            &limits.by_address,
-            &a,
-            limits.edge.per_address_per_minute.get(),
-        )
-    });
-    let credential = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| limits.hasher.hash_one(v.as_bytes()));
-    let by_token = credential
-        .filter(|_| !by_address.as_ref().is_some_and(|v| v.refused))
-        .map(|c| verdict(&limits.by_token, &c, limits.edge.per_token_per_minute.get()));
+    let by_address = match req.extensions().get::<ClientAddr>() {
+        Some(a) => Some(limits.by_address.check(a.0.to_string().as_bytes()).await),
+        None => None,
+    };
+    let credential = req.headers().get(header::AUTHORIZATION).cloned();
+    let by_token = match &credential {
+        Some(c) if !by_address.as_ref().is_some_and(|v| v.refused) => {
+            Some(limits.by_token.check(c.as_bytes()).await)
+        }
+        _ => None,
+    };
     // The credential's limit is the one a client plans by; the address's when it sent none.
     let Some(shown) = by_token.or(by_address) else {
         return next.run(req).await;
@@ -224,19 +168,19 @@ mod tests {
 
     #[test]
     fn a_trusted_proxy_forwards_the_client_address() {
-        let limits = Limits::new(Edge {
+        let edge = Edge {
             trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
             ..Edge::default()
-        });
+        };
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.2".parse().unwrap());
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
         assert_eq!(
-            limits.real_client(proxy, &headers),
+            edge.real_client(proxy, &headers),
             "203.0.113.7".parse::<IpAddr>().unwrap()
         );
         // A client that is not a trusted proxy cannot claim another address.
         let stranger: IpAddr = "198.51.100.9".parse().unwrap();
-        assert_eq!(limits.real_client(stranger, &headers), stranger);
+        assert_eq!(edge.real_client(stranger, &headers), stranger);
     }
 }

@@ -39,7 +39,7 @@ pub fn router_with(app: App, edge: Edge) -> Router {
     let metrics = Router::new()
         .route("/metrics", get(observe::metrics_with_token))
         .with_state((app.clone(), token));
-    let limits = edge::Limits::new(edge);
+    let limits = edge::Limits::new(edge, &app);
     let https = headers::Https(app.config.secure_cookies);
     let api = api::routes().layer(from_fn_with_state(limits.clone(), edge::rate_limits));
     let scim = scim::routes()

@@ -226,7 +226,7 @@ async fn token(
     Form(form): Form<TokenForm>,
 ) -> Response {
     let auth = client_auth(&headers, &form);
-    if let Some(wait) = limits.per_client(&auth.client_id) {
+    if let Some(wait) = limits.per_client(&auth.client_id).await {
         return too_many(wait);
     }
     let client = match tokens::authenticate(&app, &auth).await {

@@ -1,12 +1,15 @@
 //! API rate limits, on SQLite and PostgreSQL: per token and per client address, announced in
-//! RateLimit headers, refused with 429 + Retry-After, and the client's address believed only
-//! from a trusted proxy.
+//! RateLimit headers, refused with 429 + Retry-After, the client's address believed only from a
+//! trusted proxy, and one allowance for two servers on one database.
 
 mod common;
 
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 
 use common::{TestApp, spawn_app_with};
+use rollcall_app::{App, Clock, Config};
+use rollcall_store::Db;
 use rollcall_store::engine_tests;
 use rollcall_store::testing::TestDb;
 use rollcall_web::Edge;
@@ -17,8 +20,12 @@ fn per_minute(n: u32) -> NonZeroU32 {
 }
 
 async fn me(app: &TestApp, token: &str, forwarded: Option<&str>) -> reqwest::Response {
+    me_at(app.addr, token, forwarded).await
+}
+
+async fn me_at(server: SocketAddr, token: &str, forwarded: Option<&str>) -> reqwest::Response {
     let mut r = reqwest::Client::new()
-        .get(app.url("/api/v1/me"))
+        .get(format!("http://{server}/api/v1/me"))
         .bearer_auth(token);
     if let Some(f) = forwarded {
         r = r.header("x-forwarded-for", f);
@@ -110,7 +117,51 @@ async fn an_untrusted_peer_cannot_claim_another_address(t: TestDb) {
     );
 }
 
+/// A second server on `app`'s database, with a connection pool and limits of its own, as a
+/// second process has.
+async fn serve_beside(app: &TestApp, edge: Edge) -> SocketAddr {
+    let url = app.app.db().url().to_string();
+    let other = App::with_db(
+        Db::connect(&url).await.unwrap(),
+        Config::for_tests(url),
+        Clock::system(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            rollcall_web::router_with(other, edge)
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
+}
+
+async fn two_servers_on_one_database_share_a_tokens_limit(t: TestDb) {
+    let edge = Edge {
+        per_token_per_minute: per_minute(10),
+        ..Edge::default()
+    };
+    let a = spawn_app_with(t, edge.clone()).await;
+    let b = serve_beside(&a, edge).await;
+    let admin = a.signed_in_admin().await;
+    let token = a.api_token(&admin, &["users:read"]).await;
+    let mut answers = Vec::new();
+    for server in [a.addr, b].repeat(12) {
+        answers.push(me_at(server, &token, None).await.status().as_u16());
+    }
+    let passed = answers.iter().filter(|s| **s == 200).count();
+    // Each server alone would let 10 through. Together they may pass the limit by the other
+    // server's requests it has not told the database of yet: 1 % of the limit, at least one.
+    assert!((10..=11).contains(&passed), "{passed} passed: {answers:?}");
+    assert_eq!(answers[22..], [429, 429], "both refuse: {answers:?}");
+}
+
 engine_tests!(
+    two_servers_on_one_database_share_a_tokens_limit,
     each_token_has_its_own_limit,
     the_client_address_comes_from_a_trusted_proxy_only,
     an_untrusted_peer_cannot_claim_another_address,

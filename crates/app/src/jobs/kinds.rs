@@ -80,7 +80,7 @@ pub async fn take_over_orphans(app: &App) -> Result<Vec<(Uuid, Uuid)>, AppError>
 /// Resumes orphaned jobs now and every ten seconds, until the process drains: a job whose runner
 /// died is taken over once its lease runs out, one given back by a draining process at once. A
 /// job running here holds a live lease, so it is never run twice. Also forgets old attempt
-/// counters.
+/// counters and whole API allowances.
 pub fn spawn_sweeper(app: App) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let shutdown = app.shutdown.clone();
@@ -90,6 +90,9 @@ pub fn spawn_sweeper(app: App) -> tokio::task::JoinHandle<()> {
             }
             if let Err(e) = app.limits.forget_old(app.clock.now()).await {
                 tracing::warn!(error = %e, "could not forget old sign-in attempts");
+            }
+            if let Err(e) = crate::rate_limit::forget_whole(&app).await {
+                tracing::warn!(error = %e, "could not forget whole API allowances");
             }
             tokio::select! {
                 _ = tokio::time::sleep(SWEEP) => {}

@@ -288,6 +288,12 @@ def run(api: Api, document: dict, receiver: Receiver) -> None:
     assert loaded.people == 1, loaded
     overview = api("get_directory", m.Overview)
     assert overview.people == 1, overview
+    # A partial load adds one person and leaves the first listed.
+    api("update_directory", m.Loaded, idempotency_key=str(uuid.uuid4()), body=m.Roster(people=[
+        m.PersonIn(external_id=f"E2-{tag}", first_name="Dir", last_name=f"{tag}b",
+                   email=f"dir2.{tag}@clinic.example", groups=["Conformance"])]))
+    overview = api("get_directory", m.Overview)
+    assert overview.people == 2, overview
 
     # The audit log.
     audit = api("list_audit_events", m.AuditPage, limit=20)

@@ -70,6 +70,7 @@ IN_CONTEXT = {
     # Whether an address parses is the server's to say (`format: email` is an annotation), and an
     # external id repeated across people is a relation between items no schema states.
     "replace_directory": {"email_invalid", "external_id_repeated"},
+    "update_directory": {"email_invalid", "external_id_repeated"},
 }
 
 

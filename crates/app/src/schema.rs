@@ -264,3 +264,21 @@ pub fn day_or_time() -> utoipa::openapi::schema::Schema {
         .build()
         .into()
 }
+
+/// An optional whole number as JSON Schema counts one: `30.0` is the integer 30 (the fuzzers and
+/// some JSON encoders send it so); `30.5` is refused.
+pub fn whole<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::{Deserialize, Error};
+    let Some(n) = Option::<f64>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let out_of_range = || D::Error::custom(format!("{n} is not a whole number in range"));
+    if n.fract() != 0.0 || n.abs() > 9.0e15 {
+        return Err(out_of_range());
+    }
+    T::try_from(n as i64).map(Some).map_err(|_| out_of_range())
+}

@@ -58,23 +58,9 @@ pub struct NewToken {
     #[schema(schema_with = crate::schema::owner)]
     pub owner: String,
     /// Days until the token stops working, 1 to 3650; absent: it does not expire.
-    #[serde(default, deserialize_with = "whole_days")]
+    #[serde(default, deserialize_with = "crate::schema::whole")]
     #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
-}
-
-/// A whole number of days: JSON Schema counts `30.0` as an integer, so it is taken as 30.
-fn whole_days<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    use serde::de::{Deserialize, Error};
-    let Some(n) = Option::<f64>::deserialize(d)? else {
-        return Ok(None);
-    };
-    if n.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&n) {
-        return Err(D::Error::custom(format!(
-            "{n} is not a whole number of days"
-        )));
-    }
-    Ok(Some(n as u32))
 }
 
 /// A token as lists show it (never its secret: only a hash is kept).

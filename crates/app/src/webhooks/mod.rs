@@ -46,7 +46,7 @@ pub struct NewEndpoint {
     pub enabled: Option<bool>,
     /// Events sent in one request at most, 1–100 (1 when absent: each event alone). Above 1,
     /// events due together arrive as one `batch` event listing them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::schema::whole")]
     #[schema(minimum = 1, maximum = 100)]
     pub batch_max: Option<i64>,
 }
@@ -61,6 +61,7 @@ pub struct EndpointChange {
     #[schema(schema_with = crate::schema::event_types_or_null)]
     pub event_types: Option<Vec<String>>,
     pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "crate::schema::whole")]
     #[schema(minimum = 1, maximum = 100)]
     pub batch_max: Option<i64>,
 }

@@ -314,39 +314,27 @@ pub const REQUESTS_KEPT: i64 = 100;
 /// Records a request and forgets those of the organization older than the newest
 /// [`REQUESTS_KEPT`].
 pub async fn record_request(conn: &mut Conn, org_id: Uuid, r: &Request) -> Result<()> {
-    let mut q = Sql::new(
-        "INSERT INTO scim_requests (id, org_id, token_id, at, method, path, status, outcome) \
-         VALUES (",
+    let mut q = Sql::insert_into(
+        "scim_requests",
+        "id, org_id, token_id, at, method, path, status, outcome",
     );
-    q.bind(r.id.to_string())
-        .push(", ")
-        .bind(org_id.to_string())
-        .push(", ")
-        .bind(r.token_id.map(|t| t.to_string()))
-        .push(", ")
-        .bind(r.at)
-        .push(", ")
-        .bind(r.method.clone())
-        .push(", ")
-        .bind(r.path.clone())
-        .push(", ")
-        .bind(r.status)
-        .push(", ")
-        .bind(r.outcome.clone())
-        .push(")");
+    q.values_row(|row| {
+        row.bind(r.id.to_string())
+            .bind(org_id.to_string())
+            .bind(r.token_id.map(|t| t.to_string()))
+            .bind(r.at)
+            .bind(r.method.clone())
+            .bind(r.path.clone())
+            .bind(r.status)
+            .bind(r.outcome.clone());
+    });
     q.execute(&mut *conn).await?;
-    // SQLite takes an OFFSET only after a LIMIT (-1: none); PostgreSQL takes it alone.
-    let all = if crate::sql::is_sqlite(conn) {
-        "LIMIT -1 "
-    } else {
-        ""
-    };
     let mut q = Sql::new("DELETE FROM scim_requests WHERE org_id = ");
     q.bind(org_id.to_string())
-        .push(" AND id IN (SELECT id FROM scim_requests WHERE org_id = ")
+        .push(" AND id NOT IN (SELECT id FROM scim_requests WHERE org_id = ")
         .bind(org_id.to_string())
         .push(&format!(
-            " ORDER BY at DESC, id DESC {all}OFFSET {REQUESTS_KEPT})"
+            " ORDER BY at DESC, id DESC LIMIT {REQUESTS_KEPT})"
         ));
     q.execute(&mut *conn).await?;
     Ok(())

@@ -10,9 +10,8 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
-use rollcall_app::clock::local_date;
 use rollcall_app::domain::Capability;
-use rollcall_app::identity::api_tokens::{Issued, TokenView};
+use rollcall_app::identity::api_tokens::Issued;
 use rollcall_app::provisioning::groups::{self, Mapping, ScimGroup};
 use rollcall_app::provisioning::requests::{self, RequestView};
 use rollcall_app::{App, AppError};
@@ -28,32 +27,6 @@ pub fn routes() -> Router<App> {
         .route("/settings/provisioning", get(page))
         .route("/settings/provisioning/token", post(create_token))
         .route("/settings/provisioning/groups/{id}", post(map_group))
-}
-
-/// A SCIM token as the page lists it.
-struct TokenRow {
-    name: String,
-    created: String,
-    expires: String,
-    last_used: String,
-    state: &'static str,
-}
-
-impl TokenRow {
-    fn of(t: TokenView, zone: &str) -> TokenRow {
-        let date = |rfc: &Option<String>| {
-            rfc.as_deref()
-                .and_then(|s| s.parse::<jiff::Timestamp>().ok())
-                .map(|t| local_date(t.as_microsecond(), zone))
-        };
-        TokenRow {
-            created: date(&Some(t.created_at)).unwrap_or_default(),
-            expires: date(&t.expires_at).unwrap_or_else(|| "never".into()),
-            last_used: date(&t.last_used_at).unwrap_or_else(|| "never".into()),
-            state: t.state,
-            name: t.name,
-        }
-    }
 }
 
 /// A provider group with what it gives, and its form as shown (typed and refused, or stored).
@@ -92,7 +65,7 @@ impl GroupRow {
 struct ProvisioningPage {
     nav: Nav,
     base_url: String,
-    tokens: Vec<TokenRow>,
+    tokens: Vec<super::tokens::Row>,
     /// The token just made: its name and secret, shown this once.
     issued: Option<(String, String)>,
     token_form: FormState,
@@ -119,7 +92,7 @@ async fn show(app: &App, user: &ConsoleUser, mut shown: Shown) -> Result<Respons
     let tokens = requests::scim_tokens(app, who)
         .await?
         .into_iter()
-        .map(|t| TokenRow::of(t, zone))
+        .map(|t| super::tokens::Row::of(t, zone))
         .collect();
     let groups = groups::groups(app, who)
         .await?
@@ -174,11 +147,7 @@ pub async fn create_token(
     user: ConsoleUser,
     ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
-    let expiry = first_value(&pairs, "expires_in_days");
-    let expires = match expiry {
-        "" | "never" => None,
-        days => Some(days.parse().unwrap_or(0)),
-    };
+    let expires = super::tokens::expiry_days(first_value(&pairs, "expires_in_days"));
     let name = first_value(&pairs, "name").to_string();
     let meta = user.meta();
     match requests::create_scim_token(&app, &user.principal, &name, expires, &meta).await {

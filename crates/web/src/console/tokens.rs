@@ -29,20 +29,21 @@ struct TokensPage {
     form: FormState,
 }
 
-struct Row {
-    id: Uuid,
-    name: String,
-    acts_as: &'static str,
-    scopes: String,
-    created: String,
-    created_by: String,
-    expires: String,
-    last_used: String,
-    state: &'static str,
+/// A token as the pages list it (API tokens, Provisioning).
+pub(super) struct Row {
+    pub(super) id: Uuid,
+    pub(super) name: String,
+    pub(super) acts_as: &'static str,
+    pub(super) scopes: String,
+    pub(super) created: String,
+    pub(super) created_by: String,
+    pub(super) expires: String,
+    pub(super) last_used: String,
+    pub(super) state: &'static str,
 }
 
 impl Row {
-    fn of(t: TokenView, zone: &str) -> Row {
+    pub(super) fn of(t: TokenView, zone: &str) -> Row {
         let date = |rfc: &Option<String>| {
             rfc.as_deref()
                 .and_then(|s| s.parse::<jiff::Timestamp>().ok())
@@ -105,10 +106,7 @@ pub async fn create(
             .next()
             .unwrap_or("person")
             .to_string(),
-        expires_in_days: match expiry.as_str() {
-            "" | "never" => None,
-            days => Some(days.parse().unwrap_or(0)),
-        },
+        expires_in_days: expiry_days(&expiry),
     };
     let created = api_tokens::create(&app, &user.principal, &req, &user.meta()).await;
     answer(&app, &user, created, pairs).await
@@ -147,5 +145,14 @@ async fn answer(
             show(app, user, None, FormState::refused(typed, &e)).await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The expiry field: empty or "never" for a token that does not expire; anything but a number
+/// is sent on as 0 days, which token creation refuses with its own message.
+pub(super) fn expiry_days(field: &str) -> Option<u32> {
+    match field {
+        "" | "never" => None,
+        days => Some(days.parse().unwrap_or(0)),
     }
 }

@@ -84,13 +84,17 @@ impl Row {
         }
     }
 
-    /// The name the page gives the endpoint: its description, else its address.
     fn name(&self) -> &str {
-        if self.description.is_empty() {
-            &self.url
-        } else {
-            &self.description
-        }
+        name_of(&self.description, &self.url)
+    }
+}
+
+/// The name the pages give an endpoint: its description, else its address.
+fn name_of<'a>(description: &'a str, url: &'a str) -> &'a str {
+    if description.is_empty() {
+        url
+    } else {
+        description
     }
 }
 
@@ -155,7 +159,7 @@ pub async fn page(
         (Some(id), _) => webhooks::get(&app, &user.principal, id)
             .await
             .ok()
-            .map(|e| format!("“{}” is saved.", Row::of(e, "UTC").name())),
+            .map(|e| format!("“{}” is saved.", name_of(&e.description, &e.url))),
         (None, Some(_)) => Some("The webhook endpoint is deleted.".to_string()),
         _ => None,
     };

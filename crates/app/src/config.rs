@@ -18,6 +18,8 @@ pub struct Config {
     pub sms: Option<SmsConfig>,
     pub webhooks: WebhookConfig,
     pub upkeep: UpkeepConfig,
+    /// The keys that seal secrets at rest (see [`crate::vault`]).
+    pub secret_keys: crate::vault::KeySource,
 }
 
 /// What a serving process does on its own from time to time (`upkeep`).
@@ -115,6 +117,7 @@ impl Config {
             sms: None,
             webhooks: WebhookConfig::default(),
             upkeep: UpkeepConfig::default(),
+            secret_keys: crate::vault::KeySource::Given(vec![crate::vault::new_key_text()]),
         }
     }
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::audit::Meta;
 use crate::clock::DAY;
+use crate::identity::mfa::{self, Method};
 use crate::identity::password;
 use crate::org::{create_location, create_org};
 use crate::{App, AppError, secret};
@@ -65,6 +66,8 @@ struct Member {
     locations: Vec<Uuid>,
     role: &'static str,
     direct: Vec<Permission>,
+    /// The second factor an active member enrolled.
+    second_factor: Option<Method>,
 }
 
 /// What sets one demo account apart; everything else is the same for all of them.
@@ -208,12 +211,14 @@ fn sign_in_accounts(org_id: Uuid, locs: &[Uuid], hash: String, now: i64) -> Vec<
             locations: locs.to_vec(),
             role: "Clinic Admin",
             direct: Permission::ALL.to_vec(),
+            second_factor: None,
         },
         Member {
             user: registered(viewer.user(org_id), hash),
             locations: locs.to_vec(),
             role: "Read-only",
             direct: vec![],
+            second_factor: None,
         },
     ]
 }
@@ -255,11 +260,22 @@ fn generated_member(i: usize, org_id: Uuid, locs: &[Uuid], now: i64) -> Member {
     } else {
         vec![home]
     };
+    // Active staff enrolled each second factor in turn; a few have none yet.
+    let second_factor = match (user.status, i % 4) {
+        (UserStatus::Active, 0) => Some(Method::Totp),
+        (UserStatus::Active, 1) => Some(Method::Email),
+        (UserStatus::Active, 2) => Some(Method::Sms),
+        _ => None,
+    };
+    if second_factor == Some(Method::Sms) {
+        user.mobile = Some(format!("+1415555{:04}", i));
+    }
     Member {
         user,
         locations,
         role,
         direct: vec![],
+        second_factor,
     }
 }
 
@@ -295,9 +311,17 @@ async fn insert_members(
         locations: access,
         role,
         direct,
+        second_factor,
     } in people
     {
         locations::grant(&mut tx, user.id, access).await?;
+        if let Some(method) = second_factor {
+            let totp = match method {
+                Method::Totp => Some(mfa::sealed_totp(app, &mfa::new_totp_secret())?),
+                _ => None,
+            };
+            users::set_mfa(&mut tx, user.id, Some(method.as_str()), totp.as_deref()).await?;
+        }
         roles::assign(&mut tx, user.id, &[role_ids[*role]]).await?;
         roles::grant_direct(&mut tx, user.id, direct).await?;
         if let Some(expires_at) = user.invite_expires_at {

@@ -31,6 +31,7 @@ pub mod sheet;
 pub mod shutdown;
 pub mod upkeep;
 pub mod users;
+pub mod vault;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -57,8 +58,8 @@ pub struct App {
     form_key: Arc<tokio::sync::OnceCell<String>>,
     /// The published OpenID Connect signing keys, read from the database now and then.
     oidc_keys: Arc<tokio::sync::Mutex<Option<oidc::keys::KeyRing>>>,
-    /// The key that seals webhook signing secrets, read from the database once.
-    webhook_key: Arc<tokio::sync::OnceCell<String>>,
+    /// The operator's keys that seal the secrets the server reads back.
+    pub vault: Arc<vault::Vault>,
 }
 
 impl App {
@@ -106,6 +107,7 @@ impl App {
     }
 
     pub fn with_db(db: Db, config: Config, clock: Clock) -> App {
+        let vault = Arc::new(vault::Vault::new(config.secret_keys.clone()));
         App {
             limits: identity::auth::Limiter::new(db.clone()),
             db,
@@ -114,7 +116,7 @@ impl App {
             shutdown: shutdown::Shutdown::default(),
             form_key: Arc::default(),
             oidc_keys: Arc::default(),
-            webhook_key: Arc::default(),
+            vault,
         }
     }
 }

@@ -18,6 +18,7 @@ mod lookup;
 mod operator;
 mod output;
 mod remote;
+mod secrets;
 mod serve;
 mod tokens;
 mod users;
@@ -72,6 +73,11 @@ struct GlobalArgs {
     /// Logs on standard error: text for people, json for a log collector (one object a line).
     #[arg(long, env = "ROLLCALL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
+    /// The file of secret keys that seal second-factor secrets, sign-in signing keys and
+    /// webhook secrets in the database: one key a line, newest first (`rollcall secrets
+    /// new-key` makes one). Or give the key itself in ROLLCALL_SECRET_KEY.
+    #[arg(long, env = "ROLLCALL_SECRET_KEY_FILE", global = true)]
+    secret_key_file: Option<PathBuf>,
     /// Do not copy a SQLite database beside itself before applying migrations to it.
     #[arg(long, env = "ROLLCALL_NO_BACKUP_BEFORE_MIGRATE", global = true)]
     no_backup_before_migrate: bool,
@@ -156,6 +162,11 @@ enum Command {
         #[command(subcommand)]
         command: operator::TaxonomyCommand,
     },
+    /// The key that seals secrets in the database.
+    Secrets {
+        #[command(subcommand)]
+        command: secrets::SecretsCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -219,6 +230,13 @@ async fn run() -> anyhow::Result<()> {
         .await;
     }
     // Needs no database.
+    if let Command::Secrets {
+        command: secrets::SecretsCommand::NewKey,
+    } = &cli.command
+    {
+        secrets::new_key();
+        return Ok(());
+    }
     if let Command::Import(args) = &cli.command
         && args.template
     {
@@ -268,7 +286,15 @@ async fn direct(cli: Cli) -> anyhow::Result<()> {
         Some(_) => Some(serve::bind(listen).await?),
         None => None,
     };
-    let app = open(&cli.global, serving, listen).await?;
+    let demo = matches!(cli.command, Command::Demo(_));
+    let app = open(&cli.global, serving, demo, listen).await?;
+    if serving.is_some() {
+        // Refused before anything is served: no key, or not the key the database's secrets
+        // are sealed under.
+        rollcall_app::vault::reseal::on_start(&app)
+            .await
+            .context("cannot serve")?;
+    }
     let operator = Meta::system(&format!("operator ({})", whoami()));
     let out = cli.global.output;
     match cli.command {
@@ -298,6 +324,12 @@ async fn direct(cli: Cli) -> anyhow::Result<()> {
             command: JobsCommand::Resume,
         } => import::resume(&app, out).await?,
         Command::Seats { command } => operator::seats(&app, command, &operator, out).await?,
+        Command::Secrets {
+            command: secrets::SecretsCommand::Rotate,
+        } => secrets::rotate(&app, out).await?,
+        Command::Secrets {
+            command: secrets::SecretsCommand::NewKey,
+        } => unreachable!("printed before the database is opened"),
         Command::Taxonomy { command } => {
             operator::taxonomy_load(&app, command, &operator, out).await?
         }
@@ -310,6 +342,7 @@ async fn direct(cli: Cli) -> anyhow::Result<()> {
 async fn open(
     global: &GlobalArgs,
     serving: Option<&ServeArgs>,
+    demo: bool,
     listen: SocketAddr,
 ) -> anyhow::Result<App> {
     if global.database_url.is_none() {
@@ -341,8 +374,16 @@ async fn open(
             Some(s) => s.upkeep.config()?,
             None => Default::default(),
         },
+        secret_keys: secrets::source(
+            global.secret_key_file.as_deref(),
+            demo.then_some(global.data_dir.as_path()),
+        )?,
     };
     // Refused before the database is opened (and migrated).
+    if serving.is_some() {
+        rollcall_app::vault::check(&config.secret_keys)
+            .map_err(|e| anyhow::anyhow!("cannot serve: {e}"))?;
+    }
     if config.upkeep.backups.is_some() && !config.database_url().starts_with("sqlite:") {
         anyhow::bail!(
             "--backup-dir backs up a SQLite database; this one is PostgreSQL: back it up with pg_dump (see the README's “Running in production”)"

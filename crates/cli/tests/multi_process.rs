@@ -9,6 +9,7 @@
 //! PostgreSQL only (several processes on one SQLite file is not a supported set-up): skipped
 //! with a printed reason when `ROLLCALL_TEST_POSTGRES_URL` is unset.
 
+mod support;
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -107,6 +108,7 @@ fn rollcall_leased(dir: &Path, url: &str, lease_secs: &str) -> Command {
         .arg(url)
         .env("ROLLCALL_LOG", "info,sqlx=warn")
         .env("ROLLCALL_LEASE_SECS", lease_secs)
+        .env("ROLLCALL_SECRET_KEY", support::SECRET_KEY)
         .env_remove("ROLLCALL_PUBLIC_URL")
         .env_remove("ROLLCALL_LISTEN")
         .env_remove("ROLLCALL_URL")

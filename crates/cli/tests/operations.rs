@@ -35,7 +35,9 @@ fn rollcall(dir: &Path) -> Command {
         .env_remove("ROLLCALL_URL")
         .env_remove("ROLLCALL_TOKEN")
         .env_remove("ROLLCALL_LOG_FORMAT")
-        .env_remove("ROLLCALL_METRICS_TOKEN");
+        .env_remove("ROLLCALL_METRICS_TOKEN")
+        .env_remove("ROLLCALL_SECRET_KEY_FILE")
+        .env("ROLLCALL_SECRET_KEY", support::SECRET_KEY);
     c
 }
 
@@ -201,6 +203,103 @@ async fn sign_in(server: &Server, email: &str, password: &str) -> u16 {
         .unwrap()
         .status()
         .as_u16()
+}
+
+/// Registers from the invitation `link` with a second factor by authenticator app (the
+/// organization starts requiring one); returns the secret the page showed.
+async fn register_with_authenticator(dir: &Path, server: &Server, link: &str) -> String {
+    let db = Db::connect(&format!("sqlite://{}", dir.join("rollcall.db").display()))
+        .await
+        .unwrap();
+    let mut conn = db.write_conn().await.unwrap();
+    let mut org = rollcall_store::orgs::get_by_slug(&mut conn, "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    org.settings.require_2fa = true;
+    rollcall_store::orgs::update_settings(&mut conn, org.id, &org.settings)
+        .await
+        .unwrap();
+    drop(conn);
+    db.close().await;
+
+    let c = browser();
+    let csrf_of = |html: &str| {
+        let start = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+        html[start..].split('"').next().unwrap().to_string()
+    };
+    let page = |path: String| {
+        let c = c.clone();
+        async move { c.get(path).send().await.unwrap().text().await.unwrap() }
+    };
+    let path = format!(
+        "/register/{}",
+        link.rsplit('/').next().unwrap().trim_end_matches('.')
+    );
+    let csrf = csrf_of(&page(server.url(&path)).await);
+    let r = c
+        .post(server.url(&path))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("first_name", "Nia"),
+            ("last_name", "Hale"),
+            ("mobile", "+1 415 555 2671"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let location = r.headers().get("location").cloned();
+    assert_eq!(
+        location.as_ref().map(|l| l.to_str().unwrap()),
+        Some("/register/2fa"),
+        "{status}: {}",
+        r.text().await.unwrap()
+    );
+    let csrf = csrf_of(&page(server.url("/register/2fa")).await);
+    let form = [("csrf", csrf.as_str()), ("method", "totp")];
+    let html = c
+        .post(server.url("/register/2fa/start"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = html
+        .split("id=\"totp-secret\">")
+        .nth(1)
+        .expect("the secret is shown")
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    let code = rollcall_app::identity::mfa::totp_now(&secret, now);
+    let html = c
+        .post(server.url("/register/2fa/confirm"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("method", "totp"),
+            ("code", code.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<li><code>"),
+        "recovery codes are shown: {html}"
+    );
+    assert!(secret.len() >= 16, "{secret}");
+    secret
 }
 
 fn backup_json(dir: &Path, file: &Path) -> serde_json::Value {
@@ -539,6 +638,20 @@ async fn metrics_parse_and_move_and_the_json_log_holds_no_secret() {
         .trim_end_matches('.')
         .to_string();
     assert!(link_token.len() >= 20, "{link}");
+    // The new hire registers with an authenticator app: its secret must reach neither the log
+    // nor the database file in clear.
+    let totp_secret = register_with_authenticator(&dir, &server, &link).await;
+    let database = [
+        std::fs::read(dir.join("rollcall.db")).unwrap(),
+        std::fs::read(dir.join("rollcall.db-wal")).unwrap_or_default(),
+    ]
+    .concat();
+    assert!(
+        !database
+            .windows(totp_secret.len())
+            .any(|w| w == totp_secret.as_bytes()),
+        "the database holds the TOTP secret in clear"
+    );
 
     let text = http
         .get(server.url("/metrics"))
@@ -616,9 +729,73 @@ async fn metrics_parse_and_move_and_the_json_log_holds_no_secret() {
         &api_token[..20],
         metrics_token,
         &link_token,
+        &totp_secret,
     ] {
         assert!(!log.contains(secret), "the log holds a secret: {secret}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serving_needs_the_key_the_secrets_are_sealed_under_and_a_rotation_changes_it() {
+    let dir = fresh_dir("secret-keys");
+    let keyless = || {
+        let mut c = rollcall(&dir);
+        c.env_remove("ROLLCALL_SECRET_KEY");
+        c
+    };
+    let with_file = |lines: &[&str]| {
+        let file = dir.join(format!("keys-{}", rollcall_store::new_id()));
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        let mut c = keyless();
+        c.arg("--secret-key-file").arg(file);
+        c
+    };
+    let new_key = || {
+        ok(keyless().args(["secrets", "new-key"]))
+            .trim()
+            .to_string()
+    };
+    let (old, new) = (new_key(), new_key());
+    assert_eq!(old.len(), 64, "{old}");
+    assert!(old.chars().all(|c| c.is_ascii_hexdigit()) && old != new);
+
+    // No key: refused before serving, saying how to make and give one.
+    let refused = fails(keyless().args(["--listen", "127.0.0.1:0", "serve"]));
+    assert!(
+        refused.contains("no secret key") && refused.contains("rollcall secrets new-key"),
+        "{refused}"
+    );
+    let refused = fails(with_file(&["not-a-key"]).args(["secrets", "rotate"]));
+    assert!(refused.contains("64 hexadecimal characters"), "{refused}");
+
+    // The database's secrets are sealed under the old key.
+    let sealed = ok(with_file(&[&old]).args(["--output", "json", "secrets", "rotate"]));
+    let old_id = serde_json::from_str::<serde_json::Value>(&sealed).unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A server given only the new key is refused, naming the key it lacks.
+    let refused = fails(with_file(&[&new]).args(["--listen", "127.0.0.1:0", "serve"]));
+    assert!(
+        refused.contains(&format!("sealed under key {old_id}")),
+        "{refused}"
+    );
+    // The new key first, the old below: the rotation moves every secret to the new key …
+    let rotated = ok(with_file(&[&new, &old]).args(["secrets", "rotate"]));
+    assert!(rotated.contains("Keys below the first"), "{rotated}");
+    // … after which the new key alone serves.
+    let port = free_port();
+    let mut server = Server {
+        child: with_file(&[&new])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "serve"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("serve-new-key.log")).unwrap())
+            .spawn()
+            .unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+        log: dir.join("serve-new-key.log"),
+    };
+    server.wait_ready().await;
 }
 
 /// What a webhook receiver acknowledged (2xx), by `webhook-id`, each verified with the

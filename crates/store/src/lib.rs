@@ -31,6 +31,7 @@ pub mod rate_counters;
 pub mod rate_paces;
 pub mod roles;
 pub mod scim;
+pub mod sealed;
 pub mod seats;
 pub mod server_keys;
 pub mod sessions;

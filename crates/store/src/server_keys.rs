@@ -24,3 +24,32 @@ pub async fn get_or_create(
     q.bind(name.to_string());
     Ok(q.fetch_one(&mut *conn).await?.try_get(0)?)
 }
+
+/// The secret stored under `name`, if any.
+pub async fn get(conn: &mut Conn, name: &str) -> Result<Option<String>> {
+    let mut q = Sql::new("SELECT secret FROM server_keys WHERE name = ");
+    q.bind(name.to_string());
+    let row = q.fetch_optional(&mut *conn).await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// Stores `secret` under `name`, in place of any secret there.
+pub async fn put(conn: &mut Conn, name: &str, secret: &str, now: i64) -> Result<()> {
+    let mut q = Sql::new("INSERT INTO server_keys (name, secret, created_at) VALUES (");
+    q.bind(name.to_string())
+        .push(", ")
+        .bind(secret.to_string())
+        .push(", ")
+        .bind(now)
+        .push(") ON CONFLICT (name) DO UPDATE SET secret = excluded.secret");
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Forgets the secret stored under `name`.
+pub async fn remove(conn: &mut Conn, name: &str) -> Result<()> {
+    let mut q = Sql::new("DELETE FROM server_keys WHERE name = ");
+    q.bind(name.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}

@@ -526,7 +526,7 @@ async fn second_factor_ok(
     code: &str,
     now: i64,
 ) -> Result<bool, AppError> {
-    let (method, secret_b32) = users::mfa_of(conn, user_id).await?;
+    let (method, secret_b32) = mfa::stored(app, conn, user_id).await?;
     let by_method = match method.as_deref() {
         Some("totp") => secret_b32.is_some_and(|s| mfa::check_totp(&s, code, now)),
         Some(_) => mfa::check_sent_code(app, conn, user_id, STAGE_MFA, code).await?,

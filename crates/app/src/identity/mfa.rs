@@ -72,9 +72,27 @@ pub async fn chosen(
     app: &crate::App,
     user_id: uuid::Uuid,
 ) -> Result<(Option<Method>, Option<String>), crate::AppError> {
-    let (method, secret) =
-        rollcall_store::users::mfa_of(&mut *app.db.read_conn().await?, user_id).await?;
+    let (method, secret) = stored(app, &mut *app.db.read_conn().await?, user_id).await?;
     Ok((method.and_then(|m| Method::parse(&m).ok()), secret))
+}
+
+/// The user's second-factor method and TOTP secret, opened from its sealed form.
+pub async fn stored(
+    app: &crate::App,
+    conn: &mut rollcall_store::Conn,
+    user_id: uuid::Uuid,
+) -> Result<(Option<String>, Option<String>), AppError> {
+    let (method, sealed) = rollcall_store::users::mfa_of(conn, user_id).await?;
+    let secret = sealed
+        .map(|s| app.vault.unseal_text(crate::vault::Purpose::TotpSecret, &s))
+        .transpose()?;
+    Ok((method, secret))
+}
+
+/// A TOTP secret as it is stored: sealed under the server's key.
+pub fn sealed_totp(app: &crate::App, secret_b32: &str) -> Result<String, AppError> {
+    app.vault
+        .seal(crate::vault::Purpose::TotpSecret, secret_b32.as_bytes())
 }
 
 pub fn new_totp_secret() -> String {

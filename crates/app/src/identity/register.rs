@@ -210,7 +210,8 @@ pub async fn start_second_factor(
     let shown = match method {
         Method::Totp => {
             let secret = mfa::new_totp_secret();
-            users::set_mfa(&mut tx, p.user.id, None, Some(&secret)).await?;
+            let sealed = mfa::sealed_totp(app, &secret)?;
+            users::set_mfa(&mut tx, p.user.id, None, Some(&sealed)).await?;
             let (url, svg) = mfa::totp_enrolment(&secret, &p.org.name, &p.user.email)?;
             Some((secret, url, svg))
         }
@@ -244,7 +245,7 @@ pub async fn confirm_second_factor(
     let mut tx = app.db.begin().await?;
     let ok = match method {
         Method::Totp => {
-            let (_, secret) = users::mfa_of(&mut tx, p.user.id).await?;
+            let (_, secret) = mfa::stored(app, &mut tx, p.user.id).await?;
             secret.is_some_and(|s| mfa::check_totp(&s, code, now))
         }
         _ => mfa::check_sent_code(app, &mut tx, p.user.id, "enrol", code).await?,
@@ -253,6 +254,7 @@ pub async fn confirm_second_factor(
         tx.commit().await?; // keep the attempt count
         return Err(wrong().into());
     }
+    // Kept as stored (sealed).
     let (_, secret) = users::mfa_of(&mut tx, p.user.id).await?;
     let secret = if method == Method::Totp { secret } else { None };
     users::set_mfa(&mut tx, p.user.id, Some(method.as_str()), secret.as_deref()).await?;

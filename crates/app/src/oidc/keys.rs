@@ -1,21 +1,20 @@
-//! ES256 signing keys: made with ring, sealed at rest with AES-256-GCM under the server's
-//! key-sealing secret, published as a JWKS before they sign, retired once their tokens expired.
+//! ES256 signing keys: made with ring, sealed at rest under the server's key (see
+//! [`crate::vault`]), published as a JWKS before they sign, retired once their tokens expired.
 
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use rollcall_store::oidc::{self, SigningKey};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::vault::Purpose;
 use crate::{App, AppError};
 
-const SEALING_SECRET: &str = "oidc_key_sealing";
 /// How long a process keeps the published keys before reading them again.
 const CACHE_MICROS: i64 = 30_000_000;
 /// A new key is published this long before it signs, so relying parties that cache the JWKS
@@ -151,8 +150,7 @@ pub async fn rotate_if_due(app: &App, every: i64) -> Result<Option<String>, AppE
     if !due(newest) {
         return Ok(None);
     }
-    // Made before the transaction: making it may write the sealing secret.
-    let key = new_key(app, now, now + PUBLISH_AHEAD_MICROS).await?;
+    let key = new_key(app, now, now + PUBLISH_AHEAD_MICROS)?;
     let mut tx = app.db.begin().await?;
     oidc::lock_key_rotation(&mut tx).await?;
     // Read again under the lock: another process may have rotated meanwhile.
@@ -184,16 +182,15 @@ async fn current(app: &App) -> Result<KeyRing, AppError> {
         oidc::published_keys(&mut conn, now).await?
     };
     if !stored.iter().any(|k| k.signs_from <= now) {
-        let first = new_key(app, now, now).await?;
+        let first = new_key(app, now, now)?;
         let mut tx = app.db.begin().await?;
         oidc::insert_key(&mut tx, &first).await?;
         tx.commit().await?;
         stored.push(first);
     }
-    let sealing = sealing_key(app).await?;
     let keys = stored
         .into_iter()
-        .map(|k| load(&sealing, k))
+        .map(|k| load(app, k))
         .collect::<Result<Vec<_>, _>>()?;
     let ring = KeyRing {
         read_at: now,
@@ -203,8 +200,10 @@ async fn current(app: &App) -> Result<KeyRing, AppError> {
     Ok(ring)
 }
 
-fn load(sealing: &LessSafeKey, stored: SigningKey) -> Result<LoadedKey, AppError> {
-    let pkcs8 = unseal(sealing, &stored.sealed_key)?;
+fn load(app: &App, stored: SigningKey) -> Result<LoadedKey, AppError> {
+    let pkcs8 = app
+        .vault
+        .unseal(Purpose::OidcSigningKey, &stored.sealed_key)?;
     let decoding = DecodingKey::from_ec_components(&stored.x, &stored.y)
         .map_err(|e| AppError::Internal(format!("stored public key: {e}")))?;
     Ok(LoadedKey {
@@ -214,7 +213,7 @@ fn load(sealing: &LessSafeKey, stored: SigningKey) -> Result<LoadedKey, AppError
     })
 }
 
-async fn new_key(app: &App, now: i64, signs_from: i64) -> Result<SigningKey, AppError> {
+fn new_key(app: &App, now: i64, signs_from: i64) -> Result<SigningKey, AppError> {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
         .map_err(|_| AppError::Internal("could not make a signing key".into()))?;
@@ -222,66 +221,13 @@ async fn new_key(app: &App, now: i64, signs_from: i64) -> Result<SigningKey, App
         .map_err(|_| AppError::Internal("could not read the new signing key".into()))?;
     // An uncompressed P-256 point: 0x04, then x and y of 32 bytes each.
     let point = pair.public_key().as_ref();
-    let sealing = sealing_key(app).await?;
     Ok(SigningKey {
         kid: crate::secret::new_token()[..16].to_string(),
-        sealed_key: seal(&sealing, pkcs8.as_ref())?,
+        sealed_key: app.vault.seal(Purpose::OidcSigningKey, pkcs8.as_ref())?,
         x: B64.encode(&point[1..33]),
         y: B64.encode(&point[33..65]),
         created_at: now,
         signs_from,
         retire_at: None,
     })
-}
-
-/// AES-256 key derived from the server's key-sealing secret (made once, shared by processes).
-async fn sealing_key(app: &App) -> Result<LessSafeKey, AppError> {
-    use sha2::{Digest, Sha256};
-    let secret = {
-        let mut conn = app.db.write_conn().await?;
-        rollcall_store::server_keys::get_or_create(
-            &mut conn,
-            SEALING_SECRET,
-            &crate::secret::new_token(),
-            app.clock.now(),
-        )
-        .await?
-    };
-    let derived = Sha256::digest(format!("rollcall oidc signing keys:{secret}").as_bytes());
-    let key = UnboundKey::new(&AES_256_GCM, &derived).expect("a 32-byte key");
-    Ok(LessSafeKey::new(key))
-}
-
-fn seal(key: &LessSafeKey, plain: &[u8]) -> Result<String, AppError> {
-    let mut nonce = [0u8; NONCE_LEN];
-    SystemRandom::new()
-        .fill(&mut nonce)
-        .map_err(|_| AppError::Internal("no randomness".into()))?;
-    let mut sealed = plain.to_vec();
-    key.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(nonce),
-        Aad::empty(),
-        &mut sealed,
-    )
-    .map_err(|_| AppError::Internal("could not seal the signing key".into()))?;
-    Ok(format!("{}.{}", B64.encode(nonce), B64.encode(sealed)))
-}
-
-fn unseal(key: &LessSafeKey, stored: &str) -> Result<Vec<u8>, AppError> {
-    let corrupt = || AppError::Internal("a stored signing key cannot be unsealed".into());
-    let (nonce, sealed) = stored.split_once('.').ok_or_else(corrupt)?;
-    let nonce: [u8; NONCE_LEN] = B64
-        .decode(nonce)
-        .ok()
-        .and_then(|n| n.try_into().ok())
-        .ok_or_else(corrupt)?;
-    let mut sealed = B64.decode(sealed).map_err(|_| corrupt())?;
-    let plain = key
-        .open_in_place(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::empty(),
-            &mut sealed,
-        )
-        .map_err(|_| corrupt())?;
-    Ok(plain.to_vec())
 }

@@ -136,11 +136,11 @@ impl WebhookDispatcher {
             let Some(endpoint) = webhooks::get(&mut conn, d.org_id, d.endpoint_id).await? else {
                 continue;
             };
-            let mut secrets = vec![seal::unseal(&self.app, &endpoint.secret_sealed).await?];
+            let mut secrets = vec![seal::unseal(&self.app, &endpoint.secret_sealed)?];
             if let (Some(old), Some(until)) = (&endpoint.previous_sealed, endpoint.previous_until)
                 && until > self.app.clock.now()
             {
-                secrets.push(seal::unseal(&self.app, old).await?);
+                secrets.push(seal::unseal(&self.app, old)?);
             }
             out.insert(endpoint.id, Target { endpoint, secrets });
         }

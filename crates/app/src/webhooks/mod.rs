@@ -257,7 +257,7 @@ pub async fn create(
     let batch_max = req.batch_max.unwrap_or(1);
     let c = check(app, &req.url, &req.description, &req.event_types, batch_max).await?;
     let secret = seal::new_secret();
-    let sealed = seal::seal(app, &secret).await?;
+    let sealed = seal::seal(app, &secret)?;
     let now = app.clock.now();
     let e = Endpoint {
         id: new_id(),
@@ -389,7 +389,7 @@ pub async fn rotate(
 ) -> Result<WithSecret, AppError> {
     who.require(Capability::ManageSettings)?;
     let secret = seal::new_secret();
-    let sealed = seal::seal(app, &secret).await?;
+    let sealed = seal::seal(app, &secret)?;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     let mut e = endpoint_in(&mut tx, who.org_id, id).await?;

@@ -214,8 +214,10 @@ def run(api: Api, document: dict, receiver: Receiver) -> None:
     first = page.users[0]
     profile = api("get_user", m.Profile, first.id)
     assert str(profile.id) == str(first.id)
-    edited = api("update_user", m.Profile, first.id, body=m.ProfileEdit(display_name=f"Conformance {tag}"))
+    edited = api("update_user", m.Profile, first.id, body=m.ProfileEdit(
+        display_name=f"Conformance {tag}", leaving_date="2030-01-31 17:00"))
     assert edited.display_name == f"Conformance {tag}", edited.display_name
+    assert edited.leaving_at.startswith("2030-01-31 17:00"), edited.leaving_at
     # The export is text (CSV here), handed over as the body's bytes.
     exported = api("export_users", bytes, format_="csv", status="active")
     assert exported.decode().startswith("id,"), exported[:100]

@@ -62,10 +62,12 @@ IN_CONTEXT = {
         "filter_value_unknown@user_type", "filter_value_unknown@location", "filter_value_unknown@role",
         "email_invalid@email",
     },
-    # Check digits, phone numbers, the organization's user types, locations, roles, notifications.
+    # Check digits, phone numbers, the organization's user types, locations, roles, notifications,
+    # days a month does not have and times the clocks skip in the organization's zone.
     "update_user": {
         "npi_invalid_check_digit", "mobile_invalid", "user_type_unknown", "location_inactive",
         "location_unavailable", "location_unknown", "role_unknown", "notification_invalid",
+        "leaving_date_invalid",
     },
     # Whether an address parses is the server's to say (`format: email` is an annotation), and an
     # external id repeated across people is a relation between items no schema states.

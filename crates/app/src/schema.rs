@@ -119,6 +119,14 @@ pub fn scheduling_step() -> Object {
 
 /// 10 digits, the first 1 or 2 (spaces and dashes between them dropped), or blank (clears
 /// it). The check digit is the server's to judge: no pattern can.
+/// A leaving date: a date, or a date and time (a day a month does not have is refused), or blank.
+pub fn leaving_date() -> Object {
+    nullable(word(
+        "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([ T]([01][0-9]|2[0-3]):[0-5][0-9])?",
+        true,
+    ))
+}
+
 pub fn npi() -> Object {
     nullable(word("[ -]*[12]([ -]*[0-9]){9}[ -]*", true))
 }

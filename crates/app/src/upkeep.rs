@@ -1,5 +1,6 @@
-//! What a serving process does on its own from time to time: publish a new OpenID Connect
-//! signing key once the newest is old enough, and, when the operator asks for them, back the
+//! What a serving process does on its own from time to time: deactivate the people whose
+//! leaving date has come, publish a new OpenID Connect signing key once the newest is old
+//! enough, and, when the operator asks for them, back the
 //! SQLite database up on a schedule, keeping the newest few.
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ pub fn spawn(app: App) -> tokio::task::JoinHandle<()> {
 /// What one round did.
 #[derive(Debug, Default)]
 pub struct Round {
+    pub leavers: crate::access::leaving::Leavers,
     pub new_key: Option<String>,
     pub backup: Option<Report>,
 }
@@ -40,6 +42,10 @@ pub struct Round {
 /// Does what is due. A task that fails is logged and tried again next round.
 pub async fn run_once(app: &App) -> Round {
     let mut round = Round::default();
+    match crate::access::leaving::deactivate_leavers(app).await {
+        Ok(leavers) => round.leavers = leavers,
+        Err(e) => tracing::warn!(error = %e, "could not deactivate the people who left"),
+    }
     let every = app.config.upkeep.key_rotation_micros;
     if every > 0 {
         match crate::oidc::keys::rotate_if_due(app, every).await {

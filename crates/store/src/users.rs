@@ -715,3 +715,37 @@ pub async fn display_names(
     }
     Ok(out)
 }
+
+/// Sets (or clears) when the user leaves: the instant their access ends.
+pub async fn set_leaving(conn: &mut Conn, id: Uuid, at: Option<i64>) -> Result<()> {
+    let mut q = Sql::update("users", |set| {
+        set.set("leaves_at", at);
+    });
+    q.push(" WHERE id = ").bind(id.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// When the user leaves, if a date is set.
+pub async fn leaving_of(conn: &mut Conn, id: Uuid) -> Result<Option<i64>> {
+    let mut q = Sql::new("SELECT leaves_at FROM users WHERE id = ");
+    q.bind(id.to_string());
+    Ok(q.fetch_one(&mut *conn).await?.try_get(0)?)
+}
+
+/// Up to `limit` people whose leaving instant has come and who still have access, as
+/// (organization, user), earliest first.
+pub async fn due_leavers(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<(Uuid, Uuid)>> {
+    let mut q = Sql::new(
+        "SELECT org_id, id FROM users WHERE leaves_at IS NOT NULL AND status <> 'inactive' AND leaves_at <= ",
+    );
+    q.bind(now).push(" ORDER BY leaves_at LIMIT ").bind(limit);
+    let rows = q.fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|r| {
+            let org: String = r.try_get(0)?;
+            let id: String = r.try_get(1)?;
+            Ok((parse_id(&org)?, parse_id(&id)?))
+        })
+        .collect()
+}

@@ -20,6 +20,8 @@ pub enum Origin {
     Manager,
     Scim,
     Directory,
+    /// The person's leaving date came.
+    LeavingDate,
 }
 
 impl Origin {
@@ -29,6 +31,7 @@ impl Origin {
             Origin::Manager => None,
             Origin::Scim => Some("scim"),
             Origin::Directory => Some("directory"),
+            Origin::LeavingDate => Some("leaving_date"),
         }
     }
 

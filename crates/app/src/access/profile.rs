@@ -49,6 +49,11 @@ pub struct Profile {
     pub deactivated_at: Option<String>,
     #[schema(format = DateTime)]
     pub last_sign_in_at: Option<String>,
+    /// When the person leaves, in the organization's zone (`2026-12-18 00:00 CST`): their access
+    /// ends then.
+    pub leaving_at: Option<String>,
+    /// `leaving_at` in microseconds since the epoch.
+    pub leaving_micros: Option<i64>,
     pub default_location: Option<Uuid>,
     pub locations: Vec<LocationAccess>,
     pub roles: Vec<RoleMembership>,
@@ -200,6 +205,7 @@ pub(crate) async fn load(
     let notifications = notification_choices(&org.settings, &on);
     let provider = provider_view(conn, who.org_id, provider).await?;
     let locations = location_access(conn, who, &subject).await?;
+    let leaving = users::leaving_of(conn, user.id).await?;
     Ok(Profile {
         id: user.id,
         email: user.email.clone(),
@@ -222,6 +228,8 @@ pub(crate) async fn load(
         activated_at: user.activated_at.map(rfc3339),
         deactivated_at: user.deactivated_at.map(rfc3339),
         last_sign_in_at: user.last_sign_in_at.map(rfc3339),
+        leaving_at: leaving.map(|at| crate::clock::local(at, &org.time_zone)),
+        leaving_micros: leaving,
         default_location: user.default_location_id,
         locations,
         roles: memberships(&all_roles, &grants),
@@ -418,6 +426,10 @@ pub struct ProfileEdit {
     pub scheduling_step: Option<String>,
     /// The full set of notifications switched on, as `category:medium`.
     pub notifications: Option<Vec<String>>,
+    /// When the person leaves, in the organization's zone: `YYYY-MM-DD` (access ends when that
+    /// day ends) or `YYYY-MM-DD HH:MM`; empty clears it. Needs the right to deactivate.
+    #[schema(schema_with = crate::schema::leaving_date)]
+    pub leaving_date: Option<String>,
 }
 
 fn required(field: &'static str, label: &str, value: &str) -> Result<String, ValueError> {
@@ -561,6 +573,13 @@ pub async fn update(
     // Values first: anything that does not parse refuses the edit before any rule is asked,
     // and before the version is (an edit that can never succeed is not merely stale).
     let values = Values::check(&mut tx, &scope, &user, edit).await?;
+    let leaving = match &edit.leaving_date {
+        Some(text) => {
+            who.require(Capability::ManageUsers)?;
+            Some(crate::access::leaving::parse(text, &scope.org.time_zone)?)
+        }
+        None => None,
+    };
     check_version(&mut tx, now, who, id, expected).await?;
     let (after, current_roles) =
         judge_access(&mut tx, &scope, &actor, &subject, edit, &values, path).await?;
@@ -578,6 +597,12 @@ pub async fn update(
     }
     if let Some(on) = values.notifications {
         save_notifications(&mut tx, user.id, on, &mut changed).await?;
+    }
+    if let Some(at) = leaving {
+        let was = users::leaving_of(&mut tx, user.id).await?;
+        users::set_leaving(&mut tx, user.id, at).await?;
+        let shown = |at: Option<i64>| at.map(crate::clock::rfc3339).into();
+        changed.note("leaving_at", shown(was), shown(at));
     }
     if let Some(event) = changed.event(meta, user.id) {
         audit::append(&mut tx, scope.org.id, now, &[event]).await?;

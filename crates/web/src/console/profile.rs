@@ -25,6 +25,10 @@ struct ProfilePage {
     nav: Nav,
     p: Profile,
     can_edit: bool,
+    /// May set the leaving date (it deactivates).
+    can_deactivate: bool,
+    /// The leaving instant as the form shows it (`YYYY-MM-DD HH:MM` in the zone).
+    leaving: String,
     user_types: Vec<(String, String)>,
     groups: Vec<PermissionGroup>,
     direct: BTreeSet<String>,
@@ -96,6 +100,13 @@ async fn show(
         version: profile::version(&p),
         nav: Nav::of(user),
         can_edit: user.principal.can(Capability::EditAccess),
+        can_deactivate: user.principal.can(Capability::EditAccess)
+            && user.principal.can(Capability::ManageUsers),
+        leaving: p
+            .leaving_micros
+            .map(|at| rollcall_app::clock::local(at, &user.principal.time_zone))
+            .map(|shown| shown.chars().take(16).collect())
+            .unwrap_or_default(),
         user_types: options.user_types,
         groups: catalogue(),
         direct: p.direct.iter().cloned().collect(),
@@ -158,6 +169,8 @@ fn edit_of(pairs: &[(String, String)]) -> Result<ProfileEdit, AppError> {
         capacity: one("capacity"),
         scheduling_step: one("scheduling_step"),
         notifications: Some(values(pairs, "notifications")),
+        // Sent only by managers who may deactivate.
+        leaving_date: one("leaving_date"),
     })
 }
 

@@ -1,0 +1,88 @@
+//! Leaving dates: a person's access ends at the instant they leave, in the organization's zone,
+//! without anyone having to be there. A serving process deactivates those whose time has come
+//! through the same deactivation as the console (sessions, tokens and app sign-ins end, the seat
+//! is freed, the rules apply: the last admin is never deactivated, and that refusal is audited).
+
+use rollcall_domain::ValueError;
+use rollcall_store::{audit, users};
+
+use crate::access::lifecycle::{self, Origin};
+use crate::access::principal::Principal;
+use crate::audit::Meta;
+use crate::{App, AppError};
+
+/// People deactivated per round at most (the rest wait for the next round, a minute later).
+const PER_ROUND: i64 = 200;
+
+/// A leaving date people typed: `YYYY-MM-DD` (access ends when that day ends in `zone`), or a
+/// date and time (`YYYY-MM-DD HH:MM`, that instant); empty clears it.
+pub fn parse(input: &str, zone: &str) -> Result<Option<i64>, ValueError> {
+    let text = input.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    // (jiff reads a date from the start of a date and time too: only a bare date is one.)
+    let day = (text.len() == 10).then(|| text.parse::<jiff::civil::Date>());
+    let instant = match day {
+        Some(Ok(day)) => day
+            .tomorrow()
+            .ok()
+            .map(|next| crate::clock::parse_local(&format!("{next}T00:00"), zone)),
+        _ => Some(crate::clock::parse_local(text, zone)),
+    };
+    match instant {
+        Some(Ok(at)) => Ok(Some(at)),
+        _ => Err(ValueError::new(
+            "leaving_date",
+            "leaving_date_invalid",
+            format!(
+                "“{text}” is not a leaving date: use YYYY-MM-DD (access ends when that day ends) or YYYY-MM-DD HH:MM, e.g. 2026-12-18 or 2026-12-18 17:00."
+            ),
+        )),
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Leavers {
+    pub deactivated: usize,
+    /// Refused by a rule (e.g. the last admin): audited, and their leaving date cleared so a
+    /// company admin decides.
+    pub refused: usize,
+}
+
+/// Deactivates everyone whose leaving instant has come. Several processes may run it at once:
+/// a person already deactivated by another is skipped.
+pub async fn deactivate_leavers(app: &App) -> Result<Leavers, AppError> {
+    let due = {
+        let mut conn = app.db.read_conn().await?;
+        users::due_leavers(&mut conn, app.clock.now(), PER_ROUND).await?
+    };
+    let meta = Meta::system("leaving date");
+    let mut done = Leavers::default();
+    for (org_id, user_id) in due {
+        let who = Principal::operator(app, org_id, "leaving date").await?;
+        match lifecycle::deactivate_from(app, &who, user_id, Origin::LeavingDate, &meta).await {
+            Ok(()) => done.deactivated += 1,
+            Err(AppError::Refused(why)) => {
+                let mut tx = app.db.begin().await?;
+                users::set_leaving(&mut tx, user_id, None).await?;
+                let event = meta.change(
+                    "user.leaving_refused",
+                    "user",
+                    Some(user_id),
+                    None::<&()>,
+                    Some(&serde_json::json!({ "rule": why.rule, "reason": why.message })),
+                );
+                audit::append(&mut tx, org_id, app.clock.now(), &[event]).await?;
+                tx.commit().await?;
+                tracing::warn!(%user_id, reason = %why.message, "a leaving date could not deactivate");
+                done.refused += 1;
+            }
+            // Deactivated meanwhile (another process, a manager): nothing left to do.
+            Err(AppError::Invalid(_) | AppError::Conflict(_) | AppError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}

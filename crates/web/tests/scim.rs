@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{PASSWORD, TestApp, add_user, org_with_admin, spawn_app};
+use common::{PASSWORD, TestApp, add_staff, add_user, org_with_admin, spawn_app};
 use reqwest::Method;
 use rollcall_app::audit::Meta;
 use rollcall_app::identity::api_tokens::{self, NewToken};
@@ -1160,8 +1160,40 @@ async fn bulk_stops_after_fail_on_errors_and_names_refusing_rules(t: TestDb) {
     )
     .await;
     let admin = r.body["Resources"][0]["id"].as_str().unwrap().to_string();
+    // A physical therapist granted soap.finish directly cannot become an assistant (rule 2).
+    let pat = add_staff(
+        &app.app,
+        &app.org,
+        "pat@alpha.example",
+        ("Pat", "Chen"),
+        "Front Desk",
+        "pt",
+        None,
+    )
+    .await;
+    let operator = Principal::operator(&app.app, app.org.id, "test")
+        .await
+        .unwrap();
+    let grant = rollcall_app::access::profile::ProfileEdit {
+        permissions: Some([rollcall_app::domain::Permission::SoapFinish].into()),
+        ..Default::default()
+    };
+    rollcall_app::access::profile::update(
+        &app.app,
+        &operator,
+        pat,
+        &grant,
+        None,
+        rollcall_app::domain::Path::Console,
+        &Meta::system("test"),
+    )
+    .await
+    .unwrap();
     let request = bulk_request(
         json!([
+            {"method": "PATCH", "path": format!("/Users/{pat}"), "bulkId": "assistant", "data": {"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": format!("{ROLLCALL}:userType"), "value": "pta"}
+            ]}},
             {"method": "PATCH", "path": format!("/Users/{admin}"), "bulkId": "off", "data": {"schemas": [PATCH_OP], "Operations": [
                 {"op": "replace", "path": "active", "value": false}
             ]}},
@@ -1188,6 +1220,15 @@ async fn bulk_stops_after_fail_on_errors_and_names_refusing_rules(t: TestDb) {
             .unwrap()
             .ends_with(&format!("/Users/{admin}"))
     );
+    let assistant = bulk_result(&r.body, "assistant");
+    assert_eq!(assistant["status"], "400", "{assistant}");
+    let detail = assistant["response"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("rule 2")
+            && detail.contains("Pat Chen")
+            && detail.contains("Finish SOAP notes"),
+        "{detail}"
+    );
     assert_eq!(bulk_result(&r.body, "lou")["status"], "201");
     assert_eq!(bulk_result(&r.body, "stale")["status"], "412");
     let nowhere = bulk_result(&r.body, "nowhere");
@@ -1198,6 +1239,8 @@ async fn bulk_stops_after_fail_on_errors_and_names_refusing_rules(t: TestDb) {
         ),
         (json!("400"), json!("invalidPath"))
     );
+    let r = scim(&app, &entra, Method::GET, &format!("/Users/{pat}"), None).await;
+    assert_eq!(r.body[ROLLCALL]["userType"], "pt");
     let r = scim(&app, &entra, Method::GET, &format!("/Users/{admin}"), None).await;
     assert_eq!(r.body["active"], true);
     assert_eq!(r.body["name"]["givenName"], "Ada");
@@ -1206,7 +1249,7 @@ async fn bulk_stops_after_fail_on_errors_and_names_refusing_rules(t: TestDb) {
     let admin_browser = app.signed_in_admin().await;
     let page = app.page(&admin_browser, "/settings/provisioning").await;
     assert!(page.contains("/Bulk"), "the bulk request is listed");
-    assert!(page.contains("3 of 4 bulk operations failed"), "{page}");
+    assert!(page.contains("4 of 5 bulk operations failed"), "{page}");
 }
 
 async fn bulk_over_the_limits_is_refused_whole(t: TestDb) {

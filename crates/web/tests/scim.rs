@@ -974,6 +974,8 @@ async fn bulk_creates_people_and_a_group_naming_them_by_bulk_id(t: TestDb) {
     circle_x[ENTERPRISE]["manager"] = json!({"value": "bulkId:yann"});
     let mut circle_y = entra_user("yann@alpha.example", "c-y");
     circle_y[ENTERPRISE]["manager"] = json!({"value": "bulkId:xavi"});
+    let mut alice_data = entra_user("alice@alpha.example", "b-1");
+    alice_data[ROLLCALL] = json!({"npi": "1234567893", "userType": "pt"});
     let request = bulk_request(
         json!([
             // Sent first, the group waits for the people it names.
@@ -982,7 +984,7 @@ async fn bulk_creates_people_and_a_group_naming_them_by_bulk_id(t: TestDb) {
                 "displayName": "Front desk",
                 "members": [{"value": "bulkId:alice"}, {"value": "bulkId:bob"}]
             }},
-            {"method": "POST", "path": "/Users", "bulkId": "alice", "data": entra_user("alice@alpha.example", "b-1")},
+            {"method": "POST", "path": "/Users", "bulkId": "alice", "data": alice_data},
             {"method": "POST", "path": "/Users", "bulkId": "bob", "data": entra_user("bob@alpha.example", "b-2")},
             {"method": "PATCH", "path": "/Users/bulkId:alice", "data": {"schemas": [PATCH_OP], "Operations": [
                 {"op": "replace", "path": "displayName", "value": "Alice Park"}
@@ -1063,7 +1065,12 @@ async fn bulk_creates_people_and_a_group_naming_them_by_bulk_id(t: TestDb) {
     .await;
     assert_eq!(u.body["displayName"], "Alice Park");
     assert_eq!(u.body["groups"][0]["display"], "Front desk");
+    assert_eq!(u.body[ROLLCALL]["npi"], "1234567893");
     assert_eq!(status_of(&app, &alice_id).await, "pending");
+    let u = scim(&app, &entra, Method::GET, &format!("/Users/{bob_id}"), None).await;
+    assert!(u.body[ROLLCALL].get("npi").is_none(), "{}", u.body);
+    let npi = filter(&format!("{ROLLCALL}:npi eq \"1234567893\""));
+    assert_eq!(count_of(&app, &entra, &npi).await, 1);
 
     // A reference to no creation, and two creations that name each other, are refused and
     // create nothing.

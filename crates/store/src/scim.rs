@@ -42,12 +42,19 @@ pub fn user_name_key(user_name: &str) -> String {
     user_name.trim().to_lowercase()
 }
 
-/// Every provider record of the organization, by user.
-pub async fn extras(conn: &mut Conn, org_id: Uuid) -> Result<HashMap<Uuid, UserExtra>> {
+/// Every provider record of the organization (or of one user of it), by user.
+pub async fn extras(
+    conn: &mut Conn,
+    org_id: Uuid,
+    user: Option<Uuid>,
+) -> Result<HashMap<Uuid, UserExtra>> {
     let mut q = Sql::new(&format!(
         "SELECT {EXTRA_COLUMNS} FROM scim_users WHERE org_id = "
     ));
     q.bind(org_id.to_string());
+    if let Some(id) = user {
+        q.push(" AND user_id = ").bind(id.to_string());
+    }
     Ok(q.fetch_all_as(&mut *conn, extra_of)
         .await?
         .into_iter()
@@ -133,12 +140,19 @@ pub async fn users(conn: &mut Conn, org_id: Uuid) -> Result<Vec<User>> {
 }
 
 /// The NPI of every provider of the organization who has one, by user.
-pub async fn npis(conn: &mut Conn, org_id: Uuid) -> Result<HashMap<Uuid, String>> {
+pub async fn npis(
+    conn: &mut Conn,
+    org_id: Uuid,
+    user: Option<Uuid>,
+) -> Result<HashMap<Uuid, String>> {
     let mut q = Sql::new(
         "SELECT p.user_id, p.npi FROM provider_profiles p JOIN users u ON u.id = p.user_id \
          WHERE p.npi IS NOT NULL AND u.org_id = ",
     );
     q.bind(org_id.to_string());
+    if let Some(id) = user {
+        q.push(" AND p.user_id = ").bind(id.to_string());
+    }
     let mut out = HashMap::new();
     for r in q.fetch_all(&mut *conn).await? {
         out.insert(parse_id(&r.try_get::<String, _>(0)?)?, r.try_get(1)?);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{PASSWORD, TestApp, add_user, org_with_admin, spawn_app};
+use common::{PASSWORD, TestApp, add_staff, add_user, org_with_admin, spawn_app};
 use reqwest::Method;
 use rollcall_app::audit::Meta;
 use rollcall_app::identity::api_tokens::{self, NewToken};
@@ -17,6 +17,8 @@ use uuid::Uuid;
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const ROLLCALL: &str = "urn:ietf:params:scim:schemas:extension:rollcall:2.0:User";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
 
 /// A service account of the organization with these scopes.
 async fn token(app: &App, org_id: Uuid, scopes: &str) -> String {
@@ -921,4 +923,407 @@ engine_tests!(
     groups_give_roles_and_members_change_in_one_patch,
     filters_paging_sorting_and_attributes,
     tokens_reach_one_organization_and_need_the_scim_scope,
+);
+
+/// A bulk request with these operations (and `failOnErrors` when given).
+fn bulk_request(operations: Value, fail_on_errors: Option<u64>) -> Value {
+    let mut body = json!({"schemas": [BULK_REQUEST], "Operations": operations});
+    if let Some(n) = fail_on_errors {
+        body["failOnErrors"] = json!(n);
+    }
+    body
+}
+
+/// The response's operation with this bulkId.
+fn bulk_result<'a>(response: &'a Value, bulk_id: &str) -> &'a Value {
+    response["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["bulkId"] == bulk_id)
+        .unwrap_or_else(|| panic!("no operation {bulk_id} in {response}"))
+}
+
+/// The id at the end of a resource's location.
+fn id_in(location: &Value) -> String {
+    location
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn count_of(app: &TestApp, token: &str, path: &str) -> u64 {
+    let r = scim(app, token, Method::GET, path, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["totalResults"].as_u64().unwrap()
+}
+
+async fn bulk_creates_people_and_a_group_naming_them_by_bulk_id(t: TestDb) {
+    let app = spawn_app(t).await;
+    let entra = token(&app.app, app.org.id, "scim").await;
+    let r = scim(&app, &entra, Method::GET, "/ServiceProviderConfig", None).await;
+    assert_eq!(
+        r.body["bulk"],
+        json!({"supported": true, "maxOperations": 1000, "maxPayloadSize": 1048576})
+    );
+
+    let mut circle_x = entra_user("xavi@alpha.example", "c-x");
+    circle_x[ENTERPRISE]["manager"] = json!({"value": "bulkId:yann"});
+    let mut circle_y = entra_user("yann@alpha.example", "c-y");
+    circle_y[ENTERPRISE]["manager"] = json!({"value": "bulkId:xavi"});
+    let mut alice_data = entra_user("alice@alpha.example", "b-1");
+    alice_data[ROLLCALL] = json!({"npi": "1234567893", "userType": "pt"});
+    let request = bulk_request(
+        json!([
+            // Sent first, the group waits for the people it names.
+            {"method": "POST", "path": "/Groups", "bulkId": "desk", "data": {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Front desk",
+                "members": [{"value": "bulkId:alice"}, {"value": "bulkId:bob"}]
+            }},
+            {"method": "POST", "path": "/Users", "bulkId": "alice", "data": alice_data},
+            {"method": "POST", "path": "/Users", "bulkId": "bob", "data": entra_user("bob@alpha.example", "b-2")},
+            {"method": "PATCH", "path": "/Users/bulkId:alice", "data": {"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": "displayName", "value": "Alice Park"}
+            ]}},
+            {"method": "POST", "path": "/Groups", "bulkId": "ghosts", "data": {
+                "displayName": "Ghosts", "members": [{"value": "bulkId:nobody"}]
+            }},
+            {"method": "POST", "path": "/Users", "bulkId": "xavi", "data": circle_x},
+            {"method": "POST", "path": "/Users", "bulkId": "yann", "data": circle_y},
+        ]),
+        None,
+    );
+    let r = scim(&app, &entra, Method::POST, "/Bulk", Some(request)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/scim+json")
+    );
+    assert_eq!(r.body["schemas"], json!([BULK_RESPONSE]));
+    assert_eq!(r.body["Operations"].as_array().unwrap().len(), 7);
+
+    let alice = bulk_result(&r.body, "alice");
+    let bob = bulk_result(&r.body, "bob");
+    for person in [alice, bob] {
+        assert_eq!(person["method"], "POST");
+        assert_eq!(person["status"], "201", "{person}");
+        assert!(person["version"].as_str().unwrap().starts_with("W/\""));
+    }
+    let (alice_id, bob_id) = (id_in(&alice["location"]), id_in(&bob["location"]));
+    assert!(
+        alice["location"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/scim/v2/Users/{alice_id}"))
+    );
+
+    // The group holds the two people the request created, by the ids they were given.
+    let desk = bulk_result(&r.body, "desk");
+    assert_eq!(desk["status"], "201", "{desk}");
+    let group = scim(
+        &app,
+        &entra,
+        Method::GET,
+        &format!("/Groups/{}", id_in(&desk["location"])),
+        None,
+    )
+    .await;
+    assert_eq!(group.body["displayName"], "Front desk");
+    let mut members: Vec<&str> = group.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    members.sort();
+    let mut expected = vec![alice_id.as_str(), bob_id.as_str()];
+    expected.sort();
+    assert_eq!(members, expected);
+
+    // The PATCH reached the person created under bulkId alice.
+    let patched = r.body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["method"] == "PATCH")
+        .unwrap();
+    assert_eq!(patched["status"], "200", "{patched}");
+    assert_eq!(patched["location"], alice["location"]);
+    let u = scim(
+        &app,
+        &entra,
+        Method::GET,
+        &format!("/Users/{alice_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(u.body["displayName"], "Alice Park");
+    assert_eq!(u.body["groups"][0]["display"], "Front desk");
+    assert_eq!(u.body[ROLLCALL]["npi"], "1234567893");
+    assert_eq!(status_of(&app, &alice_id).await, "pending");
+    let u = scim(&app, &entra, Method::GET, &format!("/Users/{bob_id}"), None).await;
+    assert!(u.body[ROLLCALL].get("npi").is_none(), "{}", u.body);
+    let npi = filter(&format!("{ROLLCALL}:npi eq \"1234567893\""));
+    assert_eq!(count_of(&app, &entra, &npi).await, 1);
+
+    // A reference to no creation, and two creations that name each other, are refused and
+    // create nothing.
+    let ghosts = bulk_result(&r.body, "ghosts");
+    assert_eq!(ghosts["status"], "400");
+    assert_eq!(ghosts["response"]["scimType"], "invalidValue");
+    assert!(
+        ghosts["response"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("bulkId:nobody"),
+        "{ghosts}"
+    );
+    for who in ["xavi", "yann"] {
+        let refused = bulk_result(&r.body, who);
+        assert_eq!(refused["status"], "400", "{refused}");
+        assert_eq!(refused["response"]["scimType"], "invalidValue");
+        assert!(
+            refused["response"]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("circle"),
+            "{refused}"
+        );
+        let f = filter(&format!("userName eq \"{who}@alpha.example\""));
+        assert_eq!(count_of(&app, &entra, &f).await, 0);
+    }
+    assert_eq!(count_of(&app, &entra, "/Groups").await, 1);
+
+    // Every change is audited as the token, as if sent one by one.
+    let reader = token(&app.app, app.org.id, "users:read").await;
+    for target in [&alice_id, &bob_id, &id_in(&desk["location"])] {
+        let (status, audit) = app
+            .api(
+                &reader,
+                Method::GET,
+                &format!("/api/v1/audit?target={target}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        let events = audit["events"].as_array().unwrap();
+        assert!(!events.is_empty(), "{audit}");
+        for e in events {
+            assert!(
+                e["actor"].as_str().unwrap().contains("Entra provisioning"),
+                "{e}"
+            );
+        }
+    }
+}
+
+async fn bulk_stops_after_fail_on_errors_and_names_refusing_rules(t: TestDb) {
+    let app = spawn_app(t).await;
+    let entra = token(&app.app, app.org.id, "scim").await;
+
+    // The second operation takes a userName already given (in another case): 409, and with
+    // failOnErrors 1 nothing after it runs.
+    let request = bulk_request(
+        json!([
+            {"method": "POST", "path": "/Users", "bulkId": "kim", "data": entra_user("kim@alpha.example", "k-1")},
+            {"method": "POST", "path": "/Users", "bulkId": "kim-again", "data": entra_user("KIM@alpha.example", "k-2")},
+            {"method": "POST", "path": "/Users", "bulkId": "lou", "data": entra_user("lou@alpha.example", "l-1")},
+            {"method": "POST", "path": "/Groups", "bulkId": "team", "data": {"displayName": "Team", "members": [{"value": "bulkId:lou"}]}},
+        ]),
+        Some(1),
+    );
+    let r = scim(&app, &entra, Method::POST, "/Bulk", Some(request)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ops = r.body["Operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 2, "operations not run are left out: {}", r.body);
+    assert_eq!(bulk_result(&r.body, "kim")["status"], "201");
+    let dup = bulk_result(&r.body, "kim-again");
+    assert_eq!(dup["status"], "409");
+    assert_eq!(dup["response"]["scimType"], "uniqueness");
+    assert_eq!(
+        dup["response"]["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+    );
+    assert_eq!(
+        count_of(&app, &entra, &filter("userName eq \"lou@alpha.example\"")).await,
+        0
+    );
+    assert_eq!(count_of(&app, &entra, "/Groups").await, 0);
+
+    // Without failOnErrors the request goes on past a refusal. Deactivating the only company
+    // admin is refused by rule 3, and the admin stays active.
+    let r = scim(
+        &app,
+        &entra,
+        Method::GET,
+        &filter(&format!("userName eq \"{}\"", app.admin_email)),
+        None,
+    )
+    .await;
+    let admin = r.body["Resources"][0]["id"].as_str().unwrap().to_string();
+    // A physical therapist granted soap.finish directly cannot become an assistant (rule 2).
+    let pat = add_staff(
+        &app.app,
+        &app.org,
+        "pat@alpha.example",
+        ("Pat", "Chen"),
+        "Front Desk",
+        "pt",
+        None,
+    )
+    .await;
+    let operator = Principal::operator(&app.app, app.org.id, "test")
+        .await
+        .unwrap();
+    let grant = rollcall_app::access::profile::ProfileEdit {
+        permissions: Some([rollcall_app::domain::Permission::SoapFinish].into()),
+        ..Default::default()
+    };
+    rollcall_app::access::profile::update(
+        &app.app,
+        &operator,
+        pat,
+        &grant,
+        None,
+        rollcall_app::domain::Path::Console,
+        &Meta::system("test"),
+    )
+    .await
+    .unwrap();
+    let request = bulk_request(
+        json!([
+            {"method": "PATCH", "path": format!("/Users/{pat}"), "bulkId": "assistant", "data": {"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": format!("{ROLLCALL}:userType"), "value": "pta"}
+            ]}},
+            {"method": "PATCH", "path": format!("/Users/{admin}"), "bulkId": "off", "data": {"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": "active", "value": false}
+            ]}},
+            {"method": "POST", "path": "/Users", "bulkId": "lou", "data": entra_user("lou@alpha.example", "l-1")},
+            {"method": "PUT", "path": format!("/Users/{admin}"), "bulkId": "stale", "version": "W/\"not-the-version\"", "data": {"userName": app.admin_email, "name": {"givenName": "Changed"}}},
+            {"method": "DELETE", "path": "/Roles/1", "bulkId": "nowhere"},
+        ]),
+        None,
+    );
+    let r = scim(&app, &entra, Method::POST, "/Bulk", Some(request)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let off = bulk_result(&r.body, "off");
+    assert_eq!(off["status"], "400", "{off}");
+    assert!(
+        off["response"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("rule 3"),
+        "{off}"
+    );
+    assert!(
+        off["location"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/Users/{admin}"))
+    );
+    let assistant = bulk_result(&r.body, "assistant");
+    assert_eq!(assistant["status"], "400", "{assistant}");
+    let detail = assistant["response"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("rule 2")
+            && detail.contains("Pat Chen")
+            && detail.contains("Finish SOAP notes"),
+        "{detail}"
+    );
+    assert_eq!(bulk_result(&r.body, "lou")["status"], "201");
+    assert_eq!(bulk_result(&r.body, "stale")["status"], "412");
+    let nowhere = bulk_result(&r.body, "nowhere");
+    assert_eq!(
+        (
+            nowhere["status"].clone(),
+            nowhere["response"]["scimType"].clone()
+        ),
+        (json!("400"), json!("invalidPath"))
+    );
+    let r = scim(&app, &entra, Method::GET, &format!("/Users/{pat}"), None).await;
+    assert_eq!(r.body[ROLLCALL]["userType"], "pt");
+    let r = scim(&app, &entra, Method::GET, &format!("/Users/{admin}"), None).await;
+    assert_eq!(r.body["active"], true);
+    assert_eq!(r.body["name"]["givenName"], "Ada");
+
+    // The Provisioning page's request log says the bulk request had refusals.
+    let admin_browser = app.signed_in_admin().await;
+    let page = app.page(&admin_browser, "/settings/provisioning").await;
+    assert!(page.contains("/Bulk"), "the bulk request is listed");
+    assert!(page.contains("4 of 5 bulk operations failed"), "{page}");
+}
+
+async fn bulk_over_the_limits_is_refused_whole(t: TestDb) {
+    let app = spawn_app(t).await;
+    let entra = token(&app.app, app.org.id, "scim").await;
+    let before = count_of(&app, &entra, "/Users").await;
+
+    // More operations than maxOperations.
+    let many: Vec<Value> = (0..1001)
+        .map(|i| {
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+                   "data": {"userName": format!("u{i}@alpha.example")}})
+        })
+        .collect();
+    let r = scim(
+        &app,
+        &entra,
+        Method::POST,
+        "/Bulk",
+        Some(bulk_request(Value::Array(many), None)),
+    )
+    .await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert_eq!(
+        r.body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+    );
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("1001") && detail.contains("1000") && detail.contains("Split"),
+        "{detail}"
+    );
+
+    // A body larger than maxPayloadSize (1 MiB), though under the server's body limit.
+    let big = bulk_request(
+        json!([{"method": "POST", "path": "/Users", "bulkId": "big", "data": {
+            "userName": "big@alpha.example", "title": "x".repeat(1_100_000)
+        }}]),
+        None,
+    );
+    let r = scim(&app, &entra, Method::POST, "/Bulk", Some(big)).await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("1048576") && detail.contains("Split"),
+        "{detail}"
+    );
+
+    assert_eq!(count_of(&app, &entra, "/Users").await, before);
+
+    // Not a bulk body at all.
+    let r = scim(
+        &app,
+        &entra,
+        Method::POST,
+        "/Bulk",
+        Some(json!({"schemas": [BULK_REQUEST]})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["scimType"].clone()),
+        (400, json!("invalidSyntax"))
+    );
+}
+
+engine_tests!(
+    bulk_creates_people_and_a_group_naming_them_by_bulk_id,
+    bulk_stops_after_fail_on_errors_and_names_refusing_rules,
+    bulk_over_the_limits_is_refused_whole,
 );

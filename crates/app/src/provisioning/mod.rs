@@ -158,7 +158,9 @@ impl UserState {
     }
 }
 
-/// Everything needed to show many users, read once.
+/// Everything needed to show many users, read once. For one user, only their provider record,
+/// NPI and last change are read, not everyone's: each SCIM change (and each operation of a
+/// bulk request) reads the person back.
 struct Lookups {
     extras: HashMap<Uuid, UserExtra>,
     npis: HashMap<Uuid, String>,
@@ -179,8 +181,8 @@ impl Lookups {
             }
         }
         Ok(Lookups {
-            extras: scim::extras(conn, org_id).await?,
-            npis: scim::npis(conn, org_id).await?,
+            extras: scim::extras(conn, org_id, user).await?,
+            npis: scim::npis(conn, org_id, user).await?,
             changes: scim::last_changes(conn, org_id, user).await?,
             location_codes: locations::list(conn, org_id)
                 .await?

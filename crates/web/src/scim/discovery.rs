@@ -13,7 +13,11 @@ pub fn service_provider_config(base: &str) -> Value {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": format!("{base}/docs"),
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": true,
+            "maxOperations": super::bulk::MAX_OPERATIONS,
+            "maxPayloadSize": super::bulk::MAX_PAYLOAD_SIZE,
+        },
         "filter": {"supported": true, "maxResults": super::list::MAX_COUNT},
         "changePassword": {"supported": false},
         "sort": {"supported": true},
@@ -43,7 +47,14 @@ pub fn documentation() -> String {
          A created user is Pending with an invitation, through the same checks (rules, licence seats) as every other path.\n\n\
          {DELETE_NOTE}\n\n\
          Groups: displayName, externalId, members. A company admin maps a group to roles and locations; members who join get them \
-         and members who leave lose what no other group of theirs gives, each judged by the rule engine.\n"
+         and members who leave lose what no other group of theirs gives, each judged by the rule engine.\n\n\
+         Bulk: POST /Bulk takes up to {max_ops} operations (POST, PUT, PATCH, DELETE on /Users and /Groups) and {max_bytes} bytes; \
+         a larger request is refused whole (413) and should be split. Each operation is made exactly as its own request would be. \
+         A POST's bulkId can be named as bulkId:<id> in a later operation's path or data (group members, manager); \
+         operations run in the order sent, one naming a bulkId after its creation. failOnErrors: N stops after the N-th error; \
+         operations not run are left out of the response. version is read as If-Match.\n",
+        max_ops = super::bulk::MAX_OPERATIONS,
+        max_bytes = super::bulk::MAX_PAYLOAD_SIZE,
     )
 }
 

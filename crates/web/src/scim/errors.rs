@@ -111,8 +111,9 @@ impl From<rollcall_app::domain::ValueError> for ScimError {
 #[derive(Clone)]
 pub struct Outcome(pub String);
 
-impl IntoResponse for ScimError {
-    fn into_response(self) -> Response {
+impl ScimError {
+    /// The SCIM error body (RFC 7644 §3.12), as answered alone or in a bulk response.
+    pub fn body(&self) -> serde_json::Value {
         let mut body = json!({
             "schemas": [ERROR_SCHEMA],
             "status": self.status.as_u16().to_string(),
@@ -121,12 +122,22 @@ impl IntoResponse for ScimError {
         if let Some(t) = self.scim_type {
             body["scimType"] = json!(t);
         }
-        let mut r = (self.status, body.to_string()).into_response();
-        let outcome = match self.scim_type {
+        body
+    }
+
+    /// The error type and detail in one line, as the Provisioning page shows a refusal.
+    pub fn outcome(&self) -> String {
+        match self.scim_type {
             Some(t) => format!("{t}: {}", self.detail),
             None => self.detail.clone(),
-        };
-        r.extensions_mut().insert(Outcome(outcome));
+        }
+    }
+}
+
+impl IntoResponse for ScimError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, self.body().to_string()).into_response();
+        r.extensions_mut().insert(Outcome(self.outcome()));
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         if self.status == StatusCode::UNAUTHORIZED {

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use rollcall_app::App;
 use rollcall_app::provisioning::groups::{self, GroupState};
+use serde_json::Value;
 
 use super::errors::ScimError;
 use super::list::{self, ListQuery};
@@ -57,9 +58,10 @@ pub async fn create(
     caller: ScimCaller,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
-    let state = group_state(&body)?;
-    let group = groups::create_group(&app, &caller.principal, &state, &caller.meta()).await?;
-    Ok(answer(StatusCode::CREATED, group_json(&group, &base(&app))))
+    Ok(answer(
+        StatusCode::CREATED,
+        created(&app, &caller, &body).await?,
+    ))
 }
 
 pub async fn replace(
@@ -69,8 +71,9 @@ pub async fn replace(
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
-    let id = id_of(&id, "group")?;
-    save(&app, &caller, id, group_state(&body)?, &headers).await
+    let expected = if_match(&headers);
+    let group = replaced(&app, &caller, &id, &body, expected.as_deref()).await?;
+    Ok(answer(StatusCode::OK, group))
 }
 
 pub async fn patch(
@@ -80,29 +83,9 @@ pub async fn patch(
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
-    let id = id_of(&id, "group")?;
-    let current = groups::group(&app, &caller.principal, id).await?;
-    let patched = patch::apply(&group_json(&current, &base(&app)), &body)?;
-    save(&app, &caller, id, group_state(&patched)?, &headers).await
-}
-
-async fn save(
-    app: &App,
-    caller: &ScimCaller,
-    id: uuid::Uuid,
-    state: GroupState,
-    headers: &HeaderMap,
-) -> Result<Response, ScimError> {
-    let group = groups::update_group(
-        app,
-        &caller.principal,
-        id,
-        &state,
-        if_match(headers).as_deref(),
-        &caller.meta(),
-    )
-    .await?;
-    Ok(answer(StatusCode::OK, group_json(&group, &base(app))))
+    let expected = if_match(&headers);
+    let group = patched(&app, &caller, &id, &body, expected.as_deref()).await?;
+    Ok(answer(StatusCode::OK, group))
 }
 
 pub async fn delete(
@@ -110,7 +93,62 @@ pub async fn delete(
     caller: ScimCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ScimError> {
-    let id = id_of(&id, "group")?;
-    groups::delete_group(&app, &caller.principal, id, &caller.meta()).await?;
+    deleted(&app, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /Groups`, alone or in a `/Bulk`.
+pub(super) async fn created(
+    app: &App,
+    caller: &ScimCaller,
+    body: &Value,
+) -> Result<Value, ScimError> {
+    let state = group_state(body)?;
+    let group = groups::create_group(app, &caller.principal, &state, &caller.meta()).await?;
+    Ok(group_json(&group, &base(app)))
+}
+
+/// `PUT /Groups/{id}`. With `expected`, a group changed since that version is refused.
+pub(super) async fn replaced(
+    app: &App,
+    caller: &ScimCaller,
+    id: &str,
+    body: &Value,
+    expected: Option<&str>,
+) -> Result<Value, ScimError> {
+    let id = id_of(id, "group")?;
+    save(app, caller, id, group_state(body)?, expected).await
+}
+
+/// `PATCH /Groups/{id}`.
+pub(super) async fn patched(
+    app: &App,
+    caller: &ScimCaller,
+    id: &str,
+    body: &Value,
+    expected: Option<&str>,
+) -> Result<Value, ScimError> {
+    let id = id_of(id, "group")?;
+    let current = groups::group(app, &caller.principal, id).await?;
+    let patched = patch::apply(&group_json(&current, &base(app)), body)?;
+    save(app, caller, id, group_state(&patched)?, expected).await
+}
+
+async fn save(
+    app: &App,
+    caller: &ScimCaller,
+    id: uuid::Uuid,
+    state: GroupState,
+    expected: Option<&str>,
+) -> Result<Value, ScimError> {
+    let group =
+        groups::update_group(app, &caller.principal, id, &state, expected, &caller.meta()).await?;
+    Ok(group_json(&group, &base(app)))
+}
+
+/// `DELETE /Groups/{id}`.
+pub(super) async fn deleted(app: &App, caller: &ScimCaller, id: &str) -> Result<(), ScimError> {
+    let id = id_of(id, "group")?;
+    groups::delete_group(app, &caller.principal, id, &caller.meta()).await?;
+    Ok(())
 }

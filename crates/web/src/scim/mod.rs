@@ -3,6 +3,7 @@
 //! authenticates; it reaches one organization. Handlers read the request, call one provisioning
 //! use case and render the answer; errors are SCIM error bodies.
 
+mod bulk;
 mod discovery;
 mod errors;
 mod filter;
@@ -45,6 +46,7 @@ pub fn routes() -> Router<App> {
         .route("/Schemas/{id}", get(schema))
         .route("/docs", get(docs))
         .route("/.search", post(search_all))
+        .route("/Bulk", post(bulk::bulk))
         .route("/Users", get(users::list).post(users::create))
         .route("/Users/.search", post(users::search))
         .route(
@@ -172,27 +174,7 @@ impl FromRequest<App> for ScimBody {
     type Rejection = ScimError;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
-        let media = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        if !matches!(
-            media.as_deref(),
-            Some("application/scim+json" | "application/json")
-        ) {
-            return Err(ScimError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                None,
-                "Send the body as JSON with Content-Type: application/scim+json (or application/json).",
-            ));
-        }
+        check_media(req.headers())?;
         let bytes = Bytes::from_request(req, app).await.map_err(|r| {
             ScimError::new(
                 r.status(),
@@ -207,6 +189,32 @@ impl FromRequest<App> for ScimBody {
         serde_json::from_slice(&bytes)
             .map(ScimBody)
             .map_err(|e| ScimError::invalid_syntax(format!("The body is not valid JSON: {e}.")))
+    }
+}
+
+/// A body must be `application/scim+json` or `application/json`.
+fn check_media(headers: &axum::http::HeaderMap) -> Result<(), ScimError> {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if matches!(
+        media.as_deref(),
+        Some("application/scim+json" | "application/json")
+    ) {
+        Ok(())
+    } else {
+        Err(ScimError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            "Send the body as JSON with Content-Type: application/scim+json (or application/json).",
+        ))
     }
 }
 

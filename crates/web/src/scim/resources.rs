@@ -32,11 +32,13 @@ pub fn etag(version: &str) -> String {
 
 /// The version an `If-Match` names (`None`: absent or `*`).
 pub fn if_match(headers: &axum::http::HeaderMap) -> Option<String> {
-    let v = headers
-        .get(axum::http::header::IF_MATCH)?
-        .to_str()
-        .ok()?
-        .trim();
+    version_of(headers.get(axum::http::header::IF_MATCH)?.to_str().ok()?)
+}
+
+/// The version an entity tag names, as `If-Match` or a bulk operation's `version` gives it
+/// (`W/"…"`, `"…"` or bare; `None` for `*`, which any version matches).
+pub fn version_of(tag: &str) -> Option<String> {
+    let v = tag.trim();
     if v == "*" {
         return None;
     }

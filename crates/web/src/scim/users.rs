@@ -66,9 +66,10 @@ pub async fn create(
     caller: ScimCaller,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
-    let state = user_state(&body)?;
-    let user = provisioning::create_user(&app, &caller.principal, &state, &caller.meta()).await?;
-    Ok(answer(StatusCode::CREATED, user_json(&user, &base(&app))))
+    Ok(answer(
+        StatusCode::CREATED,
+        created(&app, &caller, &body).await?,
+    ))
 }
 
 pub async fn replace(
@@ -78,10 +79,9 @@ pub async fn replace(
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
-    let id = id_of(&id, "user")?;
-    let current = provisioning::user(&app, &caller.principal, id).await?;
-    let merged = overlay(user_json(&current, &base(&app)), &body)?;
-    save(&app, &caller, id, user_state(&merged)?, &headers).await
+    let expected = if_match(&headers);
+    let user = replaced(&app, &caller, &id, &body, expected.as_deref()).await?;
+    Ok(answer(StatusCode::OK, user))
 }
 
 pub async fn patch(
@@ -91,29 +91,9 @@ pub async fn patch(
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
-    let id = id_of(&id, "user")?;
-    let current = provisioning::user(&app, &caller.principal, id).await?;
-    let patched: Value = patch::apply(&user_json(&current, &base(&app)), &body)?;
-    save(&app, &caller, id, user_state(&patched)?, &headers).await
-}
-
-async fn save(
-    app: &App,
-    caller: &ScimCaller,
-    id: uuid::Uuid,
-    state: UserState,
-    headers: &HeaderMap,
-) -> Result<Response, ScimError> {
-    let user = provisioning::update_user(
-        app,
-        &caller.principal,
-        id,
-        &state,
-        if_match(headers).as_deref(),
-        &caller.meta(),
-    )
-    .await?;
-    Ok(answer(StatusCode::OK, user_json(&user, &base(app))))
+    let expected = if_match(&headers);
+    let user = patched(&app, &caller, &id, &body, expected.as_deref()).await?;
+    Ok(answer(StatusCode::OK, user))
 }
 
 pub async fn delete(
@@ -121,7 +101,66 @@ pub async fn delete(
     caller: ScimCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ScimError> {
-    let id = id_of(&id, "user")?;
-    provisioning::deactivate_user(&app, &caller.principal, id, &caller.meta()).await?;
+    deleted(&app, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Creates a Pending person with an invitation: `POST /Users`, alone or in a `/Bulk`.
+pub(super) async fn created(
+    app: &App,
+    caller: &ScimCaller,
+    body: &Value,
+) -> Result<Value, ScimError> {
+    let state = user_state(body)?;
+    let user = provisioning::create_user(app, &caller.principal, &state, &caller.meta()).await?;
+    Ok(user_json(&user, &base(app)))
+}
+
+/// `PUT /Users/{id}`: the attributes sent replace theirs, those omitted stay. With `expected`,
+/// a person changed since that version is refused.
+pub(super) async fn replaced(
+    app: &App,
+    caller: &ScimCaller,
+    id: &str,
+    body: &Value,
+    expected: Option<&str>,
+) -> Result<Value, ScimError> {
+    let id = id_of(id, "user")?;
+    let current = provisioning::user(app, &caller.principal, id).await?;
+    let merged = overlay(user_json(&current, &base(app)), body)?;
+    save(app, caller, id, user_state(&merged)?, expected).await
+}
+
+/// `PATCH /Users/{id}`.
+pub(super) async fn patched(
+    app: &App,
+    caller: &ScimCaller,
+    id: &str,
+    body: &Value,
+    expected: Option<&str>,
+) -> Result<Value, ScimError> {
+    let id = id_of(id, "user")?;
+    let current = provisioning::user(app, &caller.principal, id).await?;
+    let patched: Value = patch::apply(&user_json(&current, &base(app)), body)?;
+    save(app, caller, id, user_state(&patched)?, expected).await
+}
+
+async fn save(
+    app: &App,
+    caller: &ScimCaller,
+    id: uuid::Uuid,
+    state: UserState,
+    expected: Option<&str>,
+) -> Result<Value, ScimError> {
+    let user =
+        provisioning::update_user(app, &caller.principal, id, &state, expected, &caller.meta())
+            .await?;
+    Ok(user_json(&user, &base(app)))
+}
+
+/// `DELETE /Users/{id}`: a deactivation.
+pub(super) async fn deleted(app: &App, caller: &ScimCaller, id: &str) -> Result<(), ScimError> {
+    let id = id_of(id, "user")?;
+    provisioning::deactivate_user(app, &caller.principal, id, &caller.meta()).await?;
+    Ok(())
 }

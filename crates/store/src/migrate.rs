@@ -33,6 +33,7 @@ const OIDC: &str = include_str!("../migrations/0015_oidc.sql");
 const DRAFTS: &str = include_str!("../migrations/0016_drafts.sql");
 const WEBHOOK_BATCHES: &str = include_str!("../migrations/0017_webhook_batches.sql");
 const SCIM_REQUESTS: &str = include_str!("../migrations/0018_scim_requests.sql");
+const AUDIT_RETENTION: &str = include_str!("../migrations/0021_audit_retention.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -149,6 +150,12 @@ fn steps() -> Vec<Step> {
             name: "api_rate_paces",
             sqlite: include_str!("../migrations/0019_api_rate_paces.sqlite.sql"),
             postgres: include_str!("../migrations/0019_api_rate_paces.postgres.sql"),
+        },
+        Step {
+            version: 21,
+            name: "audit_retention",
+            sqlite: AUDIT_RETENTION,
+            postgres: AUDIT_RETENTION,
         },
     ]
 }

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::{Conn, Result, Sql};
+use crate::{Conn, Result, Sql, StoreError};
 
 /// The secret stored under `name`, storing `candidate` first if there is none yet (the first
 /// process to ask wins; the others read its secret).
@@ -23,4 +23,14 @@ pub async fn get_or_create(
     let mut q = Sql::new("SELECT secret FROM server_keys WHERE name = ");
     q.bind(name.to_string());
     Ok(q.fetch_one(&mut *conn).await?.try_get(0)?)
+}
+
+/// The secret stored under `name`, if one was ever made.
+pub async fn get(conn: &mut Conn, name: &str) -> Result<Option<String>> {
+    let mut q = Sql::new("SELECT secret FROM server_keys WHERE name = ");
+    q.bind(name.to_string());
+    q.fetch_optional_as(&mut *conn, |r| {
+        Ok::<_, StoreError>(r.try_get::<String, _>(0)?)
+    })
+    .await
 }

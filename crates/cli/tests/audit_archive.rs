@@ -175,6 +175,31 @@ async fn archive_verify_and_catch_damage(url: &str) {
         not_a_dir.join("a.jsonl").to_str().unwrap(),
     ]));
     assert!(out.contains("is not an existing directory"), "{out}");
+    let locked = dir.join("locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    // A privileged user writes anyway: the refusal is only observable without privileges.
+    if std::fs::write(locked.join("probe"), "x").is_err() {
+        let out = fails(cli().args([
+            "audit",
+            "archive",
+            "--org",
+            "lakeside",
+            "--before",
+            &first_cut,
+            locked.join("a.jsonl").to_str().unwrap(),
+        ]));
+        assert!(
+            out.contains(
+                "permission denied. Give a directory the user running rollcall can write to"
+            ),
+            "{out}"
+        );
+        assert!(files_in(&locked).is_empty(), "no partial file is left");
+    }
     let existing = archives.join("notes.txt");
     std::fs::write(&existing, "operator notes\n").unwrap();
     let out = fails(cli().args([

@@ -273,14 +273,18 @@ pub async fn archive(
 
     let partial = dir.join(format!(".{name}.partial-{}", rollcall_store::new_id()));
     let written = write(app, &org, &anchor, &last, before_at, now, &key, &partial).await;
-    let placed = written.and_then(|()| {
-        std::fs::hard_link(&partial, file).map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => AppError::Conflict(format!(
+    // A link cannot replace a file that appeared meanwhile; where the file system has no links,
+    // a rename after checking the name is still free.
+    let placed = written.and_then(|()| match std::fs::hard_link(&partial, file) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists || file.exists() => {
+            Err(AppError::Conflict(format!(
                 "{} already exists: give a new file name (an archive is never overwritten).",
                 file.display()
-            )),
-            _ => io_error(format!("cannot write {}", file.display()), e),
-        })
+            )))
+        }
+        Err(_) => std::fs::rename(&partial, file)
+            .map_err(|e| io_error(format!("cannot write {}", file.display()), e)),
     });
     let _ = std::fs::remove_file(&partial);
     placed?;
@@ -378,7 +382,22 @@ async fn write(
     key: &str,
     path: &Path,
 ) -> Result<(), AppError> {
-    let cannot = |e| io_error(format!("cannot write in {}", parent_of(path).display()), e);
+    let cannot = |e: std::io::Error| {
+        let dir = parent_of(path);
+        match e.kind() {
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                bad_input(
+                    "file",
+                    "directory_unwritable",
+                    format!(
+                        "Cannot write in {}: permission denied. Give a directory the user running rollcall can write to.",
+                        dir.display()
+                    ),
+                )
+            }
+            _ => io_error(format!("cannot write in {}", dir.display()), e),
+        }
+    };
     let f = OpenOptions::new()
         .write(true)
         .create_new(true)

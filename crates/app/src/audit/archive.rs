@@ -232,10 +232,12 @@ pub async fn archive(
         seq: 0,
         hash: String::new(),
     });
-    let key = signing_key(app).await?;
-
     if file.exists() || file.is_symlink() {
-        return finish_earlier(app, &org, file, &anchor, &key, meta).await;
+        let key = {
+            let mut conn = app.db.read_conn().await?;
+            rollcall_store::server_keys::get(&mut conn, KEY_NAME).await?
+        };
+        return finish_earlier(app, &org, file, &anchor, key.as_deref(), meta).await;
     }
     let dir = match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -271,6 +273,8 @@ pub async fn archive(
     };
     let first_seq = anchor.seq + 1;
 
+    // Made the first time an archive is written; every later archive is signed with it too.
+    let key = signing_key(app).await?;
     let partial = dir.join(format!(".{name}.partial-{}", rollcall_store::new_id()));
     let written = write(app, &org, &anchor, &last, before_at, now, &key, &partial).await;
     // A link cannot replace a file that appeared meanwhile; where the file system has no links,
@@ -322,7 +326,7 @@ async fn finish_earlier(
     org: &Organization,
     file: &Path,
     anchor: &Anchor,
-    key: &str,
+    key: Option<&str>,
     meta: &Meta,
 ) -> Result<Archived, AppError> {
     let exists = || {
@@ -334,6 +338,9 @@ async fn finish_earlier(
     if !file.is_file() {
         return Err(exists());
     }
+    let Some(key) = key else {
+        return Err(exists());
+    };
     let Ok(Some(check)) = read_archive(file, Some(key.as_bytes())) else {
         return Err(exists());
     };

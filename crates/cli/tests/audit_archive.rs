@@ -71,6 +71,59 @@ fn range_in(text: &str, label: &str) -> (i64, i64) {
     (a.trim().parse().unwrap(), b.parse().unwrap())
 }
 
+/// Edits event `seq` and recomputes its hash and every later one's, and the header's last hash,
+/// as someone who knows the chain's rule (but not the signing key) would.
+fn forge_event(file: &Path, seq: i64, label: &str) {
+    use rollcall_store::audit::{Event, NewEvent};
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let s = |v: &serde_json::Value, k: &str| v[k].as_str().map(String::from);
+    let id = |v: &serde_json::Value, k: &str| s(v, k).map(|x| x.parse().unwrap());
+    let mut prev: Option<String> = None;
+    let mut last = String::new();
+    for v in lines.iter_mut().filter(|v| v.get("hash").is_some()) {
+        let this = v["seq"].as_i64().unwrap();
+        if this == seq {
+            v["actor_label"] = label.into();
+        }
+        if let Some(p) = &prev {
+            v["prev_hash"] = p.clone().into();
+        }
+        let e = Event {
+            seq: this,
+            id: id(v, "id").unwrap(),
+            at: v["at"].as_i64().unwrap(),
+            event: NewEvent {
+                actor_id: id(v, "actor_id"),
+                actor_label: s(v, "actor_label").unwrap(),
+                action: s(v, "action").unwrap(),
+                target_type: s(v, "target_type").unwrap(),
+                target_id: id(v, "target_id"),
+                before: s(v, "before"),
+                after: s(v, "after"),
+                request_id: s(v, "request_id"),
+                source_ip: s(v, "source_ip"),
+            },
+            prev_hash: s(v, "prev_hash").unwrap(),
+            hash: String::new(),
+        };
+        if this >= seq {
+            v["hash"] = e.computed_hash().into();
+            prev = s(v, "hash");
+        }
+        last = s(v, "hash").unwrap();
+    }
+    lines[0]["last_hash"] = last.into();
+    let out: String = lines
+        .iter()
+        .map(|v| serde_json::to_string(v).unwrap() + "\n")
+        .collect();
+    std::fs::write(file, out).unwrap();
+}
+
 /// Rewrites the line of event `seq` in an archive with `edit`.
 fn edit_event(file: &Path, seq: i64, edit: impl Fn(&mut serde_json::Value)) {
     let text = std::fs::read_to_string(file).unwrap();
@@ -347,6 +400,32 @@ async fn archive_verify_and_catch_damage(url: &str) {
         "{out}"
     );
     assert!(out.contains("the audit trail does not verify"), "{out}");
+    std::fs::write(&a, &kept).unwrap();
+
+    // Forged with the chain recomputed after the edit, so the archive's own chain holds: the
+    // signature and the join with the next archive still catch it.
+    forge_event(&a, 2, "someone else");
+    let (code, out) = run(cli().args([
+        "audit",
+        "verify",
+        "--org",
+        "lakeside",
+        "--archives",
+        archives.to_str().unwrap(),
+    ]));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        !out.contains("event 2: content was changed"),
+        "the forged chain is consistent in itself: {out}"
+    );
+    assert!(
+        out.contains("archive 2020-a.jsonl: the signature does not match"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2020-b.jsonl does not continue the chain from event"),
+        "{out}"
+    );
     std::fs::write(&a, &kept).unwrap();
 
     // An archive deleted: the gap is reported.

@@ -124,6 +124,17 @@ pub enum AuditCommand {
         /// The archive file to write; it must not exist.
         file: PathBuf,
     },
+    /// Drop (delete) the oldest archives in DIR whose events have all been kept the retention
+    /// period. Nothing is dropped unless the whole chain verifies; events still in the live
+    /// table and younger archives are never dropped.
+    Expire {
+        /// The organization's short code (may be left out when there is only one).
+        #[arg(long)]
+        org: Option<String>,
+        /// The directory holding the organization's archive files.
+        #[arg(long, value_name = "DIR")]
+        archives: PathBuf,
+    },
     /// Show how many years the organization keeps audit events (6 by default), or change it.
     Retention {
         /// The organization's short code (may be left out when there is only one).
@@ -287,6 +298,39 @@ pub async fn audit(
                 );
             })
         }
+        AuditCommand::Expire { org, archives } => {
+            let org = one_org(app, org).await?;
+            let done = rollcall_app::audit::archive::expire(app, &org, &archives, operator).await?;
+            let doc = json!({
+                "org": done.org,
+                "retention_years": done.retention_years,
+                "dropped": done.dropped.iter().map(|(f, a, b)| json!({ "file": f, "first_seq": a, "last_seq": b })).collect::<Vec<_>>(),
+                "kept": done.kept.as_ref().map(|(f, until)| json!({ "file": f, "kept_until": until })),
+            });
+            say(out, doc, || {
+                for (f, a, b) in &done.dropped {
+                    println!(
+                        "Dropped {} (events {a}–{b}): kept the {} years {} requires.",
+                        f.display(),
+                        done.retention_years,
+                        done.org_name
+                    );
+                }
+                if done.dropped.is_empty() {
+                    println!(
+                        "Nothing was dropped: no archive of {} has been kept {} years yet.",
+                        done.org_name, done.retention_years
+                    );
+                }
+                if let Some((f, until)) = &done.kept {
+                    println!(
+                        "{} is kept until {until} ({} years after its newest event).",
+                        f.display(),
+                        done.retention_years
+                    );
+                }
+            })
+        }
         AuditCommand::Retention { org, years } => {
             let org = one_org(app, org).await?;
             let who = lookup::operator(app, &org, operator).await?;
@@ -425,6 +469,7 @@ async fn audit_verify_archives(
                 "archived_events": c.archived_events(),
                 "archives": archives,
                 "joins": c.joins,
+                "dropped_through_seq": c.dropped,
                 "live_problems": live,
             })
         })
@@ -463,6 +508,12 @@ async fn audit_verify_archives(
                         }
                     }
                 }
+            }
+            if c.dropped > 0 {
+                println!(
+                    "  events 1–{} were dropped after the retention period",
+                    c.dropped
+                );
             }
             for j in &c.joins {
                 println!("  {j}");

@@ -480,6 +480,73 @@ async fn archive_verify_and_catch_damage(url: &str) {
         archives.to_str().unwrap(),
     ]));
     assert!(out.contains("(8 years)"), "{out}");
+
+    // Archives are dropped only once kept the retention period, oldest first, and only from a
+    // chain that verifies.
+    let dir_arg = archives.to_str().unwrap();
+    let out = ok(cli().args([
+        "audit",
+        "expire",
+        "--org",
+        "lakeside",
+        "--archives",
+        dir_arg,
+    ]));
+    assert!(
+        out.contains(
+            "Nothing was dropped: no archive of Lakeside Physio has been kept 8 years yet."
+        ),
+        "{out}"
+    );
+    assert!(out.contains("2020-a.jsonl is kept until"), "{out}");
+    assert!(a.exists() && b.exists());
+    std::fs::rename(&a, &away).unwrap();
+    let out = fails(cli().args([
+        "audit",
+        "expire",
+        "--org",
+        "lakeside",
+        "--archives",
+        dir_arg,
+    ]));
+    assert!(
+        out.contains("does not verify, so nothing was dropped"),
+        "{out}"
+    );
+    assert!(b.exists());
+    std::fs::rename(&away, &a).unwrap();
+    let app = rollcall_app::App::start(rollcall_app::Config::for_tests(url.to_string()))
+        .await
+        .unwrap();
+    app.clock.advance_minutes(9 * 366 * 24 * 60);
+    let done = rollcall_app::audit::archive::expire(
+        &app,
+        "lakeside",
+        &archives,
+        &rollcall_app::audit::Meta::system("test"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.dropped.len(), 2, "{done:?}");
+    assert!(!a.exists() && !b.exists());
+    drop(app);
+    let out = ok(cli().args([
+        "audit",
+        "verify",
+        "--org",
+        "lakeside",
+        "--archives",
+        dir_arg,
+    ]));
+    assert!(out.contains("chain intact across 0 archives"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "events 1–{last_b} were dropped after the retention period"
+        )),
+        "{out}"
+    );
+    let out = ok(cli().args(["audit", "verify", "--org", "lakeside"]));
+    assert!(out.contains("chain intact"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -286,15 +286,34 @@ pub struct Anchor {
     pub seq: i64,
     /// Its hash: the `prev_hash` of the first live event.
     pub hash: String,
+    /// The last event of the archives dropped after the retention period (0: none).
+    pub dropped_seq: i64,
+    /// Its hash: the `prev_hash` of the first event of the oldest archive kept.
+    pub dropped_hash: String,
+}
+
+impl Anchor {
+    /// Nothing archived yet.
+    pub fn start() -> Anchor {
+        Anchor {
+            seq: 0,
+            hash: String::new(),
+            dropped_seq: 0,
+            dropped_hash: String::new(),
+        }
+    }
 }
 
 pub async fn anchor(conn: &mut Conn, org_id: Uuid) -> Result<Option<Anchor>> {
-    let mut q = Sql::new("SELECT seq, hash FROM audit_anchors WHERE org_id = ");
+    let mut q =
+        Sql::new("SELECT seq, hash, dropped_seq, dropped_hash FROM audit_anchors WHERE org_id = ");
     q.bind(org_id.to_string());
     q.fetch_optional_as(&mut *conn, |r| {
         Ok(Anchor {
             seq: r.try_get(0)?,
             hash: r.try_get(1)?,
+            dropped_seq: r.try_get(2)?,
+            dropped_hash: r.try_get(3)?,
         })
     })
     .await
@@ -423,14 +442,39 @@ pub async fn remove_archived(
     Ok(q.execute(&mut *conn).await? == 1)
 }
 
+/// Records that the archived events `after_seq + 1 ..= last_seq` were dropped after the retention
+/// period, in the caller's transaction. Refuses (`Ok(false)`) unless they follow the last drop and
+/// are all archived (none is still in the live table).
+pub async fn record_dropped(
+    conn: &mut Conn,
+    org_id: Uuid,
+    after_seq: i64,
+    last_seq: i64,
+    last_hash: &str,
+    now: i64,
+) -> Result<bool> {
+    let mut q = Sql::new("UPDATE audit_anchors SET dropped_seq = ");
+    q.bind(last_seq)
+        .push(", dropped_hash = ")
+        .bind(last_hash.to_string())
+        .push(", updated_at = ")
+        .bind(now)
+        .push(" WHERE org_id = ")
+        .bind(org_id.to_string())
+        .push(" AND dropped_seq = ")
+        .bind(after_seq)
+        .push(" AND seq >= ")
+        .bind(last_seq);
+    Ok(q.execute(&mut *conn).await? == 1)
+}
+
 /// Recomputes the live chain of one organization, page by page, from its anchor (the last
 /// archived event) or from the start.
 pub async fn verify(conn: &mut Conn, org_id: Uuid) -> Result<Verification> {
     let (head_seq, head_hash) = head(&mut *conn, org_id).await?;
-    let start = anchor(&mut *conn, org_id).await?.unwrap_or(Anchor {
-        seq: 0,
-        hash: String::new(),
-    });
+    let start = anchor(&mut *conn, org_id)
+        .await?
+        .unwrap_or_else(Anchor::start);
     let mut breaks = Vec::new();
     let (mut expected_seq, mut prev, mut checked) = (start.seq + 1, start.hash.clone(), 0i64);
     loop {

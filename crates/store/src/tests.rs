@@ -347,6 +347,32 @@ async fn audit_chain_continues_from_the_archived_prefix(t: TestDb) {
     let v = audit::verify(&mut c, o).await.unwrap();
     assert_eq!((v.checked, v.archived, v.breaks.len()), (1, 5, 0), "{v:?}");
 
+    // Dropping archived events: from the last drop on, and never past the archived ones.
+    assert!(
+        !audit::record_dropped(&mut c, o, 0, 6, "h", 22)
+            .await
+            .unwrap(),
+        "event 6 is still live"
+    );
+    assert!(
+        audit::record_dropped(&mut c, o, 0, 3, &third.hash, 22)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !audit::record_dropped(&mut c, o, 0, 5, &fifth.hash, 22)
+            .await
+            .unwrap(),
+        "must continue from the last drop"
+    );
+    let a = audit::anchor(&mut c, o).await.unwrap().unwrap();
+    assert_eq!(
+        (a.seq, a.dropped_seq, a.dropped_hash),
+        (5, 3, third.hash.clone())
+    );
+    let v = audit::verify(&mut c, o).await.unwrap();
+    assert!(v.breaks.is_empty(), "{v:?}");
+
     let mut q = Sql::new("UPDATE audit_anchors SET hash = 'forged' WHERE org_id = ");
     q.bind(o.to_string());
     q.execute(&mut c).await.unwrap();

@@ -228,10 +228,7 @@ pub async fn archive(
         let mut conn = app.db.read_conn().await?;
         audit::anchor(&mut conn, org.id).await?
     }
-    .unwrap_or(Anchor {
-        seq: 0,
-        hash: String::new(),
-    });
+    .unwrap_or_else(Anchor::start);
     if file.exists() || file.is_symlink() {
         let key = {
             let mut conn = app.db.read_conn().await?;
@@ -734,6 +731,8 @@ pub struct ChainCheck {
     /// Where archives and the live table do not join: gaps, overlaps, a broken link.
     pub joins: Vec<String>,
     pub retention_years: u32,
+    /// Events dropped after the retention period (the first ones, up to this sequence number).
+    pub dropped: i64,
 }
 
 impl ChainCheck {
@@ -819,6 +818,7 @@ pub async fn verify_with_archives(
             archives: own,
             joins,
             retention_years: org.settings.audit_retention_years,
+            dropped: anchor.map_or(0, |a| a.dropped_seq),
         });
     }
     // An archive whose header is damaged belongs to no organization: say so once, for all.
@@ -846,9 +846,16 @@ fn file_name(p: &Path) -> String {
 /// Where the archives (sorted by first event) and the live table's anchor do not join.
 fn joins(archives: &[ArchiveCheck], anchor: Option<&Anchor>) -> Vec<String> {
     let mut problems = Vec::new();
-    let (mut expected, mut prev) = (1i64, String::new());
+    let (mut expected, mut prev) = match anchor {
+        Some(a) => (a.dropped_seq + 1, a.dropped_hash.clone()),
+        None => (1, String::new()),
+    };
     for a in archives {
         let Some(h) = &a.header else { continue };
+        if h.last_seq < expected - 1 || (h.last_seq == expected - 1 && h.last_hash == prev) {
+            // Dropped after the retention period: the file may still be around.
+            continue;
+        }
         let name = file_name(&a.file);
         if h.first_seq > expected {
             problems.push(format!(
@@ -947,6 +954,121 @@ pub async fn set_retention(
     }
     tx.commit().await?;
     Ok(before)
+}
+
+/// The instant an archive's newest event has been kept `years`, in microseconds.
+fn kept_until_at(header: &Header, years: u32) -> Option<i64> {
+    let newest: jiff::Timestamp = header.newest_at.parse().ok()?;
+    let until = newest
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .checked_add(jiff::Span::new().years(i64::from(years)))
+        .ok()?;
+    Some(until.timestamp().as_microsecond())
+}
+
+/// What `expire` did, oldest archive first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Expired {
+    pub org: String,
+    pub org_name: String,
+    pub retention_years: u32,
+    /// Archives dropped: file, first and last sequence numbers.
+    pub dropped: Vec<(PathBuf, i64, i64)>,
+    /// The oldest archive kept (younger than the retention period) and the day it may go.
+    pub kept: Option<(PathBuf, String)>,
+}
+
+/// Drops the organization's oldest archives in `dir` whose newest event is older than the
+/// retention period: records how far events were dropped (so the chain still verifies from
+/// there), audits it, then deletes the files. Nothing is dropped unless the whole chain —
+/// archives and live table — verifies; events still in the live table are never dropped, nor is
+/// an archive younger than the period, nor one after a kept one.
+#[tracing::instrument(skip_all, fields(org = org_slug))]
+pub async fn expire(
+    app: &App,
+    org_slug: &str,
+    dir: &Path,
+    meta: &Meta,
+) -> Result<Expired, AppError> {
+    let org = crate::org::find(app, org_slug).await?;
+    let report = verify_with_archives(app, Some(org_slug), dir).await?;
+    let Some(chain) = report.orgs.into_iter().next() else {
+        return Err(AppError::not_found("organization"));
+    };
+    if !chain.intact() {
+        return Err(AppError::Conflict(format!(
+            "The audit trail of {} does not verify, so nothing was dropped: run `rollcall audit verify --org {} --archives {}` and settle its problems first.",
+            org.name,
+            org.slug,
+            dir.display()
+        )));
+    }
+    let years = org.settings.audit_retention_years;
+    let mut out = Expired {
+        org: org.slug.clone(),
+        org_name: org.name.clone(),
+        retention_years: years,
+        dropped: Vec::new(),
+        kept: None,
+    };
+    let mut dropped_seq = chain.dropped;
+    for a in &chain.archives {
+        let Some(h) = &a.header else { continue };
+        if h.last_seq <= dropped_seq {
+            continue;
+        }
+        let now = app.clock.now();
+        match kept_until_at(h, years) {
+            Some(until) if until <= now => {}
+            _ => {
+                out.kept = Some((a.file.clone(), kept_until(h, years).unwrap_or_default()));
+                break;
+            }
+        }
+        let mut tx = app.db.begin().await?;
+        if !audit::record_dropped(&mut tx, org.id, dropped_seq, h.last_seq, &h.last_hash, now)
+            .await?
+        {
+            return Err(AppError::Conflict(format!(
+                "The archives of {} changed while they were being dropped (another run?): run the command again.",
+                org.name
+            )));
+        }
+        audit::append(
+            &mut tx,
+            org.id,
+            now,
+            &[meta.change::<(), _>(
+                "audit.archive_dropped",
+                "organization",
+                Some(org.id),
+                None,
+                Some(&serde_json::json!({
+                    "file": file_name(&a.file),
+                    "first_seq": h.first_seq,
+                    "last_seq": h.last_seq,
+                    "newest_at": h.newest_at,
+                    "retention_years": years,
+                })),
+            )],
+        )
+        .await?;
+        tx.commit().await?;
+        std::fs::remove_file(&a.file).map_err(|e| {
+            io_error(
+                format!(
+                    "events {}–{} are recorded as dropped but {} could not be deleted; delete it by hand",
+                    h.first_seq,
+                    h.last_seq,
+                    a.file.display()
+                ),
+                e,
+            )
+        })?;
+        dropped_seq = h.last_seq;
+        out.dropped.push((a.file.clone(), h.first_seq, h.last_seq));
+    }
+    Ok(out)
 }
 
 /// The day an archive's events may be dropped: its newest event's time plus the retention

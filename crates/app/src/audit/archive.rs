@@ -1072,12 +1072,8 @@ pub async fn expire(
 }
 
 /// The day an archive's events may be dropped: its newest event's time plus the retention
-/// period, RFC 3339 date.
+/// period, as a UTC date.
 pub fn kept_until(header: &Header, years: u32) -> Option<String> {
-    let newest: jiff::Timestamp = header.newest_at.parse().ok()?;
-    let until = newest
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .checked_add(jiff::Span::new().years(i64::from(years)))
-        .ok()?;
-    Some(until.date().to_string())
+    let until = jiff::Timestamp::from_microsecond(kept_until_at(header, years)?).ok()?;
+    Some(until.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
 }

@@ -280,13 +280,16 @@ pub async fn audit(
                     );
                 }
                 println!(
-                    "Archived events {}–{} of {} ({}) to {}; {} remain in the live table.",
+                    "Archived events {}–{} of {} ({}) to {}; {} in the live table.",
                     done.first_seq,
                     done.last_seq,
                     done.org_name,
                     count(done.events, "event"),
                     done.file.display(),
-                    count(done.live, "event")
+                    match done.live {
+                        1 => "1 event remains".to_string(),
+                        n => format!("{n} events remain"),
+                    }
                 );
                 let dir = match done.file.parent() {
                     Some(p) if !p.as_os_str().is_empty() => p.display().to_string(),

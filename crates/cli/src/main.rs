@@ -318,7 +318,7 @@ async fn direct(cli: Cli) -> anyhow::Result<()> {
             operator::admin_create(&app, command, explicit, &operator, out).await?
         }
         Command::Invite(args) => invite::direct(&app, args, &operator, out).await?,
-        Command::Audit { command } => operator::audit_verify(&app, command, out).await?,
+        Command::Audit { command } => operator::audit(&app, command, &operator, out).await?,
         Command::Import(args) => import::run(&app, args, &operator, out).await?,
         Command::Jobs {
             command: JobsCommand::Resume,

@@ -99,11 +99,50 @@ pub enum AdminCommand {
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain; exits non-zero if any event was edited or deleted.
+    /// Check the hash chain; exits non-zero if any event was edited or deleted. With
+    /// --archives, also checks every archive file in DIR (signature and chain) and that the
+    /// archives and the live table join without gap.
     Verify {
         /// Only this organization (short code).
         #[arg(long)]
         org: Option<String>,
+        /// The directory holding the files `rollcall audit archive` wrote.
+        #[arg(long, value_name = "DIR")]
+        archives: Option<PathBuf>,
+    },
+    /// Move the events older than --before out of the live table into a new signed archive
+    /// FILE (JSON Lines). The file is written, flushed and checked before the events are
+    /// removed; run again with the same FILE to finish a run that stopped in between.
+    Archive {
+        /// The organization's short code (may be left out when there is only one).
+        #[arg(long)]
+        org: Option<String>,
+        /// Archive events written before this date: 2020-01-31 (the start of that day in the
+        /// organization's time zone) or an RFC 3339 time such as 2020-01-31T00:00:00Z.
+        #[arg(long, value_name = "DATE")]
+        before: String,
+        /// The archive file to write; it must not exist.
+        file: PathBuf,
+    },
+    /// Drop (delete) the oldest archives in DIR whose events have all been kept the retention
+    /// period. Nothing is dropped unless the whole chain verifies; events still in the live
+    /// table and younger archives are never dropped.
+    Expire {
+        /// The organization's short code (may be left out when there is only one).
+        #[arg(long)]
+        org: Option<String>,
+        /// The directory holding the organization's archive files.
+        #[arg(long, value_name = "DIR")]
+        archives: PathBuf,
+    },
+    /// Show how many years the organization keeps audit events (6 by default), or change it.
+    Retention {
+        /// The organization's short code (may be left out when there is only one).
+        #[arg(long)]
+        org: Option<String>,
+        /// The new retention period in years (6 to 100).
+        #[arg(long)]
+        years: Option<u32>,
     },
 }
 
@@ -205,9 +244,151 @@ pub async fn admin_create(
     })
 }
 
-pub async fn audit_verify(app: &App, command: AuditCommand, out: Output) -> anyhow::Result<()> {
-    let AuditCommand::Verify { org } = command;
-    let results = rollcall_app::audit::verify(app, org.as_deref()).await?;
+pub async fn audit(
+    app: &App,
+    command: AuditCommand,
+    operator: &Meta,
+    out: Output,
+) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify {
+            org,
+            archives: None,
+        } => audit_verify(app, org.as_deref(), out).await,
+        AuditCommand::Verify {
+            org,
+            archives: Some(dir),
+        } => audit_verify_archives(app, org.as_deref(), &dir, out).await,
+        AuditCommand::Archive { org, before, file } => {
+            let org = one_org(app, org).await?;
+            let done =
+                rollcall_app::audit::archive::archive(app, &org, &before, &file, operator).await?;
+            let doc = json!({
+                "org": done.org,
+                "file": done.file,
+                "first_seq": done.first_seq,
+                "last_seq": done.last_seq,
+                "archived": done.events,
+                "live": done.live,
+                "finished_earlier_run": done.finished_earlier_file,
+            });
+            say(out, doc, || {
+                if done.finished_earlier_file {
+                    println!(
+                        "{} was already written by an earlier run; its events are now removed from the live table.",
+                        done.file.display()
+                    );
+                }
+                println!(
+                    "Archived events {}–{} of {} ({}) to {}; {} in the live table.",
+                    done.first_seq,
+                    done.last_seq,
+                    done.org_name,
+                    count(done.events, "event"),
+                    done.file.display(),
+                    match done.live {
+                        1 => "1 event remains".to_string(),
+                        n => format!("{n} events remain"),
+                    }
+                );
+                let dir = match done.file.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.display().to_string(),
+                    _ => ".".into(),
+                };
+                println!(
+                    "Keep the file with the other archives: check them all with `rollcall audit verify --org {} --archives {dir}`.",
+                    done.org
+                );
+            })
+        }
+        AuditCommand::Expire { org, archives } => {
+            let org = one_org(app, org).await?;
+            let done = rollcall_app::audit::archive::expire(app, &org, &archives, operator).await?;
+            let doc = json!({
+                "org": done.org,
+                "retention_years": done.retention_years,
+                "dropped": done.dropped.iter().map(|(f, a, b)| json!({ "file": f, "first_seq": a, "last_seq": b })).collect::<Vec<_>>(),
+                "kept": done.kept.as_ref().map(|(f, until)| json!({ "file": f, "kept_until": until })),
+            });
+            say(out, doc, || {
+                for (f, a, b) in &done.dropped {
+                    println!(
+                        "Dropped {} (events {a}–{b}): kept the {} years {} requires.",
+                        f.display(),
+                        done.retention_years,
+                        done.org_name
+                    );
+                }
+                if done.dropped.is_empty() {
+                    println!(
+                        "Nothing was dropped: no archive of {} has been kept {} years yet.",
+                        done.org_name, done.retention_years
+                    );
+                }
+                if let Some((f, until)) = &done.kept {
+                    println!(
+                        "{} is kept until {until} ({} years after its newest event).",
+                        f.display(),
+                        done.retention_years
+                    );
+                }
+            })
+        }
+        AuditCommand::Retention { org, years } => {
+            let org = one_org(app, org).await?;
+            let who = lookup::operator(app, &org, operator).await?;
+            match years {
+                None => {
+                    let years = rollcall_app::audit::archive::retention(app, &who).await?;
+                    let doc = json!({ "org": org, "audit_retention_years": years });
+                    say(out, doc, || {
+                        println!("{} keeps audit events {years} years.", who.org_name)
+                    })
+                }
+                Some(years) => {
+                    let was =
+                        rollcall_app::audit::archive::set_retention(app, &who, years, operator)
+                            .await?;
+                    let doc =
+                        json!({ "org": org, "audit_retention_years": years, "previous": was });
+                    say(out, doc, || {
+                        println!(
+                            "{} now keeps audit events {years} years (was {was}).",
+                            who.org_name
+                        )
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// `1 event`, `2 events`.
+fn count(n: i64, what: &str) -> String {
+    match n {
+        1 => format!("1 {what}"),
+        n => format!("{n} {what}s"),
+    }
+}
+
+/// `--org`, or the installation's only organization when it is left out.
+async fn one_org(app: &App, org: Option<String>) -> anyhow::Result<String> {
+    if let Some(org) = org {
+        return Ok(org);
+    }
+    let orgs = rollcall_app::org::list(app).await?;
+    match orgs.as_slice() {
+        [only] => Ok(only.slug.clone()),
+        [] => bail!("there is no organization yet: create one with `rollcall org create`"),
+        _ => bail!(
+            "this installation has {} organizations: say which with --org CODE (`rollcall org list` shows them)",
+            orgs.len()
+        ),
+    }
+}
+
+async fn audit_verify(app: &App, org: Option<&str>, out: Output) -> anyhow::Result<()> {
+    let results = rollcall_app::audit::verify(app, org).await?;
     let broken = results.iter().any(|(_, v)| !v.breaks.is_empty());
     let doc = results
         .iter()
@@ -217,17 +398,21 @@ pub async fn audit_verify(app: &App, command: AuditCommand, out: Output) -> anyh
                 .iter()
                 .map(|b| json!({ "seq": b.seq, "problem": b.problem.to_string() }))
                 .collect();
-            json!({ "org": slug, "checked": v.checked, "intact": breaks.is_empty(), "problems": breaks })
+            json!({ "org": slug, "checked": v.checked, "archived": v.archived, "intact": breaks.is_empty(), "problems": breaks })
         })
         .collect();
     say(out, Value::Array(doc), || {
         for (slug, v) in &results {
+            let archived = match v.archived {
+                0 => String::new(),
+                n => format!(" ({n} older events are archived: check them with --archives DIR)"),
+            };
             if v.breaks.is_empty() {
-                println!("{slug}: {} events, chain intact", v.checked);
+                println!("{slug}: {} events, chain intact{archived}", v.checked);
                 continue;
             }
             println!(
-                "{slug}: {} events checked, {} problems:",
+                "{slug}: {} events checked, {} problems{archived}:",
                 v.checked,
                 v.breaks.len()
             );
@@ -238,6 +423,114 @@ pub async fn audit_verify(app: &App, command: AuditCommand, out: Output) -> anyh
     })?;
     if broken {
         bail!("the audit trail was tampered with");
+    }
+    Ok(())
+}
+
+async fn audit_verify_archives(
+    app: &App,
+    org: Option<&str>,
+    dir: &std::path::Path,
+    out: Output,
+) -> anyhow::Result<()> {
+    use rollcall_app::audit::archive::kept_until;
+    let report = rollcall_app::audit::archive::verify_with_archives(app, org, dir).await?;
+    let name = |p: &std::path::Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| p.display().to_string())
+    };
+    let doc = report
+        .orgs
+        .iter()
+        .map(|c| {
+            let archives: Vec<Value> = c
+                .archives
+                .iter()
+                .map(|a| {
+                    json!({
+                        "file": a.file,
+                        "first_seq": a.header.as_ref().map(|h| h.first_seq),
+                        "last_seq": a.header.as_ref().map(|h| h.last_seq),
+                        "events": a.events,
+                        "kept_until": a.header.as_ref().and_then(|h| kept_until(h, c.retention_years)),
+                        "intact": a.problems.is_empty(),
+                        "problems": a.problems,
+                    })
+                })
+                .collect();
+            let live: Vec<Value> = c
+                .live
+                .breaks
+                .iter()
+                .map(|b| json!({ "seq": b.seq, "problem": b.problem }))
+                .collect();
+            json!({
+                "org": c.org,
+                "intact": c.intact(),
+                "live_events": c.live.checked,
+                "archived_events": c.archived_events(),
+                "archives": archives,
+                "joins": c.joins,
+                "dropped_through_seq": c.dropped,
+                "live_problems": live,
+            })
+        })
+        .collect();
+    say(out, Value::Array(doc), || {
+        for c in &report.orgs {
+            if c.intact() {
+                println!(
+                    "{}: chain intact across {} ({}) and the live table ({})",
+                    c.org,
+                    count(c.archives.len() as i64, "archive"),
+                    count(c.archived_events(), "event"),
+                    count(c.live.checked, "event")
+                );
+            } else {
+                println!(
+                    "{}: {} archived and {} live checked; the chain does not verify:",
+                    c.org,
+                    count(c.archived_events(), "event"),
+                    count(c.live.checked, "event")
+                );
+            }
+            for a in &c.archives {
+                let file = name(&a.file);
+                match &a.header {
+                    Some(h) if a.problems.is_empty() => println!(
+                        "  archive {file}: events {}–{}, signature valid, may be dropped after {} ({} years)",
+                        h.first_seq,
+                        h.last_seq,
+                        kept_until(h, c.retention_years).unwrap_or_default(),
+                        c.retention_years
+                    ),
+                    _ => {
+                        for p in &a.problems {
+                            println!("  archive {file}: {p}");
+                        }
+                    }
+                }
+            }
+            if c.dropped > 0 {
+                println!(
+                    "  events 1–{} were dropped after the retention period",
+                    c.dropped
+                );
+            }
+            for j in &c.joins {
+                println!("  {j}");
+            }
+            for b in &c.live.breaks {
+                println!("  live event {}: {}", b.seq, b.problem);
+            }
+        }
+        for s in &report.skipped {
+            println!("(skipped {}: not an audit archive)", name(s));
+        }
+    })?;
+    if report.orgs.iter().any(|c| !c.intact()) {
+        bail!("the audit trail does not verify: see the problems above");
     }
     Ok(())
 }

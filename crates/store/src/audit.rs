@@ -2,6 +2,8 @@
 //!
 //! Each event's hash covers its fields and the previous event's hash; the organization row keeps
 //! the last sequence number and hash, so an edited, deleted or truncated row is detectable.
+//! Older events may be moved out into signed archive files: the organization's anchor then holds
+//! the last archived sequence number and hash, and the live chain continues from it.
 
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -31,6 +33,13 @@ pub struct Event {
     pub event: NewEvent,
     pub prev_hash: String,
     pub hash: String,
+}
+
+impl Event {
+    /// The hash this event's fields and predecessor give: equal to `hash` unless it was changed.
+    pub fn computed_hash(&self) -> String {
+        chain_hash(&self.prev_hash, self.seq, self.id, self.at, &self.event)
+    }
 }
 
 fn chain_hash(prev: &str, seq: i64, id: Uuid, at: i64, e: &NewEvent) -> String {
@@ -249,8 +258,10 @@ pub async fn list(conn: &mut Conn, org_id: Uuid, f: &AuditQuery) -> Result<Vec<E
 pub async fn actions(conn: &mut Conn, org_id: Uuid) -> Result<Vec<String>> {
     let mut q = Sql::new("SELECT DISTINCT action FROM audit_events WHERE org_id = ");
     q.bind(org_id.to_string()).push(" ORDER BY action");
-    q.fetch_all_as(&mut *conn, |r| Ok(r.try_get::<String, _>(0)?))
-        .await
+    q.fetch_all_as(&mut *conn, |r| {
+        Ok::<_, StoreError>(r.try_get::<String, _>(0)?)
+    })
+    .await
 }
 
 /// What `verify` found wrong, by sequence number.
@@ -263,20 +274,209 @@ pub struct Break {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verification {
     pub checked: i64,
+    /// Older events moved into archive files: the live chain continues from the last of them.
+    pub archived: i64,
     pub breaks: Vec<Break>,
 }
 
-/// Recomputes the chain of one organization, page by page.
-pub async fn verify(conn: &mut Conn, org_id: Uuid) -> Result<Verification> {
+/// Where the live chain of an organization starts after older events were archived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anchor {
+    /// The last archived sequence number.
+    pub seq: i64,
+    /// Its hash: the `prev_hash` of the first live event.
+    pub hash: String,
+    /// The last event of the archives dropped after the retention period (0: none).
+    pub dropped_seq: i64,
+    /// Its hash: the `prev_hash` of the first event of the oldest archive kept.
+    pub dropped_hash: String,
+}
+
+impl Anchor {
+    /// Nothing archived yet.
+    pub fn start() -> Anchor {
+        Anchor {
+            seq: 0,
+            hash: String::new(),
+            dropped_seq: 0,
+            dropped_hash: String::new(),
+        }
+    }
+}
+
+pub async fn anchor(conn: &mut Conn, org_id: Uuid) -> Result<Option<Anchor>> {
+    let mut q =
+        Sql::new("SELECT seq, hash, dropped_seq, dropped_hash FROM audit_anchors WHERE org_id = ");
+    q.bind(org_id.to_string());
+    q.fetch_optional_as(&mut *conn, |r| {
+        Ok(Anchor {
+            seq: r.try_get(0)?,
+            hash: r.try_get(1)?,
+            dropped_seq: r.try_get(2)?,
+            dropped_hash: r.try_get(3)?,
+        })
+    })
+    .await
+}
+
+/// The organization's last sequence number and hash (the chain's head).
+pub async fn head(conn: &mut Conn, org_id: Uuid) -> Result<(i64, String)> {
     let mut q = Sql::new("SELECT audit_seq, audit_head FROM organizations WHERE id = ");
     q.bind(org_id.to_string());
     let r = q
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| StoreError::Config(format!("no organization {org_id}")))?;
-    let (head_seq, head_hash): (i64, String) = (r.try_get(0)?, r.try_get(1)?);
+    Ok((r.try_get(0)?, r.try_get(1)?))
+}
+
+/// Up to `limit` live events after `after_seq` up to `last_seq`, oldest first.
+pub async fn range(
+    conn: &mut Conn,
+    org_id: Uuid,
+    after_seq: i64,
+    last_seq: i64,
+    limit: u32,
+) -> Result<Vec<Event>> {
+    let mut q = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE org_id = "
+    ));
+    q.bind(org_id.to_string())
+        .push(" AND seq > ")
+        .bind(after_seq)
+        .push(" AND seq <= ")
+        .bind(last_seq)
+        .push(&format!(" ORDER BY seq LIMIT {}", limit.clamp(1, 10_000)));
+    q.fetch_all_as(&mut *conn, from_row).await
+}
+
+/// The last live event of the unbroken run after `after_seq` whose events are all older than
+/// `before` (microseconds), or `None` when the first of them is not.
+pub async fn last_older_than(
+    conn: &mut Conn,
+    org_id: Uuid,
+    after_seq: i64,
+    before: i64,
+) -> Result<Option<Event>> {
+    let mut q = Sql::new("SELECT MIN(seq) FROM audit_events WHERE org_id = ");
+    q.bind(org_id.to_string())
+        .push(" AND seq > ")
+        .bind(after_seq)
+        .push(" AND at >= ")
+        .bind(before);
+    let newer: Option<i64> = q.fetch_one(&mut *conn).await?.try_get(0)?;
+    let mut q = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE org_id = "
+    ));
+    q.bind(org_id.to_string())
+        .push(" AND seq > ")
+        .bind(after_seq);
+    if let Some(n) = newer {
+        q.push(" AND seq < ").bind(n);
+    }
+    q.push(" ORDER BY seq DESC LIMIT 1");
+    q.fetch_optional_as(&mut *conn, from_row).await
+}
+
+/// Removes the live events `first..=last.seq` once they are safely in an archive file and moves
+/// the anchor to `last`, in the caller's transaction. Refuses (`Ok(false)`, nothing changed by
+/// this call) when the anchor is no longer where the archive started (another archive ran
+/// meanwhile) or the rows are not exactly the archived ones.
+pub async fn remove_archived(
+    conn: &mut Conn,
+    org_id: Uuid,
+    first: i64,
+    last: &Event,
+    now: i64,
+) -> Result<bool> {
+    let current = anchor(&mut *conn, org_id).await?;
+    if current.as_ref().map_or(0, |a| a.seq) != first - 1 {
+        return Ok(false);
+    }
+    let mut q = Sql::new("SELECT hash FROM audit_events WHERE org_id = ");
+    q.bind(org_id.to_string())
+        .push(" AND seq = ")
+        .bind(last.seq);
+    let live: Option<String> = q
+        .fetch_optional_as(&mut *conn, |r| {
+            Ok::<_, StoreError>(r.try_get::<String, _>(0)?)
+        })
+        .await?;
+    if live.as_deref() != Some(last.hash.as_str()) {
+        return Ok(false);
+    }
+    let mut q = Sql::new("DELETE FROM audit_events WHERE org_id = ");
+    q.bind(org_id.to_string())
+        .push(" AND seq >= ")
+        .bind(first)
+        .push(" AND seq <= ")
+        .bind(last.seq);
+    if q.execute(&mut *conn).await? != (last.seq - first + 1) as u64 {
+        return Ok(false);
+    }
+    let mut q = Sql::new(if current.is_some() {
+        "UPDATE audit_anchors SET seq = "
+    } else {
+        "INSERT INTO audit_anchors (seq, hash, updated_at, org_id) VALUES ("
+    });
+    if current.is_some() {
+        q.bind(last.seq)
+            .push(", hash = ")
+            .bind(last.hash.clone())
+            .push(", updated_at = ")
+            .bind(now)
+            .push(" WHERE seq = ")
+            .bind(first - 1)
+            .push(" AND org_id = ")
+            .bind(org_id.to_string());
+    } else {
+        q.bind(last.seq)
+            .push(", ")
+            .bind(last.hash.clone())
+            .push(", ")
+            .bind(now)
+            .push(", ")
+            .bind(org_id.to_string())
+            .push(") ON CONFLICT (org_id) DO NOTHING");
+    }
+    Ok(q.execute(&mut *conn).await? == 1)
+}
+
+/// Records that the archived events `after_seq + 1 ..= last_seq` were dropped after the retention
+/// period, in the caller's transaction. Refuses (`Ok(false)`) unless they follow the last drop and
+/// are all archived (none is still in the live table).
+pub async fn record_dropped(
+    conn: &mut Conn,
+    org_id: Uuid,
+    after_seq: i64,
+    last_seq: i64,
+    last_hash: &str,
+    now: i64,
+) -> Result<bool> {
+    let mut q = Sql::new("UPDATE audit_anchors SET dropped_seq = ");
+    q.bind(last_seq)
+        .push(", dropped_hash = ")
+        .bind(last_hash.to_string())
+        .push(", updated_at = ")
+        .bind(now)
+        .push(" WHERE org_id = ")
+        .bind(org_id.to_string())
+        .push(" AND dropped_seq = ")
+        .bind(after_seq)
+        .push(" AND seq >= ")
+        .bind(last_seq);
+    Ok(q.execute(&mut *conn).await? == 1)
+}
+
+/// Recomputes the live chain of one organization, page by page, from its anchor (the last
+/// archived event) or from the start.
+pub async fn verify(conn: &mut Conn, org_id: Uuid) -> Result<Verification> {
+    let (head_seq, head_hash) = head(&mut *conn, org_id).await?;
+    let start = anchor(&mut *conn, org_id)
+        .await?
+        .unwrap_or_else(Anchor::start);
     let mut breaks = Vec::new();
-    let (mut expected_seq, mut prev, mut checked) = (1i64, String::new(), 0i64);
+    let (mut expected_seq, mut prev, mut checked) = (start.seq + 1, start.hash.clone(), 0i64);
     loop {
         let mut q = Sql::new(&format!(
             "SELECT {COLUMNS} FROM audit_events WHERE org_id = "
@@ -299,10 +499,14 @@ pub async fn verify(conn: &mut Conn, org_id: Uuid) -> Result<Verification> {
             if e.prev_hash != prev {
                 breaks.push(Break {
                     seq: e.seq,
-                    problem: "does not follow the event before it".into(),
+                    problem: if e.seq == start.seq + 1 && start.seq > 0 {
+                        format!("does not follow event {}, the last archived one", start.seq)
+                    } else {
+                        "does not follow the event before it".into()
+                    },
                 });
             }
-            if chain_hash(&e.prev_hash, e.seq, e.id, e.at, &e.event) != e.hash {
+            if e.computed_hash() != e.hash {
                 breaks.push(Break {
                     seq: e.seq,
                     problem: "content was changed after it was written".into(),
@@ -323,5 +527,9 @@ pub async fn verify(conn: &mut Conn, org_id: Uuid) -> Result<Verification> {
             ),
         });
     }
-    Ok(Verification { checked, breaks })
+    Ok(Verification {
+        checked,
+        archived: start.seq,
+        breaks,
+    })
 }

@@ -34,6 +34,7 @@ const DRAFTS: &str = include_str!("../migrations/0016_drafts.sql");
 const WEBHOOK_BATCHES: &str = include_str!("../migrations/0017_webhook_batches.sql");
 const SCIM_REQUESTS: &str = include_str!("../migrations/0018_scim_requests.sql");
 const LEAVING_DATES: &str = include_str!("../migrations/0020_leaving_dates.sql");
+const AUDIT_RETENTION: &str = include_str!("../migrations/0021_audit_retention.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -156,6 +157,12 @@ fn steps() -> Vec<Step> {
             name: "leaving_dates",
             sqlite: LEAVING_DATES,
             postgres: LEAVING_DATES,
+        },
+        Step {
+            version: 21,
+            name: "audit_retention",
+            sqlite: AUDIT_RETENTION,
+            postgres: AUDIT_RETENTION,
         },
     ]
 }

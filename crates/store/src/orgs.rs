@@ -23,7 +23,12 @@ pub struct OrgSettings {
     /// `rollcall_domain::notifications`).
     pub notification_categories: Vec<String>,
     pub notification_media: Vec<String>,
+    /// How many years audit events are kept before they may be dropped (archived or live).
+    pub audit_retention_years: u32,
 }
+
+/// HIPAA's six years (45 CFR 164.316(b)(2)): the default and the shortest retention accepted.
+pub const MIN_AUDIT_RETENTION_YEARS: u32 = 6;
 
 impl Default for OrgSettings {
     fn default() -> Self {
@@ -41,6 +46,7 @@ impl Default for OrgSettings {
                 .map(String::from)
                 .to_vec(),
             notification_media: ["email", "sms", "push"].map(String::from).to_vec(),
+            audit_retention_years: MIN_AUDIT_RETENTION_YEARS,
         }
     }
 }

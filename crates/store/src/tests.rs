@@ -280,6 +280,111 @@ async fn audit_chain_detects_edits_and_deletions(t: TestDb) {
     );
 }
 
+/// Archived events leave the live table with an anchor: the live chain verifies from it, a
+/// second removal must start where the first ended, and a forged anchor is caught.
+async fn audit_chain_continues_from_the_archived_prefix(t: TestDb) {
+    let o = org(&t, "archive").await;
+    let mut c = t.db.write_conn().await.unwrap();
+    let events: Vec<NewEvent> = (0..6)
+        .map(|i| NewEvent {
+            actor_label: "system".into(),
+            action: format!("test.{i}"),
+            target_type: "user".into(),
+            ..Default::default()
+        })
+        .collect();
+    audit::append(&mut c, o, 10, &events).await.unwrap();
+    let third = audit::range(&mut c, o, 2, 3, 1)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(
+        audit::last_older_than(&mut c, o, 0, 11)
+            .await
+            .unwrap()
+            .map(|e| e.seq),
+        Some(6)
+    );
+    assert!(
+        audit::last_older_than(&mut c, o, 0, 10)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !audit::remove_archived(&mut c, o, 2, &third, 20)
+            .await
+            .unwrap(),
+        "a removal that does not start after the anchor is refused"
+    );
+    assert!(
+        audit::remove_archived(&mut c, o, 1, &third, 20)
+            .await
+            .unwrap()
+    );
+    let v = audit::verify(&mut c, o).await.unwrap();
+    assert_eq!((v.checked, v.archived, v.breaks.len()), (3, 3, 0), "{v:?}");
+    assert_eq!(
+        audit::anchor(&mut c, o).await.unwrap().map(|a| a.seq),
+        Some(3)
+    );
+    let fifth = audit::range(&mut c, o, 4, 5, 1)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert!(
+        !audit::remove_archived(&mut c, o, 1, &fifth, 21)
+            .await
+            .unwrap()
+    );
+    assert!(
+        audit::remove_archived(&mut c, o, 4, &fifth, 21)
+            .await
+            .unwrap()
+    );
+    let v = audit::verify(&mut c, o).await.unwrap();
+    assert_eq!((v.checked, v.archived, v.breaks.len()), (1, 5, 0), "{v:?}");
+
+    // Dropping archived events: from the last drop on, and never past the archived ones.
+    assert!(
+        !audit::record_dropped(&mut c, o, 0, 6, "h", 22)
+            .await
+            .unwrap(),
+        "event 6 is still live"
+    );
+    assert!(
+        audit::record_dropped(&mut c, o, 0, 3, &third.hash, 22)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !audit::record_dropped(&mut c, o, 0, 5, &fifth.hash, 22)
+            .await
+            .unwrap(),
+        "must continue from the last drop"
+    );
+    let a = audit::anchor(&mut c, o).await.unwrap().unwrap();
+    assert_eq!(
+        (a.seq, a.dropped_seq, a.dropped_hash),
+        (5, 3, third.hash.clone())
+    );
+    let v = audit::verify(&mut c, o).await.unwrap();
+    assert!(v.breaks.is_empty(), "{v:?}");
+
+    let mut q = Sql::new("UPDATE audit_anchors SET hash = 'forged' WHERE org_id = ");
+    q.bind(o.to_string());
+    q.execute(&mut c).await.unwrap();
+    let v = audit::verify(&mut c, o).await.unwrap();
+    assert!(
+        v.breaks
+            .iter()
+            .any(|b| b.seq == 6 && b.problem.contains("the last archived one")),
+        "{v:?}"
+    );
+}
+
 async fn audit_filters_by_actor_action_target_and_time(t: TestDb) {
     let (o, other) = (org(&t, "filters").await, org(&t, "other").await);
     let (dana, target) = (new_id(), new_id());
@@ -660,6 +765,7 @@ engine_tests!(
     users_are_scoped_to_their_organization,
     list_searches_filters_sorts_and_pages,
     audit_chain_detects_edits_and_deletions,
+    audit_chain_continues_from_the_archived_prefix,
 );
 
 /// Two processes migrating one empty database at once: both succeed and each step is applied

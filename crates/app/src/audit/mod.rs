@@ -1,6 +1,7 @@
 //! The audit trail: who did something, from where (attached to every event a use case records),
 //! and reading it back: the organization's log with filters, one user's history, exports.
 
+pub mod archive;
 pub mod words;
 
 use futures::StreamExt;

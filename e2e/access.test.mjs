@@ -1,7 +1,7 @@
 // Browser end-to-end test of access management on the demo organization: a bulk update over a
 // mixed selection (assistants, clerical staff, an administrator) that comes back partially
 // succeeded with each refused change and its rule on the page; the profile showing a role's
-// grant filtered by the rules; the roles page. Screenshots go to e2e/screenshots/.
+// grant filtered by the rules; a leaving date; the roles page. Screenshots go to e2e/screenshots/.
 //
 // Environment: see harness.mjs (ROLLCALL_BIN, CHROMIUM).
 
@@ -132,6 +132,28 @@ describe('Access management', { timeout: 120_000 }, () => {
     await page.locator('#roles').waitFor();
     assert.match(await page.locator('#roles').innerText(), /Clinic Admin/);
     await shot(page, 'roles.png');
+    h.forgive(problems, /status of 422/);
+    assert.deepEqual(problems, [], 'no console errors');
+  });
+
+  test('a leaving date is typed on the profile, refused when it is not a date, and shown as the instant access ends', async () => {
+    const { page, problems } = await h.openPage('leaving');
+    await h.signIn(page, ADMIN);
+    await page.goto(`${h.base}/users?user_type=front_desk`);
+    const [person] = await readRows(page);
+    await page.goto(`${h.base}/users/${person.id}`);
+    const leaving = page.getByLabel('Leaving date');
+    await leaving.fill('next friday');
+    await Promise.all([page.waitForLoadState('load'), page.locator('#save-profile').click()]);
+    const error = page.locator('#error-summary li');
+    await error.waitFor();
+    assert.match(await error.innerText(), /not a leaving date: use YYYY-MM-DD/);
+    assert.equal(await leaving.inputValue(), 'next friday', 'what was typed is kept to correct');
+    await leaving.fill('2031-03-14');
+    await Promise.all([page.waitForURL((u) => u.searchParams.get('saved') === '1'), page.locator('#save-profile').click()]);
+    // Access ends when that day ends: the first instant of the next day.
+    assert.equal(await page.getByLabel('Leaving date').inputValue(), '2031-03-15 00:00');
+    await shot(page, 'profile-leaving-date.png');
     h.forgive(problems, /status of 422/);
     assert.deepEqual(problems, [], 'no console errors');
   });

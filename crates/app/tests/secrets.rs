@@ -114,6 +114,7 @@ async fn secrets_are_stored_sealed_and_a_rotation_moves_them_to_the_new_key(t: T
             totp_secrets: 1,
             signing_keys: published as u64,
             webhook_secrets: 1,
+            archive_keys: 0,
         }
     );
     assert_eq!(

@@ -62,8 +62,11 @@ pub async fn rotate(app: &App, out: Output) -> anyhow::Result<()> {
         return output::print_json(&serde_json::json!({ "key": key, "resealed": resealed }));
     }
     println!(
-        "Every secret is sealed under key {key}: sealed again {} TOTP secrets, {} signing keys, {} webhook secrets. Keys below the first in the key file can now be removed.",
-        resealed.totp_secrets, resealed.signing_keys, resealed.webhook_secrets
+        "Every secret is sealed under key {key}: sealed again {} TOTP secrets, {} signing keys, {} webhook secrets, {} audit archive keys. Keys below the first in the key file can now be removed.",
+        resealed.totp_secrets,
+        resealed.signing_keys,
+        resealed.webhook_secrets,
+        resealed.archive_keys
     );
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! named, bad input refused without changing anything, and the retention period. On SQLite, and
 //! on PostgreSQL when `ROLLCALL_TEST_POSTGRES_URL` is set.
 
+mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -16,7 +17,16 @@ fn rollcall(dir: &Path, url: &str) -> Command {
         .arg(dir)
         .arg("--database-url")
         .arg(url)
-        .env("ROLLCALL_LOG", "warn");
+        .env("ROLLCALL_LOG", "warn")
+        .env_remove("ROLLCALL_SECRET_KEY_FILE")
+        .env("ROLLCALL_SECRET_KEY", support::SECRET_KEY);
+    c
+}
+
+/// The configuration of an application opened beside the commands: their secret key.
+fn config(url: &str) -> rollcall_app::Config {
+    let mut c = rollcall_app::Config::for_tests(url.to_string());
+    c.secret_keys = rollcall_app::vault::KeySource::Given(vec![support::SECRET_KEY.into()]);
     c
 }
 
@@ -354,9 +364,7 @@ async fn archive_verify_and_catch_damage(url: &str) {
     );
 
     // The audit log (console page and API) lists the live events only, newest first.
-    let app = rollcall_app::App::start(rollcall_app::Config::for_tests(url.to_string()))
-        .await
-        .unwrap();
+    let app = rollcall_app::App::start(config(url)).await.unwrap();
     let org = rollcall_app::org::find(&app, "lakeside").await.unwrap();
     let who = rollcall_app::Principal::operator(&app, org.id, "test")
         .await
@@ -515,9 +523,7 @@ async fn archive_verify_and_catch_damage(url: &str) {
     );
     assert!(b.exists());
     std::fs::rename(&away, &a).unwrap();
-    let app = rollcall_app::App::start(rollcall_app::Config::for_tests(url.to_string()))
-        .await
-        .unwrap();
+    let app = rollcall_app::App::start(config(url)).await.unwrap();
     app.clock.advance_minutes(9 * 366 * 24 * 60);
     let done = rollcall_app::audit::archive::expire(
         &app,

@@ -12,23 +12,27 @@ pub enum Column {
     OidcSigningKey,
     WebhookSecret,
     WebhookPreviousSecret,
+    /// The key that signs audit archives.
+    AuditArchiveKey,
 }
 
 impl Column {
-    pub const ALL: [Column; 4] = [
+    pub const ALL: [Column; 5] = [
         Column::TotpSecret,
         Column::OidcSigningKey,
         Column::WebhookSecret,
         Column::WebhookPreviousSecret,
+        Column::AuditArchiveKey,
     ];
 
-    /// (table, key column, sealed column)
-    fn place(self) -> (&'static str, &'static str, &'static str) {
+    /// (table, key column, sealed column, the rows of the table that hold such values)
+    fn place(self) -> (&'static str, &'static str, &'static str, &'static str) {
         match self {
-            Column::TotpSecret => ("users", "id", "totp_secret"),
-            Column::OidcSigningKey => ("oidc_signing_keys", "kid", "sealed_key"),
-            Column::WebhookSecret => ("webhook_endpoints", "id", "secret_sealed"),
-            Column::WebhookPreviousSecret => ("webhook_endpoints", "id", "previous_sealed"),
+            Column::TotpSecret => ("users", "id", "totp_secret", "TRUE"),
+            Column::OidcSigningKey => ("oidc_signing_keys", "kid", "sealed_key", "TRUE"),
+            Column::WebhookSecret => ("webhook_endpoints", "id", "secret_sealed", "TRUE"),
+            Column::WebhookPreviousSecret => ("webhook_endpoints", "id", "previous_sealed", "TRUE"),
+            Column::AuditArchiveKey => ("server_keys", "name", "secret", "name = 'audit_archives'"),
         }
     }
 }
@@ -42,9 +46,9 @@ pub async fn not_starting_with(
     after: &str,
     limit: i64,
 ) -> Result<Vec<(String, String)>> {
-    let (table, key, value) = column.place();
+    let (table, key, value, rows) = column.place();
     let mut q = Sql::new(&format!(
-        "SELECT {key}, {value} FROM {table} WHERE {value} IS NOT NULL AND {key} > "
+        "SELECT {key}, {value} FROM {table} WHERE {rows} AND {value} IS NOT NULL AND {key} > "
     ));
     q.bind(after.to_string())
         .push(&format!(" AND {value} NOT LIKE "))
@@ -65,7 +69,7 @@ pub async fn replace(
     old: &str,
     new: &str,
 ) -> Result<bool> {
-    let (table, key_column, value) = column.place();
+    let (table, key_column, value, _) = column.place();
     let mut q = Sql::update(table, |set| {
         set.set(value, new.to_string());
     });

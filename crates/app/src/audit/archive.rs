@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::Meta;
 use crate::clock::rfc3339;
+use crate::vault::Purpose;
 use crate::{App, AppError, Principal};
 
 /// The first line's `format`: what marks a file as an audit archive.
@@ -179,15 +180,31 @@ fn parse_before(text: &str, zone: &str, now: i64) -> Result<i64, AppError> {
     Ok(at)
 }
 
+/// The archives' signing key, made on first use; kept sealed under the operator's key, so a
+/// copy of the database cannot sign a forged archive.
 async fn signing_key(app: &App) -> Result<String, AppError> {
+    let candidate = app.vault.seal(
+        Purpose::AuditArchiveKey,
+        crate::secret::new_token().as_bytes(),
+    )?;
     let mut conn = app.db.write_conn().await?;
-    Ok(rollcall_store::server_keys::get_or_create(
+    let stored = rollcall_store::server_keys::get_or_create(
         &mut conn,
         KEY_NAME,
-        &crate::secret::new_token(),
+        &candidate,
         app.clock.now(),
     )
-    .await?)
+    .await?;
+    app.vault.unseal_text(Purpose::AuditArchiveKey, &stored)
+}
+
+/// The archives' signing key, if one was ever made.
+async fn existing_key(app: &App) -> Result<Option<String>, AppError> {
+    let mut conn = app.db.read_conn().await?;
+    rollcall_store::server_keys::get(&mut conn, KEY_NAME)
+        .await?
+        .map(|stored| app.vault.unseal_text(Purpose::AuditArchiveKey, &stored))
+        .transpose()
 }
 
 /// What `archive` did.
@@ -230,10 +247,7 @@ pub async fn archive(
     }
     .unwrap_or_else(Anchor::start);
     if file.exists() || file.is_symlink() {
-        let key = {
-            let mut conn = app.db.read_conn().await?;
-            rollcall_store::server_keys::get(&mut conn, KEY_NAME).await?
-        };
+        let key = existing_key(app).await?;
         return finish_earlier(app, &org, file, &anchor, key.as_deref(), meta).await;
     }
     let dir = match file.parent() {
@@ -775,10 +789,7 @@ pub async fn verify_with_archives(
         ));
     }
     let live = super::verify(app, org_slug).await?;
-    let key = {
-        let mut conn = app.db.read_conn().await?;
-        rollcall_store::server_keys::get(&mut conn, KEY_NAME).await?
-    };
+    let key = existing_key(app).await?;
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| io_error(format!("cannot read {}", dir.display()), e))?
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -20,7 +20,8 @@ pub const OIDC_KEY: &str = "oidc_key_sealing";
 pub async fn open(conn: &mut Conn, column: Column, stored: &str) -> Result<Vec<u8>, AppError> {
     let broken = || AppError::Internal(format!("a stored value of {column:?} cannot be read"));
     match column {
-        Column::TotpSecret => Ok(stored.as_bytes().to_vec()),
+        // Kept in clear before sealing.
+        Column::TotpSecret | Column::AuditArchiveKey => Ok(stored.as_bytes().to_vec()),
         Column::WebhookSecret | Column::WebhookPreviousSecret => {
             let key = server_keys::get(conn, WEBHOOK_KEY)
                 .await?

@@ -1,5 +1,5 @@
 //! Secrets the server must read back (second-factor TOTP secrets, OpenID Connect signing keys,
-//! webhook signing secrets) are sealed with AES-256-GCM under a key the operator keeps outside
+//! webhook signing secrets, the key that signs audit archives) are sealed with AES-256-GCM under a key the operator keeps outside
 //! the database, so a copy of the database (a dump, a backup) does not give them away.
 //!
 //! A sealed value is `rc1.KEYID.NONCE.CIPHERTEXT` (base64url): it names the key that sealed
@@ -29,6 +29,7 @@ pub enum Purpose {
     TotpSecret,
     OidcSigningKey,
     WebhookSecret,
+    AuditArchiveKey,
     /// The value the server opens at start to learn that it holds the database's key.
     Check,
 }
@@ -39,6 +40,7 @@ impl Purpose {
             Purpose::TotpSecret => b"totp secret",
             Purpose::OidcSigningKey => b"oidc signing key",
             Purpose::WebhookSecret => b"webhook secret",
+            Purpose::AuditArchiveKey => b"audit archive key",
             Purpose::Check => b"key check",
         }
     }

@@ -24,11 +24,12 @@ pub struct Resealed {
     pub totp_secrets: u64,
     pub signing_keys: u64,
     pub webhook_secrets: u64,
+    pub archive_keys: u64,
 }
 
 impl Resealed {
     pub fn total(&self) -> u64 {
-        self.totp_secrets + self.signing_keys + self.webhook_secrets
+        self.totp_secrets + self.signing_keys + self.webhook_secrets + self.archive_keys
     }
 }
 
@@ -66,6 +67,7 @@ pub async fn reseal(app: &App) -> Result<Resealed, AppError> {
             Column::TotpSecret => done.totp_secrets += n,
             Column::OidcSigningKey => done.signing_keys += n,
             Column::WebhookSecret | Column::WebhookPreviousSecret => done.webhook_secrets += n,
+            Column::AuditArchiveKey => done.archive_keys += n,
         }
     }
     let check = app.vault.seal(Purpose::Check, CHECK_TEXT)?;
@@ -83,6 +85,7 @@ async fn reseal_column(app: &App, column: Column, prefix: &str) -> Result<u64, A
         Column::TotpSecret => Purpose::TotpSecret,
         Column::OidcSigningKey => Purpose::OidcSigningKey,
         Column::WebhookSecret | Column::WebhookPreviousSecret => Purpose::WebhookSecret,
+        Column::AuditArchiveKey => Purpose::AuditArchiveKey,
     };
     let mut after = String::new();
     let mut count = 0;

@@ -12,17 +12,9 @@ pub async fn get_or_create(
     candidate: &str,
     now: i64,
 ) -> Result<String> {
-    let mut q = Sql::new("INSERT INTO server_keys (name, secret, created_at) VALUES (");
-    q.bind(name.to_string())
-        .push(", ")
-        .bind(candidate.to_string())
-        .push(", ")
-        .bind(now)
-        .push(") ON CONFLICT (name) DO NOTHING");
-    q.execute(&mut *conn).await?;
-    let mut q = Sql::new("SELECT secret FROM server_keys WHERE name = ");
-    q.bind(name.to_string());
-    Ok(q.fetch_one(&mut *conn).await?.try_get(0)?)
+    insert(conn, name, candidate, now, "DO NOTHING").await?;
+    let stored = get(conn, name).await?;
+    Ok(stored.expect("inserted or already there"))
 }
 
 /// The secret stored under `name`, if any.
@@ -35,21 +27,39 @@ pub async fn get(conn: &mut Conn, name: &str) -> Result<Option<String>> {
 
 /// Stores `secret` under `name`, in place of any secret there.
 pub async fn put(conn: &mut Conn, name: &str, secret: &str, now: i64) -> Result<()> {
-    let mut q = Sql::new("INSERT INTO server_keys (name, secret, created_at) VALUES (");
-    q.bind(name.to_string())
-        .push(", ")
-        .bind(secret.to_string())
-        .push(", ")
-        .bind(now)
-        .push(") ON CONFLICT (name) DO UPDATE SET secret = excluded.secret");
-    q.execute(&mut *conn).await?;
-    Ok(())
+    insert(
+        conn,
+        name,
+        secret,
+        now,
+        "DO UPDATE SET secret = excluded.secret",
+    )
+    .await
 }
 
 /// Forgets the secret stored under `name`.
 pub async fn remove(conn: &mut Conn, name: &str) -> Result<()> {
     let mut q = Sql::new("DELETE FROM server_keys WHERE name = ");
     q.bind(name.to_string());
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Inserts the secret; `on_conflict` says what an existing one under `name` gets.
+async fn insert(
+    conn: &mut Conn,
+    name: &str,
+    secret: &str,
+    now: i64,
+    on_conflict: &str,
+) -> Result<()> {
+    let mut q = Sql::insert_into("server_keys", "name, secret, created_at");
+    q.values_row(|row| {
+        row.bind(name.to_string())
+            .bind(secret.to_string())
+            .bind(now);
+    })
+    .push(&format!(" ON CONFLICT (name) {on_conflict}"));
     q.execute(&mut *conn).await?;
     Ok(())
 }

@@ -3,6 +3,9 @@
 //! through the same deactivation as the console (sessions, tokens and app sign-ins end, the seat
 //! is freed, the rules apply: the last admin is never deactivated, and that refusal is audited).
 
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+
 use rollcall_domain::ValueError;
 use rollcall_store::{audit, users};
 
@@ -60,9 +63,16 @@ pub async fn deactivate_leavers(app: &App) -> Result<Leavers, AppError> {
     };
     let meta = Meta::system("leaving date");
     let mut done = Leavers::default();
+    // One acting principal per organization, read once a round.
+    let mut operators = BTreeMap::new();
     for (org_id, user_id) in due {
-        let who = Principal::operator(app, org_id, "leaving date").await?;
-        match lifecycle::deactivate_from(app, &who, user_id, Origin::LeavingDate, &meta).await {
+        let who = match operators.entry(org_id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(new) => {
+                new.insert(Principal::operator(app, org_id, "leaving date").await?)
+            }
+        };
+        match lifecycle::deactivate_from(app, who, user_id, Origin::LeavingDate, &meta).await {
             Ok(()) => done.deactivated += 1,
             Err(AppError::Refused(why)) => {
                 let mut tx = app.db.begin().await?;

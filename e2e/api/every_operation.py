@@ -206,6 +206,9 @@ def run(api: Api, document: dict, receiver: Receiver) -> None:
     permissions = api("list_permissions", [m.PermissionView])
     assert locations and roles and user_types and permissions
     downtown = next(loc for loc in locations if loc.code == "DT")
+    summary = api("compliance_summary", m.ComplianceSummary)
+    assert any(c.code == "DT" for c in summary.clinics), summary.clinics
+    assert summary.second_factor.active > 0, summary.second_factor
     front_desk = next(r for r in roles if r.name == "Front Desk")
 
     # Users: a page, a profile, an edit.

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod audit;
 pub mod clock;
+pub mod compliance;
 pub mod config;
 pub mod delivery;
 pub mod demo;

@@ -9,12 +9,16 @@ use common::fixtures::{clinic, json};
 use rollcall_app::AppError;
 use rollcall_app::access::leaving::{self, Leavers};
 use rollcall_app::access::profile::{self, ProfileEdit};
+use rollcall_app::domain::import::Column;
 use rollcall_app::domain::{Path, UserStatus};
+use rollcall_app::onboarding::import::{self, Access, Commit};
+use rollcall_store::imports::Filter;
 use rollcall_store::testing::TestDb;
 
 rollcall_store::engine_tests!(
     access_ends_at_the_leaving_instant_once,
     the_last_admin_is_not_deactivated_by_a_leaving_date,
+    an_imported_leaving_date_ends_access_when_that_day_ends,
 );
 
 fn leaving_on(text: &str) -> ProfileEdit {
@@ -138,4 +142,89 @@ async fn the_last_admin_is_not_deactivated_by_a_leaving_date(t: TestDb) {
         leaving::deactivate_leavers(&c.app).await.unwrap(),
         Leavers::default()
     );
+}
+
+async fn an_imported_leaving_date_ends_access_when_that_day_ends(t: TestDb) {
+    let c = clinic(t).await;
+    let zone = c.org.time_zone.clone();
+    let day = |days: i64| {
+        rollcall_app::clock::local_date(c.app.clock.now() + days * rollcall_app::clock::DAY, &zone)
+    };
+    let (tomorrow, yesterday) = (day(1), day(-1));
+    let csv = format!(
+        "first_name,last_name,email,default_location,leaving_date\n\
+         Tia,Ross,tia@alpha.example,DT,{tomorrow}\n\
+         Ugo,Bell,ugo@alpha.example,DT,\n\
+         Val,Ames,val@alpha.example,DT,{yesterday}\n\
+         Wes,Hart,wes@alpha.example,DT,end of term\n"
+    );
+    let id = import::upload(
+        &c.app,
+        &c.admin,
+        csv.as_bytes(),
+        "staff.csv",
+        None,
+        &c.meta(),
+    )
+    .await
+    .unwrap()
+    .id;
+    let review = import::review(&c.app, &c.admin, id, Filter::Errors, -1, None)
+        .await
+        .unwrap();
+    let issue = |line: i64| {
+        let row = review.rows.iter().find(|r| r.line == line).unwrap();
+        (row.issues[0].column, row.issues[0].code.clone())
+    };
+    assert_eq!(review.rows.len(), 2, "{:?}", review.rows);
+    assert_eq!(
+        issue(4),
+        (Some(Column::LeavingDate), "leaving_date_passed".into())
+    );
+    assert_eq!(
+        issue(5),
+        (Some(Column::LeavingDate), "leaving_date_invalid".into())
+    );
+
+    let commit = Commit {
+        access: Access::Roles {
+            role_ids: vec![c.role("Provider").await],
+        },
+        location_id: None,
+        send_at: None,
+        notifications: vec![],
+    };
+    import::commit(&c.app, &c.admin, id, &commit, &c.meta())
+        .await
+        .unwrap();
+    c.finished(id).await;
+    let tia = c.user_by_email("tia@alpha.example").await.unwrap();
+    let ugo = c.user_by_email("ugo@alpha.example").await.unwrap();
+    let leaving = profile::get(&c.app, &c.admin, tia.id).await.unwrap();
+    // Access ends as tomorrow ends, in the clinic's zone.
+    assert_eq!(
+        leaving
+            .leaving_micros
+            .map(|at| rollcall_app::clock::local(at, &zone)[..16].to_string()),
+        Some(format!("{} 00:00", day(2)))
+    );
+    assert_eq!(
+        profile::get(&c.app, &c.admin, ugo.id)
+            .await
+            .unwrap()
+            .leaving_micros,
+        None
+    );
+
+    // Two days on, the round ends Tia's access (still pending: her invitation dies with it).
+    c.app.clock.advance_minutes(2 * 24 * 60 + 1);
+    assert_eq!(
+        leaving::deactivate_leavers(&c.app)
+            .await
+            .unwrap()
+            .deactivated,
+        1
+    );
+    assert_eq!(c.user(tia.id).await.status, UserStatus::Inactive);
+    assert_eq!(c.user(ugo.id).await.status, UserStatus::Pending);
 }

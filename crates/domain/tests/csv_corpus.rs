@@ -51,6 +51,7 @@ fn catalogue() -> Catalogue {
         ],
         taxonomy: ["225100000X".to_owned(), "225X00000X".to_owned()].into(),
         region: Some("US".into()),
+        now: None,
     }
 }
 

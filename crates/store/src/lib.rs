@@ -13,6 +13,7 @@ pub mod access;
 pub mod api_tokens;
 pub mod audit;
 pub mod codes;
+pub mod compliance;
 pub mod directory;
 pub mod drafts;
 pub mod idempotency;

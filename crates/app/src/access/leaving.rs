@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
-use rollcall_domain::ValueError;
+use rollcall_domain::{LeavingDate, ValueError};
 use rollcall_store::{audit, users};
 
 use crate::access::lifecycle::{self, Origin};
@@ -17,32 +17,27 @@ use crate::{App, AppError};
 /// People deactivated per round at most (the rest wait for the next round, a minute later).
 const PER_ROUND: i64 = 200;
 
-/// A leaving date people typed: `YYYY-MM-DD` (access ends when that day ends in `zone`), or a
-/// date and time (`YYYY-MM-DD HH:MM`, that instant); empty clears it.
+/// A leaving date people typed (see [`LeavingDate`]) as the instant access ends in `zone`;
+/// empty clears it.
 pub fn parse(input: &str, zone: &str) -> Result<Option<i64>, ValueError> {
-    let text = input.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    // (jiff reads a date from the start of a date and time too: only a bare date is one.)
-    let day = (text.len() == 10).then(|| text.parse::<jiff::civil::Date>());
-    let instant = match day {
-        Some(Ok(day)) => day
-            .tomorrow()
-            .ok()
-            .map(|next| crate::clock::parse_local(&format!("{next}T00:00"), zone)),
-        _ => Some(crate::clock::parse_local(text, zone)),
-    };
-    match instant {
-        Some(Ok(at)) => Ok(Some(at)),
-        _ => Err(ValueError::new(
-            "leaving_date",
-            "leaving_date_invalid",
-            format!(
-                "“{text}” is not a leaving date: use YYYY-MM-DD (access ends when that day ends) or YYYY-MM-DD HH:MM, e.g. 2026-12-18 or 2026-12-18 17:00."
-            ),
-        )),
-    }
+    Ok(LeavingDate::parse(input)?.map(|d| instant_in(d, zone)))
+}
+
+/// The instant a leaving date names in `zone`. A time the clocks skip means the moment they
+/// resume; a time that happens twice, the first. An unknown zone is read as UTC.
+pub fn instant_in(date: LeavingDate, zone: &str) -> i64 {
+    let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    tz.to_ambiguous_timestamp(date.ends())
+        .compatible()
+        .map_or(i64::MAX, |t| t.as_microsecond())
+}
+
+/// Now as a local date and time in `zone`, to tell a leaving date still to come from one past.
+pub fn local_now(now: i64, zone: &str) -> Option<jiff::civil::DateTime> {
+    let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    jiff::Timestamp::from_microsecond(now)
+        .ok()
+        .map(|t| t.to_zoned(tz).datetime())
 }
 
 /// What one round did.

@@ -223,6 +223,7 @@ async fn write_batch(
                 permissions: BTreeSet::new(),
                 npi: None,
                 taxonomy: Vec::new(),
+                leaves_at: None,
             }
         })
         .collect();
@@ -499,6 +500,7 @@ fn provisioned_newcomer(p: &Provisioned) -> Result<onboard::Newcomer, AppError> 
         permissions: BTreeSet::new(),
         npi: npi.flatten(),
         taxonomy: Vec::new(),
+        leaves_at: None,
     })
 }
 

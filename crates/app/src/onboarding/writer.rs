@@ -42,6 +42,8 @@ pub struct Newcomer {
     pub permissions: BTreeSet<Permission>,
     pub npi: Option<String>,
     pub taxonomy: Vec<String>,
+    /// When access ends by itself, if a leaving date was given.
+    pub leaves_at: Option<i64>,
 }
 
 impl Newcomer {
@@ -151,6 +153,7 @@ struct Rows {
     roles: Vec<(Uuid, Uuid)>,
     direct: Vec<(Uuid, Permission)>,
     providers: Vec<(Uuid, Provider)>,
+    leaving: Vec<(Uuid, i64)>,
 }
 
 impl Rows {
@@ -164,6 +167,7 @@ impl Rows {
             roles: Vec::with_capacity(n),
             direct: Vec::new(),
             providers: Vec::new(),
+            leaving: Vec::new(),
         }
     }
 
@@ -207,6 +211,8 @@ impl Rows {
             .extend(person.roles.iter().map(|r| (user_id, *r)));
         self.direct
             .extend(person.permissions.iter().map(|p| (user_id, *p)));
+        self.leaving
+            .extend(person.leaves_at.map(|at| (user_id, at)));
         if person.npi.is_some() || !person.taxonomy.is_empty() {
             self.providers.push((
                 user_id,
@@ -228,6 +234,10 @@ impl Rows {
         }
         for (user_id, provider) in &self.providers {
             profiles::save_provider(conn, *user_id, provider).await?;
+        }
+        // Few people come with a leaving date: one update each.
+        for (user_id, at) in &self.leaving {
+            users::set_leaving(conn, *user_id, Some(*at)).await?;
         }
         if !batch.notifications.is_empty() {
             let ids: Vec<Uuid> = self.users.iter().map(|u| u.id).collect();

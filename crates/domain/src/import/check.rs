@@ -8,7 +8,7 @@ use super::reader::RawRow;
 use super::{Issue, MAX_ROW_ISSUES, listing, quoted_list};
 use crate::error::quoted;
 use crate::user_type::{self, UserTypeDef};
-use crate::{Email, Mobile, Npi, Permission, TaxonomyCode, Username, permission};
+use crate::{Email, LeavingDate, Mobile, Npi, Permission, TaxonomyCode, Username, permission};
 
 const MAX_NAME_CHARS: usize = crate::name::MAX_CHARS;
 /// How many catalogue entries a message lists before saying how many more there are.
@@ -26,6 +26,9 @@ pub struct Catalogue {
     pub taxonomy: BTreeSet<String>,
     /// Default region for national mobile numbers, e.g. Some("US").
     pub region: Option<String>,
+    /// Now in the organization's zone: a leaving date before it is refused. `None` skips that
+    /// check.
+    pub now: Option<jiff::civil::DateTime>,
 }
 
 /// A row that can be imported (its warnings aside).
@@ -45,6 +48,9 @@ pub struct Checked {
     pub permissions: BTreeSet<Permission>,
     pub npi: Option<Npi>,
     pub taxonomy: Vec<TaxonomyCode>,
+    /// When access ends, in the organization's zone.
+    #[serde(default)]
+    pub leaving: Option<LeavingDate>,
 }
 
 /// Checks one row alone. Returns the row's issues (errors and warnings, in column order) and,
@@ -93,6 +99,7 @@ struct OptionalCells<'c> {
     permissions: BTreeSet<Permission>,
     npi: Option<Npi>,
     taxonomy: Vec<TaxonomyCode>,
+    leaving: Option<LeavingDate>,
 }
 
 impl<'c> OptionalCells<'c> {
@@ -129,6 +136,7 @@ impl<'c> OptionalCells<'c> {
         let taxonomy = cell(row, Column::Taxonomy)
             .map(|s| taxonomy(s, cat, issues))
             .unwrap_or_default();
+        let leaving = cell(row, Column::LeavingDate).and_then(|s| leaving(s, cat, issues));
         OptionalCells {
             username,
             mobile,
@@ -139,6 +147,7 @@ impl<'c> OptionalCells<'c> {
             permissions,
             npi,
             taxonomy,
+            leaving,
         }
     }
 
@@ -156,6 +165,7 @@ impl<'c> OptionalCells<'c> {
             permissions: self.permissions,
             npi: self.npi,
             taxonomy: self.taxonomy,
+            leaving: self.leaving,
         }
     }
 }
@@ -178,6 +188,19 @@ fn warn_provider_only_cells(row: &RawRow, t: &UserTypeDef, issues: &mut Vec<Issu
             ));
         }
     }
+}
+
+/// A leaving date still to come.
+fn leaving(text: &str, cat: &Catalogue, issues: &mut Vec<Issue>) -> Option<LeavingDate> {
+    let date = value(Column::LeavingDate, LeavingDate::parse(text), issues)??;
+    if cat.now.is_some_and(|now| date.ends() <= now) {
+        issues.push(Issue::from_value_error(
+            Column::LeavingDate,
+            crate::leaving::passed(text),
+        ));
+        return None;
+    }
+    Some(date)
 }
 
 fn value<T>(
@@ -582,6 +605,7 @@ mod tests {
             roles: vec![(FRONT, "Front Desk".into()), (PROVIDER, "Provider".into())],
             taxonomy: ["225100000X".to_owned()].into(),
             region: Some("US".into()),
+            now: None,
         }
     }
 

@@ -32,10 +32,11 @@ pub enum Column {
     Permissions,
     Npi,
     Taxonomy,
+    LeavingDate,
 }
 
 impl Column {
-    pub const ALL: [Column; 12] = [
+    pub const ALL: [Column; 13] = [
         Column::FirstName,
         Column::LastName,
         Column::Email,
@@ -48,6 +49,7 @@ impl Column {
         Column::Permissions,
         Column::Npi,
         Column::Taxonomy,
+        Column::LeavingDate,
     ];
 
     /// The name in the template's header.
@@ -65,6 +67,7 @@ impl Column {
             Column::Permissions => "permissions",
             Column::Npi => "npi",
             Column::Taxonomy => "taxonomy",
+            Column::LeavingDate => "leaving_date",
         }
     }
 
@@ -83,6 +86,7 @@ impl Column {
             Column::Permissions => "Permissions",
             Column::Npi => "NPI",
             Column::Taxonomy => "Taxonomy codes",
+            Column::LeavingDate => "Leaving date",
         }
     }
 
@@ -136,8 +140,8 @@ pub fn template_at(first: &str, second: &str) -> String {
     let header: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
     format!(
         "{}\n\
-         Dana,Lee,dana.lee@example.org,dana.lee,+1 415 555 0123,PT,{first},{first};{second},Provider,,{npi},225100000X\n\
-         Sam,Ward,sam.ward@example.org,,,Front desk,{first},,Front Desk,calendar.view;calendar.create,,\n",
+         Dana,Lee,dana.lee@example.org,dana.lee,+1 415 555 0123,PT,{first},{first};{second},Provider,,{npi},225100000X,\n\
+         Sam,Ward,sam.ward@example.org,,,Front desk,{first},,Front Desk,calendar.view;calendar.create,,,2027-06-30\n",
         header.join(",")
     )
 }

@@ -1,5 +1,6 @@
 //! The JSON API under /api/v1, authenticated by scoped bearer tokens.
 
+mod compliance;
 mod directory;
 mod imports;
 mod invitations;
@@ -83,6 +84,7 @@ fn documented() -> OpenApiRouter<App> {
         .merge(oidc_clients::routes())
         .merge(webhooks::routes())
         .merge(reference::routes())
+        .merge(compliance::routes())
         .routes(routes!(jobs::get))
         .routes(routes!(jobs::refused))
 }

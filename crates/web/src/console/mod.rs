@@ -2,6 +2,7 @@
 
 mod audit;
 mod bulk;
+mod compliance;
 mod confirm;
 mod directory;
 mod form;
@@ -136,6 +137,9 @@ fn settings_routes() -> Router<App> {
 fn audit_and_mailbox_routes() -> Router<App> {
     Router::new()
         .route("/audit", get(audit::page))
+        .route("/compliance", get(compliance::page))
+        .route("/compliance.csv", get(compliance::export_csv))
+        .route("/compliance.json", get(compliance::export_json))
         .route("/audit/export.csv", get(audit::export_csv))
         .route("/audit/export.json", get(audit::export_json))
         .route("/mailbox", get(mailbox::list))

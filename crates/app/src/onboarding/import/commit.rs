@@ -30,7 +30,7 @@ pub async fn commit(
         if job.state != JobState::Validated {
             return committed_before(&mut conn, job, commit).await;
         }
-        let ctx = Context::load(&mut conn, who.org_id).await?;
+        let ctx = Context::load(&mut conn, who.org_id, app.clock.now()).await?;
         let shared = resolve_access(&mut conn, who, &ctx, &job, commit).await?;
         (job, ctx, shared)
     };
@@ -362,7 +362,7 @@ pub struct CommitOptions {
 pub async fn commit_options(app: &App, who: &Principal) -> Result<CommitOptions, AppError> {
     who.require(Capability::BulkAdd)?;
     let mut conn = app.db.read_conn().await?;
-    let ctx = Context::load(&mut conn, who.org_id).await?;
+    let ctx = Context::load(&mut conn, who.org_id, app.clock.now()).await?;
     let seats = rollcall_store::seats::all(&mut conn, who.org_id).await?;
     let settings = &ctx.org.settings;
     Ok(CommitOptions {

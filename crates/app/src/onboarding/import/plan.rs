@@ -145,7 +145,7 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    pub(crate) async fn load(conn: &mut Conn, org_id: Uuid) -> Result<Context, AppError> {
+    pub(crate) async fn load(conn: &mut Conn, org_id: Uuid, now: i64) -> Result<Context, AppError> {
         let OrgScope { org, policy } = OrgScope::load(conn, org_id).await?;
         let locs = locations::list(conn, org_id).await?;
         let roles = roles::list(conn, org_id).await?;
@@ -162,6 +162,7 @@ impl Context {
             roles: roles.iter().map(|r| (r.id, r.name.clone())).collect(),
             taxonomy: taxonomy.into_iter().collect(),
             region: Some("US".into()),
+            now: crate::access::leaving::local_now(now, &org.time_zone),
         };
         let role_permissions = roles
             .iter()

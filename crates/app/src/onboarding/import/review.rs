@@ -172,7 +172,7 @@ pub async fn edit_row(
     let old = imports::get(&mut conn, job.id, seq)
         .await?
         .ok_or_else(|| AppError::not_found("row"))?;
-    let ctx = Context::load(&mut conn, who.org_id).await?;
+    let ctx = Context::load(&mut conn, who.org_id, app.clock.now()).await?;
     let old_cells: BTreeMap<Column, String> = serde_json::from_str(&old.cells).unwrap_or_default();
     let raw = RawRow {
         line: old.line as u64,

@@ -65,7 +65,7 @@ async fn run_job(app: &App, job: &Job) -> Result<(), AppError> {
     };
     let ctx = {
         let mut conn = app.db.read_conn().await?;
-        Context::load(&mut conn, job.org_id).await?
+        Context::load(&mut conn, job.org_id, app.clock.now()).await?
     };
     let mut summary = Summary::of(job);
     let mut done = job.done;
@@ -289,7 +289,10 @@ fn newcomer(row: &StagedRow, params: &Params, ctx: &Context) -> Result<Newcomer,
             .unwrap_or_else(|| Issue::error(None, "row_invalid", "The row is no longer valid.")));
     };
     let batch_location = params.commit.location_id;
-    Ok(match &params.shared {
+    let leaves_at = c
+        .leaving
+        .map(|d| crate::access::leaving::instant_in(d, &ctx.org.time_zone));
+    let mut person = match &params.shared {
         Some(shared) => with_shared(c, shared, batch_location),
         None => {
             let default_location = c.default_location.or(batch_location).ok_or_else(|| {
@@ -303,7 +306,9 @@ fn newcomer(row: &StagedRow, params: &Params, ctx: &Context) -> Result<Newcomer,
             locations.insert(default_location);
             person(c, default_location, locations, None)
         }
-    })
+    };
+    person.leaves_at = leaves_at;
+    Ok(person)
 }
 
 fn with_shared(c: Checked, shared: &SharedAccess, batch_location: Option<Uuid>) -> Newcomer {
@@ -344,6 +349,7 @@ fn person(
         permissions,
         npi: c.npi.map(|n| n.as_str().to_string()),
         taxonomy: c.taxonomy.iter().map(|t| t.as_str().to_string()).collect(),
+        leaves_at: None,
     }
 }
 

@@ -29,7 +29,7 @@ pub async fn stage(
     who.require(Capability::BulkAdd)?;
     let ctx = {
         let mut conn = app.db.read_conn().await?;
-        Context::load(&mut conn, who.org_id).await?
+        Context::load(&mut conn, who.org_id, app.clock.now()).await?
     };
     let mut job = insert_draft(app, who, kind).await?;
     let mut summary = Summary {

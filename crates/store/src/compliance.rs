@@ -1,0 +1,88 @@
+//! The counts an auditor reads: people by status, second factors, who holds an admin grant,
+//! and how long leavers kept access. Aggregates over one organization; the rules' verdict on
+//! who is really an admin is the app's.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{Conn, Result, Sql, parse_id};
+
+/// How many people have each status; a pending person whose invitation has lapsed counts as
+/// `expired` (as the user list shows them).
+pub async fn people_by_status(
+    conn: &mut Conn,
+    org_id: Uuid,
+    now: i64,
+) -> Result<Vec<(String, i64)>> {
+    let mut q = Sql::new("SELECT CASE WHEN status = 'pending' AND invite_expires_at < ");
+    q.bind(now)
+        .push(" THEN 'expired' ELSE status END AS shown, COUNT(*) FROM users WHERE org_id = ")
+        .bind(org_id.to_string())
+        .push(" GROUP BY shown ORDER BY shown");
+    let rows = q.fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Active people per second-factor method (`None`: none enrolled).
+pub async fn second_factors(conn: &mut Conn, org_id: Uuid) -> Result<Vec<(Option<String>, i64)>> {
+    let mut q = Sql::new("SELECT mfa_method, COUNT(*) FROM users WHERE org_id = ");
+    q.bind(org_id.to_string())
+        .push(" AND status = 'active' GROUP BY mfa_method ORDER BY mfa_method");
+    let rows = q.fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Active people granted any of `permissions`, directly or through a role.
+pub async fn active_holders(
+    conn: &mut Conn,
+    org_id: Uuid,
+    permissions: &[&'static str],
+) -> Result<Vec<Uuid>> {
+    let mut q = Sql::new("SELECT id FROM users WHERE org_id = ");
+    q.bind(org_id.to_string())
+        .push(" AND status = 'active' AND (id IN (SELECT user_id FROM user_permissions WHERE permission IN (")
+        .bind_list(permissions.iter().map(|p| p.to_string()))
+        .push(")) OR id IN (SELECT ur.user_id FROM user_roles ur JOIN role_permissions rp ON rp.role_id = ur.role_id WHERE rp.permission IN (")
+        .bind_list(permissions.iter().map(|p| p.to_string()))
+        .push("))) ORDER BY sort_name, id");
+    let rows = q.fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|r| parse_id(&r.try_get::<String, _>(0)?))
+        .collect()
+}
+
+/// A person whose leaving instant has come, at one of their locations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaverAt {
+    pub user_id: Uuid,
+    pub location_id: Uuid,
+    pub leaves_at: i64,
+    /// `None` while they still have access.
+    pub deactivated_at: Option<i64>,
+}
+
+/// Everyone whose leaving instant is at or before `now`, once per location they had.
+pub async fn leavers(conn: &mut Conn, org_id: Uuid, now: i64) -> Result<Vec<LeaverAt>> {
+    let mut q = Sql::new(
+        "SELECT u.id, ul.location_id, u.leaves_at, CASE WHEN u.status = 'inactive' THEN u.deactivated_at END \
+         FROM users u JOIN user_locations ul ON ul.user_id = u.id WHERE u.org_id = ",
+    );
+    q.bind(org_id.to_string())
+        .push(" AND u.leaves_at IS NOT NULL AND u.leaves_at <= ")
+        .bind(now);
+    let rows = q.fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LeaverAt {
+                user_id: parse_id(&r.try_get::<String, _>(0)?)?,
+                location_id: parse_id(&r.try_get::<String, _>(1)?)?,
+                leaves_at: r.try_get(2)?,
+                deactivated_at: r.try_get(3)?,
+            })
+        })
+        .collect()
+}

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_domain::{Capability, Permission};
 use rollcall_store::compliance::{self, LeaverAt};
-use rollcall_store::{Conn, locations};
+use rollcall_store::{Conn, inactivity, locations, orgs};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -28,6 +28,20 @@ pub struct ComplianceSummary {
     pub company_admins: Vec<String>,
     /// One row per clinic the caller reaches, in the organization's order.
     pub clinics: Vec<ClinicCompliance>,
+    /// The inactivity rule: days without signing in, 0 when off.
+    pub inactive_after_days: u32,
+    /// `deactivate` or `flag`.
+    pub inactive_action: String,
+    /// Active people the inactivity rule flagged for review (they have not signed in since).
+    pub flagged_inactive: Vec<FlaggedPerson>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FlaggedPerson {
+    pub user_id: Uuid,
+    pub name: String,
+    /// Their last sign-in (or activation), RFC 3339.
+    pub last_active_at: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -103,6 +117,19 @@ pub async fn summary(app: &App, who: &Principal) -> Result<ComplianceSummary, Ap
     let second_factor = second_factor(&mut conn, who.org_id).await?;
     let (company_admins, clinic_admins) = admins(&mut conn, who.org_id).await?;
     let lags = leaver_lags(compliance::leavers(&mut conn, who.org_id, now).await?, now);
+    let flagged_inactive = inactivity::flagged(&mut conn, who.org_id)
+        .await?
+        .into_iter()
+        .map(|p| FlaggedPerson {
+            user_id: p.id,
+            name: p.display_name,
+            last_active_at: crate::clock::rfc3339(p.last_active),
+        })
+        .collect();
+    let settings = orgs::get(&mut conn, who.org_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?
+        .settings;
     let clinics = locations::list(&mut conn, who.org_id)
         .await?
         .into_iter()
@@ -123,6 +150,9 @@ pub async fn summary(app: &App, who: &Principal) -> Result<ComplianceSummary, Ap
         second_factor,
         company_admins,
         clinics,
+        inactive_after_days: settings.inactive_after_days,
+        inactive_action: settings.inactive_action,
+        flagged_inactive,
     })
 }
 

@@ -18,6 +18,7 @@ pub mod directory;
 pub mod drafts;
 pub mod idempotency;
 pub mod imports;
+pub mod inactivity;
 pub mod invitations;
 pub mod jobs;
 pub mod lease;

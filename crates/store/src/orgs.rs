@@ -25,6 +25,11 @@ pub struct OrgSettings {
     pub notification_media: Vec<String>,
     /// How many years audit events are kept before they may be dropped (archived or live).
     pub audit_retention_years: u32,
+    /// People who have not signed in for this many days are warned, then deactivated or
+    /// flagged for review (`inactive_action`); 0 turns the rule off.
+    pub inactive_after_days: u32,
+    /// `deactivate` or `flag`.
+    pub inactive_action: String,
 }
 
 /// HIPAA's six years (45 CFR 164.316(b)(2)): the default and the shortest retention accepted.
@@ -47,6 +52,8 @@ impl Default for OrgSettings {
                 .to_vec(),
             notification_media: ["email", "sms", "push"].map(String::from).to_vec(),
             audit_retention_years: MIN_AUDIT_RETENTION_YEARS,
+            inactive_after_days: 0,
+            inactive_action: "flag".into(),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{spawn_app, staff};
+use common::{post_form, spawn_app, staff};
 use reqwest::Method;
 use rollcall_app::clock::{HOUR, MINUTE};
 use rollcall_store::engine_tests;
@@ -111,4 +111,38 @@ async fn an_auditor_reads_admins_coverage_and_leaver_times(t: TestDb) {
     assert!(page.contains("0 %</strong> of active people"), "{page}");
     assert!(page.contains("2 h 0 min"), "{page}");
     assert!(page.contains("href=\"/compliance.csv\""), "{page}");
+    assert!(page.contains("No inactivity rule is set"), "{page}");
+
+    // A company admin sets the inactivity rule in Settings; a period out of range is refused
+    // with the reason beside the field, and nothing is saved.
+    let (status, refused) = post_form(
+        &app,
+        &admin,
+        "/settings",
+        "/settings/inactivity",
+        &[
+            ("inactive_after_days", "2"),
+            ("inactive_action", "deactivate"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(refused.contains("7 to 730 days"), "{refused}");
+    let (status, _) = post_form(
+        &app,
+        &admin,
+        "/settings",
+        "/settings/inactivity",
+        &[
+            ("inactive_after_days", "90"),
+            ("inactive_action", "deactivate"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let page = app.page(&admin, "/compliance").await;
+    assert!(
+        page.contains("not signed in for 90 days are warned, then deactivated"),
+        "{page}"
+    );
 }

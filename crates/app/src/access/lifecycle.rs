@@ -22,6 +22,8 @@ pub enum Origin {
     Directory,
     /// The person's leaving date came.
     LeavingDate,
+    /// The person had not signed in for the organization's set number of days.
+    Inactivity,
 }
 
 impl Origin {
@@ -32,6 +34,7 @@ impl Origin {
             Origin::Scim => Some("scim"),
             Origin::Directory => Some("directory"),
             Origin::LeavingDate => Some("leaving_date"),
+            Origin::Inactivity => Some("inactivity"),
         }
     }
 

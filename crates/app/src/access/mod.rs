@@ -9,6 +9,7 @@
 //! - `lifecycle`: deactivation and reactivation.
 
 pub mod bulk_update;
+pub mod inactivity;
 pub mod leaving;
 pub mod lifecycle;
 pub(crate) mod names;

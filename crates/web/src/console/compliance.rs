@@ -17,15 +17,29 @@ struct CompliancePage {
     nav: Nav,
     s: ComplianceSummary,
     generated: String,
+    /// (user id, name, last active in the organization's zone)
+    flagged: Vec<(String, String, String)>,
 }
 
 pub async fn page(State(app): State<App>, user: ConsoleUser) -> Result<Response, PageError> {
     let s = compliance::summary(&app, &user.principal).await?;
-    let generated = rollcall_app::clock::local(app.clock.now(), &user.principal.time_zone);
+    let zone = &user.principal.time_zone;
+    let generated = rollcall_app::clock::local(app.clock.now(), zone);
+    let flagged = s
+        .flagged_inactive
+        .iter()
+        .map(|p| {
+            let at = rollcall_app::clock::instant(&p.last_active_at)
+                .map(|at| rollcall_app::clock::local(at, zone))
+                .unwrap_or_default();
+            (p.user_id.to_string(), p.name.clone(), at)
+        })
+        .collect();
     Ok(render(&CompliancePage {
         nav: Nav::of(&user),
         s,
         generated,
+        flagged,
     }))
 }
 

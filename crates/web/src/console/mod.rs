@@ -109,6 +109,10 @@ fn settings_routes() -> Router<App> {
             get(|| async { Redirect::to("/settings#locations") }).post(settings::add_location),
         )
         .route(
+            "/settings/inactivity",
+            get(|| async { Redirect::to("/settings#inactivity") }).post(settings::save_inactivity),
+        )
+        .route(
             "/settings/api-tokens",
             get(tokens::page).post(tokens::create),
         )

@@ -32,6 +32,8 @@ struct SettingsPage {
     location_form: FormState,
     /// The settings form, as typed when refused.
     settings_form: FormState,
+    /// The inactivity rule's form, as typed when refused.
+    inactivity_form: FormState,
 }
 
 impl SettingsPage {
@@ -62,6 +64,7 @@ enum Refused {
     Nothing,
     Location(FormState),
     Settings(FormState),
+    Inactivity(FormState),
 }
 
 async fn show(
@@ -100,11 +103,17 @@ async fn show(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let (location_form, settings_form) = match refused {
-        Refused::Nothing => (FormState::stored(), FormState::stored()),
-        Refused::Location(f) => (f, FormState::stored()),
-        Refused::Settings(f) => (FormState::stored(), f),
-    };
+    let (mut location_form, mut settings_form, mut inactivity_form) = (
+        FormState::stored(),
+        FormState::stored(),
+        FormState::stored(),
+    );
+    match refused {
+        Refused::Nothing => {}
+        Refused::Location(f) => location_form = f,
+        Refused::Settings(f) => settings_form = f,
+        Refused::Inactivity(f) => inactivity_form = f,
+    }
     let page = SettingsPage {
         nav: Nav::of(user),
         company_admin: user.principal.can(Capability::ManageSettings),
@@ -117,6 +126,7 @@ async fn show(
         notice,
         location_form: location_form.within("loc-"),
         settings_form: settings_form.within("set-"),
+        inactivity_form: inactivity_form.within("ina-"),
     };
     Ok((status, render(&page)).into_response())
 }
@@ -134,6 +144,7 @@ pub async fn page(
     let notice = match q.saved.as_deref() {
         Some("settings") => Some("Settings saved."),
         Some("location") => Some("Location added."),
+        Some("inactivity") => Some("Inactivity rule saved."),
         _ => None,
     };
     show(&app, &user, notice, Refused::Nothing).await
@@ -185,6 +196,39 @@ pub async fn add_location(
         Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_) | AppError::Conflict(_))) => {
             let form = FormState::refused(pairs.clone(), &e);
             show(&app, &user, None, Refused::Location(form)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Saves the inactivity rule: days without signing in (0: off) and what happens then.
+pub async fn save_inactivity(
+    State(app): State<App>,
+    user: ConsoleUser,
+    ConsoleForm(pairs): ConsoleForm,
+) -> Result<Response, PageError> {
+    let days = first_value(&pairs, "inactive_after_days").trim();
+    let days = if days.is_empty() {
+        Some(0)
+    } else {
+        days.parse::<u32>().ok()
+    };
+    let action = first_value(&pairs, "inactive_action");
+    // A number that does not read as one is out of range all the same.
+    let days = days.unwrap_or(u32::MAX);
+    let saved = rollcall_app::access::inactivity::set_rule(
+        &app,
+        &user.principal,
+        days,
+        action,
+        &user.meta(),
+    )
+    .await;
+    match saved {
+        Ok(_) => Ok(Redirect::to("/settings?saved=inactivity#inactivity").into_response()),
+        Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_))) => {
+            let form = FormState::refused(pairs, &e);
+            show(&app, &user, None, Refused::Inactivity(form)).await
         }
         Err(e) => Err(e.into()),
     }

@@ -1,0 +1,5 @@
+-- People who have not signed in for the organization's set number of days: when they were
+-- warned, and when they were flagged for review. Each is compared with their last sign-in, so
+-- signing in again starts the count afresh.
+ALTER TABLE users ADD COLUMN inactivity_warned_at BIGINT;
+ALTER TABLE users ADD COLUMN inactivity_flagged_at BIGINT;

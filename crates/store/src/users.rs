@@ -733,6 +733,24 @@ pub async fn leaving_of(conn: &mut Conn, id: Uuid) -> Result<Option<i64>> {
     Ok(q.fetch_one(&mut *conn).await?.try_get(0)?)
 }
 
+/// Leaving instants of the organization's people who have one (of `only` when given).
+pub async fn leaving_dates(
+    conn: &mut Conn,
+    org_id: Uuid,
+    only: Option<Uuid>,
+) -> Result<std::collections::HashMap<Uuid, i64>> {
+    let mut q = Sql::new("SELECT id, leaves_at FROM users WHERE org_id = ");
+    q.bind(org_id.to_string())
+        .push(" AND leaves_at IS NOT NULL");
+    if let Some(id) = only {
+        q.push(" AND id = ").bind(id.to_string());
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|r| Ok((parse_id(&r.try_get::<String, _>(0)?)?, r.try_get(1)?)))
+        .collect()
+}
+
 /// Up to `limit` people whose leaving instant has come and who still have access, as
 /// (organization, user), earliest first.
 pub async fn due_leavers(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<(Uuid, Uuid)>> {

@@ -923,7 +923,66 @@ engine_tests!(
     groups_give_roles_and_members_change_in_one_patch,
     filters_paging_sorting_and_attributes,
     tokens_reach_one_organization_and_need_the_scim_scope,
+    a_leaving_date_from_upstream_ends_access_at_that_instant,
 );
+
+/// An HR-fed provider sends a leaving date: a day (access ends as it ends in the clinic's
+/// zone, America/Chicago) or an instant; a PATCH moves or removes it; one that does not read
+/// is refused with how to write it; and when it comes, the person is deactivated.
+async fn a_leaving_date_from_upstream_ends_access_at_that_instant(t: TestDb) {
+    let app = spawn_app(t).await;
+    let hr = token(&app.app, app.org.id, "scim").await;
+    let mut body = entra_user("lee.moss@clinic.example", "e-9");
+    body["schemas"] = json!([
+        "urn:ietf:params:scim:schemas:core:2.0:User",
+        ENTERPRISE,
+        ROLLCALL
+    ]);
+    body[ROLLCALL] = json!({"defaultLocation": "DT", "leavingDate": "2030-01-31"});
+    let r = scim(&app, &hr, Method::POST, "/Users", Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body[ROLLCALL]["leavingDate"], "2030-02-01T06:00:00Z");
+    let id = r.body["id"].as_str().unwrap().to_string();
+
+    let patch = |value: Value| json!({"schemas": [PATCH_OP], "Operations": [value]});
+    let path = format!("/Users/{id}");
+    let moved = patch(
+        json!({"op": "Replace", "path": format!("{ROLLCALL}:leavingDate"), "value": "2029-12-20T17:30:00-06:00"}),
+    );
+    let r = scim(&app, &hr, Method::PATCH, &path, Some(moved)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body[ROLLCALL]["leavingDate"], "2029-12-20T23:30:00Z");
+
+    let wrong = patch(
+        json!({"op": "replace", "path": format!("{ROLLCALL}:leavingDate"), "value": "end of term"}),
+    );
+    let r = scim(&app, &hr, Method::PATCH, &path, Some(wrong)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["scimType"], "invalidValue");
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("YYYY-MM-DD"),
+        "{}",
+        r.body
+    );
+
+    let removed = patch(json!({"op": "remove", "path": format!("{ROLLCALL}:leavingDate")}));
+    let r = scim(&app, &hr, Method::PATCH, &path, Some(removed)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body[ROLLCALL].get("leavingDate").is_none(), "{}", r.body);
+
+    // A leaving instant already past: the next round deactivates them, as SCIM then shows.
+    let past = rollcall_app::clock::rfc3339(app.app.clock.now() - 60_000_000);
+    let gone = patch(json!({"op": "add", "value": {format!("{ROLLCALL}:leavingDate"): past}}));
+    let r = scim(&app, &hr, Method::PATCH, &path, Some(gone)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let round = rollcall_app::access::leaving::deactivate_leavers(&app.app)
+        .await
+        .unwrap();
+    assert_eq!(round.deactivated, 1);
+    let r = scim(&app, &hr, Method::GET, &path, None).await;
+    assert_eq!(r.body["active"], false, "{}", r.body);
+    assert_eq!(status_of(&app, &id).await, "inactive");
+}
 
 /// A bulk request with these operations (and `failOnErrors` when given).
 fn bulk_request(operations: Value, fail_on_errors: Option<u64>) -> Value {

@@ -17,9 +17,12 @@ use crate::{App, AppError};
 /// People deactivated per round at most (the rest wait for the next round, a minute later).
 const PER_ROUND: i64 = 200;
 
-/// A leaving date people typed (see [`LeavingDate`]) as the instant access ends in `zone`;
-/// empty clears it.
+/// A leaving date people typed (see [`LeavingDate`]) as the instant access ends in `zone`, or
+/// an RFC 3339 instant as systems send it (`2026-12-18T23:00:00Z`); empty clears it.
 pub fn parse(input: &str, zone: &str) -> Result<Option<i64>, ValueError> {
+    if let Ok(at) = input.trim().parse::<jiff::Timestamp>() {
+        return Ok(Some(at.as_microsecond()));
+    }
     Ok(LeavingDate::parse(input)?.map(|d| instant_in(d, zone)))
 }
 

@@ -42,6 +42,8 @@ pub struct ScimUser {
     pub employee_number: Option<String>,
     pub department: Option<String>,
     pub manager_id: Option<Uuid>,
+    /// When the person's access ends by itself.
+    pub leaving_at: Option<i64>,
     /// The provider's groups the person is a member of: (id, display name).
     pub groups: Vec<(Uuid, String)>,
     pub created_at: i64,
@@ -134,6 +136,9 @@ pub struct UserState {
     pub employee_number: Option<String>,
     pub department: Option<String>,
     pub manager_id: Option<Uuid>,
+    /// When access ends: an RFC 3339 instant, or a date (or date and time) in the
+    /// organization's zone; none or empty clears it.
+    pub leaving_date: Option<String>,
 }
 
 impl UserState {
@@ -154,7 +159,13 @@ impl UserState {
             employee_number: u.employee_number.clone(),
             department: u.department.clone(),
             manager_id: u.manager_id,
+            leaving_date: u.leaving_at.map(crate::clock::rfc3339),
         }
+    }
+
+    /// The leaving instant wanted, read in the organization's zone.
+    fn leaving_at(&self, zone: &str) -> Result<Option<i64>, ValueError> {
+        crate::access::leaving::parse(self.leaving_date.as_deref().unwrap_or(""), zone)
     }
 }
 
@@ -164,6 +175,7 @@ impl UserState {
 struct Lookups {
     extras: HashMap<Uuid, UserExtra>,
     npis: HashMap<Uuid, String>,
+    leaving: HashMap<Uuid, i64>,
     changes: HashMap<Uuid, i64>,
     location_codes: HashMap<Uuid, String>,
     groups: HashMap<Uuid, Vec<(Uuid, String)>>,
@@ -183,6 +195,7 @@ impl Lookups {
         Ok(Lookups {
             extras: scim::extras(conn, org_id, user).await?,
             npis: scim::npis(conn, org_id, user).await?,
+            leaving: rollcall_store::users::leaving_dates(conn, org_id, user).await?,
             changes: scim::last_changes(conn, org_id, user).await?,
             location_codes: locations::list(conn, org_id)
                 .await?
@@ -215,6 +228,7 @@ impl Lookups {
             employee_number: extra.and_then(|e| e.employee_number.clone()),
             department: extra.and_then(|e| e.department.clone()),
             manager_id: extra.and_then(|e| e.manager_id),
+            leaving_at: self.leaving.get(&u.id).copied(),
             groups: self.groups.get(&u.id).cloned().unwrap_or_default(),
             created_at: u.created_at,
             last_modified,
@@ -375,6 +389,7 @@ pub async fn create_user(
 ) -> Result<ScimUser, AppError> {
     who.require(Capability::Provision)?;
     let email = access_email(state)?;
+    let leaving_at = state.leaving_at(&who.time_zone)?;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     check_user_name(&mut tx, who.org_id, &state.user_name, None).await?;
@@ -392,12 +407,17 @@ pub async fn create_user(
     let invited = invite::invite_provisioned(app, &mut tx, who, &person, meta).await?;
     let extra = extra_of(invited.user_id, state, now);
     scim::save_extra(&mut tx, who.org_id, &extra).await?;
+    let mut recorded = extra_json(&extra);
+    if let Some(at) = leaving_at {
+        rollcall_store::users::set_leaving(&mut tx, invited.user_id, Some(at)).await?;
+        recorded["leaving_at"] = serde_json::json!(crate::clock::rfc3339(at));
+    }
     let event = meta.change(
         "user.provisioned",
         "user",
         Some(invited.user_id),
         None::<&()>,
-        Some(&extra_json(&extra)),
+        Some(&recorded),
     );
     audit::append(&mut tx, who.org_id, now, &[event]).await?;
     tx.commit().await?;
@@ -512,6 +532,10 @@ async fn profile_edit(
         state.user_type.as_deref(),
     );
     set(&mut edit.npi, current.npi.as_deref(), state.npi.as_deref());
+    if state.leaving_at(&who.time_zone)? != current.leaving_at {
+        edit.leaving_date = Some(state.leaving_date.clone().unwrap_or_default());
+        any = true;
+    }
     let location = state
         .default_location
         .as_deref()

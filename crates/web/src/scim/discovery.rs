@@ -43,7 +43,7 @@ pub fn documentation() -> String {
          name.givenName/familyName, displayName, emails (read at creation: the invitation goes to the userName when it is an address, \
          else to the primary or work address), phoneNumbers (the mobile), active, externalId; \
          the enterprise extension's employeeNumber, department and manager; \
-         the Rollcall extension ({ROLLCALL_USER}): userType, defaultLocation (id, code or name), npi, and status (read-only).\n\
+         the Rollcall extension ({ROLLCALL_USER}): userType, defaultLocation (id, code or name), npi, leavingDate, and status (read-only).\n\
          A created user is Pending with an invitation, through the same checks (rules, licence seats) as every other path.\n\n\
          {DELETE_NOTE}\n\n\
          Groups: displayName, externalId, members. A company admin maps a group to roles and locations; members who join get them \
@@ -161,6 +161,7 @@ fn rollcall_schema(base: &str, choices: &Choices) -> Value {
             with(attr("userType", "string", "A user type code or label of the organization (e.g. pta)"), json!({"canonicalValues": choices.user_types})),
             with(attr("defaultLocation", "string", "The primary location, by id, code or name; shown as its code"), json!({"canonicalValues": choices.locations, "required": true})),
             attr("npi", "string", "National Provider Identifier: 10 digits with a valid check digit"),
+            attr("leavingDate", "dateTime", "When the person's access ends by itself: an instant, or a date (access ends as that day ends in the organization's zone); removing it clears it"),
         ],
         "meta": {"resourceType": "Schema", "location": format!("{base}/Schemas/{ROLLCALL_USER}")},
     })

@@ -106,6 +106,9 @@ pub fn user_json(u: &ScimUser, base: &str) -> Value {
     if let Some(n) = &u.npi {
         rollcall.insert("npi".into(), json!(n));
     }
+    if let Some(at) = u.leaving_at {
+        rollcall.insert("leavingDate".into(), json!(time(at)));
+    }
     o.insert(ROLLCALL_USER.into(), Value::Object(rollcall));
     out
 }
@@ -323,6 +326,7 @@ pub fn user_state(body: &Value) -> Result<UserState, ScimError> {
         employee_number: ext("employeeNumber")?,
         department: ext("department")?,
         manager_id,
+        leaving_date: own("leavingDate")?,
     })
 }
 

@@ -69,10 +69,11 @@ IN_CONTEXT = {
         "location_unavailable", "location_unknown", "role_unknown", "notification_invalid",
         "leaving_date_invalid",
     },
-    # Whether an address parses is the server's to say (`format: email` is an annotation), and an
-    # external id repeated across people is a relation between items no schema states.
-    "replace_directory": {"email_invalid", "external_id_repeated"},
-    "update_directory": {"email_invalid", "external_id_repeated"},
+    # Whether an address parses is the server's to say (`format: email` is an annotation), an
+    # external id repeated across people is a relation between items no schema states, and days
+    # a month does not have are the calendar's.
+    "replace_directory": {"email_invalid", "external_id_repeated", "leaving_date_invalid"},
+    "update_directory": {"email_invalid", "external_id_repeated", "leaving_date_invalid"},
 }
 
 

@@ -23,6 +23,8 @@ pub struct Person {
     /// `false`: deactivated upstream.
     pub active: bool,
     pub groups: Vec<String>,
+    /// When access ends, as a local date and time (`2026-12-19T00:00`), if the roster says.
+    pub leaving_date: Option<String>,
 }
 
 /// A group and how many people of the roster it holds.
@@ -34,8 +36,8 @@ pub struct Group {
     pub inactive: i64,
 }
 
-const PERSON_COLUMNS: &str =
-    "p.external_id, p.first_name, p.last_name, p.email, p.email_key, p.user_type, p.active";
+const PERSON_COLUMNS: &str = "p.external_id, p.first_name, p.last_name, p.email, p.email_key, p.user_type, p.active, \
+     p.leaving_date";
 
 fn person_of(r: &sqlx::any::AnyRow) -> Result<Person> {
     Ok(Person {
@@ -47,6 +49,7 @@ fn person_of(r: &sqlx::any::AnyRow) -> Result<Person> {
         user_type: r.try_get(5)?,
         active: r.try_get::<i64, _>(6)? != 0,
         groups: Vec::new(),
+        leaving_date: r.try_get(7)?,
     })
 }
 
@@ -75,9 +78,9 @@ async fn insert_people(conn: &mut Conn, org_id: Uuid, people: &[Person], now: i6
         conn,
         "directory_people",
         "org_id, external_id, first_name, last_name, email, email_key, user_type, active, \
-         updated_at",
+         updated_at, leaving_date",
         people,
-        rows_per_statement(9),
+        rows_per_statement(10),
         |p, row| {
             row.bind(org.clone())
                 .bind(p.external_id.clone())
@@ -87,7 +90,8 @@ async fn insert_people(conn: &mut Conn, org_id: Uuid, people: &[Person], now: i6
                 .bind(p.email_key.clone())
                 .bind(p.user_type.clone())
                 .bind(p.active as i64)
-                .bind(now);
+                .bind(now)
+                .bind(p.leaving_date.clone());
         },
     )
     .await?;

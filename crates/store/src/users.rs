@@ -726,6 +726,21 @@ pub async fn set_leaving(conn: &mut Conn, id: Uuid, at: Option<i64>) -> Result<(
     Ok(())
 }
 
+/// Sets when the user leaves unless it is already `at`: the previous value (`Some(None)` when
+/// there was none), or `None` when nothing changed.
+pub async fn set_leaving_if_other(
+    conn: &mut Conn,
+    id: Uuid,
+    at: i64,
+) -> Result<Option<Option<i64>>> {
+    let was = leaving_of(conn, id).await?;
+    if was == Some(at) {
+        return Ok(None);
+    }
+    set_leaving(conn, id, Some(at)).await?;
+    Ok(Some(was))
+}
+
 /// When the user leaves, if a date is set.
 pub async fn leaving_of(conn: &mut Conn, id: Uuid) -> Result<Option<i64>> {
     let mut q = Sql::new("SELECT leaves_at FROM users WHERE id = ");

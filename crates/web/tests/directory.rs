@@ -1085,4 +1085,78 @@ engine_tests!(
     adding_a_batch_from_two_groups,
     too_few_seats_creates_nobody,
     a_viewer_can_look_but_not_load_or_add,
+    a_roster_sets_leaving_dates_on_accounts_and_refuses_one_it_cannot_read,
 );
+
+/// The HR roster names when people leave: a load sets that date on their accounts (as the day
+/// ends in the clinic's zone), once; a date that does not read refuses the load with its place
+/// and the fix, and changes nothing.
+async fn a_roster_sets_leaving_dates_on_accounts_and_refuses_one_it_cannot_read(t: TestDb) {
+    let app = spawn_app(t).await;
+    let kim = add_user(
+        &app.app,
+        &app.org,
+        "kim@alpha.example",
+        ("Kim", "Lee"),
+        "Front Desk",
+        None,
+    )
+    .await;
+    let admin = app.signed_in_admin().await;
+    let token = app.api_token(&admin, &["users:read", "users:write"]).await;
+    let person = |leaving: &str| {
+        json!({"people": [{
+            "external_id": "E-7", "first_name": "Kim", "last_name": "Lee",
+            "email": "kim@alpha.example", "leaving_date": leaving
+        }]})
+    };
+    let (status, loaded) = app
+        .api(
+            &token,
+            reqwest::Method::PATCH,
+            "/api/v1/directory",
+            Some(&person("2030-01-31")),
+        )
+        .await;
+    assert_eq!(status, 200, "{loaded}");
+    assert_eq!(loaded["leaving_dates_set"], 1, "{loaded}");
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    let at = users::leaving_of(&mut conn, kim).await.unwrap();
+    drop(conn);
+    assert_eq!(
+        at.map(rollcall_app::clock::rfc3339).as_deref(),
+        Some("2030-02-01T06:00:00Z")
+    );
+
+    // The same roster again sets nothing.
+    let (_, again) = app
+        .api(
+            &token,
+            reqwest::Method::PATCH,
+            "/api/v1/directory",
+            Some(&person("2030-01-31")),
+        )
+        .await;
+    assert_eq!(again["leaving_dates_set"], 0, "{again}");
+
+    let (status, refused) = app
+        .api(
+            &token,
+            reqwest::Method::PATCH,
+            "/api/v1/directory",
+            Some(&person("31/01/2030")),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    let text = refused.to_string();
+    assert!(
+        text.contains("leaving_date_invalid") && text.contains("person 1"),
+        "{text}"
+    );
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    assert_eq!(
+        users::leaving_of(&mut conn, kim).await.unwrap(),
+        at,
+        "nothing changed"
+    );
+}

@@ -466,6 +466,9 @@ fn rows_of(
         if let Some(t) = p.user_type {
             cells.insert(Column::UserType, t);
         }
+        if let Some(d) = p.leaving_date {
+            cells.insert(Column::LeavingDate, d);
+        }
         Ok(RawRow {
             line: i as u64 + 1,
             cells,

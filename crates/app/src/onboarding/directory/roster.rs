@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Read;
 
-use rollcall_domain::{Capability, Email, ValueError};
+use rollcall_domain::{Capability, Email, LeavingDate, ValueError};
 use rollcall_store::audit;
 use rollcall_store::directory::{self, Person};
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,7 @@ pub const MAX_PEOPLE: usize = 200_000;
 const MAX_PROBLEMS_SHOWN: usize = 20;
 
 /// Columns of a roster file: (name, required).
-pub const COLUMNS: [(&str, bool); 7] = [
+pub const COLUMNS: [(&str, bool); 8] = [
     ("external_id", true),
     ("first_name", true),
     ("last_name", true),
@@ -31,6 +31,7 @@ pub const COLUMNS: [(&str, bool); 7] = [
     ("user_type", false),
     ("active", false),
     ("groups", false),
+    ("leaving_date", false),
 ];
 
 /// One person as a client sends them (`PUT /api/v1/directory`), or a row of a roster file.
@@ -54,6 +55,10 @@ pub struct PersonIn {
     pub active: Option<bool>,
     /// Names of the groups the person belongs to.
     pub groups: Vec<String>,
+    /// When the person's access ends: `YYYY-MM-DD` (as that day ends in the organization's
+    /// zone) or `YYYY-MM-DD HH:MM`. A load sets it on the person's account; it never clears
+    /// one (a manager does, on the profile).
+    pub leaving_date: Option<String>,
 }
 
 /// A whole roster as a client sends it.
@@ -88,6 +93,9 @@ pub struct Loaded {
     pub reactivated: Vec<AccountChange>,
     /// Account changes the load asked for and the rules refused, each with the reason.
     pub refused: Vec<SyncRefusal>,
+    /// Accounts whose leaving date the load set (or moved).
+    #[serde(default)]
+    pub leaving_dates_set: usize,
 }
 
 /// Whether a load is the whole roster or a part of it.
@@ -197,8 +205,8 @@ fn read_file(reader: impl Read) -> Result<SmallCsv, AppError> {
 pub fn template() -> String {
     format!(
         "{}\n\
-         E-1001,Kim,Lee,kim.lee@clinic.example,pta,true,Downtown PT;Weekend cover\n\
-         E-1002,Sam,Ortiz,sam.ortiz@clinic.example,front_desk,false,Front office\n",
+         E-1001,Kim,Lee,kim.lee@clinic.example,pta,true,Downtown PT;Weekend cover,\n\
+         E-1002,Sam,Ortiz,sam.ortiz@clinic.example,front_desk,false,Front office,2027-06-30\n",
         expected_columns().replace(", ", ",")
     )
 }
@@ -255,7 +263,7 @@ fn column_positions(header: &csv::StringRecord) -> Result<Vec<usize>, AppError> 
         return Err(invalid(
             "directory_header_invalid",
             format!(
-                "The header lacks {}: {}. The columns of a roster are {} (user_type, active and groups may be left out).",
+                "The header lacks {}: {}. The columns of a roster are {} (user_type, active, groups and leaving_date may be left out).",
                 if missing.len() == 1 {
                     "a required column"
                 } else {
@@ -290,6 +298,7 @@ fn person_of(record: &csv::StringRecord, positions: &[usize]) -> Result<PersonIn
             "last_name" => p.last_name = value,
             "email" => p.email = value,
             "user_type" => p.user_type = Some(value),
+            "leaving_date" => p.leaving_date = Some(value),
             "active" => {
                 p.active = Some(parse_active(&value).ok_or_else(|| {
                     ("active_invalid", format!(
@@ -472,6 +481,10 @@ fn checked_person(
     let email = Email::parse(&p.email)
         .map_err(|e| problem(e.code, &lowercase_first(&e.message)))
         .ok();
+    let leaving_date = LeavingDate::parse(p.leaving_date.as_deref().unwrap_or(""))
+        .map_err(|e| problem(e.code, &lowercase_first(&e.message)))
+        .ok()
+        .flatten();
     let email = email.filter(|_| problems.len() == before)?;
     Some(Person {
         external_id,
@@ -485,6 +498,7 @@ fn checked_person(
             .filter(|t| !t.is_empty()),
         active: p.active.unwrap_or(true),
         groups: groups_of(&p.groups, at, problems),
+        leaving_date: leaving_date.map(String::from),
     })
 }
 
@@ -612,7 +626,8 @@ async fn load(
         (before, planned)
     };
     let synced = sync::apply(app, who, planned, meta).await?;
-    let loaded = loaded_of(&before, &people, extent, synced);
+    let mut loaded = loaded_of(&before, &people, extent, synced);
+    loaded.leaving_dates_set = sync::apply_leaving_dates(app, who, &people, meta).await?;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
     match extent {
@@ -639,6 +654,7 @@ async fn load(
                 "deactivated": loaded.deactivated,
                 "reactivated": loaded.reactivated,
                 "refused": loaded.refused,
+                "leaving_dates_set": loaded.leaving_dates_set,
             })),
         )],
     )
@@ -671,6 +687,7 @@ fn loaded_of(before: &[Person], people: &[Person], extent: Extent, synced: Synce
         deactivated: synced.deactivated,
         reactivated: synced.reactivated,
         refused: synced.refused,
+        leaving_dates_set: 0,
     }
 }
 

@@ -11,12 +11,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use rollcall_domain::LeavingDate;
 use rollcall_store::Conn;
 use rollcall_store::directory::Person;
 use rollcall_store::users::{self, User};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::access::leaving;
 use crate::access::lifecycle::{self, Origin};
 use crate::audit::Meta;
 use crate::provisioning::{deprovision, holds_access, reprovision};
@@ -210,6 +212,49 @@ pub(super) async fn apply(
 }
 
 /// The audit trail names the directory sync as the actor, and who loaded the roster.
+/// Sets the leaving dates the roster gives on the accounts of people who still have access,
+/// where the account's differs (in the organization's zone); each its own transaction,
+/// audited as the directory sync. Returns how many were set.
+pub(super) async fn apply_leaving_dates(
+    app: &App,
+    who: &Principal,
+    people: &[Person],
+    meta: &Meta,
+) -> Result<usize, AppError> {
+    let wanted: BTreeMap<&str, LeavingDate> = people
+        .iter()
+        .filter_map(|p| {
+            let date = LeavingDate::try_from(p.leaving_date.clone()?).ok()?;
+            Some((p.email_key.as_str(), date))
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    let keys: Vec<String> = wanted.keys().map(|k| k.to_string()).collect();
+    let accounts = users::by_email_keys(&mut *app.db.read_conn().await?, who.org_id, &keys).await?;
+    let meta = sync_meta(meta);
+    let mut set = 0;
+    for user in accounts.into_iter().filter(|u| holds_access(u.status)) {
+        let at = leaving::instant_in(wanted[user.email_key.as_str()], &who.time_zone);
+        let mut tx = app.db.begin().await?;
+        let was = users::set_leaving_if_other(&mut tx, user.id, at).await?;
+        let Some(was) = was else { continue };
+        let at_text = |t: Option<i64>| t.map(crate::clock::rfc3339);
+        let event = meta.change(
+            "user.updated",
+            "user",
+            Some(user.id),
+            Some(&serde_json::json!({ "leaving_at": at_text(was) })),
+            Some(&serde_json::json!({ "leaving_at": at_text(Some(at)), "upstream": "directory" })),
+        );
+        rollcall_store::audit::append(&mut tx, who.org_id, app.clock.now(), &[event]).await?;
+        tx.commit().await?;
+        set += 1;
+    }
+    Ok(set)
+}
+
 fn sync_meta(meta: &Meta) -> Meta {
     Meta {
         actor_label: format!("Directory sync (roster loaded by {})", meta.actor_label),
@@ -309,6 +354,7 @@ mod tests {
             user_type: None,
             active,
             groups: Vec::new(),
+            leaving_date: None,
         }
     }
 

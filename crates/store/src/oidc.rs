@@ -336,8 +336,17 @@ pub async fn spend_code(conn: &mut Conn, code_hash: &str, now: i64) -> Result<bo
     q.bind(now)
         .push(" WHERE used_at IS NULL AND code_hash = ")
         .bind(code_hash.to_string())
-        .push(" AND grant_id IN (SELECT id FROM oidc_grants WHERE revoked_at IS NULL)");
+        .push(&live_grant_of("oidc_codes"));
     Ok(q.execute(&mut *conn).await? == 1)
+}
+
+/// `AND` the row's grant is not revoked: a lookup by the grant's key. (Written as `grant_id IN
+/// (SELECT id … WHERE revoked_at IS NULL)`, SQLite lists every live grant on each call, so the
+/// token endpoint slowed as sign-ins accumulated: ~10 ms a call at 20,000 grants.)
+fn live_grant_of(table: &str) -> String {
+    format!(
+        " AND EXISTS (SELECT 1 FROM oidc_grants g WHERE g.id = {table}.grant_id AND g.revoked_at IS NULL)"
+    )
 }
 
 fn grant_of_offset(r: &AnyRow, at: usize) -> Result<Grant> {
@@ -406,7 +415,7 @@ pub async fn spend_refresh(conn: &mut Conn, token_hash: &str, now: i64) -> Resul
     q.bind(now)
         .push(" WHERE rotated_at IS NULL AND token_hash = ")
         .bind(token_hash.to_string())
-        .push(" AND grant_id IN (SELECT id FROM oidc_grants WHERE revoked_at IS NULL)");
+        .push(&live_grant_of("oidc_refresh_tokens"));
     Ok(q.execute(&mut *conn).await? == 1)
 }
 

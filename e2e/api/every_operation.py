@@ -7,9 +7,10 @@ checked with the Standard Webhooks library: each delivery verifies with the endp
 tampered body does not, and after a rotation both the old and the new secret verify.
 
 Usage: PYTHONPATH=<dir holding rollcall_client> python every_operation.py \
-           --base http://127.0.0.1:PORT --token rollcall_sa_… --document openapi.json \
+           --base http://127.0.0.1:PORT --token rollcall_sa_… --scim-token rollcall_sa_… \
+           --document openapi.json \
            --receiver http://127.0.0.1:PORT --received FILE
-The token needs users:read, users:write and tokens:write.
+The token needs users:read, users:write and tokens:write; the SCIM token the scim scope.
 """
 
 import argparse
@@ -22,6 +23,7 @@ import time
 import uuid
 
 import attrs
+import httpx
 import standardwebhooks
 from rollcall_client import AuthenticatedClient
 from rollcall_client import models as m
@@ -36,6 +38,7 @@ class Failure(Exception):
 
 class Api:
     def __init__(self, base: str, token: str, document: dict):
+        self.base = base
         self.client = AuthenticatedClient(base_url=f"{base}/api/v1", token=token, timeout=60)
         self.tags = {
             op["operationId"]: op["tags"][0]
@@ -192,7 +195,7 @@ def webhooks_and_sign_in_apps(api: Api, receiver: Receiver, tag: str, deactivate
     assert not any(c.id == app.id for c in api("list_oidc_clients", [m.ClientView]))
 
 
-def run(api: Api, document: dict, receiver: Receiver) -> None:
+def run(api: Api, document: dict, receiver: Receiver, scim_token: str) -> None:
     tag = uuid.uuid4().hex[:8]
 
     # The caller, this document and the reference data.
@@ -304,6 +307,22 @@ def run(api: Api, document: dict, receiver: Receiver) -> None:
     audit = api("list_audit_events", m.AuditPage, limit=20)
     assert audit.events, "the calls above are audited"
 
+    # Provisioning: a group the provider pushes over SCIM, mapped to a role and a location;
+    # the provider's requests in the log.
+    pushed = httpx.post(f"{api.base}/scim/v2/Groups", headers={
+        "Authorization": f"Bearer {scim_token}", "Content-Type": "application/scim+json"},
+        content=json.dumps({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                            "displayName": f"Conformance {tag}"}), timeout=30)
+    assert pushed.status_code == 201, pushed.text
+    group_id = pushed.json()["id"]
+    groups = api("list_provisioned_groups", [m.MappedGroup])
+    assert any(str(g.id) == group_id for g in groups), groups
+    mapped = api("map_provisioned_group", m.MappedGroup, group_id,
+                 body=m.Mapping(roles=[front_desk.name], locations=[downtown.code]))
+    assert [r.name for r in mapped.roles] == [front_desk.name], mapped.roles
+    log = api("list_scim_requests", [m.RequestView])
+    assert any(r.method == "POST" and r.path == "/Groups" for r in log), log[:3]
+
     # Tokens: list, make, rotate, revoke.
     api("list_tokens", [m.TokenView])
     issued = api("create_token", m.Issued, body=m.NewToken(
@@ -318,6 +337,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", required=True)
     parser.add_argument("--token", required=True)
+    parser.add_argument("--scim-token", required=True)
     parser.add_argument("--document", required=True)
     parser.add_argument("--receiver", required=True)
     parser.add_argument("--received", required=True)
@@ -326,7 +346,7 @@ def main() -> int:
         document = json.load(f)
     api = Api(args.base, args.token, document)
     try:
-        run(api, document, Receiver(args.receiver, args.received))
+        run(api, document, Receiver(args.receiver, args.received), args.scim_token)
     except (Failure, AssertionError) as e:
         print(f"FAILED: {e!r}", file=sys.stderr)
         return 1

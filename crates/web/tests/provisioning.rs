@@ -269,4 +269,105 @@ async fn only_the_last_hundred_requests_are_kept_and_only_company_admins_see_the
 engine_tests!(
     a_company_admin_connects_a_provider_from_the_provisioning_page,
     only_the_last_hundred_requests_are_kept_and_only_company_admins_see_them,
+    an_integrator_maps_groups_and_reads_the_request_log_over_the_api,
 );
+
+/// The same mapping and request log through the JSON API: a group mapped by role and location
+/// name gives its member both; a name the organization does not have is refused and changes
+/// nothing; the log lists the provider's requests, refusals with their outcome.
+async fn an_integrator_maps_groups_and_reads_the_request_log_over_the_api(t: TestDb) {
+    let app = spawn_app(t).await;
+    let admin = app.signed_in_admin().await;
+    let provider = app.api_token(&admin, &["scim"]).await;
+    let api = app.api_token(&admin, &["users:read", "users:write"]).await;
+    let (_, group) = scim(&app, &provider, Method::POST, "/Groups",
+        json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Front office" })).await;
+    let group_id = group["id"].as_str().unwrap().to_string();
+    let (status, ana) = scim(
+        &app,
+        &provider,
+        Method::POST,
+        "/Users",
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "ana.ruiz@alpha.example",
+            "name": { "givenName": "Ana", "familyName": "Ruiz" },
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{ana}");
+    let ana_id = ana["id"].as_str().unwrap().to_string();
+    scim(&app, &provider, Method::PATCH, &format!("/Groups/{group_id}"),
+        json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{ "op": "add", "path": "members", "value": [{ "value": ana_id }] }] })).await;
+    let (status, _) = scim(
+        &app,
+        &provider,
+        Method::GET,
+        "/Users?filter=nonsense",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    let (status, groups) = app
+        .api(&api, Method::GET, "/api/v1/provisioning/groups", None)
+        .await;
+    assert_eq!(status, 200, "{groups}");
+    assert_eq!(groups[0]["display_name"], "Front office");
+    assert_eq!(groups[0]["members"], 1);
+    assert_eq!(groups[0]["roles"], json!([]));
+
+    let path = format!("/api/v1/provisioning/groups/{group_id}/mapping");
+    let wrong = json!({ "roles": ["Front Desk"], "locations": ["Atlantis"] });
+    let (status, problem) = app.api(&api, Method::PUT, &path, Some(&wrong)).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem.to_string().contains("location_unknown"),
+        "{problem}"
+    );
+    assert_eq!(
+        access_of(&app, &ana_id).await.0,
+        Vec::<String>::new(),
+        "nothing changed"
+    );
+
+    let mapping = json!({ "roles": ["Front Desk"], "locations": ["NS"] });
+    let (status, mapped) = app.api(&api, Method::PUT, &path, Some(&mapping)).await;
+    assert_eq!(status, 200, "{mapped}");
+    assert_eq!(mapped["roles"][0]["name"], "Front Desk");
+    assert_eq!(mapped["locations"][0]["code"], "NS");
+    let (roles, locations) = access_of(&app, &ana_id).await;
+    assert_eq!(roles, ["Front Desk"]);
+    assert!(
+        locations.contains(&"alpha Northside".to_string()),
+        "{locations:?}"
+    );
+
+    let (status, log) = app
+        .api(&api, Method::GET, "/api/v1/provisioning/requests", None)
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let log = log.as_array().unwrap();
+    assert_eq!(log.len(), 4, "{log:?}");
+    assert_eq!(log[0]["status"], 400);
+    assert_eq!(log[0]["ok"], false);
+    assert!(
+        log[0]["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("invalidFilter"),
+        "{:?}",
+        log[0]
+    );
+    assert!(log[0]["at_utc"].as_str().unwrap().ends_with('Z'));
+
+    // Reading the log and mapping need a company admin's write scope.
+    let reader = app.api_token(&admin, &["users:read"]).await;
+    let (status, _) = app
+        .api(&reader, Method::GET, "/api/v1/provisioning/requests", None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = app.api(&reader, Method::PUT, &path, Some(&mapping)).await;
+    assert_eq!(status, 403);
+}

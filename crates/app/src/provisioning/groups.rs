@@ -459,3 +459,85 @@ async fn apply(
     profile::update(app, who, user, &edit, None, Path::Scim, meta).await?;
     Ok(())
 }
+
+/// A provider's group as an integrator reads its mapping: what membership gives, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct MappedGroup {
+    pub id: Uuid,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    /// How many people the provider has put in the group.
+    pub members: usize,
+    /// Roles every member gets.
+    pub roles: Vec<Named>,
+    /// Locations every member gets.
+    pub locations: Vec<Named>,
+}
+
+/// A role or location by id, with its name (and a location's code).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Named {
+    pub id: Uuid,
+    pub name: String,
+    pub code: Option<String>,
+}
+
+/// Every group with its mapping, oldest first.
+pub async fn mapped_groups(app: &App, who: &Principal) -> Result<Vec<MappedGroup>, AppError> {
+    let all = groups(app, who).await?;
+    let (roles, locations) = catalogue(app, who).await?;
+    Ok(all.iter().map(|g| mapped(g, &roles, &locations)).collect())
+}
+
+/// Sets a group's mapping (see [`set_mapping`]) and answers it as [`mapped_groups`] shows it.
+pub async fn map(
+    app: &App,
+    who: &Principal,
+    id: Uuid,
+    mapping: &Mapping,
+    meta: &Meta,
+) -> Result<MappedGroup, AppError> {
+    let g = set_mapping(app, who, id, mapping, meta).await?;
+    let (roles, locations) = catalogue(app, who).await?;
+    Ok(mapped(&g, &roles, &locations))
+}
+
+async fn catalogue(app: &App, who: &Principal) -> Result<(Vec<Named>, Vec<Named>), AppError> {
+    let conn = &mut *app.db.read_conn().await?;
+    let roles = roles::list(conn, who.org_id)
+        .await?
+        .into_iter()
+        .map(|r| Named {
+            id: r.id,
+            name: r.name,
+            code: None,
+        })
+        .collect();
+    let locations = locations::list(conn, who.org_id)
+        .await?
+        .into_iter()
+        .map(|l| Named {
+            id: l.id,
+            name: l.name,
+            code: Some(l.code),
+        })
+        .collect();
+    Ok((roles, locations))
+}
+
+fn mapped(g: &ScimGroup, roles: &[Named], locations: &[Named]) -> MappedGroup {
+    let pick = |all: &[Named], ids: &[Uuid]| -> Vec<Named> {
+        all.iter()
+            .filter(|n| ids.contains(&n.id))
+            .cloned()
+            .collect()
+    };
+    MappedGroup {
+        id: g.id,
+        display_name: g.display_name.clone(),
+        external_id: g.external_id.clone(),
+        members: g.members.len(),
+        roles: pick(roles, &g.roles),
+        locations: pick(locations, &g.locations),
+    }
+}

@@ -49,10 +49,12 @@ pub async fn record(app: &App, seen: Seen) -> Result<(), AppError> {
 }
 
 /// One request on the Provisioning page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RequestView {
     /// In the organization's zone.
     pub at: String,
+    /// RFC 3339, UTC.
+    pub at_utc: String,
     pub token: String,
     pub method: String,
     /// The path and query, with a person's or group's id written `…` (see `about`).
@@ -88,6 +90,7 @@ pub async fn recent(app: &App, who: &Principal) -> Result<Vec<RequestView>, AppE
             };
             RequestView {
                 at: local(r.at, &who.time_zone),
+                at_utc: crate::clock::rfc3339(r.at),
                 token: r
                     .token_name
                     .unwrap_or_else(|| "a token since deleted".into()),

@@ -9,6 +9,7 @@ mod oidc_clients;
 mod openapi;
 mod paging;
 mod problem;
+mod provisioning;
 mod query;
 mod reference;
 mod responses;
@@ -85,6 +86,7 @@ fn documented() -> OpenApiRouter<App> {
         .merge(webhooks::routes())
         .merge(reference::routes())
         .merge(compliance::routes())
+        .merge(provisioning::routes())
         .routes(routes!(jobs::get))
         .routes(routes!(jobs::refused))
 }

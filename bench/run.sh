@@ -22,6 +22,7 @@ case "$which" in
   p6) exec "$bin/p6-dispatch" "$@" ;;
   p7) exec "$bin/p7-bulk-update" "$@" ;;
   p8) exec "$bin/p8-invite-api" "$@" ;;
+  p10) exec "$bin/p10-scim-create" "$@" ;;
   p11) exec "$bin/p11-oidc-tokens" "$@" ;;
   p12) exec "$bin/p12-webhook-fanout" "$@" ;;
   p1) exec "$bin/p1-import" "$@" ;;
@@ -33,7 +34,7 @@ case "$which" in
     esac
     exec "$bin/p1-import" --p3 "$@" ;;
   all)
-    for b in p4-user-list p5-paste p6-dispatch p7-bulk-update p8-invite-api p11-oidc-tokens p12-webhook-fanout; do "$bin/$b" "$@"; done
+    for b in p4-user-list p5-paste p6-dispatch p7-bulk-update p8-invite-api p10-scim-create p11-oidc-tokens p12-webhook-fanout; do "$bin/$b" "$@"; done
     # P1 (P3 when a --database-url is given), P2 in a process of its own, then P3.
     "$bin/p1-import" "$@"
     "$bin/p1-import" --p2 "$@"
@@ -41,5 +42,5 @@ case "$which" in
       *" --database-url"*) ;;
       *) "$bin/p1-import" --p3 --database-url "${ROLLCALL_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}" "$@" ;;
     esac ;;
-  *) echo "unknown benchmark “$which”: use p1, p2, p3, p4, limits, p5, p6, p7, p8, p11, p12 or all" >&2; exit 2 ;;
+  *) echo "unknown benchmark “$which”: use p1, p2, p3, p4, limits, p5, p6, p7, p8, p10, p11, p12 or all" >&2; exit 2 ;;
 esac

@@ -55,12 +55,18 @@ pub async fn unwarned(conn: &mut Conn, org_id: Uuid, before: i64, limit: i64) ->
 /// Marks a person warned now, unless another process did since their last activity; true
 /// when this call marked them.
 pub async fn mark_warned(conn: &mut Conn, id: Uuid, now: i64) -> Result<bool> {
-    let mut q = Sql::new("UPDATE users SET inactivity_warned_at = ");
+    mark(conn, "inactivity_warned_at", id, now).await
+}
+
+/// Sets `column` (a mark of this idle spell) to now, unless it was set since the person's last
+/// activity; true when this call set it.
+async fn mark(conn: &mut Conn, column: &str, id: Uuid, now: i64) -> Result<bool> {
+    let mut q = Sql::new(&format!("UPDATE users SET {column} = "));
     q.bind(now)
         .push(" WHERE id = ")
         .bind(id.to_string())
         .push(&format!(
-            " AND (inactivity_warned_at IS NULL OR inactivity_warned_at < {LAST_ACTIVE})"
+            " AND ({column} IS NULL OR {column} < {LAST_ACTIVE})"
         ));
     Ok(q.execute(&mut *conn).await? == 1)
 }
@@ -90,14 +96,7 @@ pub async fn due(
 
 /// Flags a person for review now, unless already flagged since their last activity.
 pub async fn mark_flagged(conn: &mut Conn, id: Uuid, now: i64) -> Result<bool> {
-    let mut q = Sql::new("UPDATE users SET inactivity_flagged_at = ");
-    q.bind(now)
-        .push(" WHERE id = ")
-        .bind(id.to_string())
-        .push(&format!(
-            " AND (inactivity_flagged_at IS NULL OR inactivity_flagged_at < {LAST_ACTIVE})"
-        ));
-    Ok(q.execute(&mut *conn).await? == 1)
+    mark(conn, "inactivity_flagged_at", id, now).await
 }
 
 /// Active people flagged since their last activity, longest idle first.

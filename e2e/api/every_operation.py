@@ -86,6 +86,38 @@ def undocumented(operation: str, value, path: str = "$") -> None:
         undocumented(operation, getattr(value, name), f"{path}.{name}")
 
 
+def refused(api: Api, operation: str, status: int, *args, **kwargs):
+    """Calls `operation`, which must be refused with `status` and a problem the client parses."""
+    package = re.sub(r"[^0-9a-z]+", "_", api.tags[operation].lower())
+    module = importlib.import_module(f"rollcall_client.api.{package}.{operation}")
+    res = module.sync_detailed(*args, client=api.client, **kwargs)
+    api.called.add(operation)
+    if int(res.status_code) != status or not isinstance(res.parsed, m.Problem):
+        raise Failure(f"{operation}: {int(res.status_code)} {res.content[:400]!r}: expected a {status} problem")
+    return res.parsed
+
+
+def emergency_access(api: Api) -> None:
+    """Who may take emergency access and for how long; the demo's uses, read and reviewed.
+    Taking it is a person's act for themselves, and this client's token is a service account:
+    the answer is a 403 problem that says so (the grant itself is tested below HTTP and in the
+    web tests, through a person's session and token)."""
+    settings = api("get_emergency_access_settings", m.EmergencySettings)
+    assert settings.role_name == "Provider", settings
+    changed = api("update_emergency_access_settings", m.EmergencySettings,
+                  body=m.EmergencySettingsChange(role="Provider", max_minutes=180))
+    assert changed.max_minutes == 180, changed
+    waiting = api("list_emergency_access", [m.EmergencyGrant], review_state=m.ReviewState.OPEN)
+    assert waiting, "the demo's uses of emergency access wait for review"
+    one = api("get_emergency_access", m.EmergencyGrant, waiting[0].id)
+    reviewed = api("review_emergency_access", m.EmergencyGrant, one.id, body=m.ReviewDecision(
+        decision=m.Decision.ACCEPTED, note="Confirmed with the billing lead."))
+    assert str(reviewed.review_state) == "accepted", reviewed.review_state
+    problem = refused(api, "grant_emergency_access", 403, body=m.EmergencyRequest(
+        permission="clinical.charts", reason="Covering a colleague's patients tonight"))
+    assert "person" in (problem.detail or ""), problem
+
+
 def wait_for_job(api: Api, job_id, expect):
     deadline = time.monotonic() + 60
     while True:
@@ -296,6 +328,9 @@ def run(api: Api, document: dict, receiver: Receiver) -> None:
                    email=f"dir2.{tag}@clinic.example", groups=["Conformance"])]))
     overview = api("get_directory", m.Overview)
     assert overview.people == 2, overview
+
+    # Emergency access.
+    emergency_access(api)
 
     # The audit log.
     audit = api("list_audit_events", m.AuditPage, limit=20)

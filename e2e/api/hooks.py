@@ -69,6 +69,8 @@ IN_CONTEXT = {
         "location_unavailable", "location_unknown", "role_unknown", "notification_invalid",
         "leaving_date_invalid",
     },
+    # The organization's roles (by id or name) designate who may take emergency access.
+    "update_emergency_access_settings": {"role_unknown"},
     # Whether an address parses is the server's to say (`format: email` is an annotation), and an
     # external id repeated across people is a relation between items no schema states.
     "replace_directory": {"email_invalid", "external_id_repeated"},

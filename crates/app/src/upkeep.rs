@@ -1,5 +1,5 @@
 //! What a serving process does on its own from time to time: deactivate the people whose
-//! leaving date has come, publish a new OpenID Connect signing key once the newest is old
+//! leaving date has come, end emergency access whose time is up, publish a new OpenID Connect signing key once the newest is old
 //! enough, and, when the operator asks for them, back the
 //! SQLite database up on a schedule, keeping the newest few.
 
@@ -35,6 +35,8 @@ pub fn spawn(app: App) -> tokio::task::JoinHandle<()> {
 #[derive(Debug, Default)]
 pub struct Round {
     pub leavers: crate::access::leaving::Leavers,
+    /// Emergency grants this round ended.
+    pub emergency_ended: usize,
     pub new_key: Option<String>,
     pub backup: Option<Report>,
 }
@@ -45,6 +47,10 @@ pub async fn run_once(app: &App) -> Round {
     match crate::access::leaving::deactivate_leavers(app).await {
         Ok(leavers) => round.leavers = leavers,
         Err(e) => tracing::warn!(error = %e, "could not deactivate the people who left"),
+    }
+    match crate::access::emergency::expiry::end_expired(app).await {
+        Ok(ended) => round.emergency_ended = ended,
+        Err(e) => tracing::warn!(error = %e, "could not end the emergency access whose time is up"),
     }
     let every = app.config.upkeep.key_rotation_micros;
     if every > 0 {

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod codes;
 pub mod directory;
 pub mod drafts;
+pub mod emergency;
 pub mod idempotency;
 pub mod imports;
 pub mod invitations;

@@ -25,6 +25,11 @@ pub struct OrgSettings {
     pub notification_media: Vec<String>,
     /// How many years audit events are kept before they may be dropped (archived or live).
     pub audit_retention_years: u32,
+    /// The role whose members may grant themselves emergency ("break-glass") access (its id);
+    /// `None`: nobody may.
+    pub emergency_role: Option<String>,
+    /// The longest an emergency grant may last, in minutes.
+    pub emergency_max_minutes: u32,
 }
 
 /// HIPAA's six years (45 CFR 164.316(b)(2)): the default and the shortest retention accepted.
@@ -47,6 +52,8 @@ impl Default for OrgSettings {
                 .to_vec(),
             notification_media: ["email", "sms", "push"].map(String::from).to_vec(),
             audit_retention_years: MIN_AUDIT_RETENTION_YEARS,
+            emergency_role: None,
+            emergency_max_minutes: rollcall_domain::emergency::DEFAULT_MAX_MINUTES,
         }
     }
 }

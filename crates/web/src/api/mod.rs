@@ -1,6 +1,7 @@
 //! The JSON API under /api/v1, authenticated by scoped bearer tokens.
 
 mod directory;
+mod emergency;
 mod imports;
 mod invitations;
 mod jobs;
@@ -82,6 +83,7 @@ fn documented() -> OpenApiRouter<App> {
         .merge(tokens::routes())
         .merge(oidc_clients::routes())
         .merge(webhooks::routes())
+        .merge(emergency::routes())
         .merge(reference::routes())
         .routes(routes!(jobs::get))
         .routes(routes!(jobs::refused))

@@ -4,6 +4,7 @@ mod audit;
 mod bulk;
 mod confirm;
 mod directory;
+mod emergency;
 mod form;
 mod home;
 mod import;
@@ -41,6 +42,7 @@ pub fn routes() -> Router<App> {
         .merge(role_and_job_routes())
         .merge(import::routes())
         .merge(directory::routes())
+        .merge(emergency::routes())
         .merge(settings_routes())
         .merge(audit_and_mailbox_routes())
         .merge(static_routes())
@@ -106,6 +108,10 @@ fn settings_routes() -> Router<App> {
         .route(
             "/settings/locations",
             get(|| async { Redirect::to("/settings#locations") }).post(settings::add_location),
+        )
+        .route(
+            "/settings/emergency-access",
+            get(|| async { Redirect::to("/settings#emergency") }).post(settings::save_emergency),
         )
         .route(
             "/settings/api-tokens",

@@ -6,6 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use rollcall_app::domain::Capability;
 use rollcall_app::model::OrgSettings;
+use rollcall_app::access::emergency::settings::{
+    self as emergency, EmergencySettings, EmergencySettingsChange,
+};
 use rollcall_app::org::SettingsChange;
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
@@ -32,6 +35,21 @@ struct SettingsPage {
     location_form: FormState,
     /// The settings form, as typed when refused.
     settings_form: FormState,
+    emergency: EmergencySettings,
+    /// (id, name) of the roles that may designate people for emergency access.
+    roles: Vec<(String, String)>,
+    /// The emergency-access form, as typed when refused.
+    emergency_form: FormState,
+}
+
+impl SettingsPage {
+    fn designates(&self, role_id: &str) -> bool {
+        let stored = self
+            .emergency
+            .role_id
+            .is_some_and(|id| id.to_string() == role_id);
+        self.emergency_form.chosen("role", role_id, stored)
+    }
 }
 
 impl SettingsPage {
@@ -62,6 +80,7 @@ enum Refused {
     Nothing,
     Location(FormState),
     Settings(FormState),
+    Emergency(FormState),
 }
 
 async fn show(
@@ -100,11 +119,18 @@ async fn show(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let (location_form, settings_form) = match refused {
-        Refused::Nothing => (FormState::stored(), FormState::stored()),
-        Refused::Location(f) => (f, FormState::stored()),
-        Refused::Settings(f) => (FormState::stored(), f),
+    let (location_form, settings_form, emergency_form) = match refused {
+        Refused::Nothing => (FormState::stored(), FormState::stored(), FormState::stored()),
+        Refused::Location(f) => (f, FormState::stored(), FormState::stored()),
+        Refused::Settings(f) => (FormState::stored(), f, FormState::stored()),
+        Refused::Emergency(f) => (FormState::stored(), FormState::stored(), f),
     };
+    let emergency = emergency::get(app, &user.principal).await?;
+    let roles = rollcall_app::access::roles::list(app, &user.principal)
+        .await?
+        .into_iter()
+        .map(|r| (r.id.to_string(), r.name))
+        .collect();
     let page = SettingsPage {
         nav: Nav::of(user),
         company_admin: user.principal.can(Capability::ManageSettings),
@@ -117,6 +143,9 @@ async fn show(
         notice,
         location_form: location_form.within("loc-"),
         settings_form: settings_form.within("set-"),
+        emergency,
+        roles,
+        emergency_form: emergency_form.within("em-"),
     };
     Ok((status, render(&page)).into_response())
 }
@@ -134,6 +163,7 @@ pub async fn page(
     let notice = match q.saved.as_deref() {
         Some("settings") => Some("Settings saved."),
         Some("location") => Some("Location added."),
+        Some("emergency") => Some("Emergency access settings saved."),
         _ => None,
     };
     show(&app, &user, notice, Refused::Nothing).await
@@ -185,6 +215,26 @@ pub async fn add_location(
         Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_) | AppError::Conflict(_))) => {
             let form = FormState::refused(pairs.clone(), &e);
             show(&app, &user, None, Refused::Location(form)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn save_emergency(
+    State(app): State<App>,
+    user: ConsoleUser,
+    ConsoleForm(pairs): ConsoleForm,
+) -> Result<Response, PageError> {
+    let change = EmergencySettingsChange {
+        role: first_value(&pairs, "role").to_string(),
+        // A number that does not parse is out of range, and said so.
+        max_minutes: first_value(&pairs, "max_minutes").trim().parse().unwrap_or(0),
+    };
+    match emergency::update(&app, &user.principal, &change, &user.meta()).await {
+        Ok(_) => Ok(Redirect::to("/settings?saved=emergency#emergency").into_response()),
+        Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_))) => {
+            let form = FormState::refused(pairs, &e);
+            show(&app, &user, None, Refused::Emergency(form)).await
         }
         Err(e) => Err(e.into()),
     }

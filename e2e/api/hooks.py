@@ -71,6 +71,8 @@ IN_CONTEXT = {
     },
     # The organization's roles (by id or name) designate who may take emergency access.
     "update_emergency_access_settings": {"role_unknown"},
+    # A flag needs a note: a relation between two fields.
+    "review_emergency_access": {"review_note_missing"},
     # Whether an address parses is the server's to say (`format: email` is an annotation), and an
     # external id repeated across people is a relation between items no schema states.
     "replace_directory": {"email_invalid", "external_id_repeated"},

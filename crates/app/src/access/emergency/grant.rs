@@ -40,7 +40,8 @@ pub struct EmergencyRequest {
     pub permission: Option<String>,
     /// A location by id, code or name.
     pub location: Option<String>,
-    /// Why, in 10 to 500 characters; company admins review every use.
+    /// Why, in 10 to 500 characters (once trimmed); company admins review every use.
+    #[schema(min_length = 10, max_length = 500)]
     pub reason: String,
     /// How long, 15 minutes up to the organization's maximum (the maximum when absent).
     #[schema(minimum = 15, maximum = 4320)]

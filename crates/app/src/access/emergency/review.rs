@@ -46,6 +46,7 @@ pub struct ReviewDecision {
     pub decision: Decision,
     /// Up to 1,000 characters; required when flagging.
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub note: String,
 }
 

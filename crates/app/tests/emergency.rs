@@ -45,7 +45,11 @@ fn refunds_at_northside(minutes: i64) -> EmergencyRequest {
     }
 }
 
-async fn take(c: &Clinic, who: &Principal, req: &EmergencyRequest) -> Result<EmergencyGrant, AppError> {
+async fn take(
+    c: &Clinic,
+    who: &Principal,
+    req: &EmergencyRequest,
+) -> Result<EmergencyGrant, AppError> {
     grant::grant(&c.app, who, req, Path::Console, &Meta::of(who, None, None)).await
 }
 
@@ -71,7 +75,11 @@ async fn emergency_access_is_granted_at_once_and_ends_once_across_a_restart(t: T
     assert!(now.permissions.contains(&Permission::BillingRefunds));
     assert!(now.locations.contains(&c.northside.id));
     let p = profile::get(&c.app, &c.admin, pat.user_id).await.unwrap();
-    let refunds = p.effective.iter().find(|e| e.key == "billing.refunds").unwrap();
+    let refunds = p
+        .effective
+        .iter()
+        .find(|e| e.key == "billing.refunds")
+        .unwrap();
     let source = refunds.sources[0].to_string();
     assert!(source.starts_with("emergency access until"), "{source}");
     let northside = p.locations.iter().find(|l| l.id == c.northside.id).unwrap();
@@ -80,7 +88,10 @@ async fn emergency_access_is_granted_at_once_and_ends_once_across_a_restart(t: T
     // Audited, and the company admin is told at once.
     let granted = c.events("emergency_access.granted").await;
     assert_eq!(granted.len(), 1);
-    assert_eq!(json(&granted[0].event.after)["permission"], "billing.refunds");
+    assert_eq!(
+        json(&granted[0].event.after)["permission"],
+        "billing.refunds"
+    );
     delivery::drain_once(&c.app).await.unwrap();
     let mut conn = c.app.db().read_conn().await.unwrap();
     let mail = mailbox::list(&mut conn, Some(c.org.id), Some("ana@alpha.example"), 5)
@@ -91,7 +102,11 @@ async fn emergency_access_is_granted_at_once_and_ends_once_across_a_restart(t: T
         .iter()
         .find(|m| m.subject == "Emergency access used by Pat Chen")
         .expect("the company admin is told");
-    assert!(notice.body_text.contains("Refund for a patient"), "{}", notice.body_text);
+    assert!(
+        notice.body_text.contains("Refund for a patient"),
+        "{}",
+        notice.body_text
+    );
 
     // Not yet due: nothing ends.
     assert_eq!(expiry::end_expired(&c.app).await.unwrap(), 0);
@@ -157,7 +172,10 @@ async fn what_emergency_access_refuses_changes_nothing(t: TestDb) {
         reason: "A patient waits in the lobby".into(),
         ..Default::default()
     };
-    assert_eq!(codes(&refused(take(&c, &pat, &nothing).await)), ["emergency_access_empty"]);
+    assert_eq!(
+        codes(&refused(take(&c, &pat, &nothing).await)),
+        ["emergency_access_empty"]
+    );
 
     // Access already held is not emergency access.
     let held = EmergencyRequest {
@@ -168,7 +186,10 @@ async fn what_emergency_access_refuses_changes_nothing(t: TestDb) {
     };
     assert_eq!(
         codes(&refused(take(&c, &pat, &held).await)),
-        ["emergency_access_already_held", "emergency_access_already_held"]
+        [
+            "emergency_access_already_held",
+            "emergency_access_already_held"
+        ]
     );
 
     // The rule engine: an assistant cannot finish SOAP notes, emergency or not.
@@ -181,13 +202,20 @@ async fn what_emergency_access_refuses_changes_nothing(t: TestDb) {
         ..Default::default()
     };
     match take(&c, &sam, &finish).await.unwrap_err() {
-        AppError::Refused(why) => assert_eq!(why.rule.code(), "rule_2_no_soap_finish_for_supervised"),
+        AppError::Refused(why) => {
+            assert_eq!(why.rule.code(), "rule_2_no_soap_finish_for_supervised")
+        }
         other => panic!("{other:?}"),
     }
 
     // Someone not designated, and the operator, are refused.
     let fay = c
-        .active_staff("fay@alpha.example", ("Fay", "Ng"), "Front Desk", "front_desk")
+        .active_staff(
+            "fay@alpha.example",
+            ("Fay", "Ng"),
+            "Front Desk",
+            "front_desk",
+        )
         .await;
     assert!(matches!(
         take(&c, &fay, &refunds_at_northside(30)).await,
@@ -201,9 +229,14 @@ async fn what_emergency_access_refuses_changes_nothing(t: TestDb) {
 
     // Nothing was written.
     assert!(c.events("emergency_access.granted").await.is_empty());
-    let all = review::list(&c.app, &c.admin, &GrantFilter::default()).await.unwrap();
+    let all = review::list(&c.app, &c.admin, &GrantFilter::default())
+        .await
+        .unwrap();
     assert!(all.is_empty());
-    let p = Principal::of_user(&c.app, c.org.id, sam.user_id).await.unwrap().unwrap();
+    let p = Principal::of_user(&c.app, c.org.id, sam.user_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!p.locations.contains(&c.northside.id));
 }
 
@@ -215,7 +248,9 @@ async fn every_use_is_reviewed_afterwards_by_a_company_admin(t: TestDb) {
     assert_eq!(review::open_count(&c.app, &pat).await.unwrap(), None);
 
     // Pat reads their own uses, and reviews none.
-    let own = review::list(&c.app, &pat, &GrantFilter::default()).await.unwrap();
+    let own = review::list(&c.app, &pat, &GrantFilter::default())
+        .await
+        .unwrap();
     assert_eq!(own.len(), 1);
     let accept = ReviewDecision {
         decision: Decision::Accepted,
@@ -235,9 +270,15 @@ async fn every_use_is_reviewed_afterwards_by_a_company_admin(t: TestDb) {
         Err(AppError::Invalid(e)) => assert_eq!(e.code, "review_note_missing"),
         other => panic!("{other:?}"),
     }
-    let reviewed = review::review(&c.app, &c.admin, g.id, &flag("No refund was due"), &c.meta())
-        .await
-        .unwrap();
+    let reviewed = review::review(
+        &c.app,
+        &c.admin,
+        g.id,
+        &flag("No refund was due"),
+        &c.meta(),
+    )
+    .await
+    .unwrap();
     assert_eq!(reviewed.review_state, ReviewState::Flagged);
     assert_eq!(reviewed.reviewer_name.as_deref(), Some("Ana Silva"));
     assert!(matches!(
@@ -254,9 +295,16 @@ async fn every_use_is_reviewed_afterwards_by_a_company_admin(t: TestDb) {
         review_state: Some(state),
         ..Default::default()
     };
-    let flagged = review::list(&c.app, &c.admin, &by_state(ReviewState::Flagged)).await.unwrap();
+    let flagged = review::list(&c.app, &c.admin, &by_state(ReviewState::Flagged))
+        .await
+        .unwrap();
     assert_eq!(flagged.len(), 1);
-    assert!(review::list(&c.app, &c.admin, &by_state(ReviewState::Open)).await.unwrap().is_empty());
+    assert!(
+        review::list(&c.app, &c.admin, &by_state(ReviewState::Open))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Another organization sees nothing of it.
     let beta = rollcall_app::org::create_org(

@@ -150,7 +150,11 @@ impl ReviewState {
 }
 
 string_value!(ReviewState, as_str, ReviewState::parse);
-key_schema!(ReviewState, as_str, "Where an emergency grant's review stands.");
+key_schema!(
+    ReviewState,
+    as_str,
+    "Where an emergency grant's review stands."
+);
 
 /// A review's note, trimmed: optional when accepting, required when flagging (what is wrong).
 pub fn review_note(input: &str, decision: ReviewState) -> Result<String, ValueError> {
@@ -189,7 +193,10 @@ mod tests {
 
     #[test]
     fn a_reason_is_a_sentence() {
-        assert_eq!(reason("  ED cover, Dr Lee out  ").unwrap(), "ED cover, Dr Lee out");
+        assert_eq!(
+            reason("  ED cover, Dr Lee out  ").unwrap(),
+            "ED cover, Dr Lee out"
+        );
         assert_eq!(reason("  x ").unwrap_err().code, "emergency_reason_missing");
         let long = "a".repeat(REASON_MAX_CHARS + 1);
         assert_eq!(reason(&long).unwrap_err().code, "emergency_reason_too_long");
@@ -199,17 +206,32 @@ mod tests {
     fn durations_stay_within_the_organization_maximum() {
         assert_eq!(duration(None, 240).unwrap(), 240);
         assert_eq!(duration(Some(15), 240).unwrap(), 15);
-        assert_eq!(duration(Some(241), 240).unwrap_err().code, "emergency_duration_range");
-        assert_eq!(duration(Some(14), 240).unwrap_err().code, "emergency_duration_range");
+        assert_eq!(
+            duration(Some(241), 240).unwrap_err().code,
+            "emergency_duration_range"
+        );
+        assert_eq!(
+            duration(Some(14), 240).unwrap_err().code,
+            "emergency_duration_range"
+        );
         assert!(max_minutes(72 * 60).is_ok());
-        assert_eq!(max_minutes(72 * 60 + 1).unwrap_err().code, "emergency_max_range");
+        assert_eq!(
+            max_minutes(72 * 60 + 1).unwrap_err().code,
+            "emergency_max_range"
+        );
         assert_eq!(max_minutes(10).unwrap_err().code, "emergency_max_range");
     }
 
     #[test]
     fn reviews_decide_accepted_or_flagged_and_a_flag_says_why() {
-        assert_eq!(ReviewState::decision("accepted").unwrap(), ReviewState::Accepted);
-        assert_eq!(ReviewState::decision("open").unwrap_err().code, "review_decision_unknown");
+        assert_eq!(
+            ReviewState::decision("accepted").unwrap(),
+            ReviewState::Accepted
+        );
+        assert_eq!(
+            ReviewState::decision("open").unwrap_err().code,
+            "review_decision_unknown"
+        );
         assert_eq!(
             review_note(" ", ReviewState::Flagged).unwrap_err().code,
             "review_note_missing"

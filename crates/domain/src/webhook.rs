@@ -243,7 +243,10 @@ mod tests {
         assert!(EventType::of_audit("org.settings_changed", None).is_empty());
         assert_eq!(
             EventType::of_audit("emergency_access.ended", None),
-            &[EventType::EmergencyAccessEnded, EventType::UserAccessChanged]
+            &[
+                EventType::EmergencyAccessEnded,
+                EventType::UserAccessChanged
+            ]
         );
     }
 

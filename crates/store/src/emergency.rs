@@ -128,9 +128,8 @@ pub async fn live_of(conn: &mut Conn, user_id: Uuid) -> Result<Vec<Grant>> {
 
 /// How many grants of the organization wait for their review.
 pub async fn count_open(conn: &mut Conn, org_id: Uuid) -> Result<i64> {
-    let mut q = Sql::new(
-        "SELECT COUNT(*) FROM emergency_grants WHERE review_state = 'open' AND org_id = ",
-    );
+    let mut q =
+        Sql::new("SELECT COUNT(*) FROM emergency_grants WHERE review_state = 'open' AND org_id = ");
     q.bind(org_id.to_string());
     Ok(q.fetch_one(&mut *conn).await?.try_get(0)?)
 }
@@ -138,8 +137,9 @@ pub async fn count_open(conn: &mut Conn, org_id: Uuid) -> Result<i64> {
 /// Up to `limit` grants whose time is up and that have not ended, as (organization, grant),
 /// earliest first.
 pub async fn due(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<(Uuid, Uuid)>> {
-    let mut q =
-        Sql::new("SELECT org_id, id FROM emergency_grants WHERE ended_at IS NULL AND expires_at <= ");
+    let mut q = Sql::new(
+        "SELECT org_id, id FROM emergency_grants WHERE ended_at IS NULL AND expires_at <= ",
+    );
     q.bind(now).push(" ORDER BY expires_at LIMIT ").bind(limit);
     let rows = q.fetch_all(&mut *conn).await?;
     rows.iter()

@@ -6,12 +6,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rollcall_app::App;
+use rollcall_app::access::emergency::EmergencyGrant;
 use rollcall_app::access::emergency::grant::{self, EmergencyRequest};
 use rollcall_app::access::emergency::review::{self, GrantFilter, ReviewDecision};
-use rollcall_app::access::emergency::settings::{
-    self, EmergencySettings, EmergencySettingsChange,
-};
-use rollcall_app::access::emergency::EmergencyGrant;
+use rollcall_app::access::emergency::settings::{self, EmergencySettings, EmergencySettingsChange};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;

@@ -188,7 +188,9 @@ pub async fn take(
     };
     let path = rollcall_app::domain::Path::Console;
     match grant::grant(&app, &user.principal, &req, path, &user.meta()).await {
-        Ok(g) => Ok(Redirect::to(&format!("/emergency-access/{}?saved=granted", g.id)).into_response()),
+        Ok(g) => {
+            Ok(Redirect::to(&format!("/emergency-access/{}?saved=granted", g.id)).into_response())
+        }
         Err(
             e @ (AppError::Invalid(_)
             | AppError::InvalidFields(_)

@@ -4,11 +4,11 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use rollcall_app::domain::Capability;
-use rollcall_app::model::OrgSettings;
 use rollcall_app::access::emergency::settings::{
     self as emergency, EmergencySettings, EmergencySettingsChange,
 };
+use rollcall_app::domain::Capability;
+use rollcall_app::model::OrgSettings;
 use rollcall_app::org::SettingsChange;
 use rollcall_app::{App, AppError};
 use serde::Deserialize;
@@ -120,7 +120,11 @@ async fn show(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let (location_form, settings_form, emergency_form) = match refused {
-        Refused::Nothing => (FormState::stored(), FormState::stored(), FormState::stored()),
+        Refused::Nothing => (
+            FormState::stored(),
+            FormState::stored(),
+            FormState::stored(),
+        ),
         Refused::Location(f) => (f, FormState::stored(), FormState::stored()),
         Refused::Settings(f) => (FormState::stored(), f, FormState::stored()),
         Refused::Emergency(f) => (FormState::stored(), FormState::stored(), f),
@@ -228,7 +232,10 @@ pub async fn save_emergency(
     let change = EmergencySettingsChange {
         role: first_value(&pairs, "role").to_string(),
         // A number that does not parse is out of range, and said so.
-        max_minutes: first_value(&pairs, "max_minutes").trim().parse().unwrap_or(0),
+        max_minutes: first_value(&pairs, "max_minutes")
+            .trim()
+            .parse()
+            .unwrap_or(0),
     };
     match emergency::update(&app, &user.principal, &change, &user.meta()).await {
         Ok(_) => Ok(Redirect::to("/settings?saved=emergency#emergency").into_response()),

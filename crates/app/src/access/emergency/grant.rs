@@ -71,7 +71,11 @@ pub async fn grant(
     let scope = OrgScope::load(&mut tx, who.org_id).await?;
     require_designated(&mut tx, &scope, user_id).await?;
     let all_locations = locations::list(&mut tx, who.org_id).await?;
-    let asked = parse(req, &all_locations, scope.org.settings.emergency_max_minutes)?;
+    let asked = parse(
+        req,
+        &all_locations,
+        scope.org.settings.emergency_max_minutes,
+    )?;
     let user = crate::access::user_in(&mut tx, who.org_id, user_id).await?;
     let subject = subject_of(&mut tx, &user).await?;
     let names = location_names(&mut tx, who.org_id).await?;
@@ -101,9 +105,14 @@ pub async fn grant(
         locations::grant(&mut tx, user_id, &[l]).await?;
     }
     rollcall_store::emergency::insert(&mut tx, &grant).await?;
-    let view = views(&mut tx, who.org_id, &scope.org.time_zone, vec![grant.clone()])
-        .await?
-        .remove(0);
+    let view = views(
+        &mut tx,
+        who.org_id,
+        &scope.org.time_zone,
+        vec![grant.clone()],
+    )
+    .await?
+    .remove(0);
     let event = meta.change(
         "emergency_access.granted",
         "user",

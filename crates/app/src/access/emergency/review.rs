@@ -3,8 +3,8 @@
 //! anyone else reads only their own grants. Open reviews stay on the company admins' home page
 //! until closed.
 
-use rollcall_domain::{Capability, Permission};
 use rollcall_domain::emergency::{self, ReviewState};
+use rollcall_domain::{Capability, Permission};
 use rollcall_store::emergency::{self as stored, Filter, Review};
 use rollcall_store::{audit, orgs};
 use serde::{Deserialize, Serialize};
@@ -123,7 +123,8 @@ pub async fn list(
 
 /// The person behind the principal, whose own grants they may read.
 fn own(who: &Principal) -> Result<Uuid, AppError> {
-    who.user_ref().ok_or_else(|| AppError::Forbidden(REVIEWERS_ONLY.into()))
+    who.user_ref()
+        .ok_or_else(|| AppError::Forbidden(REVIEWERS_ONLY.into()))
 }
 
 #[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
@@ -166,7 +167,8 @@ pub async fn review(
         .ok_or_else(|| AppError::not_found("emergency grant"))?;
     if who.user_ref() == Some(grant.user_id) {
         return Err(AppError::Forbidden(
-            "You cannot review your own use of emergency access: another company admin reviews it.".into(),
+            "You cannot review your own use of emergency access: another company admin reviews it."
+                .into(),
         ));
     }
     let review = Review {
@@ -202,7 +204,9 @@ pub async fn review(
     let grant = stored::get(&mut tx, who.org_id, id)
         .await?
         .ok_or_else(|| AppError::not_found("emergency grant"))?;
-    let view = views(&mut tx, who.org_id, &zone, vec![grant]).await?.remove(0);
+    let view = views(&mut tx, who.org_id, &zone, vec![grant])
+        .await?
+        .remove(0);
     tx.commit().await?;
     Ok(view)
 }

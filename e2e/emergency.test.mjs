@@ -34,12 +34,14 @@ describe('Emergency access', { timeout: 120_000 }, () => {
     const { page: robin, problems: robinProblems } = await h.openPage('emergency-robin');
     await h.signIn(robin, VIEWER);
     await robin.getByRole('link', { name: 'Emergency access' }).click();
-    await robin.getByLabel('Permission').selectOption('billing.refunds');
-    await robin.getByLabel('For').selectOption('60');
+    const form = robin.locator('#emergency-form');
+    await form.locator('select[name=permission]').selectOption('billing.refunds');
+    await form.locator('select[name=minutes]').selectOption('60');
     await robin.getByRole('button', { name: 'Take emergency access' }).click();
     // The browser itself asks for the reason (required); the server says the same without it.
-    assert.equal(await robin.getByLabel('Reason').evaluate((el) => el.validity.valueMissing), true);
-    await robin.getByLabel('Reason').fill('Refund for a patient charged twice; billing is closed');
+    const reason = form.locator('textarea[name=reason]');
+    assert.equal(await reason.evaluate((el) => el.validity.valueMissing), true);
+    await reason.fill('Refund for a patient charged twice; billing is closed');
     await Promise.all([
       robin.waitForURL((u) => u.pathname.startsWith('/emergency-access/')),
       robin.getByRole('button', { name: 'Take emergency access' }).click(),
@@ -54,7 +56,7 @@ describe('Emergency access', { timeout: 120_000 }, () => {
     await admin.getByRole('link', { name: 'Review them' }).click();
     await admin.locator('#emergency-uses').getByRole('link', { name: 'Robin Hale' }).click();
     await admin.getByLabel('Flagged — it needs a follow-up').check();
-    await admin.getByLabel('Note').fill('A refund needs a second pair of eyes: follow up with Robin.');
+    await admin.locator('#review-form textarea[name=note]').fill('A refund needs a second pair of eyes: follow up with Robin.');
     await shot(admin, 'emergency-review.png');
     await Promise.all([
       admin.waitForURL((u) => u.searchParams.get('saved') === 'reviewed'),

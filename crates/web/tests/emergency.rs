@@ -89,6 +89,15 @@ async fn break_glass_over_http(t: TestDb) {
         html.contains("Covering the Northside evening clinic"),
         "{html}"
     );
+    // The profile shows which access is emergency access, and until when.
+    let profile = app
+        .page(&admin, &format!("/users/{}", s.clinic_admin))
+        .await;
+    assert_eq!(
+        profile.matches("emergency access until").count(),
+        2,
+        "{profile}"
+    );
     let shown = location.split('?').next().unwrap().to_string();
     let by_console = shown["/emergency-access/".len()..].to_string();
 

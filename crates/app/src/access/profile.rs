@@ -113,7 +113,7 @@ pub enum GrantSource {
     Emergency(String),
 }
 
-/// Shown and serialized as "direct" or the role's name.
+/// Shown and serialized as "direct", the role's name, or "emergency access until …".
 impl std::fmt::Display for GrantSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -165,8 +165,8 @@ async fn emergency_access(
     use crate::access::emergency::settings::{self, EmergencySettingsChange};
     let operator = crate::Principal::operator(app, org_id, "demo set-up").await?;
     let change = EmergencySettingsChange {
-        role: "Provider".into(),
-        max_minutes: 240,
+        role: Some("Provider".into()),
+        max_minutes: Some(240),
     };
     settings::update(app, &operator, &change, meta).await?;
     let providers = people

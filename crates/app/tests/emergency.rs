@@ -27,8 +27,8 @@ rollcall_store::engine_tests!(
 /// Providers are designated; four hours at most.
 async fn designate_providers(c: &Clinic) {
     let change = EmergencySettingsChange {
-        role: "Provider".into(),
-        max_minutes: 240,
+        role: Some("Provider".into()),
+        max_minutes: Some(240),
     };
     let saved = settings::update(&c.app, &c.admin, &change, &c.meta())
         .await

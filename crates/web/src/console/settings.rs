@@ -230,12 +230,14 @@ pub async fn save_emergency(
     ConsoleForm(pairs): ConsoleForm,
 ) -> Result<Response, PageError> {
     let change = EmergencySettingsChange {
-        role: first_value(&pairs, "role").to_string(),
+        role: Some(first_value(&pairs, "role").to_string()),
         // A number that does not parse is out of range, and said so.
-        max_minutes: first_value(&pairs, "max_minutes")
-            .trim()
-            .parse()
-            .unwrap_or(0),
+        max_minutes: Some(
+            first_value(&pairs, "max_minutes")
+                .trim()
+                .parse()
+                .unwrap_or(0),
+        ),
     };
     match emergency::update(&app, &user.principal, &change, &user.meta()).await {
         Ok(_) => Ok(Redirect::to("/settings?saved=emergency#emergency").into_response()),

@@ -44,6 +44,7 @@ pub struct EmergencyRequest {
     #[schema(min_length = 10, max_length = 500)]
     pub reason: String,
     /// How long, 15 minutes up to the organization's maximum (the maximum when absent).
+    #[serde(deserialize_with = "crate::schema::whole")]
     #[schema(minimum = 15, maximum = 4320)]
     pub minutes: Option<i64>,
 }

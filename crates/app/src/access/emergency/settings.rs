@@ -23,16 +23,16 @@ pub struct EmergencySettings {
     pub max_minutes: u32,
 }
 
-/// A change of the emergency-access settings.
+/// A change of the emergency-access settings; what is absent stays as it is.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct EmergencySettingsChange {
     /// The designating role by id or name; empty: nobody may take emergency access.
-    #[serde(default)]
-    pub role: String,
+    pub role: Option<String>,
     /// The longest a grant may last, in minutes: 15 to 4320 (72 hours).
+    #[serde(deserialize_with = "crate::schema::whole")]
     #[schema(minimum = 15, maximum = 4320)]
-    pub max_minutes: i64,
+    pub max_minutes: Option<i64>,
 }
 
 /// The role the settings designate, if any.
@@ -77,20 +77,23 @@ pub async fn update(
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
     let all = roles::list(&mut tx, who.org_id).await?;
+    let before = org.settings.clone();
     let mut errors = FieldErrors::default();
-    let role = match change.role.trim() {
-        "" => Some(None),
-        text => errors
+    let role = match change.role.as_deref().map(str::trim) {
+        None => Some(designated_role(&before)),
+        Some("") => Some(None),
+        Some(text) => errors
             .take(names::role_id(&all, "role", "role_unknown", text))
             .map(Some),
     };
-    let max = errors.take(emergency::max_minutes(change.max_minutes));
+    let max = match change.max_minutes {
+        None => Some(before.emergency_max_minutes),
+        Some(minutes) => errors.take(emergency::max_minutes(minutes)),
+    };
     errors.into_result()?;
-    let (role, max) = (role.unwrap_or_default(), max.unwrap_or_default());
-    let before = org.settings.clone();
     let after = OrgSettings {
-        emergency_role: role.map(|r| r.to_string()),
-        emergency_max_minutes: max,
+        emergency_role: role.flatten().map(|r| r.to_string()),
+        emergency_max_minutes: max.unwrap_or(before.emergency_max_minutes),
         ..before.clone()
     };
     orgs::update_settings(&mut tx, org.id, &after).await?;

@@ -207,7 +207,16 @@ async fn emergency_access(
                 "emergency_grant": grant.id, "permission": "billing.refunds", "reason": reason,
             })),
         );
-        audit::append(&mut tx, org_id, now, &[event]).await?;
+        let ended = Meta::system("emergency access expiry").change(
+            "emergency_access.ended",
+            "user",
+            Some(member.user.id),
+            None::<&()>,
+            Some(&serde_json::json!({
+                "emergency_grant": grant.id, "permission": "billing.refunds",
+            })),
+        );
+        audit::append(&mut tx, org_id, now, &[event, ended]).await?;
     }
     tx.commit().await?;
     Ok(())

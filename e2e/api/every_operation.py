@@ -89,6 +89,44 @@ def undocumented(operation: str, value, path: str = "$") -> None:
         undocumented(operation, getattr(value, name), f"{path}.{name}")
 
 
+def refused(api: Api, operation: str, status: int, *args, **kwargs):
+    """Calls `operation`, which must be refused with `status` and a problem the client parses."""
+    package = re.sub(r"[^0-9a-z]+", "_", api.tags[operation].lower())
+    module = importlib.import_module(f"rollcall_client.api.{package}.{operation}")
+    res = module.sync_detailed(*args, client=api.client, **kwargs)
+    api.called.add(operation)
+    if int(res.status_code) != status or not isinstance(res.parsed, m.Problem):
+        raise Failure(f"{operation}: {int(res.status_code)} {res.content[:400]!r}: expected a {status} problem")
+    return res.parsed
+
+
+def emergency_access(api: Api) -> None:
+    """Who may take emergency access and for how long; the demo's uses, read and reviewed.
+    Taking it is a person's act for themselves, and this client's token is a service account:
+    the answer is a 403 problem that says so (the grant itself is tested below HTTP and in the
+    web tests, through a person's session and token)."""
+    changed = api("update_emergency_access_settings", m.EmergencySettings,
+                  body=m.EmergencySettingsChange(role="Provider", max_minutes=180))
+    assert changed.max_minutes == 180 and changed.role_name == "Provider", changed
+    settings = api("get_emergency_access_settings", m.EmergencySettings)
+    assert settings == changed, settings
+    uses = api("list_emergency_access", [m.EmergencyGrant], limit=50)
+    assert uses, "the demo has uses of emergency access"
+    one = api("get_emergency_access", m.EmergencyGrant, uses[0].id)
+    assert one.id == uses[0].id, one
+    waiting = [u for u in uses if str(u.review_state) == "open"]
+    decision = m.ReviewDecision(decision=m.Decision.ACCEPTED, note="Confirmed with the billing lead.")
+    if waiting:
+        reviewed = api("review_emergency_access", m.EmergencyGrant, waiting[0].id, body=decision)
+        assert str(reviewed.review_state) == "accepted", reviewed.review_state
+    else:
+        # The fuzzers' stateful phase reviewed the demo's uses already: a review is made once.
+        refused(api, "review_emergency_access", 409, uses[0].id, body=decision)
+    problem = refused(api, "grant_emergency_access", 403, body=m.EmergencyRequest(
+        permission="clinical.charts", reason="Covering a colleague's patients tonight"))
+    assert "person" in (problem.detail or ""), problem
+
+
 def wait_for_job(api: Api, job_id, expect):
     deadline = time.monotonic() + 60
     while True:
@@ -302,6 +340,9 @@ def run(api: Api, document: dict, receiver: Receiver, scim_token: str) -> None:
                    email=f"dir2.{tag}@clinic.example", groups=["Conformance"])]))
     overview = api("get_directory", m.Overview)
     assert overview.people == 2, overview
+
+    # Emergency access.
+    emergency_access(api)
 
     # The audit log.
     audit = api("list_audit_events", m.AuditPage, limit=20)

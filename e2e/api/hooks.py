@@ -74,6 +74,10 @@ IN_CONTEXT = {
     # a month does not have are the calendar's.
     "replace_directory": {"email_invalid", "external_id_repeated", "leaving_date_invalid"},
     "update_directory": {"email_invalid", "external_id_repeated", "leaving_date_invalid"},
+    # The organization's roles (by id or name) designate who may take emergency access.
+    "update_emergency_access_settings": {"role_unknown"},
+    # A flag needs a note: a relation between two fields.
+    "review_emergency_access": {"review_note_missing"},
 }
 
 

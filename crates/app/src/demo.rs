@@ -148,8 +148,78 @@ async fn create_demo(app: &App, meta: &Meta) -> Result<Organization, AppError> {
     let mut people = sign_in_accounts(org.id, &locs, hash, now);
     people.extend((0..198usize).map(|i| generated_member(i, org.id, &locs, now)));
     insert_members(app, org.id, &people, &role_ids, meta, now).await?;
+    emergency_access(app, org.id, &people, meta, now).await?;
     load_demo_taxonomy(app, org.id, meta).await?;
     Ok(org)
+}
+
+/// Providers are designated for emergency access, and two of them used it last night: the
+/// access has ended, and the uses wait for a company admin's review.
+async fn emergency_access(
+    app: &App,
+    org_id: Uuid,
+    people: &[Member],
+    meta: &Meta,
+    now: i64,
+) -> Result<(), AppError> {
+    use crate::access::emergency::settings::{self, EmergencySettingsChange};
+    let operator = crate::Principal::operator(app, org_id, "demo set-up").await?;
+    let change = EmergencySettingsChange {
+        role: Some("Provider".into()),
+        max_minutes: Some(240),
+    };
+    settings::update(app, &operator, &change, meta).await?;
+    let providers = people
+        .iter()
+        .filter(|m| m.role == "Provider" && m.user.status == UserStatus::Active)
+        .take(2);
+    let reasons = [
+        "Refund for a patient charged twice; the billing desk was closed",
+        "Covering the weekend refunds queue while billing is out",
+    ];
+    let mut tx = app.db.begin().await?;
+    for (i, (member, reason)) in providers.zip(reasons).enumerate() {
+        let granted_at = now - (14 + 3 * i as i64) * crate::clock::HOUR;
+        let grant = rollcall_store::emergency::Grant {
+            id: new_id(),
+            org_id,
+            user_id: member.user.id,
+            permission: Some(Permission::BillingRefunds),
+            location_id: None,
+            reason: reason.into(),
+            granted_at,
+            expires_at: granted_at + crate::clock::HOUR,
+            ended_at: None,
+            review_state: "open".into(),
+            reviewed_by: None,
+            reviewer_name: None,
+            reviewed_at: None,
+            review_note: None,
+        };
+        rollcall_store::emergency::insert(&mut tx, &grant).await?;
+        rollcall_store::emergency::end(&mut tx, grant.id, grant.expires_at).await?;
+        let event = meta.change(
+            "emergency_access.granted",
+            "user",
+            Some(member.user.id),
+            None::<&()>,
+            Some(&serde_json::json!({
+                "emergency_grant": grant.id, "permission": "billing.refunds", "reason": reason,
+            })),
+        );
+        let ended = Meta::system("emergency access expiry").change(
+            "emergency_access.ended",
+            "user",
+            Some(member.user.id),
+            None::<&()>,
+            Some(&serde_json::json!({
+                "emergency_grant": grant.id, "permission": "billing.refunds",
+            })),
+        );
+        audit::append(&mut tx, org_id, now, &[event, ended]).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Seats and the three clinics; returns the clinics' ids.

@@ -1,7 +1,7 @@
 //! What a serving process does on its own from time to time: deactivate the people whose
 //! leaving date has come, warn then deactivate or flag people idle past the organization's
-//! inactivity rule, publish a new OpenID Connect signing key once the newest is old
-//! enough, and, when the operator asks for them, back the
+//! inactivity rule, end emergency access whose time is up, publish a new OpenID Connect
+//! signing key once the newest is old enough, and, when the operator asks for them, back the
 //! SQLite database up on a schedule, keeping the newest few.
 
 use std::path::{Path, PathBuf};
@@ -37,6 +37,8 @@ pub fn spawn(app: App) -> tokio::task::JoinHandle<()> {
 pub struct Round {
     pub leavers: crate::access::leaving::Leavers,
     pub inactive: crate::access::inactivity::Inactive,
+    /// Emergency grants this round ended.
+    pub emergency_ended: usize,
     pub new_key: Option<String>,
     pub backup: Option<Report>,
 }
@@ -51,6 +53,10 @@ pub async fn run_once(app: &App) -> Round {
     match crate::access::inactivity::run(app).await {
         Ok(inactive) => round.inactive = inactive,
         Err(e) => tracing::warn!(error = %e, "could not apply the inactivity rule"),
+    }
+    match crate::access::emergency::expiry::end_expired(app).await {
+        Ok(ended) => round.emergency_ended = ended,
+        Err(e) => tracing::warn!(error = %e, "could not end the emergency access whose time is up"),
     }
     let every = app.config.upkeep.key_rotation_micros;
     if every > 0 {

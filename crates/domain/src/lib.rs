@@ -8,6 +8,7 @@ mod macros;
 pub mod capability;
 pub mod delivery;
 pub mod email;
+pub mod emergency;
 pub mod error;
 pub mod import;
 pub mod job;

@@ -26,10 +26,14 @@ pub enum EventType {
     RoleChanged,
     #[serde(rename = "job.finished")]
     JobFinished,
+    #[serde(rename = "emergency_access.granted")]
+    EmergencyAccessGranted,
+    #[serde(rename = "emergency_access.ended")]
+    EmergencyAccessEnded,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 10] = [
         EventType::UserInvited,
         EventType::UserRegistered,
         EventType::UserActivated,
@@ -38,6 +42,8 @@ impl EventType {
         EventType::UserAccessChanged,
         EventType::RoleChanged,
         EventType::JobFinished,
+        EventType::EmergencyAccessGranted,
+        EventType::EmergencyAccessEnded,
     ];
 
     pub fn key(self) -> &'static str {
@@ -50,6 +56,8 @@ impl EventType {
             EventType::UserAccessChanged => "user.access_changed",
             EventType::RoleChanged => "role.changed",
             EventType::JobFinished => "job.finished",
+            EventType::EmergencyAccessGranted => "emergency_access.granted",
+            EventType::EmergencyAccessEnded => "emergency_access.ended",
         }
     }
 
@@ -64,6 +72,10 @@ impl EventType {
             EventType::UserAccessChanged => "A person's permissions, roles or locations change",
             EventType::RoleChanged => "A role is created or its permissions change",
             EventType::JobFinished => "An import, bulk update or directory batch finishes",
+            EventType::EmergencyAccessGranted => {
+                "Someone grants themselves emergency (break-glass) access"
+            }
+            EventType::EmergencyAccessEnded => "Emergency (break-glass) access ends at its expiry",
         }
     }
 
@@ -99,6 +111,10 @@ impl EventType {
             "user.updated" if after.is_some_and(touches_access) => &[UserAccessChanged],
             "role.created" | "role.updated" => &[RoleChanged],
             "bulk_update.finished" | "import.finished" => &[JobFinished],
+            // Emergency access changes access too: receivers that only follow access changes
+            // hear of it as well.
+            "emergency_access.granted" => &[EmergencyAccessGranted, UserAccessChanged],
+            "emergency_access.ended" => &[EmergencyAccessEnded, UserAccessChanged],
             _ => &[],
         }
     }
@@ -225,6 +241,13 @@ mod tests {
             &[EventType::UserAccessChanged]
         );
         assert!(EventType::of_audit("org.settings_changed", None).is_empty());
+        assert_eq!(
+            EventType::of_audit("emergency_access.ended", None),
+            &[
+                EventType::EmergencyAccessEnded,
+                EventType::UserAccessChanged
+            ]
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod codes;
 pub mod compliance;
 pub mod directory;
 pub mod drafts;
+pub mod emergency;
 pub mod idempotency;
 pub mod imports;
 pub mod inactivity;

@@ -35,6 +35,7 @@ const WEBHOOK_BATCHES: &str = include_str!("../migrations/0017_webhook_batches.s
 const SCIM_REQUESTS: &str = include_str!("../migrations/0018_scim_requests.sql");
 const LEAVING_DATES: &str = include_str!("../migrations/0020_leaving_dates.sql");
 const AUDIT_RETENTION: &str = include_str!("../migrations/0021_audit_retention.sql");
+const EMERGENCY_ACCESS: &str = include_str!("../migrations/0022_emergency_access.sql");
 const INACTIVITY: &str = include_str!("../migrations/0024_inactivity.sql");
 
 fn steps() -> Vec<Step> {
@@ -164,6 +165,12 @@ fn steps() -> Vec<Step> {
             name: "audit_retention",
             sqlite: AUDIT_RETENTION,
             postgres: AUDIT_RETENTION,
+        },
+        Step {
+            version: 22,
+            name: "emergency_access",
+            sqlite: EMERGENCY_ACCESS,
+            postgres: EMERGENCY_ACCESS,
         },
         Step {
             version: 24,

@@ -30,6 +30,11 @@ pub struct OrgSettings {
     pub inactive_after_days: u32,
     /// `deactivate` or `flag`.
     pub inactive_action: String,
+    /// The role whose members may grant themselves emergency ("break-glass") access (its id);
+    /// `None`: nobody may.
+    pub emergency_role: Option<String>,
+    /// The longest an emergency grant may last, in minutes.
+    pub emergency_max_minutes: u32,
 }
 
 /// HIPAA's six years (45 CFR 164.316(b)(2)): the default and the shortest retention accepted.
@@ -54,6 +59,8 @@ impl Default for OrgSettings {
             audit_retention_years: MIN_AUDIT_RETENTION_YEARS,
             inactive_after_days: 0,
             inactive_action: "flag".into(),
+            emergency_role: None,
+            emergency_max_minutes: rollcall_domain::emergency::DEFAULT_MAX_MINUTES,
         }
     }
 }

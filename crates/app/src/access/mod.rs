@@ -7,8 +7,11 @@
 //! - `roles`: roles and their permissions, judged per member.
 //! - `bulk_update`: permissions and locations for a selection, as a bulk job.
 //! - `lifecycle`: deactivation and reactivation.
+//! - `leaving`: leaving dates, ended by the upkeep round.
+//! - `emergency`: emergency ("break-glass") access, its expiry and its review afterwards.
 
 pub mod bulk_update;
+pub mod emergency;
 pub mod inactivity;
 pub mod leaving;
 pub mod lifecycle;

@@ -83,6 +83,8 @@ pub struct LocationAccess {
     pub granted: bool,
     /// Whether the person looking may change this location for the user (rule 4).
     pub in_reach: bool,
+    /// When the location came by emergency access: when that ends, in the organization's zone.
+    pub emergency_until: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -96,24 +98,28 @@ pub struct RoleMembership {
 pub struct Effective {
     pub key: String,
     pub label: String,
-    /// Where the permission comes from: `direct`, or the name of a role.
+    /// Where the permission comes from: `direct`, the name of a role, or `emergency access
+    /// until …` (ends by itself then).
     #[schema(value_type = Vec<String>)]
     pub sources: Vec<GrantSource>,
 }
 
-/// Where a user's permission comes from: a direct grant, or a role they hold.
+/// Where a user's permission comes from: a direct grant, a role they hold, or emergency access
+/// until the time it holds (in the organization's zone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GrantSource {
     Direct,
     Role(String),
+    Emergency(String),
 }
 
-/// Shown and serialized as "direct" or the role's name.
+/// Shown and serialized as "direct", the role's name, or "emergency access until …".
 impl std::fmt::Display for GrantSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             GrantSource::Direct => f.write_str("direct"),
             GrantSource::Role(name) => f.write_str(name),
+            GrantSource::Emergency(until) => write!(f, "emergency access until {until}"),
         }
     }
 }
@@ -195,7 +201,8 @@ pub(crate) async fn load(
     let subject = subject_of(conn, &user).await?;
     let grants = roles::grants_of(conn, user.id).await?;
     let all_roles = roles::list(conn, who.org_id).await?;
-    let sources = grant_sources(&subject, &all_roles, &grants);
+    let emergency = Emergency::of(conn, user.id, &org.time_zone).await?;
+    let sources = grant_sources(&subject, &all_roles, &grants, &emergency);
     let names = location_names(conn, who.org_id).await?;
     let (kept, filtered) = policy.effective(&subject, &names);
     let provider = profiles::provider_of(conn, user.id)
@@ -204,7 +211,7 @@ pub(crate) async fn load(
     let on = profiles::notifications_of(conn, user.id).await?;
     let notifications = notification_choices(&org.settings, &on);
     let provider = provider_view(conn, who.org_id, provider).await?;
-    let locations = location_access(conn, who, &subject).await?;
+    let locations = location_access(conn, who, &subject, &emergency).await?;
     let leaving = users::leaving_of(conn, user.id).await?;
     Ok(Profile {
         id: user.id,
@@ -241,15 +248,44 @@ pub(crate) async fn load(
     })
 }
 
-/// Which grants give each permission (direct, or the roles held), for the "source" column.
+/// The person's emergency access still in effect: what it gave, and until when.
+#[derive(Default)]
+struct Emergency {
+    permissions: BTreeMap<Permission, String>,
+    locations: BTreeMap<Uuid, String>,
+}
+
+impl Emergency {
+    async fn of(conn: &mut Conn, user_id: Uuid, zone: &str) -> Result<Emergency, AppError> {
+        let mut out = Emergency::default();
+        for g in rollcall_store::emergency::live_of(conn, user_id).await? {
+            let until = crate::clock::local(g.expires_at, zone);
+            if let Some(p) = g.permission {
+                out.permissions.insert(p, until.clone());
+            }
+            if let Some(l) = g.location_id {
+                out.locations.insert(l, until);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Which grants give each permission (direct, emergency access, or the roles held), for the
+/// "source" column.
 fn grant_sources(
     subject: &Subject,
     all_roles: &[roles::Role],
     grants: &roles::Grants,
+    emergency: &Emergency,
 ) -> BTreeMap<Permission, Vec<GrantSource>> {
     let mut sources: BTreeMap<Permission, Vec<GrantSource>> = BTreeMap::new();
     for p in &subject.direct {
-        sources.entry(*p).or_default().push(GrantSource::Direct);
+        let source = match emergency.permissions.get(p) {
+            Some(until) => GrantSource::Emergency(until.clone()),
+            None => GrantSource::Direct,
+        };
+        sources.entry(*p).or_default().push(source);
     }
     for r in all_roles
         .iter()
@@ -313,6 +349,7 @@ async fn location_access(
     conn: &mut Conn,
     who: &Principal,
     subject: &Subject,
+    emergency: &Emergency,
 ) -> Result<Vec<LocationAccess>, AppError> {
     Ok(locations::list(conn, who.org_id)
         .await?
@@ -320,6 +357,7 @@ async fn location_access(
         .map(|l| LocationAccess {
             granted: subject.locations.contains(&l.id),
             in_reach: who.locations.contains(&l.id),
+            emergency_until: emergency.locations.get(&l.id).cloned(),
             id: l.id,
             name: l.name,
         })

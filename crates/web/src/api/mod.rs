@@ -2,6 +2,7 @@
 
 mod compliance;
 mod directory;
+mod emergency;
 mod imports;
 mod invitations;
 mod jobs;
@@ -84,6 +85,7 @@ fn documented() -> OpenApiRouter<App> {
         .merge(tokens::routes())
         .merge(oidc_clients::routes())
         .merge(webhooks::routes())
+        .merge(emergency::routes())
         .merge(reference::routes())
         .merge(compliance::routes())
         .merge(provisioning::routes())

@@ -43,6 +43,7 @@ use super::responses::{
         (name = "sign-in apps", description = "Apps that sign staff in through Rollcall (OpenID Connect clients)"),
         (name = "webhooks", description = "Webhook endpoints (Standard Webhooks), their delivery log and redelivery"),
         (name = "provisioning", description = "The identity provider's groups, what they give, and the last SCIM requests"),
+        (name = "emergency access", description = "Emergency (break-glass) access: taking it, its review afterwards, and its settings"),
         (name = "reference", description = "Locations, roles, user types and permissions requests may name"),
         (name = "meta", description = "The caller and this document")
     )

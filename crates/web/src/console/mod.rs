@@ -5,6 +5,7 @@ mod bulk;
 mod compliance;
 mod confirm;
 mod directory;
+mod emergency;
 mod form;
 mod home;
 mod import;
@@ -42,6 +43,7 @@ pub fn routes() -> Router<App> {
         .merge(role_and_job_routes())
         .merge(import::routes())
         .merge(directory::routes())
+        .merge(emergency::routes())
         .merge(settings_routes())
         .merge(audit_and_mailbox_routes())
         .merge(static_routes())
@@ -111,6 +113,10 @@ fn settings_routes() -> Router<App> {
         .route(
             "/settings/inactivity",
             get(|| async { Redirect::to("/settings#inactivity") }).post(settings::save_inactivity),
+        )
+        .route(
+            "/settings/emergency-access",
+            get(|| async { Redirect::to("/settings#emergency") }).post(settings::save_emergency),
         )
         .route(
             "/settings/api-tokens",

@@ -4,6 +4,9 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use rollcall_app::access::emergency::settings::{
+    self as emergency, EmergencySettings, EmergencySettingsChange,
+};
 use rollcall_app::domain::Capability;
 use rollcall_app::model::OrgSettings;
 use rollcall_app::org::SettingsChange;
@@ -34,6 +37,21 @@ struct SettingsPage {
     settings_form: FormState,
     /// The inactivity rule's form, as typed when refused.
     inactivity_form: FormState,
+    emergency: EmergencySettings,
+    /// (id, name) of the roles that may designate people for emergency access.
+    roles: Vec<(String, String)>,
+    /// The emergency-access form, as typed when refused.
+    emergency_form: FormState,
+}
+
+impl SettingsPage {
+    fn designates(&self, role_id: &str) -> bool {
+        let stored = self
+            .emergency
+            .role_id
+            .is_some_and(|id| id.to_string() == role_id);
+        self.emergency_form.chosen("role", role_id, stored)
+    }
 }
 
 impl SettingsPage {
@@ -65,6 +83,7 @@ enum Refused {
     Location(FormState),
     Settings(FormState),
     Inactivity(FormState),
+    Emergency(FormState),
 }
 
 async fn show(
@@ -103,7 +122,8 @@ async fn show(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let (mut location_form, mut settings_form, mut inactivity_form) = (
+    let (mut location_form, mut settings_form, mut inactivity_form, mut emergency_form) = (
+        FormState::stored(),
         FormState::stored(),
         FormState::stored(),
         FormState::stored(),
@@ -113,7 +133,14 @@ async fn show(
         Refused::Location(f) => location_form = f,
         Refused::Settings(f) => settings_form = f,
         Refused::Inactivity(f) => inactivity_form = f,
+        Refused::Emergency(f) => emergency_form = f,
     }
+    let emergency = emergency::get(app, &user.principal).await?;
+    let roles = rollcall_app::access::roles::list(app, &user.principal)
+        .await?
+        .into_iter()
+        .map(|r| (r.id.to_string(), r.name))
+        .collect();
     let page = SettingsPage {
         nav: Nav::of(user),
         company_admin: user.principal.can(Capability::ManageSettings),
@@ -127,6 +154,9 @@ async fn show(
         location_form: location_form.within("loc-"),
         settings_form: settings_form.within("set-"),
         inactivity_form: inactivity_form.within("ina-"),
+        emergency,
+        roles,
+        emergency_form: emergency_form.within("em-"),
     };
     Ok((status, render(&page)).into_response())
 }
@@ -145,6 +175,7 @@ pub async fn page(
         Some("settings") => Some("Settings saved."),
         Some("location") => Some("Location added."),
         Some("inactivity") => Some("Inactivity rule saved."),
+        Some("emergency") => Some("Emergency access settings saved."),
         _ => None,
     };
     show(&app, &user, notice, Refused::Nothing).await
@@ -229,6 +260,31 @@ pub async fn save_inactivity(
         Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_))) => {
             let form = FormState::refused(pairs, &e);
             show(&app, &user, None, Refused::Inactivity(form)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn save_emergency(
+    State(app): State<App>,
+    user: ConsoleUser,
+    ConsoleForm(pairs): ConsoleForm,
+) -> Result<Response, PageError> {
+    let change = EmergencySettingsChange {
+        role: Some(first_value(&pairs, "role").to_string()),
+        // A number that does not parse is out of range, and said so.
+        max_minutes: Some(
+            first_value(&pairs, "max_minutes")
+                .trim()
+                .parse()
+                .unwrap_or(0),
+        ),
+    };
+    match emergency::update(&app, &user.principal, &change, &user.meta()).await {
+        Ok(_) => Ok(Redirect::to("/settings?saved=emergency#emergency").into_response()),
+        Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_))) => {
+            let form = FormState::refused(pairs, &e);
+            show(&app, &user, None, Refused::Emergency(form)).await
         }
         Err(e) => Err(e.into()),
     }

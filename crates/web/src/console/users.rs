@@ -47,6 +47,8 @@ struct UsersPage {
     /// The CSRF token for row actions, when this admin may resend and revoke.
     actions: Option<String>,
     notice: Option<&'static str>,
+    /// Uses of emergency access waiting for this company admin's review (none for others).
+    open_reviews: i64,
     list: Listed,
 }
 
@@ -207,6 +209,9 @@ pub async fn page(
     }
     let options = user_list::filter_options(&app, &user.principal).await?;
     let list = load(&app, &user, &params, false).await?;
+    let open_reviews = rollcall_app::access::emergency::review::open_count(&app, &user.principal)
+        .await?
+        .unwrap_or(0);
     let sorts = [
         ("-created", "Newest first"),
         ("created", "Oldest first"),
@@ -223,6 +228,7 @@ pub async fn page(
         filters: query_string(&params),
         actions: actions(&user),
         notice: notice.notice.as_deref().and_then(notice_text),
+        open_reviews,
         params,
         statuses: options.statuses,
         user_types: options.user_types,

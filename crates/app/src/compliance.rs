@@ -34,6 +34,36 @@ pub struct ComplianceSummary {
     pub inactive_action: String,
     /// Active people the inactivity rule flagged for review (they have not signed in since).
     pub flagged_inactive: Vec<FlaggedPerson>,
+    pub emergency: EmergencyUse,
+}
+
+/// Emergency ("break-glass") access taken, and its reviews afterwards.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct EmergencyUse {
+    /// Every use ever taken.
+    pub grants: i64,
+    /// Uses whose time is not up yet.
+    pub in_effect: i64,
+    /// Uses no company admin has reviewed yet.
+    pub awaiting_review: i64,
+    pub accepted: i64,
+    pub flagged: i64,
+}
+
+impl EmergencyUse {
+    fn of(rows: Vec<(String, i64, i64)>) -> EmergencyUse {
+        let mut u = EmergencyUse::default();
+        for (state, all, live) in rows {
+            u.grants += all;
+            u.in_effect += live;
+            match state.as_str() {
+                "open" => u.awaiting_review += all,
+                "accepted" => u.accepted += all,
+                _ => u.flagged += all,
+            }
+        }
+        u
+    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -130,6 +160,7 @@ pub async fn summary(app: &App, who: &Principal) -> Result<ComplianceSummary, Ap
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?
         .settings;
+    let emergency = EmergencyUse::of(compliance::emergency_grants(&mut conn, who.org_id).await?);
     let clinics = locations::list(&mut conn, who.org_id)
         .await?
         .into_iter()
@@ -153,6 +184,7 @@ pub async fn summary(app: &App, who: &Principal) -> Result<ComplianceSummary, Ap
         inactive_after_days: settings.inactive_after_days,
         inactive_action: settings.inactive_action,
         flagged_inactive,
+        emergency,
     })
 }
 
@@ -255,6 +287,8 @@ pub fn to_csv(s: &ComplianceSummary) -> Result<String, AppError> {
         "expired",
         "inactive",
         "second_factor_percent",
+        "emergency_uses",
+        "emergency_awaiting_review",
     ])?;
     for c in &s.clinics {
         sheet.row([
@@ -273,6 +307,8 @@ pub fn to_csv(s: &ComplianceSummary) -> Result<String, AppError> {
             count("expired"),
             count("inactive"),
             s.second_factor.coverage_percent.to_string(),
+            s.emergency.grants.to_string(),
+            s.emergency.awaiting_review.to_string(),
         ])?;
     }
     sheet.into_text()

@@ -305,6 +305,18 @@ async fn every_use_is_reviewed_afterwards_by_a_company_admin(t: TestDb) {
             .unwrap()
             .is_empty()
     );
+    // The compliance summary counts the use and its review.
+    let summary = rollcall_app::compliance::summary(&c.app, &c.admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            summary.emergency.grants,
+            summary.emergency.flagged,
+            summary.emergency.awaiting_review
+        ),
+        (1, 1, 0)
+    );
 
     // Another organization sees nothing of it.
     let beta = rollcall_app::org::create_org(

@@ -86,3 +86,18 @@ pub async fn leavers(conn: &mut Conn, org_id: Uuid, now: i64) -> Result<Vec<Leav
         })
         .collect()
 }
+
+/// Emergency grants by review state (`open`, `accepted`, `flagged`): (state, all, still in
+/// effect).
+pub async fn emergency_grants(conn: &mut Conn, org_id: Uuid) -> Result<Vec<(String, i64, i64)>> {
+    let mut q = Sql::new(
+        "SELECT review_state, COUNT(*), COUNT(CASE WHEN ended_at IS NULL THEN 1 END) \
+         FROM emergency_grants WHERE org_id = ",
+    );
+    q.bind(org_id.to_string())
+        .push(" GROUP BY review_state ORDER BY review_state");
+    let rows = q.fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect()
+}

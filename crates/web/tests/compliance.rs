@@ -112,6 +112,11 @@ async fn an_auditor_reads_admins_coverage_and_leaver_times(t: TestDb) {
     assert!(page.contains("2 h 0 min"), "{page}");
     assert!(page.contains("href=\"/compliance.csv\""), "{page}");
     assert!(page.contains("No inactivity rule is set"), "{page}");
+    assert!(
+        page.contains("Nobody has taken emergency access."),
+        "{page}"
+    );
+    assert_eq!(summary["emergency"]["grants"], 0);
 
     // A company admin sets the inactivity rule in Settings; a period out of range is refused
     // with the reason beside the field, and nothing is saved.

@@ -25,6 +25,7 @@ pub mod org;
 mod paging;
 pub mod provisioning;
 pub mod rate_limit;
+pub mod reviews;
 pub mod schema;
 pub mod secret;
 pub mod sheet;

@@ -1,5 +1,5 @@
 //! What a serving process does on its own from time to time: deactivate the people whose
-//! leaving date has come, publish a new OpenID Connect signing key once the newest is old
+//! leaving date has come, remind access reviewers and escalate overdue reviews, publish a new OpenID Connect signing key once the newest is old
 //! enough, and, when the operator asks for them, back the
 //! SQLite database up on a schedule, keeping the newest few.
 
@@ -35,6 +35,7 @@ pub fn spawn(app: App) -> tokio::task::JoinHandle<()> {
 #[derive(Debug, Default)]
 pub struct Round {
     pub leavers: crate::access::leaving::Leavers,
+    pub reviews: crate::reviews::due::Round,
     pub new_key: Option<String>,
     pub backup: Option<Report>,
 }
@@ -45,6 +46,10 @@ pub async fn run_once(app: &App) -> Round {
     match crate::access::leaving::deactivate_leavers(app).await {
         Ok(leavers) => round.leavers = leavers,
         Err(e) => tracing::warn!(error = %e, "could not deactivate the people who left"),
+    }
+    match crate::reviews::due::run(app).await {
+        Ok(reviews) => round.reviews = reviews,
+        Err(e) => tracing::warn!(error = %e, "could not handle the access reviews' due dates"),
     }
     let every = app.config.upkeep.key_rotation_micros;
     if every > 0 {

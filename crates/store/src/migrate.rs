@@ -35,6 +35,7 @@ const WEBHOOK_BATCHES: &str = include_str!("../migrations/0017_webhook_batches.s
 const SCIM_REQUESTS: &str = include_str!("../migrations/0018_scim_requests.sql");
 const LEAVING_DATES: &str = include_str!("../migrations/0020_leaving_dates.sql");
 const AUDIT_RETENTION: &str = include_str!("../migrations/0021_audit_retention.sql");
+const ACCESS_REVIEWS: &str = include_str!("../migrations/0023_access_reviews.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -163,6 +164,12 @@ fn steps() -> Vec<Step> {
             name: "audit_retention",
             sqlite: AUDIT_RETENTION,
             postgres: AUDIT_RETENTION,
+        },
+        Step {
+            version: 23,
+            name: "access_reviews",
+            sqlite: ACCESS_REVIEWS,
+            postgres: ACCESS_REVIEWS,
         },
     ]
 }

@@ -25,6 +25,9 @@ pub struct OrgSettings {
     pub notification_media: Vec<String>,
     /// How many years audit events are kept before they may be dropped (archived or live).
     pub audit_retention_years: u32,
+    /// What an access review's due date does to the people nobody reviewed: `false` hands them
+    /// to the company admins, `true` revokes their elevated permissions.
+    pub review_overdue_revokes: bool,
 }
 
 /// HIPAA's six years (45 CFR 164.316(b)(2)): the default and the shortest retention accepted.
@@ -47,6 +50,7 @@ impl Default for OrgSettings {
                 .to_vec(),
             notification_media: ["email", "sms", "push"].map(String::from).to_vec(),
             audit_retention_years: MIN_AUDIT_RETENTION_YEARS,
+            review_overdue_revokes: false,
         }
     }
 }

@@ -33,14 +33,17 @@ const MAX_NOTE: usize = 1_000;
 })))]
 pub struct DecisionRequest {
     /// The people decided on (1 to 500), each one the caller reviews in the campaign.
+    #[schema(min_items = 1, max_items = 500)]
     pub users: Vec<Uuid>,
     /// `keep`, `remove_permission`, `remove_location` or `deactivate`.
+    #[schema(pattern = "^(keep|remove_permission|remove_location|deactivate)$")]
     pub decision: String,
     /// The permission to remove (its key), for `remove_permission`.
     pub permission: Option<String>,
     /// The location to remove (id, code or name), for `remove_location`.
     pub location: Option<String>,
     /// Why, in the reviewer's words (at most 1000 characters).
+    #[schema(max_length = 1000)]
     pub note: Option<String>,
 }
 
@@ -161,7 +164,12 @@ fn parse(
             .take(
                 super::filled(&req.permission)
                     .ok_or_else(|| needs("permission", "permission"))
-                    .and_then(Permission::parse),
+                    .and_then(|t| {
+                        Permission::parse(t).map_err(|e| ValueError {
+                            field: "permission",
+                            ..e
+                        })
+                    }),
             )
             .map(Verdict::RemovePermission),
         "remove_location" => errors

@@ -36,6 +36,7 @@ pub struct NewCampaign {
     pub user_type: Option<String>,
     /// `once` (the default), `monthly`, `quarterly`, `half-yearly` or `yearly`: the next
     /// campaign starts at this one's due date.
+    #[schema(pattern = "^(once|monthly|quarterly|half-yearly|yearly)$")]
     pub recurrence: Option<String>,
 }
 

@@ -11,6 +11,7 @@ mod problem;
 mod query;
 mod reference;
 mod responses;
+mod reviews;
 mod tokens;
 mod webhooks;
 
@@ -83,6 +84,7 @@ fn documented() -> OpenApiRouter<App> {
         .merge(oidc_clients::routes())
         .merge(webhooks::routes())
         .merge(reference::routes())
+        .merge(reviews::routes())
         .routes(routes!(jobs::get))
         .routes(routes!(jobs::refused))
 }

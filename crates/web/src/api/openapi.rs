@@ -42,6 +42,7 @@ use super::responses::{
         (name = "tokens", description = "API tokens: service accounts and personal tokens"),
         (name = "sign-in apps", description = "Apps that sign staff in through Rollcall (OpenID Connect clients)"),
         (name = "webhooks", description = "Webhook endpoints (Standard Webhooks), their delivery log and redelivery"),
+        (name = "access reviews", description = "Access review campaigns: reviewers recertify each person's access by a due date; the evidence for auditors"),
         (name = "reference", description = "Locations, roles, user types and permissions requests may name"),
         (name = "meta", description = "The caller and this document")
     )

@@ -12,6 +12,7 @@ mod mailbox;
 mod profile;
 mod provisioning;
 mod register;
+mod reviews;
 mod roles;
 mod row_actions;
 mod settings;
@@ -135,6 +136,17 @@ fn settings_routes() -> Router<App> {
 
 fn audit_and_mailbox_routes() -> Router<App> {
     Router::new()
+        .route("/access-reviews", get(reviews::list).post(reviews::start))
+        .route("/access-reviews/{id}", get(reviews::show))
+        .route("/access-reviews/{id}/decide", post(reviews::decide))
+        .route(
+            "/access-reviews/{id}/evidence.csv",
+            get(reviews::evidence_csv),
+        )
+        .route(
+            "/access-reviews/{id}/evidence.json",
+            get(reviews::evidence_json),
+        )
         .route("/audit", get(audit::page))
         .route("/audit/export.csv", get(audit::export_csv))
         .route("/audit/export.json", get(audit::export_json))

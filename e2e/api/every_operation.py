@@ -316,6 +316,8 @@ def run(api: Api, document: dict, receiver: Receiver) -> None:
     assert evidence.items, "the campaign covers Downtown's people"
     sheet = api("export_access_review_evidence_csv", bytes, campaign.id)
     assert sheet.decode().startswith("campaign,person,"), sheet[:100]
+    closed = api("close_access_review", m.CampaignView, campaign.id)
+    assert closed.overdue_action in ("escalate", "revoke"), closed.overdue_action
 
     # Tokens: list, make, rotate, revoke.
     api("list_tokens", [m.TokenView])

@@ -452,6 +452,16 @@ pub async fn claim_escalation(
     Ok(q.execute(&mut *conn).await? == 1)
 }
 
+/// Brings an open campaign's due date forward to `now`; `false` if it is past its due date.
+pub async fn close_now(conn: &mut Conn, campaign: Uuid, now: i64) -> Result<bool> {
+    let mut q = Sql::update("review_campaigns", |set| {
+        set.set("due_at", now);
+    });
+    q.push(" WHERE escalated_at IS NULL AND id = ")
+        .bind(campaign.to_string());
+    Ok(q.execute(&mut *conn).await? == 1)
+}
+
 pub async fn set_next(conn: &mut Conn, campaign: Uuid, next: Uuid) -> Result<()> {
     let mut q = Sql::update("review_campaigns", |set| {
         set.set("next_campaign_id", next.to_string());

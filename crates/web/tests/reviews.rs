@@ -141,8 +141,19 @@ async fn a_campaign_through_the_api_and_the_console(t: TestDb) {
         )
         .await;
     assert!(queue["cards"].is_array(), "{queue}");
+    // Ended now: the unreviewed go to the company admins, as at the due date; once.
+    let close = format!("/api/v1/access-reviews/{id}/close");
+    let (status, closed) = app.api(&token, Method::POST, &close, None).await;
+    assert_eq!(status, 200, "{closed}");
+    assert_eq!(closed["overdue_action"], "escalate");
+    let pending = record["campaign"]["counts"]["pending"].clone();
+    assert_eq!(closed["counts"]["escalated"], pending);
+    assert_eq!(app.api(&token, Method::POST, &close, None).await.0, 409);
     let csv = app
         .page(&admin, &format!("/access-reviews/{id}/evidence.csv"))
         .await;
-    assert_eq!(csv, sheet);
+    assert!(
+        csv.starts_with("campaign,person,") && csv.contains(",escalated,"),
+        "{csv}"
+    );
 }

@@ -66,6 +66,44 @@ pub async fn run(app: &App) -> Result<Round, AppError> {
     Ok(round)
 }
 
+/// Ends a campaign before its due date (a company admin's decision, e.g. an audit brought
+/// forward): the due date becomes now and what it brings happens at once, as the upkeep round
+/// would do it.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
+pub async fn close_now(
+    app: &App,
+    who: &Principal,
+    campaign: Uuid,
+    meta: &Meta,
+) -> Result<super::CampaignView, AppError> {
+    who.require(rollcall_domain::Capability::RunAccessReviews)?;
+    let now = app.clock.now();
+    let c = {
+        let mut tx = app.db.begin().await?;
+        let c = super::campaign_in(&mut tx, who.org_id, campaign).await?;
+        if !reviews::close_now(&mut tx, c.id, now).await? {
+            return Err(AppError::Conflict(
+                "This campaign is already past its due date: its unreviewed people were escalated then.".into(),
+            ));
+        }
+        let event = meta.change(
+            "access_review.closed",
+            "access_review",
+            Some(c.id),
+            Some(&serde_json::json!({ "due_at": crate::clock::rfc3339(c.due_at) })),
+            Some(&serde_json::json!({ "due_at": crate::clock::rfc3339(now) })),
+        );
+        rollcall_store::audit::append(&mut tx, who.org_id, now, &[event]).await?;
+        tx.commit().await?;
+        Campaign { due_at: now, ..c }
+    };
+    escalate(app, &c).await?;
+    revoke_overdue(app).await?;
+    let mut conn = app.db.read_conn().await?;
+    let c = super::campaign_in(&mut conn, who.org_id, campaign).await?;
+    super::view(&mut conn, who, &c).await
+}
+
 /// Queues one reminder per reviewer with people still pending; `0` if another process did.
 async fn remind(app: &App, c: &Campaign) -> Result<usize, AppError> {
     let now = app.clock.now();

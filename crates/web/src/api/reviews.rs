@@ -32,6 +32,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(get))
         .routes(routes!(items))
         .routes(routes!(decide))
+        .routes(routes!(close))
         .routes(routes!(evidence))
         .routes(routes!(evidence_csv))
 }
@@ -205,6 +206,39 @@ async fn decide(
     let path = rollcall_app::domain::Path::Api;
     Ok(Json(
         decide::decide(&app, &caller.principal, id, &req, path, &meta).await?,
+    ))
+}
+
+/// End a campaign now
+///
+/// Its due date becomes now, and what the due date brings happens at once: the unreviewed are
+/// escalated to the company admins, or lose their elevated permissions by the organization's
+/// setting; a recurring campaign starts its next one. Company admins only. Scope `users:write`.
+#[utoipa::path(
+    post,
+    path = "/access-reviews/{id}/close",
+    tag = "access reviews",
+    operation_id = "close_access_review",
+    params(("id" = Uuid, Path, description = "The campaign's id")),
+    security(("bearer" = ["users:write"])),
+    responses(
+        (status = 200, description = "The campaign, past its due date", body = CampaignView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The campaign is already past its due date", body = Problem, content_type = PROBLEM),
+        (status = 500, response = Internal),
+    )
+)]
+async fn close(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<CampaignView>, ApiError> {
+    let meta = caller.meta();
+    Ok(Json(
+        reviews::due::close_now(&app, &caller.principal, id, &meta).await?,
     ))
 }
 

@@ -139,6 +139,7 @@ fn audit_and_mailbox_routes() -> Router<App> {
         .route("/access-reviews", get(reviews::list).post(reviews::start))
         .route("/access-reviews/{id}", get(reviews::show))
         .route("/access-reviews/{id}/decide", post(reviews::decide))
+        .route("/access-reviews/{id}/close", post(reviews::close))
         .route(
             "/access-reviews/{id}/evidence.csv",
             get(reviews::evidence_csv),

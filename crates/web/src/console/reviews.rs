@@ -75,6 +75,8 @@ struct CampaignPage {
     permissions: Vec<(&'static str, &'static str)>,
     /// What the last decision did, person by person.
     outcomes: Vec<DecisionOutcome>,
+    /// A company admin may end an open campaign now.
+    can_close: bool,
     form: FormState,
 }
 
@@ -89,10 +91,12 @@ async fn campaign_page(
     let q = queue::mine(app, &user.principal, id, after, None).await?;
     Ok(render(&CampaignPage {
         nav: Nav::of(user),
-        campaign: q.campaign,
         cards: q.cards,
         next: q.next,
         permissions: Permission::ALL.map(|p| (p.key(), p.label())).to_vec(),
+        can_close: user.principal.can(Capability::RunAccessReviews)
+            && q.campaign.escalated_at.is_none(),
+        campaign: q.campaign,
         outcomes,
         form,
     }))
@@ -138,6 +142,16 @@ pub async fn decide(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+pub async fn close(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Path(id): Path<Uuid>,
+    ConsoleForm(_): ConsoleForm,
+) -> Result<Response, PageError> {
+    reviews::due::close_now(&app, &user.principal, id, &user.meta()).await?;
+    Ok(Redirect::to(&format!("/access-reviews/{id}")).into_response())
 }
 
 pub async fn evidence_csv(

@@ -1,7 +1,9 @@
 -- Access review campaigns: a company admin asks the reviewers to recertify each person's access
--- by a due date. One item per person in scope, written by one INSERT … SELECT; each item's
--- reviewers (the clinic admins who reach the person, else the company admins) in a table of
--- their own, so escalation adds reviewers without rewriting the items.
+-- by a due date. One item per person in scope, written by one INSERT … SELECT. Who reviews whom
+-- is not written per person: the campaign keeps each reviewer's reach as it was at the start
+-- (a clinic admin's locations; '' for a company admin, who reviews the people no clinic admin
+-- reaches and, past the due date, everyone unreviewed), and a reviewer's queue is read through
+-- it, so a campaign costs one row per person whatever the number of admins.
 CREATE TABLE review_campaigns (
     id                TEXT PRIMARY KEY,
     org_id            TEXT NOT NULL REFERENCES organizations(id),
@@ -23,12 +25,24 @@ CREATE TABLE review_campaigns (
 CREATE INDEX review_campaigns_by_org ON review_campaigns (org_id, created_at);
 CREATE INDEX review_campaigns_due ON review_campaigns (due_at) WHERE escalated_at IS NULL;
 
+CREATE TABLE review_reach (
+    campaign_id TEXT NOT NULL REFERENCES review_campaigns(id),
+    reviewer_id TEXT NOT NULL REFERENCES users(id),
+    -- A location the clinic admin reaches; '' for a company admin.
+    location_id TEXT NOT NULL,
+    PRIMARY KEY (campaign_id, reviewer_id, location_id)
+);
+CREATE INDEX review_reach_by_location ON review_reach (campaign_id, location_id, reviewer_id);
+
 CREATE TABLE review_items (
     campaign_id  TEXT NOT NULL REFERENCES review_campaigns(id),
     user_id      TEXT NOT NULL REFERENCES users(id),
     -- pending, decided, escalated (overdue, now with the company admins), revoked (overdue,
     -- elevated permissions taken by the organization's setting)
     state        TEXT NOT NULL,
+    -- 1 when no clinic admin (but the person themself) reaches the person: the company admins
+    -- review them.
+    by_company   BIGINT NOT NULL,
     -- keep, remove_permission, remove_location, deactivate
     decision     TEXT,
     -- The permission key or location id a removal names.
@@ -45,11 +59,3 @@ CREATE TABLE review_items (
     PRIMARY KEY (campaign_id, user_id)
 );
 CREATE INDEX review_items_by_state ON review_items (campaign_id, state, user_id);
-
-CREATE TABLE review_reviewers (
-    campaign_id TEXT NOT NULL REFERENCES review_campaigns(id),
-    reviewer_id TEXT NOT NULL REFERENCES users(id),
-    user_id     TEXT NOT NULL REFERENCES users(id),
-    PRIMARY KEY (campaign_id, reviewer_id, user_id)
-);
-CREATE INDEX review_reviewers_by_person ON review_reviewers (campaign_id, user_id);

@@ -1,6 +1,8 @@
-//! Access review campaigns: the campaign, one item per person in scope, and each item's
-//! reviewers. Items and reviewers are written set-based (`INSERT … SELECT`), so a campaign over
-//! a hundred thousand people is a handful of statements; the app decides who reviews whom.
+//! Access review campaigns: the campaign, one item per person in scope, and each reviewer's
+//! reach as it was at the start (a clinic admin's locations; '' for a company admin). Items are
+//! written by one `INSERT … SELECT`, and who reviews whom is read through the reach, so a
+//! campaign over a hundred thousand people is a handful of statements whatever the number of
+//! admins; the app decides whose reach counts.
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -77,17 +79,47 @@ pub async fn insert_campaign(conn: &mut Conn, c: &Campaign) -> Result<()> {
     Ok(())
 }
 
+/// The reach of the campaign's reviewers: (reviewer, a location they reach), or `None` for a
+/// company admin. Rows already there are left as they are.
+pub async fn insert_reach(
+    conn: &mut Conn,
+    campaign: Uuid,
+    reach: &[(Uuid, Option<Uuid>)],
+) -> Result<()> {
+    let rows: Vec<(String, String)> = reach
+        .iter()
+        .map(|(r, l)| (r.to_string(), l.map(|l| l.to_string()).unwrap_or_default()))
+        .collect();
+    let mut chunks = rows.chunks(crate::sql::rows_per_statement(3));
+    for chunk in chunks.by_ref() {
+        let mut q = Sql::insert_into("review_reach", "campaign_id, reviewer_id, location_id");
+        q.values_rows(chunk, |(r, l), row| {
+            row.bind(campaign.to_string())
+                .bind(r.clone())
+                .bind(l.clone());
+        })
+        .push(" ON CONFLICT DO NOTHING");
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// One pending item per person of the organization in `scope` who is not deactivated (nor a
-/// legacy record): one statement, whatever their number. Returns how many.
+/// legacy record), marked for the company admins when no clinic admin of the campaign's reach
+/// but the person themself reaches them: one statement, whatever their number. Returns how
+/// many. The reach is written first.
 pub async fn fill_items(
     conn: &mut Conn,
     org_id: Uuid,
     campaign: Uuid,
     scope: &Scope,
 ) -> Result<u64> {
-    let mut q = Sql::new("INSERT INTO review_items (campaign_id, user_id, state) SELECT ");
+    let mut q =
+        Sql::new("INSERT INTO review_items (campaign_id, user_id, state, by_company) SELECT ");
     q.bind(campaign.to_string())
-        .push(", u.id, 'pending' FROM users u WHERE u.org_id = ")
+        .push(", u.id, 'pending', CASE WHEN EXISTS (SELECT 1 FROM user_locations ul JOIN review_reach r ON r.location_id = ul.location_id WHERE r.campaign_id = ")
+        .bind(campaign.to_string())
+        .push(" AND ul.user_id = u.id AND r.reviewer_id <> u.id) THEN 0 ELSE 1 END FROM users u WHERE u.org_id = ")
         .bind(org_id.to_string())
         .push(" AND u.status IN ('active', 'pending')");
     if let Some(l) = scope.location {
@@ -108,79 +140,29 @@ pub async fn fill_items(
     Ok(q.execute(&mut *conn).await?)
 }
 
-/// Makes `reviewer` a reviewer of every item whose person works at one of `locations` (the
-/// reviewer's reach), never of themself. Returns how many items.
-pub async fn assign_reaching(
-    conn: &mut Conn,
-    campaign: Uuid,
-    reviewer: Uuid,
-    locations: &[Uuid],
-) -> Result<u64> {
-    if locations.is_empty() {
-        return Ok(0);
-    }
+/// Past the due date: the items still pending become `escalated`, and `company` (the company
+/// admins now) join the reach, so they review them. Returns how many items.
+pub async fn escalate_pending(conn: &mut Conn, campaign: Uuid, company: &[Uuid]) -> Result<u64> {
+    let reach: Vec<(Uuid, Option<Uuid>)> = company.iter().map(|c| (*c, None)).collect();
+    insert_reach(conn, campaign, &reach).await?;
     let mut q = Sql::new(
-        "INSERT INTO review_reviewers (campaign_id, reviewer_id, user_id) SELECT i.campaign_id, ",
+        "UPDATE review_items SET state = 'escalated' WHERE state = 'pending' AND campaign_id = ",
     );
-    q.bind(reviewer.to_string())
-        .push(", i.user_id FROM review_items i WHERE i.campaign_id = ")
-        .bind(campaign.to_string())
-        .push(" AND i.user_id <> ")
-        .bind(reviewer.to_string())
-        .push(" AND EXISTS (SELECT 1 FROM user_locations ul WHERE ul.user_id = i.user_id AND ul.location_id IN (")
-        .bind_list(locations.iter().map(Uuid::to_string))
-        .push(")) ON CONFLICT DO NOTHING");
+    q.bind(campaign.to_string());
     Ok(q.execute(&mut *conn).await?)
 }
 
-/// Which items [`assign_to`] gives to the reviewers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unreviewed {
-    /// Items nobody reviews yet, except the reviewer's own (at creation).
-    WithoutReviewer,
-    /// Items nobody reviews yet, the reviewer's own included (a sole company admin).
-    WithoutReviewerEvenOwn,
-    /// Items still pending (at the due date), which also become `escalated`.
-    Pending,
-}
-
-/// Gives the chosen items to each of `reviewers` (the company admins), in one statement.
-pub async fn assign_to(
-    conn: &mut Conn,
-    campaign: Uuid,
-    reviewers: &[Uuid],
-    which: Unreviewed,
-) -> Result<u64> {
-    if reviewers.is_empty() {
-        return Ok(0);
-    }
-    let mut q = Sql::new(
-        "INSERT INTO review_reviewers (campaign_id, reviewer_id, user_id) SELECT i.campaign_id, a.id, i.user_id FROM review_items i, (",
-    );
-    for (n, r) in reviewers.iter().enumerate() {
-        if n > 0 {
-            q.push(" UNION ALL ");
-        }
-        q.push("SELECT ").bind(r.to_string()).push(" AS id");
-    }
-    q.push(") a WHERE i.campaign_id = ")
-        .bind(campaign.to_string());
-    let none_yet = " AND NOT EXISTS (SELECT 1 FROM review_reviewers r WHERE r.campaign_id = i.campaign_id AND r.user_id = i.user_id)";
-    match which {
-        Unreviewed::WithoutReviewer => q.push(none_yet).push(" AND a.id <> i.user_id"),
-        Unreviewed::WithoutReviewerEvenOwn => q.push(none_yet),
-        Unreviewed::Pending => q.push(" AND i.state = 'pending'"),
-    };
-    q.push(" ON CONFLICT DO NOTHING");
-    let added = q.execute(&mut *conn).await?;
-    if which == Unreviewed::Pending {
-        let mut q = Sql::new(
-            "UPDATE review_items SET state = 'escalated' WHERE state = 'pending' AND campaign_id = ",
-        );
-        q.bind(campaign.to_string());
-        q.execute(&mut *conn).await?;
-    }
-    Ok(added)
+/// `AND` whether `reviewer` reviews item `i`: someone else, who works at a location the
+/// reviewer reached at the start, or whom the company admins review (nobody else reaches them,
+/// or past the due date) when the reviewer is one of them.
+fn push_reviews(q: &mut Sql, reviewer: Uuid) {
+    q.push(" AND i.user_id <> ")
+        .bind(reviewer.to_string())
+        .push(" AND (EXISTS (SELECT 1 FROM review_reach r JOIN user_locations ul ON ul.location_id = r.location_id WHERE r.campaign_id = i.campaign_id AND ul.user_id = i.user_id AND r.reviewer_id = ")
+        .bind(reviewer.to_string())
+        .push(") OR ((i.by_company = 1 OR i.state = 'escalated') AND EXISTS (SELECT 1 FROM review_reach r WHERE r.campaign_id = i.campaign_id AND r.location_id = '' AND r.reviewer_id = ")
+        .bind(reviewer.to_string())
+        .push(")))");
 }
 
 pub async fn get_campaign(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<Campaign>> {
@@ -231,20 +213,14 @@ pub struct Item {
     pub outcome: Option<String>,
     pub refusal: Option<String>,
     pub reviewed: Option<String>,
-    /// The reviewers' addresses, comma-separated.
-    pub reviewers: Option<String>,
+    /// Reviewed by the company admins from the start (no clinic admin reaches the person).
+    pub by_company: bool,
 }
 
-fn item_select(conn: &Conn) -> String {
-    format!(
-        "SELECT i.campaign_id, i.user_id, u.display_name, u.email, i.state, i.decision, i.target, i.note, \
-         i.decided_by, d.display_name AS decided_by_name, i.decided_at, i.outcome, i.refusal, i.reviewed, \
-         (SELECT {} FROM review_reviewers r JOIN users ru ON ru.id = r.reviewer_id \
-          WHERE r.campaign_id = i.campaign_id AND r.user_id = i.user_id) AS reviewers \
-         FROM review_items i JOIN users u ON u.id = i.user_id LEFT JOIN users d ON d.id = i.decided_by ",
-        crate::sql::comma_list(conn, "ru.email")
-    )
-}
+const ITEM_SELECT: &str = "SELECT i.campaign_id, i.user_id, u.display_name, u.email, i.state, i.by_company, \
+    i.decision, i.target, i.note, i.decided_by, d.display_name AS decided_by_name, i.decided_at, i.outcome, \
+    i.refusal, i.reviewed FROM review_items i JOIN users u ON u.id = i.user_id \
+    LEFT JOIN users d ON d.id = i.decided_by ";
 
 fn item_from_row(r: &sqlx::any::AnyRow) -> Result<Item> {
     Ok(Item {
@@ -262,7 +238,7 @@ fn item_from_row(r: &sqlx::any::AnyRow) -> Result<Item> {
         outcome: r.try_get("outcome")?,
         refusal: r.try_get("refusal")?,
         reviewed: r.try_get("reviewed")?,
-        reviewers: r.try_get("reviewers")?,
+        by_company: r.try_get::<i64, _>("by_company")? == 1,
     })
 }
 
@@ -275,12 +251,10 @@ pub async fn items(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Item>> {
-    let mut q = Sql::new(&item_select(conn));
+    let mut q = Sql::new(ITEM_SELECT);
     q.push("WHERE i.campaign_id = ").bind(campaign.to_string());
     if let Some(r) = reviewer {
-        q.push(" AND EXISTS (SELECT 1 FROM review_reviewers rr WHERE rr.campaign_id = i.campaign_id AND rr.user_id = i.user_id AND rr.reviewer_id = ")
-            .bind(r.to_string())
-            .push(")");
+        push_reviews(&mut q, r);
     }
     if let Some(a) = after {
         q.push(" AND i.user_id > ").bind(a.to_string());
@@ -290,7 +264,7 @@ pub async fn items(
 }
 
 pub async fn item(conn: &mut Conn, campaign: Uuid, user: Uuid) -> Result<Option<Item>> {
-    let mut q = Sql::new(&item_select(conn));
+    let mut q = Sql::new(ITEM_SELECT);
     q.push("WHERE i.campaign_id = ")
         .bind(campaign.to_string())
         .push(" AND i.user_id = ")
@@ -308,13 +282,12 @@ pub async fn reviewed_by(
     if users.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q = Sql::new("SELECT user_id FROM review_reviewers WHERE campaign_id = ");
+    let mut q = Sql::new("SELECT i.user_id FROM review_items i WHERE i.campaign_id = ");
     q.bind(campaign.to_string())
-        .push(" AND reviewer_id = ")
-        .bind(reviewer.to_string())
-        .push(" AND user_id IN (")
+        .push(" AND i.user_id IN (")
         .bind_list(users.iter().map(Uuid::to_string))
         .push(")");
+    push_reviews(&mut q, reviewer);
     let rows = q.fetch_all(&mut *conn).await?;
     rows.iter()
         .map(|r| parse_id(&r.try_get::<String, _>(0)?))
@@ -397,22 +370,22 @@ pub async fn claim_reminders(conn: &mut Conn, campaign: Uuid, now: i64) -> Resul
     Ok(q.execute(&mut *conn).await? == 1)
 }
 
-/// Active reviewers with items in `state` in the campaign: (id, email, name, how many).
+/// Active reviewers with items in `state` they review in the campaign: (id, email, name).
 pub async fn waiting_reviewers(
     conn: &mut Conn,
     campaign: Uuid,
     state: &str,
-) -> Result<Vec<(Uuid, String, String, i64)>> {
+) -> Result<Vec<(Uuid, String, String)>> {
     let mut q = Sql::new(
-        "SELECT u.id, u.email, u.display_name, COUNT(*) FROM review_reviewers r \
-         JOIN review_items i ON i.campaign_id = r.campaign_id AND i.user_id = r.user_id \
-         JOIN users u ON u.id = r.reviewer_id \
-         WHERE u.status = 'active' AND i.state = ",
+        "SELECT DISTINCT u.id, u.email, u.display_name FROM review_reach r JOIN users u ON u.id = r.reviewer_id \
+         WHERE u.status = 'active' AND r.campaign_id = ",
     );
-    q.bind(state.to_string())
-        .push(" AND r.campaign_id = ")
-        .bind(campaign.to_string())
-        .push(" GROUP BY u.id, u.email, u.display_name ORDER BY u.id");
+    q.bind(campaign.to_string())
+        .push(" AND EXISTS (SELECT 1 FROM review_items i WHERE i.campaign_id = r.campaign_id AND i.user_id <> r.reviewer_id AND i.state = ")
+        .bind(state.to_string())
+        .push(" AND ((r.location_id = '' AND (i.by_company = 1 OR i.state = 'escalated')) \
+               OR EXISTS (SELECT 1 FROM user_locations ul WHERE ul.user_id = i.user_id AND ul.location_id = r.location_id))) \
+               ORDER BY u.id");
     let rows = q.fetch_all(&mut *conn).await?;
     rows.iter()
         .map(|r| {
@@ -420,7 +393,6 @@ pub async fn waiting_reviewers(
                 parse_id(&r.try_get::<String, _>(0)?)?,
                 r.try_get(1)?,
                 r.try_get(2)?,
-                r.try_get(3)?,
             ))
         })
         .collect()

@@ -7,7 +7,7 @@
 
 use rollcall_domain::{Path, Permission};
 use rollcall_store::outbox::{self, OutboxMessage};
-use rollcall_store::reviews::{self, Campaign, Decision, Unreviewed};
+use rollcall_store::reviews::{self, Campaign, Decision};
 use rollcall_store::{Conn, roles};
 use uuid::Uuid;
 
@@ -116,14 +116,14 @@ async fn remind(app: &App, c: &Campaign) -> Result<usize, AppError> {
     let messages: Vec<OutboxMessage> = reviews::waiting_reviewers(&mut tx, c.id, "pending")
         .await?
         .into_iter()
-        .map(|(_, email, name, waiting)| {
+        .map(|(_, email, name)| {
             message(
                 c,
                 now,
                 email,
                 format!("Access review “{}” is due {due}", c.name),
                 format!(
-                    "Hello {name},\n\n{waiting} people of {} are waiting for your review in “{}”, due {due}. Open Access reviews in Rollcall to keep, narrow or end their access.\n\nPeople not reviewed by then are escalated to the company admins.\n",
+                    "Hello {name},\n\nPeople of {} are waiting for your review in “{}”, due {due}. Open Access reviews in Rollcall to keep, narrow or end their access.\n\nPeople not reviewed by then are escalated to the company admins.\n",
                     scope.org.name, c.name
                 ),
             )
@@ -169,7 +169,7 @@ async fn escalate(app: &App, c: &Campaign) -> Result<Option<bool>, AppError> {
     }
     let (company, _) = super::start::admins(&mut tx, &scope).await?;
     let escalated = if action == "escalate" {
-        reviews::assign_to(&mut tx, c.id, &company, Unreviewed::Pending).await?;
+        reviews::escalate_pending(&mut tx, c.id, &company).await?;
         escalation_notices(&mut tx, &scope, c, &company, now).await?
     } else {
         0
@@ -207,14 +207,14 @@ async fn escalation_notices(
         .await?
         .into_iter()
         .filter(|(id, ..)| company.contains(id))
-        .map(|(_, email, name, waiting)| {
+        .map(|(_, email, name)| {
             message(
                 c,
                 now,
                 email,
                 format!("Access review “{}” is overdue", c.name),
                 format!(
-                    "Hello {name},\n\n{waiting} people of {} were not reviewed by the due date of “{}” and now wait for your review. Open Access reviews in Rollcall.\n",
+                    "Hello {name},\n\nPeople of {} were not reviewed by the due date of “{}” and now wait for your review. Open Access reviews in Rollcall.\n",
                     scope.org.name, c.name
                 ),
             )

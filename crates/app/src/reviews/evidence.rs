@@ -82,7 +82,7 @@ pub async fn csv(app: &App, who: &Principal, campaign: Uuid) -> Result<String, A
             i.name,
             i.email,
             i.state,
-            i.reviewers.join("; "),
+            i.reviewers,
             opt(i.decided_by),
             opt(i.decided_at),
             opt(i.decision),

@@ -33,7 +33,9 @@ pub struct ItemView {
     pub outcome: Option<String>,
     /// Why a rule refused the decision.
     pub refusal: Option<String>,
-    pub reviewers: Vec<String>,
+    /// Who reviews the person: `clinic admins` (those who reach them), `company admins` (nobody
+    /// else reaches them), or `clinic admins, then company admins` (escalated).
+    pub reviewers: String,
 }
 
 /// A person under review, as their reviewer sees them now.
@@ -125,6 +127,13 @@ pub(crate) async fn card(
 }
 
 pub(crate) fn item_view(item: Item, locations: &[profile::LocationAccess]) -> ItemView {
+    let reviewers = match (item.by_company, item.state.as_str()) {
+        (true, _) => "company admins",
+        (false, "escalated") => "clinic admins, then company admins",
+        // Decided or revoked: the decider says who.
+        (false, _) => "clinic admins",
+    }
+    .to_string();
     let target = match (item.decision.as_deref(), item.target) {
         (Some("remove_location"), Some(id)) => Some(
             locations
@@ -147,9 +156,6 @@ pub(crate) fn item_view(item: Item, locations: &[profile::LocationAccess]) -> It
         decided_at: item.decided_at.map(rfc3339),
         outcome: item.outcome,
         refusal: item.refusal,
-        reviewers: item
-            .reviewers
-            .map(|r| r.split(',').map(str::to_string).collect())
-            .unwrap_or_default(),
+        reviewers,
     }
 }

@@ -2,7 +2,7 @@
 //! item's reviewers written set-based, in one transaction with its audit event.
 
 use rollcall_domain::{Capability, Permission, ValueError};
-use rollcall_store::reviews::{self, Campaign, Scope, Unreviewed};
+use rollcall_store::reviews::{self, Campaign, Scope};
 use rollcall_store::{Conn, audit, locations, roles, users};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -82,13 +82,14 @@ pub(crate) async fn create_in(
     now: i64,
 ) -> Result<u64, AppError> {
     reviews::insert_campaign(tx, c).await?;
-    let people = reviews::fill_items(tx, c.org_id, c.id, &c.scope).await?;
     let (company, clinic) = admins(tx, scope).await?;
-    for (reviewer, reach) in &clinic {
-        reviews::assign_reaching(tx, c.id, *reviewer, reach).await?;
-    }
-    reviews::assign_to(tx, c.id, &company, Unreviewed::WithoutReviewer).await?;
-    reviews::assign_to(tx, c.id, &company, Unreviewed::WithoutReviewerEvenOwn).await?;
+    let reach: Vec<(Uuid, Option<Uuid>)> = clinic
+        .iter()
+        .flat_map(|(r, locations)| locations.iter().map(|l| (*r, Some(*l))))
+        .chain(company.iter().map(|c| (*c, None)))
+        .collect();
+    reviews::insert_reach(tx, c.id, &reach).await?;
+    let people = reviews::fill_items(tx, c.org_id, c.id, &c.scope).await?;
     let event = meta.change(
         "access_review.started",
         "access_review",

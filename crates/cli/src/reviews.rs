@@ -1,4 +1,4 @@
-//! `rollcall reviews list|start|show|evidence|decide`: access review campaigns, on the server's
+//! `rollcall reviews list|start|show|evidence|overdue|decide`: access review campaigns, on the server's
 //! database as the operator or against a running server with a token. Deciding is a
 //! reviewer's act, so it works against a server with the reviewer's personal token only.
 
@@ -58,6 +58,14 @@ pub enum ReviewsCommand {
         #[arg(long)]
         csv: bool,
     },
+    /// What a due date does to the people nobody reviewed: `escalate` them to the company admins
+    /// (the default) or `revoke` their elevated permissions. On the server only.
+    Overdue {
+        #[command(flatten)]
+        org: Org,
+        /// escalate or revoke
+        action: String,
+    },
     /// Decide on people you review (with --url and your personal token).
     Decide {
         campaign: Uuid,
@@ -92,7 +100,8 @@ impl ReviewsCommand {
             ReviewsCommand::List(o)
             | ReviewsCommand::Start { org: o, .. }
             | ReviewsCommand::Show { org: o, .. }
-            | ReviewsCommand::Evidence { org: o, .. } => o.org.as_deref(),
+            | ReviewsCommand::Evidence { org: o, .. }
+            | ReviewsCommand::Overdue { org: o, .. } => o.org.as_deref(),
             ReviewsCommand::Decide { .. } => None,
         }
     }
@@ -158,6 +167,26 @@ pub async fn direct(
         ReviewsCommand::Evidence { campaign, .. } => output::print_json(&serde_json::to_value(
             evidence::json(app, &who, campaign).await?,
         )?),
+        ReviewsCommand::Overdue { action, .. } => {
+            let revokes = match action.trim() {
+                "escalate" => false,
+                "revoke" => true,
+                other => bail!("“{other}” is not what a due date does: use escalate or revoke"),
+            };
+            let was = reviews::set_overdue_revokes(app, &who, revokes, operator).await?;
+            let word = |r: bool| if r { "revoke" } else { "escalate" };
+            if out.json() {
+                return output::print_json(
+                    &json!({ "overdue": word(revokes), "previous": word(was) }),
+                );
+            }
+            println!(
+                "Past their due date, access reviews now {} (before: {}).",
+                word(revokes),
+                word(was)
+            );
+            Ok(())
+        }
         ReviewsCommand::Decide { .. } => unreachable!("refused above"),
     }
 }
@@ -189,6 +218,9 @@ pub async fn remote(client: &Client, command: ReviewsCommand, out: Output) -> an
             &client
                 .get(&format!("/access-reviews/{campaign}/evidence"))
                 .await?,
+        ),
+        ReviewsCommand::Overdue { .. } => bail!(
+            "`rollcall reviews overdue` works on the server's database only: run it on the server without --url"
         ),
         ReviewsCommand::Decide {
             campaign,

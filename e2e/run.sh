@@ -36,4 +36,4 @@ if ! node -e '
 fi
 
 mkdir -p screenshots
-exec node --test console.test.mjs journey.test.mjs access.test.mjs import.test.mjs directory.test.mjs oidc.test.mjs webhooks.test.mjs provisioning.test.mjs compliance.test.mjs emergency.test.mjs
+exec node --test console.test.mjs journey.test.mjs access.test.mjs import.test.mjs directory.test.mjs oidc.test.mjs webhooks.test.mjs provisioning.test.mjs compliance.test.mjs emergency.test.mjs reviews.test.mjs

@@ -363,6 +363,23 @@ def run(api: Api, document: dict, receiver: Receiver, scim_token: str) -> None:
     assert [r.name for r in mapped.roles] == [front_desk.name], mapped.roles
     log = api("list_scim_requests", [m.RequestView])
     assert any(r.method == "POST" and r.path == "/Groups" for r in log), log[:3]
+    # Access reviews: a campaign over Downtown, the caller's queue, a decision (a service account
+    # reviews nobody, so it is skipped), the evidence as JSON and CSV.
+    campaign = api("create_access_review", m.CampaignView, body=m.NewCampaign(
+        name=f"Conformance {tag}", due_date="2030-06-30", location="DT"))
+    assert campaign.counts.total > 0, campaign.counts
+    assert any(c.id == campaign.id for c in api("list_access_reviews", [m.CampaignView]))
+    assert api("get_access_review", m.CampaignView, campaign.id).name == f"Conformance {tag}"
+    api("list_access_review_items", m.Queue, campaign.id, limit=10)
+    decided = api("decide_access_review", [m.DecisionOutcome], campaign.id, body=m.DecisionRequest(
+        users=[one.user_id], decision="keep", note="Conformance"))
+    assert len(decided) == 1, decided
+    evidence = api("export_access_review_evidence", m.Evidence, campaign.id)
+    assert evidence.items, "the campaign covers Downtown's people"
+    sheet = api("export_access_review_evidence_csv", bytes, campaign.id)
+    assert sheet.decode().startswith("campaign,person,"), sheet[:100]
+    closed = api("close_access_review", m.CampaignView, campaign.id)
+    assert closed.overdue_action in ("escalate", "revoke"), closed.overdue_action
 
     # Tokens: list, make, rotate, revoke.
     api("list_tokens", [m.TokenView])

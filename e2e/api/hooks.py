@@ -78,6 +78,17 @@ IN_CONTEXT = {
     "update_emergency_access_settings": {"role_unknown"},
     # A flag needs a note: a relation between two fields.
     "review_emergency_access": {"review_note_missing"},
+    # Access reviews: a due date is a date in the organization's zone and in the future; a
+    # campaign's scope and a decision's target name the organization's locations, roles, user
+    # types and permissions; the selection's people and a target go together (a relation
+    # between fields); a name or note of blanks only.
+    "create_access_review": {
+        "name_invalid", "due_date_invalid", "due_date_past", "location_unknown", "role_unknown",
+        "user_type_unknown",
+    },
+    "decide_access_review": {
+        "decision_target_missing", "location_unknown", "permission_unknown", "too_long",
+    },
 }
 
 

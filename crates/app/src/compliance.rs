@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_domain::{Capability, Permission};
-use rollcall_store::compliance::{self, LeaverAt};
+use rollcall_store::compliance::{self, LeaverAt, ReviewAt};
 use rollcall_store::{Conn, inactivity, locations, orgs};
 use serde::Serialize;
 use uuid::Uuid;
@@ -107,6 +107,47 @@ pub struct ClinicCompliance {
     /// People administering this clinic through a clinic-admin grant (company admins aside).
     pub clinic_admins: Vec<String>,
     pub leavers: LeaverLag,
+    /// The access review campaign that last finished for this clinic's people.
+    pub last_review: Option<ReviewDone>,
+}
+
+/// A finished access review at one clinic: every person decided, or its due date handled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReviewDone {
+    pub campaign_id: Uuid,
+    pub name: String,
+    /// RFC 3339, UTC.
+    pub completed_at: String,
+    /// The clinic's people in the campaign, and how many a reviewer decided.
+    pub people: i64,
+    pub reviewed: i64,
+}
+
+/// Each clinic's most recently finished campaign.
+fn last_reviews(rows: Vec<ReviewAt>) -> BTreeMap<Uuid, ReviewDone> {
+    let mut out: BTreeMap<Uuid, (i64, ReviewDone)> = BTreeMap::new();
+    for r in rows {
+        let done = if r.decided == r.people {
+            r.last_decided_at
+        } else {
+            None
+        };
+        let Some(at) = r.ended_at.or(done) else {
+            continue;
+        };
+        if out.get(&r.location_id).is_some_and(|(seen, _)| *seen >= at) {
+            continue;
+        }
+        let view = ReviewDone {
+            campaign_id: r.campaign_id,
+            name: r.name,
+            completed_at: crate::clock::rfc3339(at),
+            people: r.people,
+            reviewed: r.decided,
+        };
+        out.insert(r.location_id, (at, view));
+    }
+    out.into_iter().map(|(id, (_, v))| (id, v)).collect()
 }
 
 /// How long people kept access at a clinic after their leaving date: from the leaving
@@ -147,6 +188,7 @@ pub async fn summary(app: &App, who: &Principal) -> Result<ComplianceSummary, Ap
     let second_factor = second_factor(&mut conn, who.org_id).await?;
     let (company_admins, clinic_admins) = admins(&mut conn, who.org_id).await?;
     let lags = leaver_lags(compliance::leavers(&mut conn, who.org_id, now).await?, now);
+    let reviews = last_reviews(compliance::reviews_by_clinic(&mut conn, who.org_id).await?);
     let flagged_inactive = inactivity::flagged(&mut conn, who.org_id)
         .await?
         .into_iter()
@@ -168,6 +210,7 @@ pub async fn summary(app: &App, who: &Principal) -> Result<ComplianceSummary, Ap
         .map(|l| ClinicCompliance {
             clinic_admins: clinic_admins.get(&l.id).cloned().unwrap_or_default(),
             leavers: lags.get(&l.id).cloned().unwrap_or_default(),
+            last_review: reviews.get(&l.id).cloned(),
             location_id: l.id,
             name: l.name,
             code: l.code,
@@ -289,8 +332,14 @@ pub fn to_csv(s: &ComplianceSummary) -> Result<String, AppError> {
         "second_factor_percent",
         "emergency_uses",
         "emergency_awaiting_review",
+        "last_review",
+        "last_review_completed_at",
+        "last_review_reviewed",
+        "last_review_people",
     ])?;
     for c in &s.clinics {
+        let review =
+            |f: fn(&ReviewDone) -> String| c.last_review.as_ref().map(f).unwrap_or_default();
         sheet.row([
             s.generated_at.clone(),
             c.name.clone(),
@@ -309,6 +358,10 @@ pub fn to_csv(s: &ComplianceSummary) -> Result<String, AppError> {
             s.second_factor.coverage_percent.to_string(),
             s.emergency.grants.to_string(),
             s.emergency.awaiting_review.to_string(),
+            review(|r| r.name.clone()),
+            review(|r| r.completed_at.clone()),
+            review(|r| r.reviewed.to_string()),
+            review(|r| r.people.to_string()),
         ])?;
     }
     sheet.into_text()

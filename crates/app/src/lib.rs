@@ -26,6 +26,7 @@ pub mod org;
 mod paging;
 pub mod provisioning;
 pub mod rate_limit;
+pub mod reviews;
 pub mod schema;
 pub mod secret;
 pub mod sheet;

@@ -1,7 +1,8 @@
 //! What a serving process does on its own from time to time: deactivate the people whose
 //! leaving date has come, warn then deactivate or flag people idle past the organization's
-//! inactivity rule, end emergency access whose time is up, publish a new OpenID Connect
-//! signing key once the newest is old enough, and, when the operator asks for them, back the
+//! inactivity rule, end emergency access whose time is up, remind access reviewers and
+//! escalate overdue reviews, publish a new OpenID Connect signing key once the newest is
+//! old enough, and, when the operator asks for them, back the
 //! SQLite database up on a schedule, keeping the newest few.
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ pub struct Round {
     pub inactive: crate::access::inactivity::Inactive,
     /// Emergency grants this round ended.
     pub emergency_ended: usize,
+    pub reviews: crate::reviews::due::Round,
     pub new_key: Option<String>,
     pub backup: Option<Report>,
 }
@@ -57,6 +59,10 @@ pub async fn run_once(app: &App) -> Round {
     match crate::access::emergency::expiry::end_expired(app).await {
         Ok(ended) => round.emergency_ended = ended,
         Err(e) => tracing::warn!(error = %e, "could not end the emergency access whose time is up"),
+    }
+    match crate::reviews::due::run(app).await {
+        Ok(reviews) => round.reviews = reviews,
+        Err(e) => tracing::warn!(error = %e, "could not handle the access reviews' due dates"),
     }
     let every = app.config.upkeep.key_rotation_micros;
     if every > 0 {

@@ -18,6 +18,7 @@ mod lookup;
 mod operator;
 mod output;
 mod remote;
+mod reviews;
 mod secrets;
 mod serve;
 mod tokens;
@@ -157,6 +158,11 @@ enum Command {
         #[command(subcommand)]
         command: tokens::TokensCommand,
     },
+    /// Access review campaigns: start, follow, decide, export the evidence.
+    Reviews {
+        #[command(subcommand)]
+        command: reviews::ReviewsCommand,
+    },
     /// The taxonomy code list that names the codes on provider profiles.
     Taxonomy {
         #[command(subcommand)]
@@ -265,8 +271,9 @@ async fn remote(cli: Cli, url: &str, name: &str) -> anyhow::Result<()> {
         Command::Invite(args) => invite::remote(&client, args, out).await,
         Command::Import(args) => import_remote::run(&client, args, out).await,
         Command::Tokens { command } => tokens::remote(&client, command, out).await,
+        Command::Reviews { command } => reviews::remote(&client, command, out).await,
         _ => bail!(
-            "`rollcall {name}` works on the server's database only: run it on the server without --url or ROLLCALL_URL (users, invite, import and tokens work with --url)"
+            "`rollcall {name}` works on the server's database only: run it on the server without --url or ROLLCALL_URL (users, invite, import, tokens and reviews work with --url)"
         ),
     }
 }
@@ -324,6 +331,7 @@ async fn direct(cli: Cli) -> anyhow::Result<()> {
             command: JobsCommand::Resume,
         } => import::resume(&app, out).await?,
         Command::Seats { command } => operator::seats(&app, command, &operator, out).await?,
+        Command::Reviews { command } => reviews::direct(&app, command, &operator, out).await?,
         Command::Secrets {
             command: secrets::SecretsCommand::Rotate,
         } => secrets::rotate(&app, out).await?,

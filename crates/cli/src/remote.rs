@@ -55,6 +55,23 @@ impl Client {
         self.send(self.request(Method::GET, path)).await
     }
 
+    /// A text answer (a CSV export) as it is; a refusal as [`Client::send`] makes it.
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let res = self
+            .request(Method::GET, path)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        if res.status().is_success() {
+            return res.text().await.map_err(|e| self.unreachable(&e));
+        }
+        Err(self
+            .answer(res)
+            .await
+            .err()
+            .unwrap_or_else(|| anyhow!("the server at {} answered without the export", self.url)))
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(self.request(Method::POST, path).json(body)).await
     }

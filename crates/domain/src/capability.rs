@@ -126,10 +126,12 @@ pub enum Capability {
     ManageSettings,
     /// Drive users and groups from an identity provider (SCIM 2.0).
     Provision,
+    /// Start access review campaigns (reviewing is changing access, `EditAccess`).
+    RunAccessReviews,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 9] = [
+    pub const ALL: [Capability; 10] = [
         Capability::ViewUsers,
         Capability::EditAccess,
         Capability::ManageUsers,
@@ -139,6 +141,7 @@ impl Capability {
         Capability::ManageServiceAccounts,
         Capability::ManageSettings,
         Capability::Provision,
+        Capability::RunAccessReviews,
     ];
 
     /// The stable name clients see (`GET /api/v1/me`).
@@ -153,6 +156,7 @@ impl Capability {
             Capability::ManageServiceAccounts => "manage_service_accounts",
             Capability::ManageSettings => "manage_settings",
             Capability::Provision => "provision",
+            Capability::RunAccessReviews => "run_access_reviews",
         }
     }
 }
@@ -188,7 +192,8 @@ impl Capability {
             Capability::EditAccess | Capability::ManageUsers | Capability::ManageTokens => &ADMINS,
             Capability::ManageSettings
             | Capability::ManageServiceAccounts
-            | Capability::Provision => &[Permission::AdminCompany],
+            | Capability::Provision
+            | Capability::RunAccessReviews => &[Permission::AdminCompany],
         }
     }
 
@@ -255,6 +260,9 @@ impl Capability {
             }
             Capability::Provision => {
                 "SCIM provisioning needs a service account with the scim scope; a company admin makes one under Settings → API tokens."
+            }
+            Capability::RunAccessReviews => {
+                "Only a company admin can start an access review campaign (and an API token needs the users:write scope)."
             }
         }
     }

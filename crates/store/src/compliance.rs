@@ -101,3 +101,42 @@ pub async fn emergency_grants(conn: &mut Conn, org_id: Uuid) -> Result<Vec<(Stri
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
         .collect()
 }
+
+/// An access review campaign as it touched one clinic: its people who have that location now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewAt {
+    pub location_id: Uuid,
+    pub campaign_id: Uuid,
+    pub name: String,
+    /// When its due date was handled (escalation or revocation), if it has been.
+    pub ended_at: Option<i64>,
+    pub people: i64,
+    pub decided: i64,
+    pub last_decided_at: Option<i64>,
+}
+
+/// Every campaign of the organization, per clinic its people are at.
+pub async fn reviews_by_clinic(conn: &mut Conn, org_id: Uuid) -> Result<Vec<ReviewAt>> {
+    let mut q = Sql::new(
+        "SELECT ul.location_id, c.id, c.name, c.escalated_at, COUNT(*), \
+         COUNT(CASE WHEN i.state = 'decided' THEN 1 END), MAX(i.decided_at) \
+         FROM review_items i JOIN review_campaigns c ON c.id = i.campaign_id \
+         JOIN user_locations ul ON ul.user_id = i.user_id WHERE c.org_id = ",
+    );
+    q.bind(org_id.to_string())
+        .push(" GROUP BY ul.location_id, c.id, c.name, c.escalated_at");
+    let rows = q.fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ReviewAt {
+                location_id: parse_id(&r.try_get::<String, _>(0)?)?,
+                campaign_id: parse_id(&r.try_get::<String, _>(1)?)?,
+                name: r.try_get(2)?,
+                ended_at: r.try_get(3)?,
+                people: r.try_get(4)?,
+                decided: r.try_get(5)?,
+                last_decided_at: r.try_get(6)?,
+            })
+        })
+        .collect()
+}

@@ -32,6 +32,7 @@ pub mod outbox;
 pub mod profiles;
 pub mod rate_counters;
 pub mod rate_paces;
+pub mod reviews;
 pub mod roles;
 pub mod scim;
 pub mod sealed;

@@ -36,6 +36,7 @@ const SCIM_REQUESTS: &str = include_str!("../migrations/0018_scim_requests.sql")
 const LEAVING_DATES: &str = include_str!("../migrations/0020_leaving_dates.sql");
 const AUDIT_RETENTION: &str = include_str!("../migrations/0021_audit_retention.sql");
 const EMERGENCY_ACCESS: &str = include_str!("../migrations/0022_emergency_access.sql");
+const ACCESS_REVIEWS: &str = include_str!("../migrations/0023_access_reviews.sql");
 const INACTIVITY: &str = include_str!("../migrations/0024_inactivity.sql");
 
 fn steps() -> Vec<Step> {
@@ -171,6 +172,12 @@ fn steps() -> Vec<Step> {
             name: "emergency_access",
             sqlite: EMERGENCY_ACCESS,
             postgres: EMERGENCY_ACCESS,
+        },
+        Step {
+            version: 23,
+            name: "access_reviews",
+            sqlite: ACCESS_REVIEWS,
+            postgres: ACCESS_REVIEWS,
         },
         Step {
             version: 24,

@@ -35,6 +35,9 @@ pub struct OrgSettings {
     pub emergency_role: Option<String>,
     /// The longest an emergency grant may last, in minutes.
     pub emergency_max_minutes: u32,
+    /// What an access review's due date does to the people nobody reviewed: `false` hands them
+    /// to the company admins, `true` revokes their elevated permissions.
+    pub review_overdue_revokes: bool,
 }
 
 /// HIPAA's six years (45 CFR 164.316(b)(2)): the default and the shortest retention accepted.
@@ -61,6 +64,7 @@ impl Default for OrgSettings {
             inactive_action: "flag".into(),
             emergency_role: None,
             emergency_max_minutes: rollcall_domain::emergency::DEFAULT_MAX_MINUTES,
+            review_overdue_revokes: false,
         }
     }
 }

@@ -14,6 +14,7 @@ mod provisioning;
 mod query;
 mod reference;
 mod responses;
+mod reviews;
 mod tokens;
 mod webhooks;
 
@@ -89,6 +90,7 @@ fn documented() -> OpenApiRouter<App> {
         .merge(reference::routes())
         .merge(compliance::routes())
         .merge(provisioning::routes())
+        .merge(reviews::routes())
         .routes(routes!(jobs::get))
         .routes(routes!(jobs::refused))
 }

@@ -44,6 +44,7 @@ use super::responses::{
         (name = "webhooks", description = "Webhook endpoints (Standard Webhooks), their delivery log and redelivery"),
         (name = "provisioning", description = "The identity provider's groups, what they give, and the last SCIM requests"),
         (name = "emergency access", description = "Emergency (break-glass) access: taking it, its review afterwards, and its settings"),
+        (name = "access reviews", description = "Access review campaigns: reviewers recertify each person's access by a due date; the evidence for auditors"),
         (name = "reference", description = "Locations, roles, user types and permissions requests may name"),
         (name = "meta", description = "The caller and this document")
     )

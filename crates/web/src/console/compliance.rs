@@ -19,6 +19,7 @@ struct CompliancePage {
     generated: String,
     /// (user id, name, last active in the organization's zone)
     flagged: Vec<(String, String, String)>,
+    zone: String,
 }
 
 pub async fn page(State(app): State<App>, user: ConsoleUser) -> Result<Response, PageError> {
@@ -40,6 +41,7 @@ pub async fn page(State(app): State<App>, user: ConsoleUser) -> Result<Response,
         s,
         generated,
         flagged,
+        zone: zone.clone(),
     }))
 }
 
@@ -60,6 +62,13 @@ pub async fn export_json(State(app): State<App>, user: ConsoleUser) -> Result<Re
         "compliance.json",
         Json(s).into_response(),
     ))
+}
+
+/// The day an RFC 3339 instant falls on in `zone`.
+pub fn local_day(rfc3339: &str, zone: &str) -> String {
+    rollcall_app::clock::instant(rfc3339)
+        .map(|at| rollcall_app::clock::local_date(at, zone))
+        .unwrap_or_default()
 }
 
 /// A length of time as people read it: `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`; `—` for none.

@@ -14,6 +14,7 @@ mod mailbox;
 mod profile;
 mod provisioning;
 mod register;
+mod reviews;
 mod roles;
 mod row_actions;
 mod settings;
@@ -146,6 +147,18 @@ fn settings_routes() -> Router<App> {
 
 fn audit_and_mailbox_routes() -> Router<App> {
     Router::new()
+        .route("/access-reviews", get(reviews::list).post(reviews::start))
+        .route("/access-reviews/{id}", get(reviews::show))
+        .route("/access-reviews/{id}/decide", post(reviews::decide))
+        .route("/access-reviews/{id}/close", post(reviews::close))
+        .route(
+            "/access-reviews/{id}/evidence.csv",
+            get(reviews::evidence_csv),
+        )
+        .route(
+            "/access-reviews/{id}/evidence.json",
+            get(reviews::evidence_json),
+        )
         .route("/audit", get(audit::page))
         .route("/compliance", get(compliance::page))
         .route("/compliance.csv", get(compliance::export_csv))

@@ -119,7 +119,7 @@ describe('Bulk add from the directory', { timeout: 180_000 }, () => {
     assert.equal(await page.locator('main section.card').first().getAttribute('id'), 'load', 'loading the roster comes first');
     assert.equal(await page.locator('#wizard').count(), 0, 'no empty wizard before there is a roster');
     const template = await page.evaluate(async () => (await fetch('/directory/roster-template.csv')).text());
-    assert.match(template, /^external_id,first_name,last_name,email,user_type,active,groups\n/, 'the template has the roster columns');
+    assert.match(template, /^external_id,first_name,last_name,email,user_type,active,groups,leaving_date\n/, 'the template has the roster columns');
 
     // Load the roster.
     await page.getByLabel('Roster file (CSV)').setInputFiles(ROSTER);

@@ -24,7 +24,7 @@ const MAX_NOTE: usize = 1_000;
 
 /// A decision for one person or a selection.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 #[schema(examples(json!({
     "users": ["0190c6d2-5f4e-7a31-9b8e-1f2a3b4c5d6e"],
     "decision": "remove_permission",
@@ -39,11 +39,14 @@ pub struct DecisionRequest {
     #[schema(pattern = "^(keep|remove_permission|remove_location|deactivate)$")]
     pub decision: String,
     /// The permission to remove (its key), for `remove_permission`.
+    #[serde(default)]
     pub permission: Option<String>,
     /// The location to remove (id, code or name), for `remove_location`.
+    #[serde(default)]
     pub location: Option<String>,
     /// Why, in the reviewer's words (at most 1000 characters).
     #[schema(max_length = 1000)]
+    #[serde(default)]
     pub note: Option<String>,
 }
 

@@ -77,7 +77,15 @@ pub async fn mine(
     limit: Option<i64>,
 ) -> Result<Queue, AppError> {
     who.require(Capability::ViewUsers)?;
-    let limit = limit.unwrap_or(PAGE).clamp(1, 200);
+    let limit = limit.unwrap_or(PAGE);
+    if !(1..=200).contains(&limit) {
+        return Err(rollcall_domain::ValueError::new(
+            "limit",
+            "limit_out_of_range",
+            format!("A page holds 1 to 200 people; {limit} is out of range."),
+        )
+        .into());
+    }
     let now = app.clock.now();
     let mut conn = app.db.read_conn().await?;
     let c = super::campaign_in(&mut conn, who.org_id, campaign).await?;

@@ -141,14 +141,7 @@ pub async fn due(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<(Uuid, Uui
         "SELECT org_id, id FROM emergency_grants WHERE ended_at IS NULL AND expires_at <= ",
     );
     q.bind(now).push(" ORDER BY expires_at LIMIT ").bind(limit);
-    let rows = q.fetch_all(&mut *conn).await?;
-    rows.iter()
-        .map(|r| {
-            let org: String = r.try_get(0)?;
-            let id: String = r.try_get(1)?;
-            Ok((parse_id(&org)?, parse_id(&id)?))
-        })
-        .collect()
+    crate::id_pairs(&q.fetch_all(&mut *conn).await?)
 }
 
 /// Marks a grant ended, only if it has not ended yet: `true` for the one caller that ended it.

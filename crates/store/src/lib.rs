@@ -96,6 +96,18 @@ pub(crate) fn parse_id(s: &str) -> Result<Uuid> {
     Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("bad id “{s}”")))
 }
 
+/// Rows of two ids, e.g. (organization, user) of the people a round has to handle.
+pub(crate) fn id_pairs(rows: &[sqlx::any::AnyRow]) -> Result<Vec<(Uuid, Uuid)>> {
+    use sqlx::Row;
+    rows.iter()
+        .map(|r| {
+            let first: String = r.try_get(0)?;
+            let second: String = r.try_get(1)?;
+            Ok((parse_id(&first)?, parse_id(&second)?))
+        })
+        .collect()
+}
+
 pub(crate) fn parse_opt_id(s: Option<String>) -> Result<Option<Uuid>> {
     s.as_deref().map(parse_id).transpose()
 }

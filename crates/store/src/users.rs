@@ -773,12 +773,5 @@ pub async fn due_leavers(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<(U
         "SELECT org_id, id FROM users WHERE leaves_at IS NOT NULL AND status <> 'inactive' AND leaves_at <= ",
     );
     q.bind(now).push(" ORDER BY leaves_at LIMIT ").bind(limit);
-    let rows = q.fetch_all(&mut *conn).await?;
-    rows.iter()
-        .map(|r| {
-            let org: String = r.try_get(0)?;
-            let id: String = r.try_get(1)?;
-            Ok((parse_id(&org)?, parse_id(&id)?))
-        })
-        .collect()
+    crate::id_pairs(&q.fetch_all(&mut *conn).await?)
 }

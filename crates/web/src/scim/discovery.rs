@@ -161,9 +161,10 @@ fn rollcall_schema(base: &str, choices: &Choices) -> Value {
             with(attr("userType", "string", "A user type code or label of the organization (e.g. pta)"), json!({"canonicalValues": choices.user_types})),
             with(attr("defaultLocation", "string", "The primary location, by id, code or name; shown as its code"), json!({"canonicalValues": choices.locations, "required": true})),
             attr("npi", "string", "National Provider Identifier: 10 digits with a valid check digit"),
-            // One example value, as for the attributes above: generic clients that fill every
-            // attribute send it rather than a string that is no date.
-            with(attr("leavingDate", "dateTime", "When the person's access ends by itself: an instant, or a date (access ends as that day ends in the organization's zone); removing it clears it"), json!({"canonicalValues": ["2035-06-30T23:00:00Z"]})),
+            // A string, not a dateTime: a bare date is accepted too, which xsd:dateTime is not.
+            // One example value, as for the attributes above, for generic clients that fill
+            // every attribute.
+            with(attr("leavingDate", "string", "When the person's access ends by itself: an RFC 3339 instant (shown so), or a date, YYYY-MM-DD, ending as that day ends in the organization's zone; removing it clears it"), json!({"canonicalValues": ["2035-06-30T23:00:00Z"]})),
         ],
         "meta": {"resourceType": "Schema", "location": format!("{base}/Schemas/{ROLLCALL_USER}")},
     })

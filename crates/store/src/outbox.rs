@@ -34,6 +34,25 @@ pub struct OutboxMessage {
     pub created_at: i64,
 }
 
+impl OutboxMessage {
+    /// A plain-text email notice to one person, due now.
+    pub fn notice(org_id: Uuid, recipient: &str, subject: String, text: String, now: i64) -> Self {
+        OutboxMessage {
+            id: crate::new_id(),
+            org_id,
+            kind: "notice".into(),
+            medium: "email".into(),
+            recipient: recipient.to_string(),
+            subject,
+            body_text: text,
+            body_html: None,
+            invitation_id: None,
+            send_at: now,
+            created_at: now,
+        }
+    }
+}
+
 /// A stored message with its delivery record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {

@@ -5,10 +5,10 @@
 //! (the rules apply: the last admin is flagged instead, with the reason audited).
 
 use rollcall_domain::{Capability, ValueError};
+use rollcall_store::audit;
 use rollcall_store::inactivity::{self, Idle};
 use rollcall_store::orgs::{self, OrgSettings, Organization};
 use rollcall_store::outbox::{self, OutboxMessage};
-use rollcall_store::{audit, new_id};
 
 use crate::access::lifecycle::{self, Origin};
 use crate::audit::Meta;
@@ -177,19 +177,13 @@ fn warning(org: &Organization, person: &Idle, rule: Rule, ends: i64, now: i64) -
         url = crate::delivery::messages::PUBLIC_URL,
         code = org.slug,
     );
-    OutboxMessage {
-        id: new_id(),
-        org_id: org.id,
-        kind: "notice".into(),
-        medium: "email".into(),
-        recipient: person.email.clone(),
-        subject: format!("Sign in to {} before {date} to keep your account", org.name),
-        body_text: text,
-        body_html: None,
-        invitation_id: None,
-        send_at: now,
-        created_at: now,
-    }
+    OutboxMessage::notice(
+        org.id,
+        &person.email,
+        format!("Sign in to {} before {date} to keep your account", org.name),
+        text,
+        now,
+    )
 }
 
 /// Deactivates or flags everyone warned long enough ago who is still idle.

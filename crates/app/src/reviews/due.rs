@@ -136,19 +136,7 @@ async fn remind(app: &App, c: &Campaign) -> Result<usize, AppError> {
 }
 
 fn message(c: &Campaign, now: i64, to: String, subject: String, text: String) -> OutboxMessage {
-    OutboxMessage {
-        id: rollcall_store::new_id(),
-        org_id: c.org_id,
-        kind: "notice".into(),
-        medium: "email".into(),
-        recipient: to,
-        subject,
-        body_text: text,
-        body_html: None,
-        invitation_id: None,
-        send_at: now,
-        created_at: now,
-    }
+    OutboxMessage::notice(c.org_id, &to, subject, text, now)
 }
 
 /// Past the due date: the unreviewed go to the company admins (or wait for revocation), and a

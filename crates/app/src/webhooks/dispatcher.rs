@@ -19,7 +19,7 @@ use rollcall_domain::Permission;
 use rollcall_domain::webhook::retry_after_secs;
 use rollcall_store::outbox::{self, OutboxMessage};
 use rollcall_store::webhooks::{self, Attempt, Delivery, Endpoint};
-use rollcall_store::{audit, new_id, users};
+use rollcall_store::{audit, users};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -419,23 +419,19 @@ async fn disable(
     let admins = users::active_holding(tx, org_id, &[Permission::AdminCompany]).await?;
     let notices: Vec<OutboxMessage> = admins
         .iter()
-        .map(|admin| OutboxMessage {
-            id: new_id(),
-            org_id,
-            kind: "notice".into(),
-            medium: "email".into(),
-            recipient: admin.email.clone(),
-            subject: "A webhook endpoint was disabled".into(),
-            body_text: format!(
+        .map(|admin| {
+            OutboxMessage::notice(
+                org_id,
+                &admin.email,
+                "A webhook endpoint was disabled".into(),
+                format!(
                 "Rollcall stopped sending webhooks to {url} ({description}).\n\n{reason}\n\nFix the receiver, then enable the endpoint again under Settings → Webhooks ({public}/settings/webhooks). Events that happened meanwhile can be sent again from its delivery log.\n",
                 url = e.url,
                 description = if e.description.is_empty() { "no description" } else { &e.description },
                 public = crate::delivery::messages::PUBLIC_URL,
             ),
-            body_html: None,
-            invitation_id: None,
-            send_at: now,
-            created_at: now,
+                now,
+            )
         })
         .collect();
     outbox::enqueue(tx, &notices).await?;

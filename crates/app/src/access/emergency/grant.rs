@@ -312,14 +312,12 @@ async fn tell_company_admins(
     let notices: Vec<OutboxMessage> = admins
         .iter()
         .filter(|a| a.id != view.user_id)
-        .map(|admin| OutboxMessage {
-            id: new_id(),
-            org_id: scope.org.id,
-            kind: "notice".into(),
-            medium: "email".into(),
-            recipient: admin.email.clone(),
-            subject: format!("Emergency access used by {}", view.user_name),
-            body_text: format!(
+        .map(|admin| {
+            OutboxMessage::notice(
+                scope.org.id,
+                &admin.email,
+                format!("Emergency access used by {}", view.user_name),
+                format!(
                 "{name} granted themselves emergency access at {org}: {what}, until {until}.\n\nTheir reason: {reason}\n\nThe access ends by itself then. Every use is reviewed afterwards by a company admin: accept it, or flag it for a follow-up, at {public}/emergency-access/{id}\n",
                 name = view.user_name,
                 org = scope.org.name,
@@ -328,10 +326,8 @@ async fn tell_company_admins(
                 reason = view.reason,
                 id = view.id,
             ),
-            body_html: None,
-            invitation_id: None,
-            send_at: now,
-            created_at: now,
+                now,
+            )
         })
         .collect();
     outbox::enqueue(conn, &notices).await?;

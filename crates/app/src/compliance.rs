@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_domain::{Capability, Permission};
 use rollcall_store::compliance::{self, LeaverAt, ReviewAt};
-use rollcall_store::{Conn, inactivity, locations, orgs};
+use rollcall_store::{Conn, inactivity, locations, orgs, users};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -263,11 +263,12 @@ async fn admins(
     conn: &mut Conn,
     org_id: Uuid,
 ) -> Result<(Vec<String>, BTreeMap<Uuid, Vec<String>>), AppError> {
-    let keys = [
-        Permission::AdminCompany.key(),
-        Permission::AdminClinic.key(),
-    ];
-    let holders = compliance::active_holders(conn, org_id, &keys).await?;
+    let admins = [Permission::AdminCompany, Permission::AdminClinic];
+    let holders: Vec<Uuid> = users::active_holding(conn, org_id, &admins)
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
     let policy = policy_of(conn, org_id).await?;
     let names = location_names(conn, org_id).await?;
     let mut company = Vec::new();
@@ -285,6 +286,9 @@ async fn admins(
             }
         }
     }
+    // Names in alphabetical order, however the rows came.
+    company.sort();
+    clinics.values_mut().for_each(|names| names.sort());
     Ok((company, clinics))
 }
 

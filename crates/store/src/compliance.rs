@@ -36,25 +36,6 @@ pub async fn second_factors(conn: &mut Conn, org_id: Uuid) -> Result<Vec<(Option
         .collect()
 }
 
-/// Active people granted any of `permissions`, directly or through a role.
-pub async fn active_holders(
-    conn: &mut Conn,
-    org_id: Uuid,
-    permissions: &[&'static str],
-) -> Result<Vec<Uuid>> {
-    let mut q = Sql::new("SELECT id FROM users WHERE org_id = ");
-    q.bind(org_id.to_string())
-        .push(" AND status = 'active' AND (id IN (SELECT user_id FROM user_permissions WHERE permission IN (")
-        .bind_list(permissions.iter().map(|p| p.to_string()))
-        .push(")) OR id IN (SELECT ur.user_id FROM user_roles ur JOIN role_permissions rp ON rp.role_id = ur.role_id WHERE rp.permission IN (")
-        .bind_list(permissions.iter().map(|p| p.to_string()))
-        .push("))) ORDER BY sort_name, id");
-    let rows = q.fetch_all(&mut *conn).await?;
-    rows.iter()
-        .map(|r| parse_id(&r.try_get::<String, _>(0)?))
-        .collect()
-}
-
 /// A person whose leaving instant has come, at one of their locations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaverAt {

@@ -23,6 +23,7 @@ rollcall_store::engine_tests!(
     reminders_once_then_escalation_and_the_next_campaign,
     the_due_date_revokes_elevated_permissions_by_setting,
     a_campaign_that_does_not_parse_changes_nothing,
+    a_selection_is_judged_with_the_admins_its_earlier_decisions_leave,
 );
 
 /// Alpha with Dee (clinic admin, Downtown), Nora (clinic admin, Northside only), Pat (Downtown)
@@ -324,4 +325,78 @@ async fn a_campaign_that_does_not_parse_changes_nothing(t: TestDb) {
         ]
     );
     assert!(reviews::list(&c.app, &c.admin).await.unwrap().is_empty());
+}
+
+/// Selections are judged in one go, each person with the admins the earlier ones left: of
+/// Northside's two clinic admins deactivated together, the second stays (rule 3); a reviewer's
+/// selection applies what the rules allow and says why not for the rest.
+async fn a_selection_is_judged_with_the_admins_its_earlier_decisions_leave(t: TestDb) {
+    let c = clinic(t).await;
+    let s = staff(&c).await;
+    let nia = c
+        .active_staff("nia@alpha.example", ("Nia", "Ford"), "Clinic Admin", "PT")
+        .await
+        .user_id;
+    move_to_northside(&c, nia).await;
+    // Ana, the company admin, keeps Downtown only: Nora and Nia are Northside's clinic admins.
+    let operator = Principal::operator(&c.app, c.org.id, "test").await.unwrap();
+    let downtown_only = ProfileEdit {
+        locations: Some(["DT".to_string()].into()),
+        default_location: Some("DT".into()),
+        ..Default::default()
+    };
+    let ana = c.admin.user_id;
+    profile::update(
+        &c.app,
+        &operator,
+        ana,
+        &downtown_only,
+        None,
+        Path::Console,
+        &c.meta(),
+    )
+    .await
+    .unwrap();
+    let campaign = start(&c, 30, None).await;
+    let nora = s.nora.clone();
+    let mine = ids(&queue_of(&c, &nora, campaign.id).await);
+    assert!(mine.contains(&nia) && mine.contains(&s.sam), "{mine:?}");
+
+    let listed = rollcall_app::access::lifecycle::deactivate_many(
+        &c.app,
+        &c.admin,
+        &[nia, nora.user_id],
+        &c.meta(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed[0].refused, None, "{listed:?}");
+    let why = listed[1].refused.as_deref().unwrap_or_default();
+    assert!(
+        why.starts_with("Rule 3") && why.contains("Northside"),
+        "{why}"
+    );
+    assert_eq!(c.user(nora.user_id).await.status.as_str(), "active");
+
+    let decided = decide::decide(
+        &c.app,
+        &nora,
+        campaign.id,
+        &DecisionRequest {
+            users: vec![s.sam, nia],
+            decision: "deactivate".into(),
+            note: Some("Northside closes".into()),
+            ..Default::default()
+        },
+        Path::Console,
+        &Meta::of(&nora, None, None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(decided[0].outcome, "applied", "{decided:?}");
+    assert_eq!(decided[1].outcome, "refused", "Nia is already inactive");
+    assert_eq!(c.user(s.sam).await.status.as_str(), "inactive");
+    assert_eq!(c.events("user.deactivated").await.len(), 2);
+    let record = evidence::json(&c.app, &c.admin, campaign.id).await.unwrap();
+    assert_eq!(record.campaign.counts.decided, 2);
 }

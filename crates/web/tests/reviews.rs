@@ -141,19 +141,46 @@ async fn a_campaign_through_the_api_and_the_console(t: TestDb) {
         )
         .await;
     assert!(queue["cards"].is_array(), "{queue}");
-    // Ended now: the unreviewed go to the company admins, as at the due date; once.
+    // The company admin chooses in Settings that the due date revokes elevated permissions;
+    // a clinic admin may not.
+    let choose = [("overdue", "revoke")];
+    let (status, _) = post_form(
+        &app,
+        &morgan,
+        "/settings",
+        "/settings/access-reviews",
+        &choose,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = post_form(
+        &app,
+        &admin,
+        "/settings",
+        "/settings/access-reviews",
+        &choose,
+    )
+    .await;
+    assert_eq!(status, 303);
+    let html = app.page(&admin, "/settings?saved=access-reviews").await;
+    assert!(
+        html.contains("Access review setting saved.")
+            && html.contains(r#"name="overdue" value="revoke" checked"#),
+        "{html}"
+    );
+    // Ended now: the due date comes at once, and revokes; once.
     let close = format!("/api/v1/access-reviews/{id}/close");
     let (status, closed) = app.api(&token, Method::POST, &close, None).await;
     assert_eq!(status, 200, "{closed}");
-    assert_eq!(closed["overdue_action"], "escalate");
+    assert_eq!(closed["overdue_action"], "revoke");
     let pending = record["campaign"]["counts"]["pending"].clone();
-    assert_eq!(closed["counts"]["escalated"], pending);
+    assert_eq!(closed["counts"]["revoked"], pending);
     assert_eq!(app.api(&token, Method::POST, &close, None).await.0, 409);
     let csv = app
         .page(&admin, &format!("/access-reviews/{id}/evidence.csv"))
         .await;
     assert!(
-        csv.starts_with("campaign,person,") && csv.contains(",escalated,"),
+        csv.starts_with("campaign,person,") && csv.contains(",revoked,"),
         "{csv}"
     );
 }

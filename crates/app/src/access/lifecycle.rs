@@ -7,8 +7,7 @@ use rollcall_domain::{Capability, Change, Path, UserStatus};
 use rollcall_store::{api_tokens, audit, sessions, users};
 use uuid::Uuid;
 
-use crate::access::OrgScope;
-use crate::access::{admin_census, location_names, subject_of};
+use crate::access::{Batch, OrgScope, subject_of};
 use crate::audit::Meta;
 use crate::{App, AppError, Principal};
 
@@ -67,20 +66,34 @@ pub async fn deactivate_from(
     meta: &Meta,
 ) -> Result<(), AppError> {
     who.require(Capability::ManageUsers)?;
+    let mut tx = app.db.begin().await?;
+    let mut batch = Batch::open(&mut tx, who, app.clock.now()).await?;
+    deactivate_in(&mut tx, &mut batch, user_id, origin, meta).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`deactivate_from`] within a batch's transaction: a refusal returns its reason having
+/// written nothing.
+pub(crate) async fn deactivate_in(
+    tx: &mut rollcall_store::Conn,
+    batch: &mut Batch<'_>,
+    user_id: Uuid,
+    origin: Origin,
+    meta: &Meta,
+) -> Result<(), AppError> {
+    let (who, now) = (batch.who, batch.now);
+    who.require(Capability::ManageUsers)?;
     if who.user_id == user_id {
         return Err(AppError::Conflict(
             "You cannot deactivate your own account; ask another admin.".into(),
         ));
     }
-    let now = app.clock.now();
-    let mut tx = app.db.begin().await?;
-    let user = crate::access::user_in(&mut tx, who.org_id, user_id).await?;
+    let user = crate::access::user_in(tx, who.org_id, user_id).await?;
     let from = user.status;
     let to = status::apply(from, Transition::Deactivate)?;
-    let OrgScope { org, policy } = OrgScope::load(&mut tx, who.org_id).await?;
-    let subject = subject_of(&mut tx, &user).await?;
-    let census = admin_census(&mut tx, org.id, &policy).await?;
-    let names = location_names(&mut tx, org.id).await?;
+    let subject = subject_of(tx, &user).await?;
+    let (policy, census, names) = batch.rules(tx).await?;
     // Rules 3 (never the last active admin), 4 (only users within the actor's locations), 6.
     policy
         .check(
@@ -88,19 +101,19 @@ pub async fn deactivate_from(
             &subject,
             &Change::Deactivate,
             Path::Console,
-            Some(&census),
-            &names,
+            Some(census),
+            names,
         )
         .map_err(AppError::Refused)?;
-    users::set_status(&mut tx, org.id, &[user.id], to, who.user_ref(), now).await?;
-    let ended = sessions::delete_for_user(&mut tx, user.id).await?;
-    let tokens = api_tokens::revoke_for_user(&mut tx, user.id, now).await?;
-    let sign_ins = crate::oidc::tokens::revoke_for_user(&mut tx, user.id, now).await?;
-    let revoked = crate::onboarding::invite::revoke_live_invitations(&mut tx, user.id, now).await?;
-    users::set_invite_expiry(&mut tx, user.id, None).await?;
+    users::set_status(tx, who.org_id, &[user.id], to, who.user_ref(), now).await?;
+    let ended = sessions::delete_for_user(tx, user.id).await?;
+    let tokens = api_tokens::revoke_for_user(tx, user.id, now).await?;
+    let sign_ins = crate::oidc::tokens::revoke_for_user(tx, user.id, now).await?;
+    let revoked = crate::onboarding::invite::revoke_live_invitations(tx, user.id, now).await?;
+    users::set_invite_expiry(tx, user.id, None).await?;
     audit::append(
-        &mut tx,
-        org.id,
+        tx,
+        who.org_id,
         now,
         &[meta.change(
             "user.deactivated",
@@ -111,7 +124,9 @@ pub async fn deactivate_from(
         )],
     )
     .await?;
-    tx.commit().await?;
+    let mut after = subject.clone();
+    after.active = false;
+    batch.applied(&subject, &after);
     Ok(())
 }
 
@@ -219,8 +234,9 @@ pub struct Deactivated {
     pub refused: Option<String>,
 }
 
-/// Deactivates each selected user in turn, every one judged as if alone (so of two last
-/// admins, the second stays); the answer lists who was deactivated and why the others were not.
+/// Deactivates each selected user in turn in one transaction, each judged with the admins the
+/// previous left (so of two last admins, the second stays); the answer lists who was
+/// deactivated and why the others were not.
 #[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
 pub async fn deactivate_many(
     app: &App,
@@ -239,31 +255,40 @@ pub async fn deactivate_many(
         )
         .into());
     }
-    let names: std::collections::BTreeMap<Uuid, String> = {
-        let mut conn = app.db.read_conn().await?;
-        rollcall_store::access::load(&mut conn, who.org_id, ids)
+    who.require(Capability::ManageUsers)?;
+    let mut tx = app.db.begin().await?;
+    let names: std::collections::BTreeMap<Uuid, String> =
+        rollcall_store::access::load(&mut tx, who.org_id, ids)
             .await?
             .into_iter()
             .map(|r| (r.user_id, r.display_name))
-            .collect()
-    };
+            .collect();
+    let mut batch = Batch::open(&mut tx, who, app.clock.now()).await?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let refused = match deactivate(app, who, *id, meta).await {
-            Ok(()) => None,
-            Err(
-                e @ (AppError::Refused(_)
-                | AppError::Conflict(_)
-                | AppError::Invalid(_)
-                | AppError::NotFound(_)),
-            ) => Some(e.to_string()),
-            Err(e) => return Err(e),
-        };
+        let done = deactivate_in(&mut tx, &mut batch, *id, Origin::Manager, meta).await;
         out.push(Deactivated {
             user_id: *id,
             name: names.get(id).cloned().unwrap_or_default(),
-            refused,
+            refused: refusal_of(done)?,
         });
     }
+    tx.commit().await?;
     Ok(out)
+}
+
+/// What a refused change says, for a batch's answer; a fault stops the batch.
+pub(crate) fn refusal_of<T>(done: Result<T, AppError>) -> Result<Option<String>, AppError> {
+    match done {
+        Ok(_) => Ok(None),
+        Err(
+            e @ (AppError::Refused(_)
+            | AppError::Conflict(_)
+            | AppError::Invalid(_)
+            | AppError::InvalidFields(_)
+            | AppError::Forbidden(_)
+            | AppError::NotFound(_)),
+        ) => Ok(Some(e.to_string())),
+        Err(e) => Err(e),
+    }
 }

@@ -7,9 +7,11 @@
 //! - `roles`: roles and their permissions, judged per member.
 //! - `bulk_update`: permissions and locations for a selection, as a bulk job.
 //! - `lifecycle`: deactivation and reactivation.
+//! - `batch`: several of these changes in one transaction, judged against one admin census.
 //! - `leaving`: leaving dates, ended by the upkeep round.
 //! - `emergency`: emergency ("break-glass") access, its expiry and its review afterwards.
 
+mod batch;
 pub mod bulk_update;
 pub mod emergency;
 pub mod inactivity;
@@ -21,6 +23,7 @@ pub mod profile;
 pub mod roles;
 mod rules;
 
+pub(crate) use batch::Batch;
 pub use principal::Principal;
 pub(crate) use rules::{
     OrgScope, admin_census, location_names, parse_policy, policy_of, subject_of, subjects,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::access::OrgScope;
 use crate::access::names;
-use crate::access::{admin_census, location_names, subject_of};
+use crate::access::{Batch, location_names, subject_of};
 use crate::audit::Meta;
 use crate::clock::rfc3339;
 use crate::error::FieldErrors;
@@ -599,28 +599,51 @@ pub async fn update(
     who.require(Capability::EditAccess)?;
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
-    let user = crate::access::user_in(&mut tx, who.org_id, id).await?;
-    let scope = OrgScope::load(&mut tx, who.org_id).await?;
+    let mut batch = Batch::open(&mut tx, who, now).await?;
+    apply(&mut tx, &mut batch, id, edit, expected, path, meta).await?;
+    let profile = load(&mut tx, now, who, id).await?;
+    tx.commit().await?;
+    Ok(profile)
+}
+
+/// [`update`] within a batch's transaction: a refused edit returns its reason having written
+/// nothing, so the batch goes on with the next.
+pub(crate) async fn apply(
+    tx: &mut Conn,
+    batch: &mut Batch<'_>,
+    id: Uuid,
+    edit: &ProfileEdit,
+    expected: Option<&str>,
+    path: Path,
+    meta: &Meta,
+) -> Result<(), AppError> {
+    let who = batch.who;
+    who.require(Capability::EditAccess)?;
+    let user = crate::access::user_in(tx, who.org_id, id).await?;
     let actor = who.actor();
-    let subject = subject_of(&mut tx, &user).await?;
-    scope
+    let subject = subject_of(tx, &user).await?;
+    batch
+        .scope
         .policy
         .check_reach(&actor, &subject)
         .map_err(AppError::Refused)?;
 
     // Values first: anything that does not parse refuses the edit before any rule is asked,
     // and before the version is (an edit that can never succeed is not merely stale).
-    let values = Values::check(&mut tx, &scope, &user, edit).await?;
+    let values = Values::check(tx, &batch.scope, &user, edit).await?;
     let leaving = match &edit.leaving_date {
         Some(text) => {
             who.require(Capability::ManageUsers)?;
-            Some(crate::access::leaving::parse(text, &scope.org.time_zone)?)
+            Some(crate::access::leaving::parse(
+                text,
+                &batch.scope.org.time_zone,
+            )?)
         }
         None => None,
     };
-    check_version(&mut tx, now, who, id, expected).await?;
+    check_version(tx, batch.now, who, id, expected).await?;
     let (after, current_roles) =
-        judge_access(&mut tx, &scope, &actor, &subject, edit, &values, path).await?;
+        judge_access(tx, batch, &actor, &subject, edit, &values, path).await?;
 
     // Writes, and one audit event with what changed.
     let mut changed = Changed::default();
@@ -629,25 +652,24 @@ pub async fn update(
     if let Some(want) = &values.named.roles {
         changed.roles(&values.all_roles, &current_roles, want);
     }
-    save_person_and_access(&mut tx, &user, &values.next, &subject, &after).await?;
+    save_person_and_access(tx, &user, &values.next, &subject, &after).await?;
     if let Some((was, now_p)) = values.provider {
-        save_provider(&mut tx, user.id, was, now_p, &mut changed).await?;
+        save_provider(tx, user.id, was, now_p, &mut changed).await?;
     }
     if let Some(on) = values.notifications {
-        save_notifications(&mut tx, user.id, on, &mut changed).await?;
+        save_notifications(tx, user.id, on, &mut changed).await?;
     }
     if let Some(at) = leaving {
-        let was = users::leaving_of(&mut tx, user.id).await?;
-        users::set_leaving(&mut tx, user.id, at).await?;
+        let was = users::leaving_of(tx, user.id).await?;
+        users::set_leaving(tx, user.id, at).await?;
         let shown = |at: Option<i64>| at.map(crate::clock::rfc3339).into();
         changed.note("leaving_at", shown(was), shown(at));
     }
     if let Some(event) = changed.event(meta, user.id) {
-        audit::append(&mut tx, scope.org.id, now, &[event]).await?;
+        audit::append(tx, batch.scope.org.id, batch.now, &[event]).await?;
     }
-    let profile = load(&mut tx, now, who, id).await?;
-    tx.commit().await?;
-    Ok(profile)
+    batch.applied(&subject, &after);
+    Ok(())
 }
 
 /// The values of an edit, each parsed and checked against the organization.
@@ -698,20 +720,20 @@ impl Values {
 /// the edit and the roles held before it.
 async fn judge_access(
     tx: &mut Conn,
-    scope: &OrgScope,
+    batch: &mut Batch<'_>,
     actor: &rollcall_domain::Actor,
     subject: &Subject,
     edit: &ProfileEdit,
     values: &Values,
     path: Path,
 ) -> Result<(Subject, BTreeSet<Uuid>), AppError> {
-    let policy = &scope.policy;
-    let census = admin_census(tx, scope.org.id, policy).await?;
+    let (policy, census, _) = batch.rules(tx).await?;
     let changes = access_changes(subject, edit, &values.named, &values.next.user_type);
-    let plan = policy.plan(actor, subject, &changes, path, Some(&census), &values.names);
+    let plan = policy.plan(actor, subject, &changes, path, Some(census), &values.names);
     if let Some(why) = all_refusals(plan.refused) {
         return Err(AppError::Refused(why));
     }
+    let census = census.clone();
     let current_roles: BTreeSet<Uuid> = roles::grants_of(tx, subject.user_id)
         .await?
         .roles
@@ -730,7 +752,13 @@ async fn judge_access(
         current: &current_roles,
         want,
     };
-    let after = judged.judge(policy, actor, (subject, plan.after), census, &values.names)?;
+    let after = judged.judge(
+        &batch.scope.policy,
+        actor,
+        (subject, plan.after),
+        census,
+        &values.names,
+    )?;
     profiles::set_roles(
         tx,
         subject.user_id,

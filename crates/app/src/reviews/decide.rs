@@ -7,11 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_domain::{Capability, Path, Permission, ValueError};
 use rollcall_store::reviews::{self, Decision};
-use rollcall_store::{audit, locations, roles};
+use rollcall_store::{Conn, audit, locations, roles};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::access::lifecycle;
+use crate::access::Batch;
+use crate::access::lifecycle::{self, Origin};
 use crate::access::names;
 use crate::access::profile::{self, ProfileEdit};
 use crate::audit::Meta;
@@ -105,27 +106,46 @@ pub async fn decide(
         let all = locations::list(&mut conn, who.org_id).await?;
         parse(req, &all)?
     };
-    let mine: BTreeSet<Uuid> = {
-        let mut conn = app.db.read_conn().await?;
-        reviews::reviewed_by(&mut conn, campaign, who.user_id, &req.users)
-            .await?
-            .into_iter()
-            .collect()
+    // The whole selection in one transaction, judged against one admin census.
+    let mut tx = app.db.begin().await?;
+    let mine: BTreeSet<Uuid> = reviews::reviewed_by(&mut tx, campaign, who.user_id, &req.users)
+        .await?
+        .into_iter()
+        .collect();
+    let all_roles = roles::list(&mut tx, who.org_id).await?;
+    let mut batch = Batch::open(&mut tx, who, app.clock.now()).await?;
+    let asked = Asked {
+        campaign,
+        verdict,
+        note: &note,
+        path,
+        meta,
+        all_roles: &all_roles,
     };
     let mut out = Vec::with_capacity(req.users.len());
     for &user in &req.users {
-        let outcome = if mine.contains(&user) {
-            decide_one(app, who, campaign, user, verdict, &note, path, meta).await?
+        out.push(if mine.contains(&user) {
+            decide_one(&mut tx, &mut batch, &asked, user).await?
         } else {
             skipped(
                 user,
                 String::new(),
                 "You do not review this person in this campaign.",
             )
-        };
-        out.push(outcome);
+        });
     }
+    tx.commit().await?;
     Ok(out)
+}
+
+/// One decision as asked, for each person of the selection.
+struct Asked<'a> {
+    campaign: Uuid,
+    verdict: Verdict,
+    note: &'a Option<String>,
+    path: Path,
+    meta: &'a Meta,
+    all_roles: &'a [roles::Role],
 }
 
 fn skipped(user_id: Uuid, name: String, why: &str) -> DecisionOutcome {
@@ -205,68 +225,54 @@ fn parse(
 
 /// Snapshots what the reviewer sees, records the decision (once: of two reviewers deciding at
 /// once one wins), applies it and records what came of it.
-#[allow(clippy::too_many_arguments)]
 async fn decide_one(
-    app: &App,
-    who: &Principal,
-    campaign: Uuid,
+    tx: &mut Conn,
+    batch: &mut Batch<'_>,
+    asked: &Asked<'_>,
     user: Uuid,
-    verdict: Verdict,
-    note: &Option<String>,
-    path: Path,
-    meta: &Meta,
 ) -> Result<DecisionOutcome, AppError> {
-    let now = app.clock.now();
-    let (card, edit) = {
-        let mut conn = app.db.read_conn().await?;
-        let Some(item) = reviews::item(&mut conn, campaign, user).await? else {
-            return Ok(skipped(user, String::new(), "Not in this campaign."));
-        };
-        let card = super::queue::card(&mut conn, now, who, item).await?;
-        let grants = roles::grants_of(&mut conn, user).await?;
-        let all_roles = roles::list(&mut conn, who.org_id).await?;
-        let edit = match removal(verdict, &card, &grants, &all_roles) {
-            Ok(edit) => edit,
-            Err(why) => return Ok(skipped(user, card.item.name.clone(), &why)),
-        };
-        (card, edit)
+    let (who, now, verdict, campaign) = (batch.who, batch.now, asked.verdict, asked.campaign);
+    let Some(item) = reviews::item(tx, campaign, user).await? else {
+        return Ok(skipped(user, String::new(), "Not in this campaign."));
     };
+    let card = super::queue::card(tx, now, who, item).await?;
+    let grants = roles::grants_of(tx, user).await?;
     let name = card.item.name.clone();
+    let edit = match removal(verdict, &card, &grants, asked.all_roles) {
+        Ok(edit) => edit,
+        Err(why) => return Ok(skipped(user, name, &why)),
+    };
     let decision = Decision {
         decision: verdict.key().into(),
         target: verdict.target(),
-        note: note.clone(),
+        note: asked.note.clone(),
         decided_by: who.user_ref(),
         decided_at: now,
         reviewed: serde_json::to_string(&card).expect("a card serializes"),
     };
-    {
-        let mut tx = app.db.begin().await?;
-        if !reviews::claim_decision(&mut tx, campaign, user, "decided", &decision).await? {
-            return Ok(skipped(user, name, "Already decided."));
-        }
-        tx.commit().await?;
+    if !reviews::claim_decision(tx, campaign, user, "decided", &decision).await? {
+        return Ok(skipped(user, name, "Already decided."));
     }
     let applied = match (verdict, edit) {
-        (Verdict::Deactivate, _) => lifecycle::deactivate(app, who, user, meta).await,
-        (_, Some(edit)) => profile::update(app, who, user, &edit, None, path, meta)
-            .await
-            .map(|_| ()),
+        (Verdict::Deactivate, _) => {
+            lifecycle::deactivate_in(tx, batch, user, Origin::Manager, asked.meta).await
+        }
+        (_, Some(edit)) => {
+            profile::apply(tx, batch, user, &edit, None, asked.path, asked.meta).await
+        }
         (_, None) => Ok(()),
     };
-    let refusal = match applied {
-        Ok(()) => None,
-        Err(
-            e @ (AppError::Refused(_)
-            | AppError::Conflict(_)
-            | AppError::Invalid(_)
-            | AppError::InvalidFields(_)
-            | AppError::Forbidden(_)
-            | AppError::NotFound(_)),
-        ) => Some(e.to_string()),
-        Err(e) => return Err(e),
-    };
-    record(app, who, campaign, user, &decision, refusal.clone(), meta).await?;
+    let refusal = lifecycle::refusal_of(applied)?;
+    record(
+        tx,
+        who,
+        (campaign, user),
+        &decision,
+        refusal.clone(),
+        asked.meta,
+        now,
+    )
+    .await?;
     Ok(DecisionOutcome {
         user_id: user,
         name,
@@ -337,21 +343,20 @@ fn removal(
 
 /// What came of the decision, on the item and in the audit trail.
 pub(super) async fn record(
-    app: &App,
+    tx: &mut Conn,
     who: &Principal,
-    campaign: Uuid,
-    user: Uuid,
+    (campaign, user): (Uuid, Uuid),
     d: &Decision,
     refusal: Option<String>,
     meta: &Meta,
+    now: i64,
 ) -> Result<(), AppError> {
     let outcome = if refusal.is_some() {
         "refused"
     } else {
         "applied"
     };
-    let mut tx = app.db.begin().await?;
-    reviews::set_outcome(&mut tx, campaign, user, outcome, refusal.clone()).await?;
+    reviews::set_outcome(tx, campaign, user, outcome, refusal.clone()).await?;
     let event = meta.change(
         "access_review.decided",
         "user",
@@ -366,7 +371,6 @@ pub(super) async fn record(
             "refusal": refusal,
         })),
     );
-    audit::append(&mut tx, who.org_id, app.clock.now(), &[event]).await?;
-    tx.commit().await?;
+    audit::append(tx, who.org_id, now, &[event]).await?;
     Ok(())
 }

@@ -11,16 +11,20 @@ use rollcall_store::reviews::{self, Campaign, Decision};
 use rollcall_store::{Conn, roles};
 use uuid::Uuid;
 
-use crate::access::OrgScope;
+use crate::access::lifecycle;
 use crate::access::profile::{self, ProfileEdit};
+use crate::access::{Batch, OrgScope};
 use crate::audit::Meta;
 use crate::clock::DAY;
 use crate::{App, AppError, Principal};
 
 /// How long before the due date reviewers are reminded.
 pub const REMIND_BEFORE: i64 = 3 * DAY;
-/// Campaigns (and revocations) handled per round at most; the rest wait a minute.
+/// Campaigns handled per round at most; the rest wait a minute.
 const PER_ROUND: i64 = 50;
+/// People whose elevated permissions are revoked per round at most (one transaction per
+/// organization).
+const REVOKES_PER_ROUND: i64 = 500;
 /// What the due date takes from the unreviewed when the organization chose revocation.
 pub const ELEVATED: [Permission; 5] = [
     Permission::AdminCompany,
@@ -236,39 +240,46 @@ fn next_of(c: &Campaign, zone: &str, now: i64) -> Option<Campaign> {
 
 /// Revokes the elevated permissions of people nobody reviewed in campaigns whose due date
 /// revokes, through the profile edit (rule 3 keeps the last admins; that refusal is recorded).
+/// Each organization's people are done in one transaction, judged against one admin census.
 async fn revoke_overdue(app: &App) -> Result<usize, AppError> {
     let due = {
         let mut conn = app.db.read_conn().await?;
-        reviews::overdue_to_revoke(&mut conn, PER_ROUND).await?
+        reviews::overdue_to_revoke(&mut conn, REVOKES_PER_ROUND).await?
     };
+    let mut by_org = std::collections::BTreeMap::<Uuid, Vec<(Uuid, Uuid)>>::new();
+    for (org_id, campaign, user) in due {
+        by_org.entry(org_id).or_default().push((campaign, user));
+    }
     let meta = Meta::system("access review due date");
     let mut done = 0;
-    for (org_id, campaign, user) in due {
+    for (org_id, people) in by_org {
         let who = Principal::operator(app, org_id, "access review due date").await?;
-        revoke_one(app, &who, campaign, user, &meta).await?;
-        done += 1;
+        let mut tx = app.db.begin().await?;
+        let all_roles = roles::list(&mut tx, org_id).await?;
+        let mut batch = Batch::open(&mut tx, &who, app.clock.now()).await?;
+        for (campaign, user) in &people {
+            revoke_one(&mut tx, &mut batch, &all_roles, (*campaign, *user), &meta).await?;
+        }
+        tx.commit().await?;
+        done += people.len();
     }
     Ok(done)
 }
 
 async fn revoke_one(
-    app: &App,
-    who: &Principal,
-    campaign: Uuid,
-    user: Uuid,
+    tx: &mut Conn,
+    batch: &mut Batch<'_>,
+    all_roles: &[roles::Role],
+    (campaign, user): (Uuid, Uuid),
     meta: &Meta,
 ) -> Result<(), AppError> {
-    let now = app.clock.now();
-    let (card, edit) = {
-        let mut conn = app.db.read_conn().await?;
-        let Some(item) = reviews::item(&mut conn, campaign, user).await? else {
-            return Ok(());
-        };
-        let card = super::queue::card(&mut conn, now, who, item).await?;
-        let grants = roles::grants_of(&mut conn, user).await?;
-        let all_roles = roles::list(&mut conn, who.org_id).await?;
-        (card, without_elevated(&grants, &all_roles))
+    let (who, now) = (batch.who, batch.now);
+    let Some(item) = reviews::item(tx, campaign, user).await? else {
+        return Ok(());
     };
+    let card = super::queue::card(tx, now, who, item).await?;
+    let grants = roles::grants_of(tx, user).await?;
+    let edit = without_elevated(&grants, all_roles);
     let decision = Decision {
         decision: "revoke_elevated".into(),
         target: None,
@@ -277,26 +288,16 @@ async fn revoke_one(
         decided_at: now,
         reviewed: serde_json::to_string(&card).expect("a card serializes"),
     };
-    {
-        let mut tx = app.db.begin().await?;
-        if !reviews::claim_decision(&mut tx, campaign, user, "revoked", &decision).await? {
-            return Ok(());
-        }
-        tx.commit().await?;
+    if !reviews::claim_decision(tx, campaign, user, "revoked", &decision).await? {
+        return Ok(());
     }
     let refusal = match edit {
         None => None,
-        Some(edit) => {
-            match profile::update(app, who, user, &edit, None, Path::Console, meta).await {
-                Ok(_) => None,
-                Err(e @ (AppError::Refused(_) | AppError::Invalid(_) | AppError::Conflict(_))) => {
-                    Some(e.to_string())
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        Some(edit) => lifecycle::refusal_of(
+            profile::apply(tx, batch, user, &edit, None, Path::Console, meta).await,
+        )?,
     };
-    super::decide::record(app, who, campaign, user, &decision, refusal, meta).await
+    super::decide::record(tx, who, (campaign, user), &decision, refusal, meta, now).await
 }
 
 /// The edit that takes every elevated permission away (direct grants, and the roles carrying

@@ -116,6 +116,11 @@ fn settings_routes() -> Router<App> {
             get(|| async { Redirect::to("/settings#inactivity") }).post(settings::save_inactivity),
         )
         .route(
+            "/settings/access-reviews",
+            get(|| async { Redirect::to("/settings#access-reviews") })
+                .post(settings::save_access_reviews),
+        )
+        .route(
             "/settings/emergency-access",
             get(|| async { Redirect::to("/settings#emergency") }).post(settings::save_emergency),
         )

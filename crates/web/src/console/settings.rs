@@ -176,6 +176,7 @@ pub async fn page(
         Some("location") => Some("Location added."),
         Some("inactivity") => Some("Inactivity rule saved."),
         Some("emergency") => Some("Emergency access settings saved."),
+        Some("access-reviews") => Some("Access review setting saved."),
         _ => None,
     };
     show(&app, &user, notice, Refused::Nothing).await
@@ -263,6 +264,29 @@ pub async fn save_inactivity(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Saves what a review campaign's due date does to the unreviewed: escalate or revoke.
+pub async fn save_access_reviews(
+    State(app): State<App>,
+    user: ConsoleUser,
+    ConsoleForm(pairs): ConsoleForm,
+) -> Result<Response, PageError> {
+    let revokes = match first_value(&pairs, "overdue") {
+        "revoke" => true,
+        "escalate" => false,
+        other => {
+            let e = AppError::from(rollcall_app::domain::ValueError::new(
+                "overdue",
+                "choice_unknown",
+                format!("“{other}” is not a choice: pick escalate or revoke."),
+            ));
+            return Err(e.into());
+        }
+    };
+    rollcall_app::reviews::set_overdue_revokes(&app, &user.principal, revokes, &user.meta())
+        .await?;
+    Ok(Redirect::to("/settings?saved=access-reviews#access-reviews").into_response())
 }
 
 pub async fn save_emergency(

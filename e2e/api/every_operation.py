@@ -122,6 +122,12 @@ def emergency_access(api: Api) -> None:
     else:
         # The fuzzers' stateful phase reviewed the demo's uses already: a review is made once.
         refused(api, "review_emergency_access", 409, uses[0].id, body=decision)
+    live = [u for u in uses if u.live]
+    if live:
+        ended = api("end_emergency_access", m.EmergencyGrant, live[0].id)
+        assert not ended.live and ended.ended_at, ended
+    gone = [u for u in uses if not u.live]
+    refused(api, "end_emergency_access", 409, (gone or [ended])[0].id)
     problem = refused(api, "grant_emergency_access", 403, body=m.EmergencyRequest(
         permission="clinical.charts", reason="Covering a colleague's patients tonight"))
     assert "person" in (problem.detail or ""), problem

@@ -164,6 +164,39 @@ async fn break_glass_over_http(t: TestDb) {
         .await;
     assert_eq!(status, 403);
 
+    // The emergency is over sooner: Morgan ends both, one by the API and one in the console; the
+    // access goes at once, a second end is refused, and both uses still wait for review.
+    let end = format!("{api}/{by_api}/end");
+    let (status, body) = app.api(&token, Method::POST, &end, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["live"], false, "{body}");
+    assert!(body["ended_at"].is_string(), "{body}");
+    let (status, body) = app.api(&token, Method::POST, &end, None).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = post_form(&app, &morgan, &shown, &format!("{shown}/end"), &[]).await;
+    assert_eq!(status, 303);
+    let html = app.page(&morgan, &format!("{shown}?saved=ended")).await;
+    assert!(
+        html.contains("Emergency access ended") && !html.contains("End now"),
+        "{html}"
+    );
+    let profile = app
+        .page(&admin, &format!("/users/{}", s.clinic_admin))
+        .await;
+    assert!(!profile.contains("emergency access until"), "{profile}");
+    let audit = app.api_token(&admin, &["users:read"]).await;
+    let (_, trail) = app
+        .api(
+            &audit,
+            Method::GET,
+            "/api/v1/audit?action=emergency_access.ended",
+            None,
+        )
+        .await;
+    let ended = trail["events"].as_array().unwrap();
+    assert_eq!(ended.len(), 2, "{trail}");
+    assert!(ended.iter().all(|e| e["after"]["early"] == true), "{trail}");
+
     // The company admin's home page shows both uses waiting; the API lists them.
     let home = app.page(&admin, "/users").await;
     assert!(home.contains("id=\"emergency-reviews\""), "{home}");

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rollcall_app::App;
 use rollcall_app::access::emergency::EmergencyGrant;
+use rollcall_app::access::emergency::expiry;
 use rollcall_app::access::emergency::grant::{self, EmergencyRequest};
 use rollcall_app::access::emergency::review::{self, GrantFilter, ReviewDecision};
 use rollcall_app::access::emergency::settings::{self, EmergencySettings, EmergencySettingsChange};
@@ -30,6 +31,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(list, create))
         .routes(routes!(get))
         .routes(routes!(decide))
+        .routes(routes!(end))
         .routes(routes!(get_settings, update_settings))
 }
 
@@ -164,6 +166,39 @@ async fn decide(
 ) -> Result<Json<EmergencyGrant>, ApiError> {
     Ok(Json(
         review::review(&app, &caller.principal, id, &req, &caller.meta()).await?,
+    ))
+}
+
+/// End emergency access now
+///
+/// Once the emergency is over: the access the grant gave is taken back at once (a location that
+/// has since become the person's default location stays, and the record says so), as at its
+/// expiry (`emergency_access.ended`, marked `early`). The person who took it, or a company admin.
+/// The use still waits for its review. Scope `users:write`.
+#[utoipa::path(
+    post,
+    path = "/emergency-access/{id}/end",
+    tag = "emergency access",
+    operation_id = "end_emergency_access",
+    params(("id" = Uuid, Path, description = "The grant's id")),
+    security(("bearer" = ["users:write"])),
+    responses(
+        (status = 200, description = "The grant, ended", body = EmergencyGrant),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The grant has already ended", body = Problem, content_type = PROBLEM),
+        (status = 500, response = Internal),
+    )
+)]
+async fn end(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<EmergencyGrant>, ApiError> {
+    Ok(Json(
+        expiry::end_now(&app, &caller.principal, id, &caller.meta()).await?,
     ))
 }
 

@@ -26,6 +26,7 @@ pub fn routes() -> Router<App> {
         .route("/emergency-access", get(page).post(take))
         .route("/emergency-access/{id}", get(detail))
         .route("/emergency-access/{id}/review", post(decide))
+        .route("/emergency-access/{id}/end", post(end))
 }
 
 /// Durations offered, in minutes; those beyond the organization's maximum are left out.
@@ -61,6 +62,8 @@ struct GrantPage {
     g: EmergencyGrant,
     /// The review form is shown: a company admin, an open review, not their own use.
     may_review: bool,
+    /// The "End now" button is shown: a grant in effect, to its person or a company admin.
+    may_end: bool,
     notice: Option<&'static str>,
     form: FormState,
 }
@@ -218,9 +221,10 @@ async fn show_grant(
     form: Option<FormState>,
 ) -> Result<Response, PageError> {
     let g = review::get(app, &user.principal, id).await?;
-    let may_review = user.principal.can(Capability::ManageSettings)
-        && g.review_state == ReviewState::Open
-        && user.principal.user_ref() != Some(g.user_id);
+    let company_admin = user.principal.can(Capability::ManageSettings);
+    let own = user.principal.user_ref() == Some(g.user_id);
+    let may_review = company_admin && g.review_state == ReviewState::Open && !own;
+    let may_end = g.live && (company_admin || own);
     let status = if form.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -230,6 +234,7 @@ async fn show_grant(
         nav: Nav::of(user),
         g,
         may_review,
+        may_end,
         notice,
         form: form.unwrap_or_else(FormState::stored),
     };
@@ -246,6 +251,7 @@ pub async fn detail(
         Some("granted") => Some(
             "Emergency access granted. The company admins have been told; it ends by itself at the time shown.",
         ),
+        Some("ended") => Some("Emergency access ended: the access it gave is taken back."),
         _ => None,
     };
     show_grant(&app, &user, id, notice, None).await
@@ -271,6 +277,24 @@ pub async fn decide(
         Ok(_) => Ok(Redirect::to("/emergency-access?saved=reviewed").into_response()),
         Err(e @ (AppError::Invalid(_) | AppError::InvalidFields(_) | AppError::Conflict(_))) => {
             let form = FormState::refused(pairs, &e);
+            show_grant(&app, &user, id, None, Some(form)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Ends a grant now, then shows it; one already ended says when it ended.
+pub async fn end(
+    State(app): State<App>,
+    user: ConsoleUser,
+    Path(id): Path<Uuid>,
+    ConsoleForm(_): ConsoleForm,
+) -> Result<Response, PageError> {
+    let meta = user.meta();
+    match rollcall_app::access::emergency::expiry::end_now(&app, &user.principal, id, &meta).await {
+        Ok(_) => Ok(Redirect::to(&format!("/emergency-access/{id}?saved=ended")).into_response()),
+        Err(e @ AppError::Conflict(_)) => {
+            let form = FormState::refused(Vec::new(), &e);
             show_grant(&app, &user, id, None, Some(form)).await
         }
         Err(e) => Err(e.into()),

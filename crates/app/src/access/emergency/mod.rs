@@ -4,7 +4,8 @@
 //! by itself at expiry; and every use is reviewed afterwards by a company admin.
 //!
 //! - `grant`: the grant itself, judged by the rule engine and written as ordinary access.
-//! - `expiry`: the upkeep round that ends grants whose time is up, exactly once.
+//! - `expiry`: the end of a grant, exactly once: at its expiry, by the upkeep round, or sooner
+//!   by the person or a company admin.
 //! - `review`: reading grants and the after-the-fact review.
 //! - `settings`: who is designated and the longest a grant may last.
 
@@ -42,7 +43,7 @@ pub struct EmergencyGrant {
     pub granted_at: String,
     #[schema(format = DateTime)]
     pub expires_at: String,
-    /// When it ended (at its expiry); `None` while it is in effect.
+    /// When it ended (at its expiry, or sooner when ended early); `None` while it is in effect.
     #[schema(format = DateTime)]
     pub ended_at: Option<String>,
     /// Whether the grant is still in effect.

@@ -78,7 +78,7 @@ impl Decision {
     }
 }
 
-fn company_admin(who: &Principal) -> bool {
+pub(super) fn company_admin(who: &Principal) -> bool {
     who.can(Capability::ManageSettings)
 }
 

@@ -1,7 +1,7 @@
 // Browser end-to-end test of emergency ("break-glass") access on the demo organization: the
 // company admin designates a role in the settings; a member of it takes emergency access with a
-// reason; the company admin sees the open reviews on the home page and flags the use with a
-// note. Screenshots go to e2e/screenshots/.
+// reason and ends it once done; the company admin sees the open reviews on the home page and
+// flags the use with a note. Screenshots go to e2e/screenshots/.
 //
 // Environment: see harness.mjs (ROLLCALL_BIN, CHROMIUM).
 
@@ -49,6 +49,17 @@ describe('Emergency access', { timeout: 120_000 }, () => {
     await robin.getByRole('heading', { name: 'Emergency access by Robin Hale' }).waitFor();
     assert.match(await robin.locator('.notice[role=status]').innerText(), /company admins have been told/);
     await shot(robin, 'emergency-taken.png');
+
+    // The refund is done within minutes: Robin ends the access there and then.
+    await Promise.all([
+      robin.waitForURL((u) => u.searchParams.get('saved') === 'ended'),
+      robin.getByRole('button', { name: 'End now' }).click(),
+    ]);
+    assert.match(await robin.locator('.notice[role=status]').innerText(), /access it gave is taken back/);
+    assert.match(await robin.locator('#grant-until').innerText(), /ended/);
+    assert.match(await robin.locator('#grant-ended').innerText(), /\d{4}-\d\d-\d\d \d\d:\d\d/);
+    assert.equal(await robin.getByRole('button', { name: 'End now' }).count(), 0);
+    await shot(robin, 'emergency-ended.png');
 
     // The company admin's home page now shows three; Robin's use is flagged with a note.
     await admin.goto(`${h.base}/users`);

@@ -51,6 +51,8 @@ pub struct EmergencyGrant {
     /// `expires_at` in the organization's zone, for people.
     pub expires_local: String,
     pub granted_local: String,
+    /// `ended_at` in the organization's zone.
+    pub ended_local: Option<String>,
     pub review_state: ReviewState,
     pub reviewer_name: Option<String>,
     #[schema(format = DateTime)]
@@ -99,6 +101,7 @@ fn view(
         live: g.ended_at.is_none(),
         expires_local: local(g.expires_at, zone),
         granted_local: local(g.granted_at, zone),
+        ended_local: g.ended_at.map(|at| local(at, zone)),
         review_state: ReviewState::parse(&g.review_state).unwrap_or(ReviewState::Open),
         reviewer_name: g.reviewer_name,
         reviewed_at: g.reviewed_at.map(rfc3339),

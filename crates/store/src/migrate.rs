@@ -38,6 +38,7 @@ const AUDIT_RETENTION: &str = include_str!("../migrations/0021_audit_retention.s
 const EMERGENCY_ACCESS: &str = include_str!("../migrations/0022_emergency_access.sql");
 const ACCESS_REVIEWS: &str = include_str!("../migrations/0023_access_reviews.sql");
 const INACTIVITY: &str = include_str!("../migrations/0024_inactivity.sql");
+const USER_NAMES_BY_EMAIL: &str = include_str!("../migrations/0025_user_names_by_email.sql");
 
 fn steps() -> Vec<Step> {
     vec![
@@ -184,6 +185,12 @@ fn steps() -> Vec<Step> {
             name: "inactivity",
             sqlite: INACTIVITY,
             postgres: INACTIVITY,
+        },
+        Step {
+            version: 25,
+            name: "user_names_by_email",
+            sqlite: USER_NAMES_BY_EMAIL,
+            postgres: USER_NAMES_BY_EMAIL,
         },
     ]
 }

@@ -2,7 +2,7 @@
 //! enterprise attributes per user, and the provider's groups with their members and what each
 //! group gives (roles, locations). Always scoped to one organization.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sqlx::Row;
 use uuid::Uuid;
@@ -42,19 +42,26 @@ pub fn user_name_key(user_name: &str) -> String {
     user_name.trim().to_lowercase()
 }
 
-/// Every provider record of the organization (or of one user of it), by user.
+/// Narrows a query to some users (`None`: all of the organization), a few hundred at most.
+fn only(q: &mut Sql, column: &str, users: Option<&[Uuid]>) {
+    if let Some(ids) = users {
+        q.push(&format!(" AND {column} IN ("))
+            .bind_list(ids.iter().map(Uuid::to_string))
+            .push(")");
+    }
+}
+
+/// Every provider record of the organization (or of some users of it), by user.
 pub async fn extras(
     conn: &mut Conn,
     org_id: Uuid,
-    user: Option<Uuid>,
+    users: Option<&[Uuid]>,
 ) -> Result<HashMap<Uuid, UserExtra>> {
     let mut q = Sql::new(&format!(
         "SELECT {EXTRA_COLUMNS} FROM scim_users WHERE org_id = "
     ));
     q.bind(org_id.to_string());
-    if let Some(id) = user {
-        q.push(" AND user_id = ").bind(id.to_string());
-    }
+    only(&mut q, "user_id", users);
     Ok(q.fetch_all_as(&mut *conn, extra_of)
         .await?
         .into_iter()
@@ -77,24 +84,32 @@ pub async fn save_extra(conn: &mut Conn, org_id: Uuid, e: &UserExtra) -> Result<
     let mut q = Sql::new("DELETE FROM scim_users WHERE user_id = ");
     q.bind(e.user_id.to_string());
     q.execute(&mut *conn).await?;
-    let mut q = Sql::insert_into(
+    insert_extras(conn, org_id, std::slice::from_ref(e)).await
+}
+
+/// Writes the provider records of users that have none yet (people just created), in
+/// multi-row statements.
+pub async fn insert_extras(conn: &mut Conn, org_id: Uuid, extras: &[UserExtra]) -> Result<()> {
+    Ok(crate::sql::insert_rows(
+        conn,
         "scim_users",
         "user_id, org_id, user_name, user_name_key, external_id, employee_number, department, \
          manager_id, updated_at",
-    );
-    q.values_row(|row| {
-        row.bind(e.user_id.to_string())
-            .bind(org_id.to_string())
-            .bind(e.user_name.clone())
-            .bind(user_name_key(&e.user_name))
-            .bind(e.external_id.clone())
-            .bind(e.employee_number.clone())
-            .bind(e.department.clone())
-            .bind(e.manager_id.map(|m| m.to_string()))
-            .bind(e.updated_at);
-    });
-    q.execute(&mut *conn).await?;
-    Ok(())
+        extras,
+        crate::sql::rows_per_statement(9),
+        |e, row| {
+            row.bind(e.user_id.to_string())
+                .bind(org_id.to_string())
+                .bind(e.user_name.clone())
+                .bind(user_name_key(&e.user_name))
+                .bind(e.external_id.clone())
+                .bind(e.employee_number.clone())
+                .bind(e.department.clone())
+                .bind(e.manager_id.map(|m| m.to_string()))
+                .bind(e.updated_at);
+        },
+    )
+    .await?)
 }
 
 /// The users of the organization whose userName is this one, compared without regard to case:
@@ -111,6 +126,33 @@ pub async fn ids_by_user_name(conn: &mut Conn, org_id: Uuid, user_name: &str) ->
         .bind(key)
         .push(" AND NOT EXISTS (SELECT 1 FROM scim_users s WHERE s.user_id = u.id)");
     ids(q, conn).await
+}
+
+/// Of these userNames, the keys ([`user_name_key`]) some user of the organization already has,
+/// as [`ids_by_user_name`] finds them.
+pub async fn taken_user_names(
+    conn: &mut Conn,
+    org_id: Uuid,
+    user_names: &[String],
+) -> Result<HashSet<String>> {
+    let keys: Vec<String> = user_names.iter().map(|n| user_name_key(n)).collect();
+    let mut taken = HashSet::new();
+    // Each key is bound twice: 400 keys stay under the statement's parameter bound.
+    for chunk in keys.chunks(400) {
+        let mut q = Sql::new("SELECT user_name_key FROM scim_users WHERE org_id = ");
+        q.bind(org_id.to_string())
+            .push(" AND user_name_key IN (")
+            .bind_list(chunk.iter().cloned())
+            .push(") UNION SELECT lower(u.email) FROM users u WHERE u.org_id = ")
+            .bind(org_id.to_string())
+            .push(" AND lower(u.email) IN (")
+            .bind_list(chunk.iter().cloned())
+            .push(") AND NOT EXISTS (SELECT 1 FROM scim_users s WHERE s.user_id = u.id)");
+        for r in q.fetch_all(&mut *conn).await? {
+            taken.insert(r.try_get::<String, _>(0)?);
+        }
+    }
+    Ok(taken)
 }
 
 /// The users of the organization the provider knows by this externalId (exact).
@@ -139,20 +181,18 @@ pub async fn users(conn: &mut Conn, org_id: Uuid) -> Result<Vec<User>> {
     crate::users::all_in_org(conn, org_id).await
 }
 
-/// The NPI of every provider of the organization who has one, by user.
+/// The NPI of every provider of the organization (or of some users of it) who has one, by user.
 pub async fn npis(
     conn: &mut Conn,
     org_id: Uuid,
-    user: Option<Uuid>,
+    users: Option<&[Uuid]>,
 ) -> Result<HashMap<Uuid, String>> {
     let mut q = Sql::new(
         "SELECT p.user_id, p.npi FROM provider_profiles p JOIN users u ON u.id = p.user_id \
          WHERE p.npi IS NOT NULL AND u.org_id = ",
     );
     q.bind(org_id.to_string());
-    if let Some(id) = user {
-        q.push(" AND p.user_id = ").bind(id.to_string());
-    }
+    only(&mut q, "p.user_id", users);
     let mut out = HashMap::new();
     for r in q.fetch_all(&mut *conn).await? {
         out.insert(parse_id(&r.try_get::<String, _>(0)?)?, r.try_get(1)?);
@@ -225,6 +265,29 @@ pub async fn groups(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Group>> {
     Ok(groups)
 }
 
+/// The groups each user (of the organization, or of some users of it) is a member of, as
+/// (id, display name), oldest group first: read by member, not by reading every group.
+pub async fn memberships(
+    conn: &mut Conn,
+    org_id: Uuid,
+    users: Option<&[Uuid]>,
+) -> Result<HashMap<Uuid, Vec<(Uuid, String)>>> {
+    let mut q = Sql::new(
+        "SELECT m.user_id, g.id, g.display_name FROM scim_group_members m \
+         JOIN scim_groups g ON g.id = m.group_id WHERE g.org_id = ",
+    );
+    q.bind(org_id.to_string());
+    only(&mut q, "m.user_id", users);
+    q.push(" ORDER BY g.created_at, g.id");
+    let mut out: HashMap<Uuid, Vec<(Uuid, String)>> = HashMap::new();
+    for r in q.fetch_all(&mut *conn).await? {
+        out.entry(parse_id(&r.try_get::<String, _>(0)?)?)
+            .or_default()
+            .push((parse_id(&r.try_get::<String, _>(1)?)?, r.try_get(2)?));
+    }
+    Ok(out)
+}
+
 pub async fn group(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<Group>> {
     Ok(groups(conn, org_id).await?.into_iter().find(|g| g.id == id))
 }
@@ -284,20 +347,19 @@ async fn delete_group_rows(conn: &mut Conn, id: Uuid) -> Result<()> {
     Ok(())
 }
 
-/// When each user of the organization last changed, as the audit trail records it.
+/// When each user of the organization (or some users of it) last changed, as the audit trail
+/// records it.
 pub async fn last_changes(
     conn: &mut Conn,
     org_id: Uuid,
-    user: Option<Uuid>,
+    users: Option<&[Uuid]>,
 ) -> Result<HashMap<Uuid, i64>> {
     let mut q = Sql::new(
         "SELECT target_id, MAX(at) FROM audit_events WHERE target_type = 'user' \
          AND target_id IS NOT NULL AND org_id = ",
     );
     q.bind(org_id.to_string());
-    if let Some(id) = user {
-        q.push(" AND target_id = ").bind(id.to_string());
-    }
+    only(&mut q, "target_id", users);
     q.push(" GROUP BY target_id");
     let mut out = HashMap::new();
     for r in q.fetch_all(&mut *conn).await? {

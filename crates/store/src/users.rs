@@ -130,6 +130,20 @@ pub async fn get(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Option<User>
     q.fetch_optional_as(&mut *conn, from_row).await
 }
 
+/// These users of the organization (in no particular order; ids of no user are left out).
+pub async fn get_many(conn: &mut Conn, org_id: Uuid, ids: &[Uuid]) -> Result<Vec<User>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(BATCH) {
+        let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE org_id = "));
+        q.bind(org_id.to_string())
+            .push(" AND id IN (")
+            .bind_list(chunk.iter().map(Uuid::to_string))
+            .push(")");
+        found.extend(q.fetch_all_as(&mut *conn, from_row).await?);
+    }
+    Ok(found)
+}
+
 /// Every user of the organization, oldest first (ties by id): a stable order to page by position.
 pub async fn all_in_org(conn: &mut Conn, org_id: Uuid) -> Result<Vec<User>> {
     let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE org_id = "));
@@ -752,13 +766,15 @@ pub async fn leaving_of(conn: &mut Conn, id: Uuid) -> Result<Option<i64>> {
 pub async fn leaving_dates(
     conn: &mut Conn,
     org_id: Uuid,
-    only: Option<Uuid>,
+    only: Option<&[Uuid]>,
 ) -> Result<std::collections::HashMap<Uuid, i64>> {
     let mut q = Sql::new("SELECT id, leaves_at FROM users WHERE org_id = ");
     q.bind(org_id.to_string())
         .push(" AND leaves_at IS NOT NULL");
-    if let Some(id) = only {
-        q.push(" AND id = ").bind(id.to_string());
+    if let Some(ids) = only {
+        q.push(" AND id IN (")
+            .bind_list(ids.iter().map(Uuid::to_string))
+            .push(")");
     }
     let rows = q.fetch_all(&mut *conn).await?;
     rows.iter()

@@ -1381,8 +1381,216 @@ async fn bulk_over_the_limits_is_refused_whole(t: TestDb) {
     );
 }
 
+/// A person created through `/Bulk` in the tests of batched creations.
+fn bulk_person(user_name: &str, external_id: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ROLLCALL],
+        "userName": user_name,
+        "externalId": external_id,
+        "name": {"givenName": "Sam", "familyName": external_id},
+        "active": true,
+        ROLLCALL: {"defaultLocation": "DT"},
+    })
+}
+
+/// Rows of a table matching a condition, counted straight from the database.
+async fn rows(app: &TestApp, table: &str, condition: &str) -> i64 {
+    use sqlx::Row;
+    sqlx::query(&format!("SELECT COUNT(*) FROM {table} WHERE {condition}"))
+        .fetch_one(app.app.db().reader())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap()
+}
+
+async fn bulk_creations_are_made_together_each_with_its_own_outcome(t: TestDb) {
+    let app = spawn_app(t).await;
+    let entra = token(&app.app, app.org.id, "scim").await;
+    let r = scim(
+        &app,
+        &entra,
+        Method::POST,
+        "/Users",
+        Some(bulk_person("taken@alpha.example", "taken")),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // 45 creations: the 11th takes an existing userName (in another case), the 21st the
+    // userName of the 8th, the 31st names no location of the organization.
+    let operations: Vec<Value> = (0..45)
+        .map(|i| {
+            let mut person = bulk_person(&format!("bulk{i}@alpha.example"), &format!("x-{i}"));
+            match i {
+                10 => person["userName"] = json!("TAKEN@alpha.example"),
+                20 => person["userName"] = json!("bulk7@alpha.example"),
+                30 => person[ROLLCALL]["defaultLocation"] = json!("NOWHERE"),
+                _ => {}
+            }
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("p{i}"), "data": person})
+        })
+        .collect();
+    let r = scim(
+        &app,
+        &entra,
+        Method::POST,
+        "/Bulk",
+        Some(bulk_request(Value::Array(operations), None)),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let results = r.body["Operations"].as_array().unwrap();
+    assert_eq!(results.len(), 45);
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result["bulkId"], format!("p{i}"), "in the order sent");
+        assert_eq!(result["method"], "POST");
+    }
+    for i in [10, 20] {
+        let dup = &results[i];
+        assert_eq!(dup["status"], "409", "{dup}");
+        assert_eq!(dup["response"]["scimType"], "uniqueness", "{dup}");
+        assert!(dup.get("location").is_none(), "{dup}");
+    }
+    let nowhere = &results[30];
+    assert_eq!(nowhere["status"], "400", "{nowhere}");
+    assert_eq!(nowhere["response"]["scimType"], "invalidValue");
+    assert!(
+        nowhere["response"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("NOWHERE"),
+        "{nowhere}"
+    );
+
+    // Every other one is a Pending person with an invitation queued and audited as the token.
+    let created: Vec<&Value> = results
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![10, 20, 30].contains(i))
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(created.len(), 42);
+    let reader = token(&app.app, app.org.id, "users:read").await;
+    for (n, result) in created.iter().enumerate() {
+        assert_eq!(result["status"], "201", "{result}");
+        let id = id_in(&result["location"]);
+        assert_eq!(status_of(&app, &id).await, "pending");
+        // The version given is the one the person is read back with.
+        let u = scim(&app, &entra, Method::GET, &format!("/Users/{id}"), None).await;
+        assert_eq!(u.body["meta"]["version"], result["version"], "{}", u.body);
+        assert_eq!(u.body[ROLLCALL]["defaultLocation"], "DT");
+        let invitations = rows(
+            &app,
+            "outbox",
+            &format!(
+                "kind = 'invitation' AND recipient = '{}'",
+                u.body["userName"].as_str().unwrap()
+            ),
+        )
+        .await;
+        assert_eq!(invitations, 1, "{}", u.body);
+        if n % 10 == 0 {
+            let (status, audit) = app
+                .api(
+                    &reader,
+                    Method::GET,
+                    &format!("/api/v1/audit?target={id}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200);
+            let events = audit["events"].as_array().unwrap();
+            let actions: Vec<&str> = events
+                .iter()
+                .map(|e| e["action"].as_str().unwrap())
+                .collect();
+            assert!(
+                actions.contains(&"user.invited") && actions.contains(&"user.provisioned"),
+                "{audit}"
+            );
+            for e in events {
+                assert!(
+                    e["actor"].as_str().unwrap().contains("Entra provisioning"),
+                    "{e}"
+                );
+            }
+        }
+    }
+    let audited = rows(
+        &app,
+        "audit_events",
+        &format!("org_id = '{}' AND action = 'user.provisioned'", app.org.id),
+    )
+    .await;
+    assert_eq!(
+        audited, 43,
+        "one event each, the single creation's included"
+    );
+    let f = filter("userName eq \"bulk7@alpha.example\"");
+    assert_eq!(count_of(&app, &entra, &f).await, 1);
+    let f = filter("userName eq \"bulk30@alpha.example\"");
+    assert_eq!(count_of(&app, &entra, &f).await, 0);
+
+    // With failOnErrors 1 the request stops at the first refusal: what comes after is neither
+    // made nor reported.
+    let operations: Vec<Value> = (0..10)
+        .map(|i| {
+            let name = if i == 3 {
+                "bulk0@alpha.example".to_string()
+            } else {
+                format!("late{i}@alpha.example")
+            };
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("l{i}"), "data": bulk_person(&name, &format!("l-{i}"))})
+        })
+        .collect();
+    let r = scim(
+        &app,
+        &entra,
+        Method::POST,
+        "/Bulk",
+        Some(bulk_request(Value::Array(operations), Some(1))),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let results = r.body["Operations"].as_array().unwrap();
+    assert_eq!(results.len(), 4, "{}", r.body);
+    for made in &results[..3] {
+        assert_eq!(made["status"], "201", "{made}");
+    }
+    assert_eq!(results[3]["status"], "409");
+    for i in 3..10 {
+        let f = filter(&format!("userName eq \"late{i}@alpha.example\""));
+        assert_eq!(count_of(&app, &entra, &f).await, 0, "late{i} was not made");
+    }
+    let late = rows(&app, "outbox", "recipient LIKE 'late%'").await;
+    assert_eq!(late, 3);
+
+    // The organization has 50 seats and 47 are taken: of five more, the first three are made
+    // and the last two refused, each in its own entry.
+    let operations: Vec<Value> = (0..5)
+        .map(|i| json!({"method": "POST", "path": "/Users", "bulkId": format!("s{i}"), "data": bulk_person(&format!("seat{i}@alpha.example"), &format!("s-{i}"))}))
+        .collect();
+    let r = scim(
+        &app,
+        &entra,
+        Method::POST,
+        "/Bulk",
+        Some(bulk_request(Value::Array(operations), None)),
+    )
+    .await;
+    let statuses: Vec<&str> = r.body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["201", "201", "201", "403", "403"], "{}", r.body);
+}
+
 engine_tests!(
     bulk_creates_people_and_a_group_naming_them_by_bulk_id,
     bulk_stops_after_fail_on_errors_and_names_refusing_rules,
     bulk_over_the_limits_is_refused_whole,
+    bulk_creations_are_made_together_each_with_its_own_outcome,
 );

@@ -3,7 +3,7 @@
 //! Each path writes the pending users, their access, the invitations, the outgoing messages
 //! (transactional outbox) and the audit events in one transaction, then wakes the dispatcher.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rollcall_domain::paste::{self, Outcome};
 use rollcall_domain::{Capability, Change, Email, Path, Subject, UserStatus, ValueError};
@@ -227,16 +227,39 @@ async fn write_batch(
             }
         })
         .collect();
-    write_newcomers(app, conn, who, batch, people, source, meta).await
+    write_newcomers(
+        app,
+        conn,
+        who,
+        &batch.org,
+        &names_of(batch),
+        people,
+        source,
+        meta,
+    )
+    .await
 }
 
-/// Writes checked newcomers of a batch after the sender's hourly limit and the organization's
-/// licence seats: the one onboarding writer every invitation path ends in.
+/// The batch's location and role by name, for the audit trail.
+fn names_of(batch: &Batch) -> BTreeMap<Uuid, String> {
+    let mut names: BTreeMap<Uuid, String> =
+        [(batch.location.id, batch.location.name.clone())].into();
+    if let Some(role) = &batch.role {
+        names.insert(role.id, role.name.clone());
+    }
+    names
+}
+
+/// Writes checked newcomers after the sender's hourly limit and the organization's licence
+/// seats: the one onboarding writer every invitation path ends in. `names` names the locations
+/// and roles they are given, for the audit trail.
+#[allow(clippy::too_many_arguments)]
 async fn write_newcomers(
     app: &App,
     conn: &mut Conn,
     who: &Principal,
-    batch: &Batch,
+    org: &Organization,
+    names: &BTreeMap<Uuid, String>,
     people: Vec<onboard::Newcomer>,
     source: &str,
     meta: &Meta,
@@ -245,12 +268,7 @@ async fn write_newcomers(
     app.limits.take_in(conn, &format!("invites:{}", who.label), now, people.len() as u32, INVITES_PER_HOUR, 60 * MINUTE).await?.map_err(|m| {
         AppError::RateLimited(format!("You have sent {INVITES_PER_HOUR} invitations in the last hour, the most allowed. Try again in {m} minutes."))
     })?;
-    onboard::check_seats(conn, &batch.org, people.len() as i64).await?;
-    let mut names: BTreeMap<Uuid, String> =
-        [(batch.location.id, batch.location.name.clone())].into();
-    if let Some(role) = &batch.role {
-        names.insert(role.id, role.name.clone());
-    }
+    onboard::check_seats(conn, org, people.len() as i64).await?;
     let inviter = onboard::Inviter {
         user_id: who.user_ref(),
         name: who.display_name.clone(),
@@ -259,12 +277,12 @@ async fn write_newcomers(
         app,
         conn,
         &onboard::Batch {
-            org: &batch.org,
+            org,
             inviter: &inviter,
             source,
             schedule: &onboard::Schedule::default(),
             notifications: &[],
-            names: &names,
+            names,
             context: None,
         },
         people,
@@ -396,59 +414,144 @@ pub struct Provisioned {
     pub npi: Option<String>,
 }
 
-/// Invites one person an identity provider pushes, in the caller's transaction (which keeps the
-/// provider's record of them too): the same checks (rules, seats, duplicates) and the same
-/// writer as every other invitation, without a role (the provider's groups give access).
+/// People an identity provider pushes, checked as a set by what every invitation is checked
+/// by (their values; location, user type and the rule engine, once per distinct location and
+/// type; an existing account), each with its own outcome.
+pub struct ProvisionedCheck {
+    /// Each person as the onboarding writer takes them, or why they cannot be invited, in the
+    /// order given.
+    pub people: Vec<Result<onboard::Newcomer, AppError>>,
+    /// The locations they are given, by name, for the audit trail.
+    pub names: BTreeMap<Uuid, String>,
+    pub org_name: String,
+}
+
+/// Checks people an identity provider pushes (SCIM), without a role (the provider's groups
+/// give access). Reads only: [`write_provisioned`] writes those that passed.
 #[tracing::instrument(skip_all, fields(org = %who.org_id, actor = %who.user_id))]
-pub async fn invite_provisioned(
-    app: &App,
-    tx: &mut Conn,
+pub async fn check_provisioned(
+    conn: &mut Conn,
+    who: &Principal,
+    people: &[Provisioned],
+) -> Result<ProvisionedCheck, AppError> {
+    who.require(Capability::Invite)?;
+    let all_locations = locations::list(conn, who.org_id).await?;
+    // A person without a location goes to the organization's first active one.
+    let first_active = all_locations
+        .iter()
+        .find(|l| l.active)
+        .map(|l| l.id.to_string());
+    let existing = existing_accounts(conn, who.org_id, people).await?;
+    let mut batches = Batches::new();
+    let mut checked = ProvisionedCheck {
+        people: Vec::with_capacity(people.len()),
+        names: BTreeMap::new(),
+        org_name: String::new(),
+    };
+    for p in people {
+        let outcome = check_one_provisioned(
+            conn,
+            who,
+            p,
+            first_active.as_deref(),
+            &existing,
+            &mut batches,
+        )
+        .await;
+        checked.people.push(outcome);
+    }
+    for batch in batches.into_values() {
+        checked.names.insert(batch.location.id, batch.location.name);
+        checked.org_name = batch.org.name;
+    }
+    Ok(checked)
+}
+
+/// Batches checked so far, by location and user type as the provider names them.
+type Batches = HashMap<(Option<String>, Option<String>), Batch>;
+
+/// One person of [`check_provisioned`]: their values, then their location and type (checked
+/// once per distinct pair: a refusal is not kept, so each person it concerns gets it from the
+/// same check), then an existing account with their address.
+async fn check_one_provisioned(
+    conn: &mut Conn,
     who: &Principal,
     p: &Provisioned,
-    meta: &Meta,
-) -> Result<Invited, AppError> {
-    who.require(Capability::Invite)?;
+    first_active: Option<&str>,
+    existing: &HashMap<String, &'static str>,
+    batches: &mut Batches,
+) -> Result<onboard::Newcomer, AppError> {
     let newcomer = provisioned_newcomer(p)?;
-    let location = match p
+    let location = p
         .location
         .as_deref()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-    {
-        Some(l) => Some(l.to_string()),
-        None => locations::list(tx, who.org_id)
-            .await?
-            .into_iter()
-            .find(|l| l.active)
-            .map(|l| l.id.to_string()),
-    };
-    let batch = prepare(
-        tx,
-        who,
-        location.as_deref(),
-        None,
-        p.user_type.as_deref(),
-        Path::Scim,
-    )
-    .await?;
-    if let Some(existing) =
-        users::get_by_email_key(tx, who.org_id, newcomer.email.match_key()).await?
-    {
+        .or(first_active)
+        .map(str::to_string);
+    let key = (location, p.user_type.clone());
+    if !batches.contains_key(&key) {
+        let batch = prepare(
+            conn,
+            who,
+            key.0.as_deref(),
+            None,
+            key.1.as_deref(),
+            Path::Scim,
+        )
+        .await?;
+        batches.insert(key.clone(), batch);
+    }
+    let batch = &batches[&key];
+    if let Some(status) = existing.get(newcomer.email.match_key()) {
         return Err(AppError::Conflict(format!(
-            "{} already has an account in {} (status: {}).",
+            "{} already has an account in {} (status: {status}).",
             newcomer.email.as_str(),
             batch.org.name,
-            existing.status.as_str()
         )));
     }
-    let person = onboard::Newcomer {
+    Ok(onboard::Newcomer {
         user_type: batch.user_type.clone(),
         default_location: batch.location.id,
         locations: [batch.location.id].into(),
         ..newcomer
-    };
-    let mut invited = write_newcomers(app, tx, who, &batch, vec![person], "scim", meta).await?;
-    Ok(invited.remove(0))
+    })
+}
+
+/// The status of the organization's accounts with the addresses of these people, by match key.
+async fn existing_accounts(
+    conn: &mut Conn,
+    org_id: Uuid,
+    people: &[Provisioned],
+) -> Result<HashMap<String, &'static str>, AppError> {
+    let keys: Vec<String> = people
+        .iter()
+        .filter_map(|p| Email::parse(&p.email).ok())
+        .map(|e| e.match_key().to_string())
+        .collect();
+    Ok(users::by_email_keys(conn, org_id, &keys)
+        .await?
+        .into_iter()
+        .map(|u| (u.email_key, u.status.as_str()))
+        .collect())
+}
+
+/// Writes people [`check_provisioned`] passed, in the caller's transaction (which keeps the
+/// provider's record of them too): the same writer, hourly limit and seat check as every other
+/// invitation.
+pub async fn write_provisioned(
+    app: &App,
+    tx: &mut Conn,
+    who: &Principal,
+    people: Vec<onboard::Newcomer>,
+    names: &BTreeMap<Uuid, String>,
+    meta: &Meta,
+) -> Result<Vec<Invited>, AppError> {
+    who.require(Capability::Invite)?;
+    let org = rollcall_store::orgs::get(tx, who.org_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("organization"))?;
+    write_newcomers(app, tx, who, &org, names, people, "scim", meta).await
 }
 
 /// A provisioned person's values, each checked (every one that does not parse is reported).

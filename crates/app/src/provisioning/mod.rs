@@ -7,7 +7,7 @@
 pub mod groups;
 pub mod requests;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rollcall_domain::{Capability, Email, Path, UserStatus, ValueError};
 use rollcall_store::scim::{self, UserExtra};
@@ -20,6 +20,7 @@ use crate::access::lifecycle::{self, Origin};
 use crate::access::profile::{self, ProfileEdit};
 use crate::audit::Meta;
 use crate::onboarding::invite::{self, Provisioned};
+use crate::onboarding::writer::Newcomer;
 use crate::{App, AppError, Principal};
 
 /// A person as the provider sees them.
@@ -169,9 +170,8 @@ impl UserState {
     }
 }
 
-/// Everything needed to show many users, read once. For one user, only their provider record,
-/// NPI and last change are read, not everyone's: each SCIM change (and each operation of a
-/// bulk request) reads the person back.
+/// Everything needed to show many users, read once. For some users (one a SCIM change reads
+/// back, or the people a bulk request created), only theirs are read, not everyone's.
 struct Lookups {
     extras: HashMap<Uuid, UserExtra>,
     npis: HashMap<Uuid, String>,
@@ -182,27 +182,23 @@ struct Lookups {
 }
 
 impl Lookups {
-    async fn load(conn: &mut Conn, org_id: Uuid, user: Option<Uuid>) -> Result<Lookups, AppError> {
-        let mut groups: HashMap<Uuid, Vec<(Uuid, String)>> = HashMap::new();
-        for g in scim::groups(conn, org_id).await? {
-            for m in &g.members {
-                groups
-                    .entry(*m)
-                    .or_default()
-                    .push((g.id, g.display_name.clone()));
-            }
-        }
+    /// `users`: `None` for everyone of the organization, else a few hundred at most.
+    async fn load(
+        conn: &mut Conn,
+        org_id: Uuid,
+        users: Option<&[Uuid]>,
+    ) -> Result<Lookups, AppError> {
         Ok(Lookups {
-            extras: scim::extras(conn, org_id, user).await?,
-            npis: scim::npis(conn, org_id, user).await?,
-            leaving: rollcall_store::users::leaving_dates(conn, org_id, user).await?,
-            changes: scim::last_changes(conn, org_id, user).await?,
+            extras: scim::extras(conn, org_id, users).await?,
+            npis: scim::npis(conn, org_id, users).await?,
+            leaving: rollcall_store::users::leaving_dates(conn, org_id, users).await?,
+            changes: scim::last_changes(conn, org_id, users).await?,
             location_codes: locations::list(conn, org_id)
                 .await?
                 .into_iter()
                 .map(|l| (l.id, l.code))
                 .collect(),
-            groups,
+            groups: scim::memberships(conn, org_id, users).await?,
         })
     }
 
@@ -288,8 +284,23 @@ pub async fn user(app: &App, who: &Principal, id: Uuid) -> Result<ScimUser, AppE
 
 async fn load(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<ScimUser, AppError> {
     let user = crate::access::user_in(conn, org_id, id).await?;
-    let lookups = Lookups::load(conn, org_id, Some(id)).await?;
+    let lookups = Lookups::load(conn, org_id, Some(&[id])).await?;
     Ok(lookups.view(user))
+}
+
+/// Users read together (people a bulk request created), by id.
+async fn load_many(
+    conn: &mut Conn,
+    org_id: Uuid,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, ScimUser>, AppError> {
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(400) {
+        let users = rollcall_store::users::get_many(conn, org_id, chunk).await?;
+        let lookups = Lookups::load(conn, org_id, Some(chunk)).await?;
+        found.extend(users.into_iter().map(|u| (u.id, lookups.view(u))));
+    }
+    Ok(found)
 }
 
 /// A userName must be given, and be nobody else's in the organization.
@@ -299,6 +310,15 @@ async fn check_user_name(
     user_name: &str,
     except: Option<Uuid>,
 ) -> Result<(), AppError> {
+    require_user_name(user_name)?;
+    let taken = scim::ids_by_user_name(conn, org_id, user_name).await?;
+    if taken.iter().any(|id| Some(*id) != except) {
+        return Err(user_name_taken(user_name));
+    }
+    Ok(())
+}
+
+fn require_user_name(user_name: &str) -> Result<(), AppError> {
     if user_name.trim().is_empty() {
         return Err(ValueError::new(
             "userName",
@@ -307,14 +327,14 @@ async fn check_user_name(
         )
         .into());
     }
-    let taken = scim::ids_by_user_name(conn, org_id, user_name).await?;
-    if taken.iter().any(|id| Some(*id) != except) {
-        return Err(AppError::Conflict(format!(
-            "The userName “{}” already belongs to a user of this organization.",
-            user_name.trim()
-        )));
-    }
     Ok(())
+}
+
+fn user_name_taken(user_name: &str) -> AppError {
+    AppError::Conflict(format!(
+        "The userName “{}” already belongs to a user of this organization.",
+        user_name.trim()
+    ))
 }
 
 /// A manager must be a user of the organization.
@@ -326,14 +346,18 @@ async fn check_manager(
     if let Some(m) = manager
         && rollcall_store::users::get(conn, org_id, m).await?.is_none()
     {
-        return Err(ValueError::new(
-            "manager",
-            "manager_unknown",
-            format!("The manager {m} is not a user of this organization: give the id of one."),
-        )
-        .into());
+        return Err(manager_unknown(m));
     }
     Ok(())
+}
+
+fn manager_unknown(m: Uuid) -> AppError {
+    ValueError::new(
+        "manager",
+        "manager_unknown",
+        format!("The manager {m} is not a user of this organization: give the id of one."),
+    )
+    .into()
 }
 
 /// The access email of a new person: the userName when it is an address, else the first listed
@@ -388,14 +412,235 @@ pub async fn create_user(
     meta: &Meta,
 ) -> Result<ScimUser, AppError> {
     who.require(Capability::Provision)?;
+    create_alone(app, who, state, meta).await
+}
+
+/// Creates people the provider pushes together (a run of creations in one bulk request), in
+/// the order given: checked as a set, written in one transaction by the onboarding writer, each
+/// with the outcome it would have had alone, a userName or address taken by an earlier one of
+/// them included. After `stop_after` refusals the rest are not made and have no outcome (a bulk
+/// request's `failOnErrors`). The outer error is only the caller's lack of the capability.
+#[tracing::instrument(skip_all, fields(org = %who.org_id, people = states.len()))]
+pub async fn create_users(
+    app: &App,
+    who: &Principal,
+    states: &[UserState],
+    stop_after: Option<usize>,
+    meta: &Meta,
+) -> Result<Vec<Result<ScimUser, AppError>>, AppError> {
+    who.require(Capability::Provision)?;
+    match create_together(app, who, states, stop_after, meta).await {
+        Ok(outcomes) => Ok(outcomes),
+        Err(e) if states.len() == 1 => Ok(vec![Err(e)]),
+        // Refused as a whole (seats for only some of them, the hourly limit, a concurrent
+        // creation): nothing was written, so each is made alone and gets its own outcome.
+        Err(_) => {
+            let mut outcomes = Vec::with_capacity(states.len());
+            let mut refused = 0;
+            for state in states {
+                if stop_after.is_some_and(|n| refused >= n) {
+                    break;
+                }
+                let outcome = create_alone(app, who, state, meta).await;
+                refused += usize::from(outcome.is_err());
+                outcomes.push(outcome);
+            }
+            Ok(outcomes)
+        }
+    }
+}
+
+async fn create_alone(
+    app: &App,
+    who: &Principal,
+    state: &UserState,
+    meta: &Meta,
+) -> Result<ScimUser, AppError> {
+    create_together(app, who, std::slice::from_ref(state), None, meta)
+        .await?
+        .pop()
+        .expect("one outcome for one person")
+}
+
+/// The outcomes up to the one that makes `stop_after` refusals.
+fn until_stopped<T>(
+    outcomes: Vec<Result<T, AppError>>,
+    stop_after: Option<usize>,
+) -> Vec<Result<T, AppError>> {
+    let mut refused = 0;
+    outcomes
+        .into_iter()
+        .take_while(|o| {
+            let goes_on = stop_after.is_none_or(|n| refused < n);
+            refused += usize::from(o.is_err());
+            goes_on
+        })
+        .collect()
+}
+
+/// Checks, writes in one transaction and reads back. An error means nothing was written.
+async fn create_together(
+    app: &App,
+    who: &Principal,
+    states: &[UserState],
+    stop_after: Option<usize>,
+    meta: &Meta,
+) -> Result<Vec<Result<ScimUser, AppError>>, AppError> {
+    // Checks read on the read pool: SQLite's one writer is held only for the writes (a
+    // creation racing past them is refused by the store's unique keys).
+    let checked = {
+        let conn = &mut *app.db.read_conn().await?;
+        check_creations(conn, who, states).await?
+    };
+    let people = until_stopped(checked.people, stop_after);
+    let mut ids = write_creations(app, who, states, &people, &checked.names, meta)
+        .await
+        .map_err(|e| match e {
+            AppError::Store(s) if s.is_unique_violation() => AppError::Conflict(
+                "This userName or address was provisioned by another request a moment ago: read the user by userName.".into(),
+            ),
+            other => other,
+        })?
+        .into_iter();
+    let mut outcomes: Vec<Result<Uuid, AppError>> = people
+        .into_iter()
+        .map(|p| p.map(|_| ids.next().expect("an id for each person written")))
+        .collect();
+    // Deactivated at once if the provider says inactive: rare, so one by one.
+    for (outcome, state) in outcomes.iter_mut().zip(states) {
+        if let Ok(id) = outcome
+            && !state.active
+            && let Err(e) = deprovision(app, who, *id, Origin::Scim, meta).await
+        {
+            *outcome = Err(e);
+        }
+    }
+    Ok(read_back(app, who, outcomes).await)
+}
+
+/// The people created, as the provider sees them now. They are written already: a failed
+/// read is each one's error, never the batch's (which would make them again).
+async fn read_back(
+    app: &App,
+    who: &Principal,
+    outcomes: Vec<Result<Uuid, AppError>>,
+) -> Vec<Result<ScimUser, AppError>> {
+    let ids: Vec<Uuid> = outcomes
+        .iter()
+        .filter_map(|o| o.as_ref().ok().copied())
+        .collect();
+    let read = match app.db.read_conn().await {
+        Ok(mut conn) => load_many(&mut conn, who.org_id, &ids).await,
+        Err(e) => Err(e.into()),
+    };
+    match read {
+        Ok(mut users) => outcomes
+            .into_iter()
+            .map(|o| o.and_then(|id| users.remove(&id).ok_or_else(|| AppError::not_found("user"))))
+            .collect(),
+        Err(e) => {
+            let why = e.to_string();
+            outcomes
+                .into_iter()
+                .map(|o| o.and_then(|_| Err(AppError::Internal(why.clone()))))
+                .collect()
+        }
+    }
+}
+
+/// People checked as a set: each one's newcomer for the onboarding writer, or why not.
+struct Checked {
+    people: Vec<Result<Newcomer, AppError>>,
+    /// Location names for the audit trail.
+    names: BTreeMap<Uuid, String>,
+}
+
+/// Checks each person in the order a creation alone checks them: the access address, leaving
+/// date and userName given, the userName free, the manager known, then the invitation's own
+/// checks (values, location, type, rules, an existing account). A userName or address an
+/// earlier one of them takes is refused as if that one were written already.
+async fn check_creations(
+    conn: &mut Conn,
+    who: &Principal,
+    states: &[UserState],
+) -> Result<Checked, AppError> {
+    let user_names: Vec<String> = states.iter().map(|s| s.user_name.clone()).collect();
+    let mut taken_names = scim::taken_user_names(conn, who.org_id, &user_names).await?;
+    let managers = known_managers(conn, who.org_id, states).await?;
+    let given: Vec<Result<Given, AppError>> = states.iter().map(|s| given(who, s)).collect();
+    let manager_known: Vec<bool> = states
+        .iter()
+        .map(|s| s.manager_id.is_none_or(|m| managers.contains(&m)))
+        .collect();
+    let to_invite: Vec<Provisioned> = states
+        .iter()
+        .zip(&given)
+        .zip(&manager_known)
+        .filter_map(|((s, g), known)| match g {
+            Ok(g) if *known => Some(provisioned(s, g)),
+            _ => None,
+        })
+        .collect();
+    let invited = invite::check_provisioned(conn, who, &to_invite).await?;
+    let mut invited_people = invited.people.into_iter();
+    let mut taken_addresses = HashSet::new();
+    let mut people = Vec::with_capacity(states.len());
+    for ((state, given), known) in states.iter().zip(given).zip(manager_known) {
+        let invitation = (given.is_ok() && known).then(|| {
+            invited_people
+                .next()
+                .expect("an outcome for each person invited")
+        });
+        let outcome = given.and_then(|g| {
+            if taken_names.contains(&scim::user_name_key(&state.user_name)) {
+                return Err(user_name_taken(&state.user_name));
+            }
+            if let Some(m) = state.manager_id.filter(|_| !known) {
+                return Err(manager_unknown(m));
+            }
+            let newcomer = invitation.expect("checked with the others")?;
+            if taken_addresses.contains(newcomer.email.match_key()) {
+                return Err(AppError::Conflict(format!(
+                    "{} already has an account in {}: an earlier operation of this request creates it.",
+                    newcomer.email.as_str(),
+                    invited.org_name
+                )));
+            }
+            Ok(Newcomer {
+                leaves_at: g.leaving_at,
+                ..newcomer
+            })
+        });
+        if let Ok(n) = &outcome {
+            taken_names.insert(scim::user_name_key(&state.user_name));
+            taken_addresses.insert(n.email.match_key().to_string());
+        }
+        people.push(outcome);
+    }
+    Ok(Checked {
+        people,
+        names: invited.names,
+    })
+}
+
+/// What a person's creation reads from the state alone.
+struct Given {
+    email: String,
+    leaving_at: Option<i64>,
+}
+
+/// The access address, the leaving instant and a userName.
+fn given(who: &Principal, state: &UserState) -> Result<Given, AppError> {
     let email = access_email(state)?;
     let leaving_at = state.leaving_at(&who.time_zone)?;
-    let now = app.clock.now();
-    let mut tx = app.db.begin().await?;
-    check_user_name(&mut tx, who.org_id, &state.user_name, None).await?;
-    check_manager(&mut tx, who.org_id, state.manager_id).await?;
-    let person = Provisioned {
-        email,
+    require_user_name(&state.user_name)?;
+    Ok(Given { email, leaving_at })
+}
+
+/// The person as the invitation takes them.
+fn provisioned(state: &UserState, given: &Given) -> Provisioned {
+    Provisioned {
+        email: given.email.clone(),
         first_name: state.first_name.clone(),
         last_name: state.last_name.clone(),
         display_name: state.display_name.clone(),
@@ -403,29 +648,84 @@ pub async fn create_user(
         user_type: state.user_type.clone(),
         location: state.default_location.clone(),
         npi: state.npi.clone(),
-    };
-    let invited = invite::invite_provisioned(app, &mut tx, who, &person, meta).await?;
-    let extra = extra_of(invited.user_id, state, now);
-    scim::save_extra(&mut tx, who.org_id, &extra).await?;
-    let mut recorded = extra_json(&extra);
-    if let Some(at) = leaving_at {
-        rollcall_store::users::set_leaving(&mut tx, invited.user_id, Some(at)).await?;
-        recorded["leaving_at"] = serde_json::json!(crate::clock::rfc3339(at));
     }
-    let event = meta.change(
-        "user.provisioned",
-        "user",
-        Some(invited.user_id),
-        None::<&()>,
-        Some(&recorded),
-    );
-    audit::append(&mut tx, who.org_id, now, &[event]).await?;
+}
+
+/// The managers named that are users of the organization.
+async fn known_managers(
+    conn: &mut Conn,
+    org_id: Uuid,
+    states: &[UserState],
+) -> Result<HashSet<Uuid>, AppError> {
+    let named: BTreeSet<Uuid> = states.iter().filter_map(|s| s.manager_id).collect();
+    if named.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let named: Vec<Uuid> = named.into_iter().collect();
+    Ok(rollcall_store::users::get_many(conn, org_id, &named)
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect())
+}
+
+/// Writes the people that passed in one transaction: users, access, invitations and their
+/// messages through the onboarding writer, then the provider's records and one
+/// `user.provisioned` event each. Their ids, in order.
+async fn write_creations(
+    app: &App,
+    who: &Principal,
+    states: &[UserState],
+    people: &[Result<Newcomer, AppError>],
+    names: &BTreeMap<Uuid, String>,
+    meta: &Meta,
+) -> Result<Vec<Uuid>, AppError> {
+    let passed: Vec<(&UserState, &Newcomer)> = states
+        .iter()
+        .zip(people)
+        .filter_map(|(s, p)| p.as_ref().ok().map(|n| (s, n)))
+        .collect();
+    if passed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await?;
+    let newcomers = passed.iter().map(|(_, n)| (*n).clone()).collect();
+    let invited = invite::write_provisioned(app, &mut tx, who, newcomers, names, meta).await?;
+    let extras: Vec<UserExtra> = passed
+        .iter()
+        .zip(&invited)
+        .map(|((state, _), i)| extra_of(i.user_id, state, now))
+        .collect();
+    scim::insert_extras(&mut tx, who.org_id, &extras).await?;
+    let events: Vec<_> = passed
+        .iter()
+        .zip(&extras)
+        .map(|((_, n), e)| provisioned_event(meta, e, n.leaves_at))
+        .collect();
+    audit::append(&mut tx, who.org_id, now, &events).await?;
     tx.commit().await?;
     crate::delivery::wake(app);
-    if !state.active {
-        deprovision(app, who, invited.user_id, Origin::Scim, meta).await?;
+    Ok(invited.into_iter().map(|i| i.user_id).collect())
+}
+
+/// `user.provisioned`: the provider's record of a person created, with their leaving instant.
+fn provisioned_event(
+    meta: &Meta,
+    extra: &UserExtra,
+    leaving_at: Option<i64>,
+) -> rollcall_store::audit::NewEvent {
+    let mut recorded = extra_json(extra);
+    if let Some(at) = leaving_at {
+        recorded["leaving_at"] = serde_json::json!(crate::clock::rfc3339(at));
     }
-    user(app, who, invited.user_id).await
+    meta.change(
+        "user.provisioned",
+        "user",
+        Some(extra.user_id),
+        None::<&()>,
+        Some(&recorded),
+    )
 }
 
 /// Brings a person to the state the provider wants: their details and credentials through the

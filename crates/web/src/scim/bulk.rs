@@ -1,6 +1,9 @@
 //! /Bulk (RFC 7644 §3.7): many creations, changes and deletions of users and groups in one
 //! request. Each operation is made by the function its single-resource request calls, so it
 //! passes the same onboarding writer, rule engine and seat check and is audited as the token.
+//! Consecutive plain creations of users (no bulkId references) are made together: checked as a
+//! set and written in one transaction, each still with its own outcome (see
+//! `provisioning::create_users`); a single `POST /Users` is the same call for one person.
 //!
 //! Operations run one after the other in the order sent, except that one naming `bulkId:x` (in
 //! its path or anywhere in its data) runs after the operation that creates x. A reference to no
@@ -16,11 +19,12 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use rollcall_app::App;
+use rollcall_app::provisioning::UserState;
 use serde_json::{Value, json};
 
 use super::errors::{Outcome, ScimError};
 use super::filter::member;
-use super::resources::version_of;
+use super::resources::{user_state, version_of};
 use super::{ScimCaller, answer, base, check_media, groups, users};
 
 pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
@@ -281,6 +285,55 @@ struct Ran {
     results: Vec<Value>,
     errors: usize,
     first_error: Option<String>,
+    /// The ids the request's creations were given, by bulkId.
+    created: HashMap<String, String>,
+}
+
+impl Ran {
+    /// Whether `failOnErrors` stops the request here.
+    fn stopped(&self, fail_on_errors: Option<usize>) -> bool {
+        fail_on_errors.is_some_and(|n| self.errors >= n)
+    }
+
+    /// The operation's entry in the response. `error_location` is where the resource a failed
+    /// change names is.
+    fn record(
+        &mut self,
+        op: &Operation,
+        outcome: Result<Done, ScimError>,
+        error_location: Option<String>,
+    ) {
+        let mut entry = json!({"method": op.method_text});
+        if let Some(b) = &op.bulk_id {
+            entry["bulkId"] = json!(b);
+        }
+        match outcome {
+            Ok(done) => {
+                if op.method == Some(Method::Post)
+                    && let (Some(b), Some(id)) = (&op.bulk_id, &done.id)
+                {
+                    self.created.insert(b.clone(), id.clone());
+                }
+                if let Some(l) = done.location {
+                    entry["location"] = json!(l);
+                }
+                if let Some(v) = done.version {
+                    entry["version"] = json!(v);
+                }
+                entry["status"] = json!(done.status.as_u16().to_string());
+            }
+            Err(e) => {
+                if let Some(l) = error_location {
+                    entry["location"] = json!(l);
+                }
+                entry["status"] = json!(e.status.as_u16().to_string());
+                entry["response"] = e.body();
+                self.errors += 1;
+                self.first_error.get_or_insert_with(|| e.outcome());
+            }
+        }
+        self.results.push(entry);
+    }
 }
 
 async fn run(app: &App, caller: &ScimCaller, request: &BulkRequest) -> Ran {
@@ -294,64 +347,109 @@ async fn run(app: &App, caller: &ScimCaller, request: &BulkRequest) -> Ran {
         }
     }
     let (order, circular) = plan(ops, &creators);
-    let mut created: HashMap<String, String> = HashMap::new();
     let mut ran = Ran {
         results: Vec::with_capacity(ops.len()),
         errors: 0,
         first_error: None,
+        created: HashMap::new(),
     };
-    let base = base(app);
+    // Consecutive plain creations of users wait to be made together (one check of the set,
+    // one transaction); any other operation makes them first, so the order sent still holds.
+    let mut creations: Vec<(usize, UserState)> = Vec::new();
     for i in order {
-        if request.fail_on_errors.is_some_and(|n| ran.errors >= n) {
+        if let Some(state) = plain_user_creation(&ops[i], i, &creators) {
+            creations.push((i, state));
+            continue;
+        }
+        create_together(
+            app,
+            caller,
+            request,
+            std::mem::take(&mut creations),
+            &mut ran,
+        )
+        .await;
+        if ran.stopped(request.fail_on_errors) {
             break;
         }
-        let op = &ops[i];
         let refs = Refs {
             creators: &creators,
-            created: &created,
+            created: &ran.created,
         };
-        let resolved_path = op.path.as_deref().map(|p| refs.path(p));
         let outcome = if circular.contains(&i) {
-            Err(circle(op, &creators, &circular))
+            Err(circle(&ops[i], &creators, &circular))
         } else {
-            one(app, caller, op, i, &refs).await
+            one(app, caller, &ops[i], i, &refs).await
         };
-        let mut entry = json!({"method": op.method_text});
-        if let Some(b) = &op.bulk_id {
-            entry["bulkId"] = json!(b);
+        let error_location = error_location(app, &ops[i], &refs);
+        ran.record(&ops[i], outcome, error_location);
+        if ran.stopped(request.fail_on_errors) {
+            break;
         }
-        match outcome {
-            Ok(done) => {
-                if op.method == Some(Method::Post)
-                    && let (Some(b), Some(id)) = (&op.bulk_id, &done.id)
-                {
-                    created.insert(b.clone(), id.clone());
-                }
-                if let Some(l) = done.location {
-                    entry["location"] = json!(l);
-                }
-                if let Some(v) = done.version {
-                    entry["version"] = json!(v);
-                }
-                entry["status"] = json!(done.status.as_u16().to_string());
-            }
-            Err(e) => {
-                // A change of a resource that exists says where it is.
-                if let Some(Ok(p)) = resolved_path
-                    && op.method.is_some_and(|m| m != Method::Post)
-                    && let Ok((_, Some(_))) = target(&p)
-                {
-                    entry["location"] = json!(format!("{base}/{}", p.trim_start_matches('/')));
-                }
-                entry["status"] = json!(e.status.as_u16().to_string());
-                entry["response"] = e.body();
-                ran.errors += 1;
-                ran.first_error.get_or_insert_with(|| e.outcome());
-            }
-        }
-        ran.results.push(entry);
     }
+    create_together(app, caller, request, creations, &mut ran).await;
     ran
+}
+
+/// The user a POST /Users creates, when it can be made together with its neighbours: its
+/// data reads as a user, it names no other operation's bulkId (whose id would be known only
+/// once that one is made) and its own bulkId is its alone. Any other operation, and a
+/// creation whose data does not read, runs alone and gets its error there.
+fn plain_user_creation(
+    op: &Operation,
+    index: usize,
+    creators: &HashMap<&str, usize>,
+) -> Option<UserState> {
+    let own_bulk_id = op
+        .bulk_id
+        .as_deref()
+        .is_none_or(|b| creators.get(b) == Some(&index));
+    let creates_user = matches!(
+        op.path.as_deref().map(target),
+        Some(Ok((Resource::Users, None)))
+    );
+    if op.method != Some(Method::Post) || !creates_user || !own_bulk_id {
+        return None;
+    }
+    let data = op.data.as_ref().filter(|d| d.is_object())?;
+    if !op.references().is_empty() {
+        return None;
+    }
+    user_state(data).ok()
+}
+
+/// Makes a run of plain user creations together and records each one's outcome; after the
+/// errors `failOnErrors` allows, the rest are not made and not reported.
+async fn create_together(
+    app: &App,
+    caller: &ScimCaller,
+    request: &BulkRequest,
+    creations: Vec<(usize, UserState)>,
+    ran: &mut Ran,
+) {
+    if creations.is_empty() || ran.stopped(request.fail_on_errors) {
+        return;
+    }
+    let (indexes, states): (Vec<usize>, Vec<UserState>) = creations.into_iter().unzip();
+    let stop_after = request.fail_on_errors.map(|n| n.saturating_sub(ran.errors));
+    let outcomes = users::created_together(app, caller, &states, stop_after).await;
+    for (i, outcome) in indexes.into_iter().zip(outcomes) {
+        let done = outcome.map(|user| Done::of(&user, StatusCode::CREATED));
+        ran.record(&request.operations[i], done, None);
+    }
+}
+
+/// Where the resource a change names is, for its entry when it fails: a change of a resource
+/// that exists says where it is.
+fn error_location(app: &App, op: &Operation, refs: &Refs<'_>) -> Option<String> {
+    let path = refs.path(op.path.as_deref()?).ok()?;
+    let is_change = op.method.is_some_and(|m| m != Method::Post);
+    match target(&path) {
+        Ok((_, Some(_))) if is_change => {
+            Some(format!("{}/{}", base(app), path.trim_start_matches('/')))
+        }
+        _ => None,
+    }
 }
 
 /// The error of an operation in a circle of references.

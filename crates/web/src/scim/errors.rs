@@ -11,7 +11,7 @@ use super::CONTENT_TYPE;
 
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ScimError {
     pub status: StatusCode,
     pub scim_type: Option<&'static str>,

@@ -116,6 +116,32 @@ pub(super) async fn created(
     Ok(user_json(&user, &base(app)))
 }
 
+/// Creates people together: a run of plain creations in one `/Bulk` request, each with the
+/// outcome its `POST /Users` would have had. After `stop_after` refusals the rest are not made
+/// and have no outcome.
+pub(super) async fn created_together(
+    app: &App,
+    caller: &ScimCaller,
+    states: &[UserState],
+    stop_after: Option<usize>,
+) -> Vec<Result<Value, ScimError>> {
+    let base = base(app);
+    match provisioning::create_users(app, &caller.principal, states, stop_after, &caller.meta())
+        .await
+    {
+        Ok(outcomes) => outcomes
+            .into_iter()
+            .map(|o| o.map(|u| user_json(&u, &base)).map_err(ScimError::from))
+            .collect(),
+        // Not allowed to provision: each is refused, up to the stop.
+        Err(e) => {
+            let e = ScimError::from(e);
+            let refused = stop_after.unwrap_or(states.len()).min(states.len());
+            (0..refused).map(|_| Err(e.clone())).collect()
+        }
+    }
+}
+
 /// `PUT /Users/{id}`: the attributes sent replace theirs, those omitted stay. With `expected`,
 /// a person changed since that version is refused.
 pub(super) async fn replaced(

@@ -116,43 +116,51 @@ pub async fn insert_extras(conn: &mut Conn, org_id: Uuid, extras: &[UserExtra]) 
 /// a provider record's userName, or the access email of a user without one.
 pub async fn ids_by_user_name(conn: &mut Conn, org_id: Uuid, user_name: &str) -> Result<Vec<Uuid>> {
     let key = user_name_key(user_name);
-    let mut q = Sql::new("SELECT user_id FROM scim_users WHERE org_id = ");
-    q.bind(org_id.to_string())
-        .push(" AND user_name_key = ")
-        .bind(key.clone())
-        .push(" UNION SELECT u.id FROM users u WHERE u.org_id = ")
-        .bind(org_id.to_string())
-        .push(" AND lower(u.email) = ")
-        .bind(key)
-        .push(" AND NOT EXISTS (SELECT 1 FROM scim_users s WHERE s.user_id = u.id)");
-    ids(q, conn).await
+    Ok(user_name_holders(conn, org_id, std::slice::from_ref(&key))
+        .await?
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect())
 }
 
-/// Of these userNames, the keys ([`user_name_key`]) some user of the organization already has,
-/// as [`ids_by_user_name`] finds them.
+/// Of these userNames, the keys ([`user_name_key`]) some user of the organization already has.
 pub async fn taken_user_names(
     conn: &mut Conn,
     org_id: Uuid,
     user_names: &[String],
 ) -> Result<HashSet<String>> {
     let keys: Vec<String> = user_names.iter().map(|n| user_name_key(n)).collect();
-    let mut taken = HashSet::new();
+    Ok(user_name_holders(conn, org_id, &keys)
+        .await?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect())
+}
+
+/// (userName key, user) for each user holding one of these keys: the one place that says what
+/// holding a userName means.
+async fn user_name_holders(
+    conn: &mut Conn,
+    org_id: Uuid,
+    keys: &[String],
+) -> Result<Vec<(String, Uuid)>> {
+    let mut found = Vec::new();
     // Each key is bound twice: 400 keys stay under the statement's parameter bound.
     for chunk in keys.chunks(400) {
-        let mut q = Sql::new("SELECT user_name_key FROM scim_users WHERE org_id = ");
+        let mut q = Sql::new("SELECT user_name_key, user_id FROM scim_users WHERE org_id = ");
         q.bind(org_id.to_string())
             .push(" AND user_name_key IN (")
             .bind_list(chunk.iter().cloned())
-            .push(") UNION SELECT lower(u.email) FROM users u WHERE u.org_id = ")
+            .push(") UNION SELECT lower(u.email), u.id FROM users u WHERE u.org_id = ")
             .bind(org_id.to_string())
             .push(" AND lower(u.email) IN (")
             .bind_list(chunk.iter().cloned())
             .push(") AND NOT EXISTS (SELECT 1 FROM scim_users s WHERE s.user_id = u.id)");
         for r in q.fetch_all(&mut *conn).await? {
-            taken.insert(r.try_get::<String, _>(0)?);
+            found.push((r.try_get(0)?, parse_id(&r.try_get::<String, _>(1)?)?));
         }
     }
-    Ok(taken)
+    Ok(found)
 }
 
 /// The users of the organization the provider knows by this externalId (exact).

@@ -740,6 +740,27 @@ pub async fn set_leaving(conn: &mut Conn, id: Uuid, at: Option<i64>) -> Result<(
     Ok(())
 }
 
+/// Sets when each of these new users leaves: one statement per instant (people leave on a few
+/// days) and per chunk of ids, never one per person.
+pub async fn set_leaving_many(conn: &mut Conn, leaving: &[(Uuid, i64)]) -> Result<()> {
+    let mut by_instant: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+    for (id, at) in leaving {
+        by_instant.entry(*at).or_default().push(id.to_string());
+    }
+    for (at, ids) in by_instant {
+        for chunk in ids.chunks(BATCH) {
+            let mut q = Sql::update("users", |set| {
+                set.set("leaves_at", Some(at));
+            });
+            q.push(" WHERE id IN (")
+                .bind_list(chunk.iter().cloned())
+                .push(")");
+            q.execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Sets when the user leaves unless it is already `at`: the previous value (`Some(None)` when
 /// there was none), or `None` when nothing changed.
 pub async fn set_leaving_if_other(

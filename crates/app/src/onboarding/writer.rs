@@ -235,10 +235,7 @@ impl Rows {
         for (user_id, provider) in &self.providers {
             profiles::save_provider(conn, *user_id, provider).await?;
         }
-        // Few people come with a leaving date: one update each.
-        for (user_id, at) in &self.leaving {
-            users::set_leaving(conn, *user_id, Some(*at)).await?;
-        }
+        users::set_leaving_many(conn, &self.leaving).await?;
         if !batch.notifications.is_empty() {
             let ids: Vec<Uuid> = self.users.iter().map(|u| u.id).collect();
             profiles::add_notifications(conn, &ids, batch.notifications).await?;

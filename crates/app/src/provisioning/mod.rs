@@ -436,13 +436,13 @@ pub async fn create_users(
         // creation): nothing was written, so each is made alone and gets its own outcome.
         Err(_) => {
             let mut outcomes = Vec::with_capacity(states.len());
-            let mut refused = 0;
+            let mut stop = Stop::after(stop_after);
             for state in states {
-                if stop_after.is_some_and(|n| refused >= n) {
+                if stop.reached() {
                     break;
                 }
                 let outcome = create_alone(app, who, state, meta).await;
-                refused += usize::from(outcome.is_err());
+                stop.count(&outcome);
                 outcomes.push(outcome);
             }
             Ok(outcomes)
@@ -462,17 +462,38 @@ async fn create_alone(
         .expect("one outcome for one person")
 }
 
+/// A bulk request's `failOnErrors`: the refusals counted so far against the most allowed.
+struct Stop {
+    after: Option<usize>,
+    refused: usize,
+}
+
+impl Stop {
+    fn after(after: Option<usize>) -> Stop {
+        Stop { after, refused: 0 }
+    }
+
+    /// Whether no further outcome may follow.
+    fn reached(&self) -> bool {
+        self.after.is_some_and(|n| self.refused >= n)
+    }
+
+    fn count<T>(&mut self, outcome: &Result<T, AppError>) {
+        self.refused += usize::from(outcome.is_err());
+    }
+}
+
 /// The outcomes up to the one that makes `stop_after` refusals.
 fn until_stopped<T>(
     outcomes: Vec<Result<T, AppError>>,
     stop_after: Option<usize>,
 ) -> Vec<Result<T, AppError>> {
-    let mut refused = 0;
+    let mut stop = Stop::after(stop_after);
     outcomes
         .into_iter()
         .take_while(|o| {
-            let goes_on = stop_after.is_none_or(|n| refused < n);
-            refused += usize::from(o.is_err());
+            let goes_on = !stop.reached();
+            stop.count(o);
             goes_on
         })
         .collect()

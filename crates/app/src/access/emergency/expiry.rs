@@ -49,7 +49,7 @@ pub async fn end_now(
         Some(ended) => Ok(ended),
         None => Err(AppError::Conflict(format!(
             "This emergency access already ended ({}).",
-            grant.ended_at.unwrap_or(grant.expires_at)
+            grant.ended_local.unwrap_or(grant.expires_local)
         ))),
     }
 }

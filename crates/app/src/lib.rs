@@ -4,6 +4,7 @@
 pub mod access;
 pub mod audit;
 pub mod clock;
+mod coalesce;
 pub mod compliance;
 pub mod config;
 pub mod delivery;
@@ -62,6 +63,25 @@ pub struct App {
     oidc_keys: Arc<tokio::sync::Mutex<Option<oidc::keys::KeyRing>>>,
     /// The operator's keys that seal the secrets the server reads back.
     pub vault: Arc<vault::Vault>,
+    /// Concurrent single writes of one kind, written together.
+    groups: Arc<Groups>,
+}
+
+/// Writes that arrive one request at a time but are written in groups (see [`coalesce`]).
+struct Groups {
+    invites: onboarding::invite::InviteGroups,
+    creations: provisioning::CreationGroups,
+    scim_requests: provisioning::requests::RequestGroups,
+}
+
+impl Default for Groups {
+    fn default() -> Self {
+        Groups {
+            invites: coalesce::Coalescer::new(onboarding::invite::INVITES_PER_GROUP),
+            creations: coalesce::Coalescer::new(provisioning::CREATIONS_PER_GROUP),
+            scim_requests: coalesce::Coalescer::new(provisioning::requests::REQUESTS_PER_GROUP),
+        }
+    }
 }
 
 impl App {
@@ -119,6 +139,7 @@ impl App {
             form_key: Arc::default(),
             oidc_keys: Arc::default(),
             vault,
+            groups: Arc::default(),
         }
     }
 }

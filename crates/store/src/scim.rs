@@ -395,14 +395,17 @@ pub struct Request {
 /// How many requests are kept per organization.
 pub const REQUESTS_KEPT: i64 = 100;
 
-/// Records a request and forgets those of the organization older than the newest
-/// [`REQUESTS_KEPT`].
-pub async fn record_request(conn: &mut Conn, org_id: Uuid, r: &Request) -> Result<()> {
+/// Keeps requests, each with its organization, and forgets each organization's older ones
+/// beyond [`REQUESTS_KEPT`].
+pub async fn record_requests(conn: &mut Conn, requests: &[(Uuid, Request)]) -> Result<()> {
+    if requests.is_empty() {
+        return Ok(());
+    }
     let mut q = Sql::insert_into(
         "scim_requests",
         "id, org_id, token_id, at, method, path, status, outcome",
     );
-    q.values_row(|row| {
+    q.values_rows(requests, |(org_id, r), row| {
         row.bind(r.id.to_string())
             .bind(org_id.to_string())
             .bind(r.token_id.map(|t| t.to_string()))
@@ -413,14 +416,17 @@ pub async fn record_request(conn: &mut Conn, org_id: Uuid, r: &Request) -> Resul
             .bind(r.outcome.clone());
     });
     q.execute(&mut *conn).await?;
-    let mut q = Sql::new("DELETE FROM scim_requests WHERE org_id = ");
-    q.bind(org_id.to_string())
-        .push(" AND id NOT IN (SELECT id FROM scim_requests WHERE org_id = ")
-        .bind(org_id.to_string())
-        .push(&format!(
-            " ORDER BY at DESC, id DESC LIMIT {REQUESTS_KEPT})"
-        ));
-    q.execute(&mut *conn).await?;
+    let orgs: std::collections::BTreeSet<Uuid> = requests.iter().map(|(o, _)| *o).collect();
+    for org_id in orgs {
+        let mut q = Sql::new("DELETE FROM scim_requests WHERE org_id = ");
+        q.bind(org_id.to_string())
+            .push(" AND id NOT IN (SELECT id FROM scim_requests WHERE org_id = ")
+            .bind(org_id.to_string())
+            .push(&format!(
+                " ORDER BY at DESC, id DESC LIMIT {REQUESTS_KEPT})"
+            ));
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -1113,7 +1113,95 @@ async fn registration_names_every_mistake_at_once(t: TestDb) {
     assert!(html.contains("value=\"Tyrone\""), "what was typed is kept");
 }
 
+/// Invitations an integrator's script sends at the same moment are written together, yet each
+/// request gets the answer it would have had alone and its own audit event.
+async fn invitations_sent_at_once_each_get_their_own_answer(t: TestDb) {
+    let app = spawn_app(t).await;
+    let admin = app.signed_in_admin().await;
+    let token = app.api_token(&admin, &["users:read", "users:write"]).await;
+    let (loc, roles) = ids(&app).await;
+    {
+        // The admin holds one seat: six are free.
+        let mut conn = app.app.db().write_conn().await.unwrap();
+        rollcall_store::orgs::set_seats(&mut conn, app.org.id, "portal", 7)
+            .await
+            .unwrap();
+    }
+    let api = reqwest::Client::new();
+    // Eight new addresses, the first of them twice.
+    let addresses: Vec<String> = (0..8)
+        .map(|n| format!("at.once{n}@clinic.example"))
+        .chain(["at.once0@clinic.example".to_string()])
+        .collect();
+    let sent = addresses.iter().map(|email| {
+        api.post(app.url("/api/v1/invitations"))
+            .bearer_auth(&token)
+            .json(&json!({ "email": email, "full_name": "At Once", "location": loc, "role": roles["Front Desk"] }))
+            .send()
+    });
+    let answers = futures::future::join_all(sent).await;
+    let mut invited = BTreeMap::new();
+    let mut refused = Vec::new();
+    for (email, r) in addresses.iter().zip(answers) {
+        let r = r.unwrap();
+        let status = r.status().as_u16();
+        let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        let body: Value = r.json().await.unwrap();
+        match status {
+            201 => {
+                assert_eq!(body["email"], email.as_str());
+                assert!(
+                    invited
+                        .insert(email.clone(), (body["user_id"].clone(), request_id))
+                        .is_none(),
+                    "{email} invited twice"
+                );
+            }
+            409 => refused.push(body["detail"].as_str().unwrap_or_default().to_string()),
+            other => panic!("{email}: {other} {body}"),
+        }
+    }
+    assert_eq!(
+        invited.len(),
+        6,
+        "as many as the seats free: {invited:?} {refused:?}"
+    );
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|d| d.contains("seat") || d.contains("already") || d.contains("a moment ago")),
+        "each refusal says why: {refused:?}"
+    );
+    // Each person's audit event names the request that invited them, in one unbroken chain.
+    let mut conn = app.app.db().read_conn().await.unwrap();
+    for (email, (user_id, request_id)) in &invited {
+        let query = rollcall_store::audit::AuditQuery {
+            target_id: Some(user_id.as_str().unwrap().parse().unwrap()),
+            action: Some(rollcall_store::audit::ActionMatch::Exact(
+                "user.invited".into(),
+            )),
+            limit: 10,
+            ..Default::default()
+        };
+        let events = rollcall_store::audit::list(&mut conn, app.org.id, &query)
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1, "{email}");
+        assert_eq!(
+            events[0].event.request_id.as_deref(),
+            Some(request_id.as_str()),
+            "{email}"
+        );
+    }
+    let verified = rollcall_store::audit::verify(&mut conn, app.org.id)
+        .await
+        .unwrap();
+    assert!(verified.breaks.is_empty(), "{:?}", verified.breaks);
+}
+
 engine_tests!(
+    invitations_sent_at_once_each_get_their_own_answer,
     registration_names_every_mistake_at_once,
     an_abandoned_registration_carries_on_at_sign_in,
     a_registration_left_after_its_second_factor_asks_for_it_first,

@@ -1588,7 +1588,56 @@ async fn bulk_creations_are_made_together_each_with_its_own_outcome(t: TestDb) {
     assert_eq!(statuses, ["201", "201", "201", "403", "403"], "{}", r.body);
 }
 
+/// A provider sending several creations at a time (Entra ID does) gets each one's own answer:
+/// those sent together are written together, and a userName two of them share is made once.
+async fn creations_sent_at_once_each_get_their_own_answer(t: TestDb) {
+    let app = spawn_app(t).await;
+    let entra = token(&app.app, app.org.id, "scim").await;
+    let mut people: Vec<Value> = (0..12)
+        .map(|i| bulk_person(&format!("once{i}@alpha.example"), &format!("once-{i}")))
+        .collect();
+    people.push(bulk_person("ONCE3@alpha.example", "once-dup"));
+    let sent = people
+        .iter()
+        .map(|p| scim(&app, &entra, Method::POST, "/Users", Some(p.clone())));
+    let answers = futures::future::join_all(sent).await;
+    let mut made = std::collections::BTreeSet::new();
+    let mut refused = 0;
+    for (person, r) in people.iter().zip(&answers) {
+        match r.status {
+            201 => {
+                assert_eq!(
+                    r.body["userName"].as_str().unwrap().to_lowercase(),
+                    person["userName"].as_str().unwrap().to_lowercase()
+                );
+                assert!(made.insert(r.body["id"].as_str().unwrap().to_string()));
+            }
+            409 => {
+                assert_eq!(r.body["scimType"], "uniqueness", "{}", r.body);
+                refused += 1;
+            }
+            other => panic!("{other}: {}", r.body),
+        }
+    }
+    assert_eq!((made.len(), refused), (12, 1), "once3 is made once");
+    assert_eq!(
+        rows(&app, "scim_users", "external_id LIKE 'once-%'").await,
+        12,
+        "each made one keeps the provider's record"
+    );
+    assert_eq!(
+        rows(&app, "audit_events", "action = 'user.provisioned'").await,
+        12
+    );
+    assert_eq!(
+        rows(&app, "scim_requests", "method = 'POST' AND path = '/Users'").await,
+        13,
+        "every request is kept for the Provisioning page"
+    );
+}
+
 engine_tests!(
+    creations_sent_at_once_each_get_their_own_answer,
     bulk_creates_people_and_a_group_naming_them_by_bulk_id,
     bulk_stops_after_fail_on_errors_and_names_refusing_rules,
     bulk_over_the_limits_is_refused_whole,

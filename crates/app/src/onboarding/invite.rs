@@ -20,9 +20,11 @@ use uuid::Uuid;
 use crate::access::{OrgScope, names};
 use crate::audit::Meta;
 use crate::clock::{DAY, MINUTE};
+use crate::coalesce::Coalescer;
 use crate::error::FieldErrors;
 use crate::onboarding::writer as onboard;
 use crate::{App, AppError, Principal};
+use futures::FutureExt;
 
 /// Where the batch goes and what it may do: checked once for the whole batch.
 struct Batch {
@@ -184,6 +186,7 @@ fn check_batch_access(
 }
 
 /// One new person of a batch, before writing.
+#[derive(Clone)]
 struct Newcomer {
     email: Email,
     name: Option<String>,
@@ -204,40 +207,33 @@ async fn write_batch(
 ) -> Result<Vec<Invited>, AppError> {
     let people = people
         .into_iter()
-        .map(|p| {
-            let (first_name, last_name) = split_name(p.name.as_deref());
-            onboard::Newcomer {
-                email: p.email,
-                first_name,
-                last_name,
-                display_name: p
-                    .name
-                    .map(|n| n.trim().to_string())
-                    .filter(|n| !n.is_empty()),
-                username: None,
-                mobile: None,
-                user_type: batch.user_type.clone(),
-                default_location: batch.location.id,
-                locations: [batch.location.id].into(),
-                roles: batch.role.iter().map(|r| r.id).collect(),
-                permissions: BTreeSet::new(),
-                npi: None,
-                taxonomy: Vec::new(),
-                leaves_at: None,
-            }
-        })
+        .map(|p| (newcomer_of(batch, p), meta))
         .collect();
-    write_newcomers(
-        app,
-        conn,
-        who,
-        &batch.org,
-        &names_of(batch),
-        people,
-        source,
-        meta,
-    )
-    .await
+    write_newcomers(app, conn, who, &batch.org, &names_of(batch), people, source).await
+}
+
+/// A person of a checked batch as the onboarding writer takes them.
+fn newcomer_of(batch: &Batch, p: Newcomer) -> onboard::Newcomer {
+    let (first_name, last_name) = split_name(p.name.as_deref());
+    onboard::Newcomer {
+        email: p.email,
+        first_name,
+        last_name,
+        display_name: p
+            .name
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
+        username: None,
+        mobile: None,
+        user_type: batch.user_type.clone(),
+        default_location: batch.location.id,
+        locations: [batch.location.id].into(),
+        roles: batch.role.iter().map(|r| r.id).collect(),
+        permissions: BTreeSet::new(),
+        npi: None,
+        taxonomy: Vec::new(),
+        leaves_at: None,
+    }
 }
 
 /// The batch's location and role by name, for the audit trail.
@@ -252,17 +248,16 @@ fn names_of(batch: &Batch) -> BTreeMap<Uuid, String> {
 
 /// Writes checked newcomers after the sender's hourly limit and the organization's licence
 /// seats: the one onboarding writer every invitation path ends in. `names` names the locations
-/// and roles they are given, for the audit trail.
-#[allow(clippy::too_many_arguments)]
+/// and roles they are given, for the audit trail; each person comes with the request that
+/// asked for them.
 async fn write_newcomers(
     app: &App,
     conn: &mut Conn,
     who: &Principal,
     org: &Organization,
     names: &BTreeMap<Uuid, String>,
-    people: Vec<onboard::Newcomer>,
+    people: Vec<(onboard::Newcomer, &Meta)>,
     source: &str,
-    meta: &Meta,
 ) -> Result<Vec<Invited>, AppError> {
     let now = app.clock.now();
     app.limits.take_in(conn, &format!("invites:{}", who.label), now, people.len() as u32, INVITES_PER_HOUR, 60 * MINUTE).await?.map_err(|m| {
@@ -286,7 +281,6 @@ async fn write_newcomers(
             context: None,
         },
         people,
-        meta,
     )
     .await
 }
@@ -373,18 +367,83 @@ pub async fn invite_one(
             existing.status.as_str()
         )));
     }
-    let mut tx = app.db.begin().await?;
-    let mut invited = write_batch(
-        app,
-        &mut tx,
-        who,
-        &batch,
-        vec![Newcomer {
+    let one = Checked {
+        who: who.clone(),
+        batch,
+        person: Newcomer {
             email,
             name: Some(name.to_string()),
-        }],
+        },
+        meta: meta.clone(),
+    };
+    let key = (who.org_id, who.actor_id(), who.label.clone());
+    let group_app = app.clone();
+    app.groups
+        .invites
+        .run(key, one, move |group| {
+            invite_group(group_app.clone(), group).boxed()
+        })
+        .await
+        .unwrap_or_else(|| {
+            Err(AppError::Internal(
+                "the invitation could not be written".into(),
+            ))
+        })
+}
+
+/// A single invitation checked and waiting to be written with the others its inviter sends
+/// meanwhile.
+pub(crate) struct Checked {
+    who: Principal,
+    batch: Batch,
+    person: Newcomer,
+    meta: Meta,
+}
+
+/// Single invitations are written together per inviter: organization, actor and label (the
+/// hourly limit's key).
+pub(crate) type InviteGroups = Coalescer<(Uuid, Uuid, String), Checked, Result<Invited, AppError>>;
+
+/// The most single invitations written in one transaction.
+pub(crate) const INVITES_PER_GROUP: usize = 100;
+
+/// Writes single invitations by one inviter in one transaction. If the group is refused as a
+/// whole (seats or the hourly limit for only some, an address taken meanwhile or twice in the
+/// group), nothing was written, and each is written alone with its own outcome.
+async fn invite_group(app: App, group: Vec<Checked>) -> Vec<Result<Invited, AppError>> {
+    match invite_together(&app, &group).await {
+        Ok(invited) => invited.into_iter().map(Ok).collect(),
+        Err(e) if group.len() == 1 => vec![Err(e)],
+        Err(_) => {
+            let mut outcomes = Vec::with_capacity(group.len());
+            for one in &group {
+                let alone = invite_together(&app, std::slice::from_ref(one)).await;
+                outcomes.push(alone.map(|mut invited| invited.remove(0)));
+            }
+            outcomes
+        }
+    }
+}
+
+async fn invite_together(app: &App, group: &[Checked]) -> Result<Vec<Invited>, AppError> {
+    let first = &group[0];
+    let mut names = BTreeMap::new();
+    let people = group
+        .iter()
+        .map(|one| {
+            names.extend(names_of(&one.batch));
+            (newcomer_of(&one.batch, one.person.clone()), &one.meta)
+        })
+        .collect();
+    let mut tx = app.db.begin().await?;
+    let invited = write_newcomers(
+        app,
+        &mut tx,
+        &first.who,
+        &first.batch.org,
+        &names,
+        people,
         "console",
-        meta,
     )
     .await
     .map_err(|e| match e {
@@ -396,7 +455,7 @@ pub async fn invite_one(
     })?;
     tx.commit().await?;
     crate::delivery::wake(app);
-    Ok(invited.remove(0))
+    Ok(invited)
 }
 
 /// One person an identity provider pushes (SCIM), as it names them.
@@ -543,15 +602,14 @@ pub async fn write_provisioned(
     app: &App,
     tx: &mut Conn,
     who: &Principal,
-    people: Vec<onboard::Newcomer>,
+    people: Vec<(onboard::Newcomer, &Meta)>,
     names: &BTreeMap<Uuid, String>,
-    meta: &Meta,
 ) -> Result<Vec<Invited>, AppError> {
     who.require(Capability::Invite)?;
     let org = rollcall_store::orgs::get(tx, who.org_id)
         .await?
         .ok_or_else(|| AppError::not_found("organization"))?;
-    write_newcomers(app, tx, who, &org, names, people, "scim", meta).await
+    write_newcomers(app, tx, who, &org, names, people, "scim").await
 }
 
 /// A provisioned person's values, each checked (every one that does not parse is reported).

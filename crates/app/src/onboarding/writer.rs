@@ -114,21 +114,22 @@ impl Times {
     }
 }
 
-/// Writes the people of a checked batch.
+/// Writes the people of a checked batch, each audited with the request that asked for them
+/// (one request for a paste or an import; several for single invitations written together).
 pub(crate) async fn write(
     app: &App,
     conn: &mut Conn,
     batch: &Batch<'_>,
-    people: Vec<Newcomer>,
-    meta: &Meta,
+    people: Vec<(Newcomer, &Meta)>,
 ) -> Result<Vec<Invited>, AppError> {
     if people.is_empty() {
         return Ok(Vec::new());
     }
     let times = Times::of(batch, app.clock.now());
-    let usernames = unique_usernames(conn, batch.org.id, &people).await?;
+    let persons: Vec<&Newcomer> = people.iter().map(|(p, _)| p).collect();
+    let usernames = unique_usernames(conn, batch.org.id, &persons).await?;
     let mut rows = Rows::with_capacity(people.len());
-    for (person, username) in people.into_iter().zip(usernames) {
+    for ((person, meta), username) in people.into_iter().zip(usernames) {
         rows.add(batch, meta, &person, username, times);
     }
     rows.insert(conn, batch, times.now).await?;
@@ -386,7 +387,7 @@ pub(crate) fn invitation_for(
 async fn unique_usernames(
     conn: &mut Conn,
     org_id: Uuid,
-    people: &[Newcomer],
+    people: &[&Newcomer],
 ) -> Result<Vec<String>, AppError> {
     let wanted: Vec<String> = people
         .iter()

@@ -19,9 +19,11 @@ use uuid::Uuid;
 use crate::access::lifecycle::{self, Origin};
 use crate::access::profile::{self, ProfileEdit};
 use crate::audit::Meta;
+use crate::coalesce::Coalescer;
 use crate::onboarding::invite::{self, Provisioned};
 use crate::onboarding::writer::Newcomer;
 use crate::{App, AppError, Principal};
+use futures::FutureExt;
 
 /// A person as the provider sees them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -403,7 +405,8 @@ fn extra_json(e: &UserExtra) -> serde_json::Value {
 }
 
 /// Creates a Pending person with an invitation (deactivated at once if the provider says
-/// inactive), keeping the provider's record of them.
+/// inactive), keeping the provider's record of them. The person is checked alone; creations
+/// the same token sends meanwhile (a provider sends several at a time) are written together.
 #[tracing::instrument(skip_all, fields(org = %who.org_id))]
 pub async fn create_user(
     app: &App,
@@ -412,7 +415,87 @@ pub async fn create_user(
     meta: &Meta,
 ) -> Result<ScimUser, AppError> {
     who.require(Capability::Provision)?;
-    create_alone(app, who, state, meta).await
+    let Checked { mut people, names } = {
+        let conn = &mut *app.db.read_conn().await?;
+        check_creations(conn, who, std::slice::from_ref(state)).await?
+    };
+    let person = people.pop().expect("one outcome for one person")?;
+    let key = (who.org_id, who.actor_id(), who.label.clone());
+    let checked = CheckedCreation {
+        who: who.clone(),
+        state: state.clone(),
+        person,
+        names,
+        meta: meta.clone(),
+    };
+    let group_app = app.clone();
+    let id = app
+        .groups
+        .creations
+        .run(key, checked, move |group| {
+            write_group(group_app.clone(), group).boxed()
+        })
+        .await
+        .unwrap_or_else(|| Err(AppError::Internal("the creation could not be made".into())))?;
+    finish(app, who, vec![(Ok(id), state, meta)])
+        .await
+        .pop()
+        .expect("one outcome for one person")
+}
+
+/// A creation checked and waiting to be written with the others its token sends meanwhile.
+pub(crate) struct CheckedCreation {
+    who: Principal,
+    state: UserState,
+    person: Newcomer,
+    /// Location names for the audit trail.
+    names: BTreeMap<Uuid, String>,
+    meta: Meta,
+}
+
+/// Single creations are written together per token: organization, actor and label.
+pub(crate) type CreationGroups =
+    Coalescer<(Uuid, Uuid, String), CheckedCreation, Result<Uuid, AppError>>;
+
+/// The most single creations written in one transaction.
+pub(crate) const CREATIONS_PER_GROUP: usize = 100;
+
+/// Writes checked creations in one transaction; refused as a whole (seats for only some, a
+/// userName taken meanwhile), nothing was written and each is written alone.
+async fn write_group(app: App, group: Vec<CheckedCreation>) -> Vec<Result<Uuid, AppError>> {
+    match write_checked(&app, &group).await {
+        Ok(ids) => ids.into_iter().map(Ok).collect(),
+        Err(e) if group.len() == 1 => vec![Err(e)],
+        Err(_) => {
+            let mut outcomes = Vec::with_capacity(group.len());
+            for one in &group {
+                let alone = write_checked(&app, std::slice::from_ref(one)).await;
+                outcomes.push(alone.map(|mut ids| ids.remove(0)));
+            }
+            outcomes
+        }
+    }
+}
+
+async fn write_checked(app: &App, group: &[CheckedCreation]) -> Result<Vec<Uuid>, AppError> {
+    let states: Vec<UserState> = group.iter().map(|c| c.state.clone()).collect();
+    let metas: Vec<&Meta> = group.iter().map(|c| &c.meta).collect();
+    let people: Vec<Result<Newcomer, AppError>> =
+        group.iter().map(|c| Ok(c.person.clone())).collect();
+    let names = group.iter().flat_map(|c| c.names.clone()).collect();
+    write_creations(app, &group[0].who, &states, &metas, &people, &names)
+        .await
+        .map_err(made_meanwhile)
+}
+
+/// A unique key the checks saw free but a concurrent creation took before the write.
+fn made_meanwhile(e: AppError) -> AppError {
+    match e {
+        AppError::Store(s) if s.is_unique_violation() => AppError::Conflict(
+            "This userName or address was provisioned by another request a moment ago: read the user by userName.".into(),
+        ),
+        other => other,
+    }
 }
 
 /// Creates people the provider pushes together (a run of creations in one bulk request), in
@@ -441,25 +524,16 @@ pub async fn create_users(
                 if stop.reached() {
                     break;
                 }
-                let outcome = create_alone(app, who, state, meta).await;
+                let outcome = create_together(app, who, std::slice::from_ref(state), None, meta)
+                    .await
+                    .map(|mut made| made.pop().expect("one outcome for one person"))
+                    .and_then(|made| made);
                 stop.count(&outcome);
                 outcomes.push(outcome);
             }
             Ok(outcomes)
         }
     }
-}
-
-async fn create_alone(
-    app: &App,
-    who: &Principal,
-    state: &UserState,
-    meta: &Meta,
-) -> Result<ScimUser, AppError> {
-    create_together(app, who, std::slice::from_ref(state), None, meta)
-        .await?
-        .pop()
-        .expect("one outcome for one person")
 }
 
 /// A bulk request's `failOnErrors`: the refusals counted so far against the most allowed.
@@ -514,29 +588,39 @@ async fn create_together(
         check_creations(conn, who, states).await?
     };
     let people = until_stopped(checked.people, stop_after);
-    let mut ids = write_creations(app, who, states, &people, &checked.names, meta)
+    let metas = vec![meta; people.len()];
+    let mut ids = write_creations(app, who, states, &metas, &people, &checked.names)
         .await
-        .map_err(|e| match e {
-            AppError::Store(s) if s.is_unique_violation() => AppError::Conflict(
-                "This userName or address was provisioned by another request a moment ago: read the user by userName.".into(),
-            ),
-            other => other,
-        })?
+        .map_err(made_meanwhile)?
         .into_iter();
-    let mut outcomes: Vec<Result<Uuid, AppError>> = people
+    let outcomes = people
         .into_iter()
-        .map(|p| p.map(|_| ids.next().expect("an id for each person written")))
+        .zip(states)
+        .map(|(p, state)| {
+            let id = p.map(|_| ids.next().expect("an id for each person written"));
+            (id, state, meta)
+        })
         .collect();
-    // Deactivated at once if the provider says inactive: rare, so one by one.
-    for (outcome, state) in outcomes.iter_mut().zip(states) {
-        if let Ok(id) = outcome
-            && !state.active
-            && let Err(e) = deprovision(app, who, *id, Origin::Scim, meta).await
-        {
-            *outcome = Err(e);
-        }
+    Ok(finish(app, who, outcomes).await)
+}
+
+/// The people written, deactivated at once if the provider says inactive (rare, so one by
+/// one), then read back as the provider sees them.
+async fn finish(
+    app: &App,
+    who: &Principal,
+    written: Vec<(Result<Uuid, AppError>, &UserState, &Meta)>,
+) -> Vec<Result<ScimUser, AppError>> {
+    let mut outcomes = Vec::with_capacity(written.len());
+    for (outcome, state, meta) in written {
+        outcomes.push(match outcome {
+            Ok(id) if !state.active => deprovision(app, who, id, Origin::Scim, meta)
+                .await
+                .map(|_| id),
+            other => other,
+        });
     }
-    Ok(read_back(app, who, outcomes).await)
+    read_back(app, who, outcomes).await
 }
 
 /// The people created, as the provider sees them now. They are written already: a failed
@@ -697,32 +781,33 @@ async fn write_creations(
     app: &App,
     who: &Principal,
     states: &[UserState],
+    metas: &[&Meta],
     people: &[Result<Newcomer, AppError>],
     names: &BTreeMap<Uuid, String>,
-    meta: &Meta,
 ) -> Result<Vec<Uuid>, AppError> {
-    let passed: Vec<(&UserState, &Newcomer)> = states
+    let passed: Vec<(&UserState, &Newcomer, &Meta)> = states
         .iter()
+        .zip(metas)
         .zip(people)
-        .filter_map(|(s, p)| p.as_ref().ok().map(|n| (s, n)))
+        .filter_map(|((s, m), p)| p.as_ref().ok().map(|n| (s, n, *m)))
         .collect();
     if passed.is_empty() {
         return Ok(Vec::new());
     }
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
-    let newcomers = passed.iter().map(|(_, n)| (*n).clone()).collect();
-    let invited = invite::write_provisioned(app, &mut tx, who, newcomers, names, meta).await?;
+    let newcomers = passed.iter().map(|(_, n, m)| ((*n).clone(), *m)).collect();
+    let invited = invite::write_provisioned(app, &mut tx, who, newcomers, names).await?;
     let extras: Vec<UserExtra> = passed
         .iter()
         .zip(&invited)
-        .map(|((state, _), i)| extra_of(i.user_id, state, now))
+        .map(|((state, _, _), i)| extra_of(i.user_id, state, now))
         .collect();
     scim::insert_extras(&mut tx, who.org_id, &extras).await?;
     let events: Vec<_> = passed
         .iter()
         .zip(&extras)
-        .map(|((_, n), e)| provisioned_event(meta, e, n.leaves_at))
+        .map(|((_, n, meta), e)| provisioned_event(meta, e, n.leaves_at))
         .collect();
     audit::append(&mut tx, who.org_id, now, &events).await?;
     tx.commit().await?;

@@ -11,8 +11,10 @@ use uuid::Uuid;
 
 use crate::audit::Meta;
 use crate::clock::local;
+use crate::coalesce::Coalescer;
 use crate::identity::api_tokens::{self, Issued, NewToken, TokenView};
 use crate::{App, AppError, Principal};
+use futures::FutureExt;
 
 /// Longest path and query kept; a longer one is cut.
 const MAX_PATH_CHARS: usize = 500;
@@ -30,22 +32,60 @@ pub struct Seen {
     pub outcome: String,
 }
 
-/// Keeps a request (and forgets the organization's older ones beyond the last 100).
+/// Keeps a request (and forgets the organization's older ones beyond the last 100). Requests
+/// that end meanwhile are kept together, in one transaction.
 pub async fn record(app: &App, seen: Seen) -> Result<(), AppError> {
-    let request = Request {
-        id: rollcall_store::new_id(),
-        token_id: seen.token_id,
-        token_name: None,
-        at: app.clock.now(),
-        method: seen.method,
-        path: seen.path.chars().take(MAX_PATH_CHARS).collect(),
-        status: i64::from(seen.status),
-        outcome: seen.outcome,
-    };
-    let mut tx = app.db.begin().await?;
-    scim::record_request(&mut tx, seen.org_id, &request).await?;
-    tx.commit().await?;
-    Ok(())
+    let group_app = app.clone();
+    app.groups
+        .scim_requests
+        .run((), seen, move |group| {
+            record_group(group_app.clone(), group).boxed()
+        })
+        .await
+        .unwrap_or_else(|| Err(AppError::Internal("the request could not be kept".into())))
+}
+
+/// SCIM requests, of every organization, kept together.
+pub(crate) type RequestGroups = Coalescer<(), Seen, Result<(), AppError>>;
+
+/// The most requests kept in one transaction.
+pub(crate) const REQUESTS_PER_GROUP: usize = 100;
+
+async fn record_group(app: App, group: Vec<Seen>) -> Vec<Result<(), AppError>> {
+    let n = group.len();
+    let now = app.clock.now();
+    let requests: Vec<(Uuid, Request)> = group
+        .into_iter()
+        .map(|seen| {
+            let request = Request {
+                id: rollcall_store::new_id(),
+                token_id: seen.token_id,
+                token_name: None,
+                at: now,
+                method: seen.method,
+                path: seen.path.chars().take(MAX_PATH_CHARS).collect(),
+                status: i64::from(seen.status),
+                outcome: seen.outcome,
+            };
+            (seen.org_id, request)
+        })
+        .collect();
+    let kept = async {
+        let mut tx = app.db.begin().await?;
+        scim::record_requests(&mut tx, &requests).await?;
+        tx.commit().await?;
+        Ok::<_, AppError>(())
+    }
+    .await;
+    match kept {
+        Ok(()) => (0..n).map(|_| Ok(())).collect(),
+        Err(e) => {
+            let why = e.to_string();
+            (0..n)
+                .map(|_| Err(AppError::Internal(why.clone())))
+                .collect()
+        }
+    }
 }
 
 /// One request on the Provisioning page.

@@ -249,8 +249,7 @@ async fn commit_chunk(
             names: &ctx.names,
             context: Some(serde_json::json!({ "job": job.id })),
         },
-        people,
-        &meta,
+        people.into_iter().map(|p| (p, &meta)).collect(),
     )
     .await?;
     jobs::insert_items(&mut tx, job.id, &chunk.refused).await?;

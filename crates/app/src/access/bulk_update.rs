@@ -517,18 +517,19 @@ fn may_lower_admins(changes: &BulkChanges, policy: &rollcall_domain::Policy) -> 
 async fn step(app: &App, job: &Job, params: &Params, run: &mut Run) -> Result<Step, AppError> {
     let now = app.clock.now();
     let mut tx = app.db.begin().await?;
-    let OrgScope { org, policy } = OrgScope::load(&mut tx, job.org_id).await?;
+    let scope = OrgScope::load(&mut tx, job.org_id).await?;
+    let (org, policy) = (&scope.org, &scope.policy);
     let from = run.done as usize;
     if from >= params.ids.len() {
         finish(&mut tx, job, params, &run.tally, now).await?;
         tx.commit().await?;
         return Ok(Step::Done);
     }
-    let actor = actor_now(&mut tx, &policy, job, params).await?;
+    let actor = actor_now(&mut tx, &scope, job, params).await?;
     let started = std::time::Instant::now();
     let to = (from + CHUNK).min(params.ids.len());
-    if run.census.is_none() && may_lower_admins(&params.changes, &policy) {
-        run.census = Some(admin_census(&mut tx, org.id, &policy).await?);
+    if run.census.is_none() && may_lower_admins(&params.changes, policy) {
+        run.census = Some(admin_census(&mut tx, org.id, policy).await?);
     }
     let names = location_names(&mut tx, org.id).await?;
     let subjects = subjects(&mut tx, org.id, &params.ids[from..to]).await?;
@@ -537,7 +538,7 @@ async fn step(app: &App, job: &Job, params: &Params, run: &mut Run) -> Result<St
         job_id: job.id,
         meta: job_meta(job, params),
         changes: &params.changes,
-        policy: &policy,
+        policy,
         actor: &actor,
         names: &names,
         from,
@@ -592,19 +593,17 @@ async fn finish(
 /// The actor as they stand now: someone who lost their rights mid-job cannot finish it.
 async fn actor_now(
     tx: &mut rollcall_store::Conn,
-    policy: &rollcall_domain::Policy,
+    scope: &OrgScope,
     job: &Job,
     params: &Params,
 ) -> Result<Principal, AppError> {
     match job.actor_id {
-        Some(id) => Principal::load(tx, policy, job.org_id, id)
-            .await?
-            .ok_or_else(|| {
-                AppError::Forbidden(
-                    "The person who started this update can no longer act; the rest was not applied."
-                        .into(),
-                )
-            }),
+        Some(id) => Principal::load(tx, scope, id).await?.ok_or_else(|| {
+            AppError::Forbidden(
+                "The person who started this update can no longer act; the rest was not applied."
+                    .into(),
+            )
+        }),
         None => Principal::operator_on(tx, job.org_id, &params.actor_label).await,
     }
 }

@@ -9,7 +9,7 @@ use rollcall_domain::{Actor, Capability, Permission, Policy, Scope, Subject, Use
 use rollcall_store::{Conn, locations, orgs, users};
 use uuid::Uuid;
 
-use crate::access::rules::{policy_of, subject_of};
+use crate::access::rules::{OrgScope, to_subject};
 use crate::{App, AppError};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,52 +43,51 @@ impl Principal {
         user_id: Uuid,
     ) -> Result<Option<Principal>, AppError> {
         let mut conn = app.db.read_conn().await?;
-        let policy = policy_of(&mut conn, org_id).await?;
-        Principal::load(&mut conn, &policy, org_id, user_id).await
+        let scope = OrgScope::load(&mut conn, org_id).await?;
+        Principal::load(&mut conn, &scope, user_id).await
     }
 
-    /// Loads a signed-in user's principal; `None` if the user cannot act (not active).
+    /// Loads a signed-in user's principal under the organization's rules (read by the caller,
+    /// who needs them too); `None` if the user cannot act (not active, or not of it).
     pub(crate) async fn load(
         conn: &mut Conn,
-        policy: &Policy,
-        org_id: Uuid,
+        scope: &OrgScope,
         user_id: Uuid,
     ) -> Result<Option<Principal>, AppError> {
-        let Some(user) = users::get(conn, org_id, user_id).await? else {
+        let org = &scope.org;
+        let Some(row) = rollcall_store::access::load(conn, org.id, &[user_id])
+            .await?
+            .pop()
+        else {
             return Ok(None);
         };
-        if user.status != UserStatus::Active {
+        if row.status != UserStatus::Active {
             return Ok(None);
         }
-        let subject = subject_of(conn, &user).await?;
-        let locs = subject.locations.clone();
-        let (permissions, _filtered) = policy.effective(&subject, &BTreeMap::<Uuid, String>::new());
+        let label = format!("{} <{}>", row.display_name, row.email);
+        let subject = to_subject(row);
+        let (permissions, _filtered) = scope
+            .policy
+            .effective(&subject, &BTreeMap::<Uuid, String>::new());
         // A company admin reaches every location of the organization.
         let locations = if permissions.contains(&Permission::AdminCompany) {
-            locations::list(conn, org_id)
+            locations::list(conn, org.id)
                 .await?
                 .into_iter()
                 .map(|l| l.id)
                 .collect()
         } else {
-            locs
+            subject.locations.clone()
         };
-        let (org_name, org_code, time_zone, idle_timeout_minutes) = orgs::get(conn, org_id)
-            .await?
-            .map(|o| {
-                let idle = o.settings.idle_timeout_minutes as i64;
-                (o.name, o.slug, o.time_zone, idle)
-            })
-            .unwrap_or_default();
         Ok(Some(Principal {
-            org_id,
-            org_name,
-            org_code,
-            time_zone,
-            idle_timeout_minutes,
+            org_id: org.id,
+            org_name: org.name.clone(),
+            org_code: org.slug.clone(),
+            time_zone: org.time_zone.clone(),
+            idle_timeout_minutes: org.settings.idle_timeout_minutes as i64,
             user_id,
-            label: format!("{} <{}>", user.display_name, user.email),
-            display_name: user.display_name,
+            label,
+            display_name: subject.display_name,
             permissions,
             locations,
             scopes: None,
@@ -143,8 +142,8 @@ impl Principal {
                     "Nobody with the address {email} is in this organization: name an active user who may invite."
                 ))
             })?;
-        let policy = policy_of(conn, org_id).await?;
-        Principal::load(conn, &policy, org_id, user.id)
+        let scope = OrgScope::load(conn, org_id).await?;
+        Principal::load(conn, &scope, user.id)
             .await?
             .ok_or_else(|| {
                 AppError::Forbidden(format!(

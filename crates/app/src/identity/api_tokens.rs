@@ -10,7 +10,7 @@ use rollcall_store::api_tokens::{self, ApiToken};
 use rollcall_store::{Conn, audit, new_id};
 use uuid::Uuid;
 
-use crate::access::parse_policy;
+use crate::access::{OrgScope, parse_policy};
 use crate::audit::Meta;
 use crate::{App, AppError, Principal, secret};
 
@@ -320,8 +320,11 @@ pub async fn authenticate(app: &App, raw: &str) -> Result<Principal, AppError> {
             let org = rollcall_store::orgs::get(&mut conn, token.org_id)
                 .await?
                 .ok_or_else(denied)?;
-            let policy = parse_policy(&org.policy)?;
-            let mut p = Principal::load(&mut conn, &policy, token.org_id, user_id)
+            let scope = OrgScope {
+                policy: parse_policy(&org.policy)?,
+                org,
+            };
+            let mut p = Principal::load(&mut conn, &scope, user_id)
                 .await?
                 .ok_or_else(denied)?;
             p.label = format!("{} with API token “{}”", p.label, token.name);

@@ -11,7 +11,7 @@ use rollcall_store::users::{self, User};
 use rollcall_store::{Conn, audit, rate_counters};
 use uuid::Uuid;
 
-use crate::access::policy_of;
+use crate::access::OrgScope;
 use crate::audit::Meta;
 use crate::clock::{HOUR, MINUTE};
 use crate::identity::mfa::{self, Method};
@@ -356,8 +356,8 @@ async fn load_principal(
     org_id: Uuid,
     user_id: Uuid,
 ) -> Result<Principal, AppError> {
-    let policy = policy_of(conn, org_id).await?;
-    Principal::load(conn, &policy, org_id, user_id)
+    let scope = OrgScope::load(conn, org_id).await?;
+    Principal::load(conn, &scope, user_id)
         .await?
         .ok_or_else(|| AppError::Unauthenticated(WRONG.into()))
 }
@@ -401,10 +401,8 @@ pub async fn session(app: &App, token: &str) -> Result<Option<(Session, Principa
     else {
         return Ok(None);
     };
-    let org = rollcall_store::orgs::get(&mut conn, s.org_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("organization"))?;
-    let idle_limit = s.last_seen_at + org.settings.idle_timeout_minutes as i64 * MINUTE;
+    let scope = OrgScope::load(&mut conn, s.org_id).await?;
+    let idle_limit = s.last_seen_at + scope.org.settings.idle_timeout_minutes as i64 * MINUTE;
     if now >= s.expires_at || now >= idle_limit {
         drop(conn);
         let mut tx = app.db.begin().await?;
@@ -412,8 +410,7 @@ pub async fn session(app: &App, token: &str) -> Result<Option<(Session, Principa
         tx.commit().await?;
         return Ok(None);
     }
-    let policy = crate::access::parse_policy(&org.policy)?;
-    let Some(principal) = Principal::load(&mut conn, &policy, s.org_id, s.user_id).await? else {
+    let Some(principal) = Principal::load(&mut conn, &scope, s.user_id).await? else {
         return Ok(None);
     };
     drop(conn);

@@ -294,8 +294,11 @@ pub async fn accept_eula(
         &serde_json::json!({ "status": UserStatus::Active, "eula_version": version_shown }),
     );
     audit::append(&mut tx, p.org.id, now, &[event]).await?;
-    let policy = crate::access::parse_policy(&p.org.policy)?;
-    let principal = Principal::load(&mut tx, &policy, p.org.id, p.user.id)
+    let scope = crate::access::OrgScope {
+        policy: crate::access::parse_policy(&p.org.policy)?,
+        org: p.org.clone(),
+    };
+    let principal = Principal::load(&mut tx, &scope, p.user.id)
         .await?
         .ok_or_else(|| AppError::Internal("account did not activate".into()))?;
     tx.commit().await?;

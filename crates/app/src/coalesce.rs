@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
+use crate::AppError;
+
 /// The items waiting for the next group, each with where its outcome goes.
 type Waiting<I, O> = Vec<(I, oneshot::Sender<O>)>;
 
@@ -109,6 +111,31 @@ impl<K: Hash + Eq, I, O> Drop for Forget<'_, K, I, O> {
     fn drop(&mut self) {
         if let Some(key) = self.key {
             lock(self.queues).remove(key);
+        }
+    }
+}
+
+/// Writes a group in one piece, or, when it is refused as a whole (which writes nothing: seats
+/// or a limit for only some of it, a key taken meanwhile or twice in it), each item alone, so
+/// that each gets the outcome it would have had alone.
+pub(crate) async fn together_or_each<'a, I, T, F, Fut>(
+    group: &'a [I],
+    write: F,
+) -> Vec<Result<T, AppError>>
+where
+    F: Fn(&'a [I]) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, AppError>>,
+{
+    match write(group).await {
+        Ok(written) => written.into_iter().map(Ok).collect(),
+        Err(e) if group.len() == 1 => vec![Err(e)],
+        Err(_) => {
+            let mut outcomes = Vec::with_capacity(group.len());
+            for one in group {
+                let alone = write(std::slice::from_ref(one)).await;
+                outcomes.push(alone.map(|mut written| written.remove(0)));
+            }
+            outcomes
         }
     }
 }

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::access::{OrgScope, names};
 use crate::audit::Meta;
 use crate::clock::{DAY, MINUTE};
-use crate::coalesce::Coalescer;
+use crate::coalesce::{Coalescer, together_or_each};
 use crate::error::FieldErrors;
 use crate::onboarding::writer as onboard;
 use crate::{App, AppError, Principal};
@@ -407,22 +407,10 @@ pub(crate) type InviteGroups = Coalescer<(Uuid, Uuid, String), Checked, Result<I
 /// The most single invitations written in one transaction.
 pub(crate) const INVITES_PER_GROUP: usize = 100;
 
-/// Writes single invitations by one inviter in one transaction. If the group is refused as a
-/// whole (seats or the hourly limit for only some, an address taken meanwhile or twice in the
-/// group), nothing was written, and each is written alone with its own outcome.
+/// Writes single invitations by one inviter in one transaction (or, refused as a whole, each
+/// alone).
 async fn invite_group(app: App, group: Vec<Checked>) -> Vec<Result<Invited, AppError>> {
-    match invite_together(&app, &group).await {
-        Ok(invited) => invited.into_iter().map(Ok).collect(),
-        Err(e) if group.len() == 1 => vec![Err(e)],
-        Err(_) => {
-            let mut outcomes = Vec::with_capacity(group.len());
-            for one in &group {
-                let alone = invite_together(&app, std::slice::from_ref(one)).await;
-                outcomes.push(alone.map(|mut invited| invited.remove(0)));
-            }
-            outcomes
-        }
-    }
+    together_or_each(&group, |some| invite_together(&app, some)).await
 }
 
 async fn invite_together(app: &App, group: &[Checked]) -> Result<Vec<Invited>, AppError> {

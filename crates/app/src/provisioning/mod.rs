@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::access::lifecycle::{self, Origin};
 use crate::access::profile::{self, ProfileEdit};
 use crate::audit::Meta;
-use crate::coalesce::Coalescer;
+use crate::coalesce::{Coalescer, together_or_each};
 use crate::onboarding::invite::{self, Provisioned};
 use crate::onboarding::writer::Newcomer;
 use crate::{App, AppError, Principal};
@@ -460,21 +460,9 @@ pub(crate) type CreationGroups =
 /// The most single creations written in one transaction.
 pub(crate) const CREATIONS_PER_GROUP: usize = 100;
 
-/// Writes checked creations in one transaction; refused as a whole (seats for only some, a
-/// userName taken meanwhile), nothing was written and each is written alone.
+/// Writes checked creations in one transaction (or, refused as a whole, each alone).
 async fn write_group(app: App, group: Vec<CheckedCreation>) -> Vec<Result<Uuid, AppError>> {
-    match write_checked(&app, &group).await {
-        Ok(ids) => ids.into_iter().map(Ok).collect(),
-        Err(e) if group.len() == 1 => vec![Err(e)],
-        Err(_) => {
-            let mut outcomes = Vec::with_capacity(group.len());
-            for one in &group {
-                let alone = write_checked(&app, std::slice::from_ref(one)).await;
-                outcomes.push(alone.map(|mut ids| ids.remove(0)));
-            }
-            outcomes
-        }
-    }
+    together_or_each(&group, |some| write_checked(&app, some)).await
 }
 
 async fn write_checked(app: &App, group: &[CheckedCreation]) -> Result<Vec<Uuid>, AppError> {

@@ -10,28 +10,30 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
 use crate::AppError;
 
-/// The items waiting for the next group, each with where its outcome goes.
-type Waiting<I, O> = Vec<(I, oneshot::Sender<O>)>;
+/// What each item of a group is answered.
+type Outcome<T> = Result<T, AppError>;
 
-type Queues<K, I, O> = Arc<Mutex<HashMap<K, Waiting<I, O>>>>;
+/// The items waiting for the next group, each with where its outcome goes.
+type Waiting<I, T> = Vec<(I, oneshot::Sender<Outcome<T>>)>;
+
+type Queues<K, I, T> = Arc<Mutex<HashMap<K, Waiting<I, T>>>>;
 
 /// Groups items by key. A key has an entry exactly while a task is writing its groups.
-pub struct Coalescer<K, I, O> {
-    queues: Queues<K, I, O>,
+pub struct Coalescer<K, I, T> {
+    queues: Queues<K, I, T>,
     /// The most items one group takes.
     most: usize,
 }
 
-impl<K, I, O> Coalescer<K, I, O>
+impl<K, I, T> Coalescer<K, I, T>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     I: Send + 'static,
-    O: Send + 'static,
+    T: Send + 'static,
 {
     pub fn new(most: usize) -> Self {
         Coalescer {
@@ -41,11 +43,12 @@ where
     }
 
     /// Runs `item` in a group with the items of the same key that wait meanwhile. `work` takes
-    /// a group and answers one outcome per item, in order. `None` if the group's work failed
-    /// without an answer for this item (it panicked).
-    pub async fn run<W>(&self, key: K, item: I, work: W) -> Option<O>
+    /// the `context` (e.g. the app) and a group, and answers one outcome per item, in order.
+    pub async fn run<C, W, F>(&self, context: C, key: K, item: I, work: W) -> Outcome<T>
     where
-        W: Fn(Vec<I>) -> BoxFuture<'static, Vec<O>> + Send + 'static,
+        C: Clone + Send + 'static,
+        W: Fn(C, Vec<I>) -> F + Send + 'static,
+        F: Future<Output = Vec<Outcome<T>>> + Send,
     {
         let (sender, answer) = oneshot::channel();
         let first = {
@@ -62,30 +65,42 @@ where
             }
         };
         if first {
-            tokio::spawn(drain(self.queues.clone(), key, self.most, work));
+            let queues = self.queues.clone();
+            let most = self.most;
+            tokio::spawn(async move {
+                drain(&queues, &key, most, move |items| {
+                    work(context.clone(), items)
+                })
+                .await
+            });
         }
-        answer.await.ok()
+        answer.await.unwrap_or_else(|_| {
+            Err(AppError::Internal(
+                "the write stopped on an internal fault before it answered; look the change up before trying again".into(),
+            ))
+        })
     }
 }
 
 /// Writes a key's groups until nobody waits.
-async fn drain<K, I, O, W>(queues: Queues<K, I, O>, key: K, most: usize, work: W)
+async fn drain<K, I, T, W, F>(queues: &Queues<K, I, T>, key: &K, most: usize, work: W)
 where
     K: Hash + Eq,
-    W: Fn(Vec<I>) -> BoxFuture<'static, Vec<O>>,
+    W: Fn(Vec<I>) -> F,
+    F: Future<Output = Vec<Outcome<T>>>,
 {
     let mut forget = Forget {
-        queues: &queues,
-        key: Some(&key),
+        queues,
+        key: Some(key),
     };
     loop {
-        let group: Waiting<I, O> = {
-            let mut queues = lock(&queues);
+        let group: Waiting<I, T> = {
+            let mut queues = lock(queues);
             let waiting = queues
-                .get_mut(&key)
+                .get_mut(key)
                 .expect("a key has an entry while its groups are written");
             if waiting.is_empty() {
-                queues.remove(&key);
+                queues.remove(key);
                 forget.key = None;
                 return;
             }
@@ -100,14 +115,14 @@ where
     }
 }
 
-/// If a group's work panics, its key is forgotten and those still waiting are answered `None`,
-/// so the next request starts afresh instead of waiting for a task that is gone.
-struct Forget<'a, K: Hash + Eq, I, O> {
-    queues: &'a Queues<K, I, O>,
+/// If a group's work panics, its key is forgotten and those still waiting are answered with
+/// an error, so the next request starts afresh instead of waiting for a task that is gone.
+struct Forget<'a, K: Hash + Eq, I, T> {
+    queues: &'a Queues<K, I, T>,
     key: Option<&'a K>,
 }
 
-impl<K: Hash + Eq, I, O> Drop for Forget<'_, K, I, O> {
+impl<K: Hash + Eq, I, T> Drop for Forget<'_, K, I, T> {
     fn drop(&mut self) {
         if let Some(key) = self.key {
             lock(self.queues).remove(key);
@@ -147,29 +162,26 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::FutureExt;
     use std::time::Duration;
+
+    async fn numbered(_: (), items: Vec<u32>) -> Vec<Outcome<(u32, usize)>> {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let n = items.len();
+        items.into_iter().map(|i| Ok((i, n))).collect()
+    }
 
     #[tokio::test]
     async fn requests_arriving_during_a_group_are_written_as_the_next_group() {
         let c = Arc::new(Coalescer::<u8, u32, (u32, usize)>::new(100));
-        let work = |items: Vec<u32>| {
-            async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let n = items.len();
-                items.into_iter().map(|i| (i, n)).collect()
-            }
-            .boxed()
-        };
         let first = {
             let c = c.clone();
-            tokio::spawn(async move { c.run(1, 0, work).await })
+            tokio::spawn(async move { c.run((), 1, 0, numbered).await.ok() })
         };
         tokio::time::sleep(Duration::from_millis(10)).await;
         let rest: Vec<_> = (1..=5)
             .map(|i| {
                 let c = c.clone();
-                tokio::spawn(async move { c.run(1, i, work).await })
+                tokio::spawn(async move { c.run((), 1, i, numbered).await.ok() })
             })
             .collect();
         assert_eq!(
@@ -187,13 +199,18 @@ mod tests {
         assert!(lock(&c.queues).is_empty(), "nothing is left waiting");
     }
 
+    async fn panics(_: (), _: Vec<u32>) -> Vec<Outcome<u32>> {
+        panic!("the work failed")
+    }
+
+    async fn doubles(_: (), items: Vec<u32>) -> Vec<Outcome<u32>> {
+        items.iter().map(|i| Ok(i * 2)).collect()
+    }
+
     #[tokio::test]
     async fn a_group_that_panics_answers_none_and_the_next_request_starts_afresh() {
         let c = Coalescer::<u8, u32, u32>::new(10);
-        let panics = |_: Vec<u32>| async move { panic!("the work failed") }.boxed();
-        assert_eq!(c.run(1, 7, panics).await, None);
-        let doubles =
-            |items: Vec<u32>| async move { items.iter().map(|i| i * 2).collect() }.boxed();
-        assert_eq!(c.run(1, 7, doubles).await, Some(14));
+        assert_eq!(c.run((), 1, 7, panics).await.ok(), None);
+        assert_eq!(c.run((), 1, 7, doubles).await.ok(), Some(14));
     }
 }

@@ -24,7 +24,6 @@ use crate::coalesce::{Coalescer, together_or_each};
 use crate::error::FieldErrors;
 use crate::onboarding::writer as onboard;
 use crate::{App, AppError, Principal};
-use futures::FutureExt;
 
 /// Where the batch goes and what it may do: checked once for the whole batch.
 struct Batch {
@@ -376,19 +375,11 @@ pub async fn invite_one(
         },
         meta: meta.clone(),
     };
-    let key = (who.org_id, who.actor_id(), who.label.clone());
-    let group_app = app.clone();
+    let key = (who.org_id, who.credential());
     app.groups
         .invites
-        .run(key, one, move |group| {
-            invite_group(group_app.clone(), group).boxed()
-        })
+        .run(app.clone(), key, one, invite_group)
         .await
-        .unwrap_or_else(|| {
-            Err(AppError::Internal(
-                "the invitation could not be written".into(),
-            ))
-        })
 }
 
 /// A single invitation checked and waiting to be written with the others its inviter sends
@@ -400,9 +391,9 @@ pub(crate) struct Checked {
     meta: Meta,
 }
 
-/// Single invitations are written together per inviter: organization, actor and label (the
-/// hourly limit's key).
-pub(crate) type InviteGroups = Coalescer<(Uuid, Uuid, String), Checked, Result<Invited, AppError>>;
+/// Single invitations are written together per credential (token or session) of an
+/// organization.
+pub(crate) type InviteGroups = Coalescer<(Uuid, String), Checked, Invited>;
 
 /// The most single invitations written in one transaction.
 pub(crate) const INVITES_PER_GROUP: usize = 100;

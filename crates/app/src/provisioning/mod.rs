@@ -23,7 +23,6 @@ use crate::coalesce::{Coalescer, together_or_each};
 use crate::onboarding::invite::{self, Provisioned};
 use crate::onboarding::writer::Newcomer;
 use crate::{App, AppError, Principal};
-use futures::FutureExt;
 
 /// A person as the provider sees them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -420,7 +419,7 @@ pub async fn create_user(
         check_creations(conn, who, std::slice::from_ref(state)).await?
     };
     let person = people.pop().expect("one outcome for one person")?;
-    let key = (who.org_id, who.actor_id(), who.label.clone());
+    let key = (who.org_id, who.credential());
     let checked = CheckedCreation {
         who: who.clone(),
         state: state.clone(),
@@ -428,15 +427,11 @@ pub async fn create_user(
         names,
         meta: meta.clone(),
     };
-    let group_app = app.clone();
     let id = app
         .groups
         .creations
-        .run(key, checked, move |group| {
-            write_group(group_app.clone(), group).boxed()
-        })
-        .await
-        .unwrap_or_else(|| Err(AppError::Internal("the creation could not be made".into())))?;
+        .run(app.clone(), key, checked, write_group)
+        .await?;
     finish(app, who, vec![(Ok(id), state, meta)])
         .await
         .pop()
@@ -453,9 +448,8 @@ pub(crate) struct CheckedCreation {
     meta: Meta,
 }
 
-/// Single creations are written together per token: organization, actor and label.
-pub(crate) type CreationGroups =
-    Coalescer<(Uuid, Uuid, String), CheckedCreation, Result<Uuid, AppError>>;
+/// Single creations are written together per token of an organization.
+pub(crate) type CreationGroups = Coalescer<(Uuid, String), CheckedCreation, Uuid>;
 
 /// The most single creations written in one transaction.
 pub(crate) const CREATIONS_PER_GROUP: usize = 100;

@@ -14,7 +14,6 @@ use crate::clock::local;
 use crate::coalesce::Coalescer;
 use crate::identity::api_tokens::{self, Issued, NewToken, TokenView};
 use crate::{App, AppError, Principal};
-use futures::FutureExt;
 
 /// Longest path and query kept; a longer one is cut.
 const MAX_PATH_CHARS: usize = 500;
@@ -35,18 +34,14 @@ pub struct Seen {
 /// Keeps a request (and forgets the organization's older ones beyond the last 100). Requests
 /// that end meanwhile are kept together, in one transaction.
 pub async fn record(app: &App, seen: Seen) -> Result<(), AppError> {
-    let group_app = app.clone();
     app.groups
         .scim_requests
-        .run((), seen, move |group| {
-            record_group(group_app.clone(), group).boxed()
-        })
+        .run(app.clone(), (), seen, record_group)
         .await
-        .unwrap_or_else(|| Err(AppError::Internal("the request could not be kept".into())))
 }
 
 /// SCIM requests, of every organization, kept together.
-pub(crate) type RequestGroups = Coalescer<(), Seen, Result<(), AppError>>;
+pub(crate) type RequestGroups = Coalescer<(), Seen, ()>;
 
 /// The most requests kept in one transaction.
 pub(crate) const REQUESTS_PER_GROUP: usize = 100;
@@ -70,22 +65,17 @@ async fn record_group(app: App, group: Vec<Seen>) -> Vec<Result<(), AppError>> {
             (seen.org_id, request)
         })
         .collect();
-    let kept = async {
-        let mut tx = app.db.begin().await?;
-        scim::record_requests(&mut tx, &requests).await?;
-        tx.commit().await?;
-        Ok::<_, AppError>(())
-    }
-    .await;
-    match kept {
-        Ok(()) => (0..n).map(|_| Ok(())).collect(),
-        Err(e) => {
-            let why = e.to_string();
-            (0..n)
-                .map(|_| Err(AppError::Internal(why.clone())))
-                .collect()
-        }
-    }
+    let kept = keep(&app, &requests).await.map_err(|e| e.to_string());
+    (0..n)
+        .map(|_| kept.clone().map_err(AppError::Internal))
+        .collect()
+}
+
+async fn keep(app: &App, requests: &[(Uuid, Request)]) -> Result<(), AppError> {
+    let mut tx = app.db.begin().await?;
+    scim::record_requests(&mut tx, requests).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// One request on the Provisioning page.
